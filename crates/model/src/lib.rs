@@ -1,0 +1,16 @@
+//! Domain types shared by every stage of the pipeline: what a monitor is, what a probe
+//! found, what an alert says. Nothing here does I/O; sources, stores, evaluators,
+//! receivers and the web layer all speak in these types.
+
+pub mod alert;
+pub mod assertion;
+pub mod duration;
+pub mod maintenance;
+pub mod monitor;
+pub mod probe;
+pub mod status_codes;
+
+pub use alert::{Alert, AlertState, Labels};
+pub use duration::HumanDuration;
+pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorState, MonitorSpecError};
+pub use probe::{Outcome, ProbeResult};

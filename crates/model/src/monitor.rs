@@ -1,0 +1,485 @@
+//! What a monitor is: a name, a kind of check (http, tcp, heartbeat) with its settings,
+//! and when to call it down or up again. The same type is read from `pharos.yaml` and
+//! from the monitors API, so both are checked by the same rules.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::assertion::JsonAssertion;
+use crate::duration::HumanDuration;
+use crate::status_codes::StatusRange;
+
+/// The stable identifier of a monitor, used in URLs and labels: lower-case letters,
+/// digits, `-`, `_` and `.`; derived from the name when not given.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct MonitorId(String);
+
+impl MonitorId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `"API Health (EU)"` becomes `api-health-eu`.
+    pub fn from_name(name: &str) -> Option<MonitorId> {
+        let mut slug = String::new();
+        for c in name.chars().flat_map(char::to_lowercase) {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                slug.push(c);
+            } else if !slug.ends_with('-') && !slug.is_empty() {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_end_matches('-');
+        let slug: String = slug.chars().take(64).collect();
+        slug.parse().ok()
+    }
+}
+
+impl FromStr for MonitorId {
+    type Err = MonitorSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        if ok {
+            Ok(MonitorId(s.to_string()))
+        } else {
+            Err(MonitorSpecError(format!(
+                "invalid monitor id {s:?}: use 1 to 64 lower-case letters, digits, '-', '_' or '.'"
+            )))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MonitorId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for MonitorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct MonitorSpecError(pub String);
+
+/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `heartbeat` is set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawMonitorSpec", into = "RawMonitorSpec")]
+pub struct MonitorSpec {
+    pub id: MonitorId,
+    pub name: String,
+    pub check: MonitorCheck,
+    /// How often an http or tcp check runs (ignored by heartbeats, whose pings set the pace).
+    pub interval: HumanDuration,
+    /// Consecutive failed checks before the monitor is down (seed 004: three).
+    pub failures_before_down: u32,
+    /// Consecutive good checks before a down monitor is up again.
+    pub successes_before_up: u32,
+    /// Failing for at least this long before down (seed 001: down for 2 minutes).
+    pub down_after: Option<HumanDuration>,
+    /// Extra labels copied onto this monitor's alerts (`severity`, `team`, ...).
+    pub labels: BTreeMap<String, String>,
+    pub description: Option<String>,
+    /// A paused monitor runs no checks and raises no alerts.
+    pub paused: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MonitorCheck {
+    Http(HttpCheck),
+    Tcp(TcpCheck),
+    Heartbeat(HeartbeatCheck),
+}
+
+impl MonitorCheck {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MonitorCheck::Http(_) => "http",
+            MonitorCheck::Tcp(_) => "tcp",
+            MonitorCheck::Heartbeat(_) => "heartbeat",
+        }
+    }
+
+    /// What the check points at, for lists and alert annotations.
+    pub fn target(&self) -> String {
+        match self {
+            MonitorCheck::Http(h) => h.url.to_string(),
+            MonitorCheck::Tcp(t) => t.address.clone(),
+            MonitorCheck::Heartbeat(h) => match (&h.schedule, h.period) {
+                (Some(s), _) => format!("cron {s} ({})", h.timezone),
+                (None, Some(p)) => format!("every {p}"),
+                (None, None) => "heartbeat".into(),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    pub url: Url,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default = "default_true")]
+    pub follow_redirects: bool,
+    /// Status codes that count as up; default any 2xx or 3xx.
+    #[serde(default = "StatusRange::default_success")]
+    pub expected_status: Vec<StatusRange>,
+    /// Text that must appear in the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+    /// Text that must not appear in the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_absent: Option<String>,
+    /// Assertions on a JSON body, e.g. `checks.database.latency_ms < 100`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_assertions: Vec<JsonAssertion>,
+    /// A response slower than this marks the check degraded (still up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_after: Option<HumanDuration>,
+    /// Warn (degraded) when the TLS certificate expires within this many days; 0 turns it off.
+    #[serde(default = "default_tls_warning_days")]
+    pub tls_expiry_warning_days: u32,
+    /// Accept self-signed or otherwise invalid certificates.
+    #[serde(default)]
+    pub tls_skip_verify: bool,
+    /// Numbers from a JSON body to record as series: field paths, or `"*"` for all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub record_numbers: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    /// `host:port`
+    pub address: String,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatCheck {
+    /// Expected time between pings (healthchecks.io's "period").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<HumanDuration>,
+    /// Or a cron expression saying when pings are due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// IANA time zone for `schedule`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// How late a ping may be before the monitor is down.
+    #[serde(default = "default_grace")]
+    pub grace: HumanDuration,
+    /// The secret part of the ping URL; generated when not given.
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_tls_warning_days() -> u32 {
+    14
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_grace() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+fn default_interval() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+fn default_one() -> u32 {
+    1
+}
+
+/// The shape typed by the user; [`MonitorSpec`] is what is left after checking it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitorSpec {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<MonitorId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    http: Option<HttpCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tcp: Option<TcpCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    heartbeat: Option<HeartbeatCheck>,
+    #[serde(default = "default_interval")]
+    interval: HumanDuration,
+    #[serde(default = "default_one")]
+    failures_before_down: u32,
+    #[serde(default = "default_one")]
+    successes_before_up: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    down_after: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    #[serde(default)]
+    paused: bool,
+}
+
+impl TryFrom<RawMonitorSpec> for MonitorSpec {
+    type Error = MonitorSpecError;
+
+    fn try_from(raw: RawMonitorSpec) -> Result<Self, Self::Error> {
+        let err = |m: String| Err(MonitorSpecError(m));
+        let name = raw.name.trim().to_string();
+        if name.is_empty() {
+            return err("name: must not be empty".into());
+        }
+        let id = match raw.id {
+            Some(id) => id,
+            None => MonitorId::from_name(&name).ok_or_else(|| {
+                MonitorSpecError(format!("id: cannot derive an id from name {name:?}; give one with `id:`"))
+            })?,
+        };
+        let check = match (raw.http, raw.tcp, raw.heartbeat) {
+            (Some(h), None, None) => MonitorCheck::Http(check_http(h)?),
+            (None, Some(t), None) => MonitorCheck::Tcp(check_tcp(t)?),
+            (None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
+            (None, None, None) => return err(format!("monitor {name:?}: give one of `http`, `tcp` or `heartbeat`")),
+            _ => return err(format!("monitor {name:?}: give only one of `http`, `tcp` or `heartbeat`")),
+        };
+        if raw.interval.as_duration() < std::time::Duration::from_secs(1) {
+            return err(format!("interval: must be at least 1s, got {}", raw.interval));
+        }
+        if raw.failures_before_down == 0 {
+            return err("failures_before_down: must be at least 1".into());
+        }
+        if raw.successes_before_up == 0 {
+            return err("successes_before_up: must be at least 1".into());
+        }
+        for key in raw.labels.keys() {
+            let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return err(format!("labels: {key:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
+            }
+        }
+        Ok(MonitorSpec {
+            id,
+            name,
+            check,
+            interval: raw.interval,
+            failures_before_down: raw.failures_before_down,
+            successes_before_up: raw.successes_before_up,
+            down_after: raw.down_after,
+            labels: raw.labels,
+            description: raw.description,
+            paused: raw.paused,
+        })
+    }
+}
+
+fn check_http(h: HttpCheck) -> Result<HttpCheck, MonitorSpecError> {
+    if !matches!(h.url.scheme(), "http" | "https") {
+        return Err(MonitorSpecError(format!("http.url: {} is not an http or https URL", h.url)));
+    }
+    if h.url.host_str().is_none_or(str::is_empty) {
+        return Err(MonitorSpecError(format!("http.url: {} has no host", h.url)));
+    }
+    let method = h.method.to_ascii_uppercase();
+    if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
+        return Err(MonitorSpecError(format!("http.method: {:?} is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", h.method)));
+    }
+    if h.timeout.is_zero() {
+        return Err(MonitorSpecError("http.timeout: must be more than 0".into()));
+    }
+    if h.expected_status.is_empty() {
+        return Err(MonitorSpecError("http.expected_status: list at least one status code".into()));
+    }
+    for (name, value) in &h.headers {
+        let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token || value.contains(['\r', '\n']) {
+            return Err(MonitorSpecError(format!("http.headers: {name:?} is not a valid header")));
+        }
+    }
+    Ok(HttpCheck { method, ..h })
+}
+
+fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
+    let valid = t.address.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if !valid {
+        return Err(MonitorSpecError(format!("tcp.address: {:?} is not host:port", t.address)));
+    }
+    if t.timeout.is_zero() {
+        return Err(MonitorSpecError("tcp.timeout: must be more than 0".into()));
+    }
+    Ok(t)
+}
+
+fn check_heartbeat(h: HeartbeatCheck) -> Result<HeartbeatCheck, MonitorSpecError> {
+    match (&h.period, &h.schedule) {
+        (Some(_), Some(_)) => return Err(MonitorSpecError("heartbeat: give `period` or `schedule`, not both".into())),
+        (None, None) => return Err(MonitorSpecError("heartbeat: give a `period` (e.g. 30s) or a cron `schedule`".into())),
+        (Some(p), None) if p.is_zero() => return Err(MonitorSpecError("heartbeat.period: must be more than 0".into())),
+        (None, Some(s)) => {
+            crate::monitor::parse_cron(s).map_err(|e| MonitorSpecError(format!("heartbeat.schedule: {e}")))?;
+        }
+        _ => {}
+    }
+    h.timezone
+        .parse::<chrono_tz::Tz>()
+        .map_err(|_| MonitorSpecError(format!("heartbeat.timezone: unknown time zone {:?}", h.timezone)))?;
+    if let Some(token) = &h.token {
+        if token.len() < 8 || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(MonitorSpecError("heartbeat.token: use at least 8 letters, digits, '-' or '_'".into()));
+        }
+    }
+    Ok(h)
+}
+
+/// Parses a five-field (or six, with seconds) cron expression.
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(expr)
+        .map_err(|e| e.to_string())
+}
+
+impl From<MonitorSpec> for RawMonitorSpec {
+    fn from(m: MonitorSpec) -> Self {
+        let (http, tcp, heartbeat) = match m.check {
+            MonitorCheck::Http(h) => (Some(h), None, None),
+            MonitorCheck::Tcp(t) => (None, Some(t), None),
+            MonitorCheck::Heartbeat(h) => (None, None, Some(h)),
+        };
+        RawMonitorSpec {
+            name: m.name,
+            id: Some(m.id),
+            http,
+            tcp,
+            heartbeat,
+            interval: m.interval,
+            failures_before_down: m.failures_before_down,
+            successes_before_up: m.successes_before_up,
+            down_after: m.down_after,
+            labels: m.labels,
+            description: m.description,
+            paused: m.paused,
+        }
+    }
+}
+
+/// Where a monitor stands, as shown to people and used for alerting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorState {
+    /// No result yet (a heartbeat that has never pinged stays here without alerting).
+    Unknown,
+    Up,
+    /// Up, but slow or with a certificate about to expire.
+    Degraded,
+    Down,
+    Paused,
+}
+
+impl MonitorState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorState::Unknown => "unknown",
+            MonitorState::Up => "up",
+            MonitorState::Degraded => "degraded",
+            MonitorState::Down => "down",
+            MonitorState::Paused => "paused",
+        }
+    }
+}
+
+impl FromStr for MonitorState {
+    type Err = MonitorSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "unknown" => MonitorState::Unknown,
+            "up" => MonitorState::Up,
+            "degraded" => MonitorState::Degraded,
+            "down" => MonitorState::Down,
+            "paused" => MonitorState::Paused,
+            _ => return Err(MonitorSpecError(format!("unknown monitor state {s:?}"))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<MonitorSpec, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn http_monitor_with_defaults() {
+        let m = parse(r#"{"name": "API Health", "http": {"url": "https://example.com/health"}}"#).unwrap();
+        assert_eq!(m.id.as_str(), "api-health");
+        assert_eq!(m.interval, HumanDuration::from_secs(60));
+        let MonitorCheck::Http(h) = &m.check else { panic!() };
+        assert_eq!(h.method, "GET");
+        assert!(h.follow_redirects);
+    }
+
+    #[test]
+    fn rejects_bad_monitors() {
+        let cases = [
+            (r#"{"name": "x", "http": {"url": "ftp://example.com"}}"#, "not an http"),
+            (r#"{"name": "x", "http": {"url": "not a url"}}"#, "relative URL"),
+            (r#"{"name": "x", "http": {"url": "http://a"}, "interval": 0}"#, "at least 1s"),
+            (r#"{"name": "x", "http": {"url": "http://a"}, "intervall": "5s"}"#, "unknown field"),
+            (r#"{"name": "x"}"#, "give one of"),
+            (r#"{"name": "x", "tcp": {"address": "nohost"}}"#, "host:port"),
+            (r#"{"name": "x", "heartbeat": {}}"#, "period"),
+            (r#"{"name": "x", "heartbeat": {"schedule": "61 * * * *"}}"#, "schedule"),
+            (r#"{"name": "x", "heartbeat": {"period": "1m", "timezone": "Mars/Base"}}"#, "time zone"),
+            (r#"{"name": "x", "http": {"url": "http://a", "json_assertions": ["status"]}}"#, "invalid assertion"),
+        ];
+        for (json, needle) in cases {
+            let err = parse(json).unwrap_err();
+            assert!(err.contains(needle), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let m = parse(r#"{"name": "db", "tcp": {"address": "127.0.0.1:5432"}, "failures_before_down": 3}"#).unwrap();
+        let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+        assert_eq!(m, back);
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(MonitorId::from_name("Main Health Check (EU)").unwrap().as_str(), "main-health-check-eu");
+        assert!(MonitorId::from_name("!!!").is_none());
+    }
+}
