@@ -1,1 +1,161 @@
+//! Durable stores in the data directory. One SQLite database (`pharos.db`, WAL mode) holds
+//! monitors and their status, every probe result with hourly uptime roll-ups, alerts,
+//! notification deliveries and maintenance windows. A lock file keeps a second process off
+//! the same directory.
+//!
+//! Durability: every write commits before the caller answers anyone. WAL with
+//! `synchronous=NORMAL` survives a killed process (the OS keeps the pages); a power cut may
+//! lose the last transactions, the trade-off Prometheus's WAL makes too.
+//!
+//! Every method is blocking; async callers use `spawn_blocking`.
 
+mod alerts;
+mod deliveries;
+mod maintenance;
+mod monitors;
+mod results;
+mod schema;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+
+pub use alerts::AlertRecord;
+pub use deliveries::{Delivery, DeliveryOutcome, NewDelivery};
+pub use monitors::{MonitorRecord, MonitorSource, MonitorStatus, StatusCounts};
+pub use results::{LatencySummary, Uptime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data directory {path} is in use by another Pharos process (lock file {path}/LOCK); stop it or choose another --data-dir")]
+    Locked { path: PathBuf },
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The embedded store. Cheap to share behind an `Arc`.
+pub struct Store {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    // Held for the life of the process: the OS lock is released when the file closes,
+    // including on kill -9, so a crashed Pharos never leaves a stale lock behind.
+    _lock: File,
+}
+
+const READERS: usize = 4;
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store> {
+        let io = |source| StoreError::DataDir { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK")).map_err(io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { path: dir.to_path_buf() }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let path = dir.join("pharos.db");
+        let writer = Connection::open(&path)?;
+        writer.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )?;
+        schema::migrate(&writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = Connection::open(&path)?;
+            c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
+            readers.push(c);
+        }
+        Ok(Store { dir: dir.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(readers), _lock: lock })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match conn {
+            Some(conn) => {
+                let out = f(&conn);
+                self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+                out
+            }
+            // All readers busy: the writer connection reads just as well.
+            None => self.write(|c| f(c)),
+        }
+    }
+
+    /// Size of the database files on disk, for `/metrics` and the readiness check.
+    pub fn size_bytes(&self) -> u64 {
+        ["pharos.db", "pharos.db-wal", "pharos.db-shm"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// A real write round-trip, for `/health/ready`.
+    pub fn check_writable(&self) -> Result<()> {
+        self.write(|c| {
+            c.execute("INSERT INTO meta(key, value) VALUES('ready_check', datetime('now')) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [])?;
+            Ok(())
+        })
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.read(|c| Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|c| {
+            c.execute("INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])?;
+            Ok(())
+        })
+    }
+}
+
+fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) fn temp_store() -> (Store, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("pharos-store-test-{}", rand::random::<u64>()));
+    (Store::open(&dir).unwrap(), dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_open_of_one_directory_is_refused() {
+        let (_store, dir) = temp_store();
+        let err = Store::open(&dir).err().expect("second open must fail");
+        assert!(err.to_string().contains("in use by another Pharos"), "{err}");
+    }
+}

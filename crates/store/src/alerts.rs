@@ -1,0 +1,129 @@
+//! Alerts, one row per occurrence: an alert that resolves and fires again gets a new row,
+//! so the list shows history as well as what is firing now.
+
+use chrono::{DateTime, Utc};
+use pharos_model::{Alert, AlertState};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::deliveries::{NewDelivery, insert_delivery};
+use crate::{Result, Store, StoreError, from_ms, ms};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AlertRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub alert: Alert,
+}
+
+const COLUMNS: &str = "id, fingerprint, labels, annotations, state, starts_at, ends_at, generator_url, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+    let json = |i: usize| -> rusqlite::Result<pharos_model::Labels> {
+        let s: String = r.get(i)?;
+        serde_json::from_str(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    };
+    Ok(AlertRecord {
+        id: r.get(0)?,
+        alert: Alert {
+            fingerprint: r.get(1)?,
+            labels: json(2)?,
+            annotations: json(3)?,
+            state: AlertState::parse(&r.get::<_, String>(4)?).unwrap_or(AlertState::Firing),
+            starts_at: from_ms(r.get(5)?),
+            ends_at: r.get::<_, Option<i64>>(6)?.map(from_ms),
+            generator_url: r.get(7)?,
+            updated_at: from_ms(r.get(8)?),
+        },
+    })
+}
+
+impl Store {
+    /// The open (pending or firing) occurrence of an alert, if any.
+    pub fn open_alert(&self, fingerprint: &str) -> Result<Option<AlertRecord>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM alerts WHERE fingerprint = ?1 AND state != 'resolved' ORDER BY id DESC LIMIT 1"),
+                [fingerprint],
+                from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Saves an alert's new state and queues its notifications in one transaction, so a
+    /// crash can neither lose a notification nor send one twice after restart.
+    pub fn save_alert(&self, alert: &Alert, notifications: &[NewDelivery]) -> Result<i64> {
+        let labels = serde_json::to_string(&alert.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let annotations = serde_json::to_string(&alert.annotations).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let open: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM alerts WHERE fingerprint = ?1 AND state != 'resolved' ORDER BY id DESC LIMIT 1",
+                    [&alert.fingerprint],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let id = match open {
+                Some(id) => {
+                    tx.execute(
+                        "UPDATE alerts SET labels = ?2, annotations = ?3, state = ?4, starts_at = ?5, ends_at = ?6, generator_url = ?7, updated_at = ?8 WHERE id = ?1",
+                        params![id, labels, annotations, alert.state.as_str(), ms(alert.starts_at), alert.ends_at.map(ms), alert.generator_url, ms(alert.updated_at)],
+                    )?;
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO alerts(fingerprint, labels, annotations, state, starts_at, ends_at, generator_url, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![alert.fingerprint, labels, annotations, alert.state.as_str(), ms(alert.starts_at), alert.ends_at.map(ms), alert.generator_url, ms(alert.updated_at)],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
+            for n in notifications {
+                insert_delivery(&tx, n, alert.updated_at)?;
+            }
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// Open alerts first, then the most recently changed, newest first.
+    pub fn list_alerts(&self, state: Option<AlertState>, limit: u64) -> Result<Vec<AlertRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM alerts WHERE ?1 IS NULL OR state = ?1
+                 ORDER BY (state = 'resolved'), updated_at DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![state.map(AlertState::as_str), limit as i64], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Open alerts of one label value (e.g. every alert of one monitor).
+    pub fn alerts_with_label(&self, name: &str, value: &str, limit: u64) -> Result<Vec<AlertRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM alerts WHERE json_extract(labels, '$.' || ?1) = ?2 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![name, value, limit as i64], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// How many alerts are pending and firing now.
+    pub fn open_alert_counts(&self) -> Result<(u64, u64)> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT coalesce(sum(state = 'pending'), 0), coalesce(sum(state = 'firing'), 0) FROM alerts WHERE state != 'resolved'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+    }
+
+    pub fn alert_updated_since(&self, since: DateTime<Utc>) -> Result<u64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM alerts WHERE updated_at >= ?1", [ms(since)], |r| r.get(0))?))
+    }
+}

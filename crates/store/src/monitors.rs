@@ -1,0 +1,349 @@
+//! Monitors (their definitions, from the config file or the API) and their current status.
+
+use chrono::{DateTime, Utc};
+use pharos_model::{MonitorId, MonitorSpec, MonitorState};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::{Result, Store, StoreError, from_ms, ms};
+
+/// Where a monitor was defined: config monitors are changed by editing the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorSource {
+    Config,
+    Api,
+}
+
+
+#[derive(Clone, Debug)]
+pub struct MonitorRecord {
+    pub spec: MonitorSpec,
+    pub source: MonitorSource,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the state machine remembers between checks; survives restarts so that a monitor
+/// that was down and notified is not notified again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonitorStatus {
+    pub monitor: MonitorId,
+    pub state: MonitorState,
+    pub state_since: DateTime<Utc>,
+    pub consecutive_failures: u32,
+    pub consecutive_successes: u32,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_check_at: Option<DateTime<Utc>>,
+    pub last_outcome: Option<String>,
+    pub last_latency_ms: Option<f64>,
+    pub last_error: Option<String>,
+    pub last_ping_at: Option<DateTime<Utc>>,
+    pub last_start_at: Option<DateTime<Utc>>,
+}
+
+impl MonitorStatus {
+    pub fn new(monitor: MonitorId, now: DateTime<Utc>) -> Self {
+        MonitorStatus {
+            monitor,
+            state: MonitorState::Unknown,
+            state_since: now,
+            consecutive_failures: 0,
+            consecutive_successes: 0,
+            failing_since: None,
+            last_check_at: None,
+            last_outcome: None,
+            last_latency_ms: None,
+            last_error: None,
+            last_ping_at: None,
+            last_start_at: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StatusCounts {
+    pub up: u64,
+    pub degraded: u64,
+    pub down: u64,
+    pub unknown: u64,
+    pub paused: u64,
+}
+
+const STATUS_COLUMNS: &str = "monitor_id, state, state_since, consecutive_failures, consecutive_successes, failing_since, last_check_at, last_outcome, last_latency_ms, last_error, last_ping_at, last_start_at";
+
+fn status_from_row(r: &Row<'_>, offset: usize) -> rusqlite::Result<MonitorStatus> {
+    let id: String = r.get(offset)?;
+    let state: String = r.get(offset + 1)?;
+    let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> { Ok(r.get::<_, Option<i64>>(offset + i)?.map(from_ms)) };
+    Ok(MonitorStatus {
+        monitor: id.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
+        state: state.parse().unwrap_or(MonitorState::Unknown),
+        state_since: from_ms(r.get(offset + 2)?),
+        consecutive_failures: r.get(offset + 3)?,
+        consecutive_successes: r.get(offset + 4)?,
+        failing_since: opt_time(5)?,
+        last_check_at: opt_time(6)?,
+        last_outcome: r.get(offset + 7)?,
+        last_latency_ms: r.get(offset + 8)?,
+        last_error: r.get(offset + 9)?,
+        last_ping_at: opt_time(10)?,
+        last_start_at: opt_time(11)?,
+    })
+}
+
+fn record_from_row(r: &Row<'_>) -> rusqlite::Result<MonitorRecord> {
+    let spec: String = r.get(0)?;
+    let source: String = r.get(1)?;
+    Ok(MonitorRecord {
+        spec: serde_json::from_str(&spec)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
+        source: if source == "config" { MonitorSource::Config } else { MonitorSource::Api },
+        created_at: from_ms(r.get(2)?),
+        updated_at: from_ms(r.get(3)?),
+    })
+}
+
+fn spec_json(spec: &MonitorSpec) -> Result<String> {
+    serde_json::to_string(spec).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store {
+    /// Creates a monitor through the API; an existing id is a conflict.
+    pub fn create_monitor(&self, spec: &MonitorSpec, now: DateTime<Utc>) -> Result<()> {
+        let json = spec_json(spec)?;
+        self.write(|c| {
+            let n = c.execute(
+                "INSERT INTO monitors(id, name, source, spec, created_at, updated_at) VALUES(?1, ?2, 'api', ?3, ?4, ?4) ON CONFLICT(id) DO NOTHING",
+                params![spec.id.as_str(), spec.name, json, ms(now)],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("a monitor with id {:?} already exists", spec.id.as_str())));
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces the monitors defined by the config file with `specs`, keeping the status
+    /// and history of those that stay. Returns the ids that were removed.
+    pub fn sync_config_monitors(&self, specs: &[MonitorSpec], now: DateTime<Utc>) -> Result<Vec<MonitorId>> {
+        let mut jsons = Vec::with_capacity(specs.len());
+        for s in specs {
+            jsons.push(spec_json(s)?);
+        }
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let existing: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT id FROM monitors WHERE source = 'config'")?;
+                stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            };
+            for (spec, json) in specs.iter().zip(&jsons) {
+                let source: Option<String> =
+                    tx.query_row("SELECT source FROM monitors WHERE id = ?1", [spec.id.as_str()], |r| r.get(0)).optional()?;
+                if source.as_deref() == Some("api") {
+                    return Err(StoreError::Conflict(format!(
+                        "monitor id {:?} in the config file is already used by a monitor created through the API",
+                        spec.id.as_str()
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO monitors(id, name, source, spec, created_at, updated_at) VALUES(?1, ?2, 'config', ?3, ?4, ?4)
+                     ON CONFLICT(id) DO UPDATE SET name = excluded.name, spec = excluded.spec,
+                       updated_at = CASE WHEN monitors.spec = excluded.spec THEN monitors.updated_at ELSE excluded.updated_at END",
+                    params![spec.id.as_str(), spec.name, json, ms(now)],
+                )?;
+            }
+            let mut removed = Vec::new();
+            for id in existing {
+                if !specs.iter().any(|s| s.id.as_str() == id) {
+                    delete_monitor_rows(&tx, &id)?;
+                    if let Ok(id) = id.parse() {
+                        removed.push(id);
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
+    pub fn update_monitor(&self, spec: &MonitorSpec, now: DateTime<Utc>) -> Result<()> {
+        let json = spec_json(spec)?;
+        self.write(|c| {
+            let n = c.execute(
+                "UPDATE monitors SET name = ?2, spec = ?3, updated_at = ?4 WHERE id = ?1",
+                params![spec.id.as_str(), spec.name, json, ms(now)],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("monitor {:?}", spec.id.as_str())));
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes a monitor with its status, results and roll-ups.
+    pub fn delete_monitor(&self, id: &MonitorId) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            if delete_monitor_rows(&tx, id.as_str())? == 0 {
+                return Err(StoreError::NotFound(format!("monitor {:?}", id.as_str())));
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    pub fn monitor(&self, id: &MonitorId) -> Result<Option<(MonitorRecord, Option<MonitorStatus>)>> {
+        self.read(|c| {
+            let rec = c
+                .query_row("SELECT spec, source, created_at, updated_at FROM monitors WHERE id = ?1", [id.as_str()], record_from_row)
+                .optional()?;
+            let Some(rec) = rec else { return Ok(None) };
+            let status = c
+                .query_row(&format!("SELECT {STATUS_COLUMNS} FROM monitor_status WHERE monitor_id = ?1"), [id.as_str()], |r| {
+                    status_from_row(r, 0)
+                })
+                .optional()?;
+            Ok(Some((rec, status)))
+        })
+    }
+
+    pub fn all_monitors(&self) -> Result<Vec<MonitorRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT spec, source, created_at, updated_at FROM monitors ORDER BY id")?;
+            Ok(stmt.query_map([], record_from_row)?.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// One page of monitors in name order, optionally of one state, with the total count.
+    pub fn list_monitors(
+        &self,
+        state: Option<MonitorState>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<(MonitorRecord, Option<MonitorStatus>)>, u64)> {
+        self.read(|c| {
+            let state_filter = state.map(|s| s.as_str().to_string());
+            let total: u64 = c.query_row(
+                "SELECT count(*) FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id
+                 WHERE ?1 IS NULL OR coalesce(s.state, 'unknown') = ?1",
+                [&state_filter],
+                |r| r.get(0),
+            )?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT m.spec, m.source, m.created_at, m.updated_at, {} FROM monitors m
+                 LEFT JOIN monitor_status s ON s.monitor_id = m.id
+                 WHERE ?1 IS NULL OR coalesce(s.state, 'unknown') = ?1
+                 ORDER BY m.name, m.id LIMIT ?2 OFFSET ?3",
+                STATUS_COLUMNS.split(", ").map(|col| format!("s.{col}")).collect::<Vec<_>>().join(", ")
+            ))?;
+            let rows = stmt
+                .query_map(params![state_filter, limit as i64, offset as i64], |r| {
+                    let rec = record_from_row(r)?;
+                    let has_status: Option<String> = r.get(4)?;
+                    let status = if has_status.is_some() { Some(status_from_row(r, 4)?) } else { None };
+                    Ok((rec, status))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((rows, total))
+        })
+    }
+
+    pub fn status_counts(&self) -> Result<StatusCounts> {
+        self.read(|c| {
+            let mut counts = StatusCounts::default();
+            let mut stmt = c.prepare(
+                "SELECT coalesce(s.state, 'unknown'), count(*) FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id GROUP BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+            for row in rows {
+                let (state, n) = row?;
+                match state.as_str() {
+                    "up" => counts.up = n,
+                    "degraded" => counts.degraded = n,
+                    "down" => counts.down = n,
+                    "paused" => counts.paused = n,
+                    _ => counts.unknown += n,
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    pub fn status(&self, id: &MonitorId) -> Result<Option<MonitorStatus>> {
+        self.read(|c| {
+            Ok(c.query_row(&format!("SELECT {STATUS_COLUMNS} FROM monitor_status WHERE monitor_id = ?1"), [id.as_str()], |r| {
+                status_from_row(r, 0)
+            })
+            .optional()?)
+        })
+    }
+
+    pub fn put_status(&self, s: &MonitorStatus) -> Result<()> {
+        self.write(|c| put_status(c, s))
+    }
+
+    /// The heartbeat token of a monitor, generating and storing one on first use.
+    pub fn heartbeat_token(&self, id: &MonitorId, now: DateTime<Utc>) -> Result<String> {
+        self.write(|c| {
+            let existing: Option<Option<String>> = c
+                .query_row("SELECT heartbeat_token FROM monitor_status WHERE monitor_id = ?1", [id.as_str()], |r| r.get(0))
+                .optional()?;
+            if let Some(Some(token)) = existing {
+                return Ok(token);
+            }
+            let token = hex::encode(rand::random::<[u8; 16]>());
+            if existing.is_none() {
+                put_status(c, &MonitorStatus::new(id.clone(), now))?;
+            }
+            c.execute("UPDATE monitor_status SET heartbeat_token = ?2 WHERE monitor_id = ?1", params![id.as_str(), token])?;
+            Ok(token)
+        })
+    }
+
+    /// Which monitor a stored (generated) heartbeat token belongs to.
+    pub fn monitor_by_heartbeat_token(&self, token: &str) -> Result<Option<MonitorId>> {
+        self.read(|c| {
+            let id: Option<String> =
+                c.query_row("SELECT monitor_id FROM monitor_status WHERE heartbeat_token = ?1", [token], |r| r.get(0)).optional()?;
+            Ok(id.and_then(|s| s.parse().ok()))
+        })
+    }
+}
+
+pub(crate) fn put_status(c: &rusqlite::Connection, s: &MonitorStatus) -> Result<()> {
+    let opt = |t: Option<DateTime<Utc>>| t.map(ms);
+    c.execute(
+        &format!(
+            "INSERT INTO monitor_status({STATUS_COLUMNS}) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT(monitor_id) DO UPDATE SET state = excluded.state, state_since = excluded.state_since,
+               consecutive_failures = excluded.consecutive_failures, consecutive_successes = excluded.consecutive_successes,
+               failing_since = excluded.failing_since, last_check_at = excluded.last_check_at,
+               last_outcome = excluded.last_outcome, last_latency_ms = excluded.last_latency_ms,
+               last_error = excluded.last_error, last_ping_at = excluded.last_ping_at, last_start_at = excluded.last_start_at"
+        ),
+        params![
+            s.monitor.as_str(),
+            s.state.as_str(),
+            ms(s.state_since),
+            s.consecutive_failures,
+            s.consecutive_successes,
+            opt(s.failing_since),
+            opt(s.last_check_at),
+            s.last_outcome,
+            s.last_latency_ms,
+            s.last_error,
+            opt(s.last_ping_at),
+            opt(s.last_start_at),
+        ],
+    )?;
+    Ok(())
+}
+
+fn delete_monitor_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<usize> {
+    let n = tx.execute("DELETE FROM monitors WHERE id = ?1", [id])?;
+    tx.execute("DELETE FROM monitor_status WHERE monitor_id = ?1", [id])?;
+    tx.execute("DELETE FROM probe_results WHERE monitor_id = ?1", [id])?;
+    tx.execute("DELETE FROM uptime_hourly WHERE monitor_id = ?1", [id])?;
+    Ok(n)
+}

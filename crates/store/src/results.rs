@@ -1,0 +1,220 @@
+//! Probe results, hourly uptime roll-ups and the numbers probes record as series.
+//!
+//! Uptime over 24 h / 7 d / 30 d is read from `uptime_hourly`, written in the same
+//! transaction as each result, so lists of thousands of monitors never scan raw results.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use pharos_model::{MonitorId, Outcome, ProbeResult};
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::monitors::{MonitorStatus, put_status};
+use crate::{Result, Store, from_ms, ms};
+
+/// Share of checks that were up, 0.0 to 1.0; `None` when there were no checks.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Uptime {
+    pub h24: Option<f64>,
+    pub d7: Option<f64>,
+    pub d30: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub avg_ms: Option<f64>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl Store {
+    /// Stores check results with the monitor status each one led to, in one transaction.
+    pub fn record_checks(&self, checks: &[(ProbeResult, MonitorStatus)]) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO probe_results(monitor_id, at, outcome, latency_ms, status_code, error, tls_days_left) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                let mut rollup = tx.prepare_cached(
+                    "INSERT INTO uptime_hourly(monitor_id, hour, checks, up, degraded) VALUES(?1, ?2, 1, ?3, ?4)
+                     ON CONFLICT(monitor_id, hour) DO UPDATE SET checks = checks + 1, up = up + excluded.up, degraded = degraded + excluded.degraded",
+                )?;
+                let mut sample = tx.prepare_cached("INSERT INTO samples(metric, labels, at, value) VALUES(?1, ?2, ?3, ?4)")?;
+                for (r, status) in checks {
+                    let at = ms(r.at);
+                    insert.execute(params![
+                        r.monitor.as_str(),
+                        at,
+                        r.outcome.as_str(),
+                        r.latency_ms,
+                        r.status_code,
+                        r.error,
+                        r.tls_days_left
+                    ])?;
+                    rollup.execute(params![
+                        r.monitor.as_str(),
+                        at - at.rem_euclid(HOUR_MS),
+                        r.outcome.is_up() as i64,
+                        (r.outcome == Outcome::Degraded) as i64
+                    ])?;
+                    for (field, value) in &r.numbers {
+                        let labels = serde_json::json!({"monitor": r.monitor.as_str(), "field": field}).to_string();
+                        sample.execute(params!["pharos_monitor_json_value", labels, at, value])?;
+                    }
+                    put_status(&tx, status)?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Uptime of each monitor over the last 24 hours, 7 and 30 days.
+    pub fn uptime(&self, ids: &[MonitorId], now: DateTime<Utc>) -> Result<HashMap<MonitorId, Uptime>> {
+        let now_ms = ms(now);
+        let since = now_ms - 30 * 24 * HOUR_MS;
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT hour, checks, up FROM uptime_hourly WHERE monitor_id = ?1 AND hour >= ?2")?;
+            let mut out = HashMap::with_capacity(ids.len());
+            for id in ids {
+                // (checks, up) over 24 h, 7 d, 30 d
+                let mut acc = [(0u64, 0u64); 3];
+                let rows = stmt.query_map(params![id.as_str(), since - HOUR_MS], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
+                })?;
+                for row in rows {
+                    let (hour, checks, up) = row?;
+                    // An hour bucket counts when any part of it is inside the window.
+                    let age = now_ms - (hour + HOUR_MS);
+                    for (i, window) in [24, 24 * 7, 24 * 30].into_iter().enumerate() {
+                        if age < window * HOUR_MS {
+                            acc[i].0 += checks;
+                            acc[i].1 += up;
+                        }
+                    }
+                }
+                let ratio = |(checks, up): (u64, u64)| (checks > 0).then(|| up as f64 / checks as f64);
+                out.insert(id.clone(), Uptime { h24: ratio(acc[0]), d7: ratio(acc[1]), d30: ratio(acc[2]) });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Response-time percentiles over checks since `since` that got an answer.
+    pub fn latency_summary(&self, id: &MonitorId, since: DateTime<Utc>) -> Result<LatencySummary> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT latency_ms FROM probe_results WHERE monitor_id = ?1 AND at >= ?2 AND latency_ms IS NOT NULL AND outcome != 'down' ORDER BY latency_ms",
+            )?;
+            let values: Vec<f64> = stmt.query_map(params![id.as_str(), ms(since)], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            if values.is_empty() {
+                return Ok(LatencySummary::default());
+            }
+            let pick = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
+            Ok(LatencySummary {
+                count: values.len() as u64,
+                p50_ms: Some(pick(0.5)),
+                p95_ms: Some(pick(0.95)),
+                p99_ms: Some(pick(0.99)),
+                avg_ms: Some(values.iter().sum::<f64>() / values.len() as f64),
+            })
+        })
+    }
+
+    /// The newest results of a monitor, newest first; `before` pages further back.
+    pub fn recent_results(&self, id: &MonitorId, before: Option<DateTime<Utc>>, limit: u64) -> Result<Vec<ProbeResult>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, outcome, latency_ms, status_code, error, tls_days_left FROM probe_results
+                 WHERE monitor_id = ?1 AND at < ?2 ORDER BY at DESC LIMIT ?3",
+            )?;
+            let before = before.map(ms).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![id.as_str(), before, limit as i64], |r| {
+                Ok(ProbeResult {
+                    monitor: id.clone(),
+                    at: from_ms(r.get(0)?),
+                    outcome: Outcome::parse(&r.get::<_, String>(1)?).unwrap_or(Outcome::Down),
+                    latency_ms: r.get(2)?,
+                    status_code: r.get(3)?,
+                    error: r.get(4)?,
+                    tls_days_left: r.get(5)?,
+                    numbers: Vec::new(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The latest value of each number a monitor records from its JSON body.
+    pub fn latest_numbers(&self, id: &MonitorId) -> Result<Vec<(String, f64, DateTime<Utc>)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT json_extract(labels, '$.field'), value, max(at) FROM samples
+                 WHERE metric = 'pharos_monitor_json_value' AND json_extract(labels, '$.monitor') = ?1 GROUP BY labels ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([id.as_str()], |r| Ok((r.get(0)?, r.get(1)?, from_ms(r.get(2)?))))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Drops raw results and samples older than the retention; roll-ups are kept a year.
+    pub fn prune(&self, now: DateTime<Utc>, retention: Duration) -> Result<usize> {
+        let cutoff = ms(now - retention);
+        let rollup_cutoff = ms(now - Duration::days(366));
+        self.write(|c| {
+            let mut n = c.execute("DELETE FROM probe_results WHERE at < ?1", [cutoff])?;
+            n += c.execute("DELETE FROM samples WHERE at < ?1", [cutoff])?;
+            n += c.execute("DELETE FROM uptime_hourly WHERE hour < ?1", [rollup_cutoff])?;
+            Ok(n)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::temp_store;
+
+    fn result(id: &MonitorId, at: DateTime<Utc>, outcome: Outcome, latency: f64) -> ProbeResult {
+        ProbeResult {
+            monitor: id.clone(),
+            at,
+            outcome,
+            latency_ms: Some(latency),
+            status_code: Some(200),
+            error: None,
+            tls_days_left: None,
+            numbers: vec![("queue_size".into(), latency)],
+        }
+    }
+
+    #[test]
+    fn uptime_and_percentiles() {
+        let (store, _dir) = temp_store();
+        let id: MonitorId = "api".parse().unwrap();
+        let now = Utc::now();
+        let mut checks = Vec::new();
+        for i in 0..100 {
+            let outcome = if i < 10 { Outcome::Down } else { Outcome::Up };
+            checks.push((result(&id, now - Duration::minutes(i), outcome, i as f64), MonitorStatus::new(id.clone(), now)));
+        }
+        // An old failure counts for 7 d but not 24 h.
+        checks.push((result(&id, now - Duration::days(3), Outcome::Down, 1.0), MonitorStatus::new(id.clone(), now)));
+        store.record_checks(&checks).unwrap();
+        let up = store.uptime(std::slice::from_ref(&id), now).unwrap()[&id].clone();
+        assert!((up.h24.unwrap() - 0.9).abs() < 1e-9, "{up:?}");
+        assert!((up.d7.unwrap() - 90.0 / 101.0).abs() < 1e-9, "{up:?}");
+        let lat = store.latency_summary(&id, now - Duration::hours(24)).unwrap();
+        assert_eq!(lat.count, 90);
+        assert_eq!(lat.p50_ms, Some(55.0));
+        assert_eq!(store.recent_results(&id, None, 5).unwrap().len(), 5);
+        let numbers = store.latest_numbers(&id).unwrap();
+        assert_eq!(numbers[0].0, "queue_size");
+    }
+}

@@ -1,0 +1,104 @@
+//! The database schema, applied in numbered steps so that older data directories upgrade.
+
+use rusqlite::Connection;
+
+use crate::Result;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: monitors, results, uptime roll-ups, alerts, deliveries, maintenance
+    "
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE monitors (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX monitors_name ON monitors(name, id);
+    CREATE TABLE monitor_status (
+        monitor_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        state_since INTEGER NOT NULL,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        consecutive_successes INTEGER NOT NULL DEFAULT 0,
+        failing_since INTEGER,
+        last_check_at INTEGER,
+        last_outcome TEXT,
+        last_latency_ms REAL,
+        last_error TEXT,
+        last_ping_at INTEGER,
+        last_start_at INTEGER,
+        heartbeat_token TEXT UNIQUE
+    );
+    CREATE TABLE probe_results (
+        monitor_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        latency_ms REAL,
+        status_code INTEGER,
+        error TEXT,
+        tls_days_left INTEGER
+    );
+    CREATE INDEX probe_results_by_monitor ON probe_results(monitor_id, at);
+    CREATE TABLE uptime_hourly (
+        monitor_id TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        checks INTEGER NOT NULL,
+        up INTEGER NOT NULL,
+        degraded INTEGER NOT NULL,
+        PRIMARY KEY (monitor_id, hour)
+    ) WITHOUT ROWID;
+    CREATE TABLE samples (
+        metric TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX samples_by_series ON samples(metric, labels, at);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        annotations TEXT NOT NULL,
+        state TEXT NOT NULL,
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER,
+        generator_url TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX alerts_by_fingerprint ON alerts(fingerprint, id);
+    CREATE INDEX alerts_by_update ON alerts(updated_at);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        receiver TEXT NOT NULL,
+        alert_fingerprint TEXT NOT NULL,
+        status TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        response_status INTEGER,
+        next_attempt_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        finished_at INTEGER
+    );
+    CREATE INDEX deliveries_due ON deliveries(outcome, next_attempt_at);
+    CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        monitors TEXT NOT NULL,
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL
+    );
+    ",
+];
+
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1))?;
+    }
+    Ok(())
+}
