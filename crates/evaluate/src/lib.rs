@@ -1,1 +1,16 @@
+//! Evaluators: turn stores and incoming checks into alerts.
+//!
+//! For monitors: the [`MonitorEngine`] runs one task per monitor (http / tcp probes on
+//! their interval, heartbeat deadlines), folds each result through the
+//! [`state_machine`], records it in the store, and raises or resolves alerts through the
+//! one alert model. Later evaluators (PromQL rules, error and log rules) produce the same
+//! [`pharos_model::Alert`]s.
 
+pub mod engine;
+pub mod heartbeat;
+pub mod metrics;
+pub mod probe;
+pub mod state_machine;
+
+pub use engine::{AlertRouter, EngineSettings, MonitorEngine, PingError};
+pub use metrics::ProbeMetrics;

@@ -1,1 +1,5 @@
+//! Sources: what arrives over the ecosystem's protocols, turned into typed records that
+//! nothing downstream needs to know the protocol of. For now: heartbeat pings in the
+//! healthchecks.io URL scheme; Sentry envelopes, remote_write, Loki push and syslog follow.
 
+pub mod heartbeat;

@@ -13,4 +13,4 @@ pub mod status_codes;
 pub use alert::{Alert, AlertState, Labels};
 pub use duration::HumanDuration;
 pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorState, MonitorSpecError};
-pub use probe::{Outcome, ProbeResult};
+pub use probe::{Outcome, PingKind, ProbeResult};

@@ -54,3 +54,17 @@ pub struct ProbeResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<(String, f64)>,
 }
+
+/// What a heartbeat ping says (healthchecks.io's URL scheme).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PingKind {
+    /// `/ping/<token>`: the job ran and succeeded.
+    Success,
+    /// `/ping/<token>/start`: the job started; it must finish within the grace time.
+    Start,
+    /// `/ping/<token>/fail`: the job failed.
+    Fail,
+    /// `/ping/<token>/<exit-code>`: 0 is success, anything else a failure.
+    ExitCode(u8),
+}

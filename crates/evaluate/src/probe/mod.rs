@@ -1,0 +1,24 @@
+//! Probes: one check of one monitor, turned into a [`ProbeResult`]. A probe never panics
+//! and never hangs past its timeout: every failure becomes a down result with the reason.
+
+mod http;
+mod tcp;
+
+pub use http::HttpProber;
+pub use tcp::probe_tcp;
+
+use chrono::Utc;
+use pharos_model::{MonitorId, Outcome, ProbeResult};
+
+pub(crate) fn down(monitor: &MonitorId, latency_ms: Option<f64>, status_code: Option<u16>, error: String) -> ProbeResult {
+    ProbeResult {
+        monitor: monitor.clone(),
+        at: Utc::now(),
+        outcome: Outcome::Down,
+        latency_ms,
+        status_code,
+        error: Some(error),
+        tls_days_left: None,
+        numbers: Vec::new(),
+    }
+}
