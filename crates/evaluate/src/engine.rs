@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pharos_model::maintenance::MaintenanceWindow;
-use pharos_model::{Alert, AlertState, Labels, MonitorCheck, MonitorId, MonitorSpec, MonitorState, PingKind, ProbeResult};
-use pharos_store::{MonitorStatus, NewDelivery, Store, StoreError};
+use pharos_model::{
+    Alert, AlertState, Labels, MonitorCheck, MonitorId, MonitorSpec, MonitorState, PingKind,
+    ProbeResult,
+};
+use pharos_store::{MonitorSource, MonitorStatus, NewDelivery, Store, StoreError};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -70,6 +73,8 @@ pub struct MonitorEngine {
     running: Mutex<HashMap<MonitorId, Running>>,
     /// Heartbeat token → monitor (tokens from the config file are never stored).
     tokens: RwLock<HashMap<String, MonitorId>>,
+    /// Config-file monitors as written, secrets included; the store only holds them redacted.
+    config_specs: RwLock<HashMap<MonitorId, Arc<MonitorSpec>>>,
 }
 
 const DOWN: &str = "MonitorDown";
@@ -93,6 +98,7 @@ impl MonitorEngine {
             api_maintenance: RwLock::new(Vec::new()),
             running: Mutex::new(HashMap::new()),
             tokens: RwLock::new(HashMap::new()),
+            config_specs: RwLock::new(HashMap::new()),
         }))
     }
 
@@ -109,20 +115,48 @@ impl MonitorEngine {
         *self.router.write().unwrap_or_else(|p| p.into_inner()) = router;
     }
 
+    /// Gives the engine the config file's monitors with their secrets (header values,
+    /// ping tokens) that the store does not keep; call before [`MonitorEngine::reconcile`].
+    pub fn set_config_specs(&self, specs: &[MonitorSpec]) {
+        *self.config_specs.write().unwrap_or_else(|p| p.into_inner()) = specs
+            .iter()
+            .map(|s| (s.id.clone(), Arc::new(s.clone())))
+            .collect();
+    }
+
     /// Re-reads maintenance windows created through the API.
     pub async fn refresh_maintenance(&self) -> Result<(), StoreError> {
         let store = self.store.clone();
         let windows = tokio::task::spawn_blocking(move || store.maintenance_windows(Utc::now()))
             .await
             .map_err(|e| StoreError::Corrupt(e.to_string()))??;
-        *self.api_maintenance.write().unwrap_or_else(|p| p.into_inner()) = windows.into_iter().map(|(_, w)| w).collect();
+        *self
+            .api_maintenance
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = windows.into_iter().map(|(_, w)| w).collect();
         Ok(())
+    }
+
+    /// Maintenance windows from the config file.
+    pub fn config_maintenance(&self) -> Vec<MaintenanceWindow> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .maintenance
+            .clone()
     }
 
     pub fn in_maintenance(&self, id: &MonitorId, at: DateTime<Utc>) -> bool {
         let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
-        let api = self.api_maintenance.read().unwrap_or_else(|p| p.into_inner());
-        settings.maintenance.iter().chain(api.iter()).any(|w| w.covers(id, at))
+        let api = self
+            .api_maintenance
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        settings
+            .maintenance
+            .iter()
+            .chain(api.iter())
+            .any(|w| w.covers(id, at))
     }
 
     /// Makes the running monitors match the store: starts new ones, restarts changed ones
@@ -133,13 +167,30 @@ impl MonitorEngine {
         let records = tokio::task::spawn_blocking(move || store.all_monitors())
             .await
             .map_err(|e| StoreError::Corrupt(e.to_string()))??;
-        let wanted: HashMap<MonitorId, Arc<MonitorSpec>> =
-            records.into_iter().map(|r| (r.spec.id.clone(), Arc::new(r.spec))).collect();
+        let wanted: HashMap<MonitorId, Arc<MonitorSpec>> = {
+            let config = self.config_specs.read().unwrap_or_else(|p| p.into_inner());
+            records
+                .into_iter()
+                .map(|r| {
+                    let spec = match (r.source, config.get(&r.spec.id)) {
+                        (MonitorSource::Config, Some(full)) => full.clone(),
+                        _ => Arc::new(r.spec),
+                    };
+                    (spec.id.clone(), spec)
+                })
+                .collect()
+        };
 
         let removed: Vec<(MonitorId, Running)> = {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            let gone: Vec<MonitorId> = running.keys().filter(|id| !wanted.contains_key(*id)).cloned().collect();
-            gone.into_iter().filter_map(|id| running.remove(&id).map(|r| (id, r))).collect()
+            let gone: Vec<MonitorId> = running
+                .keys()
+                .filter(|id| !wanted.contains_key(*id))
+                .cloned()
+                .collect();
+            gone.into_iter()
+                .filter_map(|id| running.remove(&id).map(|r| (id, r)))
+                .collect()
         };
         for (_, r) in removed {
             if let Some(task) = r.task {
@@ -171,11 +222,14 @@ impl MonitorEngine {
                 Some((old, _)) if *old == *spec => continue,
                 Some((_, slot)) => {
                     slot.lock().await.spec = spec.clone();
-                    self.start(id.clone(), spec, slot, fresh.contains(&id)).await;
+                    self.start(id.clone(), spec, slot, fresh.contains(&id))
+                        .await;
                 }
                 None => {
-                    let slot = Arc::new(tokio::sync::Mutex::new(self.load_slot(spec.clone()).await?));
-                    self.start(id.clone(), spec, slot, fresh.contains(&id)).await;
+                    let slot =
+                        Arc::new(tokio::sync::Mutex::new(self.load_slot(spec.clone()).await?));
+                    self.start(id.clone(), spec, slot, fresh.contains(&id))
+                        .await;
                 }
             }
         }
@@ -185,7 +239,12 @@ impl MonitorEngine {
 
     /// Stops every task (at shutdown); statuses are already stored.
     pub fn stop_all(&self) {
-        for (_, r) in self.running.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+        for (_, r) in self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
             if let Some(t) = r.task {
                 t.abort();
             }
@@ -196,10 +255,14 @@ impl MonitorEngine {
         let store = self.store.clone();
         let id = spec.id.clone();
         let (status, open) = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let status = store.status(&id)?.unwrap_or_else(|| MonitorStatus::new(id.clone(), Utc::now()));
+            let status = store
+                .status(&id)?
+                .unwrap_or_else(|| MonitorStatus::new(id.clone(), Utc::now()));
             let mut open = HashMap::new();
             for name in [DOWN, DEGRADED] {
-                if let Some(a) = store.open_alert(&Alert::fingerprint_of(&base_labels_for(&id, name)))? {
+                if let Some(a) =
+                    store.open_alert(&Alert::fingerprint_of(&base_labels_for(&id, name)))?
+                {
                     open.insert(name, (a.alert.state, a.alert.starts_at));
                 }
             }
@@ -207,12 +270,26 @@ impl MonitorEngine {
         })
         .await
         .map_err(|e| StoreError::Corrupt(e.to_string()))??;
-        Ok(Slot { spec, status, open_alerts: open })
+        Ok(Slot {
+            spec,
+            status,
+            open_alerts: open,
+        })
     }
 
-    async fn start(self: &Arc<Self>, id: MonitorId, spec: Arc<MonitorSpec>, slot: Arc<tokio::sync::Mutex<Slot>>, check_now: bool) {
+    async fn start(
+        self: &Arc<Self>,
+        id: MonitorId,
+        spec: Arc<MonitorSpec>,
+        slot: Arc<tokio::sync::Mutex<Slot>>,
+        check_now: bool,
+    ) {
         let wake = Arc::new(Notify::new());
-        let old = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let old = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         if let Some(task) = old.and_then(|r| r.task) {
             task.abort();
         }
@@ -238,11 +315,24 @@ impl MonitorEngine {
             let slot = slot.clone();
             let wake = wake.clone();
             Some(match &spec.check {
-                MonitorCheck::Heartbeat(_) => tokio::spawn(async move { engine.run_heartbeat(slot, wake).await }),
+                MonitorCheck::Heartbeat(_) => {
+                    tokio::spawn(async move { engine.run_heartbeat(slot, wake).await })
+                }
                 _ => tokio::spawn(async move { engine.run_probe_loop(slot, check_now).await }),
             })
         };
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Running { spec, slot, task, wake });
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id,
+                Running {
+                    spec,
+                    slot,
+                    task,
+                    wake,
+                },
+            );
     }
 
     async fn run_probe_loop(self: Arc<Self>, slot: Arc<tokio::sync::Mutex<Slot>>, check_now: bool) {
@@ -250,30 +340,46 @@ impl MonitorEngine {
         let period = spec.interval.as_duration();
         // A stable offset per monitor spreads thousands of checks over the interval and
         // keeps each monitor's phase across restarts.
-        let offset = if check_now { Duration::ZERO } else { phase_offset(&spec.id, period) };
+        let offset = if check_now {
+            Duration::ZERO
+        } else {
+            phase_offset(&spec.id, period)
+        };
         let mut ticker = tokio::time::interval_at(Instant::now() + offset, period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let kind = spec.check.kind();
         loop {
             let scheduled = ticker.tick().await;
-            self.metrics.schedule_lateness.with_label_values(&[kind]).observe(scheduled.elapsed().as_secs_f64());
+            self.metrics
+                .schedule_lateness
+                .with_label_values(&[kind])
+                .observe(scheduled.elapsed().as_secs_f64());
             let started = std::time::Instant::now();
             let result = match &spec.check {
                 MonitorCheck::Http(h) => self.prober.probe(&spec.id, h).await,
                 MonitorCheck::Tcp(t) => probe_tcp(&spec.id, t).await,
                 MonitorCheck::Heartbeat(_) => return,
             };
-            self.metrics.probe_duration.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .probe_duration
+                .with_label_values(&[kind])
+                .observe(started.elapsed().as_secs_f64());
             let mut s = slot.lock().await;
             self.handle_result(&mut s, result).await;
         }
     }
 
-    async fn run_heartbeat(self: Arc<Self>, slot: Arc<tokio::sync::Mutex<Slot>>, wake: Arc<Notify>) {
+    async fn run_heartbeat(
+        self: Arc<Self>,
+        slot: Arc<tokio::sync::Mutex<Slot>>,
+        wake: Arc<Notify>,
+    ) {
         loop {
             let due = {
                 let s = slot.lock().await;
-                let MonitorCheck::Heartbeat(h) = &s.spec.check else { return };
+                let MonitorCheck::Heartbeat(h) = &s.spec.check else {
+                    return;
+                };
                 heartbeat::deadline(h, &s.status)
             };
             let wait = match due {
@@ -285,7 +391,9 @@ impl MonitorEngine {
                 _ = wake.notified() => continue,
             }
             let mut s = slot.lock().await;
-            let MonitorCheck::Heartbeat(h) = &s.spec.check else { return };
+            let MonitorCheck::Heartbeat(h) = &s.spec.check else {
+                return;
+            };
             let now = Utc::now();
             if heartbeat::deadline(h, &s.status).is_some_and(|d| d <= now) {
                 let result = heartbeat::overdue_result(&s.spec.id, h, &s.status, now);
@@ -295,8 +403,19 @@ impl MonitorEngine {
     }
 
     /// A heartbeat ping arrived.
-    pub async fn ping(&self, token: &str, kind: PingKind, message: Option<String>) -> Result<MonitorId, PingError> {
-        let id = self.tokens.read().unwrap_or_else(|p| p.into_inner()).get(token).cloned().ok_or(PingError::UnknownToken)?;
+    pub async fn ping(
+        &self,
+        token: &str,
+        kind: PingKind,
+        message: Option<String>,
+    ) -> Result<MonitorId, PingError> {
+        let id = self
+            .tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+            .ok_or(PingError::UnknownToken)?;
         let (slot, wake) = {
             let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             let r = running.get(&id).ok_or(PingError::UnknownToken)?;
@@ -315,7 +434,9 @@ impl MonitorEngine {
             None => {
                 s.status.last_start_at = Some(now);
                 let (store, status) = (self.store.clone(), s.status.clone());
-                tokio::task::spawn_blocking(move || store.put_status(&status)).await.map_err(|e| StoreError::Corrupt(e.to_string()))??;
+                tokio::task::spawn_blocking(move || store.put_status(&status))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))??;
             }
         }
         wake.notify_one();
@@ -324,18 +445,29 @@ impl MonitorEngine {
 
     /// The ping token of a heartbeat monitor, to show its URL.
     pub fn heartbeat_token(&self, id: &MonitorId) -> Option<String> {
-        self.tokens.read().unwrap_or_else(|p| p.into_inner()).iter().find(|(_, m)| *m == id).map(|(t, _)| t.clone())
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(_, m)| *m == id)
+            .map(|(t, _)| t.clone())
     }
 
     async fn handle_result(&self, s: &mut Slot, result: ProbeResult) {
         let kind = s.spec.check.kind();
-        self.metrics.probes.with_label_values(&[kind, result.outcome.as_str()]).inc();
+        self.metrics
+            .probes
+            .with_label_values(&[kind, result.outcome.as_str()])
+            .inc();
         if !result.outcome.is_up() {
             self.metrics.probe_failures.with_label_values(&[kind]).inc();
         }
         let previous = state_machine::apply(&s.spec, &mut s.status, &result);
         if let Some(previous) = previous {
-            self.metrics.state_changes.with_label_values(&[s.status.state.as_str()]).inc();
+            self.metrics
+                .state_changes
+                .with_label_values(&[s.status.state.as_str()])
+                .inc();
             tracing::info!(
                 operation = "monitor_state_change",
                 monitor = s.spec.id.as_str(),
@@ -351,8 +483,17 @@ impl MonitorEngine {
         let batch = vec![(result, s.status.clone())];
         match tokio::task::spawn_blocking(move || store.record_checks(&batch)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(operation = "record_check", monitor = s.spec.id.as_str(), error_type = "store", "cannot record a check result: {e}"),
-            Err(e) => tracing::error!(operation = "record_check", monitor = s.spec.id.as_str(), "record task failed: {e}"),
+            Ok(Err(e)) => tracing::error!(
+                operation = "record_check",
+                monitor = s.spec.id.as_str(),
+                error_type = "store",
+                "cannot record a check result: {e}"
+            ),
+            Err(e) => tracing::error!(
+                operation = "record_check",
+                monitor = s.spec.id.as_str(),
+                "record task failed: {e}"
+            ),
         }
         if self.in_maintenance(&s.spec.id, Utc::now()) {
             return;
@@ -388,18 +529,27 @@ impl MonitorEngine {
                 };
                 (AlertState::Firing, starts, true)
             }
-            (Some(have), None) => (AlertState::Resolved, current.map(|c| c.1).unwrap_or(now), have == AlertState::Firing),
+            (Some(have), None) => (
+                AlertState::Resolved,
+                current.map(|c| c.1).unwrap_or(now),
+                have == AlertState::Firing,
+            ),
         };
         let alert = self.alert_for(s, name, state, starts_at, now);
         let deliveries = if notify {
-            let router = self.router.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let router = self
+                .router
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             router(&alert)
         } else {
             Vec::new()
         };
         let queued = !deliveries.is_empty();
         let store = self.store.clone();
-        let saved = tokio::task::spawn_blocking(move || store.save_alert(&alert, &deliveries)).await;
+        let saved =
+            tokio::task::spawn_blocking(move || store.save_alert(&alert, &deliveries)).await;
         match saved {
             Ok(Ok(_)) => {
                 if state == AlertState::Resolved {
@@ -410,19 +560,46 @@ impl MonitorEngine {
                 if queued {
                     self.deliveries_waiting.notify_one();
                 }
-                tracing::info!(operation = "alert", monitor = s.spec.id.as_str(), alertname = name, state = state.as_str(), "alert {name} {}", state.as_str());
+                tracing::info!(
+                    operation = "alert",
+                    monitor = s.spec.id.as_str(),
+                    alertname = name,
+                    state = state.as_str(),
+                    "alert {name} {}",
+                    state.as_str()
+                );
             }
-            Ok(Err(e)) => tracing::error!(operation = "alert", monitor = s.spec.id.as_str(), error_type = "store", "cannot save alert: {e}"),
-            Err(e) => tracing::error!(operation = "alert", monitor = s.spec.id.as_str(), "alert task failed: {e}"),
+            Ok(Err(e)) => tracing::error!(
+                operation = "alert",
+                monitor = s.spec.id.as_str(),
+                error_type = "store",
+                "cannot save alert: {e}"
+            ),
+            Err(e) => tracing::error!(
+                operation = "alert",
+                monitor = s.spec.id.as_str(),
+                "alert task failed: {e}"
+            ),
         }
     }
 
-    fn alert_for(&self, s: &Slot, name: &str, state: AlertState, starts_at: DateTime<Utc>, now: DateTime<Utc>) -> Alert {
+    fn alert_for(
+        &self,
+        s: &Slot,
+        name: &str,
+        state: AlertState,
+        starts_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Alert {
         let spec = &s.spec;
         let mut labels = base_labels_for(&spec.id, name);
         let default_severity = if name == DOWN { "critical" } else { "warning" };
         let mut annotations = Labels::new();
-        let severity = spec.labels.get("severity").cloned().unwrap_or_else(|| default_severity.into());
+        let severity = spec
+            .labels
+            .get("severity")
+            .cloned()
+            .unwrap_or_else(|| default_severity.into());
         let summary = match name {
             DOWN => format!("{} is down", spec.name),
             _ => format!("{} is degraded", spec.name),
@@ -443,7 +620,12 @@ impl MonitorEngine {
         for (k, v) in &spec.labels {
             labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        let external = self.settings.read().unwrap_or_else(|p| p.into_inner()).external_url.clone();
+        let external = self
+            .settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .external_url
+            .clone();
         Alert {
             // Identity is alertname + monitor only, so that editing a monitor's labels
             // updates its open alert instead of orphaning it.
@@ -460,7 +642,12 @@ impl MonitorEngine {
 
     /// The live status of a running monitor (fresher than the store between writes).
     pub async fn live_status(&self, id: &MonitorId) -> Option<MonitorStatus> {
-        let slot = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|r| r.slot.clone())?;
+        let slot = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .map(|r| r.slot.clone())?;
         let s = slot.lock().await;
         Some(s.status.clone())
     }

@@ -17,7 +17,9 @@ fn next_expected(check: &HeartbeatCheck, after: DateTime<Utc>) -> Option<DateTim
     }
     let cron = parse_cron(check.schedule.as_deref()?).ok()?;
     let tz: chrono_tz::Tz = check.timezone.parse().ok()?;
-    let next = cron.find_next_occurrence(&after.with_timezone(&tz), false).ok()?;
+    let next = cron
+        .find_next_occurrence(&after.with_timezone(&tz), false)
+        .ok()?;
     Some(next.with_timezone(&Utc))
 }
 
@@ -42,12 +44,24 @@ pub fn deadline(check: &HeartbeatCheck, status: &MonitorStatus) -> Option<DateTi
 }
 
 /// The result a ping stands for; `None` for `/start`, which only opens a run.
-pub fn ping_result(monitor: &MonitorId, kind: PingKind, status: &MonitorStatus, now: DateTime<Utc>, message: Option<String>) -> Option<ProbeResult> {
+pub fn ping_result(
+    monitor: &MonitorId,
+    kind: PingKind,
+    status: &MonitorStatus,
+    now: DateTime<Utc>,
+    message: Option<String>,
+) -> Option<ProbeResult> {
     let (outcome, error) = match kind {
         PingKind::Start => return None,
         PingKind::Success | PingKind::ExitCode(0) => (Outcome::Up, None),
-        PingKind::Fail => (Outcome::Down, Some("the job reported failure (/fail)".to_string())),
-        PingKind::ExitCode(code) => (Outcome::Down, Some(format!("the job exited with code {code}"))),
+        PingKind::Fail => (
+            Outcome::Down,
+            Some("the job reported failure (/fail)".to_string()),
+        ),
+        PingKind::ExitCode(code) => (
+            Outcome::Down,
+            Some(format!("the job exited with code {code}")),
+        ),
     };
     let error = match (error, message) {
         (Some(e), Some(m)) => Some(format!("{e}: {m}")),
@@ -58,25 +72,58 @@ pub fn ping_result(monitor: &MonitorId, kind: PingKind, status: &MonitorStatus, 
         .last_start_at
         .filter(|s| status.last_ping_at.is_none_or(|p| p < *s))
         .map(|s| (now - s).num_milliseconds() as f64);
-    Some(ProbeResult { monitor: monitor.clone(), at: now, outcome, latency_ms: run_ms, status_code: None, error, tls_days_left: None, numbers: Vec::new() })
+    Some(ProbeResult {
+        monitor: monitor.clone(),
+        at: now,
+        outcome,
+        latency_ms: run_ms,
+        status_code: None,
+        error,
+        tls_days_left: None,
+        numbers: Vec::new(),
+    })
 }
 
 /// The down result for a missed deadline.
-pub fn overdue_result(monitor: &MonitorId, check: &HeartbeatCheck, status: &MonitorStatus, now: DateTime<Utc>) -> ProbeResult {
-    let started = status.last_start_at.filter(|s| status.last_ping_at.is_none_or(|p| p < *s));
+pub fn overdue_result(
+    monitor: &MonitorId,
+    check: &HeartbeatCheck,
+    status: &MonitorStatus,
+    now: DateTime<Utc>,
+) -> ProbeResult {
+    let started = status
+        .last_start_at
+        .filter(|s| status.last_ping_at.is_none_or(|p| p < *s));
     let error = match (started, status.last_ping_at) {
-        (Some(s), _) => format!("started at {} but did not finish within the grace time of {}", s.to_rfc3339(), check.grace),
+        (Some(s), _) => format!(
+            "started at {} but did not finish within the grace time of {}",
+            s.to_rfc3339(),
+            check.grace
+        ),
         (None, Some(p)) => {
             let expected = match (&check.schedule, check.period) {
                 (Some(s), _) => format!("on schedule {s} ({})", check.timezone),
                 (None, Some(p)) => format!("every {p}"),
                 (None, None) => String::new(),
             };
-            format!("no ping since {} (expected {expected}, grace {})", p.to_rfc3339(), check.grace)
+            format!(
+                "no ping since {} (expected {expected}, grace {})",
+                p.to_rfc3339(),
+                check.grace
+            )
         }
         (None, None) => "no ping received yet".to_string(),
     };
-    ProbeResult { monitor: monitor.clone(), at: now, outcome: Outcome::Down, latency_ms: None, status_code: None, error: Some(error), tls_days_left: None, numbers: Vec::new() }
+    ProbeResult {
+        monitor: monitor.clone(),
+        at: now,
+        outcome: Outcome::Down,
+        latency_ms: None,
+        status_code: None,
+        error: Some(error),
+        tls_days_left: None,
+        numbers: Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -95,7 +142,11 @@ mod tests {
     fn seed_004_lock_heartbeat_every_30s_alert_after_60s() {
         let c = check(r#"{"period": "30s", "grace": "30s"}"#);
         let mut s = MonitorStatus::new("lock".parse().unwrap(), t(0));
-        assert_eq!(deadline(&c, &s), None, "a new heartbeat waits for its first ping");
+        assert_eq!(
+            deadline(&c, &s),
+            None,
+            "a new heartbeat waits for its first ping"
+        );
         s.last_ping_at = Some(t(100));
         assert_eq!(deadline(&c, &s), Some(t(160)));
     }
@@ -118,16 +169,34 @@ mod tests {
         let mut s = MonitorStatus::new("backup".parse().unwrap(), t(0));
         let jan_1_noon = "2026-01-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
         s.last_ping_at = Some(jan_1_noon);
-        assert_eq!(deadline(&c, &s), Some("2026-01-02T01:10:00Z".parse().unwrap()));
+        assert_eq!(
+            deadline(&c, &s),
+            Some("2026-01-02T01:10:00Z".parse().unwrap())
+        );
     }
 
     #[test]
     fn exit_codes() {
         let s = MonitorStatus::new("job".parse().unwrap(), t(0));
-        assert_eq!(ping_result(&s.monitor, PingKind::ExitCode(0), &s, t(1), None).unwrap().outcome, Outcome::Up);
-        let r = ping_result(&s.monitor, PingKind::ExitCode(2), &s, t(1), Some("disk full".into())).unwrap();
+        assert_eq!(
+            ping_result(&s.monitor, PingKind::ExitCode(0), &s, t(1), None)
+                .unwrap()
+                .outcome,
+            Outcome::Up
+        );
+        let r = ping_result(
+            &s.monitor,
+            PingKind::ExitCode(2),
+            &s,
+            t(1),
+            Some("disk full".into()),
+        )
+        .unwrap();
         assert_eq!(r.outcome, Outcome::Down);
-        assert_eq!(r.error.as_deref(), Some("the job exited with code 2: disk full"));
+        assert_eq!(
+            r.error.as_deref(),
+            Some("the job exited with code 2: disk full")
+        );
         assert!(ping_result(&s.monitor, PingKind::Start, &s, t(1), None).is_none());
     }
 

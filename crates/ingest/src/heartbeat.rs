@@ -15,7 +15,10 @@ pub fn parse_ping_action(action: Option<&str>) -> Result<PingKind, PingError> {
         None | Some("") => Ok(PingKind::Success),
         Some("start") => Ok(PingKind::Start),
         Some("fail") => Ok(PingKind::Fail),
-        Some(code) => code.parse::<u8>().map(PingKind::ExitCode).map_err(|_| PingError::UnknownAction(code.to_string())),
+        Some(code) => code
+            .parse::<u8>()
+            .map(PingKind::ExitCode)
+            .map_err(|_| PingError::UnknownAction(code.to_string())),
     }
 }
 

@@ -153,14 +153,22 @@ impl FromStr for JsonAssertion {
     type Err = AssertionParseError;
 
     fn from_str(source: &str) -> Result<Self, Self::Err> {
-        let err = |reason: &str| AssertionParseError { source_text: source.to_string(), reason: reason.to_string() };
+        let err = |reason: &str| AssertionParseError {
+            source_text: source.to_string(),
+            reason: reason.to_string(),
+        };
         let text = source.trim();
         if let Some(path) = text.strip_suffix(" exists") {
             let path = parse_path(path).map_err(|e| err(&e))?;
             if path.is_empty() {
                 return Err(err("missing field path"));
             }
-            return Ok(Self { source: text.into(), path, comparison: Comparison::Exists, expected: Value::Null });
+            return Ok(Self {
+                source: text.into(),
+                path,
+                comparison: Comparison::Exists,
+                expected: Value::Null,
+            });
         }
         // Longest operators first so `<=` is not read as `<`.
         const OPERATORS: [(&str, Comparison); 7] = [
@@ -182,18 +190,27 @@ impl FromStr for JsonAssertion {
             return Err(err("missing field path before the operator"));
         }
         let literal = text[pos + op.len()..].trim();
-        let expected = if literal.len() >= 2 && literal.starts_with('\'') && literal.ends_with('\'') {
+        let expected = if literal.len() >= 2 && literal.starts_with('\'') && literal.ends_with('\'')
+        {
             Value::String(literal[1..literal.len() - 1].to_string())
         } else {
-            serde_json::from_str(literal)
-                .map_err(|_| err("the value must be a JSON literal: \"text\", 100, true, false or null"))?
+            serde_json::from_str(literal).map_err(|_| {
+                err("the value must be a JSON literal: \"text\", 100, true, false or null")
+            })?
         };
-        if matches!(comparison, Comparison::Lt | Comparison::Le | Comparison::Gt | Comparison::Ge)
-            && !expected.is_number()
+        if matches!(
+            comparison,
+            Comparison::Lt | Comparison::Le | Comparison::Gt | Comparison::Ge
+        ) && !expected.is_number()
         {
             return Err(err("<, <=, > and >= compare with a number"));
         }
-        Ok(Self { source: text.into(), path, comparison, expected })
+        Ok(Self {
+            source: text.into(),
+            path,
+            comparison,
+            expected,
+        })
     }
 }
 
@@ -211,7 +228,9 @@ impl Serialize for JsonAssertion {
 
 impl<'de> Deserialize<'de> for JsonAssertion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -227,7 +246,11 @@ pub fn numbers_in(body: &Value) -> Vec<(String, f64)> {
             }
             Value::Object(map) => {
                 for (k, child) in map {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     walk(child, &p, out);
                 }
             }
@@ -252,7 +275,11 @@ mod tests {
     fn seed_002_readiness_assertions() {
         let body = json!({"status": "healthy", "checks": {"database": {"status": "healthy", "latency_ms": 15}}});
         assert!(a(r#"status == "healthy""#).check(&body).is_ok());
-        assert!(a(r#"checks.database.status == "healthy""#).check(&body).is_ok());
+        assert!(
+            a(r#"checks.database.status == "healthy""#)
+                .check(&body)
+                .is_ok()
+        );
         assert!(a("checks.database.latency_ms < 100").check(&body).is_ok());
         assert!(a("checks.database.latency_ms <= 15").check(&body).is_ok());
         assert!(a("checks.database.latency_ms > 15").check(&body).is_err());
@@ -286,7 +313,8 @@ mod tests {
 
     #[test]
     fn finds_numbers() {
-        let nums = numbers_in(&json!({"queue_size": 12, "checks": {"db": {"latency_ms": 3.5}}, "s": "x"}));
+        let nums =
+            numbers_in(&json!({"queue_size": 12, "checks": {"db": {"latency_ms": 3.5}}, "s": "x"}));
         assert!(nums.contains(&("queue_size".to_string(), 12.0)));
         assert!(nums.contains(&("checks.db.latency_ms".to_string(), 3.5)));
     }

@@ -12,5 +12,5 @@ pub mod status_codes;
 
 pub use alert::{Alert, AlertState, Labels};
 pub use duration::HumanDuration;
-pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorState, MonitorSpecError};
+pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorSpecError, MonitorState};
 pub use probe::{Outcome, PingKind, ProbeResult};

@@ -19,7 +19,9 @@ pub struct MaintenanceWindow {
 
 impl MaintenanceWindow {
     pub fn covers(&self, monitor: &MonitorId, at: DateTime<Utc>) -> bool {
-        at >= self.starts_at && at < self.ends_at && (self.monitors.is_empty() || self.monitors.contains(monitor))
+        at >= self.starts_at
+            && at < self.ends_at
+            && (self.monitors.is_empty() || self.monitors.contains(monitor))
     }
 
     pub fn validate(&self) -> Result<(), String> {

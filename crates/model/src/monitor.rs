@@ -46,7 +46,8 @@ impl FromStr for MonitorId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
         if ok {
             Ok(MonitorId(s.to_string()))
         } else {
@@ -59,7 +60,9 @@ impl FromStr for MonitorId {
 
 impl<'de> Deserialize<'de> for MonitorId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -260,18 +263,31 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
         let id = match raw.id {
             Some(id) => id,
             None => MonitorId::from_name(&name).ok_or_else(|| {
-                MonitorSpecError(format!("id: cannot derive an id from name {name:?}; give one with `id:`"))
+                MonitorSpecError(format!(
+                    "id: cannot derive an id from name {name:?}; give one with `id:`"
+                ))
             })?,
         };
         let check = match (raw.http, raw.tcp, raw.heartbeat) {
             (Some(h), None, None) => MonitorCheck::Http(check_http(h)?),
             (None, Some(t), None) => MonitorCheck::Tcp(check_tcp(t)?),
             (None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
-            (None, None, None) => return err(format!("monitor {name:?}: give one of `http`, `tcp` or `heartbeat`")),
-            _ => return err(format!("monitor {name:?}: give only one of `http`, `tcp` or `heartbeat`")),
+            (None, None, None) => {
+                return err(format!(
+                    "monitor {name:?}: give one of `http`, `tcp` or `heartbeat`"
+                ));
+            }
+            _ => {
+                return err(format!(
+                    "monitor {name:?}: give only one of `http`, `tcp` or `heartbeat`"
+                ));
+            }
         };
         if raw.interval.as_duration() < std::time::Duration::from_secs(1) {
-            return err(format!("interval: must be at least 1s, got {}", raw.interval));
+            return err(format!(
+                "interval: must be at least 1s, got {}",
+                raw.interval
+            ));
         }
         if raw.failures_before_down == 0 {
             return err("failures_before_down: must be at least 1".into());
@@ -280,10 +296,15 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
             return err("successes_before_up: must be at least 1".into());
         }
         for key in raw.labels.keys() {
-            let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
-                return err(format!("labels: {key:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"));
+                return err(format!(
+                    "labels: {key:?} is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+                ));
             }
         }
         Ok(MonitorSpec {
@@ -303,34 +324,53 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
 
 fn check_http(h: HttpCheck) -> Result<HttpCheck, MonitorSpecError> {
     if !matches!(h.url.scheme(), "http" | "https") {
-        return Err(MonitorSpecError(format!("http.url: {} is not an http or https URL", h.url)));
+        return Err(MonitorSpecError(format!(
+            "http.url: {} is not an http or https URL",
+            h.url
+        )));
     }
     if h.url.host_str().is_none_or(str::is_empty) {
         return Err(MonitorSpecError(format!("http.url: {} has no host", h.url)));
     }
     let method = h.method.to_ascii_uppercase();
     if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
-        return Err(MonitorSpecError(format!("http.method: {:?} is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", h.method)));
+        return Err(MonitorSpecError(format!(
+            "http.method: {:?} is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+            h.method
+        )));
     }
     if h.timeout.is_zero() {
         return Err(MonitorSpecError("http.timeout: must be more than 0".into()));
     }
     if h.expected_status.is_empty() {
-        return Err(MonitorSpecError("http.expected_status: list at least one status code".into()));
+        return Err(MonitorSpecError(
+            "http.expected_status: list at least one status code".into(),
+        ));
     }
     for (name, value) in &h.headers {
-        let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         if !token || value.contains(['\r', '\n']) {
-            return Err(MonitorSpecError(format!("http.headers: {name:?} is not a valid header")));
+            return Err(MonitorSpecError(format!(
+                "http.headers: {name:?} is not a valid header"
+            )));
         }
     }
     Ok(HttpCheck { method, ..h })
 }
 
 fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
-    let valid = t.address.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    let valid = t
+        .address
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
     if !valid {
-        return Err(MonitorSpecError(format!("tcp.address: {:?} is not host:port", t.address)));
+        return Err(MonitorSpecError(format!(
+            "tcp.address: {:?} is not host:port",
+            t.address
+        )));
     }
     if t.timeout.is_zero() {
         return Err(MonitorSpecError("tcp.timeout: must be more than 0".into()));
@@ -340,20 +380,42 @@ fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
 
 fn check_heartbeat(h: HeartbeatCheck) -> Result<HeartbeatCheck, MonitorSpecError> {
     match (&h.period, &h.schedule) {
-        (Some(_), Some(_)) => return Err(MonitorSpecError("heartbeat: give `period` or `schedule`, not both".into())),
-        (None, None) => return Err(MonitorSpecError("heartbeat: give a `period` (e.g. 30s) or a cron `schedule`".into())),
-        (Some(p), None) if p.is_zero() => return Err(MonitorSpecError("heartbeat.period: must be more than 0".into())),
+        (Some(_), Some(_)) => {
+            return Err(MonitorSpecError(
+                "heartbeat: give `period` or `schedule`, not both".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(MonitorSpecError(
+                "heartbeat: give a `period` (e.g. 30s) or a cron `schedule`".into(),
+            ));
+        }
+        (Some(p), None) if p.is_zero() => {
+            return Err(MonitorSpecError(
+                "heartbeat.period: must be more than 0".into(),
+            ));
+        }
         (None, Some(s)) => {
-            crate::monitor::parse_cron(s).map_err(|e| MonitorSpecError(format!("heartbeat.schedule: {e}")))?;
+            crate::monitor::parse_cron(s)
+                .map_err(|e| MonitorSpecError(format!("heartbeat.schedule: {e}")))?;
         }
         _ => {}
     }
-    h.timezone
-        .parse::<chrono_tz::Tz>()
-        .map_err(|_| MonitorSpecError(format!("heartbeat.timezone: unknown time zone {:?}", h.timezone)))?;
+    h.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+        MonitorSpecError(format!(
+            "heartbeat.timezone: unknown time zone {:?}",
+            h.timezone
+        ))
+    })?;
     if let Some(token) = &h.token {
-        if token.len() < 8 || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(MonitorSpecError("heartbeat.token: use at least 8 letters, digits, '-' or '_'".into()));
+        if token.len() < 8
+            || !token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(MonitorSpecError(
+                "heartbeat.token: use at least 8 letters, digits, '-' or '_'".into(),
+            ));
         }
     }
     Ok(h)
@@ -366,6 +428,52 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
         .build()
         .parse(expr)
         .map_err(|e| e.to_string())
+}
+
+/// Header names whose values are credentials, by the words they usually contain.
+fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "cookie",
+        "token",
+        "key",
+        "secret",
+        "password",
+        "auth",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+pub const REDACTED: &str = "<redacted>";
+
+impl MonitorSpec {
+    /// The definition with credentials (secret-looking header values, URL passwords, the
+    /// heartbeat token) replaced, fit for the store, logs, the API and the UI.
+    pub fn redacted(&self) -> MonitorSpec {
+        let mut spec = self.clone();
+        match &mut spec.check {
+            MonitorCheck::Http(h) => {
+                for (name, value) in h.headers.iter_mut() {
+                    if is_secret_header(name) {
+                        *value = REDACTED.into();
+                    }
+                }
+                if h.url.password().is_some() {
+                    let _ = h.url.set_password(Some(REDACTED));
+                }
+            }
+            MonitorCheck::Heartbeat(h) => h.token = None,
+            MonitorCheck::Tcp(_) => {}
+        }
+        spec
+    }
+
+    /// Whether [`MonitorSpec::redacted`] hides anything, i.e. the store cannot hold all of it.
+    pub fn has_secrets(&self) -> bool {
+        self.redacted() != *self
+    }
 }
 
 impl From<MonitorSpec> for RawMonitorSpec {
@@ -441,11 +549,32 @@ mod tests {
     }
 
     #[test]
+    fn redaction_hides_credentials() {
+        let spec: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "name": "api",
+            "http": {"url": "https://user:pw@example.com/health", "headers": {"Authorization": "Bearer x", "X-Api-Key": "k", "Accept": "application/json"}}
+        }))
+        .unwrap();
+        let r = spec.redacted();
+        let MonitorCheck::Http(h) = &r.check else {
+            panic!()
+        };
+        assert_eq!(h.headers["Authorization"], REDACTED);
+        assert_eq!(h.headers["X-Api-Key"], REDACTED);
+        assert_eq!(h.headers["Accept"], "application/json");
+        assert!(!h.url.as_str().contains("pw"));
+        assert!(spec.has_secrets());
+    }
+
+    #[test]
     fn http_monitor_with_defaults() {
-        let m = parse(r#"{"name": "API Health", "http": {"url": "https://example.com/health"}}"#).unwrap();
+        let m = parse(r#"{"name": "API Health", "http": {"url": "https://example.com/health"}}"#)
+            .unwrap();
         assert_eq!(m.id.as_str(), "api-health");
         assert_eq!(m.interval, HumanDuration::from_secs(60));
-        let MonitorCheck::Http(h) = &m.check else { panic!() };
+        let MonitorCheck::Http(h) = &m.check else {
+            panic!()
+        };
         assert_eq!(h.method, "GET");
         assert!(h.follow_redirects);
     }
@@ -453,16 +582,40 @@ mod tests {
     #[test]
     fn rejects_bad_monitors() {
         let cases = [
-            (r#"{"name": "x", "http": {"url": "ftp://example.com"}}"#, "not an http"),
-            (r#"{"name": "x", "http": {"url": "not a url"}}"#, "relative URL"),
-            (r#"{"name": "x", "http": {"url": "http://a"}, "interval": 0}"#, "at least 1s"),
-            (r#"{"name": "x", "http": {"url": "http://a"}, "intervall": "5s"}"#, "unknown field"),
+            (
+                r#"{"name": "x", "http": {"url": "ftp://example.com"}}"#,
+                "not an http",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "not a url"}}"#,
+                "relative URL",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "http://a"}, "interval": 0}"#,
+                "at least 1s",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "http://a"}, "intervall": "5s"}"#,
+                "unknown field",
+            ),
             (r#"{"name": "x"}"#, "give one of"),
-            (r#"{"name": "x", "tcp": {"address": "nohost"}}"#, "host:port"),
+            (
+                r#"{"name": "x", "tcp": {"address": "nohost"}}"#,
+                "host:port",
+            ),
             (r#"{"name": "x", "heartbeat": {}}"#, "period"),
-            (r#"{"name": "x", "heartbeat": {"schedule": "61 * * * *"}}"#, "schedule"),
-            (r#"{"name": "x", "heartbeat": {"period": "1m", "timezone": "Mars/Base"}}"#, "time zone"),
-            (r#"{"name": "x", "http": {"url": "http://a", "json_assertions": ["status"]}}"#, "invalid assertion"),
+            (
+                r#"{"name": "x", "heartbeat": {"schedule": "61 * * * *"}}"#,
+                "schedule",
+            ),
+            (
+                r#"{"name": "x", "heartbeat": {"period": "1m", "timezone": "Mars/Base"}}"#,
+                "time zone",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "http://a", "json_assertions": ["status"]}}"#,
+                "invalid assertion",
+            ),
         ];
         for (json, needle) in cases {
             let err = parse(json).unwrap_err();
@@ -472,14 +625,22 @@ mod tests {
 
     #[test]
     fn round_trips_through_json() {
-        let m = parse(r#"{"name": "db", "tcp": {"address": "127.0.0.1:5432"}, "failures_before_down": 3}"#).unwrap();
+        let m = parse(
+            r#"{"name": "db", "tcp": {"address": "127.0.0.1:5432"}, "failures_before_down": 3}"#,
+        )
+        .unwrap();
         let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
         assert_eq!(m, back);
     }
 
     #[test]
     fn slugs() {
-        assert_eq!(MonitorId::from_name("Main Health Check (EU)").unwrap().as_str(), "main-health-check-eu");
+        assert_eq!(
+            MonitorId::from_name("Main Health Check (EU)")
+                .unwrap()
+                .as_str(),
+            "main-health-check-eu"
+        );
         assert!(MonitorId::from_name("!!!").is_none());
     }
 }

@@ -23,7 +23,10 @@ impl StatusRange {
 
     /// What most uptime checkers accept when nothing is said: any 2xx or 3xx.
     pub fn default_success() -> Vec<StatusRange> {
-        vec![StatusRange { low: 200, high: 399 }]
+        vec![StatusRange {
+            low: 200,
+            high: 399,
+        }]
     }
 }
 
@@ -35,16 +38,26 @@ impl FromStr for StatusRange {
         let t = s.trim();
         let code = |x: &str| -> Result<u16, StatusRangeError> {
             let n: u16 = x.trim().parse().map_err(|_| err())?;
-            if (100..=599).contains(&n) { Ok(n) } else { Err(err()) }
+            if (100..=599).contains(&n) {
+                Ok(n)
+            } else {
+                Err(err())
+            }
         };
         let range = if let Some(class) = t.strip_suffix("xx").or_else(|| t.strip_suffix("XX")) {
             let d: u16 = class.parse().map_err(|_| err())?;
             if !(1..=5).contains(&d) {
                 return Err(err());
             }
-            StatusRange { low: d * 100, high: d * 100 + 99 }
+            StatusRange {
+                low: d * 100,
+                high: d * 100 + 99,
+            }
         } else if let Some((a, b)) = t.split_once('-') {
-            StatusRange { low: code(a)?, high: code(b)? }
+            StatusRange {
+                low: code(a)?,
+                high: code(b)?,
+            }
         } else {
             let c = code(t)?;
             StatusRange { low: c, high: c }

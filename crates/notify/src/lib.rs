@@ -34,7 +34,11 @@ pub trait Receiver: Send + Sync {
     /// (e.g. a resolved alert and `send_resolved: false`).
     fn payload_for(&self, alert: &Alert, external_url: &str) -> Option<String>;
     /// Sends one payload; `Ok` carries the response status.
-    fn send<'a>(&'a self, client: &'a reqwest::Client, payload: &'a str) -> BoxFuture<'a, Result<u16, SendError>>;
+    fn send<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        payload: &'a str,
+    ) -> BoxFuture<'a, Result<u16, SendError>>;
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -61,11 +65,21 @@ impl Receivers {
         for rc in configs {
             for (i, w) in rc.webhook_configs.iter().enumerate() {
                 // One receiver may list several webhooks; each gets its own delivery log name.
-                let name = if rc.webhook_configs.len() == 1 { rc.name.clone() } else { format!("{}/{}", rc.name, i) };
-                by_name.insert(name.clone(), Arc::new(WebhookReceiver::new(name, w.clone())));
+                let name = if rc.webhook_configs.len() == 1 {
+                    rc.name.clone()
+                } else {
+                    format!("{}/{}", rc.name, i)
+                };
+                by_name.insert(
+                    name.clone(),
+                    Arc::new(WebhookReceiver::new(name, w.clone())),
+                );
             }
         }
-        Receivers { by_name, external_url: external_url.to_string() }
+        Receivers {
+            by_name,
+            external_url: external_url.to_string(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Receiver>> {
@@ -81,12 +95,18 @@ impl Receivers {
         self.by_name
             .values()
             .filter_map(|r| {
-                r.payload_for(alert, &self.external_url).map(|payload| NewDelivery {
-                    receiver: r.name().to_string(),
-                    alert_fingerprint: alert.fingerprint.clone(),
-                    status: if alert.state == pharos_model::AlertState::Resolved { "resolved" } else { "firing" }.into(),
-                    payload,
-                })
+                r.payload_for(alert, &self.external_url)
+                    .map(|payload| NewDelivery {
+                        receiver: r.name().to_string(),
+                        alert_fingerprint: alert.fingerprint.clone(),
+                        status: if alert.state == pharos_model::AlertState::Resolved {
+                            "resolved"
+                        } else {
+                            "firing"
+                        }
+                        .into(),
+                        payload,
+                    })
             })
             .collect()
     }

@@ -79,10 +79,18 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 /// Builds the payload for one alert change (one alert per group until grouping exists).
 pub fn alertmanager_payload(receiver: &str, alert: &Alert, external_url: &str) -> String {
-    let status = if alert.state == AlertState::Resolved { "resolved" } else { "firing" };
+    let status = if alert.state == AlertState::Resolved {
+        "resolved"
+    } else {
+        "firing"
+    };
     let mut group_labels = Labels::new();
     group_labels.insert("alertname".into(), alert.name().to_string());
-    let group_key = format!("{{}}:{{alertname={:?}, fingerprint={:?}}}", alert.name(), alert.fingerprint);
+    let group_key = format!(
+        "{{}}:{{alertname={:?}, fingerprint={:?}}}",
+        alert.name(),
+        alert.fingerprint
+    );
     let message = WebhookMessage {
         version: "4",
         group_key,
@@ -99,7 +107,10 @@ pub fn alertmanager_payload(receiver: &str, alert: &Alert, external_url: &str) -
             annotations: &alert.annotations,
             starts_at: rfc3339(alert.starts_at),
             // Alertmanager's zero time for alerts that have not ended.
-            ends_at: alert.ends_at.map(rfc3339).unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+            ends_at: alert
+                .ends_at
+                .map(rfc3339)
+                .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
             generator_url: &alert.generator_url,
             fingerprint: &alert.fingerprint,
         }],
@@ -119,7 +130,11 @@ impl Receiver for WebhookReceiver {
         Some(alertmanager_payload(&self.name, alert, external_url))
     }
 
-    fn send<'a>(&'a self, client: &'a reqwest::Client, payload: &'a str) -> BoxFuture<'a, Result<u16, SendError>> {
+    fn send<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        payload: &'a str,
+    ) -> BoxFuture<'a, Result<u16, SendError>> {
         Box::pin(async move {
             let mut request = client
                 .post(self.config.url.clone())
@@ -134,12 +149,21 @@ impl Receiver for WebhookReceiver {
                     let status = response.status().as_u16();
                     match status {
                         200..=299 => Ok(status),
-                        408 | 429 | 500..=599 => Err(SendError::Retryable { status: Some(status), reason: format!("HTTP {status}") }),
-                        _ => Err(SendError::Permanent { status: Some(status), reason: format!("HTTP {status}") }),
+                        408 | 429 | 500..=599 => Err(SendError::Retryable {
+                            status: Some(status),
+                            reason: format!("HTTP {status}"),
+                        }),
+                        _ => Err(SendError::Permanent {
+                            status: Some(status),
+                            reason: format!("HTTP {status}"),
+                        }),
                     }
                 }
                 // reqwest's message names the URL, which may hold a secret: keep only the kind.
-                Err(e) => Err(SendError::Retryable { status: None, reason: describe(&e) }),
+                Err(e) => Err(SendError::Retryable {
+                    status: None,
+                    reason: describe(&e),
+                }),
             }
         })
     }
@@ -184,7 +208,12 @@ mod tests {
             generator_url: "http://127.0.0.1:9800/monitors/api".into(),
             updated_at: DateTime::UNIX_EPOCH,
         };
-        let v: serde_json::Value = serde_json::from_str(&alertmanager_payload("ops", &alert, "http://127.0.0.1:9800")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&alertmanager_payload(
+            "ops",
+            &alert,
+            "http://127.0.0.1:9800",
+        ))
+        .unwrap();
         assert_eq!(v["version"], "4");
         assert_eq!(v["status"], "firing");
         assert_eq!(v["receiver"], "ops");
@@ -193,7 +222,12 @@ mod tests {
         assert_eq!(v["alerts"][0]["labels"]["monitor"], "api");
         assert_eq!(v["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
         assert_eq!(v["alerts"][0]["startsAt"], "1970-01-01T00:00:00.000Z");
-        assert!(v["alerts"][0]["generatorURL"].as_str().unwrap().ends_with("/monitors/api"));
+        assert!(
+            v["alerts"][0]["generatorURL"]
+                .as_str()
+                .unwrap()
+                .ends_with("/monitors/api")
+        );
         assert_eq!(v["truncatedAlerts"], 0);
     }
 }

@@ -20,14 +20,20 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         // About an hour of retries in all, as Alertmanager keeps trying a failing webhook.
-        RetryPolicy { first_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(300), max_attempts: 20 }
+        RetryPolicy {
+            first_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            max_attempts: 20,
+        }
     }
 }
 
 impl RetryPolicy {
     fn backoff(&self, attempts_done: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempts_done.saturating_sub(1).min(20));
-        self.first_backoff.saturating_mul(factor).min(self.max_backoff)
+        self.first_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
     }
 }
 
@@ -39,7 +45,10 @@ pub struct DeliveryMetrics {
 impl DeliveryMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let deliveries = IntCounterVec::new(
-            Opts::new("pharos_notification_deliveries_total", "Notification delivery attempts, by receiver and outcome (delivered, retry, failed)."),
+            Opts::new(
+                "pharos_notification_deliveries_total",
+                "Notification delivery attempts, by receiver and outcome (delivered, retry, failed).",
+            ),
             &["receiver", "outcome"],
         )?;
         registry.register(Box::new(deliveries.clone()))?;
@@ -68,18 +77,30 @@ impl DeliveryWorker {
             .user_agent(format!("Pharos/{}", env!("CARGO_PKG_VERSION")))
             .no_proxy()
             .build()?;
-        Ok(DeliveryWorker { store, receivers, client, wake, retry, metrics })
+        Ok(DeliveryWorker {
+            store,
+            receivers,
+            client,
+            wake,
+            retry,
+            metrics,
+        })
     }
 
     /// Runs forever: sends what is due, then sleeps until the next due time or a wake-up.
     pub async fn run(self) {
         loop {
             let store = self.store.clone();
-            let due = tokio::task::spawn_blocking(move || store.due_deliveries(Utc::now(), 100)).await;
+            let due =
+                tokio::task::spawn_blocking(move || store.due_deliveries(Utc::now(), 100)).await;
             let due = match due {
                 Ok(Ok(d)) => d,
                 Ok(Err(e)) => {
-                    tracing::error!(operation = "deliver", error_type = "store", "cannot read the delivery queue: {e}");
+                    tracing::error!(
+                        operation = "deliver",
+                        error_type = "store",
+                        "cannot read the delivery queue: {e}"
+                    );
                     Vec::new()
                 }
                 Err(_) => Vec::new(),
@@ -95,8 +116,14 @@ impl DeliveryWorker {
                 continue;
             }
             let store = self.store.clone();
-            let next = tokio::task::spawn_blocking(move || store.next_delivery_due()).await.ok().and_then(Result::ok).flatten();
-            let wait = next.map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO)).unwrap_or(Duration::from_secs(60));
+            let next = tokio::task::spawn_blocking(move || store.next_delivery_due())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten();
+            let wait = next
+                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::from_secs(60));
             tokio::select! {
                 _ = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
                 _ = self.wake.notified() => {}
@@ -105,11 +132,18 @@ impl DeliveryWorker {
     }
 
     async fn attempt(&self, d: pharos_store::Delivery) {
-        let receiver = self.receivers.read().unwrap_or_else(|p| p.into_inner()).get(&d.receiver);
+        let receiver = self
+            .receivers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&d.receiver);
         let started = std::time::Instant::now();
         let result = match &receiver {
             Some(r) => r.send(&self.client, &d.payload).await,
-            None => Err(SendError::Permanent { status: None, reason: format!("receiver {:?} is no longer configured", d.receiver) }),
+            None => Err(SendError::Permanent {
+                status: None,
+                reason: format!("receiver {:?} is no longer configured", d.receiver),
+            }),
         };
         let attempts = d.attempts + 1;
         let now = Utc::now();
@@ -118,11 +152,14 @@ impl DeliveryWorker {
             Err(SendError::Retryable { status, reason }) if attempts < self.retry.max_attempts => {
                 (DeliveryOutcome::Pending, Some(reason), status, "retry")
             }
-            Err(SendError::Retryable { status, reason } | SendError::Permanent { status, reason }) => {
-                (DeliveryOutcome::Failed, Some(reason), status, "failed")
-            }
+            Err(
+                SendError::Retryable { status, reason } | SendError::Permanent { status, reason },
+            ) => (DeliveryOutcome::Failed, Some(reason), status, "failed"),
         };
-        self.metrics.deliveries.with_label_values(&[&d.receiver, label]).inc();
+        self.metrics
+            .deliveries
+            .with_label_values(&[&d.receiver, label])
+            .inc();
         tracing::info!(
             operation = "deliver",
             receiver = d.receiver.as_str(),
@@ -133,11 +170,19 @@ impl DeliveryWorker {
             error_type = error.as_deref().unwrap_or(""),
             "notification {label}"
         );
-        let retry_at = now + chrono::Duration::from_std(self.retry.backoff(attempts)).unwrap_or_default();
+        let retry_at =
+            now + chrono::Duration::from_std(self.retry.backoff(attempts)).unwrap_or_default();
         let store = self.store.clone();
-        let saved = tokio::task::spawn_blocking(move || store.record_delivery_attempt(d.id, outcome, error.as_deref(), status, retry_at, now)).await;
+        let saved = tokio::task::spawn_blocking(move || {
+            store.record_delivery_attempt(d.id, outcome, error.as_deref(), status, retry_at, now)
+        })
+        .await;
         if let Ok(Err(e)) = saved {
-            tracing::error!(operation = "deliver", error_type = "store", "cannot record a delivery attempt: {e}");
+            tracing::error!(
+                operation = "deliver",
+                error_type = "store",
+                "cannot record a delivery attempt: {e}"
+            );
         }
     }
 }

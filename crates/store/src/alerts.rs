@@ -16,12 +16,15 @@ pub struct AlertRecord {
     pub alert: Alert,
 }
 
-const COLUMNS: &str = "id, fingerprint, labels, annotations, state, starts_at, ends_at, generator_url, updated_at";
+const COLUMNS: &str =
+    "id, fingerprint, labels, annotations, state, starts_at, ends_at, generator_url, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
     let json = |i: usize| -> rusqlite::Result<pharos_model::Labels> {
         let s: String = r.get(i)?;
-        serde_json::from_str(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        serde_json::from_str(&s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
     };
     Ok(AlertRecord {
         id: r.get(0)?,
@@ -54,8 +57,10 @@ impl Store {
     /// Saves an alert's new state and queues its notifications in one transaction, so a
     /// crash can neither lose a notification nor send one twice after restart.
     pub fn save_alert(&self, alert: &Alert, notifications: &[NewDelivery]) -> Result<i64> {
-        let labels = serde_json::to_string(&alert.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let annotations = serde_json::to_string(&alert.annotations).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let labels =
+            serde_json::to_string(&alert.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let annotations = serde_json::to_string(&alert.annotations)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|c| {
             let tx = c.transaction()?;
             let open: Option<i64> = tx
@@ -96,13 +101,21 @@ impl Store {
                 "SELECT {COLUMNS} FROM alerts WHERE ?1 IS NULL OR state = ?1
                  ORDER BY (state = 'resolved'), updated_at DESC LIMIT ?2"
             ))?;
-            let rows = stmt.query_map(params![state.map(AlertState::as_str), limit as i64], from_row)?;
+            let rows = stmt.query_map(
+                params![state.map(AlertState::as_str), limit as i64],
+                from_row,
+            )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
     /// Open alerts of one label value (e.g. every alert of one monitor).
-    pub fn alerts_with_label(&self, name: &str, value: &str, limit: u64) -> Result<Vec<AlertRecord>> {
+    pub fn alerts_with_label(
+        &self,
+        name: &str,
+        value: &str,
+        limit: u64,
+    ) -> Result<Vec<AlertRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM alerts WHERE json_extract(labels, '$.' || ?1) = ?2 ORDER BY id DESC LIMIT ?3"
@@ -124,6 +137,12 @@ impl Store {
     }
 
     pub fn alert_updated_since(&self, since: DateTime<Utc>) -> Result<u64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM alerts WHERE updated_at >= ?1", [ms(since)], |r| r.get(0))?))
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM alerts WHERE updated_at >= ?1",
+                [ms(since)],
+                |r| r.get(0),
+            )?)
+        })
     }
 }

@@ -52,8 +52,7 @@ pub struct Delivery {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str =
-    "id, receiver, alert_fingerprint, status, payload, outcome, attempts, last_error, response_status, next_attempt_at, created_at, finished_at";
+const COLUMNS: &str = "id, receiver, alert_fingerprint, status, payload, outcome, attempts, last_error, response_status, next_attempt_at, created_at, finished_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     let outcome: String = r.get(5)?;
@@ -77,7 +76,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-pub(crate) fn insert_delivery(c: &rusqlite::Connection, n: &NewDelivery, now: DateTime<Utc>) -> Result<()> {
+pub(crate) fn insert_delivery(
+    c: &rusqlite::Connection,
+    n: &NewDelivery,
+    now: DateTime<Utc>,
+) -> Result<()> {
     c.execute(
         "INSERT INTO deliveries(receiver, alert_fingerprint, status, payload, outcome, attempts, next_attempt_at, created_at) VALUES(?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
         params![n.receiver, n.alert_fingerprint, n.status, n.payload, ms(now)],
@@ -100,8 +103,11 @@ impl Store {
     /// When the next pending delivery is due, to sleep until then.
     pub fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>> {
         self.read(|c| {
-            let v: Option<i64> =
-                c.query_row("SELECT min(next_attempt_at) FROM deliveries WHERE outcome = 'pending'", [], |r| r.get(0))?;
+            let v: Option<i64> = c.query_row(
+                "SELECT min(next_attempt_at) FROM deliveries WHERE outcome = 'pending'",
+                [],
+                |r| r.get(0),
+            )?;
             Ok(v.map(from_ms))
         })
     }

@@ -29,10 +29,15 @@ pub use results::{LatencySummary, Uptime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("data directory {path} is in use by another Pharos process (lock file {path}/LOCK); stop it or choose another --data-dir")]
+    #[error(
+        "data directory {path} is in use by another Pharos process (lock file {path}/LOCK); stop it or choose another --data-dir"
+    )]
     Locked { path: PathBuf },
     #[error("cannot use data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("stored data is corrupt: {0}")]
@@ -59,12 +64,24 @@ const READERS: usize = 4;
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
-        let io = |source| StoreError::DataDir { path: dir.to_path_buf(), source };
+        let io = |source| StoreError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(io)?;
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK")).map_err(io)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(io)?;
         match lock.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked { path: dir.to_path_buf() }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: dir.to_path_buf(),
+                });
+            }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         let path = dir.join("pharos.db");
@@ -79,7 +96,12 @@ impl Store {
             c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
             readers.push(c);
         }
-        Ok(Store { dir: dir.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(readers), _lock: lock })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(readers),
+            _lock: lock,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -96,7 +118,10 @@ impl Store {
         match conn {
             Some(conn) => {
                 let out = f(&conn);
-                self.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+                self.readers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
                 out
             }
             // All readers busy: the writer connection reads just as well.
@@ -123,7 +148,12 @@ impl Store {
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
-        self.read(|c| Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?))
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()?,
+            )
+        })
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -156,6 +186,9 @@ mod tests {
     fn second_open_of_one_directory_is_refused() {
         let (_store, dir) = temp_store();
         let err = Store::open(&dir).err().expect("second open must fail");
-        assert!(err.to_string().contains("in use by another Pharos"), "{err}");
+        assert!(
+            err.to_string().contains("in use by another Pharos"),
+            "{err}"
+        );
     }
 }

@@ -8,7 +8,8 @@ use crate::{Result, Store, StoreError, from_ms, ms};
 
 impl Store {
     pub fn create_maintenance(&self, w: &MaintenanceWindow) -> Result<i64> {
-        let monitors = serde_json::to_string(&w.monitors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let monitors =
+            serde_json::to_string(&w.monitors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|c| {
             c.execute(
                 "INSERT INTO maintenance(name, monitors, starts_at, ends_at) VALUES(?1, ?2, ?3, ?4)",

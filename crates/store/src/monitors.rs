@@ -15,7 +15,6 @@ pub enum MonitorSource {
     Api,
 }
 
-
 #[derive(Clone, Debug)]
 pub struct MonitorRecord {
     pub spec: MonitorSpec,
@@ -75,9 +74,13 @@ const STATUS_COLUMNS: &str = "monitor_id, state, state_since, consecutive_failur
 fn status_from_row(r: &Row<'_>, offset: usize) -> rusqlite::Result<MonitorStatus> {
     let id: String = r.get(offset)?;
     let state: String = r.get(offset + 1)?;
-    let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> { Ok(r.get::<_, Option<i64>>(offset + i)?.map(from_ms)) };
+    let opt_time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(r.get::<_, Option<i64>>(offset + i)?.map(from_ms))
+    };
     Ok(MonitorStatus {
-        monitor: id.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
+        monitor: id.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
         state: state.parse().unwrap_or(MonitorState::Unknown),
         state_since: from_ms(r.get(offset + 2)?),
         consecutive_failures: r.get(offset + 3)?,
@@ -96,9 +99,14 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<MonitorRecord> {
     let spec: String = r.get(0)?;
     let source: String = r.get(1)?;
     Ok(MonitorRecord {
-        spec: serde_json::from_str(&spec)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
-        source: if source == "config" { MonitorSource::Config } else { MonitorSource::Api },
+        spec: serde_json::from_str(&spec).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        source: if source == "config" {
+            MonitorSource::Config
+        } else {
+            MonitorSource::Api
+        },
         created_at: from_ms(r.get(2)?),
         updated_at: from_ms(r.get(3)?),
     })
@@ -126,7 +134,11 @@ impl Store {
 
     /// Replaces the monitors defined by the config file with `specs`, keeping the status
     /// and history of those that stay. Returns the ids that were removed.
-    pub fn sync_config_monitors(&self, specs: &[MonitorSpec], now: DateTime<Utc>) -> Result<Vec<MonitorId>> {
+    pub fn sync_config_monitors(
+        &self,
+        specs: &[MonitorSpec],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MonitorId>> {
         let mut jsons = Vec::with_capacity(specs.len());
         for s in specs {
             jsons.push(spec_json(s)?);
@@ -175,7 +187,10 @@ impl Store {
                 params![spec.id.as_str(), spec.name, json, ms(now)],
             )?;
             if n == 0 {
-                return Err(StoreError::NotFound(format!("monitor {:?}", spec.id.as_str())));
+                return Err(StoreError::NotFound(format!(
+                    "monitor {:?}",
+                    spec.id.as_str()
+                )));
             }
             Ok(())
         })
@@ -193,16 +208,25 @@ impl Store {
         })
     }
 
-    pub fn monitor(&self, id: &MonitorId) -> Result<Option<(MonitorRecord, Option<MonitorStatus>)>> {
+    pub fn monitor(
+        &self,
+        id: &MonitorId,
+    ) -> Result<Option<(MonitorRecord, Option<MonitorStatus>)>> {
         self.read(|c| {
             let rec = c
-                .query_row("SELECT spec, source, created_at, updated_at FROM monitors WHERE id = ?1", [id.as_str()], record_from_row)
+                .query_row(
+                    "SELECT spec, source, created_at, updated_at FROM monitors WHERE id = ?1",
+                    [id.as_str()],
+                    record_from_row,
+                )
                 .optional()?;
             let Some(rec) = rec else { return Ok(None) };
             let status = c
-                .query_row(&format!("SELECT {STATUS_COLUMNS} FROM monitor_status WHERE monitor_id = ?1"), [id.as_str()], |r| {
-                    status_from_row(r, 0)
-                })
+                .query_row(
+                    &format!("SELECT {STATUS_COLUMNS} FROM monitor_status WHERE monitor_id = ?1"),
+                    [id.as_str()],
+                    |r| status_from_row(r, 0),
+                )
                 .optional()?;
             Ok(Some((rec, status)))
         })
@@ -210,8 +234,11 @@ impl Store {
 
     pub fn all_monitors(&self) -> Result<Vec<MonitorRecord>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT spec, source, created_at, updated_at FROM monitors ORDER BY id")?;
-            Ok(stmt.query_map([], record_from_row)?.collect::<rusqlite::Result<_>>()?)
+            let mut stmt =
+                c.prepare("SELECT spec, source, created_at, updated_at FROM monitors ORDER BY id")?;
+            Ok(stmt
+                .query_map([], record_from_row)?
+                .collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -235,13 +262,21 @@ impl Store {
                  LEFT JOIN monitor_status s ON s.monitor_id = m.id
                  WHERE ?1 IS NULL OR coalesce(s.state, 'unknown') = ?1
                  ORDER BY m.name, m.id LIMIT ?2 OFFSET ?3",
-                STATUS_COLUMNS.split(", ").map(|col| format!("s.{col}")).collect::<Vec<_>>().join(", ")
+                STATUS_COLUMNS
+                    .split(", ")
+                    .map(|col| format!("s.{col}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))?;
             let rows = stmt
                 .query_map(params![state_filter, limit as i64, offset as i64], |r| {
                     let rec = record_from_row(r)?;
                     let has_status: Option<String> = r.get(4)?;
-                    let status = if has_status.is_some() { Some(status_from_row(r, 4)?) } else { None };
+                    let status = if has_status.is_some() {
+                        Some(status_from_row(r, 4)?)
+                    } else {
+                        None
+                    };
                     Ok((rec, status))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
@@ -272,9 +307,11 @@ impl Store {
 
     pub fn status(&self, id: &MonitorId) -> Result<Option<MonitorStatus>> {
         self.read(|c| {
-            Ok(c.query_row(&format!("SELECT {STATUS_COLUMNS} FROM monitor_status WHERE monitor_id = ?1"), [id.as_str()], |r| {
-                status_from_row(r, 0)
-            })
+            Ok(c.query_row(
+                &format!("SELECT {STATUS_COLUMNS} FROM monitor_status WHERE monitor_id = ?1"),
+                [id.as_str()],
+                |r| status_from_row(r, 0),
+            )
             .optional()?)
         })
     }
@@ -287,7 +324,11 @@ impl Store {
     pub fn heartbeat_token(&self, id: &MonitorId, now: DateTime<Utc>) -> Result<String> {
         self.write(|c| {
             let existing: Option<Option<String>> = c
-                .query_row("SELECT heartbeat_token FROM monitor_status WHERE monitor_id = ?1", [id.as_str()], |r| r.get(0))
+                .query_row(
+                    "SELECT heartbeat_token FROM monitor_status WHERE monitor_id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if let Some(Some(token)) = existing {
                 return Ok(token);
@@ -296,7 +337,10 @@ impl Store {
             if existing.is_none() {
                 put_status(c, &MonitorStatus::new(id.clone(), now))?;
             }
-            c.execute("UPDATE monitor_status SET heartbeat_token = ?2 WHERE monitor_id = ?1", params![id.as_str(), token])?;
+            c.execute(
+                "UPDATE monitor_status SET heartbeat_token = ?2 WHERE monitor_id = ?1",
+                params![id.as_str(), token],
+            )?;
             Ok(token)
         })
     }
@@ -304,8 +348,13 @@ impl Store {
     /// Which monitor a stored (generated) heartbeat token belongs to.
     pub fn monitor_by_heartbeat_token(&self, token: &str) -> Result<Option<MonitorId>> {
         self.read(|c| {
-            let id: Option<String> =
-                c.query_row("SELECT monitor_id FROM monitor_status WHERE heartbeat_token = ?1", [token], |r| r.get(0)).optional()?;
+            let id: Option<String> = c
+                .query_row(
+                    "SELECT monitor_id FROM monitor_status WHERE heartbeat_token = ?1",
+                    [token],
+                    |r| r.get(0),
+                )
+                .optional()?;
             Ok(id.and_then(|s| s.parse().ok()))
         })
     }

@@ -76,17 +76,27 @@ impl Store {
     }
 
     /// Uptime of each monitor over the last 24 hours, 7 and 30 days.
-    pub fn uptime(&self, ids: &[MonitorId], now: DateTime<Utc>) -> Result<HashMap<MonitorId, Uptime>> {
+    pub fn uptime(
+        &self,
+        ids: &[MonitorId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<MonitorId, Uptime>> {
         let now_ms = ms(now);
         let since = now_ms - 30 * 24 * HOUR_MS;
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT hour, checks, up FROM uptime_hourly WHERE monitor_id = ?1 AND hour >= ?2")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT hour, checks, up FROM uptime_hourly WHERE monitor_id = ?1 AND hour >= ?2",
+            )?;
             let mut out = HashMap::with_capacity(ids.len());
             for id in ids {
                 // (checks, up) over 24 h, 7 d, 30 d
                 let mut acc = [(0u64, 0u64); 3];
                 let rows = stmt.query_map(params![id.as_str(), since - HOUR_MS], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, u64>(1)?, r.get::<_, u64>(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, u64>(1)?,
+                        r.get::<_, u64>(2)?,
+                    ))
                 })?;
                 for row in rows {
                     let (hour, checks, up) = row?;
@@ -99,8 +109,16 @@ impl Store {
                         }
                     }
                 }
-                let ratio = |(checks, up): (u64, u64)| (checks > 0).then(|| up as f64 / checks as f64);
-                out.insert(id.clone(), Uptime { h24: ratio(acc[0]), d7: ratio(acc[1]), d30: ratio(acc[2]) });
+                let ratio =
+                    |(checks, up): (u64, u64)| (checks > 0).then(|| up as f64 / checks as f64);
+                out.insert(
+                    id.clone(),
+                    Uptime {
+                        h24: ratio(acc[0]),
+                        d7: ratio(acc[1]),
+                        d30: ratio(acc[2]),
+                    },
+                );
             }
             Ok(out)
         })
@@ -128,7 +146,12 @@ impl Store {
     }
 
     /// The newest results of a monitor, newest first; `before` pages further back.
-    pub fn recent_results(&self, id: &MonitorId, before: Option<DateTime<Utc>>, limit: u64) -> Result<Vec<ProbeResult>> {
+    pub fn recent_results(
+        &self,
+        id: &MonitorId,
+        before: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> Result<Vec<ProbeResult>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT at, outcome, latency_ms, status_code, error, tls_days_left FROM probe_results
@@ -202,15 +225,23 @@ mod tests {
         let mut checks = Vec::new();
         for i in 0..100 {
             let outcome = if i < 10 { Outcome::Down } else { Outcome::Up };
-            checks.push((result(&id, now - Duration::minutes(i), outcome, i as f64), MonitorStatus::new(id.clone(), now)));
+            checks.push((
+                result(&id, now - Duration::minutes(i), outcome, i as f64),
+                MonitorStatus::new(id.clone(), now),
+            ));
         }
         // An old failure counts for 7 d but not 24 h.
-        checks.push((result(&id, now - Duration::days(3), Outcome::Down, 1.0), MonitorStatus::new(id.clone(), now)));
+        checks.push((
+            result(&id, now - Duration::days(3), Outcome::Down, 1.0),
+            MonitorStatus::new(id.clone(), now),
+        ));
         store.record_checks(&checks).unwrap();
         let up = store.uptime(std::slice::from_ref(&id), now).unwrap()[&id].clone();
         assert!((up.h24.unwrap() - 0.9).abs() < 1e-9, "{up:?}");
         assert!((up.d7.unwrap() - 90.0 / 101.0).abs() < 1e-9, "{up:?}");
-        let lat = store.latency_summary(&id, now - Duration::hours(24)).unwrap();
+        let lat = store
+            .latency_summary(&id, now - Duration::hours(24))
+            .unwrap();
         assert_eq!(lat.count, 90);
         assert_eq!(lat.p50_ms, Some(55.0));
         assert_eq!(store.recent_results(&id, None, 5).unwrap().len(), 5);

@@ -31,14 +31,25 @@ impl HttpProber {
         let build = |follow: bool, insecure: bool| {
             Client::builder()
                 .user_agent(user_agent())
-                .redirect(if follow { redirect::Policy::limited(10) } else { redirect::Policy::none() })
+                .redirect(if follow {
+                    redirect::Policy::limited(10)
+                } else {
+                    redirect::Policy::none()
+                })
                 .tls_danger_accept_invalid_certs(insecure)
                 .tls_info(true)
                 .no_proxy()
                 .pool_idle_timeout(std::time::Duration::from_secs(90))
                 .build()
         };
-        Ok(HttpProber { clients: [build(true, false)?, build(false, false)?, build(true, true)?, build(false, true)?] })
+        Ok(HttpProber {
+            clients: [
+                build(true, false)?,
+                build(false, false)?,
+                build(true, true)?,
+                build(false, true)?,
+            ],
+        })
     }
 
     fn client(&self, check: &HttpCheck) -> &Client {
@@ -53,7 +64,12 @@ impl HttpProber {
             Ok(result) => ProbeResult { at, ..result },
             Err(_) => ProbeResult {
                 at,
-                ..down(monitor, Some(timeout.as_secs_f64() * 1000.0), None, format!("timed out after {}", check.timeout))
+                ..down(
+                    monitor,
+                    Some(timeout.as_secs_f64() * 1000.0),
+                    None,
+                    format!("timed out after {}", check.timeout),
+                )
             },
         }
     }
@@ -61,7 +77,9 @@ impl HttpProber {
     async fn run(&self, monitor: &MonitorId, check: &HttpCheck) -> ProbeResult {
         let started = Instant::now();
         let method = Method::from_bytes(check.method.as_bytes()).unwrap_or(Method::GET);
-        let mut request = self.client(check).request(method.clone(), check.url.clone());
+        let mut request = self
+            .client(check)
+            .request(method.clone(), check.url.clone());
         for (name, value) in &check.headers {
             request = request.header(name, value);
         }
@@ -95,22 +113,38 @@ impl HttpProber {
                     }
                     Err(e) => {
                         let latency = started.elapsed().as_secs_f64() * 1000.0;
-                        return down(monitor, Some(latency), Some(status), format!("reading the body: {}", describe_request_error(&e)));
+                        return down(
+                            monitor,
+                            Some(latency),
+                            Some(status),
+                            format!("reading the body: {}", describe_request_error(&e)),
+                        );
                     }
                 }
             }
         }
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let fail = |error: String| ProbeResult { tls_days_left, ..down(monitor, Some(latency_ms), Some(status), error) };
+        let fail = |error: String| ProbeResult {
+            tls_days_left,
+            ..down(monitor, Some(latency_ms), Some(status), error)
+        };
 
         if !check.expected_status.iter().any(|r| r.contains(status)) {
-            let expected: Vec<String> = check.expected_status.iter().map(|r| r.to_string()).collect();
+            let expected: Vec<String> = check
+                .expected_status
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
             return fail(format!("status {status}, expected {}", expected.join(", ")));
         }
         let text = String::from_utf8_lossy(&body);
         if let Some(keyword) = &check.keyword {
             if !text.contains(keyword.as_str()) {
-                let limit_note = if truncated { " (in the first 1 MiB of the body)" } else { "" };
+                let limit_note = if truncated {
+                    " (in the first 1 MiB of the body)"
+                } else {
+                    ""
+                };
                 return fail(format!("keyword {keyword:?} not found{limit_note}"));
             }
         }
@@ -124,7 +158,11 @@ impl HttpProber {
             let json: serde_json::Value = match serde_json::from_slice(&body) {
                 Ok(v) => v,
                 Err(e) if !check.json_assertions.is_empty() => {
-                    let why = if truncated { "body larger than 1 MiB".to_string() } else { e.to_string() };
+                    let why = if truncated {
+                        "body larger than 1 MiB".to_string()
+                    } else {
+                        e.to_string()
+                    };
                     return fail(format!("body is not valid JSON: {why}"));
                 }
                 Err(_) => serde_json::Value::Null,
@@ -135,7 +173,10 @@ impl HttpProber {
                 }
             }
             let all = check.record_numbers.iter().any(|f| f == "*");
-            numbers = numbers_in(&json).into_iter().filter(|(path, _)| all || check.record_numbers.contains(path)).collect();
+            numbers = numbers_in(&json)
+                .into_iter()
+                .filter(|(path, _)| all || check.record_numbers.contains(path))
+                .collect();
         }
 
         let mut outcome = Outcome::Up;
@@ -143,14 +184,17 @@ impl HttpProber {
         if let Some(threshold) = check.degraded_after {
             if latency_ms > threshold.as_duration().as_secs_f64() * 1000.0 {
                 outcome = Outcome::Degraded;
-                error = Some(format!("slow: answered in {latency_ms:.0} ms, threshold {threshold}"));
+                error = Some(format!(
+                    "slow: answered in {latency_ms:.0} ms, threshold {threshold}"
+                ));
             }
         }
         if let Some(days) = tls_days_left {
             if days < 0 {
                 return fail(format!("TLS certificate expired {} days ago", -days));
             }
-            if check.tls_expiry_warning_days > 0 && days < i64::from(check.tls_expiry_warning_days) {
+            if check.tls_expiry_warning_days > 0 && days < i64::from(check.tls_expiry_warning_days)
+            {
                 outcome = Outcome::Degraded;
                 error = Some(format!(
                     "TLS certificate expires in {days} days (warning at {} days)",

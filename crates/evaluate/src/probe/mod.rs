@@ -10,7 +10,12 @@ pub use tcp::probe_tcp;
 use chrono::Utc;
 use pharos_model::{MonitorId, Outcome, ProbeResult};
 
-pub(crate) fn down(monitor: &MonitorId, latency_ms: Option<f64>, status_code: Option<u16>, error: String) -> ProbeResult {
+pub(crate) fn down(
+    monitor: &MonitorId,
+    latency_ms: Option<f64>,
+    status_code: Option<u16>,
+    error: String,
+) -> ProbeResult {
     ProbeResult {
         monitor: monitor.clone(),
         at: Utc::now(),

@@ -23,7 +23,26 @@ pub async fn probe_tcp(monitor: &MonitorId, check: &TcpCheck) -> ProbeResult {
             tls_days_left: None,
             numbers: Vec::new(),
         },
-        Ok(Err(e)) => ProbeResult { at, ..down(monitor, None, None, format!("connect to {}: {e}", check.address)) },
-        Err(_) => ProbeResult { at, ..down(monitor, None, None, format!("connect to {}: timed out after {}", check.address, check.timeout)) },
+        Ok(Err(e)) => ProbeResult {
+            at,
+            ..down(
+                monitor,
+                None,
+                None,
+                format!("connect to {}: {e}", check.address),
+            )
+        },
+        Err(_) => ProbeResult {
+            at,
+            ..down(
+                monitor,
+                None,
+                None,
+                format!(
+                    "connect to {}: timed out after {}",
+                    check.address, check.timeout
+                ),
+            )
+        },
     }
 }

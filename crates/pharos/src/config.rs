@@ -1,0 +1,385 @@
+//! `pharos.yaml`: what the user typed, parsed once into checked types. `${ENV_VAR}` is
+//! replaced before parsing, on the same line, so every error still points at the line and
+//! column the user wrote, with the path of the field at fault.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use pharos_model::maintenance::MaintenanceWindow;
+use pharos_model::{HumanDuration, MonitorSpec};
+use pharos_notify::ReceiverConfig;
+use pharos_web::WebSettings;
+use serde::{Deserialize, Deserializer};
+
+/// The whole config file. Every section is optional: no file at all is a valid config.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub web: WebSettings,
+    #[serde(default)]
+    pub retention: Retention,
+    /// Uptime, health and heartbeat monitors.
+    #[serde(default, deserialize_with = "unique_monitors")]
+    pub monitors: Vec<MonitorSpec>,
+    /// Where alerts are sent, in Alertmanager's layout (`name`, `webhook_configs`).
+    #[serde(default, deserialize_with = "unique_receivers")]
+    pub receivers: Vec<ReceiverConfig>,
+    /// Windows during which the listed monitors (all when none are listed) do not alert.
+    #[serde(default, deserialize_with = "checked_maintenance")]
+    pub maintenance: Vec<MaintenanceWindow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// How long every raw check result is kept; hourly uptime roll-ups are kept a year.
+    #[serde(default = "default_results_retention")]
+    pub results: HumanDuration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            results: default_results_retention(),
+        }
+    }
+}
+
+fn default_results_retention() -> HumanDuration {
+    HumanDuration::from_secs(30 * 86_400)
+}
+
+fn unique_monitors<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MonitorSpec>, D::Error> {
+    let monitors = Vec::<MonitorSpec>::deserialize(d)?;
+    let mut seen = HashSet::new();
+    for m in &monitors {
+        if !seen.insert(m.id.clone()) {
+            return Err(serde::de::Error::custom(format!(
+                "two monitors have the id {:?}; give one of them a different `id:` or name",
+                m.id.as_str()
+            )));
+        }
+    }
+    Ok(monitors)
+}
+
+fn unique_receivers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ReceiverConfig>, D::Error> {
+    let receivers = Vec::<ReceiverConfig>::deserialize(d)?;
+    let mut seen = HashSet::new();
+    for r in &receivers {
+        if !seen.insert(r.name.clone()) {
+            return Err(serde::de::Error::custom(format!(
+                "two receivers are named {:?}",
+                r.name
+            )));
+        }
+        if r.webhook_configs.is_empty() {
+            return Err(serde::de::Error::custom(format!(
+                "receiver {:?} has no webhook_configs",
+                r.name
+            )));
+        }
+    }
+    Ok(receivers)
+}
+
+fn checked_maintenance<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<MaintenanceWindow>, D::Error> {
+    let windows = Vec::<MaintenanceWindow>::deserialize(d)?;
+    for w in &windows {
+        w.validate()
+            .map_err(|e| serde::de::Error::custom(format!("maintenance {:?}: {e}", w.name)))?;
+    }
+    Ok(windows)
+}
+
+/// A config error with where it is: `pharos.yaml:12:7: monitors[2].http.timeout: ...`.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, ":{l}:{c}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            field: None,
+            message: format!("cannot read config file: {e}"),
+        })?;
+        Config::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let text = substitute_env(text, path, env)?;
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let de = serde_norway::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let loc = inner.location();
+            // serde_norway prefixes its own "at line X column Y"; we print the location first.
+            let mut message = inner.to_string();
+            if let Some(i) = message.find(" at line ") {
+                message.truncate(i);
+            }
+            // serde_norway also prefixes the path of the mapping; we print the full path.
+            if let Some((prefix, rest)) = message.split_once(": ") {
+                if !prefix.is_empty() && field.starts_with(prefix) {
+                    message = rest.to_string();
+                }
+            }
+            let mut field = (field != "." && !field.is_empty()).then_some(field);
+            let (mut line, mut column) = (
+                loc.as_ref().map(|l| l.line()),
+                loc.as_ref().map(|l| l.column()),
+            );
+            // Errors raised after a value was read (checks across fields) point at the
+            // start of the enclosing mapping; find the key's own line when we can.
+            if let (Some(l), Some(c)) = (line, column) {
+                let key = field
+                    .as_deref()
+                    .and_then(|f| f.rsplit('.').next())
+                    .filter(|k| !k.contains('['))
+                    .map(str::to_string);
+                let message_key = message
+                    .split_once(": ")
+                    .map(|(k, _)| k.to_string())
+                    .filter(|k| is_key(k));
+                for k in [key, message_key.clone()].into_iter().flatten() {
+                    if let Some((kl, kc)) = key_position(&text, l, c, &k) {
+                        (line, column) = (Some(kl), Some(kc));
+                        if Some(&k) == message_key.as_ref() {
+                            field = Some(match field {
+                                Some(f) => format!("{f}.{k}"),
+                                None => k.clone(),
+                            });
+                            message = message[k.len() + 2..].to_string();
+                        }
+                        break;
+                    }
+                }
+            }
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                field,
+                message,
+            }
+        })
+    }
+}
+
+fn is_key(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Where `key:` sits in the block mapping that starts at `line`:`column` (1-based), if
+/// it is written in block style there.
+fn key_position(text: &str, line: usize, column: usize, key: &str) -> Option<(usize, usize)> {
+    let first = text.lines().nth(line - 1)?;
+    let at = first.get(column - 1..)?;
+    // An error on a sequence item points at its `- `; the mapping starts after it.
+    let indent = match at.strip_prefix("- ") {
+        Some(rest) => column + 1 + (rest.len() - rest.trim_start().len()),
+        None => column - 1,
+    };
+    for (i, l) in text.lines().enumerate().skip(line - 1) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        // A `- ` item marker counts as indentation for the mapping inside it.
+        let lead = l.len() - trimmed.len();
+        let (lead, body) = match trimmed.strip_prefix("- ") {
+            Some(b) if i + 1 == line => {
+                (lead + 2 + (b.len() - b.trim_start().len()), b.trim_start())
+            }
+            _ => (lead, trimmed),
+        };
+        if i + 1 > line && lead < indent {
+            return None;
+        }
+        if lead == indent
+            && body
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        {
+            return Some((i + 1, lead + 1));
+        }
+    }
+    None
+}
+
+/// Replaces `${NAME}` with the environment variable's value; `$${` stays a literal `${`.
+/// An unset variable is an error at its position, so a missing secret is never sent empty.
+fn substitute_env(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        let mut col = 1;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i..];
+            if after.starts_with("$${") {
+                out.push_str("${");
+                rest = &after[3..];
+                col += i + 3;
+                continue;
+            }
+            if let Some(body) = after.strip_prefix("${") {
+                let Some(end) = body.find('}') else {
+                    return Err(env_error(
+                        path,
+                        line_no,
+                        col + i,
+                        "unclosed ${ ... }".into(),
+                    ));
+                };
+                let name = &body[..end];
+                let valid =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    return Err(env_error(
+                        path,
+                        line_no,
+                        col + i,
+                        format!("${{{name}}} is not an environment variable name"),
+                    ));
+                }
+                match env(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        return Err(env_error(
+                            path,
+                            line_no,
+                            col + i,
+                            format!("environment variable {name} is not set"),
+                        ));
+                    }
+                }
+                rest = &body[end + 1..];
+                col += i + 3 + end;
+            } else {
+                out.push('$');
+                rest = &after[1..];
+                col += i + 1;
+            }
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+fn env_error(path: &Path, line_no: usize, column: usize, message: String) -> ConfigError {
+    ConfigError {
+        file: path.to_path_buf(),
+        line: Some(line_no + 1),
+        column: Some(column),
+        field: None,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("pharos.yaml"), &|n| {
+            (n == "TOKEN").then(|| "s3cret".to_string())
+        })
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pharos.example.yaml");
+        let text =
+            std::fs::read_to_string(&path).expect("pharos.example.yaml at the repository root");
+        let env = |_: &str| Some("example-secret".to_string());
+        let config = Config::parse(&text, &path, &env).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            config.monitors.len() >= 4,
+            "the example shows every kind of monitor"
+        );
+        assert!(!config.receivers.is_empty());
+    }
+
+    #[test]
+    fn empty_file_is_default() {
+        let c = parse("# nothing yet\n").unwrap();
+        assert!(c.monitors.is_empty());
+    }
+
+    #[test]
+    fn env_substitution_keeps_positions() {
+        let c = parse("monitors:\n  - name: api\n    http:\n      url: https://example.com/\n      headers:\n        Authorization: \"Bearer ${TOKEN}\"\n").unwrap();
+        let pharos_model::MonitorCheck::Http(h) = &c.monitors[0].check else {
+            panic!()
+        };
+        assert_eq!(h.headers["Authorization"], "Bearer s3cret");
+        let e = parse("monitors:\n  - name: api\n    http:\n      url: ${MISSING}\n").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(4), Some(12)));
+        assert!(e.to_string().contains("MISSING is not set"), "{e}");
+        assert_eq!(
+            substitute_env("a: $${X} $5", Path::new("f"), &|_| None).unwrap(),
+            "a: ${X} $5"
+        );
+    }
+
+    #[test]
+    fn errors_name_line_column_and_field() {
+        let e = parse("monitors:\n  - name: api\n    http:\n      url: https://example.com/\n      timeout: soon\n").unwrap_err();
+        assert_eq!((e.line, e.column), (Some(5), Some(7)), "{e}");
+        assert!(
+            e.field
+                .as_deref()
+                .unwrap_or("")
+                .contains("monitors[0].http.timeout"),
+            "{e}"
+        );
+        let e = parse("monitors:\n  - name: api\n    interval: 0s\n    http:\n      url: https://example.com/\n").unwrap_err();
+        assert!(e.to_string().contains("interval"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = parse("monitor:\n  - name: api\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `monitor`"), "{e}");
+        let e = parse("monitors:\n  - name: api\n    http:\n      url: not a url\n").unwrap_err();
+        assert!(e.field.as_deref().unwrap_or("").contains("url"), "{e}");
+        let e = parse("monitors:\n  - name: a\n    tcp: {address: 'x:1'}\n  - name: a\n    tcp: {address: 'x:2'}\n").unwrap_err();
+        assert!(e.to_string().contains("two monitors"), "{e}");
+    }
+}

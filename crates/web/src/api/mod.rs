@@ -1,0 +1,192 @@
+//! The JSON API under `/api/v1/`, and `POST /-/reload`. Every error is a JSON body
+//! `{"error": ..., "field": ...}` with the status decided in one place ([`ApiError`]).
+
+pub mod alerts;
+pub mod maintenance;
+pub mod monitors;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use pharos_store::StoreError;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::{PublicPage, SharedState};
+
+pub fn router(state: SharedState) -> Router<SharedState> {
+    Router::new()
+        .route(
+            "/api/v1/monitors",
+            get(monitors::list).post(monitors::create),
+        )
+        .route(
+            "/api/v1/monitors/{id}",
+            get(monitors::get_one)
+                .patch(monitors::patch)
+                .delete(monitors::remove),
+        )
+        .route("/api/v1/monitors/{id}/results", get(monitors::results))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/deliveries", get(alerts::deliveries))
+        .route(
+            "/api/v1/maintenance",
+            get(maintenance::list).post(maintenance::create),
+        )
+        .route("/api/v1/maintenance/{id}", delete(maintenance::remove))
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// Reads need the token unless `web.public` lists `api`; writes always need it.
+async fn require_token(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+    let read = req.method() == Method::GET || req.method() == Method::HEAD;
+    let public = read && state.settings().public.contains(&PublicPage::Api);
+    if public || state.access.is_admin(req.headers()) {
+        return next.run(req).await;
+    }
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "this API needs the admin token: send `Authorization: Bearer <token>`",
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"pharos\""),
+    );
+    resp
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
+            other => {
+                tracing::error!(operation = "api", error_type = "store", error = %other, "store error");
+                ApiError::internal(format!("storage error: {other}"))
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if let Some(field) = self.field {
+            body["field"] = json!(field);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A JSON body whose errors name the field at fault (`http.timeout: invalid type ...`).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "request body is empty; send a JSON object",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut path = e.path().to_string();
+        let mut message = e.into_inner().to_string();
+        // Positions in a one-line JSON body help no one once the field is named.
+        if let Some(i) = message.rfind(" at line ") {
+            message.truncate(i);
+        }
+        if path == "." || path.is_empty() {
+            // Checks across fields name the field at the start of their message.
+            match message.split_once(": ") {
+                Some((k, _))
+                    if !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
+                {
+                    path = k.to_string();
+                    return ApiError {
+                        status: StatusCode::BAD_REQUEST,
+                        message,
+                        field: Some(path),
+                    };
+                }
+                _ => return ApiError::bad_request(message),
+            }
+        }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("{path}: {message}"),
+            field: Some(path),
+        }
+    })
+}
+
+/// Reads a query string into `T`, answering 400 in our error shape when it does not fit.
+pub fn query<T: DeserializeOwned>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|q| q.0)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// `POST /-/reload`, as Prometheus has it: re-reads the config file; a bad one is refused
+/// and the running config stays.
+pub async fn reload(State(state): State<SharedState>, headers: axum::http::HeaderMap) -> Response {
+    if !state.access.is_admin(&headers) {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "reloading needs the admin token")
+            .into_response();
+    }
+    match (state.reload)().await {
+        Ok(()) => Json(json!({ "status": "success" })).into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("config not reloaded, the previous one stays in force: {e}"),
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,73 @@
+//! The server-rendered UI (maud templates compiled into the binary): the overview, each
+//! monitor's page, the add-monitor form, the alerts page, the public status page and the
+//! sign-in page. Pages read the same views as the API.
+
+pub mod alerts;
+pub mod layout;
+pub mod login;
+pub mod monitor;
+pub mod overview;
+pub mod status;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::html;
+
+use crate::api::ApiError;
+use crate::{PublicPage, SharedState};
+
+pub fn router(_state: SharedState) -> Router<SharedState> {
+    Router::new()
+        .route("/", get(overview::page))
+        .route(
+            "/monitors/new",
+            get(monitor::new_form).post(monitor::create),
+        )
+        .route("/monitors/{id}", get(monitor::page))
+        .route("/monitors/{id}/delete", post(monitor::delete))
+        .route("/monitors/{id}/pause", post(monitor::pause))
+        .route("/alerts", get(alerts::page))
+        .route("/status", get(status::page))
+}
+
+/// Lets the request through when the page is public or the visitor is signed in;
+/// otherwise sends them to sign in and back.
+pub fn guard(
+    state: &SharedState,
+    headers: &HeaderMap,
+    page: Option<PublicPage>,
+    uri: &Uri,
+) -> Result<bool, Response> {
+    let admin = state.access.is_admin(headers);
+    if admin || page.is_some_and(|p| state.settings().public.contains(&p)) {
+        return Ok(admin);
+    }
+    let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Err(Redirect::to(&format!(
+        "/login?next={}",
+        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+    ))
+    .into_response())
+}
+
+/// An error as a page, for people rather than programs.
+pub fn error_page(e: ApiError, signed_in: bool) -> Response {
+    let body = layout::page(
+        "Error",
+        layout::Nav::None,
+        signed_in,
+        html! {
+            h1 { (e.status.canonical_reason().unwrap_or("Error")) }
+            div.error-box { (e.message) }
+            p { a href="/" { "Back to the overview" } }
+        },
+    );
+    let status = if e.status.is_server_error() || e.status.is_client_error() {
+        e.status
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    (status, body).into_response()
+}

@@ -1,0 +1,367 @@
+//! `/monitors/<id>` (state, uptime, percentiles, response-time chart, history, alerts),
+//! the add-monitor form, and pause / delete for monitors made outside the config file.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use maud::{Markup, html};
+use pharos_model::{MonitorSpec, Outcome};
+use pharos_store::MonitorSource;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
+use super::{error_page, guard};
+use crate::api::monitors::{create_monitor, load_detail, parse_id};
+use crate::api::{ApiError, parse_json};
+use crate::{PublicPage, SharedState};
+
+const HISTORY: u64 = 100;
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, Some(PublicPage::Monitors), &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let detail = match parse_id(&id) {
+        Ok(id) => load_detail(&state, id, HISTORY).await,
+        Err(e) => Err(e),
+    };
+    let d = match detail {
+        Ok(d) => d,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let id2 = d.summary.id.clone();
+    let alerts = state
+        .with_store(move |s| s.alerts_with_label("monitor", id2.as_str(), 20))
+        .await
+        .unwrap_or_default();
+    let points: Vec<(Option<f64>, bool)> = d
+        .recent_results
+        .iter()
+        .rev()
+        .map(|r| (r.latency_ms, r.outcome != Outcome::Down))
+        .collect();
+    let m = &d.summary;
+    let body = html! {
+        p.small { a href="/" { "← All monitors" } }
+        h1 { (state_badge(m.state)) " " (m.name) }
+        p.muted {
+            (m.kind) " · " (m.target) " · every " (d.spec.interval)
+            @if m.source == MonitorSource::Config { " · defined in the config file" }
+            @if d.in_maintenance { " · " strong { "in maintenance" } }
+        }
+        @if let Some(desc) = &d.description { p { (desc) } }
+        @if let Some(e) = &m.last_error { div.error-box data-testid="last-error" { "Last check failed: " (e) } }
+        div.cards {
+            div.card { div.label { "Uptime 24 h" } div.value data-uptime="24h" { (percent(m.uptime_percent.h24)) } }
+            div.card { div.label { "Uptime 7 d" } div.value { (percent(m.uptime_percent.d7)) } }
+            div.card { div.label { "Uptime 30 d" } div.value { (percent(m.uptime_percent.d30)) } }
+            div.card { div.label { "p50 (24 h)" } div.value { (millis(d.latency_24h.p50_ms)) } }
+            div.card { div.label { "p95 (24 h)" } div.value { (millis(d.latency_24h.p95_ms)) } }
+            div.card { div.label { "p99 (24 h)" } div.value { (millis(d.latency_24h.p99_ms)) } }
+            div.card { div.label { "State since" } div.value.small { (ago(d.last_state_change)) } }
+        }
+        @if let Some(url) = &d.ping_url {
+            h2 { "Ping URL" }
+            p { "Have the job request this URL when it succeeds; add " code { "/start" } " when it begins, " code { "/fail" } " or " code { "/<exit code>" } " when it ends." }
+            pre data-testid="ping-url" { code { (url) } }
+            p.small.muted { "Last ping: " (ago(d.last_ping_at)) }
+        }
+        h2 { "Response time" }
+        div.chartbox { (latency_chart(&points, 1100, 160)) }
+        @if !d.numbers.is_empty() {
+            h2 { "Recorded values" }
+            table { thead { tr { th { "Field" } th.num { "Value" } th { "At" } } }
+                tbody { @for n in &d.numbers { tr { td { code { (n.name) } } td.num { (n.value) } td { (ago(Some(n.at))) } } } } }
+        }
+        h2 { "Alerts" }
+        @if alerts.is_empty() { p.muted { "No alerts yet." } } @else {
+            table { thead { tr { th { "State" } th { "Alert" } th { "Started" } th { "Ended" } } }
+                tbody { @for a in &alerts { tr {
+                    td { span class={ "badge " (a.alert.state.as_str()) } { (a.alert.state.as_str()) } }
+                    td { (a.alert.name()) div.small.muted { (a.alert.annotations.get("summary").map(String::as_str).unwrap_or("")) } }
+                    td { (ago(Some(a.alert.starts_at))) } td { (ago(a.alert.ends_at)) }
+                } } } }
+        }
+        h2 { "History" }
+        table.history {
+            thead { tr { th { "Time" } th { "Outcome" } th.num { "Response time" } th.num { "Status" } th { "Detail" } } }
+            tbody {
+                @for r in &d.recent_results {
+                    tr data-outcome=(r.outcome.as_str()) {
+                        td.small { (r.at.format("%Y-%m-%d %H:%M:%S")) }
+                        td { span class={ "badge " (r.outcome.as_str()) } { (r.outcome.as_str()) } }
+                        td.num { (millis(r.latency_ms)) }
+                        td.num { @if let Some(c) = r.status_code { (c) } }
+                        td.small { (r.error.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+        @if m.source == MonitorSource::Api && signed_in {
+            h2 { "Manage" }
+            div style="display:flex; gap:1rem" {
+                form method="post" action={ "/monitors/" (m.id) "/pause" } {
+                    button.primary type="submit" { @if m.paused { "Resume" } @else { "Pause" } }
+                }
+                form method="post" action={ "/monitors/" (m.id) "/delete" } {
+                    button.danger type="submit" { "Delete monitor" }
+                }
+            }
+        }
+    };
+    layout::page(&m.name, Nav::None, signed_in, body).into_response()
+}
+
+/// The add-monitor form, as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewMonitor {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    expected_status: String,
+    #[serde(default)]
+    keyword: String,
+    #[serde(default)]
+    json_assertion: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    period: String,
+    #[serde(default)]
+    schedule: String,
+    #[serde(default)]
+    timezone: String,
+    #[serde(default)]
+    grace: String,
+    #[serde(default)]
+    interval: String,
+    #[serde(default)]
+    failures_before_down: String,
+}
+
+impl NewMonitor {
+    /// The same JSON the API takes, so the form is checked by the same rules.
+    fn to_json(&self) -> Value {
+        let set = |m: &mut serde_json::Map<String, Value>, k: &str, v: &str| {
+            if !v.trim().is_empty() {
+                m.insert(k.into(), json!(v.trim()));
+            }
+        };
+        let mut check = serde_json::Map::new();
+        match self.kind.as_str() {
+            "tcp" => set(&mut check, "address", &self.address),
+            "heartbeat" => {
+                set(&mut check, "period", &self.period);
+                set(&mut check, "schedule", &self.schedule);
+                set(&mut check, "timezone", &self.timezone);
+                set(&mut check, "grace", &self.grace);
+            }
+            _ => {
+                set(&mut check, "url", &self.url);
+                set(&mut check, "method", &self.method);
+                set(&mut check, "keyword", &self.keyword);
+                if !self.expected_status.trim().is_empty() {
+                    let codes: Vec<&str> = self
+                        .expected_status
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    check.insert("expected_status".into(), json!(codes));
+                }
+                if !self.json_assertion.trim().is_empty() {
+                    check.insert(
+                        "json_assertions".into(),
+                        json!([self.json_assertion.trim()]),
+                    );
+                }
+            }
+        }
+        let kind = if ["tcp", "heartbeat"].contains(&self.kind.as_str()) {
+            self.kind.as_str()
+        } else {
+            "http"
+        };
+        let mut m = serde_json::Map::new();
+        m.insert("name".into(), json!(self.name.trim()));
+        m.insert(kind.into(), Value::Object(check));
+        if kind != "heartbeat" {
+            set(&mut m, "interval", &self.interval);
+        }
+        if let Ok(n) = self.failures_before_down.trim().parse::<u32>() {
+            m.insert("failures_before_down".into(), json!(n));
+        }
+        Value::Object(m)
+    }
+}
+
+pub async fn new_form(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    layout::page(
+        "Add monitor",
+        Nav::NewMonitor,
+        signed_in,
+        form(&NewMonitor::default(), None),
+    )
+    .into_response()
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(input): Form<NewMonitor>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let bytes = serde_json::to_vec(&input.to_json()).unwrap_or_default();
+    let result = match parse_json::<MonitorSpec>(&bytes) {
+        Ok(spec) => create_monitor(&state, spec).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(id) => Redirect::to(&format!("/monitors/{id}")).into_response(),
+        Err(e) => {
+            let page = layout::page(
+                "Add monitor",
+                Nav::NewMonitor,
+                signed_in,
+                form(&input, Some(&e.message)),
+            );
+            (e.status, page).into_response()
+        }
+    }
+}
+
+fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
+    let kind = if v.kind.is_empty() {
+        "http"
+    } else {
+        v.kind.as_str()
+    };
+    html! {
+        h1 { "Add a monitor" }
+        @if let Some(e) = error { div.error-box role="alert" { (e) } }
+        form.stack method="post" action="/monitors/new" {
+            label { "Name" input name="name" required value=(v.name) placeholder="API health"; }
+            label { "Type"
+                select name="kind" {
+                    option value="http" selected[kind == "http"] { "HTTP(S) — Pharos requests a URL" }
+                    option value="tcp" selected[kind == "tcp"] { "TCP — Pharos connects to host:port" }
+                    option value="heartbeat" selected[kind == "heartbeat"] { "Heartbeat — your job pings Pharos" }
+                }
+            }
+            fieldset {
+                legend { "HTTP" }
+                label { "URL" input name="url" type="url" value=(v.url) placeholder="https://example.com/health"; }
+                label { "Method" input name="method" value=(v.method) placeholder="GET"; }
+                label { "Expected status" span.hint { "codes or ranges, comma separated; default 200-399" } input name="expected_status" value=(v.expected_status) placeholder="200, 2xx"; }
+                label { "Keyword" span.hint { "text the body must contain" } input name="keyword" value=(v.keyword); }
+                label { "JSON assertion" span.hint { "e.g. status == \"healthy\"" } input name="json_assertion" value=(v.json_assertion); }
+            }
+            fieldset {
+                legend { "TCP" }
+                label { "Address" input name="address" value=(v.address) placeholder="db.internal:5432"; }
+            }
+            fieldset {
+                legend { "Heartbeat" }
+                label { "Period" span.hint { "how often the job runs, e.g. 5m, 1d" } input name="period" value=(v.period); }
+                label { "or cron schedule" input name="schedule" value=(v.schedule) placeholder="0 3 * * *"; }
+                label { "Time zone" input name="timezone" value=(v.timezone) placeholder="UTC"; }
+                label { "Grace" span.hint { "how late a ping may be" } input name="grace" value=(v.grace) placeholder="60s"; }
+            }
+            label { "Check every" span.hint { "http and tcp; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
+            label { "Failures before down" input name="failures_before_down" type="number" min="1" value=(v.failures_before_down) placeholder="1"; }
+            div { button.primary type="submit" { "Add monitor" } }
+        }
+    }
+}
+
+async fn api_spec(state: &SharedState, id: &str) -> Result<MonitorSpec, ApiError> {
+    let id = parse_id(id)?;
+    let id2 = id.clone();
+    let (rec, _) = state
+        .with_store(move |s| s.monitor(&id2))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("monitor {:?}", id.as_str())))?;
+    if rec.source == MonitorSource::Config {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "this monitor is defined in the config file; change it there",
+        ));
+    }
+    Ok(rec.spec)
+}
+
+pub async fn delete(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    let result = async {
+        let spec = api_spec(&state, &id).await?;
+        state
+            .with_store(move |s| s.delete_monitor(&spec.id))
+            .await?;
+        state.engine.reconcile(&[]).await.map_err(ApiError::from)
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => error_page(e, true),
+    }
+}
+
+pub async fn pause(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    let result = async {
+        let mut spec = api_spec(&state, &id).await?;
+        spec.paused = !spec.paused;
+        let id = spec.id.clone();
+        state
+            .with_store(move |s| s.update_monitor(&spec, Utc::now()))
+            .await?;
+        state
+            .engine
+            .reconcile(std::slice::from_ref(&id))
+            .await
+            .map_err(ApiError::from)?;
+        Ok::<_, ApiError>(id)
+    }
+    .await;
+    match result {
+        Ok(id) => Redirect::to(&format!("/monitors/{id}")).into_response(),
+        Err(e) => error_page(e, true),
+    }
+}

@@ -1,0 +1,104 @@
+//! `/status`: the page a user shows their customers. It names monitors and their state
+//! and uptime, never targets, errors or labels.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use maud::{DOCTYPE, html};
+use pharos_model::MonitorState;
+
+use super::layout::percent;
+use super::{error_page, guard};
+use crate::api::monitors::UptimePercent;
+use crate::{PublicPage, SharedState};
+
+pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
+    let signed_in = match guard(&state, &headers, Some(PublicPage::Status), &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let settings = state.settings().status_page;
+    let chosen = settings.monitors.clone();
+    let rows = state
+        .with_store(move |s| {
+            let mut all = s.list_monitors(None, 0, u64::MAX >> 1)?.0;
+            if chosen.is_empty() {
+                all.retain(|(r, _)| {
+                    r.spec.labels.get("public").map(String::as_str) != Some("false")
+                });
+            } else {
+                all.retain(|(r, _)| chosen.contains(&r.spec.id));
+                all.sort_by_key(|(r, _)| chosen.iter().position(|c| *c == r.spec.id));
+            }
+            let ids: Vec<_> = all.iter().map(|(r, _)| r.spec.id.clone()).collect();
+            let uptime = s.uptime(&ids, Utc::now())?;
+            Ok(all
+                .into_iter()
+                .map(|(r, st)| {
+                    let state = if r.spec.paused {
+                        MonitorState::Paused
+                    } else {
+                        st.map(|s| s.state).unwrap_or(MonitorState::Unknown)
+                    };
+                    let up = uptime
+                        .get(&r.spec.id)
+                        .map(UptimePercent::from)
+                        .unwrap_or_default();
+                    (r.spec.name, state, up)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await;
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let down = rows.iter().filter(|r| r.1 == MonitorState::Down).count();
+    let degraded = rows
+        .iter()
+        .filter(|r| r.1 == MonitorState::Degraded)
+        .count();
+    let (class, headline) = match (down, degraded) {
+        (0, 0) => ("ok", "All systems operational".to_string()),
+        (0, _) => ("warn", "Some systems are degraded".to_string()),
+        (d, _) if d == rows.len() => ("bad", "Major outage".to_string()),
+        _ => ("bad", "Partial outage".to_string()),
+    };
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content="60";
+                title { (settings.title) }
+                link rel="stylesheet" href="/assets/pharos.css";
+            }
+            body { main style="max-width:760px" {
+                h1 { (settings.title) }
+                div class={ "banner " (class) } data-testid="overall" { (headline) }
+                div.status-list {
+                    @for (name, st, up) in &rows {
+                        div.status-row {
+                            span.name { (name) }
+                            span {
+                                span.muted.small title="uptime, last 30 days" { (percent(up.d30)) " · " }
+                                span class={ "badge " (st.as_str()) } { (match st {
+                                    MonitorState::Up => "Operational",
+                                    MonitorState::Down => "Outage",
+                                    MonitorState::Degraded => "Degraded",
+                                    MonitorState::Paused => "Paused",
+                                    MonitorState::Unknown => "Checking",
+                                }) }
+                            }
+                        }
+                    }
+                    @if rows.is_empty() { div.status-row.muted { "Nothing to show yet." } }
+                }
+                p.small.muted { "Updated " (Utc::now().format("%Y-%m-%d %H:%M UTC")) ". Uptime over the last 30 days." }
+            } }
+        }
+    };
+    markup.into_response()
+}
