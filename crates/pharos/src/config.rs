@@ -163,31 +163,24 @@ impl Config {
                 loc.as_ref().map(|l| l.line()),
                 loc.as_ref().map(|l| l.column()),
             );
-            // Errors raised after a value was read (checks across fields) point at the
-            // start of the enclosing mapping; find the key's own line when we can.
-            if let (Some(l), Some(c)) = (line, column) {
-                let key = field
-                    .as_deref()
-                    .and_then(|f| f.rsplit('.').next())
-                    .filter(|k| !k.contains('['))
-                    .map(str::to_string);
-                let message_key = message
-                    .split_once(": ")
-                    .map(|(k, _)| k.to_string())
-                    .filter(|k| is_key(k));
-                for k in [key, message_key.clone()].into_iter().flatten() {
-                    if let Some((kl, kc)) = key_position(&text, l, c, &k) {
-                        (line, column) = (Some(kl), Some(kc));
-                        if Some(&k) == message_key.as_ref() {
-                            field = Some(match field {
-                                Some(f) => format!("{f}.{k}"),
-                                None => k.clone(),
-                            });
-                            message = message[k.len() + 2..].to_string();
-                        }
-                        break;
-                    }
+            // serde_norway places errors raised after a value was read (checks across
+            // fields) at the start of an enclosing node; walk the path to the key itself.
+            let message_key = message
+                .split_once(": ")
+                .map(|(k, _)| k.to_string())
+                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+            if let Some(k) = &message_key {
+                let full = match &field {
+                    Some(f) => format!("{f}.{k}"),
+                    None => k.clone(),
+                };
+                if let Some((l, c)) = locate(&text, &full) {
+                    (line, column) = (Some(l), Some(c));
+                    message = message[k.len() + 2..].to_string();
+                    field = Some(full);
                 }
+            } else if let Some((l, c)) = field.as_deref().and_then(|f| locate(&text, f)) {
+                (line, column) = (Some(l), Some(c));
             }
             ConfigError {
                 file: path.to_path_buf(),
@@ -200,45 +193,84 @@ impl Config {
     }
 }
 
-fn is_key(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Where `key:` sits in the block mapping that starts at `line`:`column` (1-based), if
-/// it is written in block style there.
-fn key_position(text: &str, line: usize, column: usize, key: &str) -> Option<(usize, usize)> {
-    let first = text.lines().nth(line - 1)?;
-    let at = first.get(column - 1..)?;
-    // An error on a sequence item points at its `- `; the mapping starts after it.
-    let indent = match at.strip_prefix("- ") {
-        Some(rest) => column + 1 + (rest.len() - rest.trim_start().len()),
-        None => column - 1,
-    };
-    for (i, l) in text.lines().enumerate().skip(line - 1) {
-        let trimmed = l.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        // A `- ` item marker counts as indentation for the mapping inside it.
-        let lead = l.len() - trimmed.len();
-        let (lead, body) = match trimmed.strip_prefix("- ") {
-            Some(b) if i + 1 == line => {
-                (lead + 2 + (b.len() - b.trim_start().len()), b.trim_start())
-            }
-            _ => (lead, trimmed),
-        };
-        if i + 1 > line && lead < indent {
+/// The 1-based line and column of the key at `path` (`monitors[2].http.timeout`) in a
+/// block-style YAML document; `None` where the document is written otherwise.
+fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    // A `- key: value` line holds the first key of its item after the dash.
+    let content = |i: usize, item_line: Option<usize>| -> Option<(usize, &str)> {
+        let l = lines[i];
+        let body = l.trim_start();
+        if body.is_empty() || body.starts_with('#') {
             return None;
         }
-        if lead == indent
-            && body
-                .strip_prefix(key)
-                .is_some_and(|r| r.trim_start().starts_with(':'))
-        {
-            return Some((i + 1, lead + 1));
+        let lead = l.len() - body.len();
+        match (item_line == Some(i), body.strip_prefix("- ")) {
+            (true, Some(rest)) => Some((lead + 2 + (rest.len() - rest.trim_start().len()), rest.trim_start())),
+            _ => Some((lead, body)),
+        }
+    };
+    let mut item_line: Option<usize> = None;
+    let mut start = 0;
+    let mut parent_indent: Option<usize> = None;
+    let mut found = None;
+    for segment in path.split('.') {
+        let (key, index) = match segment.split_once('[') {
+            Some((k, i)) => (k, Some(i.trim_end_matches(']').parse::<usize>().ok()?)),
+            None => (segment, None),
+        };
+        let mut indent = None;
+        let mut hit = None;
+        for i in start..lines.len() {
+            let Some((lead, body)) = content(i, item_line) else { continue };
+            let block_indent = match indent {
+                Some(x) => x,
+                None => {
+                    if parent_indent.is_some_and(|p| lead <= p) {
+                        break;
+                    }
+                    *indent.insert(lead)
+                }
+            };
+            if lead < block_indent {
+                break;
+            }
+            if lead == block_indent && body.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':')) {
+                hit = Some((i, lead));
+                break;
+            }
+        }
+        let (i, lead) = hit?;
+        found = Some((i + 1, lead + 1));
+        parent_indent = Some(lead);
+        start = i + 1;
+        item_line = None;
+        if let Some(n) = index {
+            let mut seen = 0;
+            let mut item_indent = None;
+            let mut hit = None;
+            for j in start..lines.len() {
+                let Some((lead_j, body)) = content(j, None) else { continue };
+                let ii = *item_indent.get_or_insert(lead_j);
+                if lead_j < ii || (lead_j == ii && !body.starts_with("- ")) {
+                    break;
+                }
+                if lead_j == ii {
+                    if seen == n {
+                        hit = Some((j, lead_j));
+                        break;
+                    }
+                    seen += 1;
+                }
+            }
+            let (j, lead_j) = hit?;
+            found = Some((j + 1, lead_j + 1));
+            parent_indent = Some(lead_j);
+            start = j;
+            item_line = Some(j);
         }
     }
-    None
+    found
 }
 
 /// Replaces `${NAME}` with the environment variable's value; `$${` stays a literal `${`.
@@ -250,6 +282,11 @@ fn substitute_env(
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     for (line_no, line) in text.split_inclusive('\n').enumerate() {
+        // Comment lines may mention ${VAR} in prose; only values are expanded.
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
         let mut rest = line;
         let mut col = 1;
         while let Some(i) = rest.find('$') {
@@ -375,6 +412,8 @@ mod tests {
         let e = parse("monitors:\n  - name: api\n    interval: 0s\n    http:\n      url: https://example.com/\n").unwrap_err();
         assert!(e.to_string().contains("interval"), "{e}");
         assert_eq!(e.line, Some(3), "{e}");
+        let e = parse("monitors:\n  - name: a\n    tcp: {address: 'x:1'}\n  - name: b\n    heartbeat:\n      period: 1m\n      token: 'ab'\n").unwrap_err();
+        assert_eq!((e.line, e.column, e.field.as_deref()), (Some(7), Some(7), Some("monitors[1].heartbeat.token")), "{e}");
         let e = parse("monitor:\n  - name: api\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `monitor`"), "{e}");
         let e = parse("monitors:\n  - name: api\n    http:\n      url: not a url\n").unwrap_err();
