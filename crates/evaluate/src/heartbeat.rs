@@ -27,18 +27,19 @@ fn next_expected(check: &HeartbeatCheck, after: DateTime<Utc>) -> Option<DateTim
 /// waits for its first ping without alerting) or while the schedule cannot be computed.
 pub fn deadline(check: &HeartbeatCheck, status: &MonitorStatus) -> Option<DateTime<Utc>> {
     let last_ping = status.last_ping_at;
-    if let Some(start) = status.last_start_at {
-        if last_ping.is_none_or(|p| p < start) {
-            return Some(start + grace(check));
-        }
+    if let Some(start) = status.last_start_at
+        && last_ping.is_none_or(|p| p < start)
+    {
+        return Some(start + grace(check));
     }
     let last_ping = last_ping?;
     let mut due = next_expected(check, last_ping)? + grace(check);
     // Already reported overdue: the next missed-ping result is one period later.
-    if status.state == MonitorState::Down && status.last_outcome.as_deref() == Some("down") {
-        if let Some(checked) = status.last_check_at.filter(|c| *c >= due) {
-            due = next_expected(check, checked)?.max(checked + Duration::seconds(1));
-        }
+    if status.state == MonitorState::Down
+        && status.last_outcome.as_deref() == Some("down")
+        && let Some(checked) = status.last_check_at.filter(|c| *c >= due)
+    {
+        due = next_expected(check, checked)?.max(checked + Duration::seconds(1));
     }
     Some(due)
 }

@@ -407,16 +407,15 @@ fn check_heartbeat(h: HeartbeatCheck) -> Result<HeartbeatCheck, MonitorSpecError
             h.timezone
         ))
     })?;
-    if let Some(token) = &h.token {
-        if token.len() < 8
+    if let Some(token) = &h.token
+        && (token.len() < 8
             || !token
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(MonitorSpecError(
-                "heartbeat.token: use at least 8 letters, digits, '-' or '_'".into(),
-            ));
-        }
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(MonitorSpecError(
+            "heartbeat.token: use at least 8 letters, digits, '-' or '_'".into(),
+        ));
     }
     Ok(h)
 }

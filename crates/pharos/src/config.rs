@@ -153,10 +153,11 @@ impl Config {
                 message.truncate(i);
             }
             // serde_norway also prefixes the path of the mapping; we print the full path.
-            if let Some((prefix, rest)) = message.split_once(": ") {
-                if !prefix.is_empty() && field.starts_with(prefix) {
-                    message = rest.to_string();
-                }
+            if let Some((prefix, rest)) = message.split_once(": ")
+                && !prefix.is_empty()
+                && field.starts_with(prefix)
+            {
+                message = rest.to_string();
             }
             let mut field = (field != "." && !field.is_empty()).then_some(field);
             let (mut line, mut column) = (
@@ -168,7 +169,11 @@ impl Config {
             let message_key = message
                 .split_once(": ")
                 .map(|(k, _)| k.to_string())
-                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                });
             if let Some(k) = &message_key {
                 let full = match &field {
                     Some(f) => format!("{f}.{k}"),
@@ -206,7 +211,10 @@ fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
         }
         let lead = l.len() - body.len();
         match (item_line == Some(i), body.strip_prefix("- ")) {
-            (true, Some(rest)) => Some((lead + 2 + (rest.len() - rest.trim_start().len()), rest.trim_start())),
+            (true, Some(rest)) => Some((
+                lead + 2 + (rest.len() - rest.trim_start().len()),
+                rest.trim_start(),
+            )),
             _ => Some((lead, body)),
         }
     };
@@ -222,7 +230,9 @@ fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
         let mut indent = None;
         let mut hit = None;
         for i in start..lines.len() {
-            let Some((lead, body)) = content(i, item_line) else { continue };
+            let Some((lead, body)) = content(i, item_line) else {
+                continue;
+            };
             let block_indent = match indent {
                 Some(x) => x,
                 None => {
@@ -235,7 +245,11 @@ fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
             if lead < block_indent {
                 break;
             }
-            if lead == block_indent && body.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':')) {
+            if lead == block_indent
+                && body
+                    .strip_prefix(key)
+                    .is_some_and(|r| r.trim_start().starts_with(':'))
+            {
                 hit = Some((i, lead));
                 break;
             }
@@ -250,7 +264,9 @@ fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
             let mut item_indent = None;
             let mut hit = None;
             for j in start..lines.len() {
-                let Some((lead_j, body)) = content(j, None) else { continue };
+                let Some((lead_j, body)) = content(j, None) else {
+                    continue;
+                };
                 let ii = *item_indent.get_or_insert(lead_j);
                 if lead_j < ii || (lead_j == ii && !body.starts_with("- ")) {
                     break;
@@ -413,7 +429,11 @@ mod tests {
         assert!(e.to_string().contains("interval"), "{e}");
         assert_eq!(e.line, Some(3), "{e}");
         let e = parse("monitors:\n  - name: a\n    tcp: {address: 'x:1'}\n  - name: b\n    heartbeat:\n      period: 1m\n      token: 'ab'\n").unwrap_err();
-        assert_eq!((e.line, e.column, e.field.as_deref()), (Some(7), Some(7), Some("monitors[1].heartbeat.token")), "{e}");
+        assert_eq!(
+            (e.line, e.column, e.field.as_deref()),
+            (Some(7), Some(7), Some("monitors[1].heartbeat.token")),
+            "{e}"
+        );
         let e = parse("monitor:\n  - name: api\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `monitor`"), "{e}");
         let e = parse("monitors:\n  - name: api\n    http:\n      url: not a url\n").unwrap_err();

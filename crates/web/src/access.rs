@@ -50,13 +50,12 @@ impl Access {
 
     /// True when the request carries the admin token or the UI session cookie.
     pub fn is_admin(&self, headers: &HeaderMap) -> bool {
-        if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            if let Some(token) = value
+        if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+            && let Some(token) = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
-            {
-                return self.token_matches(token.trim());
-            }
+        {
+            return self.token_matches(token.trim());
         }
         headers
             .get_all(COOKIE)

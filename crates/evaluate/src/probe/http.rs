@@ -138,20 +138,20 @@ impl HttpProber {
             return fail(format!("status {status}, expected {}", expected.join(", ")));
         }
         let text = String::from_utf8_lossy(&body);
-        if let Some(keyword) = &check.keyword {
-            if !text.contains(keyword.as_str()) {
-                let limit_note = if truncated {
-                    " (in the first 1 MiB of the body)"
-                } else {
-                    ""
-                };
-                return fail(format!("keyword {keyword:?} not found{limit_note}"));
-            }
+        if let Some(keyword) = &check.keyword
+            && !text.contains(keyword.as_str())
+        {
+            let limit_note = if truncated {
+                " (in the first 1 MiB of the body)"
+            } else {
+                ""
+            };
+            return fail(format!("keyword {keyword:?} not found{limit_note}"));
         }
-        if let Some(keyword) = &check.keyword_absent {
-            if text.contains(keyword.as_str()) {
-                return fail(format!("keyword {keyword:?} found, it must not appear"));
-            }
+        if let Some(keyword) = &check.keyword_absent
+            && text.contains(keyword.as_str())
+        {
+            return fail(format!("keyword {keyword:?} found, it must not appear"));
         }
         let mut numbers = Vec::new();
         if !check.json_assertions.is_empty() || !check.record_numbers.is_empty() {
@@ -181,13 +181,13 @@ impl HttpProber {
 
         let mut outcome = Outcome::Up;
         let mut error = None;
-        if let Some(threshold) = check.degraded_after {
-            if latency_ms > threshold.as_duration().as_secs_f64() * 1000.0 {
-                outcome = Outcome::Degraded;
-                error = Some(format!(
-                    "slow: answered in {latency_ms:.0} ms, threshold {threshold}"
-                ));
-            }
+        if let Some(threshold) = check.degraded_after
+            && latency_ms > threshold.as_duration().as_secs_f64() * 1000.0
+        {
+            outcome = Outcome::Degraded;
+            error = Some(format!(
+                "slow: answered in {latency_ms:.0} ms, threshold {threshold}"
+            ));
         }
         if let Some(days) = tls_days_left {
             if days < 0 {

@@ -21,7 +21,11 @@ use serde_json::Value;
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `pharos serve`. Killed (SIGKILL) on drop.
@@ -37,11 +41,19 @@ pub struct Pharos {
 impl Pharos {
     pub fn command(data_dir: &Path, config: Option<&Path>, port: u16, log: &Path) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pharos"));
-        cmd.arg("serve").arg("--listen").arg(format!("127.0.0.1:{port}")).arg("--data-dir").arg(data_dir);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir);
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         cmd.env("PHAROS_ADMIN_TOKEN", TOKEN)
             .env("PHAROS_LOG_FORMAT", "json")
             .env("PHAROS_LOG", "info")
@@ -64,8 +76,17 @@ impl Pharos {
     pub async fn start_with(dir: &Path, config: Option<PathBuf>, port: u16) -> Pharos {
         let data_dir = dir.join("data");
         let log = dir.join("pharos.log");
-        let child = Pharos::command(&data_dir, config.as_deref(), port, &log).spawn().expect("spawn pharos");
-        let p = Pharos { child: Some(child), url: format!("http://127.0.0.1:{port}"), port, data_dir, config, log };
+        let child = Pharos::command(&data_dir, config.as_deref(), port, &log)
+            .spawn()
+            .expect("spawn pharos");
+        let p = Pharos {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir,
+            config,
+            log,
+        };
         p.wait_live().await;
         p
     }
@@ -73,12 +94,19 @@ impl Pharos {
     async fn wait_live(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = client().get(format!("{}/health/live", self.url)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = client()
+                .get(format!("{}/health/live", self.url))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
             }
-            assert!(Instant::now() < deadline, "pharos did not start; log:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "pharos did not start; log:\n{}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -104,22 +132,37 @@ impl Pharos {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let r = client().get(format!("{}{path}", self.url)).bearer_auth(TOKEN).send().await.unwrap();
+        let r = client()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
         let status = r.status();
         let v: Value = r.json().await.unwrap();
         assert!(status.is_success(), "GET {path}: {status} {v}");
         v
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = client().request(method, format!("{}{path}", self.url)).bearer_auth(TOKEN);
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = client()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(TOKEN);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let r = req.send().await.unwrap();
         let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn monitor(&self, id: &str) -> Value {
@@ -134,7 +177,10 @@ impl Pharos {
             if pred(&m) {
                 return m;
             }
-            assert!(Instant::now() < deadline, "monitor {id} never matched; last: {m:#}");
+            assert!(
+                Instant::now() < deadline,
+                "monitor {id} never matched; last: {m:#}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -148,7 +194,11 @@ impl Drop for Pharos {
 
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 pub fn state(m: &Value) -> &str {
@@ -237,7 +287,11 @@ pub async fn target() -> Target {
             }),
         )
         .with_state(t);
-    Target { addr: serve(router).await, mode, hits }
+    Target {
+        addr: serve(router).await,
+        mode,
+        hits,
+    }
 }
 
 fn bytes_of(n: usize) -> axum::body::Bytes {
@@ -245,7 +299,11 @@ fn bytes_of(n: usize) -> axum::body::Bytes {
 }
 
 fn json_response(body: &'static str) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// A webhook receiver that records every Alertmanager payload; it can be told to fail
@@ -275,7 +333,11 @@ impl Webhook {
             if let Some(v) = self.payloads().into_iter().find(|v| pred(v)) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "no webhook {what}; got {:#?}", self.payloads());
+            assert!(
+                Instant::now() < deadline,
+                "no webhook {what}; got {:#?}",
+                self.payloads()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -290,7 +352,11 @@ pub async fn webhook() -> Webhook {
         .route(
             "/hook",
             post(
-                |State((received, fail, attempts)): State<(Arc<Mutex<Vec<Value>>>, Arc<AtomicUsize>, Arc<AtomicUsize>)>,
+                |State((received, fail, attempts)): State<(
+                    Arc<Mutex<Vec<Value>>>,
+                    Arc<AtomicUsize>,
+                    Arc<AtomicUsize>,
+                )>,
                  body: axum::body::Bytes| async move {
                     attempts.fetch_add(1, Ordering::SeqCst);
                     if fail.load(Ordering::SeqCst) > 0 {
@@ -304,7 +370,12 @@ pub async fn webhook() -> Webhook {
             ),
         )
         .with_state(st);
-    Webhook { addr: serve(router).await, received, fail_next, attempts }
+    Webhook {
+        addr: serve(router).await,
+        received,
+        fail_next,
+        attempts,
+    }
 }
 
 /// An HTTPS server whose self-signed certificate expires in `days_left` days.
@@ -317,7 +388,9 @@ pub async fn tls_target(days_left: i64) -> SocketAddr {
         use chrono::Datelike;
         rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8)
     };
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
     params.not_before = ymd(start);
     params.not_after = ymd(end);
     let key = rcgen::KeyPair::generate().unwrap();
@@ -337,10 +410,14 @@ pub async fn tls_target(days_left: i64) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 4096];
                 let mut got = Vec::new();
                 while !got.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -349,7 +426,11 @@ pub async fn tls_target(days_left: i64) -> SocketAddr {
                         Ok(n) => got.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
                 let _ = tls.shutdown().await;
             });
         }
@@ -358,7 +439,11 @@ pub async fn tls_target(days_left: i64) -> SocketAddr {
 }
 
 pub fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pharos-test-{name}-{}-{}", std::process::id(), free_port()));
+    let dir = std::env::temp_dir().join(format!(
+        "pharos-test-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

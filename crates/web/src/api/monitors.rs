@@ -260,14 +260,14 @@ pub async fn create(
 
 /// Shared by the API and the UI's form.
 pub async fn create_monitor(state: &SharedState, spec: MonitorSpec) -> Result<MonitorId, ApiError> {
-    if let MonitorCheck::Heartbeat(h) = &spec.check {
-        if h.token.is_some() {
-            let mut e = ApiError::bad_request(
-                "heartbeat.token: Pharos makes the ping token for monitors created through the API",
-            );
-            e.field = Some("heartbeat.token".into());
-            return Err(e);
-        }
+    if let MonitorCheck::Heartbeat(h) = &spec.check
+        && h.token.is_some()
+    {
+        let mut e = ApiError::bad_request(
+            "heartbeat.token: Pharos makes the ping token for monitors created through the API",
+        );
+        e.field = Some("heartbeat.token".into());
+        return Err(e);
     }
     let id = spec.id.clone();
     state
