@@ -53,14 +53,20 @@ def sign_in(page: Page, base: str, token: str) -> None:
 
 def wait_for_states(page: Page, wanted: dict[str, str], timeout: float = 12.0) -> None:
     """Reloads the overview, as a person waiting would, until every monitor shows the
-    wanted state."""
+    wanted state and has a 24 h uptime (that is, at least one stored check)."""
     deadline = time.monotonic() + timeout
     while True:
         seen = {m: badge(page, m).get_attribute("data-state") for m in wanted}
-        if seen == wanted:
+        uptime = {
+            m: page.locator(f'table.monitors tr[data-monitor="{m}"] td.num').first.inner_text().strip()
+            for m in wanted
+        }
+        if seen == wanted and "–" not in uptime.values():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"after {timeout:.0f} s the overview shows states {seen}, wanted {wanted}")
+            raise AssertionError(
+                f"after {timeout:.0f} s the overview shows states {seen} and 24 h uptimes {uptime}; "
+                f"wanted states {wanted} with an uptime each")
         time.sleep(0.5)
         page.reload()
 

@@ -16,7 +16,7 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             DeliveryOutcome::Pending => "pending",
             DeliveryOutcome::Delivered => "delivered",

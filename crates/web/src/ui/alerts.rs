@@ -43,7 +43,7 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
             table.deliveries {
                 thead { tr { th { "Outcome" } th { "Receiver" } th { "Alert" } th.num { "Attempts" } th { "Detail" } th { "Queued" } } }
                 tbody { @for d in &deliveries { tr {
-                    td { span class={ "badge " (serde_json::to_value(d.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) } { (format!("{:?}", d.outcome).to_lowercase()) } }
+                    td { span class={ "badge " (d.outcome.as_str()) } { (layout::capitalized(d.outcome.as_str())) } }
                     td { (d.receiver) }
                     td.small { (d.status) " · " code { (d.alert_fingerprint) } }
                     td.num { (d.attempts) }
@@ -61,7 +61,7 @@ fn alert_table(alerts: &[AlertRecord]) -> Markup {
         table.alerts {
             thead { tr { th { "State" } th { "Alert" } th { "Labels" } th { "Started" } th { "Ended" } } }
             tbody { @for a in alerts { tr data-alert=(a.alert.fingerprint) {
-                td { span class={ "badge " (a.alert.state.as_str()) } { (a.alert.state.as_str()) } }
+                td { span class={ "badge " (a.alert.state.as_str()) } { (layout::capitalized(a.alert.state.as_str())) } }
                 td {
                     @if a.alert.generator_url.is_empty() { (a.alert.name()) } @else { a href=(local_link(&a.alert.generator_url)) { (a.alert.name()) } }
                     @if let Some(s) = a.alert.annotations.get("summary") { div.small.muted { (s) } }

@@ -68,9 +68,18 @@ pub fn state_badge(state: MonitorState) -> Markup {
     html! { span class={ "badge " (state.as_str()) } data-state=(state.as_str()) { (label) } }
 }
 
+/// `"firing"` → `"Firing"`, for labels people read.
+pub fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 pub fn percent(v: Option<f64>) -> String {
     match v {
         Some(p) if p >= 99.995 => "100%".into(),
+        Some(p) if p <= 0.0 => "0%".into(),
         Some(p) => format!("{p:.2}%"),
         None => "–".into(),
     }
@@ -109,6 +118,7 @@ pub fn latency_chart(points: &[(Option<f64>, bool)], width: u32, height: u32) ->
 }
 
 fn chart(points: &[(Option<f64>, bool)], width: u32, height: u32, scale: bool) -> Markup {
+    let measured = points.iter().any(|(v, _)| v.is_some());
     let max = points
         .iter()
         .filter_map(|(v, _)| *v)
@@ -136,12 +146,17 @@ fn chart(points: &[(Option<f64>, bool)], width: u32, height: u32, scale: bool) -
                 text x="4" y=(h / 2.0) class="empty" { "no checks yet" }
             }
             polyline points=(line.join(" ")) fill="none" class="line" {}
+            // A single point makes no line; show it as a dot.
+            @if line.len() == 1 {
+                @let (cx, cy) = line[0].split_once(',').unwrap_or(("0", "0"));
+                circle cx=(cx) cy=(cy) r="2" class="dot" {}
+            }
             @for (i, (_, up)) in points.iter().enumerate() {
                 @if !up {
                     line x1=(format!("{:.1}", x(i))) x2=(format!("{:.1}", x(i))) y1="0" y2=(h) class="fail" {}
                 }
             }
-            @if scale {
+            @if scale && measured {
                 text x="2" y="10" class="scale" { (millis(Some(max))) }
                 text x="2" y=(h - 2.0) class="scale" { "0" }
             }

@@ -54,7 +54,8 @@ pub async fn page(
         p.small { a href="/" { "← All monitors" } }
         h1 { (state_badge(m.state)) " " (m.name) }
         p.muted {
-            (m.kind) " · " (m.target) " · every " (d.spec.interval)
+            (m.kind) " · " (m.target)
+            @if m.kind != "heartbeat" { " · every " (d.spec.interval) }
             @if m.source == MonitorSource::Config { " · defined in the config file" }
             @if d.in_maintenance { " · " strong { "in maintenance" } }
         }
@@ -75,8 +76,10 @@ pub async fn page(
             pre data-testid="ping-url" { code { (url) } }
             p.small.muted { "Last ping: " (ago(d.last_ping_at)) }
         }
-        h2 { "Response time" }
-        div.chartbox { (latency_chart(&points, 1100, 160)) }
+        @if m.kind != "heartbeat" {
+            h2 { "Response time" }
+            div.chartbox { (latency_chart(&points, 1100, 160)) }
+        }
         @if !d.numbers.is_empty() {
             h2 { "Recorded values" }
             table { thead { tr { th { "Field" } th.num { "Value" } th { "At" } } }
@@ -86,19 +89,22 @@ pub async fn page(
         @if alerts.is_empty() { p.muted { "No alerts yet." } } @else {
             table { thead { tr { th { "State" } th { "Alert" } th { "Started" } th { "Ended" } } }
                 tbody { @for a in &alerts { tr {
-                    td { span class={ "badge " (a.alert.state.as_str()) } { (a.alert.state.as_str()) } }
+                    td { span class={ "badge " (a.alert.state.as_str()) } { (layout::capitalized(a.alert.state.as_str())) } }
                     td { (a.alert.name()) div.small.muted { (a.alert.annotations.get("summary").map(String::as_str).unwrap_or("")) } }
                     td { (ago(Some(a.alert.starts_at))) } td { (ago(a.alert.ends_at)) }
                 } } } }
         }
         h2 { "History" }
+        @if d.recent_results.is_empty() {
+            p.muted { @if m.kind == "heartbeat" { "No pings yet." } @else { "No checks yet." } }
+        }
         table.history {
             thead { tr { th { "Time" } th { "Outcome" } th.num { "Response time" } th.num { "Status" } th { "Detail" } } }
             tbody {
                 @for r in &d.recent_results {
                     tr data-outcome=(r.outcome.as_str()) {
                         td.small { (r.at.format("%Y-%m-%d %H:%M:%S")) }
-                        td { span class={ "badge " (r.outcome.as_str()) } { (r.outcome.as_str()) } }
+                        td { span class={ "badge " (r.outcome.as_str()) } { (layout::capitalized(r.outcome.as_str())) } }
                         td.num { (millis(r.latency_ms)) }
                         td.num { @if let Some(c) = r.status_code { (c) } }
                         td.small { (r.error.as_deref().unwrap_or("")) }
@@ -271,7 +277,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                     option value="heartbeat" selected[kind == "heartbeat"] { "Heartbeat — your job pings Pharos" }
                 }
             }
-            fieldset {
+            fieldset.http {
                 legend { "HTTP" }
                 label { "URL" input name="url" type="url" value=(v.url) placeholder="https://example.com/health"; }
                 label { "Method" input name="method" value=(v.method) placeholder="GET"; }
@@ -279,11 +285,11 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Keyword" span.hint { "text the body must contain" } input name="keyword" value=(v.keyword); }
                 label { "JSON assertion" span.hint { "e.g. status == \"healthy\"" } input name="json_assertion" value=(v.json_assertion); }
             }
-            fieldset {
+            fieldset.tcp {
                 legend { "TCP" }
                 label { "Address" input name="address" value=(v.address) placeholder="db.internal:5432"; }
             }
-            fieldset {
+            fieldset.heartbeat {
                 legend { "Heartbeat" }
                 label { "Period" span.hint { "how often the job runs, e.g. 5m, 1d" } input name="period" value=(v.period); }
                 label { "or cron schedule" input name="schedule" value=(v.schedule) placeholder="0 3 * * *"; }

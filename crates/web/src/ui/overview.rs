@@ -113,7 +113,7 @@ fn table(
                         td.num { (percent(m.uptime_percent.d30)) }
                         td.small {
                             (ago(m.last_check_at))
-                            @if let Some(e) = &m.last_error { div.muted title=(e) { (truncate(e, 60)) } }
+                            @if let Some(e) = &m.last_error { div.muted title=(e) { (truncate(e, 90)) } }
                         }
                     }
                 }

@@ -83,7 +83,7 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
                         div.status-row {
                             span.name { (name) }
                             span {
-                                span.muted.small title="uptime, last 30 days" { (percent(up.d30)) " · " }
+                                @if up.d30.is_some() { span.muted.small title="uptime, last 30 days" { (percent(up.d30)) " · " } }
                                 span class={ "badge " (st.as_str()) } { (match st {
                                     MonitorState::Up => "Operational",
                                     MonitorState::Down => "Outage",
