@@ -338,35 +338,48 @@ impl MonitorEngine {
     async fn run_probe_loop(self: Arc<Self>, slot: Arc<tokio::sync::Mutex<Slot>>, check_now: bool) {
         let spec = slot.lock().await.spec.clone();
         let period = spec.interval.as_duration();
+        if matches!(spec.check, MonitorCheck::Heartbeat(_)) {
+            return;
+        }
+        // A new monitor gets one check at once, so its page is not empty for an interval;
+        // after that it joins its phase like the others.
+        if check_now {
+            self.probe_once(&spec, &slot, Instant::now()).await;
+        }
         // A stable offset per monitor spreads thousands of checks over the interval and
         // keeps each monitor's phase across restarts.
-        let offset = if check_now {
-            Duration::ZERO
-        } else {
-            phase_offset(&spec.id, period)
-        };
+        let offset = phase_offset(&spec.id, period);
         let mut ticker = tokio::time::interval_at(Instant::now() + offset, period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let kind = spec.check.kind();
         loop {
             let scheduled = ticker.tick().await;
-            self.metrics
-                .schedule_lateness
-                .with_label_values(&[kind])
-                .observe(scheduled.elapsed().as_secs_f64());
-            let started = std::time::Instant::now();
-            let result = match &spec.check {
-                MonitorCheck::Http(h) => self.prober.probe(&spec.id, h).await,
-                MonitorCheck::Tcp(t) => probe_tcp(&spec.id, t).await,
-                MonitorCheck::Heartbeat(_) => return,
-            };
-            self.metrics
-                .probe_duration
-                .with_label_values(&[kind])
-                .observe(started.elapsed().as_secs_f64());
-            let mut s = slot.lock().await;
-            self.handle_result(&mut s, result).await;
+            self.probe_once(&spec, &slot, scheduled).await;
         }
+    }
+
+    async fn probe_once(
+        &self,
+        spec: &MonitorSpec,
+        slot: &tokio::sync::Mutex<Slot>,
+        scheduled: Instant,
+    ) {
+        let kind = spec.check.kind();
+        self.metrics
+            .schedule_lateness
+            .with_label_values(&[kind])
+            .observe(scheduled.elapsed().as_secs_f64());
+        let started = std::time::Instant::now();
+        let result = match &spec.check {
+            MonitorCheck::Http(h) => self.prober.probe(&spec.id, h).await,
+            MonitorCheck::Tcp(t) => probe_tcp(&spec.id, t).await,
+            MonitorCheck::Heartbeat(_) => return,
+        };
+        self.metrics
+            .probe_duration
+            .with_label_values(&[kind])
+            .observe(started.elapsed().as_secs_f64());
+        let mut s = slot.lock().await;
+        self.handle_result(&mut s, result).await;
     }
 
     async fn run_heartbeat(

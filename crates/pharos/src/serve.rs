@@ -18,6 +18,9 @@ use crate::ServeArgs;
 use crate::config::Config;
 use crate::token;
 
+/// At most this many new monitors are checked at once when a config is applied.
+const FRESH_CHECK_LIMIT: usize = 100;
+
 /// What a reload changes.
 struct Live {
     config_path: Option<PathBuf>,
@@ -58,6 +61,13 @@ impl Live {
             .map(|m| m.id.clone())
             .filter(|id| !before.contains(id))
             .collect();
+        // Checking a few new monitors at once is friendly; checking thousands at once (a
+        // first start with a big config) would hit every target in the same second.
+        let fresh = if fresh.len() <= FRESH_CHECK_LIMIT {
+            fresh
+        } else {
+            Vec::new()
+        };
         // The store keeps config monitors without their secrets; the engine gets them whole.
         let redacted: Vec<_> = config.monitors.iter().map(|m| m.redacted()).collect();
         let store = self.store.clone();
