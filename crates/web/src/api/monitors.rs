@@ -282,7 +282,8 @@ pub async fn create_monitor(state: &SharedState, spec: MonitorSpec) -> Result<Mo
     Ok(id)
 }
 
-async fn api_record(state: &SharedState, id: &MonitorId) -> Result<MonitorRecord, ApiError> {
+/// A monitor made through the API; config monitors are a conflict (they change in the file).
+pub async fn api_record(state: &SharedState, id: &MonitorId) -> Result<MonitorRecord, ApiError> {
     let id2 = id.clone();
     let rec = state
         .with_store(move |s| s.monitor(&id2))
@@ -323,9 +324,15 @@ pub async fn patch(
     }
     let bytes = serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
     let spec: MonitorSpec = parse_json(&bytes)?;
-    let spec2 = spec.clone();
+    save_monitor(&state, spec).await?;
+    Ok(Json(load_detail(&state, id, 20).await?))
+}
+
+/// Stores a changed API monitor and restarts it with its state kept (API and UI).
+pub async fn save_monitor(state: &SharedState, spec: MonitorSpec) -> Result<(), ApiError> {
+    let id = spec.id.clone();
     state
-        .with_store(move |s| s.update_monitor(&spec2, Utc::now()))
+        .with_store(move |s| s.update_monitor(&spec, Utc::now()))
         .await?;
     state
         .engine
@@ -333,7 +340,17 @@ pub async fn patch(
         .await
         .map_err(ApiError::from)?;
     tracing::info!(operation = "monitor_update", monitor = %id, "monitor changed through the API");
-    Ok(Json(load_detail(&state, id, 20).await?))
+    Ok(())
+}
+
+/// Deletes an API monitor with its history and stops it (API and UI).
+pub async fn delete_monitor(state: &SharedState, id: &MonitorId) -> Result<(), ApiError> {
+    api_record(state, id).await?;
+    let id2 = id.clone();
+    state.with_store(move |s| s.delete_monitor(&id2)).await?;
+    state.engine.reconcile(&[]).await.map_err(ApiError::from)?;
+    tracing::info!(operation = "monitor_delete", monitor = %id, "monitor deleted through the API");
+    Ok(())
 }
 
 fn merge_patch(target: &mut Value, patch: &Value) {
@@ -358,12 +375,7 @@ pub async fn remove(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id)?;
-    api_record(&state, &id).await?;
-    let id2 = id.clone();
-    state.with_store(move |s| s.delete_monitor(&id2)).await?;
-    state.engine.reconcile(&[]).await.map_err(ApiError::from)?;
-    tracing::info!(operation = "monitor_delete", monitor = %id, "monitor deleted through the API");
+    delete_monitor(&state, &parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,7 +5,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::Utc;
 use maud::{Markup, html};
 use pharos_model::{MonitorSpec, Outcome};
 use pharos_store::MonitorSource;
@@ -14,7 +13,9 @@ use serde_json::{Value, json};
 
 use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
 use super::{error_page, guard};
-use crate::api::monitors::{create_monitor, load_detail, parse_id};
+use crate::api::monitors::{
+    api_record, create_monitor, delete_monitor, load_detail, parse_id, save_monitor,
+};
 use crate::api::{ApiError, parse_json};
 use crate::{PublicPage, SharedState};
 
@@ -303,22 +304,6 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
     }
 }
 
-async fn api_spec(state: &SharedState, id: &str) -> Result<MonitorSpec, ApiError> {
-    let id = parse_id(id)?;
-    let id2 = id.clone();
-    let (rec, _) = state
-        .with_store(move |s| s.monitor(&id2))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("monitor {:?}", id.as_str())))?;
-    if rec.source == MonitorSource::Config {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "this monitor is defined in the config file; change it there",
-        ));
-    }
-    Ok(rec.spec)
-}
-
 pub async fn delete(
     State(state): State<SharedState>,
     headers: HeaderMap,
@@ -328,14 +313,10 @@ pub async fn delete(
     if let Err(r) = guard(&state, &headers, None, &uri) {
         return r;
     }
-    let result = async {
-        let spec = api_spec(&state, &id).await?;
-        state
-            .with_store(move |s| s.delete_monitor(&spec.id))
-            .await?;
-        state.engine.reconcile(&[]).await.map_err(ApiError::from)
-    }
-    .await;
+    let result = match parse_id(&id) {
+        Ok(id) => delete_monitor(&state, &id).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => Redirect::to("/").into_response(),
         Err(e) => error_page(e, true),
@@ -352,17 +333,10 @@ pub async fn pause(
         return r;
     }
     let result = async {
-        let mut spec = api_spec(&state, &id).await?;
+        let mut spec = api_record(&state, &parse_id(&id)?).await?.spec;
         spec.paused = !spec.paused;
         let id = spec.id.clone();
-        state
-            .with_store(move |s| s.update_monitor(&spec, Utc::now()))
-            .await?;
-        state
-            .engine
-            .reconcile(std::slice::from_ref(&id))
-            .await
-            .map_err(ApiError::from)?;
+        save_monitor(&state, spec).await?;
         Ok::<_, ApiError>(id)
     }
     .await;
