@@ -273,11 +273,7 @@ pub async fn create_monitor(state: &SharedState, spec: MonitorSpec) -> Result<Mo
     state
         .with_store(move |s| s.create_monitor(&spec, Utc::now()))
         .await?;
-    state
-        .engine
-        .reconcile(std::slice::from_ref(&id))
-        .await
-        .map_err(ApiError::from)?;
+    state.engine.reconcile(std::slice::from_ref(&id)).await?;
     tracing::info!(operation = "monitor_create", monitor = %id, "monitor created through the API");
     Ok(id)
 }
@@ -334,11 +330,7 @@ pub async fn save_monitor(state: &SharedState, spec: MonitorSpec) -> Result<(), 
     state
         .with_store(move |s| s.update_monitor(&spec, Utc::now()))
         .await?;
-    state
-        .engine
-        .reconcile(std::slice::from_ref(&id))
-        .await
-        .map_err(ApiError::from)?;
+    state.engine.reconcile(std::slice::from_ref(&id)).await?;
     tracing::info!(operation = "monitor_update", monitor = %id, "monitor changed through the API");
     Ok(())
 }
@@ -348,7 +340,7 @@ pub async fn delete_monitor(state: &SharedState, id: &MonitorId) -> Result<(), A
     api_record(state, id).await?;
     let id2 = id.clone();
     state.with_store(move |s| s.delete_monitor(&id2)).await?;
-    state.engine.reconcile(&[]).await.map_err(ApiError::from)?;
+    state.engine.reconcile(&[]).await?;
     tracing::info!(operation = "monitor_delete", monitor = %id, "monitor deleted through the API");
     Ok(())
 }
