@@ -2,8 +2,6 @@
 //! patch (JSON merge patch, RFC 7396), delete, and each monitor's results. The views built
 //! here are also what the UI renders, so the pages and the API always agree.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -407,14 +405,6 @@ pub async fn results(
         })
         .await?;
     Ok(Json(json!({ "monitor": id, "results": rows })))
-}
-
-/// Uptime for several monitors at once, for pages that list them.
-pub async fn uptimes(
-    state: &SharedState,
-    ids: Vec<MonitorId>,
-) -> Result<HashMap<MonitorId, Uptime>, ApiError> {
-    state.with_store(move |s| s.uptime(&ids, Utc::now())).await
 }
 
 #[cfg(test)]

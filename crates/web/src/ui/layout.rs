@@ -4,7 +4,7 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use pharos_model::MonitorState;
 
 const CSS: &str = include_str!("pharos.css");
@@ -162,8 +162,4 @@ fn chart(points: &[(Option<f64>, bool)], width: u32, height: u32, scale: bool) -
             }
         }
     }
-}
-
-pub fn pre_escaped(s: &str) -> PreEscaped<&str> {
-    PreEscaped(s)
 }
