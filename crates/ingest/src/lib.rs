@@ -3,3 +3,4 @@
 //! healthchecks.io URL scheme; Sentry envelopes, remote_write, Loki push and syslog follow.
 
 pub mod heartbeat;
+pub mod sentry;

@@ -1,0 +1,243 @@
+//! The Sentry ingest protocol as `sentry-sdk` 2.x and other SDKs speak it: envelopes and
+//! the older `/store/` body, auth, body encodings, scrubbing and grouping. Everything here
+//! is pure: bytes in, typed records out; storing them is the error store's job.
+
+pub mod auth;
+pub mod body;
+pub mod envelope;
+pub mod event;
+pub mod grouping;
+pub mod items;
+pub mod scrub;
+
+use chrono::{DateTime, Utc};
+
+pub use envelope::{Envelope, FramingError, Item};
+pub use event::{ErrorEvent, EventError, MAX_EVENT_BYTES, parse_event};
+pub use items::{
+    Attachment, CheckIn, CheckInConfig, CheckInSchedule, CheckInStatus, Discarded, LogRecord,
+    SessionCounts, Transaction,
+};
+pub use scrub::{ScrubConfig, Scrubber};
+
+/// Data categories (as in `X-Sentry-Rate-Limits`) that Pharos does not keep. Saying so in
+/// every answer makes SDKs stop sending them instead of wasting their bandwidth and ours.
+pub const NOT_KEPT_CATEGORIES: &[&str] = &[
+    "profile",
+    "profile_chunk",
+    "replay",
+    "span",
+    "trace_metric",
+    "metric_bucket",
+];
+
+/// What one envelope item became.
+#[derive(Debug)]
+pub enum Record {
+    Event(Box<ErrorEvent>),
+    Transaction(Box<Transaction>),
+    Sessions(Vec<SessionCounts>),
+    CheckIn(CheckIn),
+    Attachment(Attachment),
+    Logs(Vec<LogRecord>),
+    ClientReport(Vec<Discarded>),
+}
+
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub records: Vec<Record>,
+    /// Item types this Pharos does not keep (`profile`, streamed `span`, future types).
+    pub skipped: Vec<String>,
+    /// Items that could not be read, with the reason; the other items are still kept.
+    pub invalid: Vec<(String, String)>,
+    /// An event or transaction over [`MAX_EVENT_BYTES`]: the SDK expects 413.
+    pub too_large: bool,
+    pub framing: Option<FramingError>,
+}
+
+impl Processed {
+    /// The id to answer with: the first event's, else the envelope header's.
+    pub fn event_id<'a>(&'a self, envelope: &'a Envelope<'_>) -> Option<&'a str> {
+        self.records
+            .iter()
+            .find_map(|r| match r {
+                Record::Event(e) => Some(e.event_id.as_str()),
+                Record::Transaction(t) => Some(t.event_id.as_str()),
+                _ => None,
+            })
+            .or_else(|| envelope.event_id())
+    }
+}
+
+/// Limits an envelope's items must respect.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_attachment_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_attachment_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Turns every item of an envelope into a record, skipping what is not kept and setting
+/// aside what cannot be read, so that one bad item never costs the others.
+pub fn process_envelope(
+    envelope: &Envelope<'_>,
+    scrubber: &Scrubber,
+    limits: Limits,
+    received: DateTime<Utc>,
+) -> Processed {
+    let mut out = Processed {
+        framing: envelope.error.clone(),
+        ..Processed::default()
+    };
+    let fallback_id = envelope.event_id();
+    for item in &envelope.items {
+        let result = match item.ty.as_str() {
+            "event" | "error" | "security" | "default" => {
+                parse_event(item.payload, fallback_id, scrubber, received)
+                    .map(|e| Some(Record::Event(Box::new(e))))
+            }
+            "transaction" => {
+                items::parse_transaction(item.payload, fallback_id, scrubber, received)
+                    .map(|t| Some(Record::Transaction(Box::new(t))))
+            }
+            "session" => items::parse_session(item.payload, received)
+                .map(|s| s.map(|s| Record::Sessions(vec![s]))),
+            "sessions" => items::parse_sessions(item.payload).map(|s| Some(Record::Sessions(s))),
+            "check_in" => items::parse_check_in(item.payload).map(|c| Some(Record::CheckIn(c))),
+            "client_report" => {
+                items::parse_client_report(item.payload).map(|d| Some(Record::ClientReport(d)))
+            }
+            "log" => {
+                items::parse_logs(item.payload, scrubber, received).map(|l| Some(Record::Logs(l)))
+            }
+            "attachment" => {
+                if item.payload.len() > limits.max_attachment_bytes {
+                    out.invalid.push((
+                        item.ty.clone(),
+                        format!(
+                            "attachment larger than {} bytes",
+                            limits.max_attachment_bytes
+                        ),
+                    ));
+                    continue;
+                }
+                match fallback_id {
+                    Some(id) => Ok(Some(Record::Attachment(Attachment {
+                        event_id: event::event_id_of(None, Some(id)),
+                        filename: item
+                            .header_str("filename")
+                            .unwrap_or("attachment")
+                            .to_string(),
+                        content_type: item.header_str("content_type").map(str::to_owned),
+                        data: item.payload.to_vec(),
+                    }))),
+                    None => Err(EventError::Json(
+                        "attachment without an event_id in the envelope header".into(),
+                    )),
+                }
+            }
+            other => {
+                out.skipped.push(other.to_string());
+                continue;
+            }
+        };
+        match result {
+            Ok(Some(r)) => out.records.push(r),
+            Ok(None) => {}
+            Err(EventError::TooLarge) => out.too_large = true,
+            Err(e) => out.invalid.push((item.ty.clone(), e.to_string())),
+        }
+    }
+    out
+}
+
+/// The body of the older `POST /api/<id>/store/`: one event (or transaction) as JSON.
+pub fn process_store_body(
+    body: &[u8],
+    scrubber: &Scrubber,
+    received: DateTime<Utc>,
+) -> Result<Record, EventError> {
+    let is_transaction = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("type")
+                .and_then(|t| t.as_str())
+                .map(|t| t == "transaction")
+        })
+        .unwrap_or(false);
+    if is_transaction {
+        items::parse_transaction(body, None, scrubber, received)
+            .map(|t| Record::Transaction(Box::new(t)))
+    } else {
+        parse_event(body, None, scrubber, received).map(|e| Record::Event(Box::new(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/sentry/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn process(body: &[u8]) -> Processed {
+        let env = Envelope::parse(body).unwrap();
+        process_envelope(&env, &Scrubber::default(), Limits::default(), Utc::now())
+    }
+
+    #[test]
+    fn every_recorded_envelope_is_accepted() {
+        let dir = format!("{}/tests/fixtures/sentry", env!("CARGO_MANIFEST_DIR"));
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".envelope"))
+            .collect();
+        names.sort();
+        assert!(names.len() >= 20);
+        for name in names {
+            let p = process(&fixture(&name));
+            assert!(
+                p.framing.is_none() && p.invalid.is_empty() && !p.too_large,
+                "{name}: {p:?}"
+            );
+            assert!(!p.records.is_empty() || !p.skipped.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_items_are_skipped_and_the_rest_kept() {
+        let p = process(&fixture("profile-001-profile-transaction.envelope"));
+        assert_eq!(p.skipped, vec!["profile"]);
+        assert!(matches!(p.records[0], Record::Transaction(_)));
+        let p = process(&fixture("stream-001-span.envelope"));
+        assert_eq!(p.skipped, vec!["span"]);
+        let p = process(&fixture("full-004-event-attachment.envelope"));
+        assert_eq!(p.records.len(), 2);
+        assert!(matches!(&p.records[1], Record::Attachment(a) if a.filename == "note.txt"));
+    }
+
+    #[test]
+    fn one_bad_item_does_not_cost_the_others() {
+        let body = b"{\"event_id\":\"9ec79c33ec9942ab8353589fcb2e04dc\"}\n{\"type\":\"event\"}\n{not json\n{\"type\":\"event\"}\n{\"message\":\"ok\",\"event_id\":\"0123456789abcdef0123456789abcdef\"}\n";
+        let p = process(body);
+        assert_eq!(p.invalid.len(), 1);
+        assert_eq!(p.records.len(), 1);
+        let big = format!(
+            "{{}}\n{{\"type\":\"event\"}}\n{{\"message\":\"{}\"}}\n",
+            "x".repeat(MAX_EVENT_BYTES)
+        );
+        assert!(process(big.as_bytes()).too_large);
+    }
+}
