@@ -8,6 +8,7 @@ pub mod duration;
 pub mod maintenance;
 pub mod monitor;
 pub mod probe;
+pub mod project;
 pub mod status_codes;
 
 pub use alert::{Alert, AlertState, Labels};

@@ -7,10 +7,13 @@
 //! `synchronous=NORMAL` survives a killed process (the OS keeps the pages); a power cut may
 //! lose the last transactions, the trade-off Prometheus's WAL makes too.
 //!
+//! Error tracking lives in a second file, `errors.db` (see [`errors`]).
+//!
 //! Every method is blocking; async callers use `spawn_blocking`.
 
 mod alerts;
 mod deliveries;
+pub mod errors;
 mod maintenance;
 mod monitors;
 mod results;
@@ -24,6 +27,7 @@ use rusqlite::Connection;
 
 pub use alerts::AlertRecord;
 pub use deliveries::{Delivery, DeliveryOutcome, NewDelivery};
+pub use errors::ErrorStore;
 pub use monitors::{MonitorRecord, MonitorSource, MonitorStatus, StatusCounts};
 pub use results::{LatencySummary, Uptime};
 
@@ -46,21 +50,70 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("the store is busy; try again shortly")]
+    Busy,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// One SQLite database file: a writer connection and a small pool of readers.
+pub(crate) struct Db {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+const READERS: usize = 4;
+
+impl Db {
+    fn open(path: &Path, migrate: impl FnOnce(&Connection) -> Result<()>) -> Result<Db> {
+        let writer = Connection::open(path)?;
+        writer.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        )?;
+        migrate(&writer)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = Connection::open(path)?;
+            c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
+            readers.push(c);
+        }
+        Ok(Db {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(readers),
+        })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match conn {
+            Some(conn) => {
+                let out = f(&conn);
+                self.readers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
+                out
+            }
+            // All readers busy: the writer connection reads just as well.
+            None => self.write(|c| f(c)),
+        }
+    }
+}
+
 /// The embedded store. Cheap to share behind an `Arc`.
 pub struct Store {
     dir: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    db: Db,
+    errors: ErrorStore,
     // Held for the life of the process: the OS lock is released when the file closes,
     // including on kill -9, so a crashed Pharos never leaves a stale lock behind.
     _lock: File,
 }
-
-const READERS: usize = 4;
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
@@ -84,22 +137,12 @@ impl Store {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        let path = dir.join("pharos.db");
-        let writer = Connection::open(&path)?;
-        writer.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-        )?;
-        schema::migrate(&writer)?;
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let c = Connection::open(&path)?;
-            c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
-            readers.push(c);
-        }
+        let db = Db::open(&dir.join("pharos.db"), schema::migrate)?;
+        let errors = ErrorStore::open(&dir.join("errors.db"))?;
         Ok(Store {
             dir: dir.to_path_buf(),
-            writer: Mutex::new(writer),
-            readers: Mutex::new(readers),
+            db,
+            errors,
             _lock: lock,
         })
     }
@@ -108,34 +151,34 @@ impl Store {
         &self.dir
     }
 
+    /// The error-tracking store (projects, issues, events, transactions, sessions), a
+    /// database file of its own so that event bursts never wait on monitor writes.
+    pub fn errors(&self) -> &ErrorStore {
+        &self.errors
+    }
+
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        self.db.write(f)
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match conn {
-            Some(conn) => {
-                let out = f(&conn);
-                self.readers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(conn);
-                out
-            }
-            // All readers busy: the writer connection reads just as well.
-            None => self.write(|c| f(c)),
-        }
+        self.db.read(f)
     }
 
     /// Size of the database files on disk, for `/metrics` and the readiness check.
     pub fn size_bytes(&self) -> u64 {
-        ["pharos.db", "pharos.db-wal", "pharos.db-shm"]
-            .iter()
-            .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
-            .map(|m| m.len())
-            .sum()
+        [
+            "pharos.db",
+            "pharos.db-wal",
+            "pharos.db-shm",
+            "errors.db",
+            "errors.db-wal",
+            "errors.db-shm",
+        ]
+        .iter()
+        .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
     }
 
     /// A real write round-trip, for `/health/ready`.

@@ -1,0 +1,163 @@
+//! Error-tracking projects: what a DSN points at, and the per-project settings (retention,
+//! quota, alerts) that the config file and the API share.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::HumanDuration;
+
+/// A project as written in `pharos.yaml` (`projects:`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSpec {
+    /// The number at the end of the DSN (`http://<key>@host:9800/<id>`).
+    pub id: u64,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Public keys (the DSN's user part). One is generated and kept when none is given.
+    #[serde(default)]
+    pub keys: Vec<ProjectKeySpec>,
+    #[serde(flatten)]
+    pub settings: ProjectSettings,
+}
+
+/// A key as written: a bare string, or `{key, label, revoked}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ProjectKeySpec {
+    Key(String),
+    Full {
+        key: String,
+        #[serde(default)]
+        label: Option<String>,
+        #[serde(default)]
+        revoked: bool,
+    },
+}
+
+impl ProjectKeySpec {
+    pub fn key(&self) -> &str {
+        match self {
+            ProjectKeySpec::Key(k) | ProjectKeySpec::Full { key: k, .. } => k,
+        }
+    }
+    pub fn revoked(&self) -> bool {
+        matches!(self, ProjectKeySpec::Full { revoked: true, .. })
+    }
+    pub fn label(&self) -> Option<&str> {
+        match self {
+            ProjectKeySpec::Full { label, .. } => label.as_deref(),
+            ProjectKeySpec::Key(_) => None,
+        }
+    }
+}
+
+/// Settings a project has whether it came from the config or the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSettings {
+    /// How long event payloads are kept; counts are kept regardless.
+    #[serde(default = "default_retention")]
+    pub retention: HumanDuration,
+    /// Events accepted per minute before SDKs get 429 (0 = no quota).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+    #[serde(default)]
+    pub alerts: ErrorAlertSettings,
+}
+
+impl Default for ProjectSettings {
+    fn default() -> Self {
+        ProjectSettings {
+            retention: default_retention(),
+            rate_limit: default_rate_limit(),
+            alerts: ErrorAlertSettings::default(),
+        }
+    }
+}
+
+fn default_retention() -> HumanDuration {
+    HumanDuration::from_secs(30 * 86400)
+}
+
+fn default_rate_limit() -> u32 {
+    6000
+}
+
+/// When errors and transactions raise alerts (through the one alert model).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorAlertSettings {
+    /// Alert on the first event of a new issue.
+    #[serde(default = "yes")]
+    pub new_issue: bool,
+    /// Alert when a resolved issue gets a new event.
+    #[serde(default = "yes")]
+    pub regression: bool,
+    /// Alert while the whole project gets more than this many events per minute
+    /// (seed 001: > 10 errors / minute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_minute: Option<u32>,
+    /// Alert while one issue gets more than this many events per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_events_per_minute: Option<u32>,
+    /// Alert while a transaction's p95 duration over the last 5 minutes is above this
+    /// (seed 001: 2s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_p95: Option<HumanDuration>,
+    /// Extra labels on this project's alerts (`severity`, `team`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ErrorAlertSettings {
+    fn default() -> Self {
+        ErrorAlertSettings {
+            new_issue: true,
+            regression: true,
+            events_per_minute: None,
+            issue_events_per_minute: None,
+            transaction_p95: None,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+impl ProjectSpec {
+    /// Checks what serde cannot: a usable name and DSN id, keys that fit in a DSN.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id == 0 {
+            return Err("id: must be a positive number (it ends the DSN)".into());
+        }
+        validate_name(&self.name).map_err(|e| format!("name: {e}"))?;
+        for (i, k) in self.keys.iter().enumerate() {
+            validate_key(k.key()).map_err(|e| format!("keys[{i}]: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() || name.len() > 100 {
+        return Err("must be 1 to 100 characters".into());
+    }
+    Ok(())
+}
+
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.len() < 8
+        || key.len() > 64
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("a key is 8 to 64 letters, digits, '-' or '_'".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,383 @@
+//! The error-tracking store, `errors.db`: projects and their keys, issues with their tag,
+//! user and time counts, event payloads (LZ4-compressed JSON), transactions, release-health
+//! sessions, attachments, SDK logs and client reports.
+//!
+//! Writes go through one writer thread that commits many envelopes in one transaction
+//! (group commit): a request is answered only after its transaction commits, so an
+//! acknowledged event survives `kill -9`, and a burst of events costs one fsync-free WAL
+//! append per batch instead of one per event.
+//!
+//! Counts (`issues.times_seen`, `issue_hourly`, `issue_tags`) are written in the same
+//! transaction as the event and are never pruned with payloads, so they stay exact.
+
+mod issues;
+mod performance;
+mod projects;
+mod schema;
+mod search;
+mod write;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+
+use chrono::{DateTime, Utc};
+use pharos_ingest::sentry::Record;
+
+use crate::{Db, Result, StoreError};
+
+pub use issues::{
+    EventSummary, IssueChange, IssueDetail, IssueStatus, IssueSummary, Page, StoredEvent, TagCount,
+    TagDistribution,
+};
+pub use performance::{ClientReportRow, ReleaseHealth, TransactionSample, TransactionSummary};
+pub use projects::{Project, ProjectKey, ProjectSource};
+pub use search::IssueQuery;
+pub use write::{EventOutcome, IngestOutcome};
+
+/// How many envelopes may wait for the writer before producers are told to back off.
+const QUEUE: usize = 4096;
+/// Envelopes committed together at most.
+const BATCH: usize = 512;
+
+pub struct ErrorStore {
+    db: Arc<Db>,
+    queue: SyncSender<Job>,
+}
+
+/// What one request hands to the writer: the project and the records of its envelope.
+pub struct IngestBatch {
+    pub project_id: i64,
+    pub received: DateTime<Utc>,
+    pub(crate) records: Vec<write::Prepared>,
+}
+
+impl IngestBatch {
+    /// Serialises and compresses payloads on the caller's thread, so the one writer thread
+    /// only writes.
+    pub fn new(project_id: i64, received: DateTime<Utc>, records: Vec<Record>) -> IngestBatch {
+        IngestBatch {
+            project_id,
+            received,
+            records: records
+                .into_iter()
+                .filter_map(write::Prepared::new)
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+type Reply = Box<dyn FnOnce(Result<IngestOutcome>) + Send>;
+
+struct Job {
+    batch: IngestBatch,
+    reply: Reply,
+}
+
+impl ErrorStore {
+    pub(crate) fn open(path: &Path) -> Result<ErrorStore> {
+        let db = Arc::new(Db::open(path, |c| {
+            crate::schema::apply(c, schema::MIGRATIONS)
+        })?);
+        let (queue, jobs) = sync_channel(QUEUE);
+        let writer = db.clone();
+        std::thread::Builder::new()
+            .name("error-writer".into())
+            .spawn(move || write_loop(&writer, jobs))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the error writer: {e}")))?;
+        Ok(ErrorStore { db, queue })
+    }
+
+    /// Queues an envelope's records; `reply` runs once they are committed (or failed).
+    /// `Err` at once when the queue is full: the caller answers 503 / 429.
+    pub fn ingest(
+        &self,
+        batch: IngestBatch,
+        reply: impl FnOnce(Result<IngestOutcome>) + Send + 'static,
+    ) -> std::result::Result<(), StoreError> {
+        match self.queue.try_send(Job {
+            batch,
+            reply: Box::new(reply),
+        }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(StoreError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(StoreError::Corrupt("the error writer has stopped".into()))
+            }
+        }
+    }
+
+    /// Blocking convenience for tests and tools: ingest and wait for the commit.
+    pub fn ingest_now(&self, batch: IngestBatch) -> Result<IngestOutcome> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.ingest(batch, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.recv()
+            .map_err(|_| StoreError::Corrupt("the error writer has stopped".into()))?
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>) -> Result<T> {
+        self.db.write(f)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
+        self.db.read(f)
+    }
+}
+
+fn write_loop(db: &Db, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let (inputs, replies): (Vec<IngestBatch>, Vec<Reply>) =
+            batch.into_iter().map(|j| (j.batch, j.reply)).unzip();
+        match db.write(|c| write::commit(c, &inputs)) {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    reply(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(operation = "error_ingest", error_type = "store", error = %e, envelopes = replies.len(), "events not stored");
+                let msg = e.to_string();
+                for reply in replies {
+                    reply(Err(StoreError::Corrupt(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn compress(json: &[u8]) -> Vec<u8> {
+    lz4_flex::compress_prepend_size(json)
+}
+
+fn decompress(blob: &[u8]) -> Result<serde_json::Value> {
+    let bytes = lz4_flex::decompress_size_prepended(blob)
+        .map_err(|e| StoreError::Corrupt(format!("payload: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(format!("payload: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use pharos_ingest::sentry::{Scrubber, parse_event};
+    use pharos_model::project::ProjectSpec;
+
+    fn event(json: &str) -> Record {
+        Record::Event(Box::new(
+            parse_event(json.as_bytes(), None, &Scrubber::default(), Utc::now()).unwrap(),
+        ))
+    }
+
+    fn project(store: &crate::Store) -> i64 {
+        let spec: ProjectSpec =
+            serde_json::from_str(r#"{"id": 7, "name": "bot", "keys": ["abcdef0123456789"]}"#)
+                .unwrap();
+        store
+            .errors()
+            .sync_config_projects(&[spec], Utc::now())
+            .unwrap();
+        7
+    }
+
+    fn exc(id: &str, func: &str, release: &str) -> String {
+        format!(
+            r#"{{"event_id":"{id}","release":"{release}","environment":"production","user":{{"id":"u-{id}"}},"tags":{{"tenant_id":"acme"}},
+               "exception":{{"values":[{{"type":"KeyError","value":"'x'","stacktrace":{{"frames":[{{"module":"app","function":"{func}","in_app":true,"lineno":3}}]}}}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn events_group_count_dedupe_and_regress() {
+        let (store, _dir) = crate::temp_store();
+        let p = project(&store);
+        let errors = store.errors();
+        let now = Utc::now();
+        let first = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![
+                    event(&exc("00000000000000000000000000000001", "checkout", "1.0")),
+                    event(&exc("00000000000000000000000000000002", "checkout", "1.0")),
+                    event(&exc("00000000000000000000000000000003", "refund", "1.0")),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(first.events.iter().filter(|e| e.new_issue).count(), 2);
+        let issue = first.events[0].issue_id;
+        assert_eq!(first.events[1].issue_id, issue);
+        // The same event_id again is stored once and counted once.
+        let again = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![event(&exc(
+                    "00000000000000000000000000000002",
+                    "checkout",
+                    "1.0",
+                ))],
+            ))
+            .unwrap();
+        assert!(again.events[0].duplicate);
+        let detail = errors.issue(issue).unwrap();
+        assert_eq!(detail.issue.count, 2);
+        assert_eq!(detail.issue.users, 2);
+        let tenant = detail.tags.iter().find(|t| t.key == "tenant_id").unwrap();
+        assert_eq!((tenant.total, tenant.top[0].value.as_str()), (2, "acme"));
+
+        // Resolved in next release: events of 1.0 do not reopen it, 1.1 does.
+        errors
+            .change_issue(
+                issue,
+                &IssueChange::Resolve {
+                    in_next_release: true,
+                },
+                now,
+            )
+            .unwrap();
+        let late = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![event(&exc(
+                    "00000000000000000000000000000004",
+                    "checkout",
+                    "1.0",
+                ))],
+            ))
+            .unwrap();
+        assert!(!late.events[0].regression);
+        let reg = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![event(&exc(
+                    "00000000000000000000000000000005",
+                    "checkout",
+                    "1.1",
+                ))],
+            ))
+            .unwrap();
+        assert!(reg.events[0].regression);
+        let detail = errors.issue(issue).unwrap();
+        assert_eq!(detail.issue.status, IssueStatus::Unresolved);
+        assert_eq!(detail.issue.substatus.as_deref(), Some("regressed"));
+        assert_eq!(detail.issue.count, 4);
+
+        // Ignore for 2 more events.
+        errors
+            .change_issue(
+                issue,
+                &IssueChange::Ignore {
+                    until: None,
+                    more_events: Some(2),
+                },
+                now,
+            )
+            .unwrap();
+        errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![event(&exc(
+                    "00000000000000000000000000000006",
+                    "checkout",
+                    "1.1",
+                ))],
+            ))
+            .unwrap();
+        assert_eq!(
+            errors.issue(issue).unwrap().issue.status,
+            IssueStatus::Ignored
+        );
+        errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![event(&exc(
+                    "00000000000000000000000000000007",
+                    "checkout",
+                    "1.1",
+                ))],
+            ))
+            .unwrap();
+        assert_eq!(
+            errors.issue(issue).unwrap().issue.status,
+            IssueStatus::Unresolved
+        );
+
+        // Search.
+        let q = |s: &str| {
+            errors
+                .issues(&IssueQuery::parse(s).unwrap(), 1, 25)
+                .unwrap()
+                .total
+        };
+        assert_eq!(q("is:unresolved"), 2);
+        assert_eq!(q("tenant_id:acme release:1.1"), 1);
+        assert_eq!(q("environment:staging"), 0);
+        assert_eq!(q("level:error KeyError"), 2);
+        assert_eq!(q("refund"), 1);
+
+        // The latest event comes back whole; hourly counts feed sparklines.
+        let latest = errors.latest_event(issue).unwrap().unwrap();
+        assert_eq!(latest.summary.event_id, "00000000000000000000000000000007");
+        assert_eq!(latest.payload["tags"]["tenant_id"], "acme");
+        let hours = errors
+            .hourly_counts(&[issue], now - Duration::hours(2))
+            .unwrap();
+        assert_eq!(hours[&issue].iter().map(|(_, n)| n).sum::<i64>(), 6);
+
+        // Pruning payloads keeps the counts exact.
+        errors.prune(now + Duration::days(31)).unwrap();
+        assert!(errors.latest_event(issue).unwrap().is_none());
+        assert_eq!(errors.issue(issue).unwrap().issue.count, 6);
+    }
+
+    #[test]
+    fn projects_keys_and_revocation() {
+        let (store, _dir) = crate::temp_store();
+        project(&store);
+        let errors = store.errors();
+        let id = errors
+            .create_project("web", Some("python"), &Default::default(), Utc::now())
+            .unwrap();
+        assert_eq!(id, 1000);
+        let key = errors.add_key(id, Some("ci"), Utc::now()).unwrap();
+        errors.revoke_key(id, &key, Utc::now()).unwrap();
+        let p = errors.project(id).unwrap();
+        assert_eq!(p.keys.len(), 2);
+        assert!(
+            p.keys
+                .iter()
+                .any(|k| k.public_key == key && k.revoked_at.is_some())
+        );
+        assert!(
+            errors
+                .create_project("web", None, &Default::default(), Utc::now())
+                .is_err()
+        );
+        assert_eq!(
+            errors.project(7).unwrap().keys[0].public_key,
+            "abcdef0123456789"
+        );
+        errors.delete_project(id).unwrap();
+        assert!(
+            errors.delete_project(7).is_err(),
+            "config projects are changed in the file"
+        );
+    }
+}

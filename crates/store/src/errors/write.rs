@@ -1,0 +1,357 @@
+//! One group-commit batch: events grouped into issues (with regressions and counts),
+//! transactions, sessions, attachments, logs and client reports, all in one transaction.
+
+use std::collections::HashMap;
+
+use pharos_ingest::sentry::{
+    Attachment, Discarded, ErrorEvent, LogRecord, Record, SessionCounts, Transaction,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{IngestBatch, compress};
+use crate::{Result, ms};
+
+/// A record with its payload already serialised and compressed.
+pub(crate) enum Prepared {
+    Event(Box<ErrorEvent>, Vec<u8>),
+    Transaction(Box<Transaction>, Vec<u8>),
+    Sessions(Vec<SessionCounts>),
+    Attachment(Attachment),
+    Logs(Vec<LogRecord>),
+    ClientReport(Vec<Discarded>),
+}
+
+impl Prepared {
+    pub(crate) fn new(r: Record) -> Option<Prepared> {
+        Some(match r {
+            Record::Event(mut e) => {
+                let payload = std::mem::take(&mut e.payload);
+                let blob = compress(&serde_json::to_vec(&payload).unwrap_or_default());
+                Prepared::Event(e, blob)
+            }
+            Record::Transaction(mut t) => {
+                let payload = std::mem::take(&mut t.payload);
+                let blob = compress(&serde_json::to_vec(&payload).unwrap_or_default());
+                Prepared::Transaction(t, blob)
+            }
+            Record::Sessions(s) => Prepared::Sessions(s),
+            Record::Attachment(a) => Prepared::Attachment(a),
+            Record::Logs(l) => Prepared::Logs(l),
+            Record::ClientReport(d) => Prepared::ClientReport(d),
+            // Check-ins drive monitors; they are not stored here.
+            Record::CheckIn(_) => return None,
+        })
+    }
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventOutcome {
+    pub event_id: String,
+    pub issue_id: i64,
+    pub level: String,
+    pub new_issue: bool,
+    /// The event reopened a resolved issue.
+    pub regression: bool,
+    /// Already stored (same `event_id`): not counted again.
+    pub duplicate: bool,
+}
+
+/// What became of one envelope.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestOutcome {
+    pub events: Vec<EventOutcome>,
+    pub transactions: Vec<(String, f64, bool)>,
+    pub sessions: usize,
+    pub attachments: usize,
+    pub logs: usize,
+}
+
+struct IssueState {
+    id: i64,
+    status: String,
+    substatus: Option<String>,
+    resolved_in_release: Option<String>,
+    ignore_until: Option<i64>,
+    ignore_until_count: Option<i64>,
+    times_seen: i64,
+    users: i64,
+    title: String,
+    culprit: String,
+    level: String,
+    last_seen: i64,
+    last_release: Option<String>,
+    last_event_id: Option<String>,
+    first_release: Option<String>,
+}
+
+#[derive(Default)]
+struct TagAgg {
+    count: i64,
+    first: i64,
+    last: i64,
+}
+
+pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<IngestOutcome>> {
+    let tx = c.transaction()?;
+    let mut issues: HashMap<(i64, String), IssueState> = HashMap::new();
+    let mut tags: HashMap<(i64, String, String), TagAgg> = HashMap::new();
+    let mut hourly: HashMap<(i64, i64), i64> = HashMap::new();
+    let mut minutely: HashMap<(i64, i64), i64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut out = IngestOutcome::default();
+        let received = ms(batch.received);
+        for record in &batch.records {
+            match record {
+                Prepared::Event(e, blob) => {
+                    let key = (batch.project_id, e.grouping.hash.clone());
+                    let mut new_issue = false;
+                    if !issues.contains_key(&key) {
+                        let state = match load_issue(&tx, batch.project_id, &e.grouping.hash)? {
+                            Some(s) => s,
+                            None => {
+                                new_issue = true;
+                                create_issue(&tx, batch.project_id, e)?
+                            }
+                        };
+                        issues.insert(key.clone(), state);
+                    }
+                    let issue = issues.get_mut(&key).expect("just inserted");
+                    let at = ms(e.timestamp);
+                    let inserted = tx
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO events(project_id, event_id, issue_id, timestamp, received, level, environment, release, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        )?
+                        .execute(params![batch.project_id, e.event_id, issue.id, at, received, e.level, e.environment, e.release, blob])?;
+                    if inserted == 0 {
+                        out.events.push(EventOutcome {
+                            event_id: e.event_id.clone(),
+                            issue_id: issue.id,
+                            level: e.level.clone(),
+                            new_issue: false,
+                            regression: false,
+                            duplicate: true,
+                        });
+                        continue;
+                    }
+                    let regression = count_event(issue, e, at, received);
+                    if let Some(user) = &e.user {
+                        let added = tx
+                            .prepare_cached(
+                                "INSERT OR IGNORE INTO issue_users(issue_id, user) VALUES(?1, ?2)",
+                            )?
+                            .execute(params![issue.id, user])?;
+                        issue.users += added as i64;
+                    }
+                    for (k, v) in &e.tags {
+                        let t = tags
+                            .entry((issue.id, k.clone(), v.clone()))
+                            .or_insert(TagAgg {
+                                count: 0,
+                                first: at,
+                                last: at,
+                            });
+                        t.count += 1;
+                        t.first = t.first.min(at);
+                        t.last = t.last.max(at);
+                    }
+                    // Counts are bucketed by arrival: an SDK's clock may be off, and rate
+                    // alerts are about what arrives now.
+                    *hourly
+                        .entry((issue.id, received - received.rem_euclid(3_600_000)))
+                        .or_default() += 1;
+                    *minutely
+                        .entry((issue.id, received - received.rem_euclid(60_000)))
+                        .or_default() += 1;
+                    out.events.push(EventOutcome {
+                        event_id: e.event_id.clone(),
+                        issue_id: issue.id,
+                        level: e.level.clone(),
+                        new_issue,
+                        regression,
+                        duplicate: false,
+                    });
+                }
+                Prepared::Transaction(t, blob) => {
+                    let n = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO transactions(project_id, event_id, name, op, status, start, duration_ms, environment, release, trace_id, span_count, received, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    )?
+                    .execute(params![batch.project_id, t.event_id, t.name, t.op, t.status, ms(t.start), t.duration_ms, t.environment, t.release, t.trace_id, t.span_count as i64, received, blob])?;
+                    if n > 0 {
+                        out.transactions
+                            .push((t.name.clone(), t.duration_ms, t.failed()));
+                    }
+                }
+                Prepared::Sessions(list) => {
+                    for s in list {
+                        let hour = ms(s.started) - ms(s.started).rem_euclid(3_600_000);
+                        tx.prepare_cached(
+                            "INSERT INTO sessions(project_id, release, environment, hour, total, exited, errored, crashed, abnormal) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                             ON CONFLICT(project_id, release, environment, hour) DO UPDATE SET total = total + excluded.total, exited = exited + excluded.exited, errored = errored + excluded.errored, crashed = crashed + excluded.crashed, abnormal = abnormal + excluded.abnormal",
+                        )?
+                        .execute(params![batch.project_id, s.release, s.environment.as_deref().unwrap_or(""), hour, s.total as i64, s.exited as i64, s.errored as i64, s.crashed as i64, s.abnormal as i64])?;
+                        out.sessions += 1;
+                    }
+                }
+                Prepared::Attachment(a) => {
+                    tx.prepare_cached(
+                        "INSERT INTO attachments(project_id, event_id, filename, content_type, size, data, received) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )?
+                    .execute(params![batch.project_id, a.event_id, a.filename, a.content_type, a.data.len() as i64, a.data, received])?;
+                    out.attachments += 1;
+                }
+                Prepared::Logs(logs) => {
+                    for l in logs {
+                        tx.prepare_cached(
+                            "INSERT INTO sentry_logs(project_id, timestamp, level, body, trace_id, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(params![batch.project_id, ms(l.timestamp), l.level, l.body, l.trace_id, l.payload.to_string()])?;
+                        out.logs += 1;
+                    }
+                }
+                Prepared::ClientReport(list) => {
+                    let day = received - received.rem_euclid(86_400_000);
+                    for d in list {
+                        tx.prepare_cached(
+                            "INSERT INTO client_reports(project_id, day, reason, category, quantity) VALUES(?1, ?2, ?3, ?4, ?5)
+                             ON CONFLICT(project_id, day, reason, category) DO UPDATE SET quantity = quantity + excluded.quantity",
+                        )?
+                        .execute(params![batch.project_id, day, d.reason, d.category, d.quantity as i64])?;
+                    }
+                }
+            }
+        }
+        outcomes.push(out);
+    }
+    for issue in issues.values() {
+        tx.prepare_cached(
+            "UPDATE issues SET status = ?2, substatus = ?3, resolved_in_release = ?4, ignore_until = ?5, ignore_until_count = ?6, times_seen = ?7, users = ?8, title = ?9, culprit = ?10, level = ?11, last_seen = ?12, last_release = ?13, last_event_id = ?14, first_release = ?15 WHERE id = ?1",
+        )?
+        .execute(params![issue.id, issue.status, issue.substatus, issue.resolved_in_release, issue.ignore_until, issue.ignore_until_count, issue.times_seen, issue.users, issue.title, issue.culprit, issue.level, issue.last_seen, issue.last_release, issue.last_event_id, issue.first_release])?;
+    }
+    for ((issue, key, value), t) in &tags {
+        tx.prepare_cached(
+            "INSERT INTO issue_tags(issue_id, key, value, times_seen, first_seen, last_seen) VALUES(?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(issue_id, key, value) DO UPDATE SET times_seen = times_seen + excluded.times_seen, first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)",
+        )?
+        .execute(params![issue, key, value, t.count, t.first, t.last])?;
+    }
+    for (table, counts) in [("issue_hourly", &hourly), ("issue_minutely", &minutely)] {
+        let column = if table == "issue_hourly" {
+            "hour"
+        } else {
+            "minute"
+        };
+        let sql = format!(
+            "INSERT INTO {table}(issue_id, {column}, count) VALUES(?1, ?2, ?3) ON CONFLICT(issue_id, {column}) DO UPDATE SET count = count + excluded.count"
+        );
+        let mut stmt = tx.prepare_cached(&sql)?;
+        for ((issue, bucket), n) in counts.iter() {
+            stmt.execute(params![issue, bucket, n])?;
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// Counts one new event on its issue; `true` when it reopened a resolved issue.
+fn count_event(issue: &mut IssueState, e: &ErrorEvent, at: i64, received: i64) -> bool {
+    issue.times_seen += 1;
+    if at >= issue.last_seen {
+        issue.last_seen = at;
+        issue.title = e.title.clone();
+        issue.culprit = e.culprit.clone();
+        issue.level = e.level.clone();
+        issue.last_event_id = Some(e.event_id.clone());
+        if e.release.is_some() {
+            issue.last_release = e.release.clone();
+        }
+    }
+    if issue.first_release.is_none() {
+        issue.first_release = e.release.clone();
+    }
+    match issue.status.as_str() {
+        "resolved" => {
+            // "Resolved in next release": events from the release it was resolved in
+            // (or without a release) are expected stragglers, not a regression.
+            let regressed = match (&issue.resolved_in_release, &e.release) {
+                (Some(resolved), Some(release)) => release != resolved,
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            if regressed {
+                issue.status = "unresolved".into();
+                issue.substatus = Some("regressed".into());
+                issue.resolved_in_release = None;
+            }
+            regressed
+        }
+        "ignored" => {
+            let time_up = issue.ignore_until.is_some_and(|t| received >= t);
+            let count_up = issue
+                .ignore_until_count
+                .is_some_and(|n| issue.times_seen >= n);
+            if time_up || count_up {
+                issue.status = "unresolved".into();
+                issue.substatus = Some("escalating".into());
+                issue.ignore_until = None;
+                issue.ignore_until_count = None;
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+fn load_issue(c: &Connection, project: i64, hash: &str) -> Result<Option<IssueState>> {
+    Ok(c.prepare_cached(
+        "SELECT id, status, substatus, resolved_in_release, ignore_until, ignore_until_count, times_seen, users, title, culprit, level, last_seen, last_release, last_event_id, first_release FROM issues WHERE project_id = ?1 AND hash = ?2",
+    )?
+    .query_row(params![project, hash], |r| {
+        Ok(IssueState {
+            id: r.get(0)?,
+            status: r.get(1)?,
+            substatus: r.get(2)?,
+            resolved_in_release: r.get(3)?,
+            ignore_until: r.get(4)?,
+            ignore_until_count: r.get(5)?,
+            times_seen: r.get(6)?,
+            users: r.get(7)?,
+            title: r.get(8)?,
+            culprit: r.get(9)?,
+            level: r.get(10)?,
+            last_seen: r.get(11)?,
+            last_release: r.get(12)?,
+            last_event_id: r.get(13)?,
+            first_release: r.get(14)?,
+        })
+    })
+    .optional()?)
+}
+
+fn create_issue(c: &Connection, project: i64, e: &ErrorEvent) -> Result<IssueState> {
+    let at = ms(e.timestamp);
+    c.prepare_cached(
+        "INSERT INTO issues(project_id, hash, title, culprit, level, status, substatus, first_seen, last_seen, times_seen, first_release, last_release) VALUES(?1, ?2, ?3, ?4, ?5, 'unresolved', 'new', ?6, ?6, 0, ?7, ?7)",
+    )?
+    .execute(params![project, e.grouping.hash, e.title, e.culprit, e.level, at, e.release])?;
+    Ok(IssueState {
+        id: c.last_insert_rowid(),
+        status: "unresolved".into(),
+        substatus: Some("new".into()),
+        resolved_in_release: None,
+        ignore_until: None,
+        ignore_until_count: None,
+        times_seen: 0,
+        users: 0,
+        title: e.title.clone(),
+        culprit: e.culprit.clone(),
+        level: e.level.clone(),
+        last_seen: at,
+        last_release: e.release.clone(),
+        last_event_id: None,
+        first_release: e.release.clone(),
+    })
+}
