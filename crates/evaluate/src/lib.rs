@@ -7,10 +7,12 @@
 //! [`pharos_model::Alert`]s.
 
 pub mod engine;
+pub mod errors;
 pub mod heartbeat;
 pub mod metrics;
 pub mod probe;
 pub mod state_machine;
 
 pub use engine::{AlertRouter, EngineSettings, MonitorEngine, PingError};
+pub use errors::{ErrorAlerts, IssueSignal};
 pub use metrics::ProbeMetrics;

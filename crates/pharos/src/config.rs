@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use pharos_ingest::sentry::{ScrubConfig, Scrubber};
 use pharos_model::maintenance::MaintenanceWindow;
+use pharos_model::project::ProjectSpec;
 use pharos_model::{HumanDuration, MonitorSpec};
 use pharos_notify::ReceiverConfig;
 use pharos_web::WebSettings;
@@ -29,6 +31,12 @@ pub struct Config {
     /// Windows during which the listed monitors (all when none are listed) do not alert.
     #[serde(default, deserialize_with = "checked_maintenance")]
     pub maintenance: Vec<MaintenanceWindow>,
+    /// Error-tracking projects: each is a Sentry DSN (`http://<key>@host:port/<id>`).
+    #[serde(default, deserialize_with = "checked_projects")]
+    pub projects: Vec<ProjectSpec>,
+    /// Secret scrubbing of error events before they are stored (on by default).
+    #[serde(default, deserialize_with = "checked_scrubbing")]
+    pub scrubbing: ScrubConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +91,42 @@ fn unique_receivers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ReceiverConfi
         }
     }
     Ok(receivers)
+}
+
+fn checked_projects<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ProjectSpec>, D::Error> {
+    let projects = Vec::<ProjectSpec>::deserialize(d)?;
+    let (mut ids, mut names, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
+    for p in &projects {
+        p.validate()
+            .map_err(|e| serde::de::Error::custom(format!("project {:?}: {e}", p.name)))?;
+        if !ids.insert(p.id) {
+            return Err(serde::de::Error::custom(format!(
+                "two projects have the id {}",
+                p.id
+            )));
+        }
+        if !names.insert(p.name.clone()) {
+            return Err(serde::de::Error::custom(format!(
+                "two projects are named {:?}",
+                p.name
+            )));
+        }
+        for k in &p.keys {
+            if !keys.insert(k.key().to_string()) {
+                return Err(serde::de::Error::custom(format!(
+                    "project {:?}: a key is listed twice (keys belong to one project)",
+                    p.name
+                )));
+            }
+        }
+    }
+    Ok(projects)
+}
+
+fn checked_scrubbing<'de, D: Deserializer<'de>>(d: D) -> Result<ScrubConfig, D::Error> {
+    let config = ScrubConfig::deserialize(d)?;
+    Scrubber::new(&config).map_err(serde::de::Error::custom)?;
+    Ok(config)
 }
 
 fn checked_maintenance<'de, D: Deserializer<'de>>(

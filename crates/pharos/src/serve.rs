@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use pharos_evaluate::{AlertRouter, EngineSettings, MonitorEngine, ProbeMetrics};
+use pharos_evaluate::{AlertRouter, EngineSettings, ErrorAlerts, MonitorEngine, ProbeMetrics};
+use pharos_ingest::sentry::Scrubber;
 use pharos_notify::{DeliveryMetrics, DeliveryWorker, Receivers, RetryPolicy};
 use pharos_store::Store;
+use pharos_web::sentry::ErrorIngest;
 use pharos_web::{AppState, WebSettings};
 use prometheus::Registry;
 use tokio::sync::Notify;
@@ -29,6 +31,9 @@ struct Live {
     engine: Arc<MonitorEngine>,
     receivers: Arc<RwLock<Receivers>>,
     web: Arc<RwLock<WebSettings>>,
+    errors: Arc<ErrorIngest>,
+    /// The external URL alerts link to, shared with the error alert evaluator.
+    external: Arc<RwLock<String>>,
     retention: RwLock<Duration>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
@@ -74,6 +79,18 @@ impl Live {
         let removed =
             tokio::task::spawn_blocking(move || store.sync_config_monitors(&redacted, Utc::now()))
                 .await??;
+        let projects = config.projects.clone();
+        let store = self.store.clone();
+        let projects = tokio::task::spawn_blocking(move || {
+            store.errors().sync_config_projects(&projects, Utc::now())?;
+            store.errors().projects()
+        })
+        .await??;
+        self.errors.set_projects(&projects);
+        self.errors.set_scrubber(
+            Scrubber::new(&config.scrubbing).map_err(|e| anyhow::anyhow!("scrubbing: {e}"))?,
+        );
+        *self.external.write().unwrap_or_else(|p| p.into_inner()) = external.clone();
         self.engine.set_config_specs(&config.monitors);
         *self.receivers.write().unwrap_or_else(|p| p.into_inner()) =
             Receivers::from_config(&config.receivers, &external);
@@ -90,6 +107,7 @@ impl Live {
             operation = "config_apply",
             monitors = config.monitors.len(),
             receivers = config.receivers.len(),
+            projects = config.projects.len(),
             removed = removed.len(),
             "config applied"
         );
@@ -159,7 +177,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let deliveries_waiting = Arc::new(Notify::new());
     let engine = MonitorEngine::new(
         store.clone(),
-        router,
+        router.clone(),
         deliveries_waiting.clone(),
         probe_metrics,
         EngineSettings {
@@ -169,8 +187,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .context("cannot start the HTTP prober")?;
 
+    let (signals, signal_rx) = tokio::sync::mpsc::unbounded_channel();
+    let errors = Arc::new(ErrorIngest::new(
+        signals,
+        pharos_web::sentry::IngestMetrics::new(&registry)?,
+    ));
+    let external = Arc::new(RwLock::new(String::new()));
+    let error_alerts = ErrorAlerts::new(
+        store.clone(),
+        router.clone(),
+        deliveries_waiting.clone(),
+        external.clone(),
+    );
+
     let web = Arc::new(RwLock::new(WebSettings::default()));
     let live = Arc::new(Live {
+        errors: errors.clone(),
+        external,
         config_path: args.config.clone(),
         listen: args.listen,
         store: store.clone(),
@@ -201,6 +234,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         delivery_metrics,
     )?;
     tokio::spawn(worker.run());
+    tokio::spawn(error_alerts.run(signal_rx));
     tokio::spawn(prune_loop(live.clone()));
     tokio::spawn(sighup_loop(live.clone()));
 
@@ -214,6 +248,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         store,
         engine: engine.clone(),
+        errors,
         registry,
         metrics: http_metrics,
         access: pharos_web::Access::new(&admin.value),
@@ -272,7 +307,7 @@ async fn sighup_loop(live: Arc<Live>) {
     }
 }
 
-/// Drops raw results past the retention once an hour.
+/// Drops raw results and error payloads past their retention once an hour.
 async fn prune_loop(live: Arc<Live>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -282,7 +317,12 @@ async fn prune_loop(live: Arc<Live>) {
             continue;
         };
         let store = live.store.clone();
-        match tokio::task::spawn_blocking(move || store.prune(Utc::now(), retention)).await {
+        let pruned = tokio::task::spawn_blocking(move || {
+            Ok::<_, pharos_store::StoreError>(
+                store.prune(Utc::now(), retention)? + store.errors().prune(Utc::now())?,
+            )
+        });
+        match pruned.await {
             Ok(Ok(n)) if n > 0 => {
                 tracing::info!(operation = "prune", rows = n, "old results dropped")
             }

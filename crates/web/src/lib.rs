@@ -9,6 +9,7 @@ pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod ping;
+pub mod sentry;
 pub mod settings;
 pub mod ui;
 
@@ -18,6 +19,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -36,6 +38,7 @@ pub type Reload =
 pub struct AppState {
     pub store: Arc<Store>,
     pub engine: Arc<MonitorEngine>,
+    pub errors: Arc<sentry::ErrorIngest>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
     pub access: Access,
@@ -70,6 +73,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Hands an envelope's records to the error store's writer; `done` gets the outcome
+    /// once they are committed.
+    pub fn with_store_errors(
+        &self,
+        batch: pharos_store::errors::IngestBatch,
+        done: tokio::sync::oneshot::Sender<
+            pharos_store::Result<pharos_store::errors::IngestOutcome>,
+        >,
+    ) -> pharos_store::Result<()> {
+        self.store.errors().ingest(batch, move |r| {
+            let _ = done.send(r);
+        })
+    }
+}
+
 pub type SharedState = Arc<AppState>;
 
 /// The whole HTTP surface.
@@ -93,13 +112,35 @@ pub fn router(state: SharedState) -> Router {
         .route("/logout", post(ui::login::logout))
         .route("/assets/pharos.css", get(ui::layout::stylesheet));
 
+    // Sentry SDKs post here with the DSN's key, not the admin token.
+    let sentry_ingest = Router::new()
+        .route(
+            "/api/{project}/envelope/",
+            post(sentry::envelope).options(sentry::preflight),
+        )
+        .route(
+            "/api/{project}/envelope",
+            post(sentry::envelope).options(sentry::preflight),
+        )
+        .route(
+            "/api/{project}/store/",
+            post(sentry::store).options(sentry::preflight),
+        )
+        .route(
+            "/api/{project}/store",
+            post(sentry::store).options(sentry::preflight),
+        )
+        .layer(DefaultBodyLimit::max(sentry::MAX_BODY_BYTES));
+
     Router::new()
         .merge(public)
+        .merge(sentry_ingest)
         .merge(api::router(state.clone()))
         .merge(ui::router(state.clone()))
         .route("/-/reload", post(api::reload))
         .route("/-/ready", get(health::ready))
         .route("/-/healthy", get(health::live))
+        .fallback(sentry::prefixed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -341,14 +341,15 @@ impl ErrorStore {
         })
     }
 
-    /// Events per issue that arrived since `since` (whole minutes), for rate alerts.
-    pub fn recent_counts(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64, i64)>> {
+    /// `(project, issue, events)` that arrived in the minute starting at `minute`, for
+    /// rate alerts.
+    pub fn counts_in_minute(&self, minute: DateTime<Utc>) -> Result<Vec<(i64, i64, i64)>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT i.project_id, m.issue_id, sum(m.count) FROM issue_minutely m JOIN issues i ON i.id = m.issue_id WHERE m.minute >= ?1 GROUP BY m.issue_id",
+                "SELECT i.project_id, m.issue_id, m.count FROM issue_minutely m JOIN issues i ON i.id = m.issue_id WHERE m.minute = ?1",
             )?;
             let rows = stmt
-                .query_map([ms(since)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .query_map([ms(minute)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })

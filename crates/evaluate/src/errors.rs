@@ -1,0 +1,398 @@
+//! Alerts from error tracking, through the one alert model:
+//!
+//! - `NewIssue` and `IssueRegression` fire when ingest reports a new or reopened issue, and
+//!   resolve once the issue is resolved or ignored, or has been quiet for an hour;
+//! - `ErrorRateHigh` (a project) and `IssueRateHigh` (one issue) fire while more than the
+//!   configured events arrive per minute;
+//! - `TransactionSlow` fires while a transaction's p95 over the last 5 minutes is above the
+//!   project's threshold.
+//!
+//! Rates use the current and the previous whole minute, so an alert fires within the minute
+//! the threshold is crossed and resolves a minute after it is no longer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pharos_model::{Alert, AlertState, Labels};
+use pharos_store::Store;
+use pharos_store::errors::{IssueStatus, Project};
+use tokio::sync::{Notify, mpsc};
+
+use crate::AlertRouter;
+
+pub const NEW_ISSUE: &str = "NewIssue";
+pub const REGRESSION: &str = "IssueRegression";
+pub const ERROR_RATE: &str = "ErrorRateHigh";
+pub const ISSUE_RATE: &str = "IssueRateHigh";
+pub const TRANSACTION_SLOW: &str = "TransactionSlow";
+const ALERT_NAMES: &[&str] = &[
+    NEW_ISSUE,
+    REGRESSION,
+    ERROR_RATE,
+    ISSUE_RATE,
+    TRANSACTION_SLOW,
+];
+
+/// How long an issue alert stays firing without new events.
+const QUIET: chrono::Duration = chrono::Duration::hours(1);
+const TICK: Duration = Duration::from_secs(10);
+
+/// What ingest tells the evaluator about an issue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IssueSignal {
+    New { project: i64, issue: i64 },
+    Regression { project: i64, issue: i64 },
+}
+
+pub struct ErrorAlerts {
+    store: Arc<Store>,
+    router: AlertRouter,
+    deliveries_waiting: Arc<Notify>,
+    external_url: Arc<RwLock<String>>,
+    /// Open alerts by fingerprint.
+    open: HashMap<String, Alert>,
+}
+
+impl ErrorAlerts {
+    pub fn new(
+        store: Arc<Store>,
+        router: AlertRouter,
+        deliveries_waiting: Arc<Notify>,
+        external_url: Arc<RwLock<String>>,
+    ) -> ErrorAlerts {
+        ErrorAlerts {
+            store,
+            router,
+            deliveries_waiting,
+            external_url,
+            open: HashMap::new(),
+        }
+    }
+
+    /// Runs until the signal channel closes.
+    pub async fn run(mut self, mut signals: mpsc::UnboundedReceiver<IssueSignal>) {
+        // Alerts that were open before a restart stay open and are not sent again.
+        let store = self.store.clone();
+        if let Ok(Ok(open)) =
+            tokio::task::spawn_blocking(move || store.list_alerts(None, 100_000)).await
+        {
+            for r in open {
+                if r.alert.state != AlertState::Resolved && ALERT_NAMES.contains(&r.alert.name()) {
+                    self.open.insert(r.alert.fingerprint.clone(), r.alert);
+                }
+            }
+        }
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                s = signals.recv() => match s {
+                    Some(s) => self.on_signal(s).await,
+                    None => return,
+                },
+                _ = tick.tick() => self.evaluate(Utc::now()).await,
+            }
+        }
+    }
+
+    async fn on_signal(&mut self, signal: IssueSignal) {
+        let (project, issue, name) = match signal {
+            IssueSignal::New { project, issue } => (project, issue, NEW_ISSUE),
+            IssueSignal::Regression { project, issue } => (project, issue, REGRESSION),
+        };
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let p = store.errors().project(project)?;
+            let i = store.errors().issue_states(&[issue])?;
+            Ok::<_, pharos_store::StoreError>((p, i))
+        })
+        .await;
+        let Ok(Ok((p, issues))) = found else { return };
+        let Some(i) = issues.into_iter().next() else {
+            return;
+        };
+        let wanted = match name {
+            NEW_ISSUE => p.settings.alerts.new_issue,
+            _ => p.settings.alerts.regression,
+        };
+        if !wanted {
+            return;
+        }
+        let mut labels = self.labels(&p, name);
+        labels.insert("issue_id".into(), issue.to_string());
+        let summary = match name {
+            NEW_ISSUE => format!("New issue in {}: {}", p.name, i.title),
+            _ => format!("Regression in {}: {}", p.name, i.title),
+        };
+        let mut annotations = Labels::new();
+        annotations.insert("summary".into(), summary);
+        annotations.insert("description".into(), issue_description(&i));
+        annotations.insert("culprit".into(), i.culprit.clone());
+        if let Some(r) = &i.last_release {
+            annotations.insert("release".into(), r.clone());
+        }
+        let url = format!("{}/issues/{issue}", self.external());
+        self.fire(labels, annotations, url, Utc::now()).await;
+    }
+
+    async fn evaluate(&mut self, now: DateTime<Utc>) {
+        let store = self.store.clone();
+        let minute = now.timestamp() - now.timestamp().rem_euclid(60);
+        let previous = DateTime::from_timestamp(minute - 60, 0).unwrap_or(now);
+        let current = DateTime::from_timestamp(minute, 0).unwrap_or(now);
+        let issue_ids: Vec<i64> = self
+            .open
+            .values()
+            .filter_map(|a| a.labels.get("issue_id")?.parse().ok())
+            .collect();
+        let data = tokio::task::spawn_blocking(move || {
+            store.errors().wake_ignored_issues(now)?;
+            let projects = store.errors().projects()?;
+            let prev = store.errors().counts_in_minute(previous)?;
+            let cur = store.errors().counts_in_minute(current)?;
+            let issues = store.errors().issue_states(&issue_ids)?;
+            let mut slow = Vec::new();
+            for p in projects
+                .iter()
+                .filter(|p| p.settings.alerts.transaction_p95.is_some())
+            {
+                let summaries = store.errors().transaction_summaries(
+                    Some(p.id),
+                    now - chrono::Duration::minutes(5),
+                    now,
+                )?;
+                slow.push((p.id, summaries));
+            }
+            Ok::<_, pharos_store::StoreError>((projects, prev, cur, issues, slow))
+        })
+        .await;
+        let (projects, prev, cur, issues, slow) = match data {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                tracing::warn!(operation = "error_alerts", error_type = "store", error = %e, "cannot evaluate error alerts");
+                return;
+            }
+            Err(_) => return,
+        };
+        let by_id: HashMap<i64, &Project> = projects.iter().map(|p| (p.id, p)).collect();
+        let external = self.external();
+
+        // Per issue and per project: the larger of the two minutes.
+        let mut issue_rate: HashMap<i64, (i64, i64)> = HashMap::new();
+        for (project, issue, n) in prev.iter().chain(cur.iter()) {
+            let e = issue_rate.entry(*issue).or_insert((*project, 0));
+            e.1 = e.1.max(*n);
+        }
+        let mut project_rate: HashMap<i64, i64> = HashMap::new();
+        for counts in [&prev, &cur] {
+            let mut sums: HashMap<i64, i64> = HashMap::new();
+            for (project, _, n) in counts.iter() {
+                *sums.entry(*project).or_default() += n;
+            }
+            for (p, n) in sums {
+                let e = project_rate.entry(p).or_default();
+                *e = (*e).max(n);
+            }
+        }
+
+        // What should be firing now.
+        let mut desired: BTreeMap<String, (Labels, Labels, String)> = BTreeMap::new();
+        for p in &projects {
+            let a = &p.settings.alerts;
+            if let Some(limit) = a.events_per_minute {
+                let n = project_rate.get(&p.id).copied().unwrap_or(0);
+                if n > i64::from(limit) {
+                    let labels = self.labels(p, ERROR_RATE);
+                    let mut ann = Labels::new();
+                    ann.insert(
+                        "summary".into(),
+                        format!("{} gets {n} errors per minute", p.name),
+                    );
+                    ann.insert(
+                        "description".into(),
+                        format!("More than {limit} events per minute in project {}.", p.name),
+                    );
+                    ann.insert("value".into(), n.to_string());
+                    desired.insert(
+                        Alert::fingerprint_of(&labels),
+                        (labels, ann, format!("{external}/issues?project={}", p.id)),
+                    );
+                }
+            }
+        }
+        for (issue, (project, n)) in &issue_rate {
+            let Some(p) = by_id.get(project) else {
+                continue;
+            };
+            let Some(limit) = p.settings.alerts.issue_events_per_minute else {
+                continue;
+            };
+            if *n > i64::from(limit) {
+                let mut labels = self.labels(p, ISSUE_RATE);
+                labels.insert("issue_id".into(), issue.to_string());
+                let mut ann = Labels::new();
+                ann.insert(
+                    "summary".into(),
+                    format!("Issue {issue} in {} gets {n} events per minute", p.name),
+                );
+                ann.insert("value".into(), n.to_string());
+                desired.insert(
+                    Alert::fingerprint_of(&labels),
+                    (labels, ann, format!("{external}/issues/{issue}")),
+                );
+            }
+        }
+        for (project, summaries) in &slow {
+            let Some(p) = by_id.get(project) else {
+                continue;
+            };
+            let Some(limit) = p.settings.alerts.transaction_p95 else {
+                continue;
+            };
+            let limit_ms = limit.as_duration().as_secs_f64() * 1000.0;
+            for s in summaries.iter().filter(|s| s.p95_ms > limit_ms) {
+                let mut labels = self.labels(p, TRANSACTION_SLOW);
+                labels.insert("transaction".into(), s.name.clone());
+                let mut ann = Labels::new();
+                ann.insert(
+                    "summary".into(),
+                    format!(
+                        "{} p95 is {:.0} ms in {} (threshold {limit})",
+                        s.name, s.p95_ms, p.name
+                    ),
+                );
+                ann.insert("value".into(), format!("{:.1}", s.p95_ms / 1000.0));
+                desired.insert(
+                    Alert::fingerprint_of(&labels),
+                    (
+                        labels,
+                        ann,
+                        format!("{external}/transactions?project={}", p.id),
+                    ),
+                );
+            }
+        }
+
+        // Fire what is new; resolve rate alerts that no longer hold and issue alerts whose
+        // issue was handled or went quiet.
+        for (fp, (labels, ann, url)) in &desired {
+            if !self.open.contains_key(fp) {
+                self.fire(labels.clone(), ann.clone(), url.clone(), now)
+                    .await;
+            }
+        }
+        let issues: HashMap<i64, _> = issues.into_iter().map(|i| (i.id, i)).collect();
+        let to_resolve: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(fp, a)| match a.name() {
+                NEW_ISSUE | REGRESSION => {
+                    let id = a.labels.get("issue_id").and_then(|i| i.parse::<i64>().ok());
+                    match id.and_then(|id| issues.get(&id)) {
+                        Some(i) => i.status != IssueStatus::Unresolved || now - i.last_seen > QUIET,
+                        None => true,
+                    }
+                }
+                _ => !desired.contains_key(*fp),
+            })
+            .map(|(fp, _)| fp.clone())
+            .collect();
+        for fp in to_resolve {
+            if let Some(mut alert) = self.open.remove(&fp) {
+                alert.state = AlertState::Resolved;
+                alert.ends_at = Some(now);
+                alert.updated_at = now;
+                self.save(alert).await;
+            }
+        }
+    }
+
+    fn labels(&self, p: &Project, name: &str) -> Labels {
+        let mut l = Labels::new();
+        l.insert("alertname".into(), name.into());
+        l.insert("project".into(), p.name.clone());
+        let default_severity = match name {
+            NEW_ISSUE | REGRESSION => "warning",
+            _ => "critical",
+        };
+        l.insert(
+            "severity".into(),
+            p.settings
+                .alerts
+                .labels
+                .get("severity")
+                .cloned()
+                .unwrap_or_else(|| default_severity.into()),
+        );
+        for (k, v) in &p.settings.alerts.labels {
+            l.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        l
+    }
+
+    fn external(&self) -> String {
+        self.external_url
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn fire(&mut self, labels: Labels, annotations: Labels, url: String, now: DateTime<Utc>) {
+        let fingerprint = Alert::fingerprint_of(&labels);
+        if self.open.contains_key(&fingerprint) {
+            return;
+        }
+        let alert = Alert {
+            fingerprint: fingerprint.clone(),
+            labels,
+            annotations,
+            state: AlertState::Firing,
+            starts_at: now,
+            ends_at: None,
+            generator_url: url,
+            updated_at: now,
+        };
+        self.open.insert(fingerprint, alert.clone());
+        self.save(alert).await;
+    }
+
+    async fn save(&self, alert: Alert) {
+        let deliveries = (self.router)(&alert);
+        let queued = !deliveries.is_empty();
+        let store = self.store.clone();
+        let name = alert.name().to_string();
+        let state = alert.state;
+        match tokio::task::spawn_blocking(move || store.save_alert(&alert, &deliveries)).await {
+            Ok(Ok(_)) => {
+                if queued {
+                    self.deliveries_waiting.notify_one();
+                }
+                tracing::info!(
+                    operation = "alert",
+                    alertname = name,
+                    state = state.as_str(),
+                    "alert {name} {}",
+                    state.as_str()
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::error!(operation = "alert", error_type = "store", error = %e, "cannot save alert")
+            }
+            Err(e) => tracing::error!(operation = "alert", error = %e, "alert task failed"),
+        }
+    }
+}
+
+fn issue_description(i: &pharos_store::errors::IssueSummary) -> String {
+    let mut s = format!("{} event(s)", i.count);
+    if !i.culprit.is_empty() {
+        s.push_str(&format!(" in {}", i.culprit));
+    }
+    s.push_str(&format!(
+        ", level {}, first seen {}",
+        i.level,
+        i.first_seen.format("%Y-%m-%d %H:%M:%S UTC")
+    ));
+    s
+}

@@ -1,0 +1,129 @@
+//! Ingest metrics, and the error and transaction counts as series (per project, level and
+//! issue) so that rules and dashboards can use them.
+
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+use super::directory::ProjectInfo;
+use pharos_store::errors::IngestOutcome;
+
+#[derive(Clone)]
+pub struct IngestMetrics {
+    envelopes: IntCounterVec,
+    items: IntCounterVec,
+    events: IntCounterVec,
+    issue_events: IntCounterVec,
+    transactions: IntCounterVec,
+    transaction_duration: HistogramVec,
+    discarded: IntCounterVec,
+    latency: Histogram,
+}
+
+impl IngestMetrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<IngestMetrics> {
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let transaction_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "pharos_transaction_duration_seconds",
+                "Duration of transactions reported by SDKs.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+            ]),
+            &["project", "transaction"],
+        )?;
+        registry.register(Box::new(transaction_duration.clone()))?;
+        let latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "pharos_sentry_ingest_duration_seconds",
+                "Time from receiving an envelope to answering it (stored and grouped).",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )?;
+        registry.register(Box::new(latency.clone()))?;
+        Ok(IngestMetrics {
+            envelopes: counter(
+                "pharos_sentry_envelopes_total",
+                "Envelopes and store requests by outcome.",
+                &["outcome"],
+            )?,
+            items: counter(
+                "pharos_sentry_items_total",
+                "Envelope items by type and outcome (accepted, skipped, invalid, rate_limited).",
+                &["type", "outcome"],
+            )?,
+            events: counter(
+                "pharos_error_events_total",
+                "Error and message events stored, by project and level.",
+                &["project", "level"],
+            )?,
+            issue_events: counter(
+                "pharos_issue_events_total",
+                "Events stored per issue.",
+                &["project", "issue"],
+            )?,
+            transactions: counter(
+                "pharos_transactions_total",
+                "Transactions stored, by project, name and status (ok or failed).",
+                &["project", "transaction", "status"],
+            )?,
+            transaction_duration,
+            discarded: counter(
+                "pharos_sdk_discarded_events_total",
+                "What SDKs report having dropped (client reports).",
+                &["project"],
+            )?,
+            latency,
+        })
+    }
+
+    pub fn envelope(&self, outcome: &str) {
+        self.envelopes.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn item(&self, ty: &str, outcome: &str) {
+        // Unknown item types are bounded by what SDKs send; cap the label anyway.
+        let ty = if ty.len() > 32 { "other" } else { ty };
+        self.items.with_label_values(&[ty, outcome]).inc();
+    }
+
+    pub fn latency(&self, secs: f64) {
+        self.latency.observe(secs);
+    }
+
+    pub fn record(
+        &self,
+        project: &ProjectInfo,
+        o: &IngestOutcome,
+        labels: &[(&'static str, String)],
+    ) {
+        let p = project.name.as_str();
+        for e in o.events.iter().filter(|e| !e.duplicate) {
+            self.events.with_label_values(&[p, e.level.as_str()]).inc();
+            self.issue_events
+                .with_label_values(&[p, e.issue_id.to_string().as_str()])
+                .inc();
+        }
+        for (name, duration_ms, failed) in &o.transactions {
+            let status = if *failed { "failed" } else { "ok" };
+            self.transactions
+                .with_label_values(&[p, name, status])
+                .inc();
+            self.transaction_duration
+                .with_label_values(&[p, name])
+                .observe(duration_ms / 1000.0);
+        }
+        for (ty, n) in labels {
+            if *ty == "client_report" {
+                let n: u64 = n.parse().unwrap_or(0);
+                self.discarded.with_label_values(&[p]).inc_by(n);
+            }
+        }
+    }
+}
