@@ -14,7 +14,7 @@ mod issues;
 mod performance;
 mod projects;
 mod schema;
-mod search;
+pub mod search;
 mod write;
 
 use std::path::Path;

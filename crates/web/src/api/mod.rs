@@ -2,15 +2,17 @@
 //! `{"error": ..., "field": ...}` with the status decided in one place ([`ApiError`]).
 
 pub mod alerts;
+pub mod issues;
 pub mod maintenance;
 pub mod monitors;
+pub mod projects;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use pharos_store::StoreError;
 use serde::de::DeserializeOwned;
@@ -38,6 +40,40 @@ pub fn router(state: SharedState) -> Router<SharedState> {
             get(maintenance::list).post(maintenance::create),
         )
         .route("/api/v1/maintenance/{id}", delete(maintenance::remove))
+        .route(
+            "/api/v1/projects",
+            get(projects::list).post(projects::create),
+        )
+        .route(
+            "/api/v1/projects/{id}",
+            get(projects::get_one)
+                .patch(projects::patch)
+                .delete(projects::remove),
+        )
+        .route("/api/v1/projects/{id}/keys", post(projects::add_key))
+        .route(
+            "/api/v1/projects/{id}/keys/{key}",
+            delete(projects::revoke_key),
+        )
+        .route("/api/v1/projects/{id}/releases", get(projects::releases))
+        .route(
+            "/api/v1/projects/{id}/client-reports",
+            get(projects::client_reports),
+        )
+        .route("/api/v1/projects/{id}/logs", get(projects::logs))
+        .route("/api/v1/issues", get(issues::list))
+        .route(
+            "/api/v1/issues/{id}",
+            get(issues::get_one).patch(issues::update),
+        )
+        .route("/api/v1/issues/{id}/events", get(issues::events))
+        .route(
+            "/api/v1/issues/{id}/events/latest",
+            get(issues::latest_event),
+        )
+        .route("/api/v1/events/{event_id}", get(issues::event))
+        .route("/api/v1/attachments/{id}", get(issues::attachment))
+        .route("/api/v1/transactions", get(issues::transactions))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 

@@ -23,6 +23,9 @@ pub async fn stylesheet() -> impl IntoResponse {
 #[derive(Clone, Copy, PartialEq)]
 pub enum Nav {
     Overview,
+    Issues,
+    Performance,
+    Projects,
     Alerts,
     NewMonitor,
     None,
@@ -43,8 +46,11 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
                     a.brand href="/" { "Pharos" }
                     nav {
                         a href="/" class=[(nav == Nav::Overview).then_some("current")] { "Monitors" }
+                        a href="/issues" class=[(nav == Nav::Issues).then_some("current")] { "Issues" }
+                        a href="/transactions" class=[(nav == Nav::Performance).then_some("current")] { "Performance" }
                         a href="/alerts" class=[(nav == Nav::Alerts).then_some("current")] { "Alerts" }
                         a href="/monitors/new" class=[(nav == Nav::NewMonitor).then_some("current")] { "Add monitor" }
+                        a href="/projects" class=[(nav == Nav::Projects).then_some("current")] { "Projects" }
                         a href="/status" { "Status page" }
                     }
                     @if signed_in {

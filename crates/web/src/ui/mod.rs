@@ -1,12 +1,15 @@
 //! The server-rendered UI (maud templates compiled into the binary): the overview, each
-//! monitor's page, the add-monitor form, the alerts page, the public status page and the
-//! sign-in page. Pages read the same views as the API.
+//! monitor's page, the add-monitor form, the alerts page, the public status page, the
+//! sign-in page, and error tracking (issues, an issue's events, performance, projects). Pages read the same views as the API.
 
 pub mod alerts;
+pub mod issues;
 pub mod layout;
 pub mod login;
 pub mod monitor;
 pub mod overview;
+pub mod performance;
+pub mod projects;
 pub mod status;
 
 use axum::Router;
@@ -30,6 +33,17 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/monitors/{id}/pause", post(monitor::pause))
         .route("/alerts", get(alerts::page))
         .route("/status", get(status::page))
+        .route("/issues", get(issues::list))
+        .route("/issues/{id}", get(issues::page))
+        .route("/issues/{id}/status", post(issues::set_status))
+        .route("/transactions", get(performance::page))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/projects/{id}", get(projects::page))
+        .route("/projects/{id}/keys", post(projects::add_key))
+        .route(
+            "/projects/{id}/keys/{key}/revoke",
+            post(projects::revoke_key),
+        )
 }
 
 /// Lets the request through when the page is public or the visitor is signed in;

@@ -1,0 +1,182 @@
+//! Transactions grouped by name (throughput, p50/p95/p99, failure rate) and one
+//! transaction's slowest samples with a span waterfall.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use maud::{Markup, html};
+use pharos_ingest::sentry::event::parse_timestamp;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::layout::{self, Nav, ago, millis};
+use super::{error_page, guard};
+use crate::SharedState;
+
+#[derive(Deserialize, Default)]
+pub struct Params {
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    period: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+const PERIODS: &[(&str, i64)] = &[("1h", 1), ("24h", 24), ("7d", 168), ("30d", 720)];
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let p = q.map(|q| q.0).unwrap_or_default();
+    let project = p.project.as_deref().and_then(|s| s.parse::<i64>().ok());
+    let period = p.period.clone().unwrap_or_else(|| "24h".into());
+    let hours = PERIODS
+        .iter()
+        .find(|(n, _)| *n == period)
+        .map_or(24, |(_, h)| *h);
+    let now = Utc::now();
+    let since = now - Duration::hours(hours);
+    let name = p.name.clone();
+    let loaded = state
+        .with_store(move |s| {
+            let projects = s.errors().projects()?;
+            let mut summaries = s.errors().transaction_summaries(project, since, now)?;
+            let samples = match &name {
+                Some(n) => {
+                    summaries.retain(|t| &t.name == n);
+                    match project.or(summaries.first().map(|t| t.project_id)) {
+                        Some(pid) => s.errors().slowest_transactions(pid, n, since, 10)?,
+                        None => Vec::new(),
+                    }
+                }
+                None => Vec::new(),
+            };
+            Ok((projects, summaries, samples))
+        })
+        .await;
+    let (projects, summaries, samples) = match loaded {
+        Ok(v) => v,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let link = |name: Option<&str>, per: &str| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(pr) = project {
+            s.append_pair("project", &pr.to_string());
+        }
+        s.append_pair("period", per);
+        if let Some(n) = name {
+            s.append_pair("name", n);
+        }
+        format!("/transactions?{}", s.finish())
+    };
+    let project_name = |id: i64| {
+        projects
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    };
+    let body = html! {
+        h1 { "Performance" }
+        form.search method="get" action="/transactions" {
+            select name="project" aria-label="Project" {
+                option value="" { "All projects" }
+                @for pr in &projects { option value=(pr.id) selected[project == Some(pr.id)] { (pr.name) } }
+            }
+            select name="period" aria-label="Period" {
+                @for (n, _) in PERIODS { option value=(n) selected[*n == period] { "last " (n) } }
+            }
+            @if let Some(n) = &p.name { input type="hidden" name="name" value=(n); }
+            button.primary type="submit" { "Show" }
+        }
+        @if let Some(n) = &p.name { p.small { a href=(link(None, &period)) { "← All transactions" } } h2 { code { (n) } } }
+        @if summaries.is_empty() {
+            p.muted #no-transactions { "No transactions in the last " (period) ". Set " code { "traces_sample_rate" } " in " code { "sentry_sdk.init" } " to send them." }
+        } @else {
+            table.transactions {
+                thead { tr { th { "Transaction" } th { "Project" } th.num { "Count" } th.num { "Per min" } th.num { "p50" } th.num { "p95" } th.num { "p99" } th.num { "Max" } th.num { "Failure rate" } } }
+                tbody {
+                    @for t in &summaries {
+                        tr {
+                            td { a href=(link(Some(&t.name), &period)) { (t.name) } @if let Some(op) = &t.op { span.small.muted { " " (op) } } }
+                            td { (project_name(t.project_id)) }
+                            td.num { (t.count) }
+                            td.num { (format!("{:.2}", t.throughput)) }
+                            td.num { (millis(Some(t.p50_ms))) }
+                            td.num.p95 { (millis(Some(t.p95_ms))) }
+                            td.num { (millis(Some(t.p99_ms))) }
+                            td.num { (millis(Some(t.max_ms))) }
+                            td.num { (format!("{:.1}%", t.failure_rate * 100.0)) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !samples.is_empty() {
+            h2 { "Slowest samples" }
+            @for sample in &samples {
+                details.sample open[std::ptr::eq(sample, &samples[0])] {
+                    summary { strong { (millis(Some(sample.duration_ms))) } " · " (sample.status) " · " (ago(Some(sample.start))) @if let Some(r) = &sample.release { " · " (r) } " · " code.small { (sample.event_id) } }
+                    (waterfall(&sample.payload, sample.duration_ms))
+                }
+            }
+        }
+    };
+    layout::page("Performance", Nav::Performance, signed_in, body).into_response()
+}
+
+/// Spans as bars on the transaction's time line.
+fn waterfall(tx: &Value, duration_ms: f64) -> Markup {
+    let Some(start) = tx.get("start_timestamp").and_then(parse_timestamp) else {
+        return html! {};
+    };
+    let mut spans: Vec<(f64, f64, String, String)> = tx
+        .get("spans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let a = s.get("start_timestamp").and_then(parse_timestamp)?;
+            let b = s.get("timestamp").and_then(parse_timestamp).unwrap_or(a);
+            let off = (a - start).num_microseconds()? as f64 / 1000.0;
+            let len = (b - a).num_microseconds()? as f64 / 1000.0;
+            let op = s
+                .get("op")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let desc = s
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            Some((off, len, op, desc))
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = duration_ms.max(0.001);
+    html! {
+        table.waterfall {
+            thead { tr { th { "Span" } th { "Duration" } th.bar { "Timeline (" (millis(Some(duration_ms))) ")" } } }
+            tbody {
+                @for (off, len, op, desc) in &spans {
+                    tr {
+                        td { code { (op) } " " span.small { (desc) } }
+                        td.num { (millis(Some(*len))) }
+                        td.bar { span.span style={ "margin-left:" (format!("{:.1}", (off / total * 100.0).clamp(0.0, 100.0))) "%;width:" (format!("{:.1}", (len / total * 100.0).clamp(0.3, 100.0))) "%" } {} }
+                    }
+                }
+                @if spans.is_empty() { tr { td colspan="3" .muted { "No spans recorded." } } }
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Projects: the DSN to copy, keys (add, revoke), release health, what SDKs dropped, and
+//! a form to create one.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Duration, Utc};
+use maud::html;
+use pharos_model::project::ProjectSettings;
+use pharos_store::errors::ProjectSource;
+use serde::Deserialize;
+
+use super::layout::{self, Nav, ago, percent};
+use super::{error_page, guard};
+use crate::SharedState;
+use crate::api::projects::{NewProject, create_project, view};
+use crate::sentry::refresh_directory;
+
+pub async fn list(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let projects = match state.with_store(|s| s.errors().projects()).await {
+        Ok(p) => p,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let body = html! {
+        h1 { "Projects" }
+        @if projects.is_empty() { p.muted { "No projects yet. Each project has a DSN: point " code { "SENTRY_DSN" } " at it and the Sentry SDK reports here unchanged." } }
+        @for p in projects.into_iter().map(|p| view(&state, p)) {
+            div.project-card {
+                h2 { a href={ "/projects/" (p.id) } { (p.name) } span.small.muted { " id " (p.id) @if p.source == ProjectSource::Config { " · from pharos.yaml" } } }
+                @if let Some(dsn) = &p.dsn { div.dsn { span.label { "DSN" } code.copy data-dsn=(dsn) { (dsn) } } }
+                p.small { a href={ "/issues?query=is:unresolved&project=" (p.id) } { "Issues" } " · " a href={ "/transactions?project=" (p.id) } { "Performance" } }
+            }
+        }
+        h2 { "New project" }
+        form.stack method="post" action="/projects" {
+            label { "Name" input name="name" required placeholder="telegram-bot"; }
+            label { "Platform" span.hint { "optional" } input name="platform" placeholder="python"; }
+            div { button.primary type="submit" { "Create project" } }
+        }
+    };
+    layout::page("Projects", Nav::Projects, signed_in, body).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct NewProjectForm {
+    name: String,
+    #[serde(default)]
+    platform: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<NewProjectForm>,
+) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    let p = NewProject {
+        name: f.name,
+        platform: f.platform.filter(|p| !p.trim().is_empty()),
+        settings: ProjectSettings::default(),
+    };
+    match create_project(&state, p).await {
+        Ok(v) => Redirect::to(&format!("/projects/{}", v.id)).into_response(),
+        Err(e) => error_page(e, true),
+    }
+}
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let since = Utc::now() - Duration::days(90);
+    let loaded = state
+        .with_store(move |s| {
+            Ok((
+                s.errors().project(id)?,
+                s.errors().release_health(id, since)?,
+                s.errors().client_reports(id)?,
+            ))
+        })
+        .await;
+    let (project, releases, reports) = match loaded {
+        Ok(v) => v,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let p = view(&state, project);
+    let a = &p.settings.alerts;
+    let body = html! {
+        p.small { a href="/projects" { "← Projects" } }
+        h1 { (p.name) span.small.muted { " id " (p.id) } }
+        @if let Some(dsn) = &p.dsn {
+            div.dsn { span.label { "DSN" } code #dsn { (dsn) } }
+            pre { code { "import sentry_sdk\n\nsentry_sdk.init(\n    dsn=\"" (dsn) "\",\n    environment=\"production\",\n    release=\"myapp@1.0.0\",\n    traces_sample_rate=1.0,\n)" } }
+        }
+        h2 { "Keys" }
+        table.keys {
+            thead { tr { th { "Public key" } th { "Label" } th { "Created" } th { "State" } th {} } }
+            tbody {
+                @for k in &p.keys {
+                    tr {
+                        td { code { (k.public_key) } }
+                        td { (k.label.as_deref().unwrap_or("")) }
+                        td { (ago(Some(k.created_at))) }
+                        td { @if k.revoked_at.is_some() { span.tag { "revoked" } } @else { "active" } }
+                        td {
+                            @if k.revoked_at.is_none() && p.source == ProjectSource::Api {
+                                form method="post" action={ "/projects/" (p.id) "/keys/" (k.public_key) "/revoke" } {
+                                    button.danger type="submit" { "Revoke" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if p.source == ProjectSource::Api {
+            form.inline method="post" action={ "/projects/" (p.id) "/keys" } {
+                input name="label" placeholder="label (optional)";
+                button.primary type="submit" { "Add a key" }
+            }
+        } @else {
+            p.small.muted { "This project is defined in pharos.yaml; its keys change there." }
+        }
+        h2 { "Settings" }
+        dl.kv {
+            dt { "Retention" } dd { (p.settings.retention) " (event counts are kept regardless)" }
+            dt { "Quota" } dd { @if p.settings.rate_limit == 0 { "none" } @else { (p.settings.rate_limit) " events per minute" } }
+            dt { "Alerts" } dd {
+                @if a.new_issue { "new issues · " } @if a.regression { "regressions · " }
+                @if let Some(n) = a.events_per_minute { "more than " (n) " events/min · " }
+                @if let Some(n) = a.issue_events_per_minute { "an issue above " (n) " events/min · " }
+                @if let Some(t) = a.transaction_p95 { "transaction p95 above " (t) }
+            }
+        }
+        h2 { "Release health" }
+        @if releases.is_empty() { p.muted { "No sessions yet (the SDK sends them when a release is set)." } } @else {
+            table.releases {
+                thead { tr { th { "Release" } th.num { "Sessions" } th.num { "Crashed" } th.num { "Errored" } th.num { "Crash-free sessions" } th { "Last session" } } }
+                tbody { @for r in &releases { tr {
+                    td { a href={ "/issues?project=" (p.id) "&query=" (url::form_urlencoded::byte_serialize(format!("release:\"{}\"", r.release).as_bytes()).collect::<String>()) } { (r.release) } }
+                    td.num { (r.sessions) } td.num { (r.crashed) } td.num { (r.errored) }
+                    td.num { (percent(r.crash_free_rate.map(|v| v * 100.0))) }
+                    td { (ago(Some(r.last_seen))) }
+                } } }
+            }
+        }
+        h2 { "Dropped by SDKs" }
+        @if reports.is_empty() { p.muted { "Nothing reported dropped." } } @else {
+            table { thead { tr { th { "Day" } th { "Reason" } th { "Category" } th.num { "Quantity" } } }
+                tbody { @for r in &reports { tr { td { (r.day.format("%Y-%m-%d")) } td { (r.reason) } td { (r.category) } td.num { (r.quantity) } } } } }
+        }
+    };
+    layout::page(&p.name, Nav::Projects, signed_in, body).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct KeyForm {
+    #[serde(default)]
+    label: Option<String>,
+}
+
+pub async fn add_key(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Form(f): Form<KeyForm>,
+) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    let label = f.label.filter(|l| !l.trim().is_empty());
+    let result = async {
+        state
+            .with_store(move |s| s.errors().add_key(id, label.as_deref(), Utc::now()))
+            .await?;
+        refresh_directory(&state).await
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/projects/{id}")).into_response(),
+        Err(e) => error_page(e, true),
+    }
+}
+
+pub async fn revoke_key(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, key)): Path<(i64, String)>,
+) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    let result = async {
+        state
+            .with_store(move |s| s.errors().revoke_key(id, &key, Utc::now()))
+            .await?;
+        refresh_directory(&state).await
+    }
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&format!("/projects/{id}")).into_response(),
+        Err(e) => error_page(e, true),
+    }
+}
