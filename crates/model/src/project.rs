@@ -19,8 +19,14 @@ pub struct ProjectSpec {
     /// Public keys (the DSN's user part). One is generated and kept when none is given.
     #[serde(default)]
     pub keys: Vec<ProjectKeySpec>,
-    #[serde(flatten)]
-    pub settings: ProjectSettings,
+    /// How long event payloads are kept; counts are kept regardless.
+    #[serde(default = "default_retention")]
+    pub retention: HumanDuration,
+    /// Events accepted per minute before SDKs get 429 (0 = no quota).
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: u32,
+    #[serde(default)]
+    pub alerts: ErrorAlertSettings,
 }
 
 /// A key as written: a bare string, or `{key, label, revoked}`.
@@ -78,12 +84,22 @@ impl Default for ProjectSettings {
     }
 }
 
+impl ProjectSettings {
+    pub fn default_retention() -> HumanDuration {
+        HumanDuration::from_secs(30 * 86400)
+    }
+
+    pub fn default_rate_limit() -> u32 {
+        6000
+    }
+}
+
 fn default_retention() -> HumanDuration {
-    HumanDuration::from_secs(30 * 86400)
+    ProjectSettings::default_retention()
 }
 
 fn default_rate_limit() -> u32 {
-    6000
+    ProjectSettings::default_rate_limit()
 }
 
 /// When errors and transactions raise alerts (through the one alert model).
@@ -130,6 +146,14 @@ impl Default for ErrorAlertSettings {
 }
 
 impl ProjectSpec {
+    pub fn settings(&self) -> ProjectSettings {
+        ProjectSettings {
+            retention: self.retention,
+            rate_limit: self.rate_limit,
+            alerts: self.alerts.clone(),
+        }
+    }
+
     /// Checks what serde cannot: a usable name and DSN id, keys that fit in a DSN.
     pub fn validate(&self) -> Result<(), String> {
         if self.id == 0 {

@@ -434,6 +434,21 @@ mod tests {
             "the example shows every kind of monitor"
         );
         assert!(!config.receivers.is_empty());
+        assert_eq!(config.projects[0].keys.len(), 2);
+        assert!(config.projects[0].alerts.transaction_p95.is_some());
+        assert_eq!(config.scrubbing.patterns.len(), 1);
+    }
+
+    #[test]
+    fn project_errors_name_the_field() {
+        let e = parse("projects:\n  - id: 1\n    name: bot\n    rate_limit: lots\n").unwrap_err();
+        assert!(e.to_string().contains("projects[0].rate_limit"), "{e}");
+        let e = parse("projects:\n  - {id: 1, name: a}\n  - {id: 1, name: b}\n").unwrap_err();
+        assert!(e.to_string().contains("two projects have the id 1"), "{e}");
+        let e = parse("projects:\n  - {id: 1, name: a, keys: ['bad key!']}\n").unwrap_err();
+        assert!(e.to_string().contains("keys[0]"), "{e}");
+        let e = parse("scrubbing:\n  patterns: ['(']\n").unwrap_err();
+        assert!(e.to_string().contains("scrubbing"), "{e}");
     }
 
     #[test]

@@ -663,6 +663,7 @@ fn check_command_points_at_line_and_field() {
         .env("API_HEALTH_TOKEN", "t")
         .env("SCHEDULER_PING_TOKEN", "scheduler-lock-ping")
         .env("WEBHOOK_KEY", "k")
+        .env("SENTRY_PUBLIC_KEY", "example-public-key")
         .output()
         .unwrap();
     assert!(

@@ -113,7 +113,7 @@ impl ErrorStore {
                         "project id {id} is already used by a project created through the API"
                     )));
                 }
-                let settings = serde_json::to_string(&spec.settings)
+                let settings = serde_json::to_string(&spec.settings())
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 tx.execute(
                     "INSERT INTO projects(id, name, platform, source, settings, created_at) VALUES(?1, ?2, ?3, 'config', ?4, ?5)

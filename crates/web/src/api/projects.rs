@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
-use pharos_model::project::{ProjectSettings, validate_name};
+use pharos_model::HumanDuration;
+use pharos_model::project::{ErrorAlertSettings, ProjectSettings, validate_name};
 use pharos_store::errors::{Project, ProjectSource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -100,8 +101,33 @@ pub struct NewProject {
     pub name: String,
     #[serde(default)]
     pub platform: Option<String>,
-    #[serde(flatten)]
-    pub settings: ProjectSettings,
+    #[serde(default = "ProjectSettings::default_retention")]
+    pub retention: HumanDuration,
+    #[serde(default = "ProjectSettings::default_rate_limit")]
+    pub rate_limit: u32,
+    #[serde(default)]
+    pub alerts: ErrorAlertSettings,
+}
+
+impl NewProject {
+    pub fn named(name: String, platform: Option<String>) -> NewProject {
+        let d = ProjectSettings::default();
+        NewProject {
+            name,
+            platform,
+            retention: d.retention,
+            rate_limit: d.rate_limit,
+            alerts: d.alerts,
+        }
+    }
+
+    fn settings(&self) -> ProjectSettings {
+        ProjectSettings {
+            retention: self.retention,
+            rate_limit: self.rate_limit,
+            alerts: self.alerts.clone(),
+        }
+    }
 }
 
 pub async fn create(
@@ -120,7 +146,7 @@ pub async fn create_project(state: &SharedState, p: NewProject) -> Result<Projec
             s.errors().create_project(
                 p.name.trim(),
                 p.platform.as_deref(),
-                &p.settings,
+                &p.settings(),
                 Utc::now(),
             )
         })
@@ -158,7 +184,9 @@ pub async fn patch(
     let mut doc = serde_json::to_value(NewProject {
         name: current.name,
         platform: current.platform,
-        settings: current.settings,
+        retention: current.settings.retention,
+        rate_limit: current.settings.rate_limit,
+        alerts: current.settings.alerts,
     })
     .map_err(|e| ApiError::internal(e.to_string()))?;
     merge(&mut doc, &patch);
@@ -170,7 +198,7 @@ pub async fn patch(
                 id,
                 next.name.trim(),
                 next.platform.as_deref(),
-                &next.settings,
+                &next.settings(),
             )
         })
         .await?;

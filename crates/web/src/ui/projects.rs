@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use maud::html;
-use pharos_model::project::ProjectSettings;
 use pharos_store::errors::ProjectSource;
 use serde::Deserialize;
 
@@ -62,11 +61,7 @@ pub async fn create(
     if let Err(r) = guard(&state, &headers, None, &uri) {
         return r;
     }
-    let p = NewProject {
-        name: f.name,
-        platform: f.platform.filter(|p| !p.trim().is_empty()),
-        settings: ProjectSettings::default(),
-    };
+    let p = NewProject::named(f.name, f.platform.filter(|p| !p.trim().is_empty()));
     match create_project(&state, p).await {
         Ok(v) => Redirect::to(&format!("/projects/{}", v.id)).into_response(),
         Err(e) => error_page(e, true),
