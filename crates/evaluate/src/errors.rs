@@ -37,7 +37,7 @@ const ALERT_NAMES: &[&str] = &[
 
 /// How long an issue alert stays firing without new events.
 const QUIET: chrono::Duration = chrono::Duration::hours(1);
-const TICK: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_secs(5);
 
 /// What ingest tells the evaluator about an issue.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -354,3 +354,127 @@ async fn an_acknowledged_event_survives_kill_9() {
     assert_eq!(issues["issues"][0]["count"], 20);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+fn transaction_envelope(id: &str, name: &str, ms: i64) -> String {
+    let end = chrono::Utc::now();
+    let start = end - chrono::Duration::milliseconds(ms);
+    let t = json!({
+        "type": "transaction", "event_id": id, "transaction": name,
+        "start_timestamp": start.to_rfc3339(), "timestamp": end.to_rfc3339(),
+        "contexts": {"trace": {"trace_id": "0123456789abcdef0123456789abcdef", "span_id": "0123456789abcdef", "op": "http.server", "status": "ok"}},
+        "spans": [],
+    })
+    .to_string();
+    format!(
+        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"transaction\",\"length\":{}}}\n{t}\n",
+        t.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_rates_slow_transactions_and_regressions_alert() {
+    let dir = tempdir("sentry-alerts");
+    let hook = webhook().await;
+    let config = format!(
+        r#"
+projects:
+  - id: 7
+    name: api
+    keys: ["{KEY}"]
+    alerts:
+      events_per_minute: 3
+      transaction_p95: 200ms
+      labels:
+        team: backend
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: {hook}
+"#,
+        hook = hook.url()
+    );
+    let pharos = Pharos::start(&dir, Some(&config)).await;
+    for i in 0..5 {
+        let s = envelope(
+            &pharos,
+            7,
+            KEY,
+            event_envelope(&format!("{:032x}", 0x100 + i), "checkout failed"),
+        )
+        .await;
+        assert_eq!(s.status, 200);
+    }
+    for i in 0..3 {
+        let s = envelope(
+            &pharos,
+            7,
+            KEY,
+            transaction_envelope(&format!("{:032x}", 0x200 + i), "POST /checkout", 450),
+        )
+        .await;
+        assert_eq!(s.status, 200);
+    }
+    let firing = |name: &'static str| {
+        move |v: &Value| {
+            v["status"] == "firing"
+                && v["alerts"][0]["labels"]["alertname"] == name
+                && v["alerts"][0]["status"] == "firing"
+        }
+    };
+    let rate = hook
+        .wait_for(20, "ErrorRateHigh", firing("ErrorRateHigh"))
+        .await;
+    assert_eq!(rate["alerts"][0]["labels"]["team"], "backend");
+    assert_eq!(rate["alerts"][0]["labels"]["project"], "api");
+    let slow = hook
+        .wait_for(20, "TransactionSlow", firing("TransactionSlow"))
+        .await;
+    assert_eq!(slow["alerts"][0]["labels"]["transaction"], "POST /checkout");
+
+    // Resolve the issue, then the same error again: a regression, and it alerts.
+    let issues = pharos.get("/api/v1/issues?query=checkout").await;
+    let id = issues["issues"][0]["id"].as_i64().unwrap();
+    assert_eq!(issues["issues"][0]["count"], 5);
+    let (st, v) = pharos
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/issues/{id}"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    assert_eq!(
+        (st.as_u16(), v["status"].as_str()),
+        (200, Some("resolved")),
+        "{v}"
+    );
+    let s = envelope(
+        &pharos,
+        7,
+        KEY,
+        event_envelope(&format!("{:032x}", 0x300), "checkout failed"),
+    )
+    .await;
+    assert_eq!(s.status, 200);
+    let reg = hook
+        .wait_for(10, "IssueRegression", firing("IssueRegression"))
+        .await;
+    assert_eq!(reg["alerts"][0]["labels"]["issue_id"], id.to_string());
+    let issue = pharos.get(&format!("/api/v1/issues/{id}")).await;
+    assert_eq!(
+        (issue["status"].as_str(), issue["substatus"].as_str()),
+        (Some("unresolved"), Some("regressed"))
+    );
+
+    // Resolving it again resolves the regression alert.
+    pharos
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/issues/{id}"),
+            Some(json!({"status": "resolved"})),
+        )
+        .await;
+    hook.wait_for(20, "IssueRegression resolved", |v| {
+        v["status"] == "resolved" && v["alerts"][0]["labels"]["alertname"] == "IssueRegression"
+    })
+    .await;
+}
