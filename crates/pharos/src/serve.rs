@@ -52,6 +52,19 @@ impl Live {
     async fn apply(&self, mut config: Config) -> anyhow::Result<()> {
         let external = external_url(&config.web, self.listen);
         config.web.external_url = Some(external.clone());
+        // Projects first: a key or id that clashes with an API project refuses the whole
+        // config before anything else changed.
+        let scrubber =
+            Scrubber::new(&config.scrubbing).map_err(|e| anyhow::anyhow!("scrubbing: {e}"))?;
+        let projects = config.projects.clone();
+        let store = self.store.clone();
+        let projects = tokio::task::spawn_blocking(move || {
+            store.errors().sync_config_projects(&projects, Utc::now())?;
+            store.errors().projects()
+        })
+        .await??;
+        self.errors.set_projects(&projects);
+        self.errors.set_scrubber(scrubber);
         let before: std::collections::HashSet<_> = {
             let store = self.store.clone();
             tokio::task::spawn_blocking(move || store.all_monitors())
@@ -79,17 +92,6 @@ impl Live {
         let removed =
             tokio::task::spawn_blocking(move || store.sync_config_monitors(&redacted, Utc::now()))
                 .await??;
-        let projects = config.projects.clone();
-        let store = self.store.clone();
-        let projects = tokio::task::spawn_blocking(move || {
-            store.errors().sync_config_projects(&projects, Utc::now())?;
-            store.errors().projects()
-        })
-        .await??;
-        self.errors.set_projects(&projects);
-        self.errors.set_scrubber(
-            Scrubber::new(&config.scrubbing).map_err(|e| anyhow::anyhow!("scrubbing: {e}"))?,
-        );
         *self.external.write().unwrap_or_else(|p| p.into_inner()) = external.clone();
         self.engine.set_config_specs(&config.monitors);
         *self.receivers.write().unwrap_or_else(|p| p.into_inner()) =

@@ -114,6 +114,20 @@ mod tests {
     }
 
     #[test]
+    fn decodes_zstd() {
+        let data = b"{\"zstd\":true}".repeat(50);
+        let z = ruzstd::encoding::compress_to_vec(
+            &data[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        assert_eq!(decode(Some("zstd"), &z, 10_000).unwrap(), data);
+        assert!(matches!(
+            decode(Some("zstd"), &z, 100),
+            Err(BodyError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
     fn caps_the_decoded_size() {
         let bomb = gzip(&vec![b'a'; 100_000]);
         assert!(matches!(

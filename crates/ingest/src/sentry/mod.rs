@@ -55,20 +55,6 @@ pub struct Processed {
     pub framing: Option<FramingError>,
 }
 
-impl Processed {
-    /// The id to answer with: the first event's, else the envelope header's.
-    pub fn event_id<'a>(&'a self, envelope: &'a Envelope<'_>) -> Option<&'a str> {
-        self.records
-            .iter()
-            .find_map(|r| match r {
-                Record::Event(e) => Some(e.event_id.as_str()),
-                Record::Transaction(t) => Some(t.event_id.as_str()),
-                _ => None,
-            })
-            .or_else(|| envelope.event_id())
-    }
-}
-
 /// Limits an envelope's items must respect.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
