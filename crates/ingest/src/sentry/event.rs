@@ -47,16 +47,8 @@ pub fn parse_event(
     scrubber: &Scrubber,
     received: DateTime<Utc>,
 ) -> Result<ErrorEvent, EventError> {
-    if bytes.len() > MAX_EVENT_BYTES {
-        return Err(EventError::TooLarge);
-    }
-    let mut payload: Value =
-        serde_json::from_slice(bytes).map_err(|e| EventError::Json(e.to_string()))?;
-    let Some(obj) = payload.as_object_mut() else {
-        return Err(EventError::NotObject);
-    };
-    let event_id = event_id_of(obj.get("event_id"), fallback_id);
-    obj.insert("event_id".into(), Value::String(event_id.clone()));
+    let (mut payload, event_id) = read_payload(bytes, fallback_id)?;
+    let obj = payload.as_object_mut().expect("read_payload checked");
     let timestamp = obj
         .get("timestamp")
         .and_then(parse_timestamp)
@@ -120,6 +112,25 @@ pub fn parse_event(
         tags,
         payload,
     })
+}
+
+/// An event-shaped item: size-checked, parsed as a JSON object, its `event_id` settled
+/// (the event's, else the envelope's, else a new one) and written back into it.
+pub(crate) fn read_payload(
+    bytes: &[u8],
+    fallback_id: Option<&str>,
+) -> Result<(Value, String), EventError> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge);
+    }
+    let mut payload: Value =
+        serde_json::from_slice(bytes).map_err(|e| EventError::Json(e.to_string()))?;
+    let Some(obj) = payload.as_object_mut() else {
+        return Err(EventError::NotObject);
+    };
+    let event_id = event_id_of(obj.get("event_id"), fallback_id);
+    obj.insert("event_id".into(), Value::String(event_id.clone()));
+    Ok((payload, event_id))
 }
 
 /// A valid id from the event or the envelope, else a new one.

@@ -98,13 +98,18 @@ fn default_components(event: &Value) -> Vec<String> {
 
 /// The exceptions of an event, oldest (the root cause) first, as the SDKs send them.
 pub fn exception_values(event: &Value) -> Vec<&Value> {
-    match event.get("exception") {
+    values_of(event.get("exception"))
+}
+
+/// A list interface in either of its shapes: `{"values": [...]}` or the older bare `[...]`
+/// (exceptions, breadcrumbs, threads).
+pub fn values_of(v: Option<&Value>) -> Vec<&Value> {
+    match v {
         Some(Value::Object(o)) => o
             .get("values")
             .and_then(Value::as_array)
             .map(|a| a.iter().collect())
             .unwrap_or_default(),
-        // The older `exception: [...]` shape.
         Some(Value::Array(a)) => a.iter().collect(),
         _ => Vec::new(),
     }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::event::{EventError, MAX_EVENT_BYTES, event_id_of, parse_timestamp, truncate};
+use super::event::{EventError, parse_timestamp, read_payload, truncate};
 use super::scrub::Scrubber;
 
 /// A finished transaction: one request, task or job, with its spans.
@@ -39,16 +39,7 @@ pub fn parse_transaction(
     scrubber: &Scrubber,
     received: DateTime<Utc>,
 ) -> Result<Transaction, EventError> {
-    if bytes.len() > MAX_EVENT_BYTES {
-        return Err(EventError::TooLarge);
-    }
-    let mut payload: Value =
-        serde_json::from_slice(bytes).map_err(|e| EventError::Json(e.to_string()))?;
-    let Some(obj) = payload.as_object_mut() else {
-        return Err(EventError::NotObject);
-    };
-    let event_id = event_id_of(obj.get("event_id"), fallback_id);
-    obj.insert("event_id".into(), Value::String(event_id.clone()));
+    let (mut payload, event_id) = read_payload(bytes, fallback_id)?;
     scrubber.scrub(&mut payload);
     let end = payload
         .get("timestamp")

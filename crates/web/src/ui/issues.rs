@@ -495,15 +495,7 @@ fn context_lines(f: &Value) -> Markup {
 }
 
 fn breadcrumbs(p: &Value) -> Markup {
-    let crumbs: Vec<&Value> = match p.get("breadcrumbs") {
-        Some(Value::Object(o)) => o
-            .get("values")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().collect())
-            .unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().collect(),
-        _ => Vec::new(),
-    };
+    let crumbs = pharos_ingest::sentry::grouping::values_of(p.get("breadcrumbs"));
     if crumbs.is_empty() {
         return html! {};
     }
