@@ -209,37 +209,26 @@ async fn ingest(
         .and_then(auth::key_from_auth_header)
         .map(str::to_owned);
     let received = Utc::now();
-    let scrubber = state.errors.scrubber();
-    let (processed, key_in_body, id_from_header) = match endpoint {
-        Endpoint::Envelope => {
-            let env = match Envelope::parse(&data) {
-                Ok(e) => e,
-                Err(e) => {
-                    m.envelope("invalid");
-                    return reject(StatusCode::BAD_REQUEST, &e.to_string());
-                }
-            };
-            let p = sentry::process_envelope(&env, &scrubber, state.errors.limits, received);
-            let key = env.dsn().and_then(auth::key_from_dsn);
-            let id = env.event_id().map(str::to_owned);
-            (p, key, id)
-        }
-        Endpoint::Store => {
-            let mut p = Processed::default();
-            match sentry::process_store_body(&data, &scrubber, received) {
-                Ok(r) => p.records.push(r),
-                Err(sentry::EventError::TooLarge) => p.too_large = true,
-                Err(e) => {
-                    m.envelope("invalid");
-                    return reject(StatusCode::BAD_REQUEST, &e.to_string());
-                }
+    // Framing is cheap and may carry the key (the `dsn` header); the items are processed
+    // only once the key is known to be good.
+    let envelope = match endpoint {
+        Endpoint::Envelope => match Envelope::parse(&data) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                m.envelope("invalid");
+                return reject(StatusCode::BAD_REQUEST, &e.to_string());
             }
-            (p, None, None)
-        }
+        },
+        Endpoint::Store => None,
     };
     let key = header_key
         .or_else(|| query.and_then(auth::key_from_query))
-        .or(key_in_body);
+        .or_else(|| {
+            envelope
+                .as_ref()
+                .and_then(Envelope::dsn)
+                .and_then(auth::key_from_dsn)
+        });
     let info = {
         let dir = state
             .errors
@@ -253,6 +242,25 @@ async fn ingest(
         Err(e) => {
             m.envelope("unauthorized");
             return reject(StatusCode::UNAUTHORIZED, e.message());
+        }
+    };
+    let scrubber = state.errors.scrubber();
+    let (processed, id_from_header) = match &envelope {
+        Some(env) => (
+            sentry::process_envelope(env, &scrubber, state.errors.limits, received),
+            env.event_id().map(str::to_owned),
+        ),
+        None => {
+            let mut p = Processed::default();
+            match sentry::process_store_body(&data, &scrubber, received) {
+                Ok(r) => p.records.push(r),
+                Err(sentry::EventError::TooLarge) => p.too_large = true,
+                Err(e) => {
+                    m.envelope("invalid");
+                    return reject(StatusCode::BAD_REQUEST, &e.to_string());
+                }
+            }
+            (p, None)
         }
     };
     if processed.too_large {
