@@ -227,3 +227,99 @@ mod tests {
         assert!(process(big.as_bytes()).too_large);
     }
 }
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use std::time::Instant;
+
+    /// `cargo test --release -p pharos-ingest -- --ignored --nocapture per_event_cost`
+    #[test]
+    #[ignore]
+    fn per_event_cost() {
+        let body = std::fs::read(format!(
+            "{}/tests/fixtures/sentry/full-001-event.envelope",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let env = Envelope::parse(&body).unwrap();
+        let mut ev: serde_json::Value = serde_json::from_slice(env.items[0].payload).unwrap();
+        let frames = ev["exception"]["values"][0]["stacktrace"]["frames"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let mut many = Vec::new();
+        for i in 0..30 {
+            let mut f = frames[i % frames.len()].clone();
+            f["function"] = serde_json::json!(format!("handler_{i}"));
+            many.push(f);
+        }
+        ev["exception"]["values"][0]["stacktrace"]["frames"] = serde_json::Value::Array(many);
+        let bytes = serde_json::to_vec(&ev).unwrap();
+        println!("event bytes {}", bytes.len());
+        let mut c = (0, 0, 0, 0);
+        scrub::census(&Scrubber::default(), &ev, &mut c);
+        println!(
+            "keys {} strings {} candidates {} string bytes {}",
+            c.0, c.1, c.2, c.3
+        );
+        let sc = Scrubber::default();
+        let t = Instant::now();
+        for _ in 0..20_000 {
+            let mut c = (0, 0, 0, 0);
+            scrub::census(&sc, &ev, &mut c);
+            std::hint::black_box(c);
+        }
+        println!(
+            "census walk  {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / 20_000.0
+        );
+        let s = Scrubber::default();
+        let n = 20_000;
+        let now = Utc::now();
+        let t = Instant::now();
+        for _ in 0..n {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            std::hint::black_box(v);
+        }
+        println!(
+            "parse only   {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            let mut v2 = v.clone();
+            s.scrub(&mut v2);
+            std::hint::black_box(v2);
+        }
+        println!(
+            "clone+scrub  {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(v.clone());
+        }
+        println!(
+            "clone only   {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(parse_event(&bytes, None, &s, now).unwrap());
+        }
+        println!(
+            "parse_event  {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(serde_json::to_vec(&v).unwrap());
+        }
+        println!(
+            "serialize    {:.1} us",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+    }
+}

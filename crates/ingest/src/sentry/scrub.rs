@@ -2,27 +2,11 @@
 //! scrubber matches exact key names only, so this one matches key names by substring and
 //! string values by shape, everywhere in the payload.
 
+use aho_corasick::AhoCorasick;
 use regex::{Captures, Regex, RegexSet};
 use serde_json::Value;
 
 pub const FILTERED: &str = "[Filtered]";
-
-/// Substrings of key names (compared lowercase, without `_`, `-`, `.` and spaces) whose
-/// values are secrets: `secret_token`, `X-TENANT-API-KEY`, `Set-Cookie`, `DB_PASSWORD`.
-const SENSITIVE_KEYS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "apikey",
-    "auth",
-    "credential",
-    "privatekey",
-    "bearer",
-    "dsn",
-    "cookie",
-    "sessionid",
-];
 
 /// How secrets look in free text. Each pattern's first and second groups (if any) are
 /// kept before and after `[Filtered]`, which replaces the rest of the match.
@@ -45,6 +29,65 @@ const VALUE_PATTERNS: &[&str] = &[
     r"\b[mu]\d{6,12}-[0-9a-f]{24,}\b",
     // Private key blocks.
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+];
+
+/// Words and literals at least one of which every built-in value pattern contains (or a run
+/// of digits, checked apart). A string holding none of them is skipped without running the
+/// regular expressions: most strings of an event (file names, source lines, `repr`s) are.
+const VALUE_HINTS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "credential",
+    "private_key",
+    "private-key",
+    "privatekey",
+    "authorization",
+    "dsn",
+    "cookie",
+    "sessionid",
+    "bearer",
+    "basic",
+    "://",
+    "sntry",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "anpa",
+    "anva",
+    "aipa",
+    "aws",
+    "-----begin",
+];
+
+/// Substrings of key names whose values are secrets (`secret_token`, `X-TENANT-API-KEY`,
+/// `Set-Cookie`, `DB_PASSWORD`), in the spellings keys use (`api_key`, `API-KEY`, `apiKey`)
+/// so that keys are matched, case-insensitively, without normalising each one.
+const KEY_SPELLINGS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "api-key",
+    "apikey",
+    "auth",
+    "credential",
+    "private_key",
+    "private-key",
+    "privatekey",
+    "bearer",
+    "dsn",
+    "cookie",
+    "sessionid",
+    "session_id",
+    "session-id",
 ];
 
 /// Card numbers: 13 to 19 digits, optionally grouped by spaces or dashes; checked with
@@ -82,7 +125,12 @@ impl Default for ScrubConfig {
 #[derive(Debug, Clone)]
 pub struct Scrubber {
     enabled: bool,
+    /// Extra key substrings from the config, normalised (lowercase, no `_ - . space`).
     keys: Vec<String>,
+    key_spellings: AhoCorasick,
+    value_hints: AhoCorasick,
+    /// With extra patterns every string is a candidate: their literals are unknown.
+    extra_patterns: bool,
     patterns: Vec<Regex>,
     /// All of `patterns` in one automaton: most strings match none, and one pass says so.
     any: RegexSet,
@@ -107,14 +155,19 @@ impl Scrubber {
         }
         let any =
             RegexSet::new(patterns.iter().map(Regex::as_str)).expect("patterns compiled alone");
+        let ac = |words: &[&str]| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(words)
+                .expect("literal words")
+        };
         Ok(Scrubber {
             any,
             enabled: config.enabled,
-            keys: SENSITIVE_KEYS
-                .iter()
-                .map(|k| k.to_string())
-                .chain(config.keys.iter().map(|k| normalise_key(k)))
-                .collect(),
+            keys: config.keys.iter().map(|k| normalise_key(k)).collect(),
+            key_spellings: ac(KEY_SPELLINGS),
+            value_hints: ac(VALUE_HINTS),
+            extra_patterns: !config.patterns.is_empty(),
             patterns,
             card: Regex::new(CARD_PATTERN).expect("card pattern"),
         })
@@ -125,6 +178,12 @@ impl Scrubber {
     }
 
     pub fn is_sensitive_key(&self, key: &str) -> bool {
+        if self.key_spellings.is_match(key) {
+            return true;
+        }
+        if self.keys.is_empty() {
+            return false;
+        }
         let k = normalise_key(key);
         self.keys.iter().any(|s| k.contains(s.as_str()))
     }
@@ -192,6 +251,11 @@ impl Scrubber {
         if s.len() < 8 {
             return None;
         }
+        let (run, digits) = digit_runs(s);
+        // Telegram and UptimeRobot keys hold a run of 6+ digits, card numbers 13+ digits.
+        if !self.extra_patterns && run < 6 && digits < 13 && !self.value_hints.is_match(s) {
+            return None;
+        }
         let mut out: Option<String> = None;
         let matched = self.any.matches(s);
         for re in matched.iter().map(|i| &self.patterns[i]) {
@@ -207,7 +271,7 @@ impl Scrubber {
             }
         }
         let cur = out.as_deref().unwrap_or(s);
-        if cur.len() >= 13 && self.card.is_match(cur) {
+        if digits >= 13 && self.card.is_match(cur) {
             let replaced = self.card.replace_all(cur, |c: &Captures| {
                 let m = c.get(0).map_or("", |m| m.as_str());
                 if luhn(m) {
@@ -235,6 +299,21 @@ fn normalise_key(key: &str) -> String {
         .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// The longest run of ASCII digits and the number of digits in all.
+fn digit_runs(s: &str) -> (usize, usize) {
+    let (mut best, mut cur, mut all) = (0, 0, 0);
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
+            cur += 1;
+            all += 1;
+            best = best.max(cur);
+        } else {
+            cur = 0;
+        }
+    }
+    (best, all)
 }
 
 fn luhn(candidate: &str) -> bool {
@@ -388,5 +467,29 @@ mod tests {
             })
             .is_err()
         );
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn census(s: &Scrubber, v: &Value, out: &mut (usize, usize, usize, usize)) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                out.0 += 1;
+                if !s.is_sensitive_key(k) {
+                    census(s, x, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| census(s, x, out)),
+        Value::String(t) => {
+            out.1 += 1;
+            out.3 += t.len();
+            let (run, digits) = digit_runs(t);
+            if t.len() >= 8 && (run >= 6 || digits >= 13 || s.value_hints.is_match(t.as_str())) {
+                out.2 += 1;
+            }
+        }
+        _ => {}
     }
 }
