@@ -170,13 +170,20 @@ impl Pharos {
     }
 
     /// Polls a monitor until `pred` holds, failing with its last state after `secs`.
+    /// A monitor not there yet (a reload still being applied) counts as not matching.
     pub async fn wait_monitor(&self, id: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let m = self.monitor(id).await;
-            if pred(&m) {
+            let (code, m) = self
+                .send(reqwest::Method::GET, &format!("/api/v1/monitors/{id}"), None)
+                .await;
+            if code.is_success() && pred(&m) {
                 return m;
             }
+            assert!(
+                code.is_success() || code == StatusCode::NOT_FOUND,
+                "GET monitor {id}: {code} {m}"
+            );
             assert!(
                 Instant::now() < deadline,
                 "monitor {id} never matched; last: {m:#}"
