@@ -9,6 +9,7 @@ pub mod maintenance;
 pub mod monitor;
 pub mod probe;
 pub mod project;
+pub mod series;
 pub mod status_codes;
 
 pub use alert::{Alert, AlertState, Labels};

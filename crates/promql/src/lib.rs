@@ -1,0 +1,1 @@
+//! The PromQL engine. (Being built for issue 4.)

@@ -1,0 +1,1 @@
+//! The time-series store. (Being built for issue 4.)
