@@ -11,9 +11,24 @@
 //!   head's lower bound is "out of bounds". Staleness markers are kept bit-exact.
 //! - Queries go through [`pharos_model::series::SeriesSource`], implemented by [`Tsdb`].
 
-use std::path::Path;
+mod block;
+mod chunk;
+mod codec;
+mod head;
+mod wal;
 
-use pharos_model::series::{LabelMatcher, LabelSet, SelectError, SeriesSamples, SeriesSource};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use pharos_model::series::{
+    LabelMatcher, LabelSet, Sample, SelectError, SeriesSamples, SeriesSource,
+};
+
+use block::Block;
+use head::{Head, MemSeries};
+use wal::{Record, Wal};
 
 /// Store options; every limit has a default that suits a small team's machine.
 #[derive(Clone, Debug)]
@@ -62,7 +77,10 @@ pub enum AppendError {
 #[derive(Debug, thiserror::Error)]
 pub enum TsdbError {
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("corrupt data in {path}: {message}")]
     Corrupt { path: String, message: String },
     #[error("the store is closed")]
@@ -116,82 +134,678 @@ pub struct Cardinality {
 }
 
 pub struct Tsdb {
-    _private: (),
+    dir: PathBuf,
+    opts: Options,
+    head: Head,
+    wal: Mutex<Wal>,
+    blocks: RwLock<Vec<Arc<Block>>>,
+    /// Samples older than this are out of bounds (they would belong to a written block).
+    min_valid: AtomicI64,
+    max_time: AtomicI64,
+    appended: AtomicU64,
+    compactions: AtomicU64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> TsdbError {
+    let context = context.into();
+    move |source| TsdbError::Io { context, source }
 }
 
 impl Tsdb {
     /// Opens (or creates) the store in `dir`, replaying the WAL.
     pub fn open(dir: &Path, opts: Options) -> Result<Tsdb, TsdbError> {
-        let _ = (dir, opts);
-        todo!()
+        let blocks_dir = dir.join("blocks");
+        std::fs::create_dir_all(&blocks_dir)
+            .map_err(io(format!("creating {}", blocks_dir.display())))?;
+        let mut blocks = Vec::new();
+        for e in std::fs::read_dir(&blocks_dir).map_err(io("reading the blocks directory"))? {
+            let path = e.map_err(io("reading the blocks directory"))?.path();
+            if !path.join("meta.json").exists() {
+                // An interrupted write or merge: the data is still in its sources.
+                let _ = std::fs::remove_dir_all(&path);
+                continue;
+            }
+            blocks.push(Arc::new(Block::open(&path)?));
+        }
+        blocks.sort_by_key(|b| (b.meta.min_t, b.meta.max_t));
+        // Blocks that a finished merge replaced but could not delete are covered by a
+        // bigger block of a higher level: drop them.
+        let covered: Vec<usize> = (0..blocks.len())
+            .filter(|&i| {
+                blocks.iter().enumerate().any(|(j, o)| {
+                    j != i
+                        && o.meta.level > blocks[i].meta.level
+                        && o.meta.min_t <= blocks[i].meta.min_t
+                        && o.meta.max_t >= blocks[i].meta.max_t
+                })
+            })
+            .collect();
+        for i in covered.into_iter().rev() {
+            let b = blocks.remove(i);
+            let _ = std::fs::remove_dir_all(&b.dir);
+        }
+        let min_valid = blocks
+            .iter()
+            .map(|b| b.meta.max_t)
+            .max()
+            .unwrap_or(i64::MIN);
+        let head = Head::default();
+        let mut max_time = i64::MIN;
+        let wal = {
+            let mut idx = head.index.write().expect("head index lock");
+            let now = now_ms();
+            Wal::open(&dir.join("wal"), |r| match r {
+                Record::Series { id, labels } => {
+                    let hash = head::hash_labels(&labels);
+                    if idx.get(hash, &labels).is_none() {
+                        idx.insert(hash, labels, Some(id), now);
+                    }
+                }
+                Record::Samples(samples) => {
+                    for (id, t, v) in samples {
+                        if let Some(s) = idx.series.get(&id) {
+                            let mut d = s.data.lock().expect("series lock");
+                            if d.last.is_none_or(|(lt, _)| t > lt) && t >= min_valid {
+                                d.append(t, v);
+                                max_time = max_time.max(t);
+                            }
+                        }
+                    }
+                }
+                Record::Chunk { id, count, bytes } => {
+                    if let Some(s) = idx.series.get(&id) {
+                        let mut d = s.data.lock().expect("series lock");
+                        for smp in chunk::ChunkIter::new(&bytes, count) {
+                            if d.last.is_none_or(|(lt, _)| smp.t > lt) {
+                                d.append(smp.t, smp.v);
+                                max_time = max_time.max(smp.t);
+                            }
+                        }
+                    }
+                }
+            })?
+        };
+        let max_block = blocks
+            .iter()
+            .map(|b| b.meta.max_t - 1)
+            .max()
+            .unwrap_or(i64::MIN);
+        Ok(Tsdb {
+            dir: dir.to_path_buf(),
+            opts,
+            head,
+            wal: Mutex::new(wal),
+            blocks: RwLock::new(blocks),
+            min_valid: AtomicI64::new(min_valid),
+            max_time: AtomicI64::new(max_time.max(max_block)),
+            appended: AtomicU64::new(0),
+            compactions: AtomicU64::new(0),
+        })
     }
 
     pub fn appender(&self) -> Appender<'_> {
-        todo!()
+        Appender {
+            db: self,
+            pending: Vec::new(),
+            new_series: Vec::new(),
+            last: HashMap::new(),
+            summary: CommitSummary::default(),
+            now: now_ms(),
+        }
     }
 
     /// Cuts head data older than a block span into blocks, merges blocks, applies
     /// retention, truncates the WAL. Cheap when there is nothing to do; the binary calls it
     /// every minute from a blocking thread.
     pub fn maintain(&self) -> Result<(), TsdbError> {
-        todo!()
+        self.wal.lock().expect("wal lock").sync()?;
+        while self.cut_block()? {}
+        self.merge_blocks()?;
+        self.apply_retention()?;
+        Ok(())
+    }
+
+    fn head_min_time(&self) -> Option<i64> {
+        let idx = self.head.index.read().expect("head index lock");
+        idx.series
+            .values()
+            .filter_map(|s| s.data.lock().expect("series lock").min_time())
+            .min()
+    }
+
+    /// Writes the oldest block-span of the head into a block when the head spans more
+    /// than 1.5 block spans (as Prometheus does), then truncates head and WAL.
+    fn cut_block(&self) -> Result<bool, TsdbError> {
+        let span = self.opts.block_duration_ms.max(1);
+        let Some(hmin) = self.head_min_time() else {
+            return Ok(false);
+        };
+        let hmin = hmin.max(self.min_valid.load(Ordering::SeqCst));
+        let hmax = self.max_time.load(Ordering::Relaxed);
+        if hmax - hmin <= span * 3 / 2 {
+            return Ok(false);
+        }
+        let bmin = hmin.div_euclid(span) * span;
+        let bmax = bmin + span;
+        let series: Vec<Arc<MemSeries>> = self
+            .head
+            .index
+            .read()
+            .expect("head index lock")
+            .series
+            .values()
+            .cloned()
+            .collect();
+        let data = series.iter().map(|s| {
+            let mut out = Vec::new();
+            s.data
+                .lock()
+                .expect("series lock")
+                .samples(bmin, bmax - 1, &mut out);
+            (s.labels.clone(), out)
+        });
+        let written = block::write(&self.dir.join("blocks"), bmin, bmax, 1, data)?;
+        if let Some(dir) = written {
+            let b = Arc::new(Block::open(&dir)?);
+            let mut blocks = self.blocks.write().expect("blocks lock");
+            blocks.push(b);
+            blocks.sort_by_key(|b| (b.meta.min_t, b.meta.max_t));
+        }
+        self.min_valid.fetch_max(bmax, Ordering::SeqCst);
+        self.truncate_head(bmax)?;
+        self.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Drops head data before `cut` (now in blocks), removes series left empty, and
+    /// rewrites the WAL as a checkpoint of what remains.
+    fn truncate_head(&self, cut: i64) -> Result<(), TsdbError> {
+        let mut wal = self.wal.lock().expect("wal lock");
+        let mut idx = self.head.index.write().expect("head index lock");
+        let mut empty = Vec::new();
+        for s in idx.series.values() {
+            let mut d = s.data.lock().expect("series lock");
+            d.truncate_before(cut);
+            if d.sealed.is_empty() && d.open.as_ref().is_none_or(|o| o.is_empty()) {
+                empty.push(s.id);
+            }
+        }
+        for id in empty {
+            idx.remove(id);
+        }
+        let idx = &*idx;
+        wal.checkpoint(|w| {
+            let mut ids: Vec<&u64> = idx.series.keys().collect();
+            ids.sort();
+            for id in ids {
+                let s = &idx.series[id];
+                w.add_series(s.id, &s.labels);
+                let d = s.data.lock().expect("series lock");
+                for c in &d.sealed {
+                    w.add_chunk(s.id, c.count, &c.bytes);
+                }
+                if let Some(o) = &d.open
+                    && !o.is_empty()
+                {
+                    w.add_chunk(s.id, o.len(), o.bytes());
+                }
+            }
+        })
+    }
+
+    /// Merges adjacent blocks into ranges three times larger (6 h, 18 h, 54 h … from 2 h
+    /// blocks), up to a tenth of the retention or 31 days, once a range is complete.
+    fn merge_blocks(&self) -> Result<(), TsdbError> {
+        let base = self.opts.block_duration_ms.max(1);
+        let cap = self
+            .opts
+            .retention_ms
+            .map(|r| r / 10)
+            .unwrap_or(i64::MAX)
+            .min(31 * 86_400_000);
+        let mut range = base * 3;
+        let mut level = 2;
+        while range <= cap {
+            let snapshot: Vec<Arc<Block>> = self.blocks.read().expect("blocks lock").clone();
+            let mut groups: BTreeMap<i64, Vec<Arc<Block>>> = BTreeMap::new();
+            for b in snapshot {
+                let start = b.meta.min_t.div_euclid(range) * range;
+                if b.meta.max_t <= start + range {
+                    groups.entry(start).or_default().push(b);
+                }
+            }
+            let limit = self.min_valid.load(Ordering::SeqCst);
+            for (start, group) in groups {
+                if group.len() < 2 || start + range > limit {
+                    continue;
+                }
+                self.merge(&group, start, start + range, level)?;
+            }
+            range *= 3;
+            level += 1;
+        }
+        Ok(())
+    }
+
+    fn merge(
+        &self,
+        group: &[Arc<Block>],
+        min_t: i64,
+        max_t: i64,
+        level: u32,
+    ) -> Result<(), TsdbError> {
+        let mut all: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
+        for b in group {
+            for (id, s) in b.series.iter().enumerate() {
+                let out = all.entry(s.labels.clone()).or_default();
+                b.samples(id as u64, i64::MIN, i64::MAX, out)?;
+            }
+        }
+        let data = all.into_iter().map(|(l, mut s)| {
+            sort_dedup(&mut s);
+            (l, s)
+        });
+        let written = block::write(&self.dir.join("blocks"), min_t, max_t, level, data)?;
+        let mut blocks = self.blocks.write().expect("blocks lock");
+        blocks.retain(|b| !group.iter().any(|g| Arc::ptr_eq(g, b)));
+        if let Some(dir) = written {
+            blocks.push(Arc::new(Block::open(&dir)?));
+        }
+        blocks.sort_by_key(|b| (b.meta.min_t, b.meta.max_t));
+        drop(blocks);
+        for g in group {
+            std::fs::remove_dir_all(&g.dir).map_err(io(format!("removing {}", g.dir.display())))?;
+        }
+        self.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn apply_retention(&self) -> Result<(), TsdbError> {
+        let newest = self.max_time.load(Ordering::Relaxed);
+        let mut doomed = Vec::new();
+        {
+            let mut blocks = self.blocks.write().expect("blocks lock");
+            if let Some(r) = self.opts.retention_ms {
+                blocks.retain(|b| {
+                    let keep = b.meta.max_t > newest.saturating_sub(r);
+                    if !keep {
+                        doomed.push(b.clone());
+                    }
+                    keep
+                });
+            }
+            if let Some(limit) = self.opts.retention_bytes {
+                let wal = self.wal.lock().expect("wal lock").disk_bytes();
+                let mut total: u64 = wal + blocks.iter().map(|b| b.disk_bytes).sum::<u64>();
+                while total > limit && !blocks.is_empty() {
+                    let b = blocks.remove(0);
+                    total -= b.disk_bytes;
+                    doomed.push(b);
+                }
+            }
+        }
+        for b in doomed {
+            tracing::info!(operation = "tsdb_retention", block = %b.dir.display(), "deleting a block past retention");
+            std::fs::remove_dir_all(&b.dir).map_err(io(format!("removing {}", b.dir.display())))?;
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> Stats {
-        todo!()
+        let idx = self.head.index.read().expect("head index lock");
+        let mut st = Stats::default();
+        let mut heap = 0usize;
+        let mut min_t: Option<i64> = None;
+        for s in idx.series.values() {
+            let d = s.data.lock().expect("series lock");
+            st.head_chunks += d.chunks();
+            st.head_samples += d.sample_count();
+            heap += d.heap_bytes() + std::mem::size_of::<MemSeries>() + 64;
+            heap += s
+                .labels
+                .iter()
+                .map(|l| l.name.capacity() + l.value.capacity() + 2 * 24 + 16)
+                .sum::<usize>();
+            if let Some(m) = d.min_time() {
+                min_t = Some(min_t.map_or(m, |x: i64| x.min(m)));
+            }
+        }
+        // Postings: one id per label pair per series, plus the map keys.
+        heap += idx
+            .series
+            .values()
+            .map(|s| s.labels.len() * 8)
+            .sum::<usize>();
+        heap += idx.postings.values().map(|v| v.len() * 96).sum::<usize>();
+        st.head_series = idx.series.len();
+        st.head_min_time = min_t;
+        let max = self.max_time.load(Ordering::Relaxed);
+        st.head_max_time = (max != i64::MIN).then_some(max);
+        st.memory_per_series = if st.head_series == 0 {
+            0.0
+        } else {
+            heap as f64 / st.head_series as f64
+        };
+        drop(idx);
+        let blocks = self.blocks.read().expect("blocks lock");
+        st.blocks = blocks.len();
+        st.block_samples = blocks.iter().map(|b| b.meta.samples).sum();
+        let chunk_bytes: u64 = blocks.iter().map(|b| b.meta.chunk_bytes).sum();
+        st.bytes_per_sample = if st.block_samples == 0 {
+            0.0
+        } else {
+            chunk_bytes as f64 / st.block_samples as f64
+        };
+        st.wal_bytes = self.wal.lock().expect("wal lock").disk_bytes();
+        st.disk_bytes = st.wal_bytes + blocks.iter().map(|b| b.disk_bytes).sum::<u64>();
+        st.compactions = self.compactions.load(Ordering::Relaxed);
+        st.samples_appended_total = self.appended.load(Ordering::Relaxed);
+        st
     }
 
     /// The top `limit` entries of each list.
     pub fn cardinality(&self, limit: usize) -> Cardinality {
-        let _ = limit;
-        todo!()
+        let idx = self.head.index.read().expect("head index lock");
+        let hour_ago = now_ms() - 3_600_000;
+        let mut metrics: HashMap<&str, usize> = HashMap::new();
+        let mut growing: HashMap<&str, usize> = HashMap::new();
+        for s in idx.series.values() {
+            let name = s.labels.metric_name().unwrap_or("");
+            *metrics.entry(name).or_default() += 1;
+            if s.created_ms >= hour_ago {
+                *growing.entry(name).or_default() += 1;
+            }
+        }
+        let top = |m: HashMap<&str, usize>| {
+            let mut v: Vec<(String, usize)> =
+                m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            v.truncate(limit);
+            v
+        };
+        let mut labels: Vec<(String, usize)> = idx
+            .postings
+            .iter()
+            .map(|(n, v)| (n.clone(), v.len()))
+            .collect();
+        labels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        labels.truncate(limit);
+        let mut pairs: Vec<(String, usize)> = idx
+            .postings
+            .iter()
+            .filter(|(n, _)| n.as_str() != pharos_model::series::METRIC_NAME)
+            .flat_map(|(n, vals)| {
+                vals.iter()
+                    .map(move |(v, ids)| (format!("{n}={v}"), ids.len()))
+            })
+            .collect();
+        pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        pairs.truncate(limit);
+        Cardinality {
+            total_series: idx.series.len(),
+            metrics: top(metrics),
+            labels,
+            label_pairs: pairs,
+            growing: top(growing),
+        }
     }
 
     /// Flushes and syncs the WAL (called on shutdown).
     pub fn close(&self) -> Result<(), TsdbError> {
-        todo!()
+        let mut w = self.wal.lock().expect("wal lock");
+        w.flush()?;
+        w.dirty = true;
+        w.sync()
     }
+
+    /// Every matching series with its samples in `[mint, maxt]`, head and blocks merged.
+    fn collect(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+        samples: bool,
+    ) -> Result<BTreeMap<LabelSet, Vec<Sample>>, TsdbError> {
+        let mut out: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
+        let blocks: Vec<Arc<Block>> = self
+            .blocks
+            .read()
+            .expect("blocks lock")
+            .iter()
+            .filter(|b| b.overlaps(mint, maxt))
+            .cloned()
+            .collect();
+        for b in &blocks {
+            for id in b.select(matchers) {
+                let mut v = Vec::new();
+                b.samples(id, mint, maxt, &mut v)?;
+                if !v.is_empty() {
+                    let e = out.entry(b.series[id as usize].labels.clone()).or_default();
+                    if samples {
+                        e.extend(v);
+                    }
+                }
+            }
+        }
+        let series: Vec<Arc<MemSeries>> = {
+            let idx = self.head.index.read().expect("head index lock");
+            idx.select(matchers)
+                .into_iter()
+                .filter_map(|id| idx.series.get(&id).cloned())
+                .collect()
+        };
+        for s in series {
+            let mut v = Vec::new();
+            s.data
+                .lock()
+                .expect("series lock")
+                .samples(mint, maxt, &mut v);
+            if !v.is_empty() {
+                let e = out.entry(s.labels.clone()).or_default();
+                if samples {
+                    e.extend(v);
+                }
+            }
+        }
+        if samples && !blocks.is_empty() {
+            for v in out.values_mut() {
+                sort_dedup(v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn sort_dedup(v: &mut Vec<Sample>) {
+    v.sort_by_key(|s| s.t);
+    v.dedup_by_key(|s| s.t);
 }
 
 /// A batch of samples, applied by [`Appender::commit`].
 pub struct Appender<'a> {
-    _db: &'a Tsdb,
+    db: &'a Tsdb,
+    pending: Vec<(Arc<MemSeries>, i64, f64)>,
+    new_series: Vec<Arc<MemSeries>>,
+    /// Newest time and value bits per series in this batch.
+    last: HashMap<u64, (i64, u64)>,
+    summary: CommitSummary,
+    now: i64,
 }
 
 impl Appender<'_> {
     /// Queues a sample, creating the series if new. Errors are per sample.
     pub fn append(&mut self, labels: &LabelSet, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
-        let _ = (labels, t, v);
-        todo!()
+        if labels.is_empty() {
+            return Err(self.count(AppendError::InvalidLabels("empty label set".into())));
+        }
+        if t < self.db.min_valid.load(Ordering::Relaxed) {
+            return Err(self.count(AppendError::OutOfBounds));
+        }
+        let (series, created) =
+            match self
+                .db
+                .head
+                .get_or_create(labels, self.now, self.db.opts.max_series)
+            {
+                Ok(x) => x,
+                Err(n) => return Err(self.count(AppendError::TooManySeries(n))),
+            };
+        if created {
+            self.new_series.push(series.clone());
+            self.summary.new_series += 1;
+        }
+        let r = SeriesRef(series.id);
+        self.queue(series, t, v).map(|_| r)
     }
 
     /// Queues a sample for a series known by reference (from an earlier `append`).
     pub fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
-        let _ = (series, t, v);
-        todo!()
+        if t < self.db.min_valid.load(Ordering::Relaxed) {
+            return Err(self.count(AppendError::OutOfBounds));
+        }
+        let Some(s) = self.db.head.by_id(series.0) else {
+            return Err(AppendError::InvalidLabels(format!(
+                "unknown series reference {}",
+                series.0
+            )));
+        };
+        self.queue(s, t, v)
+    }
+
+    fn count(&mut self, e: AppendError) -> AppendError {
+        match e {
+            AppendError::OutOfOrder => self.summary.out_of_order += 1,
+            AppendError::Duplicate => self.summary.duplicate += 1,
+            AppendError::OutOfBounds => self.summary.out_of_bounds += 1,
+            AppendError::TooManySeries(_) => self.summary.too_many_series += 1,
+            AppendError::InvalidLabels(_) => {}
+        }
+        e
+    }
+
+    fn queue(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<(), AppendError> {
+        let last = match self.last.get(&s.id) {
+            Some(l) => Some(*l),
+            None => s.data.lock().expect("series lock").last,
+        };
+        if let Some((lt, lv)) = last {
+            if t < lt {
+                return Err(self.count(AppendError::OutOfOrder));
+            }
+            if t == lt {
+                if lv == v.to_bits() {
+                    return Ok(());
+                }
+                return Err(self.count(AppendError::Duplicate));
+            }
+        }
+        self.last.insert(s.id, (t, v.to_bits()));
+        self.pending.push((s, t, v));
+        Ok(())
     }
 
     /// Writes the batch to the WAL, then makes it visible to queries.
-    pub fn commit(self) -> Result<CommitSummary, TsdbError> {
-        todo!()
+    pub fn commit(mut self) -> Result<CommitSummary, TsdbError> {
+        if self.pending.is_empty() && self.new_series.is_empty() {
+            return Ok(self.summary);
+        }
+        let mut wal = self.db.wal.lock().expect("wal lock");
+        for s in &self.new_series {
+            wal.add_series(s.id, &s.labels);
+        }
+        let records: Vec<(u64, i64, f64)> = self
+            .pending
+            .iter()
+            .map(|(s, t, v)| (s.id, *t, *v))
+            .collect();
+        wal.add_samples(&records);
+        wal.flush()?;
+        let mut max_t = i64::MIN;
+        for (s, t, v) in self.pending.drain(..) {
+            let mut d = s.data.lock().expect("series lock");
+            // Another appender may have written this series since the check.
+            if d.last.is_some_and(|(lt, _)| t <= lt) {
+                self.summary.out_of_order += 1;
+                continue;
+            }
+            d.append(t, v);
+            max_t = max_t.max(t);
+            self.summary.appended += 1;
+        }
+        drop(wal);
+        self.db.max_time.fetch_max(max_t, Ordering::Relaxed);
+        self.db
+            .appended
+            .fetch_add(self.summary.appended as u64, Ordering::Relaxed);
+        Ok(self.summary)
     }
 }
 
+fn storage(e: TsdbError) -> SelectError {
+    SelectError::Storage(e.to_string())
+}
+
 impl SeriesSource for Tsdb {
-    fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<SeriesSamples>, SelectError> {
-        let _ = (matchers, mint, maxt);
-        todo!()
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SeriesSamples>, SelectError> {
+        Ok(self
+            .collect(matchers, mint, maxt, true)
+            .map_err(storage)?
+            .into_iter()
+            .map(|(labels, samples)| SeriesSamples { labels, samples })
+            .collect())
     }
-    fn series(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<LabelSet>, SelectError> {
-        let _ = (matchers, mint, maxt);
-        todo!()
+
+    fn series(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<LabelSet>, SelectError> {
+        Ok(self
+            .collect(matchers, mint, maxt, false)
+            .map_err(storage)?
+            .into_keys()
+            .collect())
     }
-    fn label_names(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>, SelectError> {
-        let _ = (matchers, mint, maxt);
-        todo!()
+
+    fn label_names(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, SelectError> {
+        let names: BTreeSet<String> = self
+            .series(matchers, mint, maxt)?
+            .iter()
+            .flat_map(|l| l.iter().map(|l| l.name.clone()))
+            .collect();
+        Ok(names.into_iter().collect())
     }
-    fn label_values(&self, name: &str, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>, SelectError> {
-        let _ = (name, matchers, mint, maxt);
-        todo!()
+
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, SelectError> {
+        let values: BTreeSet<String> = self
+            .series(matchers, mint, maxt)?
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
+        Ok(values.into_iter().collect())
     }
 }

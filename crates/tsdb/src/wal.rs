@@ -1,0 +1,280 @@
+//! The write-ahead log: what the head holds, in the order it was committed, so a restart
+//! (or `kill -9`) rebuilds the head exactly. Segment files `wal/00000001` … hold records
+//! `[kind u8][length u32 LE][crc32 u32 LE][payload]`. A commit writes its records with one
+//! `write(2)` before it returns; the page cache outlives the process, and a periodic
+//! `fsync` bounds what a machine crash can take.
+//!
+//! Truncation writes a checkpoint (the head's series and chunks as they are) into a new
+//! segment and deletes the older ones.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use pharos_model::series::{Label, LabelSet};
+
+use crate::TsdbError;
+use crate::codec::{Reader, put_str, put_varint, unzigzag, zigzag};
+
+pub const SEGMENT_BYTES: u64 = 128 << 20;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+enum Kind {
+    Series = 1,
+    Samples = 2,
+    /// A whole chunk (checkpoint): series id, count, encoded bytes.
+    Chunk = 3,
+}
+
+/// One decoded record.
+pub enum Record {
+    Series { id: u64, labels: LabelSet },
+    Samples(Vec<(u64, i64, f64)>),
+    Chunk { id: u64, count: u16, bytes: Vec<u8> },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> TsdbError {
+    let context = context.into();
+    move |source| TsdbError::Io { context, source }
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    file: File,
+    segment: u64,
+    size: u64,
+    buf: Vec<u8>,
+    pub dirty: bool,
+}
+
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TsdbError> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))? {
+        let e = e.map_err(io("reading the WAL directory"))?;
+        if let Some(n) = e.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) {
+            out.push((n, e.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Wal {
+    /// Opens the WAL in `dir`, replaying every record through `apply`; a torn or corrupt
+    /// record ends the replay of its segment (with a warning), as after a crash mid-write.
+    pub fn open(dir: &Path, mut apply: impl FnMut(Record)) -> Result<Wal, TsdbError> {
+        fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let segs = segments(dir)?;
+        for (_, path) in &segs {
+            let mut data = Vec::new();
+            File::open(path)
+                .and_then(|mut f| f.read_to_end(&mut data))
+                .map_err(io(format!("reading {}", path.display())))?;
+            let good = replay(&data, &mut apply);
+            if good < data.len() {
+                tracing::warn!(
+                    operation = "wal_replay",
+                    segment = %path.display(),
+                    dropped_bytes = data.len() - good,
+                    "torn or corrupt record at the end of a WAL segment; later bytes dropped"
+                );
+                // Cut the tail so that new records do not follow garbage.
+                OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_len(good as u64))
+                    .map_err(io(format!("truncating {}", path.display())))?;
+            }
+        }
+        let segment = segs.last().map(|(n, _)| *n).unwrap_or(1);
+        let path = dir.join(format!("{segment:08}"));
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(format!("opening {}", path.display())))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            file,
+            segment,
+            size,
+            buf: Vec::new(),
+            dirty: false,
+        })
+    }
+
+    fn record(&mut self, kind: Kind, payload: &[u8]) {
+        self.buf.push(kind as u8);
+        self.buf
+            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        self.buf.extend_from_slice(payload);
+    }
+
+    pub fn add_series(&mut self, id: u64, labels: &LabelSet) {
+        let mut p = Vec::with_capacity(64);
+        put_varint(&mut p, id);
+        put_varint(&mut p, labels.len() as u64);
+        for l in labels.iter() {
+            put_str(&mut p, &l.name);
+            put_str(&mut p, &l.value);
+        }
+        self.record(Kind::Series, &p);
+    }
+
+    pub fn add_samples(&mut self, samples: &[(u64, i64, f64)]) {
+        if samples.is_empty() {
+            return;
+        }
+        let mut p = Vec::with_capacity(samples.len() * 14);
+        put_varint(&mut p, samples.len() as u64);
+        let base = samples[0].1;
+        p.extend_from_slice(&base.to_le_bytes());
+        for &(id, t, v) in samples {
+            put_varint(&mut p, id);
+            let d = t.wrapping_sub(base);
+            put_varint(&mut p, zigzag(d));
+            p.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        self.record(Kind::Samples, &p);
+    }
+
+    pub fn add_chunk(&mut self, id: u64, count: u16, bytes: &[u8]) {
+        let mut p = Vec::with_capacity(bytes.len() + 12);
+        put_varint(&mut p, id);
+        p.extend_from_slice(&count.to_le_bytes());
+        p.extend_from_slice(bytes);
+        self.record(Kind::Chunk, &p);
+    }
+
+    /// Writes the buffered records (one `write(2)`), cutting a new segment when the
+    /// current one is full.
+    pub fn flush(&mut self) -> Result<(), TsdbError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if self.size > 0 && self.size + self.buf.len() as u64 > SEGMENT_BYTES {
+            self.next_segment()?;
+        }
+        self.file
+            .write_all(&self.buf)
+            .map_err(io("writing the WAL"))?;
+        self.size += self.buf.len() as u64;
+        self.buf.clear();
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn next_segment(&mut self) -> Result<(), TsdbError> {
+        self.file.sync_data().map_err(io("syncing the WAL"))?;
+        self.segment += 1;
+        let path = self.dir.join(format!("{:08}", self.segment));
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(format!("opening {}", path.display())))?;
+        self.size = 0;
+        Ok(())
+    }
+
+    pub fn sync(&mut self) -> Result<(), TsdbError> {
+        if self.dirty {
+            self.file.sync_data().map_err(io("syncing the WAL"))?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Starts a fresh segment, lets `write` fill it with a checkpoint of the head, then
+    /// deletes every older segment.
+    pub fn checkpoint(&mut self, write: impl FnOnce(&mut Wal)) -> Result<(), TsdbError> {
+        self.flush()?;
+        self.next_segment()?;
+        let first_new = self.segment;
+        write(self);
+        self.flush()?;
+        self.file.sync_data().map_err(io("syncing the WAL"))?;
+        for (n, path) in segments(&self.dir)? {
+            if n < first_new {
+                fs::remove_file(&path).map_err(io(format!("removing {}", path.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn disk_bytes(&self) -> u64 {
+        segments(&self.dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, p)| fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+/// Replays records; returns how many bytes were good.
+fn replay(data: &[u8], apply: &mut impl FnMut(Record)) -> usize {
+    let mut pos = 0;
+    while pos + 9 <= data.len() {
+        let kind = data[pos];
+        let len = u32::from_le_bytes(data[pos + 1..pos + 5].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(data[pos + 5..pos + 9].try_into().unwrap());
+        let Some(payload) = data.get(pos + 9..pos + 9 + len) else {
+            break;
+        };
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        let Some(record) = decode(kind, payload) else {
+            break;
+        };
+        apply(record);
+        pos += 9 + len;
+    }
+    pos
+}
+
+fn decode(kind: u8, payload: &[u8]) -> Option<Record> {
+    let mut c = Reader::new(payload);
+    match kind {
+        k if k == Kind::Series as u8 => {
+            let id = c.varint()?;
+            let n = c.varint()? as usize;
+            let mut labels = Vec::with_capacity(n.min(256));
+            for _ in 0..n {
+                labels.push(Label {
+                    name: c.string()?,
+                    value: c.string()?,
+                });
+            }
+            Some(Record::Series {
+                id,
+                labels: LabelSet::new(labels.into_iter().map(|l| (l.name, l.value))),
+            })
+        }
+        k if k == Kind::Samples as u8 => {
+            let n = c.varint()? as usize;
+            let base = c.u64_le()? as i64;
+            let mut out = Vec::with_capacity(n.min(1 << 20));
+            for _ in 0..n {
+                let id = c.varint()?;
+                let z = c.varint()?;
+                let d = unzigzag(z);
+                let v = f64::from_bits(c.u64_le()?);
+                out.push((id, base.wrapping_add(d), v));
+            }
+            Some(Record::Samples(out))
+        }
+        k if k == Kind::Chunk as u8 => {
+            let id = c.varint()?;
+            let count = u16::from_le_bytes(c.take(2)?.try_into().ok()?);
+            let bytes = payload[c.pos..].to_vec();
+            Some(Record::Chunk { id, count, bytes })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,423 @@
+//! The store end to end through its public API: append semantics, queries, WAL replay
+//! (clean, torn, and after SIGKILL of a writer process), compaction into blocks, retention.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use pharos_model::series::{LabelMatcher, LabelSet, MatchOp, Sample, SeriesSource, stale_marker};
+use pharos_tsdb::{AppendError, Options, Tsdb};
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pharos-tsdb-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn ls(pairs: &[(&str, &str)]) -> LabelSet {
+    LabelSet::new(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())))
+}
+
+fn m(name: &str, op: MatchOp, v: &str) -> LabelMatcher {
+    LabelMatcher::new(name, op, v).unwrap()
+}
+
+fn all(db: &Tsdb, name: &str) -> Vec<Sample> {
+    let r = db
+        .select(&[m("__name__", MatchOp::Equal, name)], i64::MIN, i64::MAX)
+        .unwrap();
+    r.into_iter().flat_map(|s| s.samples).collect()
+}
+
+#[test]
+fn append_semantics_are_prometheus_s() {
+    let dir = tempdir("semantics");
+    let db = Tsdb::open(&dir, Options::default()).unwrap();
+    let up = ls(&[("__name__", "up"), ("job", "a")]);
+    let mut app = db.appender();
+    let r = app.append(&up, 1000, 1.0).unwrap();
+    app.append_ref(r, 2000, 1.0).unwrap();
+    assert_eq!(app.append_ref(r, 1500, 1.0), Err(AppendError::OutOfOrder));
+    assert_eq!(app.append_ref(r, 2000, 0.0), Err(AppendError::Duplicate));
+    assert_eq!(
+        app.append_ref(r, 2000, 1.0),
+        Ok(()),
+        "same time and value is accepted silently"
+    );
+    app.append_ref(r, 3000, stale_marker()).unwrap();
+    let sum = app.commit().unwrap();
+    assert_eq!(
+        (
+            sum.appended,
+            sum.out_of_order,
+            sum.duplicate,
+            sum.new_series
+        ),
+        (3, 1, 1, 1)
+    );
+    let got = all(&db, "up");
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].v.to_bits(), stale_marker().to_bits());
+    // Across commits too.
+    let mut app = db.appender();
+    assert_eq!(app.append(&up, 2500, 1.0), Err(AppendError::OutOfOrder));
+    assert!(matches!(
+        app.append(&LabelSet::default(), 1, 1.0),
+        Err(AppendError::InvalidLabels(_))
+    ));
+    app.commit().unwrap();
+
+    let limited = Tsdb::open(
+        &tempdir("limit"),
+        Options {
+            max_series: 2,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut app = limited.appender();
+    app.append(&ls(&[("__name__", "a")]), 1, 1.0).unwrap();
+    app.append(&ls(&[("__name__", "b")]), 1, 1.0).unwrap();
+    let e = app.append(&ls(&[("__name__", "c")]), 1, 1.0).unwrap_err();
+    assert!(e.to_string().contains("max_series"), "{e}");
+    app.commit().unwrap();
+}
+
+#[test]
+fn selectors_and_label_apis() {
+    let dir = tempdir("select");
+    let db = Tsdb::open(&dir, Options::default()).unwrap();
+    let mut app = db.appender();
+    for (path, code) in [("/a", "200"), ("/a", "500"), ("/b", "200"), ("/c", "404")] {
+        let l = ls(&[
+            ("__name__", "http_requests_total"),
+            ("path", path),
+            ("code", code),
+        ]);
+        for i in 0..10 {
+            app.append(&l, i * 15_000, i as f64).unwrap();
+        }
+    }
+    app.append(&ls(&[("__name__", "up"), ("job", "x")]), 0, 1.0)
+        .unwrap();
+    app.commit().unwrap();
+    let name = m("__name__", MatchOp::Equal, "http_requests_total");
+    let q = |ms: Vec<LabelMatcher>| db.series(&ms, i64::MIN, i64::MAX).unwrap().len();
+    assert_eq!(q(vec![name.clone()]), 4);
+    assert_eq!(q(vec![name.clone(), m("code", MatchOp::Regex, "2..")]), 2);
+    assert_eq!(
+        q(vec![name.clone(), m("code", MatchOp::NotRegex, "2..")]),
+        2
+    );
+    assert_eq!(q(vec![name.clone(), m("path", MatchOp::NotEqual, "/a")]), 2);
+    assert_eq!(
+        q(vec![m("job", MatchOp::Equal, "")]),
+        4,
+        "missing label matches empty"
+    );
+    assert_eq!(q(vec![m("__name__", MatchOp::Regex, ".+")]), 5);
+    let r = db
+        .select(
+            &[name.clone(), m("path", MatchOp::Equal, "/b")],
+            30_000,
+            60_000,
+        )
+        .unwrap();
+    assert_eq!(
+        r[0].samples.iter().map(|s| s.t).collect::<Vec<_>>(),
+        vec![30_000, 45_000, 60_000]
+    );
+    assert_eq!(
+        db.label_values("code", &[name.clone()], i64::MIN, i64::MAX)
+            .unwrap(),
+        vec!["200", "404", "500"]
+    );
+    assert_eq!(
+        db.label_names(&[], i64::MIN, i64::MAX).unwrap(),
+        vec!["__name__", "code", "job", "path"]
+    );
+    assert!(
+        db.series(&[name], 1_000_000, 2_000_000).unwrap().is_empty(),
+        "no samples in range, no series"
+    );
+    let c = db.cardinality(10);
+    assert_eq!(c.metrics[0], ("http_requests_total".to_string(), 4));
+    assert_eq!(c.total_series, 5);
+}
+
+#[test]
+fn wal_replay_restores_the_head_and_survives_a_torn_tail() {
+    let dir = tempdir("replay");
+    {
+        let db = Tsdb::open(&dir, Options::default()).unwrap();
+        for batch in 0..5 {
+            let mut app = db.appender();
+            for s in 0..50 {
+                let l = ls(&[("__name__", "m"), ("s", &s.to_string())]);
+                app.append(&l, batch * 1000, (batch * s) as f64).unwrap();
+            }
+            app.commit().unwrap();
+        }
+        // Dropped without close: like a crash after the last commit returned.
+    }
+    let db = Tsdb::open(&dir, Options::default()).unwrap();
+    assert_eq!(all(&db, "m").len(), 250);
+    drop(db);
+    // Tear the last record.
+    let seg = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
+    let db = Tsdb::open(&dir, Options::default()).unwrap();
+    assert_eq!(
+        all(&db, "m").len(),
+        200,
+        "the torn batch is dropped, the rest kept"
+    );
+    // And appending after a torn tail works and replays.
+    let mut app = db.appender();
+    app.append(&ls(&[("__name__", "m"), ("s", "0")]), 10_000, 1.0)
+        .unwrap();
+    app.commit().unwrap();
+    drop(db);
+    assert_eq!(
+        all(&Tsdb::open(&dir, Options::default()).unwrap(), "m").len(),
+        201
+    );
+}
+
+const CHILD_ENV: &str = "PHAROS_TSDB_KILL_CHILD_DIR";
+
+/// Run as a child by `committed_samples_survive_sigkill`: appends forever, printing the
+/// number of committed batches after each commit.
+#[test]
+fn kill_child_writer() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let db = Tsdb::open(Path::new(&dir), Options::default()).unwrap();
+    let l = ls(&[("__name__", "k")]);
+    for i in 0.. {
+        let mut app = db.appender();
+        app.append(&l, i * 1000, i as f64).unwrap();
+        app.commit().unwrap();
+        println!("committed {i}");
+    }
+}
+
+#[test]
+fn committed_samples_survive_sigkill() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempdir("kill");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut last = -1i64;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("committed ") {
+            last = n.parse().unwrap();
+            if last >= 2000 {
+                break;
+            }
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc_kill(child.id() as i32, 9) };
+    child.wait().unwrap();
+    let db = Tsdb::open(&dir, Options::default()).unwrap();
+    let got = all(&db, "k");
+    assert!(
+        got.len() as i64 > last,
+        "acknowledged {} samples, found {}",
+        last + 1,
+        got.len()
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn fill(db: &Tsdb, series: usize, from: i64, to: i64, step: i64) {
+    let labels: Vec<LabelSet> = (0..series)
+        .map(|s| ls(&[("__name__", "g"), ("s", &s.to_string())]))
+        .collect();
+    let mut refs = Vec::new();
+    let mut t = from;
+    while t < to {
+        let mut app = db.appender();
+        if refs.is_empty() {
+            for l in &labels {
+                refs.push(app.append(l, t, (t / step) as f64).unwrap());
+            }
+        } else {
+            for r in &refs {
+                app.append_ref(*r, t, (t / step) as f64).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        t += step;
+    }
+}
+
+#[test]
+fn compaction_cuts_blocks_and_queries_span_head_and_blocks() {
+    let dir = tempdir("compact");
+    let hour = 3_600_000;
+    let opts = Options {
+        block_duration_ms: hour,
+        retention_ms: None,
+        ..Options::default()
+    };
+    let db = Tsdb::open(&dir, opts.clone()).unwrap();
+    fill(&db, 20, 0, 10 * hour, 15_000);
+    db.maintain().unwrap();
+    let st = db.stats();
+    assert!(st.blocks >= 1 && st.compactions >= 6, "{st:?}");
+    assert!(st.bytes_per_sample < 1.5, "{st:?}");
+    assert!(
+        st.head_samples < 20 * 2 * 240 + 20 * 240,
+        "head truncated: {st:?}"
+    );
+    let check = |db: &Tsdb| {
+        let r = db
+            .select(&[m("s", MatchOp::Equal, "7")], 0, 10 * hour)
+            .unwrap();
+        assert_eq!(r.len(), 1);
+        let s = &r[0].samples;
+        assert_eq!(s.len(), 2400, "every sample once");
+        assert!(s.windows(2).all(|w| w[1].t - w[0].t == 15_000));
+        assert_eq!(s[100].v, 100.0);
+    };
+    check(&db);
+    // Out of bounds: older than the head's lower limit.
+    let mut app = db.appender();
+    assert_eq!(
+        app.append(&ls(&[("__name__", "g"), ("s", "new")]), 0, 1.0),
+        Err(AppendError::OutOfBounds)
+    );
+    drop(app);
+    drop(db);
+    // Reopen: blocks load, the WAL checkpoint restores the head.
+    let db = Tsdb::open(&dir, opts).unwrap();
+    check(&db);
+}
+
+#[test]
+fn retention_by_time_and_size_deletes_old_blocks() {
+    let hour = 3_600_000;
+    let dir = tempdir("retention");
+    let db = Tsdb::open(
+        &dir,
+        Options {
+            block_duration_ms: hour,
+            retention_ms: Some(3 * hour),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    fill(&db, 5, 0, 12 * hour, 60_000);
+    db.maintain().unwrap();
+    let oldest = db
+        .select(&[m("s", MatchOp::Equal, "1")], 0, i64::MAX)
+        .unwrap()[0]
+        .samples[0]
+        .t;
+    assert!(
+        oldest >= 12 * hour - 5 * hour,
+        "old data deleted: oldest {oldest}"
+    );
+    let dir = tempdir("retention-size");
+    let db = Tsdb::open(
+        &dir,
+        Options {
+            block_duration_ms: hour,
+            retention_ms: None,
+            retention_bytes: Some(40_000),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    fill(&db, 20, 0, 12 * hour, 60_000);
+    db.maintain().unwrap();
+    assert!(db.stats().disk_bytes <= 40_000, "{:?}", db.stats());
+}
+
+#[test]
+#[ignore = "benchmark: cargo test --release -p pharos-tsdb -- --ignored --nocapture ingest_bench"]
+fn ingest_bench() {
+    let dir = tempdir("bench");
+    let hour = 3_600_000;
+    let db = Tsdb::open(
+        &dir,
+        Options {
+            block_duration_ms: 2 * hour,
+            retention_ms: None,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let n = 10_000;
+    let labels: Vec<LabelSet> = (0..n)
+        .map(|i| {
+            ls(&[
+                ("__name__", &format!("metric_{}", i % 100)),
+                ("instance", &format!("host-{}:9100", i % 50)),
+                ("job", "node"),
+                ("path", &format!("/api/v1/resource/{}", i / 100)),
+            ])
+        })
+        .collect();
+    let mut refs = Vec::new();
+    let start = Instant::now();
+    let mut samples = 0u64;
+    let steps = 6 * 240; // six hours at 15 s
+    for step in 0..steps {
+        let t = step as i64 * 15_000;
+        let mut app = db.appender();
+        if refs.is_empty() {
+            for l in &labels {
+                refs.push(app.append(l, t, 0.0).unwrap());
+            }
+        } else {
+            for (i, r) in refs.iter().enumerate() {
+                // Counters that grow by varying amounts, as request counts do.
+                app.append_ref(*r, t, (step * (i % 7 + 1)) as f64).unwrap();
+            }
+        }
+        app.commit().unwrap();
+        samples += n as u64;
+        if step % 240 == 239 {
+            db.maintain().unwrap();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    db.maintain().unwrap();
+    let st = db.stats();
+    println!(
+        "ingest_bench: {n} series x {steps} samples: {:.0} samples/s (one thread, incl. compaction), {:.2} bytes/sample in blocks, {:.0} bytes/series in the head, disk {} KiB",
+        samples as f64 / secs,
+        st.bytes_per_sample,
+        st.memory_per_series,
+        st.disk_bytes / 1024
+    );
+}
