@@ -41,7 +41,10 @@ impl LabelSet {
     pub fn new<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
         let mut v: Vec<Label> = pairs
             .into_iter()
-            .map(|(n, v)| Label { name: n.into(), value: v.into() })
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
             .collect();
         // Stable sort keeps input order among equal names, so "last wins" below holds.
         v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -100,7 +103,13 @@ impl LabelSet {
             }
             Ok(i) => self.0[i].value = value,
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, Label { name: name.to_string(), value }),
+            Err(i) => self.0.insert(
+                i,
+                Label {
+                    name: name.to_string(),
+                    value,
+                },
+            ),
         }
     }
 
@@ -110,7 +119,13 @@ impl LabelSet {
 
     /// The same labels without the metric name.
     pub fn without_metric_name(&self) -> LabelSet {
-        LabelSet(self.0.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+        LabelSet(
+            self.0
+                .iter()
+                .filter(|l| l.name != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -171,17 +186,31 @@ pub struct LabelMatcher {
 }
 
 impl LabelMatcher {
-    pub fn new(name: impl Into<String>, op: MatchOp, value: impl Into<String>) -> Result<Self, regex::Error> {
+    pub fn new(
+        name: impl Into<String>,
+        op: MatchOp,
+        value: impl Into<String>,
+    ) -> Result<Self, regex::Error> {
         let value = value.into();
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(Regex::new(&format!("^(?s:{value})$"))?),
             _ => None,
         };
-        Ok(LabelMatcher { name: name.into(), op, value, regex })
+        Ok(LabelMatcher {
+            name: name.into(),
+            op,
+            value,
+            regex,
+        })
     }
 
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        LabelMatcher { name: name.into(), op: MatchOp::Equal, value: value.into(), regex: None }
+        LabelMatcher {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            regex: None,
+        }
     }
 
     /// Whether a label value (`""` for a missing label) satisfies the matcher.
@@ -245,17 +274,38 @@ pub trait SeriesSource: Send + Sync {
     /// Series matching every matcher, with their samples whose time lies in
     /// `[mint, maxt]` (both inclusive). Series with no sample in the range are left out.
     /// Staleness markers are returned as samples (the engine interprets them).
-    fn select(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<SeriesSamples>, SelectError>;
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SeriesSamples>, SelectError>;
 
     /// Label sets of the series matching every matcher that have samples in `[mint, maxt]`.
-    fn series(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<LabelSet>, SelectError>;
+    fn series(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<LabelSet>, SelectError>;
 
     /// Label names, sorted, of series with samples in `[mint, maxt]` that match every
     /// matcher (all series when `matchers` is empty).
-    fn label_names(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>, SelectError>;
+    fn label_names(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, SelectError>;
 
     /// Values, sorted, of one label over the same selection as `label_names`.
-    fn label_values(&self, name: &str, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> Result<Vec<String>, SelectError>;
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>, SelectError>;
 }
 
 #[cfg(test)]
@@ -264,7 +314,12 @@ mod tests {
 
     #[test]
     fn label_sets_sort_drop_empty_and_print_as_prometheus() {
-        let l = LabelSet::new([("job", "api"), ("__name__", "up"), ("zone", ""), ("instance", "a:1")]);
+        let l = LabelSet::new([
+            ("job", "api"),
+            ("__name__", "up"),
+            ("zone", ""),
+            ("instance", "a:1"),
+        ]);
         assert_eq!(l.to_string(), r#"up{instance="a:1", job="api"}"#);
         assert_eq!(l.get("job"), Some("api"));
         assert_eq!(l.get("zone"), None);
@@ -279,11 +334,31 @@ mod tests {
     #[test]
     fn matchers_treat_missing_as_empty_and_anchor_regexes() {
         let l = LabelSet::new([("job", "api-server")]);
-        assert!(LabelMatcher::new("job", MatchOp::Regex, "api.*").unwrap().matches_labels(&l));
-        assert!(!LabelMatcher::new("job", MatchOp::Regex, "api").unwrap().matches_labels(&l));
-        assert!(LabelMatcher::new("zone", MatchOp::Equal, "").unwrap().matches_labels(&l));
-        assert!(!LabelMatcher::new("zone", MatchOp::NotEqual, "").unwrap().matches_labels(&l));
-        assert!(LabelMatcher::new("job", MatchOp::NotRegex, "x|y").unwrap().matches_labels(&l));
+        assert!(
+            LabelMatcher::new("job", MatchOp::Regex, "api.*")
+                .unwrap()
+                .matches_labels(&l)
+        );
+        assert!(
+            !LabelMatcher::new("job", MatchOp::Regex, "api")
+                .unwrap()
+                .matches_labels(&l)
+        );
+        assert!(
+            LabelMatcher::new("zone", MatchOp::Equal, "")
+                .unwrap()
+                .matches_labels(&l)
+        );
+        assert!(
+            !LabelMatcher::new("zone", MatchOp::NotEqual, "")
+                .unwrap()
+                .matches_labels(&l)
+        );
+        assert!(
+            LabelMatcher::new("job", MatchOp::NotRegex, "x|y")
+                .unwrap()
+                .matches_labels(&l)
+        );
         assert!(is_stale_marker(stale_marker()) && !is_stale_marker(f64::NAN));
     }
 }

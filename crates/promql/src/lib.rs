@@ -10,7 +10,20 @@
 //! - [`memory::MemorySource`] is a plain in-memory [`SeriesSource`] for tests and for
 //!   unit-testing rules.
 
+mod aggregate;
+mod eval;
+mod functions;
+pub mod memory;
+mod value;
+
+use std::time::Instant;
+
 use pharos_model::series::{LabelSet, Sample, SeriesSamples, SeriesSource};
+use promql_parser::parser::Expr;
+use promql_parser::parser::value::ValueType;
+
+pub use value::format_value;
+use value::{Steps, Val};
 
 /// Limits and defaults; Prometheus's defaults unless said otherwise.
 #[derive(Clone, Debug)]
@@ -36,8 +49,14 @@ impl Default for EngineOptions {
 /// A query result.
 #[derive(Clone, Debug, PartialEq)]
 pub enum QueryValue {
-    Scalar { t: i64, v: f64 },
-    String { t: i64, v: String },
+    Scalar {
+        t: i64,
+        v: f64,
+    },
+    String {
+        t: i64,
+        v: String,
+    },
     /// Instant vector: one sample per series, all at the evaluation time.
     Vector(Vec<VectorSample>),
     /// Range vector or range-query result: series with their samples, oldest first.
@@ -53,7 +72,31 @@ pub struct VectorSample {
 impl QueryValue {
     /// The Prometheus HTTP API `data` object for this value.
     pub fn to_api_json(&self) -> serde_json::Value {
-        todo!()
+        use serde_json::{Value, json};
+        let secs = |t: i64| Value::from(t as f64 / 1e3);
+        let point = |t: i64, v: f64| json!([secs(t), format_value(v)]);
+        let metric = |l: &LabelSet| {
+            Value::Object(
+                l.iter()
+                    .map(|l| (l.name.clone(), Value::String(l.value.clone())))
+                    .collect(),
+            )
+        };
+        match self {
+            QueryValue::Scalar { t, v } => json!({"resultType": "scalar", "result": point(*t, *v)}),
+            QueryValue::String { t, v } => json!({"resultType": "string", "result": [secs(*t), v]}),
+            QueryValue::Vector(vs) => json!({
+                "resultType": "vector",
+                "result": vs.iter().map(|s| json!({"metric": metric(&s.labels), "value": point(s.sample.t, s.sample.v)})).collect::<Vec<_>>(),
+            }),
+            QueryValue::Matrix(ms) => json!({
+                "resultType": "matrix",
+                "result": ms.iter().map(|s| json!({
+                    "metric": metric(&s.labels),
+                    "values": s.samples.iter().map(|x| point(x.t, x.v)).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }),
+        }
     }
 }
 
@@ -63,6 +106,8 @@ pub struct QueryResult {
     pub value: QueryValue,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
+    /// Whether the order of a vector result is meaningful (`sort`, `topk` at the top).
+    pub ordered: bool,
 }
 
 /// Prometheus's error types, as the HTTP API names them.
@@ -94,6 +139,46 @@ pub struct QueryError {
     pub position: Option<std::ops::Range<usize>>,
 }
 
+impl QueryError {
+    fn bad_data(message: impl Into<String>) -> Self {
+        QueryError {
+            kind: ErrorType::BadData,
+            message: message.into(),
+            position: None,
+        }
+    }
+}
+
+/// Prometheus's limit on points per series in a range query.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Parses a query, mapping the parser's message to a `bad_data` error with a position
+/// where the message names one.
+pub fn parse(query: &str) -> Result<Expr, QueryError> {
+    promql_parser::parser::parse(query).map_err(|e| {
+        let position = parse_position(&e, query);
+        QueryError {
+            kind: ErrorType::BadData,
+            message: format!("invalid parameter \"query\": {e}"),
+            position,
+        }
+    })
+}
+
+/// The parser reports errors as text such as "unexpected <op:*> at 3:5" or with a byte
+/// span "12..15"; pick out the offset when there is one.
+fn parse_position(msg: &str, query: &str) -> Option<std::ops::Range<usize>> {
+    let re = regex::Regex::new(r"(\d+)\.\.(\d+)").ok()?;
+    if let Some(c) = re.captures(msg) {
+        let a: usize = c[1].parse().ok()?;
+        let b: usize = c[2].parse().ok()?;
+        if a <= b && b <= query.len() {
+            return Some(a..b);
+        }
+    }
+    None
+}
+
 pub struct Engine {
     pub opts: EngineOptions,
 }
@@ -104,9 +189,23 @@ impl Engine {
     }
 
     /// Evaluates `query` at `t` (Unix ms).
-    pub fn instant_query(&self, src: &dyn SeriesSource, query: &str, t: i64) -> Result<QueryResult, QueryError> {
-        let _ = (src, query, t);
-        todo!()
+    pub fn instant_query(
+        &self,
+        src: &dyn SeriesSource,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let expr = parse(query)?;
+        self.run(
+            src,
+            &expr,
+            Steps {
+                start: t,
+                end: t,
+                step: 0,
+            },
+            true,
+        )
     }
 
     /// Evaluates `query` at every `step` from `start` to `end` (Unix ms, inclusive).
@@ -120,7 +219,131 @@ impl Engine {
         end: i64,
         step: i64,
     ) -> Result<QueryResult, QueryError> {
-        let _ = (src, query, start, end, step);
-        todo!()
+        if end < start {
+            return Err(QueryError::bad_data(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
+        }
+        if step <= 0 {
+            return Err(QueryError::bad_data(
+                "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+            ));
+        }
+        if (end - start) / step > MAX_POINTS_PER_SERIES {
+            return Err(QueryError::bad_data(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+            ));
+        }
+        let expr = parse(query)?;
+        match expr.value_type() {
+            ValueType::Vector | ValueType::Scalar => {}
+            other => {
+                return Err(QueryError::bad_data(format!(
+                    "invalid parameter \"query\": invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    match other {
+                        ValueType::Matrix => "range vector",
+                        _ => "string",
+                    }
+                )));
+            }
+        }
+        self.run(src, &expr, Steps { start, end, step }, false)
+    }
+
+    /// Evaluates a parsed expression (rules keep their parsed expressions).
+    pub fn eval_instant(
+        &self,
+        src: &dyn SeriesSource,
+        expr: &Expr,
+        t: i64,
+    ) -> Result<QueryResult, QueryError> {
+        self.run(
+            src,
+            expr,
+            Steps {
+                start: t,
+                end: t,
+                step: 0,
+            },
+            true,
+        )
+    }
+
+    fn run(
+        &self,
+        src: &dyn SeriesSource,
+        expr: &Expr,
+        steps: Steps,
+        instant: bool,
+    ) -> Result<QueryResult, QueryError> {
+        let mut ev = eval::Evaluator {
+            src,
+            opts: &self.opts,
+            query_start: steps.start,
+            query_end: steps.end,
+            deadline: Instant::now() + self.opts.timeout,
+            samples_loaded: 0,
+            warnings: Vec::new(),
+            infos: Vec::new(),
+            ordered: false,
+        };
+        let val = ev.eval(expr, steps)?;
+        let value = match (val, instant) {
+            (Val::Scalar(v), true) => QueryValue::Scalar {
+                t: steps.start,
+                v: v[0],
+            },
+            (Val::String(s), _) => QueryValue::String {
+                t: steps.start,
+                v: s,
+            },
+            (Val::Vector(vs), true) => QueryValue::Vector(
+                vs.into_iter()
+                    .filter_map(|s| {
+                        s.points[0].map(|v| VectorSample {
+                            labels: s.labels,
+                            sample: Sample { t: steps.start, v },
+                        })
+                    })
+                    .collect(),
+            ),
+            (Val::Matrix(m), _) => QueryValue::Matrix(m),
+            (Val::Scalar(v), false) => QueryValue::Matrix(vec![SeriesSamples {
+                labels: LabelSet::default(),
+                samples: v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| Sample { t: steps.at(i), v })
+                    .collect(),
+            }]),
+            (Val::Vector(vs), false) => {
+                let mut m: Vec<SeriesSamples> = vs
+                    .into_iter()
+                    .map(|s| SeriesSamples {
+                        labels: s.labels,
+                        samples: s
+                            .points
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, p)| p.map(|v| Sample { t: steps.at(i), v }))
+                            .collect(),
+                    })
+                    .filter(|s| !s.samples.is_empty())
+                    .collect();
+                m.sort_by(|a, b| a.labels.cmp(&b.labels));
+                QueryValue::Matrix(m)
+            }
+        };
+        let mut warnings = ev.warnings;
+        warnings.dedup();
+        let mut infos = ev.infos;
+        infos.sort();
+        infos.dedup();
+        Ok(QueryResult {
+            value,
+            warnings,
+            infos,
+            ordered: ev.ordered,
+        })
     }
 }

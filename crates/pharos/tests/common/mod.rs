@@ -175,7 +175,11 @@ impl Pharos {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let (code, m) = self
-                .send(reqwest::Method::GET, &format!("/api/v1/monitors/{id}"), None)
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/monitors/{id}"),
+                    None,
+                )
                 .await;
             if code.is_success() && pred(&m) {
                 return m;
