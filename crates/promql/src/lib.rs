@@ -347,3 +347,23 @@ impl Engine {
         })
     }
 }
+
+/// Parses a series selector (`up{job="api"}`, as in `match[]` parameters) into matchers.
+pub fn parse_selector(
+    selector: &str,
+) -> Result<Vec<pharos_model::series::LabelMatcher>, QueryError> {
+    match parse(selector)? {
+        Expr::VectorSelector(vs) => {
+            let m = eval::to_matchers(&vs)?;
+            if m.iter().all(|m| m.matches_empty()) {
+                return Err(QueryError::bad_data(format!(
+                    "invalid parameter \"match[]\": {selector}: vector selector must contain at least one non-empty matcher"
+                )));
+            }
+            Ok(m)
+        }
+        _ => Err(QueryError::bad_data(format!(
+            "invalid parameter \"match[]\": {selector} is not a series selector"
+        ))),
+    }
+}

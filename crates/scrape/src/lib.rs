@@ -5,3 +5,7 @@
 pub mod config;
 pub mod discovery;
 pub mod json;
+pub mod manager;
+pub mod metadata;
+pub mod scrape_loop;
+pub mod target;

@@ -1,0 +1,435 @@
+//! One target's scrape loop: fetch on the job's interval (at a per-target offset, so
+//! targets spread over the interval), parse, apply `metric_relabel_configs`, append to the
+//! store, write `up` and the `scrape_*` series, and staleness markers for series that
+//! disappeared (or all of them when the target fails or goes away), as Prometheus does.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io::Read;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use pharos_ingest::prometheus::exposition::{self, Entry, Format};
+use pharos_ingest::prometheus::relabel;
+use pharos_model::series::{LabelSet, METRIC_NAME, stale_marker};
+use pharos_tsdb::{SeriesRef, Tsdb};
+
+use crate::config::{Job, ScrapeProtocol};
+use crate::metadata::{MetadataStore, MetricMetadata};
+use crate::target::Target;
+
+/// What the targets page shows about a target.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TargetHealth {
+    pub health: String,
+    pub last_error: String,
+    /// Unix ms of the last scrape's start.
+    pub last_scrape_ms: i64,
+    pub last_scrape_duration_s: f64,
+    pub samples: usize,
+}
+
+pub struct ScrapeTarget {
+    pub target: Target,
+    pub job: Arc<Job>,
+    pub health: RwLock<TargetHealth>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Cached per raw series text: the store reference and the final labels (`None` when
+/// metric relabelling drops it).
+type Cache = HashMap<String, Option<(SeriesRef, LabelSet)>>;
+
+struct Loop {
+    st: Arc<ScrapeTarget>,
+    db: Arc<Tsdb>,
+    metadata: Arc<MetadataStore>,
+    client: reqwest::Client,
+    cache: Cache,
+    /// Series (by reference) written by the last scrape, for staleness.
+    last_seen: HashMap<SeriesRef, LabelSet>,
+}
+
+/// Runs until the returned handle is aborted; on abort the caller writes staleness via
+/// [`mark_gone`].
+pub fn spawn(
+    st: Arc<ScrapeTarget>,
+    db: Arc<Tsdb>,
+    metadata: Arc<MetadataStore>,
+    client: reqwest::Client,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let interval = st.job.interval;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        st.target.key().hash(&mut h);
+        let offset = Duration::from_millis(h.finish() % interval.as_millis().max(1) as u64);
+        let now = now_ms() as u64;
+        let phase = now % interval.as_millis().max(1) as u64;
+        let wait = (offset.as_millis() as u64 + interval.as_millis() as u64 - phase)
+            % interval.as_millis().max(1) as u64;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut l = Loop {
+            st,
+            db,
+            metadata,
+            client,
+            cache: HashMap::new(),
+            last_seen: HashMap::new(),
+        };
+        loop {
+            tick.tick().await;
+            l.scrape_once().await;
+        }
+    })
+}
+
+/// Writes staleness markers for every series a removed target wrote.
+pub fn mark_gone(db: &Tsdb, target: &Target) {
+    let t = now_ms();
+    let matchers = vec![
+        pharos_model::series::LabelMatcher::equal(
+            "job",
+            target.labels.get("job").unwrap_or("").to_string(),
+        ),
+        pharos_model::series::LabelMatcher::equal(
+            "instance",
+            target.labels.get("instance").unwrap_or("").to_string(),
+        ),
+    ];
+    let Ok(series) = pharos_model::series::SeriesSource::series(db, &matchers, t - 10 * 60_000, t)
+    else {
+        return;
+    };
+    let mut app = db.appender();
+    for s in series {
+        let _ = app.append(&s, t, stale_marker());
+    }
+    let _ = app.commit();
+}
+
+impl Loop {
+    async fn scrape_once(&mut self) {
+        let started = Instant::now();
+        let t = now_ms();
+        let fetched = self.fetch().await;
+        let duration = started.elapsed().as_secs_f64();
+        let db = self.db.clone();
+        let result = match fetched {
+            Ok((body, format)) => self.ingest(&db, &body, format, t),
+            Err(e) => Err(e),
+        };
+        let (up, scraped, post, added, error) = match result {
+            Ok((s, p, a)) => (1.0, s, p, a, String::new()),
+            Err(e) => {
+                // A failed scrape ends every series the target had.
+                let mut app = db.appender();
+                for (r, _) in self.last_seen.drain() {
+                    let _ = app.append_ref(r, t, stale_marker());
+                }
+                let _ = app.commit();
+                (0.0, 0, 0, 0, e)
+            }
+        };
+        let mut app = db.appender();
+        for (name, v) in [
+            ("up", up),
+            ("scrape_duration_seconds", duration),
+            ("scrape_samples_scraped", scraped as f64),
+            ("scrape_samples_post_metric_relabeling", post as f64),
+            ("scrape_series_added", added as f64),
+        ] {
+            let mut l = self.st.target.labels.clone();
+            l.set(METRIC_NAME, name);
+            let _ = app.append(&l, t, v);
+        }
+        let _ = app.commit();
+        let mut h = self.st.health.write().unwrap_or_else(|p| p.into_inner());
+        *h = TargetHealth {
+            health: if up == 1.0 {
+                "up".into()
+            } else {
+                "down".into()
+            },
+            last_error: error.clone(),
+            last_scrape_ms: t,
+            last_scrape_duration_s: duration,
+            samples: scraped,
+        };
+        if !error.is_empty() {
+            tracing::debug!(operation = "scrape", job = %self.st.target.job, target = %self.st.target.url, error = %error, "scrape failed");
+        }
+    }
+
+    async fn fetch(&self) -> Result<(Vec<u8>, Format), String> {
+        let job = &self.st.job;
+        let cfg = &job.config;
+        let mut req = self
+            .client
+            .get(&self.st.target.url)
+            .timeout(job.timeout)
+            .header("Accept", ScrapeProtocol::accept_header(&job.protocols))
+            .header("Accept-Encoding", "gzip")
+            .header("User-Agent", concat!("Pharos/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", job.timeout.as_secs_f64()),
+            );
+        if let Some(b) = &cfg.basic_auth {
+            let user = match &b.username_file {
+                Some(f) => read_secret(f)?,
+                None => b.username.clone(),
+            };
+            let pass = match (&b.password, &b.password_file) {
+                (Some(p), _) => Some(p.clone()),
+                (None, Some(f)) => Some(read_secret(f)?),
+                _ => None,
+            };
+            req = req.basic_auth(user, pass);
+        }
+        let bearer = match (
+            &cfg.authorization,
+            &cfg.bearer_token,
+            &cfg.bearer_token_file,
+        ) {
+            (Some(a), _, _) => match (&a.credentials, &a.credentials_file) {
+                (Some(c), _) => Some(format!("{} {c}", a.kind)),
+                (None, Some(f)) => Some(format!("{} {}", a.kind, read_secret(f)?)),
+                _ => None,
+            },
+            (None, Some(t), _) => Some(format!("Bearer {t}")),
+            (None, None, Some(f)) => Some(format!("Bearer {}", read_secret(f)?)),
+            _ => None,
+        };
+        if let Some(b) = bearer {
+            req = req.header("Authorization", b);
+        }
+        let mut resp = req.send().await.map_err(|e| describe(&e))?;
+        if !resp.status().is_success() {
+            return Err(format!("server returned HTTP status {}", resp.status()));
+        }
+        let format = Format::from_content_type(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+        );
+        let gzip = resp
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let limit = job.body_size_limit as usize;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| describe(&e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > limit {
+                return Err(format!(
+                    "body size limit exceeded: more than {limit} bytes (body_size_limit)"
+                ));
+            }
+        }
+        if gzip {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(body.as_slice())
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("invalid gzip body: {e}"))?;
+            if out.len() > limit {
+                return Err(format!(
+                    "body size limit exceeded: more than {limit} bytes after decompression (body_size_limit)"
+                ));
+            }
+            body = out;
+        }
+        Ok((body, format))
+    }
+
+    /// Parses and appends a body; (scraped, kept after relabelling, new series).
+    fn ingest(
+        &mut self,
+        db: &Tsdb,
+        body: &[u8],
+        format: Format,
+        t: i64,
+    ) -> Result<(usize, usize, usize), String> {
+        let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+        let entries = exposition::parse(text, format).map_err(|e| format!("parse error: {e}"))?;
+        let job = self.st.job.clone();
+        let cfg = &job.config;
+        let mut types: HashMap<String, MetricMetadata> = HashMap::new();
+        let mut app = db.appender();
+        let mut seen: HashMap<SeriesRef, LabelSet> = HashMap::new();
+        let (mut scraped, mut kept, mut added) = (0usize, 0usize, 0usize);
+        for e in &entries {
+            match e {
+                Entry::Type { metric, kind } => {
+                    types
+                        .entry(metric.to_string())
+                        .or_insert_with(|| MetricMetadata {
+                            kind: String::new(),
+                            help: String::new(),
+                            unit: String::new(),
+                        })
+                        .kind = kind.as_str().to_string();
+                }
+                Entry::Help { metric, text } => {
+                    types
+                        .entry(metric.to_string())
+                        .or_insert_with(|| MetricMetadata {
+                            kind: String::new(),
+                            help: String::new(),
+                            unit: String::new(),
+                        })
+                        .help = text.to_string();
+                }
+                Entry::Unit { metric, unit } => {
+                    types
+                        .entry(metric.to_string())
+                        .or_insert_with(|| MetricMetadata {
+                            kind: String::new(),
+                            help: String::new(),
+                            unit: String::new(),
+                        })
+                        .unit = unit.to_string();
+                }
+                Entry::Sample(s) => {
+                    scraped += 1;
+                    if job.sample_limit > 0 && scraped as u64 > job.sample_limit {
+                        return Err(format!(
+                            "sample limit exceeded: more than {} samples (sample_limit)",
+                            job.sample_limit
+                        ));
+                    }
+                    let ts = match (s.timestamp_ms, cfg.honor_timestamps) {
+                        (Some(x), true) => x,
+                        _ => t,
+                    };
+                    let cached = match self.cache.get(s.series) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let labels = self.series_labels(s)?;
+                            let entry = labels.map(|l| (SeriesRef(u64::MAX), l));
+                            self.cache.insert(s.series.to_string(), entry.clone());
+                            entry
+                        }
+                    };
+                    let Some((r, labels)) = cached else { continue };
+                    kept += 1;
+                    let res = if r.0 == u64::MAX {
+                        let res = app.append(&labels, ts, s.value);
+                        if let Ok(nr) = res {
+                            added += 1;
+                            self.cache
+                                .insert(s.series.to_string(), Some((nr, labels.clone())));
+                        }
+                        res
+                    } else {
+                        match app.append_ref(r, ts, s.value) {
+                            Err(pharos_tsdb::AppendError::InvalidLabels(_)) => {
+                                app.append(&labels, ts, s.value)
+                            }
+                            other => other.map(|_| r),
+                        }
+                    };
+                    if let Ok(r) = res {
+                        seen.insert(r, labels);
+                    }
+                }
+            }
+        }
+        // Series gone since the last scrape end now.
+        for (r, labels) in self.last_seen.drain() {
+            if !seen.contains_key(&r) {
+                let _ = app
+                    .append_ref(r, t, stale_marker())
+                    .or_else(|_| app.append(&labels, t, stale_marker()).map(|_| ()));
+            }
+        }
+        app.commit().map_err(|e| format!("storage: {e}"))?;
+        self.last_seen = seen;
+        for (name, meta) in types {
+            self.metadata.set(&name, meta);
+        }
+        // The cache forgets series not exposed for a while (label churn).
+        if self.cache.len() > 2 * kept.max(1000) {
+            self.cache.clear();
+        }
+        Ok((scraped, kept, added))
+    }
+
+    /// The final labels of an exposed series: exposed labels merged with the target's
+    /// (`honor_labels` decides conflicts), then metric relabelling; `None` if dropped.
+    fn series_labels(&self, s: &exposition::SampleLine<'_>) -> Result<Option<LabelSet>, String> {
+        let job = &self.st.job;
+        let mut exposed =
+            LabelSet::new(s.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        exposed.set(METRIC_NAME, s.name.to_string());
+        let mut l = exposed.clone();
+        for tl in self.st.target.labels.iter() {
+            match l.get(&tl.name) {
+                Some(existing) if !job.config.honor_labels => {
+                    // The target wins; the exposed value moves to exported_<name>.
+                    let existing = existing.to_string();
+                    l.set(&format!("exported_{}", tl.name), existing);
+                    l.set(&tl.name, tl.value.clone());
+                }
+                Some(_) => {}
+                None => l.set(&tl.name, tl.value.clone()),
+            }
+        }
+        let Some(l) = relabel::process(&l, &job.config.metric_relabel_configs) else {
+            return Ok(None);
+        };
+        if job.label_limit > 0 && l.len() as u64 > job.label_limit {
+            return Err(format!(
+                "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
+                s.name,
+                l.len(),
+                job.label_limit
+            ));
+        }
+        for x in l.iter() {
+            if job.label_name_length_limit > 0 && x.name.len() as u64 > job.label_name_length_limit
+            {
+                return Err(format!(
+                    "label_name_length_limit exceeded (metric: {}, label name: {})",
+                    s.name, x.name
+                ));
+            }
+            if job.label_value_length_limit > 0
+                && x.value.len() as u64 > job.label_value_length_limit
+            {
+                return Err(format!(
+                    "label_value_length_limit exceeded (metric: {}, label name: {})",
+                    s.name, x.name
+                ));
+            }
+        }
+        Ok(Some(l))
+    }
+}
+
+fn read_secret(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "context deadline exceeded (scrape_timeout)".into();
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
