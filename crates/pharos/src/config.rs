@@ -11,6 +11,7 @@ use pharos_model::maintenance::MaintenanceWindow;
 use pharos_model::project::ProjectSpec;
 use pharos_model::{HumanDuration, MonitorSpec};
 use pharos_notify::ReceiverConfig;
+use pharos_scrape::config::{ByteSize, GlobalConfig, ScrapeConfig, deserialize_scrape_configs};
 use pharos_web::WebSettings;
 use serde::{Deserialize, Deserializer};
 
@@ -37,6 +38,56 @@ pub struct Config {
     /// Secret scrubbing of error events before they are stored (on by default).
     #[serde(default, deserialize_with = "checked_scrubbing")]
     pub scrubbing: ScrubConfig,
+    /// Prometheus's `global:` section (scrape interval and timeout defaults).
+    #[serde(default)]
+    pub global: GlobalConfig,
+    /// Prometheus's `scrape_configs:` section, as it is in a `prometheus.yml`.
+    #[serde(default, deserialize_with = "deserialize_scrape_configs")]
+    pub scrape_configs: Vec<ScrapeConfig>,
+    /// The metrics store: retention and limits.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// `metrics:` — the time-series store's settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// How long samples are kept (Prometheus's `--storage.tsdb.retention.time`).
+    #[serde(default = "default_metrics_retention")]
+    pub retention: HumanDuration,
+    /// Oldest blocks are deleted above this size (`--storage.tsdb.retention.size`).
+    #[serde(default)]
+    pub retention_size: Option<ByteSize>,
+    /// The most series the store holds; appends creating more are refused.
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
+    /// How often Pharos records its own metrics (job `pharos`); `0s` turns it off.
+    #[serde(default = "default_self_interval")]
+    pub self_scrape_interval: HumanDuration,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            retention: default_metrics_retention(),
+            retention_size: None,
+            max_series: default_max_series(),
+            self_scrape_interval: default_self_interval(),
+        }
+    }
+}
+
+fn default_metrics_retention() -> HumanDuration {
+    HumanDuration::from_secs(15 * 86_400)
+}
+
+fn default_max_series() -> usize {
+    1_000_000
+}
+
+fn default_self_interval() -> HumanDuration {
+    HumanDuration::from_secs(15)
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,7 +225,17 @@ impl Config {
             field: None,
             message: format!("cannot read config file: {e}"),
         })?;
-        Config::parse(&text, path, &|name| std::env::var(name).ok())
+        let config = Config::parse(&text, path, &|name| std::env::var(name).ok())?;
+        // Jobs are checked against `global` once both sections are read.
+        pharos_scrape::manager::ScrapeManager::check(&config.global, &config.scrape_configs)
+            .map_err(|message| ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                column: None,
+                field: Some("scrape_configs".into()),
+                message,
+            })?;
+        Ok(config)
     }
 
     pub fn parse(

@@ -16,6 +16,11 @@ use pharos_web::{AppState, WebSettings};
 use prometheus::Registry;
 use tokio::sync::Notify;
 
+use pharos_model::series::LabelSet;
+use pharos_scrape::manager::ScrapeManager;
+use pharos_scrape::metadata::MetadataStore;
+use pharos_tsdb::Tsdb;
+
 use crate::ServeArgs;
 use crate::config::Config;
 use crate::token;
@@ -35,6 +40,7 @@ struct Live {
     /// The external URL alerts link to, shared with the error alert evaluator.
     external: Arc<RwLock<String>>,
     retention: RwLock<Duration>,
+    scrape: Arc<ScrapeManager>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -104,12 +110,24 @@ impl Live {
         self.engine.reconcile(&fresh).await?;
         *self.retention.write().unwrap_or_else(|p| p.into_inner()) =
             config.retention.results.as_duration();
+        let base_dir = self
+            .config_path
+            .as_deref()
+            .and_then(|p| p.parent())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        let (global, jobs) = (config.global.clone(), config.scrape_configs.clone());
+        let scrape = self.scrape.clone();
+        tokio::task::spawn_blocking(move || scrape.apply(global, jobs, &base_dir))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
         *self.web.write().unwrap_or_else(|p| p.into_inner()) = config.web;
         tracing::info!(
             operation = "config_apply",
             monitors = config.monitors.len(),
             receivers = config.receivers.len(),
             projects = config.projects.len(),
+            scrape_jobs = config.scrape_configs.len(),
             removed = removed.len(),
             "config applied"
         );
@@ -202,8 +220,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         external.clone(),
     );
 
+    let metrics_settings = &config.metrics;
+    let tsdb_options = pharos_tsdb::Options {
+        retention_ms: Some(metrics_settings.retention.as_duration().as_millis() as i64),
+        retention_bytes: metrics_settings.retention_size.map(|b| b.0),
+        max_series: metrics_settings.max_series,
+        ..pharos_tsdb::Options::default()
+    };
+    let metrics_dir = args.data_dir.join("metrics");
+    let tsdb = Arc::new(
+        tokio::task::spawn_blocking(move || pharos_tsdb::Tsdb::open(&metrics_dir, tsdb_options))
+            .await?
+            .context("cannot open the metrics store")?,
+    );
+    let scrape = ScrapeManager::new(tsdb.clone(), Arc::new(MetadataStore::default()));
+    let tsdb_metrics = TsdbMetrics::new(&registry)?;
+    let self_scrape = metrics_settings.self_scrape_interval.as_duration();
+
     let web = Arc::new(RwLock::new(WebSettings::default()));
     let live = Arc::new(Live {
+        scrape: scrape.clone(),
         errors: errors.clone(),
         external,
         config_path: args.config.clone(),
@@ -239,6 +275,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(error_alerts.run(signal_rx));
     tokio::spawn(prune_loop(live.clone()));
     tokio::spawn(sighup_loop(live.clone()));
+    tokio::spawn(scrape.clone().run_discovery());
+    tokio::spawn(tsdb_maintenance(tsdb.clone(), tsdb_metrics));
+    if !self_scrape.is_zero() {
+        tokio::spawn(self_scrape_loop(
+            tsdb.clone(),
+            registry.clone(),
+            self_scrape,
+            args.listen.to_string(),
+        ));
+    }
 
     let reload: pharos_web::Reload = {
         let live = live.clone();
@@ -251,6 +297,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store,
         engine: engine.clone(),
         errors,
+        metrics_store: Some(Arc::new(pharos_web::prometheus_api::Metrics {
+            db: tsdb.clone(),
+            engine: pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
+            scrape: scrape.clone(),
+        })),
         registry,
         metrics: http_metrics,
         access: pharos_web::Access::new(&admin.value),
@@ -273,6 +324,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     engine.stop_all();
+    scrape.stop_all();
+    if let Err(e) = tsdb.close() {
+        tracing::warn!(operation = "shutdown", error = %e, "closing the metrics store failed");
+    }
     tracing::info!(operation = "shutdown", "pharos stopped");
     Ok(())
 }
@@ -331,5 +386,114 @@ async fn prune_loop(live: Arc<Live>) {
             Ok(Err(e)) => tracing::warn!(operation = "prune", error = %e, "pruning failed"),
             _ => {}
         }
+    }
+}
+
+/// Gauges the metrics store reports about itself, refreshed with its maintenance.
+struct TsdbMetrics {
+    series: prometheus::IntGauge,
+    memory_per_series: prometheus::Gauge,
+    bytes_per_sample: prometheus::Gauge,
+    disk: prometheus::IntGauge,
+    appended: prometheus::IntGauge,
+}
+
+impl TsdbMetrics {
+    fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let m = TsdbMetrics {
+            series: prometheus::IntGauge::new(
+                "pharos_tsdb_head_series",
+                "Active series in the metrics store's head.",
+            )?,
+            memory_per_series: prometheus::Gauge::new(
+                "pharos_tsdb_memory_per_series_bytes",
+                "Estimated heap bytes per active series (labels, chunks, index).",
+            )?,
+            bytes_per_sample: prometheus::Gauge::new(
+                "pharos_tsdb_bytes_per_sample",
+                "Bytes of chunk data per sample in the store's blocks.",
+            )?,
+            disk: prometheus::IntGauge::new(
+                "pharos_tsdb_disk_bytes",
+                "Bytes on disk: WAL and blocks.",
+            )?,
+            appended: prometheus::IntGauge::new(
+                "pharos_tsdb_samples_appended",
+                "Samples appended since the start.",
+            )?,
+        };
+        registry.register(Box::new(m.series.clone()))?;
+        registry.register(Box::new(m.memory_per_series.clone()))?;
+        registry.register(Box::new(m.bytes_per_sample.clone()))?;
+        registry.register(Box::new(m.disk.clone()))?;
+        registry.register(Box::new(m.appended.clone()))?;
+        Ok(m)
+    }
+}
+
+/// Compaction, retention and WAL sync once a minute, off the async threads.
+async fn tsdb_maintenance(db: Arc<Tsdb>, metrics: TsdbMetrics) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let d = db.clone();
+        match tokio::task::spawn_blocking(move || d.maintain().map(|_| d.stats())).await {
+            Ok(Ok(st)) => {
+                metrics.series.set(st.head_series as i64);
+                metrics.memory_per_series.set(st.memory_per_series);
+                metrics.bytes_per_sample.set(st.bytes_per_sample);
+                metrics.disk.set(st.disk_bytes as i64);
+                metrics.appended.set(st.samples_appended_total as i64);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(operation = "tsdb_maintain", error = %e, "metrics store maintenance failed")
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Records Pharos's own metrics (probe counts, error and transaction counters, HTTP and
+/// store metrics) in the store as job `pharos`, as a Prometheus scraping Pharos would.
+async fn self_scrape_loop(db: Arc<Tsdb>, registry: Registry, every: Duration, instance: String) {
+    use pharos_ingest::prometheus::exposition::{self, Entry, Format};
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let (db, registry, instance) = (db.clone(), registry.clone(), instance.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut text = String::new();
+            if prometheus::TextEncoder::new()
+                .encode_utf8(&registry.gather(), &mut text)
+                .is_err()
+            {
+                return;
+            }
+            let Ok(entries) = exposition::parse(&text, Format::Text) else {
+                return;
+            };
+            let t = Utc::now().timestamp_millis();
+            let mut app = db.appender();
+            for e in entries {
+                if let Entry::Sample(s) = e {
+                    let labels = LabelSet::new(
+                        s.labels
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .chain([
+                                ("__name__".to_string(), s.name.to_string()),
+                                ("job".to_string(), "pharos".to_string()),
+                                ("instance".to_string(), instance.clone()),
+                            ]),
+                    );
+                    let _ = app.append(&labels, t, s.value);
+                }
+            }
+            if let Err(e) = app.commit() {
+                tracing::warn!(operation = "self_scrape", error = %e, "recording own metrics failed");
+            }
+        })
+        .await;
     }
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod ping;
+pub mod prometheus_api;
 pub mod sentry;
 pub mod settings;
 pub mod ui;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub engine: Arc<MonitorEngine>,
     pub errors: Arc<sentry::ErrorIngest>,
+    /// The metrics store, PromQL engine and scrape manager.
+    pub metrics_store: Option<Arc<prometheus_api::Metrics>>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
     pub access: Access,

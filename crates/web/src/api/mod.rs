@@ -18,7 +18,10 @@ use pharos_store::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::{PublicPage, SharedState};
+use crate::{PublicPage, SharedState, prometheus_api};
+
+/// Compressed remote_write bodies; senders batch far below this.
+const REMOTE_WRITE_MAX_BYTES: usize = 32 << 20;
 
 pub fn router(state: SharedState) -> Router<SharedState> {
     Router::new()
@@ -74,6 +77,38 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route("/api/v1/events/{event_id}", get(issues::event))
         .route("/api/v1/attachments/{id}", get(issues::attachment))
         .route("/api/v1/transactions", get(issues::transactions))
+        .route(
+            "/api/v1/query",
+            get(prometheus_api::query).post(prometheus_api::query),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(prometheus_api::query_range).post(prometheus_api::query_range),
+        )
+        .route(
+            "/api/v1/series",
+            get(prometheus_api::series).post(prometheus_api::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(prometheus_api::labels).post(prometheus_api::labels),
+        )
+        .route(
+            "/api/v1/label/{name}/values",
+            get(prometheus_api::label_values),
+        )
+        .route("/api/v1/metadata", get(prometheus_api::metadata))
+        .route("/api/v1/targets", get(prometheus_api::targets))
+        .route("/api/v1/status/buildinfo", get(prometheus_api::buildinfo))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prometheus_api::exemplars).post(prometheus_api::exemplars),
+        )
+        .route(
+            "/api/v1/write",
+            post(prometheus_api::remote_write)
+                .layer(axum::extract::DefaultBodyLimit::max(REMOTE_WRITE_MAX_BYTES)),
+        )
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
