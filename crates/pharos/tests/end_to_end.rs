@@ -280,12 +280,22 @@ async fn state_and_results_survive_kill_9_without_renotifying() {
         .len();
 
     pharos.kill9();
-    for entry in std::fs::read_dir(dir.join("data")).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(
-            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-            "a secret reached the store"
-        );
+    // Every file of the data dir, the metrics store's too.
+    let mut dirs = vec![dir.join("data")];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+                "a secret reached the store: {}",
+                path.display()
+            );
+        }
     }
     assert!(!pharos.log_text().contains(SECRET));
     let second = Pharos::start_with(&dir, Some(dir.join("pharos.yaml")), port).await;
