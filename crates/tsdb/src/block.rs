@@ -1,6 +1,7 @@
 //! Immutable blocks: the data of one time range, written once by compaction and read
 //! with positional reads. A block is a directory `blocks/<min>-<max>-<n>/` with
-//! - `chunks`: the Gorilla chunks of every series, back to back;
+//! - `chunks`: the chunks of every series, back to back, each led by a byte naming its
+//!   encoding (Gorilla XOR, or scaled decimals with delta-of-delta: see `chunk.rs`);
 //! - `index`: series labels and, per series, its chunks' time ranges, sample counts,
 //!   offsets and lengths (varint-encoded, CRC-32 at the end);
 //! - `meta.json`: time range, counts, compaction level (written last: a directory without
@@ -15,13 +16,12 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use pharos_model::series::{LabelMatcher, LabelSet, Sample};
+use pharos_model::series::{LabelMatcher, LabelSet, MatchOp, Sample};
 use serde::{Deserialize, Serialize};
 
 use crate::TsdbError;
-use crate::chunk::{ChunkIter, XorChunk};
+use crate::chunk::{ChunkIter, decode_block_chunk, encode_block_chunk};
 use crate::codec::{Reader, put_str, put_varint, unzigzag, zigzag};
-use crate::head::candidates;
 
 /// Samples per chunk in a block.
 const BLOCK_CHUNK_SAMPLES: usize = 480;
@@ -36,6 +36,15 @@ pub struct BlockMeta {
     pub chunks: u64,
     pub chunk_bytes: u64,
     pub level: u32,
+    /// 1: bare XOR chunks; 2: chunks led by their encoding byte.
+    #[serde(default = "first_format")]
+    pub format: u32,
+}
+
+const FORMAT: u32 = 2;
+
+fn first_format() -> u32 {
+    1
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +108,7 @@ pub fn write(
         chunks: 0,
         chunk_bytes: 0,
         level,
+        format: FORMAT,
     };
     put_varint(&mut index, sorted.len() as u64);
     let mut offset = 0u64;
@@ -113,21 +123,19 @@ pub fn write(
         let parts: Vec<&[Sample]> = samples.chunks(BLOCK_CHUNK_SAMPLES).collect();
         put_varint(&mut index, parts.len() as u64);
         for part in parts {
-            let mut c = XorChunk::new();
-            for s in part {
-                c.append(s.t, s.v);
-            }
+            let bytes = encode_block_chunk(part);
             chunk_file
-                .write_all(c.bytes())
+                .write_all(&bytes)
                 .map_err(io("writing block chunks".into()))?;
-            put_varint(&mut index, zigzag(c.min_time()));
-            put_varint(&mut index, (c.max_time() - c.min_time()) as u64);
-            put_varint(&mut index, c.len() as u64);
+            let (min, max) = (part[0].t, part[part.len() - 1].t);
+            put_varint(&mut index, zigzag(min));
+            put_varint(&mut index, (max - min) as u64);
+            put_varint(&mut index, part.len() as u64);
             put_varint(&mut index, offset);
-            put_varint(&mut index, c.bytes().len() as u64);
-            offset += c.bytes().len() as u64;
+            put_varint(&mut index, bytes.len() as u64);
+            offset += bytes.len() as u64;
             meta.chunks += 1;
-            meta.samples += c.len() as u64;
+            meta.samples += part.len() as u64;
         }
         meta.series += 1;
     }
@@ -265,7 +273,12 @@ impl Block {
             self.chunks
                 .read_exact_at(&mut buf, c.offset)
                 .map_err(io(format!("reading {}/chunks", self.dir.display())))?;
-            out.extend(ChunkIter::new(&buf, c.count).filter(|s| s.t >= mint && s.t <= maxt));
+            let keep = |s: &Sample| s.t >= mint && s.t <= maxt;
+            if self.meta.format == 1 {
+                out.extend(ChunkIter::new(&buf, c.count).filter(keep));
+            } else {
+                out.extend(decode_block_chunk(&buf, c.count).filter(keep));
+            }
         }
         Ok(())
     }
@@ -273,4 +286,38 @@ impl Block {
     pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
         self.meta.max_t > mint && self.meta.min_t <= maxt
     }
+}
+
+/// A narrowed candidate list from the postings (the smallest from any matcher that
+/// cannot match an empty value), or `None` when every matcher matches the empty value.
+fn candidates(
+    postings: &BTreeMap<String, BTreeMap<String, Vec<u64>>>,
+    matchers: &[LabelMatcher],
+) -> Option<Vec<u64>> {
+    let mut best: Option<Vec<u64>> = None;
+    for m in matchers {
+        if m.matches_empty() {
+            continue;
+        }
+        let Some(values) = postings.get(&m.name) else {
+            return Some(Vec::new());
+        };
+        let list: Vec<u64> = match m.op {
+            MatchOp::Equal => values.get(&m.value).cloned().unwrap_or_default(),
+            _ => {
+                let mut ids: Vec<u64> = values
+                    .iter()
+                    .filter(|(v, _)| m.matches(v))
+                    .flat_map(|(_, ids)| ids.iter().copied())
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+        };
+        if best.as_ref().is_none_or(|b| list.len() < b.len()) {
+            best = Some(list);
+        }
+    }
+    best
 }

@@ -18,19 +18,22 @@ struct BitWriter {
 
 impl BitWriter {
     fn bit(&mut self, b: bool) {
-        if self.used == 0 {
-            self.bytes.push(0);
-        }
-        if b {
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= 0x80 >> self.used;
-        }
-        self.used = (self.used + 1) % 8;
+        self.bits(b as u64, 1);
     }
 
-    fn bits(&mut self, value: u64, n: u8) {
-        for i in (0..n).rev() {
-            self.bit((value >> i) & 1 == 1);
+    /// Writes the low `n` bits of `value`, most significant first, a byte's worth at a time.
+    fn bits(&mut self, value: u64, mut n: u8) {
+        while n > 0 {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let free = 8 - self.used;
+            let take = free.min(n);
+            let part = ((value >> (n - take)) as u8) & (((1u16 << take) - 1) as u8);
+            let last = self.bytes.len() - 1;
+            self.bytes[last] |= part << (free - take);
+            self.used = (self.used + take) % 8;
+            n -= take;
         }
     }
 }
@@ -42,23 +45,26 @@ struct BitReader<'a> {
 
 impl BitReader<'_> {
     fn bit(&mut self) -> Option<bool> {
-        let byte = *self.bytes.get(self.pos / 8)?;
-        let b = byte & (0x80 >> (self.pos % 8)) != 0;
-        self.pos += 1;
-        Some(b)
+        Some(self.bits(1)? == 1)
     }
 
-    fn bits(&mut self, n: u8) -> Option<u64> {
+    fn bits(&mut self, mut n: u8) -> Option<u64> {
         let mut v = 0u64;
-        for _ in 0..n {
-            v = (v << 1) | self.bit()? as u64;
+        while n > 0 {
+            let byte = *self.bytes.get(self.pos / 8)?;
+            let avail = 8 - (self.pos % 8) as u8;
+            let take = avail.min(n);
+            let part = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
+            v = (v << take) | part as u64;
+            self.pos += take as usize;
+            n -= take;
         }
         Some(v)
     }
 }
 
-/// An appendable chunk. The encoded form is `count (u16 BE)` + the bit stream.
-#[derive(Clone, Debug, Default)]
+/// An appendable chunk: the bit stream, with the sample count kept beside it.
+#[derive(Clone, Debug)]
 pub struct XorChunk {
     w: BitWriter,
     count: u16,
@@ -70,11 +76,24 @@ pub struct XorChunk {
     trailing: u8,
 }
 
+impl Default for XorChunk {
+    fn default() -> Self {
+        XorChunk::new()
+    }
+}
+
 impl XorChunk {
     pub fn new() -> Self {
         XorChunk {
+            w: BitWriter::default(),
+            count: 0,
+            min_t: 0,
+            t: 0,
+            delta: 0,
+            v_bits: 0,
+            // No window yet: the first changed value writes its own.
             leading: 0xff,
-            ..Default::default()
+            trailing: 0,
         }
     }
 
@@ -107,6 +126,11 @@ impl XorChunk {
         self.w.bytes.capacity()
     }
 
+    /// The newest sample's time and value bits.
+    pub fn last(&self) -> Option<(i64, u64)> {
+        (self.count > 0).then_some((self.t, self.v_bits))
+    }
+
     /// Appends a sample; the caller guarantees `t` is after the last sample.
     pub fn append(&mut self, t: i64, v: f64) {
         let bits = v.to_bits();
@@ -124,23 +148,7 @@ impl XorChunk {
             }
             _ => {
                 let delta = t - self.t;
-                let dod = delta - self.delta;
-                // Buckets as Prometheus uses them: 0, 14, 17, 20 bits, else 64.
-                if dod == 0 {
-                    self.w.bit(false);
-                } else if fits(dod, 14) {
-                    self.w.bits(0b10, 2);
-                    self.w.bits(dod as u64, 14);
-                } else if fits(dod, 17) {
-                    self.w.bits(0b110, 3);
-                    self.w.bits(dod as u64, 17);
-                } else if fits(dod, 20) {
-                    self.w.bits(0b1110, 4);
-                    self.w.bits(dod as u64, 20);
-                } else {
-                    self.w.bits(0b1111, 4);
-                    self.w.bits(dod as u64, 64);
-                }
+                put_time_dod(&mut self.w, delta - self.delta);
                 self.delta = delta;
                 self.write_value(bits);
             }
@@ -278,17 +286,7 @@ impl<'a> ChunkIter<'a> {
                 self.read_value()?;
             }
             _ => {
-                let dod = if !self.r.bit()? {
-                    0
-                } else if !self.r.bit()? {
-                    sign_extend(self.r.bits(14)?, 14)
-                } else if !self.r.bit()? {
-                    sign_extend(self.r.bits(17)?, 17)
-                } else if !self.r.bit()? {
-                    sign_extend(self.r.bits(20)?, 20)
-                } else {
-                    self.r.bits(64)? as i64
-                };
+                let dod = get_time_dod(&mut self.r)?;
                 self.delta += dod;
                 self.t += self.delta;
                 self.read_value()?;
@@ -303,6 +301,254 @@ impl<'a> ChunkIter<'a> {
 }
 
 impl Iterator for ChunkIter<'_> {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let s = self.step();
+        if s.is_none() {
+            self.left = 0;
+        }
+        s
+    }
+}
+
+/// Delta-of-delta of timestamps in Prometheus's buckets: 0, 14, 17, 20 bits, else 64.
+fn put_time_dod(w: &mut BitWriter, dod: i64) {
+    if dod == 0 {
+        w.bit(false);
+    } else if fits(dod, 14) {
+        w.bits(0b10, 2);
+        w.bits(dod as u64, 14);
+    } else if fits(dod, 17) {
+        w.bits(0b110, 3);
+        w.bits(dod as u64, 17);
+    } else if fits(dod, 20) {
+        w.bits(0b1110, 4);
+        w.bits(dod as u64, 20);
+    } else {
+        w.bits(0b1111, 4);
+        w.bits(dod as u64, 64);
+    }
+}
+
+fn get_time_dod(r: &mut BitReader<'_>) -> Option<i64> {
+    Some(if !r.bit()? {
+        0
+    } else if !r.bit()? {
+        sign_extend(r.bits(14)?, 14)
+    } else if !r.bit()? {
+        sign_extend(r.bits(17)?, 17)
+    } else if !r.bit()? {
+        sign_extend(r.bits(20)?, 20)
+    } else {
+        r.bits(64)? as i64
+    })
+}
+
+/// Delta-of-delta of scaled integer values: counters move by similar steps, so the
+/// buckets are 0, 8, 16, 32 bits, else 64.
+fn put_value_dod(w: &mut BitWriter, dod: i64) {
+    if dod == 0 {
+        w.bit(false);
+    } else if fits(dod, 8) {
+        w.bits(0b10, 2);
+        w.bits(dod as u64, 8);
+    } else if fits(dod, 16) {
+        w.bits(0b110, 3);
+        w.bits(dod as u64, 16);
+    } else if fits(dod, 32) {
+        w.bits(0b1110, 4);
+        w.bits(dod as u64, 32);
+    } else {
+        w.bits(0b1111, 4);
+        w.bits(dod as u64, 64);
+    }
+}
+
+fn get_value_dod(r: &mut BitReader<'_>) -> Option<i64> {
+    Some(if !r.bit()? {
+        0
+    } else if !r.bit()? {
+        sign_extend(r.bits(8)?, 8)
+    } else if !r.bit()? {
+        sign_extend(r.bits(16)?, 16)
+    } else if !r.bit()? {
+        sign_extend(r.bits(32)?, 32)
+    } else {
+        r.bits(64)? as i64
+    })
+}
+
+/// First byte of a block chunk: how the rest is encoded.
+const ENCODING_XOR: u8 = 1;
+const ENCODING_DECIMAL: u8 = 2;
+
+/// Exact powers of ten (every one is representable), so that `i / 10^k` is the one
+/// correctly rounded double both when encoding and when decoding.
+const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// The smallest `k` such that every value is exactly `i / 10^k` for an integer `i` below
+/// 2^53, with the integers; `None` when there is none (NaN, infinities, many digits).
+fn decimal_scale(samples: &[Sample]) -> Option<(u8, Vec<i64>)> {
+    'scale: for (k, &p) in POW10.iter().enumerate() {
+        let mut ints = Vec::with_capacity(samples.len());
+        for s in samples {
+            let x = (s.v * p).round();
+            if !x.is_finite() || x.abs() >= 9_007_199_254_740_992.0 {
+                // NaN and infinities never fit; large values fit no larger scale either.
+                return None;
+            }
+            let i = x as i64;
+            if (i as f64 / p).to_bits() != s.v.to_bits() {
+                continue 'scale;
+            }
+            ints.push(i);
+        }
+        return Some((k as u8, ints));
+    }
+    None
+}
+
+fn encode_decimal(samples: &[Sample], scale: u8, ints: &[i64]) -> Vec<u8> {
+    let mut w = BitWriter {
+        bytes: vec![ENCODING_DECIMAL, scale],
+        used: 0,
+    };
+    let (mut t_delta, mut v_delta) = (0i64, 0i64);
+    for (i, (s, &v)) in samples.iter().zip(ints).enumerate() {
+        match i {
+            0 => {
+                w.bits(s.t as u64, 64);
+                write_varint(&mut w, v);
+            }
+            _ => {
+                let td = s.t - samples[i - 1].t;
+                let vd = v - ints[i - 1];
+                if i == 1 {
+                    write_varint(&mut w, td);
+                    write_varint(&mut w, vd);
+                } else {
+                    put_time_dod(&mut w, td - t_delta);
+                    put_value_dod(&mut w, vd - v_delta);
+                }
+                t_delta = td;
+                v_delta = vd;
+            }
+        }
+    }
+    w.bytes
+}
+
+/// Encodes samples (sorted by time) as a block chunk: the XOR chunk, or scaled integers
+/// with delta-of-delta when every value is a short decimal (as scraped text mostly is)
+/// and that is smaller. Counters moving by similar steps then cost a few bits a sample.
+pub fn encode_block_chunk(samples: &[Sample]) -> Vec<u8> {
+    let mut xor = XorChunk::new();
+    for s in samples {
+        xor.append(s.t, s.v);
+    }
+    let mut out = Vec::with_capacity(xor.bytes().len() + 1);
+    out.push(ENCODING_XOR);
+    out.extend_from_slice(xor.bytes());
+    if let Some((scale, ints)) = decimal_scale(samples) {
+        let dec = encode_decimal(samples, scale, &ints);
+        if dec.len() < out.len() {
+            return dec;
+        }
+    }
+    out
+}
+
+/// Decodes what [`encode_block_chunk`] wrote.
+pub fn decode_block_chunk(bytes: &[u8], count: u16) -> BlockChunkIter<'_> {
+    match bytes.split_first() {
+        Some((&ENCODING_XOR, rest)) => BlockChunkIter::Xor(ChunkIter::new(rest, count)),
+        Some((&ENCODING_DECIMAL, rest)) if !rest.is_empty() => {
+            let scale = POW10.get(rest[0] as usize).copied();
+            match scale {
+                Some(scale) => BlockChunkIter::Decimal(DecimalIter {
+                    r: BitReader {
+                        bytes: &rest[1..],
+                        pos: 0,
+                    },
+                    scale,
+                    left: count,
+                    read: 0,
+                    t: 0,
+                    t_delta: 0,
+                    v: 0,
+                    v_delta: 0,
+                }),
+                None => BlockChunkIter::Empty,
+            }
+        }
+        _ => BlockChunkIter::Empty,
+    }
+}
+
+/// The samples of a block chunk, whichever its encoding (none if it is not understood).
+pub enum BlockChunkIter<'a> {
+    Xor(ChunkIter<'a>),
+    Decimal(DecimalIter<'a>),
+    Empty,
+}
+
+impl Iterator for BlockChunkIter<'_> {
+    type Item = Sample;
+
+    fn next(&mut self) -> Option<Sample> {
+        match self {
+            BlockChunkIter::Xor(i) => i.next(),
+            BlockChunkIter::Decimal(i) => i.next(),
+            BlockChunkIter::Empty => None,
+        }
+    }
+}
+
+pub struct DecimalIter<'a> {
+    r: BitReader<'a>,
+    scale: f64,
+    left: u16,
+    read: u16,
+    t: i64,
+    t_delta: i64,
+    v: i64,
+    v_delta: i64,
+}
+
+impl DecimalIter<'_> {
+    fn step(&mut self) -> Option<Sample> {
+        match self.read {
+            0 => {
+                self.t = self.r.bits(64)? as i64;
+                self.v = read_varint(&mut self.r)?;
+            }
+            1 => {
+                self.t_delta = read_varint(&mut self.r)?;
+                self.v_delta = read_varint(&mut self.r)?;
+                self.t = self.t.wrapping_add(self.t_delta);
+                self.v = self.v.wrapping_add(self.v_delta);
+            }
+            _ => {
+                self.t_delta = self.t_delta.wrapping_add(get_time_dod(&mut self.r)?);
+                self.v_delta = self.v_delta.wrapping_add(get_value_dod(&mut self.r)?);
+                self.t = self.t.wrapping_add(self.t_delta);
+                self.v = self.v.wrapping_add(self.v_delta);
+            }
+        }
+        self.read += 1;
+        Some(Sample {
+            t: self.t,
+            v: self.v as f64 / self.scale,
+        })
+    }
+}
+
+impl Iterator for DecimalIter<'_> {
     type Item = Sample;
 
     fn next(&mut self) -> Option<Sample> {

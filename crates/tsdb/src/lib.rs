@@ -15,6 +15,7 @@ mod block;
 mod chunk;
 mod codec;
 mod head;
+mod head_chunks;
 mod wal;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,6 +29,7 @@ use pharos_model::series::{
 
 use block::Block;
 use head::{Head, MemSeries};
+use head_chunks::HeadChunkFiles;
 use wal::{Record, Wal};
 
 /// Store options; every limit has a default that suits a small team's machine.
@@ -141,7 +143,10 @@ pub struct Tsdb {
     blocks: RwLock<Vec<Arc<Block>>>,
     /// Samples older than this are out of bounds (they would belong to a written block).
     min_valid: AtomicI64,
+    /// Newest sample time in the head or in blocks.
     max_time: AtomicI64,
+    /// Newest sample time appended to the head (`i64::MIN` while it has none).
+    head_max_time: AtomicI64,
     appended: AtomicU64,
     compactions: AtomicU64,
 }
@@ -196,24 +201,26 @@ impl Tsdb {
             .map(|b| b.meta.max_t)
             .max()
             .unwrap_or(i64::MIN);
-        let head = Head::default();
+        let head = Head::new(HeadChunkFiles::open(&dir.join("chunks_head"))?);
         let mut max_time = i64::MIN;
         let wal = {
             let mut idx = head.index.write().expect("head index lock");
+            let files = &head.files;
             let now = now_ms();
             Wal::open(&dir.join("wal"), |r| match r {
                 Record::Series { id, labels } => {
                     let hash = head::hash_labels(&labels);
                     if idx.get(hash, &labels).is_none() {
-                        idx.insert(hash, labels, Some(id), now);
+                        let s = idx.insert(hash, &labels, Some(id), now);
+                        Head::mark_logged(&s);
                     }
                 }
                 Record::Samples(samples) => {
                     for (id, t, v) in samples {
                         if let Some(s) = idx.series.get(&id) {
                             let mut d = s.data.lock().expect("series lock");
-                            if d.last.is_none_or(|(lt, _)| t > lt) && t >= min_valid {
-                                d.append(t, v);
+                            if d.last().is_none_or(|(lt, _)| t > lt) && t >= min_valid {
+                                d.append(t, v, files);
                                 max_time = max_time.max(t);
                             }
                         }
@@ -223,8 +230,8 @@ impl Tsdb {
                     if let Some(s) = idx.series.get(&id) {
                         let mut d = s.data.lock().expect("series lock");
                         for smp in chunk::ChunkIter::new(&bytes, count) {
-                            if d.last.is_none_or(|(lt, _)| smp.t > lt) {
-                                d.append(smp.t, smp.v);
+                            if d.last().is_none_or(|(lt, _)| smp.t > lt) {
+                                d.append(smp.t, smp.v, files);
                                 max_time = max_time.max(smp.t);
                             }
                         }
@@ -245,6 +252,7 @@ impl Tsdb {
             blocks: RwLock::new(blocks),
             min_valid: AtomicI64::new(min_valid),
             max_time: AtomicI64::new(max_time.max(max_block)),
+            head_max_time: AtomicI64::new(max_time),
             appended: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
         })
@@ -254,7 +262,6 @@ impl Tsdb {
         Appender {
             db: self,
             pending: Vec::new(),
-            new_series: Vec::new(),
             last: HashMap::new(),
             summary: CommitSummary::default(),
             now: now_ms(),
@@ -270,6 +277,17 @@ impl Tsdb {
         self.merge_blocks()?;
         self.apply_retention()?;
         Ok(())
+    }
+
+    /// Samples older than this are out of bounds: before the newest block's end (they
+    /// would belong to a written block) or, as in Prometheus, more than half a block span
+    /// before the head's newest sample.
+    fn min_appendable_time(&self) -> i64 {
+        let blocks = self.min_valid.load(Ordering::Relaxed);
+        match self.head_max_time.load(Ordering::Relaxed) {
+            i64::MIN => blocks,
+            head_max => blocks.max(head_max.saturating_sub(self.opts.block_duration_ms / 2)),
+        }
     }
 
     fn head_min_time(&self) -> Option<i64> {
@@ -294,24 +312,25 @@ impl Tsdb {
         }
         let bmin = hmin.div_euclid(span) * span;
         let bmax = bmin + span;
-        let series: Vec<Arc<MemSeries>> = self
-            .head
-            .index
-            .read()
-            .expect("head index lock")
-            .series
-            .values()
-            .cloned()
-            .collect();
-        let data = series.iter().map(|s| {
+        let series: Vec<(LabelSet, Arc<MemSeries>)> = {
+            let idx = self.head.index.read().expect("head index lock");
+            idx.series
+                .values()
+                .map(|s| (idx.labels(s), s.clone()))
+                .collect()
+        };
+        let mut data = Vec::with_capacity(series.len());
+        for (labels, s) in series {
             let mut out = Vec::new();
-            s.data
-                .lock()
-                .expect("series lock")
-                .samples(bmin, bmax - 1, &mut out);
-            (s.labels.clone(), out)
-        });
-        let written = block::write(&self.dir.join("blocks"), bmin, bmax, 1, data)?;
+            s.data.lock().expect("series lock").samples(
+                bmin,
+                bmax - 1,
+                &self.head.files,
+                &mut out,
+            )?;
+            data.push((labels, out));
+        }
+        let written = block::write(&self.dir.join("blocks"), bmin, bmax, 1, data.into_iter())?;
         if let Some(dir) = written {
             let b = Arc::new(Block::open(&dir)?);
             let mut blocks = self.blocks.write().expect("blocks lock");
@@ -327,37 +346,33 @@ impl Tsdb {
     /// Drops head data before `cut` (now in blocks), removes series left empty, and
     /// rewrites the WAL as a checkpoint of what remains.
     fn truncate_head(&self, cut: i64) -> Result<(), TsdbError> {
+        // The WAL lock keeps commits out until the checkpoint holds everything they wrote.
         let mut wal = self.wal.lock().expect("wal lock");
-        let mut idx = self.head.index.write().expect("head index lock");
-        let mut empty = Vec::new();
-        for s in idx.series.values() {
-            let mut d = s.data.lock().expect("series lock");
-            d.truncate_before(cut);
-            if d.sealed.is_empty() && d.open.as_ref().is_none_or(|o| o.is_empty()) {
-                empty.push(s.id);
-            }
-        }
-        for id in empty {
-            idx.remove(id);
-        }
-        let idx = &*idx;
+        self.head.truncate(cut);
+        let idx = self.head.index.read().expect("head index lock");
+        let files = &self.head.files;
+        let mut failed = Ok(());
         wal.checkpoint(|w| {
             let mut ids: Vec<&u64> = idx.series.keys().collect();
             ids.sort();
             for id in ids {
                 let s = &idx.series[id];
-                w.add_series(s.id, &s.labels);
-                let d = s.data.lock().expect("series lock");
-                for c in &d.sealed {
-                    w.add_chunk(s.id, c.count, &c.bytes);
+                // A series no commit has written yet gets its record with its first sample.
+                if !s.logged.load(Ordering::Relaxed) {
+                    continue;
                 }
-                if let Some(o) = &d.open
-                    && !o.is_empty()
+                w.add_series(s.id, &idx.labels(s));
+                let d = s.data.lock().expect("series lock");
+                if let Err(e) =
+                    d.for_each_chunk(files, |count, bytes| w.add_chunk(s.id, count, bytes))
                 {
-                    w.add_chunk(s.id, o.len(), o.bytes());
+                    failed = Err(e);
+                    return false;
                 }
             }
-        })
+            true
+        })?;
+        failed
     }
 
     /// Merges adjacent blocks into ranges three times larger (6 h, 18 h, 54 h … from 2 h
@@ -461,39 +476,25 @@ impl Tsdb {
     pub fn stats(&self) -> Stats {
         let idx = self.head.index.read().expect("head index lock");
         let mut st = Stats::default();
-        let mut heap = 0usize;
         let mut min_t: Option<i64> = None;
         for s in idx.series.values() {
             let d = s.data.lock().expect("series lock");
             st.head_chunks += d.chunks();
             st.head_samples += d.sample_count();
-            heap += d.heap_bytes() + std::mem::size_of::<MemSeries>() + 64;
-            heap += s
-                .labels
-                .iter()
-                .map(|l| l.name.capacity() + l.value.capacity() + 2 * 24 + 16)
-                .sum::<usize>();
             if let Some(m) = d.min_time() {
                 min_t = Some(min_t.map_or(m, |x: i64| x.min(m)));
             }
         }
-        // Postings: one id per label pair per series, plus the map keys.
-        heap += idx
-            .series
-            .values()
-            .map(|s| s.labels.len() * 8)
-            .sum::<usize>();
-        heap += idx.postings.values().map(|v| v.len() * 96).sum::<usize>();
         st.head_series = idx.series.len();
-        st.head_min_time = min_t;
-        let max = self.max_time.load(Ordering::Relaxed);
-        st.head_max_time = (max != i64::MIN).then_some(max);
         st.memory_per_series = if st.head_series == 0 {
             0.0
         } else {
-            heap as f64 / st.head_series as f64
+            idx.heap_bytes() as f64 / st.head_series as f64
         };
         drop(idx);
+        st.head_min_time = min_t;
+        let max = self.head_max_time.load(Ordering::Relaxed);
+        st.head_max_time = (max != i64::MIN).then_some(max);
         let blocks = self.blocks.read().expect("blocks lock");
         st.blocks = blocks.len();
         st.block_samples = blocks.iter().map(|b| b.meta.samples).sum();
@@ -504,7 +505,9 @@ impl Tsdb {
             chunk_bytes as f64 / st.block_samples as f64
         };
         st.wal_bytes = self.wal.lock().expect("wal lock").disk_bytes();
-        st.disk_bytes = st.wal_bytes + blocks.iter().map(|b| b.disk_bytes).sum::<u64>();
+        st.disk_bytes = st.wal_bytes
+            + self.head.files.disk_bytes()
+            + blocks.iter().map(|b| b.disk_bytes).sum::<u64>();
         st.compactions = self.compactions.load(Ordering::Relaxed);
         st.samples_appended_total = self.appended.load(Ordering::Relaxed);
         st
@@ -513,47 +516,50 @@ impl Tsdb {
     /// The top `limit` entries of each list.
     pub fn cardinality(&self, limit: usize) -> Cardinality {
         let idx = self.head.index.read().expect("head index lock");
-        let hour_ago = now_ms() - 3_600_000;
-        let mut metrics: HashMap<&str, usize> = HashMap::new();
-        let mut growing: HashMap<&str, usize> = HashMap::new();
-        for s in idx.series.values() {
-            let name = s.labels.metric_name().unwrap_or("");
-            *metrics.entry(name).or_default() += 1;
-            if s.created_ms >= hour_ago {
-                *growing.entry(name).or_default() += 1;
-            }
-        }
-        let top = |m: HashMap<&str, usize>| {
-            let mut v: Vec<(String, usize)> =
-                m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let sym = |id: u32| idx.symbols.get(id).to_string();
+        let top = |mut v: Vec<(String, usize)>| {
             v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             v.truncate(limit);
             v
         };
-        let mut labels: Vec<(String, usize)> = idx
+        let name_sym = idx.symbols.lookup(pharos_model::series::METRIC_NAME);
+        let by_name = name_sym.and_then(|n| idx.postings.get(&n));
+        let metrics: Vec<(String, usize)> = by_name
+            .map(|vals| vals.iter().map(|(v, ids)| (sym(*v), ids.len())).collect())
+            .unwrap_or_default();
+        let hour_ago = now_ms() - 3_600_000;
+        let mut growing: HashMap<String, usize> = HashMap::new();
+        if let Some(vals) = by_name {
+            for (v, ids) in vals {
+                let n = ids
+                    .iter()
+                    .filter(|id| idx.series.get(id).is_some_and(|s| s.created_ms >= hour_ago))
+                    .count();
+                if n > 0 {
+                    growing.insert(sym(*v), n);
+                }
+            }
+        }
+        let labels: Vec<(String, usize)> = idx
             .postings
             .iter()
-            .map(|(n, v)| (n.clone(), v.len()))
+            .map(|(n, v)| (sym(*n), v.len()))
             .collect();
-        labels.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        labels.truncate(limit);
-        let mut pairs: Vec<(String, usize)> = idx
+        let pairs: Vec<(String, usize)> = idx
             .postings
             .iter()
-            .filter(|(n, _)| n.as_str() != pharos_model::series::METRIC_NAME)
+            .filter(|(n, _)| Some(**n) != name_sym)
             .flat_map(|(n, vals)| {
                 vals.iter()
-                    .map(move |(v, ids)| (format!("{n}={v}"), ids.len()))
+                    .map(move |(v, ids)| (format!("{}={}", sym(*n), sym(*v)), ids.len()))
             })
             .collect();
-        pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        pairs.truncate(limit);
         Cardinality {
             total_series: idx.series.len(),
             metrics: top(metrics),
-            labels,
-            label_pairs: pairs,
-            growing: top(growing),
+            labels: top(labels),
+            label_pairs: top(pairs),
+            growing: top(growing.into_iter().collect()),
         }
     }
 
@@ -594,21 +600,23 @@ impl Tsdb {
                 }
             }
         }
-        let series: Vec<Arc<MemSeries>> = {
+        let series: Vec<(LabelSet, Arc<MemSeries>)> = {
             let idx = self.head.index.read().expect("head index lock");
             idx.select(matchers)
                 .into_iter()
-                .filter_map(|id| idx.series.get(&id).cloned())
+                .filter_map(|id| idx.series.get(&id))
+                .filter(|s| s.data.lock().expect("series lock").overlaps(mint, maxt))
+                .map(|s| (idx.labels(s), s.clone()))
                 .collect()
         };
-        for s in series {
+        for (labels, s) in series {
             let mut v = Vec::new();
             s.data
                 .lock()
                 .expect("series lock")
-                .samples(mint, maxt, &mut v);
+                .samples(mint, maxt, &self.head.files, &mut v)?;
             if !v.is_empty() {
-                let e = out.entry(s.labels.clone()).or_default();
+                let e = out.entry(labels).or_default();
                 if samples {
                     e.extend(v);
                 }
@@ -632,7 +640,6 @@ fn sort_dedup(v: &mut Vec<Sample>) {
 pub struct Appender<'a> {
     db: &'a Tsdb,
     pending: Vec<(Arc<MemSeries>, i64, f64)>,
-    new_series: Vec<Arc<MemSeries>>,
     /// Newest time and value bits per series in this batch.
     last: HashMap<u64, (i64, u64)>,
     summary: CommitSummary,
@@ -645,7 +652,7 @@ impl Appender<'_> {
         if labels.is_empty() {
             return Err(self.count(AppendError::InvalidLabels("empty label set".into())));
         }
-        if t < self.db.min_valid.load(Ordering::Relaxed) {
+        if t < self.db.min_appendable_time() {
             return Err(self.count(AppendError::OutOfBounds));
         }
         let (series, created) =
@@ -658,7 +665,6 @@ impl Appender<'_> {
                 Err(n) => return Err(self.count(AppendError::TooManySeries(n))),
             };
         if created {
-            self.new_series.push(series.clone());
             self.summary.new_series += 1;
         }
         let r = SeriesRef(series.id);
@@ -666,8 +672,10 @@ impl Appender<'_> {
     }
 
     /// Queues a sample for a series known by reference (from an earlier `append`).
+    /// A reference to a series the head has dropped (it had no sample for a block span)
+    /// is refused as `InvalidLabels`: append by labels again.
     pub fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
-        if t < self.db.min_valid.load(Ordering::Relaxed) {
+        if t < self.db.min_appendable_time() {
             return Err(self.count(AppendError::OutOfBounds));
         }
         let Some(s) = self.db.head.by_id(series.0) else {
@@ -693,7 +701,7 @@ impl Appender<'_> {
     fn queue(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<(), AppendError> {
         let last = match self.last.get(&s.id) {
             Some(l) => Some(*l),
-            None => s.data.lock().expect("series lock").last,
+            None => s.data.lock().expect("series lock").last(),
         };
         if let Some((lt, lv)) = last {
             if t < lt {
@@ -713,12 +721,23 @@ impl Appender<'_> {
 
     /// Writes the batch to the WAL, then makes it visible to queries.
     pub fn commit(mut self) -> Result<CommitSummary, TsdbError> {
-        if self.pending.is_empty() && self.new_series.is_empty() {
+        if self.pending.is_empty() {
             return Ok(self.summary);
         }
         let mut wal = self.db.wal.lock().expect("wal lock");
-        for s in &self.new_series {
-            wal.add_series(s.id, &s.labels);
+        // Series records before their samples, for every series the WAL has not seen,
+        // whichever appender created it.
+        let mut unlogged: Vec<&MemSeries> = Vec::new();
+        for (s, _, _) in &self.pending {
+            if !s.logged.load(Ordering::Relaxed) && !unlogged.iter().any(|u| u.id == s.id) {
+                unlogged.push(s);
+            }
+        }
+        if !unlogged.is_empty() {
+            let idx = self.db.head.index.read().expect("head index lock");
+            for s in &unlogged {
+                wal.add_series(s.id, &idx.labels(s));
+            }
         }
         let records: Vec<(u64, i64, f64)> = self
             .pending
@@ -727,20 +746,27 @@ impl Appender<'_> {
             .collect();
         wal.add_samples(&records);
         wal.flush()?;
+        for s in unlogged {
+            Head::mark_logged(s);
+        }
         let mut max_t = i64::MIN;
+        let files = &self.db.head.files;
         for (s, t, v) in self.pending.drain(..) {
             let mut d = s.data.lock().expect("series lock");
-            // Another appender may have written this series since the check.
-            if d.last.is_some_and(|(lt, _)| t <= lt) {
+            // Another appender may have written this series since the check; replay
+            // skips the sample the same way.
+            if d.last().is_some_and(|(lt, _)| t <= lt) {
                 self.summary.out_of_order += 1;
                 continue;
             }
-            d.append(t, v);
+            d.append(t, v, files);
             max_t = max_t.max(t);
             self.summary.appended += 1;
         }
+        wal.sync_if_due()?;
         drop(wal);
         self.db.max_time.fetch_max(max_t, Ordering::Relaxed);
+        self.db.head_max_time.fetch_max(max_t, Ordering::Relaxed);
         self.db
             .appended
             .fetch_add(self.summary.appended as u64, Ordering::Relaxed);

@@ -128,7 +128,7 @@ fn selectors_and_label_apis() {
         vec![30_000, 45_000, 60_000]
     );
     assert_eq!(
-        db.label_values("code", &[name.clone()], i64::MIN, i64::MAX)
+        db.label_values("code", std::slice::from_ref(&name), i64::MIN, i64::MAX)
             .unwrap(),
         vec!["200", "404", "500"]
     );
@@ -362,20 +362,42 @@ fn retention_by_time_and_size_deletes_old_blocks() {
     assert!(db.stats().disk_bytes <= 40_000, "{:?}", db.stats());
 }
 
+/// Resident memory of this process (bytes), from /proc.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_bytes(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A scrape-like workload: 10,000 series, one sample each every 15 s, values shaped like
+/// real metrics: integer counters moving by varying amounts, float counters with two
+/// decimals (CPU seconds), random-walk gauges, and constants (`up`, info metrics).
 #[test]
 #[ignore = "benchmark: cargo test --release -p pharos-tsdb -- --ignored --nocapture ingest_bench"]
 fn ingest_bench() {
     let dir = tempdir("bench");
     let hour = 3_600_000;
-    let db = Tsdb::open(
-        &dir,
-        Options {
-            block_duration_ms: 2 * hour,
-            retention_ms: None,
-            ..Options::default()
-        },
-    )
-    .unwrap();
     let n = 10_000;
     let labels: Vec<LabelSet> = (0..n)
         .map(|i| {
@@ -387,37 +409,84 @@ fn ingest_bench() {
             ])
         })
         .collect();
+    let mut values: Vec<f64> = vec![0.0; n];
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let rss_before = rss_bytes();
+    let db = Tsdb::open(
+        &dir,
+        Options {
+            block_duration_ms: 2 * hour,
+            retention_ms: None,
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let mut refs = Vec::new();
-    let start = Instant::now();
+    let mut append_secs = 0.0;
     let mut samples = 0u64;
-    let steps = 6 * 240; // six hours at 15 s
+    let steps = 8 * 240; // eight hours at 15 s
+    let mut peak_rss = 0;
     for step in 0..steps {
-        let t = step as i64 * 15_000;
+        let t = 1_700_000_000_000 + step as i64 * 15_000;
+        for (i, v) in values.iter_mut().enumerate() {
+            let r = next();
+            *v = match i % 10 {
+                0..=3 => *v + (r % 20) as f64,
+                4 | 5 => ((*v + (r % 300) as f64 / 100.0) * 100.0).round() / 100.0,
+                6 | 7 => ((*v as i64) + (r % 2001) as i64 - 1000) as f64,
+                _ => 1.0,
+            };
+        }
+        let start = Instant::now();
         let mut app = db.appender();
         if refs.is_empty() {
-            for l in &labels {
-                refs.push(app.append(l, t, 0.0).unwrap());
+            for (l, v) in labels.iter().zip(&values) {
+                refs.push(app.append(l, t, *v).unwrap());
             }
         } else {
-            for (i, r) in refs.iter().enumerate() {
-                // Counters that grow by varying amounts, as request counts do.
-                app.append_ref(*r, t, (step * (i % 7 + 1)) as f64).unwrap();
+            for (r, v) in refs.iter().zip(&values) {
+                app.append_ref(*r, t, *v).unwrap();
             }
         }
         app.commit().unwrap();
+        append_secs += start.elapsed().as_secs_f64();
         samples += n as u64;
         if step % 240 == 239 {
+            peak_rss = peak_rss.max(rss_bytes());
             db.maintain().unwrap();
         }
     }
-    let secs = start.elapsed().as_secs_f64();
     db.maintain().unwrap();
     let st = db.stats();
+    let rss = rss_bytes().saturating_sub(rss_before);
+    let blocks_bytes = dir_bytes(&dir.join("blocks"));
     println!(
-        "ingest_bench: {n} series x {steps} samples: {:.0} samples/s (one thread, incl. compaction), {:.2} bytes/sample in blocks, {:.0} bytes/series in the head, disk {} KiB",
-        samples as f64 / secs,
+        "ingest_bench: {n} series x {steps} samples (8 h at 15 s): {:.2} M samples/s appended and committed (one thread)",
+        samples as f64 / append_secs / 1e6
+    );
+    println!(
+        "ingest_bench: blocks: {} samples, {:.3} bytes/sample of chunk data, {:.3} bytes/sample with index and meta",
+        st.block_samples,
         st.bytes_per_sample,
+        blocks_bytes as f64 / st.block_samples.max(1) as f64
+    );
+    println!(
+        "ingest_bench: disk {} KiB in all (WAL {} KiB, head chunk files and blocks the rest): {:.3} bytes per sample ingested",
+        st.disk_bytes / 1024,
+        st.wal_bytes / 1024,
+        st.disk_bytes as f64 / samples as f64
+    );
+    println!(
+        "ingest_bench: memory per series: {:.0} bytes estimated by stats(), {:.0} bytes resident now, {:.0} at the peak (RSS growth / series, head {} samples)",
         st.memory_per_series,
-        st.disk_bytes / 1024
+        rss as f64 / n as f64,
+        peak_rss.saturating_sub(rss_before) as f64 / n as f64,
+        st.head_samples
     );
 }

@@ -1,0 +1,144 @@
+//! Files holding the head's sealed chunks, so that a series keeps only its open chunk in
+//! memory (as Prometheus's memory-mapped head chunks). They are a cache, not a source of
+//! truth: the WAL (and its checkpoints) holds every head sample, so the files are emptied
+//! on open and rebuilt by the replay, and need no fsync. A file is deleted once every
+//! chunk in it is older than the head's lower bound.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::TsdbError;
+
+/// Where a new file starts; small enough that truncation frees space soon.
+const FILE_BYTES: u64 = 64 << 20;
+
+pub struct HeadChunkFiles {
+    dir: PathBuf,
+    readers: RwLock<HashMap<u32, Arc<File>>>,
+    writer: Mutex<Writer>,
+}
+
+#[derive(Default)]
+struct Writer {
+    current: Option<(u32, Arc<File>)>,
+    size: u64,
+    next_seq: u32,
+    /// Newest sample time in each file.
+    max_t: BTreeMap<u32, i64>,
+    /// Set after a write error: chunks stay in memory from then on.
+    failed: bool,
+}
+
+impl HeadChunkFiles {
+    /// Opens `dir`, deleting what an earlier run left there.
+    pub fn open(dir: &Path) -> Result<HeadChunkFiles, TsdbError> {
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir).map_err(|source| TsdbError::Io {
+            context: format!("creating {}", dir.display()),
+            source,
+        })?;
+        Ok(HeadChunkFiles {
+            dir: dir.to_path_buf(),
+            readers: RwLock::default(),
+            writer: Mutex::default(),
+        })
+    }
+
+    /// Appends a sealed chunk; returns (file, offset), or `None` when it must stay in
+    /// memory (a write failed; logged once).
+    pub fn write(&self, max_t: i64, bytes: &[u8]) -> Option<(u32, u32)> {
+        let mut w = self.writer.lock().expect("head chunk writer lock");
+        if w.failed {
+            return None;
+        }
+        match self.try_write(&mut w, max_t, bytes) {
+            Ok(at) => Some(at),
+            Err(e) => {
+                tracing::warn!(operation = "tsdb_head_chunks", error = %e, "cannot write head chunks to disk; keeping them in memory");
+                w.failed = true;
+                None
+            }
+        }
+    }
+
+    fn try_write(&self, w: &mut Writer, max_t: i64, bytes: &[u8]) -> std::io::Result<(u32, u32)> {
+        if w.current.is_none() || w.size + bytes.len() as u64 > FILE_BYTES {
+            let seq = w.next_seq;
+            let file = Arc::new(
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(self.dir.join(format!("{seq:08}")))?,
+            );
+            self.readers
+                .write()
+                .expect("head chunk readers lock")
+                .insert(seq, file.clone());
+            w.current = Some((seq, file));
+            w.size = 0;
+            w.next_seq += 1;
+        }
+        let (seq, file) = w.current.as_ref().expect("just opened");
+        let seq = *seq;
+        file.write_all_at(bytes, w.size)?;
+        let offset = w.size as u32;
+        w.size += bytes.len() as u64;
+        let m = w.max_t.entry(seq).or_insert(max_t);
+        *m = (*m).max(max_t);
+        Ok((seq, offset))
+    }
+
+    pub fn read(&self, file: u32, offset: u32, buf: &mut [u8]) -> Result<(), TsdbError> {
+        let f = self
+            .readers
+            .read()
+            .expect("head chunk readers lock")
+            .get(&file)
+            .cloned();
+        let path = || self.dir.join(format!("{file:08}")).display().to_string();
+        let Some(f) = f else {
+            return Err(TsdbError::Corrupt {
+                path: path(),
+                message: "a head chunk refers to a deleted file".into(),
+            });
+        };
+        f.read_exact_at(buf, offset as u64)
+            .map_err(|source| TsdbError::Io {
+                context: format!("reading {}", path()),
+                source,
+            })
+    }
+
+    /// Deletes the files whose chunks all end before `cut`, and starts a new file so that
+    /// the current one can go at a later cut.
+    pub fn drop_before(&self, cut: i64) {
+        let mut w = self.writer.lock().expect("head chunk writer lock");
+        w.current = None;
+        let doomed: Vec<u32> = w
+            .max_t
+            .iter()
+            .filter(|(_, m)| **m < cut)
+            .map(|(s, _)| *s)
+            .collect();
+        let mut readers = self.readers.write().expect("head chunk readers lock");
+        for seq in doomed {
+            w.max_t.remove(&seq);
+            readers.remove(&seq);
+            let _ = fs::remove_file(self.dir.join(format!("{seq:08}")));
+        }
+    }
+
+    pub fn disk_bytes(&self) -> u64 {
+        let readers = self.readers.read().expect("head chunk readers lock");
+        readers
+            .values()
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
