@@ -1,30 +1,40 @@
 //! Immutable blocks: the data of one time range, written once by compaction and read
 //! with positional reads. A block is a directory `blocks/<min>-<max>-<n>/` with
-//! - `chunks`: the chunks of every series, back to back, each led by a byte naming its
-//!   encoding (Gorilla XOR, or scaled decimals with delta-of-delta: see `chunk.rs`);
-//! - `index`: series labels and, per series, its chunks' time ranges, sample counts,
-//!   offsets and lengths (varint-encoded, CRC-32 at the end);
-//! - `meta.json`: time range, counts, compaction level (written last: a directory without
-//!   it is an unfinished write and is removed on open).
+//! - `chunks`: the chunks of every series, back to back in series order, each led by a
+//!   byte naming its encoding (Gorilla XOR, or scaled decimals with delta-of-delta: see
+//!   `chunk.rs`);
+//! - `index`: the symbol table (every label string once, sorted), then per series (in
+//!   label order, up to the end) its labels as symbol ids, the offset of its first
+//!   chunk, and per chunk its first time, time span, sample count and length; varints,
+//!   CRC-32 at the end;
+//! - `meta.json`: time range, counts, compaction level, format (written last: a directory
+//!   without it is an unfinished write and is removed on open).
 //!
-//! A block's index (labels and chunk references, not samples) is held in memory with
-//! its postings, so selectors over old data cost what they cost over the head.
+//! In memory a block keeps the symbols, the index bytes as they are on disk (a series'
+//! entry is decoded when a query needs it) and postings of series numbers, so an old
+//! block costs tens of bytes per series, and selectors over old data cost what they cost
+//! over the head. Blocks are written one series at a time: compaction never holds more
+//! than one series' samples.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use pharos_model::series::{LabelMatcher, LabelSet, MatchOp, Sample};
+use pharos_model::series::{Label, LabelMatcher, LabelSet, MatchOp, Sample};
 use serde::{Deserialize, Serialize};
 
 use crate::TsdbError;
-use crate::chunk::{ChunkIter, decode_block_chunk, encode_block_chunk};
+use crate::chunk::{decode_block_chunk, encode_block_chunk};
 use crate::codec::{Reader, put_str, put_varint, unzigzag, zigzag};
 
-/// Samples per chunk in a block.
+/// Samples per chunk in a block: blocks are read a whole chunk at a time, and longer
+/// chunks than the head's cut the per-chunk header cost.
 const BLOCK_CHUNK_SAMPLES: usize = 480;
+
+/// The layout this code writes and reads (see the module doc).
+const FORMAT: u32 = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlockMeta {
@@ -36,15 +46,8 @@ pub struct BlockMeta {
     pub chunks: u64,
     pub chunk_bytes: u64,
     pub level: u32,
-    /// 1: bare XOR chunks; 2: chunks led by their encoding byte.
-    #[serde(default = "first_format")]
+    #[serde(default)]
     pub format: u32,
-}
-
-const FORMAT: u32 = 2;
-
-fn first_format() -> u32 {
-    1
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -56,16 +59,15 @@ pub struct ChunkRef {
     pub len: u32,
 }
 
-pub struct BlockSeries {
-    pub labels: LabelSet,
-    pub chunks: Vec<ChunkRef>,
-}
-
 pub struct Block {
     pub dir: PathBuf,
     pub meta: BlockMeta,
-    pub series: Vec<BlockSeries>,
-    postings: BTreeMap<String, BTreeMap<String, Vec<u64>>>,
+    symbols: Vec<Box<str>>,
+    index: Box<[u8]>,
+    /// Where each series' entry starts in `index`.
+    series_at: Vec<u32>,
+    /// Name symbol → value symbol → series numbers (ascending).
+    postings: HashMap<u32, HashMap<u32, Vec<u32>>>,
     chunks: File,
     pub disk_bytes: u64,
 }
@@ -74,98 +76,207 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> TsdbError {
     move |source| TsdbError::Io { context, source }
 }
 
-/// Writes a block from series and their samples (each sorted by time, within
-/// `[min_t, max_t)`); returns its directory, or `None` when there was nothing to write.
-pub fn write(
-    blocks_dir: &Path,
-    min_t: i64,
-    max_t: i64,
-    level: u32,
-    series: impl Iterator<Item = (LabelSet, Vec<Sample>)>,
-) -> Result<Option<PathBuf>, TsdbError> {
-    let mut n = 0;
-    let name = loop {
-        let name = format!("{min_t}-{max_t}-{n}");
-        if !blocks_dir.join(&name).exists() {
-            break name;
+/// Writes a block one series at a time, in label order, into a temporary directory that
+/// `finish` renames into place.
+pub struct BlockWriter {
+    blocks_dir: PathBuf,
+    name: String,
+    tmp: PathBuf,
+    chunk_file: BufWriter<File>,
+    symbols: Vec<String>,
+    index_file: BufWriter<File>,
+    index_crc: crc32fast::Hasher,
+    meta: BlockMeta,
+    last: Option<LabelSet>,
+}
+
+impl BlockWriter {
+    /// `symbols`: every label string of the series to come (more is harmless), sorted and
+    /// without duplicates.
+    pub fn create(
+        blocks_dir: &Path,
+        min_t: i64,
+        max_t: i64,
+        level: u32,
+        symbols: Vec<String>,
+    ) -> Result<BlockWriter, TsdbError> {
+        debug_assert!(symbols.windows(2).all(|w| w[0] < w[1]));
+        let mut n = 0;
+        let name = loop {
+            let name = format!("{min_t}-{max_t}-{n}");
+            if !blocks_dir.join(&name).exists() {
+                break name;
+            }
+            n += 1;
+        };
+        let tmp = blocks_dir.join(format!("{name}.tmp"));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+        let chunk_file = BufWriter::new(
+            File::create(tmp.join("chunks")).map_err(io("creating block chunks".into()))?,
+        );
+        let index_file = BufWriter::new(
+            File::create(tmp.join("index")).map_err(io("creating block index".into()))?,
+        );
+        let mut table = Vec::new();
+        put_varint(&mut table, symbols.len() as u64);
+        for s in &symbols {
+            put_str(&mut table, s);
         }
-        n += 1;
-    };
-    let tmp = blocks_dir.join(format!("{name}.tmp"));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-    let mut chunk_file = std::io::BufWriter::new(
-        File::create(tmp.join("chunks")).map_err(io("creating block chunks".into()))?,
-    );
-    let mut index = Vec::new();
-    let mut sorted: Vec<(LabelSet, Vec<Sample>)> = series.filter(|(_, s)| !s.is_empty()).collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut meta = BlockMeta {
-        min_t,
-        max_t,
-        series: 0,
-        samples: 0,
-        chunks: 0,
-        chunk_bytes: 0,
-        level,
-        format: FORMAT,
-    };
-    put_varint(&mut index, sorted.len() as u64);
-    let mut offset = 0u64;
-    for (labels, samples) in &sorted {
-        put_varint(&mut index, labels.len() as u64);
+        let mut w = BlockWriter {
+            blocks_dir: blocks_dir.to_path_buf(),
+            name,
+            tmp,
+            chunk_file,
+            symbols,
+            index_file,
+            index_crc: crc32fast::Hasher::new(),
+            meta: BlockMeta {
+                min_t,
+                max_t,
+                series: 0,
+                samples: 0,
+                chunks: 0,
+                chunk_bytes: 0,
+                level,
+                format: FORMAT,
+            },
+            last: None,
+        };
+        w.write_index(&table)?;
+        Ok(w)
+    }
+
+    fn write_index(&mut self, bytes: &[u8]) -> Result<(), TsdbError> {
+        self.index_crc.update(bytes);
+        self.index_file
+            .write_all(bytes)
+            .map_err(io("writing block index".into()))
+    }
+
+    fn symbol(&self, s: &str) -> Result<u32, TsdbError> {
+        self.symbols
+            .binary_search_by(|x| x.as_str().cmp(s))
+            .map(|i| i as u32)
+            .map_err(|_| TsdbError::Corrupt {
+                path: self.tmp.display().to_string(),
+                message: format!("label string {s:?} missing from the symbol table"),
+            })
+    }
+
+    /// Adds a series (after every series with smaller labels) and its samples, sorted by
+    /// time; a series without samples is skipped.
+    pub fn add_series(&mut self, labels: &LabelSet, samples: &[Sample]) -> Result<(), TsdbError> {
+        if samples.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(self.last.as_ref().is_none_or(|l| l < labels));
+        let e = &mut Vec::with_capacity(32);
+        put_varint(e, labels.len() as u64);
         for l in labels.iter() {
-            put_str(&mut index, &l.name);
-            put_str(&mut index, &l.value);
+            put_varint(e, self.symbol(&l.name)? as u64);
+            put_varint(e, self.symbol(&l.value)? as u64);
         }
-        // Blocks are read a whole chunk at a time; longer chunks than the head's cut the
-        // per-chunk header cost.
-        let parts: Vec<&[Sample]> = samples.chunks(BLOCK_CHUNK_SAMPLES).collect();
-        put_varint(&mut index, parts.len() as u64);
+        put_varint(e, self.meta.chunk_bytes);
+        let parts = samples.chunks(BLOCK_CHUNK_SAMPLES);
+        put_varint(e, parts.len() as u64);
         for part in parts {
             let bytes = encode_block_chunk(part);
-            chunk_file
+            self.chunk_file
                 .write_all(&bytes)
                 .map_err(io("writing block chunks".into()))?;
             let (min, max) = (part[0].t, part[part.len() - 1].t);
-            put_varint(&mut index, zigzag(min));
-            put_varint(&mut index, (max - min) as u64);
-            put_varint(&mut index, part.len() as u64);
-            put_varint(&mut index, offset);
-            put_varint(&mut index, bytes.len() as u64);
-            offset += bytes.len() as u64;
-            meta.chunks += 1;
-            meta.samples += part.len() as u64;
+            put_varint(e, zigzag(min));
+            put_varint(e, max.wrapping_sub(min) as u64);
+            put_varint(e, part.len() as u64);
+            put_varint(e, bytes.len() as u64);
+            self.meta.chunk_bytes += bytes.len() as u64;
+            self.meta.chunks += 1;
+            self.meta.samples += part.len() as u64;
         }
-        meta.series += 1;
+        self.write_index(e)?;
+        self.meta.series += 1;
+        if cfg!(debug_assertions) {
+            self.last = Some(labels.clone());
+        }
+        Ok(())
     }
-    if meta.series == 0 {
-        drop(chunk_file);
-        let _ = fs::remove_dir_all(&tmp);
-        return Ok(None);
+
+    /// Syncs the files and renames the directory into place; `None` (and nothing left
+    /// behind) when no series had samples.
+    pub fn finish(self) -> Result<Option<PathBuf>, TsdbError> {
+        let BlockWriter {
+            blocks_dir,
+            name,
+            tmp,
+            chunk_file,
+            index_file,
+            index_crc,
+            meta,
+            ..
+        } = self;
+        if meta.series == 0 {
+            drop(chunk_file);
+            let _ = fs::remove_dir_all(&tmp);
+            return Ok(None);
+        }
+        let sync = |w: BufWriter<File>, what: &str| -> Result<(), TsdbError> {
+            let f = w.into_inner().map_err(|e| TsdbError::Io {
+                context: format!("writing block {what}"),
+                source: e.into_error(),
+            })?;
+            f.sync_all().map_err(io(format!("syncing block {what}")))
+        };
+        sync(chunk_file, "chunks")?;
+        let mut index_file = index_file;
+        index_file
+            .write_all(&index_crc.finalize().to_le_bytes())
+            .map_err(io("writing block index".into()))?;
+        sync(index_file, "index")?;
+        let mut f =
+            File::create(tmp.join("meta.json")).map_err(io("creating block meta".into()))?;
+        f.write_all(&serde_json::to_vec_pretty(&meta).expect("meta serializes"))
+            .and_then(|_| f.sync_all())
+            .map_err(io("writing block meta".into()))?;
+        let dest = blocks_dir.join(&name);
+        fs::rename(&tmp, &dest).map_err(io(format!("renaming {}", tmp.display())))?;
+        if let Ok(d) = File::open(&blocks_dir) {
+            let _ = d.sync_all();
+        }
+        Ok(Some(dest))
     }
-    meta.chunk_bytes = offset;
-    let crc = crc32fast::hash(&index);
-    index.extend_from_slice(&crc.to_le_bytes());
-    let file = chunk_file.into_inner().map_err(|e| TsdbError::Io {
-        context: "writing block chunks".into(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io("syncing block chunks".into()))?;
-    let mut f = File::create(tmp.join("index")).map_err(io("creating block index".into()))?;
-    f.write_all(&index)
-        .and_then(|_| f.sync_all())
-        .map_err(io("writing block index".into()))?;
-    let mut f = File::create(tmp.join("meta.json")).map_err(io("creating block meta".into()))?;
-    f.write_all(&serde_json::to_vec_pretty(&meta).expect("meta serializes"))
-        .and_then(|_| f.sync_all())
-        .map_err(io("writing block meta".into()))?;
-    let dest = blocks_dir.join(&name);
-    fs::rename(&tmp, &dest).map_err(io(format!("renaming {}", tmp.display())))?;
-    if let Ok(d) = File::open(blocks_dir) {
-        let _ = d.sync_all();
+}
+
+/// One series' entry in a block index.
+struct SeriesEntry {
+    labels: Vec<(u32, u32)>,
+    chunks: Vec<ChunkRef>,
+}
+
+fn read_entry(r: &mut Reader<'_>) -> Option<SeriesEntry> {
+    let nl = r.varint()? as usize;
+    let mut labels = Vec::with_capacity(nl.min(64));
+    for _ in 0..nl {
+        labels.push((r.varint()? as u32, r.varint()? as u32));
     }
-    Ok(Some(dest))
+    let mut offset = r.varint()?;
+    let nc = r.varint()? as usize;
+    let mut chunks = Vec::with_capacity(nc.min(1024));
+    for _ in 0..nc {
+        let min_t = unzigzag(r.varint()?);
+        let span = r.varint()? as i64;
+        let count = r.varint()? as u16;
+        let len = r.varint()? as u32;
+        chunks.push(ChunkRef {
+            min_t,
+            max_t: min_t.wrapping_add(span),
+            count,
+            offset,
+            len,
+        });
+        offset += len as u64;
+    }
+    Some(SeriesEntry { labels, chunks })
 }
 
 impl Block {
@@ -179,52 +290,46 @@ impl Block {
                 .map_err(io(format!("reading {}/meta.json", dir.display())))?,
         )
         .map_err(|e| corrupt(format!("meta.json: {e}")))?;
-        let raw =
+        if meta.format != FORMAT {
+            return Err(corrupt(format!(
+                "block format {} (this version reads {FORMAT})",
+                meta.format
+            )));
+        }
+        let mut raw =
             fs::read(dir.join("index")).map_err(io(format!("reading {}/index", dir.display())))?;
         if raw.len() < 4 {
             return Err(corrupt("index too short".into()));
         }
-        let (body, crc) = raw.split_at(raw.len() - 4);
-        if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+        let crc = raw.split_off(raw.len() - 4);
+        if crc32fast::hash(&raw) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
             return Err(corrupt("index checksum mismatch".into()));
         }
-        let mut r = Reader::new(body);
         let bad = || corrupt("index truncated".into());
-        let n = r.varint().ok_or_else(bad)? as usize;
-        let mut series = Vec::with_capacity(n);
-        let mut postings: BTreeMap<String, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
-        for id in 0..n as u64 {
-            let nl = r.varint().ok_or_else(bad)? as usize;
-            let mut pairs = Vec::with_capacity(nl);
-            for _ in 0..nl {
-                pairs.push((r.string().ok_or_else(bad)?, r.string().ok_or_else(bad)?));
-            }
-            let labels = LabelSet::new(pairs);
-            for l in labels.iter() {
+        let mut r = Reader::new(&raw);
+        let ns = r.varint().ok_or_else(bad)? as usize;
+        let mut symbols = Vec::with_capacity(ns.min(1 << 20));
+        for _ in 0..ns {
+            symbols.push(r.string().ok_or_else(bad)?.into_boxed_str());
+        }
+        let mut series_at = Vec::with_capacity(meta.series.min(1 << 24) as usize);
+        let mut postings: HashMap<u32, HashMap<u32, Vec<u32>>> = HashMap::new();
+        let mut id = 0u32;
+        while r.pos < raw.len() {
+            series_at.push(r.pos as u32);
+            let e = read_entry(&mut r).ok_or_else(bad)?;
+            for (name, value) in e.labels {
+                if name as usize >= symbols.len() || value as usize >= symbols.len() {
+                    return Err(corrupt("a series refers to a missing symbol".into()));
+                }
                 postings
-                    .entry(l.name.clone())
+                    .entry(name)
                     .or_default()
-                    .entry(l.value.clone())
+                    .entry(value)
                     .or_default()
                     .push(id);
             }
-            let nc = r.varint().ok_or_else(bad)? as usize;
-            let mut chunks = Vec::with_capacity(nc);
-            for _ in 0..nc {
-                let min_t = unzigzag(r.varint().ok_or_else(bad)?);
-                let span = r.varint().ok_or_else(bad)? as i64;
-                let count = r.varint().ok_or_else(bad)? as u16;
-                let offset = r.varint().ok_or_else(bad)?;
-                let len = r.varint().ok_or_else(bad)? as u32;
-                chunks.push(ChunkRef {
-                    min_t,
-                    max_t: min_t + span,
-                    count,
-                    offset,
-                    len,
-                });
-            }
-            series.push(BlockSeries { labels, chunks });
+            id += 1;
         }
         let chunks = File::open(dir.join("chunks"))
             .map_err(io(format!("opening {}/chunks", dir.display())))?;
@@ -236,22 +341,92 @@ impl Block {
         Ok(Block {
             dir: dir.to_path_buf(),
             meta,
-            series,
+            symbols,
+            index: raw.into_boxed_slice(),
+            series_at,
             postings,
             chunks,
             disk_bytes,
         })
     }
 
-    pub fn select(&self, matchers: &[LabelMatcher]) -> Vec<u64> {
-        let cands = candidates(&self.postings, matchers)
-            .unwrap_or_else(|| (0..self.series.len() as u64).collect());
-        cands
+    fn entry(&self, id: u32) -> SeriesEntry {
+        let mut r = Reader::new(&self.index);
+        r.pos = self.series_at[id as usize] as usize;
+        // Checked by `open`; the bytes are immutable since.
+        read_entry(&mut r).expect("block index entry checked on open")
+    }
+
+    fn symbol(&self, s: &str) -> Option<u32> {
+        self.symbols
+            .binary_search_by(|x| (**x).cmp(s))
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    pub fn series_count(&self) -> u32 {
+        self.series_at.len() as u32
+    }
+
+    /// The block's label strings, sorted.
+    pub fn symbols(&self) -> impl Iterator<Item = &str> {
+        self.symbols.iter().map(|s| &**s)
+    }
+
+    pub fn labels(&self, id: u32) -> LabelSet {
+        LabelSet::from_sorted(
+            self.entry(id)
+                .labels
+                .into_iter()
+                .map(|(n, v)| Label {
+                    name: self.symbols[n as usize].to_string(),
+                    value: self.symbols[v as usize].to_string(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Series numbers matching every matcher, ascending.
+    pub fn select(&self, matchers: &[LabelMatcher]) -> Vec<u32> {
+        let mut best: Option<Vec<u32>> = None;
+        for m in matchers.iter().filter(|m| !m.matches_empty()) {
+            let values = self.symbol(&m.name).and_then(|n| self.postings.get(&n));
+            let list = match (values, m.op) {
+                (None, _) => Vec::new(),
+                (Some(values), MatchOp::Equal) => self
+                    .symbol(&m.value)
+                    .and_then(|v| values.get(&v))
+                    .cloned()
+                    .unwrap_or_default(),
+                (Some(values), _) => {
+                    let mut ids: Vec<u32> = values
+                        .iter()
+                        .filter(|(v, _)| m.matches(&self.symbols[**v as usize]))
+                        .flat_map(|(_, ids)| ids.iter().copied())
+                        .collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                }
+            };
+            if best.as_ref().is_none_or(|b| list.len() < b.len()) {
+                best = Some(list);
+            }
+        }
+        let candidates = best.unwrap_or_else(|| (0..self.series_count()).collect());
+        let resolved: Vec<(Option<u32>, &LabelMatcher)> =
+            matchers.iter().map(|m| (self.symbol(&m.name), m)).collect();
+        candidates
             .into_iter()
             .filter(|&id| {
-                matchers
-                    .iter()
-                    .all(|m| m.matches_labels(&self.series[id as usize].labels))
+                let e = self.entry(id);
+                resolved.iter().all(|(name, m)| {
+                    let value = name
+                        .and_then(|n| e.labels.iter().find(|(sn, _)| *sn == n))
+                        .map(|(_, v)| &*self.symbols[*v as usize])
+                        .unwrap_or("");
+                    m.matches(value)
+                })
             })
             .collect()
     }
@@ -259,13 +434,13 @@ impl Block {
     /// Samples of one series within `[mint, maxt]`.
     pub fn samples(
         &self,
-        id: u64,
+        id: u32,
         mint: i64,
         maxt: i64,
         out: &mut Vec<Sample>,
     ) -> Result<(), TsdbError> {
         let mut buf = Vec::new();
-        for c in &self.series[id as usize].chunks {
+        for c in self.entry(id).chunks {
             if c.max_t < mint || c.min_t > maxt {
                 continue;
             }
@@ -273,12 +448,7 @@ impl Block {
             self.chunks
                 .read_exact_at(&mut buf, c.offset)
                 .map_err(io(format!("reading {}/chunks", self.dir.display())))?;
-            let keep = |s: &Sample| s.t >= mint && s.t <= maxt;
-            if self.meta.format == 1 {
-                out.extend(ChunkIter::new(&buf, c.count).filter(keep));
-            } else {
-                out.extend(decode_block_chunk(&buf, c.count).filter(keep));
-            }
+            out.extend(decode_block_chunk(&buf, c.count).filter(|s| s.t >= mint && s.t <= maxt));
         }
         Ok(())
     }
@@ -286,38 +456,26 @@ impl Block {
     pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
         self.meta.max_t > mint && self.meta.min_t <= maxt
     }
+
+    /// Estimated heap bytes held for this block.
+    pub fn heap_bytes(&self) -> usize {
+        let symbols: usize = self.symbols.iter().map(|s| 16 + s.len() + 16).sum();
+        let postings: usize = self
+            .postings
+            .values()
+            .map(|v| {
+                v.capacity() * 33 + v.values().map(|ids| ids.capacity() * 4 + 16).sum::<usize>()
+            })
+            .sum();
+        symbols + self.index.len() + self.series_at.capacity() * 4 + postings
+    }
 }
 
-/// A narrowed candidate list from the postings (the smallest from any matcher that
-/// cannot match an empty value), or `None` when every matcher matches the empty value.
-fn candidates(
-    postings: &BTreeMap<String, BTreeMap<String, Vec<u64>>>,
-    matchers: &[LabelMatcher],
-) -> Option<Vec<u64>> {
-    let mut best: Option<Vec<u64>> = None;
-    for m in matchers {
-        if m.matches_empty() {
-            continue;
-        }
-        let Some(values) = postings.get(&m.name) else {
-            return Some(Vec::new());
-        };
-        let list: Vec<u64> = match m.op {
-            MatchOp::Equal => values.get(&m.value).cloned().unwrap_or_default(),
-            _ => {
-                let mut ids: Vec<u64> = values
-                    .iter()
-                    .filter(|(v, _)| m.matches(v))
-                    .flat_map(|(_, ids)| ids.iter().copied())
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids
-            }
-        };
-        if best.as_ref().is_none_or(|b| list.len() < b.len()) {
-            best = Some(list);
-        }
+/// The sorted union of several blocks' symbols.
+pub fn union_symbols<'a>(blocks: impl Iterator<Item = &'a Block>) -> Vec<String> {
+    let mut all: BTreeSet<&str> = BTreeSet::new();
+    for b in blocks {
+        all.extend(b.symbols());
     }
-    best
+    all.into_iter().map(str::to_string).collect()
 }

@@ -16,60 +16,40 @@ use crate::TsdbError;
 use crate::chunk::{ChunkIter, XorChunk};
 use crate::head_chunks::HeadChunkFiles;
 
-/// A sealed chunk's bytes: in the head chunk files, or in memory when writing there
-/// failed (or for the moment between a truncation and its re-encoding).
-enum ChunkData {
-    Mem(Box<[u8]>),
-    File { file: u32, offset: u32, len: u32 },
-}
-
-/// A sealed chunk: its time range, sample count and where its bytes are.
+/// A sealed chunk: its time range, sample count and where its bytes are in the head
+/// chunk files (32 bytes, as Prometheus's memory-mapped chunk references).
 pub struct SealedChunk {
     pub min_t: i64,
     pub max_t: i64,
+    file: u32,
+    offset: u32,
+    len: u16,
     pub count: u16,
-    data: ChunkData,
 }
 
 impl SealedChunk {
     fn seal(c: &XorChunk, files: &HeadChunkFiles) -> SealedChunk {
-        let data = match files.write(c.max_time(), c.bytes()) {
-            Some((file, offset)) => ChunkData::File {
-                file,
-                offset,
-                len: c.bytes().len() as u32,
-            },
-            None => ChunkData::Mem(c.bytes().into()),
-        };
+        let (file, offset) = files.write(c.max_time(), c.bytes());
         SealedChunk {
             min_t: c.min_time(),
             max_t: c.max_time(),
+            file,
+            offset,
+            // 120 samples take at most 120 × 19 bytes.
+            len: c.bytes().len() as u16,
             count: c.len(),
-            data,
         }
     }
 
-    /// The chunk's encoded bytes, read into `buf` when they are on disk.
+    /// The chunk's encoded bytes, read into `buf`.
     pub fn bytes<'a>(
-        &'a self,
+        &self,
         files: &HeadChunkFiles,
         buf: &'a mut Vec<u8>,
     ) -> Result<&'a [u8], TsdbError> {
-        match &self.data {
-            ChunkData::Mem(b) => Ok(b),
-            ChunkData::File { file, offset, len } => {
-                buf.resize(*len as usize, 0);
-                files.read(*file, *offset, buf)?;
-                Ok(buf)
-            }
-        }
-    }
-
-    fn heap_bytes(&self) -> usize {
-        match &self.data {
-            ChunkData::Mem(b) => b.len(),
-            ChunkData::File { .. } => 0,
-        }
+        buf.resize(self.len as usize, 0);
+        files.read(self.file, self.offset, buf)?;
+        Ok(buf)
     }
 }
 
@@ -88,8 +68,11 @@ impl SeriesData {
     /// Appends a sample after the newest one, sealing the open chunk when it is full.
     pub fn append(&mut self, t: i64, v: f64, files: &HeadChunkFiles) {
         if self.open.is_full() {
+            // Exact growth: a series seals a chunk every half hour at a 15 s interval,
+            // and spare capacity would be paid by every series.
+            self.sealed.reserve_exact(1);
             self.sealed.push(SealedChunk::seal(&self.open, files));
-            self.open = XorChunk::new();
+            self.open = XorChunk::with_capacity(self.open.bytes().len() + 8);
         }
         self.open.append(t, v);
     }
@@ -102,6 +85,7 @@ impl SeriesData {
     /// are re-encoded, so the head never holds a sample twice with a block.
     pub fn truncate_before(&mut self, cut: i64, files: &HeadChunkFiles) {
         self.sealed.retain(|c| c.max_t >= cut);
+        self.sealed.shrink_to_fit();
         if let Some(first) = self.sealed.first()
             && first.min_t < cut
         {
@@ -188,13 +172,7 @@ impl SeriesData {
 
     /// Heap bytes outside the struct itself.
     pub fn heap_bytes(&self) -> usize {
-        self.sealed.capacity() * size_of::<SealedChunk>()
-            + self
-                .sealed
-                .iter()
-                .map(SealedChunk::heap_bytes)
-                .sum::<usize>()
-            + self.open.heap_bytes()
+        self.sealed.capacity() * size_of::<SealedChunk>() + self.open.heap_bytes()
     }
 
     pub fn chunks(&self) -> usize {
@@ -276,6 +254,13 @@ impl Symbols {
         &self.strings[id as usize]
     }
 
+    /// Every string in use, sorted (a block's symbol table).
+    pub fn sorted(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.ids.keys().map(|s| s.to_string()).collect();
+        v.sort_unstable();
+        v
+    }
+
     fn heap_bytes(&self) -> usize {
         let strings: usize = self
             .strings
@@ -328,6 +313,12 @@ impl Index {
             .chain(self.collisions.get(&hash).into_iter().flatten())
             .filter_map(|id| self.series.get(id))
             .find(|s| self.same_labels(s, labels))
+    }
+
+    /// Orders two series as their label sets order.
+    pub fn cmp_labels(&self, a: &MemSeries, b: &MemSeries) -> std::cmp::Ordering {
+        let key = |(n, v): (u32, u32)| (self.symbols.get(n), self.symbols.get(v));
+        a.label_syms().map(key).cmp(b.label_syms().map(key))
     }
 
     /// The series' labels as a label set (allocates: for answers, not for appends).

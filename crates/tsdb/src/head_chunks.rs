@@ -2,7 +2,8 @@
 //! memory (as Prometheus's memory-mapped head chunks). They are a cache, not a source of
 //! truth: the WAL (and its checkpoints) holds every head sample, so the files are emptied
 //! on open and rebuilt by the replay, and need no fsync. A file is deleted once every
-//! chunk in it is older than the head's lower bound.
+//! chunk in it is older than the head's lower bound. When the disk refuses a write, the
+//! chunks are kept in memory under the same kind of reference instead.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
@@ -14,6 +15,9 @@ use crate::TsdbError;
 
 /// Where a new file starts; small enough that truncation frees space soon.
 const FILE_BYTES: u64 = 64 << 20;
+
+/// The "file" number of chunks kept in memory; their offset is a key in `in_memory`.
+const IN_MEMORY: u32 = u32::MAX;
 
 pub struct HeadChunkFiles {
     dir: PathBuf,
@@ -30,6 +34,9 @@ struct Writer {
     max_t: BTreeMap<u32, i64>,
     /// Set after a write error: chunks stay in memory from then on.
     failed: bool,
+    /// Chunks kept in memory: key → (newest sample time, bytes).
+    in_memory: HashMap<u32, (i64, Box<[u8]>)>,
+    next_key: u32,
 }
 
 impl HeadChunkFiles {
@@ -47,21 +54,25 @@ impl HeadChunkFiles {
         })
     }
 
-    /// Appends a sealed chunk; returns (file, offset), or `None` when it must stay in
-    /// memory (a write failed; logged once).
-    pub fn write(&self, max_t: i64, bytes: &[u8]) -> Option<(u32, u32)> {
+    /// Stores a sealed chunk; returns (file, offset) to read it back with.
+    pub fn write(&self, max_t: i64, bytes: &[u8]) -> (u32, u32) {
         let mut w = self.writer.lock().expect("head chunk writer lock");
-        if w.failed {
-            return None;
-        }
-        match self.try_write(&mut w, max_t, bytes) {
-            Ok(at) => Some(at),
-            Err(e) => {
-                tracing::warn!(operation = "tsdb_head_chunks", error = %e, "cannot write head chunks to disk; keeping them in memory");
-                w.failed = true;
-                None
+        if !w.failed {
+            match self.try_write(&mut w, max_t, bytes) {
+                Ok(at) => return at,
+                Err(e) => {
+                    tracing::warn!(operation = "tsdb_head_chunks", error = %e, "cannot write head chunks to disk; keeping them in memory");
+                    w.failed = true;
+                }
             }
         }
+        let mut key = w.next_key;
+        while w.in_memory.contains_key(&key) {
+            key = key.wrapping_add(1);
+        }
+        w.next_key = key.wrapping_add(1);
+        w.in_memory.insert(key, (max_t, bytes.into()));
+        (IN_MEMORY, key)
     }
 
     fn try_write(&self, w: &mut Writer, max_t: i64, bytes: &[u8]) -> std::io::Result<(u32, u32)> {
@@ -94,6 +105,19 @@ impl HeadChunkFiles {
     }
 
     pub fn read(&self, file: u32, offset: u32, buf: &mut [u8]) -> Result<(), TsdbError> {
+        if file == IN_MEMORY {
+            let w = self.writer.lock().expect("head chunk writer lock");
+            if let Some((_, b)) = w.in_memory.get(&offset)
+                && b.len() == buf.len()
+            {
+                buf.copy_from_slice(b);
+                return Ok(());
+            }
+            return Err(TsdbError::Corrupt {
+                path: self.dir.display().to_string(),
+                message: "a head chunk kept in memory is missing".into(),
+            });
+        }
         let f = self
             .readers
             .read()
@@ -119,6 +143,7 @@ impl HeadChunkFiles {
     pub fn drop_before(&self, cut: i64) {
         let mut w = self.writer.lock().expect("head chunk writer lock");
         w.current = None;
+        w.in_memory.retain(|_, (max_t, _)| *max_t >= cut);
         let doomed: Vec<u32> = w
             .max_t
             .iter()
@@ -131,6 +156,12 @@ impl HeadChunkFiles {
             readers.remove(&seq);
             let _ = fs::remove_file(self.dir.join(format!("{seq:08}")));
         }
+    }
+
+    /// Bytes of chunks kept in memory (after a write error).
+    pub fn heap_bytes(&self) -> usize {
+        let w = self.writer.lock().expect("head chunk writer lock");
+        w.in_memory.values().map(|(_, b)| b.len() + 48).sum()
     }
 
     pub fn disk_bytes(&self) -> u64 {

@@ -27,7 +27,7 @@ use pharos_model::series::{
     LabelMatcher, LabelSet, Sample, SelectError, SeriesSamples, SeriesSource,
 };
 
-use block::Block;
+use block::{Block, BlockWriter};
 use head::{Head, MemSeries};
 use head_chunks::HeadChunkFiles;
 use wal::{Record, Wal};
@@ -114,7 +114,8 @@ pub struct Stats {
     pub disk_bytes: u64,
     /// Bytes of block chunk data divided by block samples.
     pub bytes_per_sample: f64,
-    /// Estimated heap bytes of the head divided by head series.
+    /// Estimated heap bytes of the head (series, index, symbols, open chunks) and of the
+    /// blocks' in-memory indexes, divided by head series.
     pub memory_per_series: f64,
     pub wal_bytes: u64,
     pub compactions: u64,
@@ -149,6 +150,8 @@ pub struct Tsdb {
     head_max_time: AtomicI64,
     appended: AtomicU64,
     compactions: AtomicU64,
+    /// Held by `maintain`: compaction and retention assume nobody else changes blocks.
+    maintenance: Mutex<()>,
 }
 
 fn now_ms() -> i64 {
@@ -177,7 +180,17 @@ impl Tsdb {
                 let _ = std::fs::remove_dir_all(&path);
                 continue;
             }
-            blocks.push(Arc::new(Block::open(&path)?));
+            match Block::open(&path) {
+                Ok(b) => blocks.push(Arc::new(b)),
+                // Refusing to start would make the newer data unreachable too; the
+                // directory stays for inspection.
+                Err(e) => tracing::error!(
+                    operation = "tsdb_open",
+                    block = %path.display(),
+                    error = %e,
+                    "skipping a block that cannot be read"
+                ),
+            }
         }
         blocks.sort_by_key(|b| (b.meta.min_t, b.meta.max_t));
         // Blocks that a finished merge replaced but could not delete are covered by a
@@ -255,6 +268,7 @@ impl Tsdb {
             head_max_time: AtomicI64::new(max_time),
             appended: AtomicU64::new(0),
             compactions: AtomicU64::new(0),
+            maintenance: Mutex::new(()),
         })
     }
 
@@ -272,6 +286,7 @@ impl Tsdb {
     /// retention, truncates the WAL. Cheap when there is nothing to do; the binary calls it
     /// every minute from a blocking thread.
     pub fn maintain(&self) -> Result<(), TsdbError> {
+        let _one_at_a_time = self.maintenance.lock().expect("maintenance lock");
         self.wal.lock().expect("wal lock").sync()?;
         while self.cut_block()? {}
         self.merge_blocks()?;
@@ -312,25 +327,30 @@ impl Tsdb {
         }
         let bmin = hmin.div_euclid(span) * span;
         let bmax = bmin + span;
-        let series: Vec<(LabelSet, Arc<MemSeries>)> = {
+        // Labels are compared through the symbols rather than materialised all at once:
+        // the head may hold millions of series.
+        let (symbols, series) = {
             let idx = self.head.index.read().expect("head index lock");
-            idx.series
-                .values()
-                .map(|s| (idx.labels(s), s.clone()))
-                .collect()
+            let mut series: Vec<Arc<MemSeries>> = idx.series.values().cloned().collect();
+            series.sort_unstable_by(|a, b| idx.cmp_labels(a, b));
+            (idx.symbols.sorted(), series)
         };
-        let mut data = Vec::with_capacity(series.len());
-        for (labels, s) in series {
-            let mut out = Vec::new();
+        let mut w = BlockWriter::create(&self.dir.join("blocks"), bmin, bmax, 1, symbols)?;
+        let mut samples = Vec::new();
+        for s in series {
+            samples.clear();
             s.data.lock().expect("series lock").samples(
                 bmin,
                 bmax - 1,
                 &self.head.files,
-                &mut out,
+                &mut samples,
             )?;
-            data.push((labels, out));
+            if !samples.is_empty() {
+                let labels = self.head.index.read().expect("head index lock").labels(&s);
+                w.add_series(&labels, &samples)?;
+            }
         }
-        let written = block::write(&self.dir.join("blocks"), bmin, bmax, 1, data.into_iter())?;
+        let written = w.finish()?;
         if let Some(dir) = written {
             let b = Arc::new(Block::open(&dir)?);
             let mut blocks = self.blocks.write().expect("blocks lock");
@@ -416,23 +436,41 @@ impl Tsdb {
         max_t: i64,
         level: u32,
     ) -> Result<(), TsdbError> {
-        let mut all: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
-        for b in group {
-            for (id, s) in b.series.iter().enumerate() {
-                let out = all.entry(s.labels.clone()).or_default();
-                b.samples(id as u64, i64::MIN, i64::MAX, out)?;
+        let mut w = BlockWriter::create(
+            &self.dir.join("blocks"),
+            min_t,
+            max_t,
+            level,
+            block::union_symbols(group.iter().map(|b| &**b)),
+        )?;
+        // A k-way merge over the blocks' series, each block in label order.
+        let mut cursors: Vec<(usize, u32, Option<LabelSet>)> = group
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i, 0, (b.series_count() > 0).then(|| b.labels(0))))
+            .collect();
+        let mut samples = Vec::new();
+        while let Some(smallest) = cursors.iter().filter_map(|c| c.2.clone()).min() {
+            samples.clear();
+            for (i, id, labels) in cursors.iter_mut() {
+                if labels.as_ref() != Some(&smallest) {
+                    continue;
+                }
+                let b = &group[*i];
+                b.samples(*id, i64::MIN, i64::MAX, &mut samples)?;
+                *id += 1;
+                *labels = (*id < b.series_count()).then(|| b.labels(*id));
             }
+            sort_dedup(&mut samples);
+            w.add_series(&smallest, &samples)?;
         }
-        let data = all.into_iter().map(|(l, mut s)| {
-            sort_dedup(&mut s);
-            (l, s)
-        });
-        let written = block::write(&self.dir.join("blocks"), min_t, max_t, level, data)?;
+        let merged = match w.finish()? {
+            Some(dir) => Some(Arc::new(Block::open(&dir)?)),
+            None => None,
+        };
         let mut blocks = self.blocks.write().expect("blocks lock");
         blocks.retain(|b| !group.iter().any(|g| Arc::ptr_eq(g, b)));
-        if let Some(dir) = written {
-            blocks.push(Arc::new(Block::open(&dir)?));
-        }
+        blocks.extend(merged);
         blocks.sort_by_key(|b| (b.meta.min_t, b.meta.max_t));
         drop(blocks);
         for g in group {
@@ -486,16 +524,18 @@ impl Tsdb {
             }
         }
         st.head_series = idx.series.len();
-        st.memory_per_series = if st.head_series == 0 {
-            0.0
-        } else {
-            idx.heap_bytes() as f64 / st.head_series as f64
-        };
+        let head_heap = idx.heap_bytes() + self.head.files.heap_bytes();
         drop(idx);
         st.head_min_time = min_t;
         let max = self.head_max_time.load(Ordering::Relaxed);
         st.head_max_time = (max != i64::MIN).then_some(max);
         let blocks = self.blocks.read().expect("blocks lock");
+        let heap = head_heap + blocks.iter().map(|b| b.heap_bytes()).sum::<usize>();
+        st.memory_per_series = if st.head_series == 0 {
+            0.0
+        } else {
+            heap as f64 / st.head_series as f64
+        };
         st.blocks = blocks.len();
         st.block_samples = blocks.iter().map(|b| b.meta.samples).sum();
         let chunk_bytes: u64 = blocks.iter().map(|b| b.meta.chunk_bytes).sum();
@@ -593,7 +633,7 @@ impl Tsdb {
                 let mut v = Vec::new();
                 b.samples(id, mint, maxt, &mut v)?;
                 if !v.is_empty() {
-                    let e = out.entry(b.series[id as usize].labels.clone()).or_default();
+                    let e = out.entry(b.labels(id)).or_default();
                     if samples {
                         e.extend(v);
                     }

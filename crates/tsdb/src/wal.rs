@@ -125,7 +125,7 @@ impl Wal {
             .extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         self.buf.extend_from_slice(payload);
         // A checkpoint of a big head (or a huge batch) is written as it goes, not held.
-        if self.buf.len() > 4 << 20
+        if self.buf.len() > 256 << 10
             && self.error.is_none()
             && let Err(e) = self.flush()
         {
@@ -202,6 +202,10 @@ impl Wal {
             .map_err(io("writing the WAL"))?;
         self.size += self.buf.len() as u64;
         self.buf.clear();
+        // A checkpoint or a huge batch must not pin its buffer for good.
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
         self.dirty = true;
         Ok(())
     }
