@@ -453,6 +453,14 @@ impl Block {
         Ok(())
     }
 
+    /// Whether a chunk of the series overlaps `[mint, maxt]`.
+    pub fn has_chunks_in(&self, id: u32, mint: i64, maxt: i64) -> bool {
+        self.entry(id)
+            .chunks
+            .iter()
+            .any(|c| c.max_t >= mint && c.min_t <= maxt)
+    }
+
     pub fn overlaps(&self, mint: i64, maxt: i64) -> bool {
         self.meta.max_t > mint && self.meta.min_t <= maxt
     }

@@ -220,16 +220,23 @@ impl Tsdb {
             let mut idx = head.index.write().expect("head index lock");
             let files = &head.files;
             let now = now_ms();
+            let mut aliases: HashMap<u64, u64> = HashMap::new();
             Wal::open(&dir.join("wal"), |r| match r {
                 Record::Series { id, labels } => {
                     let hash = head::hash_labels(&labels);
-                    if idx.get(hash, &labels).is_none() {
-                        let s = idx.insert(hash, &labels, Some(id), now);
-                        Head::mark_logged(&s);
+                    match idx.get(hash, &labels) {
+                        None => Head::mark_logged(&idx.insert(hash, &labels, Some(id), now)),
+                        // The same labels under an older id (the series was dropped and
+                        // created again while old segments were kept): one series.
+                        Some(s) if s.id != id => {
+                            aliases.insert(id, s.id);
+                        }
+                        Some(_) => {}
                     }
                 }
                 Record::Samples(samples) => {
                     for (id, t, v) in samples {
+                        let id = aliases.get(&id).copied().unwrap_or(id);
                         if let Some(s) = idx.series.get(&id) {
                             let mut d = s.data.lock().expect("series lock");
                             if d.last().is_none_or(|(lt, _)| t > lt) && t >= min_valid {
@@ -240,6 +247,7 @@ impl Tsdb {
                     }
                 }
                 Record::Chunk { id, count, bytes } => {
+                    let id = aliases.get(&id).copied().unwrap_or(id);
                     if let Some(s) = idx.series.get(&id) {
                         let mut d = s.data.lock().expect("series lock");
                         for smp in chunk::ChunkIter::new(&bytes, count) {
@@ -611,63 +619,86 @@ impl Tsdb {
         w.sync()
     }
 
-    /// Every matching series with its samples in `[mint, maxt]`, head and blocks merged.
-    fn collect(
-        &self,
-        matchers: &[LabelMatcher],
-        mint: i64,
-        maxt: i64,
-        samples: bool,
-    ) -> Result<BTreeMap<LabelSet, Vec<Sample>>, TsdbError> {
-        let mut out: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
-        let blocks: Vec<Arc<Block>> = self
-            .blocks
+    fn blocks_overlapping(&self, mint: i64, maxt: i64) -> Vec<Arc<Block>> {
+        self.blocks
             .read()
             .expect("blocks lock")
             .iter()
             .filter(|b| b.overlaps(mint, maxt))
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// Matching head series with data in `[mint, maxt]` (by chunk time ranges), with
+    /// their labels.
+    fn head_series(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Vec<(LabelSet, Arc<MemSeries>)> {
+        let idx = self.head.index.read().expect("head index lock");
+        idx.select(matchers)
+            .into_iter()
+            .filter_map(|id| idx.series.get(&id))
+            .filter(|s| s.data.lock().expect("series lock").overlaps(mint, maxt))
+            .map(|s| (idx.labels(s), s.clone()))
+            .collect()
+    }
+
+    /// Every matching series with its samples in `[mint, maxt]`, head and blocks merged
+    /// (a sample in two places, as while a block is being cut, counts once).
+    fn select_samples(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<BTreeMap<LabelSet, Vec<Sample>>, TsdbError> {
+        let mut out: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
+        let blocks = self.blocks_overlapping(mint, maxt);
+        let mut v = Vec::new();
         for b in &blocks {
             for id in b.select(matchers) {
-                let mut v = Vec::new();
                 b.samples(id, mint, maxt, &mut v)?;
                 if !v.is_empty() {
-                    let e = out.entry(b.labels(id)).or_default();
-                    if samples {
-                        e.extend(v);
-                    }
+                    out.entry(b.labels(id)).or_default().append(&mut v);
                 }
             }
         }
-        let series: Vec<(LabelSet, Arc<MemSeries>)> = {
-            let idx = self.head.index.read().expect("head index lock");
-            idx.select(matchers)
-                .into_iter()
-                .filter_map(|id| idx.series.get(&id))
-                .filter(|s| s.data.lock().expect("series lock").overlaps(mint, maxt))
-                .map(|s| (idx.labels(s), s.clone()))
-                .collect()
-        };
-        for (labels, s) in series {
-            let mut v = Vec::new();
+        for (labels, s) in self.head_series(matchers, mint, maxt) {
             s.data
                 .lock()
                 .expect("series lock")
                 .samples(mint, maxt, &self.head.files, &mut v)?;
             if !v.is_empty() {
-                let e = out.entry(labels).or_default();
-                if samples {
-                    e.extend(v);
-                }
+                out.entry(labels).or_default().append(&mut v);
             }
         }
-        if samples && !blocks.is_empty() {
+        if !blocks.is_empty() {
             for v in out.values_mut() {
                 sort_dedup(v);
             }
         }
         Ok(out)
+    }
+
+    /// Label sets of the matching series with a chunk overlapping `[mint, maxt]`, as
+    /// Prometheus answers the series and label APIs: no samples are decoded.
+    fn select_series(&self, matchers: &[LabelMatcher], mint: i64, maxt: i64) -> BTreeSet<LabelSet> {
+        let mut out = BTreeSet::new();
+        for b in self.blocks_overlapping(mint, maxt) {
+            for id in b.select(matchers) {
+                if b.has_chunks_in(id, mint, maxt) {
+                    out.insert(b.labels(id));
+                }
+            }
+        }
+        out.extend(
+            self.head_series(matchers, mint, maxt)
+                .into_iter()
+                .map(|(l, _)| l),
+        );
+        out
     }
 }
 
@@ -826,7 +857,7 @@ impl SeriesSource for Tsdb {
         maxt: i64,
     ) -> Result<Vec<SeriesSamples>, SelectError> {
         Ok(self
-            .collect(matchers, mint, maxt, true)
+            .select_samples(matchers, mint, maxt)
             .map_err(storage)?
             .into_iter()
             .map(|(labels, samples)| SeriesSamples { labels, samples })
@@ -839,11 +870,7 @@ impl SeriesSource for Tsdb {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<LabelSet>, SelectError> {
-        Ok(self
-            .collect(matchers, mint, maxt, false)
-            .map_err(storage)?
-            .into_keys()
-            .collect())
+        Ok(self.select_series(matchers, mint, maxt).into_iter().collect())
     }
 
     fn label_names(
