@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use pharos_ingest::prometheus::exposition::{is_label_name, is_metric_name};
 
+use crate::metadata::MetricMetadata;
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonMetricSpec {
@@ -146,6 +148,19 @@ impl JsonMetricSpec {
                 .copied()
                 .or_else(|| s.trim().parse::<f64>().ok()),
             _ => None,
+        }
+    }
+
+    /// What `/api/v1/metadata` shows for this spec's metric.
+    pub fn metadata(&self) -> MetricMetadata {
+        MetricMetadata {
+            kind: match self.kind {
+                JsonMetricKind::Gauge => "gauge",
+                JsonMetricKind::Counter => "counter",
+            }
+            .to_string(),
+            help: self.help.clone().unwrap_or_default(),
+            unit: String::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Sources that pull numbers into the time-series store: Prometheus scrape jobs as
 //! `prometheus.yml` writes them (static targets and file-based discovery, relabelling,
-//! the exposition formats), JSON targets, and the host's own metrics.
+//! the exposition formats), JSON targets, jobs made through the API (`manager`, with
+//! their credentials sealed by `secrets`), and the host's own metrics.
 
 pub mod config;
 pub mod discovery;
@@ -8,4 +9,5 @@ pub mod json;
 pub mod manager;
 pub mod metadata;
 pub mod scrape_loop;
+pub mod secrets;
 pub mod target;

@@ -2,6 +2,11 @@
 //! them in step with config reloads and file discovery. A target whose job and labels
 //! did not change keeps its loop (and its series cache); a target that went away gets
 //! staleness markers for its series.
+//!
+//! Jobs come from two places, kept apart as monitors are: the config file's
+//! `scrape_configs` (replaced on every reload) and jobs made through the API (kept in the
+//! store by the web layer and handed here; a reload never drops them). A job name is
+//! unique across both.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,6 +27,24 @@ struct Running {
     fingerprint: String,
 }
 
+/// Where a scrape job was defined: config jobs change in the file, API jobs through
+/// `/api/v1/scrape_jobs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobSource {
+    Config,
+    Api,
+}
+
+/// Why an API job was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ApiJobError {
+    /// The name is taken (by a config job, or by another API job on create).
+    Conflict(String),
+    /// The job does not pass the checks a config job passes; the message names the field.
+    Invalid(String),
+}
+
 struct Desired {
     global: GlobalConfig,
     configs: Vec<ScrapeConfig>,
@@ -34,6 +57,10 @@ pub struct ScrapeManager {
     running: Mutex<HashMap<String, Running>>,
     file_groups: Mutex<HashMap<String, BTreeMap<PathBuf, Vec<TargetGroup>>>>,
     desired: Mutex<Option<Desired>>,
+    /// Jobs made through the API, by name. Lock order: `desired`, then this.
+    api_jobs: Mutex<BTreeMap<String, ScrapeConfig>>,
+    /// Seals the credentials of API jobs in the store; set once at start.
+    pub secrets: std::sync::OnceLock<crate::secrets::SecretKey>,
     /// Per job: targets dropped by relabelling and discovery errors, for the targets page.
     pub job_notes: RwLock<BTreeMap<String, (usize, Vec<String>)>>,
 }
@@ -46,6 +73,8 @@ impl ScrapeManager {
             running: Mutex::new(HashMap::new()),
             file_groups: Mutex::new(HashMap::new()),
             desired: Mutex::new(None),
+            api_jobs: Mutex::new(BTreeMap::new()),
+            secrets: std::sync::OnceLock::new(),
             job_notes: RwLock::new(BTreeMap::new()),
         })
     }
@@ -69,22 +98,135 @@ impl ScrapeManager {
         base_dir: &Path,
     ) -> Result<(), String> {
         Self::check(&global, &configs)?;
-        *self.desired.lock().unwrap_or_else(|p| p.into_inner()) = Some(Desired {
-            global,
-            configs,
-            base_dir: base_dir.to_path_buf(),
-        });
+        {
+            let mut desired = self.desired.lock().unwrap_or_else(|p| p.into_inner());
+            self.check_names(&configs)?;
+            *desired = Some(Desired {
+                global,
+                configs,
+                base_dir: base_dir.to_path_buf(),
+            });
+        }
         self.reconcile();
         Ok(())
+    }
+
+    /// Refuses config jobs whose name an API job already has (before anything of a new
+    /// config is applied, so a clash changes nothing).
+    pub fn check_names(&self, configs: &[ScrapeConfig]) -> Result<(), String> {
+        let api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        match configs.iter().find(|c| api.contains_key(&c.job_name)) {
+            Some(c) => Err(format!(
+                "scrape_configs: job {name:?} is already a scrape job created through the API; rename it in the file or delete that job (DELETE /api/v1/scrape_jobs/{name})",
+                name = c.job_name
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The API jobs read back from the store at start, before the first [`apply`](Self::apply).
+    pub fn restore_api_jobs(&self, jobs: Vec<ScrapeConfig>) {
+        let mut api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        *api = jobs.into_iter().map(|j| (j.job_name.clone(), j)).collect();
+    }
+
+    /// Checks a job as it would run now (against the current `global`), without keeping it.
+    pub fn check_api_job(&self, config: &ScrapeConfig) -> Result<Job, ApiJobError> {
+        let global = self.global();
+        config.resolve(&global).map_err(ApiJobError::Invalid)
+    }
+
+    /// Adds (`create`) or replaces an API job and starts its targets. A name used by a
+    /// config job is a conflict; so is an existing API job when `create` is set.
+    pub fn put_api_job(&self, config: ScrapeConfig, create: bool) -> Result<(), ApiJobError> {
+        {
+            let desired = self.desired.lock().unwrap_or_else(|p| p.into_inner());
+            let name = config.job_name.clone();
+            if desired
+                .as_ref()
+                .is_some_and(|d| d.configs.iter().any(|c| c.job_name == name))
+            {
+                return Err(ApiJobError::Conflict(format!(
+                    "scrape job {name:?} is defined in the config file; change it there and reload, or choose another job_name"
+                )));
+            }
+            let global = desired.as_ref().map(|d| d.global.clone()).unwrap_or_default();
+            config.resolve(&global).map_err(ApiJobError::Invalid)?;
+            let mut api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
+            if create && api.contains_key(&name) {
+                return Err(ApiJobError::Conflict(format!(
+                    "a scrape job named {name:?} already exists"
+                )));
+            }
+            api.insert(name, config);
+        }
+        self.reconcile();
+        Ok(())
+    }
+
+    /// Removes an API job; its targets' series get staleness markers. False if unknown.
+    pub fn remove_api_job(&self, name: &str) -> bool {
+        let removed = self
+            .api_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name)
+            .is_some();
+        if removed {
+            self.reconcile();
+        }
+        removed
+    }
+
+    /// Every job with where it comes from: config jobs in file order, then API jobs by name.
+    pub fn jobs(&self) -> Vec<(JobSource, ScrapeConfig)> {
+        let desired = self.desired.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(JobSource, ScrapeConfig)> = desired
+            .as_ref()
+            .map(|d| {
+                d.configs
+                    .iter()
+                    .map(|c| (JobSource::Config, c.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(api.values().map(|c| (JobSource::Api, c.clone())));
+        out
+    }
+
+    /// The `global:` section in force (defaults before the first config is applied).
+    pub fn global(&self) -> GlobalConfig {
+        self.desired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|d| d.global.clone())
+            .unwrap_or_default()
     }
 
     /// Re-reads discovery and brings the running loops in line.
     pub fn reconcile(&self) {
         let desired = self.desired.lock().unwrap_or_else(|p| p.into_inner());
         let Some(d) = desired.as_ref() else { return };
-        let Ok(jobs) = Self::check(&d.global, &d.configs) else {
+        let Ok(mut jobs) = Self::check(&d.global, &d.configs) else {
             return;
         };
+        let mut api_errors = BTreeMap::new();
+        for c in self.api_jobs.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            if jobs.iter().any(|j| j.config.job_name == c.job_name) {
+                continue;
+            }
+            // A `global` change can make an API job invalid (a timeout above the new
+            // interval); that job stops, the others keep running.
+            match c.resolve(&d.global) {
+                Ok(j) => jobs.push(j),
+                Err(e) => {
+                    tracing::warn!(operation = "scrape_reconcile", job = %c.job_name, error = %e, "scrape job created through the API is not valid under the current global section; not scraped");
+                    api_errors.insert(c.job_name.clone(), e);
+                }
+            }
+        }
         let mut want: HashMap<String, (Arc<ScrapeTarget>, String)> = HashMap::new();
         let mut notes = BTreeMap::new();
         let mut file_groups = self.file_groups.lock().unwrap_or_else(|p| p.into_inner());
@@ -125,6 +267,9 @@ impl ScrapeManager {
             }
         }
         drop(file_groups);
+        for (name, e) in api_errors {
+            notes.insert(name, (0, vec![e]));
+        }
         *self.job_notes.write().unwrap_or_else(|p| p.into_inner()) = notes;
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let gone: Vec<String> = running
@@ -197,14 +342,15 @@ impl ScrapeManager {
         loop {
             let every = {
                 let d = self.desired.lock().unwrap_or_else(|p| p.into_inner());
+                let api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
                 d.as_ref()
-                    .and_then(|d| {
-                        d.configs
-                            .iter()
-                            .flat_map(|c| c.file_sd_configs.iter())
-                            .map(|f| f.refresh_interval.as_duration())
-                            .min()
-                    })
+                    .map(|d| d.configs.iter())
+                    .into_iter()
+                    .flatten()
+                    .chain(api.values())
+                    .flat_map(|c| c.file_sd_configs.iter())
+                    .map(|f| f.refresh_interval.as_duration())
+                    .min()
                     .unwrap_or(Duration::from_secs(30))
                     .max(Duration::from_secs(5))
             };

@@ -15,6 +15,7 @@ use pharos_model::series::{LabelSet, METRIC_NAME, stale_marker};
 use pharos_tsdb::{SeriesRef, Tsdb};
 
 use crate::config::{Job, ScrapeProtocol};
+use crate::json::JsonMetricSpec;
 use crate::metadata::{MetadataStore, MetricMetadata};
 use crate::target::Target;
 
@@ -40,6 +41,38 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The appends of one scrape, for staleness and the `scrape_*` series.
+struct Batch<'a> {
+    app: pharos_tsdb::Appender<'a>,
+    /// Series (by reference) written by this scrape.
+    seen: HashMap<SeriesRef, LabelSet>,
+    scraped: usize,
+    kept: usize,
+    added: usize,
+}
+
+fn metadata_of<'m>(
+    types: &'m mut HashMap<String, MetricMetadata>,
+    metric: &str,
+) -> &'m mut MetricMetadata {
+    types
+        .entry(metric.to_string())
+        .or_insert_with(|| MetricMetadata {
+            kind: String::new(),
+            help: String::new(),
+            unit: String::new(),
+        })
+}
+
+/// JSON targets are asked for JSON; the others for the job's exposition formats.
+fn accept_header(job: &Job) -> String {
+    if job.config.json.is_some() {
+        "application/json".into()
+    } else {
+        ScrapeProtocol::accept_header(&job.protocols)
+    }
 }
 
 /// Cached per raw series text: the store reference and the final labels (`None` when
@@ -123,7 +156,7 @@ impl Loop {
         let duration = started.elapsed().as_secs_f64();
         let db = self.db.clone();
         let result = match fetched {
-            Ok((body, format)) => self.ingest(&db, &body, format, t),
+            Ok((body, content_type)) => self.ingest(&db, &body, content_type.as_deref(), t),
             Err(e) => Err(e),
         };
         let (up, scraped, post, added, error) = match result {
@@ -168,14 +201,15 @@ impl Loop {
         }
     }
 
-    async fn fetch(&self) -> Result<(Vec<u8>, Format), String> {
+    /// The body (decompressed, within the size limit) and its content type.
+    async fn fetch(&self) -> Result<(Vec<u8>, Option<String>), String> {
         let job = &self.st.job;
         let cfg = &job.config;
         let mut req = self
             .client
             .get(&self.st.target.url)
             .timeout(job.timeout)
-            .header("Accept", ScrapeProtocol::accept_header(&job.protocols))
+            .header("Accept", accept_header(job))
             .header("Accept-Encoding", "gzip")
             .header("User-Agent", concat!("Pharos/", env!("CARGO_PKG_VERSION")))
             .header(
@@ -215,11 +249,11 @@ impl Loop {
         if !resp.status().is_success() {
             return Err(format!("server returned HTTP status {}", resp.status()));
         }
-        let format = Format::from_content_type(
-            resp.headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok()),
-        );
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let gzip = resp
             .headers()
             .get("content-encoding")
@@ -247,7 +281,7 @@ impl Loop {
             }
             body = out;
         }
-        Ok((body, format))
+        Ok((body, content_type))
     }
 
     /// Parses and appends a body; (scraped, kept after relabelling, new series).
@@ -255,94 +289,28 @@ impl Loop {
         &mut self,
         db: &Tsdb,
         body: &[u8],
-        format: Format,
+        content_type: Option<&str>,
         t: i64,
     ) -> Result<(usize, usize, usize), String> {
-        let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
-        let entries = exposition::parse(text, format).map_err(|e| format!("parse error: {e}"))?;
         let job = self.st.job.clone();
-        let cfg = &job.config;
-        let mut types: HashMap<String, MetricMetadata> = HashMap::new();
-        let mut app = db.appender();
-        let mut seen: HashMap<SeriesRef, LabelSet> = HashMap::new();
-        let (mut scraped, mut kept, mut added) = (0usize, 0usize, 0usize);
-        for e in &entries {
-            match e {
-                Entry::Type { metric, kind } => {
-                    types
-                        .entry(metric.to_string())
-                        .or_insert_with(|| MetricMetadata {
-                            kind: String::new(),
-                            help: String::new(),
-                            unit: String::new(),
-                        })
-                        .kind = kind.as_str().to_string();
-                }
-                Entry::Help { metric, text } => {
-                    types
-                        .entry(metric.to_string())
-                        .or_insert_with(|| MetricMetadata {
-                            kind: String::new(),
-                            help: String::new(),
-                            unit: String::new(),
-                        })
-                        .help = text.to_string();
-                }
-                Entry::Unit { metric, unit } => {
-                    types
-                        .entry(metric.to_string())
-                        .or_insert_with(|| MetricMetadata {
-                            kind: String::new(),
-                            help: String::new(),
-                            unit: String::new(),
-                        })
-                        .unit = unit.to_string();
-                }
-                Entry::Sample(s) => {
-                    scraped += 1;
-                    if job.sample_limit > 0 && scraped as u64 > job.sample_limit {
-                        return Err(format!(
-                            "sample limit exceeded: more than {} samples (sample_limit)",
-                            job.sample_limit
-                        ));
-                    }
-                    let ts = match (s.timestamp_ms, cfg.honor_timestamps) {
-                        (Some(x), true) => x,
-                        _ => t,
-                    };
-                    let cached = match self.cache.get(s.series) {
-                        Some(c) => c.clone(),
-                        None => {
-                            let labels = self.series_labels(s)?;
-                            let entry = labels.map(|l| (SeriesRef(u64::MAX), l));
-                            self.cache.insert(s.series.to_string(), entry.clone());
-                            entry
-                        }
-                    };
-                    let Some((r, labels)) = cached else { continue };
-                    kept += 1;
-                    let res = if r.0 == u64::MAX {
-                        let res = app.append(&labels, ts, s.value);
-                        if let Ok(nr) = res {
-                            added += 1;
-                            self.cache
-                                .insert(s.series.to_string(), Some((nr, labels.clone())));
-                        }
-                        res
-                    } else {
-                        match app.append_ref(r, ts, s.value) {
-                            Err(pharos_tsdb::AppendError::InvalidLabels(_)) => {
-                                app.append(&labels, ts, s.value)
-                            }
-                            other => other.map(|_| r),
-                        }
-                    };
-                    if let Ok(r) = res {
-                        seen.insert(r, labels);
-                    }
-                }
-            }
-        }
+        let mut batch = Batch {
+            app: db.appender(),
+            seen: HashMap::new(),
+            scraped: 0,
+            kept: 0,
+            added: 0,
+        };
+        let types = match &job.config.json {
+            Some(specs) => self.ingest_json(specs, body, content_type, t, &mut batch)?,
+            None => self.ingest_exposition(body, content_type, t, &mut batch)?,
+        };
+        let Batch {
+            mut app,
+            seen,
+            scraped,
+            kept,
+            added,
+        } = batch;
         // Series gone since the last scrape end now.
         for (r, labels) in self.last_seen.drain() {
             if !seen.contains_key(&r) {
@@ -363,13 +331,135 @@ impl Loop {
         Ok((scraped, kept, added))
     }
 
+    /// The exposition formats (text 0.0.4, OpenMetrics); returns the metadata they declare.
+    fn ingest_exposition(
+        &mut self,
+        body: &[u8],
+        content_type: Option<&str>,
+        t: i64,
+        batch: &mut Batch<'_>,
+    ) -> Result<HashMap<String, MetricMetadata>, String> {
+        let format = Format::from_content_type(content_type);
+        let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+        let entries = exposition::parse(text, format).map_err(|e| format!("parse error: {e}"))?;
+        let honor_timestamps = self.st.job.config.honor_timestamps;
+        let mut types: HashMap<String, MetricMetadata> = HashMap::new();
+        for e in &entries {
+            match e {
+                Entry::Type { metric, kind } => {
+                    metadata_of(&mut types, metric).kind = kind.as_str().to_string()
+                }
+                Entry::Help { metric, text } => metadata_of(&mut types, metric).help = text.to_string(),
+                Entry::Unit { metric, unit } => metadata_of(&mut types, metric).unit = unit.to_string(),
+                Entry::Sample(s) => {
+                    let ts = match (s.timestamp_ms, honor_timestamps) {
+                        (Some(x), true) => x,
+                        _ => t,
+                    };
+                    self.add(batch, s.series, ts, s.value, || {
+                        (
+                            s.name.to_string(),
+                            s.labels
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_string()))
+                                .collect(),
+                        )
+                    })?;
+                }
+            }
+        }
+        Ok(types)
+    }
+
+    /// A JSON body read through the job's `json:` paths; the metadata comes from the specs.
+    fn ingest_json(
+        &mut self,
+        specs: &[JsonMetricSpec],
+        body: &[u8],
+        content_type: Option<&str>,
+        t: i64,
+        batch: &mut Batch<'_>,
+    ) -> Result<HashMap<String, MetricMetadata>, String> {
+        let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            let what = content_type.map_or_else(String::new, |ct| format!(" (content-type {ct})"));
+            format!("body is not valid JSON{what}: {e}; this job's `json:` paths need a JSON document")
+        })?;
+        let mut types = HashMap::new();
+        for spec in specs {
+            let name = spec.metric_name();
+            for (labels, value) in spec.extract(&doc) {
+                // The cache key only has to be stable between scrapes and unique per series.
+                let key = format!("{name}\u{0}{labels:?}");
+                self.add(batch, &key, t, value, || (name.clone(), labels.clone()))?;
+            }
+            types.insert(name, spec.metadata());
+        }
+        Ok(types)
+    }
+
+    /// Appends one scraped sample, with the final labels from the cache or, on a miss, from
+    /// `exposed` (metric name and exposed labels) through [`Loop::series_labels`].
+    fn add(
+        &mut self,
+        batch: &mut Batch<'_>,
+        key: &str,
+        ts: i64,
+        value: f64,
+        exposed: impl FnOnce() -> (String, Vec<(String, String)>),
+    ) -> Result<(), String> {
+        let job = self.st.job.clone();
+        batch.scraped += 1;
+        if job.sample_limit > 0 && batch.scraped as u64 > job.sample_limit {
+            return Err(format!(
+                "sample limit exceeded: more than {} samples (sample_limit)",
+                job.sample_limit
+            ));
+        }
+        let cached = match self.cache.get(key) {
+            Some(c) => c.clone(),
+            None => {
+                let (name, labels) = exposed();
+                let labels = self.series_labels(&name, labels)?;
+                let entry = labels.map(|l| (SeriesRef(u64::MAX), l));
+                self.cache.insert(key.to_string(), entry.clone());
+                entry
+            }
+        };
+        let Some((r, labels)) = cached else {
+            return Ok(());
+        };
+        batch.kept += 1;
+        let app = &mut batch.app;
+        let res = if r.0 == u64::MAX {
+            let res = app.append(&labels, ts, value);
+            if let Ok(nr) = res {
+                batch.added += 1;
+                self.cache
+                    .insert(key.to_string(), Some((nr, labels.clone())));
+            }
+            res
+        } else {
+            match app.append_ref(r, ts, value) {
+                Err(pharos_tsdb::AppendError::InvalidLabels(_)) => app.append(&labels, ts, value),
+                other => other.map(|_| r),
+            }
+        };
+        if let Ok(r) = res {
+            batch.seen.insert(r, labels);
+        }
+        Ok(())
+    }
+
     /// The final labels of an exposed series: exposed labels merged with the target's
     /// (`honor_labels` decides conflicts), then metric relabelling; `None` if dropped.
-    fn series_labels(&self, s: &exposition::SampleLine<'_>) -> Result<Option<LabelSet>, String> {
+    fn series_labels(
+        &self,
+        name: &str,
+        labels: Vec<(String, String)>,
+    ) -> Result<Option<LabelSet>, String> {
         let job = &self.st.job;
-        let mut exposed =
-            LabelSet::new(s.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        exposed.set(METRIC_NAME, s.name.to_string());
+        let mut exposed = LabelSet::new(labels);
+        exposed.set(METRIC_NAME, name.to_string());
         let mut l = exposed.clone();
         for tl in self.st.target.labels.iter() {
             match l.get(&tl.name) {
@@ -389,7 +479,7 @@ impl Loop {
         if job.label_limit > 0 && l.len() as u64 > job.label_limit {
             return Err(format!(
                 "label_limit exceeded (metric: {}, number of labels: {}, limit: {})",
-                s.name,
+                name,
                 l.len(),
                 job.label_limit
             ));
@@ -399,7 +489,7 @@ impl Loop {
             {
                 return Err(format!(
                     "label_name_length_limit exceeded (metric: {}, label name: {})",
-                    s.name, x.name
+                    name, x.name
                 ));
             }
             if job.label_value_length_limit > 0
@@ -407,7 +497,7 @@ impl Loop {
             {
                 return Err(format!(
                     "label_value_length_limit exceeded (metric: {}, label name: {})",
-                    s.name, x.name
+                    name, x.name
                 ));
             }
         }

@@ -18,6 +18,7 @@ mod maintenance;
 mod monitors;
 mod results;
 mod schema;
+mod scrape_jobs;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use deliveries::{Delivery, DeliveryOutcome, NewDelivery};
 pub use errors::ErrorStore;
 pub use monitors::{MonitorRecord, MonitorSource, MonitorStatus, StatusCounts};
 pub use results::{LatencySummary, Uptime};
+pub use scrape_jobs::ScrapeJobRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -93,6 +93,16 @@ const MIGRATIONS: &[&str] = &[
         ends_at INTEGER NOT NULL
     );
     ",
+    // 2: scrape jobs made through the API (credentials sealed by the caller)
+    "
+    CREATE TABLE scrape_jobs (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        sealed_secrets BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    ",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -1,0 +1,224 @@
+//! The credentials of scrape jobs made through the API: which fields of a job hold them,
+//! how they are shown (`<secret>`), and how they rest in the store — sealed with
+//! ChaCha20-Poly1305 under a key kept in its own file in the data directory (mode 0600),
+//! so a copy of `pharos.db` alone reveals none of them.
+//!
+//! The job's JSON is split in two: the document with every secret replaced by
+//! [`REDACTED`] (stored in clear, echoed by GET) and the secrets by field path (sealed).
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::Value;
+
+/// What GET answers show instead of a credential; sent back unchanged in a PUT or PATCH,
+/// it keeps the stored value.
+pub const REDACTED: &str = "<secret>";
+
+/// The key file's name in the data directory.
+pub const KEY_FILE: &str = "secrets.key";
+
+/// The fields of a scrape job that hold credentials (Prometheus's `Secret` fields).
+const SECRET_FIELDS: &[&[&str]] = &[
+    &["basic_auth", "password"],
+    &["authorization", "credentials"],
+    &["bearer_token"],
+];
+
+/// Format of a sealed blob: this byte, the nonce, then ciphertext and tag.
+const SEALED_V1: u8 = 1;
+
+/// Replaces every credential in a job's JSON with [`REDACTED`]; returns the secrets by
+/// dotted field path (`basic_auth.password`). A field already [`REDACTED`] is left out.
+pub fn split_secrets(doc: &mut Value) -> BTreeMap<String, String> {
+    let mut secrets = BTreeMap::new();
+    for path in SECRET_FIELDS {
+        if let Some(Value::String(s)) = field_mut(doc, path)
+            && s != REDACTED
+        {
+            let secret = std::mem::replace(s, REDACTED.to_string());
+            secrets.insert(path.join("."), secret);
+        }
+    }
+    secrets
+}
+
+/// Puts stored secrets back where a job's JSON says [`REDACTED`]. A [`REDACTED`] with no
+/// stored value behind it is an error naming the field.
+pub fn restore_secrets(doc: &mut Value, secrets: &BTreeMap<String, String>) -> Result<(), String> {
+    for path in SECRET_FIELDS {
+        let key = path.join(".");
+        if let Some(v @ Value::String(_)) = field_mut(doc, path)
+            && v.as_str() == Some(REDACTED)
+        {
+            match secrets.get(&key) {
+                Some(s) => *v = Value::String(s.clone()),
+                None => {
+                    return Err(format!(
+                        "{key}: {REDACTED:?} stands for a stored credential and this job has none; send the credential itself"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn field_mut<'v>(doc: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
+    path.iter().try_fold(doc, |v, k| v.get_mut(*k))
+}
+
+/// The key that seals API jobs' credentials.
+pub struct SecretKey {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+impl SecretKey {
+    /// Reads `dir/secrets.key`, or makes it (32 random bytes, mode 0600) on first use.
+    pub fn load_or_create(dir: &Path) -> Result<SecretKey, String> {
+        let path = dir.join(KEY_FILE);
+        let rng = SystemRandom::new();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let mut b = vec![0u8; CHACHA20_POLY1305.key_len()];
+                rng.fill(&mut b)
+                    .map_err(|_| "no randomness for a new secrets key".to_string())?;
+                let write = || -> std::io::Result<()> {
+                    let mut f = OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&path)?;
+                    f.write_all(&b)?;
+                    f.sync_all()
+                };
+                write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                b
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| {
+            format!(
+                "{}: not a secrets key ({} bytes, want {})",
+                path.display(),
+                bytes.len(),
+                CHACHA20_POLY1305.key_len()
+            )
+        })?;
+        Ok(SecretKey {
+            key: LessSafeKey::new(unbound),
+            rng,
+        })
+    }
+
+    /// Seals a job's secrets; `job` is bound in so a blob cannot be moved to another job.
+    pub fn seal(&self, job: &str, secrets: &BTreeMap<String, String>) -> Result<Vec<u8>, String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng
+            .fill(&mut nonce)
+            .map_err(|_| "no randomness for a nonce".to_string())?;
+        let mut data = serde_json::to_vec(secrets).map_err(|e| e.to_string())?;
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(job.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| "sealing failed".to_string())?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + data.len());
+        out.push(SEALED_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&data);
+        Ok(out)
+    }
+
+    /// Opens what [`seal`](Self::seal) made for the same job.
+    pub fn open(&self, job: &str, sealed: &[u8]) -> Result<BTreeMap<String, String>, String> {
+        let refused = || {
+            format!(
+                "the stored credentials of scrape job {job:?} cannot be opened with {KEY_FILE} (was the key file replaced?); send them again with PUT or PATCH"
+            )
+        };
+        let Some((&SEALED_V1, rest)) = sealed.split_first() else {
+            return Err(refused());
+        };
+        if rest.len() < NONCE_LEN {
+            return Err(refused());
+        }
+        let (nonce, data) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| refused())?;
+        let mut data = data.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(job.as_bytes()), &mut data)
+            .map_err(|_| refused())?;
+        serde_json::from_slice(plain).map_err(|_| refused())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_split_out_and_put_back() {
+        let mut doc = json!({
+            "job_name": "app",
+            "basic_auth": {"username": "u", "password": "hunter2"},
+            "bearer_token": "tok",
+        });
+        let secrets = split_secrets(&mut doc);
+        assert_eq!(doc["basic_auth"]["password"], REDACTED);
+        assert_eq!(doc["bearer_token"], REDACTED);
+        assert_eq!(doc["basic_auth"]["username"], "u");
+        assert_eq!(secrets.len(), 2);
+        assert!(!doc.to_string().contains("hunter2"));
+        restore_secrets(&mut doc, &secrets).unwrap();
+        assert_eq!(doc["basic_auth"]["password"], "hunter2");
+    }
+
+    #[test]
+    fn a_placeholder_without_a_stored_secret_names_the_field() {
+        let mut doc = json!({"authorization": {"credentials": REDACTED}});
+        let e = restore_secrets(&mut doc, &BTreeMap::new()).unwrap_err();
+        assert!(e.starts_with("authorization.credentials: "), "{e}");
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_job_and_key() {
+        let dir = std::env::temp_dir().join(format!("pharos-secrets-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = SecretKey::load_or_create(&dir).unwrap();
+        let secrets = BTreeMap::from([("bearer_token".to_string(), "s3cr3t-value".to_string())]);
+        let sealed = key.seal("app", &secrets).unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"s3cr3t"));
+        assert_eq!(key.open("app", &sealed).unwrap(), secrets);
+        assert!(key.open("other", &sealed).is_err(), "bound to the job");
+        // The same file gives the same key after a restart.
+        let again = SecretKey::load_or_create(&dir).unwrap();
+        assert_eq!(again.open("app", &sealed).unwrap(), secrets);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::write(dir.join(KEY_FILE), [7u8; 32]).unwrap();
+        let other = SecretKey::load_or_create(&dir).unwrap();
+        assert!(other.open("app", &sealed).unwrap_err().contains("send them again"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
