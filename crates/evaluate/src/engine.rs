@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pharos_model::maintenance::MaintenanceWindow;
+use pharos_model::series::SampleSink;
 use pharos_model::{
     Alert, AlertState, Labels, MonitorCheck, MonitorId, MonitorSpec, MonitorState, PingKind,
     ProbeResult,
@@ -25,6 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::heartbeat;
 use crate::metrics::ProbeMetrics;
 use crate::probe::{HttpProber, probe_tcp};
+use crate::probe_series;
 use crate::state_machine;
 
 /// Decides which receivers get an alert and what they are sent. Until routing exists
@@ -75,6 +77,8 @@ pub struct MonitorEngine {
     tokens: RwLock<HashMap<String, MonitorId>>,
     /// Config-file monitors as written, secrets included; the store only holds them redacted.
     config_specs: RwLock<HashMap<MonitorId, Arc<MonitorSpec>>>,
+    /// Where results go as series (`probe_success`, …); none when metrics are off.
+    series: RwLock<Option<Arc<dyn SampleSink>>>,
 }
 
 const DOWN: &str = "MonitorDown";
@@ -99,6 +103,7 @@ impl MonitorEngine {
             running: Mutex::new(HashMap::new()),
             tokens: RwLock::new(HashMap::new()),
             config_specs: RwLock::new(HashMap::new()),
+            series: RwLock::new(None),
         }))
     }
 
@@ -466,6 +471,11 @@ impl MonitorEngine {
             .map(|(t, _)| t.clone())
     }
 
+    /// Sends every later result to `sink` as series too (see [`crate::probe_series`]).
+    pub fn write_series_to(&self, sink: Arc<dyn SampleSink>) {
+        *self.series.write().unwrap_or_else(|p| p.into_inner()) = Some(sink);
+    }
+
     async fn handle_result(&self, s: &mut Slot, result: ProbeResult) {
         let kind = s.spec.check.kind();
         self.metrics
@@ -491,6 +501,18 @@ impl MonitorEngine {
                 s.spec.name,
                 s.status.state.as_str()
             );
+        }
+        let sink = self
+            .series
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(sink) = sink {
+            sink.write(probe_series::probe_samples(
+                &s.spec,
+                &result,
+                s.status.state,
+            ));
         }
         let store = self.store.clone();
         let batch = vec![(result, s.status.clone())];

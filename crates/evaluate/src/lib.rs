@@ -11,6 +11,7 @@ pub mod errors;
 pub mod heartbeat;
 pub mod metrics;
 pub mod probe;
+pub mod probe_series;
 pub mod state_machine;
 
 pub use engine::{AlertRouter, EngineSettings, MonitorEngine, PingError};

@@ -4,5 +4,6 @@
 //! remote_write. Loki push and syslog follow.
 
 pub mod heartbeat;
+pub mod host;
 pub mod prometheus;
 pub mod sentry;

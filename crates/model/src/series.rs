@@ -308,6 +308,22 @@ pub trait SeriesSource: Send + Sync {
     ) -> Result<Vec<String>, SelectError>;
 }
 
+/// A sample of a series, for sources that write outside a scrape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSample {
+    pub labels: LabelSet,
+    /// Unix milliseconds.
+    pub t: i64,
+    pub v: f64,
+}
+
+/// Where sources that make numbers outside a scrape (probe results, host metrics) hand
+/// them to the time-series store. Writing is best effort for the caller: the sink
+/// reports its own failures, a probe never fails because a series could not be kept.
+pub trait SampleSink: Send + Sync {
+    fn write(&self, samples: Vec<SeriesSample>);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

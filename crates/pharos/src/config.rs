@@ -65,6 +65,10 @@ pub struct MetricsSettings {
     /// How often Pharos records its own metrics (job `pharos`); `0s` turns it off.
     #[serde(default = "default_self_interval")]
     pub self_scrape_interval: HumanDuration,
+    /// How often this machine's CPU, memory, disk and network are recorded (job `node`,
+    /// node_exporter's metric names); `0s` turns it off.
+    #[serde(default = "default_self_interval")]
+    pub host_metrics_interval: HumanDuration,
 }
 
 impl Default for MetricsSettings {
@@ -74,6 +78,7 @@ impl Default for MetricsSettings {
             retention_size: None,
             max_series: default_max_series(),
             self_scrape_interval: default_self_interval(),
+            host_metrics_interval: default_self_interval(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod config;
 mod logging;
+mod series_writer;
 mod serve;
 mod token;
 

@@ -16,10 +16,11 @@ use pharos_web::{AppState, WebSettings};
 use prometheus::Registry;
 use tokio::sync::Notify;
 
-use pharos_model::series::LabelSet;
 use pharos_scrape::manager::ScrapeManager;
 use pharos_scrape::metadata::MetadataStore;
 use pharos_tsdb::Tsdb;
+
+use crate::series_writer::{SeriesWriter, host_metrics_loop, self_scrape_loop};
 
 use crate::ServeArgs;
 use crate::config::Config;
@@ -236,6 +237,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let scrape = ScrapeManager::new(tsdb.clone(), Arc::new(MetadataStore::default()));
     let tsdb_metrics = TsdbMetrics::new(&registry)?;
     let self_scrape = metrics_settings.self_scrape_interval.as_duration();
+    let host_metrics = metrics_settings.host_metrics_interval.as_duration();
+    // Before monitors start, so their first results are series too.
+    let series = SeriesWriter::start(tsdb.clone()).context("cannot start the series writer")?;
+    engine.write_series_to(series.clone());
 
     let web = Arc::new(RwLock::new(WebSettings::default()));
     let live = Arc::new(Live {
@@ -279,11 +284,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(tsdb_maintenance(tsdb.clone(), tsdb_metrics));
     if !self_scrape.is_zero() {
         tokio::spawn(self_scrape_loop(
-            tsdb.clone(),
+            series.clone(),
             registry.clone(),
             self_scrape,
             args.listen.to_string(),
         ));
+    }
+    if !host_metrics.is_zero() {
+        tokio::spawn(host_metrics_loop(series.clone(), host_metrics));
     }
 
     let reload: pharos_web::Reload = {
@@ -450,50 +458,5 @@ async fn tsdb_maintenance(db: Arc<Tsdb>, metrics: TsdbMetrics) {
             }
             Err(_) => {}
         }
-    }
-}
-
-/// Records Pharos's own metrics (probe counts, error and transaction counters, HTTP and
-/// store metrics) in the store as job `pharos`, as a Prometheus scraping Pharos would.
-async fn self_scrape_loop(db: Arc<Tsdb>, registry: Registry, every: Duration, instance: String) {
-    use pharos_ingest::prometheus::exposition::{self, Entry, Format};
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-        let (db, registry, instance) = (db.clone(), registry.clone(), instance.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            let mut text = String::new();
-            if prometheus::TextEncoder::new()
-                .encode_utf8(&registry.gather(), &mut text)
-                .is_err()
-            {
-                return;
-            }
-            let Ok(entries) = exposition::parse(&text, Format::Text) else {
-                return;
-            };
-            let t = Utc::now().timestamp_millis();
-            let mut app = db.appender();
-            for e in entries {
-                if let Entry::Sample(s) = e {
-                    let labels = LabelSet::new(
-                        s.labels
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .chain([
-                                ("__name__".to_string(), s.name.to_string()),
-                                ("job".to_string(), "pharos".to_string()),
-                                ("instance".to_string(), instance.clone()),
-                            ]),
-                    );
-                    let _ = app.append(&labels, t, s.value);
-                }
-            }
-            if let Err(e) = app.commit() {
-                tracing::warn!(operation = "self_scrape", error = %e, "recording own metrics failed");
-            }
-        })
-        .await;
     }
 }
