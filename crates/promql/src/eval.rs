@@ -4,7 +4,7 @@
 //! subqueries, binary operators with vector matching, and aggregations live here;
 //! functions are in `functions.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pharos_model::series::{
@@ -12,13 +12,12 @@ use pharos_model::series::{
     is_stale_marker,
 };
 use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::token::{self, TokenType};
 use promql_parser::parser::{
-    AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, MatrixSelector, Offset,
-    SubqueryExpr, VectorMatchCardinality, VectorSelector,
+    AggregateExpr, AtModifier, BinaryExpr, Expr, MatrixSelector, Offset, SubqueryExpr,
+    VectorSelector,
 };
 
-use crate::value::{StepSeries, Steps, Val};
+use crate::value::{StepSeries, Steps, Val, WindowSeries};
 use crate::{EngineOptions, ErrorType, QueryError};
 
 pub fn exec_err(msg: impl Into<String>) -> QueryError {
@@ -35,12 +34,18 @@ pub struct Evaluator<'a> {
     /// The query's own start and end (for `@ start()` / `@ end()`).
     pub query_start: i64,
     pub query_end: i64,
+    /// The query's step (0 for an instant query), for `step()`.
+    pub query_step: i64,
     pub deadline: Instant,
     pub samples_loaded: usize,
     pub warnings: Vec<String>,
     pub infos: Vec<String>,
     /// Set by `sort` and friends: the result's order is meaningful.
     pub ordered: bool,
+    /// String literals of the query whose Go reading (byte escapes such as `\xff`) is
+    /// not UTF-8, by the value the parser gave them, with their bytes: Prometheus
+    /// rejects them as label names.
+    pub byte_strings: HashMap<String, Vec<u8>>,
 }
 
 fn dur_ms(d: &Duration) -> i64 {
@@ -144,8 +149,9 @@ impl Evaluator<'_> {
                 Val::Vector(vs) => Ok(Val::Vector(
                     vs.into_iter()
                         .map(|s| StepSeries {
-                            labels: s.labels.without_metric_name(),
+                            labels: s.labels,
                             points: s.points.into_iter().map(|p| p.map(|x| -x)).collect(),
+                            drop_name: true,
                         })
                         .collect(),
                 )),
@@ -183,16 +189,24 @@ impl Evaluator<'_> {
                         step: 0,
                     },
                 )?;
-                Ok(Val::Matrix(
-                    windows
-                        .into_iter()
-                        .map(|(labels, mut w)| SeriesSamples {
-                            labels,
-                            samples: w.pop().unwrap_or_default(),
-                        })
-                        .filter(|s| !s.samples.is_empty())
-                        .collect(),
-                ))
+                let mut out: Vec<SeriesSamples> = Vec::new();
+                for w in windows {
+                    let samples = w.window(0).to_vec();
+                    if samples.is_empty() {
+                        continue;
+                    }
+                    let mut labels = w.labels;
+                    if w.drop_name {
+                        labels.remove(METRIC_NAME);
+                    }
+                    if out.iter().any(|o| o.labels == labels) {
+                        return Err(exec_err(
+                            "vector cannot contain metrics with the same labelset",
+                        ));
+                    }
+                    out.push(SeriesSamples { labels, samples });
+                }
+                Ok(Val::Matrix(out))
             }
             Expr::Aggregate(a) => self.aggregate(a, steps),
             Expr::Binary(b) => self.binary(b, steps),
@@ -233,10 +247,7 @@ impl Evaluator<'_> {
                 points.push(p);
             }
             if any {
-                out.push(StepSeries {
-                    labels: s.labels,
-                    points,
-                });
+                out.push(StepSeries::new(s.labels, points));
             }
         }
         self.check(out.len() * steps.len())?;
@@ -249,7 +260,7 @@ impl Evaluator<'_> {
         &mut self,
         ms: &MatrixSelector,
         steps: Steps,
-    ) -> Result<Vec<(LabelSet, Vec<Vec<Sample>>)>, QueryError> {
+    ) -> Result<Vec<WindowSeries>, QueryError> {
         let range = dur_ms(&ms.range);
         let times: Vec<i64> = steps
             .iter()
@@ -267,15 +278,7 @@ impl Evaluator<'_> {
                 .into_iter()
                 .filter(|x| !is_stale_marker(x.v))
                 .collect();
-            let windows = times
-                .iter()
-                .map(|&t| {
-                    let a = samples.partition_point(|x| x.t <= t - range);
-                    let b = samples.partition_point(|x| x.t <= t);
-                    samples[a..b].to_vec()
-                })
-                .collect();
-            out.push((s.labels, windows));
+            out.push(WindowSeries::new(s.labels, samples, &times, range, false));
         }
         Ok(out)
     }
@@ -285,7 +288,7 @@ impl Evaluator<'_> {
         &mut self,
         sq: &SubqueryExpr,
         steps: Steps,
-    ) -> Result<(i64, Vec<(LabelSet, Vec<Vec<Sample>>)>), QueryError> {
+    ) -> Result<(i64, Vec<WindowSeries>), QueryError> {
         let range = dur_ms(&sq.range);
         let step = sq
             .step
@@ -314,7 +317,7 @@ impl Evaluator<'_> {
         let (saved_start, saved_end) = (self.query_start, self.query_end);
         let val = self.eval(&sq.expr, inner);
         (self.query_start, self.query_end) = (saved_start, saved_end);
-        let series: Vec<(LabelSet, Vec<Sample>)> = match val? {
+        let out = match val? {
             Val::Vector(vs) => vs
                 .into_iter()
                 .map(|s| {
@@ -324,32 +327,25 @@ impl Evaluator<'_> {
                         .enumerate()
                         .filter_map(|(i, p)| p.map(|v| Sample { t: inner.at(i), v }))
                         .collect();
-                    (s.labels, samples)
+                    WindowSeries::new(s.labels, samples, &times, range, s.drop_name)
                 })
                 .collect(),
-            Val::Scalar(v) => vec![(
-                LabelSet::default(),
-                v.iter()
+            Val::Scalar(v) => {
+                let samples = v
+                    .iter()
                     .enumerate()
                     .map(|(i, &v)| Sample { t: inner.at(i), v })
-                    .collect(),
-            )],
+                    .collect();
+                vec![WindowSeries::new(
+                    LabelSet::default(),
+                    samples,
+                    &times,
+                    range,
+                    false,
+                )]
+            }
             _ => return Err(exec_err("subquery is only allowed on instant vector")),
         };
-        let out = series
-            .into_iter()
-            .map(|(labels, samples)| {
-                let windows = times
-                    .iter()
-                    .map(|&t| {
-                        let a = samples.partition_point(|x| x.t <= t - range);
-                        let b = samples.partition_point(|x| x.t <= t);
-                        samples[a..b].to_vec()
-                    })
-                    .collect();
-                (labels, windows)
-            })
-            .collect();
         Ok((range, out))
     }
 
@@ -368,361 +364,53 @@ impl Evaluator<'_> {
     fn binary(&mut self, b: &BinaryExpr, steps: Steps) -> Result<Val, QueryError> {
         let lhs = self.eval(&b.lhs, steps)?;
         let rhs = self.eval(&b.rhs, steps)?;
-        let op = b.op;
-        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-        match (lhs, rhs) {
-            (Val::Scalar(l), Val::Scalar(r)) => {
-                let v = l
-                    .iter()
-                    .zip(&r)
-                    .map(|(&x, &y)| {
-                        let (v, keep) = scalar_op(op, x, y);
-                        if op.is_comparison_operator() {
-                            if keep { 1.0 } else { 0.0 }
-                        } else {
-                            v
-                        }
-                    })
-                    .collect();
-                Ok(Val::Scalar(v))
-            }
-            (Val::Vector(l), Val::Scalar(r)) => {
-                Ok(Val::Vector(vector_scalar(op, l, &r, false, return_bool)))
-            }
-            (Val::Scalar(l), Val::Vector(r)) => {
-                Ok(Val::Vector(vector_scalar(op, r, &l, true, return_bool)))
-            }
-            (Val::Vector(l), Val::Vector(r)) => self.vector_vector(b, l, r, steps).map(Val::Vector),
-            _ => Err(exec_err("binary operation on unsupported values")),
-        }
-    }
-
-    fn vector_vector(
-        &mut self,
-        b: &BinaryExpr,
-        lhs: Vec<StepSeries>,
-        rhs: Vec<StepSeries>,
-        steps: Steps,
-    ) -> Result<Vec<StepSeries>, QueryError> {
-        let op = b.op;
-        let modifier = b.modifier.as_ref();
-        let matching = modifier.and_then(|m| m.matching.as_ref());
-        let card = modifier
-            .map(|m| m.card.clone())
-            .unwrap_or(VectorMatchCardinality::OneToOne);
-        let return_bool = modifier.is_some_and(|m| m.return_bool);
-        let key = |l: &LabelSet| signature(l, matching);
-        let n = steps.len();
-        match op.id() {
-            token::T_LAND | token::T_LUNLESS => {
-                // Per step: which signatures the right side has.
-                let mut present: HashMap<Vec<(String, String)>, Vec<bool>> = HashMap::new();
-                for r in &rhs {
-                    let e = present
-                        .entry(key(&r.labels))
-                        .or_insert_with(|| vec![false; n]);
-                    for (i, p) in r.points.iter().enumerate() {
-                        e[i] |= p.is_some();
-                    }
-                }
-                let and = op.id() == token::T_LAND;
-                Ok(lhs
-                    .into_iter()
-                    .filter_map(|mut l| {
-                        let p = present.get(&key(&l.labels));
-                        for i in 0..n {
-                            let has = p.is_some_and(|p| p[i]);
-                            if has != and {
-                                l.points[i] = None;
-                            }
-                        }
-                        l.points.iter().any(Option::is_some).then_some(l)
-                    })
-                    .collect())
-            }
-            token::T_LOR => {
-                let mut present: HashMap<Vec<(String, String)>, Vec<bool>> = HashMap::new();
-                for l in &lhs {
-                    let e = present
-                        .entry(key(&l.labels))
-                        .or_insert_with(|| vec![false; n]);
-                    for (i, p) in l.points.iter().enumerate() {
-                        e[i] |= p.is_some();
-                    }
-                }
-                let mut out = lhs;
-                for mut r in rhs {
-                    if let Some(p) = present.get(&key(&r.labels)) {
-                        for i in 0..n {
-                            if p[i] {
-                                r.points[i] = None;
-                            }
-                        }
-                    }
-                    if r.points.iter().any(Option::is_some) {
-                        out.push(r);
-                    }
-                }
-                Ok(out)
-            }
-            _ => {
-                let (one_side_is_left, include) = match &card {
-                    VectorMatchCardinality::OneToMany(l) => (true, l.labels.clone()),
-                    VectorMatchCardinality::ManyToOne(l) => (false, l.labels.clone()),
-                    _ => (false, Vec::new()),
-                };
-                let one_to_one = matches!(
-                    card,
-                    VectorMatchCardinality::OneToOne | VectorMatchCardinality::ManyToMany
-                );
-                // "one" side indexed by signature; per step at most one series may match.
-                let (many, one) = if one_side_is_left {
-                    (rhs, lhs)
-                } else {
-                    (lhs, rhs)
-                };
-                let mut one_by_sig: HashMap<Vec<(String, String)>, Vec<usize>> = HashMap::new();
-                for (i, s) in one.iter().enumerate() {
-                    one_by_sig.entry(key(&s.labels)).or_default().push(i);
-                }
-                // Duplicate series on the "one" side at the same step is an error.
-                for idxs in one_by_sig.values() {
-                    if idxs.len() > 1 {
-                        for t in 0..n {
-                            if idxs.iter().filter(|&&i| one[i].points[t].is_some()).count() > 1 {
-                                let side = if one_side_is_left { "left" } else { "right" };
-                                return Err(exec_err(format!(
-                                    "found duplicate series for the match group {} on the {side} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-                                    sig_display(&key(&one[idxs[0]].labels)),
-                                    one[idxs[0]].labels,
-                                    one[idxs[1]].labels
-                                )));
-                            }
-                        }
-                    }
-                }
-                let mut out: BTreeMap<LabelSet, Vec<Option<f64>>> = BTreeMap::new();
-                let mut many_seen: HashMap<Vec<(String, String)>, Vec<bool>> = HashMap::new();
-                for m in &many {
-                    let sig = key(&m.labels);
-                    let Some(cands) = one_by_sig.get(&sig) else {
-                        continue;
-                    };
-                    let seen = many_seen
-                        .entry(sig.clone())
-                        .or_insert_with(|| vec![false; n]);
-                    for t in 0..n {
-                        let Some(mv) = m.points[t] else { continue };
-                        let Some(&oi) = cands.iter().find(|&&i| one[i].points[t].is_some()) else {
-                            continue;
-                        };
-                        let ov = one[oi].points[t].expect("checked");
-                        if one_to_one {
-                            if seen[t] {
-                                return Err(exec_err(format!(
-                                    "found duplicate series for the match group {} on the left hand-side of the operation: {};many-to-many matching not allowed: matching labels must be unique on one side",
-                                    sig_display(&sig),
-                                    m.labels
-                                )));
-                            }
-                            seen[t] = true;
-                        }
-                        let (l, r) = if one_side_is_left { (ov, mv) } else { (mv, ov) };
-                        let (v, keep) = scalar_op(op, l, r);
-                        let value = if op.is_comparison_operator() {
-                            if return_bool {
-                                Some(if keep { 1.0 } else { 0.0 })
-                            } else if keep {
-                                Some(if one_side_is_left { r } else { l })
-                            } else {
-                                None
-                            }
-                        } else {
-                            Some(v)
-                        };
-                        let Some(value) = value else { continue };
-                        let labels = result_labels(
-                            &m.labels,
-                            &one[oi].labels,
-                            op,
-                            return_bool,
-                            matching,
-                            one_to_one,
-                            &include,
-                        );
-                        let entry = out.entry(labels.clone()).or_insert_with(|| vec![None; n]);
-                        if entry[t].is_some() {
-                            return Err(exec_err(format!(
-                                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right); conflicting result {labels}"
-                            )));
-                        }
-                        entry[t] = Some(value);
-                    }
-                }
-                Ok(out
-                    .into_iter()
-                    .map(|(labels, points)| StepSeries { labels, points })
-                    .collect())
-            }
-        }
+        crate::binary::binary(b, lhs, rhs, steps)
     }
 }
 
-/// The labels a vector match compares (`on` / `ignoring`; by default all but the name).
-pub fn signature(l: &LabelSet, matching: Option<&LabelModifier>) -> Vec<(String, String)> {
-    match matching {
-        Some(LabelModifier::Include(names)) => {
-            let mut v: Vec<(String, String)> = names
-                .labels
-                .iter()
-                .filter_map(|n| l.get(n).map(|v| (n.clone(), v.to_string())))
-                .collect();
-            v.sort();
-            v.dedup();
-            v
-        }
-        Some(LabelModifier::Exclude(names)) => l
-            .iter()
-            .filter(|x| x.name != METRIC_NAME && !names.labels.contains(&x.name))
-            .map(|x| (x.name.clone(), x.value.clone()))
-            .collect(),
-        None => l
-            .iter()
-            .filter(|x| x.name != METRIC_NAME)
-            .map(|x| (x.name.clone(), x.value.clone()))
-            .collect(),
-    }
-}
-
-fn sig_display(sig: &[(String, String)]) -> String {
-    let inner: Vec<String> = sig.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(", "))
-}
-
-fn result_labels(
-    many: &LabelSet,
-    one: &LabelSet,
-    op: TokenType,
-    return_bool: bool,
-    matching: Option<&LabelModifier>,
-    one_to_one: bool,
-    include: &[String],
-) -> LabelSet {
-    let mut l = many.clone();
-    if should_drop_name(op, return_bool) {
-        l.remove(METRIC_NAME);
-    }
-    if one_to_one {
-        if let Some(LabelModifier::Include(on)) = matching {
-            let keep: Vec<(String, String)> = l
-                .iter()
-                .filter(|x| on.labels.contains(&x.name))
-                .map(|x| (x.name.clone(), x.value.clone()))
-                .collect();
-            l = LabelSet::new(keep);
-        } else if let Some(LabelModifier::Exclude(ign)) = matching {
-            for n in &ign.labels {
-                l.remove(n);
-            }
-        }
-    }
-    for name in include {
-        match one.get(name) {
-            Some(v) => l.set(name, v),
-            None => l.remove(name),
-        }
-    }
-    l
-}
-
-pub fn should_drop_name(op: TokenType, return_bool: bool) -> bool {
-    !op.is_comparison_operator() || return_bool
-}
-
-/// Applies an arithmetic or comparison operator: (value, comparison result).
-pub fn scalar_op(op: TokenType, l: f64, r: f64) -> (f64, bool) {
-    match op.id() {
-        token::T_ADD => (l + r, true),
-        token::T_SUB => (l - r, true),
-        token::T_MUL => (l * r, true),
-        token::T_DIV => (l / r, true),
-        token::T_MOD => (l % r, true),
-        token::T_POW => (l.powf(r), true),
-        token::T_ATAN2 => (l.atan2(r), true),
-        token::T_EQLC => (l, l == r),
-        token::T_NEQ => (l, l != r),
-        token::T_GTR => (l, l > r),
-        token::T_LSS => (l, l < r),
-        token::T_GTE => (l, l >= r),
-        token::T_LTE => (l, l <= r),
-        _ => (f64::NAN, false),
-    }
-}
-
-fn vector_scalar(
-    op: TokenType,
-    vs: Vec<StepSeries>,
-    scalar: &[f64],
-    scalar_left: bool,
-    return_bool: bool,
-) -> Vec<StepSeries> {
-    let drop_name = should_drop_name(op, return_bool);
-    vs.into_iter()
-        .filter_map(|mut s| {
-            for (i, p) in s.points.iter_mut().enumerate() {
-                if let Some(v) = *p {
-                    let (l, r) = if scalar_left {
-                        (scalar[i], v)
-                    } else {
-                        (v, scalar[i])
-                    };
-                    let (res, keep) = scalar_op(op, l, r);
-                    *p = if op.is_comparison_operator() {
-                        if return_bool {
-                            Some(if keep { 1.0 } else { 0.0 })
-                        } else if keep {
-                            Some(v)
-                        } else {
-                            None
-                        }
-                    } else {
-                        Some(res)
-                    };
-                }
-            }
-            if drop_name {
-                s.labels.remove(METRIC_NAME);
-            }
-            s.points.iter().any(Option::is_some).then_some(s)
-        })
-        .collect()
-}
-
-/// Merges series that ended up with the same labels (after a function dropped the name),
-/// failing when two have a value at the same step, as Prometheus does.
+/// Merges series with the same labels (after `label_replace` or name removal), failing
+/// when two have a value at the same step, as Prometheus does. The order of first
+/// appearance is kept.
 pub fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSeries>, QueryError> {
-    let mut out: BTreeMap<LabelSet, Vec<Option<f64>>> = BTreeMap::new();
+    let mut index: HashMap<LabelSet, usize> = HashMap::with_capacity(series.len());
+    let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
     for s in series {
-        match out.get_mut(&s.labels) {
+        match index.get(&s.labels) {
             None => {
-                out.insert(s.labels, s.points);
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
             }
-            Some(existing) => {
-                for (i, p) in s.points.into_iter().enumerate() {
+            Some(&i) => {
+                let existing = &mut out[i];
+                for (t, p) in s.points.into_iter().enumerate() {
                     if p.is_some() {
-                        if existing[i].is_some() {
+                        if existing.points[t].is_some() {
                             return Err(exec_err(
                                 "vector cannot contain metrics with the same labelset",
                             ));
                         }
-                        existing[i] = p;
+                        existing.points[t] = p;
                     }
                 }
             }
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|(labels, points)| StepSeries { labels, points })
-        .collect())
+    Ok(out)
+}
+
+/// The last step of an evaluation: the series marked to lose their metric name lose it,
+/// and series that end up alike merge (or fail when they collide).
+pub fn drop_marked_names(mut series: Vec<StepSeries>) -> Result<Vec<StepSeries>, QueryError> {
+    let mut any = false;
+    for s in &mut series {
+        if s.drop_name {
+            s.labels.remove(METRIC_NAME);
+            s.drop_name = false;
+            any = true;
+        }
+    }
+    if !any {
+        return Ok(series);
+    }
+    merge_same_labels(series)
 }

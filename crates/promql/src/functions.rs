@@ -1,14 +1,18 @@
-//! PromQL functions: range functions over windows of samples (`rate` with Prometheus's
-//! extrapolation, `*_over_time`, `deriv`, …), element-wise math, label manipulation,
-//! `histogram_quantile` over classic buckets, time and date functions.
+//! PromQL functions: dispatch, element-wise math, `clamp*`, `round`, label
+//! manipulation (`label_replace`, `label_join`), sorting (`sort*`, the experimental
+//! `sort_by_label*` with Prometheus's natural order), `absent`, `scalar`, `vector`,
+//! `timestamp`, time and date functions, and the experimental `step()`, `start()`,
+//! `end()`, `range()`, `min_of`, `max_of`. Functions over range vectors are in
+//! `range_functions.rs`, histogram functions in `histogram.rs`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use pharos_model::series::{LabelMatcher, LabelSet, METRIC_NAME, MatchOp, Sample, is_stale_marker};
+use pharos_model::series::{LabelMatcher, LabelSet, METRIC_NAME, MatchOp, is_stale_marker};
 use promql_parser::parser::{Call, Expr};
 
 use crate::QueryError;
+use crate::aggregate::nan_first_cmp;
 use crate::eval::{Evaluator, exec_err, merge_same_labels};
 use crate::value::{StepSeries, Steps, Val};
 
@@ -25,7 +29,8 @@ pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     (t, c)
 }
 
-/// Prometheus's `quantile` (linear interpolation between closest ranks).
+/// Prometheus's `quantile`: linear interpolation between closest ranks, NaN sorting
+/// below every number.
 pub fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
     if vals.is_empty() || q.is_nan() {
         return f64::NAN;
@@ -36,7 +41,7 @@ pub fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    vals.sort_by(|a, b| a.total_cmp(b));
+    vals.sort_by(|a, b| nan_first_cmp(*a, *b));
     let n = vals.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0) as usize;
@@ -45,160 +50,14 @@ pub fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
     vals[lower] * (1.0 - weight) + vals[upper] * weight
 }
 
-fn linear_regression(samples: &[Sample], intercept_time: i64) -> (f64, f64) {
-    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
-        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let init_y = samples[0].v;
-    let mut const_y = true;
-    for (i, s) in samples.iter().enumerate() {
-        if const_y && i > 0 && s.v != init_y {
-            const_y = false;
-        }
-        n += 1.0;
-        let x = (s.t - intercept_time) as f64 / 1e3;
-        (sx, cx) = kahan_inc(x, sx, cx);
-        (sy, cy) = kahan_inc(s.v, sy, cy);
-        (sxy, cxy) = kahan_inc(x * s.v, sxy, cxy);
-        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
-    }
-    if const_y {
-        if init_y.is_infinite() {
-            return (f64::NAN, f64::NAN);
-        }
-        return (0.0, init_y);
-    }
-    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
-    let cov = sxy - sx * sy / n;
-    let var = sx2 - sx * sx / n;
-    let slope = cov / var;
-    (slope, sy / n - slope * sx / n)
-}
-
-/// `rate`, `increase`, `delta` with Prometheus's extrapolation to the window's edges.
-fn extrapolated(
-    samples: &[Sample],
-    range_start: i64,
-    range_end: i64,
-    range_secs: f64,
-    counter: bool,
-    is_rate: bool,
-) -> Option<f64> {
-    if samples.len() < 2 {
-        return None;
-    }
-    let first = samples[0];
-    let last = samples[samples.len() - 1];
-    let mut result = last.v - first.v;
-    if counter {
-        let mut prev = 0.0;
-        for s in samples {
-            if s.v < prev {
-                result += prev;
-            }
-            prev = s.v;
-        }
-    }
-    let mut to_start = (first.t - range_start) as f64 / 1e3;
-    let mut to_end = (range_end - last.t) as f64 / 1e3;
-    let sampled = (last.t - first.t) as f64 / 1e3;
-    let avg_step = sampled / (samples.len() - 1) as f64;
-    let threshold = avg_step * 1.1;
-    if to_start >= threshold {
-        to_start = avg_step / 2.0;
-    }
-    if counter && result > 0.0 && first.v >= 0.0 {
-        let to_zero = sampled * (first.v / result);
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
-    if to_end >= threshold {
-        to_end = avg_step / 2.0;
-    }
-    let mut factor = (sampled + to_start + to_end) / sampled;
-    if is_rate {
-        factor /= range_secs;
-    }
-    Some(result * factor)
-}
-
-struct Windows {
-    series: Vec<(LabelSet, Vec<Vec<Sample>>)>,
-    /// Per step, the window's end (after `@` and `offset`).
-    ends: Vec<i64>,
-    range_ms: i64,
-}
-
-fn windows(ev: &mut Evaluator<'_>, arg: &Expr, steps: Steps) -> Result<Windows, QueryError> {
-    match arg {
-        Expr::MatrixSelector(ms) => {
-            let ends = steps
-                .iter()
-                .map(|t| ev.ref_time(t, &ms.vs.at, &ms.vs.offset))
-                .collect();
-            let series = ev.matrix_windows(ms, steps)?;
-            Ok(Windows {
-                series,
-                ends,
-                range_ms: ms.range.as_millis() as i64,
-            })
-        }
-        Expr::Subquery(sq) => {
-            let ends = steps
-                .iter()
-                .map(|t| ev.ref_time(t, &sq.at, &sq.offset))
-                .collect();
-            let (range_ms, series) = ev.subquery(sq, steps)?;
-            Ok(Windows {
-                series,
-                ends,
-                range_ms,
-            })
-        }
-        Expr::Paren(p) => windows(ev, &p.expr, steps),
-        _ => Err(exec_err("expected a range vector argument")),
-    }
-}
-
-fn range_fn(
-    ev: &mut Evaluator<'_>,
-    arg: &Expr,
-    steps: Steps,
-    keep_name: bool,
-    f: impl Fn(&[Sample], i64, i64) -> Option<f64>,
-) -> Result<Val, QueryError> {
-    let w = windows(ev, arg, steps)?;
-    let mut out = Vec::new();
-    for (mut labels, wins) in w.series {
-        let points: Vec<Option<f64>> = wins
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                if s.is_empty() {
-                    None
-                } else {
-                    f(s, w.ends[i], w.range_ms)
-                }
-            })
-            .collect();
-        if points.iter().any(Option::is_some) {
-            if !keep_name {
-                labels.remove(METRIC_NAME);
-            }
-            out.push(StepSeries { labels, points });
-        }
-    }
-    merge_same_labels(out).map(Val::Vector)
-}
-
-fn scalar_arg(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Vec<f64>, QueryError> {
+pub fn scalar_arg(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Vec<f64>, QueryError> {
     match ev.eval(e, steps)? {
         Val::Scalar(v) => Ok(v),
         _ => Err(exec_err("expected a scalar argument")),
     }
 }
 
-fn string_arg(e: &Expr) -> Result<String, QueryError> {
+pub fn string_arg(e: &Expr) -> Result<String, QueryError> {
     match e {
         Expr::StringLiteral(s) => Ok(s.val.clone()),
         Expr::Paren(p) => string_arg(&p.expr),
@@ -206,7 +65,7 @@ fn string_arg(e: &Expr) -> Result<String, QueryError> {
     }
 }
 
-fn vector_arg(
+pub fn vector_arg(
     ev: &mut Evaluator<'_>,
     e: &Expr,
     steps: Steps,
@@ -217,171 +76,129 @@ fn vector_arg(
     }
 }
 
-fn map_vector(v: Vec<StepSeries>, f: impl Fn(f64, usize) -> f64) -> Result<Val, QueryError> {
-    let out = v
-        .into_iter()
-        .map(|mut s| {
-            s.labels.remove(METRIC_NAME);
-            for (i, p) in s.points.iter_mut().enumerate() {
-                *p = p.map(|x| f(x, i));
-            }
-            s
-        })
-        .collect();
-    merge_same_labels(out).map(Val::Vector)
+/// Applies `f(value, step)` to every value; the series lose their name (their meaning
+/// changed), lazily.
+fn map_vector(v: Vec<StepSeries>, f: impl Fn(f64, usize) -> f64) -> Val {
+    Val::Vector(
+        v.into_iter()
+            .map(|mut s| {
+                for (i, p) in s.points.iter_mut().enumerate() {
+                    *p = p.map(|x| f(x, i));
+                }
+                s.drop_name = true;
+                s
+            })
+            .collect(),
+    )
 }
 
-fn over_time_avg(s: &[Sample]) -> f64 {
-    crate::aggregate::avg(&s.iter().map(|x| x.v).collect::<Vec<_>>())
+/// Prometheus's `model.UTF8Validation.IsValidLabelName`: any non-empty UTF-8 text. A
+/// string the query wrote with byte escapes that are not UTF-8 is not one.
+fn valid_label_name(ev: &Evaluator<'_>, s: &str) -> bool {
+    !s.is_empty() && !ev.byte_strings.contains_key(s)
+}
+
+/// The text of a string argument as Prometheus prints it in errors (bytes as written).
+fn raw_text(ev: &Evaluator<'_>, s: &str) -> String {
+    match ev.byte_strings.get(s) {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => s.to_string(),
+    }
+}
+
+/// `github.com/facette/natsort`'s `Compare` (is `a` before `b`), which Prometheus's
+/// `sort_by_label` uses: digit runs compare as numbers, other runs as text.
+pub fn natural_less(a: &str, b: &str) -> bool {
+    fn chunks(s: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut digit = None;
+        for (i, c) in s.char_indices() {
+            let d = c.is_ascii_digit();
+            if digit.is_some_and(|x| x != d) {
+                out.push(&s[start..i]);
+                start = i;
+            }
+            digit = Some(d);
+        }
+        if start < s.len() {
+            out.push(&s[start..]);
+        }
+        out
+    }
+    let (ca, cb) = (chunks(a), chunks(b));
+    for (i, x) in ca.iter().enumerate() {
+        let Some(y) = cb.get(i) else {
+            return false;
+        };
+        let last_a = i == ca.len() - 1;
+        let last_b = i == cb.len() - 1;
+        if let (Ok(xn), Ok(yn)) = (x.parse::<i64>(), y.parse::<i64>()) {
+            if xn == yn {
+                if last_a {
+                    return true;
+                } else if last_b {
+                    return false;
+                }
+                continue;
+            }
+            return xn < yn;
+        }
+        if x == y {
+            if last_a {
+                return true;
+            } else if last_b {
+                return false;
+            }
+            continue;
+        }
+        return x < y;
+    }
+    false
+}
+
+const SORT_FUNCTIONS: &[&str] = &["sort", "sort_desc", "sort_by_label", "sort_by_label_desc"];
+
+/// Whether the expression calls a sorting function anywhere (Prometheus warns that
+/// sorting has no effect on a range query's result).
+pub fn calls_sort(e: &Expr) -> bool {
+    match e {
+        Expr::Call(c) => {
+            SORT_FUNCTIONS.contains(&c.func.name) || c.args.args.iter().any(|a| calls_sort(a))
+        }
+        Expr::Aggregate(a) => calls_sort(&a.expr) || a.param.as_deref().is_some_and(calls_sort),
+        Expr::Unary(u) => calls_sort(&u.expr),
+        Expr::Binary(b) => calls_sort(&b.lhs) || calls_sort(&b.rhs),
+        Expr::Paren(p) => calls_sort(&p.expr),
+        Expr::Subquery(s) => calls_sort(&s.expr),
+        _ => false,
+    }
 }
 
 pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, QueryError> {
     let args = &c.args.args;
     let name = c.func.name;
+    if crate::range_functions::NAMES.contains(&name) {
+        return crate::range_functions::call(ev, name, args, steps);
+    }
+    if crate::histogram::NAMES.contains(&name) {
+        return crate::histogram::call(ev, name, args, steps);
+    }
     let arg = |i: usize| -> Result<&Expr, QueryError> {
         args.get(i)
             .map(|b| b.as_ref())
             .ok_or_else(|| exec_err(format!("{name}: missing argument")))
     };
+    let n = steps.len();
     match name {
-        "rate" | "increase" | "delta" => {
-            let counter = name != "delta";
-            let is_rate = name == "rate";
-            range_fn(ev, arg(0)?, steps, false, |s, end, range| {
-                extrapolated(s, end - range, end, range as f64 / 1e3, counter, is_rate)
-            })
-        }
-        "irate" | "idelta" => {
-            let is_rate = name == "irate";
-            range_fn(ev, arg(0)?, steps, false, |s, _, _| {
-                if s.len() < 2 {
-                    return None;
-                }
-                let (a, b) = (s[s.len() - 2], s[s.len() - 1]);
-                let mut d = b.v - a.v;
-                if is_rate && b.v < a.v {
-                    d = b.v;
-                }
-                if !is_rate {
-                    return Some(d);
-                }
-                let secs = (b.t - a.t) as f64 / 1e3;
-                (secs != 0.0).then_some(d / secs)
-            })
-        }
-        "deriv" => range_fn(ev, arg(0)?, steps, false, |s, _, _| {
-            (s.len() >= 2).then(|| linear_regression(s, s[0].t).0)
-        }),
-        "predict_linear" => {
-            let secs = scalar_arg(ev, arg(1)?, steps)?;
-            let w = windows(ev, arg(0)?, steps)?;
-            let mut out = Vec::new();
-            for (mut labels, wins) in w.series {
-                let points: Vec<Option<f64>> = wins
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        (s.len() >= 2).then(|| {
-                            let (slope, intercept) = linear_regression(s, w.ends[i]);
-                            slope * secs[i] + intercept
-                        })
-                    })
-                    .collect();
-                if points.iter().any(Option::is_some) {
-                    labels.remove(METRIC_NAME);
-                    out.push(StepSeries { labels, points });
-                }
-            }
-            merge_same_labels(out).map(Val::Vector)
-        }
-        "avg_over_time" => range_fn(ev, arg(0)?, steps, false, |s, _, _| Some(over_time_avg(s))),
-        "sum_over_time" => range_fn(ev, arg(0)?, steps, false, |s, _, _| {
-            let (mut a, mut c) = (0.0, 0.0);
-            for x in s {
-                (a, c) = kahan_inc(x.v, a, c);
-            }
-            Some(a + c)
-        }),
-        "count_over_time" => range_fn(ev, arg(0)?, steps, false, |s, _, _| Some(s.len() as f64)),
-        "min_over_time" => range_fn(ev, arg(0)?, steps, false, |s, _, _| {
-            Some(
-                s.iter()
-                    .map(|x| x.v)
-                    .fold(f64::NAN, |m, v| if v < m || m.is_nan() { v } else { m }),
-            )
-        }),
-        "max_over_time" => range_fn(ev, arg(0)?, steps, false, |s, _, _| {
-            Some(
-                s.iter()
-                    .map(|x| x.v)
-                    .fold(f64::NAN, |m, v| if v > m || m.is_nan() { v } else { m }),
-            )
-        }),
-        "last_over_time" => range_fn(ev, arg(0)?, steps, true, |s, _, _| s.last().map(|x| x.v)),
-        "present_over_time" => range_fn(ev, arg(0)?, steps, false, |_, _, _| Some(1.0)),
-        "stddev_over_time" | "stdvar_over_time" => {
-            let sd = name == "stddev_over_time";
-            range_fn(ev, arg(0)?, steps, false, move |s, _, _| {
-                let var = crate::aggregate::variance(&s.iter().map(|x| x.v).collect::<Vec<_>>());
-                Some(if sd { var.sqrt() } else { var })
-            })
-        }
-        "quantile_over_time" => {
-            let q = scalar_arg(ev, arg(0)?, steps)?;
-            let w = windows(ev, arg(1)?, steps)?;
-            let mut out = Vec::new();
-            for (mut labels, wins) in w.series {
-                let points: Vec<Option<f64>> = wins
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        (!s.is_empty()).then(|| quantile(q[i], s.iter().map(|x| x.v).collect()))
-                    })
-                    .collect();
-                if points.iter().any(Option::is_some) {
-                    labels.remove(METRIC_NAME);
-                    out.push(StepSeries { labels, points });
-                }
-            }
-            merge_same_labels(out).map(Val::Vector)
-        }
-        "changes" | "resets" => {
-            let resets = name == "resets";
-            range_fn(ev, arg(0)?, steps, false, move |s, _, _| {
-                let n = s
-                    .windows(2)
-                    .filter(|w| {
-                        if resets {
-                            w[1].v < w[0].v
-                        } else {
-                            w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan())
-                        }
-                    })
-                    .count();
-                Some(n as f64)
-            })
-        }
-        "absent_over_time" => {
-            let labels = absent_labels(arg(0)?);
-            let w = windows(ev, arg(0)?, steps)?;
-            let n = steps.len();
-            let points: Vec<Option<f64>> = (0..n)
-                .map(|i| (!w.series.iter().any(|(_, wins)| !wins[i].is_empty())).then_some(1.0))
-                .collect();
-            Ok(Val::Vector(if points.iter().any(Option::is_some) {
-                vec![StepSeries { labels, points }]
-            } else {
-                vec![]
-            }))
-        }
         "absent" => {
             let labels = absent_labels(arg(0)?);
             let v = vector_arg(ev, arg(0)?, steps)?;
-            let points: Vec<Option<f64>> = (0..steps.len())
+            let points: Vec<Option<f64>> = (0..n)
                 .map(|i| (!v.iter().any(|s| s.points[i].is_some())).then_some(1.0))
                 .collect();
             Ok(Val::Vector(if points.iter().any(Option::is_some) {
-                vec![StepSeries { labels, points }]
+                vec![StepSeries::new(labels, points)]
             } else {
                 vec![]
             }))
@@ -419,69 +236,90 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
                 "asinh" => f64::asinh,
                 "acosh" => f64::acosh,
                 "atanh" => f64::atanh,
-                "deg" => f64::to_degrees,
-                _ => f64::to_radians,
+                "deg" => |x: f64| x * 180.0 / std::f64::consts::PI,
+                _ => |x: f64| x * std::f64::consts::PI / 180.0,
             };
             let v = vector_arg(ev, arg(0)?, steps)?;
-            map_vector(v, |x, _| f(x))
+            Ok(map_vector(v, |x, _| f(x)))
         }
         "round" => {
             let to = match args.get(1) {
                 Some(e) => scalar_arg(ev, e, steps)?,
-                None => vec![1.0; steps.len()],
+                None => vec![1.0; n],
             };
             let v = vector_arg(ev, arg(0)?, steps)?;
             // Prometheus rounds half up: floor(x * inverse + 0.5) / inverse.
-            map_vector(v, |x, i| {
+            Ok(map_vector(v, |x, i| {
                 let inv = 1.0 / to[i];
                 (x * inv + 0.5).floor() / inv
-            })
+            }))
         }
-        "clamp" => {
-            let lo = scalar_arg(ev, arg(1)?, steps)?;
-            let hi = scalar_arg(ev, arg(2)?, steps)?;
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let (lo, hi) = match name {
+                "clamp" => (
+                    scalar_arg(ev, arg(1)?, steps)?,
+                    scalar_arg(ev, arg(2)?, steps)?,
+                ),
+                "clamp_min" => (scalar_arg(ev, arg(1)?, steps)?, vec![f64::INFINITY; n]),
+                _ => (vec![f64::NEG_INFINITY; n], scalar_arg(ev, arg(1)?, steps)?),
+            };
             let v = vector_arg(ev, arg(0)?, steps)?;
-            let out: Vec<StepSeries> = v
-                .into_iter()
-                .filter_map(|mut s| {
-                    s.labels.remove(METRIC_NAME);
-                    for (i, p) in s.points.iter_mut().enumerate() {
-                        if lo[i] > hi[i] {
-                            *p = None;
-                        } else {
-                            *p = p.map(|x| x.max(lo[i]).min(hi[i]));
+            Ok(Val::Vector(
+                v.into_iter()
+                    .filter_map(|mut s| {
+                        for (i, p) in s.points.iter_mut().enumerate() {
+                            *p = if lo[i] > hi[i] {
+                                None
+                            } else {
+                                p.map(|x| lo[i].max(hi[i].min(x)))
+                            };
                         }
-                    }
-                    s.points.iter().any(Option::is_some).then_some(s)
-                })
-                .collect();
-            merge_same_labels(out).map(Val::Vector)
+                        s.drop_name = true;
+                        s.has_points().then_some(s)
+                    })
+                    .collect(),
+            ))
         }
-        "clamp_min" | "clamp_max" => {
-            let bound = scalar_arg(ev, arg(1)?, steps)?;
-            let v = vector_arg(ev, arg(0)?, steps)?;
-            let min = name == "clamp_min";
-            map_vector(v, |x, i| {
-                if min {
-                    x.max(bound[i])
-                } else {
-                    x.min(bound[i])
-                }
-            })
-        }
-        "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; steps.len()])),
+        "pi" => Ok(Val::Scalar(vec![std::f64::consts::PI; n])),
         "time" => Ok(Val::Scalar(steps.iter().map(|t| t as f64 / 1e3).collect())),
+        "step" => Ok(Val::Scalar(vec![ev.query_step as f64 / 1e3; n])),
+        "start" => Ok(Val::Scalar(vec![ev.query_start as f64 / 1e3; n])),
+        "end" => Ok(Val::Scalar(vec![ev.query_end as f64 / 1e3; n])),
+        "range" => Ok(Val::Scalar(vec![
+            (ev.query_end - ev.query_start) as f64
+                / 1e3;
+            n
+        ])),
+        "min_of" | "max_of" => {
+            let a = scalar_arg(ev, arg(0)?, steps)?;
+            let b = scalar_arg(ev, arg(1)?, steps)?;
+            let min = name == "min_of";
+            Ok(Val::Scalar(
+                a.iter()
+                    .zip(&b)
+                    .map(|(&x, &y)| {
+                        if x.is_nan() || y.is_nan() {
+                            f64::NAN
+                        } else if min {
+                            x.min(y)
+                        } else {
+                            x.max(y)
+                        }
+                    })
+                    .collect(),
+            ))
+        }
         "vector" => {
             let v = scalar_arg(ev, arg(0)?, steps)?;
-            Ok(Val::Vector(vec![StepSeries {
-                labels: LabelSet::default(),
-                points: v.into_iter().map(Some).collect(),
-            }]))
+            Ok(Val::Vector(vec![StepSeries::new(
+                LabelSet::default(),
+                v.into_iter().map(Some).collect(),
+            )]))
         }
         "scalar" => {
             let v = vector_arg(ev, arg(0)?, steps)?;
             Ok(Val::Scalar(
-                (0..steps.len())
+                (0..n)
                     .map(|i| {
                         let mut vals = v.iter().filter_map(|s| s.points[i]);
                         match (vals.next(), vals.next()) {
@@ -506,8 +344,8 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
                     (true, true) => std::cmp::Ordering::Equal,
                     (true, false) => std::cmp::Ordering::Greater,
                     (false, true) => std::cmp::Ordering::Less,
-                    _ if desc => y.partial_cmp(&x).unwrap(),
-                    _ => x.partial_cmp(&y).unwrap(),
+                    _ if desc => nan_first_cmp(y, x),
+                    _ => nan_first_cmp(x, y),
                 }
             });
             ev.ordered = true;
@@ -521,34 +359,41 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
                 .collect::<Result<_, _>>()?;
             let desc = name == "sort_by_label_desc";
             v.sort_by(|a, b| {
-                let key = |s: &StepSeries| {
-                    names
-                        .iter()
-                        .map(|n| s.labels.get(n).unwrap_or("").to_string())
-                        .collect::<Vec<_>>()
-                };
-                let o = key(a).cmp(&key(b)).then_with(|| a.labels.cmp(&b.labels));
+                let mut o = std::cmp::Ordering::Equal;
+                for n in &names {
+                    let (x, y) = (a.labels.get(n).unwrap_or(""), b.labels.get(n).unwrap_or(""));
+                    if x != y {
+                        o = if natural_less(x, y) {
+                            std::cmp::Ordering::Less
+                        } else {
+                            std::cmp::Ordering::Greater
+                        };
+                        break;
+                    }
+                }
+                let o = o.then_with(|| a.labels.cmp(&b.labels));
                 if desc { o.reverse() } else { o }
             });
             ev.ordered = true;
             Ok(Val::Vector(v))
         }
         "label_replace" => {
-            let v = vector_arg(ev, arg(0)?, steps)?;
             let dst = string_arg(arg(1)?)?;
             let repl = string_arg(arg(2)?)?;
             let src = string_arg(arg(3)?)?;
             let re_src = string_arg(arg(4)?)?;
-            let re = regex::Regex::new(&format!("^(?s:{re_src})$")).map_err(|e| {
+            let re = regex::Regex::new(&format!("^(?s:{re_src})$")).map_err(|_| {
                 exec_err(format!(
-                    "invalid regular expression in label_replace(): {re_src}: {e}"
+                    "invalid regular expression in label_replace(): {re_src}"
                 ))
             })?;
-            if !valid_label_name(&dst) {
+            if !valid_label_name(ev, &dst) {
                 return Err(exec_err(format!(
-                    "invalid destination label name in label_replace(): {dst}"
+                    "invalid destination label name in label_replace(): {}",
+                    raw_text(ev, &dst)
                 )));
             }
+            let v = vector_arg(ev, arg(0)?, steps)?;
             let out = v
                 .into_iter()
                 .map(|mut s| {
@@ -557,6 +402,9 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
                         let mut res = String::new();
                         caps.expand(&repl, &mut res);
                         s.labels.set(&dst, res);
+                        if dst == METRIC_NAME {
+                            s.drop_name = false;
+                        }
                     }
                     s
                 })
@@ -564,18 +412,25 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
             merge_same_labels(out).map(Val::Vector)
         }
         "label_join" => {
-            let v = vector_arg(ev, arg(0)?, steps)?;
             let dst = string_arg(arg(1)?)?;
             let sep = string_arg(arg(2)?)?;
             let srcs: Vec<String> = args[3..]
                 .iter()
                 .map(|e| string_arg(e))
                 .collect::<Result<_, _>>()?;
-            if !valid_label_name(&dst) {
+            if let Some(bad) = srcs.iter().find(|s| !valid_label_name(ev, s)) {
                 return Err(exec_err(format!(
-                    "invalid destination label name in label_join(): {dst}"
+                    "invalid source label name in label_join(): {}",
+                    raw_text(ev, bad)
                 )));
             }
+            if !valid_label_name(ev, &dst) {
+                return Err(exec_err(format!(
+                    "invalid destination label name in label_join(): {}",
+                    raw_text(ev, &dst)
+                )));
+            }
+            let v = vector_arg(ev, arg(0)?, steps)?;
             let out = v
                 .into_iter()
                 .map(|mut s| {
@@ -585,31 +440,32 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
                         .collect::<Vec<_>>()
                         .join(&sep);
                     s.labels.set(&dst, joined);
+                    if dst == METRIC_NAME {
+                        s.drop_name = false;
+                    }
                     s
                 })
                 .collect();
             merge_same_labels(out).map(Val::Vector)
         }
-        "histogram_quantile" => histogram_quantile(ev, arg(0)?, arg(1)?, steps),
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
-        | "month" | "year" => {
-            let v = match args.first() {
-                Some(e) => vector_arg(ev, e, steps)?,
-                None => vec![StepSeries {
-                    labels: LabelSet::default(),
-                    points: steps.iter().map(|t| Some(t as f64 / 1e3)).collect(),
-                }],
-            };
-            map_vector(v, |x, _| date_part(name, x))
-        }
+        | "month" | "year" => match args.first() {
+            Some(e) => {
+                let v = vector_arg(ev, e, steps)?;
+                Ok(map_vector(v, |x, _| date_part(name, x)))
+            }
+            None => Ok(Val::Vector(vec![StepSeries::new(
+                LabelSet::default(),
+                steps
+                    .iter()
+                    .map(|t| Some(date_part(name, (t / 1000) as f64)))
+                    .collect(),
+            )])),
+        },
         other => Err(exec_err(format!(
             "function {other}() is not supported by Pharos yet"
         ))),
     }
-}
-
-fn valid_label_name(s: &str) -> bool {
-    !s.is_empty()
 }
 
 fn date_part(name: &str, secs: f64) -> f64 {
@@ -642,7 +498,7 @@ fn date_part(name: &str, secs: f64) -> f64 {
 }
 
 /// The labels `absent()` reports: the selector's equality matchers.
-fn absent_labels(e: &Expr) -> LabelSet {
+pub fn absent_labels(e: &Expr) -> LabelSet {
     let vs = match e {
         Expr::VectorSelector(vs) => vs,
         Expr::MatrixSelector(ms) => &ms.vs,
@@ -669,7 +525,7 @@ fn timestamp(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Val, Quer
         Expr::Paren(p) => return timestamp(ev, &p.expr, steps),
         other => {
             let v = vector_arg(ev, other, steps)?;
-            return map_vector(v, |_, i| steps.at(i) as f64 / 1e3);
+            return Ok(map_vector(v, |_, i| steps.at(i) as f64 / 1e3));
         }
     };
     let lookback = ev.opts.lookback_delta_ms;
@@ -699,138 +555,12 @@ fn timestamp(ev: &mut Evaluator<'_>, e: &Expr, steps: Steps) -> Result<Val, Quer
             })
             .collect();
         if points.iter().any(Option::is_some) {
-            s.labels.remove(METRIC_NAME);
             out.push(StepSeries {
-                labels: s.labels,
+                labels: std::mem::take(&mut s.labels),
                 points,
+                drop_name: true,
             });
         }
     }
-    merge_same_labels(out).map(Val::Vector)
-}
-
-fn histogram_quantile(
-    ev: &mut Evaluator<'_>,
-    q: &Expr,
-    v: &Expr,
-    steps: Steps,
-) -> Result<Val, QueryError> {
-    let q = scalar_arg(ev, q, steps)?;
-    let v = vector_arg(ev, v, steps)?;
-    let n = steps.len();
-    let mut groups: BTreeMap<LabelSet, Vec<(f64, &StepSeries)>> = BTreeMap::new();
-    for s in &v {
-        let Some(le) = s.labels.get("le") else {
-            continue;
-        };
-        let Some(upper) = pharos_ingest_float(le) else {
-            continue;
-        };
-        let mut key = s.labels.without_metric_name();
-        key.remove("le");
-        groups.entry(key).or_default().push((upper, s));
-    }
-    let mut out = Vec::new();
-    for (labels, buckets) in groups {
-        let mut points = vec![None; n];
-        for (t, point) in points.iter_mut().enumerate() {
-            let mut b: Vec<(f64, f64)> = buckets
-                .iter()
-                .filter_map(|(u, s)| s.points[t].map(|c| (*u, c)))
-                .collect();
-            if b.is_empty() {
-                continue;
-            }
-            let (value, forced) = bucket_quantile(q[t], &mut b);
-            if forced {
-                let name = buckets[0].1.labels.metric_name().unwrap_or("");
-                ev.infos.push(format!("PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{name}\""));
-            }
-            *point = Some(value);
-        }
-        if points.iter().any(Option::is_some) {
-            out.push(StepSeries { labels, points });
-        }
-    }
-    if q.iter().any(|x| !(0.0..=1.0).contains(x)) {
-        ev.warnings.push(format!(
-            "PromQL warning: quantile value should be between 0 and 1, got {}",
-            q.iter().find(|x| !(0.0..=1.0).contains(*x)).unwrap()
-        ));
-    }
     Ok(Val::Vector(out))
-}
-
-fn pharos_ingest_float(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" | "inf" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        _ => s.parse().ok(),
-    }
-}
-
-/// Prometheus's `BucketQuantile` for classic buckets `(upper bound, cumulative count)`;
-/// returns the value and whether counts had to be forced monotonic.
-fn bucket_quantile(q: f64, b: &mut Vec<(f64, f64)>) -> (f64, bool) {
-    if q.is_nan() {
-        return (f64::NAN, false);
-    }
-    if q < 0.0 {
-        return (f64::NEG_INFINITY, false);
-    }
-    if q > 1.0 {
-        return (f64::INFINITY, false);
-    }
-    b.sort_by(|x, y| x.0.total_cmp(&y.0));
-    if b.last().is_none_or(|l| l.0 != f64::INFINITY) {
-        return (f64::NAN, false);
-    }
-    // Coalesce equal bounds.
-    let mut c: Vec<(f64, f64)> = Vec::with_capacity(b.len());
-    for &(u, n) in b.iter() {
-        match c.last_mut() {
-            Some(last) if last.0 == u => last.1 += n,
-            _ => c.push((u, n)),
-        }
-    }
-    let mut forced = false;
-    let mut prev = c[0].1;
-    for x in c.iter_mut().skip(1) {
-        let cur = x.1;
-        if cur == prev {
-            continue;
-        }
-        if (prev - cur).abs() <= 1e-12 * prev.abs().max(cur.abs()) {
-            x.1 = prev;
-            continue;
-        }
-        if cur < prev {
-            x.1 = prev;
-            forced = true;
-            continue;
-        }
-        prev = cur;
-    }
-    if c.len() < 2 {
-        return (f64::NAN, forced);
-    }
-    let observations = c[c.len() - 1].1;
-    if observations == 0.0 {
-        return (f64::NAN, forced);
-    }
-    let mut rank = q * observations;
-    let idx = c[..c.len() - 1].partition_point(|x| x.1 < rank);
-    if idx == c.len() - 1 {
-        return (c[c.len() - 2].0, forced);
-    }
-    if idx == 0 && c[0].0 <= 0.0 {
-        return (c[0].0, forced);
-    }
-    let (mut start, end, mut count) = (0.0, c[idx].0, c[idx].1);
-    if idx > 0 {
-        start = c[idx - 1].0;
-        count -= c[idx - 1].1;
-        rank -= c[idx - 1].1;
-    }
-    (start + (end - start) * (rank / count), forced)
 }

@@ -11,11 +11,15 @@
 //!   unit-testing rules.
 
 mod aggregate;
+mod binary;
 mod eval;
 mod functions;
+mod histogram;
 pub mod memory;
+mod range_functions;
 mod value;
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use pharos_model::series::{LabelSet, Sample, SeriesSamples, SeriesSource};
@@ -281,13 +285,23 @@ impl Engine {
             opts: &self.opts,
             query_start: steps.start,
             query_end: steps.end,
+            query_step: steps.step,
             deadline: Instant::now() + self.opts.timeout,
             samples_loaded: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
             ordered: false,
+            byte_strings: HashMap::new(),
         };
-        let val = ev.eval(expr, steps)?;
+        if !instant && functions::calls_sort(expr) {
+            ev.warnings.push(
+                "PromQL warning: sort is ineffective for range queries since results are always ordered by labels".into(),
+            );
+        }
+        let val = match ev.eval(expr, steps)? {
+            Val::Vector(vs) => Val::Vector(eval::drop_marked_names(vs)?),
+            other => other,
+        };
         let value = match (val, instant) {
             (Val::Scalar(v), true) => QueryValue::Scalar {
                 t: steps.start,

@@ -1,8 +1,13 @@
 //! The values an expression evaluates to while a query runs over all its steps at once
 //! (as Prometheus's range evaluation does): scalars and instant vectors hold one value per
 //! step, range vectors keep raw samples.
+//!
+//! The metric name is removed lazily, as Prometheus 3 does ("delayed name removal"):
+//! operations that change a series' meaning only mark it (`drop_name`), and the name is
+//! removed when the query's result is assembled. Until then `label_replace` can still
+//! read it, and `sum by (__name__)` can still group by it.
 
-use pharos_model::series::{LabelSet, SeriesSamples};
+use pharos_model::series::{LabelSet, Sample, SeriesSamples};
 
 /// An instant-vector series over the steps of the evaluation: `None` where it has no
 /// value at that step.
@@ -10,6 +15,64 @@ use pharos_model::series::{LabelSet, SeriesSamples};
 pub struct StepSeries {
     pub labels: LabelSet,
     pub points: Vec<Option<f64>>,
+    /// The metric name is to be removed from the result.
+    pub drop_name: bool,
+}
+
+impl StepSeries {
+    pub fn new(labels: LabelSet, points: Vec<Option<f64>>) -> Self {
+        StepSeries {
+            labels,
+            points,
+            drop_name: false,
+        }
+    }
+
+    pub fn has_points(&self) -> bool {
+        self.points.iter().any(Option::is_some)
+    }
+}
+
+/// A range vector over the steps of the evaluation: one series' samples (staleness
+/// markers removed) and, per step, the index range of the samples in that step's window.
+#[derive(Clone, Debug)]
+pub struct WindowSeries {
+    pub labels: LabelSet,
+    pub samples: Vec<Sample>,
+    pub bounds: Vec<(usize, usize)>,
+    pub drop_name: bool,
+}
+
+impl WindowSeries {
+    pub fn window(&self, step: usize) -> &[Sample] {
+        let (a, b) = self.bounds[step];
+        &self.samples[a..b]
+    }
+
+    /// Windows `(t - range, t]` for every `t` of `ends` (ascending or not).
+    pub fn new(
+        labels: LabelSet,
+        samples: Vec<Sample>,
+        ends: &[i64],
+        range: i64,
+        drop_name: bool,
+    ) -> Self {
+        let bounds = ends
+            .iter()
+            .map(|&t| {
+                (
+                    samples.partition_point(|x| x.t <= t - range),
+                    samples.partition_point(|x| x.t <= t),
+                )
+            })
+            .collect();
+        WindowSeries {
+            labels,
+            samples,
+            bounds,
+            drop_name,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -61,4 +124,56 @@ pub fn format_value(v: f64) -> String {
     }
     // Rust's Display prints the shortest round-trip digits without an exponent.
     format!("{v}")
+}
+
+/// Prometheus's `labels.String()`: every label, the name included, in braces, as the
+/// engine's error messages print label sets.
+pub fn labels_string(l: &LabelSet) -> String {
+    let inner: Vec<String> = l
+        .iter()
+        .map(|x| format!("{}={}", x.name, go_quote(x.value.as_bytes())))
+        .collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
+/// Go's `strconv.Quote`: printable text as is, `"` and `\` escaped, control characters
+/// and bytes that are not UTF-8 as escapes.
+pub fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                let (v, r) = rest.split_at(e.valid_up_to());
+                (std::str::from_utf8(v).unwrap_or(""), Some(r))
+            }
+        };
+        for c in valid.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() => {
+                    if (c as u32) < 0x100 {
+                        out.push_str(&format!("\\x{:02x}", c as u32));
+                    } else {
+                        out.push_str(&format!("\\u{:04x}", c as u32));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        match bad {
+            Some(r) => {
+                out.push_str(&format!("\\x{:02x}", r[0]));
+                rest = &r[1..];
+            }
+            None => rest = &[],
+        }
+    }
+    out.push('"');
+    out
 }
