@@ -12,7 +12,7 @@ use promql_parser::parser::Expr;
 use crate::QueryError;
 use crate::eval::{Evaluator, exec_err};
 use crate::functions::{scalar_arg, string_arg, vector_arg};
-use crate::value::{StepSeries, Steps, Val, format_value};
+use crate::value::{StepSeries, Steps, Val};
 
 /// The functions this module evaluates.
 pub const NAMES: &[&str] = &[
@@ -172,6 +172,40 @@ fn bucket_fraction(lower: f64, upper: f64, mut b: Vec<(f64, f64)>) -> f64 {
     (upper_rank - lower_rank) / total
 }
 
+/// Prometheus's `labels.FormatOpenMetricsFloat`: Go's shortest `%g`, with `.0` added to
+/// whole numbers (`0.0`, `1.0`, `0.25`, `1e-05`).
+fn openmetrics_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let exp = if f == 0.0 {
+        0
+    } else {
+        f.abs().log10().floor() as i32
+    };
+    let s = if (-4..21).contains(&exp) {
+        format!("{f}")
+    } else {
+        // Go writes the exponent with a sign and at least two digits.
+        let e = format!("{f:e}");
+        match e.split_once('e') {
+            Some((m, x)) => {
+                let (sign, digits) = x.strip_prefix('-').map_or(("+", x), |d| ("-", d));
+                format!("{m}e{sign}{digits:0>2}")
+            }
+            None => e,
+        }
+    };
+    if s.contains(['.', 'e']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
 /// One classic histogram of the input: its labels (without `le`) and its bucket series.
 struct Histogram<'a> {
     labels: LabelSet,
@@ -293,7 +327,7 @@ pub fn call(
                     // Series of one quantile take its value at the first step as their
                     // label, as the quantiles are literals.
                     let mut labels = h.labels.clone();
-                    labels.set(&label, format_value(q[0]));
+                    labels.set(&label, openmetrics_float(q[0]));
                     let mut points = vec![None; n];
                     for (t, p) in points.iter_mut().enumerate() {
                         let b = h.at(t);

@@ -209,6 +209,7 @@ impl Engine {
                 step: 0,
             },
             true,
+            byte_strings(query),
         )
     }
 
@@ -251,7 +252,13 @@ impl Engine {
                 )));
             }
         }
-        self.run(src, &expr, Steps { start, end, step }, false)
+        self.run(
+            src,
+            &expr,
+            Steps { start, end, step },
+            false,
+            byte_strings(query),
+        )
     }
 
     /// Evaluates a parsed expression (rules keep their parsed expressions).
@@ -270,6 +277,7 @@ impl Engine {
                 step: 0,
             },
             true,
+            HashMap::new(),
         )
     }
 
@@ -279,6 +287,7 @@ impl Engine {
         expr: &Expr,
         steps: Steps,
         instant: bool,
+        byte_strings: HashMap<String, Vec<u8>>,
     ) -> Result<QueryResult, QueryError> {
         let mut ev = eval::Evaluator {
             src,
@@ -291,7 +300,7 @@ impl Engine {
             warnings: Vec::new(),
             infos: Vec::new(),
             ordered: false,
-            byte_strings: HashMap::new(),
+            byte_strings,
         };
         if !instant && functions::calls_sort(expr) {
             ev.warnings.push(
@@ -360,6 +369,96 @@ impl Engine {
             ordered: ev.ordered,
         })
     }
+}
+
+/// The query's string literals that Go (and so Prometheus) reads as bytes that are not
+/// UTF-8 (`"\xff"`), keyed by the text the parser made of them (it reads `\xff` as the
+/// character U+00FF), with their bytes.
+fn byte_strings(query: &str) -> HashMap<String, Vec<u8>> {
+    let mut out = HashMap::new();
+    let mut chars = query.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '#' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '`' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '`' {
+                        break;
+                    }
+                }
+            }
+            '"' | '\'' => {
+                let quote = c;
+                let (mut go, mut parsed) = (Vec::new(), String::new());
+                let mut byte_escape = false;
+                while let Some((_, c)) = chars.next() {
+                    if c == quote {
+                        break;
+                    }
+                    if c != '\\' {
+                        let mut buf = [0u8; 4];
+                        go.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        parsed.push(c);
+                        continue;
+                    }
+                    let Some((_, e)) = chars.next() else { break };
+                    let digits = |n: usize, radix: u32, first: Option<char>, chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>| {
+                        let mut v: u32 = first.and_then(|c| c.to_digit(radix)).unwrap_or(0);
+                        for _ in 0..n {
+                            if let Some((_, d)) = chars.next() {
+                                v = v * radix + d.to_digit(radix).unwrap_or(0);
+                            }
+                        }
+                        v
+                    };
+                    match e {
+                        'x' | '0'..='7' => {
+                            let v = if e == 'x' {
+                                digits(2, 16, None, &mut chars)
+                            } else {
+                                digits(2, 8, Some(e), &mut chars)
+                            };
+                            go.push(v as u8);
+                            parsed.push(char::from_u32(v).unwrap_or('\u{fffd}'));
+                            byte_escape |= v >= 0x80;
+                        }
+                        'u' | 'U' => {
+                            let v = digits(if e == 'u' { 4 } else { 8 }, 16, None, &mut chars);
+                            let c = char::from_u32(v).unwrap_or('\u{fffd}');
+                            let mut buf = [0u8; 4];
+                            go.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                            parsed.push(c);
+                        }
+                        other => {
+                            let c = match other {
+                                'a' => '\x07',
+                                'b' => '\x08',
+                                'f' => '\x0c',
+                                'n' => '\n',
+                                'r' => '\r',
+                                't' => '\t',
+                                'v' => '\x0b',
+                                c => c,
+                            };
+                            go.push(c as u8);
+                            parsed.push(c);
+                        }
+                    }
+                }
+                if byte_escape && std::str::from_utf8(&go).is_err() {
+                    out.insert(parsed, go);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Parses a series selector (`up{job="api"}`, as in `match[]` parameters) into matchers.

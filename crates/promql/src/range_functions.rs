@@ -354,6 +354,9 @@ pub fn call(
         }
         "mad_over_time" => range_fn(windows(ev, arg(0)?, steps)?, false, |s, _, _, _| {
             let vals = values(s);
+            if vals.iter().any(|v| v.is_nan()) {
+                return Some(f64::NAN);
+            }
             let median = quantile(0.5, vals.clone());
             Some(quantile(
                 0.5,
