@@ -59,6 +59,11 @@ impl Live {
     async fn apply(&self, mut config: Config) -> anyhow::Result<()> {
         let external = external_url(&config.web, self.listen);
         config.web.external_url = Some(external.clone());
+        // Like projects below: a scrape job named as one made through the API refuses the
+        // whole config before anything else changed.
+        self.scrape
+            .check_names(&config.scrape_configs)
+            .map_err(|e| anyhow::anyhow!(e))?;
         // Projects first: a key or id that clashes with an API project refuses the whole
         // config before anything else changed.
         let scrubber =
@@ -235,6 +240,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot open the metrics store")?,
     );
     let scrape = ScrapeManager::new(tsdb.clone(), Arc::new(MetadataStore::default()));
+    pharos_web::api::scrape_targets::restore(store.clone(), scrape.clone(), &args.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("cannot load the scrape jobs made through the API")?;
     let tsdb_metrics = TsdbMetrics::new(&registry)?;
     let self_scrape = metrics_settings.self_scrape_interval.as_duration();
     let host_metrics = metrics_settings.host_metrics_interval.as_duration();

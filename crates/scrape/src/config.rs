@@ -353,6 +353,17 @@ const UNSUPPORTED_SD: &[&str] = &[
     "scaleway_sd_configs",
 ];
 
+/// Refuses a job that names a discovery mechanism Pharos does not have (`has` tells
+/// whether the job has a key), naming it rather than calling it an unknown field.
+pub fn check_discovery(has: impl Fn(&str) -> bool) -> Result<(), String> {
+    match UNSUPPORTED_SD.iter().find(|k| has(k)) {
+        Some(key) => Err(format!(
+            "{key}: not supported by Pharos; use static_configs or file_sd_configs"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A job with every default resolved: what a scrape loop runs from.
 #[derive(Clone, Debug)]
 pub struct Job {
@@ -511,13 +522,8 @@ pub fn deserialize_scrape_configs<'de, D: Deserializer<'de>>(
     let mut names = std::collections::HashSet::new();
     for (i, v) in raw.into_iter().enumerate() {
         if let serde_norway::Value::Mapping(m) = &v {
-            for key in UNSUPPORTED_SD {
-                if m.contains_key(*key) {
-                    return Err(serde::de::Error::custom(format!(
-                        "[{i}]: {key} is not supported by Pharos; use static_configs or file_sd_configs"
-                    )));
-                }
-            }
+            check_discovery(|k| m.contains_key(k))
+                .map_err(|e| serde::de::Error::custom(format!("[{i}]: {e}")))?;
         }
         let sc: ScrapeConfig = serde_norway::from_value(v)
             .map_err(|e| serde::de::Error::custom(format!("[{i}]: {e}")))?;
@@ -598,7 +604,7 @@ scrape_configs:
         for (yaml, want) in [
             (
                 "- job_name: a\n  kubernetes_sd_configs: [{role: pod}]\n",
-                "kubernetes_sd_configs is not supported",
+                "kubernetes_sd_configs: not supported",
             ),
             ("- job_name: a\n- job_name: a\n", "multiple scrape configs"),
             (

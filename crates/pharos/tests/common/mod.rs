@@ -459,3 +459,40 @@ pub fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Runs an instant PromQL query through `/api/v1/query`.
+pub async fn promql(p: &Pharos, q: &str) -> Value {
+    let escaped: String = q
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    p.get(&format!("/api/v1/query?query={escaped}")).await
+}
+
+/// Polls a PromQL query until `pred` holds for its `data.result`, failing with the last
+/// answer and Pharos's log after `secs`.
+pub async fn wait_promql(p: &Pharos, q: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = promql(p, q).await;
+        if pred(&v["data"]["result"]) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{q} never matched; last: {v}\nlog: {}",
+            p.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The value of the first sample of an instant vector result (`None` when empty).
+pub fn promql_value(result: &Value) -> Option<f64> {
+    result[0]["value"][1].as_str()?.parse().ok()
+}

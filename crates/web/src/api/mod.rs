@@ -6,6 +6,7 @@ pub mod issues;
 pub mod maintenance;
 pub mod monitors;
 pub mod projects;
+pub mod scrape_targets;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -99,6 +100,17 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         )
         .route("/api/v1/metadata", get(prometheus_api::metadata))
         .route("/api/v1/targets", get(prometheus_api::targets))
+        .route(
+            "/api/v1/scrape_jobs",
+            get(scrape_targets::list).post(scrape_targets::create),
+        )
+        .route(
+            "/api/v1/scrape_jobs/{name}",
+            get(scrape_targets::get_one)
+                .put(scrape_targets::put)
+                .patch(scrape_targets::patch)
+                .delete(scrape_targets::remove),
+        )
         .route("/api/v1/status/buildinfo", get(prometheus_api::buildinfo))
         .route(
             "/api/v1/query_exemplars",
