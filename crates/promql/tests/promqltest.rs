@@ -3,6 +3,9 @@
 //! from `$PROMQL_TESTDATA`, by default `../shared/fixtures/promql-testdata` beside the
 //! repository; where the folder is absent the test says so and passes.
 //!
+//! As Prometheus's own runner, an instant case is also run as a range query around its
+//! time and must give the same answer there.
+//!
 //! Prints passed / failed / skipped per file (`PROMQL_VERBOSE=1` lists every failure and
 //! skip). Whole files of experimental features are skipped with their reason; single
 //! cases are skipped when their query selects a native histogram sample (Pharos stores
@@ -375,7 +378,68 @@ fn run_case(engine: &Engine, src: &MemorySource, case: &Case) -> Result<(), Stri
         ordered,
         rest.starts_with("range") || range_vector.is_some(),
         grid,
-    )
+    )?;
+    match rest.strip_prefix("instant at ") {
+        Some(r) if range_vector.is_none() => {
+            range_mode(engine, src, r, &result.value, &expected, ordered)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// As Prometheus's runner: an instant query must give the same answer when run as a
+/// range query from a minute before to a minute after, read at the middle step (order
+/// aside: a range query's series are sorted by labels).
+fn range_mode(
+    engine: &Engine,
+    src: &MemorySource,
+    eval: &str,
+    instant: &QueryValue,
+    expected: &[String],
+    ordered: bool,
+) -> Result<(), String> {
+    let (at, q) = eval.split_once(' ').ok_or("bad eval line")?;
+    // These answer the query's own start, end, step and range, which differ between the
+    // two modes.
+    if ["range()", "step()", "start()", "end()"]
+        .iter()
+        .any(|f| q.contains(f))
+    {
+        return Ok(());
+    }
+    let t = parse_duration_ms(at).ok_or("bad time")?;
+    let result = engine
+        .range_query(src, q.trim(), t - 60_000, t + 60_000, 60_000)
+        .map_err(|e| format!("range mode: unexpected error: {}", e.message))?;
+    if ordered {
+        return Ok(());
+    }
+    let QueryValue::Matrix(m) = result.value else {
+        return Err(format!("range mode: got {:?}, want a matrix", result.value));
+    };
+    if m.windows(2).any(|w| w[0].labels > w[1].labels) {
+        return Err("range mode: matrix not sorted by labels".into());
+    }
+    let vector: Vec<pharos_promql::VectorSample> = m
+        .iter()
+        .filter_map(|s| {
+            s.samples
+                .iter()
+                .find(|x| x.t == t)
+                .map(|x| pharos_promql::VectorSample {
+                    labels: s.labels.clone(),
+                    sample: *x,
+                })
+        })
+        .collect();
+    let got = match instant {
+        QueryValue::Scalar { .. } => QueryValue::Scalar {
+            t,
+            v: vector.first().map_or(f64::NAN, |s| s.sample.v),
+        },
+        _ => QueryValue::Vector(vector),
+    };
+    compare(&got, expected, false, false, (t, 0)).map_err(|e| format!("range mode: {e}"))
 }
 
 /// An `expect warn|info msg: …` or `regex: …` line. Pharos's parser keeps no positions
