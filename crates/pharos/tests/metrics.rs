@@ -311,3 +311,219 @@ metrics:
         43.0
     );
 }
+
+/// Monitors and the machine itself are series too: a rule or dashboard over
+/// `probe_success`, a JSON health value or `node_memory_MemAvailable_bytes` needs no
+/// exporter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_results_and_host_metrics_are_series() {
+    let dir = tempdir("probe-series");
+    let t = target().await;
+    let config = format!(
+        r#"
+monitors:
+  - id: worker
+    name: Worker health
+    interval: 1s
+    http:
+      url: {}
+      record_numbers: [queue_size, checks.database.latency_ms]
+metrics:
+  host_metrics_interval: 1s
+"#,
+        t.url("/health")
+    );
+    let p = Pharos::start(&dir, Some(&config)).await;
+    let v = wait_query(&p, r#"probe_success{monitor="Worker health"}"#, 15, |r| {
+        r.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let m = &v["data"]["result"][0]["metric"];
+    assert_eq!(
+        (
+            m["job"].as_str(),
+            m["monitor_id"].as_str(),
+            m["type"].as_str()
+        ),
+        (Some("monitors"), Some("worker"), Some("http")),
+        "{v}"
+    );
+    assert_eq!(value(&v["data"]["result"]), 1.0);
+    let v = wait_query(&p, r#"probe_json_value{path="queue_size"}"#, 10, |r| {
+        r.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    assert_eq!(value(&v["data"]["result"]), 3.0);
+    let v = query(&p, r#"probe_http_status_code{monitor_id="worker"}"#).await;
+    assert_eq!(value(&v["data"]["result"]), 200.0, "{v}");
+
+    // A failing target: probe_success drops to 0, the JSON values follow the body.
+    t.set(Mode::Unhealthy);
+    wait_query(
+        &p,
+        r#"probe_json_value{path="checks.database.latency_ms"}"#,
+        10,
+        |r| {
+            r.as_array()
+                .is_some_and(|a| a.len() == 1 && value(r) == 900.0)
+        },
+    )
+    .await;
+
+    // Host metrics with node_exporter's names: seed 001's "memory > 90 %" and seed 004's
+    // "disk free < 20 %" are plain PromQL.
+    let v = wait_query(
+        &p,
+        r#"1 - node_memory_MemAvailable_bytes{job="node"} / node_memory_MemTotal_bytes"#,
+        10,
+        |r| r.as_array().is_some_and(|a| a.len() == 1),
+    )
+    .await;
+    let used = value(&v["data"]["result"]);
+    assert!((0.0..1.0).contains(&used), "{v}");
+    let v = query(
+        &p,
+        r#"node_filesystem_avail_bytes{mountpoint="/"} / node_filesystem_size_bytes{mountpoint="/"}"#,
+    )
+    .await;
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1, "{v}");
+    let v = wait_query(&p, "sum(rate(node_cpu_seconds_total[5s]))", 10, |r| {
+        r.as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    assert!(value(&v["data"]["result"]) > 0.0, "{v}");
+}
+
+/// The issue's bad input: a 100 MB page, a flood of distinct label values, a year at 1 s
+/// steps, a regex too big to compile. Each gets an error naming its limit, and what was
+/// stored before is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_limit_named_and_the_store_unharmed() {
+    let dir = tempdir("metrics-limits");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let big = listener.local_addr().unwrap();
+    let router = Router::new().route(
+        "/metrics",
+        get(|| async {
+            // 100 MB of valid exposition text, streamed.
+            let line = "big_metric{i=\"0\"} 1\n".repeat(50_000);
+            let chunk = axum::body::Bytes::from(line);
+            let n = 100 * 1024 * 1024 / chunk.len();
+            let stream = futures_util::stream::iter(
+                (0..n).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+            );
+            axum::body::Body::from_stream(stream)
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let config = format!(
+        r#"
+scrape_configs:
+  - job_name: huge
+    scrape_interval: 2s
+    static_configs: [{{ targets: ['{big}'] }}]
+metrics:
+  max_series: 2000
+  self_scrape_interval: 0s
+  host_metrics_interval: 0s
+"#
+    );
+    let p = Pharos::start(&dir, Some(&config)).await;
+
+    // Something stored first, to check it survives the rest.
+    let now = chrono::Utc::now().timestamp_millis();
+    let series = |name: &str, n: usize| WriteRequest {
+        timeseries: (0..n)
+            .map(|i| TimeSeries {
+                labels: vec![
+                    Label {
+                        name: "__name__".into(),
+                        value: name.into(),
+                    },
+                    Label {
+                        name: "user_id".into(),
+                        value: i.to_string(),
+                    },
+                ],
+                samples: vec![ProtoSample {
+                    value: i as f64,
+                    timestamp: now,
+                }],
+                histograms: vec![],
+            })
+            .collect(),
+        metadata: vec![],
+    };
+    let push = |req: WriteRequest| {
+        let url = format!("{}/api/v1/write", p.url);
+        async move {
+            let r = client()
+                .post(url)
+                .bearer_auth(TOKEN)
+                .header("Content-Encoding", "snappy")
+                .header("Content-Type", "application/x-protobuf")
+                .body(encode(&req))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(push(series("kept", 10)).await.0, 204);
+
+    // Exploding label values: refused past max_series, with the limit named.
+    let (code, text) = push(series("exploding", 5000)).await;
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("max_series"), "{text}");
+
+    // A 100 MB page: the scrape fails on the body limit, the target is down.
+    let v = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let v = p.get("/api/v1/targets").await;
+            let t = &v["data"]["activeTargets"][0];
+            if t["health"] == "down" {
+                break v;
+            }
+            assert!(Instant::now() < deadline, "huge target never failed: {v}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let err = v["data"]["activeTargets"][0]["lastError"].as_str().unwrap();
+    assert!(err.contains("body_size_limit"), "{err}");
+
+    // A year at 1 s steps: refused by the points limit, named.
+    let (code, v) = p
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/query_range?query=kept&start=0&end=31536000&step=1",
+            None,
+        )
+        .await;
+    assert_eq!(code.as_u16(), 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("11,000 points"),
+        "{v}"
+    );
+
+    // A regex too big to compile, and one Prometheus's RE2 refuses too.
+    for re in ["(a{1000}){1000}", "(?=x)y"] {
+        let q = format!(r#"kept{{user_id=~"{re}"}}"#);
+        let (code, v) = p
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/v1/query?query={}", url_escape(&q)),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (code.as_u16(), v["errorType"].as_str()),
+            (400, Some("bad_data")),
+            "{q}: {v}"
+        );
+    }
+
+    // The store is unharmed: the first series are all there.
+    let v = query(&p, "count(kept)").await;
+    assert_eq!(value(&v["data"]["result"]), 10.0, "{v}");
+}
