@@ -47,6 +47,13 @@ pub struct Config {
     /// The metrics store: retention and limits.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// Dashboard files, Pharos YAML or Grafana JSON, relative to this file; a glob is
+    /// allowed in the last path segment (`dashboards/*.yaml`). Read again on every reload.
+    #[serde(default, deserialize_with = "checked_dashboard_patterns")]
+    pub dashboards: Vec<String>,
+    /// What those files hold, read by [`Config::load`].
+    #[serde(skip)]
+    pub loaded_dashboards: Vec<pharos_web::dashboards::Dashboard>,
 }
 
 /// `metrics:` — the time-series store's settings.
@@ -179,6 +186,14 @@ fn checked_projects<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ProjectSpec>,
     Ok(projects)
 }
 
+fn checked_dashboard_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        pharos_web::dashboards::check_pattern(p).map_err(serde::de::Error::custom)?;
+    }
+    Ok(patterns)
+}
+
 fn checked_scrubbing<'de, D: Deserializer<'de>>(d: D) -> Result<ScrubConfig, D::Error> {
     let config = ScrubConfig::deserialize(d)?;
     Scrubber::new(&config).map_err(serde::de::Error::custom)?;
@@ -239,6 +254,26 @@ impl Config {
                 column: None,
                 field: Some("scrape_configs".into()),
                 message,
+            })?;
+        let mut config = config;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.loaded_dashboards = pharos_web::dashboards::load_patterns(&config.dashboards, base)
+            .map_err(|e| {
+                // An error inside a dashboard file names that file; one about the list
+                // itself (a missing file) points at its entry here.
+                let (line, column) = match (&e.file, &e.field) {
+                    (None, Some(f)) => {
+                        locate(&text, f).map_or((None, None), |(l, c)| (Some(l), Some(c)))
+                    }
+                    _ => (e.line, e.column),
+                };
+                ConfigError {
+                    file: e.file.clone().unwrap_or_else(|| path.to_path_buf()),
+                    line,
+                    column,
+                    field: e.field.clone(),
+                    message: e.message,
+                }
             })?;
         Ok(config)
     }
@@ -515,6 +550,38 @@ mod tests {
         assert!(e.to_string().contains("keys[0]"), "{e}");
         let e = parse("scrubbing:\n  patterns: ['(']\n").unwrap_err();
         assert!(e.to_string().contains("scrubbing"), "{e}");
+    }
+
+    #[test]
+    fn dashboard_errors_name_file_line_and_field() {
+        let dir = std::env::temp_dir().join(format!("pharos-config-dash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ok.yaml"), "title: Fine\n").unwrap();
+        std::fs::write(
+            dir.join("bad.yaml"),
+            "title: Bad\nrows:\n  - panels:\n      - expr: 'sum(up'\n",
+        )
+        .unwrap();
+        let cfg = dir.join("pharos.yaml");
+        std::fs::write(&cfg, "dashboards:\n  - ok.yaml\n").unwrap();
+        let c = Config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.loaded_dashboards[0].id, "fine");
+        std::fs::write(&cfg, "dashboards:\n  - ok.yaml\n  - bad.yaml\n").unwrap();
+        let e = Config::load(&cfg).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.yaml:4:") && e.contains("rows[0].panels[0].expr"),
+            "{e}"
+        );
+        std::fs::write(&cfg, "dashboards:\n  - ok.yaml\n  - gone.yaml\n").unwrap();
+        let e = Config::load(&cfg).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(3), Some("dashboards[1]")),
+            "{e}"
+        );
+        let e = parse("dashboards: [dashboards/*.txt]\n").unwrap_err();
+        assert!(e.to_string().contains("dashboards"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

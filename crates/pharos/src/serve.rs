@@ -42,6 +42,7 @@ struct Live {
     external: Arc<RwLock<String>>,
     retention: RwLock<Duration>,
     scrape: Arc<ScrapeManager>,
+    dashboards: Arc<pharos_web::dashboards::DashboardSet>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -127,6 +128,8 @@ impl Live {
         tokio::task::spawn_blocking(move || scrape.apply(global, jobs, &base_dir))
             .await?
             .map_err(|e| anyhow::anyhow!(e))?;
+        self.dashboards
+            .set_config(std::mem::take(&mut config.loaded_dashboards));
         *self.web.write().unwrap_or_else(|p| p.into_inner()) = config.web;
         tracing::info!(
             operation = "config_apply",
@@ -252,7 +255,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     engine.write_series_to(series.clone());
 
     let web = Arc::new(RwLock::new(WebSettings::default()));
+    // Uploaded dashboards live beside the stores; the config's are set by `apply`.
+    let dashboards = Arc::new(pharos_web::dashboards::DashboardSet::open(
+        args.data_dir.join("dashboards"),
+    ));
     let live = Arc::new(Live {
+        dashboards: dashboards.clone(),
         scrape: scrape.clone(),
         errors: errors.clone(),
         external,
@@ -319,6 +327,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             engine: pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
             scrape: scrape.clone(),
         })),
+        dashboards,
+        cardinality: {
+            let history = Arc::new(pharos_web::api::cardinality::CardinalityHistory::default());
+            tokio::spawn(history.clone().run(tsdb.clone()));
+            history
+        },
         registry,
         metrics: http_metrics,
         access: pharos_web::Access::new(&admin.value),

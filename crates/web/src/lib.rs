@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod api;
+pub mod dashboards;
 pub mod health;
 pub mod metrics;
 pub mod ping;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub errors: Arc<sentry::ErrorIngest>,
     /// The metrics store, PromQL engine and scrape manager.
     pub metrics_store: Option<Arc<prometheus_api::Metrics>>,
+    /// Dashboards from the config file and uploaded ones.
+    pub dashboards: Arc<dashboards::DashboardSet>,
+    /// Per-minute cardinality snapshots, for growth on `/metrics/cardinality`.
+    pub cardinality: Arc<api::cardinality::CardinalityHistory>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
     pub access: Access,

@@ -2,6 +2,8 @@
 //! `{"error": ..., "field": ...}` with the status decided in one place ([`ApiError`]).
 
 pub mod alerts;
+pub mod cardinality;
+pub mod dashboards;
 pub mod issues;
 pub mod maintenance;
 pub mod monitors;
@@ -112,6 +114,15 @@ pub fn router(state: SharedState) -> Router<SharedState> {
                 .delete(scrape_targets::remove),
         )
         .route("/api/v1/status/buildinfo", get(prometheus_api::buildinfo))
+        .route("/api/v1/status/tsdb", get(cardinality::tsdb_status))
+        .route(
+            "/api/v1/dashboards",
+            get(dashboards::list).post(dashboards::create),
+        )
+        .route(
+            "/api/v1/dashboards/{id}",
+            get(dashboards::get_one).delete(dashboards::remove),
+        )
         .route(
             "/api/v1/query_exemplars",
             get(prometheus_api::exemplars).post(prometheus_api::exemplars),

@@ -1,11 +1,13 @@
 //! The page shell, the stylesheet, and small pieces every page uses: state badges,
-//! percentages, relative times and the SVG response-time charts (no JavaScript needed).
+//! percentages and relative times. Charts live in [`super::chart`].
 
 use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use pharos_model::MonitorState;
+
+pub use super::chart::{latency_chart, sparkline};
 
 const CSS: &str = include_str!("pharos.css");
 
@@ -27,6 +29,8 @@ pub enum Nav {
     Performance,
     Projects,
     Alerts,
+    Metrics,
+    Dashboards,
     NewMonitor,
     None,
 }
@@ -48,6 +52,8 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
                         a href="/" class=[(nav == Nav::Overview).then_some("current")] { "Monitors" }
                         a href="/issues" class=[(nav == Nav::Issues).then_some("current")] { "Issues" }
                         a href="/transactions" class=[(nav == Nav::Performance).then_some("current")] { "Performance" }
+                        a href="/metrics/explore" class=[(nav == Nav::Metrics).then_some("current")] { "Metrics" }
+                        a href="/dashboards" class=[(nav == Nav::Dashboards).then_some("current")] { "Dashboards" }
                         a href="/alerts" class=[(nav == Nav::Alerts).then_some("current")] { "Alerts" }
                         a href="/monitors/new" class=[(nav == Nav::NewMonitor).then_some("current")] { "Add monitor" }
                         a href="/projects" class=[(nav == Nav::Projects).then_some("current")] { "Projects" }
@@ -111,61 +117,4 @@ pub fn ago(t: Option<DateTime<Utc>>) -> Markup {
         s => format!("{} d ago", s / 86_400),
     };
     html! { time datetime=(t.to_rfc3339()) title=(t.format("%Y-%m-%d %H:%M:%S UTC")) { (text) } }
-}
-
-/// A small response-time line, oldest point first. Failed checks are red ticks.
-pub fn sparkline(points: &[(Option<f64>, bool)], width: u32, height: u32) -> Markup {
-    chart(points, width, height, false)
-}
-
-/// The monitor page's larger chart, with a scale.
-pub fn latency_chart(points: &[(Option<f64>, bool)], width: u32, height: u32) -> Markup {
-    chart(points, width, height, true)
-}
-
-fn chart(points: &[(Option<f64>, bool)], width: u32, height: u32, scale: bool) -> Markup {
-    let measured = points.iter().any(|(v, _)| v.is_some());
-    let max = points
-        .iter()
-        .filter_map(|(v, _)| *v)
-        .fold(0.0_f64, f64::max)
-        .max(1.0);
-    let n = points.len().max(2) as f64;
-    let (w, h) = (width as f64, height as f64);
-    let pad = if scale { 14.0 } else { 2.0 };
-    let x = |i: usize| (i as f64) * (w - 2.0) / (n - 1.0) + 1.0;
-    let y = |v: f64| h - pad - (v / max) * (h - pad - 2.0);
-    let line: Vec<String> = points
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (v, _))| v.map(|v| format!("{:.1},{:.1}", x(i), y(v))))
-        .collect();
-    let label = format!(
-        "Response time, last {} checks, max {}",
-        points.len(),
-        millis(Some(max))
-    );
-    html! {
-        svg.chart width=(width) height=(height) viewBox={ "0 0 " (width) " " (height) } role="img" aria-label=(label) {
-            title { (label) }
-            @if points.is_empty() {
-                text x="4" y=(h / 2.0) class="empty" { "no checks yet" }
-            }
-            polyline points=(line.join(" ")) fill="none" class="line" {}
-            // A single point makes no line; show it as a dot.
-            @if line.len() == 1 {
-                @let (cx, cy) = line[0].split_once(',').unwrap_or(("0", "0"));
-                circle cx=(cx) cy=(cy) r="2" class="dot" {}
-            }
-            @for (i, (_, up)) in points.iter().enumerate() {
-                @if !up {
-                    line x1=(format!("{:.1}", x(i))) x2=(format!("{:.1}", x(i))) y1="0" y2=(h) class="fail" {}
-                }
-            }
-            @if scale && measured {
-                text x="2" y="10" class="scale" { (millis(Some(max))) }
-                text x="2" y=(h - 2.0) class="scale" { "0" }
-            }
-        }
-    }
 }

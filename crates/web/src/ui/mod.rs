@@ -1,16 +1,24 @@
 //! The server-rendered UI (maud templates compiled into the binary): the overview, each
 //! monitor's page, the add-monitor form, the alerts page, the public status page, the
-//! sign-in page, and error tracking (issues, an issue's events, performance, projects). Pages read the same views as the API.
+//! sign-in page, error tracking (issues, an issue's events, performance, projects), and
+//! metrics (the PromQL explorer, dashboards, cardinality). Pages read the same views as
+//! the API.
 
 pub mod alerts;
+pub mod cardinality;
+pub mod chart;
+pub mod dashboards;
 pub mod issues;
 pub mod layout;
 pub mod login;
+pub mod metrics;
 pub mod monitor;
 pub mod overview;
 pub mod performance;
 pub mod projects;
 pub mod status;
+pub mod time_range;
+pub mod units;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode, Uri};
@@ -32,6 +40,15 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/monitors/{id}/delete", post(monitor::delete))
         .route("/monitors/{id}/pause", post(monitor::pause))
         .route("/alerts", get(alerts::page))
+        .route("/metrics/explore", get(metrics::explore))
+        .route("/metrics/explorer.js", get(metrics::script))
+        .route("/metrics/cardinality", get(cardinality::page))
+        .route(
+            "/dashboards",
+            get(dashboards::list).post(dashboards::upload),
+        )
+        .route("/dashboards/{id}", get(dashboards::page))
+        .route("/dashboards/{id}/delete", post(dashboards::delete))
         .route("/status", get(status::page))
         .route("/issues", get(issues::list))
         .route("/issues/{id}", get(issues::page))
