@@ -156,9 +156,12 @@ scrape_configs:
     let p = Pharos::start(&dir, Some(&config)).await;
 
     // Seed 004's /health: numbers, a nested path, and a status mapped by `values:`.
-    wait_promql(&p, r#"app_queue_size{job="crm_health",service="crm"}"#, 15, |r| {
-        one_value(r, 3.0)
-    })
+    wait_promql(
+        &p,
+        r#"app_queue_size{job="crm_health",service="crm"}"#,
+        15,
+        |r| one_value(r, 3.0),
+    )
     .await;
     let v = promql(&p, "app_database_latency_ms").await;
     assert!(one_value(&v["data"]["result"], 12.0), "{v}");
@@ -197,7 +200,10 @@ scrape_configs:
     endpoints.sort();
     assert_eq!(
         endpoints,
-        vec![("customers".into(), "320".into()), ("leads".into(), "450".into())]
+        vec![
+            ("customers".into(), "320".into()),
+            ("leads".into(), "450".into())
+        ]
     );
     let v = promql(&p, r#"app_requests_total{job="crm_metrics"}"#).await;
     assert!(one_value(&v["data"]["result"], 1523.0), "{v}");
@@ -217,7 +223,10 @@ scrape_configs:
     let t = target_of(&p, "crm_garbage").await.unwrap();
     assert_eq!(t["health"], "down");
     let err = t["lastError"].as_str().unwrap();
-    assert!(err.contains("not valid JSON") && err.contains("text/html"), "{err}");
+    assert!(
+        err.contains("not valid JSON") && err.contains("text/html"),
+        "{err}"
+    );
 
     // The health endpoint starts answering broken JSON: down, and its series end.
     health.set(Mode::BadJson);
@@ -297,41 +306,63 @@ scrape_configs:
     let url = format!("{}/api/v1/scrape_jobs", p.url);
 
     // Writes need the admin token.
-    let r = client().post(&url).json(&job_body(app)).send().await.unwrap();
+    let r = client()
+        .post(&url)
+        .json(&job_body(app))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Refusals name the field at fault, or the job the name belongs to.
     for (body, field) in [
         (json!({"static_configs": []}), "job_name"),
-        (json!({"job_name": "x", "scrape_interval": "soon"}), "scrape_interval"),
+        (
+            json!({"job_name": "x", "scrape_interval": "soon"}),
+            "scrape_interval",
+        ),
         (
             json!({"job_name": "x", "static_configs": [{"targets": ["http://a:1/metrics"]}]}),
             "static_configs[0]",
         ),
-        (json!({"job_name": "x", "kubernetes_sd_configs": [{}]}), "kubernetes_sd_configs"),
-        (json!({"job_name": "x", "json": [{"path": "a..b"}]}), "json[0]"),
+        (
+            json!({"job_name": "x", "kubernetes_sd_configs": [{}]}),
+            "kubernetes_sd_configs",
+        ),
+        (
+            json!({"job_name": "x", "json": [{"path": "a..b"}]}),
+            "json[0]",
+        ),
         (
             json!({"job_name": "x", "basic_auth": {"username": "u", "password": "<secret>"}}),
             "basic_auth.password",
         ),
     ] {
-        let (code, v) = p.send(Method::POST, "/api/v1/scrape_jobs", Some(body.clone())).await;
+        let (code, v) = p
+            .send(Method::POST, "/api/v1/scrape_jobs", Some(body.clone()))
+            .await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert_eq!(v["field"], field, "{body}: {v}");
     }
     let mut clash = job_body(app);
     clash["job_name"] = json!("crm_metrics");
-    let (code, v) = p.send(Method::POST, "/api/v1/scrape_jobs", Some(clash)).await;
+    let (code, v) = p
+        .send(Method::POST, "/api/v1/scrape_jobs", Some(clash))
+        .await;
     assert_eq!(code, StatusCode::CONFLICT, "{v}");
     assert!(v["error"].as_str().unwrap().contains("config file"), "{v}");
 
     // Created: scraped with its credentials, which no answer shows.
-    let (code, v) = p.send(Method::POST, "/api/v1/scrape_jobs", Some(job_body(app))).await;
+    let (code, v) = p
+        .send(Method::POST, "/api/v1/scrape_jobs", Some(job_body(app)))
+        .await;
     assert_eq!(code, StatusCode::CREATED, "{v}");
     assert_eq!(v["source"], "api");
     assert_eq!(v["spec"]["basic_auth"]["password"], "<secret>");
     assert_eq!(v["spec"]["basic_auth"]["username"], "scraper");
-    let (code, v) = p.send(Method::POST, "/api/v1/scrape_jobs", Some(job_body(app))).await;
+    let (code, v) = p
+        .send(Method::POST, "/api/v1/scrape_jobs", Some(job_body(app)))
+        .await;
     assert_eq!(code, StatusCode::CONFLICT, "{v}");
     wait_promql(&p, r#"orders_total{job="orders",team="shop"}"#, 15, |r| {
         one_value(r, 42.0)
@@ -377,20 +408,32 @@ scrape_configs:
     // A PUT without the credentials drops them: the target refuses the scrape.
     let mut bare = job_body(app);
     bare.as_object_mut().unwrap().remove("basic_auth");
-    let (code, v) = p.send(Method::PUT, "/api/v1/scrape_jobs/orders", Some(bare)).await;
+    let (code, v) = p
+        .send(Method::PUT, "/api/v1/scrape_jobs/orders", Some(bare))
+        .await;
     assert_eq!(code, StatusCode::OK, "{v}");
     wait_promql(&p, r#"up{job="orders"}"#, 10, |r| one_value(r, 0.0)).await;
     let (code, v) = p
-        .send(Method::PUT, "/api/v1/scrape_jobs/orders", Some(job_body(app)))
+        .send(
+            Method::PUT,
+            "/api/v1/scrape_jobs/orders",
+            Some(job_body(app)),
+        )
         .await;
     assert_eq!(code, StatusCode::OK, "{v}");
     wait_promql(&p, r#"up{job="orders"}"#, 10, |r| one_value(r, 1.0)).await;
     // Config jobs change in the file.
     let (code, _) = p
-        .send(Method::PATCH, "/api/v1/scrape_jobs/crm_metrics", Some(json!({"scrape_interval": "5s"})))
+        .send(
+            Method::PATCH,
+            "/api/v1/scrape_jobs/crm_metrics",
+            Some(json!({"scrape_interval": "5s"})),
+        )
         .await;
     assert_eq!(code, StatusCode::CONFLICT);
-    let (code, _) = p.send(Method::DELETE, "/api/v1/scrape_jobs/crm_metrics", None).await;
+    let (code, _) = p
+        .send(Method::DELETE, "/api/v1/scrape_jobs/crm_metrics", None)
+        .await;
     assert_eq!(code, StatusCode::CONFLICT);
 
     // A reload keeps the API job; a config taking its name is refused and changes nothing.
@@ -431,18 +474,26 @@ scrape_configs:
     }
 
     // Deleted: gone from the jobs and the targets, and not back after a restart.
-    let (code, _) = p.send(Method::DELETE, "/api/v1/scrape_jobs/orders", None).await;
+    let (code, _) = p
+        .send(Method::DELETE, "/api/v1/scrape_jobs/orders", None)
+        .await;
     assert_eq!(code, StatusCode::NO_CONTENT);
-    let (code, _) = p.send(Method::GET, "/api/v1/scrape_jobs/orders", None).await;
+    let (code, _) = p
+        .send(Method::GET, "/api/v1/scrape_jobs/orders", None)
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
-    let (code, _) = p.send(Method::DELETE, "/api/v1/scrape_jobs/orders", None).await;
+    let (code, _) = p
+        .send(Method::DELETE, "/api/v1/scrape_jobs/orders", None)
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     wait_job_gone_from_targets(&p, "orders").await;
     let config_path = p.config.clone().unwrap();
     let mut p = p;
     p.kill9();
     let p = Pharos::start_with(&dir, Some(config_path), port).await;
-    let (code, _) = p.send(Method::GET, "/api/v1/scrape_jobs/orders", None).await;
+    let (code, _) = p
+        .send(Method::GET, "/api/v1/scrape_jobs/orders", None)
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
 
     // The password is in no log line and nowhere in the data directory in clear.

@@ -150,7 +150,10 @@ impl ScrapeManager {
                     "scrape job {name:?} is defined in the config file; change it there and reload, or choose another job_name"
                 )));
             }
-            let global = desired.as_ref().map(|d| d.global.clone()).unwrap_or_default();
+            let global = desired
+                .as_ref()
+                .map(|d| d.global.clone())
+                .unwrap_or_default();
             config.resolve(&global).map_err(ApiJobError::Invalid)?;
             let mut api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
             if create && api.contains_key(&name) {
@@ -213,7 +216,12 @@ impl ScrapeManager {
             return;
         };
         let mut api_errors = BTreeMap::new();
-        for c in self.api_jobs.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for c in self
+            .api_jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
             if jobs.iter().any(|j| j.config.job_name == c.job_name) {
                 continue;
             }
@@ -398,4 +406,102 @@ fn build_client(job: &Job) -> Result<reqwest::Client, String> {
     }
     b.build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(yaml: &str) -> ScrapeConfig {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    #[tokio::test]
+    async fn api_jobs_live_beside_config_jobs_and_survive_reloads() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("pharos-manager-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Arc::new(Tsdb::open(&dir, pharos_tsdb::Options::default()).unwrap());
+        let m = ScrapeManager::new(db.clone(), Arc::new(MetadataStore::default()));
+        let config = vec![job(
+            "job_name: file\nstatic_configs: [{targets: ['127.0.0.1:1']}]\n",
+        )];
+        m.apply(GlobalConfig::default(), config.clone(), &dir)
+            .unwrap();
+
+        let api = job("job_name: made\nstatic_configs: [{targets: ['127.0.0.1:2']}]\n");
+        m.put_api_job(api.clone(), true).unwrap();
+        assert!(matches!(
+            m.put_api_job(api.clone(), true),
+            Err(ApiJobError::Conflict(_))
+        ));
+        m.put_api_job(api.clone(), false).unwrap();
+        let clash = job("job_name: file\n");
+        match m.put_api_job(clash, true) {
+            Err(ApiJobError::Conflict(msg)) => assert!(msg.contains("config file"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        let bad = job("job_name: bad\nscrape_interval: 5s\nscrape_timeout: 10s\n");
+        assert!(matches!(
+            m.put_api_job(bad, true),
+            Err(ApiJobError::Invalid(_))
+        ));
+
+        let jobs: Vec<(JobSource, String)> =
+            m.jobs().into_iter().map(|(s, c)| (s, c.job_name)).collect();
+        assert_eq!(
+            jobs,
+            vec![
+                (JobSource::Config, "file".into()),
+                (JobSource::Api, "made".into())
+            ]
+        );
+        let pools = |m: &ScrapeManager| -> Vec<String> {
+            m.targets().iter().map(|t| t.target.job.clone()).collect()
+        };
+        assert_eq!(pools(&m), vec!["file", "made"]);
+
+        // A reload keeps the API job; one taking its name is refused before anything changes.
+        m.apply(GlobalConfig::default(), config.clone(), &dir)
+            .unwrap();
+        assert_eq!(pools(&m), vec!["file", "made"]);
+        let mut clashing = config.clone();
+        clashing.push(job("job_name: made\n"));
+        let e = m
+            .apply(GlobalConfig::default(), clashing, &dir)
+            .unwrap_err();
+        assert!(e.contains("created through the API"), "{e}");
+        assert_eq!(pools(&m), vec!["file", "made"]);
+
+        assert!(m.remove_api_job("made"));
+        assert!(!m.remove_api_job("made"));
+        assert_eq!(pools(&m), vec!["file"]);
+        m.stop_all();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_api_job_the_new_global_makes_invalid_stops_alone_with_a_note() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("pharos-manager-g-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Arc::new(Tsdb::open(&dir, pharos_tsdb::Options::default()).unwrap());
+        let m = ScrapeManager::new(db, Arc::new(MetadataStore::default()));
+        m.restore_api_jobs(vec![
+            job("job_name: slow\nscrape_timeout: 30s\nstatic_configs: [{targets: ['127.0.0.1:3']}]\n"),
+            job("job_name: fine\nstatic_configs: [{targets: ['127.0.0.1:4']}]\n"),
+        ]);
+        let global: GlobalConfig = serde_norway::from_str("scrape_interval: 15s\n").unwrap();
+        m.apply(global, vec![], &dir).unwrap();
+        let pools: Vec<String> = m.targets().iter().map(|t| t.target.job.clone()).collect();
+        assert_eq!(pools, vec!["fine"]);
+        let notes = m.job_notes.read().unwrap();
+        assert!(
+            notes["slow"].1[0].contains("greater than scrape interval"),
+            "{notes:?}"
+        );
+        drop(notes);
+        m.stop_all();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -349,8 +349,12 @@ impl Loop {
                 Entry::Type { metric, kind } => {
                     metadata_of(&mut types, metric).kind = kind.as_str().to_string()
                 }
-                Entry::Help { metric, text } => metadata_of(&mut types, metric).help = text.to_string(),
-                Entry::Unit { metric, unit } => metadata_of(&mut types, metric).unit = unit.to_string(),
+                Entry::Help { metric, text } => {
+                    metadata_of(&mut types, metric).help = text.to_string()
+                }
+                Entry::Unit { metric, unit } => {
+                    metadata_of(&mut types, metric).unit = unit.to_string()
+                }
                 Entry::Sample(s) => {
                     let ts = match (s.timestamp_ms, honor_timestamps) {
                         (Some(x), true) => x,
@@ -382,7 +386,9 @@ impl Loop {
     ) -> Result<HashMap<String, MetricMetadata>, String> {
         let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
             let what = content_type.map_or_else(String::new, |ct| format!(" (content-type {ct})"));
-            format!("body is not valid JSON{what}: {e}; this job's `json:` paths need a JSON document")
+            format!(
+                "body is not valid JSON{what}: {e}; this job's `json:` paths need a JSON document"
+            )
         })?;
         let mut types = HashMap::new();
         for spec in specs {
@@ -522,4 +528,177 @@ fn describe(e: &reqwest::Error) -> String {
         src = s.source();
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{GlobalConfig, ScrapeConfig};
+    use pharos_model::series::{LabelMatcher, SeriesSource, is_stale_marker};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An HTTP server answering every request with what `body` holds at the time.
+    async fn serve(body: Arc<RwLock<(&'static str, String)>>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let (ct, b) = body.read().unwrap().clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        b.len()
+                    );
+                    let _ = tcp.write_all(head.as_bytes()).await;
+                    let _ = tcp.write_all(b.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn test_loop(db: Arc<Tsdb>, yaml: &str, addr: std::net::SocketAddr) -> Loop {
+        let sc: ScrapeConfig =
+            serde_norway::from_str(&yaml.replace("ADDR", &addr.to_string())).unwrap();
+        let job = sc.resolve(&GlobalConfig::default()).unwrap();
+        let groups = crate::discovery::static_groups(&job.config.static_configs);
+        let (mut targets, _) = crate::target::targets(&job, &groups);
+        Loop {
+            st: Arc::new(ScrapeTarget {
+                target: targets.remove(0),
+                job: Arc::new(job),
+                health: RwLock::new(TargetHealth::default()),
+            }),
+            db,
+            metadata: Arc::new(MetadataStore::default()),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            cache: HashMap::new(),
+            last_seen: HashMap::new(),
+        }
+    }
+
+    /// The latest sample of each series named `name`, by its labels.
+    fn latest(db: &Tsdb, name: &str) -> Vec<(String, f64)> {
+        let t = now_ms();
+        let mut out: Vec<(String, f64)> = db
+            .select(
+                &[LabelMatcher::equal(METRIC_NAME, name.to_string())],
+                t - 60_000,
+                t + 1000,
+            )
+            .unwrap()
+            .into_iter()
+            .filter_map(|s| s.samples.last().map(|x| (s.labels.to_string(), x.v)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[tokio::test]
+    async fn json_target_series_carry_target_labels_relabelling_and_end_when_the_body_breaks() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("pharos-scrape-json-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Arc::new(Tsdb::open(&dir, pharos_tsdb::Options::default()).unwrap());
+        let body = Arc::new(RwLock::new((
+            "application/json",
+            r#"{"status": "healthy", "queue_size": 3, "checks": {"database": {"latency_ms": 12}},
+                "endpoints": {"/api/leads": {"requests": 450}}}"#
+                .to_string(),
+        )));
+        let addr = serve(body.clone()).await;
+        let mut l = test_loop(
+            db.clone(),
+            r#"
+job_name: crm
+metrics_path: /health
+static_configs: [{targets: ['ADDR'], labels: {env: prod}}]
+json:
+  - {path: queue_size, name: app_queue_size, help: Waiting updates.}
+  - {path: checks.database.latency_ms}
+  - {path: status, name: app_up, values: {healthy: 1}}
+  - {path: 'endpoints.{endpoint}.requests', name: app_requests_total, type: counter}
+metric_relabel_configs:
+  - {source_labels: [__name__], regex: 'checks_.*', action: drop}
+"#,
+            addr,
+        );
+        l.scrape_once().await;
+        let h = l.st.health.read().unwrap().clone();
+        assert_eq!(
+            (h.health.as_str(), h.samples),
+            ("up", 4),
+            "{}",
+            h.last_error
+        );
+        let instance = addr.to_string();
+        assert_eq!(
+            latest(&db, "app_queue_size"),
+            vec![(
+                format!(r#"app_queue_size{{env="prod", instance="{instance}", job="crm"}}"#),
+                3.0
+            )]
+        );
+        assert_eq!(latest(&db, "app_up")[0].1, 1.0);
+        assert!(
+            latest(&db, "checks_database_latency_ms").is_empty(),
+            "dropped by relabelling"
+        );
+        assert!(
+            latest(&db, "app_requests_total")[0]
+                .0
+                .contains(r#"endpoint="/api/leads""#)
+        );
+        assert_eq!(latest(&db, "scrape_samples_scraped")[0].1, 4.0);
+        assert_eq!(
+            latest(&db, "scrape_samples_post_metric_relabeling")[0].1,
+            3.0
+        );
+        let meta = l.metadata.list(Some("app_requests_total"), None);
+        assert_eq!(meta["app_requests_total"][0].kind, "counter");
+        assert_eq!(
+            l.metadata.list(Some("app_queue_size"), None)["app_queue_size"][0].help,
+            "Waiting updates."
+        );
+
+        // A key gone from the document ends its series.
+        body.write().unwrap().1 = r#"{"status": "healthy", "queue_size": 5}"#.into();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        l.scrape_once().await;
+        assert_eq!(latest(&db, "app_queue_size")[0].1, 5.0);
+        assert!(is_stale_marker(latest(&db, "app_requests_total")[0].1));
+
+        // Not JSON: down with the reason, every series ended.
+        *body.write().unwrap() = ("text/html", "<html>oops</html>".into());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        l.scrape_once().await;
+        let h = l.st.health.read().unwrap().clone();
+        assert_eq!(h.health, "down");
+        assert!(
+            h.last_error
+                .contains("not valid JSON (content-type text/html)"),
+            "{}",
+            h.last_error
+        );
+        assert!(is_stale_marker(latest(&db, "app_queue_size")[0].1));
+        assert_eq!(latest(&db, "up")[0].1, 0.0);
+        drop(l);
+        let _ = db.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn json_jobs_ask_for_json() {
+        let sc: ScrapeConfig = serde_norway::from_str("job_name: a\njson: [{path: x}]\n").unwrap();
+        let job = sc.resolve(&GlobalConfig::default()).unwrap();
+        assert_eq!(accept_header(&job), "application/json");
+    }
 }

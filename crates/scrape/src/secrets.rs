@@ -218,7 +218,12 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         std::fs::write(dir.join(KEY_FILE), [7u8; 32]).unwrap();
         let other = SecretKey::load_or_create(&dir).unwrap();
-        assert!(other.open("app", &sealed).unwrap_err().contains("send them again"));
+        assert!(
+            other
+                .open("app", &sealed)
+                .unwrap_err()
+                .contains("send them again")
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -102,8 +102,11 @@ impl Store {
     /// Every API scrape job by name (a few dozen at most: no paging).
     pub fn scrape_jobs(&self) -> Result<Vec<ScrapeJobRecord>> {
         self.read(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM scrape_jobs ORDER BY name"))?;
-            Ok(stmt.query_map([], record)?.collect::<rusqlite::Result<_>>()?)
+            let mut stmt =
+                c.prepare(&format!("SELECT {COLUMNS} FROM scrape_jobs ORDER BY name"))?;
+            Ok(stmt
+                .query_map([], record)?
+                .collect::<rusqlite::Result<_>>()?)
         })
     }
 }
@@ -120,7 +123,9 @@ mod tests {
         let store = Store::open(&dir).unwrap();
         let now = Utc::now();
         let spec = json!({"job_name": "app", "static_configs": [{"targets": ["a:1"]}]});
-        store.create_scrape_job("app", &spec, b"sealed", now).unwrap();
+        store
+            .create_scrape_job("app", &spec, b"sealed", now)
+            .unwrap();
         assert!(matches!(
             store.create_scrape_job("app", &spec, b"", now),
             Err(StoreError::Conflict(_))

@@ -79,7 +79,9 @@ fn key(scrape: &ScrapeManager) -> Result<&SecretKey, ApiError> {
 }
 
 /// Runs manager work (which may read discovery files and start loops) off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))
@@ -131,9 +133,8 @@ fn view(
             }
         })
         .collect();
-    let duration = |d: std::time::Duration| {
-        pharos_model::HumanDuration::from_secs(d.as_secs()).to_string()
-    };
+    let duration =
+        |d: std::time::Duration| pharos_model::HumanDuration::from_secs(d.as_secs()).to_string();
     ScrapeJobView {
         job_name: config.job_name.clone(),
         source,
@@ -169,8 +170,7 @@ pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, ApiEr
 
 async fn load_view(state: &SharedState, name: &str) -> Result<ScrapeJobView, ApiError> {
     let scrape = manager(state)?;
-    let Some((source, config)) = scrape.jobs().into_iter().find(|(_, c)| c.job_name == name)
-    else {
+    let Some((source, config)) = scrape.jobs().into_iter().find(|(_, c)| c.job_name == name) else {
         return Err(ApiError::not_found(format!("scrape job {name:?}")));
     };
     let record = match source {
@@ -318,11 +318,15 @@ pub async fn create(State(state): State<SharedState>, body: Bytes) -> Result<Res
         return Err(match source {
             JobSource::Config => ApiError::new(
                 StatusCode::CONFLICT,
-                format!("scrape job {name:?} is defined in the config file; choose another job_name"),
+                format!(
+                    "scrape job {name:?} is defined in the config file; choose another job_name"
+                ),
             ),
             JobSource::Api => ApiError::new(
                 StatusCode::CONFLICT,
-                format!("a scrape job named {name:?} already exists; change it with PUT or PATCH /api/v1/scrape_jobs/{name}"),
+                format!(
+                    "a scrape job named {name:?} already exists; change it with PUT or PATCH /api/v1/scrape_jobs/{name}"
+                ),
             ),
         });
     }
@@ -547,9 +551,16 @@ mod tests {
             Some("static_configs[0]".into())
         );
         assert_eq!(
-            invalid("scrape timeout greater than scrape interval for scrape config with job name \"a\"".into()).field,
+            invalid(
+                "scrape timeout greater than scrape interval for scrape config with job name \"a\""
+                    .into()
+            )
+            .field,
             Some("scrape_timeout".into())
         );
-        assert_eq!(invalid("at most one of basic_auth, bearer_token".into()).field, None);
+        assert_eq!(
+            invalid("at most one of basic_auth, bearer_token".into()).field,
+            None
+        );
     }
 }
