@@ -4,7 +4,8 @@
 //! repository; where the folder is absent the test says so and passes.
 //!
 //! As Prometheus's own runner, an instant case is also run as a range query around its
-//! time and must give the same answer there.
+//! time, and (unless it calls a time-dependent function) with every selector pinned by
+//! `@` to its time at other evaluation times; both must give the same answer.
 //!
 //! Prints passed / failed / skipped per file (`PROMQL_VERBOSE=1` lists every failure and
 //! skip). Whole files of experimental features are skipped with their reason; single
@@ -322,25 +323,27 @@ fn run_case(engine: &Engine, src: &MemorySource, case: &Case) -> Result<(), Stri
     } else {
         return Err(format!("SKIP: unknown eval form {rest}"));
     };
+    let verify = |result: Result<pharos_promql::QueryResult, pharos_promql::QueryError>|
+     -> Result<Option<pharos_promql::QueryResult>, String> {
     let result = match (result, expect_fail) {
         (Err(e), true) => {
-            if let Some((is_re, m)) = fail_msg {
-                let ok = if is_re {
-                    regex::Regex::new(&m)
+            if let Some((is_re, m)) = &fail_msg {
+                let ok = if *is_re {
+                    regex::Regex::new(m)
                         .map(|r| r.is_match(&e.message))
                         .unwrap_or(false)
                 } else {
-                    e.message == m
+                    e.message == *m
                 };
                 if !ok {
                     return Err(format!(
                         "error message {:?}, want {}{m:?}",
                         e.message,
-                        if is_re { "regex " } else { "" }
+                        if *is_re { "regex " } else { "" }
                     ));
                 }
             }
-            return Ok(());
+            return Ok(None);
         }
         (Err(e), false) => return Err(format!("unexpected error: {}", e.message)),
         (Ok(_), true) => return Err("expected an error, got a result".into()),
@@ -366,9 +369,9 @@ fn run_case(engine: &Engine, src: &MemorySource, case: &Case) -> Result<(), Stri
     }
     check_annotations("warning", &warn_msgs, &result.warnings)?;
     check_annotations("info", &info_msgs, &result.infos)?;
-    if let Some(s) = want_string {
+    if let Some(s) = &want_string {
         return match result.value {
-            QueryValue::String { v, .. } if v == s => Ok(()),
+            QueryValue::String { v, .. } if *v == *s => Ok(None),
             other => Err(format!("got {other:?}, want string {s:?}")),
         };
     }
@@ -379,12 +382,114 @@ fn run_case(engine: &Engine, src: &MemorySource, case: &Case) -> Result<(), Stri
         rest.starts_with("range") || range_vector.is_some(),
         grid,
     )?;
-    match rest.strip_prefix("instant at ") {
-        Some(r) if range_vector.is_none() => {
-            range_mode(engine, src, r, &result.value, &expected, ordered)
-        }
-        _ => Ok(()),
+    Ok(Some(result))
+    };
+    let Some(result) = verify(result)? else {
+        return Ok(());
+    };
+    let Some(r) = rest.strip_prefix("instant at ") else {
+        return Ok(());
+    };
+    if range_vector.is_some() || want_string.is_some() {
+        return Ok(());
     }
+    range_mode(engine, src, r, &result.value, &expected, ordered)?;
+    // As Prometheus's runner: with every selector pinned by `@` to the evaluation time,
+    // the query must answer the same at other times.
+    let (at, q) = r.split_once(' ').ok_or("bad eval line")?;
+    let t = parse_duration_ms(at).ok_or("bad time")?;
+    if let Some(pinned) = pin_at(q.trim(), t) {
+        let times = if t == 0 {
+            vec![-1000, 0, 1000]
+        } else {
+            vec![-10 * t, 0, t / 5, t, 10 * t]
+        };
+        for other in times {
+            verify(engine.eval_instant(src, &pinned, other))
+                .map_err(|e| format!("with @ {t} evaluated at {other}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Functions whose result depends on the evaluation time even when their arguments are
+/// pinned with `@` (Prometheus's `AtModifierUnsafeFunctions`, and those answering the
+/// query's own start, end, step and range).
+const AT_UNSAFE: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+    "step",
+    "start",
+    "end",
+    "range",
+];
+
+/// The query with `@ t` on every selector and subquery that has none (not inside a
+/// subquery), or `None` when a function makes it time-dependent anyway.
+fn pin_at(query: &str, t: i64) -> Option<promql_parser::parser::Expr> {
+    use promql_parser::parser::{AtModifier, Expr};
+    fn unsafe_call(e: &Expr) -> bool {
+        match e {
+            Expr::Call(c) => {
+                AT_UNSAFE.contains(&c.func.name) || c.args.args.iter().any(|a| unsafe_call(a))
+            }
+            Expr::Aggregate(a) => {
+                unsafe_call(&a.expr) || a.param.as_deref().is_some_and(unsafe_call)
+            }
+            Expr::Unary(u) => unsafe_call(&u.expr),
+            Expr::Binary(b) => unsafe_call(&b.lhs) || unsafe_call(&b.rhs),
+            Expr::Paren(p) => unsafe_call(&p.expr),
+            Expr::Subquery(s) => unsafe_call(&s.expr),
+            _ => false,
+        }
+    }
+    fn pin(e: &mut Expr, at: &AtModifier) {
+        match e {
+            Expr::VectorSelector(vs) => {
+                vs.at.get_or_insert_with(|| at.clone());
+            }
+            Expr::MatrixSelector(ms) => {
+                ms.vs.at.get_or_insert_with(|| at.clone());
+            }
+            Expr::Subquery(sq) => {
+                sq.at.get_or_insert_with(|| at.clone());
+            }
+            Expr::Aggregate(a) => {
+                pin(&mut a.expr, at);
+                if let Some(p) = a.param.as_deref_mut() {
+                    pin(p, at);
+                }
+            }
+            Expr::Unary(u) => pin(&mut u.expr, at),
+            Expr::Binary(b) => {
+                pin(&mut b.lhs, at);
+                pin(&mut b.rhs, at);
+            }
+            Expr::Paren(p) => pin(&mut p.expr, at),
+            Expr::Call(c) => c.args.args.iter_mut().for_each(|a| pin(a, at)),
+            _ => {}
+        }
+    }
+    let mut expr = promql_parser::parser::parse(query).ok()?;
+    if unsafe_call(&expr) {
+        return None;
+    }
+    let time = if t >= 0 {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(t as u64)
+    } else {
+        std::time::UNIX_EPOCH - std::time::Duration::from_millis(t.unsigned_abs())
+    };
+    pin(&mut expr, &AtModifier::At(time));
+    Some(expr)
 }
 
 /// As Prometheus's runner: an instant query must give the same answer when run as a
