@@ -236,9 +236,9 @@ fn top_k(
         .into_iter()
         .enumerate()
         .map(|(i, mut s)| {
-            for t in 0..n {
-                if !keep[i][t] {
-                    s.points[t] = None;
+            for (p, kept) in s.points.iter_mut().zip(&keep[i]) {
+                if !kept {
+                    *p = None;
                 }
             }
             s.has_points().then_some(s)

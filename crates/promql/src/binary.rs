@@ -100,9 +100,9 @@ fn vector_vector(
             let mut out = lhs;
             for mut r in rhs {
                 if let Some(p) = present.get(&key(&r.labels)) {
-                    for i in 0..n {
-                        if p[i] {
-                            r.points[i] = None;
+                    for (point, &left) in r.points.iter_mut().zip(p) {
+                        if left {
+                            *point = None;
                         }
                     }
                 }

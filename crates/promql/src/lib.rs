@@ -357,8 +357,10 @@ impl Engine {
                 QueryValue::Matrix(m)
             }
         };
+        // Prometheus's annotations are a set: each message once, in order of appearance.
         let mut warnings = ev.warnings;
-        warnings.dedup();
+        let mut seen = std::collections::HashSet::new();
+        warnings.retain(|w| seen.insert(w.clone()));
         let mut infos = ev.infos;
         infos.sort();
         infos.dedup();

@@ -350,7 +350,7 @@ fn run_case(engine: &Engine, src: &MemorySource, case: &Case) -> Result<(), Stri
         (Ok(r), false) => r,
     };
     if let Some(w) = want_warn
-        && w != !result.warnings.is_empty()
+        && w == result.warnings.is_empty()
     {
         return Err(format!(
             "warnings {:?}, want {}",
@@ -359,7 +359,7 @@ fn run_case(engine: &Engine, src: &MemorySource, case: &Case) -> Result<(), Stri
         ));
     }
     if let Some(i) = want_info
-        && i != !result.infos.is_empty()
+        && i == result.infos.is_empty()
     {
         return Err(format!(
             "infos {:?}, want {}",
