@@ -13,7 +13,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use pharos_model::series::{LabelMatcher, METRIC_NAME, SeriesSource};
-use pharos_tsdb::Tsdb;
+use pharos_tsdb::{Cardinality, Tsdb};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -51,12 +51,15 @@ impl CardinalityHistory {
     }
 
     pub fn record(&self, db: &Tsdb) {
-        let c = db.cardinality(usize::MAX);
+        self.record_from(&db.cardinality(usize::MAX));
+    }
+
+    fn record_from(&self, c: &Cardinality) {
         let snap = Snapshot {
             at: Instant::now(),
             total: c.total_series,
-            metrics: c.metrics.into_iter().collect(),
-            labels: c.labels.into_iter().collect(),
+            metrics: c.metrics.iter().cloned().collect(),
+            labels: c.labels.iter().cloned().collect(),
         };
         let mut s = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
         s.push_back(snap);
@@ -65,8 +68,8 @@ impl CardinalityHistory {
         }
     }
 
-    /// Records now unless a snapshot is less than a minute old (a page view between ticks).
-    pub fn record_if_stale(&self, db: &Tsdb) {
+    /// Records `c` unless a snapshot is less than a minute old (a page view between ticks).
+    fn record_if_stale(&self, c: &Cardinality) {
         let fresh = self
             .snapshots
             .lock()
@@ -74,7 +77,7 @@ impl CardinalityHistory {
             .back()
             .is_some_and(|s| s.at.elapsed() < Duration::from_secs(60));
         if !fresh {
-            self.record(db);
+            self.record_from(c);
         }
     }
 }
@@ -92,6 +95,7 @@ pub struct Count {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suspect {
     pub metric: String,
+    pub series: usize,
     pub new_series_last_hour: usize,
     /// (label, distinct values on this metric), most first.
     pub labels: Vec<(String, usize)>,
@@ -99,6 +103,7 @@ pub struct Suspect {
 
 pub struct Report {
     pub total_series: usize,
+    pub total_metrics: usize,
     pub total_growth: Option<(i64, Duration)>,
     pub metrics: Vec<Count>,
     pub labels: Vec<Count>,
@@ -111,41 +116,36 @@ pub struct Report {
     pub snapshots: usize,
 }
 
-/// Builds the report (blocking: it reads the store's index).
+/// Builds the report (blocking: it reads the store's index). Growth is now against the
+/// oldest snapshot kept.
 pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
-    history.record_if_stale(db);
-    let c = db.cardinality(limit);
+    let full = db.cardinality(usize::MAX);
+    history.record_if_stale(&full);
     let snaps = history.snapshots.lock().unwrap_or_else(|p| p.into_inner());
-    let (oldest, newest) = (snaps.front(), snaps.back());
-    let span = match (oldest, newest) {
-        (Some(o), Some(n)) if n.at > o.at => Some(n.at - o.at),
-        _ => None,
-    };
-    let delta = |now: usize, then: Option<usize>| -> Option<(i64, Duration)> {
-        span.map(|d| (now as i64 - then.unwrap_or(0) as i64, d))
-    };
-    let with_growth = |list: Vec<(String, usize)>,
-                       pick: &dyn Fn(&Snapshot) -> &HashMap<String, usize>| {
-        list.into_iter()
-            .map(|(name, value)| {
-                let then = oldest.map(|o| pick(o).get(&name).copied().unwrap_or(0));
-                let growth = if span.is_some() {
-                    delta(value, then)
-                } else {
-                    None
-                };
-                Count {
-                    name,
-                    value,
-                    growth,
-                }
+    let oldest = snaps.front();
+    // A snapshot taken by this very view says nothing about growth yet.
+    let span = oldest
+        .map(|o| o.at.elapsed())
+        .filter(|d| *d >= Duration::from_secs(5));
+    let growth_of =
+        |now: usize, then: Option<usize>| span.map(|d| (now as i64 - then.unwrap_or(0) as i64, d));
+    let top = |list: &[(String, usize)], pick: &dyn Fn(&Snapshot) -> &HashMap<String, usize>| {
+        list.iter()
+            .take(limit)
+            .map(|(name, value)| Count {
+                name: name.clone(),
+                value: *value,
+                growth: growth_of(
+                    *value,
+                    oldest.map(|o| pick(o).get(name).copied().unwrap_or(0)),
+                ),
             })
             .collect::<Vec<_>>()
     };
-    let metrics = with_growth(c.metrics, &|s| &s.metrics);
-    let labels = with_growth(c.labels, &|s| &s.labels);
-    let mut growing: Vec<Count> = match (oldest, newest, span) {
-        (Some(o), Some(n), Some(d)) => n
+    let metrics = top(&full.metrics, &|s| &s.metrics);
+    let labels = top(&full.labels, &|s| &s.labels);
+    let mut growing: Vec<Count> = match (oldest, span) {
+        (Some(o), Some(d)) => full
             .metrics
             .iter()
             .filter_map(|(name, now)| {
@@ -167,47 +167,39 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
     });
     growing.truncate(limit);
     let total_growth = match (oldest, span) {
-        (Some(o), Some(d)) => Some((c.total_series as i64 - o.total as i64, d)),
+        (Some(o), Some(d)) => Some((full.total_series as i64 - o.total as i64, d)),
         _ => None,
     };
     let snapshots = snaps.len();
     drop(snaps);
-    let new_last_hour: Vec<Count> = c
-        .growing
-        .into_iter()
-        .map(|(name, value)| Count {
-            name,
-            value,
-            growth: None,
-        })
-        .collect();
-    // Suspects: the metrics gaining most series (by the minute snapshots, else the hour).
-    let mut candidates: Vec<(String, usize)> = growing
-        .iter()
-        .map(|g| (g.name.clone(), 0))
-        .chain(new_last_hour.iter().map(|n| (n.name.clone(), n.value)))
-        .collect();
+    let plain = |list: &[(String, usize)]| {
+        list.iter()
+            .take(limit)
+            .map(|(name, value)| Count {
+                name: name.clone(),
+                value: *value,
+                growth: None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let new_last_hour = plain(&full.growing);
+    // Suspects: the metrics gaining most series (by the snapshots, else by the hour).
     let mut seen = std::collections::HashSet::new();
-    candidates.retain(|(n, _)| seen.insert(n.clone()));
-    let suspects = candidates
-        .into_iter()
+    let suspects = growing
+        .iter()
+        .map(|g| g.name.clone())
+        .chain(new_last_hour.iter().map(|n| n.name.clone()))
+        .filter(|n| seen.insert(n.clone()))
         .take(SUSPECTS)
-        .map(|(metric, _)| suspect(db, &metric, &new_last_hour))
+        .map(|metric| suspect(db, &metric, &full))
         .collect();
     Report {
-        total_series: c.total_series,
+        total_series: full.total_series,
+        total_metrics: full.metrics.len(),
         total_growth,
         metrics,
         labels,
-        label_pairs: c
-            .label_pairs
-            .into_iter()
-            .map(|(name, value)| Count {
-                name,
-                value,
-                growth: None,
-            })
-            .collect(),
+        label_pairs: plain(&full.label_pairs),
         new_last_hour,
         growing,
         suspects,
@@ -215,7 +207,7 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
     }
 }
 
-fn suspect(db: &Tsdb, metric: &str, new_last_hour: &[Count]) -> Suspect {
+fn suspect(db: &Tsdb, metric: &str, full: &Cardinality) -> Suspect {
     let m = [LabelMatcher::equal(METRIC_NAME, metric)];
     let (lo, hi) = (i64::MIN / 2, i64::MAX / 2);
     let mut labels: Vec<(String, usize)> = db
@@ -235,10 +227,16 @@ fn suspect(db: &Tsdb, metric: &str, new_last_hour: &[Count]) -> Suspect {
     labels.truncate(4);
     Suspect {
         metric: metric.to_string(),
-        new_series_last_hour: new_last_hour
+        series: full
+            .metrics
             .iter()
-            .find(|n| n.name == metric)
-            .map_or(0, |n| n.value),
+            .find(|(n, _)| n == metric)
+            .map_or(0, |(_, v)| *v),
+        new_series_last_hour: full
+            .growing
+            .iter()
+            .find(|(n, _)| n == metric)
+            .map_or(0, |(_, v)| *v),
         labels,
     }
 }

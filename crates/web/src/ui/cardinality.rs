@@ -125,7 +125,7 @@ fn body(r: &Report) -> Markup {
             div.card { div.label { "Change" } div.value.small {
                 @match r.total_growth { Some((g, d)) => { (if g > 0 { "+" } else { "" }) (g) " in " (per(d)) }, None => { "measuring…" } }
             } }
-            div.card { div.label { "Metrics" } div.value { (r.metrics.len()) @if r.metrics.len() >= 20 { "+" } } }
+            div.card { div.label { "Metrics" } div.value { (r.total_metrics) } }
         }
         @let exploding: Vec<_> = r.suspects.iter().filter(|s| s.labels.first().is_some_and(|l| l.1 >= EXPLODING_VALUES)).collect();
         @if !exploding.is_empty() {
@@ -154,10 +154,9 @@ fn body(r: &Report) -> Markup {
                     tbody {
                         @for s in &r.suspects {
                             @let g = r.growing.iter().find(|g| g.name == s.metric);
-                            @let total = r.metrics.iter().find(|m| m.name == s.metric).map(|m| m.value);
                             tr {
                                 td { a href=[count_query(&s.metric)] { code { (s.metric) } } }
-                                td.num { @match (g.map(|g| g.value), total) { (Some(v), _) | (None, Some(v)) => { (v) }, _ => { "–" } } }
+                                td.num { (s.series) }
                                 td.num { (s.new_series_last_hour) }
                                 td.num { @if let Some(g) = g { (growth(g)) } }
                                 td.small { @for (i, (l, n)) in s.labels.iter().enumerate() {

@@ -55,10 +55,13 @@ pub fn nice_ticks(lo: f64, hi: f64, about: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() * step;
+    // From the tick at or below the lowest value to the one at or above the highest, so
+    // no line touches the frame and the top of the axis is labelled.
+    let first = (lo / step + 1e-9).floor() * step;
+    let last = (hi / step - 1e-9).ceil() * step;
     let mut out = Vec::new();
     let mut v = first;
-    while v <= hi + step * 1e-9 && out.len() < 50 {
+    while v <= last + step * 1e-9 && out.len() < 50 {
         // Exact zero rather than -1e-17.
         out.push(if v.abs() < step * 1e-9 { 0.0 } else { v });
         v += step;
@@ -350,7 +353,11 @@ mod tests {
     #[test]
     fn ticks_are_round() {
         assert_eq!(nice_ticks(0.0, 1.0, 4), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
-        assert_eq!(nice_ticks(0.0, 970.0, 4), vec![0.0, 250.0, 500.0, 750.0]);
+        assert_eq!(
+            nice_ticks(0.0, 970.0, 4),
+            vec![0.0, 250.0, 500.0, 750.0, 1000.0]
+        );
+        assert_eq!(nice_ticks(0.0, 0.85, 3), vec![0.0, 0.5, 1.0]);
         let (step, t) = time_ticks(0, 3_600_000, 8);
         assert_eq!(step, 600_000);
         assert_eq!(t.len(), 7);
