@@ -197,7 +197,9 @@ impl Loop {
             samples: scraped,
         };
         if !error.is_empty() {
-            tracing::debug!(operation = "scrape", job = %self.st.target.job, target = %self.st.target.url, error = %error, "scrape failed");
+            // The query string is left out: `params` may carry an API key.
+            let target = self.st.target.url.split('?').next().unwrap_or_default();
+            tracing::debug!(operation = "scrape", job = %self.st.target.job, target, error = %error, "scrape failed");
         }
     }
 
