@@ -113,7 +113,6 @@ pub struct Report {
     /// Metrics by series gained since the oldest snapshot.
     pub growing: Vec<Count>,
     pub suspects: Vec<Suspect>,
-    pub snapshots: usize,
 }
 
 /// Builds the report (blocking: it reads the store's index). Growth is now against the
@@ -170,7 +169,6 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
         (Some(o), Some(d)) => Some((full.total_series as i64 - o.total as i64, d)),
         _ => None,
     };
-    let snapshots = snaps.len();
     drop(snaps);
     let plain = |list: &[(String, usize)]| {
         list.iter()
@@ -203,7 +201,6 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
         new_last_hour,
         growing,
         suspects,
-        snapshots,
     }
 }
 

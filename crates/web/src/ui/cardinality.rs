@@ -147,7 +147,7 @@ fn body(r: &Report) -> Markup {
             section.card-table data-testid="growing" {
                 h2 { "Growing" }
                 p.small.muted { "Metrics gaining series"
-                    @if r.snapshots > 1 { " since the oldest snapshot (taken each minute, the last 15 kept)" } @else { " (series created in the last hour; per-minute growth appears after the next snapshot)" }
+                    @if r.total_growth.is_some() { " since the oldest snapshot (taken each minute, the last 15 kept)" } @else { " (series created in the last hour; per-minute growth appears after the next snapshot)" }
                     ", and their labels with the most values." }
                 table.cardinality {
                     thead { tr { th { "Metric" } th.num { "Series" } th.num { "New (1 h)" } th.num { "Growth" } th { "Labels by values" } } }
@@ -170,8 +170,8 @@ fn body(r: &Report) -> Markup {
             }
         }
         div.cardinality-grid {
-            (bar_table("Metrics by series", "Series", &r.metrics, count_query, r.snapshots > 1, "by-metric"))
-            (bar_table("Labels by distinct values", "Values", &r.labels, label_query, r.snapshots > 1, "by-label"))
+            (bar_table("Metrics by series", "Series", &r.metrics, count_query, r.total_growth.is_some(), "by-metric"))
+            (bar_table("Labels by distinct values", "Values", &r.labels, label_query, r.total_growth.is_some(), "by-label"))
             (bar_table("Label pairs by series", "Series", &r.label_pairs, pair_query, false, "by-pair"))
             (bar_table("New series in the last hour", "Series", &r.new_last_hour, count_query, false, "new-series"))
         }
