@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use pharos_model::series::LabelSet;
-use pharos_promql::{QueryError, QueryResult, QueryValue};
+use pharos_promql::{QueryError, QueryValue};
 use serde::Deserialize;
 
 use super::chart::{self, Line, TimeChart};
@@ -406,10 +406,6 @@ fn instant_table(v: &QueryValue, unit: &str) -> Markup {
         }
     }
 }
-
-/// The result of a panel's or the explorer's range query, for callers that also need
-/// the annotations.
-pub type RangeOutcome = Result<QueryResult, QueryError>;
 
 #[cfg(test)]
 mod tests {
