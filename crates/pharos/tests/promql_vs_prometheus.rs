@@ -259,7 +259,7 @@ fn round_to(x: f64, digits: i32) -> f64 {
 /// 50 minutes of realistic metrics from `start_ms` (a minute boundary) on; the values
 /// are the same on every run, only the times move.
 fn dataset(start_ms: i64) -> Vec<Series> {
-    let mut rng = Rng(0x5EED_0F_FA_405);
+    let mut rng = Rng(0x05EE_D0FF_A405);
     let mut d = Data { series: vec![] };
     let all = SAMPLES as usize;
 
