@@ -7,6 +7,7 @@ pub mod assertion;
 pub mod duration;
 pub mod maintenance;
 pub mod monitor;
+pub mod notification;
 pub mod probe;
 pub mod project;
 pub mod series;
@@ -14,5 +15,6 @@ pub mod status_codes;
 
 pub use alert::{Alert, AlertState, Labels};
 pub use duration::HumanDuration;
+pub use notification::Notification;
 pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorSpecError, MonitorState};
 pub use probe::{Outcome, PingKind, ProbeResult};

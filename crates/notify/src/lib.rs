@@ -11,7 +11,7 @@ mod worker;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pharos_model::Alert;
+use pharos_model::{Alert, Notification};
 use pharos_store::NewDelivery;
 use serde::Deserialize;
 
@@ -27,12 +27,14 @@ pub enum SendError {
     Permanent { status: Option<u16>, reason: String },
 }
 
-/// One notification channel: turns an alert change into a payload, and sends payloads.
+/// One notification channel: turns a group's notification into a payload, and sends
+/// payloads. The payload is rendered once, when the notification is queued, and stored:
+/// retries send exactly the same bytes.
 pub trait Receiver: Send + Sync {
     fn name(&self) -> &str;
-    /// The payload for this alert change, or `None` when this receiver does not want it
-    /// (e.g. a resolved alert and `send_resolved: false`).
-    fn payload_for(&self, alert: &Alert, external_url: &str) -> Option<String>;
+    /// The payload for this notification, or `None` when this receiver does not want it
+    /// (e.g. every alert resolved and `send_resolved: false`).
+    fn payload_for(&self, notification: &Notification) -> Option<String>;
     /// Sends one payload; `Ok` carries the response status.
     fn send<'a>(
         &'a self,
@@ -95,7 +97,7 @@ impl Receivers {
         self.by_name
             .values()
             .filter_map(|r| {
-                r.payload_for(alert, &self.external_url)
+                r.payload_for(&Notification::single(r.name(), alert, &self.external_url))
                     .map(|payload| NewDelivery {
                         receiver: r.name().to_string(),
                         alert_fingerprint: alert.fingerprint.clone(),

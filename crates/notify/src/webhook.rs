@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use pharos_model::{Alert, AlertState, Labels};
+use pharos_model::{AlertState, Labels, Notification};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -48,16 +48,16 @@ impl WebhookReceiver {
 #[serde(rename_all = "camelCase")]
 struct WebhookMessage<'a> {
     version: &'static str,
-    group_key: String,
-    truncated_alerts: u32,
+    group_key: &'a str,
+    truncated_alerts: usize,
     status: &'static str,
     receiver: &'a str,
-    group_labels: Labels,
-    common_labels: &'a Labels,
-    common_annotations: &'a Labels,
+    group_labels: &'a Labels,
+    common_labels: Labels,
+    common_annotations: Labels,
     #[serde(rename = "externalURL")]
     external_url: &'a str,
-    alerts: [WebhookAlert<'a>; 1],
+    alerts: Vec<WebhookAlert<'a>>,
 }
 
 #[derive(Serialize)]
@@ -77,43 +77,43 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Builds the payload for one alert change (one alert per group until grouping exists).
-pub fn alertmanager_payload(receiver: &str, alert: &Alert, external_url: &str) -> String {
-    let status = if alert.state == AlertState::Resolved {
+fn status_word(state: AlertState) -> &'static str {
+    if state == AlertState::Resolved {
         "resolved"
     } else {
         "firing"
-    };
-    let mut group_labels = Labels::new();
-    group_labels.insert("alertname".into(), alert.name().to_string());
-    let group_key = format!(
-        "{{}}:{{alertname={:?}, fingerprint={:?}}}",
-        alert.name(),
-        alert.fingerprint
-    );
+    }
+}
+
+/// Alertmanager's webhook payload (version 4) for a notification.
+pub fn alertmanager_payload(n: &Notification) -> String {
     let message = WebhookMessage {
         version: "4",
-        group_key,
-        truncated_alerts: 0,
-        status,
-        receiver,
-        group_labels,
-        common_labels: &alert.labels,
-        common_annotations: &alert.annotations,
-        external_url,
-        alerts: [WebhookAlert {
-            status,
-            labels: &alert.labels,
-            annotations: &alert.annotations,
-            starts_at: rfc3339(alert.starts_at),
-            // Alertmanager's zero time for alerts that have not ended.
-            ends_at: alert
-                .ends_at
-                .map(rfc3339)
-                .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-            generator_url: &alert.generator_url,
-            fingerprint: &alert.fingerprint,
-        }],
+        group_key: &n.group_key,
+        truncated_alerts: n.truncated_alerts,
+        status: status_word(n.status()),
+        receiver: &n.receiver,
+        group_labels: &n.group_labels,
+        common_labels: n.common_labels(),
+        common_annotations: n.common_annotations(),
+        external_url: &n.external_url,
+        alerts: n
+            .alerts
+            .iter()
+            .map(|a| WebhookAlert {
+                status: status_word(a.state),
+                labels: &a.labels,
+                annotations: &a.annotations,
+                starts_at: rfc3339(a.starts_at),
+                // Alertmanager's zero time for alerts that have not ended.
+                ends_at: a
+                    .ends_at
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                generator_url: &a.generator_url,
+                fingerprint: &a.fingerprint,
+            })
+            .collect(),
     };
     serde_json::to_string(&message).unwrap_or_default()
 }
@@ -123,11 +123,11 @@ impl Receiver for WebhookReceiver {
         &self.name
     }
 
-    fn payload_for(&self, alert: &Alert, external_url: &str) -> Option<String> {
-        if alert.state == AlertState::Resolved && !self.config.send_resolved {
+    fn payload_for(&self, n: &Notification) -> Option<String> {
+        if n.status() == AlertState::Resolved && !self.config.send_resolved {
             return None;
         }
-        Some(alertmanager_payload(&self.name, alert, external_url))
+        Some(alertmanager_payload(n))
     }
 
     fn send<'a>(
@@ -192,6 +192,7 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pharos_model::Alert;
 
     #[test]
     fn payload_has_alertmanager_v4_shape() {
@@ -209,9 +210,7 @@ mod tests {
             updated_at: DateTime::UNIX_EPOCH,
         };
         let v: serde_json::Value = serde_json::from_str(&alertmanager_payload(
-            "ops",
-            &alert,
-            "http://127.0.0.1:9800",
+            &Notification::single("ops", &alert, "http://127.0.0.1:9800"),
         ))
         .unwrap();
         assert_eq!(v["version"], "4");
