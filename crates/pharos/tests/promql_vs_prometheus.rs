@@ -34,27 +34,7 @@ const QUERIES: &str = include_str!("promql_vs_prometheus/queries.txt");
 /// Differences accepted for now, by query (as written in `queries.txt`), with the reason.
 /// A Pharos bug stays here only until `crates/promql` is fixed; the test reports entries
 /// that no longer differ so they can be removed.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    ("(node_load1 > 1) or (node_load1 < 0.5)", BUG_OR_RANGE_MERGE),
-    ("(up == 1) or (up == 0)", BUG_OR_RANGE_MERGE),
-    ("clamp(node_load1, NaN, 2)", BUG_CLAMP_NAN),
-    ("clamp(odd_values, -1, 1)", BUG_CLAMP_NAN),
-    ("clamp_min(odd_values, 0)", BUG_CLAMP_NAN),
-    ("clamp_max(odd_values, 0)", BUG_CLAMP_NAN),
-    ("minute(vector(-0.5))", BUG_DATE_TRUNC),
-    ("year(vector(-0.5))", BUG_DATE_TRUNC),
-    ("hour(vector(-0.5))", BUG_DATE_TRUNC),
-];
-
-const BUG_OR_RANGE_MERGE: &str = "Pharos bug: in a range query, `or` returns a left-hand and a \
-    right-hand series with the same label set (present at different steps) as two series; \
-    Prometheus returns one series holding the points of both";
-const BUG_CLAMP_NAN: &str = "Pharos bug: clamp/clamp_min/clamp_max use f64::max/min, which \
-    ignore NaN, so a NaN sample becomes the bound and a NaN bound is ignored; Prometheus (Go \
-    math.Max/Min) answers NaN in both cases";
-const BUG_DATE_TRUNC: &str = "Pharos bug: date functions floor a fractional timestamp; \
-    Prometheus truncates it toward zero (Go int64(v)), so -0.5 is 1970-01-01 00:00:00, not \
-    1969-12-31 23:59:59";
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 /// Relative tolerance for values; an absolute floor keeps results that cancel to about
 /// zero (sums and differences of the same numbers in another order) comparable.

@@ -110,7 +110,10 @@ fn vector_vector(
                     out.push(r);
                 }
             }
-            Ok(out)
+            // In a range query the same series can come from the left at some steps and
+            // from the right at others (`(x > 1) or (x < 0.5)`): one series, as Prometheus
+            // assembles it. Their points never overlap, the right's were just dropped.
+            crate::eval::merge_same_labels(out)
         }
         _ => {
             let (one_side_is_left, include) = match &card {

@@ -271,7 +271,7 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
                             *p = if lo[i] > hi[i] {
                                 None
                             } else {
-                                p.map(|x| lo[i].max(hi[i].min(x)))
+                                p.map(|x| go_max(lo[i], go_min(hi[i], x)))
                             };
                         }
                         s.drop_name = true;
@@ -468,11 +468,23 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
     }
 }
 
+/// Go's `math.Max`: NaN when either is NaN (Rust's `f64::max` drops the NaN), as
+/// Prometheus's `clamp` relies on.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+}
+
+/// Go's `math.Min`, NaN-propagating like [`go_max`].
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+}
+
+/// Prometheus converts with Go's `int64(x)`, which truncates toward zero.
 fn date_part(name: &str, secs: f64) -> f64 {
     if !secs.is_finite() {
         return f64::NAN;
     }
-    let Some(d) = DateTime::<Utc>::from_timestamp(secs.floor() as i64, 0) else {
+    let Some(d) = DateTime::<Utc>::from_timestamp(secs.trunc() as i64, 0) else {
         return f64::NAN;
     };
     (match name {
