@@ -16,9 +16,11 @@ mod deliveries;
 pub mod errors;
 mod maintenance;
 mod monitors;
+mod notification_log;
 mod results;
 mod schema;
 mod scrape_jobs;
+mod silences;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -30,8 +32,10 @@ pub use alerts::AlertRecord;
 pub use deliveries::{Delivery, DeliveryOutcome, NewDelivery};
 pub use errors::ErrorStore;
 pub use monitors::{MonitorRecord, MonitorSource, MonitorStatus, StatusCounts};
+pub use notification_log::NotificationLogEntry;
 pub use results::{LatencySummary, Uptime};
 pub use scrape_jobs::ScrapeJobRecord;
+pub use silences::{SilenceMatcher, SilenceRecord, new_silence_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

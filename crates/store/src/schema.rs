@@ -103,6 +103,28 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     ",
+    // 3: silences and the notification log (routing, issue 5)
+    "
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        matchers TEXT NOT NULL,
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        time_intervals TEXT
+    );
+    CREATE INDEX silences_by_end ON silences(ends_at);
+    CREATE TABLE notification_log (
+        group_key TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        resolved TEXT NOT NULL,
+        notified_at INTEGER NOT NULL,
+        PRIMARY KEY (group_key, receiver)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
