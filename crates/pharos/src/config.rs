@@ -11,6 +11,7 @@ use pharos_model::maintenance::MaintenanceWindow;
 use pharos_model::project::ProjectSpec;
 use pharos_model::{HumanDuration, MonitorSpec};
 use pharos_notify::ReceiverConfig;
+use pharos_notify::dispatch::{InhibitRuleConfig, NamedTimeIntervalConfig, RouteConfig, Routing};
 use pharos_scrape::config::{ByteSize, GlobalConfig, ScrapeConfig, deserialize_scrape_configs};
 use pharos_web::WebSettings;
 use serde::{Deserialize, Deserializer};
@@ -29,6 +30,23 @@ pub struct Config {
     /// Where alerts are sent, in Alertmanager's layout (`name`, `webhook_configs`).
     #[serde(default, deserialize_with = "unique_receivers")]
     pub receivers: Vec<ReceiverConfig>,
+    /// Alertmanager's `route:` tree, pasted as it is; without it every receiver gets every
+    /// alert as it changes.
+    #[serde(default)]
+    pub route: Option<RouteConfig>,
+    /// Alertmanager's `inhibit_rules:`.
+    #[serde(default)]
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
+    /// Alertmanager's `time_intervals:` for routes' `mute_time_intervals` and
+    /// `active_time_intervals`.
+    #[serde(default)]
+    pub time_intervals: Vec<NamedTimeIntervalConfig>,
+    /// The older name of `time_intervals:`, still read.
+    #[serde(default)]
+    pub mute_time_intervals: Vec<NamedTimeIntervalConfig>,
+    /// The four sections above, checked against each other and `receivers` by `parse`.
+    #[serde(skip)]
+    pub routing: Routing,
     /// Windows during which the listed monitors (all when none are listed) do not alert.
     #[serde(default, deserialize_with = "checked_maintenance")]
     pub maintenance: Vec<MaintenanceWindow>,
@@ -288,7 +306,7 @@ impl Config {
             return Ok(Config::default());
         }
         let de = serde_norway::Deserializer::from_str(&text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
             let inner = e.into_inner();
             let loc = inner.location();
@@ -339,8 +357,84 @@ impl Config {
                 field,
                 message,
             }
-        })
+        })?;
+        config.routing = checked_routing(&config, &text, path)?;
+        Ok(config)
     }
+}
+
+/// Resolves the routing sections (references across sections are checked here, once all
+/// are read) and keeps them as Alertmanager's YAML for `GET /api/v2/status`.
+fn checked_routing(config: &Config, text: &str, path: &Path) -> Result<Routing, ConfigError> {
+    let receivers: Vec<String> = config.receivers.iter().map(|r| r.name.clone()).collect();
+    let mut routing = Routing::from_config(
+        config.route.as_ref(),
+        &config.inhibit_rules,
+        &config.time_intervals,
+        &config.mute_time_intervals,
+        &receivers,
+    )
+    .map_err(|e| {
+        // The deepest part of the path that is in the file (a matcher list item is).
+        let mut field = e.field.as_str();
+        let mut at = locate(text, field);
+        while at.is_none() && field.contains('.') {
+            field = field.rsplit_once('.').map_or(field, |(head, _)| head);
+            at = locate(text, field);
+        }
+        ConfigError {
+            file: path.to_path_buf(),
+            line: at.map(|a| a.0),
+            column: at.map(|a| a.1),
+            field: Some(e.field.clone()),
+            message: e.message,
+        }
+    })?;
+    routing.original = alertmanager_yaml(config, &receivers);
+    Ok(routing)
+}
+
+/// The routing sections as an `alertmanager.yml` (receivers by name only, no secrets), so
+/// `amtool config routes` reads what Pharos routes by.
+fn alertmanager_yaml(config: &Config, receivers: &[String]) -> String {
+    #[derive(serde::Serialize)]
+    struct Named<'a> {
+        name: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Original<'a> {
+        route: RouteConfig,
+        receivers: Vec<Named<'a>>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        inhibit_rules: &'a [InhibitRuleConfig],
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        time_intervals: Vec<NamedTimeIntervalConfig>,
+    }
+    let route = config.route.clone().unwrap_or_else(|| RouteConfig {
+        receiver: Some(receivers.first().cloned().unwrap_or_default()),
+        group_by: Some(vec!["...".into()]),
+        routes: receivers
+            .iter()
+            .map(|r| RouteConfig {
+                receiver: Some(r.clone()),
+                continue_matching: true,
+                ..RouteConfig::default()
+            })
+            .collect(),
+        ..RouteConfig::default()
+    });
+    let original = Original {
+        route,
+        receivers: receivers.iter().map(|n| Named { name: n }).collect(),
+        inhibit_rules: &config.inhibit_rules,
+        time_intervals: config
+            .time_intervals
+            .iter()
+            .chain(&config.mute_time_intervals)
+            .cloned()
+            .collect(),
+    };
+    serde_norway::to_string(&original).unwrap_or_default()
 }
 
 /// The 1-based line and column of the key at `path` (`monitors[2].http.timeout`) in a

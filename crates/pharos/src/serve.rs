@@ -9,6 +9,7 @@ use anyhow::Context;
 use chrono::Utc;
 use pharos_evaluate::{AlertRouter, EngineSettings, ErrorAlerts, MonitorEngine, ProbeMetrics};
 use pharos_ingest::sentry::Scrubber;
+use pharos_notify::dispatch::{Dispatcher, SystemClock};
 use pharos_notify::{DeliveryMetrics, DeliveryWorker, Receivers, RetryPolicy};
 use pharos_store::Store;
 use pharos_web::sentry::ErrorIngest;
@@ -36,6 +37,8 @@ struct Live {
     store: Arc<Store>,
     engine: Arc<MonitorEngine>,
     receivers: Arc<RwLock<Receivers>>,
+    /// Routing: groups, silences, inhibition; every alert change goes through it.
+    dispatcher: Arc<Dispatcher>,
     web: Arc<RwLock<WebSettings>>,
     errors: Arc<ErrorIngest>,
     /// The external URL alerts link to, shared with the error alert evaluator.
@@ -109,6 +112,8 @@ impl Live {
         self.engine.set_config_specs(&config.monitors);
         *self.receivers.write().unwrap_or_else(|p| p.into_inner()) =
             Receivers::from_config(&config.receivers, &external);
+        self.dispatcher
+            .set_routing(std::mem::take(&mut config.routing), &external);
         self.engine.set_settings(EngineSettings {
             external_url: external,
             maintenance: config.maintenance.clone(),
@@ -194,16 +199,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let http_metrics = pharos_web::metrics::HttpMetrics::new(&registry)?;
 
     let receivers = Arc::new(RwLock::new(Receivers::default()));
+    let deliveries_waiting = Arc::new(Notify::new());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        receivers.clone(),
+        deliveries_waiting.clone(),
+        Arc::new(SystemClock),
+    );
+    // Evaluators store each alert change; the dispatcher groups and notifies it once
+    // stored, so nothing is queued with the change itself.
     let router: AlertRouter = {
-        let receivers = receivers.clone();
+        let dispatcher = dispatcher.clone();
         Arc::new(move |alert| {
-            receivers
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .deliveries_for(alert)
+            dispatcher.alert_changed(alert);
+            Vec::new()
         })
     };
-    let deliveries_waiting = Arc::new(Notify::new());
     let engine = MonitorEngine::new(
         store.clone(),
         router.clone(),
@@ -269,6 +280,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store: store.clone(),
         engine: engine.clone(),
         receivers: receivers.clone(),
+        dispatcher: dispatcher.clone(),
         web: web.clone(),
         retention: RwLock::new(config.retention.results.as_duration()),
         reloading: tokio::sync::Mutex::new(()),
@@ -285,6 +297,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })?;
     let monitors = config.monitors.len();
     live.apply(config).await?;
+    dispatcher
+        .restore()
+        .await
+        .context("cannot rebuild alert groups from the store")?;
+    tokio::spawn(dispatcher.clone().run());
 
     let worker = DeliveryWorker::new(
         store.clone(),
