@@ -2,113 +2,206 @@
 //!
 //! Notifications are queued in the store in the same transaction that changes an alert
 //! (see `pharos_evaluate::engine`); the [`DeliveryWorker`] sends what is due, records every
-//! attempt, and retries with exponential backoff. Each channel is one file behind the
-//! [`Receiver`] trait; for now the Alertmanager webhook (payload version 4).
+//! attempt, and retries with exponential backoff. Each channel is one file under
+//! `receivers/` behind the [`Receiver`] trait; `text` writes the words they all share.
 
-pub mod webhook;
+pub mod dispatch;
+pub mod http;
+pub mod receivers;
+pub mod secret;
+pub mod test_notification;
+pub mod text;
 mod worker;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pharos_model::{Alert, Notification};
 use pharos_store::NewDelivery;
-use serde::Deserialize;
 
-pub use webhook::{WebhookConfig, WebhookReceiver};
+pub use receivers::ReceiverConfig;
+pub use receivers::webhook::{WebhookConfig, WebhookReceiver};
+pub use secret::{Secret, SecretUrl};
+pub use test_notification::{IntegrationOutcome, test_notification};
 pub use worker::{DeliveryMetrics, DeliveryWorker, RetryPolicy};
 
 /// How one attempt went.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// Worth another try later (network error, 5xx, 429).
+    #[error("{reason}")]
     Retryable { status: Option<u16>, reason: String },
-    /// Will not succeed by retrying (4xx).
+    /// Will not succeed by retrying (4xx, a payload the receiver cannot read).
+    #[error("{reason}")]
     Permanent { status: Option<u16>, reason: String },
+}
+
+impl SendError {
+    pub fn permanent(reason: impl Into<String>) -> SendError {
+        SendError::Permanent {
+            status: None,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SendError::Retryable { status, .. } | SendError::Permanent { status, .. } => *status,
+        }
+    }
 }
 
 /// One notification channel: turns a group's notification into a payload, and sends
 /// payloads. The payload is rendered once, when the notification is queued, and stored:
 /// retries send exactly the same bytes.
 pub trait Receiver: Send + Sync {
+    /// `<receiver>/<kind><index>`, or the receiver's name when it has one integration.
     fn name(&self) -> &str;
+    /// The kind: `webhook`, `slack`, `telegram`, …
+    fn integration(&self) -> &'static str;
+    /// The config as the API shows it: credentials as `<secret>`.
+    fn describe(&self) -> serde_json::Value;
     /// The payload for this notification, or `None` when this receiver does not want it
     /// (e.g. every alert resolved and `send_resolved: false`).
     fn payload_for(&self, notification: &Notification) -> Option<String>;
-    /// Sends one payload; `Ok` carries the response status.
+    /// The requests a stored payload is sent as, in order. One for most channels; a
+    /// Telegram message too long for one message, or an SMS to several numbers, is
+    /// several. The worker remembers how many went through, so a retry resends only the
+    /// rest.
+    fn parts<'a>(&self, payload: &'a str) -> Vec<Cow<'a, str>> {
+        vec![Cow::Borrowed(payload)]
+    }
+    /// Sends one part; `Ok` carries the response status.
     fn send<'a>(
         &'a self,
         client: &'a reqwest::Client,
-        payload: &'a str,
+        part: &'a str,
     ) -> BoxFuture<'a, Result<u16, SendError>>;
 }
 
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// `receivers:` in the config file, in Alertmanager's layout.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ReceiverConfig {
-    pub name: String,
-    #[serde(default)]
-    pub webhook_configs: Vec<WebhookConfig>,
+/// Sends the parts of `payload` from `already_sent` on. Returns the outcome and how many
+/// parts have gone through in all (so a retry can start after them).
+pub async fn send_parts(
+    receiver: &dyn Receiver,
+    client: &reqwest::Client,
+    payload: &str,
+    already_sent: usize,
+) -> (Result<u16, SendError>, usize) {
+    let parts = receiver.parts(payload);
+    if parts.is_empty() {
+        return (
+            Err(SendError::permanent("the stored payload cannot be read")),
+            already_sent,
+        );
+    }
+    let mut sent = already_sent.min(parts.len());
+    let mut last = 200;
+    for part in &parts[sent..] {
+        match receiver.send(client, part).await {
+            Ok(status) => {
+                last = status;
+                sent += 1;
+            }
+            Err(e) => return (Err(e), sent),
+        }
+    }
+    (Ok(last), sent)
 }
 
 /// The receivers in force; swapped whole on config reload.
 #[derive(Clone, Default)]
 pub struct Receivers {
+    /// Every integration by its delivery-log name.
     by_name: BTreeMap<String, Arc<dyn Receiver>>,
+    /// The integrations of each configured receiver, in config order.
+    by_receiver: BTreeMap<String, Vec<Arc<dyn Receiver>>>,
     external_url: String,
 }
 
 impl Receivers {
     pub fn from_config(configs: &[ReceiverConfig], external_url: &str) -> Receivers {
         let mut by_name: BTreeMap<String, Arc<dyn Receiver>> = BTreeMap::new();
+        let mut by_receiver = BTreeMap::new();
         for rc in configs {
-            for (i, w) in rc.webhook_configs.iter().enumerate() {
-                // One receiver may list several webhooks; each gets its own delivery log name.
-                let name = if rc.webhook_configs.len() == 1 {
-                    rc.name.clone()
-                } else {
-                    format!("{}/{}", rc.name, i)
-                };
-                by_name.insert(
-                    name.clone(),
-                    Arc::new(WebhookReceiver::new(name, w.clone())),
-                );
+            let integrations = rc.build(external_url);
+            for r in &integrations {
+                by_name.insert(r.name().to_string(), r.clone());
             }
+            by_receiver.insert(rc.name.clone(), integrations);
         }
         Receivers {
             by_name,
+            by_receiver,
             external_url: external_url.to_string(),
         }
     }
 
+    /// An integration by its delivery-log name.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Receiver>> {
         self.by_name.get(name).cloned()
     }
 
+    /// Delivery-log names of every integration.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
     }
 
+    /// The configured receivers' names.
+    pub fn receiver_names(&self) -> impl Iterator<Item = &str> {
+        self.by_receiver.keys().map(String::as_str)
+    }
+
+    /// The integrations of one configured receiver (`receivers[].name`).
+    pub fn integrations_of(&self, receiver: &str) -> Option<&[Arc<dyn Receiver>]> {
+        self.by_receiver.get(receiver).map(Vec::as_slice)
+    }
+
+    pub fn external_url(&self) -> &str {
+        &self.external_url
+    }
+
+    /// What to queue for one group: a delivery per integration of `n.receiver` that
+    /// wants it. The delivery is filed under the group's first alert.
+    pub fn deliveries_for_group(&self, n: &Notification) -> Vec<NewDelivery> {
+        let Some(integrations) = self.by_receiver.get(&n.receiver) else {
+            return Vec::new();
+        };
+        let fingerprint = n
+            .alerts
+            .first()
+            .map(|a| a.fingerprint.clone())
+            .unwrap_or_default();
+        let status = if n.status() == pharos_model::AlertState::Resolved {
+            "resolved"
+        } else {
+            "firing"
+        };
+        integrations
+            .iter()
+            .filter_map(|r| {
+                r.payload_for(n).map(|payload| NewDelivery {
+                    receiver: r.name().to_string(),
+                    alert_fingerprint: fingerprint.clone(),
+                    status: status.into(),
+                    payload,
+                })
+            })
+            .collect()
+    }
+
     /// Every receiver gets every alert until routing exists.
     pub fn deliveries_for(&self, alert: &Alert) -> Vec<NewDelivery> {
-        self.by_name
-            .values()
-            .filter_map(|r| {
-                r.payload_for(&Notification::single(r.name(), alert, &self.external_url))
-                    .map(|payload| NewDelivery {
-                        receiver: r.name().to_string(),
-                        alert_fingerprint: alert.fingerprint.clone(),
-                        status: if alert.state == pharos_model::AlertState::Resolved {
-                            "resolved"
-                        } else {
-                            "firing"
-                        }
-                        .into(),
-                        payload,
-                    })
+        self.by_receiver
+            .keys()
+            .flat_map(|receiver| {
+                self.deliveries_for_group(&Notification::single(
+                    receiver,
+                    alert,
+                    &self.external_url,
+                ))
             })
             .collect()
     }

@@ -1,6 +1,13 @@
 //! The delivery worker: sends due deliveries, records each attempt, retries with backoff.
+//!
+//! A payload sent as several requests (a long Telegram message, an SMS to several
+//! numbers) is retried from the first part that failed: the worker remembers, per
+//! delivery, how many parts went through. That memory is not persisted, so a restart in
+//! the middle of a retry sequence may send the earlier parts again (at least once, never
+//! lost).
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -8,7 +15,7 @@ use pharos_store::{DeliveryOutcome, Store};
 use prometheus::{IntCounterVec, Opts, Registry};
 use tokio::sync::Notify;
 
-use crate::{Receivers, SendError};
+use crate::{Receivers, SendError, send_parts};
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -63,6 +70,8 @@ pub struct DeliveryWorker {
     wake: Arc<Notify>,
     retry: RetryPolicy,
     metrics: DeliveryMetrics,
+    /// Parts already delivered of deliveries waiting for a retry, by delivery id.
+    parts_sent: Mutex<HashMap<i64, usize>>,
 }
 
 impl DeliveryWorker {
@@ -73,17 +82,14 @@ impl DeliveryWorker {
         retry: RetryPolicy,
         metrics: DeliveryMetrics,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(format!("Pharos/{}", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .build()?;
         Ok(DeliveryWorker {
             store,
             receivers,
-            client,
+            client: crate::http::client()?,
             wake,
             retry,
             metrics,
+            parts_sent: Mutex::new(HashMap::new()),
         })
     }
 
@@ -138,8 +144,17 @@ impl DeliveryWorker {
             .unwrap_or_else(|p| p.into_inner())
             .get(&d.receiver);
         let started = std::time::Instant::now();
+        let already = self.parts_sent().get(&d.id).copied().unwrap_or(0);
         let result = match &receiver {
-            Some(r) => r.send(&self.client, &d.payload).await,
+            Some(r) => {
+                let (result, sent) = send_parts(r.as_ref(), &self.client, &d.payload, already).await;
+                if result.is_err() && sent > 0 {
+                    self.parts_sent().insert(d.id, sent);
+                } else {
+                    self.parts_sent().remove(&d.id);
+                }
+                result
+            }
             None => Err(SendError::Permanent {
                 status: None,
                 reason: format!("receiver {:?} is no longer configured", d.receiver),
@@ -156,6 +171,9 @@ impl DeliveryWorker {
                 SendError::Retryable { status, reason } | SendError::Permanent { status, reason },
             ) => (DeliveryOutcome::Failed, Some(reason), status, "failed"),
         };
+        if outcome == DeliveryOutcome::Failed {
+            self.parts_sent().remove(&d.id);
+        }
         self.metrics
             .deliveries
             .with_label_values(&[&d.receiver, label])
@@ -184,6 +202,26 @@ impl DeliveryWorker {
                 "cannot record a delivery attempt: {e}"
             );
         }
+    }
+}
+
+impl DeliveryWorker {
+    fn parts_sent(&self) -> std::sync::MutexGuard<'_, HashMap<i64, usize>> {
+        self.parts_sent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends what is due once, without waiting: for tests that drive the worker step by
+    /// step. Returns how many deliveries were attempted.
+    pub async fn run_once(&self) -> usize {
+        let store = self.store.clone();
+        let due = tokio::task::spawn_blocking(move || store.due_deliveries(Utc::now(), 100))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let n = due.len();
+        futures_util::future::join_all(due.into_iter().map(|d| self.attempt(d))).await;
+        n
     }
 }
 

@@ -1,31 +1,34 @@
-//! The Alertmanager webhook receiver: POSTs the version 4 payload that Alertmanager sends,
-//! so anything written for Alertmanager webhooks works unchanged.
+//! `webhook_configs`: POSTs the Alertmanager webhook payload version 4, so anything
+//! written for Alertmanager webhooks works unchanged.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use pharos_model::{AlertState, Labels, Notification};
 use serde::{Deserialize, Serialize};
-use url::Url;
 
+use super::default_true;
+use crate::secret::{Secret, SecretUrl};
 use crate::{BoxFuture, Receiver, SendError};
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// Where to POST. Often carries a secret: write it as `${ENV_VAR}`; it is never logged.
-    pub url: Url,
+    /// Where to POST. Often carries a secret: write it as `${ENV_VAR}`; it is never logged
+    /// and the API shows only its origin.
+    pub url: SecretUrl,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
-    /// Extra headers, e.g. an `Authorization` the endpoint wants.
+    /// The most alerts one payload lists; the rest are counted in `truncatedAlerts`.
+    /// `0` lists all.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub max_alerts: usize,
+    /// Extra headers, e.g. an `Authorization` the endpoint wants. Their values are
+    /// shown as `<secret>`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
     #[serde(default = "default_timeout")]
     pub timeout: pharos_model::HumanDuration,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 fn default_timeout() -> pharos_model::HumanDuration {
@@ -123,11 +126,26 @@ impl Receiver for WebhookReceiver {
         &self.name
     }
 
+    fn integration(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+
     fn payload_for(&self, n: &Notification) -> Option<String> {
         if n.status() == AlertState::Resolved && !self.config.send_resolved {
             return None;
         }
-        Some(alertmanager_payload(n))
+        let max = self.config.max_alerts;
+        if max == 0 || n.alerts.len() <= max {
+            return Some(alertmanager_payload(n));
+        }
+        let mut kept = n.clone();
+        kept.alerts.truncate(max);
+        kept.truncated_alerts += n.alerts.len() - max;
+        Some(alertmanager_payload(&kept))
     }
 
     fn send<'a>(
@@ -137,55 +155,15 @@ impl Receiver for WebhookReceiver {
     ) -> BoxFuture<'a, Result<u16, SendError>> {
         Box::pin(async move {
             let mut request = client
-                .post(self.config.url.clone())
+                .post(self.config.url.expose().clone())
                 .timeout(self.config.timeout.as_duration())
                 .header("Content-Type", "application/json")
                 .body(payload.to_string());
             for (k, v) in &self.config.headers {
-                request = request.header(k, v);
+                request = request.header(k, v.expose());
             }
-            match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    match status {
-                        200..=299 => Ok(status),
-                        408 | 429 | 500..=599 => Err(SendError::Retryable {
-                            status: Some(status),
-                            reason: format!("HTTP {status}"),
-                        }),
-                        _ => Err(SendError::Permanent {
-                            status: Some(status),
-                            reason: format!("HTTP {status}"),
-                        }),
-                    }
-                }
-                // reqwest's message names the URL, which may hold a secret: keep only the kind.
-                Err(e) => Err(SendError::Retryable {
-                    status: None,
-                    reason: describe(&e),
-                }),
-            }
+            crate::http::send(request).await
         })
-    }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut inner = None;
-    while let Some(s) = source {
-        inner = Some(s.to_string());
-        source = s.source();
-    }
-    match inner {
-        Some(i) => format!("{kind}: {i}"),
-        None => kind.to_string(),
     }
 }
 

@@ -1,0 +1,91 @@
+//! `discord_configs`: a Discord channel webhook, one embed coloured by severity, as
+//! Alertmanager's Discord integration sends.
+
+use pharos_model::{AlertState, Notification};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::default_true;
+use crate::secret::SecretUrl;
+use crate::text::{self, Facts, Markdown};
+use crate::{BoxFuture, Receiver, SendError};
+
+/// Discord's limits for an embed.
+const MAX_TITLE_CHARS: usize = 256;
+const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// `https://discord.com/api/webhooks/<id>/<token>`: a secret.
+    pub webhook_url: SecretUrl,
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+}
+
+pub struct DiscordReceiver {
+    name: String,
+    config: DiscordConfig,
+}
+
+impl DiscordReceiver {
+    pub fn new(name: String, config: DiscordConfig) -> Self {
+        DiscordReceiver { name, config }
+    }
+}
+
+/// The webhook body for `n`.
+pub fn discord_message(n: &Notification) -> serde_json::Value {
+    let f = Facts::of(n);
+    let title = format!("{} {}", f.level.emoji(), f.title);
+    let mut embed = json!({
+        "title": text::cut(&title, MAX_TITLE_CHARS),
+        "description": text::cut(&text::details(&f, &Markdown), MAX_DESCRIPTION_CHARS),
+        "color": f.level.color_int(),
+    });
+    if let Some(url) = f.ack_url.map(str::to_string).or(f.alerts_url.clone()) {
+        embed["url"] = json!(url);
+    }
+    json!({
+        "content": "",
+        "embeds": [embed],
+        // Alert text may contain `@everyone`; never let it ping anyone.
+        "allowed_mentions": { "parse": [] },
+    })
+}
+
+impl Receiver for DiscordReceiver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn integration(&self) -> &'static str {
+        "discord"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+
+    fn payload_for(&self, n: &Notification) -> Option<String> {
+        if n.status() == AlertState::Resolved && !self.config.send_resolved {
+            return None;
+        }
+        Some(discord_message(n).to_string())
+    }
+
+    fn send<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        part: &'a str,
+    ) -> BoxFuture<'a, Result<u16, SendError>> {
+        Box::pin(async move {
+            let request = client
+                .post(self.config.webhook_url.expose().clone())
+                .timeout(crate::http::DEFAULT_TIMEOUT)
+                .header("Content-Type", "application/json")
+                .body(part.to_string());
+            crate::http::send(request).await
+        })
+    }
+}

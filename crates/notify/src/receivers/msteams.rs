@@ -1,0 +1,102 @@
+//! `msteams_configs`: a Microsoft Teams incoming webhook, sent the legacy MessageCard
+//! that Alertmanager's msteams integration sends (title, summary, Markdown text, theme
+//! colour by severity).
+
+use pharos_model::{AlertState, Notification};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::default_true;
+use crate::secret::SecretUrl;
+use crate::text::{self, Facts, Markdown};
+use crate::{BoxFuture, Receiver, SendError};
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MsTeamsConfig {
+    /// The incoming webhook URL: a secret.
+    pub webhook_url: SecretUrl,
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+}
+
+pub struct MsTeamsReceiver {
+    name: String,
+    config: MsTeamsConfig,
+}
+
+impl MsTeamsReceiver {
+    pub fn new(name: String, config: MsTeamsConfig) -> Self {
+        MsTeamsReceiver { name, config }
+    }
+}
+
+/// The MessageCard for `n`. Teams renders the text as Markdown where a blank line
+/// separates paragraphs and a single newline is ignored, hence the doubled breaks.
+pub fn teams_card(n: &Notification) -> serde_json::Value {
+    let f = Facts::of(n);
+    let text = text::details(&f, &Markdown).replace('\n', "\n\n");
+    let mut card = json!({
+        "@type": "MessageCard",
+        "@context": "https://schema.org/extensions",
+        "themeColor": f.level.color_hex().trim_start_matches('#'),
+        "summary": f.title,
+        "title": format!("{} {}", f.level.emoji(), f.title),
+        "text": text,
+    });
+    let mut actions = Vec::new();
+    if let Some(ack) = f.ack_url {
+        actions.push(json!({
+            "@type": "OpenUri",
+            "name": "Acknowledge",
+            "targets": [{ "os": "default", "uri": ack }],
+        }));
+    }
+    if let Some(all) = &f.alerts_url {
+        actions.push(json!({
+            "@type": "OpenUri",
+            "name": "Open Pharos",
+            "targets": [{ "os": "default", "uri": all }],
+        }));
+    }
+    if !actions.is_empty() {
+        card["potentialAction"] = json!(actions);
+    }
+    card
+}
+
+impl Receiver for MsTeamsReceiver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn integration(&self) -> &'static str {
+        "msteams"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+
+    fn payload_for(&self, n: &Notification) -> Option<String> {
+        if n.status() == AlertState::Resolved && !self.config.send_resolved {
+            return None;
+        }
+        Some(teams_card(n).to_string())
+    }
+
+    fn send<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        part: &'a str,
+    ) -> BoxFuture<'a, Result<u16, SendError>> {
+        Box::pin(async move {
+            let request = client
+                .post(self.config.webhook_url.expose().clone())
+                .timeout(crate::http::DEFAULT_TIMEOUT)
+                .header("Content-Type", "application/json")
+                .body(part.to_string());
+            crate::http::send(request).await
+        })
+    }
+}

@@ -1,0 +1,121 @@
+//! `whatsapp_configs` (Pharos's own): a text message through the WhatsApp Cloud API,
+//! `POST {api_url}/{phone_number_id}/messages` with a bearer token. One message per
+//! recipient; the stored payload is the list of message bodies.
+//!
+//! WhatsApp delivers free-form text only within 24 hours of the recipient's last message
+//! to the business number; outside it the API answers an error that lands in the
+//! delivery log (Meta's message templates are the way around it, not supported here).
+
+use std::borrow::Cow;
+
+use pharos_model::{AlertState, Notification};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{BaseUrl, OneOrMany, default_true};
+use crate::secret::Secret;
+use crate::text::{self, Facts};
+use crate::{BoxFuture, Receiver, SendError};
+
+/// The Cloud API's limit for a text body.
+const MAX_BODY_CHARS: usize = 4096;
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsAppConfig {
+    /// The sending number's id in Meta's WhatsApp Manager (not the phone number).
+    pub phone_number_id: String,
+    /// A system user's access token: a secret.
+    pub access_token: Secret,
+    /// Recipients in international format (`+4915112345678`), one or a list.
+    pub to: OneOrMany,
+    #[serde(default = "default_api_url")]
+    pub api_url: BaseUrl,
+    #[serde(default = "default_true")]
+    pub send_resolved: bool,
+}
+
+fn default_api_url() -> BaseUrl {
+    BaseUrl::from_static("https://graph.facebook.com/v21.0")
+}
+
+pub struct WhatsAppReceiver {
+    name: String,
+    config: WhatsAppConfig,
+}
+
+impl WhatsAppReceiver {
+    pub fn new(name: String, config: WhatsAppConfig) -> Self {
+        WhatsAppReceiver { name, config }
+    }
+}
+
+/// The message text for `n`.
+pub fn whatsapp_text(n: &Notification) -> String {
+    let f = Facts::of(n);
+    text::cut(&text::body(&f, &text::WhatsApp), MAX_BODY_CHARS).into_owned()
+}
+
+impl Receiver for WhatsAppReceiver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn integration(&self) -> &'static str {
+        "whatsapp"
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or_default()
+    }
+
+    fn payload_for(&self, n: &Notification) -> Option<String> {
+        if n.status() == AlertState::Resolved && !self.config.send_resolved {
+            return None;
+        }
+        let body = whatsapp_text(n);
+        let messages: Vec<serde_json::Value> = self
+            .config
+            .to
+            .0
+            .iter()
+            .map(|to| {
+                json!({
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": to.trim_start_matches('+'),
+                    "type": "text",
+                    "text": { "preview_url": false, "body": body },
+                })
+            })
+            .collect();
+        Some(serde_json::Value::Array(messages).to_string())
+    }
+
+    fn parts<'a>(&self, payload: &'a str) -> Vec<Cow<'a, str>> {
+        match serde_json::from_str::<Vec<serde_json::Value>>(payload) {
+            Ok(v) => v.into_iter().map(|b| Cow::Owned(b.to_string())).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn send<'a>(
+        &'a self,
+        client: &'a reqwest::Client,
+        part: &'a str,
+    ) -> BoxFuture<'a, Result<u16, SendError>> {
+        Box::pin(async move {
+            let url = self
+                .config
+                .api_url
+                .join(&format!("{}/messages", self.config.phone_number_id));
+            let request = client
+                .post(url)
+                .timeout(crate::http::DEFAULT_TIMEOUT)
+                .bearer_auth(self.config.access_token.expose())
+                .header("Content-Type", "application/json")
+                .body(part.to_string());
+            crate::http::send(request).await
+        })
+    }
+}

@@ -1,0 +1,441 @@
+//! Every HTTP channel against a fake server on loopback: the exact request it receives
+//! (method, path, headers, auth, body), for a firing group of two alerts and for the same
+//! group resolved. Bodies are snapshots in `snapshots/` for a reviewer to read.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{FakeServer, client, firing_group, resolved_group};
+use pharos_notify::{ReceiverConfig, Receiver, Receivers, send_parts};
+
+fn receiver(yaml: &str) -> Arc<dyn Receiver> {
+    let config: ReceiverConfig = serde_norway::from_str(yaml).unwrap();
+    let mut built = config.build("https://pharos.example.com");
+    assert_eq!(built.len(), 1);
+    built.remove(0)
+}
+
+async fn deliver(r: &Arc<dyn Receiver>, n: &pharos_model::Notification) -> u16 {
+    let payload = r.payload_for(n).expect("a payload");
+    let (result, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    result.unwrap()
+}
+
+fn pretty(body: &str) -> String {
+    serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(body).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn slack_gets_a_coloured_attachment() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nslack_configs:\n  - api_url: {}\n    channel: '#ops'\n    send_resolved: true\n",
+        fake.url("/services/T000/B000/XXXX")
+    ));
+    assert_eq!(r.name(), "ops");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/services/T000/B000/XXXX");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert_eq!(reqs[0].json()["attachments"][0]["color"], "#FF0000");
+    assert_eq!(reqs[1].json()["attachments"][0]["color"], "#2EB886");
+    insta::assert_snapshot!("slack_firing", pretty(&reqs[0].body));
+    insta::assert_snapshot!("slack_resolved", pretty(&reqs[1].body));
+}
+
+#[tokio::test]
+async fn slack_leaves_resolved_out_by_default_as_alertmanager() {
+    let r = receiver("name: ops\nslack_configs:\n  - api_url: http://127.0.0.1:9/x\n");
+    assert!(r.payload_for(&resolved_group()).is_none());
+}
+
+#[tokio::test]
+async fn telegram_posts_send_message_with_the_token_in_the_path() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\ntelegram_configs:\n  - bot_token: '123456:ABC-DEF'\n    chat_id: -1001234567890\n    api_url: {}\n    message_thread_id: 7\n",
+        fake.url("")
+    ));
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/bot123456:ABC-DEF/sendMessage");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let body = reqs[0].json();
+    assert_eq!(body["chat_id"], -1001234567890i64);
+    assert_eq!(body["parse_mode"], "HTML");
+    assert_eq!(body["message_thread_id"], 7);
+    assert!(body["text"].as_str().unwrap().starts_with("🔴 <b>[FIRING:2] MonitorDown on invoice-bot</b>"));
+    assert!(reqs[1].json()["text"].as_str().unwrap().starts_with("✅ "));
+    insta::assert_snapshot!("telegram_firing_text", body["text"].as_str().unwrap());
+    insta::assert_snapshot!("telegram_firing", pretty(&reqs[0].body));
+    insta::assert_snapshot!("telegram_resolved_text", reqs[1].json()["text"].as_str().unwrap());
+}
+
+fn nasty_group() -> pharos_model::Notification {
+    let nasty = "_*[]()~`>#+-=|{}.!<&";
+    let a = common::alert(
+        &[("alertname", "Odd_Name*"), ("job", nasty), ("severity", "warning")],
+        &[("summary", nasty), ("runbook_url", "https://wiki.example.com/a_(b)")],
+        pharos_model::AlertState::Firing,
+    );
+    pharos_model::Notification::single("ops", &a, "https://pharos.example.com")
+}
+
+#[test]
+fn telegram_escapes_every_special_character() {
+    let html = receiver("name: ops\ntelegram_configs:\n  - bot_token: t\n    chat_id: 1\n");
+    let body: Vec<serde_json::Value> =
+        serde_json::from_str(&html.payload_for(&nasty_group()).unwrap()).unwrap();
+    insta::assert_snapshot!("telegram_escaped_html", body[0]["text"].as_str().unwrap());
+    let v2 = receiver(
+        "name: ops\ntelegram_configs:\n  - bot_token: t\n    chat_id: '@pharos_alerts'\n    parse_mode: MarkdownV2\n",
+    );
+    let body: Vec<serde_json::Value> =
+        serde_json::from_str(&v2.payload_for(&nasty_group()).unwrap()).unwrap();
+    assert_eq!(body[0]["chat_id"], "@pharos_alerts");
+    assert_eq!(body[0]["parse_mode"], "MarkdownV2");
+    let text = body[0]["text"].as_str().unwrap();
+    insta::assert_snapshot!("telegram_escaped_markdown_v2", text);
+    // Outside entities, every reserved character is preceded by a backslash.
+    let mut chars = text.chars().peekable();
+    let mut in_url = false;
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            chars.next();
+            prev = ' ';
+            continue;
+        }
+        if prev == ']' && c == '(' {
+            in_url = true;
+        } else if in_url && c == ')' {
+            in_url = false;
+        } else if !in_url {
+            assert!(
+                !"_[]()~`>#+-=|{}.!".contains(c) || c == '[' || c == ']' || c == '(' ,
+                "unescaped {c:?} in {text}"
+            );
+        }
+        prev = c;
+    }
+}
+
+#[tokio::test]
+async fn telegram_splits_long_groups_and_a_retry_resends_only_the_rest() {
+    let mut n = firing_group();
+    let template = n.alerts[0].clone();
+    n.alerts.clear();
+    for i in 0..10 {
+        let mut a = template.clone();
+        a.labels.insert("instance".into(), format!("worker-{i}"));
+        a.annotations.insert("description".into(), "x".repeat(590));
+        n.alerts.push(a);
+    }
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\ntelegram_configs:\n  - bot_token: t\n    chat_id: 1\n    api_url: {}\n",
+        fake.url("")
+    ));
+    let payload = r.payload_for(&n).unwrap();
+    let parts = r.parts(&payload);
+    assert!(parts.len() >= 2, "{} parts", parts.len());
+    for (i, p) in parts.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(p).unwrap();
+        let text = v["text"].as_str().unwrap();
+        assert!(text.encode_utf16().count() <= 4096);
+        assert!(text.starts_with(&format!("({}/{}) ", i + 1, parts.len())), "{text}");
+    }
+    // The second message fails: the first is not sent again on the retry.
+    fake.answer(200, "{\"ok\":true}");
+    fake.answer(500, "{\"ok\":false}");
+    let (first, sent) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    assert!(first.is_err());
+    assert_eq!(sent, 1);
+    let (second, sent) = send_parts(r.as_ref(), &client(), &payload, sent).await;
+    assert_eq!(second.unwrap(), 200);
+    assert_eq!(sent, parts.len());
+    let texts: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|q| q.json()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts.len(), parts.len() + 1);
+    assert!(texts[0].starts_with("(1/"));
+    assert!(texts[1].starts_with("(2/"));
+    assert!(texts[2].starts_with("(2/"), "the retry starts at the failed part");
+}
+
+#[tokio::test]
+async fn pagerduty_triggers_and_resolves_with_one_dedup_key() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\npagerduty_configs:\n  - routing_key: R0UT1NGKEY\n    url: {}\n    component: bot\n    details:\n      team: payments\n",
+        fake.url("/v2/enqueue")
+    ));
+    let firing_payload = r.payload_for(&firing_group()).unwrap();
+    assert!(!firing_payload.contains("R0UT1NGKEY"), "no credential in the stored payload");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs[0].path, "/v2/enqueue");
+    let trigger = reqs[0].json();
+    let resolve = reqs[1].json();
+    assert_eq!(trigger["routing_key"], "R0UT1NGKEY");
+    assert_eq!(trigger["event_action"], "trigger");
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    assert_eq!(resolve["event_action"], "resolve");
+    assert_eq!(trigger["dedup_key"], resolve["dedup_key"]);
+    insta::assert_snapshot!("pagerduty_trigger", pretty(&reqs[0].body));
+    insta::assert_snapshot!("pagerduty_resolve", pretty(&reqs[1].body));
+}
+
+#[test]
+fn pagerduty_summary_is_cut_at_1024_characters() {
+    let mut n = firing_group();
+    n.alerts[0]
+        .annotations
+        .insert("summary".into(), "y".repeat(5000));
+    let r = receiver("name: ops\npagerduty_configs:\n  - routing_key: k\n");
+    let v: serde_json::Value = serde_json::from_str(&r.payload_for(&n).unwrap()).unwrap();
+    assert!(v["payload"]["summary"].as_str().unwrap().chars().count() <= 1024);
+}
+
+#[tokio::test]
+async fn webhook_sends_alertmanager_v4_with_max_alerts() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nwebhook_configs:\n  - url: {}\n    max_alerts: 1\n    headers:\n      Authorization: Bearer hook-secret\n",
+        fake.url("/alerts")
+    ));
+    deliver(&r, &firing_group()).await;
+    let req = fake.only_request();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/alerts");
+    assert_eq!(req.header("authorization"), Some("Bearer hook-secret"));
+    let body = req.json();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["truncatedAlerts"], 1);
+    assert_eq!(body["alerts"].as_array().unwrap().len(), 1);
+    insta::assert_snapshot!("webhook_firing", pretty(&req.body));
+}
+
+#[tokio::test]
+async fn discord_gets_an_embed() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\ndiscord_configs:\n  - webhook_url: {}\n",
+        fake.url("/api/webhooks/1/tok")
+    ));
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs[0].path, "/api/webhooks/1/tok");
+    assert_eq!(reqs[0].json()["embeds"][0]["color"], 0xFF0000);
+    insta::assert_snapshot!("discord_firing", pretty(&reqs[0].body));
+    insta::assert_snapshot!("discord_resolved", pretty(&reqs[1].body));
+}
+
+#[tokio::test]
+async fn teams_gets_a_message_card() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nmsteams_configs:\n  - webhook_url: {}\n",
+        fake.url("/webhookb2/abc")
+    ));
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs[0].path, "/webhookb2/abc");
+    assert_eq!(reqs[0].json()["@type"], "MessageCard");
+    insta::assert_snapshot!("msteams_firing", pretty(&reqs[0].body));
+    insta::assert_snapshot!("msteams_resolved", pretty(&reqs[1].body));
+}
+
+#[tokio::test]
+async fn whatsapp_sends_one_text_per_recipient_with_a_bearer_token() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nwhatsapp_configs:\n  - phone_number_id: '1098765'\n    access_token: EAAG-token\n    to: ['+4915112345678', '+4915187654321']\n    api_url: {}\n",
+        fake.url("/v21.0")
+    ));
+    deliver(&r, &firing_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    for q in &reqs {
+        assert_eq!(q.method, "POST");
+        assert_eq!(q.path, "/v21.0/1098765/messages");
+        assert_eq!(q.header("authorization"), Some("Bearer EAAG-token"));
+        assert_eq!(q.json()["messaging_product"], "whatsapp");
+    }
+    assert_eq!(reqs[0].json()["to"], "4915112345678");
+    assert_eq!(reqs[1].json()["to"], "4915187654321");
+    insta::assert_snapshot!("whatsapp_firing", pretty(&reqs[0].body));
+}
+
+#[tokio::test]
+async fn twilio_posts_a_short_form_encoded_sms_with_basic_auth() {
+    let fake = FakeServer::start().await;
+    fake.answer(201, "{\"sid\":\"SM1\"}");
+    let r = receiver(&format!(
+        "name: ops\ntwilio_configs:\n  - account_sid: AC123\n    auth_token: twilio-token\n    from: '+15017122661'\n    to: '+15558675310'\n    api_url: {}\n",
+        fake.url("")
+    ));
+    assert_eq!(deliver(&r, &firing_group()).await, 201);
+    let req = fake.only_request();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/2010-04-01/Accounts/AC123/Messages.json");
+    assert_eq!(req.header("authorization"), Some("Basic QUMxMjM6dHdpbGlvLXRva2Vu"));
+    assert_eq!(
+        req.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(req.body.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form[0], ("To".into(), "+15558675310".into()));
+    assert_eq!(form[1], ("From".into(), "+15017122661".into()));
+    let body = &form[2].1;
+    assert!(body.chars().count() <= 320, "{}", body.chars().count());
+    assert!(body.ends_with("Ack: https://pharos.example.com/ack/3f9a2c"), "{body}");
+    insta::assert_snapshot!("twilio_firing_sms", body);
+    let resolved = r.payload_for(&resolved_group()).unwrap();
+    let resolved: Vec<String> = serde_json::from_str(&resolved).unwrap();
+    let text: String = url::form_urlencoded::parse(resolved[0].as_bytes())
+        .find(|(k, _)| k == "Body")
+        .unwrap()
+        .1
+        .into_owned();
+    insta::assert_snapshot!("twilio_resolved_sms", text);
+}
+
+#[tokio::test]
+async fn error_answers_are_classified_and_explained() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nslack_configs:\n  - api_url: {}\n",
+        fake.url("/hook")
+    ));
+    let payload = r.payload_for(&firing_group()).unwrap();
+    for (status, retry) in [(500, true), (503, true), (429, true), (408, true), (400, false), (404, false)] {
+        fake.answer(status, "invalid_token");
+        let (result, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+        match result {
+            Err(pharos_notify::SendError::Retryable { status: s, reason }) => {
+                assert!(retry, "{status} retried");
+                assert_eq!(s, Some(status));
+                assert_eq!(reason, format!("HTTP {status}: invalid_token"));
+            }
+            Err(pharos_notify::SendError::Permanent { status: s, .. }) => {
+                assert!(!retry, "{status} not retried");
+                assert_eq!(s, Some(status));
+            }
+            Ok(_) => panic!("{status} delivered"),
+        }
+    }
+}
+
+#[test]
+fn integrations_are_named_by_kind_and_index_and_describe_hides_secrets() {
+    let yaml = r#"
+- name: ops
+  slack_configs:
+    - api_url: https://hooks.slack.com/services/T0/B0/SECRETPATH
+  telegram_configs:
+    - bot_token: "123:SECRETTOKEN"
+      chat_id: 42
+    - bot_token: "456:SECRETTOKEN"
+      chat_id: 43
+  email_configs:
+    - to: ops@example.com
+      from: pharos@example.com
+      smarthost: smtp.example.com:587
+      auth_username: pharos
+      auth_password: SECRETPASS
+- name: pager
+  pagerduty_configs:
+    - routing_key: SECRETKEY
+"#;
+    let configs: Vec<ReceiverConfig> = serde_norway::from_str(yaml).unwrap();
+    let receivers = Receivers::from_config(&configs, "https://pharos.example.com");
+    assert_eq!(
+        receivers.names().collect::<Vec<_>>(),
+        ["ops/email0", "ops/slack0", "ops/telegram0", "ops/telegram1", "pager"]
+    );
+    let shown: Vec<String> = receivers
+        .integrations_of("ops")
+        .unwrap()
+        .iter()
+        .chain(receivers.integrations_of("pager").unwrap())
+        .map(|r| r.describe().to_string())
+        .collect();
+    let all = shown.join("\n");
+    assert!(!all.contains("SECRET"), "{all}");
+    assert!(all.contains("\"api_url\":\"https://hooks.slack.com/<secret>\""), "{all}");
+    assert!(all.contains("\"auth_password\":\"<secret>\""), "{all}");
+    assert!(all.contains("\"routing_key\":\"<secret>\""), "{all}");
+    // Until routing exists every receiver gets every alert: one delivery per integration.
+    let deliveries = receivers.deliveries_for(&firing_group().alerts[0]);
+    let names: Vec<&str> = deliveries.iter().map(|d| d.receiver.as_str()).collect();
+    assert_eq!(names, ["ops/slack0", "ops/telegram0", "ops/telegram1", "ops/email0", "pager"]);
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let err = |yaml: &str| serde_norway::from_str::<ReceiverConfig>(yaml).unwrap_err().to_string();
+    let e = err("name: p\npagerduty_configs:\n  - service_key: x\n");
+    assert!(e.contains("unknown field `service_key`"), "{e}");
+    let e = err("name: p\nslack_configs:\n  - api_url: https://x/y\n    title: '{{ .Status }}'\n");
+    assert!(e.contains("Go templates are not supported"), "{e}");
+    let e = err("name: p\nemail_configs:\n  - to: a@x\n    from: b@y\n    smarthost: smtp.example.com\n");
+    assert!(e.contains("needs a port"), "{e}");
+    let e = err("name: p\ntelegram_configs:\n  - bot_token: t\n    chat_id: general\n");
+    assert!(e.contains("neither a numeric chat id"), "{e}");
+    let e = err("name: p\ntelegram_configs:\n  - bot_token: t\n    chat_id: 1\n    parse_mode: markdown\n");
+    assert!(e.contains("not a Telegram parse mode"), "{e}");
+    let e = err("name: p\ndiscord_configs:\n  - webhook_url: 'not a url SECRETTOKEN'\n");
+    assert!(!e.contains("SECRETTOKEN"), "{e}");
+}
+
+#[tokio::test]
+async fn test_notification_goes_through_every_integration_and_reports_each() {
+    let ok = FakeServer::start().await;
+    let broken = FakeServer::start().await;
+    broken.answer(403, "{\"ok\":false,\"description\":\"Forbidden: bot was blocked by the user\"}");
+    let yaml = format!(
+        "- name: ops\n  slack_configs:\n    - api_url: {}\n  telegram_configs:\n    - bot_token: t\n      chat_id: 1\n      api_url: {}\n",
+        ok.url("/hook"),
+        broken.url("")
+    );
+    let configs: Vec<ReceiverConfig> = serde_norway::from_str(&yaml).unwrap();
+    let receivers = Receivers::from_config(&configs, "https://pharos.example.com");
+    let outcomes = pharos_notify::test_notification(&receivers, "ops", &client(), common::t(10, 0))
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0].integration, "ops/slack0");
+    assert_eq!(outcomes[0].status, "delivered");
+    assert_eq!(outcomes[0].response_status, Some(200));
+    assert_eq!(outcomes[1].integration, "ops/telegram0");
+    assert_eq!(outcomes[1].status, "failed");
+    assert_eq!(outcomes[1].response_status, Some(403));
+    assert_eq!(
+        outcomes[1].error.as_deref(),
+        Some("HTTP 403: {\"ok\":false,\"description\":\"Forbidden: bot was blocked by the user\"}")
+    );
+    let slack = ok.only_request().json();
+    assert!(
+        slack["attachments"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("PharosTestNotification")
+    );
+    assert!(pharos_notify::test_notification(&receivers, "nobody", &client(), common::t(10, 0))
+        .await
+        .is_none());
+}
