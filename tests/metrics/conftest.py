@@ -72,7 +72,7 @@ global:
   scrape_timeout: 1s
 scrape_configs:
   - job_name: app_text
-    scrape_protocols: [PrometheusText0_0_4]
+    scrape_protocols: [PrometheusText0.0.4]
     static_configs:
       - targets: ['127.0.0.1:{app.port}']
         labels: {{service: shop}}

@@ -342,11 +342,6 @@ def test_metadata_types_and_help(pharos, traffic):
     assert len(limited) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Pharos bug: /api/v1/metadata keeps one entry per metric family, overwritten by every "
-    "scrape (MetadataStore::set), where Prometheus lists every distinct entry its targets "
-    "report; an Enum scraped as text (gauge) and as OpenMetrics (stateset) shows only the "
-    "type of whichever job scraped last"))
 def test_metadata_lists_every_distinct_type_of_a_family(pharos, traffic):
     """prometheus_client's Enum is `# TYPE worker_state gauge` in text 0.0.4 and
     `# TYPE worker_state stateset` in OpenMetrics; Prometheus's metadata API then lists
@@ -417,10 +412,6 @@ def test_stopped_app_goes_down_and_its_series_go_stale(pharos, doomed_app):
     assert len(pharos.api.vector('up{job=~"app_text|app_om"} == 1')) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Pharos bug: scrape_protocols only accepts the Rust variant names (PrometheusText0_0_4, "
-    "OpenMetricsText1_0_0, ...), not Prometheus's spelling PrometheusText0.0.4 / "
-    "OpenMetricsText1.0.0, so a pasted prometheus.yml job with scrape_protocols is refused"))
 def test_scrape_protocols_in_prometheus_spelling(workdir):
     import subprocess
 

@@ -76,9 +76,13 @@ fn default_timeout() -> HumanDuration {
 /// The exposition formats a scrape may ask for, in Prometheus's spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum ScrapeProtocol {
+    #[serde(rename = "OpenMetricsText1.0.0")]
     OpenMetricsText1_0_0,
+    #[serde(rename = "OpenMetricsText0.0.1")]
     OpenMetricsText0_0_1,
+    #[serde(rename = "PrometheusText1.0.0")]
     PrometheusText1_0_0,
+    #[serde(rename = "PrometheusText0.0.4")]
     PrometheusText0_0_4,
     PrometheusProto,
 }

@@ -294,6 +294,7 @@ impl ScrapeManager {
             if !want.contains_key(&k) {
                 let db = self.db.clone();
                 let t = r.st.target.clone();
+                self.metadata.forget(&t.key());
                 tokio::task::spawn_blocking(move || scrape_loop::mark_gone(&db, &t));
             }
         }

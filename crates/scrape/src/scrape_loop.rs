@@ -198,8 +198,8 @@ impl Loop {
         };
         if !error.is_empty() {
             // The query string is left out: `params` may carry an API key.
-            let target = self.st.target.url.split('?').next().unwrap_or_default();
-            tracing::debug!(operation = "scrape", job = %self.st.target.job, target, error = %error, "scrape failed");
+            let url = self.st.target.url.split('?').next().unwrap_or_default();
+            tracing::debug!(operation = "scrape", job = %self.st.target.job, url, error = %error, "scrape failed");
         }
     }
 
@@ -323,8 +323,9 @@ impl Loop {
         }
         app.commit().map_err(|e| format!("storage: {e}"))?;
         self.last_seen = seen;
+        let source = self.st.target.key();
         for (name, meta) in types {
-            self.metadata.set(&name, meta);
+            self.metadata.set(&name, &source, meta);
         }
         // The cache forgets series not exposed for a while (label churn).
         if self.cache.len() > 2 * kept.max(1000) {

@@ -441,8 +441,10 @@ pub async fn remote_write(
         let meta = m.scrape.metadata.clone();
         let outcome = blocking(move || {
             for md in &decoded.metadata {
+                // Pushers are not told apart: the latest push's declaration stands for all.
                 meta.set(
                     &md.metric_family_name,
+                    "remote_write",
                     pharos_scrape::metadata::MetricMetadata {
                         kind: md.kind_name().into(),
                         help: md.help.clone(),
