@@ -513,14 +513,17 @@ receivers: [{name: oncall}, {name: digest}]
     let sent = flush(&mut d, t + secs(1), &ints);
     assert_eq!(sent.len(), 1, "the critical one at once");
     assert_eq!(sent[0]["receiver"], "oncall");
+    // The critical alert repeats to on-call meanwhile; only digests are looked at here.
+    let digests = |sent: Vec<Value>| -> Vec<Value> {
+        sent.into_iter().filter(|p| p["receiver"] == "digest").collect()
+    };
     let next_morning = Utc.with_ymd_and_hms(2024, 7, 2, 7, 0, 0).unwrap(); // 09:00 CEST
-    assert!(flush(&mut d, next_morning - secs(1), &ints).is_empty());
-    let sent = flush(&mut d, next_morning, &ints);
+    assert!(digests(flush(&mut d, next_morning - secs(1), &ints)).is_empty());
+    let sent = digests(flush(&mut d, next_morning, &ints));
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0]["receiver"], "digest");
     assert_eq!(sent[0]["alerts"].as_array().unwrap().len(), 2, "{:#}", sent[0]);
     // Still firing the day after: in the next digest, alone.
-    let sent = flush(&mut d, next_morning + chrono::Duration::days(1), &ints);
+    let sent = digests(flush(&mut d, next_morning + chrono::Duration::days(1), &ints));
     assert_eq!(sent[0]["alerts"].as_array().unwrap().len(), 1);
 }
 
