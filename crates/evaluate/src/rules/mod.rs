@@ -15,6 +15,8 @@ pub mod status;
 pub mod storage;
 pub mod template;
 pub mod template_funcs;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -8,6 +8,8 @@ pub mod issues;
 pub mod maintenance;
 pub mod monitors;
 pub mod projects;
+pub mod receivers;
+pub mod rules;
 pub mod scrape_targets;
 
 use axum::body::Bytes;
@@ -21,7 +23,7 @@ use pharos_store::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::{PublicPage, SharedState, prometheus_api};
+use crate::{PublicPage, SharedState, alertmanager_api, prometheus_api};
 
 /// Compressed remote_write bodies; senders batch far below this.
 const REMOTE_WRITE_MAX_BYTES: usize = 32 << 20;
@@ -41,6 +43,8 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route("/api/v1/monitors/{id}/results", get(monitors::results))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/deliveries", get(alerts::deliveries))
+        .route("/api/v1/receivers", get(receivers::list))
+        .route("/api/v1/receivers/{name}/test", post(receivers::test))
         .route(
             "/api/v1/maintenance",
             get(maintenance::list).post(maintenance::create),
@@ -114,6 +118,22 @@ pub fn router(state: SharedState) -> Router<SharedState> {
                 .delete(scrape_targets::remove),
         )
         .route("/api/v1/status/buildinfo", get(prometheus_api::buildinfo))
+        .route(
+            "/api/v2/alerts",
+            get(alertmanager_api::get_alerts).post(alertmanager_api::post_alerts),
+        )
+        .route("/api/v2/alerts/groups", get(alertmanager_api::get_groups))
+        .route(
+            "/api/v2/silences",
+            get(alertmanager_api::get_silences).post(alertmanager_api::post_silence),
+        )
+        .route(
+            "/api/v2/silence/{id}",
+            get(alertmanager_api::get_silence).delete(alertmanager_api::delete_silence),
+        )
+        .route("/api/v2/status", get(alertmanager_api::status))
+        .route("/api/v2/receivers", get(alertmanager_api::receivers))
+        .route("/api/v1/rules", get(rules::list))
         .route("/api/v1/status/tsdb", get(cardinality::tsdb_status))
         .route(
             "/api/v1/dashboards",

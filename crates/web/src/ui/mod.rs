@@ -16,6 +16,7 @@ pub mod monitor;
 pub mod overview;
 pub mod performance;
 pub mod projects;
+pub mod rules;
 pub mod status;
 pub mod time_range;
 pub mod units;
@@ -40,6 +41,7 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/monitors/{id}/delete", post(monitor::delete))
         .route("/monitors/{id}/pause", post(monitor::pause))
         .route("/alerts", get(alerts::page))
+        .route("/rules", get(rules::page))
         .route("/metrics/explore", get(metrics::explore))
         .route("/metrics/explorer.js", get(metrics::script))
         .route("/metrics/cardinality", get(cardinality::page))
