@@ -335,14 +335,22 @@ impl Config {
                 .filter(|k| {
                     !k.is_empty()
                         && k.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                            .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c))
                 });
             if let Some(k) = &message_key {
                 let full = match &field {
+                    // `[0].scrape_interval` from a section read item by item.
+                    Some(f) if k.starts_with('[') => format!("{f}{k}"),
                     Some(f) => format!("{f}.{k}"),
                     None => k.clone(),
                 };
-                if let Some((l, c)) = locate(&text, &full) {
+                // A flow-style list (`[a, b]`) has no line per item: fall back to its key.
+                let found = locate(&text, &full).or_else(|| {
+                    full.strip_suffix(']')
+                        .and_then(|f| f.rfind('[').map(|i| &f[..i]))
+                        .and_then(|key| locate(&text, key))
+                });
+                if let Some((l, c)) = found {
                     (line, column) = (Some(l), Some(c));
                     message = message[k.len() + 2..].to_string();
                     field = Some(full);
@@ -632,6 +640,17 @@ mod tests {
         assert_eq!(config.projects[0].keys.len(), 2);
         assert!(config.projects[0].alerts.transaction_p95.is_some());
         assert_eq!(config.scrubbing.patterns.len(), 1);
+    }
+
+    /// Regression: errors inside a scrape job named only `scrape_configs` at line 1.
+    #[test]
+    fn scrape_job_errors_name_the_job_field_and_its_line() {
+        let e = parse("scrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_protocols: [OpenMetricsText9]\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (Some(4), Some("scrape_configs[1].scrape_protocols[0]")), "{e}");
+        let e = parse("scrape_configs:\n  - job_name: a\n    scrape_interval: soon\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (Some(3), Some("scrape_configs[0].scrape_interval")), "{e}");
+        let c = parse("scrape_configs:\n  - job_name: a\n    scrape_protocols: [OpenMetricsText1.0.0, PrometheusText0.0.4]\n").unwrap();
+        assert_eq!(c.scrape_configs.len(), 1);
     }
 
     #[test]

@@ -529,8 +529,17 @@ pub fn deserialize_scrape_configs<'de, D: Deserializer<'de>>(
             check_discovery(|k| m.contains_key(k))
                 .map_err(|e| serde::de::Error::custom(format!("[{i}]: {e}")))?;
         }
-        let sc: ScrapeConfig = serde_norway::from_value(v)
-            .map_err(|e| serde::de::Error::custom(format!("[{i}]: {e}")))?;
+        // The section was read as plain values (to check discovery first), which lost
+        // positions; the path inside the job lets the config loader find the line again.
+        let sc: ScrapeConfig = serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                serde::de::Error::custom(format!("[{i}]: {inner}"))
+            } else {
+                serde::de::Error::custom(format!("[{i}].{path}: {inner}"))
+            }
+        })?;
         if !names.insert(sc.job_name.clone()) {
             return Err(serde::de::Error::custom(format!(
                 "found multiple scrape configs with job name {:?}",
