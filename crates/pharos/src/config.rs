@@ -72,6 +72,21 @@ pub struct Config {
     /// What those files hold, read by [`Config::load`].
     #[serde(skip)]
     pub loaded_dashboards: Vec<pharos_web::dashboards::Dashboard>,
+    /// Prometheus rule files (alerting and recording rules), relative to this file; globs
+    /// allowed. Read again on every reload; a bad file refuses the whole config.
+    #[serde(default, deserialize_with = "checked_rule_file_patterns")]
+    pub rule_files: Vec<String>,
+    /// The groups of those files, read by [`Config::load`].
+    #[serde(skip)]
+    pub loaded_rules: Vec<pharos_evaluate::rules::RuleGroupSpec>,
+}
+
+fn checked_rule_file_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        pharos_evaluate::rules::file::check_pattern(p).map_err(serde::de::Error::custom)?;
+    }
+    Ok(patterns)
 }
 
 /// `metrics:` — the time-series store's settings.
@@ -292,6 +307,28 @@ impl Config {
                     field: e.field.clone(),
                     message: e.message,
                 }
+            })?;
+        config.loaded_rules = pharos_evaluate::rules::load_rule_files(&config.rule_files, base)
+            .map_err(|e| match e {
+                pharos_evaluate::rules::RuleFilesError::Pattern { index, message } => {
+                    let field = format!("rule_files[{index}]");
+                    let (line, column) =
+                        locate(&text, &field).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+                    ConfigError {
+                        file: path.to_path_buf(),
+                        line,
+                        column,
+                        field: Some(field),
+                        message,
+                    }
+                }
+                pharos_evaluate::rules::RuleFilesError::File(e) => ConfigError {
+                    file: e.file,
+                    line: e.line,
+                    column: e.column,
+                    field: e.field,
+                    message: e.message,
+                },
             })?;
         Ok(config)
     }

@@ -35,10 +35,25 @@ struct Cli {
 enum Command {
     /// Run Pharos: probes, heartbeats, alerts, API and UI.
     Serve(ServeArgs),
-    /// Check a config file and exit; non-zero with file:line:column and the field on error.
+    /// Check a config file (and the rule files it names) and exit; non-zero with
+    /// file:line:column and the field on error. `check rules FILE...` checks rule files alone.
     Check {
         #[arg(long, env = "PHAROS_CONFIG")]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        what: Option<CheckWhat>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CheckWhat {
+    /// Check Prometheus rule files as `promtool check rules` does.
+    Rules {
+        /// Exit with 3 when the duplicate-rules lint finds something.
+        #[arg(long)]
+        lint_fatal: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -58,15 +73,28 @@ pub struct ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match config::Config::load(&config) {
+        Command::Check {
+            what: Some(CheckWhat::Rules { lint_fatal, files }),
+            ..
+        } => check_rules(&files, lint_fatal),
+        Command::Check { config: None, .. } => {
+            eprintln!("pharos check: pass --config <pharos.yaml>, or `pharos check rules FILE...`");
+            ExitCode::from(2)
+        }
+        Command::Check {
+            config: Some(config),
+            ..
+        } => match config::Config::load(&config) {
             Ok(c) => {
                 println!(
-                    "{}: OK ({} monitors, {} receivers, {} maintenance windows)",
+                    "{}: OK ({} monitors, {} receivers, {} maintenance windows, {} rules)",
                     config.display(),
                     c.monitors.len(),
                     c.receivers.len(),
-                    c.maintenance.len()
+                    c.maintenance.len(),
+                    c.loaded_rules.iter().map(|g| g.rules.len()).sum::<usize>()
                 );
+                print_duplicate_rules(&c.loaded_rules);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -100,4 +128,61 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `promtool check rules`: each file checked alone, every problem listed, the same words.
+fn check_rules(files: &[PathBuf], lint_fatal: bool) -> ExitCode {
+    let (mut failed, mut linted) = (false, false);
+    for f in files {
+        println!("Checking {}", f.display());
+        let parsed = std::fs::read_to_string(f)
+            .map_err(|e| vec![format!("{}: {e}", f.display())])
+            .and_then(|text| {
+                pharos_evaluate::rules::parse_rule_file(&text, f)
+                    .map_err(|errs| errs.iter().map(|e| e.to_string()).collect())
+            });
+        match parsed {
+            Ok(groups) => {
+                if print_duplicate_rules(&groups) {
+                    linted = true;
+                } else {
+                    let n: usize = groups.iter().map(|g| g.rules.len()).sum();
+                    println!("  SUCCESS: {n} rules found");
+                }
+            }
+            Err(errors) => {
+                failed = true;
+                eprintln!("  FAILED:");
+                for e in errors {
+                    eprintln!("{e}");
+                }
+            }
+        }
+        println!();
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else if linted && lint_fatal {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// promtool's `duplicate-rules` lint: printed, not an error unless `--lint-fatal`.
+fn print_duplicate_rules(groups: &[pharos_evaluate::rules::RuleGroupSpec]) -> bool {
+    let dups = pharos_evaluate::rules::file::duplicate_rules(groups);
+    if dups.is_empty() {
+        return false;
+    }
+    eprintln!("  FAILED:");
+    eprintln!("lint error {} duplicate rule(s) found.", dups.len());
+    for (name, labels) in dups {
+        eprintln!("Metric: {name}\nLabel(s):");
+        for (k, v) in labels {
+            eprintln!("\t{k}: {v}");
+        }
+    }
+    eprintln!("Might cause inconsistency while recording expressions");
+    true
 }
