@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
+use pharos_evaluate::rules::storage::TsdbRuleStorage;
+use pharos_evaluate::rules::{RuleEvaluator, RuleSettings};
 use pharos_evaluate::{AlertRouter, EngineSettings, ErrorAlerts, MonitorEngine, ProbeMetrics};
 use pharos_ingest::sentry::Scrubber;
 use pharos_notify::dispatch::{Dispatcher, SystemClock};
@@ -46,6 +48,7 @@ struct Live {
     retention: RwLock<Duration>,
     scrape: Arc<ScrapeManager>,
     dashboards: Arc<pharos_web::dashboards::DashboardSet>,
+    rules: Arc<RuleEvaluator>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -135,6 +138,14 @@ impl Live {
             .map_err(|e| anyhow::anyhow!(e))?;
         self.dashboards
             .set_config(std::mem::take(&mut config.loaded_dashboards));
+        let rule_settings = RuleSettings {
+            external_url: external_url(&config.web, self.listen),
+            external_labels: config.global.external_labels.clone(),
+            evaluation_interval: config.global.evaluation_interval.as_duration(),
+        };
+        self.rules
+            .apply(std::mem::take(&mut config.loaded_rules), rule_settings)
+            .await;
         *self.web.write().unwrap_or_else(|p| p.into_inner()) = config.web;
         tracing::info!(
             operation = "config_apply",
@@ -270,7 +281,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let dashboards = Arc::new(pharos_web::dashboards::DashboardSet::open(
         args.data_dir.join("dashboards"),
     ));
+    // Rules read and write the metrics store directly: a recording rule's samples must be
+    // there for the next rule of its group, which the batching series writer cannot promise.
+    let rules = RuleEvaluator::new(
+        store.clone(),
+        router.clone(),
+        deliveries_waiting.clone(),
+        Arc::new(TsdbRuleStorage(tsdb.clone())),
+        pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
+        Arc::new(pharos_evaluate::rules::SystemClock),
+    );
     let live = Arc::new(Live {
+        rules: rules.clone(),
         dashboards: dashboards.clone(),
         scrape: scrape.clone(),
         errors: errors.clone(),
@@ -368,10 +390,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         args.listen
     );
-    axum::serve(listener, pharos_web::router(state))
+    axum::serve(
+        listener,
+        pharos_web::router(state).layer(axum::Extension(rules.clone())),
+    )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     engine.stop_all();
+    rules.stop_all().await;
     scrape.stop_all();
     if let Err(e) = tsdb.close() {
         tracing::warn!(operation = "shutdown", error = %e, "closing the metrics store failed");
