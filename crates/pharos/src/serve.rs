@@ -327,7 +327,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let worker = DeliveryWorker::new(
         store.clone(),
-        receivers,
+        receivers.clone(),
         deliveries_waiting,
         RetryPolicy::default(),
         delivery_metrics,
@@ -367,6 +367,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             scrape: scrape.clone(),
         })),
         dashboards,
+        receivers,
         cardinality: {
             let history = Arc::new(pharos_web::api::cardinality::CardinalityHistory::default());
             tokio::spawn(history.clone().run(tsdb.clone()));

@@ -132,6 +132,30 @@ impl Store {
         })
     }
 
+    /// Records a notification sent outside the queue (a test notification sent on
+    /// request): one attempt, already finished, so the worker never picks it up.
+    pub fn record_sent_delivery(
+        &self,
+        n: &NewDelivery,
+        delivered: bool,
+        error: Option<&str>,
+        response_status: Option<u16>,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let outcome = if delivered {
+            DeliveryOutcome::Delivered
+        } else {
+            DeliveryOutcome::Failed
+        };
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO deliveries(receiver, alert_fingerprint, status, payload, outcome, attempts, last_error, response_status, next_attempt_at, created_at, finished_at) VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?8, ?8)",
+                params![n.receiver, n.alert_fingerprint, n.status, n.payload, outcome.as_str(), error, response_status, ms(now)],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
     pub fn list_deliveries(&self, fingerprint: Option<&str>, limit: u64) -> Result<Vec<Delivery>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(

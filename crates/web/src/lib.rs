@@ -47,6 +47,8 @@ pub struct AppState {
     pub dashboards: Arc<dashboards::DashboardSet>,
     /// Per-minute cardinality snapshots, for growth on `/metrics/cardinality`.
     pub cardinality: Arc<api::cardinality::CardinalityHistory>,
+    /// The receivers in force (swapped on reload), for listing and test notifications.
+    pub receivers: Arc<RwLock<pharos_notify::Receivers>>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
     pub access: Access,
