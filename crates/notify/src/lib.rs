@@ -59,9 +59,14 @@ pub trait Receiver: Send + Sync {
     /// `<receiver>/<kind><index>`, or the receiver's name when it has one integration.
     fn name(&self) -> &str;
     /// The kind: `webhook`, `slack`, `telegram`, …
-    fn integration(&self) -> &'static str;
-    /// The config as the API shows it: credentials as `<secret>`.
-    fn describe(&self) -> serde_json::Value;
+    fn integration(&self) -> &'static str {
+        "custom"
+    }
+    /// The config as the API shows it: credentials as `<secret>`. Nothing by default, so
+    /// a receiver that forgets this shows no secret.
+    fn describe(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     /// The payload for this notification, or `None` when this receiver does not want it
     /// (e.g. every alert resolved and `send_resolved: false`).
     fn payload_for(&self, notification: &Notification) -> Option<String>;

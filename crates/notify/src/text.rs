@@ -51,7 +51,10 @@ impl Level {
 
     /// The worst level among the firing alerts; resolved when none fires.
     pub fn of_notification(n: &Notification) -> Level {
-        n.firing().map(Level::of_alert).max().unwrap_or(Level::Resolved)
+        n.firing()
+            .map(Level::of_alert)
+            .max()
+            .unwrap_or(Level::Resolved)
     }
 
     /// Seed 000's Telegram alerts: 🔴 critical, 🟠 warning, ℹ️ info, ✅ resolved.
@@ -208,7 +211,9 @@ impl<'a> AlertFacts<'a> {
                 .map(|v| cut(v, MAX_FIELD_CHARS))
         };
         let duration = match (a.state, a.ends_at) {
-            (AlertState::Resolved, Some(end)) => format!("lasted {}", human_duration(end - a.starts_at)),
+            (AlertState::Resolved, Some(end)) => {
+                format!("lasted {}", human_duration(end - a.starts_at))
+            }
             (AlertState::Resolved, None) => "resolved".to_string(),
             _ => format!("for {}", human_duration(as_of - a.starts_at)),
         };
@@ -365,7 +370,11 @@ impl Markup for SlackMrkdwn {
         format!("*{escaped}*")
     }
     fn link(&self, text: &str, url: &str) -> String {
-        format!("<{}|{}>", url.replace('|', "%7C"), self.escape(text).replace('|', "¦"))
+        format!(
+            "<{}|{}>",
+            url.replace('|', "%7C"),
+            self.escape(text).replace('|', "¦")
+        )
     }
 }
 
@@ -411,7 +420,11 @@ impl Markup for TelegramMarkdown {
         format!("*{escaped}*")
     }
     fn link(&self, text: &str, url: &str) -> String {
-        format!("[{}]({})", self.escape(text).replace(']', ""), url.replace(')', "%29"))
+        format!(
+            "[{}]({})",
+            self.escape(text).replace(']', ""),
+            url.replace(')', "%29")
+        )
     }
 }
 
@@ -434,7 +447,11 @@ impl Markup for Markdown {
         format!("**{escaped}**")
     }
     fn link(&self, text: &str, url: &str) -> String {
-        format!("[{}]({})", self.escape(text), url.replace(')', "%29").replace(' ', "%20"))
+        format!(
+            "[{}]({})",
+            self.escape(text),
+            url.replace(')', "%29").replace(' ', "%20")
+        )
     }
 }
 
@@ -462,12 +479,21 @@ pub fn headline(f: &Facts<'_>, m: &dyn Markup) -> String {
 pub fn alert_block(a: &AlertFacts<'_>, m: &dyn Markup) -> String {
     let mut lines = Vec::new();
     let what = match &a.summary {
-        Some(s) => format!("{} {} — {}", a.level.emoji(), m.bold(&m.escape(a.name)), m.escape(s)),
+        Some(s) => format!(
+            "{} {} — {}",
+            a.level.emoji(),
+            m.bold(&m.escape(a.name)),
+            m.escape(s)
+        ),
         None => format!("{} {}", a.level.emoji(), m.bold(&m.escape(a.name))),
     };
     lines.push(what);
     if !a.place.is_empty() {
-        lines.push(format!("{} {}", m.bold("Where:"), m.escape(&a.place_text())));
+        lines.push(format!(
+            "{} {}",
+            m.bold("Where:"),
+            m.escape(&a.place_text())
+        ));
     }
     let when = match a.ends_at {
         Some(end) if a.level == Level::Resolved => format!(
@@ -503,10 +529,8 @@ pub fn footer(f: &Facts<'_>, m: &dyn Markup) -> Vec<String> {
     if let Some(ack) = f.ack_url {
         lines.push(format!("{} {}", m.bold("Acknowledge:"), m.link(ack, ack)));
     }
-    if f.ack_url.is_none() {
-        if let Some(all) = &f.alerts_url {
-            lines.push(format!("{} {}", m.bold("All alerts:"), m.link(all, all)));
-        }
+    if let (None, Some(all)) = (f.ack_url, &f.alerts_url) {
+        lines.push(format!("{} {}", m.bold("All alerts:"), m.link(all, all)));
     }
     lines
 }
@@ -610,11 +634,23 @@ mod tests {
             generator_url: String::new(),
             updated_at: DateTime::UNIX_EPOCH,
         };
-        assert_eq!(Level::of_alert(&alert(&labels, AlertState::Firing)), Level::Warning);
+        assert_eq!(
+            Level::of_alert(&alert(&labels, AlertState::Firing)),
+            Level::Warning
+        );
         labels.insert("severity".into(), "Critical".into());
-        assert_eq!(Level::of_alert(&alert(&labels, AlertState::Firing)), Level::Critical);
+        assert_eq!(
+            Level::of_alert(&alert(&labels, AlertState::Firing)),
+            Level::Critical
+        );
         labels.insert("severity".into(), "info".into());
-        assert_eq!(Level::of_alert(&alert(&labels, AlertState::Firing)), Level::Info);
-        assert_eq!(Level::of_alert(&alert(&labels, AlertState::Resolved)), Level::Resolved);
+        assert_eq!(
+            Level::of_alert(&alert(&labels, AlertState::Firing)),
+            Level::Info
+        );
+        assert_eq!(
+            Level::of_alert(&alert(&labels, AlertState::Resolved)),
+            Level::Resolved
+        );
     }
 }

@@ -147,7 +147,8 @@ impl DeliveryWorker {
         let already = self.parts_sent().get(&d.id).copied().unwrap_or(0);
         let result = match &receiver {
             Some(r) => {
-                let (result, sent) = send_parts(r.as_ref(), &self.client, &d.payload, already).await;
+                let (result, sent) =
+                    send_parts(r.as_ref(), &self.client, &d.payload, already).await;
                 if result.is_err() && sent > 0 {
                     self.parts_sent().insert(d.id, sent);
                 } else {

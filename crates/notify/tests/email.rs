@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{client, firing_group, resolved_group};
-use pharos_notify::{ReceiverConfig, Receiver, SendError, send_parts};
+use pharos_notify::{Receiver, ReceiverConfig, SendError, send_parts};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 #[derive(Clone, Debug, Default)]
@@ -35,7 +35,10 @@ enum Next {
 
 impl FakeSmtp {
     /// `tls`: offer STARTTLS with this acceptor. `reject_rcpt`: answer RCPT TO with it.
-    async fn start(tls: Option<tokio_rustls::TlsAcceptor>, reject_rcpt: Option<&'static str>) -> FakeSmtp {
+    async fn start(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        reject_rcpt: Option<&'static str>,
+    ) -> FakeSmtp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let sessions = Arc::new(Mutex::new(Vec::new()));
@@ -99,10 +102,18 @@ async fn talk<S: AsyncRead + AsyncWrite + Unpin>(
         record(&|x| x.commands.push(line.clone()));
         let upper = line.to_ascii_uppercase();
         let answer: String = if upper.starts_with("EHLO") {
-            let starttls = if offer_starttls { "250-STARTTLS\r\n" } else { "" };
+            let starttls = if offer_starttls {
+                "250-STARTTLS\r\n"
+            } else {
+                ""
+            };
             format!("250-fake.test\r\n250-AUTH PLAIN LOGIN\r\n{starttls}250 8BITMIME\r\n")
         } else if upper == "STARTTLS" && offer_starttls {
-            reader.get_mut().write_all(b"220 go ahead\r\n").await.unwrap();
+            reader
+                .get_mut()
+                .write_all(b"220 go ahead\r\n")
+                .await
+                .unwrap();
             return Next::StartTls;
         } else if let Some(cred) = line.strip_prefix("AUTH PLAIN ") {
             record(&|x| x.auth = Some(cred.to_string()));
@@ -154,7 +165,9 @@ fn receiver(yaml: &str) -> Arc<dyn Receiver> {
 
 /// Quoted-printable soft breaks and `=XX` escapes undone, enough to read the body.
 fn unfold(data: &str) -> String {
-    data.replace("=\r\n", "").replace("=3D", "=").replace("=20", " ")
+    data.replace("=\r\n", "")
+        .replace("=3D", "=")
+        .replace("=20", " ")
 }
 
 #[tokio::test]
@@ -170,21 +183,52 @@ async fn plain_smtp_with_auth_sends_a_text_and_an_html_part() {
     assert_eq!(result.unwrap(), 250);
     let s = smtp.delivered();
     assert_eq!(s.commands[0], "EHLO pharos.test");
-    assert_eq!(s.auth.as_deref(), Some("AHBoYXJvcwBTRUNSRVRQQVNT"), "AUTH PLAIN pharos/SECRETPASS");
+    assert_eq!(
+        s.auth.as_deref(),
+        Some("AHBoYXJvcwBTRUNSRVRQQVNT"),
+        "AUTH PLAIN pharos/SECRETPASS"
+    );
     assert_eq!(s.mail_from.as_deref(), Some("<pharos@example.com>"));
     assert_eq!(s.rcpt_to, ["<ops@example.com>", "<oncall@example.com>"]);
     assert!(!s.tls);
     let data = unfold(s.data.as_deref().unwrap());
-    assert!(data.contains("From: Pharos <pharos@example.com>\r\n"), "{data}");
-    assert!(data.contains("To: ops@example.com, Oncall <oncall@example.com>\r\n"), "{data}");
-    assert!(data.contains("Subject: =?utf-8?b?"), "emoji subjects are encoded: {data}");
+    assert!(
+        data.contains("From: Pharos <pharos@example.com>\r\n"),
+        "{data}"
+    );
+    assert!(
+        data.contains("To: ops@example.com, Oncall <oncall@example.com>\r\n"),
+        "{data}"
+    );
+    assert!(
+        data.contains("Subject: =?utf-8?b?"),
+        "emoji subjects are encoded: {data}"
+    );
     assert!(data.contains("X-Team: payments\r\n"), "{data}");
-    assert!(data.contains("Date: Fri, 14 Mar 2025 10:00:00 +0000\r\n"), "{data}");
-    assert!(data.contains("Content-Type: multipart/alternative"), "{data}");
-    assert!(data.contains("Content-Type: text/plain; charset=utf-8"), "{data}");
-    assert!(data.contains("Content-Type: text/html; charset=utf-8"), "{data}");
-    assert!(data.contains("Acknowledge: https://pharos.example.com/ack/3f9a2c"), "{data}");
-    assert!(data.contains("<a href=\"https://pharos.example.com/ack/3f9a2c\">"), "{data}");
+    assert!(
+        data.contains("Date: Fri, 14 Mar 2025 10:00:00 +0000\r\n"),
+        "{data}"
+    );
+    assert!(
+        data.contains("Content-Type: multipart/alternative"),
+        "{data}"
+    );
+    assert!(
+        data.contains("Content-Type: text/plain; charset=utf-8"),
+        "{data}"
+    );
+    assert!(
+        data.contains("Content-Type: text/html; charset=utf-8"),
+        "{data}"
+    );
+    assert!(
+        data.contains("Acknowledge: https://pharos.example.com/ack/3f9a2c"),
+        "{data}"
+    );
+    assert!(
+        data.contains("<a href=\"https://pharos.example.com/ack/3f9a2c\">"),
+        "{data}"
+    );
     let mail: serde_json::Value = serde_json::from_str(&payload).unwrap();
     insta::assert_snapshot!("email_firing_subject", mail["subject"].as_str().unwrap());
     insta::assert_snapshot!("email_firing_text", mail["text"].as_str().unwrap());
@@ -193,10 +237,15 @@ async fn plain_smtp_with_auth_sends_a_text_and_an_html_part() {
 
 #[tokio::test]
 async fn email_leaves_resolved_out_unless_asked() {
-    let r = receiver("name: ops\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: 127.0.0.1:25\n");
+    let r = receiver(
+        "name: ops\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: 127.0.0.1:25\n",
+    );
     assert!(r.payload_for(&resolved_group()).is_none());
-    let r = receiver("name: ops\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: 127.0.0.1:25\n    send_resolved: true\n");
-    let mail: serde_json::Value = serde_json::from_str(&r.payload_for(&resolved_group()).unwrap()).unwrap();
+    let r = receiver(
+        "name: ops\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: 127.0.0.1:25\n    send_resolved: true\n",
+    );
+    let mail: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&resolved_group()).unwrap()).unwrap();
     insta::assert_snapshot!("email_resolved_text", mail["text"].as_str().unwrap());
 }
 
@@ -221,7 +270,11 @@ async fn starttls_with_a_self_signed_certificate_from_ca_file() {
         rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     )
     .unwrap();
-    let smtp = FakeSmtp::start(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))), None).await;
+    let smtp = FakeSmtp::start(
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        None,
+    )
+    .await;
     let r = receiver(&format!(
         "name: ops\nemail_configs:\n  - to: ops@example.com\n    from: pharos@example.com\n    smarthost: 127.0.0.1:{}\n    auth_username: pharos\n    auth_password: SECRETPASS\n    tls_config:\n      ca_file: {}\n      server_name: localhost\n",
         smtp.port,
@@ -233,8 +286,16 @@ async fn starttls_with_a_self_signed_certificate_from_ca_file() {
     let s = smtp.delivered();
     assert!(s.tls, "{:?}", s.commands);
     let starttls = s.commands.iter().position(|c| c == "STARTTLS").unwrap();
-    let auth = s.commands.iter().position(|c| c.starts_with("AUTH")).unwrap();
-    assert!(starttls < auth, "credentials only after STARTTLS: {:?}", s.commands);
+    let auth = s
+        .commands
+        .iter()
+        .position(|c| c.starts_with("AUTH"))
+        .unwrap();
+    assert!(
+        starttls < auth,
+        "credentials only after STARTTLS: {:?}",
+        s.commands
+    );
     assert_eq!(s.rcpt_to, ["<ops@example.com>"]);
 }
 
@@ -248,12 +309,18 @@ async fn require_tls_refuses_a_server_without_starttls() {
     let payload = r.payload_for(&firing_group()).unwrap();
     let (result, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
     assert!(result.is_err());
-    assert!(smtp.sessions().iter().all(|s| s.data.is_none()), "nothing sent in the clear");
+    assert!(
+        smtp.sessions().iter().all(|s| s.data.is_none()),
+        "nothing sent in the clear"
+    );
 }
 
 #[tokio::test]
 async fn smtp_5xx_is_permanent_and_4xx_is_retried() {
-    for (answer, permanent) in [("550 5.1.1 no such user\r\n", true), ("451 4.3.0 try later\r\n", false)] {
+    for (answer, permanent) in [
+        ("550 5.1.1 no such user\r\n", true),
+        ("451 4.3.0 try later\r\n", false),
+    ] {
         let smtp = FakeSmtp::start(None, Some(answer)).await;
         let r = receiver(&format!(
             "name: ops\nemail_configs:\n  - to: ops@example.com\n    from: pharos@example.com\n    smarthost: 127.0.0.1:{}\n    require_tls: false\n",

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{FakeServer, client, firing_group, resolved_group};
-use pharos_notify::{ReceiverConfig, Receiver, Receivers, send_parts};
+use pharos_notify::{Receiver, ReceiverConfig, Receivers, send_parts};
 
 fn receiver(yaml: &str) -> Arc<dyn Receiver> {
     let config: ReceiverConfig = serde_norway::from_str(yaml).unwrap();
@@ -70,18 +70,33 @@ async fn telegram_posts_send_message_with_the_token_in_the_path() {
     assert_eq!(body["chat_id"], -1001234567890i64);
     assert_eq!(body["parse_mode"], "HTML");
     assert_eq!(body["message_thread_id"], 7);
-    assert!(body["text"].as_str().unwrap().starts_with("🔴 <b>[FIRING:2] MonitorDown on invoice-bot</b>"));
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔴 <b>[FIRING:2] MonitorDown on invoice-bot</b>")
+    );
     assert!(reqs[1].json()["text"].as_str().unwrap().starts_with("✅ "));
     insta::assert_snapshot!("telegram_firing_text", body["text"].as_str().unwrap());
     insta::assert_snapshot!("telegram_firing", pretty(&reqs[0].body));
-    insta::assert_snapshot!("telegram_resolved_text", reqs[1].json()["text"].as_str().unwrap());
+    insta::assert_snapshot!(
+        "telegram_resolved_text",
+        reqs[1].json()["text"].as_str().unwrap()
+    );
 }
 
 fn nasty_group() -> pharos_model::Notification {
     let nasty = "_*[]()~`>#+-=|{}.!<&";
     let a = common::alert(
-        &[("alertname", "Odd_Name*"), ("job", nasty), ("severity", "warning")],
-        &[("summary", nasty), ("runbook_url", "https://wiki.example.com/a_(b)")],
+        &[
+            ("alertname", "Odd_Name*"),
+            ("job", nasty),
+            ("severity", "warning"),
+        ],
+        &[
+            ("summary", nasty),
+            ("runbook_url", "https://wiki.example.com/a_(b)"),
+        ],
         pharos_model::AlertState::Firing,
     );
     pharos_model::Notification::single("ops", &a, "https://pharos.example.com")
@@ -118,7 +133,7 @@ fn telegram_escapes_every_special_character() {
             in_url = false;
         } else if !in_url {
             assert!(
-                !"_[]()~`>#+-=|{}.!".contains(c) || c == '[' || c == ']' || c == '(' ,
+                !"_[]()~`>#+-=|{}.!".contains(c) || c == '[' || c == ']' || c == '(',
                 "unescaped {c:?} in {text}"
             );
         }
@@ -149,7 +164,10 @@ async fn telegram_splits_long_groups_and_a_retry_resends_only_the_rest() {
         let v: serde_json::Value = serde_json::from_str(p).unwrap();
         let text = v["text"].as_str().unwrap();
         assert!(text.encode_utf16().count() <= 4096);
-        assert!(text.starts_with(&format!("({}/{}) ", i + 1, parts.len())), "{text}");
+        assert!(
+            text.starts_with(&format!("({}/{}) ", i + 1, parts.len())),
+            "{text}"
+        );
     }
     // The second message fails: the first is not sent again on the retry.
     fake.answer(200, "{\"ok\":true}");
@@ -168,7 +186,10 @@ async fn telegram_splits_long_groups_and_a_retry_resends_only_the_rest() {
     assert_eq!(texts.len(), parts.len() + 1);
     assert!(texts[0].starts_with("(1/"));
     assert!(texts[1].starts_with("(2/"));
-    assert!(texts[2].starts_with("(2/"), "the retry starts at the failed part");
+    assert!(
+        texts[2].starts_with("(2/"),
+        "the retry starts at the failed part"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +200,10 @@ async fn pagerduty_triggers_and_resolves_with_one_dedup_key() {
         fake.url("/v2/enqueue")
     ));
     let firing_payload = r.payload_for(&firing_group()).unwrap();
-    assert!(!firing_payload.contains("R0UT1NGKEY"), "no credential in the stored payload");
+    assert!(
+        !firing_payload.contains("R0UT1NGKEY"),
+        "no credential in the stored payload"
+    );
     deliver(&r, &firing_group()).await;
     deliver(&r, &resolved_group()).await;
     let reqs = fake.requests();
@@ -290,7 +314,10 @@ async fn twilio_posts_a_short_form_encoded_sms_with_basic_auth() {
     let req = fake.only_request();
     assert_eq!(req.method, "POST");
     assert_eq!(req.path, "/2010-04-01/Accounts/AC123/Messages.json");
-    assert_eq!(req.header("authorization"), Some("Basic QUMxMjM6dHdpbGlvLXRva2Vu"));
+    assert_eq!(
+        req.header("authorization"),
+        Some("Basic QUMxMjM6dHdpbGlvLXRva2Vu")
+    );
     assert_eq!(
         req.header("content-type"),
         Some("application/x-www-form-urlencoded")
@@ -302,7 +329,10 @@ async fn twilio_posts_a_short_form_encoded_sms_with_basic_auth() {
     assert_eq!(form[1], ("From".into(), "+15017122661".into()));
     let body = &form[2].1;
     assert!(body.chars().count() <= 320, "{}", body.chars().count());
-    assert!(body.ends_with("Ack: https://pharos.example.com/ack/3f9a2c"), "{body}");
+    assert!(
+        body.ends_with("Ack: https://pharos.example.com/ack/3f9a2c"),
+        "{body}"
+    );
     insta::assert_snapshot!("twilio_firing_sms", body);
     let resolved = r.payload_for(&resolved_group()).unwrap();
     let resolved: Vec<String> = serde_json::from_str(&resolved).unwrap();
@@ -322,7 +352,14 @@ async fn error_answers_are_classified_and_explained() {
         fake.url("/hook")
     ));
     let payload = r.payload_for(&firing_group()).unwrap();
-    for (status, retry) in [(500, true), (503, true), (429, true), (408, true), (400, false), (404, false)] {
+    for (status, retry) in [
+        (500, true),
+        (503, true),
+        (429, true),
+        (408, true),
+        (400, false),
+        (404, false),
+    ] {
         fake.answer(status, "invalid_token");
         let (result, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
         match result {
@@ -365,7 +402,13 @@ fn integrations_are_named_by_kind_and_index_and_describe_hides_secrets() {
     let receivers = Receivers::from_config(&configs, "https://pharos.example.com");
     assert_eq!(
         receivers.names().collect::<Vec<_>>(),
-        ["ops/email0", "ops/slack0", "ops/telegram0", "ops/telegram1", "pager"]
+        [
+            "ops/email0",
+            "ops/slack0",
+            "ops/telegram0",
+            "ops/telegram1",
+            "pager"
+        ]
     );
     let shown: Vec<String> = receivers
         .integrations_of("ops")
@@ -376,27 +419,47 @@ fn integrations_are_named_by_kind_and_index_and_describe_hides_secrets() {
         .collect();
     let all = shown.join("\n");
     assert!(!all.contains("SECRET"), "{all}");
-    assert!(all.contains("\"api_url\":\"https://hooks.slack.com/<secret>\""), "{all}");
+    assert!(
+        all.contains("\"api_url\":\"https://hooks.slack.com/<secret>\""),
+        "{all}"
+    );
     assert!(all.contains("\"auth_password\":\"<secret>\""), "{all}");
     assert!(all.contains("\"routing_key\":\"<secret>\""), "{all}");
     // Until routing exists every receiver gets every alert: one delivery per integration.
     let deliveries = receivers.deliveries_for(&firing_group().alerts[0]);
     let names: Vec<&str> = deliveries.iter().map(|d| d.receiver.as_str()).collect();
-    assert_eq!(names, ["ops/slack0", "ops/telegram0", "ops/telegram1", "ops/email0", "pager"]);
+    assert_eq!(
+        names,
+        [
+            "ops/slack0",
+            "ops/telegram0",
+            "ops/telegram1",
+            "ops/email0",
+            "pager"
+        ]
+    );
 }
 
 #[test]
 fn config_errors_name_the_field() {
-    let err = |yaml: &str| serde_norway::from_str::<ReceiverConfig>(yaml).unwrap_err().to_string();
+    let err = |yaml: &str| {
+        serde_norway::from_str::<ReceiverConfig>(yaml)
+            .unwrap_err()
+            .to_string()
+    };
     let e = err("name: p\npagerduty_configs:\n  - service_key: x\n");
     assert!(e.contains("unknown field `service_key`"), "{e}");
     let e = err("name: p\nslack_configs:\n  - api_url: https://x/y\n    title: '{{ .Status }}'\n");
     assert!(e.contains("Go templates are not supported"), "{e}");
-    let e = err("name: p\nemail_configs:\n  - to: a@x\n    from: b@y\n    smarthost: smtp.example.com\n");
+    let e = err(
+        "name: p\nemail_configs:\n  - to: a@x\n    from: b@y\n    smarthost: smtp.example.com\n",
+    );
     assert!(e.contains("needs a port"), "{e}");
     let e = err("name: p\ntelegram_configs:\n  - bot_token: t\n    chat_id: general\n");
     assert!(e.contains("neither a numeric chat id"), "{e}");
-    let e = err("name: p\ntelegram_configs:\n  - bot_token: t\n    chat_id: 1\n    parse_mode: markdown\n");
+    let e = err(
+        "name: p\ntelegram_configs:\n  - bot_token: t\n    chat_id: 1\n    parse_mode: markdown\n",
+    );
     assert!(e.contains("not a Telegram parse mode"), "{e}");
     let e = err("name: p\ndiscord_configs:\n  - webhook_url: 'not a url SECRETTOKEN'\n");
     assert!(!e.contains("SECRETTOKEN"), "{e}");
@@ -406,7 +469,10 @@ fn config_errors_name_the_field() {
 async fn test_notification_goes_through_every_integration_and_reports_each() {
     let ok = FakeServer::start().await;
     let broken = FakeServer::start().await;
-    broken.answer(403, "{\"ok\":false,\"description\":\"Forbidden: bot was blocked by the user\"}");
+    broken.answer(
+        403,
+        "{\"ok\":false,\"description\":\"Forbidden: bot was blocked by the user\"}",
+    );
     let yaml = format!(
         "- name: ops\n  slack_configs:\n    - api_url: {}\n  telegram_configs:\n    - bot_token: t\n      chat_id: 1\n      api_url: {}\n",
         ok.url("/hook"),
@@ -435,7 +501,9 @@ async fn test_notification_goes_through_every_integration_and_reports_each() {
             .unwrap()
             .contains("PharosTestNotification")
     );
-    assert!(pharos_notify::test_notification(&receivers, "nobody", &client(), common::t(10, 0))
-        .await
-        .is_none());
+    assert!(
+        pharos_notify::test_notification(&receivers, "nobody", &client(), common::t(10, 0))
+            .await
+            .is_none()
+    );
 }

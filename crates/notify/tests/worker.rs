@@ -52,7 +52,10 @@ async fn server_errors_and_429_are_retried_until_delivered() {
     let store = temp_store("retry");
     let (worker, receivers) = worker(
         store.clone(),
-        &format!("- name: ops\n  webhook_configs:\n    - url: {}\n", fake.url("/hook")),
+        &format!(
+            "- name: ops\n  webhook_configs:\n    - url: {}\n",
+            fake.url("/hook")
+        ),
         20,
     );
     queue(&store, &receivers);
@@ -72,7 +75,10 @@ async fn server_errors_and_429_are_retried_until_delivered() {
     assert_eq!(worker.run_once().await, 0);
     let bodies: Vec<String> = fake.requests().into_iter().map(|r| r.body).collect();
     assert_eq!(bodies.len(), 3);
-    assert!(bodies.iter().all(|b| b == &bodies[0]), "retries send the same bytes");
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "retries send the same bytes"
+    );
 }
 
 #[tokio::test]
@@ -81,7 +87,10 @@ async fn client_errors_fail_at_once() {
     let store = temp_store("permanent");
     let (worker, receivers) = worker(
         store.clone(),
-        &format!("- name: ops\n  slack_configs:\n    - api_url: {}\n", fake.url("/hook")),
+        &format!(
+            "- name: ops\n  slack_configs:\n    - api_url: {}\n",
+            fake.url("/hook")
+        ),
         20,
     );
     queue(&store, &receivers);
@@ -102,7 +111,10 @@ async fn retries_stop_after_max_attempts() {
     let store = temp_store("give-up");
     let (worker, receivers) = worker(
         store.clone(),
-        &format!("- name: ops\n  discord_configs:\n    - webhook_url: {}\n", fake.url("/hook")),
+        &format!(
+            "- name: ops\n  discord_configs:\n    - webhook_url: {}\n",
+            fake.url("/hook")
+        ),
         2,
     );
     queue(&store, &receivers);

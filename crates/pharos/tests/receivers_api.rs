@@ -27,7 +27,9 @@ async fn test_notification_is_sent_at_once_logged_and_secrets_stay_hidden() {
     assert_eq!(r.status().as_u16(), 401);
     assert!(hook.payloads().is_empty());
 
-    let (status, answer) = p.send(Method::POST, "/api/v1/receivers/ops/test", None).await;
+    let (status, answer) = p
+        .send(Method::POST, "/api/v1/receivers/ops/test", None)
+        .await;
     assert_eq!(status.as_u16(), 200, "{answer}");
     assert_eq!(answer["status"], "delivered");
     assert_eq!(answer["integrations"][0]["integration"], "ops");
@@ -35,17 +37,24 @@ async fn test_notification_is_sent_at_once_logged_and_secrets_stay_hidden() {
     assert_eq!(answer["integrations"][0]["response_status"], 200);
     let got = hook.payloads();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0]["alerts"][0]["labels"]["alertname"], "PharosTestNotification");
+    assert_eq!(
+        got[0]["alerts"][0]["labels"]["alertname"],
+        "PharosTestNotification"
+    );
     assert_eq!(got[0]["status"], "firing");
 
     // A failing endpoint: the answer says why.
     hook.fail_next(1);
-    let (_, answer) = p.send(Method::POST, "/api/v1/receivers/ops/test", None).await;
+    let (_, answer) = p
+        .send(Method::POST, "/api/v1/receivers/ops/test", None)
+        .await;
     assert_eq!(answer["status"], "failed");
     assert_eq!(answer["integrations"][0]["response_status"], 503);
     assert_eq!(answer["integrations"][0]["error"], "HTTP 503");
 
-    let (status, _) = p.send(Method::POST, "/api/v1/receivers/nobody/test", None).await;
+    let (status, _) = p
+        .send(Method::POST, "/api/v1/receivers/nobody/test", None)
+        .await;
     assert_eq!(status.as_u16(), 404);
 
     let list = p.get("/api/v1/receivers").await;
@@ -55,7 +64,10 @@ async fn test_notification_is_sent_at_once_logged_and_secrets_stay_hidden() {
     assert_eq!(ops["name"], "ops");
     let integration = &ops["integrations"][0];
     assert_eq!(integration["kind"], "webhook");
-    assert_eq!(integration["config"]["headers"]["Authorization"], "<secret>");
+    assert_eq!(
+        integration["config"]["headers"]["Authorization"],
+        "<secret>"
+    );
     assert_eq!(
         integration["config"]["url"],
         Value::String(format!("http://{}/<secret>", hook.addr))

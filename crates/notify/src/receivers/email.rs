@@ -94,7 +94,9 @@ impl<'de> Deserialize<'de> for SmartHost {
             .map_err(|_| serde::de::Error::custom(format!("{raw:?}: the port is not a number")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
-            return Err(serde::de::Error::custom(format!("{raw:?}: the host is empty")));
+            return Err(serde::de::Error::custom(format!(
+                "{raw:?}: the host is empty"
+            )));
         }
         Ok(SmartHost {
             host: host.to_string(),
@@ -121,8 +123,15 @@ fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, 
     let h = BTreeMap::<String, String>::deserialize(d)?;
     for name in h.keys() {
         let lower = name.to_ascii_lowercase();
-        if ["to", "from", "date", "message-id", "content-type", "mime-version"]
-            .contains(&lower.as_str())
+        if [
+            "to",
+            "from",
+            "date",
+            "message-id",
+            "content-type",
+            "mime-version",
+        ]
+        .contains(&lower.as_str())
         {
             return Err(serde::de::Error::custom(format!(
                 "header {name:?} is set by Pharos (use `to` / `from` for addresses)"
@@ -164,7 +173,12 @@ pub fn email_for(config: &EmailConfig, n: &Notification) -> Email {
         .remove("Subject")
         .or_else(|| headers.remove("subject"))
         .unwrap_or_else(|| format!("{} {}", f.level.emoji(), f.title));
-    let id = Sha256::digest(format!("{}\0{}\0{}", n.group_key, n.status().as_str(), date.timestamp_millis()));
+    let id = Sha256::digest(format!(
+        "{}\0{}\0{}",
+        n.group_key,
+        n.status().as_str(),
+        date.timestamp_millis()
+    ));
     let domain = url::Url::parse(&n.external_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -225,11 +239,17 @@ impl EmailReceiver {
         let host = &c.smarthost.host;
         let tls = || -> Result<TlsParameters, SendError> {
             let mut b = TlsParameters::builder(
-                c.tls_config.server_name.clone().unwrap_or_else(|| host.clone()),
+                c.tls_config
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| host.clone()),
             );
             if let Some(path) = &c.tls_config.ca_file {
                 let pem = std::fs::read(path).map_err(|e| {
-                    SendError::permanent(format!("cannot read tls_config.ca_file {}: {e}", path.display()))
+                    SendError::permanent(format!(
+                        "cannot read tls_config.ca_file {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 let cert = Certificate::from_pem(&pem).map_err(|e| {
                     SendError::permanent(format!("tls_config.ca_file {}: {e}", path.display()))
@@ -269,7 +289,8 @@ impl EmailReceiver {
 }
 
 fn message(email: &Email) -> Result<Message, SendError> {
-    let bad = |e: &dyn std::fmt::Display| SendError::permanent(format!("cannot build the mail: {e}"));
+    let bad =
+        |e: &dyn std::fmt::Display| SendError::permanent(format!("cannot build the mail: {e}"));
     let from: Mailbox = email.from.parse().map_err(|e| bad(&e))?;
     let to: Mailboxes = email.to.parse().map_err(|e| bad(&e))?;
     let mut b = Message::builder()

@@ -80,7 +80,10 @@ impl ReceiverConfig {
             )));
         }
         for (i, c) in self.slack_configs.iter().enumerate() {
-            out.push(Arc::new(slack::SlackReceiver::new(name("slack", i), c.clone())));
+            out.push(Arc::new(slack::SlackReceiver::new(
+                name("slack", i),
+                c.clone(),
+            )));
         }
         for (i, c) in self.telegram_configs.iter().enumerate() {
             out.push(Arc::new(telegram::TelegramReceiver::new(
@@ -89,7 +92,10 @@ impl ReceiverConfig {
             )));
         }
         for (i, c) in self.email_configs.iter().enumerate() {
-            out.push(Arc::new(email::EmailReceiver::new(name("email", i), c.clone())));
+            out.push(Arc::new(email::EmailReceiver::new(
+                name("email", i),
+                c.clone(),
+            )));
         }
         for (i, c) in self.pagerduty_configs.iter().enumerate() {
             out.push(Arc::new(pagerduty::PagerDutyReceiver::new(
@@ -117,7 +123,10 @@ impl ReceiverConfig {
             )));
         }
         for (i, c) in self.twilio_configs.iter().enumerate() {
-            out.push(Arc::new(twilio::TwilioReceiver::new(name("twilio", i), c.clone())));
+            out.push(Arc::new(twilio::TwilioReceiver::new(
+                name("twilio", i),
+                c.clone(),
+            )));
         }
         out
     }
@@ -191,7 +200,9 @@ impl<'de> Deserialize<'de> for OneOrMany {
         }
         let v = d.deserialize_any(Visitor)?;
         if v.0.is_empty() || v.0.iter().any(|s| s.trim().is_empty()) {
-            return Err(serde::de::Error::custom("needs at least one non-empty value"));
+            return Err(serde::de::Error::custom(
+                "needs at least one non-empty value",
+            ));
         }
         Ok(v)
     }
@@ -201,12 +212,10 @@ impl<'de> Deserialize<'de> for OneOrMany {
 /// fixed string and refuses a template, rather than sending `{{ .Status }}` verbatim.
 pub(crate) fn fixed_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = Option::<String>::deserialize(d)?;
-    if let Some(t) = &s {
-        if t.contains("{{") {
-            return Err(serde::de::Error::custom(
-                "Go templates are not supported; write fixed text, or leave the field out for Pharos's own text",
-            ));
-        }
+    if s.as_deref().is_some_and(|t| t.contains("{{")) {
+        return Err(serde::de::Error::custom(
+            "Go templates are not supported; write fixed text, or leave the field out for Pharos's own text",
+        ));
     }
     Ok(s)
 }

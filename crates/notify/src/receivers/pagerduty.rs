@@ -121,13 +121,21 @@ pub fn event(config: &PagerDutyConfig, n: &Notification, external_url: &str) -> 
     let worst = n
         .firing()
         .map(|a| pagerduty_severity(text::severity_word(&a.labels).as_deref()))
-        .max_by_key(|s| ["info", "warning", "error", "critical"].iter().position(|x| x == s))
+        .max_by_key(|s| {
+            ["info", "warning", "error", "critical"]
+                .iter()
+                .position(|x| x == s)
+        })
         .unwrap_or("error");
     let common = n.common_labels();
     let source = config
         .source
         .clone()
-        .or_else(|| ["monitor", "service", "job", "instance"].iter().find_map(|l| common.get(*l).cloned()))
+        .or_else(|| {
+            ["monitor", "service", "job", "instance"]
+                .iter()
+                .find_map(|l| common.get(*l).cloned())
+        })
         .unwrap_or_else(|| "pharos".into());
     let mut details = serde_json::Map::new();
     details.insert("firing".into(), json!(text::details(&f, &Plain)));
@@ -153,9 +161,16 @@ pub fn event(config: &PagerDutyConfig, n: &Notification, external_url: &str) -> 
         "custom_details": details,
     });
     if let Some(a) = first {
-        payload["timestamp"] = json!(a.starts_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        payload["timestamp"] = json!(
+            a.starts_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
     }
-    for (key, value) in [("class", &config.class), ("component", &config.component), ("group", &config.group)] {
+    for (key, value) in [
+        ("class", &config.class),
+        ("component", &config.component),
+        ("group", &config.group),
+    ] {
         if let Some(v) = value {
             payload[key] = json!(v);
         }
@@ -205,7 +220,10 @@ impl Receiver for PagerDutyReceiver {
         Box::pin(async move {
             let mut event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(part)
                 .map_err(|e| SendError::permanent(format!("stored event unreadable: {e}")))?;
-            event.insert("routing_key".into(), json!(self.config.routing_key.expose()));
+            event.insert(
+                "routing_key".into(),
+                json!(self.config.routing_key.expose()),
+            );
             let request = client
                 .post(self.config.url.as_str())
                 .timeout(crate::http::DEFAULT_TIMEOUT)

@@ -174,7 +174,10 @@ pub fn messages(config: &TelegramConfig, n: &Notification) -> Vec<(String, Strin
             current.push_str("\n\n");
             current.push_str(&block);
         } else {
-            out.push((std::mem::replace(&mut current, block), config.parse_mode.clone()));
+            out.push((
+                std::mem::replace(&mut current, block),
+                config.parse_mode.clone(),
+            ));
         }
     }
     if !current.is_empty() {

@@ -112,7 +112,10 @@ impl Receiver for TwilioReceiver {
             let request = client
                 .post(url)
                 .timeout(crate::http::DEFAULT_TIMEOUT)
-                .basic_auth(&self.config.account_sid, Some(self.config.auth_token.expose()))
+                .basic_auth(
+                    &self.config.account_sid,
+                    Some(self.config.auth_token.expose()),
+                )
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .body(part.to_string());
             crate::http::send(request).await

@@ -199,8 +199,14 @@ pub fn firing_group() -> Notification {
         ],
         &[
             ("summary", "Invoice bot is not responding"),
-            ("description", "GET /health timed out after 10s (3 checks in a row)"),
-            ("runbook_url", "https://wiki.example.com/runbooks/invoice-bot"),
+            (
+                "description",
+                "GET /health timed out after 10s (3 checks in a row)",
+            ),
+            (
+                "runbook_url",
+                "https://wiki.example.com/runbooks/invoice-bot",
+            ),
             ("value", "timeout"),
         ],
         AlertState::Firing,
@@ -214,7 +220,10 @@ pub fn firing_group() -> Notification {
         ],
         &[
             ("summary", "Webhook info answers 503"),
-            ("runbook_url", "https://wiki.example.com/runbooks/invoice-bot"),
+            (
+                "runbook_url",
+                "https://wiki.example.com/runbooks/invoice-bot",
+            ),
             ("value", "503"),
         ],
         AlertState::Firing,

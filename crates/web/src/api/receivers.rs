@@ -51,7 +51,11 @@ pub async fn list(State(state): State<SharedState>) -> Result<Json<ReceiverList>
             list.push(d);
         }
     }
-    let receivers = state.receivers.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let receivers = state
+        .receivers
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let views = receivers
         .receiver_names()
         .map(|name| ReceiverView {
@@ -84,7 +88,11 @@ pub async fn test(
     State(state): State<SharedState>,
     Path(name): Path<String>,
 ) -> Result<Json<TestAnswer>, ApiError> {
-    let receivers = state.receivers.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let receivers = state
+        .receivers
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let client = pharos_notify::http::client()
         .map_err(|e| ApiError::internal(format!("cannot make an HTTP client: {e}")))?;
     let now = Utc::now();
