@@ -373,6 +373,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tokio::spawn(history.clone().run(tsdb.clone()));
             history
         },
+        alerting: dispatcher.clone(),
         registry,
         metrics: http_metrics,
         access: pharos_web::Access::new(&admin.value),

@@ -56,7 +56,12 @@ impl Store {
     ) -> Result<()> {
         let encoded = log
             .iter()
-            .map(|e| Ok((serde_json::to_string(&e.firing)?, serde_json::to_string(&e.resolved)?)))
+            .map(|e| {
+                Ok((
+                    serde_json::to_string(&e.firing)?,
+                    serde_json::to_string(&e.resolved)?,
+                ))
+            })
             .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|c| {
@@ -145,7 +150,9 @@ mod tests {
             resolved: vec![],
             notified_at: now,
         };
-        store.queue_notifications(&[d.clone()], &[e.clone()], now).unwrap();
+        store
+            .queue_notifications(&[d.clone()], &[e.clone()], now)
+            .unwrap();
         let mut e2 = e.clone();
         e2.firing.clear();
         e2.resolved = vec!["abc".into()];
@@ -154,6 +161,11 @@ mod tests {
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].resolved, vec!["abc".to_string()]);
         assert_eq!(store.list_deliveries(None, 10).unwrap().len(), 2);
-        assert_eq!(store.prune_notification_log(now + chrono::Duration::seconds(1)).unwrap(), 1);
+        assert_eq!(
+            store
+                .prune_notification_log(now + chrono::Duration::seconds(1))
+                .unwrap(),
+            1
+        );
     }
 }

@@ -66,7 +66,14 @@ pub fn new_silence_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 impl Store {
@@ -83,13 +90,12 @@ impl Store {
 
     pub fn silence(&self, id: &str) -> Result<Option<SilenceRecord>> {
         self.read(|c| {
-            Ok(c
-                .query_row(
-                    &format!("SELECT {COLUMNS} FROM silences WHERE id = ?1"),
-                    [id],
-                    from_row,
-                )
-                .optional()?)
+            Ok(c.query_row(
+                &format!("SELECT {COLUMNS} FROM silences WHERE id = ?1"),
+                [id],
+                from_row,
+            )
+            .optional()?)
         })
     }
 
@@ -132,7 +138,9 @@ impl Store {
                 return Err(StoreError::NotFound(format!("silence {id}")));
             };
             if s.ends_at <= now {
-                return Err(StoreError::Conflict(format!("silence {id} already expired")));
+                return Err(StoreError::Conflict(format!(
+                    "silence {id} already expired"
+                )));
             }
             s.starts_at = s.starts_at.min(now);
             s.ends_at = now;
@@ -173,7 +181,9 @@ mod tests {
             updated_at: now,
             created_by: "ops".into(),
             comment: "nightly backup".into(),
-            time_intervals: Some(serde_json::json!([{"times": [{"start_time": "02:00", "end_time": "03:00"}]}])),
+            time_intervals: Some(
+                serde_json::json!([{"times": [{"start_time": "02:00", "end_time": "03:00"}]}]),
+            ),
         };
         assert_eq!(s.id.len(), 36);
         store.save_silence(&s).unwrap();
@@ -181,10 +191,26 @@ mod tests {
         let later = now + chrono::Duration::minutes(5);
         let expired = store.expire_silence(&s.id, later).unwrap();
         assert_eq!(expired.ends_at.timestamp_millis(), later.timestamp_millis());
-        assert!(matches!(store.expire_silence(&s.id, later), Err(StoreError::Conflict(_))));
-        assert!(matches!(store.expire_silence("nope", later), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.expire_silence(&s.id, later),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            store.expire_silence("nope", later),
+            Err(StoreError::NotFound(_))
+        ));
         assert_eq!(store.list_silences(now).unwrap().len(), 1);
-        assert_eq!(store.prune_silences(later + chrono::Duration::seconds(1)).unwrap(), 1);
-        assert!(store.list_silences(now - chrono::Duration::days(9)).unwrap().is_empty());
+        assert_eq!(
+            store
+                .prune_silences(later + chrono::Duration::seconds(1))
+                .unwrap(),
+            1
+        );
+        assert!(
+            store
+                .list_silences(now - chrono::Duration::days(9))
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! evaluates or notifies by itself.
 
 pub mod access;
+pub mod alertmanager_api;
 pub mod api;
 pub mod dashboards;
 pub mod health;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub cardinality: Arc<api::cardinality::CardinalityHistory>,
     /// The receivers in force (swapped on reload), for listing and test notifications.
     pub receivers: Arc<RwLock<pharos_notify::Receivers>>,
+    /// Routing, silences and the alerts posted to Alertmanager's API.
+    pub alerting: Arc<pharos_notify::dispatch::Dispatcher>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
     pub access: Access,

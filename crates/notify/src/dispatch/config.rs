@@ -236,9 +236,10 @@ impl Routing {
         }
         let mut inhibit = Vec::new();
         for (i, r) in inhibit_rules.iter().enumerate() {
-            inhibit.push(InhibitRule::from_config(r).map_err(|e| {
-                err(format!("inhibit_rules[{i}].{}", e.field), e.message)
-            })?);
+            inhibit.push(
+                InhibitRule::from_config(r)
+                    .map_err(|e| err(format!("inhibit_rules[{i}].{}", e.field), e.message))?,
+            );
         }
         let Some(route) = route else {
             let mut routing = Routing::every_receiver(receivers);
@@ -254,7 +255,10 @@ impl Routing {
         };
         if !route.matchers.is_empty() || !route.match_equal.is_empty() || !route.match_re.is_empty()
         {
-            return Err(err("route.matchers", "the root route must not have matchers"));
+            return Err(err(
+                "route.matchers",
+                "the root route must not have matchers",
+            ));
         }
         for (field, list) in [
             ("mute_time_intervals", &route.mute_time_intervals),
@@ -335,7 +339,11 @@ impl Routing {
     pub fn route_muted_by(&self, route: usize, at: DateTime<Utc>) -> Option<String> {
         let node = &self.routes[route];
         for name in &node.mute_time_intervals {
-            if self.time_intervals.get(name).is_some_and(|t| t.contains(at)) {
+            if self
+                .time_intervals
+                .get(name)
+                .is_some_and(|t| t.contains(at))
+            {
                 return Some(name.clone());
             }
         }
@@ -389,7 +397,10 @@ impl Check<'_> {
                 .0
                 .extend(parse_matchers(m).map_err(|e| err(format!("{field}.matchers[{i}]"), e))?);
         }
-        let receiver = c.receiver.clone().unwrap_or_else(|| parent.receiver.clone());
+        let receiver = c
+            .receiver
+            .clone()
+            .unwrap_or_else(|| parent.receiver.clone());
         if !self.receivers.contains(&receiver) {
             return Err(err(
                 format!("{field}.receiver"),
@@ -414,15 +425,12 @@ impl Check<'_> {
                 GroupBy::Labels(names)
             }
         };
-        let nonzero = |name: &str, d: Option<HumanDuration>, inherited: Duration| {
-            match d {
-                Some(d) if d.is_zero() && name != "group_wait" => Err(err(
-                    format!("{field}.{name}"),
-                    "cannot be zero",
-                )),
-                Some(d) => Ok(d.as_duration()),
-                None => Ok(inherited),
+        let nonzero = |name: &str, d: Option<HumanDuration>, inherited: Duration| match d {
+            Some(d) if d.is_zero() && name != "group_wait" => {
+                Err(err(format!("{field}.{name}"), "cannot be zero"))
             }
+            Some(d) => Ok(d.as_duration()),
+            None => Ok(inherited),
         };
         let group_wait = nonzero("group_wait", c.group_wait, parent.group_wait)?;
         let group_interval = nonzero("group_interval", c.group_interval, parent.group_interval)?;
@@ -443,7 +451,9 @@ impl Check<'_> {
         }
         let digest = match &c.digest {
             None => None,
-            Some(d) => Some(Digest::from_config(d).map_err(|e| err(format!("{field}.digest.{}", e.0), e.1))?),
+            Some(d) => Some(
+                Digest::from_config(d).map_err(|e| err(format!("{field}.digest.{}", e.0), e.1))?,
+            ),
         };
         let key = match parent_key {
             None => matchers.to_string(),

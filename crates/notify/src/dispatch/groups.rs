@@ -111,7 +111,8 @@ impl Dispatch {
 
     pub fn load_log(&mut self, entries: Vec<NotificationLogEntry>) {
         for e in entries {
-            self.log.insert((e.group_key.clone(), e.receiver.clone()), e);
+            self.log
+                .insert((e.group_key.clone(), e.receiver.clone()), e);
         }
     }
 
@@ -122,7 +123,9 @@ impl Dispatch {
     /// Whether a fingerprint was last notified as firing to anyone (so its resolution is
     /// still owed after a restart).
     pub fn notified_firing(&self, fingerprint: &str) -> bool {
-        self.log.values().any(|e| e.firing.iter().any(|f| f == fingerprint))
+        self.log
+            .values()
+            .any(|e| e.firing.iter().any(|f| f == fingerprint))
     }
 
     /// Takes in an alert change (firing or resolved; pending alerts are not routed).
@@ -213,7 +216,9 @@ impl Dispatch {
                     group.next_flush = Some(now);
                 }
             }
-            group.alerts.insert(alert.fingerprint.clone(), alert.clone());
+            group
+                .alerts
+                .insert(alert.fingerprint.clone(), alert.clone());
         }
     }
 
@@ -249,7 +254,9 @@ impl Dispatch {
     pub fn expired(&self, now: DateTime<Utc>) -> Vec<Alert> {
         self.alerts
             .values()
-            .filter(|t| t.alert.state == AlertState::Firing && t.expires_at.is_some_and(|e| e <= now))
+            .filter(|t| {
+                t.alert.state == AlertState::Firing && t.expires_at.is_some_and(|e| e <= now)
+            })
             .map(|t| {
                 let mut a = t.alert.clone();
                 a.state = AlertState::Resolved;
@@ -333,7 +340,9 @@ impl Dispatch {
             .map(|a| a.fingerprint.clone())
             .collect();
         for integration in integrations.integrations(&route.receiver) {
-            let entry = self.log.get(&(group.key.clone(), integration.name().to_string()));
+            let entry = self
+                .log
+                .get(&(group.key.clone(), integration.name().to_string()));
             let sends_resolved = sends_resolved(integration.as_ref(), &alerts);
             let send = match &route.digest {
                 Some(d) => {

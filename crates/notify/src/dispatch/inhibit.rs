@@ -44,16 +44,26 @@ impl InhibitRule {
             Ok(m)
         };
         Ok(InhibitRule {
-            source: side(&c.source_matchers, &c.source_match, &c.source_match_re, "source")?,
-            target: side(&c.target_matchers, &c.target_match, &c.target_match_re, "target")?,
+            source: side(
+                &c.source_matchers,
+                &c.source_match,
+                &c.source_match_re,
+                "source",
+            )?,
+            target: side(
+                &c.target_matchers,
+                &c.target_match,
+                &c.target_match_re,
+                "target",
+            )?,
             equal: c.equal.clone(),
         })
     }
 
     fn equal_on(&self, a: &Labels, b: &Labels) -> bool {
-        self.equal
-            .iter()
-            .all(|n| a.get(n).map(String::as_str).unwrap_or("") == b.get(n).map(String::as_str).unwrap_or(""))
+        self.equal.iter().all(|n| {
+            a.get(n).map(String::as_str).unwrap_or("") == b.get(n).map(String::as_str).unwrap_or("")
+        })
     }
 }
 

@@ -97,7 +97,9 @@ fn parse_one(s: &str) -> Result<(LabelMatcher, &str), String> {
     } else if let Some(r) = rest.strip_prefix('=') {
         (MatchOp::Equal, r)
     } else {
-        return Err(format!("expected an operator (=, !=, =~, !~) after {name:?}"));
+        return Err(format!(
+            "expected an operator (=, !=, =~, !~) after {name:?}"
+        ));
     };
     let rest = rest.trim_start();
     let (value, rest) = if rest.starts_with('"') {
@@ -145,9 +147,15 @@ mod tests {
         let m = parse_matchers(r#"{alertname="Watchdog", severity=~"warn.*|critical"}"#).unwrap();
         assert_eq!(m.len(), 2);
         let set = Matchers(m);
-        assert!(set.matches(&labels(&[("alertname", "Watchdog"), ("severity", "warning")])));
+        assert!(set.matches(&labels(&[
+            ("alertname", "Watchdog"),
+            ("severity", "warning")
+        ])));
         assert!(!set.matches(&labels(&[("alertname", "Watchdog"), ("severity", "info")])));
-        assert_eq!(set.to_string(), r#"{alertname="Watchdog",severity=~"warn.*|critical"}"#);
+        assert_eq!(
+            set.to_string(),
+            r#"{alertname="Watchdog",severity=~"warn.*|critical"}"#
+        );
         let m = parse_matchers("severity != critical").unwrap();
         assert!(Matchers(m).matches(&labels(&[("severity", "warning")])));
         let m = parse_matchers(r#"team!~"^(a|b)""#).unwrap();

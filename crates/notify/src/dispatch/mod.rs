@@ -31,9 +31,7 @@ use pharos_model::{Alert, AlertState, Labels};
 use pharos_store::{SilenceRecord, Store, StoreError};
 use tokio::sync::Notify;
 
-pub use config::{
-    DigestConfig, GroupBy, InhibitRuleConfig, RouteConfig, Routing, RoutingError,
-};
+pub use config::{DigestConfig, GroupBy, InhibitRuleConfig, RouteConfig, Routing, RoutingError};
 pub use groups::{Dispatch, Integrations, Suppression};
 pub use silences::{Silence, SilenceState};
 pub use time_intervals::{NamedTimeIntervalConfig, TimeIntervalConfig};
@@ -220,7 +218,11 @@ impl Dispatcher {
             .filter_map(|r| match Silence::new(r) {
                 Ok(s) => Some(s),
                 Err((field, e)) => {
-                    tracing::warn!(operation = "dispatch", error_type = "silence", "stored silence ignored: {field}: {e}");
+                    tracing::warn!(
+                        operation = "dispatch",
+                        error_type = "silence",
+                        "stored silence ignored: {field}: {e}"
+                    );
                     None
                 }
             })
@@ -280,29 +282,45 @@ impl Dispatcher {
         let mut changes = Vec::new();
         for (i, p) in posted.into_iter().enumerate() {
             if p.labels.is_empty() {
-                return Err(invalid(format!("[{i}].labels"), "an alert needs at least one label"));
+                return Err(invalid(
+                    format!("[{i}].labels"),
+                    "an alert needs at least one label",
+                ));
             }
             for (name, value) in &p.labels {
                 let valid = !name.is_empty()
                     && !name.starts_with(|c: char| c.is_ascii_digit())
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
-                    return Err(invalid(format!("[{i}].labels"), format!("invalid label name {name:?}")));
+                    return Err(invalid(
+                        format!("[{i}].labels"),
+                        format!("invalid label name {name:?}"),
+                    ));
                 }
                 if value.is_empty() {
-                    return Err(invalid(format!("[{i}].labels.{name}"), "label values must not be empty"));
+                    return Err(invalid(
+                        format!("[{i}].labels.{name}"),
+                        "label values must not be empty",
+                    ));
                 }
             }
             let starts_at = p.starts_at.unwrap_or(now);
             if let Some(end) = p.ends_at
                 && end < starts_at
             {
-                return Err(invalid(format!("[{i}].endsAt"), "must not be before startsAt"));
+                return Err(invalid(
+                    format!("[{i}].endsAt"),
+                    "must not be before startsAt",
+                ));
             }
             let fingerprint = Alert::fingerprint_of(&p.labels);
             let known = self.state().alerts.get(&fingerprint).cloned();
             let resolved = p.ends_at.is_some_and(|e| e <= now);
-            if resolved && known.as_ref().is_none_or(|k| k.alert.state == AlertState::Resolved) {
+            if resolved
+                && known
+                    .as_ref()
+                    .is_none_or(|k| k.alert.state == AlertState::Resolved)
+            {
                 // Prometheus re-sends resolved alerts for a while; nothing is open for it.
                 continue;
             }
@@ -315,7 +333,11 @@ impl Dispatcher {
                 fingerprint,
                 labels: p.labels,
                 annotations: p.annotations,
-                state: if resolved { AlertState::Resolved } else { AlertState::Firing },
+                state: if resolved {
+                    AlertState::Resolved
+                } else {
+                    AlertState::Firing
+                },
                 starts_at,
                 // Firing alerts from the API keep their expected end here, so a restart
                 // knows when they lapse.
@@ -410,7 +432,12 @@ impl Dispatcher {
         let existing = if record.id.is_empty() {
             None
         } else {
-            let found = self.state().silences.iter().find(|s| s.record.id == record.id).cloned();
+            let found = self
+                .state()
+                .silences
+                .iter()
+                .find(|s| s.record.id == record.id)
+                .cloned();
             match found {
                 Some(s) => Some(s),
                 None => return Err(StoreError::NotFound(format!("silence {}", record.id)).into()),
@@ -432,7 +459,10 @@ impl Dispatcher {
                     && e.record.time_intervals == record.time_intervals
             }
         });
-        let expire_old = existing.as_ref().filter(|_| !in_place).map(|e| e.record.id.clone());
+        let expire_old = existing
+            .as_ref()
+            .filter(|_| !in_place)
+            .map(|e| e.record.id.clone());
         if !in_place {
             record.id = pharos_store::new_silence_id();
         }
@@ -450,7 +480,11 @@ impl Dispatcher {
         let id = silence.record.id.clone();
         let mut st = self.state();
         if let Some(old) = existing.filter(|_| !in_place) {
-            for s in st.silences.iter_mut().filter(|s| s.record.id == old.record.id) {
+            for s in st
+                .silences
+                .iter_mut()
+                .filter(|s| s.record.id == old.record.id)
+            {
                 s.record.ends_at = now;
                 s.record.updated_at = now;
             }
@@ -484,7 +518,11 @@ impl Dispatcher {
             }
             let wait = {
                 let st = self.state();
-                let pending = !self.incoming.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+                let pending = !self
+                    .incoming
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty();
                 if pending {
                     Duration::from_millis(50)
                 } else {

@@ -47,7 +47,10 @@ impl Silence {
     pub fn new(record: SilenceRecord) -> Result<Silence, (String, String)> {
         let mut matchers = Matchers::default();
         if record.matchers.is_empty() {
-            return Err(("matchers".into(), "a silence needs at least one matcher".into()));
+            return Err((
+                "matchers".into(),
+                "a silence needs at least one matcher".into(),
+            ));
         }
         for (i, m) in record.matchers.iter().enumerate() {
             matchers

@@ -64,10 +64,9 @@ pub struct TimeInterval {
 pub fn time_interval(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
     let mut times = Vec::new();
     for (i, t) in c.times.iter().enumerate() {
-        let start = clock_minutes(&t.start_time)
-            .map_err(|e| format!("times[{i}].start_time: {e}"))?;
-        let end =
-            clock_minutes(&t.end_time).map_err(|e| format!("times[{i}].end_time: {e}"))?;
+        let start =
+            clock_minutes(&t.start_time).map_err(|e| format!("times[{i}].start_time: {e}"))?;
+        let end = clock_minutes(&t.end_time).map_err(|e| format!("times[{i}].end_time: {e}"))?;
         if start >= end {
             return Err(format!("times[{i}]: start_time must be before end_time"));
         }
@@ -98,9 +97,13 @@ pub fn time_interval(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
         }
     }
     let days_of_month = ranges("days_of_month", &c.days_of_month, &|s| {
-        let v: i32 = s.parse().map_err(|_| format!("{s:?} is not a day of the month"))?;
+        let v: i32 = s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a day of the month"))?;
         if v == 0 || !(-31..=31).contains(&v) {
-            return Err(format!("{v} is not a day of the month (1 to 31, or -1 to -31 from the end)"));
+            return Err(format!(
+                "{v} is not a day of the month (1 to 31, or -1 to -31 from the end)"
+            ));
         }
         Ok(v)
     })?;
@@ -142,7 +145,11 @@ fn clock_minutes(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?} is not a time of day (HH:MM)"))?;
     let (h, m) = match (h.parse::<u32>(), m.parse::<u32>()) {
         (Ok(h), Ok(m)) if m < 60 && (h < 24 || (h == 24 && m == 0)) => (h, m),
-        _ => return Err(format!("{s:?} is not a time of day (HH:MM, 00:00 to 24:00)")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a time of day (HH:MM, 00:00 to 24:00)"
+            ));
+        }
     };
     Ok(h * 60 + m)
 }
@@ -210,7 +217,8 @@ fn wall<T: chrono::TimeZone>(t: DateTime<T>) -> Wall {
         } else {
             NaiveDate::from_ymd_opt(y, m + 1, 1)
         };
-        next.and_then(|n| n.pred_opt()).map_or(31, |d| d.day() as i32)
+        next.and_then(|n| n.pred_opt())
+            .map_or(31, |d| d.day() as i32)
     };
     Wall {
         minute_of_day: t.hour() * 60 + t.minute(),
