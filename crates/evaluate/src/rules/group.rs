@@ -526,7 +526,7 @@ impl RuleState {
         };
         let at = ts - offset;
         let samples = query_samples(ctx, &self.spec, at)?;
-        let query = |q: &str| -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+        let query = |q: &str| -> Result<super::template::QuerySamples, String> {
             let r = ctx
                 .engine
                 .instant_query(ctx.storage.source(), q, at)

@@ -133,7 +133,10 @@ pub struct TemplateData {
 
 /// Runs the PromQL of `query "…"` at the rule's evaluation time; each sample is its
 /// labels and value. Scalars come back as one sample without labels.
-pub type QueryFn<'a> = &'a dyn Fn(&str) -> Result<Vec<(BTreeMap<String, String>, f64)>, String>;
+/// Each sample's labels and value.
+pub type QuerySamples = Vec<(BTreeMap<String, String>, f64)>;
+
+pub type QueryFn<'a> = &'a dyn Fn(&str) -> Result<QuerySamples, String>;
 
 /// A parsed template.
 #[derive(Clone, Debug)]
@@ -519,7 +522,7 @@ fn error_at(name: &str, src: &str, at: usize, message: String) -> TemplateError 
 
 /// What ended a list of nodes.
 #[derive(Debug, PartialEq)]
-enum End {
+enum Stop {
     Eof,
     End,
     Else(usize),
@@ -574,11 +577,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn list(&mut self) -> Result<(Vec<Node>, End), TemplateError> {
+    fn list(&mut self) -> Result<(Vec<Node>, Stop), TemplateError> {
         let mut nodes = Vec::new();
         loop {
             let Some(t) = self.next() else {
-                return Ok((nodes, End::Eof));
+                return Ok((nodes, Stop::Eof));
             };
             match t.tok {
                 Tok::Text(s) => nodes.push(Node::Text(s)),
@@ -594,11 +597,11 @@ impl<'a> Parser<'a> {
                         Some("end") => {
                             self.i += 1;
                             self.expect_close("end")?;
-                            return Ok((nodes, End::End));
+                            return Ok((nodes, Stop::End));
                         }
                         Some("else") => {
                             self.i += 1;
-                            return Ok((nodes, End::Else(at)));
+                            return Ok((nodes, Stop::Else(at)));
                         }
                         Some("if") => {
                             self.i += 1;
@@ -661,14 +664,14 @@ impl<'a> Parser<'a> {
         }
         self.vars.truncate(mark);
         let otherwise = match end {
-            End::Eof => {
+            Stop::Eof => {
                 return Err(self.err(
                     at,
                     format!("unexpected EOF: {{{{{kind}}}}} has no {{{{end}}}}"),
                 ));
             }
-            End::End => Vec::new(),
-            End::Else(else_at) => {
+            Stop::End => Vec::new(),
+            Stop::Else(else_at) => {
                 // `{{else if …}}` / `{{else with …}}` chain into one more branch that
                 // shares this one's `{{end}}`.
                 let chained = match self.peek() {
@@ -686,7 +689,7 @@ impl<'a> Parser<'a> {
                         self.expect_close("else")?;
                         let (otherwise, end) = self.list()?;
                         self.vars.truncate(mark);
-                        if end != End::End {
+                        if end != Stop::End {
                             return Err(self.err(
                                 else_at,
                                 format!(
@@ -786,8 +789,7 @@ impl<'a> Parser<'a> {
     fn command(&mut self) -> Result<Command, TemplateError> {
         let pos = self.here();
         let mut args = Vec::new();
-        loop {
-            let Some(t) = self.peek().cloned() else { break };
+        while let Some(t) = self.peek().cloned() {
             let operand = match t.tok {
                 Tok::Close | Tok::Pipe | Tok::RParen => break,
                 Tok::Dot => {
@@ -909,14 +911,14 @@ impl Template {
         };
         let (nodes, end) = p.list()?;
         match end {
-            End::Eof => {}
-            End::End => {
+            Stop::Eof => {}
+            Stop::End => {
                 return Err(p.err(
                     p.toks.get(p.i.saturating_sub(2)).map_or(0, |t| t.start),
                     "unexpected {{end}}",
                 ));
             }
-            End::Else(at) => return Err(p.err(at, "unexpected {{else}}")),
+            Stop::Else(at) => return Err(p.err(at, "unexpected {{else}}")),
         }
         Ok(Template {
             name: name.to_string(),
@@ -1218,7 +1220,7 @@ mod tests {
             external_url: "http://pharos.example:9800".into(),
             value,
         };
-        let q = |q: &str| -> Result<Vec<(BTreeMap<String, String>, f64)>, String> {
+        let q = |q: &str| -> Result<QuerySamples, String> {
             match q {
                 "up" => Ok(vec![
                     (labels(&[("__name__", "up"), ("job", "api")]), 1.0),
@@ -1274,7 +1276,7 @@ mod tests {
             ok("{{ $value | humanizeDuration }}", 90061.0),
             "1d 1h 1m 1s"
         );
-        assert_eq!(ok("{{ printf \"%.2f\" $value }}", 3.14159), "3.14");
+        assert_eq!(ok("{{ printf \"%.2f\" $value }}", 1.23456), "1.23");
         assert_eq!(ok("{{ $labels.job | toUpper }}", 0.0), "API");
         assert_eq!(ok("{{ \"hello world\" | title }}", 0.0), "Hello World");
         assert_eq!(
