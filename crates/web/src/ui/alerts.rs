@@ -33,9 +33,9 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
     let body = html! {
         h1 { "Alerts" }
         h2 { "Open" }
-        @if open.is_empty() { p.muted #no-open-alerts { "Nothing is firing." } } @else { (alert_table(&open)) }
+        @if open.is_empty() { p.muted #no-open-alerts { "Nothing is firing." } } @else { (alert_table(&open, Some(&state))) }
         h2 { "Recently resolved" }
-        @if resolved.is_empty() { p.muted { "None yet." } } @else { (alert_table(&resolved)) }
+        @if resolved.is_empty() { p.muted { "None yet." } } @else { (alert_table(&resolved, None)) }
         h2 { "Notifications" }
         @if deliveries.is_empty() {
             p.muted { "No notifications sent yet. Add a receiver with a " code { "webhook_configs" } " entry under " code { "receivers:" } " in pharos.yaml." }
@@ -56,22 +56,39 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
     layout::page("Alerts", Nav::Alerts, signed_in, body).into_response()
 }
 
-fn alert_table(alerts: &[AlertRecord]) -> Markup {
+/// `routing` is given for open alerts: they are marked silenced or inhibited, with a link
+/// to silence them.
+fn alert_table(alerts: &[AlertRecord], routing: Option<&SharedState>) -> Markup {
     html! {
         table.alerts {
             thead { tr { th { "State" } th { "Alert" } th { "Labels" } th { "Started" } th { "Ended" } } }
             tbody { @for a in alerts { tr data-alert=(a.alert.fingerprint) {
-                td { span class={ "badge " (a.alert.state.as_str()) } { (layout::capitalized(a.alert.state.as_str())) } }
+                td {
+                    span class={ "badge " (a.alert.state.as_str()) } { (layout::capitalized(a.alert.state.as_str())) }
+                    @if let Some(state) = routing {
+                        @let muted = state.alerting.suppression_of(&a.alert);
+                        @if !muted.silenced_by.is_empty() { " " span.badge.silenced title={ "silenced by " (muted.silenced_by.join(", ")) } { "Silenced" } }
+                        @if !muted.inhibited_by.is_empty() { " " span.badge.inhibited title={ "inhibited by " (muted.inhibited_by.join(", ")) } { "Inhibited" } }
+                        " " a.small href={ "/silences?matchers=" (silence_prefill(&a.alert.labels)) } { "Silence" }
+                    }
+                }
                 td {
                     @if a.alert.generator_url.is_empty() { (a.alert.name()) } @else { a href=(local_link(&a.alert.generator_url)) { (a.alert.name()) } }
                     @if let Some(s) = a.alert.annotations.get("summary") { div.small.muted { (s) } }
                 }
                 td.small { @for (k, v) in &a.alert.labels { @if k != "alertname" { code { (k) "=" (v) } " " } } }
                 td.small { (ago(Some(a.alert.starts_at))) }
-                td.small { (ago(a.alert.ends_at)) }
+                // Alerts from Alertmanager's API carry their expected end while firing.
+                td.small { (ago(a.alert.ends_at.filter(|_| a.alert.state == AlertState::Resolved))) }
             } } }
         }
     }
+}
+
+/// The alert's labels as a matcher list, query-encoded, for the silence form.
+fn silence_prefill(labels: &pharos_model::Labels) -> String {
+    let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    url::form_urlencoded::byte_serialize(format!("{{{}}}", text.join(", ")).as_bytes()).collect()
 }
 
 /// Links in alerts point at the external URL; on the page, stay on this server.

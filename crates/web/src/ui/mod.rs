@@ -17,6 +17,7 @@ pub mod overview;
 pub mod performance;
 pub mod projects;
 pub mod rules;
+pub mod silences;
 pub mod status;
 pub mod time_range;
 pub mod units;
@@ -41,6 +42,8 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/monitors/{id}/delete", post(monitor::delete))
         .route("/monitors/{id}/pause", post(monitor::pause))
         .route("/alerts", get(alerts::page))
+        .route("/silences", get(silences::page).post(silences::create))
+        .route("/silences/{id}/expire", post(silences::expire))
         .route("/rules", get(rules::page))
         .route("/metrics/explore", get(metrics::explore))
         .route("/metrics/explorer.js", get(metrics::script))

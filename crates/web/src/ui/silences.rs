@@ -1,0 +1,227 @@
+//! `/silences`: silences active, pending and expired; a form to make one (matchers in
+//! Alertmanager's syntax, a duration or an end, comment, author, and optionally a daily
+//! window that makes it recurring), prefilled from an alert's labels when linked from
+//! the alerts page; and a button to expire one.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use maud::{Markup, html};
+use pharos_model::series::MatchOp;
+use pharos_notify::dispatch::matchers::parse_matchers;
+use pharos_notify::dispatch::{Silence, SilenceState};
+use pharos_store::{SilenceMatcher, SilenceRecord};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::guard;
+use super::layout::{self, Nav, ago};
+use crate::SharedState;
+
+#[derive(Deserialize, Default)]
+pub struct Prefill {
+    /// `{alertname="X", job="y"}`, from an alert's "Silence" link.
+    #[serde(default)]
+    matchers: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct NewSilence {
+    #[serde(default)]
+    matchers: String,
+    /// `2h`, `1d`; used when `ends` is empty.
+    #[serde(default)]
+    duration: String,
+    /// `YYYY-MM-DDTHH:MM` in UTC (the datetime-local input).
+    #[serde(default)]
+    ends: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    created_by: String,
+    /// A daily window (`02:00`–`03:00`) in `timezone` makes the silence recurring.
+    #[serde(default)]
+    daily_from: String,
+    #[serde(default)]
+    daily_to: String,
+    #[serde(default)]
+    timezone: String,
+}
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<Prefill>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let prefill = q.map(|q| q.0).unwrap_or_default();
+    let form = NewSilence {
+        matchers: prefill.matchers.unwrap_or_default(),
+        duration: "2h".into(),
+        ..NewSilence::default()
+    };
+    render(&state, signed_in, &form, None)
+}
+
+fn render(
+    state: &SharedState,
+    signed_in: bool,
+    form: &NewSilence,
+    error: Option<&str>,
+) -> Response {
+    let now = state.alerting.now();
+    let silences = state.alerting.silences();
+    let of = |want: SilenceState| -> Vec<&Silence> {
+        let mut v: Vec<&Silence> = silences.iter().filter(|s| s.state(now) == want).collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.record.updated_at));
+        v
+    };
+    let body = html! {
+        h1 { "Silences" }
+        p.muted { "A silence mutes the alerts its matchers select: they are still listed on the alerts page, marked silenced, but not notified. Alertmanager's API and amtool see the same silences." }
+        h2 { "New silence" }
+        @if let Some(e) = error { p.error #silence-error { (e) } }
+        form.silence method="post" action="/silences" {
+            label { "Matchers " input type="text" name="matchers" size="60" required value=(form.matchers) placeholder=r#"alertname="BackupFailed", job=~"db.*""#; }
+            label { "For " input type="text" name="duration" size="6" value=(form.duration); }
+            label { "or until (UTC) " input type="datetime-local" name="ends" value=(form.ends); }
+            label { "Comment " input type="text" name="comment" size="40" required value=(form.comment); }
+            label { "Author " input type="text" name="created_by" size="16" required value=(form.created_by); }
+            fieldset {
+                legend { "Recurring (optional): only during this daily window" }
+                label { "from " input type="time" name="daily_from" value=(form.daily_from); }
+                label { " to " input type="time" name="daily_to" value=(form.daily_to); }
+                label { " time zone " input type="text" name="timezone" size="16" placeholder="Europe/Berlin" value=(form.timezone); }
+            }
+            button type="submit" { "Create silence" }
+        }
+        @for (title, want) in [("Active", SilenceState::Active), ("Pending", SilenceState::Pending), ("Expired", SilenceState::Expired)] {
+            h2 { (title) }
+            @let list = of(want);
+            @if list.is_empty() { p.muted { "None." } } @else { (table(&list, now)) }
+        }
+    };
+    layout::page("Silences", Nav::Alerts, signed_in, body).into_response()
+}
+
+fn matcher_text(m: &SilenceMatcher) -> String {
+    let op = match (m.is_regex, m.is_equal) {
+        (false, true) => "=",
+        (false, false) => "!=",
+        (true, true) => "=~",
+        (true, false) => "!~",
+    };
+    format!("{}{}{:?}", m.name, op, m.value)
+}
+
+fn table(list: &[&Silence], now: DateTime<Utc>) -> Markup {
+    html! {
+        table.silences {
+            thead { tr { th { "Matchers" } th { "Starts" } th { "Ends" } th { "Comment" } th { "By" } th {} } }
+            tbody { @for s in list { tr data-silence=(s.record.id) {
+                td.small {
+                    @for m in &s.record.matchers { code { (matcher_text(m)) } " " }
+                    @if s.is_recurring() { span.badge { "recurring" } }
+                }
+                td.small { (ago(Some(s.record.starts_at))) }
+                td.small { (s.record.ends_at.format("%Y-%m-%d %H:%M UTC")) }
+                td.small { (s.record.comment) }
+                td.small { (s.record.created_by) }
+                td { @if s.state(now) != SilenceState::Expired {
+                    form method="post" action={ "/silences/" (s.record.id) "/expire" } { button type="submit" { "Expire" } }
+                } }
+            } } }
+        }
+    }
+}
+
+fn record_from(form: &NewSilence, now: DateTime<Utc>) -> Result<SilenceRecord, String> {
+    let mut matchers = Vec::new();
+    for m in parse_matchers(&form.matchers)? {
+        matchers.push(SilenceMatcher {
+            name: m.name.clone(),
+            value: m.value.clone(),
+            is_regex: matches!(m.op, MatchOp::Regex | MatchOp::NotRegex),
+            is_equal: matches!(m.op, MatchOp::Equal | MatchOp::Regex),
+        });
+    }
+    let ends_at = if form.ends.trim().is_empty() {
+        let d: pharos_model::HumanDuration = form
+            .duration
+            .parse()
+            .map_err(|e| format!("duration: {e}"))?;
+        now + chrono::Duration::from_std(d.as_duration()).map_err(|e| format!("duration: {e}"))?
+    } else {
+        NaiveDateTime::parse_from_str(form.ends.trim(), "%Y-%m-%dT%H:%M")
+            .map_err(|_| "until: expected a date and time".to_string())?
+            .and_utc()
+    };
+    let time_intervals = match (form.daily_from.trim(), form.daily_to.trim()) {
+        ("", "") => None,
+        (from, to) => {
+            let mut interval = json!({"times": [{"start_time": from, "end_time": to}]});
+            if !form.timezone.trim().is_empty() {
+                interval["location"] = json!(form.timezone.trim());
+            }
+            Some(json!([interval]))
+        }
+    };
+    Ok(SilenceRecord {
+        id: String::new(),
+        matchers,
+        starts_at: now,
+        ends_at,
+        updated_at: now,
+        created_by: form.created_by.trim().to_string(),
+        comment: form.comment.trim().to_string(),
+        time_intervals,
+    })
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(form): Form<NewSilence>,
+) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    if form.comment.trim().is_empty() || form.created_by.trim().is_empty() {
+        return render(
+            &state,
+            true,
+            &form,
+            Some("A silence needs a comment and an author."),
+        );
+    }
+    let record = match record_from(&form, state.alerting.now()) {
+        Ok(r) => r,
+        Err(e) => return render(&state, true, &form, Some(&e)),
+    };
+    match state.alerting.put_silence(record).await {
+        Ok(_) => Redirect::to("/silences").into_response(),
+        Err(e) => render(&state, true, &form, Some(&e.to_string())),
+    }
+}
+
+pub async fn expire(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    match state.alerting.expire_silence(&id).await {
+        Ok(()) => Redirect::to("/silences").into_response(),
+        Err(e) => render(&state, true, &NewSilence::default(), Some(&e.to_string())),
+    }
+}
