@@ -13,6 +13,7 @@
 
 mod alerts;
 mod deliveries;
+mod incidents;
 pub mod errors;
 mod maintenance;
 mod monitors;
@@ -31,6 +32,9 @@ use rusqlite::Connection;
 pub use alerts::AlertRecord;
 pub use deliveries::{Delivery, DeliveryOutcome, NewDelivery};
 pub use errors::ErrorStore;
+pub use incidents::{
+    IncidentEvent, IncidentQuery, IncidentRecord, IncidentState, NewIncident, NewIncidentEvent,
+};
 pub use monitors::{MonitorRecord, MonitorSource, MonitorStatus, StatusCounts};
 pub use notification_log::NotificationLogEntry;
 pub use results::{LatencySummary, Uptime};

@@ -125,6 +125,38 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (group_key, receiver)
     ) WITHOUT ROWID;
     ",
+    // 4: incidents and their timelines (escalation and on-call, issue 5)
+    "
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_key TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        title TEXT NOT NULL,
+        group_labels TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        acknowledged_at INTEGER,
+        acknowledged_by TEXT,
+        resolved_at INTEGER,
+        resolved_by TEXT,
+        escalation TEXT,
+        escalation_step INTEGER NOT NULL DEFAULT 0,
+        alerts TEXT NOT NULL,
+        search TEXT NOT NULL
+    );
+    CREATE INDEX incidents_by_group ON incidents(group_key, id);
+    CREATE INDEX incidents_by_state ON incidents(state, opened_at);
+    CREATE TABLE incident_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX incident_events_by_incident ON incident_events(incident_id, at);
+    ",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
