@@ -189,10 +189,13 @@ receivers:
   - name: team-DB-pager
 "#;
 
+/// Labels of an alert and the receivers it must reach.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn docs_example_routes_alerts_to_the_documented_receivers() {
     let r = routing(DOCS_EXAMPLE);
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    let cases: &[Case] = &[
         (&[("service", "foo1")], &["team-X-mails"]),
         (
             &[("service", "baz"), ("severity", "critical")],

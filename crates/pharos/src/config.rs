@@ -27,7 +27,8 @@ pub struct Config {
     /// Uptime, health and heartbeat monitors.
     #[serde(default, deserialize_with = "unique_monitors")]
     pub monitors: Vec<MonitorSpec>,
-    /// Where alerts are sent, in Alertmanager's layout (`name`, `webhook_configs`).
+    /// Where alerts are sent, in Alertmanager's layout (`name` and `webhook_configs`,
+    /// `slack_configs`, `telegram_configs`, `email_configs`, `pagerduty_configs`, …).
     #[serde(default, deserialize_with = "unique_receivers")]
     pub receivers: Vec<ReceiverConfig>,
     /// Alertmanager's `route:` tree, pasted as it is; without it every receiver gets every
@@ -179,12 +180,8 @@ fn unique_receivers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ReceiverConfi
                 r.name
             )));
         }
-        if r.webhook_configs.is_empty() {
-            return Err(serde::de::Error::custom(format!(
-                "receiver {:?} has no webhook_configs",
-                r.name
-            )));
-        }
+        // A receiver without integrations is allowed, as in Alertmanager: routing an
+        // alert there records it without telling anyone ("warning → log only").
     }
     Ok(receivers)
 }
@@ -732,6 +729,22 @@ mod tests {
         let e = parse("dashboards: [dashboards/*.txt]\n").unwrap_err();
         assert!(e.to_string().contains("dashboards"), "{e}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn routing_errors_name_line_and_field() {
+        let receivers = "receivers:\n  - name: ops\n    webhook_configs: [{url: 'http://x/'}]\n";
+        let e = parse(&format!("{receivers}route:\n  receiver: ops\n  routes:\n    - matchers: ['a=\"b\"']\n      receiver: pager\n")).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(8), Some("route.routes[0].receiver")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("\"pager\" is not defined"), "{e}");
+        let c = parse(&format!("{receivers}route:\n  receiver: ops\n  group_by: ['...']\n")).unwrap();
+        assert!(c.routing.original.contains("receiver: ops"), "{}", c.routing.original);
+        let c = parse(receivers).unwrap();
+        assert_eq!(c.routing.receivers_for(&Default::default()), ["ops"]);
     }
 
     #[test]

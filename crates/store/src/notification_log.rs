@@ -151,7 +151,7 @@ mod tests {
             notified_at: now,
         };
         store
-            .queue_notifications(&[d.clone()], &[e.clone()], now)
+            .queue_notifications(std::slice::from_ref(&d), std::slice::from_ref(&e), now)
             .unwrap();
         let mut e2 = e.clone();
         e2.firing.clear();

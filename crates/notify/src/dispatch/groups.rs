@@ -210,9 +210,8 @@ impl Dispatch {
             if route.digest.is_none() {
                 // Alertmanager: an alert older than the group wait does not wait again
                 // (after a restart or reload); with no group interval, every change flushes.
-                if !group.flushed && alert.starts_at + chrono(route.group_wait) <= now {
-                    group.next_flush = Some(now);
-                } else if group.next_flush.is_none() {
+                let waited = !group.flushed && alert.starts_at + chrono(route.group_wait) <= now;
+                if waited || group.next_flush.is_none() {
                     group.next_flush = Some(now);
                 }
             }
