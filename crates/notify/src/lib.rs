@@ -7,6 +7,8 @@
 
 pub mod dispatch;
 pub mod http;
+pub mod incidents;
+pub mod oncall;
 pub mod receivers;
 pub mod secret;
 pub mod test_notification;
