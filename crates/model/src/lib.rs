@@ -12,6 +12,7 @@ pub mod probe;
 pub mod project;
 pub mod series;
 pub mod status_codes;
+pub mod yaml;
 
 pub use alert::{Alert, AlertState, Labels};
 pub use duration::HumanDuration;

@@ -262,25 +262,10 @@ pub fn parse_rule_file(text: &str, path: &Path) -> Result<Vec<RuleGroupSpec>, Ve
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let de = serde_norway::Deserializer::from_str(text);
-    let raw: RawFile = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let loc = inner.location();
-        let mut message = inner.to_string();
-        if let Some(i) = message.find(" at line ") {
-            message.truncate(i);
-        }
-        if let Some((prefix, rest)) = message.split_once(": ")
-            && !prefix.is_empty()
-            && field.starts_with(prefix)
-        {
-            message = rest.to_string();
-        }
-        let (mut line, mut column) = (
-            loc.as_ref().map(|l| l.line()),
-            loc.as_ref().map(|l| l.column()),
-        );
+    let raw: RawFile = pharos_model::yaml::from_yaml(text).map_err(|e| {
+        let message = e.message;
+        let field = e.field.unwrap_or_default();
+        let (mut line, mut column) = (e.line, e.column);
         // The reader places some errors at the start of the enclosing mapping; the field's
         // own line is more use.
         let mut segs = parse_field_path(&field);
@@ -300,7 +285,7 @@ pub fn parse_rule_file(text: &str, path: &Path) -> Result<Vec<RuleGroupSpec>, Ve
             file: path.to_path_buf(),
             line,
             column,
-            field: (field != "." && !field.is_empty()).then_some(field),
+            field: (!field.is_empty()).then_some(field),
             message,
         }]
     })?;

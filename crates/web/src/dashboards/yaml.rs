@@ -251,28 +251,11 @@ pub fn parse(text: &str) -> Result<Dashboard, DashboardError> {
         .unwrap_or_default();
     let ctx = Context::for_checking(&vars);
     CHECK.with(|c| *c.borrow_mut() = Some(ctx));
-    let raw: Result<RawDashboard, _> =
-        serde_path_to_error::deserialize(serde_norway::Deserializer::from_str(text));
+    let raw: Result<RawDashboard, _> = pharos_model::yaml::from_yaml(text);
     CHECK.with(|c| *c.borrow_mut() = None);
     let raw = raw.map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let loc = inner.location();
-        let mut message = inner.to_string();
-        // serde_norway appends "at line X column Y"; the location is printed first.
-        if let Some(i) = message.find(" at line ") {
-            message.truncate(i);
-        }
-        if let Some((prefix, rest)) = message.split_once(": ")
-            && !prefix.is_empty()
-            && field.starts_with(prefix)
-        {
-            message = rest.to_string();
-        }
-        let (mut line, mut column) = (
-            loc.as_ref().map(|l| l.line()),
-            loc.as_ref().map(|l| l.column()),
-        );
+        let (field, message) = (e.field.unwrap_or_default(), e.message);
+        let (mut line, mut column) = (e.line, e.column);
         if let Some((l, c)) = line.and_then(|l| key_at_or_after(text, l, &field)) {
             (line, column) = (Some(l), Some(c));
         }
@@ -280,7 +263,7 @@ pub fn parse(text: &str) -> Result<Dashboard, DashboardError> {
             file: None,
             line,
             column,
-            field: (field != "." && !field.is_empty()).then_some(field),
+            field: (!field.is_empty()).then_some(field),
             message,
         }
     })?;
