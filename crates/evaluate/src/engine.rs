@@ -571,50 +571,26 @@ impl MonitorEngine {
             ),
         };
         let alert = self.alert_for(s, name, state, starts_at, now);
-        let deliveries = if notify {
-            let router = self
-                .router
+        let router = notify.then(|| {
+            self.router
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            router(&alert)
-        } else {
-            Vec::new()
-        };
-        let queued = !deliveries.is_empty();
-        let store = self.store.clone();
-        let saved =
-            tokio::task::spawn_blocking(move || store.save_alert(&alert, &deliveries)).await;
-        match saved {
-            Ok(Ok(_)) => {
-                if state == AlertState::Resolved {
-                    s.open_alerts.remove(name);
-                } else {
-                    s.open_alerts.insert(name, (state, starts_at));
-                }
-                if queued {
-                    self.deliveries_waiting.notify_one();
-                }
-                tracing::info!(
-                    operation = "alert",
-                    monitor = s.spec.id.as_str(),
-                    alertname = name,
-                    state = state.as_str(),
-                    "alert {name} {}",
-                    state.as_str()
-                );
+                .clone()
+        });
+        let saved = crate::publish::publish_alert(
+            &self.store,
+            router.as_ref(),
+            &self.deliveries_waiting,
+            alert,
+            s.spec.id.as_str(),
+        )
+        .await;
+        if saved {
+            if state == AlertState::Resolved {
+                s.open_alerts.remove(name);
+            } else {
+                s.open_alerts.insert(name, (state, starts_at));
             }
-            Ok(Err(e)) => tracing::error!(
-                operation = "alert",
-                monitor = s.spec.id.as_str(),
-                error_type = "store",
-                "cannot save alert: {e}"
-            ),
-            Err(e) => tracing::error!(
-                operation = "alert",
-                monitor = s.spec.id.as_str(),
-                "alert task failed: {e}"
-            ),
         }
     }
 

@@ -358,29 +358,14 @@ impl ErrorAlerts {
     }
 
     async fn save(&self, alert: Alert) {
-        let deliveries = (self.router)(&alert);
-        let queued = !deliveries.is_empty();
-        let store = self.store.clone();
-        let name = alert.name().to_string();
-        let state = alert.state;
-        match tokio::task::spawn_blocking(move || store.save_alert(&alert, &deliveries)).await {
-            Ok(Ok(_)) => {
-                if queued {
-                    self.deliveries_waiting.notify_one();
-                }
-                tracing::info!(
-                    operation = "alert",
-                    alertname = name,
-                    state = state.as_str(),
-                    "alert {name} {}",
-                    state.as_str()
-                );
-            }
-            Ok(Err(e)) => {
-                tracing::error!(operation = "alert", error_type = "store", error = %e, "cannot save alert")
-            }
-            Err(e) => tracing::error!(operation = "alert", error = %e, "alert task failed"),
-        }
+        crate::publish::publish_alert(
+            &self.store,
+            Some(&self.router),
+            &self.deliveries_waiting,
+            alert,
+            "error_tracking",
+        )
+        .await;
     }
 }
 

@@ -12,6 +12,7 @@ pub mod heartbeat;
 pub mod metrics;
 pub mod probe;
 pub mod probe_series;
+pub mod publish;
 pub mod rules;
 pub mod state_machine;
 

@@ -329,42 +329,19 @@ impl RuleEvaluator {
     }
 
     async fn save(&self, alert: Alert, notify: bool) -> bool {
-        let deliveries = if notify {
-            let router = self
-                .router
+        let router = notify.then(|| {
+            self.router
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            router(&alert)
-        } else {
-            Vec::new()
-        };
-        let queued = !deliveries.is_empty();
-        let store = self.store.clone();
-        let name = alert.name().to_string();
-        let state = alert.state;
-        match tokio::task::spawn_blocking(move || store.save_alert(&alert, &deliveries)).await {
-            Ok(Ok(_)) => {
-                if queued {
-                    self.deliveries_waiting.notify_one();
-                }
-                tracing::info!(
-                    operation = "alert",
-                    alertname = name,
-                    state = state.as_str(),
-                    "alert {name} {}",
-                    state.as_str()
-                );
-                true
-            }
-            Ok(Err(e)) => {
-                tracing::error!(operation = "alert", alertname = name, error_type = "store", error = %e, "cannot save alert");
-                false
-            }
-            Err(e) => {
-                tracing::error!(operation = "alert", error = %e, "alert task failed");
-                false
-            }
-        }
+                .clone()
+        });
+        crate::publish::publish_alert(
+            &self.store,
+            router.as_ref(),
+            &self.deliveries_waiting,
+            alert,
+            "rule",
+        )
+        .await
     }
 }
