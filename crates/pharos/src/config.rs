@@ -80,6 +80,22 @@ pub struct Config {
     /// The groups of those files, read by [`Config::load`].
     #[serde(skip)]
     pub loaded_rules: Vec<pharos_evaluate::rules::RuleGroupSpec>,
+    /// Pharos's extension: who is told when an incident stays unacknowledged; a route
+    /// names one with `escalation: <name>`.
+    #[serde(default)]
+    pub escalation_policies: Vec<pharos_notify::incidents::EscalationPolicyConfig>,
+    /// Pharos's extension: on-call rotations; `oncall:<name>` in an escalation step.
+    #[serde(default)]
+    pub oncall: Vec<pharos_notify::oncall::ScheduleConfig>,
+    /// Alert name → Markdown runbook file (relative to this file), shown with incidents.
+    #[serde(default)]
+    pub runbooks: std::collections::BTreeMap<String, String>,
+    /// A directory of `<alertname>.md` runbooks, relative to this file.
+    #[serde(default)]
+    pub runbooks_dir: Option<String>,
+    /// The four sections above, checked against each other and `receivers` by `parse`.
+    #[serde(skip)]
+    pub incidents: pharos_notify::incidents::IncidentSettings,
 }
 
 fn checked_rule_file_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -401,6 +417,7 @@ impl Config {
             }
         })?;
         config.routing = checked_routing(&config, &text, path)?;
+        config.incidents = checked_incidents(&config, &text, path)?;
         Ok(config)
     }
 }
@@ -434,6 +451,39 @@ fn checked_routing(config: &Config, text: &str, path: &Path) -> Result<Routing, 
     })?;
     routing.original = alertmanager_yaml(config, &receivers);
     Ok(routing)
+}
+
+/// Escalation policies, on-call schedules and runbooks, checked against each other and
+/// the receivers; the error points at the deepest part of its path found in the file.
+fn checked_incidents(
+    config: &Config,
+    text: &str,
+    path: &Path,
+) -> Result<pharos_notify::incidents::IncidentSettings, ConfigError> {
+    let receivers: Vec<String> = config.receivers.iter().map(|r| r.name.clone()).collect();
+    pharos_notify::incidents::IncidentSettings::from_config(
+        &config.escalation_policies,
+        &config.oncall,
+        &config.runbooks,
+        config.runbooks_dir.as_deref(),
+        path.parent().unwrap_or(Path::new("")),
+        &receivers,
+    )
+    .map_err(|e| {
+        let mut field = e.field.as_str();
+        let mut at = locate(text, field);
+        while at.is_none() && field.contains('.') {
+            field = field.rsplit_once('.').map_or(field, |(head, _)| head);
+            at = locate(text, field);
+        }
+        ConfigError {
+            file: path.to_path_buf(),
+            line: at.map(|a| a.0),
+            column: at.map(|a| a.1),
+            field: Some(e.field.clone()),
+            message: e.message,
+        }
+    })
 }
 
 /// The routing sections as an `alertmanager.yml` (receivers by name only, no secrets), so

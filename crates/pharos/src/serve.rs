@@ -12,6 +12,7 @@ use pharos_evaluate::rules::{RuleEvaluator, RuleSettings};
 use pharos_evaluate::{AlertRouter, EngineSettings, ErrorAlerts, MonitorEngine, ProbeMetrics};
 use pharos_ingest::sentry::Scrubber;
 use pharos_notify::dispatch::{Dispatcher, SystemClock};
+use pharos_notify::incidents::{AckLinks, Incidents};
 use pharos_notify::{DeliveryMetrics, DeliveryWorker, Receivers, RetryPolicy};
 use pharos_store::Store;
 use pharos_web::sentry::ErrorIngest;
@@ -41,6 +42,7 @@ struct Live {
     receivers: Arc<RwLock<Receivers>>,
     /// Routing: groups, silences, inhibition; every alert change goes through it.
     dispatcher: Arc<Dispatcher>,
+    incidents: Arc<Incidents>,
     web: Arc<RwLock<WebSettings>>,
     errors: Arc<ErrorIngest>,
     /// The external URL alerts link to, shared with the error alert evaluator.
@@ -117,6 +119,8 @@ impl Live {
             Receivers::from_config(&config.receivers, &external);
         self.dispatcher
             .set_routing(std::mem::take(&mut config.routing), &external);
+        self.incidents
+            .set_settings(std::mem::take(&mut config.incidents), &external);
         self.engine.set_settings(EngineSettings {
             external_url: external,
             maintenance: config.maintenance.clone(),
@@ -217,6 +221,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         deliveries_waiting.clone(),
         Arc::new(SystemClock),
     );
+    // Incidents open from the dispatcher's groups before they flush, so the first
+    // notification already carries the signed acknowledgement link.
+    let incidents = Incidents::new(
+        store.clone(),
+        receivers.clone(),
+        deliveries_waiting.clone(),
+        Arc::new(SystemClock),
+        AckLinks::load_or_create(&args.data_dir)
+            .context("cannot read or make the incident link key")?,
+    );
     // Evaluators store each alert change; the dispatcher groups and notifies it once
     // stored, so nothing is queued with the change itself.
     let router: AlertRouter = {
@@ -303,6 +317,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         engine: engine.clone(),
         receivers: receivers.clone(),
         dispatcher: dispatcher.clone(),
+        incidents: incidents.clone(),
         web: web.clone(),
         retention: RwLock::new(config.retention.results.as_duration()),
         reloading: tokio::sync::Mutex::new(()),
@@ -324,6 +339,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot rebuild alert groups from the store")?;
     tokio::spawn(dispatcher.clone().run());
+    tokio::spawn(incidents.clone().run());
 
     let worker = DeliveryWorker::new(
         store.clone(),
@@ -374,6 +390,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             history
         },
         alerting: dispatcher.clone(),
+        incidents,
         registry,
         metrics: http_metrics,
         access: pharos_web::Access::new(&admin.value),

@@ -52,6 +52,8 @@ pub struct AppState {
     pub receivers: Arc<RwLock<pharos_notify::Receivers>>,
     /// Routing, silences and the alerts posted to Alertmanager's API.
     pub alerting: Arc<pharos_notify::dispatch::Dispatcher>,
+    /// Incidents, escalation, on-call schedules and runbooks.
+    pub incidents: Arc<pharos_notify::incidents::Incidents>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
     pub access: Access,

@@ -4,9 +4,11 @@
 pub mod alerts;
 pub mod cardinality;
 pub mod dashboards;
+pub mod incidents;
 pub mod issues;
 pub mod maintenance;
 pub mod monitors;
+pub mod oncall;
 pub mod projects;
 pub mod receivers;
 pub mod rules;
@@ -134,6 +136,17 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route("/api/v2/status", get(alertmanager_api::status))
         .route("/api/v2/receivers", get(alertmanager_api::receivers))
         .route("/api/v1/rules", get(rules::list))
+        .route("/api/v1/incidents", get(incidents::list))
+        .route("/api/v1/incidents/{id}", get(incidents::get_one))
+        .route("/api/v1/incidents/{id}/ack", post(incidents::acknowledge))
+        .route("/api/v1/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/api/v1/incidents/{id}/notes", post(incidents::add_note))
+        .route(
+            "/api/v1/incidents/{id}/postmortem",
+            get(incidents::postmortem),
+        )
+        .route("/api/v1/oncall", get(oncall::list))
+        .route("/api/v1/oncall/{name}", get(oncall::get_one))
         .route("/api/v1/status/tsdb", get(cardinality::tsdb_status))
         .route(
             "/api/v1/dashboards",

@@ -57,6 +57,8 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
                         a href="/dashboards" class=[(nav == Nav::Dashboards).then_some("current")] { "Dashboards" }
                         a href="/alerts" class=[(nav == Nav::Alerts).then_some("current")] { "Alerts" }
                         a href="/silences" { "Silences" }
+                        a href="/incidents" { "Incidents" }
+                        a href="/oncall" { "On call" }
                         a href="/rules" class=[(nav == Nav::Rules).then_some("current")] { "Rules" }
                         a href="/monitors/new" class=[(nav == Nav::NewMonitor).then_some("current")] { "Add monitor" }
                         a href="/projects" class=[(nav == Nav::Projects).then_some("current")] { "Projects" }

@@ -8,11 +8,13 @@ pub mod alerts;
 pub mod cardinality;
 pub mod chart;
 pub mod dashboards;
+pub mod incidents;
 pub mod issues;
 pub mod layout;
 pub mod login;
 pub mod metrics;
 pub mod monitor;
+pub mod oncall;
 pub mod overview;
 pub mod performance;
 pub mod projects;
@@ -45,6 +47,18 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/silences", get(silences::page).post(silences::create))
         .route("/silences/{id}/expire", post(silences::expire))
         .route("/rules", get(rules::page))
+        .route("/incidents", get(incidents::list))
+        .route("/incidents/{id}", get(incidents::page))
+        .route("/incidents/{id}/ack", post(incidents::acknowledge))
+        .route("/incidents/{id}/resolve", post(incidents::resolve))
+        .route("/incidents/{id}/notes", post(incidents::add_note))
+        .route("/incidents/{id}/postmortem", get(incidents::postmortem))
+        .route("/oncall", get(oncall::page))
+        // A signed link is its own credential: these two pages need no sign-in.
+        .route(
+            "/ack/{token}",
+            get(incidents::ack_form).post(incidents::ack_submit),
+        )
         .route("/metrics/explore", get(metrics::explore))
         .route("/metrics/explorer.js", get(metrics::script))
         .route("/metrics/cardinality", get(cardinality::page))

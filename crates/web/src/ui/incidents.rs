@@ -1,0 +1,482 @@
+//! `/incidents`: the incident history (open, acknowledged, resolved; text search) and
+//! each incident's page — timeline, alerts with labels and values, the runbook beside it,
+//! acknowledge / resolve / note forms and the post-mortem draft — and `/ack/<token>`, the
+//! page a signed link in a notification opens: it needs no sign-in and acknowledges only
+//! when its button is pressed (a POST), so link-preview bots fetching it change nothing.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use maud::{Markup, PreEscaped, html};
+use pharos_model::AlertState;
+use pharos_notify::incidents::{IncidentDetail, IncidentError, Runbook};
+use pharos_notify::incidents::postmortem::human_duration;
+use pharos_store::{IncidentRecord, IncidentState};
+use serde::Deserialize;
+
+use super::layout::{self, Nav, ago};
+use super::{error_page, guard};
+use crate::SharedState;
+use crate::api::incidents::{ListParams, api_error};
+
+fn state_badge(s: IncidentState) -> Markup {
+    // The alert badges' colours: open is firing red, acknowledged amber, resolved green.
+    let class = match s {
+        IncidentState::Open => "firing",
+        IncidentState::Acknowledged => "pending",
+        IncidentState::Resolved => "resolved",
+    };
+    html! { span class={ "badge " (class) } data-state=(s.as_str()) { (layout::capitalized(s.as_str())) } }
+}
+
+fn severity_tag(s: &str) -> Markup {
+    let class = match s {
+        "critical" | "page" | "fatal" | "error" => "level error",
+        "warning" => "level warning",
+        "info" => "level info",
+        _ => "level",
+    };
+    html! { span class=(class) { (s) } }
+}
+
+pub async fn list(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let params = q.map(|q| q.0).unwrap_or_default();
+    let (query, page, per_page) = match params.to_query() {
+        Ok(q) => q,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let (incidents, total) = match state.with_store(move |s| s.list_incidents(&query)).await {
+        Ok(r) => r,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let current_state = params.state.clone().unwrap_or_default();
+    let text = params.q.clone().unwrap_or_default();
+    let link = |state_filter: &str, page: u64| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if !state_filter.is_empty() {
+            q.append_pair("state", state_filter);
+        }
+        if !text.is_empty() {
+            q.append_pair("q", &text);
+        }
+        if page > 1 {
+            q.append_pair("page", &page.to_string());
+        }
+        format!("/incidents?{}", q.finish())
+    };
+    let now = Utc::now();
+    let body = html! {
+        h1 { "Incidents" }
+        div.counts {
+            @for (label, value) in [("All", ""), ("Open", "open"), ("Acknowledged", "acknowledged"), ("Resolved", "resolved")] {
+                a href=(link(value, 1)) class=[(current_state == value).then_some("active")] { (label) }
+            }
+            a href="/oncall" { "On call" }
+        }
+        form.search method="get" action="/incidents" {
+            @if !current_state.is_empty() { input type="hidden" name="state" value=(current_state); }
+            input type="search" name="q" value=(text) placeholder="Search alert names, labels, notes (e.g. database service=api)";
+            label.inline { "From " input type="date" name="from" value=(params.from.clone().unwrap_or_default()); }
+            label.inline { "To " input type="date" name="to" value=(params.to.clone().unwrap_or_default()); }
+            button.primary type="submit" { "Search" }
+        }
+        @if incidents.is_empty() {
+            p.muted { "No incidents. An incident opens when a group of firing alerts is first notified." }
+        } @else {
+            table {
+                thead { tr { th { "#" } th { "Incident" } th { "State" } th { "Severity" } th { "Opened" } th { "Age" } th { "Acknowledged by" } th.num { "Alerts" } } }
+                tbody {
+                    @for i in &incidents {
+                        tr data-incident=(i.id) {
+                            td { (i.id) }
+                            td.issue-title { a href={ "/incidents/" (i.id) } { (i.title) } }
+                            td { (state_badge(i.state)) }
+                            td { (severity_tag(&i.severity)) }
+                            td { (ago(Some(i.opened_at))) }
+                            td { (human_duration(i.resolved_at.unwrap_or(now) - i.opened_at)) }
+                            td { (i.acknowledged_by.as_deref().unwrap_or("–")) }
+                            td.num { (i.alerts.iter().filter(|a| a.state == AlertState::Firing).count()) " / " (i.alerts.len()) }
+                        }
+                    }
+                }
+            }
+            div.pager {
+                @if page > 1 { a href=(link(&current_state, page - 1)) { "← Newer" } " " }
+                span.muted { (total) " incident(s)" }
+                @if page * per_page < total { " " a href=(link(&current_state, page + 1)) { "Older →" } }
+            }
+        }
+    };
+    layout::page("Incidents", Nav::Alerts, signed_in, body).into_response()
+}
+
+/// Markdown as HTML with raw HTML shown as text and links only to web and mail
+/// addresses, so a runbook cannot run script in the page.
+pub fn render_markdown(text: &str) -> Markup {
+    use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+    let safe_url = |u: &CowStr<'_>| -> bool {
+        let lower = u.trim().to_ascii_lowercase();
+        !lower.contains(':')
+            || lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("mailto:")
+    };
+    let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS)
+        .map(|event| match event {
+            Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+            Event::Start(Tag::Link { link_type, dest_url, title, id }) if !safe_url(&dest_url) => {
+                Event::Start(Tag::Link { link_type, dest_url: CowStr::Borrowed("#"), title, id })
+            }
+            Event::Start(Tag::Image { link_type, dest_url, title, id }) if !safe_url(&dest_url) => {
+                Event::Start(Tag::Image { link_type, dest_url: CowStr::Borrowed("#"), title, id })
+            }
+            other => other,
+        });
+    let mut out = String::new();
+    pulldown_cmark::html::push_html(&mut out, parser);
+    PreEscaped(out)
+}
+
+fn runbook_box(rb: &Runbook) -> Markup {
+    match rb {
+        Runbook::Link { alertname, url } => html! {
+            div.card.runbook {
+                div.label { "Runbook for " (alertname) }
+                p { a href=(url) rel="noopener noreferrer" target="_blank" { (url) } }
+            }
+        },
+        Runbook::Markdown { alertname, path, markdown } => html! {
+            div.card.runbook data-runbook=(alertname) {
+                div.label { "Runbook for " (alertname) " " span.muted.small { "(" (path) ")" } }
+                div.markdown { (render_markdown(markdown)) }
+            }
+        },
+    }
+}
+
+fn incident_body(d: &IncidentDetail, signed_in: bool) -> Markup {
+    let i = &d.incident;
+    let now = Utc::now();
+    html! {
+        p.small { a href="/incidents" { "← Incidents" } }
+        h1 { "#" (i.id) " " (i.title) }
+        div.actions {
+            (state_badge(i.state)) (severity_tag(&i.severity))
+            span.muted { "opened " (ago(Some(i.opened_at))) ", " (human_duration(i.resolved_at.unwrap_or(now) - i.opened_at)) " long" }
+        }
+        div.issue-grid style="grid-template-columns:minmax(0, 3fr) minmax(0, 2fr)" {
+            div {
+                @if signed_in && i.state != IncidentState::Resolved {
+                    div.actions {
+                        @if i.state == IncidentState::Open {
+                            form.inline method="post" action={ "/incidents/" (i.id) "/ack" } {
+                                input type="text" name="by" placeholder="Your name" required;
+                                button.primary type="submit" { "Acknowledge" }
+                            }
+                        }
+                        form.inline method="post" action={ "/incidents/" (i.id) "/resolve" } {
+                            input type="text" name="by" placeholder="Your name" required;
+                            button.secondary type="submit" { "Resolve" }
+                        }
+                    }
+                }
+                dl.kv {
+                    dt { "Group" } dd { code { (i.group_key) } }
+                    dt { "Notified" } dd { (i.receiver) }
+                    @if let Some(p) = &i.escalation { dt { "Escalation policy" } dd { (p) } }
+                    @if let Some(n) = &d.next_escalation {
+                        dt { "Next escalation" } dd { "level " (n.level) " (" (n.receivers.join(", ")) ") " (format_at(n.at)) " unless acknowledged" }
+                    }
+                    @if let Some(at) = i.acknowledged_at {
+                        dt { "Acknowledged" } dd { (i.acknowledged_by.as_deref().unwrap_or("")) ", " (human_duration(at - i.opened_at)) " after opening" }
+                    }
+                    @if let Some(at) = i.resolved_at {
+                        dt { "Resolved" } dd { (i.resolved_by.as_deref().unwrap_or("automatically")) ", " (human_duration(at - i.opened_at)) " after opening" }
+                    }
+                }
+                h2 { "Alerts" }
+                table {
+                    thead { tr { th { "Alert" } th { "State" } th { "Labels" } th { "Annotations" } th { "Started" } } }
+                    tbody {
+                        @for a in &i.alerts {
+                            tr {
+                                td { @if a.generator_url.is_empty() { (a.name()) } @else { a href=(a.generator_url) { (a.name()) } } }
+                                td { span class={ "badge " (a.state.as_str()) } { (layout::capitalized(a.state.as_str())) } }
+                                td { @for (k, v) in &a.labels { @if k != "alertname" { span.tag { (k) "=" (v) } " " } } }
+                                td.small { @for (k, v) in &a.annotations { div { strong { (k) } ": " (v) } } }
+                                td { (ago(Some(a.starts_at))) }
+                            }
+                        }
+                    }
+                }
+                h2 { "Timeline" }
+                table.timeline {
+                    tbody {
+                        @for e in &d.timeline {
+                            tr data-kind=(e.kind) {
+                                td.small.muted { (e.at.format("%Y-%m-%d %H:%M:%S")) }
+                                td { span.tag { (e.kind) } }
+                                td {
+                                    @if e.kind == "note" { strong { (e.actor.as_deref().unwrap_or("")) ": " } }
+                                    (e.text)
+                                }
+                            }
+                        }
+                    }
+                }
+                @if signed_in {
+                    h2 { "Add a note" }
+                    form.stack method="post" action={ "/incidents/" (i.id) "/notes" } {
+                        label { "Your name" input type="text" name="by" required; }
+                        label { "Note" textarea name="text" rows="3" required {} }
+                        button.primary type="submit" { "Add note" }
+                    }
+                }
+                p { a.button href={ "/incidents/" (i.id) "/postmortem" } { "Post-mortem draft" } }
+            }
+            aside {
+                h2 { "Runbook" }
+                @if d.runbooks.is_empty() {
+                    p.muted { "No runbook for these alerts. Add a " code { "runbook_url" } " annotation, or map the alert name to a Markdown file under " code { "runbooks:" } " (or " code { "runbooks_dir:" } ") in pharos.yaml." }
+                }
+                @for rb in &d.runbooks { (runbook_box(rb)) }
+            }
+        }
+    }
+}
+
+fn format_at(t: chrono::DateTime<Utc>) -> String {
+    t.format("at %H:%M:%S UTC").to_string()
+}
+
+fn incident_error_page(e: IncidentError, signed_in: bool) -> Response {
+    error_page(api_error(e), signed_in)
+}
+
+fn parse_id(id: &str, signed_in: bool) -> Result<i64, Response> {
+    id.parse().map_err(|_| {
+        error_page(
+            crate::api::ApiError::not_found(format!("incident {id}")),
+            signed_in,
+        )
+    })
+}
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let id = match parse_id(&id, signed_in) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match state.incidents.detail(id).await {
+        Ok(d) => layout::page(&d.incident.title.clone(), Nav::Alerts, signed_in, incident_body(&d, signed_in))
+            .into_response(),
+        Err(e) => incident_error_page(e, signed_in),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActionForm {
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    text: String,
+}
+
+enum Action {
+    Ack,
+    Resolve,
+    Note,
+}
+
+async fn act(state: SharedState, headers: HeaderMap, uri: Uri, id: String, form: ActionForm, action: Action) -> Response {
+    if let Err(r) = guard(&state, &headers, None, &uri) {
+        return r;
+    }
+    let id = match parse_id(&id, true) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let result = match action {
+        Action::Ack => state.incidents.acknowledge(id, &form.by).await.map(|_| ()),
+        Action::Resolve => state.incidents.resolve(id, &form.by).await.map(|_| ()),
+        Action::Note => state.incidents.add_note(id, &form.by, &form.text).await.map(|_| ()),
+    };
+    match result {
+        Ok(()) => Redirect::to(&format!("/incidents/{id}")).into_response(),
+        Err(e) => incident_error_page(e, true),
+    }
+}
+
+pub async fn acknowledge(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>, Form(form): Form<ActionForm>) -> Response {
+    act(state, headers, uri, id, form, Action::Ack).await
+}
+
+pub async fn resolve(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>, Form(form): Form<ActionForm>) -> Response {
+    act(state, headers, uri, id, form, Action::Resolve).await
+}
+
+pub async fn add_note(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>, Form(form): Form<ActionForm>) -> Response {
+    act(state, headers, uri, id, form, Action::Note).await
+}
+
+pub async fn postmortem(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let id = match parse_id(&id, signed_in) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    match state.incidents.postmortem(id).await {
+        Ok(text) => layout::page(
+            "Post-mortem draft",
+            Nav::Alerts,
+            signed_in,
+            html! {
+                p.small { a href={ "/incidents/" (id) } { "← Incident #" (id) } }
+                h1 { "Post-mortem draft" }
+                p.muted { "Written from the incident's timeline. Copy the Markdown, or " a href={ "/api/v1/incidents/" (id) "/postmortem" } { "download it" } "." }
+                textarea.postmortem readonly rows="30" style="width:100%; font-family:monospace" { (text) }
+                h2 { "Preview" }
+                div.card.markdown { (render_markdown(&text)) }
+            },
+        )
+        .into_response(),
+        Err(e) => incident_error_page(e, signed_in),
+    }
+}
+
+/// Pages behind a signed link are not to be indexed or kept by caches.
+fn private(resp: Response) -> Response {
+    let mut resp = resp;
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    h.insert("x-robots-tag", header::HeaderValue::from_static("noindex, nofollow"));
+    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    resp
+}
+
+fn link_error(e: IncidentError, signed_in: bool) -> Response {
+    let status = api_error_status(&e);
+    let message = e.to_string();
+    let body = layout::page(
+        "Acknowledge",
+        Nav::None,
+        signed_in,
+        html! { h1 { "Cannot acknowledge" } div.error-box { (message) } },
+    );
+    private((status, body).into_response())
+}
+
+fn api_error_status(e: &IncidentError) -> StatusCode {
+    match e {
+        IncidentError::Link(pharos_notify::incidents::LinkError::Expired) => StatusCode::GONE,
+        IncidentError::Link(_) => StatusCode::FORBIDDEN,
+        IncidentError::Store(pharos_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+        IncidentError::Store(pharos_store::StoreError::Conflict(_)) => StatusCode::CONFLICT,
+        IncidentError::Invalid(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn ack_page(i: &IncidentRecord, token: &str, signed_in: bool, done: bool) -> Markup {
+    layout::page(
+        "Acknowledge",
+        Nav::None,
+        signed_in,
+        html! {
+            h1 { "#" (i.id) " " (i.title) }
+            div.actions { (state_badge(i.state)) (severity_tag(&i.severity)) span.muted { "opened " (ago(Some(i.opened_at))) } }
+            @match i.state {
+                IncidentState::Open => {
+                    form.stack method="post" action={ "/ack/" (token) } {
+                        label { "Your name (optional)" input type="text" name="by" autocomplete="name"; }
+                        button.primary type="submit" { "Acknowledge incident" }
+                    }
+                    p.muted.small { "Acknowledging stops further escalation. Opening this page alone changes nothing." }
+                }
+                IncidentState::Acknowledged => {
+                    div.banner.ok { @if done { "Acknowledged. " } "Acknowledged by " (i.acknowledged_by.as_deref().unwrap_or("someone")) "." }
+                }
+                IncidentState::Resolved => { div.banner.ok { "This incident is resolved." } }
+            }
+            ul.small {
+                @for a in &i.alerts {
+                    li { span class={ "badge " (a.state.as_str()) } { (layout::capitalized(a.state.as_str())) } " " (a.name()) " "
+                        @for (k, v) in &a.labels { @if k != "alertname" { span.tag { (k) "=" (v) } " " } } }
+                }
+            }
+            @if signed_in { p { a href={ "/incidents/" (i.id) } { "Open the incident" } } }
+        },
+    )
+}
+
+/// `GET /ack/<token>`: shows what the link acknowledges and a button; changes nothing.
+pub async fn ack_form(State(state): State<SharedState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let signed_in = state.access.is_admin(&headers);
+    match state.incidents.incident_for_link(&token).await {
+        Ok(i) => private(ack_page(&i, &token, signed_in, false).into_response()),
+        Err(e) => link_error(e, signed_in),
+    }
+}
+
+/// `POST /ack/<token>`: the signature is the credential, so no sign-in is needed.
+pub async fn ack_submit(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let signed_in = state.access.is_admin(&headers);
+    let by = Some(form.by.as_str()).filter(|b| !b.trim().is_empty());
+    match state.incidents.acknowledge_by_link(&token, by).await {
+        Ok(i) => private(ack_page(&i, &token, signed_in, true).into_response()),
+        Err(e) => link_error(e, signed_in),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_is_rendered_without_raw_html_or_script_links() {
+        let html = render_markdown(
+            "# Runbook\n\n1. Check `systemctl status postgresql`\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) [ok](https://example.com) <b>bold</b>",
+        )
+        .into_string();
+        assert!(html.contains("<h1>Runbook</h1>"), "{html}");
+        assert!(html.contains("<code>systemctl status postgresql</code>"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(html.contains("href=\"https://example.com\""), "{html}");
+        assert!(!html.contains("<b>"), "{html}");
+    }
+}
