@@ -461,19 +461,19 @@ fn checked_incidents(
     path: &Path,
 ) -> Result<pharos_notify::incidents::IncidentSettings, ConfigError> {
     let receivers: Vec<String> = config.receivers.iter().map(|r| r.name.clone()).collect();
-    pharos_notify::incidents::IncidentSettings::from_config(
-        &config.escalation_policies,
-        &config.oncall,
-        &config.runbooks,
-        config.runbooks_dir.as_deref(),
-        path.parent().unwrap_or(Path::new("")),
-        &receivers,
-    )
-    .map_err(|e| {
+    let fail = |e: pharos_notify::incidents::IncidentConfigError| {
+        // The deepest part of the path in the file: an item of a flow-style list
+        // (`[a, b]`) has no line of its own, so its list's key stands in.
         let mut field = e.field.as_str();
         let mut at = locate(text, field);
-        while at.is_none() && field.contains('.') {
-            field = field.rsplit_once('.').map_or(field, |(head, _)| head);
+        while at.is_none() {
+            field = match field.strip_suffix(']').and_then(|f| f.rfind('[').map(|i| &f[..i])) {
+                Some(list) => list,
+                None => match field.rsplit_once('.') {
+                    Some((head, _)) => head,
+                    None => break,
+                },
+            };
             at = locate(text, field);
         }
         ConfigError {
@@ -483,7 +483,32 @@ fn checked_incidents(
             field: Some(e.field.clone()),
             message: e.message,
         }
-    })
+    };
+    let settings = pharos_notify::incidents::IncidentSettings::from_config(
+        &config.escalation_policies,
+        &config.oncall,
+        &config.runbooks,
+        config.runbooks_dir.as_deref(),
+        path.parent().unwrap_or(Path::new("")),
+        &receivers,
+    )
+    .map_err(fail)?;
+    // Every route's `escalation:` names a policy.
+    let mut routes = vec![("route".to_string(), config.route.as_ref())];
+    while let Some((field, Some(route))) = routes.pop() {
+        if let Some(name) = &route.escalation
+            && !settings.policies.contains_key(name)
+        {
+            return Err(fail(pharos_notify::incidents::IncidentConfigError {
+                field: format!("{field}.escalation"),
+                message: format!("escalation policy {name:?} is not defined in `escalation_policies`"),
+            }));
+        }
+        for (i, child) in route.routes.iter().enumerate() {
+            routes.push((format!("{field}.routes[{i}]"), Some(child)));
+        }
+    }
+    Ok(settings)
 }
 
 /// The routing sections as an `alertmanager.yml` (receivers by name only, no secrets), so

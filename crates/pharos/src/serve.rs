@@ -231,6 +231,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         AckLinks::load_or_create(&args.data_dir)
             .context("cannot read or make the incident link key")?,
     );
+    dispatcher.set_incident_hook(incidents.clone());
     // Evaluators store each alert change; the dispatcher groups and notifies it once
     // stored, so nothing is queued with the change itself.
     let router: AlertRouter = {

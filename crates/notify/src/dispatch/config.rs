@@ -63,6 +63,10 @@ pub struct RouteConfig {
     /// read it.
     #[serde(default, skip_serializing)]
     pub digest: Option<DigestConfig>,
+    /// Pharos's extension: the escalation policy (`escalation_policies[].name`) for this
+    /// route's incidents; not inherited by child routes. Left out of `config.original`.
+    #[serde(default, skip_serializing)]
+    pub escalation: Option<String>,
 }
 
 /// `digest: {at: "09:00", timezone: "Europe/Berlin"}`
@@ -148,6 +152,8 @@ pub struct RouteNode {
     pub mute_time_intervals: Vec<String>,
     pub active_time_intervals: Vec<String>,
     pub digest: Option<Digest>,
+    /// The escalation policy of this route's incidents.
+    pub escalation: Option<String>,
 }
 
 /// The routing in force; swapped whole on config reload.
@@ -187,6 +193,7 @@ impl Routing {
             mute_time_intervals: Vec::new(),
             active_time_intervals: Vec::new(),
             digest: None,
+            escalation: None,
         };
         let mut root = implicit("", "{}".into());
         let mut routes = Vec::new();
@@ -473,6 +480,7 @@ impl Check<'_> {
             mute_time_intervals: c.mute_time_intervals.clone(),
             active_time_intervals: c.active_time_intervals.clone(),
             digest,
+            escalation: c.escalation.clone(),
         });
         let inherited = Inherited {
             receiver,

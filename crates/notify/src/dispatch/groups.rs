@@ -78,6 +78,8 @@ pub struct Dispatch {
     log: HashMap<(String, String), NotificationLogEntry>,
     pub silences: Vec<Silence>,
     pub external_url: String,
+    /// Each group's incident acknowledgement link, set before a flush by the incident hook.
+    pub ack_urls: HashMap<String, String>,
 }
 
 /// Alertmanager prints group labels as `{a="b", c="d"}` in group keys.
@@ -382,7 +384,7 @@ impl Dispatch {
                 alerts: sent,
                 truncated_alerts: 0,
                 external_url: self.external_url.clone(),
-                ack_url: None,
+                ack_url: self.ack_urls.get(&group.key).cloned(),
             };
             if let Some(payload) = integration.payload_for(&notification) {
                 flush.deliveries.push(NewDelivery {
@@ -394,6 +396,31 @@ impl Dispatch {
             }
         }
         Some(flush)
+    }
+
+    /// Every group as the incident service sees it (see `crate::incidents`).
+    pub fn snapshots(&self, now: DateTime<Utc>) -> Vec<crate::incidents::GroupSnapshot> {
+        self.groups
+            .values()
+            .filter_map(|g| {
+                let route = self.routing.routes.get(g.route)?;
+                let route_muted = self.routing.route_muted_by(g.route, now).is_some();
+                Some(crate::incidents::GroupSnapshot {
+                    key: g.key.clone(),
+                    labels: g.labels.clone(),
+                    receiver: route.receiver.clone(),
+                    escalation: route.escalation.clone(),
+                    alerts: g.alerts.values().cloned().collect(),
+                    muted: g
+                        .alerts
+                        .values()
+                        .filter(|a| route_muted || self.suppression(a, now).is_suppressed())
+                        .map(|a| a.fingerprint.clone())
+                        .collect(),
+                    due: g.next_flush.is_some_and(|t| t <= now),
+                })
+            })
+            .collect()
     }
 
     /// The flush is stored: remember what was notified, drop resolved alerts that did

@@ -150,6 +150,8 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     /// One pass at a time.
     ticking: tokio::sync::Mutex<Option<DateTime<Utc>>>,
+    /// Told about the groups before each flush (incidents open there).
+    incident_hook: RwLock<Option<Arc<dyn crate::incidents::IncidentHook>>>,
 }
 
 /// How long an evaluator's change may take to show in the store before it is dropped
@@ -175,7 +177,12 @@ impl Dispatcher {
             deliveries_waiting,
             clock,
             ticking: tokio::sync::Mutex::new(None),
+            incident_hook: RwLock::new(None),
         })
+    }
+
+    pub fn set_incident_hook(&self, hook: Arc<dyn crate::incidents::IncidentHook>) {
+        *self.incident_hook.write().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, Dispatch> {
@@ -559,6 +566,16 @@ impl Dispatcher {
             for a in expired {
                 st.insert(a, None, now);
             }
+        }
+        let hook = self
+            .incident_hook
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            let groups = self.state().snapshots(now);
+            let links = hook.before_flush(groups, now).await;
+            self.state().ack_urls = links;
         }
         let flushes = {
             let mut st = self.state();

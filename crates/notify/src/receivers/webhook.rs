@@ -60,6 +60,10 @@ struct WebhookMessage<'a> {
     common_annotations: Labels,
     #[serde(rename = "externalURL")]
     external_url: &'a str,
+    /// Pharos's addition, left out when there is no incident: the signed link that
+    /// acknowledges the group's incident (Alertmanager's readers ignore unknown fields).
+    #[serde(rename = "ackURL", skip_serializing_if = "Option::is_none")]
+    ack_url: Option<&'a str>,
     alerts: Vec<WebhookAlert<'a>>,
 }
 
@@ -100,6 +104,7 @@ pub fn alertmanager_payload(n: &Notification) -> String {
         common_labels: n.common_labels(),
         common_annotations: n.common_annotations(),
         external_url: &n.external_url,
+        ack_url: n.ack_url.as_deref(),
         alerts: n
             .alerts
             .iter()
