@@ -647,11 +647,14 @@ def dir_breakdown(path: str) -> dict[str, int]:
 
 
 def block_chunk_bytes(path: str) -> int:
-    """Bytes of the `chunks` dirs of the blocks under path (Prometheus layout)."""
+    """Bytes of the blocks' chunk data under path (a `chunks` dir or file per block)."""
     total = 0
-    for root, dirs, _ in os.walk(path):
-        if os.path.exists(os.path.join(root, "meta.json")) and "chunks" in dirs:
-            total += dir_size(os.path.join(root, "chunks"))[1]
+    for root, dirs, files in os.walk(path):
+        if os.path.exists(os.path.join(root, "meta.json")):
+            if "chunks" in dirs:  # Prometheus: chunks/000001 …
+                total += dir_size(os.path.join(root, "chunks"))[1]
+            elif "chunks" in files:  # Pharos: one chunks file
+                total += os.lstat(os.path.join(root, "chunks")).st_blocks * 512
     return total
 
 
