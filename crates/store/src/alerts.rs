@@ -16,10 +16,10 @@ pub struct AlertRecord {
     pub alert: Alert,
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, fingerprint, labels, annotations, state, starts_at, ends_at, generator_url, updated_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
     let json = |i: usize| -> rusqlite::Result<pharos_model::Labels> {
         let s: String = r.get(i)?;
         serde_json::from_str(&s).map_err(|e| {

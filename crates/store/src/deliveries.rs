@@ -52,9 +52,9 @@ pub struct Delivery {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, receiver, alert_fingerprint, status, payload, outcome, attempts, last_error, response_status, next_attempt_at, created_at, finished_at";
+pub(crate) const COLUMNS: &str = "id, receiver, alert_fingerprint, status, payload, outcome, attempts, last_error, response_status, next_attempt_at, created_at, finished_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
+pub(crate) fn from_row(r: &Row<'_>) -> rusqlite::Result<Delivery> {
     let outcome: String = r.get(5)?;
     Ok(Delivery {
         id: r.get(0)?,

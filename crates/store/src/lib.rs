@@ -15,6 +15,7 @@ mod alerts;
 mod deliveries;
 mod incidents;
 pub mod errors;
+mod history;
 mod maintenance;
 mod monitors;
 mod notification_log;
@@ -32,6 +33,7 @@ use rusqlite::Connection;
 pub use alerts::AlertRecord;
 pub use deliveries::{Delivery, DeliveryOutcome, NewDelivery};
 pub use errors::ErrorStore;
+pub use history::{AlertSearch, DeliverySearch, IntegrationRecord};
 pub use incidents::{
     IncidentEvent, IncidentQuery, IncidentRecord, IncidentState, NewIncident, NewIncidentEvent,
 };

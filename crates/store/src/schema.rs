@@ -157,6 +157,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX incident_events_by_incident ON incident_events(incident_id, at);
     ",
+    // 5: the notification history by receiver and by group (receivers page, readiness)
+    "
+    CREATE INDEX deliveries_by_receiver ON deliveries(receiver, id);
+    CREATE INDEX deliveries_by_group ON deliveries(alert_fingerprint, id);
+    ",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -1,86 +1,350 @@
-//! `/alerts`: what is firing or pending now, recent resolved alerts, and the
-//! notifications sent for them with their outcome.
+//! `/alerts`: what is firing or pending now (silenced and inhibited ones marked), and the
+//! history of every occurrence, searchable and paginated, each with where it came from
+//! and who was told when with what outcome. A banner names receivers that keep failing.
+//! The page reads through the same search as `GET /api/v1/alerts`.
 
-use axum::extract::State;
+use std::collections::{BTreeSet, HashMap};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_model::AlertState;
-use pharos_store::AlertRecord;
+use pharos_store::Delivery;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
+use crate::api::alerts::{AlertItem, AlertParams, notifications_for, search_alerts};
+use crate::health::{ReceiverHealth, receiver_health};
 use crate::{PublicPage, SharedState};
 
-pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
+const OPEN_LIMIT: u64 = 500;
+const HISTORY_PAGE: u64 = 50;
+const NOTIFICATIONS_PER_ALERT: usize = 5;
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    q: Result<Query<AlertParams>, QueryRejection>,
+) -> Response {
     let signed_in = match guard(&state, &headers, Some(PublicPage::Alerts), &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let data = state
-        .with_store(|s| {
-            let mut open = s.list_alerts(Some(AlertState::Firing), 500)?;
-            open.extend(s.list_alerts(Some(AlertState::Pending), 500)?);
-            let resolved = s.list_alerts(Some(AlertState::Resolved), 50)?;
-            let deliveries = s.list_deliveries(None, 50)?;
-            Ok((open, resolved, deliveries))
-        })
-        .await;
-    let (open, resolved, deliveries) = match data {
-        Ok(d) => d,
+    let params = q.map(|q| q.0).unwrap_or_default();
+    let filtering_resolved = params.state.as_deref() == Some("resolved");
+    let open_params = AlertParams {
+        state: Some(
+            params
+                .state
+                .clone()
+                .filter(|s| !s.is_empty() && s != "all")
+                .unwrap_or_else(|| "open".into()),
+        ),
+        page: Some(1),
+        limit: Some(OPEN_LIMIT),
+        ..params.clone()
+    };
+    let history_params = AlertParams {
+        limit: Some(HISTORY_PAGE),
+        page: Some(params.page.unwrap_or(1)),
+        ..params.clone()
+    };
+    let open = if filtering_resolved {
+        Ok(None)
+    } else {
+        search_alerts(&state, open_params, OPEN_LIMIT)
+            .await
+            .map(Some)
+    };
+    let (open, history) = match (
+        open,
+        search_alerts(&state, history_params, HISTORY_PAGE).await,
+    ) {
+        (Ok(o), Ok(h)) => (o, h),
+        (Err(e), _) | (_, Err(e)) => {
+            // A bad filter is the visitor's typo: show it above an empty page.
+            if e.status.is_client_error() {
+                return render(
+                    &state,
+                    signed_in,
+                    &params,
+                    Some(&e.message),
+                    None,
+                    None,
+                    &HashMap::new(),
+                    &[],
+                );
+            }
+            return error_page(e, signed_in);
+        }
+    };
+    let records: Vec<_> = open
+        .iter()
+        .flat_map(|o| o.alerts.iter())
+        .chain(history.alerts.iter())
+        .map(|a| a.record.clone())
+        .collect();
+    let told = match notifications_for(&state, &records, NOTIFICATIONS_PER_ALERT).await {
+        Ok(t) => t,
         Err(e) => return error_page(e, signed_in),
     };
+    let health = receiver_health(&state).await.unwrap_or_default();
+    render(
+        &state,
+        signed_in,
+        &params,
+        None,
+        open.map(|o| o.alerts),
+        Some((history.alerts, history.page, history.has_more)),
+        &told,
+        &health,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    state: &SharedState,
+    signed_in: bool,
+    params: &AlertParams,
+    error: Option<&str>,
+    open: Option<Vec<AlertItem>>,
+    history: Option<(Vec<AlertItem>, u64, bool)>,
+    told: &HashMap<i64, Vec<Delivery>>,
+    health: &[ReceiverHealth],
+) -> Response {
+    let receivers: Vec<String> = state
+        .receivers
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .receiver_names()
+        .map(str::to_string)
+        .collect();
+    let mut severities: BTreeSet<String> = ["critical", "warning", "info"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for a in open.iter().flatten() {
+        if let Some(s) = a.record.alert.labels.get("severity") {
+            severities.insert(s.clone());
+        }
+    }
     let body = html! {
         h1 { "Alerts" }
-        h2 { "Open" }
-        @if open.is_empty() { p.muted #no-open-alerts { "Nothing is firing." } } @else { (alert_table(&open, Some(&state))) }
-        h2 { "Recently resolved" }
-        @if resolved.is_empty() { p.muted { "None yet." } } @else { (alert_table(&resolved, None)) }
-        h2 { "Notifications" }
-        @if deliveries.is_empty() {
-            p.muted { "No notifications sent yet. Add a receiver with a " code { "webhook_configs" } " entry under " code { "receivers:" } " in pharos.yaml." }
-        } @else {
-            table.deliveries {
-                thead { tr { th { "Outcome" } th { "Receiver" } th { "Alert" } th.num { "Attempts" } th { "Detail" } th { "Queued" } } }
-                tbody { @for d in &deliveries { tr {
-                    td { span class={ "badge " (d.outcome.as_str()) } { (layout::capitalized(d.outcome.as_str())) } }
-                    td { (d.receiver) }
-                    td.small { (d.status) " · " code { (d.alert_fingerprint) } }
-                    td.num { (d.attempts) }
-                    td.small { @if let Some(c) = d.response_status { "HTTP " (c) " " } (d.last_error.as_deref().unwrap_or("")) }
-                    td.small { (ago(Some(d.created_at))) }
-                } } }
+        (failing_banner(health))
+        (filter_form(params, &receivers, &severities))
+        @if let Some(e) = error { div.error-box #filter-error role="alert" { (e) } }
+        @if let Some(open) = &open {
+            h2 { "Now" span.muted.small { " " (open.len()) " open" } }
+            @if open.is_empty() {
+                p.muted #no-open-alerts { "Nothing is firing" @if params.is_filtered() { " that matches these filters" } "." }
+            } @else {
+                (alert_table("open-alerts", open, told, true))
+            }
+        }
+        @if let Some((history, page, has_more)) = &history {
+            h2 { "History" }
+            p.muted.small { "Every occurrence, resolved ones too, newest first." }
+            @if history.is_empty() {
+                p.muted #no-history { "No alert occurrences match." }
+            } @else {
+                (alert_table("alert-history", history, told, false))
+                (pager(params, *page, *has_more))
             }
         }
     };
     layout::page("Alerts", Nav::Alerts, signed_in, body).into_response()
 }
 
-/// `routing` is given for open alerts: they are marked silenced or inhibited, with a link
-/// to silence them.
-fn alert_table(alerts: &[AlertRecord], routing: Option<&SharedState>) -> Markup {
+/// The banner on the alerts and receivers pages; empty while every receiver delivers.
+pub fn failing_banner(health: &[ReceiverHealth]) -> Markup {
+    let failing: Vec<&ReceiverHealth> = health.iter().filter(|h| h.failing.is_some()).collect();
     html! {
-        table.alerts {
-            thead { tr { th { "State" } th { "Alert" } th { "Labels" } th { "Started" } th { "Ended" } } }
-            tbody { @for a in alerts { tr data-alert=(a.alert.fingerprint) {
-                td {
-                    span class={ "badge " (a.alert.state.as_str()) } { (layout::capitalized(a.alert.state.as_str())) }
-                    @if let Some(state) = routing {
-                        @let muted = state.alerting.suppression_of(&a.alert);
-                        @if !muted.silenced_by.is_empty() { " " span.badge.silenced title={ "silenced by " (muted.silenced_by.join(", ")) } { "Silenced" } }
-                        @if !muted.inhibited_by.is_empty() { " " span.badge.inhibited title={ "inhibited by " (muted.inhibited_by.join(", ")) } { "Inhibited" } }
-                        " " a.small href={ "/silences?matchers=" (silence_prefill(&a.alert.labels)) } { "Silence" }
+        @if !failing.is_empty() {
+            div.banner.bad #failing-receivers role="alert" {
+                @if failing.len() == 1 { "A receiver is failing: notifications are not getting through." }
+                @else { (failing.len()) " receivers are failing: notifications are not getting through." }
+                ul.small {
+                    @for h in &failing {
+                        li data-failing-receiver=(h.integration) {
+                            a style="color:inherit" href={ "/receivers#receiver-" (h.receiver) } { strong { (h.integration) } }
+                            " — " (h.failing.as_deref().unwrap_or(""))
+                        }
                     }
                 }
-                td {
-                    @if a.alert.generator_url.is_empty() { (a.alert.name()) } @else { a href=(local_link(&a.alert.generator_url)) { (a.alert.name()) } }
-                    @if let Some(s) = a.alert.annotations.get("summary") { div.small.muted { (s) } }
+            }
+        }
+    }
+}
+
+impl AlertParams {
+    fn is_filtered(&self) -> bool {
+        [
+            &self.state,
+            &self.q,
+            &self.matchers,
+            &self.alertname,
+            &self.severity,
+            &self.receiver,
+            &self.since,
+            &self.until,
+        ]
+        .iter()
+        .any(|v| {
+            v.as_deref()
+                .is_some_and(|s| !s.trim().is_empty() && s != "all")
+        })
+    }
+}
+
+fn filter_form(p: &AlertParams, receivers: &[String], severities: &BTreeSet<String>) -> Markup {
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let state = v(&p.state);
+    let severity = v(&p.severity);
+    let receiver = v(&p.receiver);
+    html! {
+        form.search #alert-filters method="get" action="/alerts" {
+            input type="search" name="q" value=(v(&p.q)) placeholder="Text in labels or annotations" aria-label="Text";
+            label.inline { "State "
+                select name="state" {
+                    @for (value, text) in [("", "Any"), ("firing", "Firing"), ("pending", "Pending"), ("silenced", "Silenced"), ("inhibited", "Inhibited"), ("active", "Firing, not muted"), ("resolved", "Resolved")] {
+                        option value=(value) selected[state == value] { (text) }
+                    }
                 }
-                td.small { @for (k, v) in &a.alert.labels { @if k != "alertname" { code { (k) "=" (v) } " " } } }
-                td.small { (ago(Some(a.alert.starts_at))) }
-                // Alerts from Alertmanager's API carry their expected end while firing.
-                td.small { (ago(a.alert.ends_at.filter(|_| a.alert.state == AlertState::Resolved))) }
-            } } }
+            }
+            label.inline { "Severity "
+                select name="severity" {
+                    option value="" { "Any" }
+                    @for s in severities { option value=(s) selected[&severity == s] { (s) } }
+                }
+            }
+            label.inline { "Receiver "
+                select name="receiver" {
+                    option value="" { "Any" }
+                    @for r in receivers { option value=(r) selected[&receiver == r] { (r) } }
+                }
+            }
+            input type="text" name="alertname" size="14" value=(v(&p.alertname)) placeholder="alertname" aria-label="Alert name";
+            input type="text" name="matchers" size="26" value=(v(&p.matchers)) placeholder=r#"job="api", instance=~"web.*""# aria-label="Label matchers";
+            label.inline { "From (UTC) " input type="datetime-local" name="since" value=(datetime_local(&p.since)); }
+            label.inline { "to " input type="datetime-local" name="until" value=(datetime_local(&p.until)); }
+            button.primary type="submit" { "Search" }
+            @if p.is_filtered() { a href="/alerts" { "Clear" } }
+        }
+    }
+}
+
+/// What a `datetime-local` input can show again: only its own shape.
+fn datetime_local(v: &Option<String>) -> String {
+    v.as_deref()
+        .filter(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").is_ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn pager(p: &AlertParams, page: u64, has_more: bool) -> Markup {
+    let link = |to: u64| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &p.q),
+            ("state", &p.state),
+            ("severity", &p.severity),
+            ("receiver", &p.receiver),
+            ("alertname", &p.alertname),
+            ("matchers", &p.matchers),
+            ("since", &p.since),
+            ("until", &p.until),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                q.append_pair(k, v);
+            }
+        }
+        q.append_pair("page", &to.to_string());
+        format!("/alerts?{}#alert-history", q.finish())
+    };
+    html! {
+        div.pager {
+            @if page > 1 { a rel="prev" href=(link(page - 1)) { "← Newer" } }
+            span.muted.small { "Page " (page) }
+            @if has_more { a rel="next" href=(link(page + 1)) { "Older →" } }
+        }
+    }
+}
+
+fn alert_table(
+    id: &str,
+    alerts: &[AlertItem],
+    told: &HashMap<i64, Vec<Delivery>>,
+    open: bool,
+) -> Markup {
+    html! {
+        table.alerts id=(id) {
+            thead { tr {
+                th { "State" } th { "Alert" } th { "Source" } th { "Labels" }
+                th { "Since" } @if !open { th { "Ended" } } th { "Notified" }
+            } }
+            tbody { @for item in alerts {
+                @let a = &item.record.alert;
+                tr data-alert=(a.fingerprint) data-state=(a.state.as_str()) {
+                    td {
+                        span class={ "badge " (a.state.as_str()) } { (layout::capitalized(a.state.as_str())) }
+                        @if !item.silenced_by.is_empty() { " " span.badge.silenced data-silenced="" title={ "silenced by " (item.silenced_by.join(", ")) } { "Silenced" } }
+                        @if !item.inhibited_by.is_empty() { " " span.badge.inhibited data-inhibited="" title={ "inhibited by " (item.inhibited_by.join(", ")) } { "Inhibited" } }
+                        @if a.state != AlertState::Resolved {
+                            div.small { a.silence-link href={ "/silences?matchers=" (silence_prefill(&a.labels)) } { "Silence…" } }
+                        }
+                    }
+                    td {
+                        strong { (a.name()) }
+                        @if let Some(s) = a.annotations.get("summary") { div.small { (s) } }
+                        @if let Some(d) = a.annotations.get("description") { div.small.muted { (d) } }
+                        @if let Some(v) = a.annotations.get("value") { div.small.muted { "value " code { (v) } } }
+                    }
+                    td.small {
+                        span.muted { (source_label(item.source.kind)) } br;
+                        @match &item.source.url {
+                            Some(u) => a href=(u) data-source=(item.source.kind) { (item.source.name) },
+                            None => span data-source=(item.source.kind) { (item.source.name) },
+                        }
+                    }
+                    td.small { @for (k, v) in &a.labels { @if k != "alertname" { code { (k) "=" (v) } " " } } }
+                    td.small { (ago(Some(a.starts_at))) }
+                    // Alerts from Alertmanager's API carry their expected end while firing.
+                    @if !open { td.small { (ago(a.ends_at.filter(|_| a.state == AlertState::Resolved))) } }
+                    td.small.notified { (notified(told.get(&item.record.id).map(Vec::as_slice).unwrap_or(&[]), &item.receivers)) }
+                }
+            } }
+        }
+    }
+}
+
+fn source_label(kind: &str) -> &'static str {
+    match kind {
+        "monitor" => "Monitor",
+        "rule" => "Rule",
+        "errors" => "Error tracking",
+        "test" => "Test",
+        _ => "External",
+    }
+}
+
+fn notified(deliveries: &[Delivery], receivers: &[String]) -> Markup {
+    html! {
+        @if deliveries.is_empty() {
+            span.muted { "Not notified" @if !receivers.is_empty() { " (routes to " (receivers.join(", ")) ")" } }
+        }
+        @for d in deliveries {
+            div data-delivery=(d.id) data-outcome=(d.outcome.as_str()) {
+                span class={ "badge " (d.outcome.as_str()) } { (layout::capitalized(d.outcome.as_str())) }
+                " " a href={ "/receivers#receiver-" (d.receiver.split('/').next().unwrap_or(&d.receiver)) } { (d.receiver) }
+                " · " (d.status) " · " (ago(Some(d.finished_at.unwrap_or(d.created_at))))
+                @if d.attempts > 1 { " · " (d.attempts) " attempts" }
+                @if d.outcome != pharos_store::DeliveryOutcome::Delivered {
+                    @if let Some(e) = &d.last_error { div.muted { (e) } }
+                }
+            }
         }
     }
 }
@@ -89,12 +353,4 @@ fn alert_table(alerts: &[AlertRecord], routing: Option<&SharedState>) -> Markup 
 fn silence_prefill(labels: &pharos_model::Labels) -> String {
     let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     url::form_urlencoded::byte_serialize(format!("{{{}}}", text.join(", ")).as_bytes()).collect()
-}
-
-/// Links in alerts point at the external URL; on the page, stay on this server.
-fn local_link(url: &str) -> String {
-    match url.find("/monitors/") {
-        Some(i) => url[i..].to_string(),
-        None => url.to_string(),
-    }
 }

@@ -29,6 +29,8 @@ pub enum Nav {
     Performance,
     Projects,
     Alerts,
+    Silences,
+    Receivers,
     Rules,
     Metrics,
     Dashboards,
@@ -56,9 +58,10 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
                         a href="/metrics/explore" class=[(nav == Nav::Metrics).then_some("current")] { "Metrics" }
                         a href="/dashboards" class=[(nav == Nav::Dashboards).then_some("current")] { "Dashboards" }
                         a href="/alerts" class=[(nav == Nav::Alerts).then_some("current")] { "Alerts" }
-                        a href="/silences" { "Silences" }
                         a href="/incidents" { "Incidents" }
                         a href="/oncall" { "On call" }
+                        a href="/silences" class=[(nav == Nav::Silences).then_some("current")] { "Silences" }
+                        a href="/receivers" class=[(nav == Nav::Receivers).then_some("current")] { "Receivers" }
                         a href="/rules" class=[(nav == Nav::Rules).then_some("current")] { "Rules" }
                         a href="/monitors/new" class=[(nav == Nav::NewMonitor).then_some("current")] { "Add monitor" }
                         a href="/projects" class=[(nav == Nav::Projects).then_some("current")] { "Projects" }

@@ -18,6 +18,7 @@ pub mod oncall;
 pub mod overview;
 pub mod performance;
 pub mod projects;
+pub mod receivers;
 pub mod rules;
 pub mod silences;
 pub mod status;
@@ -46,6 +47,8 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/alerts", get(alerts::page))
         .route("/silences", get(silences::page).post(silences::create))
         .route("/silences/{id}/expire", post(silences::expire))
+        .route("/receivers", get(receivers::page))
+        .route("/receivers/{name}/test", post(receivers::send_test))
         .route("/rules", get(rules::page))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::page))

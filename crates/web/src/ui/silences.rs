@@ -107,7 +107,7 @@ fn render(
             @if list.is_empty() { p.muted { "None." } } @else { (table(&list, now)) }
         }
     };
-    layout::page("Silences", Nav::Alerts, signed_in, body).into_response()
+    layout::page("Silences", Nav::Silences, signed_in, body).into_response()
 }
 
 fn matcher_text(m: &SilenceMatcher) -> String {
