@@ -84,7 +84,10 @@ async fn escalation_ack_link_restart_and_resolution() {
         .as_str()
         .expect("the level-1 payload carries the signed acknowledgement link")
         .to_string();
-    assert!(ack_url.starts_with(&format!("{}/ack/", pharos.url)), "{ack_url}");
+    assert!(
+        ack_url.starts_with(&format!("{}/ack/", pharos.url)),
+        "{ack_url}"
+    );
 
     let open = incidents(&pharos, "?state=open").await;
     assert_eq!(open.len(), 1, "{open:#?}");
@@ -101,7 +104,11 @@ async fn escalation_ack_link_restart_and_resolution() {
         "level 2 was told {waited:?} after level 1"
     );
     assert_eq!(escalated["receiver"], "level2");
-    assert!(escalated["ackURL"].as_str().is_some_and(|u| u.contains("/ack/")));
+    assert!(
+        escalated["ackURL"]
+            .as_str()
+            .is_some_and(|u| u.contains("/ack/"))
+    );
 
     // A crash and restart between the steps: nothing already sent goes again.
     pharos.kill9();
@@ -170,7 +177,15 @@ async fn escalation_ack_link_restart_and_resolution() {
         .iter()
         .filter_map(|e| e["kind"].as_str())
         .collect();
-    for kind in ["opened", "alert_firing", "escalated", "acknowledged", "alert_resolved", "resolved", "notified"] {
+    for kind in [
+        "opened",
+        "alert_firing",
+        "escalated",
+        "acknowledged",
+        "alert_resolved",
+        "resolved",
+        "notified",
+    ] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
     let escalated_text = detail["timeline"]
@@ -180,7 +195,10 @@ async fn escalation_ack_link_restart_and_resolution() {
         .find(|e| e["kind"] == "escalated")
         .map(|e| e["text"].as_str().unwrap_or("").to_string())
         .unwrap_or_default();
-    assert!(escalated_text.contains("oncall:primary (alice)"), "{escalated_text}");
+    assert!(
+        escalated_text.contains("oncall:primary (alice)"),
+        "{escalated_text}"
+    );
 
     // History: searchable by label and note, filtered by state.
     let (status, _) = pharos
@@ -192,7 +210,12 @@ async fn escalation_ack_link_restart_and_resolution() {
         .await;
     assert_eq!(status, 201);
     assert_eq!(incidents(&pharos, "?q=restarted+on-call").await.len(), 1);
-    assert_eq!(incidents(&pharos, "?q=MonitorDown&state=resolved").await.len(), 1);
+    assert_eq!(
+        incidents(&pharos, "?q=MonitorDown&state=resolved")
+            .await
+            .len(),
+        1
+    );
     assert_eq!(incidents(&pharos, "?q=nothing-like-this").await.len(), 0);
     assert_eq!(incidents(&pharos, "?state=open").await.len(), 0);
 
@@ -207,7 +230,11 @@ async fn escalation_ack_link_restart_and_resolution() {
     let draft = r.text().await.unwrap();
     assert!(draft.contains("Acknowledged by alice"), "{draft}");
     assert!(draft.contains("## Open questions"), "{draft}");
-    for path in [format!("/incidents/{id}"), "/incidents".into(), "/oncall".into()] {
+    for path in [
+        format!("/incidents/{id}"),
+        "/incidents".into(),
+        "/oncall".into(),
+    ] {
         let r = client()
             .get(format!("{}{path}", pharos.url))
             .bearer_auth(TOKEN)
@@ -216,7 +243,10 @@ async fn escalation_ack_link_restart_and_resolution() {
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
         let html = r.text().await.unwrap();
-        assert!(html.contains("MonitorDown") || html.contains("alice"), "{path}: {html}");
+        assert!(
+            html.contains("MonitorDown") || html.contains("alice"),
+            "{path}: {html}"
+        );
     }
     let oncall = pharos.get("/api/v1/oncall/primary").await;
     assert_eq!(oncall["current"]["person"], "alice");
@@ -247,10 +277,12 @@ escalation_policies:
         .arg(&path)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(
-        text.contains("pharos.yaml:10:") && text.contains("escalation_policies[0].steps[0].receivers[0]"),
+        text.contains("pharos.yaml:10:")
+            && text.contains("escalation_policies[0].steps[0].receivers[0]"),
         "{text}"
     );
 }

@@ -353,7 +353,12 @@ impl Store {
     }
 
     /// Resolves an incident by hand.
-    pub fn resolve_incident(&self, id: i64, who: &str, at: DateTime<Utc>) -> Result<IncidentRecord> {
+    pub fn resolve_incident(
+        &self,
+        id: i64,
+        who: &str,
+        at: DateTime<Utc>,
+    ) -> Result<IncidentRecord> {
         self.write(|c| {
             let tx = c.transaction()?;
             let current = get(&tx, id)?;
@@ -598,7 +603,7 @@ mod tests {
         assert_eq!(kinds, ["note", "resolved"]);
         assert_eq!(store.unresolved_incidents().unwrap().len(), 1);
         assert_eq!(
-            store.latest_incidents(&[a.group_key.clone()]).unwrap()[0].id,
+            store.latest_incidents(std::slice::from_ref(&a.group_key)).unwrap()[0].id,
             a.id
         );
     }

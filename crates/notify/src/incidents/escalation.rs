@@ -179,7 +179,12 @@ impl Plan {
 
     /// The latest entry due at `now` that has not been handled (`reached` entries have).
     /// Entries passed over while Pharos was down are skipped: only the latest goes out.
-    pub fn due(&self, opened_at: DateTime<Utc>, now: DateTime<Utc>, reached: u32) -> Option<DueStep> {
+    pub fn due(
+        &self,
+        opened_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        reached: u32,
+    ) -> Option<DueStep> {
         if self.steps.is_empty() {
             return None;
         }
@@ -230,10 +235,14 @@ mod tests {
         let first = plan.due(t0, t0, 0).unwrap();
         assert!(first.already_sent);
         assert_eq!(plan.due(t0, t0 + chrono::Duration::seconds(299), 1), None);
-        let l2 = plan.due(t0, t0 + chrono::Duration::seconds(300), 1).unwrap();
+        let l2 = plan
+            .due(t0, t0 + chrono::Duration::seconds(300), 1)
+            .unwrap();
         assert_eq!((l2.index, l2.level, l2.pass), (1, 1, 0));
         // The repeat tells level 1 again, the dispatcher not being involved this time.
-        let again = plan.due(t0, t0 + chrono::Duration::seconds(600), 2).unwrap();
+        let again = plan
+            .due(t0, t0 + chrono::Duration::seconds(600), 2)
+            .unwrap();
         assert_eq!((again.level, again.pass, again.already_sent), (0, 1, false));
         assert_eq!(plan.next_at(t0, 4), None);
     }
@@ -248,7 +257,10 @@ mod tests {
         assert_eq!(plan.len(), 3);
         let t0 = DateTime::<Utc>::UNIX_EPOCH;
         let due = plan.due(t0, t0 + chrono::Duration::minutes(20), 0).unwrap();
-        assert_eq!((due.index, due.receivers.clone()), (2, vec!["c".to_string()]));
+        assert_eq!(
+            (due.index, due.receivers.clone()),
+            (2, vec!["c".to_string()])
+        );
         assert_eq!(plan.due(t0, t0 + chrono::Duration::hours(5), 3), None);
     }
 
@@ -261,7 +273,11 @@ mod tests {
         let e = EscalationPolicy::from_config(&c, &|_| Ok(())).unwrap_err();
         assert_eq!(e.field, "steps[1].after");
         let e = EscalationPolicy::from_config(&c, &|r| {
-            if r == "a" { Err("unknown".into()) } else { Ok(()) }
+            if r == "a" {
+                Err("unknown".into())
+            } else {
+                Ok(())
+            }
         })
         .unwrap_err();
         assert_eq!(e.field, "steps[0].receivers[0]");

@@ -72,9 +72,9 @@ impl AckLinks {
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let mut bytes = [0u8; KEY_BYTES];
-                SystemRandom::new().fill(&mut bytes).map_err(|_| {
-                    fail(std::io::Error::other("the system random source failed"))
-                })?;
+                SystemRandom::new()
+                    .fill(&mut bytes)
+                    .map_err(|_| fail(std::io::Error::other("the system random source failed")))?;
                 let mut f = OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -176,7 +176,10 @@ mod tests {
         let at = Utc::now() + chrono::Duration::hours(1);
         assert_eq!(b.verify(&a.token(1, at), Utc::now()), Ok(1));
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -16,9 +16,9 @@ pub mod escalation;
 pub mod links;
 pub mod postmortem;
 pub mod runbooks;
+mod settings;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -33,10 +33,11 @@ use tokio::sync::Notify;
 
 use crate::BoxFuture;
 use crate::dispatch::{Clock, Integrations};
-use crate::oncall::{Schedule, ScheduleConfig, Shift};
+use crate::oncall::{Schedule, Shift};
 pub use escalation::{EscalationPolicy, EscalationPolicyConfig, ONCALL_PREFIX};
 pub use links::{AckLinks, LinkError};
 pub use runbooks::{Runbook, Runbooks};
+pub use settings::{IncidentConfigError, IncidentSettings};
 
 /// How long an acknowledgement link in a notification works.
 pub const ACK_LINK_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -68,109 +69,6 @@ pub trait IncidentHook: Send + Sync {
         groups: Vec<GroupSnapshot>,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, HashMap<String, String>>;
-}
-
-/// `escalation_policies`, `oncall`, `runbooks` and `runbooks_dir`, checked; swapped whole
-/// on reload.
-#[derive(Clone, Debug, Default)]
-pub struct IncidentSettings {
-    pub policies: BTreeMap<String, EscalationPolicy>,
-    pub schedules: BTreeMap<String, Schedule>,
-    pub runbooks: Runbooks,
-}
-
-/// A config error in these sections: the full field path and why.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct IncidentConfigError {
-    pub field: String,
-    pub message: String,
-}
-
-impl IncidentSettings {
-    /// Checks the sections against each other and the receivers' names; relative runbook
-    /// paths are taken from `base_dir` (the config file's directory).
-    pub fn from_config(
-        policies: &[EscalationPolicyConfig],
-        schedules: &[ScheduleConfig],
-        runbooks: &BTreeMap<String, String>,
-        runbooks_dir: Option<&str>,
-        base_dir: &Path,
-        receivers: &[String],
-    ) -> Result<IncidentSettings, IncidentConfigError> {
-        let err = |field: String, message: String| IncidentConfigError { field, message };
-        let mut checked_schedules = BTreeMap::new();
-        for (i, c) in schedules.iter().enumerate() {
-            let s = Schedule::from_config(c)
-                .map_err(|e| err(format!("oncall[{i}].{}", e.field), e.message))?;
-            for (p, person) in c.people.iter().enumerate() {
-                for (j, r) in person.receivers.iter().enumerate() {
-                    if !receivers.contains(r) {
-                        return Err(err(
-                            format!("oncall[{i}].people[{p}].receivers[{j}]"),
-                            format!("receiver {r:?} is not defined in `receivers`"),
-                        ));
-                    }
-                }
-            }
-            if checked_schedules.insert(s.name.clone(), s).is_some() {
-                return Err(err(
-                    format!("oncall[{i}].name"),
-                    format!("a schedule named {:?} is defined twice", c.name),
-                ));
-            }
-        }
-        let known = |r: &str| -> Result<(), String> {
-            match r.strip_prefix(ONCALL_PREFIX) {
-                Some(s) if checked_schedules.contains_key(s) => Ok(()),
-                Some(s) => Err(format!("on-call schedule {s:?} is not defined in `oncall`")),
-                None if receivers.iter().any(|n| n == r) => Ok(()),
-                None => Err(format!(
-                    "receiver {r:?} is not defined in `receivers` (or write oncall:<schedule>)"
-                )),
-            }
-        };
-        let mut checked_policies = BTreeMap::new();
-        for (i, c) in policies.iter().enumerate() {
-            let p = EscalationPolicy::from_config(c, &known)
-                .map_err(|e| err(format!("escalation_policies[{i}].{}", e.field), e.message))?;
-            if checked_policies.insert(p.name.clone(), p).is_some() {
-                return Err(err(
-                    format!("escalation_policies[{i}].name"),
-                    format!("a policy named {:?} is defined twice", c.name),
-                ));
-            }
-        }
-        let mut files = BTreeMap::new();
-        for (name, path) in runbooks {
-            let full = base_dir.join(path);
-            if !full.is_file() {
-                return Err(err(
-                    format!("runbooks.{name}"),
-                    format!("{} is not a file", full.display()),
-                ));
-            }
-            files.insert(name.clone(), full);
-        }
-        let dir = match runbooks_dir {
-            None => None,
-            Some(d) => {
-                let full = base_dir.join(d);
-                if !full.is_dir() {
-                    return Err(err(
-                        "runbooks_dir".into(),
-                        format!("{} is not a directory", full.display()),
-                    ));
-                }
-                Some(full)
-            }
-        };
-        Ok(IncidentSettings {
-            policies: checked_policies,
-            schedules: checked_schedules,
-            runbooks: Runbooks { files, dir },
-        })
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -330,16 +228,20 @@ fn merge_alerts(
                     continue;
                 }
                 match (b.state, a.state) {
-                    (AlertState::Firing, AlertState::Resolved) => events.push(NewIncidentEvent::new(
-                        a.ends_at.unwrap_or(now),
-                        "alert_resolved",
-                        format!("resolved: {}", describe_alert(a)),
-                    )),
-                    (AlertState::Resolved, AlertState::Firing) => events.push(NewIncidentEvent::new(
-                        a.starts_at.max(b.updated_at),
-                        "alert_firing",
-                        format!("firing again: {}", describe_alert(a)),
-                    )),
+                    (AlertState::Firing, AlertState::Resolved) => {
+                        events.push(NewIncidentEvent::new(
+                            a.ends_at.unwrap_or(now),
+                            "alert_resolved",
+                            format!("resolved: {}", describe_alert(a)),
+                        ))
+                    }
+                    (AlertState::Resolved, AlertState::Firing) => {
+                        events.push(NewIncidentEvent::new(
+                            a.starts_at.max(b.updated_at),
+                            "alert_firing",
+                            format!("firing again: {}", describe_alert(a)),
+                        ))
+                    }
                     _ => {}
                 }
                 *b = a.clone();
@@ -501,11 +403,14 @@ impl Incidents {
                     )
                 })
                 .await?;
-            cache.by_group.insert(record.group_key.clone(), Some(record));
+            cache
+                .by_group
+                .insert(record.group_key.clone(), Some(record));
         }
         cache.by_group.retain(|k, v| {
             present.contains(k.as_str())
-                || v.as_ref().is_some_and(|i| i.state != IncidentState::Resolved)
+                || v.as_ref()
+                    .is_some_and(|i| i.state != IncidentState::Resolved)
         });
         let external = self.external_url();
         let links = groups
@@ -513,7 +418,9 @@ impl Incidents {
             .filter_map(|g| {
                 let inc = cache.by_group.get(&g.key)?.as_ref()?;
                 let current = inc.state != IncidentState::Resolved
-                    || inc.resolved_at.is_some_and(|t| t + RESOLVED_LINK_GRACE >= now);
+                    || inc
+                        .resolved_at
+                        .is_some_and(|t| t + RESOLVED_LINK_GRACE >= now);
                 current.then(|| {
                     (
                         g.key.clone(),
@@ -690,7 +597,9 @@ impl Incidents {
         let who = clean_name(who)?;
         let text = text.trim().to_string();
         if text.is_empty() {
-            return Err(IncidentError::Invalid("text: a note needs some text".into()));
+            return Err(IncidentError::Invalid(
+                "text: a note needs some text".into(),
+            ));
         }
         if text.len() > 10_000 {
             return Err(IncidentError::Invalid(
@@ -792,7 +701,11 @@ impl Incidents {
 
     pub async fn postmortem(&self, id: i64) -> Result<String, IncidentError> {
         let detail = self.detail(id).await?;
-        Ok(postmortem::draft(&detail.incident, &detail.timeline, self.now()))
+        Ok(postmortem::draft(
+            &detail.incident,
+            &detail.timeline,
+            self.now(),
+        ))
     }
 
     /// Who is on call in each schedule, with the next `weeks` of shifts.
@@ -819,10 +732,7 @@ impl Incidents {
         let settings = self.settings();
         let open = self.blocking(|s| s.unresolved_incidents()).await?;
         let mut next: Option<DateTime<Utc>> = None;
-        for inc in open
-            .into_iter()
-            .filter(|i| i.state == IncidentState::Open)
-        {
+        for inc in open.into_iter().filter(|i| i.state == IncidentState::Open) {
             let Some(policy) = inc
                 .escalation
                 .as_deref()

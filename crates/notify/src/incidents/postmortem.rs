@@ -34,7 +34,10 @@ fn time(t: DateTime<Utc>) -> String {
 fn md(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#') {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -42,14 +45,23 @@ fn md(s: &str) -> String {
     out
 }
 
-pub fn draft(
-    incident: &IncidentRecord,
-    timeline: &[TimelineEntry],
-    now: DateTime<Utc>,
-) -> String {
+/// What one receiver was sent during the incident.
+#[derive(Default)]
+struct Sent {
+    count: usize,
+    delivered: usize,
+    failed: usize,
+    first: Option<DateTime<Utc>>,
+}
+
+pub fn draft(incident: &IncidentRecord, timeline: &[TimelineEntry], now: DateTime<Utc>) -> String {
     let mut out = String::new();
     let first_start = incident.alerts.iter().map(|a| a.starts_at).min();
-    let last_end = if incident.alerts.iter().any(|a| a.state == AlertState::Firing) {
+    let last_end = if incident
+        .alerts
+        .iter()
+        .any(|a| a.state == AlertState::Firing)
+    {
         None
     } else {
         incident.alerts.iter().filter_map(|a| a.ends_at).max()
@@ -68,7 +80,11 @@ pub fn draft(
 
     let _ = writeln!(out, "## Summary\n");
     let names: Vec<String> = {
-        let mut n: Vec<String> = incident.alerts.iter().map(|a| a.name().to_string()).collect();
+        let mut n: Vec<String> = incident
+            .alerts
+            .iter()
+            .map(|a| a.name().to_string())
+            .collect();
         n.sort();
         n.dedup();
         n
@@ -87,7 +103,11 @@ pub fn draft(
     if let Some(start) = first_start {
         let _ = writeln!(out, "- First alert started: {}", time(start));
     }
-    let _ = writeln!(out, "- Incident opened (first notification): {}", time(incident.opened_at));
+    let _ = writeln!(
+        out,
+        "- Incident opened (first notification): {}",
+        time(incident.opened_at)
+    );
     if let Some(start) = first_start {
         let _ = writeln!(
             out,
@@ -143,30 +163,32 @@ pub fn draft(
     let _ = writeln!(out);
 
     let _ = writeln!(out, "## Who was notified\n");
-    let mut by_receiver: BTreeMap<&str, (usize, usize, usize, Option<DateTime<Utc>>)> =
-        BTreeMap::new();
+    let mut by_receiver: BTreeMap<&str, Sent> = BTreeMap::new();
     for e in timeline.iter().filter(|e| e.kind == "notified") {
         let Some(r) = e.receiver.as_deref() else {
             continue;
         };
-        let entry = by_receiver.entry(r).or_insert((0, 0, 0, None));
-        entry.0 += 1;
+        let entry = by_receiver.entry(r).or_default();
+        entry.count += 1;
         match e.outcome.as_deref() {
-            Some("delivered") => entry.1 += 1,
-            Some("failed") => entry.2 += 1,
+            Some("delivered") => entry.delivered += 1,
+            Some("failed") => entry.failed += 1,
             _ => {}
         }
-        entry.3 = Some(entry.3.map_or(e.at, |t| t.min(e.at)));
+        entry.first = Some(entry.first.map_or(e.at, |t| t.min(e.at)));
     }
     if by_receiver.is_empty() {
         let _ = writeln!(out, "- No notification was sent");
     }
-    for (r, (n, ok, failed, first)) in &by_receiver {
+    for (r, s) in &by_receiver {
         let _ = writeln!(
             out,
-            "- {}: {n} notification(s), {ok} delivered, {failed} failed{}",
+            "- {}: {} notification(s), {} delivered, {} failed{}",
             md(r),
-            first
+            s.count,
+            s.delivered,
+            s.failed,
+            s.first
                 .map(|t| format!(", first at {}", time(t)))
                 .unwrap_or_default()
         );
@@ -185,7 +207,12 @@ pub fn draft(
             .as_deref()
             .map(|a| format!(" ({})", md(a)))
             .unwrap_or_default();
-        let _ = writeln!(out, "- {} — {}{who}", e.at.format("%Y-%m-%d %H:%M:%S"), md(&e.text));
+        let _ = writeln!(
+            out,
+            "- {} — {}{who}",
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            md(&e.text)
+        );
     }
     let _ = writeln!(out);
 
@@ -214,14 +241,17 @@ pub fn draft(
             escalations.len()
         );
     }
-    if by_receiver.values().any(|v| v.2 > 0) {
+    if by_receiver.values().any(|v| v.failed > 0) {
         let _ = writeln!(
             out,
             "- Some notifications failed: is every receiver's configuration still right?"
         );
     }
     if incident.state != IncidentState::Resolved {
-        let _ = writeln!(out, "- The incident is not resolved yet: what is left to do?");
+        let _ = writeln!(
+            out,
+            "- The incident is not resolved yet: what is left to do?"
+        );
     }
     let _ = writeln!(out, "- What would keep this from happening again?\n");
     let _ = writeln!(out, "## Action items\n\n- [ ] \n");

@@ -85,7 +85,10 @@ impl Runbooks {
         };
         let markdown = match read_limited(&path) {
             Ok(t) => t,
-            Err(e) => format!("*The runbook file `{}` cannot be read: {e}*", path.display()),
+            Err(e) => format!(
+                "*The runbook file `{}` cannot be read: {e}*",
+                path.display()
+            ),
         };
         Some(Runbook::Markdown {
             alertname: name.to_string(),
@@ -147,7 +150,9 @@ mod tests {
         ]);
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(matches!(&found[0], Runbook::Link { url, .. } if url.contains("wiki")));
-        assert!(matches!(&found[1], Runbook::Markdown { markdown, .. } if markdown == "# Mapped\n"));
+        assert!(
+            matches!(&found[1], Runbook::Markdown { markdown, .. } if markdown == "# Mapped\n")
+        );
         assert!(
             matches!(&found[2], Runbook::Markdown { markdown, .. } if markdown.contains("Database"))
         );

@@ -1,7 +1,11 @@
 //! Incidents and escalation with a clock moved by hand.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use super::*;
 use crate::dispatch::ManualClock;
+use crate::oncall::ScheduleConfig;
 use crate::{Receiver, SendError};
 
 struct Recording(String);
@@ -158,12 +162,17 @@ fn sent_to(store: &Store, receiver: &str) -> usize {
 
 impl Setup {
     async fn at(&self, offset_secs: i64) {
-        self.clock.set(t0() + chrono::Duration::seconds(offset_secs));
+        self.clock
+            .set(t0() + chrono::Duration::seconds(offset_secs));
         self.incidents.escalate().await.unwrap();
     }
 
     async fn open(&self) -> (i64, String) {
-        let firing = alert("MonitorDown", AlertState::Firing, t0() - chrono::Duration::seconds(30));
+        let firing = alert(
+            "MonitorDown",
+            AlertState::Firing,
+            t0() - chrono::Duration::seconds(30),
+        );
         // Not yet due: nothing opens before the group's first notification.
         let links = self
             .incidents
@@ -218,7 +227,12 @@ async fn no_ack_escalates_at_exactly_five_minutes_and_repeats() {
 
     let payload = &s.store.list_deliveries(None, 10).unwrap()[0].payload;
     let n: Notification = serde_json::from_str(payload).unwrap();
-    assert!(n.ack_url.as_deref().unwrap_or("").starts_with("http://pharos.test/ack/"));
+    assert!(
+        n.ack_url
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("http://pharos.test/ack/")
+    );
     let detail = s.incidents.detail(id).await.unwrap();
     let escalated: Vec<&str> = detail
         .timeline
@@ -227,9 +241,16 @@ async fn no_ack_escalates_at_exactly_five_minutes_and_repeats() {
         .map(|e| e.text.as_str())
         .collect();
     assert_eq!(escalated.len(), 3, "{escalated:?}");
-    assert!(escalated[0].contains("oncall:primary (alice)"), "{escalated:?}");
+    assert!(
+        escalated[0].contains("oncall:primary (alice)"),
+        "{escalated:?}"
+    );
     assert_eq!(
-        detail.timeline.iter().filter(|e| e.kind == "notified").count(),
+        detail
+            .timeline
+            .iter()
+            .filter(|e| e.kind == "notified")
+            .count(),
         3
     );
 }
@@ -246,12 +267,22 @@ async fn ack_before_five_minutes_means_no_level_two() {
         .await
         .unwrap();
     assert_eq!(acked.state, IncidentState::Acknowledged);
-    assert_eq!(acked.acknowledged_by.as_deref(), Some("alice (signed link)"));
+    assert_eq!(
+        acked.acknowledged_by.as_deref(),
+        Some("alice (signed link)")
+    );
     s.at(300).await;
     s.at(3600).await;
     assert_eq!(sent_to(&s.store, "level2"), 0);
     assert_eq!(sent_to(&s.store, "level1"), 0);
-    assert!(s.incidents.detail(id).await.unwrap().next_escalation.is_none());
+    assert!(
+        s.incidents
+            .detail(id)
+            .await
+            .unwrap()
+            .next_escalation
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -264,7 +295,10 @@ async fn restart_does_not_resend_a_step() {
     again.escalate().await.unwrap();
     assert_eq!(sent_to(&s.store, "level2"), 1);
     // The link key survived too.
-    let token = s.incidents.links().token(1, t0() + chrono::Duration::hours(1));
+    let token = s
+        .incidents
+        .links()
+        .token(1, t0() + chrono::Duration::hours(1));
     assert_eq!(again.links().verify(&token, t0()), Ok(1));
 }
 
@@ -273,11 +307,18 @@ async fn resolves_when_every_alert_resolved_and_reopens_on_a_new_firing() {
     let s = setup("resolve");
     let (id, _) = s.open().await;
     let started = t0() - chrono::Duration::seconds(30);
-    let mut resolved = alert("MonitorDown", AlertState::Resolved, t0() + chrono::Duration::seconds(90));
+    let mut resolved = alert(
+        "MonitorDown",
+        AlertState::Resolved,
+        t0() + chrono::Duration::seconds(90),
+    );
     resolved.starts_at = started;
     let links = s
         .incidents
-        .sync_groups(vec![group(vec![resolved], true)], t0() + chrono::Duration::seconds(90))
+        .sync_groups(
+            vec![group(vec![resolved], true)],
+            t0() + chrono::Duration::seconds(90),
+        )
         .await
         .unwrap();
     // The resolution notification still links to the incident.
@@ -292,9 +333,16 @@ async fn resolves_when_every_alert_resolved_and_reopens_on_a_new_firing() {
         .sync_groups(Vec::new(), t0() + chrono::Duration::seconds(100))
         .await
         .unwrap();
-    let again = alert("MonitorDown", AlertState::Firing, t0() + chrono::Duration::hours(1));
+    let again = alert(
+        "MonitorDown",
+        AlertState::Firing,
+        t0() + chrono::Duration::hours(1),
+    );
     s.incidents
-        .sync_groups(vec![group(vec![again], true)], t0() + chrono::Duration::hours(1))
+        .sync_groups(
+            vec![group(vec![again], true)],
+            t0() + chrono::Duration::hours(1),
+        )
         .await
         .unwrap();
     let open = s.store.unresolved_incidents().unwrap();
@@ -309,7 +357,10 @@ async fn resolves_when_every_alert_resolved_and_reopens_on_a_new_firing() {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    assert_eq!(kinds, ["alert_firing", "opened", "alert_resolved", "resolved"]);
+    assert_eq!(
+        kinds,
+        ["alert_firing", "opened", "alert_resolved", "resolved"]
+    );
     let draft = s.incidents.postmortem(id).await.unwrap();
     assert!(draft.contains("## Impact window"), "{draft}");
     assert!(draft.contains("Nobody acknowledged"), "{draft}");
@@ -321,9 +372,16 @@ async fn resolved_by_hand_stays_resolved_while_the_same_alerts_fire() {
     let s = setup("manual");
     let (id, _) = s.open().await;
     s.incidents.resolve(id, "bob").await.unwrap();
-    let firing = alert("MonitorDown", AlertState::Firing, t0() - chrono::Duration::seconds(30));
+    let firing = alert(
+        "MonitorDown",
+        AlertState::Firing,
+        t0() - chrono::Duration::seconds(30),
+    );
     s.incidents
-        .sync_groups(vec![group(vec![firing], true)], t0() + chrono::Duration::minutes(5))
+        .sync_groups(
+            vec![group(vec![firing], true)],
+            t0() + chrono::Duration::minutes(5),
+        )
         .await
         .unwrap();
     assert!(s.store.unresolved_incidents().unwrap().is_empty());
@@ -331,7 +389,10 @@ async fn resolved_by_hand_stays_resolved_while_the_same_alerts_fire() {
     assert_eq!(sent_to(&s.store, "level2"), 0);
     let err = s.incidents.acknowledge(id, "carol").await.unwrap_err();
     assert!(err.to_string().contains("already resolved"), "{err}");
-    s.incidents.add_note(id, "bob", "restarted the worker").await.unwrap();
+    s.incidents
+        .add_note(id, "bob", "restarted the worker")
+        .await
+        .unwrap();
     assert!(s.incidents.add_note(id, "bob", "  ").await.is_err());
 }
 
@@ -350,8 +411,5 @@ async fn expired_and_tampered_links_acknowledge_nothing() {
         s.incidents.acknowledge_by_link(&token, None).await,
         Err(IncidentError::Link(LinkError::Expired))
     ));
-    assert_eq!(
-        s.store.get_incident(id).unwrap().state,
-        IncidentState::Open
-    );
+    assert_eq!(s.store.get_incident(id).unwrap().state, IncidentState::Open);
 }

@@ -7,7 +7,10 @@
 //! saving does (a weekly Monday 09:00 handoff stays 09:00 in Berlin in summer and winter);
 //! rotations in hours are fixed lengths of real time.
 
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration as ChronoDuration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+    Utc, Weekday,
+};
 use chrono_tz::Tz;
 use pharos_model::HumanDuration;
 use serde::{Deserialize, Serialize};
@@ -134,7 +137,9 @@ fn parse_weekday(s: &str) -> Option<Weekday> {
         ("sun", Weekday::Sun),
     ];
     days.iter()
-        .find(|(short, day)| s == *short || s == day.to_string().to_ascii_lowercase() || full_name(*day) == s)
+        .find(|(short, day)| {
+            s == *short || s == day.to_string().to_ascii_lowercase() || full_name(*day) == s
+        })
         .map(|(_, d)| *d)
 }
 
@@ -226,7 +231,10 @@ impl Schedule {
             None => NaiveDate::from_ymd_opt(DEFAULT_START.0, DEFAULT_START.1, DEFAULT_START.2)
                 .unwrap_or_default(),
             Some(s) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-                err("rotation.start", format!("{s:?} is not a date (YYYY-MM-DD)"))
+                err(
+                    "rotation.start",
+                    format!("{s:?} is not a date (YYYY-MM-DD)"),
+                )
             })?,
         };
         let mut anchor = start;
@@ -404,7 +412,10 @@ impl Schedule {
     pub fn on_call_at(&self, t: DateTime<Utc>) -> Shift {
         let horizon = t + ChronoDuration::days(366);
         let shifts = self.shifts(t, horizon);
-        let mut current = shifts.into_iter().next().unwrap_or_else(|| self.rotation_at(t));
+        let mut current = shifts
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| self.rotation_at(t));
         if let Some(o) = self.override_at(t) {
             current.from = o.from;
         }
@@ -524,16 +535,25 @@ people: [{name: east}, {name: west}]
     fn config_errors_name_the_field() {
         let mut c: ScheduleConfig = serde_norway::from_str(WEEKLY).unwrap();
         c.rotation.handoff = Some("someday 09:00".into());
-        assert_eq!(Schedule::from_config(&c).unwrap_err().field, "rotation.handoff");
+        assert_eq!(
+            Schedule::from_config(&c).unwrap_err().field,
+            "rotation.handoff"
+        );
         let mut c: ScheduleConfig = serde_norway::from_str(WEEKLY).unwrap();
         c.overrides.push(OverrideConfig {
             person: "dave".into(),
             from: "2025-01-01".into(),
             to: "2025-01-02".into(),
         });
-        assert_eq!(Schedule::from_config(&c).unwrap_err().field, "overrides[0].person");
+        assert_eq!(
+            Schedule::from_config(&c).unwrap_err().field,
+            "overrides[0].person"
+        );
         let mut c: ScheduleConfig = serde_norway::from_str(WEEKLY).unwrap();
         c.rotation.every = HumanDuration::from_secs(90 * 60);
-        assert_eq!(Schedule::from_config(&c).unwrap_err().field, "rotation.every");
+        assert_eq!(
+            Schedule::from_config(&c).unwrap_err().field,
+            "rotation.every"
+        );
     }
 }

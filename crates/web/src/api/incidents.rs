@@ -144,7 +144,9 @@ pub fn summary(i: &IncidentRecord) -> IncidentSummary<'_> {
 pub fn api_error(e: IncidentError) -> ApiError {
     match e {
         IncidentError::Store(s) => ApiError::from(s),
-        IncidentError::Link(LinkError::Invalid) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+        IncidentError::Link(LinkError::Invalid) => {
+            ApiError::new(StatusCode::FORBIDDEN, e.to_string())
+        }
         IncidentError::Link(LinkError::Expired) => ApiError::new(StatusCode::GONE, e.to_string()),
         IncidentError::Invalid(message) => match message.split_once(": ") {
             Some((field, rest)) => field_error(field, rest),
@@ -264,7 +266,10 @@ pub async fn postmortem(
     let text = state.incidents.postmortem(id).await.map_err(api_error)?;
     Ok((
         [
-            (header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_string()),
+            (
+                header::CONTENT_TYPE,
+                "text/markdown; charset=utf-8".to_string(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("inline; filename=\"incident-{id}-postmortem.md\""),

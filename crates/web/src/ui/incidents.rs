@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::{Markup, PreEscaped, html};
 use pharos_model::AlertState;
-use pharos_notify::incidents::{IncidentDetail, IncidentError, Runbook};
 use pharos_notify::incidents::postmortem::human_duration;
+use pharos_notify::incidents::{IncidentDetail, IncidentError, Runbook};
 use pharos_store::{IncidentRecord, IncidentState};
 use serde::Deserialize;
 
@@ -132,17 +132,36 @@ pub fn render_markdown(text: &str) -> Markup {
             || lower.starts_with("https://")
             || lower.starts_with("mailto:")
     };
-    let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS)
-        .map(|event| match event {
-            Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
-            Event::Start(Tag::Link { link_type, dest_url, title, id }) if !safe_url(&dest_url) => {
-                Event::Start(Tag::Link { link_type, dest_url: CowStr::Borrowed("#"), title, id })
-            }
-            Event::Start(Tag::Image { link_type, dest_url, title, id }) if !safe_url(&dest_url) => {
-                Event::Start(Tag::Image { link_type, dest_url: CowStr::Borrowed("#"), title, id })
-            }
-            other => other,
-        });
+    let parser = Parser::new_ext(
+        text,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS,
+    )
+    .map(|event| match event {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) if !safe_url(&dest_url) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: CowStr::Borrowed("#"),
+            title,
+            id,
+        }),
+        Event::Start(Tag::Image {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) if !safe_url(&dest_url) => Event::Start(Tag::Image {
+            link_type,
+            dest_url: CowStr::Borrowed("#"),
+            title,
+            id,
+        }),
+        other => other,
+    });
     let mut out = String::new();
     pulldown_cmark::html::push_html(&mut out, parser);
     PreEscaped(out)
@@ -156,7 +175,11 @@ fn runbook_box(rb: &Runbook) -> Markup {
                 p { a href=(url) rel="noopener noreferrer" target="_blank" { (url) } }
             }
         },
-        Runbook::Markdown { alertname, path, markdown } => html! {
+        Runbook::Markdown {
+            alertname,
+            path,
+            markdown,
+        } => html! {
             div.card.runbook data-runbook=(alertname) {
                 div.label { "Runbook for " (alertname) " " span.muted.small { "(" (path) ")" } }
                 div.markdown { (render_markdown(markdown)) }
@@ -264,12 +287,12 @@ fn incident_error_page(e: IncidentError, signed_in: bool) -> Response {
     error_page(api_error(e), signed_in)
 }
 
-fn parse_id(id: &str, signed_in: bool) -> Result<i64, Response> {
+fn parse_id(id: &str, signed_in: bool) -> Result<i64, Box<Response>> {
     id.parse().map_err(|_| {
-        error_page(
+        Box::new(error_page(
             crate::api::ApiError::not_found(format!("incident {id}")),
             signed_in,
-        )
+        ))
     })
 }
 
@@ -285,11 +308,16 @@ pub async fn page(
     };
     let id = match parse_id(&id, signed_in) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.incidents.detail(id).await {
-        Ok(d) => layout::page(&d.incident.title.clone(), Nav::Alerts, signed_in, incident_body(&d, signed_in))
-            .into_response(),
+        Ok(d) => layout::page(
+            &d.incident.title.clone(),
+            Nav::Alerts,
+            signed_in,
+            incident_body(&d, signed_in),
+        )
+        .into_response(),
         Err(e) => incident_error_page(e, signed_in),
     }
 }
@@ -308,18 +336,29 @@ enum Action {
     Note,
 }
 
-async fn act(state: SharedState, headers: HeaderMap, uri: Uri, id: String, form: ActionForm, action: Action) -> Response {
+async fn act(
+    state: SharedState,
+    headers: HeaderMap,
+    uri: Uri,
+    id: String,
+    form: ActionForm,
+    action: Action,
+) -> Response {
     if let Err(r) = guard(&state, &headers, None, &uri) {
         return r;
     }
     let id = match parse_id(&id, true) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = match action {
         Action::Ack => state.incidents.acknowledge(id, &form.by).await.map(|_| ()),
         Action::Resolve => state.incidents.resolve(id, &form.by).await.map(|_| ()),
-        Action::Note => state.incidents.add_note(id, &form.by, &form.text).await.map(|_| ()),
+        Action::Note => state
+            .incidents
+            .add_note(id, &form.by, &form.text)
+            .await
+            .map(|_| ()),
     };
     match result {
         Ok(()) => Redirect::to(&format!("/incidents/{id}")).into_response(),
@@ -327,15 +366,33 @@ async fn act(state: SharedState, headers: HeaderMap, uri: Uri, id: String, form:
     }
 }
 
-pub async fn acknowledge(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>, Form(form): Form<ActionForm>) -> Response {
+pub async fn acknowledge(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
     act(state, headers, uri, id, form, Action::Ack).await
 }
 
-pub async fn resolve(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>, Form(form): Form<ActionForm>) -> Response {
+pub async fn resolve(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
     act(state, headers, uri, id, form, Action::Resolve).await
 }
 
-pub async fn add_note(State(state): State<SharedState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>, Form(form): Form<ActionForm>) -> Response {
+pub async fn add_note(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
     act(state, headers, uri, id, form, Action::Note).await
 }
 
@@ -351,7 +408,7 @@ pub async fn postmortem(
     };
     let id = match parse_id(&id, signed_in) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.incidents.postmortem(id).await {
         Ok(text) => layout::page(
@@ -376,9 +433,18 @@ pub async fn postmortem(
 fn private(resp: Response) -> Response {
     let mut resp = resp;
     let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    h.insert("x-robots-tag", header::HeaderValue::from_static("noindex, nofollow"));
-    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        "x-robots-tag",
+        header::HeaderValue::from_static("noindex, nofollow"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
     resp
 }
 
@@ -438,7 +504,11 @@ fn ack_page(i: &IncidentRecord, token: &str, signed_in: bool, done: bool) -> Mar
 }
 
 /// `GET /ack/<token>`: shows what the link acknowledges and a button; changes nothing.
-pub async fn ack_form(State(state): State<SharedState>, headers: HeaderMap, Path(token): Path<String>) -> Response {
+pub async fn ack_form(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
     let signed_in = state.access.is_admin(&headers);
     match state.incidents.incident_for_link(&token).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, false).into_response()),
@@ -472,7 +542,10 @@ mod tests {
         )
         .into_string();
         assert!(html.contains("<h1>Runbook</h1>"), "{html}");
-        assert!(html.contains("<code>systemctl status postgresql</code>"), "{html}");
+        assert!(
+            html.contains("<code>systemctl status postgresql</code>"),
+            "{html}"
+        );
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("javascript:"), "{html}");

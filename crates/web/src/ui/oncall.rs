@@ -69,7 +69,10 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
 /// A time in the schedule's zone, as the people in it read it.
 fn local(t: &chrono::DateTime<chrono::Utc>, zone: &str) -> String {
     match zone.parse::<chrono_tz::Tz>() {
-        Ok(z) => t.with_timezone(&z).format("%a %Y-%m-%d %H:%M %Z").to_string(),
+        Ok(z) => t
+            .with_timezone(&z)
+            .format("%a %Y-%m-%d %H:%M %Z")
+            .to_string(),
         Err(_) => t.format("%a %Y-%m-%d %H:%M UTC").to_string(),
     }
 }
