@@ -355,28 +355,9 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let de = serde_norway::Deserializer::from_str(&text);
-        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            let loc = inner.location();
-            // serde_norway prefixes its own "at line X column Y"; we print the location first.
-            let mut message = inner.to_string();
-            if let Some(i) = message.find(" at line ") {
-                message.truncate(i);
-            }
-            // serde_norway also prefixes the path of the mapping; we print the full path.
-            if let Some((prefix, rest)) = message.split_once(": ")
-                && !prefix.is_empty()
-                && field.starts_with(prefix)
-            {
-                message = rest.to_string();
-            }
-            let mut field = (field != "." && !field.is_empty()).then_some(field);
-            let (mut line, mut column) = (
-                loc.as_ref().map(|l| l.line()),
-                loc.as_ref().map(|l| l.column()),
-            );
+        let mut config: Config = pharos_model::yaml::from_yaml(&text).map_err(|e| {
+            let (mut message, mut field) = (e.message, e.field);
+            let (mut line, mut column) = (e.line, e.column);
             // serde_norway places errors raised after a value was read (checks across
             // fields) at the start of an enclosing node; walk the path to the key itself.
             let message_key = message
