@@ -167,6 +167,9 @@ pub struct Routing {
     /// The routing sections as Alertmanager's YAML, for `GET /api/v2/status`.
     pub original: String,
     pub resolve_timeout: Duration,
+    /// No `route:` in the config: one route per receiver under the root (see
+    /// [`Routing::every_receiver`]).
+    pub implicit: bool,
 }
 
 impl Default for Routing {
@@ -210,6 +213,7 @@ impl Routing {
             receivers: receivers.to_vec(),
             original: String::new(),
             resolve_timeout: RESOLVE_TIMEOUT,
+            implicit: true,
         }
     }
 
@@ -298,6 +302,7 @@ impl Routing {
             receivers: receivers.to_vec(),
             original: String::new(),
             resolve_timeout: RESOLVE_TIMEOUT,
+            implicit: false,
         })
     }
 

@@ -142,6 +142,7 @@ fn group(alerts: Vec<Alert>, due: bool) -> GroupSnapshot {
     labels.insert("alertname".into(), "MonitorDown".into());
     GroupSnapshot {
         key: "{}:{alertname=\"MonitorDown\"}".into(),
+        incident_key: "{}:{alertname=\"MonitorDown\"}".into(),
         labels,
         receiver: "level1".into(),
         escalation: Some("page".into()),
@@ -412,4 +413,29 @@ async fn expired_and_tampered_links_acknowledge_nothing() {
         Err(IncidentError::Link(LinkError::Expired))
     ));
     assert_eq!(s.store.get_incident(id).unwrap().state, IncidentState::Open);
+}
+
+/// Regression: without a `route:` section every receiver has its own route and group for
+/// the same alerts, and each group opened an incident of its own.
+#[tokio::test]
+async fn groups_of_the_implicit_routes_share_one_incident() {
+    let s = setup("implicit");
+    let firing = alert("MonitorDown", AlertState::Firing, t0());
+    let per_receiver = |receiver: &str| {
+        let mut g = group(vec![firing.clone()], true);
+        g.key = format!("{{}}/{{receiver={receiver:?}}}:{{alertname=\"MonitorDown\"}}");
+        g.incident_key = "{}:{alertname=\"MonitorDown\"}".into();
+        g.receiver = receiver.into();
+        g.escalation = None;
+        g
+    };
+    let links = s
+        .incidents
+        .sync_groups(vec![per_receiver("chat"), per_receiver("mail")], t0())
+        .await
+        .unwrap();
+    assert_eq!(s.store.unresolved_incidents().unwrap().len(), 1);
+    assert_eq!(links.len(), 2, "both receivers' notifications carry the ack link");
+    let urls: std::collections::HashSet<&String> = links.values().collect();
+    assert_eq!(urls.len(), 1);
 }
