@@ -63,15 +63,13 @@ except ImportError:  # pragma: no cover
     sys.exit("metrics.py needs numpy and cramjam: python3 -m venv /tmp/mbench-venv && "
              "/tmp/mbench-venv/bin/pip install numpy cramjam")
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (CLK_TCK, PAGE_SIZE, SAMPLE_HEAD, Sampler, encode_labels, free_port, log, med,  # noqa: E402
+                      metric_sum, parse_metrics, pb_bytes, proc_stat, request, varint, wait_ready)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 ADMIN_TOKEN = "benchadmintoken0123456789"
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -275,30 +273,6 @@ class Workload:
 # Label{ string name = 1; string value = 2 }, Sample{ double value = 1; int64 timestamp = 2 }
 # --------------------------------------------------------------------------------------
 
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_bytes(field: int, data: bytes) -> bytes:
-    return varint(field << 3 | 2) + varint(len(data)) + data
-
-
-def encode_labels(labels: dict) -> bytes:
-    return b"".join(pb_bytes(1, pb_bytes(1, k.encode()) + pb_bytes(2, v.encode())) for k, v in labels.items())
-
-
-# A sample: 0x12 len=16 | 0x09 <8 value bytes> | 0x10 <6-byte varint timestamp>. Millisecond
-# timestamps between 2^35 and 2^42 (1971 .. 2109) take exactly 6 varint bytes.
-SAMPLE_HEAD = b"\x12\x10\x09"
-
 
 class Template:
     """One step's WriteRequest bytes for all series, with the byte offsets where each
@@ -408,47 +382,9 @@ def cmd_gen(args) -> dict:
     return meta
 
 
-
 # --------------------------------------------------------------------------------------
 # Processes, /proc and HTTP helpers
 # --------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_stat(pid: int) -> tuple[int, int] | None:
-    """(utime+stime ticks, RSS bytes) of a process, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        return None
-    rest = s[s.rindex(")") + 2:].split()
-    return int(rest[11]) + int(rest[12]), int(rest[21]) * PAGE_SIZE
-
-
-class Sampler(threading.Thread):
-    """CPU ticks and RSS of one process every `period` seconds."""
-
-    def __init__(self, pid: int, period: float = 0.5):
-        super().__init__(daemon=True)
-        self.pid, self.period = pid, period
-        self.samples: list[tuple[float, int, int]] = []
-        self.stop_ev = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop_ev.is_set():
-            s = proc_stat(self.pid)
-            if s:
-                self.samples.append((time.monotonic(), s[0], s[1]))
-            self.stop_ev.wait(self.period)
-
-    def window(self, t0: float, t1: float) -> list[tuple[float, int, int]]:
-        return [x for x in self.samples if t0 <= x[0] <= t1]
 
 
 def dir_size(path: str) -> tuple[int, int]:
@@ -463,51 +399,6 @@ def dir_size(path: str) -> tuple[int, int]:
             app += st.st_size
             alloc += st.st_blocks * 512
     return app, alloc
-
-
-def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 300) -> tuple[int, bytes]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
-def wait_ready(port: int, path: str, headers: dict | None, proc: subprocess.Popen, timeout: float = 120) -> float:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}")
-        try:
-            st, _ = request(port, "GET", path, headers=headers, timeout=2)
-            if st == 200:
-                return time.monotonic() - t0
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"not ready after {timeout} s")
-
-
-def parse_metrics(text: str) -> dict[str, float]:
-    """`name{labels}` -> value for every line of an exposition text."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line[0] == "#":
-            continue
-        try:
-            k, v = line.rsplit(" ", 1) if "}" not in line else (line[:line.rindex("}") + 1], line[line.rindex("}") + 1:].split()[0])
-            out[k.strip()] = float(v)
-        except ValueError:
-            continue
-    return out
-
-
-def metric_sum(m: dict[str, float], name: str, must: str = "") -> float | None:
-    vals = [v for k, v in m.items() if (k == name or k.startswith(name + "{")) and must in k]
-    return sum(vals) if vals else None
 
 
 # --------------------------------------------------------------------------------------
@@ -898,18 +789,12 @@ def run_peer(cls, args, meta: dict, root: str) -> dict:
     return res
 
 
-
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
 
 def mib(b) -> str:
     return "n/a" if b is None else f"{b / 2**20:.0f} MiB"
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
 
 
 def fmt(x, spec=".2f") -> str:
