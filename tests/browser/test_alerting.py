@@ -110,7 +110,8 @@ def test_alert_silenced_from_alerts_page_and_test_notification(
 
 def _check(page: Page, base: str, token: str, handler, tmp_path) -> None:
     sign_in(page, base, token, "/alerts")
-    expect(page.locator("header.top nav a.current")).to_have_text("Alerts")
+    expect(page.locator("header.top nav.main a.current")).to_have_text("Alerts")
+    expect(page.locator("nav.sub a.current")).to_have_text("Alerts")
     expect(page.locator("#no-open-alerts")).to_be_visible()
 
     handler.failing = True
@@ -126,7 +127,7 @@ def _check(page: Page, base: str, token: str, handler, tmp_path) -> None:
 
     row.get_by_role("link", name="Silence…").click()
     expect(page).to_have_url(re.compile(r"/silences\?matchers="))
-    expect(page.locator("header.top nav a.current")).to_have_text("Silences")
+    expect(page.locator("nav.sub a.current")).to_have_text("Silences")
     expect(page.locator('input[name="matchers"]')).to_have_value(re.compile(r'monitor="checkout-api"'))
     page.locator('input[name="comment"]').fill("deploying a fix")
     page.locator('input[name="created_by"]').fill("browser-test")

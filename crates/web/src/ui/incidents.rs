@@ -118,7 +118,7 @@ pub async fn list(
             }
         }
     };
-    layout::page("Incidents", Nav::Alerts, signed_in, body).into_response()
+    layout::page("Incidents", Nav::Incidents, signed_in, body).into_response()
 }
 
 /// Markdown as HTML with raw HTML shown as text and links only to web and mail
@@ -313,7 +313,7 @@ pub async fn page(
     match state.incidents.detail(id).await {
         Ok(d) => layout::page(
             &d.incident.title.clone(),
-            Nav::Alerts,
+            Nav::Incidents,
             signed_in,
             incident_body(&d, signed_in),
         )
@@ -413,7 +413,7 @@ pub async fn postmortem(
     match state.incidents.postmortem(id).await {
         Ok(text) => layout::page(
             "Post-mortem draft",
-            Nav::Alerts,
+            Nav::Incidents,
             signed_in,
             html! {
                 p.small { a href={ "/incidents/" (id) } { "← Incident #" (id) } }

@@ -35,7 +35,43 @@ pub enum Nav {
     Metrics,
     Dashboards,
     NewMonitor,
+    Incidents,
+    OnCall,
     None,
+}
+
+impl Nav {
+    /// The top-level section a page belongs to; sections with several pages get a second
+    /// row of links, so the top row stays one line on a laptop screen.
+    fn section(self) -> Nav {
+        match self {
+            Nav::Silences | Nav::Receivers | Nav::Rules => Nav::Alerts,
+            Nav::NewMonitor => Nav::Overview,
+            Nav::Dashboards => Nav::Metrics,
+            other => other,
+        }
+    }
+}
+
+/// The pages under a section, for the second row.
+fn section_pages(section: Nav) -> &'static [(Nav, &'static str, &'static str)] {
+    match section {
+        Nav::Overview => &[
+            (Nav::Overview, "/", "Overview"),
+            (Nav::NewMonitor, "/monitors/new", "Add monitor"),
+        ],
+        Nav::Metrics => &[
+            (Nav::Metrics, "/metrics/explore", "Explore"),
+            (Nav::Dashboards, "/dashboards", "Dashboards"),
+        ],
+        Nav::Alerts => &[
+            (Nav::Alerts, "/alerts", "Alerts"),
+            (Nav::Silences, "/silences", "Silences"),
+            (Nav::Rules, "/rules", "Rules"),
+            (Nav::Receivers, "/receivers", "Receivers"),
+        ],
+        _ => &[],
+    }
 }
 
 pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
@@ -51,24 +87,31 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
             body {
                 header.top {
                     a.brand href="/" { "Pharos" }
-                    nav {
-                        a href="/" class=[(nav == Nav::Overview).then_some("current")] { "Monitors" }
-                        a href="/issues" class=[(nav == Nav::Issues).then_some("current")] { "Issues" }
-                        a href="/transactions" class=[(nav == Nav::Performance).then_some("current")] { "Performance" }
-                        a href="/metrics/explore" class=[(nav == Nav::Metrics).then_some("current")] { "Metrics" }
-                        a href="/dashboards" class=[(nav == Nav::Dashboards).then_some("current")] { "Dashboards" }
-                        a href="/alerts" class=[(nav == Nav::Alerts).then_some("current")] { "Alerts" }
-                        a href="/incidents" { "Incidents" }
-                        a href="/oncall" { "On call" }
-                        a href="/silences" class=[(nav == Nav::Silences).then_some("current")] { "Silences" }
-                        a href="/receivers" class=[(nav == Nav::Receivers).then_some("current")] { "Receivers" }
-                        a href="/rules" class=[(nav == Nav::Rules).then_some("current")] { "Rules" }
-                        a href="/monitors/new" class=[(nav == Nav::NewMonitor).then_some("current")] { "Add monitor" }
-                        a href="/projects" class=[(nav == Nav::Projects).then_some("current")] { "Projects" }
-                        a href="/status" { "Status page" }
+                    nav.main {
+                        @for (item, href, label) in [
+                            (Nav::Overview, "/", "Monitors"),
+                            (Nav::Issues, "/issues", "Issues"),
+                            (Nav::Performance, "/transactions", "Performance"),
+                            (Nav::Metrics, "/metrics/explore", "Metrics"),
+                            (Nav::Alerts, "/alerts", "Alerts"),
+                            (Nav::Incidents, "/incidents", "Incidents"),
+                            (Nav::OnCall, "/oncall", "On call"),
+                            (Nav::Projects, "/projects", "Projects"),
+                        ] {
+                            a href=(href) class=[(nav.section() == item).then_some("current")] { (label) }
+                        }
                     }
+                    a.status-link href="/status" { "Status page" }
                     @if signed_in {
                         form.logout method="post" action="/logout" { button type="submit" { "Sign out" } }
+                    }
+                }
+                @let pages = section_pages(nav.section());
+                @if !pages.is_empty() {
+                    nav.sub {
+                        @for (item, href, label) in pages {
+                            a href=(href) class=[(nav == *item).then_some("current")] { (label) }
+                        }
                     }
                 }
                 main { (body) }

@@ -63,7 +63,7 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
             }
         }
     };
-    layout::page("On call", Nav::Alerts, signed_in, body).into_response()
+    layout::page("On call", Nav::OnCall, signed_in, body).into_response()
 }
 
 /// A time in the schedule's zone, as the people in it read it.
