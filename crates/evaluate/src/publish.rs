@@ -50,3 +50,44 @@ pub async fn publish_alert(
         }
     }
 }
+
+/// [`publish_alert`] for many changes at once (a rule group's evaluation), stored in one
+/// transaction. Each change says whether it notifies. Returns whether they were stored.
+pub async fn publish_alerts(
+    store: &Arc<Store>,
+    router: &AlertRouter,
+    deliveries_waiting: &Notify,
+    changes: Vec<(Alert, bool)>,
+    context: &str,
+) -> bool {
+    if changes.is_empty() {
+        return true;
+    }
+    let batch: Vec<(Alert, Vec<pharos_store::NewDelivery>)> = changes
+        .into_iter()
+        .map(|(alert, notify)| {
+            let deliveries = if notify { router(&alert) } else { Vec::new() };
+            (alert, deliveries)
+        })
+        .collect();
+    let queued = batch.iter().any(|(_, d)| !d.is_empty());
+    let count = batch.len();
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.save_alerts(&batch)).await {
+        Ok(Ok(())) => {
+            if queued {
+                deliveries_waiting.notify_one();
+            }
+            tracing::info!(operation = "alert", source = context, changes = count, "{count} alert change(s) stored");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(operation = "alert", source = context, error_type = "store", error = %e, "cannot save alerts");
+            false
+        }
+        Err(e) => {
+            tracing::error!(operation = "alert", source = context, error = %e, "alert task failed");
+            false
+        }
+    }
+}

@@ -57,40 +57,36 @@ impl Store {
     /// Saves an alert's new state and queues its notifications in one transaction, so a
     /// crash can neither lose a notification nor send one twice after restart.
     pub fn save_alert(&self, alert: &Alert, notifications: &[NewDelivery]) -> Result<i64> {
-        let labels =
-            serde_json::to_string(&alert.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let annotations = serde_json::to_string(&alert.annotations)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rows = [AlertRow::new(alert)?];
         self.write(|c| {
             let tx = c.transaction()?;
-            let open: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM alerts WHERE fingerprint = ?1 AND state != 'resolved' ORDER BY id DESC LIMIT 1",
-                    [&alert.fingerprint],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let id = match open {
-                Some(id) => {
-                    tx.execute(
-                        "UPDATE alerts SET labels = ?2, annotations = ?3, state = ?4, starts_at = ?5, ends_at = ?6, generator_url = ?7, updated_at = ?8 WHERE id = ?1",
-                        params![id, labels, annotations, alert.state.as_str(), ms(alert.starts_at), alert.ends_at.map(ms), alert.generator_url, ms(alert.updated_at)],
-                    )?;
-                    id
-                }
-                None => {
-                    tx.execute(
-                        "INSERT INTO alerts(fingerprint, labels, annotations, state, starts_at, ends_at, generator_url, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        params![alert.fingerprint, labels, annotations, alert.state.as_str(), ms(alert.starts_at), alert.ends_at.map(ms), alert.generator_url, ms(alert.updated_at)],
-                    )?;
-                    tx.last_insert_rowid()
-                }
-            };
+            let id = upsert_alert(&tx, alert, &rows[0])?;
             for n in notifications {
                 insert_delivery(&tx, n, alert.updated_at)?;
             }
             tx.commit()?;
             Ok(id)
+        })
+    }
+
+    /// Saves many alert changes, each with its notifications, in one transaction: 10,000
+    /// alerts posted at once to `/api/v2/alerts`, or a rule firing for 10,000 series, are
+    /// one commit, not 10,000.
+    pub fn save_alerts(&self, changes: &[(Alert, Vec<NewDelivery>)]) -> Result<()> {
+        let rows = changes
+            .iter()
+            .map(|(a, _)| AlertRow::new(a))
+            .collect::<Result<Vec<_>>>()?;
+        self.write(|c| {
+            let tx = c.transaction()?;
+            for ((alert, notifications), row) in changes.iter().zip(&rows) {
+                upsert_alert(&tx, alert, row)?;
+                for n in notifications {
+                    insert_delivery(&tx, n, alert.updated_at)?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
     }
 
@@ -144,5 +140,96 @@ impl Store {
                 |r| r.get(0),
             )?)
         })
+    }
+}
+
+/// An alert's JSON columns, serialized before the write lock is taken.
+struct AlertRow {
+    labels: String,
+    annotations: String,
+}
+
+impl AlertRow {
+    fn new(alert: &Alert) -> Result<AlertRow> {
+        let json = |l: &pharos_model::Labels| {
+            serde_json::to_string(l).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        Ok(AlertRow {
+            labels: json(&alert.labels)?,
+            annotations: json(&alert.annotations)?,
+        })
+    }
+}
+
+/// Updates the open occurrence of the alert, or starts a new one; returns its row id.
+fn upsert_alert(tx: &rusqlite::Transaction<'_>, alert: &Alert, row: &AlertRow) -> Result<i64> {
+    let open: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM alerts WHERE fingerprint = ?1 AND state != 'resolved' ORDER BY id DESC LIMIT 1",
+            [&alert.fingerprint],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(match open {
+        Some(id) => {
+            tx.execute(
+                "UPDATE alerts SET labels = ?2, annotations = ?3, state = ?4, starts_at = ?5, ends_at = ?6, generator_url = ?7, updated_at = ?8 WHERE id = ?1",
+                params![id, row.labels, row.annotations, alert.state.as_str(), ms(alert.starts_at), alert.ends_at.map(ms), alert.generator_url, ms(alert.updated_at)],
+            )?;
+            id
+        }
+        None => {
+            tx.execute(
+                "INSERT INTO alerts(fingerprint, labels, annotations, state, starts_at, ends_at, generator_url, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![alert.fingerprint, row.labels, row.annotations, alert.state.as_str(), ms(alert.starts_at), alert.ends_at.map(ms), alert.generator_url, ms(alert.updated_at)],
+            )?;
+            tx.last_insert_rowid()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(i: usize, state: AlertState) -> Alert {
+        let labels: pharos_model::Labels =
+            [("alertname".to_string(), "Posted".to_string()), ("i".to_string(), i.to_string())]
+                .into_iter()
+                .collect();
+        Alert {
+            fingerprint: Alert::fingerprint_of(&labels),
+            labels,
+            annotations: Default::default(),
+            state,
+            starts_at: DateTime::UNIX_EPOCH,
+            ends_at: None,
+            generator_url: String::new(),
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_batch_of_alert_changes_updates_open_occurrences_and_starts_new_ones() {
+        let (store, dir) = crate::temp_store();
+        let firing: Vec<(Alert, Vec<NewDelivery>)> = (0..1000)
+            .map(|i| (alert(i, AlertState::Firing), Vec::new()))
+            .collect();
+        store.save_alerts(&firing).unwrap();
+        assert_eq!(store.open_alert_counts().unwrap(), (0, 1000));
+        // The same alerts again: the open rows are updated, not duplicated.
+        store.save_alerts(&firing).unwrap();
+        assert_eq!(store.open_alert_counts().unwrap(), (0, 1000));
+        let resolved: Vec<(Alert, Vec<NewDelivery>)> = (0..400)
+            .map(|i| (alert(i, AlertState::Resolved), Vec::new()))
+            .collect();
+        store.save_alerts(&resolved).unwrap();
+        assert_eq!(store.open_alert_counts().unwrap(), (0, 600));
+        // Firing again after resolving is a new occurrence.
+        store.save_alerts(&firing[..1]).unwrap();
+        assert_eq!(store.open_alert_counts().unwrap(), (0, 601));
+        assert_eq!(store.list_alerts(None, 5000).unwrap().len(), 1001);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -160,9 +160,19 @@ impl RuleEvaluator {
         if restore {
             to_resolve.extend(self.adopt_stored_alerts(&mut states, now).await);
         }
-        for (a, notify) in to_resolve {
-            self.save(a, notify).await;
-        }
+        let router = self
+            .router
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        crate::publish::publish_alerts(
+            &self.store,
+            &router,
+            &self.deliveries_waiting,
+            to_resolve,
+            "rule",
+        )
+        .await;
         let mut statuses = Vec::new();
         for s in states {
             let status = Arc::new(RwLock::new(s.status()));
@@ -321,27 +331,27 @@ impl RuleEvaluator {
         .await;
         let Ok((writes, snapshot)) = done else { return };
         *status.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
-        for w in writes {
-            if self.save(w.alert.clone(), w.notify).await {
-                state.lock().unwrap_or_else(|p| p.into_inner()).saved(&w);
-            }
-        }
-    }
-
-    async fn save(&self, alert: Alert, notify: bool) -> bool {
-        let router = notify.then(|| {
-            self.router
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-        });
-        crate::publish::publish_alert(
+        // One transaction for the whole evaluation: a rule firing for 10,000 series is
+        // one commit, and every change reaches the dispatcher before its first flush.
+        let router = self
+            .router
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let changes = writes.iter().map(|w| (w.alert.clone(), w.notify)).collect();
+        if crate::publish::publish_alerts(
             &self.store,
-            router.as_ref(),
+            &router,
             &self.deliveries_waiting,
-            alert,
+            changes,
             "rule",
         )
         .await
+        {
+            let mut g = state.lock().unwrap_or_else(|p| p.into_inner());
+            for w in &writes {
+                g.saved(w);
+            }
+        }
     }
 }

@@ -354,14 +354,8 @@ impl Dispatcher {
             };
             changes.push(alert);
         }
-        let stored = changes.clone();
-        self.blocking(move |s| {
-            for a in &stored {
-                s.save_alert(a, &[])?;
-            }
-            Ok(())
-        })
-        .await?;
+        let stored: Vec<_> = changes.iter().map(|a| (a.clone(), Vec::new())).collect();
+        self.blocking(move |s| s.save_alerts(&stored)).await?;
         let mut st = self.state();
         for a in changes {
             let expires = a.ends_at;
