@@ -306,6 +306,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
         Arc::new(pharos_evaluate::rules::SystemClock),
     );
+    registry.register(Box::new(pharos_evaluate::rules::RuleMetrics(rules.clone())))?;
     let live = Arc::new(Live {
         rules: rules.clone(),
         dashboards: dashboards.clone(),

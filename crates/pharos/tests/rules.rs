@@ -228,6 +228,23 @@ async fn seed_003_rules_load_and_evaluate_unchanged() {
     assert!(page.contains("ConversationalCommerce") && page.contains("PaymentFailureRate"));
     assert!(page.contains("data-state=\"pending\""), "{page}");
     assert!(page.contains("High payment failure rate"), "{page}");
+
+    // Rule health on /metrics, as Prometheus exports its own.
+    let metrics = client()
+        .get(format!("{}/metrics", p.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("pharos_rule_group_rules{") && l.contains(";ConversationalCommerce\"}"))
+        .unwrap_or_else(|| panic!("no rule metrics:\n{metrics}"));
+    assert!(line.ends_with(" 3"), "{line}");
+    assert!(metrics.contains("pharos_rule_group_last_duration_seconds{rule_group="));
+    assert!(metrics.contains("pharos_rule_group_rules_failing{rule_group="));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use crate::AlertRouter;
 pub use file::{RuleFileError, RuleFilesError, RuleGroupSpec, load_rule_files, parse_rule_file};
 pub use group::{EvalContext, GroupState, RuleStorage};
-pub use status::{GroupStatus, RuleStatus};
+pub use status::{GroupStatus, RuleMetrics, RuleStatus};
 
 /// Where the evaluation time comes from; tests use their own.
 pub trait Clock: Send + Sync {

@@ -97,3 +97,78 @@ impl GroupState {
         }
     }
 }
+
+/// Rule health on `/metrics`, read from the groups' statuses when scraped, with
+/// Prometheus's metric shapes under Pharos's prefix (`rule_group="<file>;<group>"`), so
+/// the alerts people write on Prometheus's own rule metrics carry over.
+pub struct RuleMetrics(pub std::sync::Arc<super::RuleEvaluator>);
+
+const RULE_METRICS: &[(&str, &str)] = &[
+    (
+        "pharos_rule_group_last_duration_seconds",
+        "How long the group's last evaluation took.",
+    ),
+    (
+        "pharos_rule_group_last_evaluation_timestamp_seconds",
+        "When the group was last evaluated (Unix seconds).",
+    ),
+    (
+        "pharos_rule_group_interval_seconds",
+        "The group's evaluation interval.",
+    ),
+    ("pharos_rule_group_rules", "Rules in the group."),
+    (
+        "pharos_rule_group_rules_failing",
+        "Rules of the group whose last evaluation failed.",
+    ),
+    (
+        "pharos_rule_group_alerts",
+        "Pending and firing alerts of the group's rules.",
+    ),
+];
+
+impl RuleMetrics {
+    fn gauges() -> Vec<prometheus::GaugeVec> {
+        RULE_METRICS
+            .iter()
+            .filter_map(|(name, help)| {
+                prometheus::GaugeVec::new(prometheus::Opts::new(*name, *help), &["rule_group"]).ok()
+            })
+            .collect()
+    }
+}
+
+impl prometheus::core::Collector for RuleMetrics {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        // The families are built at each scrape; described as unchecked, as a collector
+        // whose label values come and go with the rule files may be.
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let gauges = Self::gauges();
+        if gauges.len() != RULE_METRICS.len() {
+            return Vec::new();
+        }
+        for g in self.0.groups() {
+            let key = format!("{};{}", g.file, g.name);
+            let failing = g.rules.iter().filter(|r| r.last_error.is_some()).count();
+            let alerts: usize = g.rules.iter().map(|r| r.alerts.len()).sum();
+            let values = [
+                g.evaluation_time.as_secs_f64(),
+                g.last_evaluation.map_or(0.0, |ms| ms as f64 / 1000.0),
+                g.interval.as_secs_f64(),
+                g.rules.len() as f64,
+                failing as f64,
+                alerts as f64,
+            ];
+            for (gauge, v) in gauges.iter().zip(values) {
+                gauge.with_label_values(&[key.as_str()]).set(v);
+            }
+        }
+        gauges
+            .iter()
+            .flat_map(prometheus::core::Collector::collect)
+            .collect()
+    }
+}
