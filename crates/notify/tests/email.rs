@@ -72,6 +72,37 @@ impl FakeSmtp {
         FakeSmtp { port, sessions }
     }
 
+    /// A server speaking TLS from the first byte (SMTPS), as on port 465.
+    async fn start_implicit_tls(acceptor: tokio_rustls::TlsAcceptor) -> FakeSmtp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sessions = Arc::new(Mutex::new(Vec::new()));
+        let s = sessions.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (sessions, acceptor) = (s.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    let Ok(mut secure) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let index = {
+                        let mut all = sessions.lock().unwrap();
+                        all.push(Session {
+                            tls: true,
+                            ..Session::default()
+                        });
+                        all.len() - 1
+                    };
+                    secure.write_all(b"220 fake.test ESMTP\r\n").await.unwrap();
+                    let mut reader = BufReader::new(secure);
+                    talk(&mut reader, &sessions, index, false, None).await;
+                });
+            }
+        });
+        FakeSmtp { port, sessions }
+    }
+
     fn sessions(&self) -> Vec<Session> {
         self.sessions.lock().unwrap().clone()
     }
@@ -249,13 +280,14 @@ async fn email_leaves_resolved_out_unless_asked() {
     insta::assert_snapshot!("email_resolved_text", mail["text"].as_str().unwrap());
 }
 
-#[tokio::test]
-async fn starttls_with_a_self_signed_certificate_from_ca_file() {
+/// A self-signed certificate for `localhost`: the server's acceptor and the PEM file a
+/// client trusts through `tls_config.ca_file`.
+fn self_signed(name: &str) -> (tokio_rustls::TlsAcceptor, std::path::PathBuf) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
-    let dir = std::env::temp_dir().join(format!("pharos-notify-smtp-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("pharos-notify-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, cert.pem()).unwrap();
@@ -270,11 +302,31 @@ async fn starttls_with_a_self_signed_certificate_from_ca_file() {
         rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
     )
     .unwrap();
-    let smtp = FakeSmtp::start(
-        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-        None,
-    )
-    .await;
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca_file)
+}
+
+#[tokio::test]
+async fn implicit_tls_speaks_tls_from_the_first_byte() {
+    let (acceptor, ca_file) = self_signed("smtps");
+    let smtp = FakeSmtp::start_implicit_tls(acceptor).await;
+    let r = receiver(&format!(
+        "name: ops\nemail_configs:\n  - to: ops@example.com\n    from: pharos@example.com\n    smarthost: 127.0.0.1:{}\n    implicit_tls: true\n    auth_username: pharos\n    auth_password: SECRETPASS\n    tls_config:\n      ca_file: {}\n      server_name: localhost\n",
+        smtp.port,
+        ca_file.display()
+    ));
+    let payload = r.payload_for(&firing_group()).unwrap();
+    let (result, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    assert_eq!(result.unwrap(), 250);
+    let s = smtp.delivered();
+    assert!(s.tls && !s.commands.iter().any(|c| c == "STARTTLS"), "{:?}", s.commands);
+    assert!(s.auth.is_some());
+    assert_eq!(s.rcpt_to, ["<ops@example.com>"]);
+}
+
+#[tokio::test]
+async fn starttls_with_a_self_signed_certificate_from_ca_file() {
+    let (acceptor, ca_file) = self_signed("smtp");
+    let smtp = FakeSmtp::start(Some(acceptor), None).await;
     let r = receiver(&format!(
         "name: ops\nemail_configs:\n  - to: ops@example.com\n    from: pharos@example.com\n    smarthost: 127.0.0.1:{}\n    auth_username: pharos\n    auth_password: SECRETPASS\n    tls_config:\n      ca_file: {}\n      server_name: localhost\n",
         smtp.port,

@@ -42,6 +42,11 @@ pub struct EmailConfig {
     pub auth_username: Option<String>,
     #[serde(default)]
     pub auth_password: Option<Secret>,
+    /// TLS from the first byte (SMTPS) instead of STARTTLS. Pharos's extension: by
+    /// default, as in Alertmanager, only port 465 is implicit TLS; some providers use
+    /// another port for it.
+    #[serde(default)]
+    pub implicit_tls: Option<bool>,
     /// STARTTLS is required (refuses servers that do not offer it); `false` sends
     /// without TLS on ports other than 465.
     #[serde(default = "super::default_true")]
@@ -262,7 +267,7 @@ impl EmailReceiver {
             b.build_rustls()
                 .map_err(|e| SendError::permanent(format!("TLS setup: {e}")))
         };
-        let tls = if c.smarthost.port == 465 {
+        let tls = if c.implicit_tls.unwrap_or(c.smarthost.port == 465) {
             Tls::Wrapper(tls()?)
         } else if c.require_tls {
             Tls::Required(tls()?)
