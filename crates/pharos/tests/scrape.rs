@@ -502,3 +502,18 @@ scrape_configs:
     assert!(leaked.is_empty(), "password in clear in {leaked:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Regression: a target whose HTTP client could not be built (an unreadable `ca_file`)
+/// was left out of `/api/v1/targets` altogether, so nothing said why it was not scraped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_cannot_start_is_listed_down_with_the_reason() {
+    let dir = tempdir("scrape-badca");
+    let config = "scrape_configs:\n  - job_name: badca\n    scheme: https\n    tls_config: {ca_file: /nonexistent/ca.pem}\n    static_configs: [{targets: ['127.0.0.1:9']}]\n";
+    let p = Pharos::start(&dir, Some(config)).await;
+    let t = target_of(&p, "badca").await.expect("the target is listed");
+    assert_eq!(t["health"], "down", "{t}");
+    assert!(
+        t["lastError"].as_str().unwrap().contains("/nonexistent/ca.pem"),
+        "{t}"
+    );
+}

@@ -55,6 +55,10 @@ pub struct ScrapeManager {
     db: Arc<Tsdb>,
     pub metadata: Arc<MetadataStore>,
     running: Mutex<HashMap<String, Running>>,
+    /// Targets that could not start (their HTTP client could not be built, e.g. an
+    /// unreadable `ca_file`): listed as down with the reason, tried again at every
+    /// reconcile.
+    failed: Mutex<HashMap<String, Arc<ScrapeTarget>>>,
     file_groups: Mutex<HashMap<String, BTreeMap<PathBuf, Vec<TargetGroup>>>>,
     desired: Mutex<Option<Desired>>,
     /// Jobs made through the API, by name. Lock order: `desired`, then this.
@@ -71,6 +75,7 @@ impl ScrapeManager {
             db,
             metadata,
             running: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
             file_groups: Mutex::new(HashMap::new()),
             desired: Mutex::new(None),
             api_jobs: Mutex::new(BTreeMap::new()),
@@ -280,6 +285,8 @@ impl ScrapeManager {
         }
         *self.job_notes.write().unwrap_or_else(|p| p.into_inner()) = notes;
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.clear();
         let gone: Vec<String> = running
             .keys()
             .filter(|k| {
@@ -316,6 +323,7 @@ impl ScrapeManager {
                             last_error: e,
                             ..Default::default()
                         };
+                        failed.insert(k, st);
                         continue;
                     }
                 },
@@ -342,6 +350,13 @@ impl ScrapeManager {
             .values()
             .map(|r| r.st.clone())
             .collect();
+        v.extend(
+            self.failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .cloned(),
+        );
         v.sort_by(|a, b| (&a.target.job, &a.target.url).cmp(&(&b.target.job, &b.target.url)));
         v
     }
