@@ -674,6 +674,7 @@ fn check_command_points_at_line_and_field() {
         .env("SCHEDULER_PING_TOKEN", "scheduler-lock-ping")
         .env("WEBHOOK_KEY", "k")
         .env("SENTRY_PUBLIC_KEY", "example-public-key")
+        .env("ALERT_BOT_TOKEN", "123456:example-bot-token")
         .output()
         .unwrap();
     assert!(
