@@ -4,7 +4,37 @@
 //! path serde_norway folds into its text. Callers that can find a more exact line (the
 //! key itself rather than the start of its mapping) refine `line` and `column`.
 
+use std::fmt;
+use std::path::PathBuf;
+
 use serde::de::DeserializeOwned;
+
+/// An error in a file the user wrote, with where it is:
+/// `pharos.yaml:12:7: monitors[2].http.timeout: invalid duration`. The config loader and
+/// the rule file reader report with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let (Some(l), Some(c)) = (self.line, self.column) {
+            write!(f, ":{l}:{c}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for FileError {}
 
 /// Where a YAML document went wrong, without the file name (the caller knows it).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,8 +96,9 @@ mod tests {
 
     #[test]
     fn errors_carry_line_field_and_a_plain_message() {
-        let e = from_yaml::<Doc>("items:\n  - name: a\n    count: 1\n  - name: b\n    count: lots\n")
-            .unwrap_err();
+        let e =
+            from_yaml::<Doc>("items:\n  - name: a\n    count: 1\n  - name: b\n    count: lots\n")
+                .unwrap_err();
         assert_eq!(e.line, Some(5));
         assert_eq!(e.field.as_deref(), Some("items[1].count"));
         assert!(!e.message.contains("at line"), "{}", e.message);

@@ -3,8 +3,7 @@
 //! column the user wrote, with the path of the field at fault.
 
 use std::collections::HashSet;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pharos_ingest::sentry::{ScrubConfig, Scrubber};
 use pharos_model::maintenance::MaintenanceWindow;
@@ -258,29 +257,7 @@ fn checked_maintenance<'de, D: Deserializer<'de>>(
 }
 
 /// A config error with where it is: `pharos.yaml:12:7: monitors[2].http.timeout: ...`.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let (Some(l), Some(c)) = (self.line, self.column) {
-            write!(f, ":{l}:{c}")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub type ConfigError = pharos_model::yaml::FileError;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -335,13 +312,7 @@ impl Config {
                         message,
                     }
                 }
-                pharos_evaluate::rules::RuleFilesError::File(e) => ConfigError {
-                    file: e.file,
-                    line: e.line,
-                    column: e.column,
-                    field: e.field,
-                    message: e.message,
-                },
+                pharos_evaluate::rules::RuleFilesError::File(e) => e,
             })?;
         Ok(config)
     }

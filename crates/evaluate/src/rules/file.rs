@@ -63,29 +63,7 @@ impl RuleSpec {
 }
 
 /// A rule file error with where it is: `rules/api.yaml:12:9: groups[0].rules[1].expr: …`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RuleFileError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for RuleFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let (Some(l), Some(c)) = (self.line, self.column) {
-            write!(f, ":{l}:{c}")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for RuleFileError {}
+pub type RuleFileError = pharos_model::yaml::FileError;
 
 /// Why the `rule_files:` list could not be loaded.
 #[derive(Debug)]
