@@ -16,6 +16,6 @@ pub mod yaml;
 
 pub use alert::{Alert, AlertState, Labels};
 pub use duration::HumanDuration;
-pub use notification::Notification;
 pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorSpecError, MonitorState};
+pub use notification::Notification;
 pub use probe::{Outcome, PingKind, ProbeResult};

@@ -37,11 +37,15 @@ impl Notification {
     }
 
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.iter().filter(|a| a.state != AlertState::Resolved)
+        self.alerts
+            .iter()
+            .filter(|a| a.state != AlertState::Resolved)
     }
 
     pub fn resolved(&self) -> impl Iterator<Item = &Alert> {
-        self.alerts.iter().filter(|a| a.state == AlertState::Resolved)
+        self.alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Resolved)
     }
 
     /// Labels every alert of the group shares, with the same value.
@@ -111,7 +115,10 @@ mod tests {
     fn status_and_common_labels_of_a_group() {
         let mut n = Notification::single(
             "ops",
-            &alert(&[("alertname", "Down"), ("job", "api"), ("i", "1")], AlertState::Firing),
+            &alert(
+                &[("alertname", "Down"), ("job", "api"), ("i", "1")],
+                AlertState::Firing,
+            ),
             "",
         );
         n.alerts.push(alert(
@@ -121,7 +128,10 @@ mod tests {
         assert_eq!(n.status(), AlertState::Firing);
         assert_eq!(
             n.common_labels().into_iter().collect::<Vec<_>>(),
-            vec![("alertname".into(), "Down".into()), ("job".into(), "api".into())]
+            vec![
+                ("alertname".into(), "Down".into()),
+                ("job".into(), "api".into())
+            ]
         );
         n.alerts[0].state = AlertState::Resolved;
         assert_eq!(n.status(), AlertState::Resolved);
