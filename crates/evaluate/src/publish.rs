@@ -78,7 +78,12 @@ pub async fn publish_alerts(
             if queued {
                 deliveries_waiting.notify_one();
             }
-            tracing::info!(operation = "alert", source = context, changes = count, "{count} alert change(s) stored");
+            tracing::info!(
+                operation = "alert",
+                source = context,
+                changes = count,
+                "{count} alert change(s) stored"
+            );
             true
         }
         Ok(Err(e)) => {

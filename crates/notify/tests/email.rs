@@ -318,7 +318,11 @@ async fn implicit_tls_speaks_tls_from_the_first_byte() {
     let (result, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
     assert_eq!(result.unwrap(), 250);
     let s = smtp.delivered();
-    assert!(s.tls && !s.commands.iter().any(|c| c == "STARTTLS"), "{:?}", s.commands);
+    assert!(
+        s.tls && !s.commands.iter().any(|c| c == "STARTTLS"),
+        "{:?}",
+        s.commands
+    );
     assert!(s.auth.is_some());
     assert_eq!(s.rcpt_to, ["<ops@example.com>"]);
 }

@@ -419,7 +419,10 @@ fn checked_incidents(
         let mut field = e.field.as_str();
         let mut at = locate(text, field);
         while at.is_none() {
-            field = match field.strip_suffix(']').and_then(|f| f.rfind('[').map(|i| &f[..i])) {
+            field = match field
+                .strip_suffix(']')
+                .and_then(|f| f.rfind('[').map(|i| &f[..i]))
+            {
                 Some(list) => list,
                 None => match field.rsplit_once('.') {
                     Some((head, _)) => head,
@@ -453,7 +456,9 @@ fn checked_incidents(
         {
             return Err(fail(pharos_notify::incidents::IncidentConfigError {
                 field: format!("{field}.escalation"),
-                message: format!("escalation policy {name:?} is not defined in `escalation_policies`"),
+                message: format!(
+                    "escalation policy {name:?} is not defined in `escalation_policies`"
+                ),
             }));
         }
         for (i, child) in route.routes.iter().enumerate() {
@@ -707,9 +712,17 @@ mod tests {
     #[test]
     fn scrape_job_errors_name_the_job_field_and_its_line() {
         let e = parse("scrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_protocols: [OpenMetricsText9]\n").unwrap_err();
-        assert_eq!((e.line, e.field.as_deref()), (Some(4), Some("scrape_configs[1].scrape_protocols[0]")), "{e}");
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(4), Some("scrape_configs[1].scrape_protocols[0]")),
+            "{e}"
+        );
         let e = parse("scrape_configs:\n  - job_name: a\n    scrape_interval: soon\n").unwrap_err();
-        assert_eq!((e.line, e.field.as_deref()), (Some(3), Some("scrape_configs[0].scrape_interval")), "{e}");
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(3), Some("scrape_configs[0].scrape_interval")),
+            "{e}"
+        );
         let c = parse("scrape_configs:\n  - job_name: a\n    scrape_protocols: [OpenMetricsText1.0.0, PrometheusText0.0.4]\n").unwrap();
         assert_eq!(c.scrape_configs.len(), 1);
     }
@@ -768,8 +781,15 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("\"pager\" is not defined"), "{e}");
-        let c = parse(&format!("{receivers}route:\n  receiver: ops\n  group_by: ['...']\n")).unwrap();
-        assert!(c.routing.original.contains("receiver: ops"), "{}", c.routing.original);
+        let c = parse(&format!(
+            "{receivers}route:\n  receiver: ops\n  group_by: ['...']\n"
+        ))
+        .unwrap();
+        assert!(
+            c.routing.original.contains("receiver: ops"),
+            "{}",
+            c.routing.original
+        );
         let c = parse(receivers).unwrap();
         assert_eq!(c.routing.receivers_for(&Default::default()), ["ops"]);
     }

@@ -415,8 +415,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listener,
         pharos_web::router(state).layer(axum::Extension(rules.clone())),
     )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     engine.stop_all();
     rules.stop_all().await;
     scrape.stop_all();

@@ -240,7 +240,9 @@ async fn seed_003_rules_load_and_evaluate_unchanged() {
         .unwrap();
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("pharos_rule_group_rules{") && l.contains(";ConversationalCommerce\"}"))
+        .find(|l| {
+            l.starts_with("pharos_rule_group_rules{") && l.contains(";ConversationalCommerce\"}")
+        })
         .unwrap_or_else(|| panic!("no rule metrics:\n{metrics}"));
     assert!(line.ends_with(" 3"), "{line}");
     assert!(metrics.contains("pharos_rule_group_last_duration_seconds{rule_group="));

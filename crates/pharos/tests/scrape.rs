@@ -513,7 +513,10 @@ async fn a_target_that_cannot_start_is_listed_down_with_the_reason() {
     let t = target_of(&p, "badca").await.expect("the target is listed");
     assert_eq!(t["health"], "down", "{t}");
     assert!(
-        t["lastError"].as_str().unwrap().contains("/nonexistent/ca.pem"),
+        t["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/ca.pem"),
         "{t}"
     );
 }

@@ -471,12 +471,20 @@ pub fn call(ev: &mut Evaluator<'_>, c: &Call, steps: Steps) -> Result<Val, Query
 /// Go's `math.Max`: NaN when either is NaN (Rust's `f64::max` drops the NaN), as
 /// Prometheus's `clamp` relies on.
 fn go_max(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
 }
 
 /// Go's `math.Min`, NaN-propagating like [`go_max`].
 fn go_min(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
 }
 
 /// Prometheus converts with Go's `int64(x)`, which truncates toward zero.

@@ -193,10 +193,12 @@ mod tests {
     use super::*;
 
     fn alert(i: usize, state: AlertState) -> Alert {
-        let labels: pharos_model::Labels =
-            [("alertname".to_string(), "Posted".to_string()), ("i".to_string(), i.to_string())]
-                .into_iter()
-                .collect();
+        let labels: pharos_model::Labels = [
+            ("alertname".to_string(), "Posted".to_string()),
+            ("i".to_string(), i.to_string()),
+        ]
+        .into_iter()
+        .collect();
         Alert {
             fingerprint: Alert::fingerprint_of(&labels),
             labels,

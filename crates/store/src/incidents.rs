@@ -603,7 +603,10 @@ mod tests {
         assert_eq!(kinds, ["note", "resolved"]);
         assert_eq!(store.unresolved_incidents().unwrap().len(), 1);
         assert_eq!(
-            store.latest_incidents(std::slice::from_ref(&a.group_key)).unwrap()[0].id,
+            store
+                .latest_incidents(std::slice::from_ref(&a.group_key))
+                .unwrap()[0]
+                .id,
             a.id
         );
     }

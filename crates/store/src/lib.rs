@@ -13,9 +13,9 @@
 
 mod alerts;
 mod deliveries;
-mod incidents;
 pub mod errors;
 mod history;
+mod incidents;
 mod maintenance;
 mod monitors;
 mod notification_log;

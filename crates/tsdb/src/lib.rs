@@ -870,7 +870,10 @@ impl SeriesSource for Tsdb {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<LabelSet>, SelectError> {
-        Ok(self.select_series(matchers, mint, maxt).into_iter().collect())
+        Ok(self
+            .select_series(matchers, mint, maxt)
+            .into_iter()
+            .collect())
     }
 
     fn label_names(

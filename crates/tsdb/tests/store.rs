@@ -238,7 +238,11 @@ fn a_corrupt_wal_tail_is_dropped_not_fatal() {
     bytes[last] ^= 0xff;
     std::fs::write(&seg, bytes).unwrap();
     let db = Tsdb::open(&dir, Options::default()).unwrap();
-    assert_eq!(all(&db, "c").len(), 2, "the record failing its CRC is dropped");
+    assert_eq!(
+        all(&db, "c").len(),
+        2,
+        "the record failing its CRC is dropped"
+    );
 }
 
 /// Regression: series records were written only by the appender that created the
@@ -462,7 +466,8 @@ fn merged_blocks_keep_series_that_come_and_go() {
     );
     let check = |db: &Tsdb| {
         let count = |s: &str| {
-            db.select(&[m("s", MatchOp::Equal, s)], 0, i64::MAX).unwrap()[0]
+            db.select(&[m("s", MatchOp::Equal, s)], 0, i64::MAX)
+                .unwrap()[0]
                 .samples
                 .len()
         };

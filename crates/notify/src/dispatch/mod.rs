@@ -182,7 +182,10 @@ impl Dispatcher {
     }
 
     pub fn set_incident_hook(&self, hook: Arc<dyn crate::incidents::IncidentHook>) {
-        *self.incident_hook.write().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+        *self
+            .incident_hook
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, Dispatch> {

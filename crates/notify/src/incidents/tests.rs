@@ -435,7 +435,11 @@ async fn groups_of_the_implicit_routes_share_one_incident() {
         .await
         .unwrap();
     assert_eq!(s.store.unresolved_incidents().unwrap().len(), 1);
-    assert_eq!(links.len(), 2, "both receivers' notifications carry the ack link");
+    assert_eq!(
+        links.len(),
+        2,
+        "both receivers' notifications carry the ack link"
+    );
     let urls: std::collections::HashSet<&String> = links.values().collect();
     assert_eq!(urls.len(), 1);
 }
