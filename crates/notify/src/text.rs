@@ -384,14 +384,7 @@ pub struct TelegramMarkdownV2;
 
 impl Markup for TelegramMarkdownV2 {
     fn escape(&self, s: &str) -> String {
-        let mut out = String::with_capacity(s.len() + 8);
-        for c in s.chars() {
-            if "_*[]()~`>#+-=|{}.!\\".contains(c) {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out
+        backslash_escape(s, "_*[]()~`>#+-=|{}.!\\")
     }
     fn bold(&self, escaped: &str) -> String {
         format!("*{escaped}*")
@@ -402,19 +395,24 @@ impl Markup for TelegramMarkdownV2 {
     }
 }
 
+/// `s` with a backslash before every character of `special`.
+fn backslash_escape(s: &str, special: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if special.contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Telegram's legacy Markdown: `_`, `*`, `` ` `` and `[` escaped with `\`.
 pub struct TelegramMarkdown;
 
 impl Markup for TelegramMarkdown {
     fn escape(&self, s: &str) -> String {
-        let mut out = String::with_capacity(s.len() + 8);
-        for c in s.chars() {
-            if "_*`[".contains(c) {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out
+        backslash_escape(s, "_*`[")
     }
     fn bold(&self, escaped: &str) -> String {
         format!("*{escaped}*")
@@ -433,15 +431,8 @@ pub struct Markdown;
 
 impl Markup for Markdown {
     fn escape(&self, s: &str) -> String {
-        let mut out = String::with_capacity(s.len() + 8);
-        for c in s.chars() {
-            // Only what starts formatting mid-line; escaping more shows as `\(` in Teams.
-            if "\\*_~`|[]".contains(c) {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out
+        // Only what starts formatting mid-line; escaping more shows as `\(` in Teams.
+        backslash_escape(s, "\\*_~`|[]")
     }
     fn bold(&self, escaped: &str) -> String {
         format!("**{escaped}**")
