@@ -167,9 +167,6 @@ pub struct Routing {
     /// The routing sections as Alertmanager's YAML, for `GET /api/v2/status`.
     pub original: String,
     pub resolve_timeout: Duration,
-    /// No `route:` in the config: one route per receiver under the root (see
-    /// [`Routing::every_receiver`]).
-    pub implicit: bool,
 }
 
 impl Default for Routing {
@@ -202,8 +199,10 @@ impl Routing {
         let mut routes = Vec::new();
         for (i, r) in receivers.iter().enumerate() {
             root.children.push(i + 1);
-            // Each receiver's groups get their own key, so its notification log is its own.
-            routes.push(implicit(r, format!("{{}}/{{receiver={r:?}}}")));
+            // The same key as the root: the receivers' groups of the same alerts are one
+            // group to the outside (one incident, one row of deliveries); the notification
+            // log stays apart per receiver because it is keyed by group and receiver.
+            routes.push(implicit(r, "{}".into()));
         }
         routes.insert(0, root);
         Routing {
@@ -213,7 +212,6 @@ impl Routing {
             receivers: receivers.to_vec(),
             original: String::new(),
             resolve_timeout: RESOLVE_TIMEOUT,
-            implicit: true,
         }
     }
 
@@ -302,7 +300,6 @@ impl Routing {
             receivers: receivers.to_vec(),
             original: String::new(),
             resolve_timeout: RESOLVE_TIMEOUT,
-            implicit: false,
         })
     }
 

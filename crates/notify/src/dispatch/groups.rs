@@ -405,14 +405,8 @@ impl Dispatch {
             .filter_map(|g| {
                 let route = self.routing.routes.get(g.route)?;
                 let route_muted = self.routing.route_muted_by(g.route, now).is_some();
-                let incident_key = if self.routing.implicit {
-                    format!("{{}}:{}", label_set_string(&g.labels))
-                } else {
-                    g.key.clone()
-                };
                 Some(crate::incidents::GroupSnapshot {
                     key: g.key.clone(),
-                    incident_key,
                     labels: g.labels.clone(),
                     receiver: route.receiver.clone(),
                     escalation: route.escalation.clone(),

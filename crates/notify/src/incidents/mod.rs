@@ -47,10 +47,9 @@ const RESOLVED_LINK_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 /// A dispatcher group as the incident service sees it before a flush.
 #[derive(Clone, Debug)]
 pub struct GroupSnapshot {
+    /// What makes one incident. Without a `route:` section every receiver has a group
+    /// of the same alerts, all with this key.
     pub key: String,
-    /// What makes one incident: the group key, except without a `route:` section, where
-    /// every receiver has its own route and group for the same alerts — one incident.
-    pub incident_key: String,
     pub labels: Labels,
     /// The route's receiver: level 1.
     pub receiver: String,
@@ -340,8 +339,8 @@ impl Incidents {
         }
         let missing: Vec<String> = groups
             .iter()
-            .filter(|g| !cache.by_group.contains_key(&g.incident_key))
-            .map(|g| g.incident_key.clone())
+            .filter(|g| !cache.by_group.contains_key(&g.key))
+            .map(|g| g.key.clone())
             .collect();
         if !missing.is_empty() {
             let keys = missing.clone();
@@ -358,10 +357,10 @@ impl Incidents {
         let mut seen = std::collections::HashSet::new();
         for g in &groups {
             // Several groups may share an incident (implicit routing): the first speaks for it.
-            if !seen.insert(g.incident_key.as_str()) {
+            if !seen.insert(g.key.as_str()) {
                 continue;
             }
-            let latest = cache.by_group.get(&g.incident_key).cloned().flatten();
+            let latest = cache.by_group.get(&g.key).cloned().flatten();
             let updated = match latest {
                 Some(inc) if inc.state != IncidentState::Resolved => {
                     self.update_from_group(&inc, g, now).await?
@@ -376,13 +375,13 @@ impl Incidents {
                 }
             };
             if let Some(inc) = updated {
-                cache.by_group.insert(g.incident_key.clone(), Some(inc));
+                cache.by_group.insert(g.key.clone(), Some(inc));
             }
         }
         // A group that no longer exists has no alert left firing (they resolved and the
         // resolution went out) or the routing changed: its incident cannot go on.
         let present: std::collections::HashSet<&str> =
-            groups.iter().map(|g| g.incident_key.as_str()).collect();
+            groups.iter().map(|g| g.key.as_str()).collect();
         let orphaned: Vec<IncidentRecord> = cache
             .by_group
             .iter()
@@ -424,7 +423,7 @@ impl Incidents {
         let links = groups
             .iter()
             .filter_map(|g| {
-                let inc = cache.by_group.get(&g.incident_key)?.as_ref()?;
+                let inc = cache.by_group.get(&g.key)?.as_ref()?;
                 let current = inc.state != IncidentState::Resolved
                     || inc
                         .resolved_at
@@ -501,7 +500,7 @@ impl Incidents {
             ));
         }
         let new = NewIncident {
-            group_key: g.incident_key.clone(),
+            group_key: g.key.clone(),
             receiver: g.receiver.clone(),
             title: title_of(&g.labels, &alerts),
             group_labels: g.labels.clone(),
@@ -627,20 +626,7 @@ impl Incidents {
             .blocking(move |s| {
                 let inc = s.get_incident(id)?;
                 let events = s.incident_events(id)?;
-                let deliveries = match implicit_group_suffix(&inc.group_key) {
-                    // Without a `route:` each receiver's group has its own key
-                    // (`{}/{receiver="chat"}:{labels}`); the incident covers them all.
-                    Some(suffix) => s
-                        .list_deliveries(None, 5000)?
-                        .into_iter()
-                        .filter(|d| {
-                            d.alert_fingerprint == inc.group_key
-                                || (d.alert_fingerprint.starts_with("{}/{receiver=")
-                                    && d.alert_fingerprint.ends_with(suffix))
-                        })
-                        .collect(),
-                    None => s.list_deliveries(Some(&inc.group_key), 1000)?,
-                };
+                let deliveries = s.list_deliveries(Some(&inc.group_key), 1000)?;
                 Ok((inc, events, deliveries))
             })
             .await?;
@@ -950,8 +936,3 @@ fn clean_name(who: &str) -> Result<String, IncidentError> {
 
 #[cfg(test)]
 mod tests;
-
-/// The `:{labels}` part of an incident key made for implicit routing (`{}:{labels}`).
-fn implicit_group_suffix(key: &str) -> Option<&str> {
-    key.strip_prefix("{}").filter(|rest| rest.starts_with(':'))
-}
