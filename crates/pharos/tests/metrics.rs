@@ -51,38 +51,6 @@ fn exposition(requests: u64) -> String {
     )
 }
 
-async fn query(p: &Pharos, q: &str) -> Value {
-    let url = format!("/api/v1/query?query={}", url_escape(q));
-    p.get(&url).await
-}
-
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-async fn wait_query(p: &Pharos, q: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let v = query(p, q).await;
-        if pred(&v["data"]["result"]) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{q} never matched; last: {v}\nlog: {}",
-            p.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn value(r: &Value) -> f64 {
     r[0]["value"][1].as_str().unwrap().parse().unwrap()
 }
@@ -112,19 +80,19 @@ metrics:
     let mut p = Pharos::start(&dir, Some(&config)).await;
 
     // The target is up, its series carry job, instance and the group's labels.
-    wait_query(&p, r#"up{job="app"}"#, 15, |r| {
+    wait_promql(&p, r#"up{job="app"}"#, 15, |r| {
         r.as_array()
             .is_some_and(|a| a.len() == 1 && value(r) == 1.0)
     })
     .await;
-    let v = query(&p, "http_requests_total").await;
+    let v = promql(&p, "http_requests_total").await;
     let series = v["data"]["result"].as_array().unwrap();
     assert_eq!(series.len(), 2, "{v}");
     assert_eq!(series[0]["metric"]["env"], "test");
     assert_eq!(series[0]["metric"]["instance"], addr.to_string());
     // Metric relabelling dropped go_*.
     assert!(
-        query(&p, "go_goroutines").await["data"]["result"]
+        promql(&p, "go_goroutines").await["data"]["result"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -135,25 +103,25 @@ metrics:
         *body.lock().unwrap() = exposition(100 + n * 100);
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    let v = wait_query(&p, "sum(rate(http_requests_total[10s]))", 10, |r| {
+    let v = wait_promql(&p, "sum(rate(http_requests_total[10s]))", 10, |r| {
         r.as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
     assert!(value(&v["data"]["result"]) > 0.0, "{v}");
-    let v = query(
+    let v = promql(
         &p,
         r#"sum(rate(http_requests_total{code=~"5.."}[10s])) / sum(rate(http_requests_total[10s]))"#,
     )
     .await;
     let ratio = value(&v["data"]["result"]);
     assert!((ratio - 1.0 / 11.0).abs() < 0.02, "error ratio {ratio}");
-    let v = query(
+    let v = promql(
         &p,
         "histogram_quantile(0.95, sum by (le) (rate(request_latency_seconds_bucket[10s])))",
     )
     .await;
     assert_eq!(v["status"], "success", "{v}");
-    let v = query(
+    let v = promql(
         &p,
         "histogram_quantile(0.5, request_latency_seconds_bucket)",
     )
@@ -219,7 +187,7 @@ metrics:
     );
 
     // Pharos's own metrics are in the store.
-    wait_query(&p, r#"pharos_http_requests_total{job="pharos"}"#, 10, |r| {
+    wait_promql(&p, r#"pharos_http_requests_total{job="pharos"}"#, 10, |r| {
         r.as_array().is_some_and(|a| !a.is_empty())
     })
     .await;
@@ -278,18 +246,18 @@ metrics:
         .unwrap();
     assert_eq!(r.status(), 401, "remote_write needs the token");
     assert_eq!(
-        value(&query(&p, "pushed_metric").await["data"]["result"]),
+        value(&promql(&p, "pushed_metric").await["data"]["result"]),
         43.0
     );
 
     // A target answering garbage is down, and its series go stale at once.
     *body.lock().unwrap() = "<html>oops</html>".into();
-    wait_query(&p, r#"up{job="app"}"#, 10, |r| {
+    wait_promql(&p, r#"up{job="app"}"#, 10, |r| {
         r.as_array()
             .is_some_and(|a| a.len() == 1 && value(r) == 0.0)
     })
     .await;
-    let v = wait_query(&p, "http_requests_total", 5, |r| {
+    let v = wait_promql(&p, "http_requests_total", 5, |r| {
         r.as_array().is_some_and(|a| a.is_empty())
     })
     .await;
@@ -307,7 +275,7 @@ metrics:
     p.kill9();
     let p = Pharos::start_with(&dir, p.config.clone(), free_port()).await;
     assert_eq!(
-        value(&query(&p, "pushed_metric").await["data"]["result"]),
+        value(&promql(&p, "pushed_metric").await["data"]["result"]),
         43.0
     );
 }
@@ -334,7 +302,7 @@ metrics:
         t.url("/health")
     );
     let p = Pharos::start(&dir, Some(&config)).await;
-    let v = wait_query(&p, r#"probe_success{monitor="Worker health"}"#, 15, |r| {
+    let v = wait_promql(&p, r#"probe_success{monitor="Worker health"}"#, 15, |r| {
         r.as_array().is_some_and(|a| a.len() == 1)
     })
     .await;
@@ -349,17 +317,17 @@ metrics:
         "{v}"
     );
     assert_eq!(value(&v["data"]["result"]), 1.0);
-    let v = wait_query(&p, r#"probe_json_value{path="queue_size"}"#, 10, |r| {
+    let v = wait_promql(&p, r#"probe_json_value{path="queue_size"}"#, 10, |r| {
         r.as_array().is_some_and(|a| a.len() == 1)
     })
     .await;
     assert_eq!(value(&v["data"]["result"]), 3.0);
-    let v = query(&p, r#"probe_http_status_code{monitor_id="worker"}"#).await;
+    let v = promql(&p, r#"probe_http_status_code{monitor_id="worker"}"#).await;
     assert_eq!(value(&v["data"]["result"]), 200.0, "{v}");
 
     // A failing target: probe_success drops to 0, the JSON values follow the body.
     t.set(Mode::Unhealthy);
-    wait_query(
+    wait_promql(
         &p,
         r#"probe_json_value{path="checks.database.latency_ms"}"#,
         10,
@@ -372,7 +340,7 @@ metrics:
 
     // Host metrics with node_exporter's names: seed 001's "memory > 90 %" and seed 004's
     // "disk free < 20 %" are plain PromQL.
-    let v = wait_query(
+    let v = wait_promql(
         &p,
         r#"1 - node_memory_MemAvailable_bytes{job="node"} / node_memory_MemTotal_bytes"#,
         10,
@@ -381,13 +349,13 @@ metrics:
     .await;
     let used = value(&v["data"]["result"]);
     assert!((0.0..1.0).contains(&used), "{v}");
-    let v = query(
+    let v = promql(
         &p,
         r#"node_filesystem_avail_bytes{mountpoint="/"} / node_filesystem_size_bytes{mountpoint="/"}"#,
     )
     .await;
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1, "{v}");
-    let v = wait_query(&p, "sum(rate(node_cpu_seconds_total[5s]))", 10, |r| {
+    let v = wait_promql(&p, "sum(rate(node_cpu_seconds_total[5s]))", 10, |r| {
         r.as_array().is_some_and(|a| a.len() == 1)
     })
     .await;
@@ -524,6 +492,6 @@ metrics:
     }
 
     // The store is unharmed: the first series are all there.
-    let v = query(&p, "count(kept)").await;
+    let v = promql(&p, "count(kept)").await;
     assert_eq!(value(&v["data"]["result"]), 10.0, "{v}");
 }

@@ -461,21 +461,23 @@ pub fn tempdir(name: &str) -> PathBuf {
 }
 
 /// Runs an instant PromQL query through `/api/v1/query`.
-pub async fn promql(p: &Pharos, q: &str) -> Value {
-    let escaped: String = q
-        .bytes()
+/// `s` percent-encoded for a URL query value.
+pub fn url_escape(s: &str) -> String {
+    s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 (b as char).to_string()
             }
             _ => format!("%{b:02X}"),
         })
-        .collect();
-    p.get(&format!("/api/v1/query?query={escaped}")).await
+        .collect()
 }
 
-/// Polls a PromQL query until `pred` holds for its `data.result`, failing with the last
-/// answer and Pharos's log after `secs`.
+pub async fn promql(p: &Pharos, q: &str) -> Value {
+    p.get(&format!("/api/v1/query?query={}", url_escape(q)))
+        .await
+}
+
 pub async fn wait_promql(p: &Pharos, q: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
