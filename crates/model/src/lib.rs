@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod assertion;
 pub mod duration;
+pub mod log;
 pub mod maintenance;
 pub mod monitor;
 pub mod notification;
@@ -16,6 +17,7 @@ pub mod yaml;
 
 pub use alert::{Alert, AlertState, Labels};
 pub use duration::HumanDuration;
+pub use log::{DecodedLogs, LogEntry, LogLevel, LogSource, RejectedLine};
 pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorSpecError, MonitorState};
 pub use notification::Notification;
 pub use probe::{Outcome, PingKind, ProbeResult};
