@@ -5,5 +5,6 @@
 
 pub mod heartbeat;
 pub mod host;
+pub mod logs;
 pub mod prometheus;
 pub mod sentry;
