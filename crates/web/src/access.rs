@@ -48,14 +48,23 @@ impl Access {
         &self.session
     }
 
-    /// True when the request carries the admin token or the UI session cookie.
+    /// True when the request carries the admin token (as a bearer token, or as the
+    /// password of HTTP basic auth, which is all some log shippers and Prometheus's
+    /// `basic_auth` can send) or the UI session cookie.
     pub fn is_admin(&self, headers: &HeaderMap) -> bool {
-        if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
-            && let Some(token) = value
+        if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            if let Some(token) = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
-        {
-            return self.token_matches(token.trim());
+            {
+                return self.token_matches(token.trim());
+            }
+            if let Some(encoded) = value
+                .strip_prefix("Basic ")
+                .or_else(|| value.strip_prefix("basic "))
+            {
+                return basic_password(encoded.trim()).is_some_and(|p| self.token_matches(&p));
+            }
         }
         headers
             .get_all(COOKIE)
@@ -65,6 +74,16 @@ impl Access {
             .filter_map(|pair| pair.trim().split_once('='))
             .any(|(name, value)| name == SESSION_COOKIE && value == self.session)
     }
+}
+
+/// The password of a basic-auth credential (`user:password`, base64); the user is ignored.
+fn basic_password(encoded: &str) -> Option<String> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    text.split_once(':').map(|(_, p)| p.to_string())
 }
 
 #[cfg(test)]
@@ -88,5 +107,11 @@ mod tests {
         );
         assert!(a.is_admin(&h));
         assert!(!a.session_value().contains("s3cret"));
+        let mut h = HeaderMap::new();
+        // "pharos:s3cret" and "pharos:wrong"
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic cGhhcm9zOnMzY3JldA=="));
+        assert!(a.is_admin(&h));
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic cGhhcm9zOndyb25n"));
+        assert!(!a.is_admin(&h));
     }
 }
