@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod errors;
 pub mod heartbeat;
+pub mod log_rules;
 pub mod metrics;
 pub mod probe;
 pub mod probe_series;
