@@ -100,7 +100,7 @@ mod tests {
         .unwrap();
         let env = Envelope::parse(&body).unwrap();
         let item = env.items.iter().find(|i| i.ty == "log").unwrap();
-        parse_logs(&item.payload, &Scrubber::default(), now()).unwrap()
+        parse_logs(item.payload, &Scrubber::default(), now()).unwrap()
     }
 
     fn now() -> DateTime<Utc> {
