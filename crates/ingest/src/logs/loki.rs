@@ -467,12 +467,16 @@ mod tests {
     }
 
     #[test]
-    fn python_logging_loki_json_line_is_kept_whole_for_structure() {
+    fn a_json_line_inside_a_stream_is_structured() {
         let out = decode_json(&fixture("loki-python-logging-loki-json-line.json"), now()).unwrap();
         let e = &out.entries[0];
         assert_eq!(e.service, "billing");
         assert_eq!(e.level, Some(LogLevel::Info));
         assert_eq!(e.fields["env"], "production");
+        assert_eq!(e.logger.as_deref(), Some("billing.worker"));
+        assert_eq!(e.message, "charged");
+        assert_eq!(e.request_id(), Some("r-77"));
+        assert_eq!(e.fields["amount"], 12.5);
     }
 
     #[test]
