@@ -178,12 +178,25 @@ pub fn decode_json(body: &[u8], received: DateTime<Utc>) -> Result<DecodedLogs, 
     };
     let mut out = DecodedLogs::default();
     for (i, rl) in resource_logs.iter().enumerate() {
+        if !rl.is_object() {
+            push(
+                &mut out,
+                format!("resourceLogs[{i}]"),
+                Err("not an object".into()),
+            );
+            continue;
+        }
         let resource = rl
             .get("resource")
             .and_then(|r| r.get("attributes"))
             .map(json_key_values)
             .unwrap_or_default();
         for (j, sl) in list(rl, "scopeLogs").iter().enumerate() {
+            if !sl.is_object() {
+                let position = format!("resourceLogs[{i}].scopeLogs[{j}]");
+                push(&mut out, position, Err("not an object".into()));
+                continue;
+            }
             let scope = sl.get("scope").map(|s| InstrumentationScope {
                 name: str_field(s, "name"),
                 version: str_field(s, "version"),
@@ -436,6 +449,8 @@ const REASONS_IN_ANSWER: usize = 5;
 
 /// The answer's partial success, or `None` when every record was taken (the spec asks
 /// that the field then be left unset).
+/// A resource or scope group that was not an object counts as one refused record: how
+/// many records it held cannot be known.
 fn partial_success(rejected: &[RejectedLine]) -> Option<ExportLogsPartialSuccess> {
     if rejected.is_empty() {
         return None;
@@ -547,7 +562,7 @@ mod tests {
               {"traceId":"xyz","body":{"stringValue":"y"}},
               {"body":{"intValue":42},"traceId":"00000000000000000000000000000000"},
               7
-            ]}]}]}"#;
+            ]}, "nonsense"]}, 3]}"#;
         let out = decode_json(body, now()).unwrap();
         assert_eq!(out.entries.len(), 2, "{out:?}");
         let e = &out.entries[0];
@@ -566,11 +581,13 @@ mod tests {
             [
                 "resourceLogs[0].scopeLogs[0].logRecords[1]",
                 "resourceLogs[0].scopeLogs[0].logRecords[2]",
-                "resourceLogs[0].scopeLogs[0].logRecords[4]"
+                "resourceLogs[0].scopeLogs[0].logRecords[4]",
+                "resourceLogs[0].scopeLogs[1]",
+                "resourceLogs[1]"
             ]
         );
         let answer = response_json(&out.rejected);
-        assert_eq!(answer["partialSuccess"]["rejectedLogRecords"], "3");
+        assert_eq!(answer["partialSuccess"]["rejectedLogRecords"], "5");
         assert!(
             answer["partialSuccess"]["errorMessage"]
                 .as_str()
@@ -579,7 +596,7 @@ mod tests {
         );
         let pb = response_protobuf(&out.rejected);
         let decoded = <ExportLogsServiceResponse as prost::Message>::decode(&pb[..]).unwrap();
-        assert_eq!(decoded.partial_success.unwrap().rejected_log_records, 3);
+        assert_eq!(decoded.partial_success.unwrap().rejected_log_records, 5);
         assert_eq!(response_json(&[]), serde_json::json!({}));
         assert!(response_protobuf(&[]).is_empty());
     }
