@@ -6,6 +6,7 @@ mod config;
 mod logging;
 mod series_writer;
 mod serve;
+mod ship;
 mod token;
 
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ enum Command {
         #[command(subcommand)]
         what: Option<CheckWhat>,
     },
+    /// Send log lines from stdin or files to Pharos (a small Promtail): `cmd 2>&1 |
+    /// pharos ship --service NAME`, or `pharos ship --service NAME '/var/log/app/*.log'`.
+    Ship(ship::ShipArgs),
 }
 
 #[derive(Subcommand)]
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Ship(args) => ship::main(args),
         Command::Serve(args) => {
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
