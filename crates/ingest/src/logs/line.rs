@@ -47,8 +47,7 @@ fn structure_text(entry: &mut LogEntry, text: &str) -> bool {
             // A pretty-printed record spans lines: try the whole text before the first line.
             let whole = text.trim();
             if let Some(record) = parse_object(whole) {
-                let raw = whole.to_string();
-                fill_from_record(entry, record, Some(raw));
+                fill_from_record(entry, record, Some(whole));
                 return true;
             }
             if whole.len() == lead.len() {
@@ -66,8 +65,7 @@ fn structure_text(entry: &mut LogEntry, text: &str) -> bool {
     let rest = &text[first_len..];
     match parsed {
         Parsed::Record(record) => {
-            let raw = lead.to_string();
-            fill_from_record(entry, record, Some(raw));
+            fill_from_record(entry, record, Some(lead));
             entry.message.push_str(rest);
         }
         Parsed::Text(line) => {
@@ -87,7 +85,7 @@ pub fn structure_record(entry: &mut LogEntry, record: Map<String, Value>) {
 }
 
 /// `raw`: the line as written, the message when no key names one (else the record's JSON).
-fn fill_from_record(entry: &mut LogEntry, mut record: Map<String, Value>, raw: Option<String>) {
+fn fill_from_record(entry: &mut LogEntry, mut record: Map<String, Value>, raw: Option<&str>) {
     let mut message = take_first(&mut record, &["message", "msg", "event", "@message"], |v| {
         Some(match v {
             Value::String(s) => s.clone(),
@@ -166,7 +164,8 @@ fn fill_from_record(entry: &mut LogEntry, mut record: Map<String, Value>, raw: O
     }
     if message.is_none() && traceback.is_empty() {
         // Nothing names the message: the record as written is the most useful text.
-        message = Some(raw.unwrap_or_else(|| Value::Object(record.clone()).to_string()));
+        message =
+            Some(raw.map_or_else(|| Value::Object(record.clone()).to_string(), str::to_string));
     }
     let mut message = message.unwrap_or_default();
     if message.is_empty() && !traceback.is_empty() {
