@@ -4,7 +4,8 @@
 //! `config` owns the `logs.rules` section, `state` the counts and windows, `alert` what an
 //! alert says and where it links, `series` the counters written to the metrics store,
 //! `status` what the API shows. Here is [`LogRules`]: every durable batch of the log store
-//! goes through [`LogRules::observe`] (one `RegexSet` pass per rule per line); once a
+//! goes through [`LogRules::observe`] (one `RegexSet` search per rule for a line that
+//! matches nothing, a second to tell which patterns for one that does); once a
 //! second [`LogRules::tick`] fires and resolves alerts from sliding windows over the lines'
 //! `received` times and writes the counters; [`LogRules::run`] is the task doing both and
 //! storing alert changes with their notifications through [`crate::publish`].
@@ -70,8 +71,8 @@ impl Default for LogRuleSettings {
 struct Engine {
     rules: Vec<RuleState>,
     lines: LineCounts,
-    /// Resolutions from a reload, published by the next tick.
-    pending: Vec<(Alert, bool)>,
+    /// Open alerts of rules a reload removed or changed, resolved by the next tick.
+    orphans: Vec<Alert>,
     /// Series of removed rules, to be marked stale by the next series write.
     removed: Vec<RuleState>,
     last_tick_ms: i64,
@@ -119,7 +120,6 @@ impl LogRules {
     /// counts, windows and open alerts; the alerts of rules removed or changed are
     /// resolved by the next tick.
     pub fn set_rules(&self, rules: Vec<LogRule>) {
-        let now = Utc::now();
         let mut e = self.lock();
         let mut old = std::mem::take(&mut e.rules);
         let mut kept = Vec::with_capacity(rules.len());
@@ -130,8 +130,8 @@ impl LogRules {
             }
         }
         for mut gone in old {
-            let resolved = gone.resolve_all(now);
-            e.pending.extend(resolved);
+            let open = gone.take_alerts();
+            e.orphans.extend(open);
             // A changed rule writes the same series again: only a rule whose name is
             // gone ends its series.
             if !kept.iter().any(|k| k.rule.name() == gone.rule.name()) {
@@ -163,7 +163,11 @@ impl LogRules {
         let mut guard = self.lock();
         let e = &mut *guard;
         e.last_tick_ms = now_ms;
-        let mut changes = std::mem::take(&mut e.pending);
+        let mut changes: Vec<(Alert, bool)> = e
+            .orphans
+            .drain(..)
+            .map(|a| (alert::resolved(a, now), true))
+            .collect();
         for r in &mut e.rules {
             changes.extend(r.evaluate(now, &settings.external_url));
         }
@@ -229,6 +233,8 @@ impl LogRules {
 
     /// The task: adopts open alerts, then observes every batch and ticks every second,
     /// storing alert changes with their notifications. Returns when the sender is gone.
+    /// Call [`LogRules::set_rules`] before spawning it: open alerts are claimed by the
+    /// rules loaded at that moment, and the others resolved.
     pub async fn run(self: Arc<Self>, mut batches: broadcast::Receiver<Arc<Vec<LogEntry>>>) {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.list_alerts(None, 100_000)).await {

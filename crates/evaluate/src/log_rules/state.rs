@@ -202,13 +202,12 @@ impl RuleState {
         true
     }
 
-    /// Resolves every open alert (the rule was removed or changed).
-    pub fn resolve_all(&mut self, now: DateTime<Utc>) -> Vec<(Alert, bool)> {
+    /// Hands over every open alert (the rule was removed or changed).
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
         self.slots
             .iter_mut()
             .flat_map(|keys| keys.values_mut())
             .filter_map(|m| m.alert.take())
-            .map(|a| (alert::resolved(a, now), true))
             .collect()
     }
 }

@@ -197,7 +197,21 @@ fn seed_004_lists_load_as_written_and_fire_with_their_severities() {
         line("bot", Some(LogLevel::Info), "everything is fine", 0),
         line("bot", Some(LogLevel::Warning), "Insufficient balance for user 42", 0),
     ]);
-    let mut got = e.tick(1);
+    let changes = e.engine.tick(at(1));
+    assert!(changes.iter().all(|(a, _)| a.ends_at.is_none()));
+    let mut got: Vec<_> = changes
+        .into_iter()
+        .map(|(a, _)| {
+            let l = |k: &str| a.labels.get(k).cloned().unwrap_or_default();
+            (
+                a.state,
+                l("alertname"),
+                l("pattern"),
+                l("severity"),
+                l("service"),
+            )
+        })
+        .collect();
     got.sort_by(|a, b| (&a.1, &a.2, &a.4).cmp(&(&b.1, &b.2, &b.4)));
     assert_eq!(
         got,
@@ -489,7 +503,21 @@ fn reload_keeps_state_of_unchanged_rules_and_resolves_changed_and_removed_ones()
   per: 1m
 "#,
     ));
-    let mut got = e.tick(1);
+    let changes = e.engine.tick(at(1));
+    assert!(changes.iter().all(|(a, _)| a.ends_at == Some(at(1))));
+    let mut got: Vec<_> = changes
+        .into_iter()
+        .map(|(a, _)| {
+            let l = |k: &str| a.labels.get(k).cloned().unwrap_or_default();
+            (
+                a.state,
+                l("alertname"),
+                l("pattern"),
+                l("severity"),
+                l("service"),
+            )
+        })
+        .collect();
     got.sort_by(|a, b| (&a.1, &a.2, &a.4).cmp(&(&b.1, &b.2, &b.4)));
     assert_eq!(
         got,
