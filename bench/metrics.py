@@ -382,6 +382,39 @@ def cmd_gen(args) -> dict:
     return meta
 
 
+KIND_NAMES = ["counter", "cpu", "mem", "small", "const", "bucket", "hsum", "quant", "gaugef"]
+
+
+def cmd_series_dump(args) -> None:
+    """The same values and timestamps as `gen` (same seeds, no churn) as plain arrays, so
+    the tsdb's block encoding can be measured per kind of series without a server
+    (`cargo test --release -p pharos-tsdb -- --ignored --nocapture metrics_py_workload`
+    with PHAROS_SERIES_DUMP=<workdir>/series.bin). Layout, little-endian: u32 series, u32
+    steps, u32 targets; per series its kind (u8) and target (u32); then per step the
+    targets' timestamps (i64 ms) and every series' value (f64)."""
+    os.makedirs(args.workdir, exist_ok=True)
+    steps = int(args.span * 60 // args.interval)
+    wl = Workload(args.targets, args.interval, 0.0, steps + 1)
+    interval_ms = int(args.interval * 1000)
+    start_ms = int(time.time() * 1000) // interval_ms * interval_ms - (steps - 1) * interval_ms
+    phase = np.random.default_rng(11).integers(0, interval_ms, args.targets)
+    for t in range(args.targets):
+        wl.start_set(t, start_ms / 1000 - 60)
+    jitter_rng = np.random.default_rng(12)
+    path = os.path.join(args.workdir, "series.bin")
+    with open(path, "wb") as f:
+        f.write(np.array([wl.n, steps, args.targets], dtype="<u4").tobytes())
+        f.write(wl.kind.astype("u1").tobytes())
+        f.write(wl.target_of.astype("<u4").tobytes())
+        for step in range(steps):
+            ts_t = start_ms + step * interval_ms + phase - interval_ms + jitter_rng.integers(0, 4, args.targets)
+            wl.advance(ts_t.max() / 1000)
+            f.write(ts_t.astype("<i8").tobytes())
+            f.write(wl.value.astype("<f8").tobytes())
+    counts = {KIND_NAMES[k]: int((wl.kind == k).sum()) for k in range(len(KIND_NAMES))}
+    log(f"series-dump: {wl.n} series x {steps} steps into {path}; series per kind: {counts}")
+
+
 # --------------------------------------------------------------------------------------
 # Processes, /proc and HTTP helpers
 # --------------------------------------------------------------------------------------
@@ -881,9 +914,11 @@ def report(meta: dict, runs: list[dict[str, dict]], env: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("cmd", nargs="?", default="run", choices=["run", "gen", "report"],
+    p.add_argument("cmd", nargs="?", default="run", choices=["run", "gen", "report", "series-dump"],
                    help="run (default): generate if needed, then push to each peer; gen: only the payload; "
-                   "report: the Markdown summary of the runs in the --json-in files together")
+                   "report: the Markdown summary of the runs in the --json-in files together; "
+                   "series-dump: the workload's raw samples (--targets, --span; no churn) into "
+                   "--workdir/series.bin for the tsdb's block-encoding measurement")
     p.add_argument("--json-in", nargs="*", default=[])
     p.add_argument("--workdir", default="/tmp/mbench", help="payload, peers' data dirs and logs")
     p.add_argument("--targets", type=int, default=168, help="168 x 595 = 99,960 active series")
@@ -907,6 +942,9 @@ def main() -> None:
     args = p.parse_args()
     if args.cmd == "gen":
         cmd_gen(args)
+        return
+    if args.cmd == "series-dump":
+        cmd_series_dump(args)
         return
     if args.cmd == "report":
         runs, meta, env = [], None, None

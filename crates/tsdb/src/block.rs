@@ -1,8 +1,11 @@
 //! Immutable blocks: the data of one time range, written once by compaction and read
 //! with positional reads. A block is a directory `blocks/<min>-<max>-<n>/` with
 //! - `chunks`: the chunks of every series, back to back in series order, each led by a
-//!   byte naming its encoding (Gorilla XOR, or scaled decimals with delta-of-delta: see
-//!   `chunk.rs`);
+//!   byte naming its encoding: since format 4 a value column and a pointer to the chunk's
+//!   time column (`column.rs`); format 3's Gorilla XOR or scaled-decimal chunks with
+//!   their times inline (`chunk.rs`) are still read;
+//! - `times` (format 4): time columns, each written once however many series' chunks
+//!   share it, as every series of a scrape target does;
 //! - `index`: the symbol table (every label string once, sorted), then per series (in
 //!   label order, up to the end) its labels as symbol ids, the offset of its first
 //!   chunk, and per chunk its first time, time span, sample count and length; varints,
@@ -26,15 +29,23 @@ use pharos_model::series::{Label, LabelMatcher, LabelSet, MatchOp, Sample};
 use serde::{Deserialize, Serialize};
 
 use crate::TsdbError;
-use crate::chunk::{decode_block_chunk, encode_block_chunk};
+use crate::chunk::decode_block_chunk;
 use crate::codec::{Reader, put_str, put_varint, unzigzag, zigzag};
+use crate::column;
 
 /// Samples per chunk in a block: blocks are read a whole chunk at a time, and longer
 /// chunks than the head's cut the per-chunk header cost.
 const BLOCK_CHUNK_SAMPLES: usize = 480;
 
-/// The layout this code writes and reads (see the module doc).
-const FORMAT: u32 = 3;
+/// The layout this code writes (see the module doc).
+const FORMAT: u32 = 4;
+/// The layout before time columns, still read.
+const FORMAT_INLINE_TIMES: u32 = 3;
+
+/// Bytes of distinct time columns a writer remembers to share. Scrape targets share
+/// their times, so a block needs a few per target; series that each have their own
+/// (pushed with client timestamps) would otherwise grow the map with the block.
+const SHARED_TIMES_BYTES: usize = 16 << 20;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlockMeta {
@@ -45,6 +56,9 @@ pub struct BlockMeta {
     pub samples: u64,
     pub chunks: u64,
     pub chunk_bytes: u64,
+    /// The `times` file (format 4).
+    #[serde(default)]
+    pub times_bytes: u64,
     pub level: u32,
     #[serde(default)]
     pub format: u32,
@@ -69,6 +83,8 @@ pub struct Block {
     /// Name symbol → value symbol → series numbers (ascending).
     postings: HashMap<u32, HashMap<u32, Vec<u32>>>,
     chunks: File,
+    /// Format 4's time columns.
+    times: Option<File>,
     pub disk_bytes: u64,
 }
 
@@ -83,6 +99,10 @@ pub struct BlockWriter {
     name: String,
     tmp: PathBuf,
     chunk_file: BufWriter<File>,
+    times_file: BufWriter<File>,
+    /// Time columns written so far → their offset in `times`.
+    shared_times: HashMap<Vec<u8>, u64>,
+    shared_times_bytes: usize,
     symbols: Vec<String>,
     index_file: BufWriter<File>,
     index_crc: crc32fast::Hasher,
@@ -118,6 +138,9 @@ impl BlockWriter {
         let index_file = BufWriter::new(
             File::create(tmp.join("index")).map_err(io("creating block index".into()))?,
         );
+        let times_file = BufWriter::new(
+            File::create(tmp.join("times")).map_err(io("creating block times".into()))?,
+        );
         let mut table = Vec::new();
         put_varint(&mut table, symbols.len() as u64);
         for s in &symbols {
@@ -128,6 +151,9 @@ impl BlockWriter {
             name,
             tmp,
             chunk_file,
+            times_file,
+            shared_times: HashMap::new(),
+            shared_times_bytes: 0,
             symbols,
             index_file,
             index_crc: crc32fast::Hasher::new(),
@@ -138,6 +164,7 @@ impl BlockWriter {
                 samples: 0,
                 chunks: 0,
                 chunk_bytes: 0,
+                times_bytes: 0,
                 level,
                 format: FORMAT,
             },
@@ -180,8 +207,17 @@ impl BlockWriter {
         put_varint(e, self.meta.chunk_bytes);
         let parts = samples.chunks(BLOCK_CHUNK_SAMPLES);
         put_varint(e, parts.len() as u64);
+        let mut values = Vec::with_capacity(BLOCK_CHUNK_SAMPLES);
         for part in parts {
-            let bytes = encode_block_chunk(part);
+            let times = column::encode_times(part);
+            let times_offset = self.times_offset(times)?;
+            values.clear();
+            values.extend(part.iter().map(|s| s.v));
+            let bytes = column::encode_chunk(
+                &column::encode_values(&values),
+                times_offset.0,
+                times_offset.1,
+            );
             self.chunk_file
                 .write_all(&bytes)
                 .map_err(io("writing block chunks".into()))?;
@@ -202,6 +238,25 @@ impl BlockWriter {
         Ok(())
     }
 
+    /// Where a time column is in `times` (offset, length): where it was written before,
+    /// or appended now.
+    fn times_offset(&mut self, times: Vec<u8>) -> Result<(u64, usize), TsdbError> {
+        if let Some(&at) = self.shared_times.get(&times) {
+            return Ok((at, times.len()));
+        }
+        let at = self.meta.times_bytes;
+        self.times_file
+            .write_all(&times)
+            .map_err(io("writing block times".into()))?;
+        self.meta.times_bytes += times.len() as u64;
+        let len = times.len();
+        if self.shared_times_bytes + len <= SHARED_TIMES_BYTES {
+            self.shared_times_bytes += len;
+            self.shared_times.insert(times, at);
+        }
+        Ok((at, len))
+    }
+
     /// Syncs the files and renames the directory into place; `None` (and nothing left
     /// behind) when no series had samples.
     pub fn finish(self) -> Result<Option<PathBuf>, TsdbError> {
@@ -210,6 +265,7 @@ impl BlockWriter {
             name,
             tmp,
             chunk_file,
+            times_file,
             index_file,
             index_crc,
             meta,
@@ -217,6 +273,7 @@ impl BlockWriter {
         } = self;
         if meta.series == 0 {
             drop(chunk_file);
+            drop(times_file);
             let _ = fs::remove_dir_all(&tmp);
             return Ok(None);
         }
@@ -228,6 +285,7 @@ impl BlockWriter {
             f.sync_all().map_err(io(format!("syncing block {what}")))
         };
         sync(chunk_file, "chunks")?;
+        sync(times_file, "times")?;
         let mut index_file = index_file;
         index_file
             .write_all(&index_crc.finalize().to_le_bytes())
@@ -290,9 +348,9 @@ impl Block {
                 .map_err(io(format!("reading {}/meta.json", dir.display())))?,
         )
         .map_err(|e| corrupt(format!("meta.json: {e}")))?;
-        if meta.format != FORMAT {
+        if meta.format != FORMAT && meta.format != FORMAT_INLINE_TIMES {
             return Err(corrupt(format!(
-                "block format {} (this version reads {FORMAT})",
+                "block format {} (this version reads {FORMAT_INLINE_TIMES} and {FORMAT})",
                 meta.format
             )));
         }
@@ -333,7 +391,15 @@ impl Block {
         }
         let chunks = File::open(dir.join("chunks"))
             .map_err(io(format!("opening {}/chunks", dir.display())))?;
-        let disk_bytes = ["chunks", "index", "meta.json"]
+        let times = if meta.format >= FORMAT {
+            Some(
+                File::open(dir.join("times"))
+                    .map_err(io(format!("opening {}/times", dir.display())))?,
+            )
+        } else {
+            None
+        };
+        let disk_bytes = ["chunks", "times", "index", "meta.json"]
             .iter()
             .filter_map(|f| fs::metadata(dir.join(f)).ok())
             .map(|m| m.len())
@@ -346,6 +412,7 @@ impl Block {
             series_at,
             postings,
             chunks,
+            times,
             disk_bytes,
         })
     }
@@ -440,6 +507,7 @@ impl Block {
         out: &mut Vec<Sample>,
     ) -> Result<(), TsdbError> {
         let mut buf = Vec::new();
+        let mut times = Vec::new();
         for c in self.entry(id).chunks {
             if c.max_t < mint || c.min_t > maxt {
                 continue;
@@ -448,7 +516,23 @@ impl Block {
             self.chunks
                 .read_exact_at(&mut buf, c.offset)
                 .map_err(io(format!("reading {}/chunks", self.dir.display())))?;
-            out.extend(decode_block_chunk(&buf, c.count).filter(|s| s.t >= mint && s.t <= maxt));
+            let in_range = |s: &Sample| s.t >= mint && s.t <= maxt;
+            match (column::chunk_parts(&buf), &self.times) {
+                (Some((at, len, values)), Some(file)) => {
+                    times.resize(len, 0);
+                    file.read_exact_at(&mut times, at)
+                        .map_err(io(format!("reading {}/times", self.dir.display())))?;
+                    let samples =
+                        column::decode_chunk(values, &times, c.count).ok_or_else(|| {
+                            TsdbError::Corrupt {
+                                path: self.dir.display().to_string(),
+                                message: format!("chunk at {} does not decode", c.offset),
+                            }
+                        })?;
+                    out.extend(samples.into_iter().filter(in_range));
+                }
+                _ => out.extend(decode_block_chunk(&buf, c.count).filter(in_range)),
+            }
         }
         Ok(())
     }

@@ -2,7 +2,9 @@
 //! timestamps as delta-of-delta with variable-width buckets, values XORed with the previous
 //! value storing only the meaningful bits. Regular scrape intervals cost one bit per
 //! timestamp; slowly changing values a few bits. Value bits are kept exactly, so NaN
-//! payloads such as the staleness marker survive.
+//! payloads such as the staleness marker survive. These are the head's chunks; blocks
+//! written since format 4 use `column.rs`, and the format-3 block chunks (XOR, or scaled
+//! decimals with their times inline) are decoded here.
 
 use pharos_model::series::Sample;
 
@@ -10,19 +12,23 @@ use pharos_model::series::Sample;
 pub const SAMPLES_PER_CHUNK: u16 = 120;
 
 #[derive(Clone, Debug, Default)]
-struct BitWriter {
+pub(crate) struct BitWriter {
     bytes: Vec<u8>,
     /// Bits used in the last byte (0 = the last byte is full or there is none).
     used: u8,
 }
 
 impl BitWriter {
-    fn bit(&mut self, b: bool) {
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    pub(crate) fn bit(&mut self, b: bool) {
         self.bits(b as u64, 1);
     }
 
     /// Writes the low `n` bits of `value`, most significant first, a byte's worth at a time.
-    fn bits(&mut self, value: u64, mut n: u8) {
+    pub(crate) fn bits(&mut self, value: u64, mut n: u8) {
         while n > 0 {
             if self.used == 0 {
                 // Small steps rather than doubling: every series has an open chunk, and
@@ -43,17 +49,21 @@ impl BitWriter {
     }
 }
 
-struct BitReader<'a> {
+pub(crate) struct BitReader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
-impl BitReader<'_> {
-    fn bit(&mut self) -> Option<bool> {
+impl<'a> BitReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        BitReader { bytes, pos: 0 }
+    }
+
+    pub(crate) fn bit(&mut self) -> Option<bool> {
         Some(self.bits(1)? == 1)
     }
 
-    fn bits(&mut self, mut n: u8) -> Option<u64> {
+    pub(crate) fn bits(&mut self, mut n: u8) -> Option<u64> {
         let mut v = 0u64;
         while n > 0 {
             let byte = *self.bytes.get(self.pos / 8)?;
@@ -208,7 +218,7 @@ fn fits(v: i64, bits: u32) -> bool {
     v >= -lim && v < lim
 }
 
-fn write_varint(w: &mut BitWriter, v: i64) {
+pub(crate) fn write_varint(w: &mut BitWriter, v: i64) {
     // Zig-zag, then 7 bits per group with a continuation bit: the first delta is small.
     let mut u = ((v << 1) ^ (v >> 63)) as u64;
     loop {
@@ -222,7 +232,7 @@ fn write_varint(w: &mut BitWriter, v: i64) {
     }
 }
 
-fn read_varint(r: &mut BitReader<'_>) -> Option<i64> {
+pub(crate) fn read_varint(r: &mut BitReader<'_>) -> Option<i64> {
     let mut u = 0u64;
     let mut shift = 0;
     loop {
@@ -376,7 +386,9 @@ const WIDTHS: [[u8; 3]; 6] = [
     [14, 17, 20],
 ];
 
-/// Bits `put_value` spends on `x`.
+/// Bits `put_value` spends on `x`. (Format 3's writer is kept for tests only: it makes
+/// the chunks that prove format-3 blocks still read.)
+#[cfg(test)]
 fn value_cost(x: i64, widths: &[u8; 3]) -> u64 {
     if x == 0 {
         return 1;
@@ -390,6 +402,7 @@ fn value_cost(x: i64, widths: &[u8; 3]) -> u64 {
 }
 
 /// The index of the cheapest width set for these numbers, and its cost in bits.
+#[cfg(test)]
 fn cheapest_widths(xs: &[i64]) -> (usize, u64) {
     (0..WIDTHS.len())
         .map(|i| (i, xs.iter().map(|&x| value_cost(x, &WIDTHS[i])).sum()))
@@ -397,6 +410,7 @@ fn cheapest_widths(xs: &[i64]) -> (usize, u64) {
         .unwrap_or((0, 0))
 }
 
+#[cfg(test)]
 fn put_value(w: &mut BitWriter, x: i64, widths: &[u8; 3]) {
     if x == 0 {
         w.bit(false);
@@ -426,7 +440,7 @@ fn get_value(r: &mut BitReader<'_>, widths: &[u8; 3]) -> Option<i64> {
     Some(r.bits(64)? as i64)
 }
 
-/// First byte of a block chunk: how the rest is encoded.
+/// First byte of a format-3 block chunk: how the rest is encoded.
 const ENCODING_XOR: u8 = 1;
 const ENCODING_DECIMAL: u8 = 2;
 
@@ -436,6 +450,7 @@ const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
 /// The smallest `k` such that every value is exactly `i / 10^k` for an integer `i` below
 /// 2^53, with the integers; `None` when there is none (NaN, infinities, many digits).
+#[cfg(test)]
 fn decimal_scale(samples: &[Sample]) -> Option<(u8, Vec<i64>)> {
     'scale: for (k, &p) in POW10.iter().enumerate() {
         let mut ints = Vec::with_capacity(samples.len());
@@ -460,6 +475,7 @@ fn decimal_scale(samples: &[Sample]) -> Option<(u8, Vec<i64>)> {
 /// deltas of deltas; times as the first, a varint delta, then deltas of deltas. The
 /// mode byte names the width sets: value widths in bits 0-2, time widths in bits 3-5,
 /// second order in bit 6.
+#[cfg(test)]
 fn encode_decimal(samples: &[Sample], scale: u8, ints: &[i64]) -> Vec<u8> {
     let n = samples.len();
     let t_deltas: Vec<i64> = samples
@@ -511,9 +527,9 @@ fn encode_decimal(samples: &[Sample], scale: u8, ints: &[i64]) -> Vec<u8> {
     w.bytes
 }
 
-/// Encodes samples (sorted by time) as a block chunk: the XOR chunk, or scaled integers
-/// with delta-of-delta when every value is a short decimal (as scraped text mostly is)
-/// and that is smaller. Counters moving by similar steps then cost a few bits a sample.
+/// Encodes samples (sorted by time) as a format-3 block chunk: the XOR chunk, or scaled
+/// integers with delta-of-delta when every value is a short decimal and that is smaller.
+#[cfg(test)]
 pub fn encode_block_chunk(samples: &[Sample]) -> Vec<u8> {
     let mut xor = XorChunk::new();
     for s in samples {
@@ -531,7 +547,7 @@ pub fn encode_block_chunk(samples: &[Sample]) -> Vec<u8> {
     out
 }
 
-/// Decodes what [`encode_block_chunk`] wrote.
+/// Decodes a format-3 block chunk (what `encode_block_chunk` wrote).
 pub fn decode_block_chunk(bytes: &[u8], count: u16) -> BlockChunkIter<'_> {
     match bytes.split_first() {
         Some((&ENCODING_XOR, rest)) => BlockChunkIter::Xor(ChunkIter::new(rest, count)),

@@ -14,6 +14,7 @@
 mod block;
 mod chunk;
 mod codec;
+mod column;
 mod head;
 mod head_chunks;
 mod wal;
@@ -112,7 +113,7 @@ pub struct Stats {
     pub block_samples: u64,
     /// WAL + blocks, bytes on disk.
     pub disk_bytes: u64,
-    /// Bytes of block chunk data divided by block samples.
+    /// Bytes of block chunk data (values and time columns) divided by block samples.
     pub bytes_per_sample: f64,
     /// Estimated heap bytes of the head (series, index, symbols, open chunks) and of the
     /// blocks' in-memory indexes, divided by head series.
@@ -546,7 +547,10 @@ impl Tsdb {
         };
         st.blocks = blocks.len();
         st.block_samples = blocks.iter().map(|b| b.meta.samples).sum();
-        let chunk_bytes: u64 = blocks.iter().map(|b| b.meta.chunk_bytes).sum();
+        let chunk_bytes: u64 = blocks
+            .iter()
+            .map(|b| b.meta.chunk_bytes + b.meta.times_bytes)
+            .sum();
         st.bytes_per_sample = if st.block_samples == 0 {
             0.0
         } else {
