@@ -95,6 +95,64 @@ pub struct Config {
     /// The four sections above, checked against each other and `receivers` by `parse`.
     #[serde(skip)]
     pub incidents: pharos_notify::incidents::IncidentSettings,
+    /// Log collection, storage, retention and log rules.
+    #[serde(default)]
+    pub logs: LogsConfig,
+}
+
+/// The `logs:` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// On unless turned off; off, the log endpoints answer 503 and no listener starts.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How long entries are kept, per service and level (default 7d).
+    #[serde(default)]
+    pub retention: pharos_logs::RetentionSettings,
+    /// Disk budget of the log store; the oldest days go first.
+    #[serde(default)]
+    pub max_disk: Option<pharos_logs::ByteSize>,
+    /// Syslog listeners (UDP, TCP, TLS); none by default. Read at start only.
+    #[serde(default)]
+    pub syslog: crate::syslog::SyslogConfig,
+    /// Forbidden, rate-limited, threshold and count rules on log lines.
+    #[serde(default, deserialize_with = "checked_log_rules")]
+    pub rules: Vec<pharos_evaluate::log_rules::LogRuleSpec>,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            enabled: true,
+            retention: Default::default(),
+            max_disk: None,
+            syslog: Default::default(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl LogsConfig {
+    pub fn store_settings(&self) -> pharos_logs::LogSettings {
+        pharos_logs::LogSettings {
+            retention: self.retention.clone(),
+            max_disk: self.max_disk,
+            ..Default::default()
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn checked_log_rules<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<pharos_evaluate::log_rules::LogRuleSpec>, D::Error> {
+    let specs = Vec::<pharos_evaluate::log_rules::LogRuleSpec>::deserialize(d)?;
+    pharos_evaluate::log_rules::validate_rules(&specs).map_err(serde::de::Error::custom)?;
+    Ok(specs)
 }
 
 fn checked_rule_file_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

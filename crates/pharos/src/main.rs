@@ -7,6 +7,7 @@ mod logging;
 mod series_writer;
 mod serve;
 mod ship;
+mod syslog;
 mod token;
 
 use std::net::SocketAddr;

@@ -51,6 +51,8 @@ struct Live {
     scrape: Arc<ScrapeManager>,
     dashboards: Arc<pharos_web::dashboards::DashboardSet>,
     rules: Arc<RuleEvaluator>,
+    /// The log store and its rules, when logs are on (they are turned on or off only at start).
+    logs: Option<(Arc<pharos_logs::LogStore>, Arc<pharos_evaluate::log_rules::LogRules>)>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -150,6 +152,16 @@ impl Live {
         self.rules
             .apply(std::mem::take(&mut config.loaded_rules), rule_settings)
             .await;
+        if let Some((store, rules)) = &self.logs {
+            store.set_settings(config.logs.store_settings());
+            let specs = pharos_evaluate::log_rules::validate_rules(&config.logs.rules)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            rules.set_settings(pharos_evaluate::log_rules::LogRuleSettings {
+                external_url: external_url(&config.web, self.listen),
+                ..Default::default()
+            });
+            rules.set_rules(specs);
+        }
         *self.web.write().unwrap_or_else(|p| p.into_inner()) = config.web;
         tracing::info!(
             operation = "config_apply",
@@ -307,7 +319,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(pharos_evaluate::rules::SystemClock),
     );
     registry.register(Box::new(pharos_evaluate::rules::RuleMetrics(rules.clone())))?;
+    // Logs: the store opens (replaying its WAL) before anything can send to it; the rules
+    // watch every durable batch and write their counters through the series writer.
+    let logs = if config.logs.enabled {
+        let dir = args.data_dir.join("logs");
+        let settings = config.logs.store_settings();
+        let log_store = tokio::task::spawn_blocking(move || pharos_logs::LogStore::open(&dir, settings))
+            .await?
+            .context("cannot open the log store")?;
+        let log_rules = pharos_evaluate::log_rules::LogRules::new(
+            store.clone(),
+            router.clone(),
+            deliveries_waiting.clone(),
+            series.clone(),
+            pharos_evaluate::log_rules::LogRuleSettings::default(),
+        );
+        Some((log_store, log_rules))
+    } else {
+        None
+    };
     let live = Arc::new(Live {
+        logs: logs.clone(),
         rules: rules.clone(),
         dashboards: dashboards.clone(),
         scrape: scrape.clone(),
@@ -335,6 +367,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             )
         })?;
     let monitors = config.monitors.len();
+    let syslog = config.logs.syslog.clone();
     live.apply(config).await?;
     dispatcher
         .restore()
@@ -352,6 +385,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     tokio::spawn(worker.run());
     tokio::spawn(error_alerts.run(signal_rx));
+    let log_ingest = match &logs {
+        Some((log_store, log_rules)) => {
+            // After `apply`, so the rules are set before the first batch arrives.
+            tokio::spawn(log_rules.clone().run(log_store.subscribe()));
+            tokio::spawn(log_maintenance(log_store.clone(), LogStoreMetrics::new(&registry)?));
+            let ingest = Arc::new(pharos_web::logs_api::Logs::new(
+                log_store.clone(),
+                Some(log_rules.clone()),
+                errors.clone(),
+                pharos_web::logs_api::LogIngestMetrics::new(&registry)?,
+            ));
+            crate::syslog::start(&syslog, ingest.clone()).await?;
+            Some(ingest)
+        }
+        None => None,
+    };
     tokio::spawn(prune_loop(live.clone()));
     tokio::spawn(sighup_loop(live.clone()));
     tokio::spawn(scrape.clone().run_discovery());
@@ -379,6 +428,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         store,
         engine: engine.clone(),
         errors,
+        logs: log_ingest,
         metrics_store: Some(Arc::new(pharos_web::prometheus_api::Metrics {
             db: tsdb.clone(),
             engine: pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
@@ -420,6 +470,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     engine.stop_all();
     rules.stop_all().await;
     scrape.stop_all();
+    if let Some((log_store, _)) = &logs {
+        log_store.close();
+    }
     if let Err(e) = tsdb.close() {
         tracing::warn!(operation = "shutdown", error = %e, "closing the metrics store failed");
     }
@@ -523,6 +576,71 @@ impl TsdbMetrics {
         registry.register(Box::new(m.disk.clone()))?;
         registry.register(Box::new(m.appended.clone()))?;
         Ok(m)
+    }
+}
+
+/// The log store's numbers on `/metrics`.
+struct LogStoreMetrics {
+    bytes: prometheus::IntGauge,
+    entries: prometheus::IntGauge,
+    indexing_lag: prometheus::Gauge,
+    expired: prometheus::IntGauge,
+}
+
+impl LogStoreMetrics {
+    fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let m = LogStoreMetrics {
+            bytes: prometheus::IntGauge::new(
+                "pharos_logs_bytes",
+                "Bytes the log store takes on disk (indexes, stored entries and WAL).",
+            )?,
+            entries: prometheus::IntGauge::new(
+                "pharos_logs_entries",
+                "Log entries that can be searched.",
+            )?,
+            indexing_lag: prometheus::Gauge::new(
+                "pharos_logs_indexing_lag_seconds",
+                "Age of the oldest stored log entry not yet searchable.",
+            )?,
+            expired: prometheus::IntGauge::new(
+                "pharos_logs_expired_entries",
+                "Log entries deleted by retention since start.",
+            )?,
+        };
+        registry.register(Box::new(m.bytes.clone()))?;
+        registry.register(Box::new(m.entries.clone()))?;
+        registry.register(Box::new(m.indexing_lag.clone()))?;
+        registry.register(Box::new(m.expired.clone()))?;
+        Ok(m)
+    }
+}
+
+/// Log retention every ten minutes and the store's gauges every 15 s.
+async fn log_maintenance(store: Arc<pharos_logs::LogStore>, metrics: LogStoreMetrics) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    let mut n = 0u64;
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let retention_due = n % 40 == 1;
+        n += 1;
+        let done = tokio::task::spawn_blocking(move || {
+            let report = if retention_due {
+                Some(s.apply_retention(Utc::now()))
+            } else {
+                None
+            };
+            (report, s.stats())
+        })
+        .await;
+        let Ok((report, stats)) = done else { continue };
+        if let Some(Err(e)) = report {
+            tracing::warn!(operation = "log_retention", error = %e, "log retention failed");
+        }
+        metrics.bytes.set(stats.bytes_total as i64);
+        metrics.entries.set(stats.entries as i64);
+        metrics.indexing_lag.set(stats.indexing_lag_seconds);
+        metrics.expired.set(stats.lines_expired as i64);
     }
 }
 

@@ -5,6 +5,7 @@
 //! evaluates or notifies by itself.
 
 pub mod access;
+pub mod logs_api;
 pub mod alertmanager_api;
 pub mod api;
 pub mod dashboards;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub errors: Arc<sentry::ErrorIngest>,
     /// The metrics store, PromQL engine and scrape manager.
     pub metrics_store: Option<Arc<prometheus_api::Metrics>>,
+    /// The log store and its ingest path; `None` when logs are turned off.
+    pub logs: Option<Arc<logs_api::Logs>>,
     /// Dashboards from the config file and uploaded ones.
     pub dashboards: Arc<dashboards::DashboardSet>,
     /// Per-minute cardinality snapshots, for growth on `/metrics/cardinality`.

@@ -25,7 +25,7 @@ use pharos_store::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::{PublicPage, SharedState, alertmanager_api, prometheus_api};
+use crate::{PublicPage, SharedState, alertmanager_api, logs_api, prometheus_api};
 
 /// Compressed remote_write bodies; senders batch far below this.
 const REMOTE_WRITE_MAX_BYTES: usize = 32 << 20;
@@ -165,6 +165,28 @@ pub fn router(state: SharedState) -> Router<SharedState> {
             post(prometheus_api::remote_write)
                 .layer(axum::extract::DefaultBodyLimit::max(REMOTE_WRITE_MAX_BYTES)),
         )
+        .route(
+            "/loki/api/v1/push",
+            post(logs_api::loki_push)
+                .layer(axum::extract::DefaultBodyLimit::max(logs_api::MAX_BODY_BYTES)),
+        )
+        .route(
+            "/v1/logs",
+            post(logs_api::otlp_logs)
+                .layer(axum::extract::DefaultBodyLimit::max(logs_api::MAX_BODY_BYTES)),
+        )
+        .route(
+            "/api/v1/logs",
+            get(logs_api::search).post(logs_api::ingest).layer(
+                axum::extract::DefaultBodyLimit::max(logs_api::MAX_BODY_BYTES),
+            ),
+        )
+        .route("/api/v1/logs/counts", get(logs_api::counts))
+        .route("/api/v1/logs/histogram", get(logs_api::histogram))
+        .route("/api/v1/logs/tail", get(logs_api::tail))
+        .route("/api/v1/logs/stats", get(logs_api::stats))
+        .route("/api/v1/logs/{id}", get(logs_api::get_one))
+        .route("/api/v1/log_rules", get(logs_api::rules))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -213,6 +235,12 @@ impl ApiError {
 
     pub fn not_found(what: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+
+    /// Names the request field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
     }
 }
 

@@ -56,7 +56,7 @@ impl ErrorIngest {
         *self.scrubber.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
     }
 
-    fn scrubber(&self) -> Arc<Scrubber> {
+    pub fn scrubber(&self) -> Arc<Scrubber> {
         self.scrubber
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -321,6 +321,18 @@ async fn ingest(
         return resp;
     }
 
+    // Structured logs also go to the log store, searchable beside every other log line.
+    let sdk_logs: Vec<pharos_model::LogEntry> = match &state.logs {
+        Some(_) => kept
+            .iter()
+            .filter_map(|r| match r {
+                Record::Logs(l) => Some(l.clone()),
+                _ => None,
+            })
+            .flat_map(|l| pharos_ingest::logs::sentry::to_entries(l, &info.name, received))
+            .collect(),
+        None => Vec::new(),
+    };
     let mut outcome = IngestOutcome::default();
     if !kept.is_empty() {
         let counts: Vec<(&'static str, String)> = kept.iter().map(record_label).collect();
@@ -365,6 +377,17 @@ async fn ingest(
             if let Some(s) = signal {
                 let _ = state.errors.signals.send(s);
             }
+        }
+    }
+    if let Some(logs) = &state.logs
+        && !sdk_logs.is_empty()
+    {
+        let decoded = pharos_model::DecodedLogs {
+            entries: sdk_logs,
+            rejected: Vec::new(),
+        };
+        if let Err(e) = logs.accept("sentry", decoded).await {
+            tracing::warn!(operation = "sentry_ingest", project = info.id, error_type = "log_store", error = %e, "SDK logs not added to the log store");
         }
     }
     for c in check_ins {

@@ -1,0 +1,528 @@
+//! The log endpoints. Ingest in the protocols shippers already speak — the Loki push API
+//! (`POST /loki/api/v1/push`, JSON or snappy protobuf), OTLP/HTTP logs (`POST /v1/logs`),
+//! and `POST /api/v1/logs` (JSON lines or plain text, the service named by the request) —
+//! each redacted with the error store's rules, then answered only once durable. And the
+//! search API the log explorer reads: `GET /api/v1/logs` (newest first, cursor paging),
+//! `/api/v1/logs/counts`, `/api/v1/logs/histogram`, `/api/v1/logs/tail` (server-sent
+//! events), `/api/v1/logs/{id}`, `/api/v1/logs/stats`, `/api/v1/log_rules`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use pharos_ingest::logs::{http as http_logs, loki, otlp, redact};
+use pharos_logs::{LogQuery, LogStore, SearchRequest, StoredLog, TimeRange};
+use pharos_model::{DecodedLogs, LogEntry, RejectedLine};
+use prometheus::{IntCounterVec, Opts, Registry};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::SharedState;
+use crate::api::ApiError;
+
+/// Decoded request bodies above this are refused (a batch, not a file upload).
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+/// Compressed bodies as they arrive.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Counters of what the ingest endpoints and listeners accepted and refused.
+#[derive(Clone)]
+pub struct LogIngestMetrics {
+    lines: IntCounterVec,
+    refused: IntCounterVec,
+}
+
+impl LogIngestMetrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<LogIngestMetrics> {
+        let lines = IntCounterVec::new(
+            Opts::new(
+                "pharos_log_lines_received_total",
+                "Log lines accepted for storage, by protocol (loki, otlp, http, syslog, sentry).",
+            ),
+            &["source"],
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "pharos_log_lines_refused_total",
+                "Log lines refused as malformed, by protocol; the rest of their batch was kept.",
+            ),
+            &["source"],
+        )?;
+        registry.register(Box::new(lines.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        Ok(LogIngestMetrics { lines, refused })
+    }
+}
+
+/// The log store with what every source needs before it: redaction with the error
+/// store's rules, counting, and the log rules' status for `/api/v1/log_rules`.
+pub struct Logs {
+    pub store: Arc<LogStore>,
+    pub rules: Option<Arc<pharos_evaluate::log_rules::LogRules>>,
+    errors: Arc<crate::sentry::ErrorIngest>,
+    metrics: LogIngestMetrics,
+}
+
+/// What became of one request's lines.
+#[derive(Debug, Default)]
+pub struct Accepted {
+    pub stored: usize,
+    pub rejected: Vec<RejectedLine>,
+}
+
+impl Logs {
+    pub fn new(
+        store: Arc<LogStore>,
+        rules: Option<Arc<pharos_evaluate::log_rules::LogRules>>,
+        errors: Arc<crate::sentry::ErrorIngest>,
+        metrics: LogIngestMetrics,
+    ) -> Logs {
+        Logs {
+            store,
+            rules,
+            errors,
+            metrics,
+        }
+    }
+
+    /// Redacts, stores (returning once durable), counts and logs refusals: the one path
+    /// every log source ends in.
+    pub async fn accept(
+        &self,
+        source: &'static str,
+        mut decoded: DecodedLogs,
+    ) -> Result<Accepted, pharos_logs::LogStoreError> {
+        let scrubber = self.errors.scrubber();
+        for e in &mut decoded.entries {
+            redact::redact(e, &scrubber);
+        }
+        let stored = decoded.entries.len();
+        let rejected = decoded.rejected;
+        if !rejected.is_empty() {
+            self.metrics
+                .refused
+                .with_label_values(&[source])
+                .inc_by(rejected.len() as u64);
+            tracing::warn!(
+                operation = "log_ingest",
+                source,
+                accepted = stored,
+                rejected = rejected.len(),
+                "log lines refused: {} at {}",
+                rejected[0].reason,
+                rejected[0].position
+            );
+        }
+        if stored > 0 {
+            self.store.append(decoded.entries).await?;
+            self.metrics
+                .lines
+                .with_label_values(&[source])
+                .inc_by(stored as u64);
+        }
+        Ok(Accepted { stored, rejected })
+    }
+}
+
+fn logs(state: &SharedState) -> Result<&Arc<Logs>, ApiError> {
+    state.logs.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the log store is not running (see the `logs:` section of the config)",
+        )
+    })
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Undoes `Content-Encoding` (gzip, deflate, br, zstd) with a cap on the decoded size.
+fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    pharos_ingest::sentry::body::decode(
+        header_str(headers, header::CONTENT_ENCODING),
+        body,
+        MAX_DECODED_BYTES,
+    )
+    .map_err(|e| match e {
+        pharos_ingest::sentry::body::BodyError::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+        }
+        _ => ApiError::bad_request(e.to_string()),
+    })
+}
+
+async fn store_decoded(
+    state: &SharedState,
+    source: &'static str,
+    decoded: DecodedLogs,
+) -> Result<(usize, Vec<RejectedLine>), ApiError> {
+    let a = logs(state)?
+        .accept(source, decoded)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot store log lines: {e}")))?;
+    Ok((a.stored, a.rejected))
+}
+
+fn rejected_json(rejected: &[RejectedLine]) -> Value {
+    json!(
+        rejected
+            .iter()
+            .take(100)
+            .map(|r| json!({"position": r.position, "reason": r.reason}))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// `POST /loki/api/v1/push`: 204 once stored, as Loki answers. A batch where nothing
+/// could be read is a 400 with the reasons; one where some entries were refused still
+/// answers 204 (the rest is stored, so a shipper must not resend it) and says how many in
+/// `X-Pharos-Rejected`.
+pub async fn loki_push(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let received = Utc::now();
+    let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
+    let encoding = header_str(&headers, header::CONTENT_ENCODING).unwrap_or("");
+    let decoded = if content_type.contains("protobuf") || encoding.eq_ignore_ascii_case("snappy") {
+        // Loki's protobuf bodies are snappy block-compressed without saying so.
+        loki::decode_protobuf(&body, received)
+    } else {
+        loki::decode_json(&decode_body(&headers, &body)?, received)
+    }
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (accepted, rejected) = store_decoded(&state, "loki", decoded).await?;
+    if accepted == 0 && !rejected.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "no entry could be stored: {} at {}",
+            rejected[0].reason, rejected[0].position
+        )));
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if !rejected.is_empty() {
+        resp.headers_mut()
+            .insert("x-pharos-rejected", rejected.len().into());
+    }
+    Ok(resp)
+}
+
+/// `POST /v1/logs`: OTLP/HTTP. The answer is an `ExportLogsServiceResponse` in the
+/// request's encoding; refused records are reported as a partial success.
+pub async fn otlp_logs(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let received = Utc::now();
+    let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
+    let raw = decode_body(&headers, &body)?;
+    let protobuf = content_type.contains("protobuf");
+    let decoded = if protobuf {
+        otlp::decode_protobuf(&raw, received)
+    } else {
+        otlp::decode_json(&raw, received)
+    }
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (_, rejected) = store_decoded(&state, "otlp", decoded).await?;
+    if protobuf {
+        return Ok((
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            otlp::response_protobuf(&rejected),
+        )
+            .into_response());
+    }
+    Ok(Json(otlp::response_json(&rejected)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IngestParams {
+    service: Option<String>,
+}
+
+/// `POST /api/v1/logs?service=bot`: JSON lines, a JSON array, or plain text.
+pub async fn ingest(
+    State(state): State<SharedState>,
+    Query(params): Query<IngestParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let received = Utc::now();
+    let service = params
+        .service
+        .or_else(|| header_str(&headers, "x-pharos-service".parse().unwrap()).map(String::from))
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "name the service: `?service=<name>` or the `X-Pharos-Service` header",
+            )
+            .with_field("service")
+        })?;
+    let raw = decode_body(&headers, &body)?;
+    let decoded = http_logs::decode(
+        &raw,
+        header_str(&headers, header::CONTENT_TYPE),
+        service.trim(),
+        received,
+    );
+    let (accepted, rejected) = store_decoded(&state, "http", decoded).await?;
+    let status = if accepted == 0 && !rejected.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({"accepted": accepted, "rejected": rejected_json(&rejected)})),
+    )
+        .into_response())
+}
+
+/// The time range of a search: `from` / `to` (RFC 3339 or Unix seconds), or `since`
+/// (`15m`, `24h`) back from now; the last hour when nothing is given.
+#[derive(Debug, Default, Deserialize)]
+pub struct RangeParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub since: Option<String>,
+}
+
+fn parse_instant(s: &str, field: &str) -> Result<DateTime<Utc>, ApiError> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(Utc::now());
+    }
+    if let Ok(f) = s.parse::<f64>()
+        && f.is_finite()
+    {
+        return DateTime::from_timestamp_millis((f * 1000.0).round() as i64).ok_or_else(|| {
+            ApiError::bad_request(format!("{field}: out of range")).with_field(field)
+        });
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{field}: {s:?} is neither RFC 3339 (2026-01-31T12:00:00Z) nor Unix seconds"
+            ))
+            .with_field(field)
+        })
+}
+
+impl RangeParams {
+    pub fn resolve(&self) -> Result<TimeRange, ApiError> {
+        let end = match &self.to {
+            Some(t) if !t.is_empty() => parse_instant(t, "to")?,
+            _ => Utc::now(),
+        };
+        let start = match (&self.from, &self.since) {
+            (Some(f), _) if !f.is_empty() => parse_instant(f, "from")?,
+            (_, Some(s)) if !s.is_empty() => {
+                let d: pharos_model::HumanDuration = s.parse().map_err(|_| {
+                    ApiError::bad_request(format!("since: {s:?} is not a duration like 15m or 24h"))
+                        .with_field("since")
+                })?;
+                end - chrono::Duration::from_std(d.as_duration())
+                    .map_err(|_| ApiError::bad_request("since: too long").with_field("since"))?
+            }
+            _ => end - chrono::Duration::hours(1),
+        };
+        if start > end {
+            return Err(ApiError::bad_request("from is after to").with_field("from"));
+        }
+        Ok(TimeRange { start, end })
+    }
+}
+
+fn parse_query(q: Option<&str>) -> Result<LogQuery, ApiError> {
+    LogQuery::parse(q.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("q: {e}")).with_field("q"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    q: Option<String>,
+    #[serde(flatten)]
+    range: RangeParams,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// An entry as the API shows it: the entry's own fields plus its `id`.
+pub fn stored_json(s: &StoredLog) -> Value {
+    let mut v = serde_json::to_value(&s.entry).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), Value::String(s.id.clone()));
+    }
+    v
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+fn store_error(e: pharos_logs::LogStoreError) -> ApiError {
+    ApiError::internal(format!("log store: {e}"))
+}
+
+/// `GET /api/v1/logs?q=…&since=1h&limit=100&cursor=…`: newest first.
+pub async fn search(
+    State(state): State<SharedState>,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<Value>, ApiError> {
+    let store = logs(&state)?.store.clone();
+    let req = SearchRequest {
+        query: parse_query(p.q.as_deref())?,
+        range: p.range.resolve()?,
+        limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+        cursor: p.cursor.filter(|c| !c.is_empty()),
+    };
+    let page = blocking(move || store.search(&req).map_err(store_error)).await?;
+    Ok(Json(json!({
+        "entries": page.entries.iter().map(stored_json).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+        "total": page.total,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CountParams {
+    q: Option<String>,
+    by: Option<String>,
+    #[serde(flatten)]
+    range: RangeParams,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/logs/counts?by=error_type&q=level>=ERROR`: matching lines counted by a
+/// field's values, largest first.
+pub async fn counts(
+    State(state): State<SharedState>,
+    Query(p): Query<CountParams>,
+) -> Result<Json<Value>, ApiError> {
+    let store = logs(&state)?.store.clone();
+    let query = parse_query(p.q.as_deref())?;
+    let range = p.range.resolve()?;
+    let by = p
+        .by
+        .filter(|b| !b.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("by: name the field to count by").with_field("by"))?;
+    let limit = p.limit.unwrap_or(20).clamp(1, 1000);
+    let field = by.clone();
+    let rows = blocking(move || {
+        store
+            .count_by(&query, range, &field, limit)
+            .map_err(store_error)
+    })
+    .await?;
+    Ok(Json(json!({"by": by, "counts": rows})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistogramParams {
+    q: Option<String>,
+    #[serde(flatten)]
+    range: RangeParams,
+    buckets: Option<usize>,
+}
+
+/// `GET /api/v1/logs/histogram?q=…&since=24h&buckets=60`: counts per time bucket, by level.
+pub async fn histogram(
+    State(state): State<SharedState>,
+    Query(p): Query<HistogramParams>,
+) -> Result<Json<Value>, ApiError> {
+    let store = logs(&state)?.store.clone();
+    let query = parse_query(p.q.as_deref())?;
+    let range = p.range.resolve()?;
+    let buckets = p.buckets.unwrap_or(60).clamp(1, 500);
+    let h = blocking(move || store.histogram(&query, range, buckets).map_err(store_error)).await?;
+    Ok(Json(serde_json::to_value(&h).unwrap_or(Value::Null)))
+}
+
+/// `GET /api/v1/logs/{id}`.
+pub async fn get_one(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let store = logs(&state)?.store.clone();
+    let found = blocking(move || store.get(&id).map_err(store_error)).await?;
+    found
+        .map(|s| Json(stored_json(&s)))
+        .ok_or_else(|| ApiError::not_found("no log entry with this id"))
+}
+
+/// `GET /api/v1/logs/stats`: disk use, entries, lines received and refused.
+pub async fn stats(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
+    let store = logs(&state)?.store.clone();
+    Ok(Json(
+        serde_json::to_value(store.stats()).unwrap_or(Value::Null),
+    ))
+}
+
+/// `GET /api/v1/log_rules`: each log rule with its state and recent matches.
+pub async fn rules(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
+    let logs = logs(&state)?;
+    let status = logs.rules.as_ref().map(|r| r.status()).unwrap_or_default();
+    Ok(Json(json!({"rules": status})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TailParams {
+    q: Option<String>,
+}
+
+/// `GET /api/v1/logs/tail?q=…`: server-sent events, one `log` event per matching entry as
+/// it is stored; a `lagged` event says how many were skipped when the reader fell behind.
+pub async fn tail(
+    State(state): State<SharedState>,
+    Query(p): Query<TailParams>,
+) -> Result<Response, ApiError> {
+    let store = logs(&state)?.store.clone();
+    let query = Arc::new(parse_query(p.q.as_deref())?);
+    let rx = store.subscribe();
+    let stream = futures_util::stream::unfold(
+        (rx, query, std::collections::VecDeque::<Event>::new()),
+        |(mut rx, query, mut queue)| async move {
+            loop {
+                if let Some(ev) = queue.pop_front() {
+                    return Some((
+                        Ok::<Event, std::convert::Infallible>(ev),
+                        (rx, query, queue),
+                    ));
+                }
+                match rx.recv().await {
+                    Ok(batch) => queue.extend(
+                        batch
+                            .iter()
+                            .filter(|e| query.matches(e))
+                            .map(|e| Event::default().event("log").data(entry_line(e))),
+                    ),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        queue.push_back(Event::default().event("lagged").data(n.to_string()))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+fn entry_line(e: &LogEntry) -> String {
+    serde_json::to_string(e).unwrap_or_default()
+}
