@@ -1,0 +1,234 @@
+"""What the logs suite's fixtures and tests share: the Pharos process (start, SIGKILL,
+restart on the same data dir and port), a client of the log API, polling and free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+ADMIN_TOKEN = "pharos-logs-e2e-token-0123456789"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_udp_port() -> int:
+    return free_port(socket.SOCK_DGRAM)
+
+
+def pharos_binary() -> Path:
+    env = os.environ.get("PHAROS_BIN")
+    if env:
+        return Path(env).resolve()
+    for profile in ("release", "debug"):
+        p = REPO / "target" / profile / "pharos"
+        if p.is_file():
+            return p
+    pytest.skip("no pharos binary: run `cargo build -p pharos` or set PHAROS_BIN")
+
+
+def log_tail(log: Path | None, n: int = 3000) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\nlog tail:\n" + log.read_text(errors="replace")[-n:]
+
+
+def wait_for(what: str, fn, timeout: float = 15.0, log: Path | None = None, interval: float = 0.2):
+    """Polls `fn` until it returns something truthy, and returns that."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except (urllib.error.URLError, OSError, KeyError, IndexError) as e:
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}{log_tail(log)}")
+
+
+def unique(prefix: str) -> str:
+    """A word no other test writes, so a search finds only this test's lines."""
+    return f"{prefix}{os.getpid()}x{time.monotonic_ns() % 10**9}"
+
+
+class Pharos:
+    """One `pharos serve` on a fixed port and data dir, which a test may SIGKILL and start
+    again on the same port and data dir."""
+
+    def __init__(self, workdir: Path, name: str, config: str, port: int | None = None):
+        self.workdir = workdir
+        self.name = name
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = workdir / f"{name}-data"
+        self.config = workdir / f"{name}.yaml"
+        self.config.write_text(config)
+        self.log = workdir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHAROS_")}
+        env.update(PHAROS_ADMIN_TOKEN=ADMIN_TOKEN, PHAROS_LOG_FORMAT="json", PHAROS_LOG="info")
+        self.starts += 1
+        with open(self.log, "ab") as out:
+            out.write(f"\n==== start {self.starts} ====\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(
+                [str(pharos_binary()), "serve", "--listen", f"127.0.0.1:{self.port}",
+                 "--data-dir", str(self.data_dir), "--config", str(self.config)],
+                env=env, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        wait_for(f"{self.name} to start", self._live, timeout=30, log=self.log)
+
+    def _live(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            pytest.fail(f"pharos {self.name} exited:{log_tail(self.log)}")
+        with urllib.request.urlopen(self.url + "/health/live", timeout=1):
+            return True
+
+    def alive(self) -> bool:
+        try:
+            return self._live()
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, params: dict | None = None,
+                body: bytes | None = None, headers: dict | None = None,
+                token: str | None = ADMIN_TOKEN, timeout: float = 30) -> tuple[int, dict, bytes]:
+        """(status, response headers, body) without raising on 4xx/5xx."""
+        url = self.url + path
+        if params:
+            url += "?" + urllib.parse.urlencode(params, doseq=True)
+        req = urllib.request.Request(url, data=body, method=method)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def get_json(self, path: str, params: dict | None = None):
+        status, _, body = self.request("GET", path, params)
+        assert status == 200, f"GET {path} {params}: {status} {body[:2000]!r}"
+        return json.loads(body)
+
+    def post_lines(self, service: str, body: bytes, content_type: str = "text/plain") -> dict:
+        status, _, out = self.request("POST", "/api/v1/logs", {"service": service}, body,
+                                      {"Content-Type": content_type})
+        assert status == 200, f"POST /api/v1/logs: {status} {out[:2000]!r}"
+        return json.loads(out)
+
+    def search(self, q: str, since: str = "1h", limit: int = 1000) -> list[dict]:
+        return self.get_json("/api/v1/logs", {"q": q, "since": since, "limit": limit})["entries"]
+
+    def search_all(self, q: str, since: str = "1h") -> list[dict]:
+        """Every matching entry, following the cursor."""
+        out, cursor = [], None
+        while True:
+            params = {"q": q, "since": since, "limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            page = self.get_json("/api/v1/logs", params)
+            out.extend(page["entries"])
+            cursor = page.get("next_cursor")
+            if not cursor or not page["entries"]:
+                return out
+
+    def wait_search(self, q: str, n: int, timeout: float = 15.0, exact: bool = True) -> list[dict]:
+        """Polls the search until it finds `n` entries (at least `n` when not `exact`); the
+        index commits every second, so a stored line is searchable about a second later."""
+        last: list[dict] = []
+
+        def found():
+            nonlocal last
+            last = self.search(q)
+            return last if (len(last) >= n) else None
+
+        wait_for(f"{n} entries for {q!r}", found, timeout=timeout, log=self.log)
+        if exact:
+            # Nothing more arrives a little later (no duplicates).
+            time.sleep(0.3)
+            last = self.search(q)
+            assert len(last) == n, f"{q!r}: expected {n} entries, got {len(last)}: " + \
+                json.dumps([e.get("message", "")[:200] for e in last[:20]])
+        return last
+
+    def counts(self, by: str, q: str = "", since: str = "1h", limit: int = 1000) -> dict[str, int]:
+        rows = self.get_json("/api/v1/logs/counts", {"by": by, "q": q, "since": since,
+                                                     "limit": limit})["counts"]
+        return {r["value"]: r["count"] for r in rows}
+
+    def promql(self, expr: str) -> list[dict]:
+        body = self.get_json("/api/v1/query", {"query": expr})
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def metrics_text(self) -> str:
+        status, _, body = self.request("GET", "/metrics")
+        assert status == 200, (status, body[:500])
+        return body.decode()
+
+    def metric(self, name: str, labels: dict | None = None) -> float:
+        """Sum of a metric's samples in Pharos's own /metrics whose labels include `labels`."""
+        total = 0.0
+        for line in self.metrics_text().splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            metric_name = head.split("{", 1)[0]
+            if metric_name != name:
+                continue
+            if labels and not all(f'{k}="{v}"' in head for k, v in labels.items()):
+                continue
+            total += float(value)
+        return total
+
+    def alerts(self, alertname: str) -> list[dict]:
+        return self.get_json("/api/v1/alerts", {"alertname": alertname, "limit": 200})
+
+
+def entry_field(entry: dict, name: str):
+    """A field of an entry as the API shows it: top-level or in `fields`."""
+    if name in entry:
+        return entry[name]
+    return (entry.get("fields") or {}).get(name)
