@@ -1,0 +1,78 @@
+"""util-linux's `logger(1)` sending to Pharos's syslog listeners: UDP (`-d`) and TCP
+(`-T`), RFC 5424 and RFC 3164 headers, newline and octet-counted framing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from logs_e2e import entry_field, unique
+
+LOGGER = shutil.which("logger")
+pytestmark = pytest.mark.skipif(LOGGER is None, reason="logger(1) from util-linux is not installed")
+
+
+def send(port: int, transport: str, fmt: str, tag: str, priority: str, message: str,
+         extra: list[str] = ()) -> None:
+    args = [LOGGER, "-n", "127.0.0.1", "-P", str(port), transport, fmt, "-t", tag,
+            "-p", priority, *extra, message]
+    r = subprocess.run(args, capture_output=True, timeout=10)
+    assert r.returncode == 0, (args, r.stderr)
+
+
+CASES = [
+    pytest.param("-d", "--rfc5424", [], id="udp-rfc5424"),
+    pytest.param("-d", "--rfc3164", [], id="udp-rfc3164"),
+    pytest.param("-T", "--rfc5424", [], id="tcp-rfc5424"),
+    pytest.param("-T", "--rfc3164", [], id="tcp-rfc3164"),
+    pytest.param("-T", "--rfc5424", ["--octet-count"], id="tcp-rfc5424-octet-count"),
+]
+
+
+@pytest.mark.parametrize("transport,fmt,extra", CASES)
+def test_logger_messages_searchable_by_tag_and_level(pharos, transport, fmt, extra):
+    port = pharos.syslog_udp if transport == "-d" else pharos.syslog_tcp
+    w = unique("sys")
+    send(port, transport, fmt, "myapp", "user.err", f"Database connection failed {w}", extra)
+    send(port, transport, fmt, "myapp", "user.warning", f"Retrying connection {w}", extra)
+    send(port, transport, fmt, "myapp", "local0.info", f"Connected to db {w} attempt=2", extra)
+    entries = pharos.wait_search(f"{w}", 3)
+    for e in entries:
+        assert e["service"] == "myapp", e
+        assert e["source"] == "syslog"
+        assert e["host"], e
+        assert not e["message"].startswith("<"), f"syslog header left in the message: {e['message']!r}"
+        assert w in e["message"]
+    by_level = {e["level"]: e["message"] for e in entries}
+    assert by_level["ERROR"] == f"Database connection failed {w}"
+    assert by_level["WARNING"] == f"Retrying connection {w}"
+    assert by_level["INFO"].startswith(f"Connected to db {w}")
+    assert [e["message"] for e in pharos.search(f"service=myapp level=ERROR {w}")] == \
+        [f"Database connection failed {w}"]
+    assert len(pharos.search(f"service=myapp level>=WARNING {w}")) == 2
+
+
+def test_rfc5424_structured_data_and_msgid(pharos):
+    w = unique("sd")
+    send(pharos.syslog_udp, "-d", "--rfc5424", "billing", "user.notice", f"Invoice sent {w}",
+         ["--msgid", "INV01", "--sd-id", "order@32473", "--sd-param", 'id="9001"'])
+    [e] = pharos.wait_search(f"service=billing {w}", 1)
+    assert e["level"] == "NOTICE"
+    assert e["message"] == f"Invoice sent {w}"
+    fields = e.get("fields") or {}
+    assert "INV01" in str(fields), fields
+    assert "9001" in str(fields), fields
+
+
+def test_tcp_connection_with_many_messages(pharos):
+    """One TCP connection, many newline-framed messages (logger reads them from a file)."""
+    w = unique("tcpmany")
+    lines = "".join(f"batch line {i} {w}\n" for i in range(200))
+    r = subprocess.run([LOGGER, "-n", "127.0.0.1", "-P", str(pharos.syslog_tcp), "-T",
+                        "--rfc5424", "-t", "batcher", "-p", "user.info"],
+                       input=lines.encode(), capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    pharos.wait_search(f"service=batcher {w}", 200)
+    assert pharos.counts("service", w) == {"batcher": 200}
