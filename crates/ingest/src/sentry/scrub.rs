@@ -20,8 +20,9 @@ const VALUE_PATTERNS: &[&str] = &[
     r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/@\s:'\x22]+(?::[^/@\s'\x22]*)?(@)",
     // Sentry user and org auth tokens.
     r"\bsntry[us]_[A-Za-z0-9+/=_\-]{20,}",
-    // Telegram bot tokens: <bot id>:<35 characters>.
-    r"\b\d{6,12}:[A-Za-z0-9_\-]{30,}",
+    // Telegram bot tokens: <bot id>:<35 characters>, also inside Bot API URLs
+    // (`api.telegram.org/bot<token>/getUpdates`, which httpx logs at INFO).
+    r"\b(bot)?\d{6,12}:[A-Za-z0-9_\-]{30,}",
     // AWS access key ids, and secret keys where they are named.
     r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
     r"(?i)(aws.{0,20}?(?:secret|key).{0,20}?[=:]\s*['\x22]?)[A-Za-z0-9/+=]{40}",
