@@ -224,7 +224,12 @@ class Pharos:
         return total
 
     def alerts(self, alertname: str) -> list[dict]:
-        return self.get_json("/api/v1/alerts", {"alertname": alertname, "limit": 200})
+        """Every occurrence of this alert (open and resolved) from `/api/v1/alerts`."""
+        return self.get_json("/api/v1/alerts", {"alertname": alertname, "limit": 200})["alerts"]
+
+    def am_alerts(self) -> list[dict]:
+        """`GET /api/v2/alerts` (Alertmanager's API): the alerts open now."""
+        return self.get_json("/api/v2/alerts")
 
 
 def entry_field(entry: dict, name: str):
