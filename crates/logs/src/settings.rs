@@ -356,7 +356,7 @@ mod tests {
         }))
         .unwrap();
         let r = &s.retention;
-        let day = |d| Keep::For(HumanDuration::from_secs(d * 86_400));
+        let day = |d: u64| Keep::For(HumanDuration::from_secs(d * 86_400));
         assert_eq!(
             r.keep_for_parts("payments", Some(LogLevel::Debug)),
             Keep::Forever

@@ -27,6 +27,8 @@ pub(crate) struct Wal {
     active_first: u64,
     active_path: PathBuf,
     active_bytes: u64,
+    /// Highest sequence number written, 0 before the first write.
+    last_written: u64,
     buf: Vec<u8>,
 }
 
@@ -94,6 +96,7 @@ impl Wal {
                 active_first: next_seq,
                 active_path,
                 active_bytes: 0,
+                last_written: next_seq.saturating_sub(1),
                 buf: Vec::with_capacity(1 << 20),
             },
             records,
@@ -112,11 +115,19 @@ impl Wal {
         for (first_seq, entries) in records {
             encode_record(&mut self.buf, *first_seq, entries);
         }
-        self.active
+        if let Err(e) = self
+            .active
             .write_all(&self.buf)
             .and_then(|_| self.active.sync_data())
-            .map_err(|e| LogStoreError::io(&self.active_path, e))?;
+        {
+            // Cut a partial record off, or replay would stop there and lose what follows.
+            let _ = self.active.set_len(self.active_bytes);
+            return Err(LogStoreError::io(&self.active_path, e));
+        }
         self.active_bytes += self.buf.len() as u64;
+        if let Some((first, entries)) = records.last() {
+            self.last_written = self.last_written.max(first + entries.len() as u64 - 1);
+        }
         if self.buf.capacity() > 16 << 20 {
             self.buf = Vec::with_capacity(1 << 20);
         }
@@ -156,9 +167,8 @@ impl Wal {
             }
         }
         // A quiet store still gets its WAL emptied: roll so the active segment can go too.
-        if self.closed.is_empty() && self.active_bytes > 0 && self.active_first <= committed_seq {
-            let next = committed_seq + 1;
-            if self.roll(next).is_ok() {
+        if self.closed.is_empty() && self.active_bytes > 0 && self.last_written <= committed_seq {
+            if self.roll(self.last_written + 1).is_ok() {
                 self.drop_committed(committed_seq);
             }
         }
@@ -282,8 +292,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut wal, _) = Wal::open(dir.path(), 1).unwrap();
         wal.append(&[(1, &[b"a".to_vec()][..])]).unwrap();
-        assert!(wal.bytes() > 0);
+        wal.append(&[(2, &[b"b".to_vec()][..])]).unwrap();
+        // Regression: a segment holding entries past the committed number was removed.
         wal.drop_committed(1);
+        drop(wal);
+        let (mut wal, recs) = Wal::open(dir.path(), 1).unwrap();
+        assert_eq!(recs.len(), 2);
+        wal.drop_committed(2);
+        assert_eq!(wal.bytes(), 0);
+        wal.append(&[(3, &[b"a".to_vec()][..])]).unwrap();
+        assert!(wal.bytes() > 0);
+        wal.drop_committed(3);
         assert_eq!(wal.bytes(), 0);
         let files = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(files, 1, "only the fresh active segment remains");

@@ -510,3 +510,86 @@ fn simplify(node: Node) -> Node {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::LogQuery;
+
+    fn err(q: &str) -> QueryError {
+        LogQuery::parse(q).expect_err(q)
+    }
+
+    #[test]
+    fn every_form_parses() {
+        for q in [
+            "",
+            "timeout",
+            "timeout database",
+            "\"connection reset\"",
+            "service=bot",
+            "service=\"my bot\"",
+            "level>=WARNING",
+            "level>=warn",
+            "level=30",
+            "user_id=123",
+            "duration_ms>1000",
+            "duration_ms<=2.5",
+            "service!=bot",
+            "error_type=~\"Decimal.*\"",
+            "~\"Decimal.*JSON\"",
+            "-retry",
+            "NOT retry",
+            "timeout OR refused",
+            "(timeout OR refused) service=bot",
+            "trace_id=4bf92f3577b34da6a3ce929d0e0e4736",
+            "request_id=req-1",
+            "{service=\"bot\", level=\"ERROR\"} |= \"timeout\" != \"retry\" |~ \"Decimal.*JSON\"",
+            "{service=~\"bot|api\"} !~ `\\d+ms`",
+            "http.status>=500",
+            "timeout AND service=bot",
+            "Error! something",
+        ] {
+            LogQuery::parse(q).unwrap_or_else(|e| panic!("{q:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn logql_and_plain_forms_build_the_same_tree() {
+        let a = LogQuery::parse("{service=\"bot\", level=\"ERROR\"} |= \"timeout\" != \"retry\"")
+            .unwrap();
+        let b = LogQuery::parse("service=bot level=ERROR timeout -retry").unwrap();
+        assert_eq!(format!("{:?}", a.root()), format!("{:?}", b.root()));
+    }
+
+    #[test]
+    fn errors_say_where_and_what() {
+        let e = err("service=bot (timeout");
+        assert_eq!(e.position, 12, "{e}");
+        assert!(e.message.contains("never closed"), "{e}");
+        let e = err("level>=LOUD");
+        assert_eq!(e.position, 7);
+        assert!(e.message.contains("unknown level"), "{e}");
+        let e = err("duration_ms>fast");
+        assert_eq!(e.position, 12);
+        assert!(e.message.contains("compares numbers"), "{e}");
+        let e = err("~\"(unclosed\"");
+        assert_eq!(e.position, 1);
+        assert!(e.message.contains("invalid regex"), "{e}");
+        let e = err("timeout OR");
+        assert_eq!(e.position, 10);
+        let e = err("\"open phrase");
+        assert_eq!(e.position, 0);
+        assert!(e.message.contains("never closed"));
+        let e = err("a )");
+        assert_eq!(e.position, 2);
+        let e = err("service=");
+        assert_eq!(e.position, 8);
+        assert!(e.message.contains("expected a value"), "{e}");
+        let e = err("{service=\"bot\" level=\"x\"}");
+        assert_eq!(e.position, 15);
+        let e = err("\"...\"");
+        assert!(e.message.contains("no letters or digits"), "{e}");
+        assert_eq!(e.to_string(), format!("at byte 0: {}", e.message));
+    }
+}
