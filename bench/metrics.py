@@ -571,14 +571,17 @@ def dir_breakdown(path: str) -> dict[str, int]:
 
 
 def block_chunk_bytes(path: str) -> int:
-    """Bytes of the blocks' chunk data under path (a `chunks` dir or file per block)."""
+    """Bytes of the blocks' chunk data under path (a `chunks` dir or file per block; Pharos's
+    block format 4 keeps the chunks' shared time columns beside them in `times`)."""
     total = 0
     for root, dirs, files in os.walk(path):
         if os.path.exists(os.path.join(root, "meta.json")):
             if "chunks" in dirs:  # Prometheus: chunks/000001 …
                 total += dir_size(os.path.join(root, "chunks"))[1]
-            elif "chunks" in files:  # Pharos: one chunks file
-                total += os.lstat(os.path.join(root, "chunks")).st_blocks * 512
+            elif "chunks" in files:  # Pharos: one chunks file (and a times file)
+                for f in ("chunks", "times"):
+                    if f in files:
+                        total += os.lstat(os.path.join(root, f)).st_blocks * 512
     return total
 
 

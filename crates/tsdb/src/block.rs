@@ -47,6 +47,10 @@ const FORMAT_INLINE_TIMES: u32 = 3;
 /// (pushed with client timestamps) would otherwise grow the map with the block.
 const SHARED_TIMES_BYTES: usize = 16 << 20;
 
+/// A `times` file up to this size is kept in memory: shared columns make it a few bytes
+/// per series, and a query then reads one chunk with one read instead of two.
+const TIMES_IN_MEMORY_BYTES: u64 = 4 << 20;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BlockMeta {
     pub min_t: i64,
@@ -84,8 +88,13 @@ pub struct Block {
     postings: HashMap<u32, HashMap<u32, Vec<u32>>>,
     chunks: File,
     /// Format 4's time columns.
-    times: Option<File>,
+    times: Option<Times>,
     pub disk_bytes: u64,
+}
+
+enum Times {
+    Memory(Box<[u8]>),
+    File(File),
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> TsdbError {
@@ -392,10 +401,15 @@ impl Block {
         let chunks = File::open(dir.join("chunks"))
             .map_err(io(format!("opening {}/chunks", dir.display())))?;
         let times = if meta.format >= FORMAT {
-            Some(
-                File::open(dir.join("times"))
-                    .map_err(io(format!("opening {}/times", dir.display())))?,
-            )
+            let path = dir.join("times");
+            let context = || format!("reading {}", path.display());
+            let file = File::open(&path).map_err(io(context()))?;
+            let len = file.metadata().map_err(io(context()))?.len();
+            Some(if len <= TIMES_IN_MEMORY_BYTES {
+                Times::Memory(fs::read(&path).map_err(io(context()))?.into_boxed_slice())
+            } else {
+                Times::File(file)
+            })
         } else {
             None
         };
@@ -518,17 +532,25 @@ impl Block {
                 .map_err(io(format!("reading {}/chunks", self.dir.display())))?;
             let in_range = |s: &Sample| s.t >= mint && s.t <= maxt;
             match (column::chunk_parts(&buf), &self.times) {
-                (Some((at, len, values)), Some(file)) => {
-                    times.resize(len, 0);
-                    file.read_exact_at(&mut times, at)
-                        .map_err(io(format!("reading {}/times", self.dir.display())))?;
+                (Some((at, len, values)), Some(source)) => {
+                    let corrupt = || TsdbError::Corrupt {
+                        path: self.dir.display().to_string(),
+                        message: format!("chunk at {} does not decode", c.offset),
+                    };
+                    let column = match source {
+                        Times::Memory(all) => usize::try_from(at)
+                            .ok()
+                            .and_then(|at| all.get(at..at.checked_add(len)?))
+                            .ok_or_else(corrupt)?,
+                        Times::File(file) => {
+                            times.resize(len, 0);
+                            file.read_exact_at(&mut times, at)
+                                .map_err(io(format!("reading {}/times", self.dir.display())))?;
+                            &times[..]
+                        }
+                    };
                     let samples =
-                        column::decode_chunk(values, &times, c.count).ok_or_else(|| {
-                            TsdbError::Corrupt {
-                                path: self.dir.display().to_string(),
-                                message: format!("chunk at {} does not decode", c.offset),
-                            }
-                        })?;
+                        column::decode_chunk(values, column, c.count).ok_or_else(corrupt)?;
                     out.extend(samples.into_iter().filter(in_range));
                 }
                 _ => out.extend(decode_block_chunk(&buf, c.count).filter(in_range)),
@@ -559,7 +581,11 @@ impl Block {
                 v.capacity() * 33 + v.values().map(|ids| ids.capacity() * 4 + 16).sum::<usize>()
             })
             .sum();
-        symbols + self.index.len() + self.series_at.capacity() * 4 + postings
+        let times = match &self.times {
+            Some(Times::Memory(b)) => b.len(),
+            _ => 0,
+        };
+        symbols + self.index.len() + self.series_at.capacity() * 4 + postings + times
     }
 }
 
@@ -570,4 +596,51 @@ pub fn union_symbols<'a>(blocks: impl Iterator<Item = &'a Block>) -> Vec<String>
         all.extend(b.symbols());
     }
     all.into_iter().map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_columns_are_shared_and_read_alike_from_memory_and_file() {
+        let dir = std::env::temp_dir().join(format!("pharos-block-times-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let symbols = ["__name__", "a", "b"].map(String::from).to_vec();
+        let mut w = BlockWriter::create(&dir, 0, 20_000_000, 1, symbols).unwrap();
+        let samples: Vec<Sample> = (0..1000)
+            .map(|i| Sample {
+                t: i * 10_000 + i % 3,
+                v: i as f64 / 10.0,
+            })
+            .collect();
+        for name in ["a", "b"] {
+            let labels = LabelSet::new([("__name__".to_string(), name.to_string())]);
+            w.add_series(&labels, &samples).unwrap();
+        }
+        let path = w.finish().unwrap().unwrap();
+        let mut b = Block::open(&path).unwrap();
+        assert!(matches!(b.times, Some(Times::Memory(_))));
+        assert_eq!(b.meta.chunks, 6);
+        let columns: usize = samples
+            .chunks(BLOCK_CHUNK_SAMPLES)
+            .map(|c| column::encode_times(c).len())
+            .sum();
+        assert_eq!(
+            b.meta.times_bytes, columns as u64,
+            "the second series' times are shared"
+        );
+        let want: Vec<(i64, u64)> = samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
+        let read = |b: &Block, id| {
+            let mut out = Vec::new();
+            b.samples(id, i64::MIN, i64::MAX, &mut out).unwrap();
+            out.iter().map(|s| (s.t, s.v.to_bits())).collect::<Vec<_>>()
+        };
+        assert_eq!(read(&b, 1), want);
+        b.times = Some(Times::File(File::open(path.join("times")).unwrap()));
+        assert_eq!(read(&b, 0), want);
+        assert_eq!(read(&b, 1), want);
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
