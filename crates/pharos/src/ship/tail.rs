@@ -249,7 +249,12 @@ impl TailedFile {
                 );
             }
         }
-        if self.grouper.pending() && now.duration_since(self.last_line_at) >= QUIET_FLUSH {
+        // A renamed file read to its end goes out whole at once: its successor's lines,
+        // under the same filename label, must not overtake its last entry.
+        let drained = self.rotated && self.read_offset == size;
+        if self.grouper.pending()
+            && (drained || now.duration_since(self.last_line_at) >= QUIET_FLUSH)
+        {
             self.flush(out);
         }
         Ok(self.read_offset < size && self.read_offset >= stop_at)
@@ -483,7 +488,9 @@ impl Tailer {
     ) -> Option<TailedFile> {
         let f = &mut self.files[i];
         let size = f.file.metadata().ok()?.len();
-        if size >= f.read_offset && f.head_matches(size).unwrap_or(true) {
+        // A file renamed away is only drained; what happens to it later (logrotate
+        // compressing or overwriting old copies) is no longer the log being written.
+        if f.rotated || size >= f.read_offset && f.head_matches(size).unwrap_or(true) {
             return None;
         }
         let copy_path = self.copy_of(&self.files[i]);
