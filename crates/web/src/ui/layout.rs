@@ -27,6 +27,9 @@ pub enum Nav {
     Overview,
     Issues,
     Performance,
+    Logs,
+    LogRules,
+    LogStorage,
     Projects,
     Alerts,
     Silences,
@@ -48,6 +51,7 @@ impl Nav {
             Nav::Silences | Nav::Receivers | Nav::Rules => Nav::Alerts,
             Nav::NewMonitor => Nav::Overview,
             Nav::Dashboards => Nav::Metrics,
+            Nav::LogRules | Nav::LogStorage => Nav::Logs,
             other => other,
         }
     }
@@ -63,6 +67,11 @@ fn section_pages(section: Nav) -> &'static [(Nav, &'static str, &'static str)] {
         Nav::Metrics => &[
             (Nav::Metrics, "/metrics/explore", "Explore"),
             (Nav::Dashboards, "/dashboards", "Dashboards"),
+        ],
+        Nav::Logs => &[
+            (Nav::Logs, "/logs", "Search"),
+            (Nav::LogRules, "/logs/rules", "Rules"),
+            (Nav::LogStorage, "/logs/storage", "Storage"),
         ],
         Nav::Alerts => &[
             (Nav::Alerts, "/alerts", "Alerts"),
@@ -92,6 +101,7 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
                             (Nav::Overview, "/", "Monitors"),
                             (Nav::Issues, "/issues", "Issues"),
                             (Nav::Performance, "/transactions", "Performance"),
+                            (Nav::Logs, "/logs", "Logs"),
                             (Nav::Metrics, "/metrics/explore", "Metrics"),
                             (Nav::Alerts, "/alerts", "Alerts"),
                             (Nav::Incidents, "/incidents", "Incidents"),

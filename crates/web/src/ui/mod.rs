@@ -1,8 +1,8 @@
 //! The server-rendered UI (maud templates compiled into the binary): the overview, each
 //! monitor's page, the add-monitor form, the alerts page, the public status page, the
-//! sign-in page, error tracking (issues, an issue's events, performance, projects), and
-//! metrics (the PromQL explorer, dashboards, cardinality). Pages read the same views as
-//! the API.
+//! sign-in page, error tracking (issues, an issue's events, performance, projects),
+//! logs (search, live tail, log rules, storage), and metrics (the PromQL explorer,
+//! dashboards, cardinality). Pages read the same views as the API.
 
 pub mod alerts;
 pub mod cardinality;
@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod issues;
 pub mod layout;
 pub mod login;
+pub mod logs;
 pub mod metrics;
 pub mod monitor;
 pub mod oncall;
@@ -62,6 +63,10 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
             "/ack/{token}",
             get(incidents::ack_form).post(incidents::ack_submit),
         )
+        .route("/logs", get(logs::search))
+        .route("/logs/tail.js", get(logs::script))
+        .route("/logs/rules", get(logs::rules))
+        .route("/logs/storage", get(logs::storage))
         .route("/metrics/explore", get(metrics::explore))
         .route("/metrics/explorer.js", get(metrics::script))
         .route("/metrics/cardinality", get(cardinality::page))
