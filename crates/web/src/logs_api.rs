@@ -4,7 +4,8 @@
 //! each redacted with the error store's rules, then answered only once durable. And the
 //! search API the log explorer reads: `GET /api/v1/logs` (newest first, cursor paging),
 //! `/api/v1/logs/counts`, `/api/v1/logs/histogram`, `/api/v1/logs/tail` (server-sent
-//! events), `/api/v1/logs/{id}`, `/api/v1/logs/stats`, `/api/v1/log_rules`.
+//! events), `/api/v1/logs/{id}`, `/api/v1/logs/stats`, `/api/v1/log_rules`, and
+//! `/api/v1/traces/{trace_id}` (error events, transactions and log lines of one trace).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -525,4 +526,48 @@ pub async fn tail(
 
 fn entry_line(e: &LogEntry) -> String {
     serde_json::to_string(e).unwrap_or_default()
+}
+
+/// How far back a trace's log lines are looked for.
+const TRACE_LOG_WINDOW_DAYS: i64 = 30;
+
+/// `GET /api/v1/traces/{trace_id}`: everything Pharos holds for one trace — the error
+/// events (with their issues), the transactions, and the log lines — so a log line's
+/// trace id leads to the error it belongs to, and back.
+pub async fn trace(
+    State(state): State<SharedState>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let trace_id = trace_id.trim().to_ascii_lowercase();
+    if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(
+            ApiError::bad_request("a trace id is 32 hexadecimal digits").with_field("trace_id")
+        );
+    }
+    let id = trace_id.clone();
+    let refs = state.with_store(move |s| s.errors().trace(&id)).await?;
+    let lines = match &state.logs {
+        Some(logs) => {
+            let store = logs.store.clone();
+            let now = Utc::now();
+            let req = SearchRequest {
+                query: parse_query(Some(&format!("trace_id={trace_id}")))?,
+                range: TimeRange {
+                    start: now - chrono::Duration::days(TRACE_LOG_WINDOW_DAYS),
+                    end: now + chrono::Duration::hours(1),
+                },
+                limit: 200,
+                cursor: None,
+            };
+            let page = blocking(move || store.search(&req).map_err(store_error)).await?;
+            page.entries.iter().map(stored_json).collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(Json(json!({
+        "trace_id": trace_id,
+        "events": refs.events,
+        "transactions": refs.transactions,
+        "logs": lines,
+    })))
 }

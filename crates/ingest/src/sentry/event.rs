@@ -26,6 +26,9 @@ pub struct ErrorEvent {
     /// Tag pairs the issue keeps distributions of: level, environment, release,
     /// server_name, transaction, then the event's own tags.
     pub tags: Vec<(String, String)>,
+    /// `contexts.trace.trace_id`: links the event to the transactions and log lines of
+    /// the same trace.
+    pub trace_id: Option<String>,
     /// The scrubbed event as stored and shown, with `event_id` and `timestamp` filled in.
     pub payload: Value,
 }
@@ -99,6 +102,13 @@ pub fn parse_event(
             tags.push((k, v));
         }
     }
+    let trace_id = obj
+        .get("contexts")
+        .and_then(|c| c.get("trace"))
+        .and_then(|t| t.get("trace_id"))
+        .and_then(Value::as_str)
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_ascii_lowercase);
     Ok(ErrorEvent {
         event_id,
         timestamp,
@@ -110,6 +120,7 @@ pub fn parse_event(
         release,
         user,
         tags,
+        trace_id,
         payload,
     })
 }

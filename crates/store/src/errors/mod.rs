@@ -15,6 +15,7 @@ mod performance;
 mod projects;
 mod schema;
 pub mod search;
+mod traces;
 mod write;
 
 use std::path::Path;
@@ -33,6 +34,7 @@ pub use issues::{
 pub use performance::{ClientReportRow, ReleaseHealth, TransactionSample, TransactionSummary};
 pub use projects::{Project, ProjectKey, ProjectSource};
 pub use search::IssueQuery;
+pub use traces::{TraceEvent, TraceRefs, TraceTransaction};
 pub use write::{EventOutcome, IngestOutcome};
 
 /// How many envelopes may wait for the writer before producers are told to back off.
@@ -197,6 +199,33 @@ mod tests {
             r#"{{"event_id":"{id}","release":"{release}","environment":"production","user":{{"id":"u-{id}"}},"tags":{{"tenant_id":"acme"}},
                "exception":{{"values":[{{"type":"KeyError","value":"'x'","stacktrace":{{"frames":[{{"module":"app","function":"{func}","in_app":true,"lineno":3}}]}}}}]}}}}"#
         )
+    }
+
+    #[test]
+    fn a_trace_id_finds_its_events_and_transactions() {
+        let (store, _dir) = crate::temp_store();
+        let p = project(&store);
+        let trace = "0123456789ABCDEF0123456789abcdef";
+        let with_trace = format!(
+            r#"{{"event_id":"00000000000000000000000000000009","contexts":{{"trace":{{"trace_id":"{trace}","span_id":"0123456789abcdef"}}}},"message":"boom"}}"#
+        );
+        let out = store
+            .errors()
+            .ingest_now(IngestBatch::new(
+                p,
+                Utc::now(),
+                vec![
+                    event(&with_trace),
+                    event(&exc("00000000000000000000000000000001", "checkout", "1.0")),
+                ],
+            ))
+            .unwrap();
+        let found = store.errors().trace(trace).unwrap();
+        assert_eq!(found.events.len(), 1);
+        assert_eq!(found.events[0].event_id, "00000000000000000000000000000009");
+        assert_eq!(found.events[0].issue_id, out.events[0].issue_id);
+        assert!(found.transactions.is_empty());
+        assert!(store.errors().trace(&"f".repeat(32)).unwrap().events.is_empty());
     }
 
     #[test]

@@ -147,4 +147,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project_id, day, reason, category)
     ) WITHOUT ROWID;
     ",
+    // Error events keep their trace id, so a log line or a transaction finds them.
+    "
+    ALTER TABLE events ADD COLUMN trace_id TEXT;
+    CREATE INDEX events_by_trace ON events(trace_id) WHERE trace_id IS NOT NULL;
+    CREATE INDEX transactions_by_trace ON transactions(trace_id) WHERE trace_id IS NOT NULL;
+    ",
 ];

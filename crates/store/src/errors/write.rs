@@ -122,9 +122,9 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                     let at = ms(e.timestamp);
                     let inserted = tx
                         .prepare_cached(
-                            "INSERT OR IGNORE INTO events(project_id, event_id, issue_id, timestamp, received, level, environment, release, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                            "INSERT OR IGNORE INTO events(project_id, event_id, issue_id, timestamp, received, level, environment, release, payload, trace_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         )?
-                        .execute(params![batch.project_id, e.event_id, issue.id, at, received, e.level, e.environment, e.release, blob])?;
+                        .execute(params![batch.project_id, e.event_id, issue.id, at, received, e.level, e.environment, e.release, blob, e.trace_id])?;
                     if inserted == 0 {
                         out.events.push(EventOutcome {
                             event_id: e.event_id.clone(),

@@ -187,6 +187,7 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route("/api/v1/logs/stats", get(logs_api::stats))
         .route("/api/v1/logs/{id}", get(logs_api::get_one))
         .route("/api/v1/log_rules", get(logs_api::rules))
+        .route("/api/v1/traces/{trace_id}", get(logs_api::trace))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
