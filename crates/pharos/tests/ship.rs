@@ -528,9 +528,23 @@ fn ship_killed_and_restarted_with_the_same_spool_loses_nothing() {
     std::thread::sleep(Duration::from_millis(1500));
     let _ = child.kill();
     let _ = child.wait();
-    // Duplicates would be possible only for a batch Pharos took in the moment before the
-    // kill, before its delivery was recorded; none are expected in practice.
-    assert_exactly_once_in_order(&fake.lines(), &want);
+    eprintln!(
+        "pharos ship's stderr:\n{}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+    // A batch Pharos took in the instant before a kill, before its delivery was recorded
+    // (a rename), is sent again by the next run: duplicates are possible, rare, and
+    // reported here; losses and reordering are not allowed.
+    let got = fake.lines();
+    let mut seen = std::collections::HashSet::new();
+    let first_occurrences: Vec<String> = got.iter().filter(|l| seen.insert(*l)).cloned().collect();
+    if got.len() != want.len() {
+        eprintln!(
+            "{} entries delivered twice (sent just before a kill)",
+            got.len() - want.len()
+        );
+    }
+    assert_exactly_once_in_order(&first_occurrences, &want);
 }
 
 #[test]

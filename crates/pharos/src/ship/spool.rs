@@ -283,8 +283,14 @@ pub struct SpoolReader {
 impl SpoolReader {
     pub fn open(dir: &Path) -> Result<SpoolReader> {
         let cursor = match std::fs::read(dir.join("cursor")) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is damaged", dir.join("cursor").display()))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                eprintln!(
+                    "pharos ship: {} is damaged ({e}); sending the spool from its start \
+                     (Pharos may get some entries twice)",
+                    dir.join("cursor").display()
+                );
+                Position::default()
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Position::default(),
             Err(e) => return Err(e).context("cannot read the spool cursor"),
         };
@@ -383,8 +389,17 @@ impl SpoolReader {
     }
 
     /// Records durably that everything before `to` was delivered (or refused for good).
+    ///
+    /// Rename without fsync: between Pharos's 2xx and this rename a `kill -9` makes the
+    /// next run send the batch again, so the window is kept to a rename. A power loss may
+    /// leave the cursor behind or damaged; both mean entries sent twice, never lost.
     pub fn commit(&mut self, to: Position) -> Result<()> {
-        replace_file(&self.dir.join("cursor"), &serde_json::to_vec(&to)?)?;
+        let path = self.dir.join("cursor");
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&to)?)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
         let old = self.cursor.segment;
         self.cursor = to;
         if to.segment > old {
