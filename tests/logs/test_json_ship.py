@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
@@ -126,3 +127,25 @@ def test_histogram_by_level(shipped, pharos):
         for c in b["by_level"]:
             levels[c["level"]] = levels.get(c["level"], 0) + c["count"]
     assert levels == {"INFO": 6, "WARNING": 1, "ERROR": 2}
+
+
+def test_zone_offset_of_asctime_is_honoured(pharos, tmp_path):
+    """The same app in a zone east of UTC (asctime `…+0530`, seed 003's `%z`): the line's own
+    timestamp is read with its offset, so the entry is at the right instant, not 5.5 h off."""
+    marker = unique("jsontz")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHAROS_")}
+    env.update(PHAROS_TOKEN=ADMIN_TOKEN, TZ="Asia/Kolkata")
+    app = subprocess.Popen([sys.executable, str(HERE / "json_app.py"), marker],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    ship = subprocess.run(
+        [str(pharos_binary()), "ship", "--service", "api-tz", "--url", pharos.url,
+         "--spool-dir", str(tmp_path / "spool"), "--batch-wait", "200ms"],
+        stdin=app.stdout, capture_output=True, env=env, timeout=60)
+    app.stdout.close()
+    app.wait(timeout=10)
+    assert ship.returncode == 0, ship.stderr
+    entries = pharos.wait_search(f"service=api-tz {marker}", 6)
+    for e in entries:
+        t = datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+        r = datetime.fromisoformat(e["received"].replace("Z", "+00:00"))
+        assert abs((r - t).total_seconds()) < 5, (e["time"], e["received"])

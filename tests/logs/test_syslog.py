@@ -76,3 +76,38 @@ def test_tcp_connection_with_many_messages(pharos):
     assert r.returncode == 0, r.stderr
     pharos.wait_search(f"service=batcher {w}", 200)
     assert pharos.counts("service", w) == {"batcher": 200}
+
+
+@pytest.mark.parametrize("socktype", ["udp", "tcp"])
+def test_python_sysloghandler(pharos, socktype):
+    """The standard library's logging.handlers.SysLogHandler: no RFC header, just
+    `<PRI>message`, NUL-terminated (over TCP the NUL is the only framing)."""
+    import logging
+    import logging.handlers
+    import socket
+
+    w = unique("pysys")
+    if socktype == "udp":
+        handler = logging.handlers.SysLogHandler(address=("127.0.0.1", pharos.syslog_udp))
+    else:
+        handler = logging.handlers.SysLogHandler(address=("127.0.0.1", pharos.syslog_tcp),
+                                                 socktype=socket.SOCK_STREAM)
+    # The usual way to name the program: `ident` (Python 3.3+), "tag: " before the message.
+    handler.ident = "pybot: "
+    handler.setFormatter(logging.Formatter("%(name)s - %(levelname)s - %(message)s"))
+    lg = logging.getLogger("pybot.sys")
+    lg.handlers[:] = [handler]
+    lg.propagate = False
+    lg.setLevel(logging.INFO)
+    lg.error(f"Lock acquisition took too long {w}")
+    lg.info(f"Heartbeat ok {w}")
+    handler.close()
+    entries = pharos.wait_search(w, 2)
+    for e in entries:
+        assert e["service"] == "pybot", e
+        assert e["source"] == "syslog"
+    levels = sorted(e["level"] for e in entries)
+    assert levels == ["ERROR", "INFO"]
+    [err] = [e for e in entries if e["level"] == "ERROR"]
+    assert err["message"].endswith(f"Lock acquisition took too long {w}")
+    assert "\x00" not in err["message"]
