@@ -171,6 +171,8 @@ def _check(page: Page, base: str, token: str, shots: Path) -> None:
         expect(fields.locator("tr", has=page.locator("td", has_text=re.compile(f"^{re.escape(name)}$")))) \
             .to_contain_text(value)
     expect(detail.get_by_test_id("same-trace")).to_have_attribute("href", re.compile(f"trace_id%3D{TRACE_ID}"))
+    expect(detail.get_by_test_id("trace-refs")).to_have_attribute("href", f"/api/v1/traces/{TRACE_ID}")
+    page.screenshot(path=str(shots / "logs-entry.png"), full_page=True)
 
     # The plain-text traceback was kept as one entry.
     worker = rows.filter(has_text="job failed")
@@ -241,6 +243,7 @@ def _check(page: Page, base: str, token: str, shots: Path) -> None:
     expect(rule.locator(".badge[data-state]")).to_have_text("Firing", timeout=15_000)
     expect(rule.locator("table.patterns")).to_contain_text("Failed to send")
     expect(rule.locator("td.last-match")).to_contain_text("Failed to send message")
+    page.screenshot(path=str(shots / "logs-rules.png"), full_page=True)
 
     # Storage: a day partition (two when the test runs across midnight UTC) and the
     # default retention.
@@ -248,6 +251,7 @@ def _check(page: Page, base: str, token: str, shots: Path) -> None:
     expect(page).to_have_url(base + "/logs/storage")
     expect(page.get_by_test_id("partitions").locator("tbody tr").first).to_be_visible()
     expect(page.get_by_test_id("retention")).to_contain_text("7d")
+    page.screenshot(path=str(shots / "logs-storage.png"), full_page=True)
 
     page.goto(base + "/logs?q=level%3E%3DWARNING&by=error_type")
     page.screenshot(path=str(shots / "logs.png"), full_page=True)

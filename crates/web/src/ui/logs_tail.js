@@ -54,7 +54,7 @@
     details.appendChild(summary);
     var body = el("div", "log-detail");
     body.appendChild(el("pre", "log-message", entry.message));
-    var table = el("table", "kv log-fields");
+    var table = el("table", "log-fields");
     var tbody = el("tbody");
     var pairs = [["time", entry.time], ["service", entry.service], ["level", entry.level],
       ["logger", entry.logger], ["host", entry.host], ["source", entry.source],
