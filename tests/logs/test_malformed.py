@@ -246,3 +246,20 @@ def test_syslog_flood_paced(pharos):
     """20,000 datagrams at about 10,000 a second, the rate of a busy host's syslog drain."""
     r = flood(pharos, 20_000, 100, 0.01)
     assert r["stored"] >= 0.95 * 20_000, r
+
+
+def test_loki_json_gzip(pharos):
+    """Vector and Grafana Alloy compress JSON pushes with gzip."""
+    import gzip
+    w = unique("gz")
+    body = gzip.compress(json.dumps({"streams": [{"stream": {"app": "gzipped", "level": "error"},
+                                                  "values": [[str(time.time_ns()), f"compressed {w}"]]}]}).encode())
+    status, _, out = pharos.request("POST", "/loki/api/v1/push", None, body,
+                                    {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 204, out
+    [e] = pharos.wait_search(f"service=gzipped {w}", 1)
+    assert e["level"] == "ERROR"
+    # A body that says gzip and is not.
+    status, _, out = pharos.request("POST", "/loki/api/v1/push", None, b"plain, not gzip",
+                                    {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert status == 400, out

@@ -96,3 +96,40 @@ def test_otel_exporter_with_a_wrong_token_is_refused(pharos):
 def json_text(entry: dict) -> str:
     import json
     return json.dumps(entry)
+
+
+def test_otlp_json_with_a_bad_record_is_a_partial_success(pharos):
+    """OTLP/HTTP with the JSON encoding (what browsers and some collectors send); one
+    record whose body is not a valid AnyValue is refused by position, the rest kept."""
+    import json
+    import time as _time
+    w = unique("otlpjson")
+    now = str(_time.time_ns())
+    body = {"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "otlp-json"}}]},
+        "scopeLogs": [{"scope": {"name": "shop.web"}, "logRecords": [
+            {"timeUnixNano": now, "severityNumber": 17, "severityText": "ERROR",
+             "body": {"stringValue": f"Checkout failed {w}"},
+             "attributes": [{"key": "order_id", "value": {"intValue": "9001"}},
+                            {"key": "http.route", "value": {"stringValue": "/checkout"}}],
+             "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174"},
+            {"timeUnixNano": "not-a-number", "body": {"stringValue": f"bad {w}"}},
+            {"timeUnixNano": now, "severityNumber": 9,
+             "body": {"kvlistValue": {"values": [{"key": "event", "value": {"stringValue": f"cart_viewed {w}"}},
+                                                 {"key": "items", "value": {"intValue": "3"}}]}}},
+        ]}],
+    }]}
+    status, _, out = pharos.request("POST", "/v1/logs", None, json.dumps(body).encode(),
+                                    {"Content-Type": "application/json"})
+    assert status == 200, out
+    answer = json.loads(out)
+    assert answer.get("partialSuccess", {}).get("rejectedLogRecords") in (1, "1"), answer
+    entries = pharos.wait_search(f"service=otlp-json {w}", 2)
+    [err] = [e for e in entries if e["level"] == "ERROR"]
+    assert err["message"] == f"Checkout failed {w}"
+    assert err["logger"] == "shop.web"
+    assert err["trace_id"] == "5b8efff798038103d269b633813fc60c"
+    assert entry_field(err, "order_id") == 9001
+    assert entry_field(err, "http.route") == "/checkout"
+    [kv] = [e for e in entries if e["level"] == "INFO"]
+    assert entry_field(kv, "items") == 3 or "items" in kv["message"], kv

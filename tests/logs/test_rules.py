@@ -53,6 +53,12 @@ def rule_traffic(pharos):
          ("INFO", "Slow request detected: /webhook took 900ms"),
          ("INFO", "Slow request detected: /webhook took 1200ms"),
          ("INFO", "Slow request detected: /start took 800ms"))
+    traceback = (f"{asctime()} - bot.db - ERROR - Worker crashed\n"
+                 "Traceback (most recent call last):\n"
+                 '  File "/app/worker.py", line 42, in run\n'
+                 "    rows = db.fetch()\n"
+                 "ConnectionError: Database connection lost\n")
+    assert pharos.post_lines("rules-traceback", traceback.encode())["accepted"] == 1
     post(pharos, RULES_SERVICE,
          ("ERROR", "Generation failed for user 1"),
          ("ERROR", "Generation failed for user 2"),
@@ -88,6 +94,16 @@ def test_forbidden_fires_per_pattern_and_resolves(pharos, rule_traffic):
     for r in resolved_alerts(pharos, "forbidden_log_patterns", service="rules-forbidden"):
         assert r["ends_at"], r
     assert am_open(pharos, alertname="forbidden_log_patterns", service="rules-forbidden") == []
+
+
+def test_forbidden_pattern_in_the_traceback_of_a_line(pharos, rule_traffic):
+    """The pattern is only in the exception line of the traceback that followed the logged
+    line; the rule searches the whole entry."""
+    labels = dict(alertname="forbidden_log_patterns", service="rules-traceback",
+                  pattern="Database connection lost")
+    [a] = wait_for("the forbidden alert from a traceback", lambda: open_alerts(pharos, **labels)
+                   or resolved_alerts(pharos, **labels), log=pharos.log)
+    assert a["annotations"]["line"].startswith("Worker crashed")
 
 
 def test_rate_limited_fires_above_max_and_resolves(pharos, rule_traffic):
@@ -154,6 +170,7 @@ def test_counters_through_promql(pharos, rule_traffic):
     assert matches("forbidden_log_patterns") == {
         ("rules-forbidden", "Decimal.*is not JSON serializable"): 1,
         ("rules-forbidden", "Queue full"): 1,
+        ("rules-traceback", "Database connection lost"): 1,
     }
     dup = matches("rate_limited_log_patterns")
     assert dup[("rules-ratelimit", "Duplicate update_id")] == 2
