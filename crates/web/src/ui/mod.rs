@@ -67,6 +67,7 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/logs/tail.js", get(logs::script))
         .route("/logs/rules", get(logs::rules))
         .route("/logs/storage", get(logs::storage))
+        .route("/logs/trace/{trace_id}", get(logs::trace))
         .route("/metrics/explore", get(metrics::explore))
         .route("/metrics/explorer.js", get(metrics::script))
         .route("/metrics/cardinality", get(cardinality::page))

@@ -60,10 +60,8 @@ pub fn entry(s: &StoredLog, view: &View, show_date: bool) -> Markup {
                         }
                         @if let Some(t) = &e.trace_id {
                             a href=(view.search(&format!("trace_id={}", quote_value(t)))) data-testid="same-trace" { "Same trace" }
-                            // The error events and transactions of the trace; the UI has no
-                            // page for a trace yet, so this is the API's answer.
                             @if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                                a href={ "/api/v1/traces/" (t.to_ascii_lowercase()) } data-testid="trace-refs" { "Errors and transactions of this trace (JSON)" }
+                                a href={ "/logs/trace/" (t.to_ascii_lowercase()) } data-testid="trace-refs" { "Errors and transactions of this trace" }
                             }
                         }
                         a href=(around(e.time.timestamp_millis(), &e.service)) { "Lines around it (same service, ±1 min)" }

@@ -1,0 +1,120 @@
+//! `/logs/trace/{trace_id}`: where a log line's trace id leads — the error events of the
+//! trace with their issues, its transactions, and every log line carrying it (the last
+//! 30 days), read from the error store and the log store.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use pharos_logs::{LogQuery, SearchRequest};
+
+use super::{View, entry, utc};
+use crate::SharedState;
+use crate::ui::issues::level_badge;
+use crate::ui::layout::{self, Nav, millis};
+use crate::ui::time_range;
+use crate::ui::{error_page, guard};
+
+/// How far back the trace's log lines are looked for; the API's lookup uses the same.
+const LOG_RANGE: &str = "30d";
+const MAX_LINES: usize = 200;
+
+pub async fn page(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(trace_id): Path<String>,
+) -> Response {
+    let signed_in = match guard(&state, &headers, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let trace_id = trace_id.trim().to_ascii_lowercase();
+    if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return error_page(
+            crate::api::ApiError::bad_request("a trace id is 32 hexadecimal digits"),
+            signed_in,
+        );
+    }
+    let id = trace_id.clone();
+    let refs = match state.with_store(move |s| s.errors().trace(&id)).await {
+        Ok(r) => r,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let query = format!("trace_id={trace_id}");
+    let now = chrono::Utc::now().timestamp_millis();
+    let (range, _) = time_range::from_params(Some(LOG_RANGE), None, None, LOG_RANGE, now);
+    let lines = match (&state.logs, LogQuery::parse(&query)) {
+        (Some(logs), Ok(q)) => {
+            let store = logs.store.clone();
+            let req = SearchRequest {
+                query: q,
+                range: pharos_logs::TimeRange::new(utc(range.start_ms), utc(range.end_ms)),
+                limit: MAX_LINES,
+                cursor: None,
+            };
+            tokio::task::spawn_blocking(move || store.search(&req))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .map(|p| p.entries)
+        }
+        (None, _) => Err("logs are turned off".to_string()),
+        (_, Err(e)) => Err(e.to_string()),
+    };
+    let view = View {
+        query: &query,
+        range: &range,
+        by: None,
+    };
+    let body = html! {
+        h1 { "Trace " code { (trace_id) } }
+        h2 { "Errors" }
+        @if refs.events.is_empty() {
+            p.muted #trace-no-events { "No error event of this trace." }
+        } @else {
+            table.results.compact data-testid="trace-events" {
+                thead { tr { th { "Issue" } th { "Time (UTC)" } } }
+                tbody {
+                    @for e in &refs.events {
+                        tr {
+                            td { (level_badge(&e.level)) a href={ "/issues/" (e.issue_id) } { (e.title) } }
+                            td { (e.timestamp.format("%Y-%m-%d %H:%M:%S")) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Transactions" }
+        @if refs.transactions.is_empty() {
+            p.muted { "No transaction of this trace." }
+        } @else {
+            table.results.compact data-testid="trace-transactions" {
+                thead { tr { th { "Transaction" } th { "Status" } th.num { "Duration" } th { "Start (UTC)" } } }
+                tbody {
+                    @for t in &refs.transactions {
+                        @let href = format!("/transactions?project={}&name={}", t.project_id, super::super::metrics::encode(&t.name));
+                        tr {
+                            td { a href=(href) { (t.name) } @if let Some(op) = &t.op { " " span.tag { (op) } } }
+                            td { (t.status) }
+                            td.num { (millis(Some(t.duration_ms))) }
+                            td { (t.start.format("%Y-%m-%d %H:%M:%S")) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Log lines" }
+        @match &lines {
+            Ok(entries) if entries.is_empty() => { p.muted { "No log line of this trace in the last " (LOG_RANGE) "." } }
+            Ok(entries) => {
+                p.small.muted { a href=(view.search(&query)) { "Search them" } " · newest first · times in UTC" }
+                ol.log-list #log-results {
+                    @for s in entries { (entry::entry(s, &view, true)) }
+                }
+            }
+            Err(e) => { p.muted { "No log lines: " (e) } }
+        }
+    };
+    layout::page("Trace", Nav::Logs, signed_in, body).into_response()
+}
