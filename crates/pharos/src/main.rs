@@ -92,12 +92,13 @@ fn main() -> ExitCode {
         } => match config::Config::load(&config) {
             Ok(c) => {
                 println!(
-                    "{}: OK ({} monitors, {} receivers, {} maintenance windows, {} rules)",
+                    "{}: OK ({} monitors, {} receivers, {} maintenance windows, {} rules, {} log rules)",
                     config.display(),
                     c.monitors.len(),
                     c.receivers.len(),
                     c.maintenance.len(),
-                    c.loaded_rules.iter().map(|g| g.rules.len()).sum::<usize>()
+                    c.loaded_rules.iter().map(|g| g.rules.len()).sum::<usize>(),
+                    c.logs.rules.len()
                 );
                 print_duplicate_rules(&c.loaded_rules);
                 ExitCode::SUCCESS
