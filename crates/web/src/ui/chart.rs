@@ -161,7 +161,7 @@ const TOP: f64 = 10.0;
 const BOTTOM: f64 = 22.0;
 
 /// Time-axis tick spacings, smallest first.
-const TIME_STEPS_MS: [i64; 17] = [
+pub(crate) const TIME_STEPS_MS: [i64; 17] = [
     1_000,
     5_000,
     15_000,

@@ -21,6 +21,17 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// A script embedded in the binary, served with a cache lifetime like the stylesheet.
+pub fn javascript(body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+}
+
 /// Which item of the navigation is current.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Nav {

@@ -4,7 +4,7 @@
 //! (`explorer.js`); without JavaScript a datalist offers the metric names.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use pharos_model::series::LabelSet;
@@ -27,13 +27,7 @@ const MAX_NAMES: usize = 2000;
 const SCRIPT: &str = include_str!("explorer.js");
 
 pub async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        SCRIPT,
-    )
+    crate::ui::layout::javascript(SCRIPT)
 }
 
 #[derive(Deserialize, Default)]

@@ -32,26 +32,6 @@ const STACK: [Option<LogLevel>; 8] = [
     None,
 ];
 
-/// Spacings of the time labels, smallest first.
-const LABEL_STEPS_MS: [i64; 16] = [
-    1_000,
-    5_000,
-    15_000,
-    30_000,
-    60_000,
-    300_000,
-    600_000,
-    900_000,
-    1_800_000,
-    3_600_000,
-    10_800_000,
-    21_600_000,
-    43_200_000,
-    86_400_000,
-    172_800_000,
-    604_800_000,
-];
-
 pub fn chart(h: &Histogram, view: &View) -> Markup {
     let n = h.buckets.len().max(1);
     let step_ms = (h.step_seconds * 1000.0).round().max(1.0) as i64;
@@ -181,7 +161,7 @@ fn zoom(view: &View, bar_start_ms: i64, step_ms: i64) -> String {
 /// About seven labels on round times across `[start, end)`.
 fn time_labels(start: i64, end: i64) -> Vec<(i64, String)> {
     let span = (end - start).max(1);
-    let step = LABEL_STEPS_MS
+    let step = crate::ui::chart::TIME_STEPS_MS
         .iter()
         .copied()
         .find(|s| span / s <= 8)

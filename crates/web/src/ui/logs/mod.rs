@@ -18,7 +18,7 @@ pub use trace::page as trace;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use maud::{Markup, PreEscaped, html};
@@ -44,13 +44,7 @@ const COMMON_FIELDS: [&str; 6] = ["level", "service", "logger", "error_type", "h
 const SCRIPT: &str = include_str!("../logs_tail.js");
 
 pub async fn script() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        SCRIPT,
-    )
+    crate::ui::layout::javascript(SCRIPT)
 }
 
 #[derive(Deserialize, Default)]
