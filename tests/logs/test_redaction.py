@@ -22,7 +22,7 @@ BOT_TOKEN_TAIL = BOT_TOKEN.split(":")[1]
 KIE_KEY = "kie_4f8a9b2c1d3e5f6a7b8c9d0e"
 API_KEY = "sk_live_51HxQzK2eZvKYlo2C8f3ZpLmNoPqRsTuV"
 PASSWORD = "hunter2-Zq9-correct-horse"
-# Another token, only ever inside a Bot API URL (its own test, a known gap).
+# Another token, only ever inside a Bot API URL (its own test).
 URL_BOT_TOKEN = "987654321:AAFqWcvXH2bGWJxfSeofSAs0K5PALDzzq9"
 # Never a secret: proves that the grep can see what a line left on disk.
 CANARY = "zebracanaryseen"
@@ -87,10 +87,6 @@ def test_secrets_removed_before_storage(pharos):
         assert pharos.search(f'"{s}"') == [], s
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Pharos bug: a bot token inside a Telegram Bot API URL (https://api.telegram.org/bot<token>/"
-    "sendMessage, what httpx and python-telegram-bot log for every request) is not redacted: "
-    "stored and shown as sent, and its bytes are in the index's .store files"))
 def test_bot_token_in_telegram_api_url_redacted(pharos):
     """python-telegram-bot and httpx log the request URL, which carries the token:
     `https://api.telegram.org/bot<token>/sendMessage`."""
