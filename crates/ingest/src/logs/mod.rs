@@ -24,3 +24,28 @@ use pharos_model::LogEntry;
 pub fn structure(entry: &mut LogEntry) {
     line::structure(entry)
 }
+
+/// What the decoders' tests share: the recorded fixtures and a fixed "now".
+#[cfg(test)]
+pub(crate) mod test_support {
+    use chrono::{DateTime, Utc};
+
+    pub fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/logs/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    pub fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    /// The received time of every decoder test.
+    pub fn now() -> DateTime<Utc> {
+        at("2026-12-01T00:00:00Z")
+    }
+}

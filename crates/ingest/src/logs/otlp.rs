@@ -494,20 +494,7 @@ pub fn response_protobuf(rejected: &[RejectedLine]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/tests/fixtures/logs/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
+    use crate::logs::test_support::{fixture, now};
 
     fn check_python_sdk_error(out: &DecodedLogs) {
         assert!(out.rejected.is_empty(), "{:?}", out.rejected);

@@ -88,6 +88,7 @@ fn take_string(fields: &mut Map<String, Value>, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::test_support::{now};
     use crate::sentry::Envelope;
     use crate::sentry::items::parse_logs;
     use crate::sentry::scrub::Scrubber;
@@ -101,12 +102,6 @@ mod tests {
         let env = Envelope::parse(&body).unwrap();
         let item = env.items.iter().find(|i| i.ty == "log").unwrap();
         parse_logs(item.payload, &Scrubber::default(), now()).unwrap()
-    }
-
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
     }
 
     #[test]
