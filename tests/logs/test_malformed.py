@@ -140,6 +140,8 @@ def test_loki_protobuf_valid_and_wrong(pharos):
 def test_loki_json_batch_with_one_bad_entry(pharos):
     w = unique("lokibad")
     now = time.time_ns()
+    refused_before = pharos.metric("pharos_log_lines_refused_total", {"source": "loki"})
+    received_before = pharos.metric("pharos_log_lines_received_total", {"source": "loki"})
     status, headers, body = loki_json_push(pharos, {"service": "lokibatch"}, [
         [str(now), f"first good {w}"],
         ["not-a-timestamp", f"bad entry {w}"],
@@ -152,6 +154,8 @@ def test_loki_json_batch_with_one_bad_entry(pharos):
     assert rejected == "2", headers
     entries = pharos.wait_search(f"service=lokibatch {w}", 3)
     assert sorted(e["message"].split()[0] for e in entries) == ["first", "second", "third"]
+    assert pharos.metric("pharos_log_lines_refused_total", {"source": "loki"}) == refused_before + 2
+    assert pharos.metric("pharos_log_lines_received_total", {"source": "loki"}) == received_before + 3
     # A batch in which nothing can be read is a 400 naming the problem.
     status, _, body = loki_json_push(pharos, {"service": "lokibatch"}, [["x", "y"]])
     assert status == 400, body

@@ -293,3 +293,44 @@ def test_ship_killed_and_restarted_resends_what_was_left(restartable, tmp_path):
     if dups:
         print(f"{len(dups)} lines delivered twice after ship's SIGKILL: {ranges(dups)}")
     assert code == 0, ship.log()
+
+
+def test_forbidden_alert_survives_a_restart_without_a_second_firing(workdir):
+    """A forbidden alert open when Pharos is SIGKILLed is taken over by the next start: still
+    one occurrence (not resolved and fired again, which would notify twice), and it
+    resolves `resolve_after` later as if nothing happened."""
+    from logs_e2e import Pharos
+
+    p = Pharos(workdir, "restart-rules", """
+logs:
+  rules:
+    - name: forbidden_log_patterns
+      kind: forbidden
+      resolve_after: 6s
+      patterns: ["Queue full", "Webhook timeout"]
+metrics: {self_scrape_interval: 0s, host_metrics_interval: 0s}
+""")
+    p.start()
+    try:
+        labels = dict(alertname="forbidden_log_patterns", service="restart-rules", pattern="Queue full")
+
+        def occurrences():
+            return [a for a in p.alerts("forbidden_log_patterns")
+                    if all(a["labels"].get(k) == v for k, v in labels.items())]
+
+        p.post_lines("restart-rules", b"WARNING Queue full, rejecting update 1\n")
+        sent = time.monotonic()
+        wait_for("the forbidden alert firing", lambda: [a for a in occurrences() if a["state"] == "firing"],
+                 log=p.log)
+        p.kill()
+        p.start()
+        time.sleep(1.5)  # a few rule ticks after the restart
+        occ = occurrences()
+        assert len(occ) == 1 and occ[0]["state"] == "firing", occ
+        wait_for("the alert resolved after resolve_after",
+                 lambda: [a for a in occurrences() if a["state"] == "resolved"], timeout=20, log=p.log)
+        elapsed = time.monotonic() - sent
+        assert elapsed >= 5.5, f"resolved {elapsed:.1f}s after the line, before resolve_after (6s)"
+        assert len(occurrences()) == 1, occurrences()
+    finally:
+        p.stop()
