@@ -120,17 +120,16 @@ impl SegmentCollector for NewestSegment {
         if self.before.is_some_and(|b| key >= b) {
             return;
         }
-        if self.heap.len() >= self.limit {
-            if let Some(Reverse(min)) = self.heap.peek() {
-                if key <= (min.0, min.1) {
-                    return;
-                }
-            }
+        if self.heap.len() >= self.limit
+            && let Some(Reverse(min)) = self.heap.peek()
+            && key <= (min.0, min.1)
+        {
+            return;
         }
-        if let Some(r) = &self.recheck {
-            if !r.passes(doc) {
-                return;
-            }
+        if let Some(r) = &self.recheck
+            && !r.passes(doc)
+        {
+            return;
         }
         self.heap.push(Reverse((key.0, key.1, doc)));
         if self.heap.len() > self.limit {
@@ -221,10 +220,10 @@ impl SegmentCollector for BucketsSegment {
         if t < self.start_ns || i >= self.counts.len() {
             return;
         }
-        if let Some(r) = &self.recheck {
-            if !r.passes(doc) {
-                return;
-            }
+        if let Some(r) = &self.recheck
+            && !r.passes(doc)
+        {
+            return;
         }
         let level = (self.level.first(doc).unwrap_or(0) as usize).min(7);
         self.counts[i][level] += 1;
@@ -255,6 +254,12 @@ pub(crate) enum ValueCountsSegment {
         level: Column<u64>,
         counts: [u64; 8],
         recheck: Option<SegmentRecheck>,
+    },
+    /// A field of `fields` read from its JSON fast columns (one per value type).
+    Json {
+        columns: Vec<tantivy::columnar::DynamicColumn>,
+        ords: Vec<HashMap<u64, u64>>,
+        values: HashMap<String, u64>,
     },
     Entries {
         field: FieldName,
@@ -291,6 +296,20 @@ impl Collector for ValueCounts {
                 ords: HashMap::new(),
                 recheck: recheck()?,
             },
+            (FieldName::Other(path), None) if !self.must_recheck => {
+                let mut columns = Vec::new();
+                for handle in reader
+                    .fast_fields()
+                    .dynamic_column_handles(&format!("fields.{path}"))?
+                {
+                    columns.push(handle.open()?);
+                }
+                ValueCountsSegment::Json {
+                    ords: vec![HashMap::new(); columns.len()],
+                    columns,
+                    values: HashMap::new(),
+                }
+            }
             (field, None) => ValueCountsSegment::Entries {
                 field: field.clone(),
                 recheck: self.recheck.for_segment(reader)?,
@@ -348,6 +367,30 @@ impl SegmentCollector for ValueCountsSegment {
                 let l = (level.first(doc).unwrap_or(0) as usize).min(7);
                 counts[l] += 1;
             }
+            ValueCountsSegment::Json {
+                columns,
+                ords,
+                values,
+            } => {
+                use tantivy::columnar::DynamicColumn as C;
+                let mut add = |k: String| *values.entry(k).or_insert(0) += 1;
+                for (col, ords) in columns.iter().zip(ords.iter_mut()) {
+                    match col {
+                        C::Str(c) => {
+                            for ord in c.term_ords(doc) {
+                                *ords.entry(ord).or_insert(0) += 1;
+                            }
+                        }
+                        C::I64(c) => c.values_for_doc(doc).for_each(|v| add(v.to_string())),
+                        C::U64(c) => c.values_for_doc(doc).for_each(|v| add(v.to_string())),
+                        C::F64(c) => c
+                            .values_for_doc(doc)
+                            .for_each(|v| add(serde_json::Value::from(v).to_string())),
+                        C::Bool(c) => c.values_for_doc(doc).for_each(|v| add(v.to_string())),
+                        _ => {}
+                    }
+                }
+            }
             ValueCountsSegment::Entries {
                 field,
                 recheck,
@@ -403,6 +446,24 @@ impl SegmentCollector for ValueCountsSegment {
                 })
                 .filter(|(k, _)| !k.is_empty())
                 .collect(),
+            ValueCountsSegment::Json {
+                columns,
+                ords,
+                mut values,
+            } => {
+                let mut s = String::new();
+                for (col, ords) in columns.iter().zip(ords) {
+                    if let tantivy::columnar::DynamicColumn::Str(c) = col {
+                        for (ord, n) in ords {
+                            s.clear();
+                            if c.ord_to_str(ord, &mut s).unwrap_or(false) {
+                                *values.entry(s.clone()).or_insert(0) += n;
+                            }
+                        }
+                    }
+                }
+                values
+            }
             ValueCountsSegment::Entries { counts, .. } => counts,
         }
     }

@@ -56,12 +56,12 @@ pub(crate) fn run_retention(
     let mut remaining = Vec::new();
     for p in oldest_first {
         let day_end = day_start(p.day) + chrono::Duration::days(1);
-        if let Keep::For(d) = retention.longest() {
-            if day_end + to_chrono(d.as_duration()) <= now {
-                report.bytes_freed += drop_partition(ix, &p)?;
-                report.partitions_dropped.push(p.day);
-                continue;
-            }
+        if let Keep::For(d) = retention.longest()
+            && day_end + to_chrono(d.as_duration()) <= now
+        {
+            report.bytes_freed += drop_partition(ix, &p)?;
+            report.partitions_dropped.push(p.day);
+            continue;
         }
         let expired = expired_query(retention, &p, now, ix);
         if let Some(q) = expired {

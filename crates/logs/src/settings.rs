@@ -308,7 +308,7 @@ impl fmt::Display for ByteSize {
             ("MB", 1_000_000),
             ("KB", 1_000),
         ] {
-            if b >= size && b % size == 0 {
+            if b >= size && b.is_multiple_of(size) {
                 return write!(f, "{}{unit}", b / size);
             }
         }

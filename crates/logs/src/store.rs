@@ -711,9 +711,9 @@ impl Indexer {
 
 pub(crate) fn close_writer(p: &Partition) {
     let w = p.writer.lock().ok().and_then(|mut g| g.take());
-    if let Some(w) = w {
-        if let Err(e) = w.writer.wait_merging_threads() {
-            tracing::warn!(day = %p.day, error = %e, "log partition merge did not finish cleanly");
-        }
+    if let Some(w) = w
+        && let Err(e) = w.writer.wait_merging_threads()
+    {
+        tracing::warn!(day = %p.day, error = %e, "log partition merge did not finish cleanly");
     }
 }

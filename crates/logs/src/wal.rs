@@ -106,10 +106,10 @@ impl Wal {
     /// Writes the records and waits for the disk. `first_seq` must be the next sequence
     /// number in order; the caller owns numbering.
     pub(crate) fn append(&mut self, records: &[(u64, &[Vec<u8>])]) -> Result<(), LogStoreError> {
-        if self.active_bytes >= SEGMENT_BYTES {
-            if let Some((first, _)) = records.first() {
-                self.roll(*first)?;
-            }
+        if self.active_bytes >= SEGMENT_BYTES
+            && let Some((first, _)) = records.first()
+        {
+            self.roll(*first)?;
         }
         self.buf.clear();
         for (first_seq, entries) in records {
@@ -167,10 +167,12 @@ impl Wal {
             }
         }
         // A quiet store still gets its WAL emptied: roll so the active segment can go too.
-        if self.closed.is_empty() && self.active_bytes > 0 && self.last_written <= committed_seq {
-            if self.roll(self.last_written + 1).is_ok() {
-                self.drop_committed(committed_seq);
-            }
+        if self.closed.is_empty()
+            && self.active_bytes > 0
+            && self.last_written <= committed_seq
+            && self.roll(self.last_written + 1).is_ok()
+        {
+            self.drop_committed(committed_seq);
         }
     }
 

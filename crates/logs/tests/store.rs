@@ -459,7 +459,7 @@ fn retention_per_service_level_and_forever() {
             .join(days_ago(now, 40).format("%Y-%m-%d").to_string())
             .exists()
     );
-    assert_eq!(left("").len(), 7 - 1 + 0);
+    assert_eq!(left("").len(), (7 - 1));
 
     // A disk budget nothing fits in removes everything not kept forever.
     settings.retention.rules = vec![RetentionRule {
