@@ -433,7 +433,8 @@ impl<'a> Parser<'a> {
             .build()
             .map_err(|e| {
                 let msg = e.to_string();
-                let last = msg.lines().last().unwrap_or("").trim().to_string();
+                let last = msg.lines().last().unwrap_or("").trim();
+                let last = last.strip_prefix("error: ").unwrap_or(last);
                 self.error_at(at, format!("invalid regex {pattern:?}: {last}"))
             })
     }
