@@ -149,3 +149,28 @@ def test_zone_offset_of_asctime_is_honoured(pharos, tmp_path):
         t = datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
         r = datetime.fromisoformat(e["received"].replace("Z", "+00:00"))
         assert abs((r - t).total_seconds()) < 5, (e["time"], e["received"])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Pharos bug: Python's default asctime (`2026-12-01 03:22:50,123`, no zone) from an app in "
+    "TZ=Europe/Moscow is read as UTC: the entries are stored 3 h after they were received, and "
+    "a search of the last hour does not find them"))
+def test_zoneless_asctime_east_of_utc_is_not_in_the_future(pharos, tmp_path):
+    """Seed 004's `logging.basicConfig(format="%(asctime)s - %(name)s - %(levelname)s -
+    %(message)s")` in a bot whose container runs in Moscow time, shipped with `pharos ship`."""
+    marker = unique("moscow")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHAROS_")}
+    env.update(PHAROS_TOKEN=ADMIN_TOKEN, TZ="Europe/Moscow")
+    script = ("import logging, sys\n"
+              "logging.basicConfig(level=logging.INFO, stream=sys.stdout, "
+              "format='%(asctime)s - %(name)s - %(levelname)s - %(message)s')\n"
+              f"logging.getLogger('bot.webhook').warning('Duplicate-free webhook handled {marker}')\n")
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    ship = subprocess.run(
+        [str(pharos_binary()), "ship", "--service", "bot-moscow", "--url", pharos.url,
+         "--spool-dir", str(tmp_path / "spool"), "--batch-wait", "200ms"],
+        stdin=app.stdout, capture_output=True, env=env, timeout=60)
+    app.stdout.close()
+    app.wait(timeout=10)
+    assert ship.returncode == 0, ship.stderr
+    pharos.wait_search(f"service=bot-moscow {marker}", 1, timeout=8)

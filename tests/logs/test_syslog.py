@@ -111,3 +111,37 @@ def test_python_sysloghandler(pharos, socktype):
     [err] = [e for e in entries if e["level"] == "ERROR"]
     assert err["message"].endswith(f"Lock acquisition took too long {w}")
     assert "\x00" not in err["message"]
+
+
+ZONELESS_REASON = (
+    "Pharos bug: a timestamp without a zone (RFC 3164's `Mmm dd hh:mm:ss`, Python's default "
+    "asctime) written by a sender in a zone east of UTC is read as UTC, so the entry is stored "
+    "hours in the future (after it was received) and a search of the last hour does not find it")
+
+
+@pytest.mark.xfail(strict=True, reason=ZONELESS_REASON)
+def test_rfc3164_from_a_sender_east_of_utc_is_not_in_the_future(pharos):
+    """`logger --rfc3164` on a host whose local zone is Asia/Kolkata (+05:30) writes its local
+    time with no zone. Whatever Pharos makes of it, an entry cannot have been written 5.5 h
+    after Pharos received it."""
+    import os
+    w = unique("tz3164")
+    r = subprocess.run([LOGGER, "-n", "127.0.0.1", "-P", str(pharos.syslog_udp), "-d", "--rfc3164",
+                        "-t", "tzapp", "-p", "user.err", f"Payment failed {w}"],
+                       env=dict(os.environ, TZ="Asia/Kolkata"), capture_output=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    import time
+    now = time.time()
+    found = pharos.get_json("/api/v1/logs", {"q": w, "from": f"{now - 86400:.0f}",
+                                             "to": f"{now + 86400:.0f}"})["entries"]
+    deadline = time.monotonic() + 10
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.3)
+        found = pharos.get_json("/api/v1/logs", {"q": w, "from": f"{now - 86400:.0f}",
+                                                 "to": f"{now + 86400:.0f}"})["entries"]
+    [e] = found
+    from datetime import datetime
+    t = datetime.fromisoformat(e["time"].replace("Z", "+00:00"))
+    received = datetime.fromisoformat(e["received"].replace("Z", "+00:00"))
+    assert (t - received).total_seconds() < 60, f"time {e['time']} is after received {e['received']}"
+    assert len(pharos.search(w, since="1h")) == 1
