@@ -24,6 +24,16 @@ def post(pharos, service: str, *lines: tuple[str, str]) -> None:
     assert pharos.post_lines(service, body)["accepted"] == len(lines)
 
 
+def explorer_link_entries(pharos, alert: dict) -> list[dict]:
+    """Runs the log explorer link of an alert (`/logs?q=…&from=…&to=…`) through the API."""
+    from urllib.parse import parse_qs, urlparse
+    url = urlparse(alert["generator_url"])
+    assert url.path.endswith("/logs"), alert["generator_url"]
+    params = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert set(params) >= {"q", "from", "to"}, params
+    return pharos.get_json("/api/v1/logs", {**params, "limit": 1000})["entries"]
+
+
 def open_alerts(pharos, alertname: str, **labels) -> list[dict]:
     return [a for a in pharos.alerts(alertname)
             if a["state"] == "firing" and all(a["labels"].get(k) == v for k, v in labels.items())]
@@ -76,6 +86,9 @@ def test_forbidden_fires_per_pattern_and_resolves(pharos, rule_traffic):
                    log=pharos.log)
     assert a["labels"] == {**decimal, "severity": "critical", "team": "bot"}
     assert "Decimal is not JSON serializable" in a["annotations"]["line"]
+    linked = explorer_link_entries(pharos, a)
+    assert [e["message"] for e in linked] == \
+        ["Failed to send invoice: Object of type Decimal is not JSON serializable"], a["generator_url"]
     assert a["annotations"]["summary"].startswith("Forbidden log pattern")
     wait_for("the Queue full forbidden alert firing", lambda: open_alerts(pharos, **queue), log=pharos.log)
     # Alertmanager's API lists both.
@@ -112,6 +125,9 @@ def test_rate_limited_fires_above_max_and_resolves(pharos, rule_traffic):
     [a] = wait_for("the Duplicate update_id alert firing", lambda: open_alerts(pharos, **dup), log=pharos.log)
     assert a["labels"] == {**dup, "severity": "warning"}
     assert a["annotations"]["count"] == "2"
+    linked = explorer_link_entries(pharos, a)
+    assert sorted(e["message"] for e in linked) == \
+        ["Duplicate update_id 5551 ignored", "Duplicate update_id 5552 ignored"], a["generator_url"]
     assert am_open(pharos, **dup)
     # "Model not found" once is within its limit.
     assert open_alerts(pharos, "rate_limited_log_patterns", pattern="Model not found") == []
@@ -132,6 +148,10 @@ def test_threshold_fires_on_the_fourth_error_and_resolves(pharos, rule_traffic):
     assert a["labels"] == {**burst, "severity": "critical"}
     assert "pattern" not in a["labels"]
     assert a["annotations"]["count"] == "4"
+    linked = explorer_link_entries(pharos, a)
+    assert sorted(e["message"] for e in linked) == sorted(
+        ["Generation failed for user 1", "Generation failed for user 2",
+         "Generation failed for user 3", "Generation worker died"]), a["generator_url"]
     assert am_open(pharos, **burst)
     # Once the first lines leave the 10 s window, 3 or fewer remain: resolved.
     wait_for("the error_burst alert resolved",
