@@ -592,10 +592,22 @@ def rg_query(rg: str, gdir: str, meta: dict, q: dict) -> tuple[float, int | None
     return ms, tot, f"{tot} lines"
 
 
-def run_rounds(name: str, qs: list[dict], fn, rounds: int, budget: float, min_runs: int = 3) -> list[dict]:
+def run_rounds(name: str, qs: list[dict], fn, rounds: int, budget: float, min_runs: int = 3,
+               holder: dict | None = None, dump=None) -> list[dict]:
     """One untimed round (answers kept), then `rounds` interleaved timed rounds; a query is
     dropped from further rounds once its timed runs add up to `budget` s (min `min_runs` runs)."""
     out = [{"name": q["name"], "times": [], "hits": None, "answer": "", "error": None} for q in qs]
+
+    def save() -> None:
+        # partial results (a run stopped midway still has them)
+        for o in out:
+            o["n"] = len(o["times"])
+            o["p50"] = pct(o["times"], 50) if o["times"] else o.get("first_ms")
+            o["p99"] = pct(o["times"], 99) if o["times"] else o.get("first_ms")
+        if holder is not None:
+            holder["queries"] = out
+        if dump:
+            dump()
     for i, q in enumerate(qs):
         try:
             ms, hits, ans = fn(q)
@@ -604,6 +616,7 @@ def run_rounds(name: str, qs: list[dict], fn, rounds: int, budget: float, min_ru
         except Exception as e:  # noqa: BLE001 - reported, not fatal
             out[i]["error"] = repr(e)
             log(f"  {name}: {q['name']}: ERROR {e!r}")
+        save()
     for r in range(rounds):
         for i, q in enumerate(qs):
             o = out[i]
@@ -614,6 +627,7 @@ def run_rounds(name: str, qs: list[dict], fn, rounds: int, budget: float, min_ru
                 o["times"].append(ms)
             except Exception as e:  # noqa: BLE001
                 o["error"] = repr(e)
+        save()
     for o in out:
         o["n"] = len(o["times"])
         o["p50"] = pct(o["times"], 50)
@@ -768,12 +782,12 @@ def sqlite_load_main(gdir: str, db: str, txn: int) -> None:
     print(json.dumps({"lines": n, "t_parse": t_parse, "t_db": t_db}))
 
 
-def run_sqlite(args, gdir: str, meta: dict, bdir: str, qs: list[dict]) -> dict:
+def run_sqlite(args, gdir: str, meta: dict, bdir: str, qs: list[dict], res: dict, dump) -> dict:
     d = os.path.join(bdir, "sqlite")
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     db = os.path.join(d, "logs.db")
-    res: dict = {"load_at_start": loadavg(), "sqlite_version": sqlite3.sqlite_version}
+    res.update({"load_at_start": loadavg(), "sqlite_version": sqlite3.sqlite_version})
     log(f"SQLite FTS5: insert {meta['lines']:,} lines, {args.sqlite_txn} per transaction (load {loadavg()})")
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -799,6 +813,7 @@ def run_sqlite(args, gdir: str, meta: dict, bdir: str, qs: list[dict]) -> dict:
     log(f"  {r['lines']:,} lines in {wall:.1f} s = {res['lines_per_s']:,.0f} lines/s "
         f"(insert+commit only: {res['lines_per_s_db_only']:,.0f}/s; json.loads+prep {r['t_parse']:.1f} s); "
         f"{alloc / 2**20:.0f} MiB = {res['bytes_per_line_disk']:.1f} B/line")
+    dump()
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA query_only=1")
     rx_cache: dict = {}
@@ -810,7 +825,8 @@ def run_sqlite(args, gdir: str, meta: dict, bdir: str, qs: list[dict]) -> dict:
     log(f"SQLite FTS5: queries (load {loadavg()})")
     res["load_at_queries"] = loadavg()
     sq = [q for q in qs if q.get("sql")]
-    res["queries"] = run_rounds("sqlite", sq, lambda q: sqlite_query(conn, meta, q), args.rounds, args.query_budget, args.min_runs)
+    res["queries"] = run_rounds("sqlite", sq, lambda q: sqlite_query(conn, meta, q), args.rounds, args.query_budget,
+                                args.min_runs, res, dump)
     conn.close()
     if not args.keep_data:
         shutil.rmtree(d, ignore_errors=True)
@@ -903,14 +919,17 @@ def report(res: dict) -> str:
                 return "n/a"
             if x.get("error"):
                 return "error"
-            return f"{ms(x['p50'])} / {ms(x['p99'])}"
+            n_ = x.get("n", 0)
+            note = "" if n_ >= res["args"]["rounds"] else (f" (n={n_})" if n_ else " (first run only)")
+            return f"{ms(x['p50'])} / {ms(x['p99'])}{note}"
 
         hits = []
         for label, x in (("P", a), ("S", b), ("rg", c)):
             if x is not None and x.get("hits") is not None:
                 hits.append(f"{label} {x['hits']:,}")
         truth = q.get("truth")
-        out.append(f"| `{q['q'] or '(all)'}`{' by ' + q['by'] if q.get('by') else ''} — {q['name']} | "
+        qtext = (q["q"] or "(all)").replace("|", "\\|")
+        out.append(f"| `{qtext}`{' by ' + q['by'] if q.get('by') else ''} — {q['name']} | "
                    f"{', '.join(hits)}{f' ({truth:,})' if truth is not None else ''} | {cell(a)} | {cell(b)} | {cell(c)} | "
                    f"{rat(g(a, 'p50'), g(b, 'p50'))} | {rat(g(a, 'p50'), g(c, 'p50'))} |")
     out.append("")
@@ -986,22 +1005,23 @@ def main() -> None:
         res["client"] = client_alone(args, gdir, meta, bdir)
         log(f"  {res['client']['lines_per_s']:,.0f} lines/s, client {res['client']['client_cpu']:.1f} CPU s "
             f"in {res['client']['wall']:.1f} s")
-    if "pharos" in peers:
-        free = disk_free(args.workdir)
-        if free < meta["bytes"] * 1.2:
-            log(f"WARNING: {free / 2**30:.1f} GiB free on {args.workdir}; Pharos may run out of disk")
-        res["pharos"] = run_pharos(args, gdir, meta, bdir, qs)
+    for peer in peers:
+        if peer == "pharos":
+            free = disk_free(args.workdir)
+            if free < meta["bytes"] * 1.2:
+                log(f"WARNING: {free / 2**30:.1f} GiB free on {args.workdir}; Pharos may run out of disk")
+            res["pharos"] = run_pharos(args, gdir, meta, bdir, qs)
+        elif peer == "sqlite":
+            free = disk_free(args.workdir)
+            if free < meta["bytes"] * 1.8:
+                log(f"SQLite skipped: {free / 2**30:.1f} GiB free, it needs about {meta['bytes'] * 1.8 / 2**30:.1f}")
+                res["sqlite_skipped"] = f"{free / 2**30:.1f} GiB free"
+            else:
+                res["sqlite"] = {}
+                run_sqlite(args, gdir, meta, bdir, qs, res["sqlite"], dump)
+        elif peer == "rg":
+            res["rg"] = run_rg(args, gdir, meta, qs)
         dump()
-    if "sqlite" in peers:
-        free = disk_free(args.workdir)
-        if free < meta["bytes"] * 1.8:
-            log(f"SQLite skipped: {free / 2**30:.1f} GiB free, it needs about {meta['bytes'] * 1.8 / 2**30:.1f}")
-            res["sqlite_skipped"] = f"{free / 2**30:.1f} GiB free"
-        else:
-            res["sqlite"] = run_sqlite(args, gdir, meta, bdir, qs)
-            dump()
-    if "rg" in peers:
-        res["rg"] = run_rg(args, gdir, meta, qs)
     md = report(res)
     print(md)
     dump()
