@@ -121,7 +121,7 @@ fn fill_from_record(entry: &mut LogEntry, mut record: Map<String, Value>, raw: O
         ],
         time_of_value,
     ) {
-        entry.time = time;
+        entry.time = time.settle(entry.time);
     }
     if let Some(logger) = take_first(
         &mut record,
@@ -225,7 +225,7 @@ enum Parsed<'a> {
 /// What a text format said; `None` parts were not in the line.
 #[derive(Default)]
 struct TextLine<'a> {
-    time: Option<DateTime<Utc>>,
+    time: Option<Stamp>,
     level: Option<LogLevel>,
     logger: Option<&'a str>,
     message: &'a str,
@@ -234,7 +234,7 @@ struct TextLine<'a> {
 
 fn apply_text(entry: &mut LogEntry, line: TextLine<'_>, message: String) {
     if let Some(time) = line.time {
-        entry.time = time;
+        entry.time = time.settle(entry.time);
     }
     if let Some(level) = line.level {
         entry.level = Some(level);
@@ -281,7 +281,8 @@ fn level_of_value(v: &Value) -> Option<LogLevel> {
     }
 }
 
-fn time_of_value(v: &Value) -> Option<DateTime<Utc>> {
+fn time_of_value(v: &Value) -> Option<Stamp> {
+    let zoned = |time| Stamp { time, zoned: true };
     match v {
         Value::String(s) => {
             let s = s.trim();
@@ -291,11 +292,11 @@ fn time_of_value(v: &Value) -> Option<DateTime<Utc>> {
                 return Some(t);
             }
             if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                return epoch(s.parse().ok()?);
+                return epoch(s.parse().ok()?).map(zoned);
             }
             None
         }
-        Value::Number(n) => epoch(n.as_f64()?),
+        Value::Number(n) => epoch(n.as_f64()?).map(zoned),
         _ => None,
     }
 }
@@ -344,7 +345,7 @@ fn trace_id_of(s: &str) -> Option<String> {
 /// An ISO 8601 / `asctime` timestamp at the start of `s`: `2025-10-06 12:00:00,123`,
 /// `2025-10-06T12:00:00.000Z`, `…+0000`, `… +00:00`. No zone means UTC. Returns the time
 /// and the bytes used.
-fn parse_timestamp(s: &str) -> Option<(DateTime<Utc>, usize)> {
+fn parse_timestamp(s: &str) -> Option<(Stamp, usize)> {
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Option<u32> {
         let part = b.get(from..from + len)?;
@@ -376,12 +377,17 @@ fn parse_timestamp(s: &str) -> Option<(DateTime<Utc>, usize)> {
     }
     let naive = date.and_hms_nano_opt(h, m, sec.min(59), nanos)?;
     let mut offset_secs = 0i32;
+    let mut zoned = false;
     match b.get(i) {
-        Some(b'Z' | b'z') => i += 1,
+        Some(b'Z' | b'z') => {
+            i += 1;
+            zoned = true;
+        }
         Some(b'+' | b'-') => {
             if let Some((off, used)) = parse_offset(&b[i..]) {
                 offset_secs = off;
                 i += used;
+                zoned = true;
             }
         }
         // gunicorn writes `12:00:00 +0000`; `12:00:00 - name` is a separator, not a zone.
@@ -389,12 +395,49 @@ fn parse_timestamp(s: &str) -> Option<(DateTime<Utc>, usize)> {
             if let Some((off, used)) = parse_offset(&b[i + 1..]) {
                 offset_secs = off;
                 i += 1 + used;
+                zoned = true;
             }
         }
         _ => {}
     }
     let time = Utc.from_utc_datetime(&naive) - chrono::Duration::seconds(i64::from(offset_secs));
-    Some((time, i))
+    Some((Stamp { time, zoned }, i))
+}
+
+/// A time read from a line, and whether the line said its zone. Python's default
+/// `asctime` (`2025-10-06 12:00:00,123`) does not: it is the app's local time.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    time: DateTime<Utc>,
+    zoned: bool,
+}
+
+impl Stamp {
+    /// The instant to store, given the time the source vouches for (`reference`: when it
+    /// was read or received). A zone-less time is taken as UTC, except when that would put
+    /// it in the future: then the app's clock is east of UTC, and the zone offset (in
+    /// quarter hours, as every zone's is) is taken out. West of UTC it cannot be told from
+    /// an old line, so it stays UTC.
+    fn settle(self, reference: DateTime<Utc>) -> DateTime<Utc> {
+        if self.zoned {
+            self.time
+        } else {
+            settle_zoneless(self.time, reference)
+        }
+    }
+}
+
+/// See [`Stamp::settle`]; also used for RFC 3164 syslog times, which have no zone either.
+pub(crate) fn settle_zoneless(time: DateTime<Utc>, reference: DateTime<Utc>) -> DateTime<Utc> {
+    const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
+    const MAX_OFFSET_MS: i64 = 14 * 3600 * 1000;
+    const CLOCK_SLACK_MS: i64 = 2 * 60 * 1000;
+    let ahead_ms = (time - reference).num_milliseconds();
+    if ahead_ms <= CLOCK_SLACK_MS || ahead_ms > MAX_OFFSET_MS + CLOCK_SLACK_MS {
+        return time;
+    }
+    let offset_ms = ((ahead_ms + QUARTER_HOUR_MS / 2) / QUARTER_HOUR_MS) * QUARTER_HOUR_MS;
+    time - chrono::Duration::milliseconds(offset_ms)
 }
 
 /// `+HH:MM`, `+HHMM` or `+HH`; the offset in seconds east and the bytes used.
@@ -777,6 +820,38 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_zoneless_asctime_ahead_of_its_arrival_is_local_time_east_of_utc() {
+        // TZ=Europe/Moscow (+03:00): the app writes 03:22 local at 00:22 UTC.
+        let received = at("2026-12-01T00:22:51Z");
+        let mut e = LogEntry::new(
+            "bot",
+            LogSource::Http,
+            received,
+            "2026-12-01 03:22:50,123 - bot - INFO - hi",
+        );
+        structure(&mut e);
+        assert_eq!(e.time, at("2026-12-01T00:22:50.123Z"));
+        // With its zone it is taken as written, even far ahead.
+        let mut e = LogEntry::new(
+            "bot",
+            LogSource::Http,
+            received,
+            r#"{"asctime": "2026-12-01T03:22:50+00:00", "message": "x"}"#,
+        );
+        structure(&mut e);
+        assert_eq!(e.time, at("2026-12-01T03:22:50Z"));
+        // An old zone-less line stays UTC.
+        let mut e = LogEntry::new(
+            "bot",
+            LogSource::Http,
+            received,
+            "2026-11-30 20:00:00,000 - bot - INFO - old",
+        );
+        structure(&mut e);
+        assert_eq!(e.time, at("2026-11-30T20:00:00Z"));
     }
 
     #[test]

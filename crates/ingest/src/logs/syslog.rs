@@ -62,6 +62,10 @@ fn from_message(msg: Message<&str>, received: DateTime<Utc>) -> LogEntry {
     let mut entry = LogEntry::new(service, LogSource::Syslog, received, msg.msg);
     if let Some(t) = msg.timestamp {
         entry.time = t.with_timezone(&Utc);
+        // RFC 3164 times carry no zone: the sender's local time.
+        if matches!(msg.protocol, syslog_loose::Protocol::RFC3164) {
+            entry.time = line::settle_zoneless(entry.time, received);
+        }
     }
     entry.host = msg.hostname.map(str::to_owned);
     entry.level = msg
@@ -421,6 +425,17 @@ mod tests {
         assert_eq!(e.message, "hello from rfc3164");
         assert_eq!(e.time, at("2026-11-30T23:36:27Z"));
         assert_eq!(e.fields["facility"], "user");
+    }
+
+    #[test]
+    fn rfc3164_from_a_sender_east_of_utc_is_moved_back_by_its_zone() {
+        // Asia/Kolkata (+05:30): 11:00 local is 05:30 UTC.
+        let received = at("2026-12-01T05:30:04Z");
+        let e = parse_message(b"<11>Dec  1 11:00:02 host app: boom", None, received).unwrap();
+        assert_eq!(e.time, at("2026-12-01T05:30:02Z"));
+        // West of UTC looks like an old line and stays as written.
+        let e = parse_message(b"<11>Dec  1 00:30:02 host app: boom", None, received).unwrap();
+        assert_eq!(e.time, at("2026-12-01T00:30:02Z"));
     }
 
     #[test]
