@@ -173,4 +173,4 @@ def test_zoneless_asctime_east_of_utc_is_not_in_the_future(pharos, tmp_path):
     app.stdout.close()
     app.wait(timeout=10)
     assert ship.returncode == 0, ship.stderr
-    pharos.wait_search(f"service=bot-moscow {marker}", 1, timeout=8)
+    pharos.wait_search(f"service=bot-moscow {marker}", 1, timeout=4)

@@ -258,7 +258,7 @@ def test_ship_two_rotations_within_one_poll(restartable, tmp_path):
         for i in range(201, 301):
             log(i)
         handler.close()
-        counts = wait_all_seqs(p, service, marker, 300, ship, timeout=10)
+        counts = wait_all_seqs(p, service, marker, 300, ship, timeout=5)
     finally:
         ship.stop()
     assert sorted(counts) == list(range(1, 301))
