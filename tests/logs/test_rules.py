@@ -68,11 +68,13 @@ def rule_traffic(pharos):
     post(pharos, "rules-forbidden",
          ("ERROR", "Failed to send invoice: Object of type Decimal is not JSON serializable"),
          ("WARNING", "Queue full, rejecting update 8812"),
-         ("INFO", "Invoice queue drained"))
+         ("INFO", "Invoice queue drained"),
+         ("WARNING", "Insufficient balance for user 77"))
     post(pharos, "rules-ratelimit",
          ("WARNING", "Duplicate update_id 5551 ignored"),
          ("WARNING", "Duplicate update_id 5552 ignored"),
          ("WARNING", "Model not found: gpt-9"),
+         ("WARNING", "Insufficient balance for user 78"),
          ("INFO", "Slow request detected: /webhook took 900ms"),
          ("INFO", "Slow request detected: /webhook took 1200ms"),
          ("INFO", "Slow request detected: /start took 800ms"))
@@ -142,8 +144,11 @@ def test_rate_limited_fires_above_max_and_resolves(pharos, rule_traffic):
     assert sorted(e["message"] for e in linked) == \
         ["Duplicate update_id 5551 ignored", "Duplicate update_id 5552 ignored"], a["generator_url"]
     assert am_open(pharos, **dup)
-    # "Model not found" once is within its limit.
+    # "Model not found" once is within its limit; "Insufficient balance" once in each of two
+    # services is once per service, also within it.
     assert open_alerts(pharos, "rate_limited_log_patterns", pattern="Model not found") == []
+    assert [a for a in pharos.alerts("rate_limited_log_patterns")
+            if a["labels"].get("pattern") == "Insufficient balance"] == []
     # per: 5s, counted from the lines' arrival.
     wait_for("the rate-limited alert resolved", lambda: resolved_alerts(pharos, **dup)
              and not open_alerts(pharos, **dup), timeout=15, log=pharos.log)
@@ -224,6 +229,8 @@ def test_counters_through_promql(pharos, rule_traffic):
     dup = matches("rate_limited_log_patterns")
     assert dup[("rules-ratelimit", "Duplicate update_id")] == 2
     assert dup[("rules-ratelimit", "Model not found")] == 1
+    assert dup[("rules-ratelimit", "Insufficient balance")] == 1
+    assert dup[("rules-forbidden", "Insufficient balance")] == 1
     assert matches("error_burst") == {(RULES_SERVICE, ""): 4}
     # A PromQL expression over them, as an alert rule would write it.
     [s] = pharos.promql(f'sum(pharos_log_lines_total{{service="{RULES_SERVICE}", level=~"ERROR|CRITICAL"}})')
