@@ -500,8 +500,10 @@ class Pharos(Peer):
         with open(cfg, "w") as f:
             # Pharos's own series (self-scrape, host metrics) carry wall-clock timestamps; with
             # them the head's newest sample is "now" and the backfilled past would be out of
-            # bounds (as for a Prometheus scraping itself). Off, like Prometheus's scrapes here.
-            f.write("metrics:\n  self_scrape_interval: 0s\n  host_metrics_interval: 0s\n")
+            # bounds (as for a Prometheus scraping itself). Off, like Prometheus's scrapes here;
+            # the log store is off too, as its rules write their counters at wall-clock time.
+            f.write("metrics:\n  self_scrape_interval: 0s\n  host_metrics_interval: 0s\n"
+                    "logs:\n  enabled: false\n")
         return ([self.args.pharos_bin, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data,
                  "--config", cfg], {"PHAROS_ADMIN_TOKEN": ADMIN_TOKEN, "PHAROS_LOG": "warn"})
 
