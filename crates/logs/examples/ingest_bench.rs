@@ -192,7 +192,7 @@ fn main() {
         searchable.as_secs_f64()
     );
     println!(
-        "cpu: {cpu:.1}s for ingest (producers' JSON encoding included): {:.0} lines per cpu-second, {:.0} lines/s if 2 cores were ours",
+        "cpu: {cpu:.1}s for ingest (making the entries included): {:.0} lines per cpu-second, {:.0} lines/s if 2 cores were ours",
         lines as f64 / cpu,
         2.0 * lines as f64 / cpu
     );

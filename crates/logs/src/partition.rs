@@ -114,6 +114,9 @@ impl LogSchema {
             let object: BTreeMap<String, OwnedValue> = entry
                 .fields
                 .iter()
+                // `request_id` has its own field (and `request_id=` always searches that);
+                // a unique string per line is the costliest thing to index twice.
+                .filter(|(k, v)| !(*k == "request_id" && v.is_string()))
                 .filter_map(|(k, v)| Some((k.clone(), indexed_value(v)?)))
                 .collect();
             d.add_object(self.fields, object);
