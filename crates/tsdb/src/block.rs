@@ -109,8 +109,9 @@ pub struct BlockWriter {
     tmp: PathBuf,
     chunk_file: BufWriter<File>,
     times_file: BufWriter<File>,
-    /// Time columns written so far → their offset in `times`.
-    shared_times: HashMap<Vec<u8>, u64>,
+    /// Time columns written so far by a hash of their times: the encoded column and its
+    /// offset in `times`. Found by the raw times, a shared column is not encoded again.
+    shared_times: HashMap<u64, Vec<(Vec<u8>, u64)>>,
     shared_times_bytes: usize,
     symbols: Vec<String>,
     index_file: BufWriter<File>,
@@ -218,8 +219,7 @@ impl BlockWriter {
         put_varint(e, parts.len() as u64);
         let mut values = Vec::with_capacity(BLOCK_CHUNK_SAMPLES);
         for part in parts {
-            let times = column::encode_times(part);
-            let times_offset = self.times_offset(times)?;
+            let times_offset = self.times_offset(part)?;
             values.clear();
             values.extend(part.iter().map(|s| s.v));
             let bytes = column::encode_chunk(
@@ -249,10 +249,18 @@ impl BlockWriter {
 
     /// Where a time column is in `times` (offset, length): where it was written before,
     /// or appended now.
-    fn times_offset(&mut self, times: Vec<u8>) -> Result<(u64, usize), TsdbError> {
-        if let Some(&at) = self.shared_times.get(&times) {
-            return Ok((at, times.len()));
+    fn times_offset(&mut self, samples: &[Sample]) -> Result<(u64, usize), TsdbError> {
+        let key = samples.iter().fold(samples.len() as u64, |h, s| {
+            (h.rotate_left(5) ^ s.t as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        });
+        if let Some((times, at)) = self.shared_times.get(&key).and_then(|columns| {
+            columns
+                .iter()
+                .find(|(times, _)| column::same_times(times, samples))
+        }) {
+            return Ok((*at, times.len()));
         }
+        let times = column::encode_times(samples);
         let at = self.meta.times_bytes;
         self.times_file
             .write_all(&times)
@@ -261,7 +269,7 @@ impl BlockWriter {
         let len = times.len();
         if self.shared_times_bytes + len <= SHARED_TIMES_BYTES {
             self.shared_times_bytes += len;
-            self.shared_times.insert(times, at);
+            self.shared_times.entry(key).or_default().push((times, at));
         }
         Ok((at, len))
     }

@@ -356,6 +356,12 @@ pub fn encode_times(samples: &[Sample]) -> Vec<u8> {
     w.into_bytes()
 }
 
+/// Whether a time column holds exactly these samples' times.
+pub fn same_times(column: &[u8], samples: &[Sample]) -> bool {
+    get_ints(&mut BitReader::new(column), samples.len())
+        .is_some_and(|ts| ts.iter().zip(samples).all(|(&t, s)| t == s.t))
+}
+
 /// The smallest `k` such that every value apart from the exceptions is exactly `i / 10^k`
 /// for an integer `i` below 2^53, with the integers (an exception gets the integer before
 /// it, so it costs nothing in the deltas); `None` when there is none.
@@ -778,6 +784,21 @@ mod tests {
             })
             .collect();
         round_trip(&irregular);
+    }
+
+    #[test]
+    fn a_time_column_is_shared_only_by_the_same_times() {
+        let samples = at_scrapes((0..480).map(|i| i as f64));
+        let column = encode_times(&samples);
+        assert!(same_times(&column, &samples));
+        let mut moved = samples.clone();
+        moved[479].t += 1;
+        assert!(!same_times(&column, &moved));
+        assert!(!same_times(&column, &samples[1..]));
+        // A chunk reads as many times as it has samples, so a column whose first times
+        // are a shorter chunk's may serve it too.
+        assert!(same_times(&column, &samples[..479]));
+        assert!(!same_times(&column[..column.len() / 2], &samples));
     }
 
     #[test]
