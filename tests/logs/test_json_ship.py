@@ -151,10 +151,6 @@ def test_zone_offset_of_asctime_is_honoured(pharos, tmp_path):
         assert abs((r - t).total_seconds()) < 5, (e["time"], e["received"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Pharos bug: Python's default asctime (`2026-12-01 03:22:50,123`, no zone) from an app in "
-    "TZ=Europe/Moscow is read as UTC: the entries are stored 3 h after they were received, and "
-    "a search of the last hour does not find them"))
 def test_zoneless_asctime_east_of_utc_is_not_in_the_future(pharos, tmp_path):
     """Seed 004's `logging.basicConfig(format="%(asctime)s - %(name)s - %(levelname)s -
     %(message)s")` in a bot whose container runs in Moscow time, shipped with `pharos ship`."""

@@ -113,13 +113,6 @@ def test_python_sysloghandler(pharos, socktype):
     assert "\x00" not in err["message"]
 
 
-ZONELESS_REASON = (
-    "Pharos bug: a timestamp without a zone (RFC 3164's `Mmm dd hh:mm:ss`, Python's default "
-    "asctime) written by a sender in a zone east of UTC is read as UTC, so the entry is stored "
-    "hours in the future (after it was received) and a search of the last hour does not find it")
-
-
-@pytest.mark.xfail(strict=True, reason=ZONELESS_REASON)
 def test_rfc3164_from_a_sender_east_of_utc_is_not_in_the_future(pharos):
     """`logger --rfc3164` on a host whose local zone is Asia/Kolkata (+05:30) writes its local
     time with no zone. Whatever Pharos makes of it, an entry cannot have been written 5.5 h
