@@ -515,6 +515,8 @@ def query_set(meta: dict) -> list[dict]:
          "sql": (page.format(w="json_extract(line, '$.duration_ms') > ?"), 1000), "rg": [dur]},
         {"name": "regex Decimal.*JSON", "q": '|~ "Decimal.*JSON"', "truth": tr["decimal_json"],
          "sql": (page.format(w="line REGEXP ?"), "Decimal.*JSON"), "rg": ["Decimal.*JSON"]},
+        {"name": "rare regex Deadlock.*rolled", "q": '|~ "Deadlock.*rolled"', "truth": tr["deadlock"],
+         "sql": (page.format(w="line REGEXP ?"), "Deadlock.*rolled"), "rg": ["Deadlock.*rolled"]},
         {"name": "count by error_type (level>=ERROR)", "kind": "counts", "q": "level>=ERROR", "by": "error_type",
          "truth": None,
          "sql": ("SELECT json_extract(line, '$.error_type') AS e, count(*) AS c FROM logs WHERE level >= 40 "
