@@ -179,11 +179,6 @@ def test_threshold_fires_on_the_fourth_error_and_resolves(pharos, rule_traffic):
     assert time.time() - fourth < 20
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Pharos bug: a log-rule alert's explorer link (generator URL) ends at `to` = the firing "
-    "time cut to whole seconds (SecondsFormat::Secs), before the alert's starts_at, so the "
-    "lines of the last fraction of a second, often the very line that fired it, are outside "
-    "the linked range"))
 def test_explorer_link_covers_the_alert(pharos, rule_traffic):
     from datetime import datetime
     labels = dict(alertname="forbidden_log_patterns", service="rules-forbidden", pattern="Queue full")

@@ -131,8 +131,18 @@ pub fn explorer_url(
         external_url.trim_end_matches('/'),
         query_escape(&explorer_query(rule, pattern, service)),
         query_escape(&from.to_rfc3339_opts(SecondsFormat::Secs, true)),
-        query_escape(&to.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        query_escape(&ceil_to_second(to).to_rfc3339_opts(SecondsFormat::Secs, true)),
     )
+}
+
+/// Whole seconds read better in a link; the end rounds up so the line that fired the
+/// alert, a fraction of a second before, stays inside the range.
+fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    if t.timestamp_subsec_nanos() == 0 {
+        t
+    } else {
+        DateTime::from_timestamp(t.timestamp() + 1, 0).unwrap_or(t)
+    }
 }
 
 fn quote_if_needed(s: &str) -> String {
