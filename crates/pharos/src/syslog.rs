@@ -49,6 +49,7 @@ const BATCH_WAIT: Duration = Duration::from_millis(200);
 /// Messages waiting for the store; beyond this a flood is refused, not buffered.
 const QUEUE: usize = 100_000;
 const MAX_DATAGRAM: usize = 64 * 1024;
+const UDP_RECEIVE_BUFFER: usize = 8 << 20;
 
 /// What the listeners hand the batcher: a message, or a refusal to count.
 enum Received {
@@ -62,8 +63,7 @@ pub async fn start(config: &SyslogConfig, logs: Arc<Logs>) -> anyhow::Result<Vec
     let (tx, rx) = mpsc::channel::<Received>(QUEUE);
     let mut bound = Vec::new();
     if let Some(addr) = config.udp {
-        let socket = UdpSocket::bind(addr)
-            .await
+        let socket = bind_udp(addr)
             .map_err(|e| anyhow::anyhow!("logs.syslog.udp: cannot bind {addr}: {e}"))?;
         bound.push(socket.local_addr()?);
         tokio::spawn(serve_udp(socket, tx.clone()));
@@ -89,6 +89,18 @@ pub async fn start(config: &SyslogConfig, logs: Arc<Logs>) -> anyhow::Result<Vec
         tracing::info!(operation = "syslog", listeners = ?bound, "syslog listening");
     }
     Ok(bound)
+}
+
+/// A UDP socket with a large receive buffer: a burst of datagrams waits in the kernel
+/// while the reader catches up, instead of being dropped at the default ~200 KiB. The
+/// kernel caps the request at `net.core.rmem_max`.
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket.into())
 }
 
 fn tls_acceptor(tls: &SyslogTlsConfig) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
