@@ -227,6 +227,15 @@ fn every_query_form_agrees_with_the_in_memory_matcher() {
         ("{service!=\"payments\"} !~ \"^GET\"", 160),
         ("message=~\"^user\"", 40),
         ("service=~\"^pay\" level>=ERROR", 40),
+        // Regexes whose literal text narrows the candidates through the term dictionary:
+        // runs inside tokens, across tokens, case-insensitive, alternations.
+        ("~\"imeou\"", 80),
+        ("~\"conn.*reset by\"", 40),
+        ("~\"is not JSON serial\"", 40),
+        ("~\"(?i)DECIMAL\"", 40),
+        ("~\"Decimal|reset\"", 80),
+        ("~\"/api/ord(ers)+ 200\"", 40),
+        ("~\"timeout$\"", 40),
     ];
     for (q, _) in cases {
         let query = LogQuery::parse(q).unwrap();

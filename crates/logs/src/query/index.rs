@@ -7,7 +7,8 @@ use std::ops::Bound;
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery, RegexQuery,
+    TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 
@@ -57,7 +58,8 @@ fn translate(node: &Node, s: &LogSchema) -> Translated {
             };
             (Some(q), true)
         }
-        Node::MessageRegex(_) | Node::FieldRegex { .. } => (None, false),
+        Node::MessageRegex(re) => (regex_candidates(re.as_str(), s), false),
+        Node::FieldRegex { .. } => (None, false),
         Node::Level(cond) => {
             let r = level_field_value(Some(cond.level));
             let lowest = level_field_value(LogLevel::ALL.first().copied());
@@ -122,6 +124,73 @@ fn translate(node: &Node, s: &LogSchema) -> Translated {
             (None, true) => (Some(Box::new(EmptyQuery)), true),
             (_, false) => (None, false),
         },
+    }
+}
+
+/// Shortest piece of a regex's literal text worth looking up in the term dictionary.
+const MIN_LITERAL_RUN: usize = 3;
+
+/// A superset of the lines a message regex can match, from the literal text it requires:
+/// `Decimal.*is not JSON` needs terms containing `decimal`, `not` and `json`. Without
+/// this a regex reads every line of the range. Each alphanumeric run of a required literal
+/// must lie inside some token (the message tokenizer splits on the other characters and
+/// lowercases), so each becomes a dictionary scan for terms containing it. `None` when the
+/// regex requires no such literal (alternations, classes, case-insensitive text): then
+/// every line is a candidate, as before.
+fn regex_candidates(pattern: &str, s: &LogSchema) -> Option<Box<dyn Query>> {
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let mut literals = Vec::new();
+    required_literals(&hir, &mut literals);
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for lit in &literals {
+        for run in lit
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|r| r.chars().count() >= MIN_LITERAL_RUN)
+        {
+            let term_pattern = format!(".*{}.*", regex_syntax::escape(&run.to_lowercase()));
+            if let Ok(q) = RegexQuery::from_pattern(&term_pattern, s.message) {
+                clauses.push((Occur::Must, Box::new(q)));
+            }
+        }
+    }
+    match clauses.len() {
+        0 => None,
+        1 => clauses.pop().map(|(_, q)| q),
+        _ => Some(Box::new(BooleanQuery::new(clauses))),
+    }
+}
+
+/// The literal pieces every match of `hir` contains: those of a top-level concatenation
+/// (through capture groups), not those under an alternation or a repetition that may be
+/// empty.
+fn required_literals(hir: &regex_syntax::hir::Hir, out: &mut Vec<String>) {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Literal(lit) => {
+            if let Ok(text) = std::str::from_utf8(&lit.0) {
+                out.push(text.to_string());
+            }
+        }
+        HirKind::Capture(c) => required_literals(&c.sub, out),
+        HirKind::Concat(parts) => {
+            // Adjacent literals are one piece of text: `ab` then `c` is `abc`.
+            let mut text = String::new();
+            for p in parts {
+                match p.kind() {
+                    HirKind::Literal(lit) => match std::str::from_utf8(&lit.0) {
+                        Ok(t) => text.push_str(t),
+                        Err(_) => out.push(std::mem::take(&mut text)),
+                    },
+                    _ => {
+                        out.push(std::mem::take(&mut text));
+                        required_literals(p, out);
+                    }
+                }
+            }
+            out.push(text);
+        }
+        HirKind::Repetition(r) if r.min > 0 => required_literals(&r.sub, out),
+        _ => {}
     }
 }
 
