@@ -241,7 +241,10 @@ mod tests {
         assert_eq!(LogLevel::parse("fatal"), Some(LogLevel::Critical));
         assert_eq!(LogLevel::parse("banana"), None);
         assert!(LogLevel::Error > LogLevel::Warning);
-        assert_eq!(LogLevel::from_rank(LogLevel::Error.rank()), Some(LogLevel::Error));
+        assert_eq!(
+            LogLevel::from_rank(LogLevel::Error.rank()),
+            Some(LogLevel::Error)
+        );
         assert_eq!(LogLevel::from_syslog_severity(3), LogLevel::Error);
         assert_eq!(LogLevel::from_otlp_severity(17), Some(LogLevel::Error));
     }

@@ -52,7 +52,10 @@ struct Live {
     dashboards: Arc<pharos_web::dashboards::DashboardSet>,
     rules: Arc<RuleEvaluator>,
     /// The log store and its rules, when logs are on (they are turned on or off only at start).
-    logs: Option<(Arc<pharos_logs::LogStore>, Arc<pharos_evaluate::log_rules::LogRules>)>,
+    logs: Option<(
+        Arc<pharos_logs::LogStore>,
+        Arc<pharos_evaluate::log_rules::LogRules>,
+    )>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -324,9 +327,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let logs = if config.logs.enabled {
         let dir = args.data_dir.join("logs");
         let settings = config.logs.store_settings();
-        let log_store = tokio::task::spawn_blocking(move || pharos_logs::LogStore::open(&dir, settings))
-            .await?
-            .context("cannot open the log store")?;
+        let log_store =
+            tokio::task::spawn_blocking(move || pharos_logs::LogStore::open(&dir, settings))
+                .await?
+                .context("cannot open the log store")?;
         let log_rules = pharos_evaluate::log_rules::LogRules::new(
             store.clone(),
             router.clone(),
@@ -389,7 +393,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some((log_store, log_rules)) => {
             // After `apply`, so the rules are set before the first batch arrives.
             tokio::spawn(log_rules.clone().run(log_store.subscribe()));
-            tokio::spawn(log_maintenance(log_store.clone(), LogStoreMetrics::new(&registry)?));
+            tokio::spawn(log_maintenance(
+                log_store.clone(),
+                LogStoreMetrics::new(&registry)?,
+            ));
             let ingest = Arc::new(pharos_web::logs_api::Logs::new(
                 log_store.clone(),
                 Some(log_rules.clone()),

@@ -109,9 +109,15 @@ mod tests {
         assert!(!a.session_value().contains("s3cret"));
         let mut h = HeaderMap::new();
         // "pharos:s3cret" and "pharos:wrong"
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic cGhhcm9zOnMzY3JldA=="));
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic cGhhcm9zOnMzY3JldA=="),
+        );
         assert!(a.is_admin(&h));
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic cGhhcm9zOndyb25n"));
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic cGhhcm9zOndyb25n"),
+        );
         assert!(!a.is_admin(&h));
     }
 }

@@ -5,11 +5,11 @@
 //! evaluates or notifies by itself.
 
 pub mod access;
-pub mod logs_api;
 pub mod alertmanager_api;
 pub mod api;
 pub mod dashboards;
 pub mod health;
+pub mod logs_api;
 pub mod metrics;
 pub mod ping;
 pub mod prometheus_api;

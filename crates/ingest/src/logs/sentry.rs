@@ -88,7 +88,7 @@ fn take_string(fields: &mut Map<String, Value>, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::test_support::{now};
+    use crate::logs::test_support::now;
     use crate::sentry::Envelope;
     use crate::sentry::items::parse_logs;
     use crate::sentry::scrub::Scrubber;

@@ -225,7 +225,14 @@ mod tests {
         assert_eq!(found.events[0].event_id, "00000000000000000000000000000009");
         assert_eq!(found.events[0].issue_id, out.events[0].issue_id);
         assert!(found.transactions.is_empty());
-        assert!(store.errors().trace(&"f".repeat(32)).unwrap().events.is_empty());
+        assert!(
+            store
+                .errors()
+                .trace(&"f".repeat(32))
+                .unwrap()
+                .events
+                .is_empty()
+        );
     }
 
     #[test]

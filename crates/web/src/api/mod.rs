@@ -167,13 +167,15 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         )
         .route(
             "/loki/api/v1/push",
-            post(logs_api::loki_push)
-                .layer(axum::extract::DefaultBodyLimit::max(logs_api::MAX_BODY_BYTES)),
+            post(logs_api::loki_push).layer(axum::extract::DefaultBodyLimit::max(
+                logs_api::MAX_BODY_BYTES,
+            )),
         )
         .route(
             "/v1/logs",
-            post(logs_api::otlp_logs)
-                .layer(axum::extract::DefaultBodyLimit::max(logs_api::MAX_BODY_BYTES)),
+            post(logs_api::otlp_logs).layer(axum::extract::DefaultBodyLimit::max(
+                logs_api::MAX_BODY_BYTES,
+            )),
         )
         .route(
             "/api/v1/logs",
