@@ -376,7 +376,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn store_error(e: pharos_logs::LogStoreError) -> ApiError {
-    ApiError::internal(format!("log store: {e}"))
+    if e.is_bad_request() {
+        ApiError::bad_request(e.to_string())
+    } else {
+        ApiError::internal(format!("log store: {e}"))
+    }
 }
 
 /// `GET /api/v1/logs?q=…&since=1h&limit=100&cursor=…`: newest first.
