@@ -183,13 +183,17 @@ impl LogRules {
             for r in e.removed.drain(..) {
                 series::rule_stale(&r, now_ms, &mut samples);
             }
-            samples.push(series::lagged_sample(
-                self.lagged_batches.load(Ordering::Relaxed),
-                now_ms,
-            ));
+            // Written once something was missed: with no log traffic the engine writes
+            // nothing, so an idle Pharos adds no series of its own at wall-clock time.
+            let lagged = self.lagged_batches.load(Ordering::Relaxed);
+            if lagged > 0 {
+                samples.push(series::lagged_sample(lagged, now_ms));
+            }
             e.last_series_ms = Some(now_ms);
             drop(guard);
-            self.sink.write(samples);
+            if !samples.is_empty() {
+                self.sink.write(samples);
+            }
         }
         changes
     }

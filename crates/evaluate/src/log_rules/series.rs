@@ -6,7 +6,7 @@
 //! - `pharos_log_rule_matches_total{rule, pattern, service}`: matches per rule (count
 //!   rules included), `pattern` absent for threshold rules;
 //! - `pharos_log_rules_lagged_batches_total`: batches the engine never saw because it fell
-//!   behind the log store's broadcast.
+//!   behind the log store's broadcast (written from the first one on).
 //!
 //! All are counters from Pharos's start (a restart is a counter reset, which `rate`
 //! handles). Services beyond [`super::state::MAX_SERVICES`] share `service="_other"`.

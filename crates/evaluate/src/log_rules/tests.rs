@@ -570,7 +570,6 @@ fn counters_are_written_per_service_level_rule_and_pattern() {
             r#"pharos_log_rule_matches_total{pattern="Slow request detected", rule="slow_requests", service="bot"} 1 @0"#,
             r#"pharos_log_rule_matches_total{pattern="Slow request detected", rule="slow_requests", service="worker"} 1 @0"#,
             r#"pharos_log_rule_matches_total{rule="error_burst", service="bot"} 2 @0"#,
-            r#"pharos_log_rules_lagged_batches_total 0 @0"#,
         ]
     );
     // Not due again before the interval; then monotonic.
