@@ -126,15 +126,6 @@ impl FakeLoki {
         *self.server.lock().unwrap() = Some(task);
     }
 
-    /// Closes the listener: new connections are refused. Connections already open are
-    /// answered 503 meanwhile.
-    fn down(&self) {
-        self.state.status.store(503, Ordering::SeqCst);
-        if let Some(t) = self.server.lock().unwrap().take() {
-            t.abort();
-        }
-    }
-
     fn set_status(&self, status: u16) {
         self.state.status.store(status, Ordering::SeqCst);
     }
