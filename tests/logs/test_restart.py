@@ -231,10 +231,6 @@ def test_ship_follows_python_rotating_file_handler(restartable, tmp_path):
     assert code == 0, ship.log()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pharos ship bug: two rename rotations within one 250 ms poll lose the middle file "
-    "(it was never `app.log` at a poll, and only the followed path and the file ship already "
-    "had open are read), although docs/ship.md says nothing is lost"))
 def test_ship_two_rotations_within_one_poll(restartable, tmp_path):
     """RotatingFileHandler rolls over twice in a few milliseconds (a burst of large
     records): app.log (A) → app.log.1, B written and rolled (B → app.log.1, A → app.log.2),

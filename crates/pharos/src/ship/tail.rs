@@ -64,6 +64,9 @@ pub struct Tailer {
     /// their end, as `tail -f` does.
     start_at_end: bool,
     warned_empty: Vec<bool>,
+    /// When the previous poll looked: a sibling written since then that we never saw was
+    /// rotated in and out between two polls.
+    last_poll: Option<std::time::SystemTime>,
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -277,6 +280,7 @@ impl Tailer {
             saved,
             start_at_end: first_run && !from_beginning,
             warned_empty: vec![false; n],
+            last_poll: None,
         }
     }
 
@@ -403,14 +407,27 @@ impl Tailer {
     /// true when a file had more to read than one poll takes.
     pub fn poll(&mut self, clock: &mut Clock, out: &mut Vec<Entry>) -> bool {
         let now = Instant::now();
+        let polled_at = std::time::SystemTime::now();
         let present = self.matching_files();
+        let mut rotated_now = Vec::new();
         for f in &mut self.files {
             let named = present.iter().any(|(_, d, n)| *d == f.dev && *n == f.ino);
             if f.rotated != !named {
                 f.rotated = !named;
                 f.last_growth = now;
+                if f.rotated {
+                    rotated_now.push(f.path.clone());
+                }
             }
         }
+        // Files that lived under the followed name only between two polls (two rotations
+        // in one poll): read them, oldest first, before the file that now has the name.
+        for path in rotated_now {
+            for f in self.rotated_between_polls(&path, &present, clock) {
+                self.files.push(f);
+            }
+        }
+        self.last_poll = Some(polled_at);
         for (path, dev, ino) in &present {
             if self.files.iter().any(|f| f.dev == *dev && f.ino == *ino) {
                 continue;
@@ -451,6 +468,63 @@ impl Tailer {
         }
         self.files = keep;
         more
+    }
+
+    /// Siblings of a followed file (`app.log.1`, `app.log.2`, not compressed ones) that
+    /// we never saw and that were written since the previous poll: in a fast double
+    /// rotation, the file that was `app.log` for less than a poll. Labelled with the
+    /// followed name, read from their start, and let go once drained.
+    fn rotated_between_polls(
+        &self,
+        followed: &Path,
+        present: &[(PathBuf, u64, u64)],
+        clock: &Clock,
+    ) -> Vec<TailedFile> {
+        let Some(since) = self.last_poll else {
+            return Vec::new();
+        };
+        let (Some(dir), Some(name)) = (followed.parent(), followed.file_name()) else {
+            return Vec::new();
+        };
+        let prefix = format!("{}.", name.to_string_lossy());
+        let Ok(listing) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(std::time::SystemTime, PathBuf)> = listing
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let file_name = e.file_name().to_string_lossy().into_owned();
+                let compressed = [".gz", ".bz2", ".xz", ".zst", ".zip"]
+                    .iter()
+                    .any(|ext| file_name.ends_with(ext));
+                if !file_name.starts_with(&prefix) || compressed {
+                    return None;
+                }
+                let m = e.metadata().ok()?;
+                let known = self
+                    .files
+                    .iter()
+                    .any(|f| f.dev == m.dev() && f.ino == m.ino())
+                    || present
+                        .iter()
+                        .any(|(_, d, n)| *d == m.dev() && *n == m.ino());
+                let modified = m.modified().ok()?;
+                (m.is_file() && !known && modified >= since).then(|| (modified, e.path()))
+            })
+            .collect();
+        found.sort();
+        found
+            .into_iter()
+            .filter_map(|(_, path)| {
+                let mut f = TailedFile::open(&path, self.labels_for(followed), 0, clock).ok()?;
+                f.rotated = true;
+                Some(f)
+            })
+            .collect()
     }
 
     /// The regular files the patterns name now, each inode once.
