@@ -655,11 +655,7 @@ fn check_command_points_at_line_and_field() {
     let dir = tempdir("check");
     let path = dir.join("pharos.yaml");
     std::fs::write(&path, "monitors:\n  - name: api\n    http:\n      url: https://example.com/\n      timeout: soon\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = common::check_config(&path);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

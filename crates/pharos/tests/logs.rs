@@ -377,11 +377,7 @@ async fn a_bad_logs_section_is_refused_with_its_line() {
         "logs:\n  rules:\n    - name: burst\n      kind: threshold\n      per: 10m\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = common::check_config(&path);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pharos.yaml:"), "{err}");

@@ -387,11 +387,7 @@ async fn a_bad_rule_file_refuses_the_reload_with_file_line_and_field() {
     assert_eq!(rule(&v["data"]["groups"], "Up")["state"], "firing");
 
     // `pharos check` says the same.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pharos"))
-        .args(["check", "--config"])
-        .arg(dir.join("pharos.yaml"))
-        .output()
-        .unwrap();
+    let out = common::check_config(&dir.join("pharos.yaml"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -449,6 +449,15 @@ pub async fn tls_target(days_left: i64) -> SocketAddr {
     addr
 }
 
+/// `pharos check --config <path>`, run to completion.
+pub fn check_config(path: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pharos"))
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 pub fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "pharos-test-{name}-{}-{}",
