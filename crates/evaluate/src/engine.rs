@@ -18,8 +18,10 @@ use pharos_model::{
     Alert, AlertState, Labels, MonitorCheck, MonitorId, MonitorSpec, MonitorState, PingKind,
     ProbeResult,
 };
-use pharos_store::{MonitorSource, MonitorStatus, NewDelivery, Store, StoreError};
+use pharos_store::{MonitorSource, MonitorStatus, Store, StoreError};
 use tokio::sync::Notify;
+
+use crate::AlertSink;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -28,10 +30,6 @@ use crate::metrics::ProbeMetrics;
 use crate::probe::{HttpProber, probe_tcp};
 use crate::probe_series;
 use crate::state_machine;
-
-/// Decides which receivers get an alert and what they are sent. Until routing exists
-/// (issue 5) the binary gives every configured webhook every alert.
-pub type AlertRouter = Arc<dyn Fn(&Alert) -> Vec<NewDelivery> + Send + Sync>;
 
 #[derive(Clone)]
 pub struct EngineSettings {
@@ -67,8 +65,7 @@ struct Running {
 pub struct MonitorEngine {
     store: Arc<Store>,
     prober: HttpProber,
-    router: RwLock<AlertRouter>,
-    deliveries_waiting: Arc<Notify>,
+    alerts: Arc<AlertSink>,
     metrics: ProbeMetrics,
     settings: RwLock<EngineSettings>,
     api_maintenance: RwLock<Vec<MaintenanceWindow>>,
@@ -87,16 +84,14 @@ const DEGRADED: &str = "MonitorDegraded";
 impl MonitorEngine {
     pub fn new(
         store: Arc<Store>,
-        router: AlertRouter,
-        deliveries_waiting: Arc<Notify>,
+        alerts: Arc<AlertSink>,
         metrics: ProbeMetrics,
         settings: EngineSettings,
     ) -> Result<Arc<MonitorEngine>, reqwest::Error> {
         Ok(Arc::new(MonitorEngine {
             store,
             prober: HttpProber::new()?,
-            router: RwLock::new(router),
-            deliveries_waiting,
+            alerts,
             metrics,
             settings: RwLock::new(settings),
             api_maintenance: RwLock::new(Vec::new()),
@@ -113,11 +108,6 @@ impl MonitorEngine {
 
     pub fn set_settings(&self, settings: EngineSettings) {
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
-    }
-
-    /// Swaps the receivers alerts go to (after a config reload).
-    pub fn set_router(&self, router: AlertRouter) {
-        *self.router.write().unwrap_or_else(|p| p.into_inner()) = router;
     }
 
     /// Gives the engine the config file's monitors with their secrets (header values,
@@ -571,20 +561,7 @@ impl MonitorEngine {
             ),
         };
         let alert = self.alert_for(s, name, state, starts_at, now);
-        let router = notify.then(|| {
-            self.router
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-        });
-        let saved = crate::publish::publish_alert(
-            &self.store,
-            router.as_ref(),
-            &self.deliveries_waiting,
-            alert,
-            s.spec.id.as_str(),
-        )
-        .await;
+        let saved = self.alerts.publish(alert, notify, s.spec.id.as_str()).await;
         if saved {
             if state == AlertState::Resolved {
                 s.open_alerts.remove(name);

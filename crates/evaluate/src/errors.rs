@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use pharos_model::{Alert, AlertState, Labels};
 use pharos_store::Store;
 use pharos_store::errors::{IssueStatus, Project};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
-use crate::AlertRouter;
+use crate::AlertSink;
 
 pub const NEW_ISSUE: &str = "NewIssue";
 pub const REGRESSION: &str = "IssueRegression";
@@ -48,8 +48,7 @@ pub enum IssueSignal {
 
 pub struct ErrorAlerts {
     store: Arc<Store>,
-    router: AlertRouter,
-    deliveries_waiting: Arc<Notify>,
+    alerts: Arc<AlertSink>,
     external_url: Arc<RwLock<String>>,
     /// Open alerts by fingerprint.
     open: HashMap<String, Alert>,
@@ -58,14 +57,12 @@ pub struct ErrorAlerts {
 impl ErrorAlerts {
     pub fn new(
         store: Arc<Store>,
-        router: AlertRouter,
-        deliveries_waiting: Arc<Notify>,
+        alerts: Arc<AlertSink>,
         external_url: Arc<RwLock<String>>,
     ) -> ErrorAlerts {
         ErrorAlerts {
             store,
-            router,
-            deliveries_waiting,
+            alerts,
             external_url,
             open: HashMap::new(),
         }
@@ -358,14 +355,7 @@ impl ErrorAlerts {
     }
 
     async fn save(&self, alert: Alert) {
-        crate::publish::publish_alert(
-            &self.store,
-            Some(&self.router),
-            &self.deliveries_waiting,
-            alert,
-            "error_tracking",
-        )
-        .await;
+        self.alerts.publish(alert, true, "error_tracking").await;
     }
 }
 

@@ -7,6 +7,7 @@
 //! [`pharos_model::Alert`]s.
 
 pub mod engine;
+mod error;
 pub mod errors;
 pub mod heartbeat;
 pub mod log_rules;
@@ -17,6 +18,8 @@ pub mod publish;
 pub mod rules;
 pub mod state_machine;
 
-pub use engine::{AlertRouter, EngineSettings, MonitorEngine, PingError};
+pub use engine::{EngineSettings, MonitorEngine, PingError};
+pub use error::EvaluateError;
 pub use errors::{ErrorAlerts, IssueSignal};
 pub use metrics::ProbeMetrics;
+pub use publish::AlertSink;

@@ -15,7 +15,7 @@ pub mod series;
 pub mod status_codes;
 pub mod yaml;
 
-pub use alert::{Alert, AlertState, Labels};
+pub use alert::{Alert, AlertState, Labels, StoredAlertHandler};
 pub use duration::HumanDuration;
 pub use log::{DecodedLogs, LogEntry, LogLevel, LogSource, RejectedLine};
 pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorSpecError, MonitorState};

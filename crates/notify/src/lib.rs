@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pharos_model::{Alert, Notification};
+use pharos_model::Notification;
 use pharos_store::NewDelivery;
 
 pub use receivers::ReceiverConfig;
@@ -195,20 +195,6 @@ impl Receivers {
                     status: status.into(),
                     payload,
                 })
-            })
-            .collect()
-    }
-
-    /// Every receiver gets every alert until routing exists.
-    pub fn deliveries_for(&self, alert: &Alert) -> Vec<NewDelivery> {
-        self.by_receiver
-            .keys()
-            .flat_map(|receiver| {
-                self.deliveries_for_group(&Notification::single(
-                    receiver,
-                    alert,
-                    &self.external_url,
-                ))
             })
             .collect()
     }

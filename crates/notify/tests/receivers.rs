@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{FakeServer, client, firing_group, resolved_group};
+use common::{FakeServer, client, deliveries_to_every_receiver, firing_group, resolved_group};
 use pharos_notify::{Receiver, ReceiverConfig, Receivers, send_parts};
 
 fn receiver(yaml: &str) -> Arc<dyn Receiver> {
@@ -425,8 +425,8 @@ fn integrations_are_named_by_kind_and_index_and_describe_hides_secrets() {
     );
     assert!(all.contains("\"auth_password\":\"<secret>\""), "{all}");
     assert!(all.contains("\"routing_key\":\"<secret>\""), "{all}");
-    // Until routing exists every receiver gets every alert: one delivery per integration.
-    let deliveries = receivers.deliveries_for(&firing_group().alerts[0]);
+    // A route to every receiver: one delivery per integration.
+    let deliveries = deliveries_to_every_receiver(&receivers, &firing_group().alerts[0]);
     let names: Vec<&str> = deliveries.iter().map(|d| d.receiver.as_str()).collect();
     assert_eq!(
         names,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use pharos_model::{Alert, AlertState, Labels, Notification};
+use pharos_model::{Alert, AlertState, Labels, Notification, StoredAlertHandler};
 use pharos_notify::dispatch::{
     Dispatch, Dispatcher, InhibitRuleConfig, Integrations, ManualClock, NamedTimeIntervalConfig,
     PostedAlert, RouteConfig, Routing, Silence,
@@ -854,7 +854,7 @@ async fn the_notification_log_survives_a_restart_without_renotifying() {
 }
 
 #[tokio::test]
-async fn an_alert_change_is_taken_in_only_once_stored() {
+async fn a_stored_alert_change_handed_over_is_notified() {
     let dir = temp_dir("stored");
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let store = Arc::new(Store::open(&dir).unwrap());
@@ -870,13 +870,8 @@ async fn an_alert_change_is_taken_in_only_once_stored() {
         AlertState::Firing,
         clock.now_for_test(),
     );
-    d.alert_changed(&a);
-    d.tick().await.unwrap();
-    assert!(
-        store.list_deliveries(None, 10).unwrap().is_empty(),
-        "not stored yet"
-    );
-    store.save_alert(&a, &[]).unwrap();
+    store.save_alert(&a).unwrap();
+    d.alert_stored(&a);
     d.tick().await.unwrap();
     assert_eq!(store.list_deliveries(None, 10).unwrap().len(), 1);
     drop(d);

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use common::{FakeServer, firing_group};
+use common::{FakeServer, deliveries_to_every_receiver, firing_group};
 use pharos_notify::{DeliveryMetrics, DeliveryWorker, ReceiverConfig, Receivers, RetryPolicy};
 use pharos_store::{DeliveryOutcome, Store};
 
@@ -41,8 +41,13 @@ fn worker(store: Arc<Store>, yaml: &str, max_attempts: u32) -> (DeliveryWorker, 
 
 fn queue(store: &Store, receivers: &Receivers) {
     let alert = firing_group().alerts[0].clone();
+    store.save_alert(&alert).unwrap();
     store
-        .save_alert(&alert, &receivers.deliveries_for(&alert))
+        .queue_notifications(
+            &deliveries_to_every_receiver(receivers, &alert),
+            &[],
+            alert.updated_at,
+        )
         .unwrap();
 }
 

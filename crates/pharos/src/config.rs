@@ -542,19 +542,10 @@ fn alertmanager_yaml(config: &Config, receivers: &[String]) -> String {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         time_intervals: Vec<NamedTimeIntervalConfig>,
     }
-    let route = config.route.clone().unwrap_or_else(|| RouteConfig {
-        receiver: Some(receivers.first().cloned().unwrap_or_default()),
-        group_by: Some(vec!["...".into()]),
-        routes: receivers
-            .iter()
-            .map(|r| RouteConfig {
-                receiver: Some(r.clone()),
-                continue_matching: true,
-                ..RouteConfig::default()
-            })
-            .collect(),
-        ..RouteConfig::default()
-    });
+    let route = config
+        .route
+        .clone()
+        .unwrap_or_else(|| RouteConfig::every_receiver(receivers));
     let original = Original {
         route,
         receivers: receivers.iter().map(|n| Named { name: n }).collect(),

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::Utc;
 use pharos_evaluate::rules::storage::TsdbRuleStorage;
 use pharos_evaluate::rules::{RuleEvaluator, RuleSettings};
-use pharos_evaluate::{AlertRouter, EngineSettings, ErrorAlerts, MonitorEngine, ProbeMetrics};
+use pharos_evaluate::{AlertSink, EngineSettings, ErrorAlerts, MonitorEngine, ProbeMetrics};
 use pharos_ingest::sentry::Scrubber;
 use pharos_notify::dispatch::{Dispatcher, SystemClock};
 use pharos_notify::incidents::{AckLinks, Incidents};
@@ -247,19 +247,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot read or make the incident link key")?,
     );
     dispatcher.set_incident_hook(incidents.clone());
-    // Evaluators store each alert change; the dispatcher groups and notifies it once
-    // stored, so nothing is queued with the change itself.
-    let router: AlertRouter = {
-        let dispatcher = dispatcher.clone();
-        Arc::new(move |alert| {
-            dispatcher.alert_changed(alert);
-            Vec::new()
-        })
-    };
+    // Every evaluator hands its alert changes to this one sink: stored first, then given
+    // to the dispatcher, which groups, silences and notifies them.
+    let alerts = AlertSink::new(store.clone(), dispatcher.clone());
     let engine = MonitorEngine::new(
         store.clone(),
-        router.clone(),
-        deliveries_waiting.clone(),
+        alerts.clone(),
         probe_metrics,
         EngineSettings {
             external_url: String::new(),
@@ -274,12 +267,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         pharos_web::sentry::IngestMetrics::new(&registry)?,
     ));
     let external = Arc::new(RwLock::new(String::new()));
-    let error_alerts = ErrorAlerts::new(
-        store.clone(),
-        router.clone(),
-        deliveries_waiting.clone(),
-        external.clone(),
-    );
+    let error_alerts = ErrorAlerts::new(store.clone(), alerts.clone(), external.clone());
 
     let metrics_settings = &config.metrics;
     let tsdb_options = pharos_tsdb::Options {
@@ -315,8 +303,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // there for the next rule of its group, which the batching series writer cannot promise.
     let rules = RuleEvaluator::new(
         store.clone(),
-        router.clone(),
-        deliveries_waiting.clone(),
+        alerts.clone(),
         Arc::new(TsdbRuleStorage(tsdb.clone())),
         pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
         Arc::new(pharos_evaluate::rules::SystemClock),
@@ -333,8 +320,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("cannot open the log store")?;
         let log_rules = pharos_evaluate::log_rules::LogRules::new(
             store.clone(),
-            router.clone(),
-            deliveries_waiting.clone(),
+            alerts.clone(),
             series.clone(),
             pharos_evaluate::log_rules::LogRuleSettings::default(),
         );

@@ -6,7 +6,6 @@ use pharos_model::{Alert, AlertState};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
-use crate::deliveries::{NewDelivery, insert_delivery};
 use crate::{Result, Store, StoreError, from_ms, ms};
 
 #[derive(Clone, Debug, Serialize)]
@@ -54,36 +53,28 @@ impl Store {
         })
     }
 
-    /// Saves an alert's new state and queues its notifications in one transaction, so a
-    /// crash can neither lose a notification nor send one twice after restart.
-    pub fn save_alert(&self, alert: &Alert, notifications: &[NewDelivery]) -> Result<i64> {
-        let rows = [AlertRow::new(alert)?];
+    /// Saves an alert's new state.
+    pub fn save_alert(&self, alert: &Alert) -> Result<i64> {
+        let row = AlertRow::new(alert)?;
         self.write(|c| {
             let tx = c.transaction()?;
-            let id = upsert_alert(&tx, alert, &rows[0])?;
-            for n in notifications {
-                insert_delivery(&tx, n, alert.updated_at)?;
-            }
+            let id = upsert_alert(&tx, alert, &row)?;
             tx.commit()?;
             Ok(id)
         })
     }
 
-    /// Saves many alert changes, each with its notifications, in one transaction: 10,000
-    /// alerts posted at once to `/api/v2/alerts`, or a rule firing for 10,000 series, are
-    /// one commit, not 10,000.
-    pub fn save_alerts(&self, changes: &[(Alert, Vec<NewDelivery>)]) -> Result<()> {
+    /// Saves many alert changes in one transaction: 10,000 alerts posted at once to
+    /// `/api/v2/alerts`, or a rule firing for 10,000 series, are one commit, not 10,000.
+    pub fn save_alerts(&self, changes: &[&Alert]) -> Result<()> {
         let rows = changes
             .iter()
-            .map(|(a, _)| AlertRow::new(a))
+            .map(|a| AlertRow::new(a))
             .collect::<Result<Vec<_>>>()?;
         self.write(|c| {
             let tx = c.transaction()?;
-            for ((alert, notifications), row) in changes.iter().zip(&rows) {
+            for (alert, row) in changes.iter().zip(&rows) {
                 upsert_alert(&tx, alert, row)?;
-                for n in notifications {
-                    insert_delivery(&tx, n, alert.updated_at)?;
-                }
             }
             tx.commit()?;
             Ok(())
@@ -214,17 +205,15 @@ mod tests {
     #[test]
     fn a_batch_of_alert_changes_updates_open_occurrences_and_starts_new_ones() {
         let (store, dir) = crate::temp_store();
-        let firing: Vec<(Alert, Vec<NewDelivery>)> = (0..1000)
-            .map(|i| (alert(i, AlertState::Firing), Vec::new()))
-            .collect();
+        let firing: Vec<Alert> = (0..1000).map(|i| alert(i, AlertState::Firing)).collect();
+        let firing: Vec<&Alert> = firing.iter().collect();
         store.save_alerts(&firing).unwrap();
         assert_eq!(store.open_alert_counts().unwrap(), (0, 1000));
         // The same alerts again: the open rows are updated, not duplicated.
         store.save_alerts(&firing).unwrap();
         assert_eq!(store.open_alert_counts().unwrap(), (0, 1000));
-        let resolved: Vec<(Alert, Vec<NewDelivery>)> = (0..400)
-            .map(|i| (alert(i, AlertState::Resolved), Vec::new()))
-            .collect();
+        let resolved: Vec<Alert> = (0..400).map(|i| alert(i, AlertState::Resolved)).collect();
+        let resolved: Vec<&Alert> = resolved.iter().collect();
         store.save_alerts(&resolved).unwrap();
         assert_eq!(store.open_alert_counts().unwrap(), (0, 600));
         // Firing again after resolving is a new occurrence.

@@ -284,14 +284,14 @@ mod tests {
         for i in 0..7 {
             let at = t0 + chrono::Duration::minutes(i);
             store
-                .save_alert(&alert("DiskFull", AlertState::Firing, at), &[])
+                .save_alert(&alert("DiskFull", AlertState::Firing, at))
                 .unwrap();
             store
-                .save_alert(&alert("DiskFull", AlertState::Resolved, at), &[])
+                .save_alert(&alert("DiskFull", AlertState::Resolved, at))
                 .unwrap();
         }
         store
-            .save_alert(&alert("Other_50%", AlertState::Firing, Utc::now()), &[])
+            .save_alert(&alert("Other_50%", AlertState::Firing, Utc::now()))
             .unwrap();
         let all = |_: &AlertRecord| true;
         let s = AlertSearch {

@@ -34,9 +34,9 @@ use chrono::{DateTime, Utc};
 use pharos_model::series::SampleSink;
 use pharos_model::{Alert, AlertState, LogEntry};
 use pharos_store::Store;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 
-use crate::AlertRouter;
+use crate::AlertSink;
 pub use config::{
     LogRule, LogRuleError, LogRuleKind, LogRuleSpec, PatternSpec, RulePattern, validate_rules,
 };
@@ -84,16 +84,14 @@ pub struct LogRules {
     sink: Arc<dyn SampleSink>,
     settings: RwLock<LogRuleSettings>,
     store: Arc<Store>,
-    router: RwLock<AlertRouter>,
-    deliveries_waiting: Arc<Notify>,
+    alerts: Arc<AlertSink>,
     lagged_batches: AtomicU64,
 }
 
 impl LogRules {
     pub fn new(
         store: Arc<Store>,
-        router: AlertRouter,
-        deliveries_waiting: Arc<Notify>,
+        alerts: Arc<AlertSink>,
         sink: Arc<dyn SampleSink>,
         settings: LogRuleSettings,
     ) -> Arc<LogRules> {
@@ -102,14 +100,9 @@ impl LogRules {
             sink,
             settings: RwLock::new(settings),
             store,
-            router: RwLock::new(router),
-            deliveries_waiting,
+            alerts,
             lagged_batches: AtomicU64::new(0),
         })
-    }
-
-    pub fn set_router(&self, router: AlertRouter) {
-        *self.router.write().unwrap_or_else(|p| p.into_inner()) = router;
     }
 
     pub fn set_settings(&self, settings: LogRuleSettings) {
@@ -288,22 +281,7 @@ impl LogRules {
     }
 
     async fn publish(&self, changes: Vec<(Alert, bool)>) {
-        if changes.is_empty() {
-            return;
-        }
-        let router = self
-            .router
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        crate::publish::publish_alerts(
-            &self.store,
-            &router,
-            &self.deliveries_waiting,
-            changes,
-            "log_rules",
-        )
-        .await;
+        self.alerts.publish_all(changes, "log_rules").await;
     }
 
     fn settings(&self) -> LogRuleSettings {

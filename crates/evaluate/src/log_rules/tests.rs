@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use pharos_model::series::{SampleSink, SeriesSample, is_stale_marker};
 use pharos_model::{Alert, AlertState, LogEntry, LogLevel, LogSource};
 use pharos_store::Store;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 
 use super::*;
 
@@ -103,10 +103,10 @@ fn temp_store() -> Arc<Store> {
 
 fn engine_with(yaml: &str, series_interval: Duration) -> (Arc<LogRules>, Arc<RecordingSink>) {
     let sink = Arc::new(RecordingSink::default());
+    let store = temp_store();
     let engine = LogRules::new(
-        temp_store(),
-        Arc::new(|_: &Alert| Vec::new()),
-        Arc::new(Notify::new()),
+        store.clone(),
+        AlertSink::new(store, Arc::new(crate::publish::NoDispatcher)),
         sink.clone(),
         LogRuleSettings {
             external_url: "http://pharos.example:9800/".into(),

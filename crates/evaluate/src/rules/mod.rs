@@ -25,10 +25,10 @@ use std::time::Duration;
 use pharos_model::{Alert, AlertState};
 use pharos_promql::Engine;
 use pharos_store::Store;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::AlertRouter;
+use crate::AlertSink;
 pub use file::{RuleFileError, RuleFilesError, RuleGroupSpec, load_rule_files, parse_rule_file};
 pub use group::{EvalContext, GroupState, RuleStorage};
 pub use status::{GroupStatus, RuleMetrics, RuleStatus};
@@ -71,8 +71,7 @@ struct Running {
 
 pub struct RuleEvaluator {
     store: Arc<Store>,
-    router: RwLock<AlertRouter>,
-    deliveries_waiting: Arc<Notify>,
+    alerts: Arc<AlertSink>,
     storage: Arc<dyn RuleStorage>,
     engine: Engine,
     clock: Arc<dyn Clock>,
@@ -84,16 +83,14 @@ pub struct RuleEvaluator {
 impl RuleEvaluator {
     pub fn new(
         store: Arc<Store>,
-        router: AlertRouter,
-        deliveries_waiting: Arc<Notify>,
+        alerts: Arc<AlertSink>,
         storage: Arc<dyn RuleStorage>,
         engine: Engine,
         clock: Arc<dyn Clock>,
     ) -> Arc<RuleEvaluator> {
         Arc::new(RuleEvaluator {
             store,
-            router: RwLock::new(router),
-            deliveries_waiting,
+            alerts,
             storage,
             engine,
             clock,
@@ -101,10 +98,6 @@ impl RuleEvaluator {
             running: tokio::sync::Mutex::new(Running::default()),
             statuses: RwLock::new(Vec::new()),
         })
-    }
-
-    pub fn set_router(&self, router: AlertRouter) {
-        *self.router.write().unwrap_or_else(|p| p.into_inner()) = router;
     }
 
     /// Every group as of its last evaluation, in the order of the rule files.
@@ -160,19 +153,7 @@ impl RuleEvaluator {
         if restore {
             to_resolve.extend(self.adopt_stored_alerts(&mut states, now).await);
         }
-        let router = self
-            .router
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        crate::publish::publish_alerts(
-            &self.store,
-            &router,
-            &self.deliveries_waiting,
-            to_resolve,
-            "rule",
-        )
-        .await;
+        self.alerts.publish_all(to_resolve, "rule").await;
         let mut statuses = Vec::new();
         for s in states {
             let status = Arc::new(RwLock::new(s.status()));
@@ -333,21 +314,8 @@ impl RuleEvaluator {
         *status.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
         // One transaction for the whole evaluation: a rule firing for 10,000 series is
         // one commit, and every change reaches the dispatcher before its first flush.
-        let router = self
-            .router
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
         let changes = writes.iter().map(|w| (w.alert.clone(), w.notify)).collect();
-        if crate::publish::publish_alerts(
-            &self.store,
-            &router,
-            &self.deliveries_waiting,
-            changes,
-            "rule",
-        )
-        .await
-        {
+        if self.alerts.publish_all(changes, "rule").await {
             let mut g = state.lock().unwrap_or_else(|p| p.into_inner());
             for w in &writes {
                 g.saved(w);

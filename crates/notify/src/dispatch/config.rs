@@ -175,6 +175,27 @@ impl Default for Routing {
     }
 }
 
+impl RouteConfig {
+    /// The implicit route when a config has no `route:` section, written as Alertmanager's
+    /// YAML for `amtool config routes`: a root with one `continue: true` child per
+    /// receiver. [`Routing::every_receiver`] is what it compiles to.
+    pub fn every_receiver(receivers: &[String]) -> RouteConfig {
+        RouteConfig {
+            receiver: Some(receivers.first().cloned().unwrap_or_default()),
+            group_by: Some(vec!["...".into()]),
+            routes: receivers
+                .iter()
+                .map(|r| RouteConfig {
+                    receiver: Some(r.clone()),
+                    continue_matching: true,
+                    ..RouteConfig::default()
+                })
+                .collect(),
+            ..RouteConfig::default()
+        }
+    }
+}
+
 impl Routing {
     /// Without a `route:` section every receiver gets every alert, one notification per
     /// alert change, as before routing existed: a root with one `continue: true` child per

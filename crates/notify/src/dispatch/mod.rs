@@ -2,9 +2,9 @@
 //! configuration shape, so a user's `alertmanager.yml` `route`, `inhibit_rules` and
 //! `time_intervals` paste into `pharos.yaml` as they are.
 //!
-//! The path of one alert change: an evaluator stores it (`Store::save_alert`) and hands
-//! it to [`Dispatcher::alert_changed`]; the dispatcher takes it in once it sees the change
-//! stored, puts it in an aggregation group per matching route and group labels
+//! The path of one alert change: an evaluator's alert sink stores it and then hands the
+//! stored change to the dispatcher ([`StoredAlertHandler`]), which puts it in an
+//! aggregation group per matching route and group labels
 //! ([`groups`]), and flushes each group after `group_wait`, then at most every
 //! `group_interval` when something changed, and every `repeat_interval` while firing.
 //! A flush leaves out silenced ([`silences`]) and inhibited ([`inhibit`]) alerts and
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pharos_model::{Alert, AlertState, Labels};
+use pharos_model::{Alert, AlertState, Labels, StoredAlertHandler};
 use pharos_store::{SilenceRecord, Store, StoreError};
 use tokio::sync::Notify;
 
@@ -133,18 +133,13 @@ pub struct GroupView {
     pub alerts: Vec<AlertView>,
 }
 
-/// An alert change handed over by an evaluator, taken in once the store shows it.
-struct Incoming {
-    alert: Alert,
-    give_up_at: DateTime<Utc>,
-}
-
 /// The dispatcher service: the [`Dispatch`] state behind a lock, its store and clock.
 pub struct Dispatcher {
     store: Arc<Store>,
     integrations: Arc<dyn Integrations>,
     state: Mutex<Dispatch>,
-    incoming: Mutex<Vec<Incoming>>,
+    /// Alert changes evaluators stored, waiting for the next pass.
+    incoming: Mutex<Vec<Alert>>,
     wake: Notify,
     deliveries_waiting: Arc<Notify>,
     clock: Arc<dyn Clock>,
@@ -154,9 +149,6 @@ pub struct Dispatcher {
     incident_hook: RwLock<Option<Arc<dyn crate::incidents::IncidentHook>>>,
 }
 
-/// How long an evaluator's change may take to show in the store before it is dropped
-/// (the evaluator retries a change it could not store).
-const STORE_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// Expired silences and idle notification log rows are kept this long (Alertmanager's
 /// default retention).
 const RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(5);
@@ -267,22 +259,6 @@ impl Dispatcher {
         self.state().routing.clone()
     }
 
-    /// An evaluator's alert change, called before (or while) it is stored; taken in once
-    /// the store shows it, so an alert change is always stored before it is notified.
-    pub fn alert_changed(&self, alert: &Alert) {
-        if alert.state == AlertState::Pending {
-            return;
-        }
-        self.incoming
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Incoming {
-                alert: alert.clone(),
-                give_up_at: self.now() + STORE_GRACE,
-            });
-        self.wake.notify_one();
-    }
-
     /// Alertmanager's `POST /api/v2/alerts`: checks every alert first (one bad alert
     /// refuses the request, as Alertmanager answers 400), stores the changes, routes them.
     pub async fn post_alerts(&self, posted: Vec<PostedAlert>) -> Result<(), DispatchError> {
@@ -357,8 +333,9 @@ impl Dispatcher {
             };
             changes.push(alert);
         }
-        let stored: Vec<_> = changes.iter().map(|a| (a.clone(), Vec::new())).collect();
-        self.blocking(move |s| s.save_alerts(&stored)).await?;
+        let stored = changes.clone();
+        self.blocking(move |s| s.save_alerts(&stored.iter().collect::<Vec<_>>()))
+            .await?;
         let mut st = self.state();
         for a in changes {
             let expires = a.ends_at;
@@ -520,22 +497,13 @@ impl Dispatcher {
             if let Err(e) = self.tick().await {
                 tracing::error!(operation = "dispatch", error_type = "store", error = %e, "dispatch pass failed");
             }
-            let wait = {
-                let st = self.state();
-                let pending = !self
-                    .incoming
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_empty();
-                if pending {
-                    Duration::from_millis(50)
-                } else {
-                    st.next_due()
-                        .map(|t| (t - self.now()).to_std().unwrap_or(Duration::ZERO))
-                        .unwrap_or(Duration::from_secs(60))
-                        .min(Duration::from_secs(60))
-                }
-            };
+            // A change handed over meanwhile has left a wake permit: no change waits.
+            let wait = self
+                .state()
+                .next_due()
+                .map(|t| (t - self.now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::from_secs(60))
+                .min(Duration::from_secs(60));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified() => {}
@@ -548,13 +516,13 @@ impl Dispatcher {
     pub async fn tick(&self) -> Result<(), DispatchError> {
         let mut last_prune = self.ticking.lock().await;
         let now = self.now();
-        self.take_incoming(now).await?;
+        self.take_incoming(now);
         let expired = self.state().expired(now);
         if !expired.is_empty() {
             let stored = expired.clone();
             self.blocking(move |s| {
                 for a in &stored {
-                    s.save_alert(a, &[])?;
+                    s.save_alert(a)?;
                 }
                 Ok(())
             })
@@ -621,52 +589,28 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Moves evaluators' changes in once the store holds them.
-    async fn take_incoming(&self, now: DateTime<Utc>) -> Result<(), DispatchError> {
-        let batch: Vec<Incoming> =
+    /// Moves the stored changes evaluators handed over into their groups.
+    fn take_incoming(&self, now: DateTime<Utc>) {
+        let batch: Vec<Alert> =
             std::mem::take(&mut *self.incoming.lock().unwrap_or_else(|p| p.into_inner()));
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let fingerprints: Vec<String> = batch.iter().map(|i| i.alert.fingerprint.clone()).collect();
-        let stored = self
-            .blocking(move |s| {
-                fingerprints
-                    .iter()
-                    .map(|fp| s.open_alert(fp))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
-        let mut wait = Vec::new();
         let mut st = self.state();
-        for (inc, open) in batch.into_iter().zip(stored) {
-            let at = inc.alert.updated_at.timestamp_millis();
-            let is_stored = match (inc.alert.state, &open) {
-                (AlertState::Firing, Some(o)) => {
-                    o.alert.state == AlertState::Firing
-                        && o.alert.updated_at.timestamp_millis() >= at
-                }
-                (AlertState::Resolved, None) => true,
-                (AlertState::Resolved, Some(o)) => o.alert.updated_at.timestamp_millis() > at,
-                _ => false,
-            };
-            if is_stored {
-                st.insert(inc.alert, None, now);
-            } else if inc.give_up_at > now {
-                wait.push(inc);
-            } else {
-                tracing::warn!(
-                    operation = "dispatch",
-                    alert = inc.alert.fingerprint.as_str(),
-                    "an alert change never reached the store; not notified"
-                );
-            }
+        for alert in batch {
+            st.insert(alert, None, now);
         }
-        drop(st);
+    }
+}
+
+impl StoredAlertHandler for Dispatcher {
+    /// Pending alerts are stored but routed nowhere, as in Prometheus, which sends only
+    /// firing and resolved alerts to Alertmanager.
+    fn alert_stored(&self, alert: &Alert) {
+        if alert.state == AlertState::Pending {
+            return;
+        }
         self.incoming
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .extend(wait);
-        Ok(())
+            .push(alert.clone());
+        self.wake.notify_one();
     }
 }

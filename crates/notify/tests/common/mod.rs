@@ -251,3 +251,23 @@ pub fn resolved_group() -> Notification {
     n.ack_url = None;
     n
 }
+
+/// One delivery per integration of every receiver, as a route to every receiver queues
+/// them for one alert.
+#[allow(dead_code)]
+pub fn deliveries_to_every_receiver(
+    receivers: &pharos_notify::Receivers,
+    alert: &pharos_model::Alert,
+) -> Vec<pharos_store::NewDelivery> {
+    let names: Vec<String> = receivers.receiver_names().map(str::to_string).collect();
+    names
+        .iter()
+        .flat_map(|name| {
+            receivers.deliveries_for_group(&Notification::single(
+                name,
+                alert,
+                receivers.external_url(),
+            ))
+        })
+        .collect()
+}
