@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 REPO = Path(__file__).resolve().parents[2]
-SEED_003 = REPO / "crates/web/tests/fixtures/grafana-seed-003.json"
+SEED_003 = REPO / "crates/app/tests/fixtures/grafana-seed-003.json"
 
 
 class _AppHandler(http.server.BaseHTTPRequestHandler):

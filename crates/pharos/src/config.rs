@@ -71,7 +71,7 @@ pub struct Config {
     pub dashboards: Vec<String>,
     /// What those files hold, read by [`Config::load`].
     #[serde(skip)]
-    pub loaded_dashboards: Vec<pharos_web::dashboards::Dashboard>,
+    pub loaded_dashboards: Vec<pharos_app::dashboards::Dashboard>,
     /// Prometheus rule files (alerting and recording rules), relative to this file; globs
     /// allowed. Read again on every reload; a bad file refuses the whole config.
     #[serde(default, deserialize_with = "checked_rule_file_patterns")]
@@ -292,7 +292,7 @@ fn checked_projects<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ProjectSpec>,
 fn checked_dashboard_patterns<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let patterns = Vec::<String>::deserialize(d)?;
     for p in &patterns {
-        pharos_web::dashboards::check_pattern(p).map_err(serde::de::Error::custom)?;
+        pharos_app::dashboards::check_pattern(p).map_err(serde::de::Error::custom)?;
     }
     Ok(patterns)
 }
@@ -338,7 +338,7 @@ impl Config {
             })?;
         let mut config = config;
         let base = path.parent().unwrap_or(Path::new(""));
-        config.loaded_dashboards = pharos_web::dashboards::load_patterns(&config.dashboards, base)
+        config.loaded_dashboards = pharos_app::dashboards::load_patterns(&config.dashboards, base)
             .map_err(|e| {
                 // An error inside a dashboard file names that file; one about the list
                 // itself (a missing file) points at its entry here.

@@ -3,6 +3,7 @@
 //! stores).
 
 mod config;
+mod lifecycle;
 mod logging;
 mod series_writer;
 mod serve;

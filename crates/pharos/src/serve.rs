@@ -1,12 +1,14 @@
 //! `pharos serve`: opens the store, starts the monitor engine and the delivery worker,
 //! serves HTTP, and applies config reloads (SIGHUP, `POST /-/reload`).
 
+use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
+use pharos_app::sentry::ErrorIngest;
 use pharos_evaluate::rules::storage::TsdbRuleStorage;
 use pharos_evaluate::rules::{RuleEvaluator, RuleSettings};
 use pharos_evaluate::{AlertSink, EngineSettings, ErrorAlerts, MonitorEngine, ProbeMetrics};
@@ -15,7 +17,6 @@ use pharos_notify::dispatch::{Dispatcher, SystemClock};
 use pharos_notify::incidents::{AckLinks, Incidents};
 use pharos_notify::{DeliveryMetrics, DeliveryWorker, Receivers, RetryPolicy};
 use pharos_store::Store;
-use pharos_web::sentry::ErrorIngest;
 use pharos_web::{AppState, WebSettings};
 use prometheus::Registry;
 use tokio::sync::Notify;
@@ -28,6 +29,7 @@ use crate::series_writer::{SeriesWriter, host_metrics_loop, self_scrape_loop};
 
 use crate::ServeArgs;
 use crate::config::Config;
+use crate::lifecycle::Tasks;
 use crate::token;
 
 /// At most this many new monitors are checked at once when a config is applied.
@@ -49,7 +51,7 @@ struct Live {
     external: Arc<RwLock<String>>,
     retention: RwLock<Duration>,
     scrape: Arc<ScrapeManager>,
-    dashboards: Arc<pharos_web::dashboards::DashboardSet>,
+    dashboards: Arc<pharos_app::dashboards::DashboardSet>,
     rules: Arc<RuleEvaluator>,
     /// The log store and its rules, when logs are on (they are turned on or off only at start).
     logs: Option<(
@@ -205,6 +207,7 @@ impl Live {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let mut tasks = Tasks::default();
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     // Check the config before touching the data directory, so a typo never half-starts.
@@ -264,7 +267,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (signals, signal_rx) = tokio::sync::mpsc::unbounded_channel();
     let errors = Arc::new(ErrorIngest::new(
         signals,
-        pharos_web::sentry::IngestMetrics::new(&registry)?,
+        pharos_app::sentry::IngestMetrics::new(&registry)?,
     ));
     let external = Arc::new(RwLock::new(String::new()));
     let error_alerts = ErrorAlerts::new(store.clone(), alerts.clone(), external.clone());
@@ -283,9 +286,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot open the metrics store")?,
     );
     let scrape = ScrapeManager::new(tsdb.clone(), Arc::new(MetadataStore::default()));
-    pharos_web::api::scrape_targets::restore(store.clone(), scrape.clone(), &args.data_dir)
+    pharos_app::scrape_jobs::restore_scrape_jobs(store.clone(), scrape.clone(), &args.data_dir)
         .await
-        .map_err(|e| anyhow::anyhow!(e))
         .context("cannot load the scrape jobs made through the API")?;
     let tsdb_metrics = TsdbMetrics::new(&registry)?;
     let self_scrape = metrics_settings.self_scrape_interval.as_duration();
@@ -296,7 +298,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let web = Arc::new(RwLock::new(WebSettings::default()));
     // Uploaded dashboards live beside the stores; the config's are set by `apply`.
-    let dashboards = Arc::new(pharos_web::dashboards::DashboardSet::open(
+    let dashboards = Arc::new(pharos_app::dashboards::DashboardSet::open(
         args.data_dir.join("dashboards"),
     ));
     // Rules read and write the metrics store directly: a recording rule's samples must be
@@ -363,8 +365,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .restore()
         .await
         .context("cannot rebuild alert groups from the store")?;
-    tokio::spawn(dispatcher.clone().run());
-    tokio::spawn(incidents.clone().run());
+    tasks.spawn("dispatcher", dispatcher.clone().run());
+    tasks.spawn("incidents", incidents.clone().run());
 
     let worker = DeliveryWorker::new(
         store.clone(),
@@ -373,56 +375,65 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         RetryPolicy::default(),
         delivery_metrics,
     )?;
-    tokio::spawn(worker.run());
-    tokio::spawn(error_alerts.run(signal_rx));
+    tasks.spawn("delivery_worker", worker.run());
+    tasks.spawn("error_alerts", error_alerts.run(signal_rx));
     let log_ingest = match &logs {
         Some((log_store, log_rules)) => {
             // After `apply`, so the rules are set before the first batch arrives.
-            tokio::spawn(log_rules.clone().run(log_store.subscribe()));
-            tokio::spawn(log_maintenance(
-                log_store.clone(),
-                LogStoreMetrics::new(&registry)?,
-            ));
-            let ingest = Arc::new(pharos_web::logs_api::Logs::new(
+            tasks.spawn("log_rules", log_rules.clone().run(log_store.subscribe()));
+            tasks.spawn(
+                "log_maintenance",
+                log_maintenance(log_store.clone(), LogStoreMetrics::new(&registry)?),
+            );
+            let ingest = Arc::new(pharos_app::logs::Logs::new(
                 log_store.clone(),
                 Some(log_rules.clone()),
                 errors.clone(),
-                pharos_web::logs_api::LogIngestMetrics::new(&registry)?,
+                pharos_app::logs::LogIngestMetrics::new(&registry)?,
             ));
-            crate::syslog::start(&syslog, ingest.clone()).await?;
+            crate::syslog::start(&syslog, ingest.clone(), &mut tasks).await?;
             Some(ingest)
         }
         None => None,
     };
-    tokio::spawn(prune_loop(live.clone()));
-    tokio::spawn(sighup_loop(live.clone()));
-    tokio::spawn(scrape.clone().run_discovery());
-    tokio::spawn(tsdb_maintenance(tsdb.clone(), tsdb_metrics));
+    tasks.spawn("retention", prune_loop(live.clone()));
+    tasks.spawn("sighup", sighup_loop(live.clone()));
+    tasks.spawn("scrape_discovery", scrape.clone().run_discovery());
+    tasks.spawn(
+        "tsdb_maintenance",
+        tsdb_maintenance(tsdb.clone(), tsdb_metrics),
+    );
     if !self_scrape.is_zero() {
-        tokio::spawn(self_scrape_loop(
-            series.clone(),
-            registry.clone(),
-            self_scrape,
-            args.listen.to_string(),
-        ));
+        tasks.spawn(
+            "self_scrape",
+            self_scrape_loop(
+                series.clone(),
+                registry.clone(),
+                self_scrape,
+                args.listen.to_string(),
+            ),
+        );
     }
     if !host_metrics.is_zero() {
-        tokio::spawn(host_metrics_loop(series.clone(), host_metrics));
+        tasks.spawn(
+            "host_metrics",
+            host_metrics_loop(series.clone(), host_metrics),
+        );
     }
 
-    let reload: pharos_web::Reload = {
+    let reload: pharos_app::Reload = {
         let live = live.clone();
         Arc::new(move || {
             let live = live.clone();
             Box::pin(async move { live.reload().await })
         })
     };
-    let state = Arc::new(AppState {
+    let app = Arc::new(pharos_app::App {
         store,
         engine: engine.clone(),
         errors,
         logs: log_ingest,
-        metrics_store: Some(Arc::new(pharos_web::prometheus_api::Metrics {
+        metrics_store: Some(Arc::new(pharos_app::metrics_store::Metrics {
             db: tsdb.clone(),
             engine: pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
             scrape: scrape.clone(),
@@ -430,17 +441,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dashboards,
         receivers,
         cardinality: {
-            let history = Arc::new(pharos_web::api::cardinality::CardinalityHistory::default());
-            tokio::spawn(history.clone().run(tsdb.clone()));
+            let history = Arc::new(pharos_app::cardinality::CardinalityHistory::default());
+            tasks.spawn("cardinality_history", history.clone().run(tsdb.clone()));
             history
         },
         alerting: dispatcher.clone(),
         incidents,
+        reload,
+    });
+    let state = Arc::new(AppState {
+        app,
         registry,
         metrics: http_metrics,
         access: pharos_web::Access::new(&admin.value),
         settings: web,
-        reload,
         started,
         started_at: Utc::now(),
     });
@@ -454,42 +468,49 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         args.listen
     );
-    axum::serve(
+    let shutdown = tasks.shutdown();
+    let server = axum::serve(
         listener,
         pharos_web::router(state).layer(axum::Extension(rules.clone())),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .with_graceful_shutdown(shutdown.clone().wait())
+    .into_future();
+    tokio::pin!(server);
+    // Serve until a termination signal; then stop accepting and give the requests in
+    // flight their grace, so every write a client was answered 2xx for is committed.
+    tokio::select! {
+        result = &mut server => result?,
+        () = crate::lifecycle::termination() => {
+            let stopping = Instant::now();
+            tracing::info!(operation = "shutdown", "stopping: no new connections, finishing requests in flight");
+            tasks.begin_shutdown();
+            if tokio::time::timeout(crate::lifecycle::REQUEST_GRACE, &mut server).await.is_err() {
+                tracing::warn!(operation = "shutdown", "requests still open after the grace period (live tails); closing them");
+            }
+            tracing::info!(operation = "shutdown", duration_ms = stopping.elapsed().as_millis() as u64, "server stopped");
+        }
+    }
+    tasks.stop().await;
     engine.stop_all();
     rules.stop_all().await;
     scrape.stop_all();
-    if let Some((log_store, _)) = &logs {
-        log_store.close();
-    }
-    if let Err(e) = tsdb.close() {
-        tracing::warn!(operation = "shutdown", error = %e, "closing the metrics store failed");
+    // Syncs and closes the stores' write-ahead logs off the async threads.
+    let closing = tokio::task::spawn_blocking(move || {
+        if let Some((log_store, _)) = &logs {
+            log_store.close();
+        }
+        if let Err(e) = tsdb.close() {
+            tracing::warn!(operation = "shutdown", error = %e, "closing the metrics store failed");
+        }
+    });
+    if tokio::time::timeout(crate::lifecycle::SHUTDOWN_BUDGET, closing)
+        .await
+        .is_err()
+    {
+        tracing::warn!(operation = "shutdown", "closing the stores took too long");
     }
     tracing::info!(operation = "shutdown", "pharos stopped");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
 }
 
 async fn sighup_loop(live: Arc<Live>) {

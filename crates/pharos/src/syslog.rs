@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use pharos_app::logs::Logs;
+
+use crate::lifecycle::Tasks;
 use pharos_ingest::logs::syslog::{SyslogFramer, parse_message};
 use pharos_model::{DecodedLogs, LogEntry, RejectedLine};
-use pharos_web::logs_api::Logs;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
@@ -58,22 +60,26 @@ enum Received {
 }
 
 /// Binds every configured listener (an error names the address that failed) and runs
-/// them until the process ends. Returns the bound addresses (useful with port 0).
-pub async fn start(config: &SyslogConfig, logs: Arc<Logs>) -> anyhow::Result<Vec<SocketAddr>> {
+/// them until shutdown. Returns the bound addresses (useful with port 0).
+pub async fn start(
+    config: &SyslogConfig,
+    logs: Arc<Logs>,
+    tasks: &mut Tasks,
+) -> anyhow::Result<Vec<SocketAddr>> {
     let (tx, rx) = mpsc::channel::<Received>(QUEUE);
     let mut bound = Vec::new();
     if let Some(addr) = config.udp {
         let socket = bind_udp(addr)
             .map_err(|e| anyhow::anyhow!("logs.syslog.udp: cannot bind {addr}: {e}"))?;
         bound.push(socket.local_addr()?);
-        tokio::spawn(serve_udp(socket, tx.clone()));
+        tasks.spawn("syslog_udp", serve_udp(socket, tx.clone()));
     }
     if let Some(addr) = config.tcp {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("logs.syslog.tcp: cannot bind {addr}: {e}"))?;
         bound.push(listener.local_addr()?);
-        tokio::spawn(serve_tcp(listener, None, tx.clone()));
+        tasks.spawn("syslog_tcp", serve_tcp(listener, None, tx.clone()));
     }
     if let Some(tls) = &config.tls {
         let acceptor = tls_acceptor(tls)?;
@@ -81,11 +87,14 @@ pub async fn start(config: &SyslogConfig, logs: Arc<Logs>) -> anyhow::Result<Vec
             anyhow::anyhow!("logs.syslog.tls.listen: cannot bind {}: {e}", tls.listen)
         })?;
         bound.push(listener.local_addr()?);
-        tokio::spawn(serve_tcp(listener, Some(acceptor), tx.clone()));
+        tasks.spawn(
+            "syslog_tls",
+            serve_tcp(listener, Some(acceptor), tx.clone()),
+        );
     }
     drop(tx);
     if !bound.is_empty() {
-        tokio::spawn(batch(rx, logs));
+        tasks.spawn("syslog_batch", batch(rx, logs));
         tracing::info!(operation = "syslog", listeners = ?bound, "syslog listening");
     }
     Ok(bound)

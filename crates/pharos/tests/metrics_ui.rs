@@ -101,7 +101,7 @@ async fn explorer_dashboards_and_cardinality() {
     let dir = tempdir("metrics-ui");
     let addr = app().await;
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../web/tests/fixtures/grafana-seed-003.json");
+        .join("../app/tests/fixtures/grafana-seed-003.json");
     std::fs::copy(&fixture, dir.join("orders.json")).unwrap();
     std::fs::copy(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards.example.yaml"),

@@ -7,7 +7,7 @@
 pub mod access;
 pub mod alertmanager_api;
 pub mod api;
-pub mod dashboards;
+pub use pharos_app::dashboards;
 pub mod health;
 pub mod logs_api;
 pub mod metrics;
@@ -17,8 +17,6 @@ pub mod sentry;
 pub mod settings;
 pub mod ui;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -27,43 +25,32 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use pharos_evaluate::MonitorEngine;
-use pharos_store::Store;
 use prometheus::Registry;
 
 pub use access::Access;
 pub use settings::{PublicPage, WebSettings};
 
-/// Re-reads the config file and applies it; `Err` carries the reason a new config was refused.
-pub type Reload =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub use pharos_app::{App, Reload};
 
-/// Everything a request handler may use.
+/// What a request handler may use: the application's services (through `Deref`, so a
+/// handler reads `state.store` or calls `state.create_monitor(..)`) and what only the
+/// HTTP edge has: its request metrics, who may call, the `web:` settings.
 pub struct AppState {
-    pub store: Arc<Store>,
-    pub engine: Arc<MonitorEngine>,
-    pub errors: Arc<sentry::ErrorIngest>,
-    /// The metrics store, PromQL engine and scrape manager.
-    pub metrics_store: Option<Arc<prometheus_api::Metrics>>,
-    /// The log store and its ingest path; `None` when logs are turned off.
-    pub logs: Option<Arc<logs_api::Logs>>,
-    /// Dashboards from the config file and uploaded ones.
-    pub dashboards: Arc<dashboards::DashboardSet>,
-    /// Per-minute cardinality snapshots, for growth on `/metrics/cardinality`.
-    pub cardinality: Arc<api::cardinality::CardinalityHistory>,
-    /// The receivers in force (swapped on reload), for listing and test notifications.
-    pub receivers: Arc<RwLock<pharos_notify::Receivers>>,
-    /// Routing, silences and the alerts posted to Alertmanager's API.
-    pub alerting: Arc<pharos_notify::dispatch::Dispatcher>,
-    /// Incidents, escalation, on-call schedules and runbooks.
-    pub incidents: Arc<pharos_notify::incidents::Incidents>,
+    pub app: Arc<App>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
     pub access: Access,
     pub settings: Arc<RwLock<WebSettings>>,
-    pub reload: Reload,
     pub started: Instant,
     pub started_at: DateTime<Utc>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
 }
 
 impl AppState {
@@ -81,29 +68,9 @@ impl AppState {
     /// Runs blocking store work off the async threads.
     pub async fn with_store<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> pharos_store::Result<T> + Send + 'static,
+        f: impl FnOnce(&pharos_store::Store) -> pharos_store::Result<T> + Send + 'static,
     ) -> Result<T, api::ApiError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| api::ApiError::internal(e.to_string()))?
-            .map_err(api::ApiError::from)
-    }
-}
-
-impl AppState {
-    /// Hands an envelope's records to the error store's writer; `done` gets the outcome
-    /// once they are committed.
-    pub fn with_store_errors(
-        &self,
-        batch: pharos_store::errors::IngestBatch,
-        done: tokio::sync::oneshot::Sender<
-            pharos_store::Result<pharos_store::errors::IngestOutcome>,
-        >,
-    ) -> pharos_store::Result<()> {
-        self.store.errors().ingest(batch, move |r| {
-            let _ = done.send(r);
-        })
+        Ok(self.app.with_store(f).await?)
     }
 }
 

@@ -12,19 +12,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pharos_model::series::{LabelMatcher, SeriesSource};
-use pharos_promql::{Engine, QueryError};
-use pharos_scrape::manager::ScrapeManager;
-use pharos_tsdb::Tsdb;
+use pharos_promql::QueryError;
 use serde_json::{Value, json};
 
 use crate::SharedState;
 
-/// What the metrics endpoints need; `None` in `AppState` when metrics are off.
-pub struct Metrics {
-    pub db: Arc<Tsdb>,
-    pub engine: Engine,
-    pub scrape: Arc<ScrapeManager>,
-}
+pub use pharos_app::metrics_store::Metrics;
 
 /// A Prometheus API error: status from the error type, body `{"status":"error",…}`.
 struct PromError {

@@ -21,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use pharos_app::AppError;
 use pharos_store::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -244,6 +245,37 @@ impl ApiError {
     pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
         self.field = Some(field.into());
         self
+    }
+}
+
+/// The one place an operation's error becomes an HTTP status.
+pub fn status_of(e: &AppError) -> StatusCode {
+    match e {
+        AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Unavailable(_) | AppError::Disabled(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        let status = status_of(&e);
+        let field = match &e {
+            AppError::Invalid { field, .. } => field.clone(),
+            _ => None,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+            field,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, parse_json, query};
 use crate::SharedState;
+use pharos_app::Caller;
 
 pub const DEFAULT_PAGE: u64 = 100;
 pub const MAX_PAGE: u64 = 1000;
@@ -246,7 +247,7 @@ pub async fn create(
     State(state): State<SharedState>,
     ApiJson(spec): ApiJson<MonitorSpec>,
 ) -> Result<Response, ApiError> {
-    let id = create_monitor(&state, spec).await?;
+    let id = state.create_monitor(&Caller::Admin, spec).await?;
     let detail = load_detail(&state, id.clone(), 20).await?;
     Ok((
         StatusCode::CREATED,
@@ -256,45 +257,6 @@ pub async fn create(
         .into_response())
 }
 
-/// Shared by the API and the UI's form.
-pub async fn create_monitor(state: &SharedState, spec: MonitorSpec) -> Result<MonitorId, ApiError> {
-    if let MonitorCheck::Heartbeat(h) = &spec.check
-        && h.token.is_some()
-    {
-        let mut e = ApiError::bad_request(
-            "heartbeat.token: Pharos makes the ping token for monitors created through the API",
-        );
-        e.field = Some("heartbeat.token".into());
-        return Err(e);
-    }
-    let id = spec.id.clone();
-    state
-        .with_store(move |s| s.create_monitor(&spec, Utc::now()))
-        .await?;
-    state.engine.reconcile(std::slice::from_ref(&id)).await?;
-    tracing::info!(operation = "monitor_create", monitor = %id, "monitor created through the API");
-    Ok(id)
-}
-
-/// A monitor made through the API; config monitors are a conflict (they change in the file).
-pub async fn api_record(state: &SharedState, id: &MonitorId) -> Result<MonitorRecord, ApiError> {
-    let id2 = id.clone();
-    let rec = state
-        .with_store(move |s| s.monitor(&id2))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("monitor {:?}", id.as_str())))?;
-    if rec.0.source == MonitorSource::Config {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "monitor {:?} is defined in the config file; change it there and reload",
-                id.as_str()
-            ),
-        ));
-    }
-    Ok(rec.0)
-}
-
 /// Applies a JSON merge patch to the monitor's definition and checks the result like a new one.
 pub async fn patch(
     State(state): State<SharedState>,
@@ -302,7 +264,7 @@ pub async fn patch(
     body: axum::body::Bytes,
 ) -> Result<Json<MonitorDetail>, ApiError> {
     let id = parse_id(&id)?;
-    let rec = api_record(&state, &id).await?;
+    let rec = state.changeable_monitor(&id).await?;
     let patch: Value = parse_json(&body)?;
     if !patch.is_object() {
         return Err(ApiError::bad_request(
@@ -318,29 +280,8 @@ pub async fn patch(
     }
     let bytes = serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
     let spec: MonitorSpec = parse_json(&bytes)?;
-    save_monitor(&state, spec).await?;
+    state.change_monitor(&Caller::Admin, spec).await?;
     Ok(Json(load_detail(&state, id, 20).await?))
-}
-
-/// Stores a changed API monitor and restarts it with its state kept (API and UI).
-pub async fn save_monitor(state: &SharedState, spec: MonitorSpec) -> Result<(), ApiError> {
-    let id = spec.id.clone();
-    state
-        .with_store(move |s| s.update_monitor(&spec, Utc::now()))
-        .await?;
-    state.engine.reconcile(std::slice::from_ref(&id)).await?;
-    tracing::info!(operation = "monitor_update", monitor = %id, "monitor changed through the API");
-    Ok(())
-}
-
-/// Deletes an API monitor with its history and stops it (API and UI).
-pub async fn delete_monitor(state: &SharedState, id: &MonitorId) -> Result<(), ApiError> {
-    api_record(state, id).await?;
-    let id2 = id.clone();
-    state.with_store(move |s| s.delete_monitor(&id2)).await?;
-    state.engine.reconcile(&[]).await?;
-    tracing::info!(operation = "monitor_delete", monitor = %id, "monitor deleted through the API");
-    Ok(())
 }
 
 fn merge_patch(target: &mut Value, patch: &Value) {
@@ -365,7 +306,9 @@ pub async fn remove(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    delete_monitor(&state, &parse_id(&id)?).await?;
+    state
+        .delete_monitor(&Caller::Admin, &parse_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -9,7 +9,6 @@
 //! [`restore`].
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::Json;
@@ -21,7 +20,7 @@ use chrono::{DateTime, Utc};
 use pharos_scrape::config::{ScrapeConfig, check_discovery};
 use pharos_scrape::manager::{ApiJobError, JobSource, ScrapeManager};
 use pharos_scrape::secrets::{self, SecretKey};
-use pharos_store::{ScrapeJobRecord, Store};
+use pharos_store::ScrapeJobRecord;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -472,61 +471,6 @@ fn apply_merge_patch(doc: &mut Value, patch: &Value) {
             *d = fresh;
         }
         (d, p) => *d = p.clone(),
-    }
-}
-
-/// At start, before the config is applied: loads (or makes) the secrets key and hands the
-/// stored API jobs to the scrape manager. A job whose credentials cannot be opened runs
-/// without them, with a warning naming it; one that no longer parses is skipped likewise.
-pub async fn restore(
-    store: Arc<Store>,
-    scrape: Arc<ScrapeManager>,
-    data_dir: &Path,
-) -> Result<usize, String> {
-    let dir = data_dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let key = SecretKey::load_or_create(&dir)?;
-        let rows = store.scrape_jobs().map_err(|e| e.to_string())?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for r in rows {
-            let mut doc = r.spec.clone();
-            let opened = if r.sealed_secrets.is_empty() {
-                Ok(BTreeMap::new())
-            } else {
-                key.open(&r.name, &r.sealed_secrets)
-            };
-            let secrets = opened.unwrap_or_else(|e| {
-                tracing::warn!(operation = "scrape_job_restore", job = %r.name, error = %e, "scrape job restored without its credentials");
-                BTreeMap::new()
-            });
-            if secrets::restore_secrets(&mut doc, &secrets).is_err() {
-                drop_placeholders(&mut doc);
-            }
-            match serde_json::from_value::<ScrapeConfig>(doc) {
-                Ok(c) => jobs.push(c),
-                Err(e) => {
-                    tracing::warn!(operation = "scrape_job_restore", job = %r.name, error = %e, "stored scrape job no longer reads; not scraped (PUT it again)");
-                }
-            }
-        }
-        let n = jobs.len();
-        let _ = scrape.secrets.set(key);
-        scrape.restore_api_jobs(jobs);
-        Ok(n)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-/// Removes every field still holding the `<secret>` placeholder.
-fn drop_placeholders(doc: &mut Value) {
-    match doc {
-        Value::Object(m) => {
-            m.retain(|_, v| v.as_str() != Some(secrets::REDACTED));
-            m.values_mut().for_each(drop_placeholders);
-        }
-        Value::Array(a) => a.iter_mut().for_each(drop_placeholders),
-        _ => {}
     }
 }
 

@@ -13,11 +13,10 @@ use serde_json::{Value, json};
 
 use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
 use super::{error_page, guard};
-use crate::api::monitors::{
-    api_record, create_monitor, delete_monitor, load_detail, parse_id, save_monitor,
-};
+use crate::api::monitors::{load_detail, parse_id};
 use crate::api::{ApiError, parse_json};
 use crate::{PublicPage, SharedState};
+use pharos_app::Caller;
 
 const HISTORY: u64 = 100;
 
@@ -243,7 +242,10 @@ pub async fn create(
     };
     let bytes = serde_json::to_vec(&input.to_json()).unwrap_or_default();
     let result = match parse_json::<MonitorSpec>(&bytes) {
-        Ok(spec) => create_monitor(&state, spec).await,
+        Ok(spec) => state
+            .create_monitor(&Caller::Admin, spec)
+            .await
+            .map_err(ApiError::from),
         Err(e) => Err(e),
     };
     match result {
@@ -314,7 +316,10 @@ pub async fn delete(
         return r;
     }
     let result = match parse_id(&id) {
-        Ok(id) => delete_monitor(&state, &id).await,
+        Ok(id) => state
+            .delete_monitor(&Caller::Admin, &id)
+            .await
+            .map_err(ApiError::from),
         Err(e) => Err(e),
     };
     match result {
@@ -333,10 +338,10 @@ pub async fn pause(
         return r;
     }
     let result = async {
-        let mut spec = api_record(&state, &parse_id(&id)?).await?.spec;
+        let mut spec = state.changeable_monitor(&parse_id(&id)?).await?.spec;
         spec.paused = !spec.paused;
         let id = spec.id.clone();
-        save_monitor(&state, spec).await?;
+        state.change_monitor(&Caller::Admin, spec).await?;
         Ok::<_, ApiError>(id)
     }
     .await;

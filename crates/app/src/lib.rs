@@ -1,0 +1,72 @@
+//! The application layer: every operation a request, a listener or a timer triggers,
+//! written once against domain types, a [`Caller`] and one [`AppError`]. The HTTP edge
+//! (`pharos-web`) extracts a request, calls one operation and answers; the syslog
+//! listeners and start-up (`pharos`) call the same operations.
+//!
+//! It owns: accepting a Sentry envelope ([`sentry`]), accepting a batch of log lines
+//! ([`logs`]), creating, changing and deleting monitors ([`monitors`], also from cron
+//! check-ins), scrape jobs made through the API ([`scrape_jobs`]), dashboards
+//! ([`dashboards`]), and the cardinality history ([`cardinality`]).
+//!
+//! It does not own: decoding protocols (`ingest`), storage (`store`, `tsdb`, `logs`),
+//! evaluation (`evaluate`), routing and delivery (`notify`), or HTTP.
+
+pub mod caller;
+pub mod cardinality;
+pub mod dashboards;
+mod error;
+pub mod logs;
+pub mod metrics_store;
+pub mod monitors;
+pub mod scrape_jobs;
+pub mod sentry;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+
+use pharos_evaluate::MonitorEngine;
+use pharos_store::Store;
+
+pub use caller::Caller;
+pub use error::AppError;
+
+/// Re-reads the config file and applies it; `Err` carries the reason a new config was refused.
+pub type Reload =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// The running services every operation works with.
+pub struct App {
+    pub store: Arc<Store>,
+    pub engine: Arc<MonitorEngine>,
+    pub errors: Arc<sentry::ErrorIngest>,
+    /// The metrics store, PromQL engine and scrape manager; `None` when metrics are off.
+    pub metrics_store: Option<Arc<metrics_store::Metrics>>,
+    /// The log store and its ingest path; `None` when logs are turned off.
+    pub logs: Option<Arc<logs::Logs>>,
+    /// Dashboards from the config file and uploaded ones.
+    pub dashboards: Arc<dashboards::DashboardSet>,
+    /// Per-minute cardinality snapshots, for growth on `/metrics/cardinality`.
+    pub cardinality: Arc<cardinality::CardinalityHistory>,
+    /// The receivers in force (swapped on reload), for listing and test notifications.
+    pub receivers: Arc<RwLock<pharos_notify::Receivers>>,
+    /// Routing, silences and the alerts posted to Alertmanager's API.
+    pub alerting: Arc<pharos_notify::dispatch::Dispatcher>,
+    /// Incidents, escalation, on-call schedules and runbooks.
+    pub incidents: Arc<pharos_notify::incidents::Incidents>,
+    pub reload: Reload,
+}
+
+impl App {
+    /// Runs blocking store work off the async threads.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> pharos_store::Result<T> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(AppError::from)
+    }
+}

@@ -1,0 +1,402 @@
+//! Accepting what Sentry SDKs send (`/api/<project>/envelope/` and `/store/`): the body
+//! decoded within its size cap, the DSN key checked before any item is processed, items
+//! scrubbed and turned into records, the project's quota, the durable commit to the error
+//! store, then what follows from it: issue signals for the alert evaluator, SDK logs into
+//! the log store, cron check-ins driving heartbeat monitors, and the ingest counters.
+
+pub mod checkin;
+pub mod directory;
+mod metrics;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+use pharos_evaluate::IssueSignal;
+use pharos_ingest::sentry::{self, Envelope, Limits, Processed, Record, Scrubber, auth, body};
+use pharos_store::errors::{IngestBatch, IngestOutcome};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::{App, AppError, Caller};
+use directory::{Directory, ProjectInfo, Quota};
+pub use metrics::IngestMetrics;
+
+/// The largest request body accepted, compressed or decoded (Sentry's envelope limit is
+/// larger, but a small team's SDKs never come near this).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bodies above this are decoded off the async threads.
+const DECODE_INLINE_BYTES: usize = 256 * 1024;
+
+/// Error-tracking ingest state: the project keys, the scrubber, limits and quota.
+pub struct ErrorIngest {
+    pub directory: RwLock<Directory>,
+    pub scrubber: RwLock<Arc<Scrubber>>,
+    pub limits: Limits,
+    pub quota: Quota,
+    pub signals: UnboundedSender<IssueSignal>,
+    pub metrics: IngestMetrics,
+}
+
+impl ErrorIngest {
+    pub fn new(signals: UnboundedSender<IssueSignal>, metrics: IngestMetrics) -> ErrorIngest {
+        ErrorIngest {
+            directory: RwLock::new(Directory::default()),
+            scrubber: RwLock::new(Arc::new(Scrubber::default())),
+            limits: Limits::default(),
+            quota: Quota::default(),
+            signals,
+            metrics,
+        }
+    }
+
+    pub fn set_scrubber(&self, s: Scrubber) {
+        *self.scrubber.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
+    }
+
+    pub fn scrubber(&self) -> Arc<Scrubber> {
+        self.scrubber
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the key directory after a change of projects or keys.
+    pub fn set_projects(&self, projects: &[pharos_store::errors::Project]) {
+        *self.directory.write().unwrap_or_else(|p| p.into_inner()) =
+            Directory::from_projects(projects);
+    }
+}
+
+/// Which of Sentry's two ingest endpoints a body came to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Endpoint {
+    Envelope,
+    Store,
+}
+
+/// One request to an ingest endpoint, as the SDK sent it.
+pub struct SentryRequest<B> {
+    pub endpoint: Endpoint,
+    /// The project id from the URL, unparsed.
+    pub project: String,
+    pub content_encoding: Option<String>,
+    /// `X-Sentry-Auth` or `Authorization`.
+    pub auth_header: Option<String>,
+    /// The URL's query string (`sentry_key=` from browser SDKs).
+    pub query: Option<String>,
+    pub body: B,
+}
+
+/// An accepted request: the id to answer with, and the quota's retry time when part of it
+/// was over the project's quota.
+#[derive(Debug)]
+pub struct SentryAccepted {
+    pub id: Option<String>,
+    pub quota_retry_after: Option<u64>,
+}
+
+/// A refused request, with the quota's retry time the SDK should still be told.
+#[derive(Debug)]
+pub struct SentryRefused {
+    pub error: AppError,
+    pub quota_retry_after: Option<u64>,
+}
+
+impl From<AppError> for SentryRefused {
+    fn from(error: AppError) -> SentryRefused {
+        SentryRefused {
+            error,
+            quota_retry_after: None,
+        }
+    }
+}
+
+impl App {
+    /// Re-reads projects and keys after a change.
+    pub async fn refresh_projects(&self) -> Result<(), AppError> {
+        let projects = self.with_store(|s| s.errors().projects()).await?;
+        self.errors.set_projects(&projects);
+        Ok(())
+    }
+
+    /// Accepts one Sentry ingest request. Answers once every record is committed; the
+    /// caller is the project whose DSN key the request carries.
+    pub async fn accept_sentry<B: AsRef<[u8]> + Send + 'static>(
+        &self,
+        request: SentryRequest<B>,
+    ) -> Result<SentryAccepted, SentryRefused> {
+        let started = std::time::Instant::now();
+        let m = &self.errors.metrics;
+        let refuse = |outcome: &str, error: AppError| {
+            m.envelope(outcome);
+            SentryRefused::from(error)
+        };
+        let Ok(project_id) = request.project.parse::<i64>() else {
+            return Err(AppError::NotFound(format!("project {:?}", request.project)).into());
+        };
+        let data = decode(request.content_encoding, request.body)
+            .await
+            .map_err(|e| match e {
+                e @ body::BodyError::TooLarge { .. } => {
+                    refuse("too_large", AppError::TooLarge(e.to_string()))
+                }
+                e @ body::BodyError::Unsupported(_) => {
+                    refuse("bad_encoding", AppError::UnsupportedEncoding(e.to_string()))
+                }
+                e => refuse("invalid", AppError::invalid(e.to_string())),
+            })?;
+        let received = Utc::now();
+        // Framing is cheap and may carry the key (the `dsn` header); the items are
+        // processed only once the key is known to be good.
+        let envelope = match request.endpoint {
+            Endpoint::Envelope => Some(
+                Envelope::parse(&data)
+                    .map_err(|e| refuse("invalid", AppError::invalid(e.to_string())))?,
+            ),
+            Endpoint::Store => None,
+        };
+        let key = request
+            .auth_header
+            .as_deref()
+            .and_then(auth::key_from_auth_header)
+            .map(str::to_owned)
+            .or_else(|| request.query.as_deref().and_then(auth::key_from_query))
+            .or_else(|| {
+                envelope
+                    .as_ref()
+                    .and_then(Envelope::dsn)
+                    .and_then(auth::key_from_dsn)
+            });
+        let info = {
+            let dir = self
+                .errors
+                .directory
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            dir.authenticate(project_id, key.as_deref())
+        }
+        .map_err(|e| refuse("unauthorized", AppError::Unauthorized(e.message().into())))?;
+        let caller = Caller::ProjectKey { project: info.id };
+        let scrubber = self.errors.scrubber();
+        let (processed, id_from_header) = match &envelope {
+            Some(env) => (
+                sentry::process_envelope(env, &scrubber, self.errors.limits, received),
+                env.event_id().map(str::to_owned),
+            ),
+            None => {
+                let mut p = Processed::default();
+                match sentry::process_store_body(&data, &scrubber, received) {
+                    Ok(r) => p.records.push(r),
+                    Err(sentry::EventError::TooLarge) => p.too_large = true,
+                    Err(e) => return Err(refuse("invalid", AppError::invalid(e.to_string()))),
+                }
+                (p, None)
+            }
+        };
+        if processed.too_large {
+            return Err(refuse(
+                "too_large",
+                AppError::TooLarge(format!(
+                    "an event is larger than {} bytes",
+                    sentry::MAX_EVENT_BYTES
+                )),
+            ));
+        }
+        for ty in &processed.skipped {
+            m.item(ty, "skipped");
+        }
+        for (ty, reason) in &processed.invalid {
+            m.item(ty, "invalid");
+            tracing::info!(operation = "sentry_ingest", project = info.id, item = %ty, error_type = "invalid_item", error = %reason, "envelope item dropped");
+        }
+
+        let Processed {
+            records, framing, ..
+        } = processed;
+        let (kept, check_ins, retry_after) = self.apply_quota(&info, records, received);
+        let answer_id = kept
+            .iter()
+            .find_map(|r| match r {
+                Record::Event(e) => Some(e.event_id.clone()),
+                Record::Transaction(t) => Some(t.event_id.clone()),
+                _ => None,
+            })
+            .or(id_from_header);
+        if let Some(retry) = retry_after
+            && kept.is_empty()
+            && check_ins.is_empty()
+        {
+            m.envelope("rate_limited");
+            return Err(SentryRefused {
+                error: AppError::RateLimited {
+                    message: "project quota exceeded".into(),
+                    retry_after_secs: retry,
+                },
+                quota_retry_after: Some(retry),
+            });
+        }
+
+        // Structured logs also go to the log store, searchable beside every other line.
+        let sdk_logs: Vec<pharos_model::LogEntry> = match &self.logs {
+            Some(_) => kept
+                .iter()
+                .filter_map(|r| match r {
+                    Record::Logs(l) => Some(l.clone()),
+                    _ => None,
+                })
+                .flat_map(|l| pharos_ingest::logs::sentry::to_entries(l, &info.name, received))
+                .collect(),
+            None => Vec::new(),
+        };
+        if !kept.is_empty() {
+            self.commit_records(&info, received, kept).await?;
+        }
+        if let Some(logs) = &self.logs
+            && !sdk_logs.is_empty()
+        {
+            let decoded = pharos_model::DecodedLogs {
+                entries: sdk_logs,
+                rejected: Vec::new(),
+            };
+            if let Err(e) = logs.accept("sentry", decoded).await {
+                tracing::warn!(operation = "sentry_ingest", project = info.id, error_type = "log_store", error = %e, "SDK logs not added to the log store");
+            }
+        }
+        for c in check_ins {
+            m.item("check_in", "accepted");
+            self.apply_check_in(&caller, &info, c).await;
+        }
+        m.latency(started.elapsed().as_secs_f64());
+
+        if let Some(f) = framing {
+            // Items before the break were kept; the SDK cannot fix the rest by retrying.
+            m.envelope("invalid");
+            tracing::info!(operation = "sentry_ingest", project = info.id, error_type = "framing", error = %f, "envelope cut short");
+            return Err(SentryRefused {
+                error: AppError::invalid(f.to_string()),
+                quota_retry_after: retry_after,
+            });
+        }
+        m.envelope("accepted");
+        Ok(SentryAccepted {
+            id: answer_id,
+            quota_retry_after: retry_after,
+        })
+    }
+
+    /// The quota counts error events; over it they are dropped and the SDK told to wait.
+    /// Returns the records to store, the check-ins, and the quota's retry time.
+    fn apply_quota(
+        &self,
+        info: &ProjectInfo,
+        records: Vec<Record>,
+        received: chrono::DateTime<Utc>,
+    ) -> (Vec<Record>, Vec<sentry::CheckIn>, Option<u64>) {
+        let m = &self.errors.metrics;
+        let wanted = records
+            .iter()
+            .filter(|r| matches!(r, Record::Event(_)))
+            .count() as u32;
+        let (granted, retry_after) = self.errors.quota.take(info, wanted, received.timestamp());
+        let mut events_left = granted;
+        let mut kept = Vec::with_capacity(records.len());
+        let mut check_ins = Vec::new();
+        for r in records {
+            match r {
+                Record::Event(_) if events_left == 0 => m.item("event", "rate_limited"),
+                Record::Event(e) => {
+                    events_left -= 1;
+                    kept.push(Record::Event(e));
+                }
+                Record::CheckIn(c) => check_ins.push(c),
+                other => kept.push(other),
+            }
+        }
+        (kept, check_ins, retry_after)
+    }
+
+    /// Commits the records through the error store's writer, counts them and tells the
+    /// alert evaluator about new and regressed issues.
+    async fn commit_records(
+        &self,
+        info: &ProjectInfo,
+        received: chrono::DateTime<Utc>,
+        kept: Vec<Record>,
+    ) -> Result<IngestOutcome, SentryRefused> {
+        let m = &self.errors.metrics;
+        let counts: Vec<(&'static str, String)> = kept.iter().map(record_label).collect();
+        let batch = IngestBatch::new(info.id, received, kept);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Err(e) = self.store.errors().ingest(batch, move |r| {
+            let _ = tx.send(r);
+        }) {
+            m.envelope("unavailable");
+            tracing::warn!(operation = "sentry_ingest", project = info.id, error_type = "store", error = %e, "envelope refused");
+            return Err(
+                AppError::Unavailable("Pharos is busy storing events; try again".into()).into(),
+            );
+        }
+        let outcome = match rx.await {
+            Ok(Ok(o)) => o,
+            _ => {
+                m.envelope("unavailable");
+                return Err(
+                    AppError::Unavailable("events could not be stored; try again".into()).into(),
+                );
+            }
+        };
+        for (ty, _) in &counts {
+            m.item(ty, "accepted");
+        }
+        m.record(info, &outcome, &counts);
+        for e in outcome.events.iter().filter(|e| !e.duplicate) {
+            let signal = if e.new_issue {
+                Some(IssueSignal::New {
+                    project: info.id,
+                    issue: e.issue_id,
+                })
+            } else if e.regression {
+                Some(IssueSignal::Regression {
+                    project: info.id,
+                    issue: e.issue_id,
+                })
+            } else {
+                None
+            };
+            if let Some(s) = signal {
+                let _ = self.errors.signals.send(s);
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+async fn decode<B: AsRef<[u8]> + Send + 'static>(
+    encoding: Option<String>,
+    raw: B,
+) -> Result<Vec<u8>, body::BodyError> {
+    if raw.as_ref().len() > DECODE_INLINE_BYTES {
+        tokio::task::spawn_blocking(move || {
+            body::decode(encoding.as_deref(), raw.as_ref(), MAX_BODY_BYTES)
+        })
+        .await
+        .unwrap_or_else(|e| Err(body::BodyError::Unsupported(e.to_string())))
+    } else {
+        body::decode(encoding.as_deref(), raw.as_ref(), MAX_BODY_BYTES)
+    }
+}
+
+fn record_label(r: &Record) -> (&'static str, String) {
+    match r {
+        Record::Event(e) => ("event", e.level.clone()),
+        Record::Transaction(_) => ("transaction", String::new()),
+        Record::Sessions(_) => ("session", String::new()),
+        Record::CheckIn(_) => ("check_in", String::new()),
+        Record::Attachment(_) => ("attachment", String::new()),
+        Record::Logs(_) => ("log", String::new()),
+        Record::ClientReport(d) => (
+            "client_report",
+            d.iter().map(|d| d.quantity).sum::<u64>().to_string(),
+        ),
+    }
+}
