@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pharos_model::HumanDuration;
+use pharos_template::Template;
 use promql_parser::parser::Expr;
 use serde::{Deserialize, Deserializer};
-
-use super::template::Template;
 
 /// One group of rules, evaluated together on one interval.
 #[derive(Clone, Debug)]
