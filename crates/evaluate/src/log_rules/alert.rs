@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use pharos_model::{Alert, AlertState, HumanDuration, Labels};
+use pharos_template::query_escape;
 
 use super::config::{LogRule, LogRuleKind};
-use crate::rules::template_funcs::query_escape;
 
 /// Marks a generator URL as a log rule's; how alerts are recognised after a restart.
 pub(crate) const EXPLORER_PATH: &str = "/logs?q=";

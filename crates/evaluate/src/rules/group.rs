@@ -19,10 +19,9 @@ use pharos_model::series::{
 };
 use pharos_model::{Alert, AlertState, Labels};
 use pharos_promql::{Engine, QueryValue};
+use pharos_template::{QuerySamples, Template, TemplateData, query_escape};
 
 use super::file::{RuleGroupSpec, RuleKind, RuleSpec};
-use super::template::TemplateData;
-use super::template_funcs::query_escape;
 
 /// How long a resolved alert is kept (Prometheus's `resolvedRetention`).
 pub const RESOLVED_RETENTION_MS: i64 = 15 * 60 * 1000;
@@ -526,7 +525,7 @@ impl RuleState {
         };
         let at = ts - offset;
         let samples = query_samples(ctx, &self.spec, at)?;
-        let query = |q: &str| -> Result<super::template::QuerySamples, String> {
+        let query = |q: &str| -> Result<QuerySamples, String> {
             let r = ctx
                 .engine
                 .instant_query(ctx.storage.source(), q, at)
@@ -539,7 +538,7 @@ impl RuleState {
                 _ => Err("query result is not a vector or scalar".into()),
             }
         };
-        let expand = |t: &super::template::Template, data: &TemplateData| -> String {
+        let expand = |t: &Template, data: &TemplateData| -> String {
             t.expand(data, &query)
                 .unwrap_or_else(|e| format!("<error expanding template: {e}>"))
         };

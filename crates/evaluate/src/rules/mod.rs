@@ -1,5 +1,5 @@
-//! Prometheus alerting and recording rules: rule files (`file`), the Go-template subset of
-//! their labels and annotations (`template`, `template_funcs`), one group's state and
+//! Prometheus alerting and recording rules: rule files (`file`), whose labels and
+//! annotations are templates run by `pharos-template`, one group's state and
 //! evaluation (`group`), what the API and UI show (`status`), the stores rules read and
 //! write (`storage`), and here the [`RuleEvaluator`]: one task per group on its
 //! interval, alerts saved with their notifications through the one alert model, config
@@ -13,8 +13,15 @@ pub mod file;
 pub mod group;
 pub mod status;
 pub mod storage;
-pub mod template;
-pub mod template_funcs;
+/// The template engine's types under this crate's rule paths, for the crates that reach
+/// them through here.
+pub mod template {
+    pub use pharos_template::{QuerySamples, Template, TemplateData, TemplateError, Value};
+}
+/// Go's number formatting and URL escaping, which the rules API and UI print values with.
+pub mod template_funcs {
+    pub use pharos_template::{go_float, go_sprintf, query_escape};
+}
 #[cfg(test)]
 mod tests;
 
