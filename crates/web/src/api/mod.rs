@@ -248,6 +248,12 @@ impl ApiError {
     }
 }
 
+/// RFC 7396 JSON merge patch, as every PATCH of the API applies it: `null` removes a key,
+/// objects merge, anything else replaces.
+pub fn merge_patch(doc: &mut serde_json::Value, patch: &serde_json::Value) {
+    json_patch::merge(doc, patch);
+}
+
 /// The one place an operation's error becomes an HTTP status.
 pub fn status_of(e: &AppError) -> StatusCode {
     match e {
@@ -378,5 +384,31 @@ pub async fn reload(State(state): State<SharedState>, headers: axum::http::Heade
             format!("config not reloaded, the previous one stays in force: {e}"),
         )
         .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc7396() {
+        let mut doc = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        super::merge_patch(
+            &mut doc,
+            &json!({"a": null, "b": {"c": 5}, "e": [2], "f": {"g": null, "h": 1}}),
+        );
+        assert_eq!(doc, json!({"b": {"c": 5, "d": 3}, "e": [2], "f": {"h": 1}}));
+    }
+
+    /// Regression: a project PATCH adding a new object kept the nulls inside it.
+    #[test]
+    fn merge_patch_drops_nulls_inside_a_new_object() {
+        let mut doc = json!({"name": "shop"});
+        super::merge_patch(
+            &mut doc,
+            &json!({"alerts": {"new_issue": null, "rate": {"max": null}}}),
+        );
+        assert_eq!(doc, json!({"name": "shop", "alerts": {"rate": {}}}));
     }
 }

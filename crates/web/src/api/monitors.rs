@@ -272,7 +272,7 @@ pub async fn patch(
         ));
     }
     let mut doc = serde_json::to_value(&rec.spec).map_err(|e| ApiError::internal(e.to_string()))?;
-    merge_patch(&mut doc, &patch);
+    super::merge_patch(&mut doc, &patch);
     if doc.get("id").and_then(Value::as_str) != Some(id.as_str()) {
         return Err(ApiError::bad_request(
             "id: a monitor's id cannot change; create a new monitor instead",
@@ -282,24 +282,6 @@ pub async fn patch(
     let spec: MonitorSpec = parse_json(&bytes)?;
     state.change_monitor(&Caller::Admin, spec).await?;
     Ok(Json(load_detail(&state, id, 20).await?))
-}
-
-fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
-    }
-    let Value::Object(map) = target else { return };
-    for (k, v) in patch {
-        if v.is_null() {
-            map.remove(k);
-        } else {
-            merge_patch(map.entry(k.clone()).or_insert(Value::Null), v);
-        }
-    }
 }
 
 pub async fn remove(
@@ -357,7 +339,7 @@ mod tests {
     #[test]
     fn merge_patch_follows_rfc7396() {
         let mut doc = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
-        merge_patch(
+        crate::api::merge_patch(
             &mut doc,
             &json!({"a": null, "b": {"c": 5}, "e": [2], "f": "x"}),
         );

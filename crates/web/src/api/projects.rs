@@ -189,7 +189,7 @@ pub async fn patch(
         alerts: current.settings.alerts,
     })
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    merge(&mut doc, &patch);
+    super::merge_patch(&mut doc, &patch);
     let next: NewProject = parse_json(doc.to_string().as_bytes())?;
     validate_name(&next.name).map_err(|e| field_error("name", e))?;
     state
@@ -208,21 +208,6 @@ pub async fn patch(
 }
 
 /// RFC 7396: objects merge, `null` deletes, anything else replaces.
-pub fn merge(doc: &mut Value, patch: &Value) {
-    match (doc, patch) {
-        (Value::Object(d), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    d.remove(k);
-                } else {
-                    merge(d.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (d, p) => *d = p.clone(),
-    }
-}
-
 pub async fn remove(
     State(state): State<SharedState>,
     Path(id): Path<i64>,

@@ -428,7 +428,7 @@ pub async fn patch(
         ));
     }
     let mut doc = record.spec.clone();
-    apply_merge_patch(&mut doc, &patch);
+    super::merge_patch(&mut doc, &patch);
     let bytes = serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))?;
     let doc = job_document(&bytes, Some(&name))?;
     Ok(Json(replace(&state, scrape, &record, doc).await?))
@@ -449,44 +449,9 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// RFC 7396: `null` removes a key, objects merge, anything else replaces.
-fn apply_merge_patch(doc: &mut Value, patch: &Value) {
-    match (doc, patch) {
-        (Value::Object(d), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    d.remove(k);
-                } else if let Some(existing) = d.get_mut(k) {
-                    apply_merge_patch(existing, v);
-                } else {
-                    let mut fresh = Value::Object(Default::default());
-                    apply_merge_patch(&mut fresh, v);
-                    d.insert(k.clone(), fresh);
-                }
-            }
-        }
-        (d, Value::Object(p)) => {
-            let mut fresh = Value::Object(Default::default());
-            apply_merge_patch(&mut fresh, &Value::Object(p.clone()));
-            *d = fresh;
-        }
-        (d, p) => *d = p.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_patch_follows_rfc7396() {
-        let mut doc = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
-        apply_merge_patch(
-            &mut doc,
-            &json!({"a": null, "b": {"c": 5}, "e": [2], "f": {"g": null, "h": 1}}),
-        );
-        assert_eq!(doc, json!({"b": {"c": 5, "d": 3}, "e": [2], "f": {"h": 1}}));
-    }
 
     #[test]
     fn check_messages_name_their_field() {
