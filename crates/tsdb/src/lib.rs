@@ -15,6 +15,7 @@ mod block;
 mod chunk;
 mod codec;
 mod column;
+mod error;
 mod head;
 mod head_chunks;
 mod wal;
@@ -28,7 +29,10 @@ use pharos_model::series::{
     LabelMatcher, LabelSet, Sample, SelectError, SeriesSamples, SeriesSource,
 };
 
+pub use error::TsdbError;
+
 use block::{Block, BlockWriter};
+use error::io;
 use head::{Head, MemSeries};
 use head_chunks::HeadChunkFiles;
 use wal::{Record, Wal};
@@ -75,19 +79,6 @@ pub enum AppendError {
     TooManySeries(usize),
     #[error("invalid labels: {0}")]
     InvalidLabels(String),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TsdbError {
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
-    #[error("corrupt data in {path}: {message}")]
-    Corrupt { path: String, message: String },
-    #[error("the store is closed")]
-    Closed,
 }
 
 /// What a commit did.
@@ -160,11 +151,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> TsdbError {
-    let context = context.into();
-    move |source| TsdbError::Io { context, source }
 }
 
 impl Tsdb {
