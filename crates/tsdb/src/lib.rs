@@ -11,6 +11,7 @@
 //!   head's lower bound is "out of bounds". Staleness markers are kept bit-exact.
 //! - Queries go through [`pharos_model::series::SeriesSource`], implemented by [`Tsdb`].
 
+mod append;
 mod block;
 mod chunk;
 mod codec;
@@ -29,11 +30,12 @@ use pharos_model::series::{
     LabelMatcher, LabelSet, Sample, SelectError, SeriesSamples, SeriesSource,
 };
 
+pub use append::{AppendError, Appender, CommitSummary, SeriesRef};
 pub use error::TsdbError;
 
 use block::{Block, BlockWriter};
 use error::io;
-use head::{Head, MemSeries};
+use head::{Head, MemSeries, now_ms};
 use head_chunks::HeadChunkFiles;
 use wal::{Record, Wal};
 
@@ -59,37 +61,6 @@ impl Default for Options {
             max_series: 1_000_000,
         }
     }
-}
-
-/// A handle to a series in the head, valid until the store is closed. Scrape loops cache
-/// it per exposed line so that repeated appends skip label hashing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SeriesRef(pub u64);
-
-/// Why one sample was refused; the rest of the batch is unaffected.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AppendError {
-    #[error("out of order sample")]
-    OutOfOrder,
-    #[error("duplicate sample for timestamp")]
-    Duplicate,
-    #[error("out of bounds")]
-    OutOfBounds,
-    #[error("series limit reached: the store holds {0} series (limit `max_series`)")]
-    TooManySeries(usize),
-    #[error("invalid labels: {0}")]
-    InvalidLabels(String),
-}
-
-/// What a commit did.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct CommitSummary {
-    pub appended: usize,
-    pub out_of_order: usize,
-    pub duplicate: usize,
-    pub out_of_bounds: usize,
-    pub too_many_series: usize,
-    pub new_series: usize,
 }
 
 /// Numbers the store reports about itself (exported on `/metrics` and in the UI).
@@ -144,13 +115,6 @@ pub struct Tsdb {
     compactions: AtomicU64,
     /// Held by `maintain`: compaction and retention assume nobody else changes blocks.
     maintenance: Mutex<()>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Tsdb {
@@ -267,16 +231,6 @@ impl Tsdb {
         })
     }
 
-    pub fn appender(&self) -> Appender<'_> {
-        Appender {
-            db: self,
-            pending: Vec::new(),
-            last: HashMap::new(),
-            summary: CommitSummary::default(),
-            now: now_ms(),
-        }
-    }
-
     /// Cuts head data older than a block span into blocks, merges blocks, applies
     /// retention, truncates the WAL. Cheap when there is nothing to do; the binary calls it
     /// every minute from a blocking thread.
@@ -287,17 +241,6 @@ impl Tsdb {
         self.merge_blocks()?;
         self.apply_retention()?;
         Ok(())
-    }
-
-    /// Samples older than this are out of bounds: before the newest block's end (they
-    /// would belong to a written block) or, as in Prometheus, more than half a block span
-    /// before the head's newest sample.
-    fn min_appendable_time(&self) -> i64 {
-        let blocks = self.min_valid.load(Ordering::Relaxed);
-        match self.head_max_time.load(Ordering::Relaxed) {
-            i64::MIN => blocks,
-            head_max => blocks.max(head_max.saturating_sub(self.opts.block_duration_ms / 2)),
-        }
     }
 
     fn head_min_time(&self) -> Option<i64> {
@@ -695,144 +638,6 @@ impl Tsdb {
 fn sort_dedup(v: &mut Vec<Sample>) {
     v.sort_by_key(|s| s.t);
     v.dedup_by_key(|s| s.t);
-}
-
-/// A batch of samples, applied by [`Appender::commit`].
-pub struct Appender<'a> {
-    db: &'a Tsdb,
-    pending: Vec<(Arc<MemSeries>, i64, f64)>,
-    /// Newest time and value bits per series in this batch.
-    last: HashMap<u64, (i64, u64)>,
-    summary: CommitSummary,
-    now: i64,
-}
-
-impl Appender<'_> {
-    /// Queues a sample, creating the series if new. Errors are per sample.
-    pub fn append(&mut self, labels: &LabelSet, t: i64, v: f64) -> Result<SeriesRef, AppendError> {
-        if labels.is_empty() {
-            return Err(self.count(AppendError::InvalidLabels("empty label set".into())));
-        }
-        if t < self.db.min_appendable_time() {
-            return Err(self.count(AppendError::OutOfBounds));
-        }
-        let (series, created) =
-            match self
-                .db
-                .head
-                .get_or_create(labels, self.now, self.db.opts.max_series)
-            {
-                Ok(x) => x,
-                Err(n) => return Err(self.count(AppendError::TooManySeries(n))),
-            };
-        if created {
-            self.summary.new_series += 1;
-        }
-        let r = SeriesRef(series.id);
-        self.queue(series, t, v).map(|_| r)
-    }
-
-    /// Queues a sample for a series known by reference (from an earlier `append`).
-    /// A reference to a series the head has dropped (it had no sample for a block span)
-    /// is refused as `InvalidLabels`: append by labels again.
-    pub fn append_ref(&mut self, series: SeriesRef, t: i64, v: f64) -> Result<(), AppendError> {
-        if t < self.db.min_appendable_time() {
-            return Err(self.count(AppendError::OutOfBounds));
-        }
-        let Some(s) = self.db.head.by_id(series.0) else {
-            return Err(AppendError::InvalidLabels(format!(
-                "unknown series reference {}",
-                series.0
-            )));
-        };
-        self.queue(s, t, v)
-    }
-
-    fn count(&mut self, e: AppendError) -> AppendError {
-        match e {
-            AppendError::OutOfOrder => self.summary.out_of_order += 1,
-            AppendError::Duplicate => self.summary.duplicate += 1,
-            AppendError::OutOfBounds => self.summary.out_of_bounds += 1,
-            AppendError::TooManySeries(_) => self.summary.too_many_series += 1,
-            AppendError::InvalidLabels(_) => {}
-        }
-        e
-    }
-
-    fn queue(&mut self, s: Arc<MemSeries>, t: i64, v: f64) -> Result<(), AppendError> {
-        let last = match self.last.get(&s.id) {
-            Some(l) => Some(*l),
-            None => s.data.lock().expect("series lock").last(),
-        };
-        if let Some((lt, lv)) = last {
-            if t < lt {
-                return Err(self.count(AppendError::OutOfOrder));
-            }
-            if t == lt {
-                if lv == v.to_bits() {
-                    return Ok(());
-                }
-                return Err(self.count(AppendError::Duplicate));
-            }
-        }
-        self.last.insert(s.id, (t, v.to_bits()));
-        self.pending.push((s, t, v));
-        Ok(())
-    }
-
-    /// Writes the batch to the WAL, then makes it visible to queries.
-    pub fn commit(mut self) -> Result<CommitSummary, TsdbError> {
-        if self.pending.is_empty() {
-            return Ok(self.summary);
-        }
-        let mut wal = self.db.wal.lock().expect("wal lock");
-        // Series records before their samples, for every series the WAL has not seen,
-        // whichever appender created it.
-        let mut unlogged: Vec<&MemSeries> = Vec::new();
-        for (s, _, _) in &self.pending {
-            if !s.logged.load(Ordering::Relaxed) && !unlogged.iter().any(|u| u.id == s.id) {
-                unlogged.push(s);
-            }
-        }
-        if !unlogged.is_empty() {
-            let idx = self.db.head.index.read().expect("head index lock");
-            for s in &unlogged {
-                wal.add_series(s.id, &idx.labels(s));
-            }
-        }
-        let records: Vec<(u64, i64, f64)> = self
-            .pending
-            .iter()
-            .map(|(s, t, v)| (s.id, *t, *v))
-            .collect();
-        wal.add_samples(&records);
-        wal.flush()?;
-        for s in unlogged {
-            Head::mark_logged(s);
-        }
-        let mut max_t = i64::MIN;
-        let files = &self.db.head.files;
-        for (s, t, v) in self.pending.drain(..) {
-            let mut d = s.data.lock().expect("series lock");
-            // Another appender may have written this series since the check; replay
-            // skips the sample the same way.
-            if d.last().is_some_and(|(lt, _)| t <= lt) {
-                self.summary.out_of_order += 1;
-                continue;
-            }
-            d.append(t, v, files);
-            max_t = max_t.max(t);
-            self.summary.appended += 1;
-        }
-        wal.sync_if_due()?;
-        drop(wal);
-        self.db.max_time.fetch_max(max_t, Ordering::Relaxed);
-        self.db.head_max_time.fetch_max(max_t, Ordering::Relaxed);
-        self.db
-            .appended
-            .fetch_add(self.summary.appended as u64, Ordering::Relaxed);
-        Ok(self.summary)
-    }
 }
 
 fn storage(e: TsdbError) -> SelectError {
