@@ -11,7 +11,8 @@ use pharos_model::series::LabelSet;
 use crate::block::{self, Block, BlockWriter};
 use crate::error::io;
 use crate::head::MemSeries;
-use crate::{Tsdb, TsdbError, sort_dedup};
+use crate::query::sort_dedup;
+use crate::{Tsdb, TsdbError};
 
 impl Tsdb {
     /// Cuts head data older than a block span into blocks, merges blocks, applies
