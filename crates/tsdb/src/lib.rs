@@ -20,6 +20,7 @@ mod compaction;
 mod error;
 mod head;
 mod head_chunks;
+mod int_coder;
 mod open;
 mod query;
 mod retention;
