@@ -1,6 +1,6 @@
 //! [`LogStore`]: the write path and its two threads. An append is serialised by its
 //! caller, handed to the WAL thread, which writes every waiting append in one group and
-//! fsyncs once, answers the callers, publishes the batches to subscribers and passes them
+//! fsyncs once, publishes the batches to subscribers, answers the callers and passes them
 //! on to the indexer thread. The indexer adds documents to the day's partition and
 //! commits all open partitions every `commit_interval`, recording the highest sequence
 //! number it has indexed in the commit payload; WAL segments at or below the committed
@@ -190,6 +190,11 @@ impl LogStore {
 
     /// Every appended batch, after it is durable (not yet searchable): the live tail and
     /// log rules listen here. A receiver that falls 1024 batches behind gets `Lagged`.
+    ///
+    /// An append's accepted entries are sent as one batch before the append returns (an
+    /// append that accepted none sends nothing): once it has returned Ok, every receiver
+    /// subscribed before the call already holds the batch (`try_recv` sees it), and a
+    /// receiver subscribed after it returned never gets it.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<LogEntry>>> {
         self.shared.broadcast.subscribe()
     }
@@ -403,16 +408,18 @@ fn wal_loop(
                         let n = p.entries.len();
                         Counters::add(&c.appended, n as u64);
                         Counters::add(&c.refused, p.refused.len() as u64);
+                        let entries = Arc::new(p.entries);
+                        // Before the answer: `subscribe` promises that an append which
+                        // returned Ok is already queued for every receiver.
+                        if n > 0 && shared.broadcast.receiver_count() > 0 {
+                            let _ = shared.broadcast.send(entries.clone());
+                        }
                         let _ = reply.send(Ok(AppendReceipt {
                             accepted: n,
                             refused: p.refused,
                         }));
                         if n == 0 {
                             continue;
-                        }
-                        let entries = Arc::new(p.entries);
-                        if shared.broadcast.receiver_count() > 0 {
-                            let _ = shared.broadcast.send(entries.clone());
                         }
                         let msg = IndexMsg::Batch {
                             first_seq,

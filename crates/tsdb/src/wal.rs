@@ -16,6 +16,7 @@ use pharos_model::series::{Label, LabelSet};
 
 use crate::TsdbError;
 use crate::codec::{Reader, put_str, put_varint, unzigzag, zigzag};
+use crate::error::io;
 
 pub const SEGMENT_BYTES: u64 = 128 << 20;
 
@@ -35,11 +36,6 @@ pub enum Record {
     Series { id: u64, labels: LabelSet },
     Samples(Vec<(u64, i64, f64)>),
     Chunk { id: u64, count: u16, bytes: Vec<u8> },
-}
-
-fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> TsdbError {
-    let context = context.into();
-    move |source| TsdbError::Io { context, source }
 }
 
 pub struct Wal {
