@@ -416,7 +416,7 @@ def cpu_rss(sampler: Sampler, t0: float, t1: float) -> dict:
     cpu = (w[-1][1] - w[0][1]) / CLK_TCK
     rss = sorted(x[2] for x in w)
     return {"wall_s": wall, "cpu_s": cpu, "cpu_s_per_round": cpu / wall * STEP, "cores": cpu / wall,
-            "rss_median": rss[len(rss) // 2], "rss_max": rss[-1]}
+            "rss_median": med(rss), "rss_max": rss[-1]}
 
 
 def wait_groups(peer: Proc, n: int, timeout: float = 120) -> float:

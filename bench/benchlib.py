@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -159,20 +158,31 @@ def metric_sum(m: dict[str, float], name: str, must: str = "") -> float | None:
 # Statistics and formatting
 # --------------------------------------------------------------------------------------
 
-def pct(xs: list[float], p: float) -> float | None:
-    """Percentile p (0..100), linear between closest ranks."""
-    if not xs:
-        return None
-    s = sorted(xs)
+def pct(xs, p: float, empty=None):
+    """Percentile `p` (0..100) of the numbers in `xs` (None values ignored): the one
+    definition every benchmark under bench/ uses for its p50/p95/p99 and medians.
+
+    Linear interpolation between the closest ranks (numpy's default `linear`, Excel's
+    PERCENTILE.INC, Hyndman & Fan type 7): with `s` the values sorted and n of them,
+    the rank is k = (n - 1) * p / 100, and the result s[floor(k)] + (s[ceil(k)] -
+    s[floor(k)]) * (k - floor(k)); a whole k gives s[k] itself. So p 0 is the minimum,
+    p 100 the maximum, and p 50 the median as `statistics.median` gives it (the mean of
+    the two middle values for an even n). `empty` (None unless said) when there are no
+    values."""
+    s = sorted(x for x in xs if x is not None)
+    if not s:
+        return empty
     k = (len(s) - 1) * p / 100
     lo = int(k)
+    if lo == k:
+        return s[lo]
     hi = min(lo + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+def med(xs, empty=None):
+    """The median: `pct(xs, 50)`."""
+    return pct(xs, 50, empty)
 
 
 def fmt(x, spec: str = ".2f") -> str:

@@ -53,6 +53,9 @@ import time
 import uuid
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import med  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -445,7 +448,7 @@ class Sampler(threading.Thread):
             "wall_s": wall, "cpu_s": (s[-1][1] - s[0][1]) / CLK_TCK,
             "cores": (s[-1][1] - s[0][1]) / CLK_TCK / wall if wall > 0 else None,
             "busiest_1s_cores": busiest,
-            "rss_median": statistics.median(rss), "rss_max": max(rss),
+            "rss_median": med(rss), "rss_max": max(rss),
             "threads_max": max(x[3] for x in s), "samples": len(s), "machine": machine,
         }
 
@@ -849,11 +852,6 @@ def ratio(a, b) -> str:
     if a is None or b is None or b == 0:
         return "n/a"
     return f"{a / b:.2f}x"
-
-
-def med(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
 
 
 def report(args, gen: dict, runs: list[dict]) -> str:

@@ -100,6 +100,8 @@ function request()
    return concat({ b.head, b.s1, id, b.s2, id, b.s3, c4, b.s4 })
 end
 
+-- The latency percentiles are wrk's own (nearest rank over its per-microsecond histogram,
+-- the numbers of its --latency table), not benchlib.pct's linear interpolation.
 function done(summary, latency, requests)
    local e = summary.errors
    io.write(format(

@@ -42,13 +42,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import mmap
 import os
 import platform
 import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,7 +65,7 @@ except ImportError:  # pragma: no cover
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (CLK_TCK, PAGE_SIZE, SAMPLE_HEAD, Sampler, encode_labels, free_port, log, med,  # noqa: E402
-                      metric_sum, parse_metrics, pb_bytes, proc_stat, request, varint, wait_ready)
+                      metric_sum, parse_metrics, pb_bytes, pct, proc_stat, request, varint, wait_ready)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -663,23 +663,15 @@ def push(peer: Peer, workdir: str, connections: int) -> dict:
     cpu1 = os.times()
     mm.close()
     f.close()
-    all_lat = sorted(x for l in lat for x in l)
+    all_lat = [x for l in lat for x in l]
     return {
         "t0": t0, "t1": t1, "seconds": t1 - t0,
         "requests_ok": sum(r[0] for r in results), "requests_failed": sum(r[1] for r in results),
         "samples_ok": sum(r[2] for r in results),
         "first_error": next((r[3] for r in results if r[3]), None),
-        "request_p50_ms": pct(all_lat, 50) * 1000, "request_p99_ms": pct(all_lat, 99) * 1000,
+        "request_p50_ms": pct(all_lat, 50, math.nan) * 1000, "request_p99_ms": pct(all_lat, 99, math.nan) * 1000,
         "pusher_cores": ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / (t1 - t0),
     }
-
-
-def pct(xs: list[float], p: float) -> float:
-    """Nearest-rank percentile of a sorted list."""
-    if not xs:
-        return float("nan")
-    k = max(0, min(len(xs) - 1, int(round(p / 100 * len(xs) + 0.5)) - 1))
-    return xs[k]
 
 
 # --------------------------------------------------------------------------------------
@@ -723,8 +715,7 @@ def run_queries(peer: Peer, meta: dict, rounds: int) -> dict:
             lat[name].append(dt)
     out = {}
     for name, xs in lat.items():
-        xs.sort()
-        out[name] = {"p50_ms": pct(xs, 50) * 1000, "p99_ms": pct(xs, 99) * 1000, **shape[name]}
+        out[name] = {"p50_ms": pct(xs, 50, math.nan) * 1000, "p99_ms": pct(xs, 99, math.nan) * 1000, **shape[name]}
     return out
 
 
@@ -794,7 +785,7 @@ def run_peer(cls, args, meta: dict, root: str) -> dict:
     m = peer.metrics()
     app, alloc = dir_size(peer.data)
     nblocks, bbytes, bsamples = peer.blocks()
-    log(f"{peer.name}: settled after {time.monotonic() - t_settle:.0f} s; RSS {statistics.median(rss_after) / 2**20:.0f} MiB; "
+    log(f"{peer.name}: settled after {time.monotonic() - t_settle:.0f} s; RSS {med(rss_after) / 2**20:.0f} MiB; "
         f"disk {alloc / 2**20:.0f} MiB; {nblocks} blocks; running queries")
     q = run_queries(peer, meta, args.query_rounds)
     sampler.stop_ev.set()
@@ -811,9 +802,9 @@ def run_peer(cls, args, meta: dict, root: str) -> dict:
         "cpu_s_per_million": (cpu_b - cpu_a) / CLK_TCK / max(p["samples_ok"], 1) * 1e6,
         "cpu_s_settle": (cpu_settle - cpu_b) / CLK_TCK,
         "rss_idle": rss_idle, "rss_push_max": max(push_rss) if push_rss else None,
-        "rss_push_median": statistics.median(push_rss) if push_rss else None,
-        "rss_after": statistics.median(rss_after),
-        "rss_per_active_series": statistics.median(rss_after) / meta["active_series"],
+        "rss_push_median": med(push_rss),
+        "rss_after": med(rss_after),
+        "rss_per_active_series": med(rss_after) / meta["active_series"],
         "disk_apparent": app, "disk_alloc": alloc,
         "disk_bytes_per_sample": alloc / max(p["samples_ok"], 1),
         "dir_breakdown": dir_breakdown(peer.data), "block_chunk_bytes": block_chunk_bytes(peer.data),

@@ -38,13 +38,15 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 from array import array
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import med, pct  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -302,7 +304,7 @@ def drive_main(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Helpers: ports, /proc, HTTP, Prometheus text, percentiles.
+# Helpers: ports, /proc, HTTP, Prometheus text (percentiles: benchlib.pct).
 # --------------------------------------------------------------------------------------
 
 def raise_nofile() -> None:
@@ -425,19 +427,6 @@ def hist_quantile(buckets: list[tuple[float, float]], q: float) -> tuple[float |
     return None, "?"
 
 
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    k = min(len(s) - 1, max(0, int(math.ceil(q * len(s))) - 1))
-    return s[k]
-
-
-def median(values: list[float]) -> float | None:
-    vals = [v for v in values if v is not None]
-    return statistics.median(vals) if vals else None
-
-
 def fmt(v: float | None, spec: str = ".1f", unit: str = "") -> str:
     if v is None:
         return "n/a"
@@ -543,16 +532,16 @@ def arrival_stats(dump: dict, t0: float, t1: float, interval: float, sub: float)
     return {
         "requests": n,
         "rate": n / dur if dur > 0 else None,
-        "rate_median_window": median(sub_rates),
-        "per_second_median": median(secs) if secs else None,
+        "rate_median_window": med(sub_rates),
+        "per_second_median": med(secs) if secs else None,
         "per_second_max": max(secs) if secs else None,
         "per_second_min": min(secs) if secs else None,
-        "per_second_p99": pct(secs, 0.99),
+        "per_second_p99": pct(secs, 99),
         # An even spread has requests in every second; a burst in a few.
         "busy_seconds_fraction": (sum(1 for c in secs if c > 0) / len(secs)) if secs else None,
         "monitors_seen": len(last),
-        "interval_error_p50": pct(errs, 0.50),
-        "interval_error_p99": pct(errs, 0.99),
+        "interval_error_p50": pct(errs, 50),
+        "interval_error_p99": pct(errs, 99),
         "interval_error_max": max(errs) if errs else None,
         "intervals": len(errs),
         "new_connections": dump.get("connections"),
@@ -588,18 +577,18 @@ def proc_stats(samples: list[dict], bounds: list[dict], probes_at_bounds: list[f
         "probes": total_probes,
         "seconds": total_dt,
         "probes_per_s": total_probes / total_dt if total_dt else None,
-        "probes_per_s_median_window": median(per_sub_rate),
+        "probes_per_s_median_window": med(per_sub_rate),
         "cpu_seconds": total_cpu,
         "cores": total_cpu / total_dt if total_cpu is not None and total_dt else None,
-        "cores_median_window": median(per_sub_cores),
+        "cores_median_window": med(per_sub_cores),
         "cores_1s_max": max(one_sec) if one_sec else None,
-        "cores_1s_p95": pct(one_sec, 0.95),
+        "cores_1s_p95": pct(one_sec, 95),
         "cpu_s_per_1k": (total_cpu / total_probes * 1000) if total_cpu is not None and total_probes else None,
-        "cpu_s_per_1k_median_window": median(per_sub_cpu_per_1k),
+        "cpu_s_per_1k_median_window": med(per_sub_cpu_per_1k),
         "cpu_s_per_1k_windows": per_sub_cpu_per_1k,
-        "rss_median": median(rss),
+        "rss_median": med(rss),
         "rss_max": max(rss) if rss else None,
-        "threads_median": median(threads),
+        "threads_median": med(threads),
         "threads_max": max(threads) if threads else None,
         "windows": len(per_sub_rate),
     }
@@ -705,9 +694,9 @@ def time_pages(port: int, n: int, rounds: int, span: float) -> dict:
     out = {}
     for name, _ in endpoints:
         ts = times[name]
-        out[name] = {"median": median(ts), "p95": pct(ts, 0.95), "max": max(ts) if ts else None, "n": len(ts), **info[name]}
+        out[name] = {"median": med(ts), "p95": pct(ts, 95), "max": max(ts) if ts else None, "n": len(ts), **info[name]}
     out["API walk of all monitors (limit=1000 pages)"] = {
-        "median": median(walk_times), "p95": pct(walk_times, 0.95), "max": max(walk_times) if walk_times else None,
+        "median": med(walk_times), "p95": pct(walk_times, 95), "max": max(walk_times) if walk_times else None,
         "n": len(walk_times), "total": walk_total,
     }
     return out
@@ -778,7 +767,7 @@ def run_pharos(args, workdir: str, target_port: int) -> dict:
         result["lateness_p99_windows"] = [
             hist_quantile(hist_delta(a["lateness"], b["lateness"]), 0.99)[0] for a, b in zip(bounds, bounds[1:])
         ]
-        result["lateness_p99_median_window"] = median(result["lateness_p99_windows"])
+        result["lateness_p99_median_window"] = med(result["lateness_p99_windows"])
         # Lateness since start (includes the first interval) shows the first-check burst.
         result["lateness_p99_since_start"], result["lateness_p99_since_start_note"] = hist_quantile(bounds[-1]["lateness"], 0.99)
         result["duration_p50"], _ = hist_quantile(dur, 0.50)
@@ -911,9 +900,9 @@ def run_blackbox(args, workdir: str, target_port: int, bb_bin: str) -> dict:
         result["probes_failed"] = len(inwin) - result["probes_ok"]
         lat = [d["done"][k] - d["sent"][k] for k in inwin]
         late = [d["sent"][k] - d["sched"][k] for k in inwin]
-        result["duration_p50"] = pct(lat, 0.50)
-        result["duration_p99"] = pct(lat, 0.99)
-        result["driver_lateness_p99"] = pct(late, 0.99)
+        result["duration_p50"] = pct(lat, 50)
+        result["duration_p99"] = pct(lat, 99)
+        result["driver_lateness_p99"] = pct(late, 99)
         result["driver_max_inflight"] = d["max_inflight"]
         result["driver_errors"] = d["errors"]
         result["driver_cpu_seconds_total"] = d.get("driver_cpu_seconds")

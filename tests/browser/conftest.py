@@ -12,18 +12,17 @@ import json
 import os
 import shutil
 import socket
-import subprocess
+import sys
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared harness
+
+from harness import Pharos, pharos_binary  # noqa: E402
+
 ADMIN_TOKEN = "pharos-browser-test-token-012345"  # 32 chars; Pharos wants at least 16
 assert len(ADMIN_TOKEN) == 32
 
@@ -39,12 +38,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def admin_token() -> str:
     return ADMIN_TOKEN
@@ -55,20 +48,8 @@ def admin_token() -> str:
 
 @pytest.fixture(scope="session")
 def pharos_bin() -> Path:
-    env = os.environ.get("PHAROS_BIN")
-    if env:
-        path = Path(env)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            pytest.skip(f"PHAROS_BIN={env} is not an executable file; build with `cargo build -p pharos`")
-        return path
-    for profile in ("release", "debug"):
-        path = REPO / "target" / profile / "pharos"
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    pytest.skip(
-        "no pharos binary: run `cargo build -p pharos` (or set PHAROS_BIN); "
-        f"looked for {REPO}/target/release/pharos and {REPO}/target/debug/pharos"
-    )
+    """The binary under test ($PHAROS_BIN, target/release, target/debug); skips without one."""
+    return pharos_binary()
 
 
 @pytest.fixture(scope="session")
@@ -133,66 +114,16 @@ def closed_port():
 # --------------------------------------------------------------------------- pharos
 
 
-@dataclass
-class Pharos:
-    base_url: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
 @pytest.fixture
 def start_pharos(pharos_bin, tmp_path):
-    """Starts `pharos serve` (with a config text, or none) and waits for /health/live.
-    Every Pharos started is stopped at the end of the test."""
+    """Starts `pharos serve` (with a config text, or none) in `tmp_path/name` and waits for
+    /health/live. Every Pharos started is stopped at the end of the test."""
     started: list[Pharos] = []
 
     def start(config_yaml: str | None, name: str = "pharos") -> Pharos:
-        workdir = tmp_path / name
-        data_dir = workdir / "data"
-        data_dir.mkdir(parents=True)
-        port = free_port()
-        cmd = [str(pharos_bin), "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir)]
-        if config_yaml is not None:
-            config = workdir / "pharos.yaml"
-            config.write_text(config_yaml)
-            cmd += ["--config", str(config)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PHAROS_")}
-        env.update(PHAROS_ADMIN_TOKEN=ADMIN_TOKEN, PHAROS_LOG_FORMAT="json")
-        log_path = workdir / "pharos.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-        pharos = Pharos(f"http://127.0.0.1:{port}", proc, log_path)
+        pharos = Pharos(tmp_path / name, name=name, config=config_yaml, admin_token=ADMIN_TOKEN)
         started.append(pharos)
-
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"pharos exited with {proc.returncode} before answering:\n{pharos.log_tail()}")
-            try:
-                with urllib.request.urlopen(pharos.base_url + "/health/live", timeout=1) as r:
-                    if r.status == 200:
-                        return pharos
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"pharos did not answer /health/live within 15 s:\n{pharos.log_tail()}")
-            time.sleep(0.1)
+        return pharos.start()
 
     yield start
     for pharos in started:

@@ -98,7 +98,7 @@ def test_alert_silenced_from_alerts_page_and_test_notification(
         browser_context, admin_token, start_pharos, switch, tmp_path):
     handler, base_url = switch
     pharos = start_pharos(CONFIG.format(health_url=base_url + "/health", hook_url=base_url + "/hook"))
-    base = pharos.base_url
+    base = pharos.url
     page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
     try:
         _check(page, base, admin_token, handler, tmp_path)

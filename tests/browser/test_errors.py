@@ -40,7 +40,7 @@ def send(dsn: str, fixture: str) -> int:
 
 def test_from_no_project_to_a_resolved_issue(start_pharos, browser_context, admin_token, tmp_path):
     pharos = start_pharos(None)
-    base = pharos.base_url
+    base = pharos.url
     page = browser_context.new_page()
     sign_in(page, base, admin_token, "/issues")
 

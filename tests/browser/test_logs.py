@@ -117,10 +117,10 @@ def search(page: Page, query: str) -> None:
 
 def test_log_explorer(browser_context, admin_token, start_pharos, tmp_path):
     pharos = start_pharos(CONFIG)
-    seed(pharos.base_url, admin_token)
+    seed(pharos.url, admin_token)
     page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
     try:
-        _check(page, pharos.base_url, admin_token, shots_dir(tmp_path))
+        _check(page, pharos.url, admin_token, shots_dir(tmp_path))
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
         print(f"screenshot of the failing page: {tmp_path / 'failure.png'}")

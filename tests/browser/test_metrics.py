@@ -110,7 +110,7 @@ def test_explorer_dashboards_cardinality(browser_context, admin_token, start_pha
     )
     page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
     try:
-        _check(page, pharos.base_url, admin_token, shots_dir(tmp_path))
+        _check(page, pharos.url, admin_token, shots_dir(tmp_path))
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
         print(f"screenshot of the failing page: {tmp_path / 'failure.png'}")

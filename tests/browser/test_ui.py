@@ -73,7 +73,7 @@ def wait_for_states(page: Page, wanted: dict[str, str], timeout: float = 12.0) -
 
 def test_overview_and_monitor_pages(browser_context, admin_token, start_pharos, health_target, closed_port, tmp_path):
     pharos = start_pharos(CONFIG.format(health_url=health_target, closed_port=closed_port))
-    base = pharos.base_url
+    base = pharos.url
     page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
     try:
         _check_ui(page, base, admin_token, health_target, closed_port, tmp_path)
@@ -202,7 +202,7 @@ def _check_ui(page: Page, base: str, admin_token: str, health_url: str, closed_p
 
 def test_onboarding_on_a_fresh_pharos(browser_context, admin_token, start_pharos, tmp_path):
     pharos = start_pharos(None, name="empty")
-    base = pharos.base_url
+    base = pharos.url
     page = browser_context.pages[0] if browser_context.pages else browser_context.new_page()
     sign_in(page, base, admin_token)
 

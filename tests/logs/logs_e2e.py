@@ -1,67 +1,27 @@
-"""What the logs suite's fixtures and tests share: the Pharos process (start, SIGKILL,
-restart on the same data dir and port), a client of the log API, polling and free ports."""
+"""What the logs suite's fixtures and tests share: Pharos with a client of the log API (the
+process itself — start, SIGKILL, restart on the same data dir and port — is the shared
+`harness.Pharos`), polling and free ports."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import pytest
+import harness
+from harness import free_port, free_udp_port, pharos_binary, wait_until  # noqa: F401 (for conftest and the tests)
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 ADMIN_TOKEN = "pharos-logs-e2e-token-0123456789"
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_udp_port() -> int:
-    return free_port(socket.SOCK_DGRAM)
-
-
-def pharos_binary() -> Path:
-    env = os.environ.get("PHAROS_BIN")
-    if env:
-        return Path(env).resolve()
-    for profile in ("release", "debug"):
-        p = REPO / "target" / profile / "pharos"
-        if p.is_file():
-            return p
-    pytest.skip("no pharos binary: run `cargo build -p pharos` or set PHAROS_BIN")
-
-
-def log_tail(log: Path | None, n: int = 3000) -> str:
-    if log is None or not log.exists():
-        return ""
-    return "\nlog tail:\n" + log.read_text(errors="replace")[-n:]
-
-
 def wait_for(what: str, fn, timeout: float = 15.0, log: Path | None = None, interval: float = 0.2):
-    """Polls `fn` until it returns something truthy, and returns that."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except (urllib.error.URLError, OSError, KeyError, IndexError) as e:
-            last = e
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}{log_tail(log)}")
+    """Polls `fn` until it returns something truthy, and returns that (`harness.wait_until`)."""
+    return wait_until(fn, timeout, what, interval=interval, log=log)
 
 
 def unique(prefix: str) -> str:
@@ -69,63 +29,13 @@ def unique(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{time.monotonic_ns() % 10**9}"
 
 
-class Pharos:
-    """One `pharos serve` on a fixed port and data dir, which a test may SIGKILL and start
-    again on the same port and data dir."""
+class Pharos(harness.Pharos):
+    """One `pharos serve` in `workdir/name`, which a test may SIGKILL and start again on
+    the same port and data dir, with a client of the log API."""
 
     def __init__(self, workdir: Path, name: str, config: str, port: int | None = None):
-        self.workdir = workdir
-        self.name = name
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = workdir / f"{name}-data"
-        self.config = workdir / f"{name}.yaml"
-        self.config.write_text(config)
-        self.log = workdir / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PHAROS_")}
-        env.update(PHAROS_ADMIN_TOKEN=ADMIN_TOKEN, PHAROS_LOG_FORMAT="json", PHAROS_LOG="info")
-        self.starts += 1
-        with open(self.log, "ab") as out:
-            out.write(f"\n==== start {self.starts} ====\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(
-                [str(pharos_binary()), "serve", "--listen", f"127.0.0.1:{self.port}",
-                 "--data-dir", str(self.data_dir), "--config", str(self.config)],
-                env=env, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        wait_for(f"{self.name} to start", self._live, timeout=30, log=self.log)
-
-    def _live(self) -> bool:
-        if self.proc is None or self.proc.poll() is not None:
-            pytest.fail(f"pharos {self.name} exited:{log_tail(self.log)}")
-        with urllib.request.urlopen(self.url + "/health/live", timeout=1):
-            return True
-
-    def alive(self) -> bool:
-        try:
-            return self._live()
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        super().__init__(workdir / name, name=name, config=config, port=port, admin_token=ADMIN_TOKEN,
+                         env={"PHAROS_LOG": "info"}, start_timeout=30)
 
     # --- HTTP -------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ and remote-writing to Pharos. Everything listens on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from metrics_e2e import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared harness
+
+from harness import Pharos  # noqa: E402
+from metrics_e2e import (  # noqa: E402
     ADMIN_TOKEN,
     PromApi,
     Traffic,
     free_port,
-    pharos_binary,
     request_plan,
     start_app,
     tool,
@@ -48,25 +50,21 @@ def doomed_app(workdir):
     a.stop()
 
 
-@dataclass
-class Pharos:
-    url: str
-    port: int
-    workdir: Path
-    log: Path
-    proc: subprocess.Popen
-    api: PromApi
+class MetricsPharos(Pharos):
+    """Pharos with a client of its Prometheus HTTP API (`api`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.api = PromApi(self.url, self.admin_token, self.log)
 
 
 @pytest.fixture(scope="session")
 def pharos(workdir, app, doomed_app):
-    port = free_port()
-    cfg = workdir / "pharos.yaml"
     # Two jobs on the same app: one asks for the text format 0.0.4 only, the other asks as
     # Prometheus does by default (OpenMetrics first), which prometheus_client answers.
     # Prometheus spells the protocol `PrometheusText0.0.4`; Pharos refuses that spelling
     # (see test_scrape_protocols_in_prometheus_spelling), so this uses Pharos's own.
-    cfg.write_text(f"""
+    config = f"""
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -86,38 +84,19 @@ scrape_configs:
 metrics:
   self_scrape_interval: 0s
   host_metrics_interval: 0s
-""")
-    log = workdir / "pharos.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHAROS_")}
+"""
     # pharos_scrape=debug: a failed scrape is logged with its error, so a test that sees
     # `up` 0 or a series go missing can say why (the log tail is in wait_for's failures).
-    env.update(PHAROS_ADMIN_TOKEN=ADMIN_TOKEN, PHAROS_LOG_FORMAT="json",
-               PHAROS_LOG="info,pharos_scrape=debug")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(pharos_binary()), "serve", "--listen", f"127.0.0.1:{port}",
-             "--data-dir", str(workdir / "data"), "--config", str(cfg)],
-            env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def live():
-        if proc.poll() is not None:
-            pytest.fail("pharos exited:\n" + log.read_text(errors="replace"))
-        with urllib.request.urlopen(url + "/health/live", timeout=1):
-            return True
-
-    wait_for("pharos to start", live, log=log)
-    p = Pharos(url, port, workdir, log, proc, PromApi(url, ADMIN_TOKEN, log))
-    # Every job has scraped at least twice, so the series are there.
-    wait_for("three jobs up with two scrapes each", lambda: len(p.api.vector(
-        "count_over_time(up[1m]) >= 2 and up == 1")) == 3, log=log)
-    yield p
-    proc.terminate()
+    p = MetricsPharos(workdir, config=config, admin_token=ADMIN_TOKEN,
+                      env={"PHAROS_LOG": "info,pharos_scrape=debug"})
+    p.start()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        # Every job has scraped at least twice, so the series are there.
+        wait_for("three jobs up with two scrapes each", lambda: len(p.api.vector(
+            "count_over_time(up[1m]) >= 2 and up == 1")) == 3, log=p.log)
+        yield p
+    finally:
+        p.stop()
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """What the metrics suite's fixtures and tests share: a client of the Prometheus HTTP API
-(the same for Pharos and Prometheus), the app's process, polling, and the traffic plan."""
+(the same for Pharos and Prometheus), the app's process, polling, and the traffic plan.
+Pharos itself is started by the shared `harness` (tests/harness), which conftest.py puts
+on the path."""
 
 from __future__ import annotations
 
@@ -7,38 +9,18 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from harness import free_port, pharos_binary, wait_until  # noqa: F401 (free_port, pharos_binary: for the tests)
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 ADMIN_TOKEN = "pharos-metrics-e2e-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pharos_binary() -> Path:
-    env = os.environ.get("PHAROS_BIN")
-    if env:
-        return Path(env).resolve()
-    for profile in ("release", "debug"):
-        p = REPO / "target" / profile / "pharos"
-        if p.is_file():
-            return p
-    pytest.skip("no pharos binary: run `cargo build -p pharos` or set PHAROS_BIN")
 
 
 def tool(name: str, env_var: str) -> str | None:
@@ -46,22 +28,8 @@ def tool(name: str, env_var: str) -> str | None:
 
 
 def wait_for(what: str, fn, timeout: float = 15.0, log: Path | None = None, interval: float = 0.2):
-    """Polls `fn` until it returns something truthy, and returns that."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except (urllib.error.URLError, OSError, KeyError, IndexError) as e:
-            last = e
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    tail = ""
-    if log is not None and log.exists():
-        tail = "\nlog tail:\n" + log.read_text(errors="replace")[-3000:]
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}{tail}")
+    """Polls `fn` until it returns something truthy, and returns that (`harness.wait_until`)."""
+    return wait_until(fn, timeout, what, interval=interval, log=log)
 
 
 class PromApi:

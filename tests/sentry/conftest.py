@@ -9,47 +9,31 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for the shared harness
+
+from harness import Pharos  # noqa: E402
+
 ADMIN_TOKEN = "pharos-sentry-e2e-token-0123456789"
 KEY = "e2esdkkey0123456789abcdef0123456"
 PROJECT = 42
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class SentryPharos(Pharos):
+    """Pharos with one project whose DSN the scenarios report to."""
 
-
-def pharos_binary() -> Path:
-    env = os.environ.get("PHAROS_BIN")
-    if env:
-        return Path(env).resolve()
-    for profile in ("release", "debug"):
-        p = REPO / "target" / profile / "pharos"
-        if p.is_file():
-            return p
-    pytest.skip("no pharos binary: run `cargo build -p pharos` or set PHAROS_BIN")
-
-
-@dataclass
-class Pharos:
-    url: str
-    dsn: str
-    workdir: Path
-    proc: subprocess.Popen
+    @property
+    def dsn(self) -> str:
+        return f"http://{KEY}@127.0.0.1:{self.port}/{PROJECT}"
 
     def api(self, path: str, method: str = "GET", body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
@@ -65,16 +49,8 @@ class Pharos:
         return self.api(f"/api/v1/issues?per_page=100&query={q}")["issues"]
 
     def wait(self, what: str, fn, timeout: float = 10.0):
-        """Polls `fn` until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = fn()
-            if last:
-                return last
-            time.sleep(0.1)
-        log = (self.workdir / "pharos.log").read_text(errors="replace")[-3000:]
-        pytest.fail(f"timed out waiting for {what}; last: {last!r}\npharos log tail:\n{log}")
+        """Polls `fn` until it returns something truthy (an exception fails at once)."""
+        return self.wait_until(fn, timeout, what, interval=0.1, retry_on=())
 
     def run_sdk(self, code: str, dsn: str | None = None, files: dict[str, str] | None = None) -> str:
         """Runs `code` with the SDK initialised by the scenario itself; `DSN` is defined."""
@@ -94,41 +70,21 @@ class Pharos:
 
 @pytest.fixture(scope="session")
 def pharos(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("pharos-sentry")
-    port = free_port()
-    (workdir / "pharos.yaml").write_text(
-        f"""
+    p = SentryPharos(
+        tmp_path_factory.mktemp("pharos-sentry"),
+        admin_token=ADMIN_TOKEN,
+        config=f"""
 projects:
   - id: {PROJECT}
     name: shop
     keys: ["{KEY}"]
     rate_limit: 0
-"""
+""",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PHAROS_")}
-    env.update(PHAROS_ADMIN_TOKEN=ADMIN_TOKEN, PHAROS_LOG_FORMAT="json")
-    with open(workdir / "pharos.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(pharos_binary()), "serve", "--listen", f"127.0.0.1:{port}",
-             "--data-dir", str(workdir / "data"), "--config", str(workdir / "pharos.yaml")],
-            env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/health/live", timeout=1):
-                break
-        except (urllib.error.URLError, OSError):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("pharos did not start:\n" + (workdir / "pharos.log").read_text())
-            time.sleep(0.1)
-    p = Pharos(url, f"http://{KEY}@127.0.0.1:{port}/{PROJECT}", workdir, proc)
-    # The DSN Pharos shows is the one we use.
-    assert p.api(f"/api/v1/projects/{PROJECT}")["dsn"] == p.dsn
-    yield p
-    proc.terminate()
+    p.start()
     try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        # The DSN Pharos shows is the one we use.
+        assert p.api(f"/api/v1/projects/{PROJECT}")["dsn"] == p.dsn
+        yield p
+    finally:
+        p.stop()
