@@ -11,13 +11,18 @@
 //! It does not own: decoding protocols (`ingest`), storage (`store`, `tsdb`, `logs`),
 //! evaluation (`evaluate`), routing and delivery (`notify`), or HTTP.
 
+pub mod alerts;
 pub mod caller;
 pub mod cardinality;
 pub mod dashboards;
+pub mod document;
 mod error;
+pub mod heartbeats;
+pub mod issues;
 pub mod logs;
 pub mod metrics_store;
 pub mod monitors;
+pub mod projects;
 pub mod scrape_jobs;
 pub mod sentry;
 

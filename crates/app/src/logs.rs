@@ -9,6 +9,8 @@ use pharos_logs::LogStore;
 use pharos_model::{DecodedLogs, RejectedLine};
 use prometheus::{IntCounterVec, Opts, Registry};
 
+use crate::AppError;
+
 /// Counters of what the ingest endpoints and listeners accepted and refused.
 #[derive(Clone)]
 pub struct LogIngestMetrics {
@@ -105,5 +107,248 @@ impl Logs {
                 .inc_by(stored as u64);
         }
         Ok(Accepted { stored, rejected })
+    }
+}
+
+pub use pharos_logs::{
+    FieldCount, Histogram, LogQuery, LogStoreStats, SearchPage, SearchRequest, StoredLog, TimeRange,
+};
+
+/// Decoded request bodies above this are refused (a batch, not a file upload).
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
+/// How far back a trace's log lines are looked for.
+const TRACE_LOG_WINDOW_DAYS: i64 = 30;
+
+/// The request a log push came with: what the body is and how it is compressed.
+pub struct LogBody<'a> {
+    pub content_type: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// The answer to an OTLP export: an `ExportLogsServiceResponse` in the request's encoding.
+pub struct OtlpAnswer {
+    pub protobuf: bool,
+    pub body: Vec<u8>,
+}
+
+/// Everything Pharos holds for one trace.
+pub struct TraceView {
+    pub trace_id: String,
+    pub errors: pharos_store::errors::TraceRefs,
+    pub lines: Vec<StoredLog>,
+}
+
+fn store_error(e: pharos_logs::LogStoreError) -> AppError {
+    if e.is_bad_request() {
+        AppError::invalid(e.to_string())
+    } else {
+        AppError::Internal(format!("log store: {e}"))
+    }
+}
+
+/// The search language, with errors naming the `q` field.
+pub fn parse_query(q: Option<&str>) -> Result<LogQuery, AppError> {
+    LogQuery::parse(q.unwrap_or("")).map_err(|e| AppError::invalid_field("q", e))
+}
+
+/// Undoes `Content-Encoding` (gzip, deflate, br, zstd) with a cap on the decoded size.
+fn decode_body(body: &LogBody<'_>) -> Result<Vec<u8>, AppError> {
+    pharos_ingest::sentry::body::decode(body.content_encoding, body.body, MAX_DECODED_BYTES)
+        .map_err(|e| match e {
+            pharos_ingest::sentry::body::BodyError::TooLarge { .. } => {
+                AppError::TooLarge(e.to_string())
+            }
+            _ => AppError::invalid(e.to_string()),
+        })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, pharos_logs::LogStoreError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(store_error)
+}
+
+impl crate::App {
+    /// The log store's ingest path, or why there is none.
+    pub fn logs(&self) -> Result<&Arc<Logs>, AppError> {
+        self.logs.as_ref().ok_or_else(|| {
+            AppError::Disabled(
+                "the log store is not running (see the `logs:` section of the config)".into(),
+            )
+        })
+    }
+
+    async fn store_decoded(
+        &self,
+        source: &'static str,
+        decoded: DecodedLogs,
+    ) -> Result<Accepted, AppError> {
+        self.logs()?
+            .accept(source, decoded)
+            .await
+            .map_err(|e| AppError::Internal(format!("cannot store log lines: {e}")))
+    }
+
+    /// A Loki push (JSON, or snappy protobuf). A batch where nothing could be read is
+    /// invalid; one where only some entries were refused is accepted with them listed.
+    pub async fn accept_loki_push(&self, body: LogBody<'_>) -> Result<Accepted, AppError> {
+        let received = chrono::Utc::now();
+        let protobuf = body.content_type.unwrap_or("").contains("protobuf")
+            || body
+                .content_encoding
+                .unwrap_or("")
+                .eq_ignore_ascii_case("snappy");
+        let decoded = if protobuf {
+            // Loki's protobuf bodies are snappy block-compressed without saying so.
+            pharos_ingest::logs::loki::decode_protobuf(body.body, received)
+        } else {
+            pharos_ingest::logs::loki::decode_json(&decode_body(&body)?, received)
+        }
+        .map_err(|e| AppError::invalid(e.to_string()))?;
+        let accepted = self.store_decoded("loki", decoded).await?;
+        if accepted.stored == 0 && !accepted.rejected.is_empty() {
+            return Err(AppError::invalid(format!(
+                "no entry could be stored: {} at {}",
+                accepted.rejected[0].reason, accepted.rejected[0].position
+            )));
+        }
+        Ok(accepted)
+    }
+
+    /// An OTLP/HTTP logs export (JSON or protobuf); refused records are reported in the
+    /// answer as a partial success.
+    pub async fn accept_otlp_logs(&self, body: LogBody<'_>) -> Result<OtlpAnswer, AppError> {
+        use pharos_ingest::logs::otlp;
+        let received = chrono::Utc::now();
+        let raw = decode_body(&body)?;
+        let protobuf = body.content_type.unwrap_or("").contains("protobuf");
+        let decoded = if protobuf {
+            otlp::decode_protobuf(&raw, received)
+        } else {
+            otlp::decode_json(&raw, received)
+        }
+        .map_err(|e| AppError::invalid(e.to_string()))?;
+        let accepted = self.store_decoded("otlp", decoded).await?;
+        let body = if protobuf {
+            otlp::response_protobuf(&accepted.rejected)
+        } else {
+            serde_json::to_vec(&otlp::response_json(&accepted.rejected)).unwrap_or_default()
+        };
+        Ok(OtlpAnswer { protobuf, body })
+    }
+
+    /// Lines for one service as JSON lines, a JSON array or plain text.
+    pub async fn accept_http_logs(
+        &self,
+        service: &str,
+        body: LogBody<'_>,
+    ) -> Result<Accepted, AppError> {
+        let raw = decode_body(&body)?;
+        let decoded = pharos_ingest::logs::http::decode(
+            &raw,
+            body.content_type,
+            service.trim(),
+            chrono::Utc::now(),
+        );
+        self.store_decoded("http", decoded).await
+    }
+
+    /// A page of matching lines, newest first.
+    pub async fn search_logs(&self, req: SearchRequest) -> Result<SearchPage, AppError> {
+        let store = self.logs()?.store.clone();
+        blocking(move || store.search(&req)).await
+    }
+
+    /// Matching lines counted by a field's values, largest first.
+    pub async fn count_logs_by(
+        &self,
+        query: LogQuery,
+        range: TimeRange,
+        field: String,
+        limit: usize,
+    ) -> Result<Vec<FieldCount>, AppError> {
+        let store = self.logs()?.store.clone();
+        blocking(move || store.count_by(&query, range, &field, limit)).await
+    }
+
+    /// Counts per time bucket, by level.
+    pub async fn log_histogram(
+        &self,
+        query: LogQuery,
+        range: TimeRange,
+        buckets: usize,
+    ) -> Result<Histogram, AppError> {
+        let store = self.logs()?.store.clone();
+        blocking(move || store.histogram(&query, range, buckets)).await
+    }
+
+    pub async fn log_entry(&self, id: String) -> Result<StoredLog, AppError> {
+        let store = self.logs()?.store.clone();
+        blocking(move || store.get(&id))
+            .await?
+            .ok_or_else(|| AppError::NotFound("no log entry with this id".into()))
+    }
+
+    pub fn log_stats(&self) -> Result<LogStoreStats, AppError> {
+        Ok(self.logs()?.store.stats())
+    }
+
+    /// Each log rule with its state and recent matches.
+    pub fn log_rule_status(
+        &self,
+    ) -> Result<Vec<pharos_evaluate::log_rules::LogRuleStatus>, AppError> {
+        Ok(self
+            .logs()?
+            .rules
+            .as_ref()
+            .map(|r| r.status())
+            .unwrap_or_default())
+    }
+
+    /// Every batch stored from now on, for a live tail.
+    pub fn subscribe_logs(
+        &self,
+    ) -> Result<tokio::sync::broadcast::Receiver<Arc<Vec<pharos_model::LogEntry>>>, AppError> {
+        Ok(self.logs()?.store.subscribe())
+    }
+
+    /// The error events, transactions and log lines of one trace, so a log line's trace id
+    /// leads to the error it belongs to, and back.
+    pub async fn trace(&self, trace_id: &str) -> Result<TraceView, AppError> {
+        let trace_id = trace_id.trim().to_ascii_lowercase();
+        if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::Invalid {
+                field: Some("trace_id".into()),
+                message: "a trace id is 32 hexadecimal digits".into(),
+            });
+        }
+        let id = trace_id.clone();
+        let errors = self.with_store(move |s| s.errors().trace(&id)).await?;
+        let lines = match &self.logs {
+            Some(_) => {
+                let now = chrono::Utc::now();
+                let req = SearchRequest {
+                    query: parse_query(Some(&format!("trace_id={trace_id}")))?,
+                    range: TimeRange {
+                        start: now - chrono::Duration::days(TRACE_LOG_WINDOW_DAYS),
+                        end: now + chrono::Duration::hours(1),
+                    },
+                    limit: 200,
+                    cursor: None,
+                };
+                self.search_logs(req).await?.entries
+            }
+            None => Vec::new(),
+        };
+        Ok(TraceView {
+            trace_id,
+            errors,
+            lines,
+        })
     }
 }

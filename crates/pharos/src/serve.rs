@@ -471,7 +471,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = tasks.shutdown();
     let server = axum::serve(
         listener,
-        pharos_web::router(state).layer(axum::Extension(rules.clone())),
+        pharos_web::router(state.clone(), pharos_ui::router(state))
+            .layer(axum::Extension(rules.clone())),
     )
     .with_graceful_shutdown(shutdown.clone().wait())
     .into_future();

@@ -15,7 +15,6 @@ pub mod ping;
 pub mod prometheus_api;
 pub mod sentry;
 pub mod settings;
-pub mod ui;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -76,8 +75,9 @@ impl AppState {
 
 pub type SharedState = Arc<AppState>;
 
-/// The whole HTTP surface.
-pub fn router(state: SharedState) -> Router {
+/// The whole HTTP surface: the API, ingest and health routes, with `pages` (the UI,
+/// `pharos-ui`) merged in under the same request metrics.
+pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
     let public = Router::new()
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
@@ -92,10 +92,7 @@ pub fn router(state: SharedState) -> Router {
             get(ping::ping_action)
                 .head(ping::ping_action)
                 .post(ping::ping_action_post),
-        )
-        .route("/login", get(ui::login::form).post(ui::login::submit))
-        .route("/logout", post(ui::login::logout))
-        .route("/assets/pharos.css", get(ui::layout::stylesheet));
+        );
 
     // Sentry SDKs post here with the DSN's key, not the admin token.
     let sentry_ingest = Router::new()
@@ -121,7 +118,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(public)
         .merge(sentry_ingest)
         .merge(api::router(state.clone()))
-        .merge(ui::router(state.clone()))
+        .merge(pages)
         .route("/-/reload", post(api::reload))
         .route("/-/ready", get(health::ready))
         .route("/-/healthy", get(health::live))

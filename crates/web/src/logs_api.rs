@@ -17,17 +17,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use pharos_ingest::logs::{http as http_logs, loki, otlp};
-use pharos_logs::{LogQuery, SearchRequest, StoredLog, TimeRange};
-use pharos_model::{DecodedLogs, LogEntry, RejectedLine};
+use pharos_app::logs::{LogBody, LogQuery, SearchRequest, StoredLog, TimeRange};
+use pharos_model::{LogEntry, RejectedLine};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::SharedState;
 use crate::api::ApiError;
 
-/// Decoded request bodies above this are refused (a batch, not a file upload).
-pub const MAX_DECODED_BYTES: usize = 64 << 20;
 /// Compressed bodies as they arrive.
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 const DEFAULT_LIMIT: usize = 100;
@@ -35,44 +32,16 @@ const MAX_LIMIT: usize = 1000;
 
 pub use pharos_app::logs::{Accepted, LogIngestMetrics, Logs};
 
-fn logs(state: &SharedState) -> Result<&Arc<Logs>, ApiError> {
-    state.logs.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the log store is not running (see the `logs:` section of the config)",
-        )
-    })
-}
-
 fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Undoes `Content-Encoding` (gzip, deflate, br, zstd) with a cap on the decoded size.
-fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    pharos_ingest::sentry::body::decode(
-        header_str(headers, header::CONTENT_ENCODING),
+fn log_body<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> LogBody<'a> {
+    LogBody {
+        content_type: header_str(headers, header::CONTENT_TYPE),
+        content_encoding: header_str(headers, header::CONTENT_ENCODING),
         body,
-        MAX_DECODED_BYTES,
-    )
-    .map_err(|e| match e {
-        pharos_ingest::sentry::body::BodyError::TooLarge { .. } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-        }
-        _ => ApiError::bad_request(e.to_string()),
-    })
-}
-
-async fn store_decoded(
-    state: &SharedState,
-    source: &'static str,
-    decoded: DecodedLogs,
-) -> Result<(usize, Vec<RejectedLine>), ApiError> {
-    let a = logs(state)?
-        .accept(source, decoded)
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot store log lines: {e}")))?;
-    Ok((a.stored, a.rejected))
+    }
 }
 
 fn rejected_json(rejected: &[RejectedLine]) -> Value {
@@ -94,27 +63,11 @@ pub async fn loki_push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let received = Utc::now();
-    let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
-    let encoding = header_str(&headers, header::CONTENT_ENCODING).unwrap_or("");
-    let decoded = if content_type.contains("protobuf") || encoding.eq_ignore_ascii_case("snappy") {
-        // Loki's protobuf bodies are snappy block-compressed without saying so.
-        loki::decode_protobuf(&body, received)
-    } else {
-        loki::decode_json(&decode_body(&headers, &body)?, received)
-    }
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (accepted, rejected) = store_decoded(&state, "loki", decoded).await?;
-    if accepted == 0 && !rejected.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "no entry could be stored: {} at {}",
-            rejected[0].reason, rejected[0].position
-        )));
-    }
+    let accepted = state.accept_loki_push(log_body(&headers, &body)).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    if !rejected.is_empty() {
+    if !accepted.rejected.is_empty() {
         resp.headers_mut()
-            .insert("x-pharos-rejected", rejected.len().into());
+            .insert("x-pharos-rejected", accepted.rejected.len().into());
     }
     Ok(resp)
 }
@@ -126,25 +79,13 @@ pub async fn otlp_logs(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let received = Utc::now();
-    let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or("");
-    let raw = decode_body(&headers, &body)?;
-    let protobuf = content_type.contains("protobuf");
-    let decoded = if protobuf {
-        otlp::decode_protobuf(&raw, received)
+    let answer = state.accept_otlp_logs(log_body(&headers, &body)).await?;
+    let content_type = if answer.protobuf {
+        "application/x-protobuf"
     } else {
-        otlp::decode_json(&raw, received)
-    }
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (_, rejected) = store_decoded(&state, "otlp", decoded).await?;
-    if protobuf {
-        return Ok((
-            [(header::CONTENT_TYPE, "application/x-protobuf")],
-            otlp::response_protobuf(&rejected),
-        )
-            .into_response());
-    }
-    Ok(Json(otlp::response_json(&rejected)).into_response())
+        "application/json"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], answer.body).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +100,6 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let received = Utc::now();
     let service = params
         .service
         .or_else(|| header_str(&headers, "x-pharos-service".parse().unwrap()).map(String::from))
@@ -170,14 +110,12 @@ pub async fn ingest(
             )
             .with_field("service")
         })?;
-    let raw = decode_body(&headers, &body)?;
-    let decoded = http_logs::decode(
-        &raw,
-        header_str(&headers, header::CONTENT_TYPE),
-        service.trim(),
-        received,
-    );
-    let (accepted, rejected) = store_decoded(&state, "http", decoded).await?;
+    let Accepted {
+        stored: accepted,
+        rejected,
+    } = state
+        .accept_http_logs(&service, log_body(&headers, &body))
+        .await?;
     let status = if accepted == 0 && !rejected.is_empty() {
         StatusCode::BAD_REQUEST
     } else {
@@ -247,8 +185,7 @@ impl RangeParams {
 }
 
 fn parse_query(q: Option<&str>) -> Result<LogQuery, ApiError> {
-    LogQuery::parse(q.unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("q: {e}")).with_field("q"))
+    Ok(pharos_app::logs::parse_query(q)?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,35 +206,18 @@ pub fn stored_json(s: &StoredLog) -> Value {
     v
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-}
-
-fn store_error(e: pharos_logs::LogStoreError) -> ApiError {
-    if e.is_bad_request() {
-        ApiError::bad_request(e.to_string())
-    } else {
-        ApiError::internal(format!("log store: {e}"))
-    }
-}
-
 /// `GET /api/v1/logs?q=…&since=1h&limit=100&cursor=…`: newest first.
 pub async fn search(
     State(state): State<SharedState>,
     Query(p): Query<SearchParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = logs(&state)?.store.clone();
     let req = SearchRequest {
         query: parse_query(p.q.as_deref())?,
         range: p.range.resolve()?,
         limit: p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
         cursor: p.cursor.filter(|c| !c.is_empty()),
     };
-    let page = blocking(move || store.search(&req).map_err(store_error)).await?;
+    let page = state.search_logs(req).await?;
     Ok(Json(json!({
         "entries": page.entries.iter().map(stored_json).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
@@ -320,7 +240,6 @@ pub async fn counts(
     State(state): State<SharedState>,
     Query(p): Query<CountParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = logs(&state)?.store.clone();
     let query = parse_query(p.q.as_deref())?;
     let range = p.range.resolve()?;
     let by = p
@@ -328,13 +247,7 @@ pub async fn counts(
         .filter(|b| !b.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("by: name the field to count by").with_field("by"))?;
     let limit = p.limit.unwrap_or(20).clamp(1, 1000);
-    let field = by.clone();
-    let rows = blocking(move || {
-        store
-            .count_by(&query, range, &field, limit)
-            .map_err(store_error)
-    })
-    .await?;
+    let rows = state.count_logs_by(query, range, by.clone(), limit).await?;
     Ok(Json(json!({"by": by, "counts": rows})))
 }
 
@@ -351,11 +264,10 @@ pub async fn histogram(
     State(state): State<SharedState>,
     Query(p): Query<HistogramParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = logs(&state)?.store.clone();
     let query = parse_query(p.q.as_deref())?;
     let range = p.range.resolve()?;
     let buckets = p.buckets.unwrap_or(60).clamp(1, 500);
-    let h = blocking(move || store.histogram(&query, range, buckets).map_err(store_error)).await?;
+    let h = state.log_histogram(query, range, buckets).await?;
     Ok(Json(serde_json::to_value(&h).unwrap_or(Value::Null)))
 }
 
@@ -364,26 +276,19 @@ pub async fn get_one(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let store = logs(&state)?.store.clone();
-    let found = blocking(move || store.get(&id).map_err(store_error)).await?;
-    found
-        .map(|s| Json(stored_json(&s)))
-        .ok_or_else(|| ApiError::not_found("no log entry with this id"))
+    Ok(Json(stored_json(&state.log_entry(id).await?)))
 }
 
 /// `GET /api/v1/logs/stats`: disk use, entries, lines received and refused.
 pub async fn stats(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
-    let store = logs(&state)?.store.clone();
     Ok(Json(
-        serde_json::to_value(store.stats()).unwrap_or(Value::Null),
+        serde_json::to_value(state.log_stats()?).unwrap_or(Value::Null),
     ))
 }
 
 /// `GET /api/v1/log_rules`: each log rule with its state and recent matches.
 pub async fn rules(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
-    let logs = logs(&state)?;
-    let status = logs.rules.as_ref().map(|r| r.status()).unwrap_or_default();
-    Ok(Json(json!({"rules": status})))
+    Ok(Json(json!({"rules": state.log_rule_status()?})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -397,9 +302,8 @@ pub async fn tail(
     State(state): State<SharedState>,
     Query(p): Query<TailParams>,
 ) -> Result<Response, ApiError> {
-    let store = logs(&state)?.store.clone();
     let query = Arc::new(parse_query(p.q.as_deref())?);
-    let rx = store.subscribe();
+    let rx = state.subscribe_logs()?;
     let stream = futures_util::stream::unfold(
         (rx, query, std::collections::VecDeque::<Event>::new()),
         |(mut rx, query, mut queue)| async move {
@@ -434,46 +338,17 @@ fn entry_line(e: &LogEntry) -> String {
     serde_json::to_string(e).unwrap_or_default()
 }
 
-/// How far back a trace's log lines are looked for.
-const TRACE_LOG_WINDOW_DAYS: i64 = 30;
-
 /// `GET /api/v1/traces/{trace_id}`: everything Pharos holds for one trace — the error
-/// events (with their issues), the transactions, and the log lines — so a log line's
-/// trace id leads to the error it belongs to, and back.
+/// events (with their issues), the transactions, and the log lines.
 pub async fn trace(
     State(state): State<SharedState>,
     Path(trace_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let trace_id = trace_id.trim().to_ascii_lowercase();
-    if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(
-            ApiError::bad_request("a trace id is 32 hexadecimal digits").with_field("trace_id")
-        );
-    }
-    let id = trace_id.clone();
-    let refs = state.with_store(move |s| s.errors().trace(&id)).await?;
-    let lines = match &state.logs {
-        Some(logs) => {
-            let store = logs.store.clone();
-            let now = Utc::now();
-            let req = SearchRequest {
-                query: parse_query(Some(&format!("trace_id={trace_id}")))?,
-                range: TimeRange {
-                    start: now - chrono::Duration::days(TRACE_LOG_WINDOW_DAYS),
-                    end: now + chrono::Duration::hours(1),
-                },
-                limit: 200,
-                cursor: None,
-            };
-            let page = blocking(move || store.search(&req).map_err(store_error)).await?;
-            page.entries.iter().map(stored_json).collect()
-        }
-        None => Vec::new(),
-    };
+    let t = state.trace(&trace_id).await?;
     Ok(Json(json!({
-        "trace_id": trace_id,
-        "events": refs.events,
-        "transactions": refs.transactions,
-        "logs": lines,
+        "trace_id": t.trace_id,
+        "events": t.errors.events,
+        "transactions": t.errors.transactions,
+        "logs": t.lines.iter().map(stored_json).collect::<Vec<_>>(),
     })))
 }

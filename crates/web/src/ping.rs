@@ -5,8 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use pharos_evaluate::PingError;
-use pharos_ingest::heartbeat::{parse_ping_action, ping_message};
+use pharos_app::AppError;
 
 use crate::SharedState;
 
@@ -38,23 +37,10 @@ pub async fn ping_action_post(
 }
 
 async fn handle(state: &SharedState, token: &str, action: Option<&str>, body: Bytes) -> Response {
-    let kind = match parse_ping_action(action) {
-        Ok(k) => k,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
-    match state.engine.ping(token, kind, ping_message(&body)).await {
-        Ok(monitor) => {
-            tracing::debug!(operation = "heartbeat_ping", monitor = %monitor, kind = ?kind, "ping received");
-            "OK".into_response()
-        }
-        Err(PingError::UnknownToken) => (StatusCode::NOT_FOUND, "not found").into_response(),
-        Err(PingError::Store(e)) => {
-            tracing::error!(operation = "heartbeat_ping", error_type = "store", error = %e, "ping not recorded");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ping not recorded, try again",
-            )
-                .into_response()
-        }
+    match state.ping(token, action, &body).await {
+        Ok(_) => "OK".into_response(),
+        // Plain text, as healthchecks.io answers: cron jobs log it as it is.
+        Err(AppError::NotFound(_)) => (StatusCode::NOT_FOUND, "not found").into_response(),
+        Err(e) => (crate::api::status_of(&e), e.to_string()).into_response(),
     }
 }

@@ -5,14 +5,12 @@
 //! `/api/v1/targets`, `/api/v1/status/buildinfo`, and `POST /api/v1/write`
 //! (remote_write 1.0).
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use pharos_model::series::{LabelMatcher, SeriesSource};
-use pharos_promql::QueryError;
+use pharos_app::metrics_store::{MetricsError, parse_selector};
+use pharos_model::series::{LabelMatcher, LabelSet};
 use serde_json::{Value, json};
 
 use crate::SharedState;
@@ -34,11 +32,11 @@ impl PromError {
     }
 }
 
-impl From<QueryError> for PromError {
-    fn from(e: QueryError) -> Self {
+impl From<MetricsError> for PromError {
+    fn from(e: MetricsError) -> Self {
         PromError {
-            kind: e.kind.as_str(),
-            message: e.message,
+            kind: e.kind(),
+            message: e.to_string(),
         }
     }
 }
@@ -69,13 +67,6 @@ fn success(data: Value, warnings: Vec<String>, infos: Vec<String>) -> Response {
         body["infos"] = json!(infos);
     }
     axum::Json(body).into_response()
-}
-
-fn metrics(state: &SharedState) -> Result<Arc<Metrics>, PromError> {
-    state.metrics_store.clone().ok_or(PromError {
-        kind: "unavailable",
-        message: "the metrics store is not enabled".into(),
-    })
 }
 
 /// Parameters from the query string and, for POST, a form body (both, as Prometheus).
@@ -142,7 +133,7 @@ fn parse_duration(s: &str, name: &str) -> Result<i64, PromError> {
 fn matchers(p: &[(String, String)]) -> Result<Vec<Vec<LabelMatcher>>, PromError> {
     p.iter()
         .filter(|(k, _)| k == "match[]")
-        .map(|(_, v)| pharos_promql::parse_selector(v).map_err(PromError::from))
+        .map(|(_, v)| parse_selector(v).map_err(PromError::from))
         .collect()
 }
 
@@ -158,15 +149,12 @@ fn time_range(p: &[(String, String)]) -> Result<(i64, i64), PromError> {
     Ok((start, end))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, PromError> + Send + 'static,
-) -> Result<T, PromError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PromError {
-            kind: "internal",
-            message: e.to_string(),
-        })?
+fn labels_json(l: &LabelSet) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|x| (x.name.clone(), Value::String(x.value.clone())))
+            .collect(),
+    )
 }
 
 pub async fn query(
@@ -177,7 +165,6 @@ pub async fn query(
     body: Bytes,
 ) -> Response {
     let run = async {
-        let m = metrics(&state)?;
         let p = params(&method, q, &headers, &body);
         let query = get(&p, "query")
             .ok_or_else(|| PromError::bad("invalid parameter \"query\": query is missing"))?
@@ -186,12 +173,7 @@ pub async fn query(
             .map(|s| parse_time(s, "time"))
             .transpose()?
             .unwrap_or_else(now_ms);
-        let r = blocking(move || {
-            m.engine
-                .instant_query(m.db.as_ref(), &query, t)
-                .map_err(PromError::from)
-        })
-        .await?;
+        let r = state.instant_query(query, t).await?;
         Ok::<_, PromError>(success(r.value.to_api_json(), r.warnings, r.infos))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
@@ -205,7 +187,6 @@ pub async fn query_range(
     body: Bytes,
 ) -> Response {
     let run = async {
-        let m = metrics(&state)?;
         let p = params(&method, q, &headers, &body);
         let query = get(&p, "query")
             .ok_or_else(|| PromError::bad("invalid parameter \"query\": query is missing"))?
@@ -223,12 +204,7 @@ pub async fn query_range(
             get(&p, "step").ok_or_else(|| PromError::bad("invalid parameter \"step\": missing"))?,
             "step",
         )?;
-        let r = blocking(move || {
-            m.engine
-                .range_query(m.db.as_ref(), &query, start, end, step)
-                .map_err(PromError::from)
-        })
-        .await?;
+        let r = state.range_query(query, start, end, step).await?;
         Ok::<_, PromError>(success(r.value.to_api_json(), r.warnings, r.infos))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
@@ -242,7 +218,6 @@ pub async fn series(
     body: Bytes,
 ) -> Response {
     let run = async {
-        let m = metrics(&state)?;
         let p = params(&method, q, &headers, &body);
         let sets = matchers(&p)?;
         if sets.is_empty() {
@@ -252,28 +227,8 @@ pub async fn series(
         let limit = get(&p, "limit")
             .and_then(|l| l.parse::<usize>().ok())
             .filter(|l| *l > 0);
-        let data = blocking(move || {
-            let mut all = std::collections::BTreeSet::new();
-            for ms in sets {
-                all.extend(m.db.series(&ms, start, end).map_err(|e| PromError {
-                    kind: "execution",
-                    message: e.to_string(),
-                })?);
-            }
-            let v: Vec<Value> = all
-                .iter()
-                .take(limit.unwrap_or(usize::MAX))
-                .map(|l| {
-                    Value::Object(
-                        l.iter()
-                            .map(|x| (x.name.clone(), Value::String(x.value.clone())))
-                            .collect(),
-                    )
-                })
-                .collect();
-            Ok(Value::Array(v))
-        })
-        .await?;
+        let found = state.series(sets, start, end, limit).await?;
+        let data = Value::Array(found.iter().map(labels_json).collect());
         Ok::<_, PromError>(success(data, vec![], vec![]))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
@@ -309,33 +264,13 @@ async fn label_query(
     body: Bytes,
 ) -> Response {
     let run = async {
-        let m = metrics(&state)?;
         let p = params(&method, q, &headers, &body);
         let sets = matchers(&p)?;
         let (start, end) = time_range(&p)?;
         let limit = get(&p, "limit")
             .and_then(|l| l.parse::<usize>().ok())
             .filter(|l| *l > 0);
-        let data = blocking(move || {
-            let sets = if sets.is_empty() { vec![vec![]] } else { sets };
-            let mut all = std::collections::BTreeSet::new();
-            for ms in sets {
-                let r = match &name {
-                    None => m.db.label_names(&ms, start, end),
-                    Some(n) => m.db.label_values(n, &ms, start, end),
-                };
-                all.extend(r.map_err(|e| PromError {
-                    kind: "execution",
-                    message: e.to_string(),
-                })?);
-            }
-            Ok(json!(
-                all.into_iter()
-                    .take(limit.unwrap_or(usize::MAX))
-                    .collect::<Vec<_>>()
-            ))
-        })
-        .await?;
+        let data = json!(state.label_values(name, sets, start, end, limit).await?);
         Ok::<_, PromError>(success(data, vec![], vec![]))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
@@ -343,12 +278,11 @@ async fn label_query(
 
 pub async fn metadata(State(state): State<SharedState>, RawQuery(q): RawQuery) -> Response {
     let run = async {
-        let m = metrics(&state)?;
         let p = params(&Method::GET, q, &HeaderMap::new(), &Bytes::new());
         let limit = get(&p, "limit")
             .and_then(|l| l.parse::<usize>().ok())
             .filter(|l| *l > 0);
-        let list = m.scrape.metadata.list(get(&p, "metric"), limit);
+        let list = state.metric_metadata(get(&p, "metric"), limit)?;
         Ok::<_, PromError>(success(json!(list), vec![], vec![]))
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
@@ -356,26 +290,22 @@ pub async fn metadata(State(state): State<SharedState>, RawQuery(q): RawQuery) -
 
 pub async fn targets(State(state): State<SharedState>) -> Response {
     let run = async {
-        let m = metrics(&state)?;
-        let active: Vec<Value> = m
-            .scrape
-            .targets()
+        let active: Vec<Value> = state
+            .scrape_targets()?
             .iter()
             .map(|t| {
-                let h = t.health.read().unwrap_or_else(|p| p.into_inner()).clone();
-                let labels = |l: &pharos_model::series::LabelSet| Value::Object(l.iter().map(|x| (x.name.clone(), Value::String(x.value.clone()))).collect());
                 json!({
-                    "discoveredLabels": labels(&t.target.discovered),
-                    "labels": labels(&t.target.labels),
-                    "scrapePool": t.target.job,
-                    "scrapeUrl": t.target.url,
-                    "globalUrl": t.target.url,
-                    "lastError": h.last_error,
-                    "lastScrape": chrono::DateTime::from_timestamp_millis(h.last_scrape_ms).map(|d| d.to_rfc3339()).unwrap_or_default(),
-                    "lastScrapeDuration": h.last_scrape_duration_s,
-                    "health": h.health,
-                    "scrapeInterval": pharos_model::HumanDuration::from_secs(t.job.interval.as_secs()).to_string(),
-                    "scrapeTimeout": pharos_model::HumanDuration::from_secs(t.job.timeout.as_secs()).to_string(),
+                    "discoveredLabels": labels_json(&t.discovered_labels),
+                    "labels": labels_json(&t.labels),
+                    "scrapePool": t.job,
+                    "scrapeUrl": t.url,
+                    "globalUrl": t.url,
+                    "lastError": t.last_error,
+                    "lastScrape": chrono::DateTime::from_timestamp_millis(t.last_scrape_ms).map(|d| d.to_rfc3339()).unwrap_or_default(),
+                    "lastScrapeDuration": t.last_scrape_duration_s,
+                    "health": t.health,
+                    "scrapeInterval": pharos_model::HumanDuration::from_secs(t.interval_secs).to_string(),
+                    "scrapeTimeout": pharos_model::HumanDuration::from_secs(t.timeout_secs).to_string(),
                 })
             })
             .collect();
@@ -417,78 +347,9 @@ pub async fn remote_write(
     body: Bytes,
 ) -> Response {
     let run = async {
-        let m = metrics(&state)?;
-        let ct = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/x-protobuf");
-        if ct.contains("io.prometheus.write.v2") {
-            return Err(PromError {
-                kind: "unsupported",
-                message: "remote write 2.0 is not supported; configure protobuf_message: prometheus.WriteRequest".into(),
-            });
-        }
-        let decoded = pharos_ingest::prometheus::remote_write::decode(&body)
-            .map_err(|e| PromError::bad(e.to_string()))?;
-        let db = m.db.clone();
-        let meta = m.scrape.metadata.clone();
-        let outcome = blocking(move || {
-            for md in &decoded.metadata {
-                // Pushers are not told apart: the latest push's declaration stands for all.
-                meta.set(
-                    &md.metric_family_name,
-                    "remote_write",
-                    pharos_scrape::metadata::MetricMetadata {
-                        kind: md.kind_name().into(),
-                        help: md.help.clone(),
-                        unit: md.unit.clone(),
-                    },
-                );
-            }
-            let mut app = db.appender();
-            let mut first_error: Option<String> = None;
-            for s in &decoded.series {
-                for x in &s.samples {
-                    if let Err(e) = app.append(&s.labels, x.t, x.v) {
-                        first_error.get_or_insert_with(|| format!("{e} (series {})", s.labels));
-                    }
-                }
-            }
-            let summary = app.commit().map_err(|e| PromError {
-                kind: "internal",
-                message: e.to_string(),
-            })?;
-            Ok((
-                summary,
-                first_error,
-                decoded.rejected,
-                decoded.histograms_dropped,
-            ))
-        })
-        .await?;
-        let (summary, first_error, rejected, histograms) = outcome;
-        let refused = summary.out_of_order
-            + summary.duplicate
-            + summary.out_of_bounds
-            + summary.too_many_series;
-        if refused > 0 || !rejected.is_empty() {
-            let mut msg = format!("{} samples stored, {refused} refused", summary.appended);
-            if let Some(e) = first_error {
-                msg.push_str(&format!("; first: {e}"));
-            }
-            if let Some(r) = rejected.first() {
-                msg.push_str(&format!("; {} series refused, first: {r}", rejected.len()));
-            }
-            return Err(PromError::bad(msg));
-        }
-        if histograms > 0 {
-            tracing::debug!(
-                operation = "remote_write",
-                histograms,
-                "native histograms dropped"
-            );
-        }
-        Ok(StatusCode::NO_CONTENT.into_response())
+        let ct = headers.get("content-type").and_then(|v| v.to_str().ok());
+        state.remote_write(ct, &body).await?;
+        Ok::<_, PromError>(StatusCode::NO_CONTENT.into_response())
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -8,8 +8,8 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pharos_app::AppError;
+use pharos_app::sentry::NOT_KEPT_CATEGORIES;
 use pharos_app::sentry::{Endpoint, SentryRequest};
-use pharos_ingest::sentry::NOT_KEPT_CATEGORIES;
 use serde_json::json;
 
 use crate::SharedState;

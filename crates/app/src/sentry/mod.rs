@@ -24,6 +24,8 @@ pub use metrics::IngestMetrics;
 /// larger, but a small team's SDKs never come near this).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+pub use pharos_ingest::sentry::NOT_KEPT_CATEGORIES;
+
 /// Bodies above this are decoded off the async threads.
 const DECODE_INLINE_BYTES: usize = 256 * 1024;
 

@@ -248,11 +248,7 @@ impl ApiError {
     }
 }
 
-/// RFC 7396 JSON merge patch, as every PATCH of the API applies it: `null` removes a key,
-/// objects merge, anything else replaces.
-pub fn merge_patch(doc: &mut serde_json::Value, patch: &serde_json::Value) {
-    json_patch::merge(doc, patch);
-}
+pub use pharos_app::document::merge_patch;
 
 /// The one place an operation's error becomes an HTTP status.
 pub fn status_of(e: &AppError) -> StatusCode {
@@ -323,43 +319,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "request body is empty; send a JSON object",
-        ));
-    }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let mut path = e.path().to_string();
-        let mut message = e.into_inner().to_string();
-        // Positions in a one-line JSON body help no one once the field is named.
-        if let Some(i) = message.rfind(" at line ") {
-            message.truncate(i);
-        }
-        if path == "." || path.is_empty() {
-            // Checks across fields name the field at the start of their message.
-            match message.split_once(": ") {
-                Some((k, _))
-                    if !k.is_empty()
-                        && k.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
-                {
-                    path = k.to_string();
-                    return ApiError {
-                        status: StatusCode::BAD_REQUEST,
-                        message,
-                        field: Some(path),
-                    };
-                }
-                _ => return ApiError::bad_request(message),
-            }
-        }
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("{path}: {message}"),
-            field: Some(path),
-        }
-    })
+    Ok(pharos_app::document::parse_json(bytes)?)
 }
 
 /// Reads a query string into `T`, answering 400 in our error shape when it does not fit.
@@ -384,31 +344,5 @@ pub async fn reload(State(state): State<SharedState>, headers: axum::http::Heade
             format!("config not reloaded, the previous one stays in force: {e}"),
         )
         .into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_follows_rfc7396() {
-        let mut doc = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
-        super::merge_patch(
-            &mut doc,
-            &json!({"a": null, "b": {"c": 5}, "e": [2], "f": {"g": null, "h": 1}}),
-        );
-        assert_eq!(doc, json!({"b": {"c": 5, "d": 3}, "e": [2], "f": {"h": 1}}));
-    }
-
-    /// Regression: a project PATCH adding a new object kept the nulls inside it.
-    #[test]
-    fn merge_patch_drops_nulls_inside_a_new_object() {
-        let mut doc = json!({"name": "shop"});
-        super::merge_patch(
-            &mut doc,
-            &json!({"alerts": {"new_issue": null, "rate": {"max": null}}}),
-        );
-        assert_eq!(doc, json!({"name": "shop", "alerts": {"rate": {}}}));
     }
 }

@@ -15,9 +15,10 @@ use pharos_store::Delivery;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
-use crate::api::alerts::{AlertItem, AlertParams, notifications_for, search_alerts};
-use crate::health::{ReceiverHealth, receiver_health};
-use crate::{PublicPage, SharedState};
+use pharos_app::alerts::{AlertItem, AlertParams, notifications_for, search_alerts};
+use pharos_web::api::ApiError;
+use pharos_web::health::{ReceiverHealth, receiver_health};
+use pharos_web::{PublicPage, SharedState};
 
 const OPEN_LIMIT: u64 = 500;
 const HISTORY_PAGE: u64 = 50;
@@ -65,6 +66,7 @@ pub async fn page(
     ) {
         (Ok(o), Ok(h)) => (o, h),
         (Err(e), _) | (_, Err(e)) => {
+            let e = ApiError::from(e);
             // A bad filter is the visitor's typo: show it above an empty page.
             if e.status.is_client_error() {
                 return render(
@@ -89,7 +91,7 @@ pub async fn page(
         .collect();
     let told = match notifications_for(&state, &records, NOTIFICATIONS_PER_ALERT).await {
         Ok(t) => t,
-        Err(e) => return error_page(e, signed_in),
+        Err(e) => return error_page(e.into(), signed_in),
     };
     let health = receiver_health(&state).await.unwrap_or_default();
     render(
@@ -176,26 +178,6 @@ pub fn failing_banner(health: &[ReceiverHealth]) -> Markup {
                 }
             }
         }
-    }
-}
-
-impl AlertParams {
-    fn is_filtered(&self) -> bool {
-        [
-            &self.state,
-            &self.q,
-            &self.matchers,
-            &self.alertname,
-            &self.severity,
-            &self.receiver,
-            &self.since,
-            &self.until,
-        ]
-        .iter()
-        .any(|v| {
-            v.as_deref()
-                .is_some_and(|s| !s.trim().is_empty() && s != "all")
-        })
     }
 }
 

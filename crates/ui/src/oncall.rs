@@ -8,7 +8,7 @@ use maud::html;
 
 use super::guard;
 use super::layout::{self, Nav};
-use crate::SharedState;
+use pharos_web::SharedState;
 
 const WEEKS: i64 = 6;
 

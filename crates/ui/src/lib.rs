@@ -32,11 +32,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
 
-use crate::api::ApiError;
-use crate::{PublicPage, SharedState};
+use pharos_web::api::ApiError;
+use pharos_web::{PublicPage, SharedState};
 
+/// Every page, with the sign-in routes and the stylesheet.
 pub fn router(_state: SharedState) -> Router<SharedState> {
     Router::new()
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/assets/pharos.css", get(layout::stylesheet))
         .route("/", get(overview::page))
         .route(
             "/monitors/new",

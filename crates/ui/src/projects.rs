@@ -12,9 +12,10 @@ use serde::Deserialize;
 
 use super::layout::{self, Nav, ago, percent};
 use super::{error_page, guard};
-use crate::SharedState;
-use crate::api::projects::{NewProject, create_project, view};
-use crate::sentry::refresh_directory;
+use pharos_app::Caller;
+use pharos_web::SharedState;
+use pharos_web::api::ApiError;
+use pharos_web::api::projects::{NewProject, view};
 
 pub async fn list(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
     let signed_in = match guard(&state, &headers, None, &uri) {
@@ -62,9 +63,9 @@ pub async fn create(
         return r;
     }
     let p = NewProject::named(f.name, f.platform.filter(|p| !p.trim().is_empty()));
-    match create_project(&state, p).await {
+    match state.create_project(&Caller::Admin, p).await {
         Ok(v) => Redirect::to(&format!("/projects/{}", v.id)).into_response(),
-        Err(e) => error_page(e, true),
+        Err(e) => error_page(e.into(), true),
     }
 }
 
@@ -181,9 +182,10 @@ pub async fn add_key(
     let label = f.label.filter(|l| !l.trim().is_empty());
     let result = async {
         state
-            .with_store(move |s| s.errors().add_key(id, label.as_deref(), Utc::now()))
-            .await?;
-        refresh_directory(&state).await
+            .add_project_key(&Caller::Admin, id, label)
+            .await
+            .map(drop)
+            .map_err(ApiError::from)
     }
     .await;
     match result {
@@ -203,9 +205,9 @@ pub async fn revoke_key(
     }
     let result = async {
         state
-            .with_store(move |s| s.errors().revoke_key(id, &key, Utc::now()))
-            .await?;
-        refresh_directory(&state).await
+            .revoke_project_key(&Caller::Admin, id, key)
+            .await
+            .map_err(ApiError::from)
     }
     .await;
     match result {

@@ -10,8 +10,8 @@ use pharos_model::LogLevel;
 
 use super::entry::level_class;
 use super::{View, seconds};
-use crate::ui::chart::nice_ticks;
-use crate::ui::units;
+use crate::chart::nice_ticks;
+use crate::units;
 
 const WIDTH: f64 = 1100.0;
 const HEIGHT: f64 = 150.0;
@@ -56,7 +56,7 @@ pub fn chart(h: &Histogram, view: &View) -> Markup {
         .collect();
     let label = format!(
         "Matching lines per {}, by level",
-        crate::dashboards::variables::duration(step_ms)
+        pharos_app::dashboards::variables::duration(step_ms)
     );
     html! {
         div.chartbox.log-histogram data-testid="histogram" {
@@ -149,7 +149,7 @@ fn zoom(view: &View, bar_start_ms: i64, step_ms: i64) -> String {
     }
     s.append_pair(
         "range",
-        &crate::dashboards::variables::duration(step_ms.max(1000)),
+        &pharos_app::dashboards::variables::duration(step_ms.max(1000)),
     );
     s.append_pair("end", &seconds(bar_start_ms + step_ms.max(1000)));
     if let Some(b) = view.by {
@@ -161,7 +161,7 @@ fn zoom(view: &View, bar_start_ms: i64, step_ms: i64) -> String {
 /// About seven labels on round times across `[start, end)`.
 fn time_labels(start: i64, end: i64) -> Vec<(i64, String)> {
     let span = (end - start).max(1);
-    let step = crate::ui::chart::TIME_STEPS_MS
+    let step = crate::chart::TIME_STEPS_MS
         .iter()
         .copied()
         .find(|s| span / s <= 8)

@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
-use crate::SharedState;
-use crate::api::issues::{IssueListQuery, IssueUpdate, change_issue, load_issues};
+use pharos_app::Caller;
+use pharos_app::issues::{IssueListQuery, IssueUpdate};
+use pharos_web::SharedState;
 
 #[derive(Deserialize, Default)]
 pub struct ListParams {
@@ -42,27 +43,22 @@ pub async fn list(
     // A fresh visit shows what needs attention; an explicit empty search shows all.
     let query = p.query.clone().unwrap_or_else(|| "is:unresolved".into());
     let project = p.project.as_deref().and_then(|s| s.parse::<i64>().ok());
-    let projects = state
-        .with_store(|s| s.errors().projects())
-        .await
-        .unwrap_or_default();
+    let projects = state.projects().await.unwrap_or_default();
     if projects.is_empty() {
         return layout::page("Issues", Nav::Issues, signed_in, no_projects()).into_response();
     }
-    let page = match load_issues(
-        &state,
-        IssueListQuery {
+    let page = match state
+        .issues(IssueListQuery {
             query: Some(query.clone()),
             project,
             sort: p.sort.clone(),
             page: p.page,
             per_page: Some(25),
-        },
-    )
-    .await
+        })
+        .await
     {
         Ok(p) => p,
-        Err(e) => return error_page(e, signed_in),
+        Err(e) => return error_page(e.into(), signed_in),
     };
     let link = |q: &str, page: Option<u32>| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
@@ -350,9 +346,9 @@ pub async fn set_status(
         ignore_duration: f.ignore_duration.and_then(|d| d.parse().ok()),
         ignore_count: f.ignore_count,
     };
-    match change_issue(&state, id, &update).await {
+    match state.change_issue(&Caller::Admin, id, &update).await {
         Ok(()) => Redirect::to(&format!("/issues/{id}")).into_response(),
-        Err(e) => error_page(e, true),
+        Err(e) => error_page(e.into(), true),
     }
 }
 

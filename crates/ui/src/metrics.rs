@@ -15,7 +15,7 @@ use super::chart::{self, Line, TimeChart};
 use super::layout::{self, Nav};
 use super::time_range::{self, TimeRange};
 use super::{guard, units};
-use crate::SharedState;
+use pharos_web::SharedState;
 
 /// Lines drawn at most; more make an unreadable chart and a slow page.
 pub const MAX_SERIES: usize = 50;
@@ -27,7 +27,7 @@ const MAX_NAMES: usize = 2000;
 const SCRIPT: &str = include_str!("explorer.js");
 
 pub async fn script() -> impl IntoResponse {
-    crate::ui::layout::javascript(SCRIPT)
+    crate::layout::javascript(SCRIPT)
 }
 
 #[derive(Deserialize, Default)]
@@ -352,7 +352,7 @@ fn range_chart(v: &QueryValue, r: &TimeRange, unit: &str, query: &str) -> Markup
                 label: &label,
             }))
             p.small.muted.caption {
-                (total) " series · step " (crate::dashboards::variables::duration(r.step_ms))
+                (total) " series · step " (pharos_app::dashboards::variables::duration(r.step_ms))
                 " · times in UTC"
                 @if total > MAX_SERIES { " · " strong { "showing the first " (MAX_SERIES) ", " (total - MAX_SERIES) " left out" } " — narrow the query with labels or an aggregation" }
             }

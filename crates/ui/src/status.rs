@@ -10,8 +10,8 @@ use pharos_model::MonitorState;
 
 use super::layout::percent;
 use super::{error_page, guard};
-use crate::api::monitors::UptimePercent;
-use crate::{PublicPage, SharedState};
+use pharos_web::api::monitors::UptimePercent;
+use pharos_web::{PublicPage, SharedState};
 
 pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
     let signed_in = match guard(&state, &headers, Some(PublicPage::Status), &uri) {

@@ -11,10 +11,10 @@ use pharos_evaluate::log_rules::{LogRuleKind, LogRuleStatus};
 use pharos_logs::{Keep, LogSettings, LogStoreStats};
 
 use super::{quote_value, turned_off};
-use crate::SharedState;
-use crate::ui::guard;
-use crate::ui::layout::{self, Nav, ago};
-use crate::ui::units;
+use crate::guard;
+use crate::layout::{self, Nav, ago};
+use crate::units;
+use pharos_web::SharedState;
 
 pub async fn rules(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
     let signed_in = match guard(&state, &headers, None, &uri) {

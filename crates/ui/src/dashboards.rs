@@ -18,10 +18,10 @@ use super::layout::{self, Nav};
 use super::metrics::{encode, lines_of, query_error, series_label};
 use super::time_range::{self, TimeRange};
 use super::{error_page, guard, units};
-use crate::SharedState;
-use crate::api::ApiError;
-use crate::dashboards::variables::{self, Context};
-use crate::dashboards::{Dashboard, Panel, PanelKind, Source, Threshold};
+use pharos_app::dashboards::variables::{self, Context};
+use pharos_app::dashboards::{Dashboard, Panel, PanelKind, Source, Threshold};
+use pharos_web::SharedState;
+use pharos_web::api::ApiError;
 
 /// Lines per panel at most.
 const MAX_SERIES: usize = 30;
@@ -109,7 +109,7 @@ pub async fn upload(
     let st = state.clone();
     let content = form.content.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        crate::api::dashboards::store_upload(&st, content.as_bytes())
+        pharos_web::api::dashboards::store_upload(&st, content.as_bytes())
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))
@@ -332,7 +332,8 @@ fn panel(p: &Panel, r: Option<&PanelResult>, range: &TimeRange) -> Markup {
         Some(x) => format!(
             "grid-column:{} / span {}",
             x as u32 + 1,
-            p.width.min(crate::dashboards::GRID_COLUMNS - x.min(23))
+            p.width
+                .min(pharos_app::dashboards::GRID_COLUMNS - x.min(23))
         ),
         None => format!("grid-column:span {}", p.width),
     };

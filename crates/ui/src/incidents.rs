@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
-use crate::SharedState;
-use crate::api::incidents::{ListParams, api_error};
+use pharos_web::SharedState;
+use pharos_web::api::incidents::{ListParams, api_error};
 
 fn state_badge(s: IncidentState) -> Markup {
     // The alert badges' colours: open is firing red, acknowledged amber, resolved green.
@@ -290,7 +290,7 @@ fn incident_error_page(e: IncidentError, signed_in: bool) -> Response {
 fn parse_id(id: &str, signed_in: bool) -> Result<i64, Box<Response>> {
     id.parse().map_err(|_| {
         Box::new(error_page(
-            crate::api::ApiError::not_found(format!("incident {id}")),
+            pharos_web::api::ApiError::not_found(format!("incident {id}")),
             signed_in,
         ))
     })

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use super::guard;
 use super::layout::{self, Nav};
 use super::time_range::{self, TimeRange};
-use crate::SharedState;
+use pharos_web::SharedState;
 
 /// Lines per page: enough to scroll through, few enough to render quickly.
 const PAGE_SIZE: usize = 100;
@@ -44,7 +44,7 @@ const COMMON_FIELDS: [&str; 6] = ["level", "service", "logger", "error_type", "h
 const SCRIPT: &str = include_str!("../logs_tail.js");
 
 pub async fn script() -> impl IntoResponse {
-    crate::ui::layout::javascript(SCRIPT)
+    crate::layout::javascript(SCRIPT)
 }
 
 #[derive(Deserialize, Default)]
@@ -181,7 +181,7 @@ fn bar_width(range: &mut TimeRange, notes: &mut Vec<String>) {
         Some(ref typed) => {
             notes.push(format!(
                 "step {typed:?} makes more than {MAX_BARS} bars; using {}",
-                crate::dashboards::variables::duration(auto)
+                pharos_app::dashboards::variables::duration(auto)
             ));
             range.step = None;
             range.step_ms = auto;
@@ -197,7 +197,7 @@ pub(crate) struct Loaded {
 }
 
 async fn load(
-    logs: &Arc<crate::logs_api::Logs>,
+    logs: &Arc<pharos_web::logs_api::Logs>,
     query: LogQuery,
     range: &TimeRange,
     cursor: Option<String>,

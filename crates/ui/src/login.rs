@@ -9,8 +9,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{self, Nav};
-use crate::SharedState;
-use crate::access::SESSION_COOKIE;
+use pharos_web::SharedState;
+use pharos_web::access::SESSION_COOKIE;
 
 #[derive(Deserialize, Default)]
 pub struct Next {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::layout::{self, Nav, ago, millis};
 use super::{error_page, guard};
-use crate::SharedState;
+use pharos_web::SharedState;
 
 #[derive(Deserialize, Default)]
 pub struct Params {

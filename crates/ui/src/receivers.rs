@@ -15,9 +15,9 @@ use serde_json::Value;
 use super::alerts::failing_banner;
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
-use crate::SharedState;
-use crate::api::receivers::TestAnswer;
-use crate::health::{ReceiverHealth, WINDOW, receiver_health};
+use pharos_web::SharedState;
+use pharos_web::api::receivers::TestAnswer;
+use pharos_web::health::{ReceiverHealth, WINDOW, receiver_health};
 
 const RECENT_DELIVERIES: usize = 10;
 
@@ -44,13 +44,14 @@ pub async fn send_test(
     if let Err(r) = guard(&state, &headers, None, &uri) {
         return r;
     }
-    let result = match crate::api::receivers::test(State(state.clone()), Path(name.clone())).await {
-        Ok(answer) => TestResult::Sent(answer.0),
-        Err(e) => TestResult::Refused {
-            receiver: name,
-            error: e.message,
-        },
-    };
+    let result =
+        match pharos_web::api::receivers::test(State(state.clone()), Path(name.clone())).await {
+            Ok(answer) => TestResult::Sent(answer.0),
+            Err(e) => TestResult::Refused {
+                receiver: name,
+                error: e.message,
+            },
+        };
     render(&state, true, Some(result)).await
 }
 

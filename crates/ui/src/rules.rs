@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::guard;
 use super::layout::{self, Nav, ago};
-use crate::{PublicPage, SharedState};
+use pharos_web::{PublicPage, SharedState};
 
 #[derive(Deserialize, Default)]
 pub struct RulesQuery {

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::guard;
 use super::layout::{self, Nav, ago};
-use crate::SharedState;
+use pharos_web::SharedState;
 
 #[derive(Deserialize, Default)]
 pub struct Prefill {

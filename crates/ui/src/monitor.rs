@@ -13,10 +13,10 @@ use serde_json::{Value, json};
 
 use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
 use super::{error_page, guard};
-use crate::api::monitors::{load_detail, parse_id};
-use crate::api::{ApiError, parse_json};
-use crate::{PublicPage, SharedState};
 use pharos_app::Caller;
+use pharos_web::api::monitors::{load_detail, parse_id};
+use pharos_web::api::{ApiError, parse_json};
+use pharos_web::{PublicPage, SharedState};
 
 const HISTORY: u64 = 100;
 

@@ -9,11 +9,11 @@ use maud::html;
 use pharos_logs::{LogQuery, SearchRequest};
 
 use super::{View, entry, utc};
-use crate::SharedState;
-use crate::ui::issues::level_badge;
-use crate::ui::layout::{self, Nav, millis};
-use crate::ui::time_range;
-use crate::ui::{error_page, guard};
+use crate::issues::level_badge;
+use crate::layout::{self, Nav, millis};
+use crate::time_range;
+use crate::{error_page, guard};
+use pharos_web::SharedState;
 
 /// How far back the trace's log lines are looked for; the API's lookup uses the same.
 const LOG_RANGE: &str = "30d";
@@ -32,7 +32,7 @@ pub async fn page(
     let trace_id = trace_id.trim().to_ascii_lowercase();
     if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return error_page(
-            crate::api::ApiError::bad_request("a trace id is 32 hexadecimal digits"),
+            pharos_web::api::ApiError::bad_request("a trace id is 32 hexadecimal digits"),
             signed_in,
         );
     }

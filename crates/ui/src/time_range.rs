@@ -7,7 +7,7 @@ use std::sync::Arc;
 use maud::{Markup, html};
 use pharos_promql::{QueryError, QueryResult};
 
-use crate::SharedState;
+use pharos_web::SharedState;
 
 /// The ranges offered, by name.
 pub const RANGES: [(&str, i64); 7] = [
@@ -154,7 +154,7 @@ pub fn from_params(
         Some((s, _)) => {
             notes.push(format!(
                 "step {s:?} is not usable for this range; using {}",
-                crate::dashboards::variables::duration(auto)
+                pharos_app::dashboards::variables::duration(auto)
             ));
             auto
         }
@@ -191,7 +191,7 @@ pub fn picker(r: &TimeRange) -> Markup {
             input type="datetime-local" name="end" value=(r.end.as_deref().unwrap_or("")) title="empty for now";
         }
         label.inline { "Step "
-            input.step name="step" value=(r.step.as_deref().unwrap_or("")) placeholder=(crate::dashboards::variables::duration(r.step_ms)) size="6" title="empty to choose from the range";
+            input.step name="step" value=(r.step.as_deref().unwrap_or("")) placeholder=(pharos_app::dashboards::variables::duration(r.step_ms)) size="6" title="empty to choose from the range";
         }
     }
 }
@@ -231,8 +231,10 @@ pub async fn instant_query(
 }
 
 async fn run(
-    m: Arc<crate::prometheus_api::Metrics>,
-    f: impl FnOnce(&crate::prometheus_api::Metrics) -> Result<QueryResult, QueryError> + Send + 'static,
+    m: Arc<pharos_web::prometheus_api::Metrics>,
+    f: impl FnOnce(&pharos_web::prometheus_api::Metrics) -> Result<QueryResult, QueryError>
+    + Send
+    + 'static,
 ) -> Result<QueryResult, QueryError> {
     tokio::task::spawn_blocking(move || f(&m))
         .await

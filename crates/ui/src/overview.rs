@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::layout::{self, Nav, ago, percent, sparkline, state_badge};
 use super::{error_page, guard};
-use crate::api::monitors::{MonitorPage, load_page};
-use crate::{PublicPage, SharedState};
+use pharos_web::api::monitors::{MonitorPage, load_page};
+use pharos_web::{PublicPage, SharedState};
 
 const PAGE: u64 = 100;
 const SPARK_POINTS: u64 = 30;
