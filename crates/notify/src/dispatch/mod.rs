@@ -33,45 +33,11 @@ use tokio::sync::Notify;
 
 pub use config::{DigestConfig, GroupBy, InhibitRuleConfig, RouteConfig, Routing, RoutingError};
 pub use groups::{Dispatch, Integrations, Suppression};
+pub use pharos_model::clock::{Clock, ManualClock, SystemClock};
 pub use silences::{Silence, SilenceState};
 pub use time_intervals::{NamedTimeIntervalConfig, TimeIntervalConfig};
 
 use crate::Receivers;
-
-/// Where the dispatcher reads the time, so tests move it by hand.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock tests set and advance.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(at: DateTime<Utc>) -> ManualClock {
-        ManualClock(Mutex::new(at))
-    }
-    pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
-    }
-    pub fn advance(&self, by: Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *t += chrono::Duration::from_std(by).unwrap_or_default();
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// A receiver name in a route names the integrations the receivers section built from
 /// it: the receiver itself, or `name/0`, `name/1`, … when it lists several.

@@ -23,6 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use pharos_model::clock::Clock;
 use pharos_model::{Alert, AlertState, Labels, Notification};
 use pharos_store::{
     DeliveryOutcome, IncidentEvent, IncidentRecord, IncidentState, NewDelivery, NewIncident,
@@ -32,7 +33,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::BoxFuture;
-use crate::dispatch::{Clock, Integrations};
+use crate::dispatch::Integrations;
 use crate::oncall::{Schedule, Shift};
 pub use escalation::{EscalationPolicy, EscalationPolicyConfig, ONCALL_PREFIX};
 pub use links::{AckLinks, LinkError};

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use pharos_model::clock::ManualClock;
+
 use super::*;
-use crate::dispatch::ManualClock;
 use crate::oncall::ScheduleConfig;
 use crate::{Receiver, SendError};
 
