@@ -158,11 +158,7 @@ impl Dispatcher {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, DispatchError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| DispatchError::Task(e.to_string()))?
-            .map_err(DispatchError::from)
+        crate::blocking::with_store(&self.store, f, DispatchError::Task).await
     }
 
     /// Rebuilds the groups from the store: the notification log, silences, open alerts

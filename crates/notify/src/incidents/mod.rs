@@ -316,11 +316,7 @@ impl Incidents {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, IncidentError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| IncidentError::Task(e.to_string()))?
-            .map_err(IncidentError::from)
+        crate::blocking::with_store(&self.store, f, IncidentError::Task).await
     }
 
     /// Opens, updates and resolves incidents from the dispatcher's groups; answers the
