@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod groups;
+pub mod hook;
 pub mod inhibit;
 pub mod matchers;
 pub mod silences;
@@ -33,6 +34,7 @@ use tokio::sync::Notify;
 
 pub use config::{DigestConfig, GroupBy, InhibitRuleConfig, RouteConfig, Routing, RoutingError};
 pub use groups::{Dispatch, Integrations, Suppression};
+pub use hook::{GroupSnapshot, IncidentHook};
 pub use pharos_model::clock::{Clock, ManualClock, SystemClock};
 pub use silences::{Silence, SilenceState};
 pub use time_intervals::{NamedTimeIntervalConfig, TimeIntervalConfig};
@@ -112,7 +114,7 @@ pub struct Dispatcher {
     /// One pass at a time.
     ticking: tokio::sync::Mutex<Option<DateTime<Utc>>>,
     /// Told about the groups before each flush (incidents open there).
-    incident_hook: RwLock<Option<Arc<dyn crate::incidents::IncidentHook>>>,
+    incident_hook: RwLock<Option<Arc<dyn IncidentHook>>>,
 }
 
 /// Expired silences and idle notification log rows are kept this long (Alertmanager's
@@ -139,7 +141,7 @@ impl Dispatcher {
         })
     }
 
-    pub fn set_incident_hook(&self, hook: Arc<dyn crate::incidents::IncidentHook>) {
+    pub fn set_incident_hook(&self, hook: Arc<dyn IncidentHook>) {
         *self
             .incident_hook
             .write()

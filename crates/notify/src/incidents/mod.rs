@@ -34,6 +34,7 @@ use tokio::sync::Notify;
 
 use crate::BoxFuture;
 use crate::dispatch::Integrations;
+pub use crate::dispatch::{GroupSnapshot, IncidentHook};
 use crate::oncall::{Schedule, Shift};
 pub use escalation::{EscalationPolicy, EscalationPolicyConfig, ONCALL_PREFIX};
 pub use links::{AckLinks, LinkError};
@@ -44,35 +45,6 @@ pub use settings::{IncidentConfigError, IncidentSettings};
 pub const ACK_LINK_TTL: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 /// A resolved incident's link still goes into its group's resolution notification.
 const RESOLVED_LINK_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
-
-/// A dispatcher group as the incident service sees it before a flush.
-#[derive(Clone, Debug)]
-pub struct GroupSnapshot {
-    /// What makes one incident. Without a `route:` section every receiver has a group
-    /// of the same alerts, all with this key.
-    pub key: String,
-    pub labels: Labels,
-    /// The route's receiver: level 1.
-    pub receiver: String,
-    /// The route's escalation policy.
-    pub escalation: Option<String>,
-    /// Every alert of the group, firing and resolved.
-    pub alerts: Vec<Alert>,
-    /// Fingerprints silenced or inhibited now (or every one when the route is muted).
-    pub muted: Vec<String>,
-    /// The group flushes in this pass.
-    pub due: bool,
-}
-
-/// What the dispatcher calls before each flush: incidents open and change here, and the
-/// answer is each group's acknowledgement link for its notifications.
-pub trait IncidentHook: Send + Sync {
-    fn before_flush<'a>(
-        &'a self,
-        groups: Vec<GroupSnapshot>,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, HashMap<String, String>>;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IncidentError {
