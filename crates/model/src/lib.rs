@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod assertion;
+pub mod clock;
 pub mod duration;
 pub mod log;
 pub mod maintenance;

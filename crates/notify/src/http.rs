@@ -1,6 +1,7 @@
-//! Sending one HTTP request for a receiver and deciding what its answer means: delivered
-//! (2xx), worth a retry (network error, 408, 429, 5xx) or not (any other 4xx). Written once
-//! so every HTTP channel retries the same way.
+//! Sending one HTTP request for a receiver (most channels POST their payload as JSON) and
+//! deciding what its answer means: delivered (2xx), worth a retry (network error, 408,
+//! 429, 5xx) or not (any other 4xx). Written once so every HTTP channel retries the same
+//! way.
 
 use std::time::Duration;
 
@@ -20,6 +21,31 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
         .user_agent(format!("Pharos/{}", env!("CARGO_PKG_VERSION")))
         .no_proxy()
         .build()
+}
+
+/// The request of every JSON channel: `body` POSTed as JSON within `timeout`. A channel
+/// that needs more (headers, a token) adds it before [`send`].
+pub fn json_post(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    timeout: Duration,
+    body: String,
+) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .timeout(timeout)
+        .header("Content-Type", "application/json")
+        .body(body)
+}
+
+/// POSTs `body` as JSON within [`DEFAULT_TIMEOUT`] and classifies the answer: the whole
+/// send of a channel whose request is its payload and nothing more.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    body: String,
+) -> Result<u16, SendError> {
+    send(json_post(client, url, DEFAULT_TIMEOUT, body)).await
 }
 
 /// Sends `request` and classifies the answer.

@@ -38,21 +38,8 @@ use tokio::task::JoinHandle;
 use crate::AlertSink;
 pub use file::{RuleFileError, RuleFilesError, RuleGroupSpec, load_rule_files, parse_rule_file};
 pub use group::{EvalContext, GroupState, RuleStorage};
+pub use pharos_model::clock::{Clock, ManualClock, SystemClock};
 pub use status::{GroupStatus, RuleMetrics, RuleStatus};
-
-/// Where the evaluation time comes from; tests use their own.
-pub trait Clock: Send + Sync {
-    /// Unix milliseconds.
-    fn now_ms(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis()
-    }
-}
 
 /// What rules take from the rest of the config.
 #[derive(Clone, Debug, Default)]

@@ -12,6 +12,7 @@ use pharos_model::{Alert, AlertState, Labels, Notification};
 use pharos_store::{NewDelivery, NotificationLogEntry};
 
 use super::config::Routing;
+use super::hook::GroupSnapshot;
 use super::inhibit::inhibited_by;
 use super::silences::Silence;
 use crate::Receiver;
@@ -398,14 +399,14 @@ impl Dispatch {
         Some(flush)
     }
 
-    /// Every group as the incident service sees it (see `crate::incidents`).
-    pub fn snapshots(&self, now: DateTime<Utc>) -> Vec<crate::incidents::GroupSnapshot> {
+    /// Every group as the flush hook sees it.
+    pub fn snapshots(&self, now: DateTime<Utc>) -> Vec<GroupSnapshot> {
         self.groups
             .values()
             .filter_map(|g| {
                 let route = self.routing.routes.get(g.route)?;
                 let route_muted = self.routing.route_muted_by(g.route, now).is_some();
-                Some(crate::incidents::GroupSnapshot {
+                Some(GroupSnapshot {
                     key: g.key.clone(),
                     labels: g.labels.clone(),
                     receiver: route.receiver.clone(),

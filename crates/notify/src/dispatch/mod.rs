@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod groups;
+pub mod hook;
 pub mod inhibit;
 pub mod matchers;
 pub mod silences;
@@ -33,45 +34,12 @@ use tokio::sync::Notify;
 
 pub use config::{DigestConfig, GroupBy, InhibitRuleConfig, RouteConfig, Routing, RoutingError};
 pub use groups::{Dispatch, Integrations, Suppression};
+pub use hook::{GroupSnapshot, IncidentHook};
+pub use pharos_model::clock::{Clock, ManualClock, SystemClock};
 pub use silences::{Silence, SilenceState};
 pub use time_intervals::{NamedTimeIntervalConfig, TimeIntervalConfig};
 
 use crate::Receivers;
-
-/// Where the dispatcher reads the time, so tests move it by hand.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock tests set and advance.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(at: DateTime<Utc>) -> ManualClock {
-        ManualClock(Mutex::new(at))
-    }
-    pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
-    }
-    pub fn advance(&self, by: Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *t += chrono::Duration::from_std(by).unwrap_or_default();
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
 
 /// A receiver name in a route names the integrations the receivers section built from
 /// it: the receiver itself, or `name/0`, `name/1`, … when it lists several.
@@ -146,7 +114,7 @@ pub struct Dispatcher {
     /// One pass at a time.
     ticking: tokio::sync::Mutex<Option<DateTime<Utc>>>,
     /// Told about the groups before each flush (incidents open there).
-    incident_hook: RwLock<Option<Arc<dyn crate::incidents::IncidentHook>>>,
+    incident_hook: RwLock<Option<Arc<dyn IncidentHook>>>,
 }
 
 /// Expired silences and idle notification log rows are kept this long (Alertmanager's
@@ -173,7 +141,7 @@ impl Dispatcher {
         })
     }
 
-    pub fn set_incident_hook(&self, hook: Arc<dyn crate::incidents::IncidentHook>) {
+    pub fn set_incident_hook(&self, hook: Arc<dyn IncidentHook>) {
         *self
             .incident_hook
             .write()
@@ -192,11 +160,7 @@ impl Dispatcher {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, DispatchError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| DispatchError::Task(e.to_string()))?
-            .map_err(DispatchError::from)
+        crate::blocking::with_store(&self.store, f, DispatchError::Task).await
     }
 
     /// Rebuilds the groups from the store: the notification log, silences, open alerts

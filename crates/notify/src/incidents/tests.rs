@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use pharos_model::clock::ManualClock;
+use pharos_model::{Alert, AlertState, Labels, Notification};
+use pharos_store::IncidentState;
+
 use super::*;
-use crate::dispatch::ManualClock;
 use crate::oncall::ScheduleConfig;
-use crate::{Receiver, SendError};
+use crate::{BoxFuture, Receiver, SendError};
 
 struct Recording(String);
 

@@ -224,12 +224,8 @@ impl Receiver for PagerDutyReceiver {
                 "routing_key".into(),
                 json!(self.config.routing_key.expose()),
             );
-            let request = client
-                .post(self.config.url.as_str())
-                .timeout(crate::http::DEFAULT_TIMEOUT)
-                .header("Content-Type", "application/json")
-                .body(serde_json::Value::Object(event).to_string());
-            crate::http::send(request).await
+            let body = serde_json::Value::Object(event).to_string();
+            crate::http::post_json(client, self.config.url.as_str(), body).await
         })
     }
 }

@@ -127,13 +127,10 @@ impl Receiver for SlackReceiver {
         client: &'a reqwest::Client,
         part: &'a str,
     ) -> BoxFuture<'a, Result<u16, SendError>> {
-        Box::pin(async move {
-            let request = client
-                .post(self.config.api_url.expose().clone())
-                .timeout(crate::http::DEFAULT_TIMEOUT)
-                .header("Content-Type", "application/json")
-                .body(part.to_string());
-            crate::http::send(request).await
-        })
+        Box::pin(crate::http::post_json(
+            client,
+            self.config.api_url.expose().clone(),
+            part.to_string(),
+        ))
     }
 }

@@ -253,12 +253,7 @@ impl Receiver for TelegramReceiver {
                 "bot{}/sendMessage",
                 self.config.bot_token.expose()
             ));
-            let request = client
-                .post(url)
-                .timeout(crate::http::DEFAULT_TIMEOUT)
-                .header("Content-Type", "application/json")
-                .body(part.to_string());
-            crate::http::send(request).await
+            crate::http::post_json(client, url, part.to_string()).await
         })
     }
 }

@@ -159,11 +159,12 @@ impl Receiver for WebhookReceiver {
         payload: &'a str,
     ) -> BoxFuture<'a, Result<u16, SendError>> {
         Box::pin(async move {
-            let mut request = client
-                .post(self.config.url.expose().clone())
-                .timeout(self.config.timeout.as_duration())
-                .header("Content-Type", "application/json")
-                .body(payload.to_string());
+            let mut request = crate::http::json_post(
+                client,
+                self.config.url.expose().clone(),
+                self.config.timeout.as_duration(),
+                payload.to_string(),
+            );
             for (k, v) in &self.config.headers {
                 request = request.header(k, v.expose());
             }

@@ -109,12 +109,9 @@ impl Receiver for WhatsAppReceiver {
                 .config
                 .api_url
                 .join(&format!("{}/messages", self.config.phone_number_id));
-            let request = client
-                .post(url)
-                .timeout(crate::http::DEFAULT_TIMEOUT)
-                .bearer_auth(self.config.access_token.expose())
-                .header("Content-Type", "application/json")
-                .body(part.to_string());
+            let request =
+                crate::http::json_post(client, url, crate::http::DEFAULT_TIMEOUT, part.to_string())
+                    .bearer_auth(self.config.access_token.expose());
             crate::http::send(request).await
         })
     }
