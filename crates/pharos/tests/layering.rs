@@ -42,11 +42,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// goes away (so the list shrinks) or when any other appears.
 const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
     (
-        "store",
-        "ingest",
-        "the error store writes the Sentry record types, which still live in ingest",
-    ),
-    (
         "web",
         "ingest",
         "handlers still decode Loki, OTLP and remote_write bodies",
