@@ -4,7 +4,6 @@
 //! remote_write. Loki push and syslog follow.
 
 pub mod heartbeat;
-pub mod host;
 pub mod logs;
 pub mod prometheus;
 pub mod sentry;

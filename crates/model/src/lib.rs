@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod notification;
 pub mod probe;
 pub mod project;
+pub mod sentry;
 pub mod series;
 pub mod status_codes;
 pub mod yaml;

@@ -9,8 +9,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 use chrono::Utc;
-use pharos_ingest::host::HostCollector;
 use pharos_model::series::{LabelSet, METRIC_NAME, SampleSink, SeriesSample};
+use pharos_scrape::host::HostCollector;
 use pharos_tsdb::Tsdb;
 use prometheus::Registry;
 

@@ -49,11 +49,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// goes away (so the list shrinks) or when any other appears.
 const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[
     (
-        "store",
-        "ingest",
-        "the error store writes the Sentry record types, which still live in ingest",
-    ),
-    (
         "web",
         "store",
         "health, monitors, receivers, incidents and maintenance handlers still read store rows",

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod discovery;
+pub mod host;
 pub mod json;
 pub mod manager;
 pub mod metadata;

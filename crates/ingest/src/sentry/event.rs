@@ -4,34 +4,13 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::grouping::{self, Grouping};
+use super::grouping;
 use super::scrub::Scrubber;
+
+pub use pharos_model::sentry::ErrorEvent;
 
 /// Sentry's per-event limit, decompressed.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
-
-#[derive(Debug, Clone)]
-pub struct ErrorEvent {
-    /// 32 lowercase hex characters.
-    pub event_id: String,
-    pub timestamp: DateTime<Utc>,
-    pub level: String,
-    pub grouping: Grouping,
-    pub title: String,
-    pub culprit: String,
-    pub environment: Option<String>,
-    pub release: Option<String>,
-    /// Who it happened to: user id, else email, username or IP.
-    pub user: Option<String>,
-    /// Tag pairs the issue keeps distributions of: level, environment, release,
-    /// server_name, transaction, then the event's own tags.
-    pub tags: Vec<(String, String)>,
-    /// `contexts.trace.trace_id`: links the event to the transactions and log lines of
-    /// the same trace.
-    pub trace_id: Option<String>,
-    /// The scrubbed event as stored and shown, with `event_id` and `timestamp` filled in.
-    pub payload: Value,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {

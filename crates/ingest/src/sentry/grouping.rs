@@ -13,12 +13,7 @@ use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The grouping components of an event and their hash (32 hex characters).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grouping {
-    pub components: Vec<String>,
-    pub hash: String,
-}
+pub use pharos_model::sentry::Grouping;
 
 pub fn group(event: &Value) -> Grouping {
     let default = default_components(event);

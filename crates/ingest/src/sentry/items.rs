@@ -1,5 +1,6 @@
 //! The other item types an envelope carries: transactions, release-health sessions,
-//! cron check-ins, attachments, logs and client reports.
+//! cron check-ins, attachments, logs and client reports, parsed into the records of
+//! `pharos_model::sentry`.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -8,30 +9,10 @@ use serde_json::Value;
 use super::event::{EventError, parse_timestamp, read_payload, truncate};
 use super::scrub::Scrubber;
 
-/// A finished transaction: one request, task or job, with its spans.
-#[derive(Debug, Clone)]
-pub struct Transaction {
-    pub event_id: String,
-    pub name: String,
-    pub op: Option<String>,
-    /// `ok`, `internal_error`, ... (from the trace context); failures are the rest.
-    pub status: String,
-    pub start: DateTime<Utc>,
-    pub duration_ms: f64,
-    pub environment: Option<String>,
-    pub release: Option<String>,
-    pub trace_id: Option<String>,
-    pub span_count: usize,
-    /// The scrubbed transaction with its spans, as stored.
-    pub payload: Value,
-}
-
-impl Transaction {
-    /// Sentry's failure rate counts every status but these as failed.
-    pub fn failed(&self) -> bool {
-        !matches!(self.status.as_str(), "ok" | "cancelled" | "unknown")
-    }
-}
+pub use pharos_model::sentry::{
+    Attachment, CheckIn, CheckInConfig, CheckInSchedule, CheckInStatus, Discarded, LogRecord,
+    SessionCounts, Transaction,
+};
 
 pub fn parse_transaction(
     bytes: &[u8],
@@ -74,19 +55,6 @@ pub fn parse_transaction(
             .map_or(0, Vec::len),
         payload,
     })
-}
-
-/// Release-health counts: one `session` update or one bucket of a `sessions` aggregate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionCounts {
-    pub started: DateTime<Utc>,
-    pub release: String,
-    pub environment: Option<String>,
-    pub total: u64,
-    pub exited: u64,
-    pub errored: u64,
-    pub crashed: u64,
-    pub abnormal: u64,
 }
 
 #[derive(Deserialize)]
@@ -193,40 +161,6 @@ pub fn parse_sessions(bytes: &[u8]) -> Result<Vec<SessionCounts>, EventError> {
         .collect())
 }
 
-/// A cron check-in (`sentry_sdk.crons`): drives a heartbeat monitor.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckIn {
-    pub monitor_slug: String,
-    pub status: CheckInStatus,
-    pub duration_s: Option<f64>,
-    pub environment: Option<String>,
-    pub config: Option<CheckInConfig>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum CheckInStatus {
-    InProgress,
-    Ok,
-    Error,
-}
-
-/// `monitor_config` as the SDK sends it on the first check-in (upsert).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckInConfig {
-    pub schedule: CheckInSchedule,
-    pub timezone: Option<String>,
-    /// Minutes a check-in may be late.
-    pub checkin_margin_min: Option<u64>,
-    /// Minutes a started job may run.
-    pub max_runtime_min: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum CheckInSchedule {
-    Crontab(String),
-    Interval { seconds: u64 },
-}
-
 pub fn parse_check_in(bytes: &[u8]) -> Result<CheckIn, EventError> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| EventError::Json(e.to_string()))?;
     let slug = v
@@ -282,14 +216,6 @@ pub fn parse_check_in(bytes: &[u8]) -> Result<CheckIn, EventError> {
     })
 }
 
-/// What an SDK reports it dropped (`client_report`): reason, category, quantity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Discarded {
-    pub reason: String,
-    pub category: String,
-    pub quantity: u64,
-}
-
 pub fn parse_client_report(bytes: &[u8]) -> Result<Vec<Discarded>, EventError> {
     #[derive(Deserialize)]
     struct Report {
@@ -311,17 +237,6 @@ pub fn parse_client_report(bytes: &[u8]) -> Result<Vec<Discarded>, EventError> {
             quantity: e.quantity,
         })
         .collect())
-}
-
-/// A log record from a `log` item (Sentry structured logs), kept until the log store.
-#[derive(Debug, Clone)]
-pub struct LogRecord {
-    pub timestamp: DateTime<Utc>,
-    pub level: String,
-    pub body: String,
-    pub trace_id: Option<String>,
-    /// The scrubbed record as sent (attributes included).
-    pub payload: Value,
 }
 
 pub fn parse_logs(
@@ -360,15 +275,6 @@ pub fn parse_logs(
             payload: item,
         })
         .collect())
-}
-
-/// A file attached to an event (`attachment` items), kept up to a size limit.
-#[derive(Debug, Clone)]
-pub struct Attachment {
-    pub event_id: String,
-    pub filename: String,
-    pub content_type: Option<String>,
-    pub data: Vec<u8>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The Sentry ingest protocol as `sentry-sdk` 2.x and other SDKs speak it: envelopes and
 //! the older `/store/` body, auth, body encodings, scrubbing and grouping. Everything here
-//! is pure: bytes in, typed records out; storing them is the error store's job.
+//! is pure: bytes in, typed records out; storing them is the error store's job. The
+//! records themselves are `pharos_model::sentry`'s, so the store needs no parser; they are
+//! re-exported here and from `event`, `items` and `grouping` under their usual names.
 
 pub mod auth;
 pub mod body;
@@ -18,6 +20,7 @@ pub use items::{
     Attachment, CheckIn, CheckInConfig, CheckInSchedule, CheckInStatus, Discarded, LogRecord,
     SessionCounts, Transaction,
 };
+pub use pharos_model::sentry::Record;
 pub use scrub::{ScrubConfig, Scrubber};
 
 /// Data categories (as in `X-Sentry-Rate-Limits`) that Pharos does not keep. Saying so in
@@ -30,18 +33,6 @@ pub const NOT_KEPT_CATEGORIES: &[&str] = &[
     "trace_metric",
     "metric_bucket",
 ];
-
-/// What one envelope item became.
-#[derive(Debug)]
-pub enum Record {
-    Event(Box<ErrorEvent>),
-    Transaction(Box<Transaction>),
-    Sessions(Vec<SessionCounts>),
-    CheckIn(CheckIn),
-    Attachment(Attachment),
-    Logs(Vec<LogRecord>),
-    ClientReport(Vec<Discarded>),
-}
 
 #[derive(Debug, Default)]
 pub struct Processed {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use chrono::{DateTime, Utc};
-use pharos_ingest::sentry::Record;
+use pharos_model::sentry::Record;
 
 use crate::{Db, Result, StoreError};
 

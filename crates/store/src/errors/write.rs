@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use pharos_ingest::sentry::{
+use pharos_model::sentry::{
     Attachment, Discarded, ErrorEvent, LogRecord, Record, SessionCounts, Transaction,
 };
 use rusqlite::{Connection, OptionalExtension, params};

@@ -1,0 +1,122 @@
+//! Checks of one section, run as it is deserialised (`deserialize_with`), so a bad value
+//! fails with serde's path to it and the line and column it is on.
+
+use std::collections::HashSet;
+
+use pharos_ingest::sentry::{ScrubConfig, Scrubber};
+use pharos_model::MonitorSpec;
+use pharos_model::maintenance::MaintenanceWindow;
+use pharos_model::project::ProjectSpec;
+use pharos_notify::ReceiverConfig;
+use serde::{Deserialize, Deserializer};
+
+pub(super) fn checked_log_rules<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<pharos_evaluate::log_rules::LogRuleSpec>, D::Error> {
+    let specs = Vec::<pharos_evaluate::log_rules::LogRuleSpec>::deserialize(d)?;
+    pharos_evaluate::log_rules::validate_rules(&specs).map_err(serde::de::Error::custom)?;
+    Ok(specs)
+}
+
+pub(super) fn checked_rule_file_patterns<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        pharos_evaluate::rules::file::check_pattern(p).map_err(serde::de::Error::custom)?;
+    }
+    Ok(patterns)
+}
+
+pub(super) fn unique_monitors<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<MonitorSpec>, D::Error> {
+    let monitors = Vec::<MonitorSpec>::deserialize(d)?;
+    let mut seen = HashSet::new();
+    for m in &monitors {
+        if !seen.insert(m.id.clone()) {
+            return Err(serde::de::Error::custom(format!(
+                "two monitors have the id {:?}; give one of them a different `id:` or name",
+                m.id.as_str()
+            )));
+        }
+    }
+    Ok(monitors)
+}
+
+pub(super) fn unique_receivers<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<ReceiverConfig>, D::Error> {
+    let receivers = Vec::<ReceiverConfig>::deserialize(d)?;
+    let mut seen = HashSet::new();
+    for r in &receivers {
+        if !seen.insert(r.name.clone()) {
+            return Err(serde::de::Error::custom(format!(
+                "two receivers are named {:?}",
+                r.name
+            )));
+        }
+        // A receiver without integrations is allowed, as in Alertmanager: routing an
+        // alert there records it without telling anyone ("warning → log only").
+    }
+    Ok(receivers)
+}
+
+pub(super) fn checked_projects<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<ProjectSpec>, D::Error> {
+    let projects = Vec::<ProjectSpec>::deserialize(d)?;
+    let (mut ids, mut names, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
+    for p in &projects {
+        p.validate()
+            .map_err(|e| serde::de::Error::custom(format!("project {:?}: {e}", p.name)))?;
+        if !ids.insert(p.id) {
+            return Err(serde::de::Error::custom(format!(
+                "two projects have the id {}",
+                p.id
+            )));
+        }
+        if !names.insert(p.name.clone()) {
+            return Err(serde::de::Error::custom(format!(
+                "two projects are named {:?}",
+                p.name
+            )));
+        }
+        for k in &p.keys {
+            if !keys.insert(k.key().to_string()) {
+                return Err(serde::de::Error::custom(format!(
+                    "project {:?}: a key is listed twice (keys belong to one project)",
+                    p.name
+                )));
+            }
+        }
+    }
+    Ok(projects)
+}
+
+pub(super) fn checked_dashboard_patterns<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        pharos_app::dashboards::check_pattern(p).map_err(serde::de::Error::custom)?;
+    }
+    Ok(patterns)
+}
+
+pub(super) fn checked_scrubbing<'de, D: Deserializer<'de>>(d: D) -> Result<ScrubConfig, D::Error> {
+    let config = ScrubConfig::deserialize(d)?;
+    Scrubber::new(&config).map_err(serde::de::Error::custom)?;
+    Ok(config)
+}
+
+pub(super) fn checked_maintenance<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<MaintenanceWindow>, D::Error> {
+    let windows = Vec::<MaintenanceWindow>::deserialize(d)?;
+    for w in &windows {
+        w.validate()
+            .map_err(|e| serde::de::Error::custom(format!("maintenance {:?}: {e}", w.name)))?;
+    }
+    Ok(windows)
+}

@@ -1,0 +1,165 @@
+//! `pharos.yaml` end to end: parsing, the error positions and fields, env substitution
+//! and the files the config names.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("pharos.yaml"), &|n| {
+        (n == "TOKEN").then(|| "s3cret".to_string())
+    })
+}
+
+#[test]
+fn example_config_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pharos.example.yaml");
+    let text = std::fs::read_to_string(&path).expect("pharos.example.yaml at the repository root");
+    let env = |_: &str| Some("example-secret".to_string());
+    let config = Config::parse(&text, &path, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        config.monitors.len() >= 4,
+        "the example shows every kind of monitor"
+    );
+    assert!(!config.receivers.is_empty());
+    assert_eq!(config.projects[0].keys.len(), 2);
+    assert!(config.projects[0].alerts.transaction_p95.is_some());
+    assert_eq!(config.scrubbing.patterns.len(), 1);
+}
+
+/// Regression: errors inside a scrape job named only `scrape_configs` at line 1.
+#[test]
+fn scrape_job_errors_name_the_job_field_and_its_line() {
+    let e = parse("scrape_configs:\n  - job_name: a\n  - job_name: b\n    scrape_protocols: [OpenMetricsText9]\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(4), Some("scrape_configs[1].scrape_protocols[0]")),
+        "{e}"
+    );
+    let e = parse("scrape_configs:\n  - job_name: a\n    scrape_interval: soon\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("scrape_configs[0].scrape_interval")),
+        "{e}"
+    );
+    let c = parse("scrape_configs:\n  - job_name: a\n    scrape_protocols: [OpenMetricsText1.0.0, PrometheusText0.0.4]\n").unwrap();
+    assert_eq!(c.scrape_configs.len(), 1);
+}
+
+#[test]
+fn project_errors_name_the_field() {
+    let e = parse("projects:\n  - id: 1\n    name: bot\n    rate_limit: lots\n").unwrap_err();
+    assert!(e.to_string().contains("projects[0].rate_limit"), "{e}");
+    let e = parse("projects:\n  - {id: 1, name: a}\n  - {id: 1, name: b}\n").unwrap_err();
+    assert!(e.to_string().contains("two projects have the id 1"), "{e}");
+    let e = parse("projects:\n  - {id: 1, name: a, keys: ['bad key!']}\n").unwrap_err();
+    assert!(e.to_string().contains("keys[0]"), "{e}");
+    let e = parse("scrubbing:\n  patterns: ['(']\n").unwrap_err();
+    assert!(e.to_string().contains("scrubbing"), "{e}");
+}
+
+#[test]
+fn dashboard_errors_name_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("pharos-config-dash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ok.yaml"), "title: Fine\n").unwrap();
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "title: Bad\nrows:\n  - panels:\n      - expr: 'sum(up'\n",
+    )
+    .unwrap();
+    let cfg = dir.join("pharos.yaml");
+    std::fs::write(&cfg, "dashboards:\n  - ok.yaml\n").unwrap();
+    let c = Config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.loaded_dashboards[0].id, "fine");
+    std::fs::write(&cfg, "dashboards:\n  - ok.yaml\n  - bad.yaml\n").unwrap();
+    let e = Config::load(&cfg).unwrap_err().to_string();
+    assert!(
+        e.contains("bad.yaml:4:") && e.contains("rows[0].panels[0].expr"),
+        "{e}"
+    );
+    std::fs::write(&cfg, "dashboards:\n  - ok.yaml\n  - gone.yaml\n").unwrap();
+    let e = Config::load(&cfg).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("dashboards[1]")),
+        "{e}"
+    );
+    let e = parse("dashboards: [dashboards/*.txt]\n").unwrap_err();
+    assert!(e.to_string().contains("dashboards"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn routing_errors_name_line_and_field() {
+    let receivers = "receivers:\n  - name: ops\n    webhook_configs: [{url: 'http://x/'}]\n";
+    let e = parse(&format!("{receivers}route:\n  receiver: ops\n  routes:\n    - matchers: ['a=\"b\"']\n      receiver: pager\n")).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(8), Some("route.routes[0].receiver")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("\"pager\" is not defined"), "{e}");
+    let c = parse(&format!(
+        "{receivers}route:\n  receiver: ops\n  group_by: ['...']\n"
+    ))
+    .unwrap();
+    assert!(
+        c.routing.original.contains("receiver: ops"),
+        "{}",
+        c.routing.original
+    );
+    let c = parse(receivers).unwrap();
+    assert_eq!(c.routing.receivers_for(&Default::default()), ["ops"]);
+}
+
+#[test]
+fn empty_file_is_default() {
+    let c = parse("# nothing yet\n").unwrap();
+    assert!(c.monitors.is_empty());
+}
+
+#[test]
+fn env_substitution_keeps_positions() {
+    let c = parse("monitors:\n  - name: api\n    http:\n      url: https://example.com/\n      headers:\n        Authorization: \"Bearer ${TOKEN}\"\n").unwrap();
+    let pharos_model::MonitorCheck::Http(h) = &c.monitors[0].check else {
+        panic!()
+    };
+    assert_eq!(h.headers["Authorization"], "Bearer s3cret");
+    let e = parse("monitors:\n  - name: api\n    http:\n      url: ${MISSING}\n").unwrap_err();
+    assert_eq!((e.line, e.column), (Some(4), Some(12)));
+    assert!(e.to_string().contains("MISSING is not set"), "{e}");
+    assert_eq!(
+        substitute_env("a: $${X} $5", Path::new("f"), &|_| None).unwrap(),
+        "a: ${X} $5"
+    );
+}
+
+#[test]
+fn errors_name_line_column_and_field() {
+    let e = parse("monitors:\n  - name: api\n    http:\n      url: https://example.com/\n      timeout: soon\n").unwrap_err();
+    assert_eq!((e.line, e.column), (Some(5), Some(7)), "{e}");
+    assert!(
+        e.field
+            .as_deref()
+            .unwrap_or("")
+            .contains("monitors[0].http.timeout"),
+        "{e}"
+    );
+    let e = parse(
+        "monitors:\n  - name: api\n    interval: 0s\n    http:\n      url: https://example.com/\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("interval"), "{e}");
+    assert_eq!(e.line, Some(3), "{e}");
+    let e = parse("monitors:\n  - name: a\n    tcp: {address: 'x:1'}\n  - name: b\n    heartbeat:\n      period: 1m\n      token: 'ab'\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.field.as_deref()),
+        (Some(7), Some(7), Some("monitors[1].heartbeat.token")),
+        "{e}"
+    );
+    let e = parse("monitor:\n  - name: api\n").unwrap_err();
+    assert!(e.to_string().contains("unknown field `monitor`"), "{e}");
+    let e = parse("monitors:\n  - name: api\n    http:\n      url: not a url\n").unwrap_err();
+    assert!(e.field.as_deref().unwrap_or("").contains("url"), "{e}");
+    let e = parse("monitors:\n  - name: a\n    tcp: {address: 'x:1'}\n  - name: a\n    tcp: {address: 'x:2'}\n").unwrap_err();
+    assert!(e.to_string().contains("two monitors"), "{e}");
+}
