@@ -24,6 +24,9 @@ pub enum AppError {
     /// A valid credential that does not allow this operation.
     #[error("{0}")]
     Forbidden(String),
+    /// What the caller holds has expired (a signed link).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]

@@ -17,12 +17,15 @@ pub mod cardinality;
 pub mod dashboards;
 pub mod document;
 mod error;
+pub mod health;
 pub mod heartbeats;
+pub mod incidents;
 pub mod issues;
 pub mod logs;
 pub mod metrics_store;
 pub mod monitors;
 pub mod projects;
+pub mod receivers;
 pub mod scrape_jobs;
 pub mod sentry;
 

@@ -16,8 +16,8 @@ use pharos_store::Delivery;
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
 use pharos_app::alerts::{AlertItem, AlertParams, notifications_for, search_alerts};
+use pharos_app::health::ReceiverHealth;
 use pharos_web::api::ApiError;
-use pharos_web::health::{ReceiverHealth, receiver_health};
 use pharos_web::{PublicPage, SharedState};
 
 const OPEN_LIMIT: u64 = 500;
@@ -93,7 +93,7 @@ pub async fn page(
         Ok(t) => t,
         Err(e) => return error_page(e.into(), signed_in),
     };
-    let health = receiver_health(&state).await.unwrap_or_default();
+    let health = state.receiver_health().await.unwrap_or_default();
     render(
         &state,
         signed_in,

@@ -6,20 +6,22 @@
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::{Markup, PreEscaped, html};
+use pharos_app::AppError;
+use pharos_app::Caller;
 use pharos_model::AlertState;
 use pharos_notify::incidents::postmortem::human_duration;
-use pharos_notify::incidents::{IncidentDetail, IncidentError, Runbook};
+use pharos_notify::incidents::{IncidentDetail, Runbook};
 use pharos_store::{IncidentRecord, IncidentState};
 use serde::Deserialize;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
 use pharos_web::SharedState;
-use pharos_web::api::incidents::{ListParams, api_error};
+use pharos_web::api::incidents::ListParams;
 
 fn state_badge(s: IncidentState) -> Markup {
     // The alert badges' colours: open is firing red, acknowledged amber, resolved green.
@@ -54,11 +56,11 @@ pub async fn list(
     let params = q.map(|q| q.0).unwrap_or_default();
     let (query, page, per_page) = match params.to_query() {
         Ok(q) => q,
-        Err(e) => return error_page(e, signed_in),
+        Err(e) => return error_page(e.into(), signed_in),
     };
-    let (incidents, total) = match state.with_store(move |s| s.list_incidents(&query)).await {
+    let (incidents, total) = match state.search_incidents(query).await {
         Ok(r) => r,
-        Err(e) => return error_page(e, signed_in),
+        Err(e) => return error_page(e.into(), signed_in),
     };
     let current_state = params.state.clone().unwrap_or_default();
     let text = params.q.clone().unwrap_or_default();
@@ -283,8 +285,8 @@ fn format_at(t: chrono::DateTime<Utc>) -> String {
     t.format("at %H:%M:%S UTC").to_string()
 }
 
-fn incident_error_page(e: IncidentError, signed_in: bool) -> Response {
-    error_page(api_error(e), signed_in)
+fn incident_error_page(e: AppError, signed_in: bool) -> Response {
+    error_page(e.into(), signed_in)
 }
 
 fn parse_id(id: &str, signed_in: bool) -> Result<i64, Box<Response>> {
@@ -310,7 +312,7 @@ pub async fn page(
         Ok(i) => i,
         Err(r) => return *r,
     };
-    match state.incidents.detail(id).await {
+    match state.incident(id).await {
         Ok(d) => layout::page(
             &d.incident.title.clone(),
             Nav::Incidents,
@@ -352,11 +354,16 @@ async fn act(
         Err(r) => return *r,
     };
     let result = match action {
-        Action::Ack => state.incidents.acknowledge(id, &form.by).await.map(|_| ()),
-        Action::Resolve => state.incidents.resolve(id, &form.by).await.map(|_| ()),
+        Action::Ack => state
+            .acknowledge_incident(&Caller::Admin, id, &form.by)
+            .await
+            .map(|_| ()),
+        Action::Resolve => state
+            .resolve_incident(&Caller::Admin, id, &form.by)
+            .await
+            .map(|_| ()),
         Action::Note => state
-            .incidents
-            .add_note(id, &form.by, &form.text)
+            .add_incident_note(&Caller::Admin, id, &form.by, &form.text)
             .await
             .map(|_| ()),
     };
@@ -410,7 +417,7 @@ pub async fn postmortem(
         Ok(i) => i,
         Err(r) => return *r,
     };
-    match state.incidents.postmortem(id).await {
+    match state.incident_postmortem(id).await {
         Ok(text) => layout::page(
             "Post-mortem draft",
             Nav::Incidents,
@@ -448,8 +455,8 @@ fn private(resp: Response) -> Response {
     resp
 }
 
-fn link_error(e: IncidentError, signed_in: bool) -> Response {
-    let status = api_error_status(&e);
+fn link_error(e: AppError, signed_in: bool) -> Response {
+    let status = pharos_web::api::status_of(&e);
     let message = e.to_string();
     let body = layout::page(
         "Acknowledge",
@@ -458,17 +465,6 @@ fn link_error(e: IncidentError, signed_in: bool) -> Response {
         html! { h1 { "Cannot acknowledge" } div.error-box { (message) } },
     );
     private((status, body).into_response())
-}
-
-fn api_error_status(e: &IncidentError) -> StatusCode {
-    match e {
-        IncidentError::Link(pharos_notify::incidents::LinkError::Expired) => StatusCode::GONE,
-        IncidentError::Link(_) => StatusCode::FORBIDDEN,
-        IncidentError::Store(pharos_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-        IncidentError::Store(pharos_store::StoreError::Conflict(_)) => StatusCode::CONFLICT,
-        IncidentError::Invalid(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
 }
 
 fn ack_page(i: &IncidentRecord, token: &str, signed_in: bool, done: bool) -> Markup {
@@ -510,7 +506,7 @@ pub async fn ack_form(
     Path(token): Path<String>,
 ) -> Response {
     let signed_in = state.access.is_admin(&headers);
-    match state.incidents.incident_for_link(&token).await {
+    match state.incident_for_link(&token).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, false).into_response()),
         Err(e) => link_error(e, signed_in),
     }
@@ -525,7 +521,7 @@ pub async fn ack_submit(
 ) -> Response {
     let signed_in = state.access.is_admin(&headers);
     let by = Some(form.by.as_str()).filter(|b| !b.trim().is_empty());
-    match state.incidents.acknowledge_by_link(&token, by).await {
+    match state.acknowledge_incident_by_link(&token, by).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, true).into_response()),
         Err(e) => link_error(e, signed_in),
     }

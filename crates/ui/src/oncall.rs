@@ -17,7 +17,7 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
         Ok(s) => s,
         Err(r) => return r,
     };
-    let schedules = state.incidents.on_call(WEEKS);
+    let schedules = state.on_call(WEEKS);
     let body = html! {
         h1 { "On call" }
         @if schedules.is_empty() {

@@ -15,9 +15,9 @@ use serde_json::Value;
 use super::alerts::failing_banner;
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
+use pharos_app::health::{ReceiverHealth, WINDOW};
 use pharos_web::SharedState;
 use pharos_web::api::receivers::TestAnswer;
-use pharos_web::health::{ReceiverHealth, WINDOW, receiver_health};
 
 const RECENT_DELIVERIES: usize = 10;
 
@@ -56,9 +56,9 @@ pub async fn send_test(
 }
 
 async fn render(state: &SharedState, signed_in: bool, test: Option<TestResult>) -> Response {
-    let health = match receiver_health(state).await {
+    let health = match state.receiver_health().await {
         Ok(h) => h,
-        Err(e) => return error_page(e, signed_in),
+        Err(e) => return error_page(e.into(), signed_in),
     };
     let names: Vec<String> = health.iter().map(|h| h.integration.clone()).collect();
     let recent = state

@@ -1,12 +1,7 @@
 //! Pharos's own health endpoints, in the shapes our users' services expose:
 //! `/health` (who and how long), `/health/live` (the process answers) and `/health/ready`
-//! (storage writable, disk free, receivers delivering), which answers 503 and
-//! `"degraded"` when a check fails.
-//!
-//! A receiver (each integration of one, by its delivery-log name) is failing when its
-//! last [`FAILED_ATTEMPTS`] attempts or more failed with nothing delivered since, or when
-//! a notification has waited [`STALLED_AFTER`] with nothing delivered in that time. One
-//! success clears it: a receiver that failed once and then delivered is healthy.
+//! (storage writable, disk free, receivers delivering; see [`pharos_app::health`]), which
+//! answers 503 and `"degraded"` when a check fails.
 
 use std::time::Instant;
 
@@ -18,92 +13,8 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::SharedState;
-use crate::api::ApiError;
 
-/// Failed attempts in a row that make a receiver failing; fewer are ordinary retries.
-pub const FAILED_ATTEMPTS: u64 = 3;
-/// How long a notification may wait undelivered, with nothing else delivered meanwhile.
-pub const STALLED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
-/// Failures older than this no longer count, and success rates cover this window.
-pub const WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
-
-/// How one integration of a receiver is doing.
-#[derive(Clone, Debug)]
-pub struct ReceiverHealth {
-    /// The configured receiver (`ops`).
-    pub receiver: String,
-    /// The delivery-log name (`ops`, or `ops/slack0` when it has several).
-    pub integration: String,
-    /// Why it counts as failing; `None` when healthy.
-    pub failing: Option<String>,
-    pub record: pharos_store::IntegrationRecord,
-}
-
-impl ReceiverHealth {
-    /// Delivered share of the deliveries finished in the window, if any finished.
-    pub fn success_rate(&self) -> Option<f64> {
-        let done = self.record.delivered + self.record.failed;
-        (done > 0).then(|| self.record.delivered as f64 * 100.0 / done as f64)
-    }
-}
-
-fn verdict(r: &pharos_store::IntegrationRecord, now: chrono::DateTime<Utc>) -> Option<String> {
-    let error = match (&r.last_error, r.last_response_status) {
-        (Some(e), _) => format!(": {e}"),
-        (None, Some(code)) => format!(": HTTP {code}"),
-        (None, None) => String::new(),
-    };
-    if r.failed_attempts_since_success >= FAILED_ATTEMPTS {
-        return Some(format!(
-            "the last {} delivery attempts failed{error}",
-            r.failed_attempts_since_success
-        ));
-    }
-    let stalled_since = r
-        .oldest_pending_since
-        .filter(|t| *t <= now - STALLED_AFTER)?;
-    if r.last_success_at.is_some_and(|t| t > now - STALLED_AFTER) {
-        return None;
-    }
-    Some(format!(
-        "a notification has waited since {} and nothing was delivered in {} min{error}",
-        stalled_since.to_rfc3339_opts(SecondsFormat::Secs, true),
-        STALLED_AFTER.num_minutes()
-    ))
-}
-
-/// Every integration of every configured receiver, in config order, with its verdict.
-pub async fn receiver_health(state: &SharedState) -> Result<Vec<ReceiverHealth>, ApiError> {
-    let integrations: Vec<(String, String)> = {
-        let receivers = state.receivers.read().unwrap_or_else(|p| p.into_inner());
-        receivers
-            .receiver_names()
-            .flat_map(|name| {
-                receivers
-                    .integrations_of(name)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|i| (name.to_string(), i.name().to_string()))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
-    let names: Vec<String> = integrations.iter().map(|(_, i)| i.clone()).collect();
-    let now = Utc::now();
-    let records = state
-        .with_store(move |s| s.integration_records(&names, now - WINDOW))
-        .await?;
-    Ok(integrations
-        .into_iter()
-        .zip(records)
-        .map(|((receiver, integration), record)| ReceiverHealth {
-            receiver,
-            integration,
-            failing: verdict(&record, now),
-            record,
-        })
-        .collect())
-}
+pub use pharos_app::health::{FAILED_ATTEMPTS, ReceiverHealth, STALLED_AFTER, WINDOW, free_bytes};
 
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -127,23 +38,18 @@ pub async fn live() -> Json<Value> {
 
 pub async fn ready(State(state): State<SharedState>) -> Response {
     let started = Instant::now();
-    let store = state.store.clone();
-    let writable = tokio::task::spawn_blocking(move || store.check_writable()).await;
-    let storage = match writable {
-        Ok(Ok(())) => {
+    let storage = match state.check_storage_writable().await {
+        Ok(()) => {
             json!({ "status": "healthy", "message": "storage writable", "latency_ms": ms(started) })
         }
-        Ok(Err(e)) => {
-            json!({ "status": "unhealthy", "message": format!("storage not writable: {e}"), "latency_ms": ms(started) })
-        }
         Err(e) => {
-            json!({ "status": "unhealthy", "message": e.to_string(), "latency_ms": ms(started) })
+            json!({ "status": "unhealthy", "message": e, "latency_ms": ms(started) })
         }
     };
 
     let started = Instant::now();
     let min_free = state.settings().min_free_disk_mb * 1024 * 1024;
-    let disk = match free_bytes(state.store.dir()) {
+    let disk = match state.free_disk_bytes() {
         Some(free) if free >= min_free => json!({
             "status": "healthy", "free_bytes": free, "min_free_bytes": min_free, "latency_ms": ms(started)
         }),
@@ -160,7 +66,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
     checks.insert("storage".into(), storage);
     checks.insert("disk".into(), disk);
     let started = Instant::now();
-    match receiver_health(&state).await {
+    match state.receiver_health().await {
         Ok(list) => {
             for h in list {
                 let mut check = json!({
@@ -186,7 +92,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
         Err(e) => {
             checks.insert(
                 "receivers".into(),
-                json!({ "status": "unhealthy", "message": e.message, "latency_ms": ms(started) }),
+                json!({ "status": "unhealthy", "message": e.to_string(), "latency_ms": ms(started) }),
             );
         }
     }
@@ -206,14 +112,4 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
 
 fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
-}
-
-/// Free bytes for unprivileged users on the file system holding `dir`.
-pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and `st` is a valid out-pointer.
-    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }

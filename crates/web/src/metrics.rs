@@ -127,10 +127,7 @@ pub async fn track(State(state): State<SharedState>, req: Request, next: Next) -
 }
 
 pub async fn metrics(State(state): State<SharedState>) -> Response {
-    if let Ok((counts, (pending, firing))) = state
-        .with_store(|s| Ok((s.status_counts()?, s.open_alert_counts()?)))
-        .await
-    {
+    if let Ok((counts, (pending, firing))) = state.status_counts().await {
         let m = &state.metrics;
         m.alerts.with_label_values(&["pending"]).set(pending as f64);
         m.alerts.with_label_values(&["firing"]).set(firing as f64);

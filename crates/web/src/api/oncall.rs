@@ -22,7 +22,7 @@ pub async fn list(
     q: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let weeks = query(q)?.weeks.unwrap_or(4);
-    Ok(Json(json!({ "schedules": state.incidents.on_call(weeks) })))
+    Ok(Json(json!({ "schedules": state.on_call(weeks) })))
 }
 
 pub async fn get_one(
@@ -31,10 +31,7 @@ pub async fn get_one(
     q: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let weeks = query(q)?.weeks.unwrap_or(4);
-    let view = state
-        .incidents
-        .on_call_of(&name, weeks)
-        .ok_or_else(|| ApiError::not_found(format!("on-call schedule {name:?}")))?;
+    let view = state.on_call_of(&name, weeks)?;
     serde_json::to_value(view)
         .map(Json)
         .map_err(|e| ApiError::internal(e.to_string()))

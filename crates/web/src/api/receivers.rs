@@ -1,128 +1,24 @@
 //! `/api/v1/receivers`: the configured receivers with their integrations (credentials as
 //! `<secret>`) and recent delivery outcomes, and `POST /api/v1/receivers/{name}/test`,
 //! which sends a test notification through every integration of one receiver right away
-//! and answers how each went; the attempts are kept in the delivery log like any other.
-
-use std::collections::BTreeMap;
+//! and answers how each went (see [`pharos_app::receivers`]).
 
 use axum::Json;
 use axum::extract::{Path, State};
-use chrono::Utc;
-use pharos_notify::IntegrationOutcome;
-use pharos_store::{Delivery, NewDelivery};
-use serde::Serialize;
+use pharos_app::Caller;
+
+pub use pharos_app::receivers::{ReceiverList, TestAnswer};
 
 use super::ApiError;
 use crate::SharedState;
 
-/// Deliveries scanned for the "recent outcomes" of the list; a few per integration.
-const RECENT_SCAN: u64 = 500;
-const RECENT_PER_INTEGRATION: usize = 5;
-
-#[derive(Serialize)]
-pub struct ReceiverList {
-    pub receivers: Vec<ReceiverView>,
-}
-
-#[derive(Serialize)]
-pub struct ReceiverView {
-    pub name: String,
-    pub integrations: Vec<IntegrationView>,
-}
-
-#[derive(Serialize)]
-pub struct IntegrationView {
-    /// The name deliveries are logged under (`ops/slack0`).
-    pub name: String,
-    pub kind: &'static str,
-    pub config: serde_json::Value,
-    /// Newest first.
-    pub recent_deliveries: Vec<Delivery>,
-}
-
 pub async fn list(State(state): State<SharedState>) -> Result<Json<ReceiverList>, ApiError> {
-    let recent = state
-        .with_store(|s| s.list_deliveries(None, RECENT_SCAN))
-        .await?;
-    let mut by_integration: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-    for d in recent {
-        let list = by_integration.entry(d.receiver.clone()).or_default();
-        if list.len() < RECENT_PER_INTEGRATION {
-            list.push(d);
-        }
-    }
-    let receivers = state
-        .receivers
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let views = receivers
-        .receiver_names()
-        .map(|name| ReceiverView {
-            name: name.to_string(),
-            integrations: receivers
-                .integrations_of(name)
-                .unwrap_or_default()
-                .iter()
-                .map(|r| IntegrationView {
-                    name: r.name().to_string(),
-                    kind: r.integration(),
-                    config: r.describe(),
-                    recent_deliveries: by_integration.remove(r.name()).unwrap_or_default(),
-                })
-                .collect(),
-        })
-        .collect();
-    Ok(Json(ReceiverList { receivers: views }))
-}
-
-#[derive(Serialize)]
-pub struct TestAnswer {
-    pub receiver: String,
-    /// `delivered` when every integration took it, `failed` otherwise.
-    pub status: &'static str,
-    pub integrations: Vec<IntegrationOutcome>,
+    Ok(Json(state.receivers_with_recent_deliveries().await?))
 }
 
 pub async fn test(
     State(state): State<SharedState>,
     Path(name): Path<String>,
 ) -> Result<Json<TestAnswer>, ApiError> {
-    let receivers = state
-        .receivers
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let client = pharos_notify::http::client()
-        .map_err(|e| ApiError::internal(format!("cannot make an HTTP client: {e}")))?;
-    let now = Utc::now();
-    let outcomes = pharos_notify::test_notification(&receivers, &name, &client, now)
-        .await
-        .ok_or_else(|| ApiError::not_found(format!("receiver {name:?}")))?;
-    let logged = outcomes.clone();
-    state
-        .with_store(move |s| {
-            for o in &logged {
-                s.record_sent_delivery(
-                    &NewDelivery {
-                        receiver: o.integration.clone(),
-                        alert_fingerprint: o.alert_fingerprint.clone(),
-                        status: "firing".into(),
-                        payload: o.payload.clone(),
-                    },
-                    o.status == "delivered",
-                    o.error.as_deref(),
-                    o.response_status,
-                    now,
-                )?;
-            }
-            Ok(())
-        })
-        .await?;
-    let all_delivered = outcomes.iter().all(|o| o.status == "delivered");
-    Ok(Json(TestAnswer {
-        receiver: name,
-        status: if all_delivered { "delivered" } else { "failed" },
-        integrations: outcomes,
-    }))
+    Ok(Json(state.test_receiver(&Caller::Admin, name).await?))
 }

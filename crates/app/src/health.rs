@@ -1,0 +1,133 @@
+//! Whether Pharos can do its job: the store is writable, the data directory's disk has
+//! room, and each receiver is delivering.
+//!
+//! A receiver (each integration of one, by its delivery-log name) is failing when its
+//! last [`FAILED_ATTEMPTS`] attempts or more failed with nothing delivered since, or when
+//! a notification has waited [`STALLED_AFTER`] with nothing delivered in that time. One
+//! success clears it: a receiver that failed once and then delivered is healthy.
+
+use chrono::{SecondsFormat, Utc};
+
+use crate::{App, AppError};
+
+/// Failed attempts in a row that make a receiver failing; fewer are ordinary retries.
+pub const FAILED_ATTEMPTS: u64 = 3;
+/// How long a notification may wait undelivered, with nothing else delivered meanwhile.
+pub const STALLED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// Failures older than this no longer count, and success rates cover this window.
+pub const WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// How one integration of a receiver is doing.
+#[derive(Clone, Debug)]
+pub struct ReceiverHealth {
+    /// The configured receiver (`ops`).
+    pub receiver: String,
+    /// The delivery-log name (`ops`, or `ops/slack0` when it has several).
+    pub integration: String,
+    /// Why it counts as failing; `None` when healthy.
+    pub failing: Option<String>,
+    pub record: pharos_store::IntegrationRecord,
+}
+
+impl ReceiverHealth {
+    /// Delivered share of the deliveries finished in the window, if any finished.
+    pub fn success_rate(&self) -> Option<f64> {
+        let done = self.record.delivered + self.record.failed;
+        (done > 0).then(|| self.record.delivered as f64 * 100.0 / done as f64)
+    }
+}
+
+fn verdict(r: &pharos_store::IntegrationRecord, now: chrono::DateTime<Utc>) -> Option<String> {
+    let error = match (&r.last_error, r.last_response_status) {
+        (Some(e), _) => format!(": {e}"),
+        (None, Some(code)) => format!(": HTTP {code}"),
+        (None, None) => String::new(),
+    };
+    if r.failed_attempts_since_success >= FAILED_ATTEMPTS {
+        return Some(format!(
+            "the last {} delivery attempts failed{error}",
+            r.failed_attempts_since_success
+        ));
+    }
+    let stalled_since = r
+        .oldest_pending_since
+        .filter(|t| *t <= now - STALLED_AFTER)?;
+    if r.last_success_at.is_some_and(|t| t > now - STALLED_AFTER) {
+        return None;
+    }
+    Some(format!(
+        "a notification has waited since {} and nothing was delivered in {} min{error}",
+        stalled_since.to_rfc3339_opts(SecondsFormat::Secs, true),
+        STALLED_AFTER.num_minutes()
+    ))
+}
+
+impl App {
+    /// Every integration of every configured receiver, in config order, with its verdict.
+    pub async fn receiver_health(&self) -> Result<Vec<ReceiverHealth>, AppError> {
+        let integrations: Vec<(String, String)> = {
+            let receivers = self.receivers.read().unwrap_or_else(|p| p.into_inner());
+            receivers
+                .receiver_names()
+                .flat_map(|name| {
+                    receivers
+                        .integrations_of(name)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|i| (name.to_string(), i.name().to_string()))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let names: Vec<String> = integrations.iter().map(|(_, i)| i.clone()).collect();
+        let now = Utc::now();
+        let records = self
+            .with_store(move |s| s.integration_records(&names, now - WINDOW))
+            .await?;
+        Ok(integrations
+            .into_iter()
+            .zip(records)
+            .map(|((receiver, integration), record)| ReceiverHealth {
+                receiver,
+                integration,
+                failing: verdict(&record, now),
+                record,
+            })
+            .collect())
+    }
+}
+
+impl App {
+    /// Writes a probe row: fails, saying why, when the disk is full or read-only.
+    pub async fn check_storage_writable(&self) -> Result<(), String> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.check_writable()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("storage not writable: {e}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Free bytes for unprivileged users on the file system of the data directory.
+    pub fn free_disk_bytes(&self) -> Option<u64> {
+        free_bytes(self.store.dir())
+    }
+
+    /// Monitors by state and open alerts (pending, firing), for `/metrics`.
+    pub async fn status_counts(
+        &self,
+    ) -> Result<(pharos_store::StatusCounts, (u64, u64)), AppError> {
+        self.with_store(|s| Ok((s.status_counts()?, s.open_alert_counts()?)))
+            .await
+    }
+}
+
+/// Free bytes for unprivileged users on the file system holding `dir`.
+pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` is a valid out-pointer.
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
