@@ -113,13 +113,14 @@ impl Pharos {
     }
 
     /// [`wait_until`], with the tail of this Pharos's log in the failure message.
-    pub async fn wait_until<O: Outcome>(
+    #[track_caller]
+    pub fn wait_until<O: Outcome>(
         &self,
         within: Duration,
         what: &str,
         probe: impl AsyncFnMut() -> O,
-    ) -> O::Ready {
-        wait_until_with(within, what, probe, || self.log_tail(40)).await
+    ) -> impl Future<Output = O::Ready> {
+        wait_until_with(within, what, probe, || self.log_tail(40))
     }
 
     pub fn log_text(&self) -> String {

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Display;
+use std::panic::Location;
 use std::time::{Duration, Instant};
 
 /// How long [`poll_until`] sleeps between two probes.
@@ -60,34 +61,44 @@ pub async fn poll_until<O: Outcome>(
 }
 
 /// Waits until `probe` answers ready (see [`Outcome`]) and returns what it answered; fails
-/// after `within` saying `what` was awaited, for how long, and what the last probe saw.
-pub async fn wait_until<O: Outcome>(
+/// after `within` saying `what` was awaited, where, for how long, and what the last probe
+/// saw.
+///
+/// Not an `async fn` so that `#[track_caller]` can name the line that waited (the panic
+/// itself is raised here).
+#[track_caller]
+pub fn wait_until<O: Outcome>(
     within: Duration,
     what: &str,
     probe: impl AsyncFnMut() -> O,
-) -> O::Ready {
-    wait_until_with(within, what, probe, String::new).await
+) -> impl Future<Output = O::Ready> {
+    wait_until_with(within, what, probe, String::new)
 }
 
 /// [`wait_until`], with `context()` (a log, say) added to the failure message.
-pub async fn wait_until_with<O: Outcome>(
+#[track_caller]
+pub fn wait_until_with<O: Outcome>(
     within: Duration,
     what: &str,
     probe: impl AsyncFnMut() -> O,
     context: impl FnOnce() -> String,
-) -> O::Ready {
-    match poll_until(within, probe).await {
-        Ok(ready) => ready,
-        Err(seen) => {
-            let mut message = format!("timed out after {within:?} waiting for {what}");
-            if let Some(seen) = seen {
-                message += &format!("; last: {seen}");
+) -> impl Future<Output = O::Ready> {
+    let waited_at = Location::caller();
+    async move {
+        match poll_until(within, probe).await {
+            Ok(ready) => ready,
+            Err(seen) => {
+                let mut message =
+                    format!("timed out after {within:?} waiting for {what} (at {waited_at})");
+                if let Some(seen) = seen {
+                    message += &format!("; last: {seen}");
+                }
+                let context = context();
+                if !context.is_empty() {
+                    message += &format!("\n{context}");
+                }
+                panic!("{message}")
             }
-            let context = context();
-            if !context.is_empty() {
-                message += &format!("\n{context}");
-            }
-            panic!("{message}")
         }
     }
 }
