@@ -43,9 +43,9 @@ impl Outcome for bool {
     }
 }
 
-/// Probes until `probe` answers ready, every [`POLL_EVERY`], for at most `within`: at least
-/// once, and once more after `within` has passed. `Err` when time ran out, with what the
-/// last probe saw (if it said).
+/// Probes until `probe` answers ready, sleeping [`POLL_EVERY`] between probes, giving up
+/// on the first probe not ready that ends `within` or more after the start (so at least
+/// one probe). `Err` when it gave up, with what the last probe saw (if it said).
 pub async fn poll_until<O: Outcome>(
     within: Duration,
     mut probe: impl AsyncFnMut() -> O,
