@@ -2,6 +2,10 @@
 //! checked against the in-memory matcher, counts, histograms, retention, and durability
 //! across a real `kill -9`.
 
+// The end-to-end tests' polling helper, shared rather than copied.
+#[path = "../../pharos/tests/common/wait.rs"]
+mod wait;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,6 +19,7 @@ use pharos_logs::{
 };
 use pharos_model::{HumanDuration, LogEntry, LogLevel, LogSource};
 use serde_json::json;
+use wait::wait_until;
 
 fn entry(
     t: DateTime<Utc>,
@@ -123,30 +128,30 @@ async fn appends_are_searchable_newest_first_with_paging() {
     store.append(entries[100..].to_vec()).await.unwrap();
 
     // Visible without an explicit flush within the commit interval.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let s = store.clone();
-        let page = tokio::task::spawn_blocking(move || {
-            s.search(&SearchRequest {
-                query: LogQuery::all(),
-                range: all_time(),
-                limit: 10,
-                cursor: None,
+    wait_until(
+        Duration::from_secs(5),
+        "all 240 entries to be searchable",
+        async || {
+            let s = store.clone();
+            let page = tokio::task::spawn_blocking(move || {
+                s.search(&SearchRequest {
+                    query: LogQuery::all(),
+                    range: all_time(),
+                    limit: 10,
+                    cursor: None,
+                })
             })
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        if page.total == Some(240) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not searchable after 5s: {:?}",
-            page.total
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .await
+            .unwrap()
+            .unwrap();
+            if page.total == Some(240) {
+                Ok(())
+            } else {
+                Err(format!("total {:?}", page.total))
+            }
+        },
+    )
+    .await;
 
     let s = store.clone();
     let got = tokio::task::spawn_blocking(move || search_all(&s, ""))

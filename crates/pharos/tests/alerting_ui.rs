@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use reqwest::Method;
@@ -75,18 +75,19 @@ async fn wait_ready(
     what: &str,
     pred: impl Fn(u16, &Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let (code, body) = ready(p).await;
-        if pred(code, &body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/health/ready never {what}; last: {code} {body:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(secs),
+        &format!("/health/ready to be {what}"),
+        async || {
+            let (code, body) = ready(p).await;
+            if pred(code, &body) {
+                Ok(body)
+            } else {
+                Err(format!("{code} {body:#}"))
+            }
+        },
+    )
+    .await
 }
 
 async fn wait_alerts(
@@ -95,19 +96,20 @@ async fn wait_alerts(
     secs: u64,
     pred: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let v = p.get(&format!("/api/v1/alerts?{query}")).await;
-        let list = v["alerts"].as_array().cloned().unwrap_or_default();
-        if pred(&list) {
-            return list;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "alerts {query} never matched; last: {v:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(secs),
+        &format!("alerts {query} to match"),
+        async || {
+            let v = p.get(&format!("/api/v1/alerts?{query}")).await;
+            let list = v["alerts"].as_array().cloned().unwrap_or_default();
+            if pred(&list) {
+                Ok(list)
+            } else {
+                Err(format!("{v:#}"))
+            }
+        },
+    )
+    .await
 }
 
 fn enc(s: &str) -> String {
@@ -296,17 +298,18 @@ async fn alert_pages_history_deliveries_and_failing_receiver_readiness() {
 }
 
 async fn wait_deliveries(p: &Pharos, query: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let v = p.get(&format!("/api/v1/deliveries?{query}")).await;
-        let list = v["deliveries"].as_array().cloned().unwrap_or_default();
-        if pred(&list) {
-            return list;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "deliveries {query} never matched: {v:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(10),
+        &format!("deliveries {query} to match"),
+        async || {
+            let v = p.get(&format!("/api/v1/deliveries?{query}")).await;
+            let list = v["deliveries"].as_array().cloned().unwrap_or_default();
+            if pred(&list) {
+                Ok(list)
+            } else {
+                Err(format!("{v:#}"))
+            }
+        },
+    )
+    .await
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use reqwest::Method;
@@ -65,15 +65,19 @@ async fn wait_api(
     what: &str,
     pred: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let v = p.get(path).await;
-        if pred(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: {path} answered {v:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(secs),
+        &format!("{path} to be {what}"),
+        async || {
+            let v = p.get(path).await;
+            if pred(&v) {
+                Ok(v)
+            } else {
+                Err(format!("{v:#}"))
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

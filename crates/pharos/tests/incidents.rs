@@ -161,14 +161,20 @@ async fn escalation_ack_link_restart_and_resolution() {
     level1
         .wait_for(20, "level 1 resolved", |v| v["status"] == "resolved")
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let detail = loop {
-        let d = pharos.get(&format!("/api/v1/incidents/{id}")).await;
-        if d["state"] == "resolved" || Instant::now() > deadline {
-            break d;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let detail = pharos
+        .wait_until(
+            Duration::from_secs(10),
+            &format!("incident {id} to be resolved"),
+            async || {
+                let d = pharos.get(&format!("/api/v1/incidents/{id}")).await;
+                if d["state"] == "resolved" {
+                    Ok(d)
+                } else {
+                    Err(format!("{d:#}"))
+                }
+            },
+        )
+        .await;
     assert_eq!(detail["state"], "resolved", "{detail:#}");
     assert!(detail["resolved_by"].is_null());
     let kinds: Vec<&str> = detail["timeline"]

@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Pharos, TOKEN, client, free_port, tempdir, url_escape};
 use serde_json::{Value, json};
@@ -15,22 +15,18 @@ use tokio::io::AsyncWriteExt;
 /// Polls a log search until `pred` holds on its entries (the index commits about once a
 /// second).
 async fn wait_logs(p: &Pharos, q: &str, secs: u64, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let v = p
-            .get(&format!("/api/v1/logs?since=24h&q={}", url_escape(q)))
-            .await;
-        let entries = v["entries"].as_array().cloned().unwrap_or_default();
-        if pred(&entries) {
-            return entries;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "search {q:?} never matched; last answer {v}\nlog:\n{}",
-            p.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(secs),
+        &format!("search {q:?} to match"),
+        async || {
+            let v = p
+                .get(&format!("/api/v1/logs?since=24h&q={}", url_escape(q)))
+                .await;
+            let entries = v["entries"].as_array().cloned().unwrap_or_default();
+            if pred(&entries) { Ok(entries) } else { Err(v) }
+        },
+    )
+    .await
 }
 
 fn self_signed() -> (rcgen::CertifiedKey<rcgen::KeyPair>, String, String) {
@@ -278,17 +274,22 @@ async fn a_log_line_leads_to_the_error_event_of_its_trace() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let found = loop {
-        let v = p.get(&format!("/api/v1/traces/{trace}")).await;
-        if v["logs"].as_array().is_some_and(|l| !l.is_empty())
-            && v["events"].as_array().is_some_and(|e| !e.is_empty())
-        {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "trace never complete: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let found = p
+        .wait_until(
+            Duration::from_secs(10),
+            "the trace to be complete",
+            async || {
+                let v = p.get(&format!("/api/v1/traces/{trace}")).await;
+                if v["logs"].as_array().is_some_and(|l| !l.is_empty())
+                    && v["events"].as_array().is_some_and(|e| !e.is_empty())
+                {
+                    Ok(v)
+                } else {
+                    Err(v)
+                }
+            },
+        )
+        .await;
     assert_eq!(
         found["events"][0]["event_id"],
         "9ec79c33ec9942ab8353589fcb2e04dc"
@@ -328,18 +329,20 @@ logs:
     assert_eq!(status, 200);
     let firing =
         |a: &Value| a["labels"]["alertname"] == "forbidden_log_patterns" && a["state"] == "firing";
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let alert = loop {
-        let v = p.get("/api/v1/alerts").await;
-        if let Some(a) = v["alerts"]
-            .as_array()
-            .and_then(|a| a.iter().find(|a| firing(a)))
-        {
-            break a.clone();
-        }
-        assert!(Instant::now() < deadline, "never fired: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let alert = p
+        .wait_until(
+            Duration::from_secs(10),
+            "forbidden_log_patterns to fire",
+            async || {
+                let v = p.get("/api/v1/alerts").await;
+                v["alerts"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|a| firing(a)))
+                    .cloned()
+                    .ok_or(v)
+            },
+        )
+        .await;
     assert_eq!(alert["labels"]["severity"], "P0");
     assert_eq!(alert["labels"]["service"], "bot");
     // The alert's link opens the explorer on a query the search language accepts.
@@ -352,20 +355,20 @@ logs:
         .unwrap();
     wait_logs(&p, &query, 10, |e| e.len() == 1).await;
 
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = p.get("/api/v1/alerts").await;
-        let resolved = v["alerts"].as_array().is_some_and(|a| {
-            a.iter().any(|a| {
-                a["labels"]["alertname"] == "forbidden_log_patterns" && a["state"] == "resolved"
-            }) && !a.iter().any(|a| firing(a))
-        });
-        if resolved {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never resolved: {v}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(15),
+        "forbidden_log_patterns to resolve",
+        async || {
+            let v = p.get("/api/v1/alerts").await;
+            let resolved = v["alerts"].as_array().is_some_and(|a| {
+                a.iter().any(|a| {
+                    a["labels"]["alertname"] == "forbidden_log_patterns" && a["state"] == "resolved"
+                }) && !a.iter().any(|a| firing(a))
+            });
+            if resolved { Ok(()) } else { Err(v) }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -445,18 +445,17 @@ metrics:
     assert!(text.contains("max_series"), "{text}");
 
     // A 100 MB page: the scrape fails on the body limit, the target is down.
-    let v = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let v = p.get("/api/v1/targets").await;
-            let t = &v["data"]["activeTargets"][0];
-            if t["health"] == "down" {
-                break v;
-            }
-            assert!(Instant::now() < deadline, "huge target never failed: {v}");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    };
+    let v = p
+        .wait_until(
+            Duration::from_secs(30),
+            "the huge target to fail",
+            async || {
+                let v = p.get("/api/v1/targets").await;
+                let t = &v["data"]["activeTargets"][0];
+                if t["health"] == "down" { Ok(v) } else { Err(v) }
+            },
+        )
+        .await;
     let err = v["data"]["activeTargets"][0]["lastError"].as_str().unwrap();
     assert!(err.contains("body_size_limit"), "{err}");
 

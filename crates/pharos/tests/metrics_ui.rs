@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -64,19 +64,19 @@ async fn page(p: &Pharos, path: &str) -> (u16, String) {
 }
 
 async fn wait_page(p: &Pharos, path: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let (status, body) = page(p, path).await;
-        if status == 200 && pred(&body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never showed what was expected ({status}):\n{body}\nlog: {}",
-            p.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(secs),
+        &format!("{path} to show what was expected"),
+        async || {
+            let (status, body) = page(p, path).await;
+            if status == 200 && pred(&body) {
+                Ok(body)
+            } else {
+                Err(format!("({status}):\n{body}"))
+            }
+        },
+    )
+    .await
 }
 
 fn esc(s: &str) -> String {

@@ -109,20 +109,23 @@ async fn start_prometheus(bin: &Path, dir: &Path) -> Prometheus {
         url: format!("http://127.0.0.1:{port}"),
         log,
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client().get(format!("{}/-/ready", p.url)).send().await
-            && r.status().is_success()
-        {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus did not become ready; log:\n{}",
-            std::fs::read_to_string(&p.log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_with(
+        Duration::from_secs(60),
+        "prometheus to become ready",
+        async || match client().get(format!("{}/-/ready", p.url)).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(r.status().to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        || {
+            format!(
+                "prometheus log:\n{}",
+                std::fs::read_to_string(&p.log).unwrap_or_default()
+            )
+        },
+    )
+    .await;
+    p
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -84,19 +84,15 @@ async fn rules(p: &Pharos, query: &str) -> Value {
 
 /// Polls `/api/v1/rules` until `pred` holds for its groups.
 async fn wait_rules(p: &Pharos, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
+    p.wait_until(Duration::from_secs(secs), what, async || {
         let v = rules(p, "").await;
         if pred(&v["data"]["groups"]) {
-            return v;
+            Ok(v)
+        } else {
+            Err(format!("{v:#}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what} never held; last: {v:#}\nlog: {}",
-            p.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 fn rule<'a>(groups: &'a Value, name: &str) -> &'a Value {

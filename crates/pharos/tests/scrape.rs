@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
@@ -278,11 +278,15 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::Path
 }
 
 async fn wait_job_gone_from_targets(p: &Pharos, job: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while target_of(p, job).await.is_some() {
-        assert!(Instant::now() < deadline, "{job} still in /api/v1/targets");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(10),
+        &format!("{job} to be gone from /api/v1/targets"),
+        async || match target_of(p, job).await {
+            None => Ok(()),
+            Some(t) => Err(t),
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,18 +464,19 @@ scrape_configs:
     let one = p.get("/api/v1/scrape_jobs/orders").await;
     assert_eq!(one["source"], "api", "{one}");
     assert_eq!(one["scrape_interval"], "1s");
-    let started = Instant::now();
-    loop {
-        let t = target_of(&p, "orders").await;
-        if t.as_ref().is_some_and(|t| t["health"] == "up") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "orders not up after restart: {t:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(15),
+        "orders to be up after the restart",
+        async || {
+            let t = target_of(&p, "orders").await;
+            if t.as_ref().is_some_and(|t| t["health"] == "up") {
+                Ok(())
+            } else {
+                Err(format!("{t:?}"))
+            }
+        },
+    )
+    .await;
 
     // Deleted: gone from the jobs and the targets, and not back after a restart.
     let (code, _) = p

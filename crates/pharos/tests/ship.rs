@@ -2,13 +2,16 @@
 //! loopback that records what it is sent, can refuse connections, answer 503, or answer
 //! 400 to any request holding a poisoned line.
 
+#[path = "common/wait.rs"]
+mod wait;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,6 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
+use wait::{poll_until, wait_until};
 
 const TOKEN: &str = "ship-test-token-42";
 
@@ -104,19 +108,11 @@ impl FakeLoki {
     fn up(&self) {
         let state = self.state.clone();
         let addr = self.addr;
-        let listener = self.runtime.block_on(async move {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match tokio::net::TcpListener::bind(addr).await {
-                    Ok(l) => return l,
-                    Err(e) if Instant::now() < deadline => {
-                        let _ = e;
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Err(e) => panic!("cannot bind {addr} again: {e}"),
-                }
-            }
-        });
+        let listener = self.runtime.block_on(wait_until(
+            Duration::from_secs(10),
+            &format!("{addr} to bind again"),
+            async || tokio::net::TcpListener::bind(addr).await,
+        ));
         let app = Router::new()
             .route("/loki/api/v1/push", post(push))
             .with_state(state);
@@ -141,10 +137,9 @@ impl FakeLoki {
     /// Waits until `n` lines arrived; at the deadline, returns to let the comparison say
     /// what is missing.
     fn wait_for_lines(&self, n: usize, within: Duration) {
-        let deadline = Instant::now() + within;
-        while self.lines().len() < n && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let _ = self
+            .runtime
+            .block_on(poll_until(within, async || self.lines().len() >= n));
     }
 }
 
@@ -178,17 +173,15 @@ fn ship(url: &str, spool: &Path, stderr: &Path, args: &[&str]) -> Command {
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("pharos ship did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let exited = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(poll_until(within, async || child.try_wait().unwrap()));
+    exited.unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("pharos ship did not exit within {within:?}");
+    })
 }
 
 /// A line as Python's default `logging` format writes it.

@@ -137,7 +137,7 @@ async fn sigterm_during_ingest_exits_zero_and_keeps_every_acknowledged_write() {
 
     let signalled = Instant::now();
     pharos.signal(libc::SIGTERM);
-    let status = tokio::task::block_in_place(|| pharos.wait_exit(Duration::from_secs(10)));
+    let status = pharos.wait_exit(Duration::from_secs(10)).await;
     let took = signalled.elapsed();
     stop.store(true, Ordering::SeqCst);
     let (events, logs, samples) = (
@@ -181,23 +181,26 @@ async fn sigterm_during_ingest_exits_zero_and_keeps_every_acknowledged_write() {
         samples.len()
     );
     // The log index catches up from the WAL after a restart.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stored = 0;
-    while Instant::now() < deadline {
-        let v: Value = pharos
-            .get("/api/v1/logs/counts?by=service&q=service%3Dshutdown-test&since=1h")
-            .await;
-        stored = v["counts"]
-            .as_array()
-            .map(|rows| rows.iter().filter_map(|r| r["count"].as_u64()).sum::<u64>())
-            .unwrap_or(0) as usize;
-        if stored >= logs {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        stored >= logs,
-        "{stored} log lines after restart, {logs} acknowledged"
-    );
+    pharos
+        .wait_until(
+            Duration::from_secs(20),
+            "every acknowledged log line after the restart",
+            async || {
+                let v: Value = pharos
+                    .get("/api/v1/logs/counts?by=service&q=service%3Dshutdown-test&since=1h")
+                    .await;
+                let stored = v["counts"]
+                    .as_array()
+                    .map(|rows| rows.iter().filter_map(|r| r["count"].as_u64()).sum::<u64>())
+                    .unwrap_or(0) as usize;
+                if stored >= logs {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{stored} log lines after restart, {logs} acknowledged"
+                    ))
+                }
+            },
+        )
+        .await;
 }

@@ -3,12 +3,16 @@
 
 #![allow(dead_code)]
 
+mod wait;
+
+pub use wait::*;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -92,27 +96,49 @@ impl Pharos {
     }
 
     async fn wait_live(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = client()
+        self.wait_until(
+            Duration::from_secs(20),
+            "pharos to start (GET /health/live)",
+            async || match client()
                 .get(format!("{}/health/live", self.url))
                 .send()
                 .await
-                && r.status().is_success()
             {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pharos did not start; log:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(r.status().to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await
+    }
+
+    /// [`wait_until`], with the tail of this Pharos's log in the failure message.
+    #[track_caller]
+    pub fn wait_until<O: Outcome>(
+        &self,
+        within: Duration,
+        what: &str,
+        probe: impl AsyncFnMut() -> O,
+    ) -> impl Future<Output = O::Ready> {
+        wait_until_with(within, what, probe, || self.log_tail(40))
     }
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last `lines` lines of the log, headed by how many there are and where.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log_text();
+        let all: Vec<&str> = text.lines().collect();
+        let tail = &all[all.len().saturating_sub(lines)..];
+        format!(
+            "log (last {} of {} lines, all in {}):\n{}",
+            tail.len(),
+            all.len(),
+            self.log.display(),
+            tail.join("\n")
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -127,19 +153,13 @@ impl Pharos {
     }
 
     /// Waits up to `timeout` for the process to exit; `None` if it is still running.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let child = self.child.as_mut()?;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let status = poll_until(timeout, async || child.try_wait().ok().flatten())
+            .await
+            .ok()?;
+        self.child = None;
+        Some(status)
     }
 
     pub fn signal(&self, sig: i32) {
@@ -188,28 +208,28 @@ impl Pharos {
     /// Polls a monitor until `pred` holds, failing with its last state after `secs`.
     /// A monitor not there yet (a reload still being applied) counts as not matching.
     pub async fn wait_monitor(&self, id: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let (code, m) = self
-                .send(
-                    reqwest::Method::GET,
-                    &format!("/api/v1/monitors/{id}"),
-                    None,
-                )
-                .await;
-            if code.is_success() && pred(&m) {
-                return m;
-            }
-            assert!(
-                code.is_success() || code == StatusCode::NOT_FOUND,
-                "GET monitor {id}: {code} {m}"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "monitor {id} never matched; last: {m:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_until(
+            Duration::from_secs(secs),
+            &format!("monitor {id} to match"),
+            async || {
+                let (code, m) = self
+                    .send(
+                        reqwest::Method::GET,
+                        &format!("/api/v1/monitors/{id}"),
+                        None,
+                    )
+                    .await;
+                if code.is_success() && pred(&m) {
+                    return Ok(m);
+                }
+                assert!(
+                    code.is_success() || code == StatusCode::NOT_FOUND,
+                    "GET monitor {id}: {code} {m}"
+                );
+                Err(format!("{m:#}"))
+            },
+        )
+        .await
     }
 }
 
@@ -355,18 +375,18 @@ impl Webhook {
     }
     /// Waits for a payload matching `pred`.
     pub async fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(v) = self.payloads().into_iter().find(|v| pred(v)) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no webhook {what}; got {:#?}",
-                self.payloads()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until(
+            Duration::from_secs(secs),
+            &format!("webhook {what}"),
+            async || {
+                let got = self.payloads();
+                got.iter()
+                    .find(|v| pred(v))
+                    .cloned()
+                    .ok_or_else(|| format!("{got:#?}"))
+            },
+        )
+        .await
     }
 }
 
@@ -504,19 +524,19 @@ pub async fn promql(p: &Pharos, q: &str) -> Value {
 }
 
 pub async fn wait_promql(p: &Pharos, q: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let v = promql(p, q).await;
-        if pred(&v["data"]["result"]) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{q} never matched; last: {v}\nlog: {}",
-            p.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    p.wait_until(
+        Duration::from_secs(secs),
+        &format!("{q} to match"),
+        async || {
+            let v = promql(p, q).await;
+            if pred(&v["data"]["result"]) {
+                Ok(v)
+            } else {
+                Err(v)
+            }
+        },
+    )
+    .await
 }
 
 /// The value of the first sample of an instant vector result (`None` when empty).
