@@ -11,6 +11,7 @@
 //! It does not own: decoding protocols (`ingest`), storage (`store`, `tsdb`, `logs`),
 //! evaluation (`evaluate`), routing and delivery (`notify`), or HTTP.
 
+pub mod alerting;
 pub mod alerts;
 pub mod caller;
 pub mod cardinality;
@@ -22,10 +23,12 @@ pub mod heartbeats;
 pub mod incidents;
 pub mod issues;
 pub mod logs;
+pub mod maintenance;
 pub mod metrics_store;
 pub mod monitors;
 pub mod projects;
 pub mod receivers;
+pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
 
@@ -62,6 +65,8 @@ pub struct App {
     pub alerting: Arc<pharos_notify::dispatch::Dispatcher>,
     /// Incidents, escalation, on-call schedules and runbooks.
     pub incidents: Arc<pharos_notify::incidents::Incidents>,
+    /// Prometheus rule files, evaluated by group.
+    pub rules: Arc<pharos_evaluate::rules::RuleEvaluator>,
     pub reload: Reload,
 }
 

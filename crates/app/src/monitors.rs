@@ -1,11 +1,16 @@
-//! Creating, changing and deleting monitors, whoever asks: the API, the UI's form, and
-//! Sentry cron check-ins (which describe heartbeat monitors). Config-file monitors change
-//! only in the file; these operations refuse them.
+//! Monitors: what the overview, the monitor page and the API show (pages of monitors
+//! with pre-aggregated uptime, one monitor in detail, its results), and creating,
+//! changing and deleting monitors, whoever asks: the API, the UI's form, and Sentry cron
+//! check-ins (which describe heartbeat monitors). Config-file monitors change only in the
+//! file; these operations refuse them.
 
-use chrono::Utc;
-use pharos_model::{MonitorCheck, MonitorId, MonitorSpec};
-use pharos_store::{MonitorRecord, MonitorSource};
+use chrono::{DateTime, Duration, Utc};
+use pharos_model::{MonitorCheck, MonitorId, MonitorSpec, MonitorState, ProbeResult};
+use pharos_store::{LatencySummary, MonitorRecord, MonitorSource, MonitorStatus, Uptime};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::document::{merge_patch, parse_json};
 use crate::{App, AppError, Caller};
 
 /// The id prefix of the heartbeat monitors a project's cron check-ins create.
@@ -92,6 +97,240 @@ impl App {
         self.engine.reconcile(&[]).await?;
         tracing::info!(operation = "monitor_delete", monitor = %id, caller = %caller, "monitor deleted");
         Ok(())
+    }
+}
+
+/// Uptime as percentages, keyed as people say them.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct UptimePercent {
+    #[serde(rename = "24h")]
+    pub h24: Option<f64>,
+    #[serde(rename = "7d")]
+    pub d7: Option<f64>,
+    #[serde(rename = "30d")]
+    pub d30: Option<f64>,
+}
+
+impl From<&Uptime> for UptimePercent {
+    fn from(u: &Uptime) -> Self {
+        let pct = |v: Option<f64>| v.map(|r| (r * 100_000.0).round() / 1000.0);
+        UptimePercent {
+            h24: pct(u.h24),
+            d7: pct(u.d7),
+            d30: pct(u.d30),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MonitorSummary {
+    pub id: MonitorId,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub target: String,
+    pub source: MonitorSource,
+    pub paused: bool,
+    pub interval_seconds: f64,
+    pub state: MonitorState,
+    pub state_since: Option<DateTime<Utc>>,
+    pub last_check_at: Option<DateTime<Utc>>,
+    pub last_latency_ms: Option<f64>,
+    pub last_error: Option<String>,
+    pub uptime_percent: UptimePercent,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+impl MonitorSummary {
+    fn new(
+        rec: &MonitorRecord,
+        status: Option<&MonitorStatus>,
+        uptime: Option<&Uptime>,
+    ) -> MonitorSummary {
+        let spec = &rec.spec;
+        MonitorSummary {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            kind: spec.check.kind(),
+            target: spec.redacted().check.target(),
+            source: rec.source,
+            paused: spec.paused,
+            interval_seconds: spec.interval.as_duration().as_secs_f64(),
+            state: if spec.paused {
+                MonitorState::Paused
+            } else {
+                status.map(|s| s.state).unwrap_or(MonitorState::Unknown)
+            },
+            state_since: status.map(|s| s.state_since),
+            last_check_at: status.and_then(|s| s.last_check_at),
+            last_latency_ms: status.and_then(|s| s.last_latency_ms),
+            last_error: status.and_then(|s| s.last_error.clone()),
+            uptime_percent: uptime.map(UptimePercent::from).unwrap_or_default(),
+            labels: spec.labels.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MonitorPage {
+    pub monitors: Vec<MonitorSummary>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NumberView {
+    pub name: String,
+    pub value: f64,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MonitorDetail {
+    #[serde(flatten)]
+    pub summary: MonitorSummary,
+    pub description: Option<String>,
+    /// Response times over the last 24 hours.
+    pub latency_24h: LatencySummary,
+    pub last_state_change: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+    pub failing_since: Option<DateTime<Utc>>,
+    /// For heartbeat monitors: where the job pings.
+    pub ping_url: Option<String>,
+    pub last_ping_at: Option<DateTime<Utc>>,
+    pub numbers: Vec<NumberView>,
+    pub recent_results: Vec<ProbeResult>,
+    pub in_maintenance: bool,
+    /// The definition, as it would be written in the config file (secrets redacted).
+    pub spec: MonitorSpec,
+}
+
+impl App {
+    /// One page of monitors with their uptime: two indexed queries whatever the total.
+    pub async fn monitor_page(
+        &self,
+        filter: Option<MonitorState>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<MonitorPage, AppError> {
+        let (monitors, total) = self
+            .with_store(move |s| {
+                let (rows, total) = s.list_monitors(filter, offset, limit)?;
+                let ids: Vec<MonitorId> = rows.iter().map(|(r, _)| r.spec.id.clone()).collect();
+                let uptime = s.uptime(&ids, Utc::now())?;
+                let monitors = rows
+                    .iter()
+                    .map(|(r, st)| MonitorSummary::new(r, st.as_ref(), uptime.get(&r.spec.id)))
+                    .collect();
+                Ok((monitors, total))
+            })
+            .await?;
+        Ok(MonitorPage {
+            monitors,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    /// A monitor with its state, uptime, latency, recorded numbers and the last `results`
+    /// checks; a heartbeat's ping URL under `external_url`.
+    pub async fn monitor_detail(
+        &self,
+        id: MonitorId,
+        results: u64,
+        external_url: &str,
+    ) -> Result<MonitorDetail, AppError> {
+        let id2 = id.clone();
+        let (rec, stored, uptime, latency, numbers, recent) = self
+            .with_store(move |s| {
+                let Some((rec, status)) = s.monitor(&id2)? else {
+                    return Err(pharos_store::StoreError::NotFound(format!(
+                        "monitor {:?}",
+                        id2.as_str()
+                    )));
+                };
+                let now = Utc::now();
+                let uptime = s.uptime(std::slice::from_ref(&id2), now)?.remove(&id2);
+                let latency = s.latency_summary(&id2, now - Duration::hours(24))?;
+                let numbers = s.latest_numbers(&id2)?;
+                let recent = s.recent_results(&id2, None, results)?;
+                Ok((rec, status, uptime, latency, numbers, recent))
+            })
+            .await?;
+        let status = self.engine.live_status(&id).await.or(stored);
+        let summary = MonitorSummary::new(&rec, status.as_ref(), uptime.as_ref());
+        let ping_url = match &rec.spec.check {
+            MonitorCheck::Heartbeat(_) => self
+                .engine
+                .heartbeat_token(&id)
+                .map(|t| format!("{external_url}/ping/{t}")),
+            _ => None,
+        };
+        Ok(MonitorDetail {
+            summary,
+            description: rec.spec.description.clone(),
+            latency_24h: latency,
+            last_state_change: status.as_ref().map(|s| s.state_since),
+            consecutive_failures: status.as_ref().map(|s| s.consecutive_failures).unwrap_or(0),
+            failing_since: status.as_ref().and_then(|s| s.failing_since),
+            ping_url,
+            last_ping_at: status.as_ref().and_then(|s| s.last_ping_at),
+            numbers: numbers
+                .into_iter()
+                .map(|(name, value, at)| NumberView { name, value, at })
+                .collect(),
+            recent_results: recent,
+            in_maintenance: self.engine.in_maintenance(&id, Utc::now()),
+            spec: rec.spec.redacted(),
+        })
+    }
+
+    /// A JSON merge patch over the monitor's definition, checked like a new one.
+    pub async fn patch_monitor(
+        &self,
+        caller: &Caller,
+        id: &MonitorId,
+        body: &[u8],
+    ) -> Result<(), AppError> {
+        let rec = self.changeable_monitor(id).await?;
+        let patch: Value = parse_json(body)?;
+        if !patch.is_object() {
+            return Err(AppError::invalid(
+                "send a JSON object with the fields to change (JSON merge patch)",
+            ));
+        }
+        let mut doc =
+            serde_json::to_value(&rec.spec).map_err(|e| AppError::Internal(e.to_string()))?;
+        merge_patch(&mut doc, &patch);
+        if doc.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+            return Err(AppError::invalid(
+                "id: a monitor's id cannot change; create a new monitor instead",
+            ));
+        }
+        let bytes = serde_json::to_vec(&doc).map_err(|e| AppError::Internal(e.to_string()))?;
+        let spec: MonitorSpec = parse_json(&bytes)?;
+        self.change_monitor(caller, spec).await
+    }
+
+    /// A monitor's checks, newest first, before `before` when given.
+    pub async fn monitor_results(
+        &self,
+        id: MonitorId,
+        before: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> Result<Vec<ProbeResult>, AppError> {
+        self.with_store(move |s| {
+            if s.monitor(&id)?.is_none() {
+                return Err(pharos_store::StoreError::NotFound(format!(
+                    "monitor {:?}",
+                    id.as_str()
+                )));
+            }
+            s.recent_results(&id, before, limit)
+        })
+        .await
     }
 }
 

@@ -447,6 +447,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         alerting: dispatcher.clone(),
         incidents,
+        rules: rules.clone(),
         reload,
     });
     let state = Arc::new(AppState {
@@ -471,8 +472,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = tasks.shutdown();
     let server = axum::serve(
         listener,
-        pharos_web::router(state.clone(), pharos_ui::router(state))
-            .layer(axum::Extension(rules.clone())),
+        pharos_web::router(state.clone(), pharos_ui::router(state)),
     )
     .with_graceful_shutdown(shutdown.clone().wait())
     .into_future();

@@ -91,7 +91,7 @@ pub async fn page(
         .collect();
     let told = match notifications_for(&state, &records, NOTIFICATIONS_PER_ALERT).await {
         Ok(t) => t,
-        Err(e) => return error_page(e.into(), signed_in),
+        Err(e) => return error_page(e, signed_in),
     };
     let health = state.receiver_health().await.unwrap_or_default();
     render(

@@ -56,11 +56,11 @@ pub async fn list(
     let params = q.map(|q| q.0).unwrap_or_default();
     let (query, page, per_page) = match params.to_query() {
         Ok(q) => q,
-        Err(e) => return error_page(e.into(), signed_in),
+        Err(e) => return error_page(e, signed_in),
     };
     let (incidents, total) = match state.search_incidents(query).await {
         Ok(r) => r,
-        Err(e) => return error_page(e.into(), signed_in),
+        Err(e) => return error_page(e, signed_in),
     };
     let current_state = params.state.clone().unwrap_or_default();
     let text = params.q.clone().unwrap_or_default();
@@ -286,7 +286,7 @@ fn format_at(t: chrono::DateTime<Utc>) -> String {
 }
 
 fn incident_error_page(e: AppError, signed_in: bool) -> Response {
-    error_page(e.into(), signed_in)
+    error_page(e, signed_in)
 }
 
 fn parse_id(id: &str, signed_in: bool) -> Result<i64, Box<Response>> {

@@ -58,7 +58,7 @@ pub async fn list(
         .await
     {
         Ok(p) => p,
-        Err(e) => return error_page(e.into(), signed_in),
+        Err(e) => return error_page(e, signed_in),
     };
     let link = |q: &str, page: Option<u32>| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
@@ -348,7 +348,7 @@ pub async fn set_status(
     };
     match state.change_issue(&Caller::Admin, id, &update).await {
         Ok(()) => Redirect::to(&format!("/issues/{id}")).into_response(),
-        Err(e) => error_page(e.into(), true),
+        Err(e) => error_page(e, true),
     }
 }
 

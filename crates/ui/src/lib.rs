@@ -116,7 +116,8 @@ pub fn guard(
 }
 
 /// An error as a page, for people rather than programs.
-pub fn error_page(e: ApiError, signed_in: bool) -> Response {
+pub fn error_page(e: impl Into<ApiError>, signed_in: bool) -> Response {
+    let e: ApiError = e.into();
     let body = layout::page(
         "Error",
         layout::Nav::None,

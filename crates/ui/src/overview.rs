@@ -38,7 +38,9 @@ pub async fn page(
     let filter: Option<MonitorState> = p.state.as_deref().and_then(|s| s.parse().ok());
     let page_no = p.page.unwrap_or(1).max(1);
     let (counts, list) = match tokio::join!(
-        state.with_store(|s| s.status_counts()),
+        async {
+            Ok::<_, pharos_web::api::ApiError>(state.with_store(|s| s.status_counts()).await?)
+        },
         load_page(&state, filter, (page_no - 1) * PAGE, PAGE)
     ) {
         (Ok(c), Ok(l)) => (c, l),

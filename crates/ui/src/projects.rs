@@ -65,7 +65,7 @@ pub async fn create(
     let p = NewProject::named(f.name, f.platform.filter(|p| !p.trim().is_empty()));
     match state.create_project(&Caller::Admin, p).await {
         Ok(v) => Redirect::to(&format!("/projects/{}", v.id)).into_response(),
-        Err(e) => error_page(e.into(), true),
+        Err(e) => error_page(e, true),
     }
 }
 

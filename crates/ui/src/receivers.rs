@@ -58,7 +58,7 @@ pub async fn send_test(
 async fn render(state: &SharedState, signed_in: bool, test: Option<TestResult>) -> Response {
     let health = match state.receiver_health().await {
         Ok(h) => h,
-        Err(e) => return error_page(e.into(), signed_in),
+        Err(e) => return error_page(e, signed_in),
     };
     let names: Vec<String> = health.iter().map(|h| h.integration.clone()).collect();
     let recent = state

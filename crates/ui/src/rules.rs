@@ -2,17 +2,14 @@
 //! evaluation and error, and the pending and firing alerts of each alerting rule.
 //! `?group=…&rule=…` (the link in every rule alert) narrows the page to one rule.
 
-use std::sync::Arc;
-
-use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::DateTime;
 use maud::{Markup, html};
+use pharos_app::rules::{GroupStatus, RuleStatus};
 use pharos_evaluate::rules::group::{Health, RuleAlertState};
 use pharos_evaluate::rules::template_funcs::go_float;
-use pharos_evaluate::rules::{GroupStatus, RuleEvaluator, RuleStatus};
 use serde::Deserialize;
 
 use super::guard;
@@ -27,7 +24,6 @@ pub struct RulesQuery {
 
 pub async fn page(
     State(state): State<SharedState>,
-    rules: Option<Extension<Arc<RuleEvaluator>>>,
     headers: HeaderMap,
     uri: Uri,
     q: Result<Query<RulesQuery>, axum::extract::rejection::QueryRejection>,
@@ -37,7 +33,7 @@ pub async fn page(
         Err(r) => return r,
     };
     let q = q.map(|q| q.0).unwrap_or_default();
-    let groups: Vec<GroupStatus> = rules.map(|r| r.groups()).unwrap_or_default();
+    let groups: Vec<GroupStatus> = state.rule_groups();
     let shown: Vec<&GroupStatus> = groups
         .iter()
         .filter(|g| q.group.as_ref().is_none_or(|n| &g.name == n))

@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{Markup, html};
+use pharos_app::Caller;
+use pharos_app::alerting::{Silence, SilenceState, parse_matchers};
 use pharos_model::series::MatchOp;
-use pharos_notify::dispatch::matchers::parse_matchers;
-use pharos_notify::dispatch::{Silence, SilenceState};
 use pharos_store::{SilenceMatcher, SilenceRecord};
 use serde::Deserialize;
 use serde_json::json;
@@ -75,8 +75,7 @@ fn render(
     form: &NewSilence,
     error: Option<&str>,
 ) -> Response {
-    let now = state.alerting.now();
-    let silences = state.alerting.silences();
+    let (now, silences) = state.silences();
     let of = |want: SilenceState| -> Vec<&Silence> {
         let mut v: Vec<&Silence> = silences.iter().filter(|s| s.state(now) == want).collect();
         v.sort_by_key(|s| std::cmp::Reverse(s.record.updated_at));
@@ -205,7 +204,7 @@ pub async fn create(
         Ok(r) => r,
         Err(e) => return render(&state, true, &form, Some(&e)),
     };
-    match state.alerting.put_silence(record).await {
+    match state.put_silence(&Caller::Admin, record).await {
         Ok(_) => Redirect::to("/silences").into_response(),
         Err(e) => render(&state, true, &form, Some(&e.to_string())),
     }
@@ -220,7 +219,7 @@ pub async fn expire(
     if let Err(r) = guard(&state, &headers, None, &uri) {
         return r;
     }
-    match state.alerting.expire_silence(&id).await {
+    match state.expire_silence(&Caller::Admin, &id).await {
         Ok(()) => Redirect::to("/silences").into_response(),
         Err(e) => render(&state, true, &NewSilence::default(), Some(&e.to_string())),
     }

@@ -14,11 +14,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
+use pharos_app::alerting::{
+    AlertView, PostedAlert, Silence, SilenceMatcher, SilenceRecord, matcher, op_of, parse_matchers,
+};
+use pharos_app::{AppError, Caller};
 use pharos_model::Labels;
 use pharos_model::series::LabelMatcher;
-use pharos_notify::dispatch::matchers::parse_matchers;
-use pharos_notify::dispatch::{AlertView, DispatchError, PostedAlert, Silence};
-use pharos_store::{SilenceMatcher, SilenceRecord, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -33,21 +34,14 @@ impl IntoResponse for AmError {
     }
 }
 
-impl From<DispatchError> for AmError {
-    fn from(e: DispatchError) -> AmError {
-        match e {
-            DispatchError::Invalid { .. } => AmError(StatusCode::BAD_REQUEST, e.to_string()),
-            DispatchError::Store(StoreError::NotFound(what)) => {
-                AmError(StatusCode::NOT_FOUND, format!("{what} not found"))
-            }
-            DispatchError::Store(StoreError::Conflict(msg)) => {
-                AmError(StatusCode::INTERNAL_SERVER_ERROR, msg)
-            }
-            other => {
-                tracing::error!(operation = "alertmanager_api", error_type = "store", error = %other, "alertmanager API failed");
-                AmError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
-            }
-        }
+impl From<AppError> for AmError {
+    fn from(e: AppError) -> AmError {
+        let status = match &e {
+            // Alertmanager has no conflicts to report: a store conflict is its failure.
+            AppError::Conflict(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            other => crate::api::status_of(other),
+        };
+        AmError(status, e.to_string())
     }
 }
 
@@ -158,7 +152,7 @@ pub async fn post_alerts(State(state): State<SharedState>, body: Bytes) -> Respo
             generator_url: p.generator_url,
         })
         .collect();
-    match state.alerting.post_alerts(posted).await {
+    match state.post_alerts(&Caller::Admin, posted).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => AmError::from(e).into_response(),
     }
@@ -176,8 +170,7 @@ pub async fn get_alerts(State(state): State<SharedState>, RawQuery(q): RawQuery)
             None => None,
         };
         let mut alerts: Vec<AlertView> = state
-            .alerting
-            .alerts()
+            .alert_views()
             .into_iter()
             .filter(|v| matches_all(&filters, &v.alert.labels))
             .filter(|v| {
@@ -203,7 +196,7 @@ pub async fn get_alerts(State(state): State<SharedState>, RawQuery(q): RawQuery)
 }
 
 fn regex_matcher(re: &str) -> Result<LabelMatcher, String> {
-    pharos_notify::dispatch::matchers::matcher("receiver", pharos_model::series::MatchOp::Regex, re)
+    matcher("receiver", pharos_model::series::MatchOp::Regex, re)
 }
 
 pub async fn get_groups(State(state): State<SharedState>, RawQuery(q): RawQuery) -> Response {
@@ -213,8 +206,7 @@ pub async fn get_groups(State(state): State<SharedState>, RawQuery(q): RawQuery)
         Err(e) => return e.into_response(),
     };
     let groups: Vec<Value> = state
-        .alerting
-        .groups()
+        .alert_groups()
         .into_iter()
         .filter_map(|g| {
             let alerts: Vec<Value> = g
@@ -256,8 +248,7 @@ pub async fn get_silences(State(state): State<SharedState>, RawQuery(q): RawQuer
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let now = state.alerting.now();
-    let mut silences = state.alerting.silences();
+    let (now, mut silences) = state.silences();
     // Alertmanager lists active, then pending, then expired.
     silences.sort_by_key(|s| {
         let rank = match s.state(now).as_str() {
@@ -272,11 +263,10 @@ pub async fn get_silences(State(state): State<SharedState>, RawQuery(q): RawQuer
         .filter(|s| {
             // A filter selects silences whose matchers include it, as Alertmanager does.
             filters.iter().all(|f| {
-                s.record.matchers.iter().any(|m| {
-                    m.name == f.name
-                        && m.value == f.value
-                        && pharos_notify::dispatch::silences::op_of(m) == f.op
-                })
+                s.record
+                    .matchers
+                    .iter()
+                    .any(|m| m.name == f.name && m.value == f.value && op_of(m) == f.op)
             })
         })
         .map(|s| silence_json(s, now))
@@ -322,35 +312,31 @@ pub async fn post_silence(State(state): State<SharedState>, body: Bytes) -> Resp
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    if posted.created_by.trim().is_empty() {
-        return bad("createdBy: missing (who made the silence)").into_response();
-    }
-    if posted.comment.trim().is_empty() {
-        return bad("comment: missing (why the silence exists)").into_response();
-    }
-    match state.alerting.put_silence(posted.into_record()).await {
+    match state
+        .put_silence(&Caller::Admin, posted.into_record())
+        .await
+    {
         Ok(id) => Json(json!({"silenceID": id})).into_response(),
         Err(e) => AmError::from(e).into_response(),
     }
 }
 
 pub async fn get_silence(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
-    let now = state.alerting.now();
-    match state.alerting.silences().iter().find(|s| s.record.id == id) {
+    let (now, silences) = state.silences();
+    match silences.iter().find(|s| s.record.id == id) {
         Some(s) => Json(silence_json(s, now)).into_response(),
         None => AmError(StatusCode::NOT_FOUND, format!("silence {id} not found")).into_response(),
     }
 }
 
 pub async fn delete_silence(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
-    match state.alerting.expire_silence(&id).await {
+    match state.expire_silence(&Caller::Admin, &id).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => AmError::from(e).into_response(),
     }
 }
 
 pub async fn status(State(state): State<SharedState>) -> Response {
-    let routing = state.alerting.routing();
     Json(json!({
         "cluster": {"name": "pharos", "status": "ready", "peers": []},
         "versionInfo": {
@@ -361,7 +347,7 @@ pub async fn status(State(state): State<SharedState>) -> Response {
             "buildDate": "",
             "goVersion": "none (Pharos is written in Rust)",
         },
-        "config": {"original": routing.original},
+        "config": {"original": state.routing_config()},
         "uptime": time(state.started_at),
     }))
     .into_response()
@@ -369,11 +355,9 @@ pub async fn status(State(state): State<SharedState>) -> Response {
 
 pub async fn receivers(State(state): State<SharedState>) -> Response {
     let names: BTreeMap<String, ()> = state
-        .alerting
-        .routing()
-        .receivers
-        .iter()
-        .map(|r| (r.clone(), ()))
+        .routed_receivers()
+        .into_iter()
+        .map(|r| (r, ()))
         .collect();
     Json(names.keys().map(|n| json!({"name": n})).collect::<Vec<_>>()).into_response()
 }

@@ -63,14 +63,6 @@ impl AppState {
     pub fn set_settings(&self, s: WebSettings) {
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = s;
     }
-
-    /// Runs blocking store work off the async threads.
-    pub async fn with_store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&pharos_store::Store) -> pharos_store::Result<T> + Send + 'static,
-    ) -> Result<T, api::ApiError> {
-        Ok(self.app.with_store(f).await?)
-    }
 }
 
 pub type SharedState = Arc<AppState>;

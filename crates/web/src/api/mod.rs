@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use pharos_app::AppError;
-use pharos_store::StoreError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -278,19 +277,6 @@ impl From<AppError> for ApiError {
             status,
             message: e.to_string(),
             field,
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        match e {
-            StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
-            other => {
-                tracing::error!(operation = "api", error_type = "store", error = %other, "store error");
-                ApiError::internal(format!("storage error: {other}"))
-            }
         }
     }
 }

@@ -4,18 +4,15 @@
 //! Filters as in Prometheus: `type=alert|record`, `rule_name[]`, `rule_group[]`, `file[]`,
 //! `exclude_alerts`.
 
-use std::sync::Arc;
-
-use axum::Extension;
 use axum::Json;
-use axum::extract::RawQuery;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use pharos_evaluate::rules::group::RuleAlert;
-use pharos_evaluate::rules::template_funcs::go_float;
-use pharos_evaluate::rules::{GroupStatus, RuleEvaluator, RuleStatus};
+use pharos_app::rules::{GroupStatus, RuleAlert, RuleStatus, go_float};
 use serde_json::{Value, json};
+
+use crate::SharedState;
 
 /// Which rules a request asks for.
 #[derive(Default)]
@@ -75,7 +72,7 @@ impl RuleFilter {
     }
 }
 
-pub async fn list(rules: Option<Extension<Arc<RuleEvaluator>>>, RawQuery(q): RawQuery) -> Response {
+pub async fn list(State(state): State<SharedState>, RawQuery(q): RawQuery) -> Response {
     let filter = match RuleFilter::parse(q.as_deref()) {
         Ok(f) => f,
         Err(e) => {
@@ -86,7 +83,7 @@ pub async fn list(rules: Option<Extension<Arc<RuleEvaluator>>>, RawQuery(q): Raw
                 .into_response();
         }
     };
-    let groups = rules.map(|r| r.groups()).unwrap_or_default();
+    let groups = state.rule_groups();
     Json(json!({"status": "success", "data": {"groups": groups_json(&groups, &filter)}}))
         .into_response()
 }
