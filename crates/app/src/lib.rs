@@ -20,6 +20,7 @@ pub mod document;
 mod error;
 pub mod health;
 pub mod heartbeats;
+pub mod housekeeping;
 pub mod incidents;
 pub mod issues;
 pub mod logs;

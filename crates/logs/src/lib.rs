@@ -31,5 +31,5 @@ pub use search::{
 pub use settings::{
     ByteSize, CompareOp, Keep, LevelCondition, LogSettings, RetentionRule, RetentionSettings,
 };
-pub use stats::{LogStoreStats, PartitionStats};
+pub use stats::{LogStoreMetrics, LogStoreStats, PartitionStats};
 pub use store::{AppendReceipt, LogStore, MAX_ENTRY_BYTES, RefusedEntry};

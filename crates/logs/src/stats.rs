@@ -54,3 +54,46 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
+
+/// The store's numbers on `/metrics`.
+pub struct LogStoreMetrics {
+    bytes: prometheus::IntGauge,
+    entries: prometheus::IntGauge,
+    indexing_lag: prometheus::Gauge,
+    expired: prometheus::IntGauge,
+}
+
+impl LogStoreMetrics {
+    pub fn new(registry: &prometheus::Registry) -> prometheus::Result<Self> {
+        let m = LogStoreMetrics {
+            bytes: prometheus::IntGauge::new(
+                "pharos_logs_bytes",
+                "Bytes the log store takes on disk (indexes, stored entries and WAL).",
+            )?,
+            entries: prometheus::IntGauge::new(
+                "pharos_logs_entries",
+                "Log entries that can be searched.",
+            )?,
+            indexing_lag: prometheus::Gauge::new(
+                "pharos_logs_indexing_lag_seconds",
+                "Age of the oldest stored log entry not yet searchable.",
+            )?,
+            expired: prometheus::IntGauge::new(
+                "pharos_logs_expired_entries",
+                "Log entries deleted by retention since start.",
+            )?,
+        };
+        registry.register(Box::new(m.bytes.clone()))?;
+        registry.register(Box::new(m.entries.clone()))?;
+        registry.register(Box::new(m.indexing_lag.clone()))?;
+        registry.register(Box::new(m.expired.clone()))?;
+        Ok(m)
+    }
+
+    pub fn observe(&self, stats: &LogStoreStats) {
+        self.bytes.set(stats.bytes_total as i64);
+        self.entries.set(stats.entries as i64);
+        self.indexing_lag.set(stats.indexing_lag_seconds);
+        self.expired.set(stats.lines_expired as i64);
+    }
+}

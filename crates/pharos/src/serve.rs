@@ -23,7 +23,6 @@ use tokio::sync::Notify;
 
 use pharos_scrape::manager::ScrapeManager;
 use pharos_scrape::metadata::MetadataStore;
-use pharos_tsdb::Tsdb;
 
 use crate::series_writer::{SeriesWriter, host_metrics_loop, self_scrape_loop};
 
@@ -49,7 +48,7 @@ struct Live {
     errors: Arc<ErrorIngest>,
     /// The external URL alerts link to, shared with the error alert evaluator.
     external: Arc<RwLock<String>>,
-    retention: RwLock<Duration>,
+    retention: Arc<RwLock<Duration>>,
     scrape: Arc<ScrapeManager>,
     dashboards: Arc<pharos_app::dashboards::DashboardSet>,
     rules: Arc<RuleEvaluator>,
@@ -289,7 +288,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     pharos_app::scrape_jobs::restore_scrape_jobs(store.clone(), scrape.clone(), &args.data_dir)
         .await
         .context("cannot load the scrape jobs made through the API")?;
-    let tsdb_metrics = TsdbMetrics::new(&registry)?;
+    let tsdb_metrics = pharos_tsdb::TsdbMetrics::new(&registry)?;
     let self_scrape = metrics_settings.self_scrape_interval.as_duration();
     let host_metrics = metrics_settings.host_metrics_interval.as_duration();
     // Before monitors start, so their first results are series too.
@@ -345,7 +344,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         dispatcher: dispatcher.clone(),
         incidents: incidents.clone(),
         web: web.clone(),
-        retention: RwLock::new(config.retention.results.as_duration()),
+        retention: Arc::new(RwLock::new(config.retention.results.as_duration())),
         reloading: tokio::sync::Mutex::new(()),
     });
 
@@ -383,7 +382,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tasks.spawn("log_rules", log_rules.clone().run(log_store.subscribe()));
             tasks.spawn(
                 "log_maintenance",
-                log_maintenance(log_store.clone(), LogStoreMetrics::new(&registry)?),
+                pharos_app::housekeeping::log_maintenance(
+                    log_store.clone(),
+                    pharos_logs::LogStoreMetrics::new(&registry)?,
+                ),
             );
             let ingest = Arc::new(pharos_app::logs::Logs::new(
                 log_store.clone(),
@@ -396,12 +398,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    tasks.spawn("retention", prune_loop(live.clone()));
+    tasks.spawn(
+        "retention",
+        pharos_app::housekeeping::prune_results(store.clone(), live.retention.clone()),
+    );
     tasks.spawn("sighup", sighup_loop(live.clone()));
     tasks.spawn("scrape_discovery", scrape.clone().run_discovery());
     tasks.spawn(
         "tsdb_maintenance",
-        tsdb_maintenance(tsdb.clone(), tsdb_metrics),
+        pharos_app::housekeeping::tsdb_maintenance(tsdb.clone(), tsdb_metrics),
     );
     if !self_scrape.is_zero() {
         tasks.spawn(
@@ -524,159 +529,5 @@ async fn sighup_loop(live: Arc<Live>) {
     };
     while hup.recv().await.is_some() {
         let _ = live.reload().await;
-    }
-}
-
-/// Drops raw results and error payloads past their retention once an hour.
-async fn prune_loop(live: Arc<Live>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tick.tick().await;
-        let retention = *live.retention.read().unwrap_or_else(|p| p.into_inner());
-        let Ok(retention) = chrono::Duration::from_std(retention) else {
-            continue;
-        };
-        let store = live.store.clone();
-        let pruned = tokio::task::spawn_blocking(move || {
-            Ok::<_, pharos_store::StoreError>(
-                store.prune(Utc::now(), retention)? + store.errors().prune(Utc::now())?,
-            )
-        });
-        match pruned.await {
-            Ok(Ok(n)) if n > 0 => {
-                tracing::info!(operation = "prune", rows = n, "old results dropped")
-            }
-            Ok(Err(e)) => tracing::warn!(operation = "prune", error = %e, "pruning failed"),
-            _ => {}
-        }
-    }
-}
-
-/// Gauges the metrics store reports about itself, refreshed with its maintenance.
-struct TsdbMetrics {
-    series: prometheus::IntGauge,
-    memory_per_series: prometheus::Gauge,
-    bytes_per_sample: prometheus::Gauge,
-    disk: prometheus::IntGauge,
-    appended: prometheus::IntGauge,
-}
-
-impl TsdbMetrics {
-    fn new(registry: &Registry) -> prometheus::Result<Self> {
-        let m = TsdbMetrics {
-            series: prometheus::IntGauge::new(
-                "pharos_tsdb_head_series",
-                "Active series in the metrics store's head.",
-            )?,
-            memory_per_series: prometheus::Gauge::new(
-                "pharos_tsdb_memory_per_series_bytes",
-                "Estimated heap bytes per active series (labels, chunks, index).",
-            )?,
-            bytes_per_sample: prometheus::Gauge::new(
-                "pharos_tsdb_bytes_per_sample",
-                "Bytes of chunk data per sample in the store's blocks.",
-            )?,
-            disk: prometheus::IntGauge::new(
-                "pharos_tsdb_disk_bytes",
-                "Bytes on disk: WAL and blocks.",
-            )?,
-            appended: prometheus::IntGauge::new(
-                "pharos_tsdb_samples_appended",
-                "Samples appended since the start.",
-            )?,
-        };
-        registry.register(Box::new(m.series.clone()))?;
-        registry.register(Box::new(m.memory_per_series.clone()))?;
-        registry.register(Box::new(m.bytes_per_sample.clone()))?;
-        registry.register(Box::new(m.disk.clone()))?;
-        registry.register(Box::new(m.appended.clone()))?;
-        Ok(m)
-    }
-}
-
-/// The log store's numbers on `/metrics`.
-struct LogStoreMetrics {
-    bytes: prometheus::IntGauge,
-    entries: prometheus::IntGauge,
-    indexing_lag: prometheus::Gauge,
-    expired: prometheus::IntGauge,
-}
-
-impl LogStoreMetrics {
-    fn new(registry: &Registry) -> prometheus::Result<Self> {
-        let m = LogStoreMetrics {
-            bytes: prometheus::IntGauge::new(
-                "pharos_logs_bytes",
-                "Bytes the log store takes on disk (indexes, stored entries and WAL).",
-            )?,
-            entries: prometheus::IntGauge::new(
-                "pharos_logs_entries",
-                "Log entries that can be searched.",
-            )?,
-            indexing_lag: prometheus::Gauge::new(
-                "pharos_logs_indexing_lag_seconds",
-                "Age of the oldest stored log entry not yet searchable.",
-            )?,
-            expired: prometheus::IntGauge::new(
-                "pharos_logs_expired_entries",
-                "Log entries deleted by retention since start.",
-            )?,
-        };
-        registry.register(Box::new(m.bytes.clone()))?;
-        registry.register(Box::new(m.entries.clone()))?;
-        registry.register(Box::new(m.indexing_lag.clone()))?;
-        registry.register(Box::new(m.expired.clone()))?;
-        Ok(m)
-    }
-}
-
-/// Log retention every ten minutes and the store's gauges every 15 s.
-async fn log_maintenance(store: Arc<pharos_logs::LogStore>, metrics: LogStoreMetrics) {
-    let mut tick = tokio::time::interval(Duration::from_secs(15));
-    let mut n = 0u64;
-    loop {
-        tick.tick().await;
-        let s = store.clone();
-        let retention_due = n % 40 == 1;
-        n += 1;
-        let done = tokio::task::spawn_blocking(move || {
-            let report = if retention_due {
-                Some(s.apply_retention(Utc::now()))
-            } else {
-                None
-            };
-            (report, s.stats())
-        })
-        .await;
-        let Ok((report, stats)) = done else { continue };
-        if let Some(Err(e)) = report {
-            tracing::warn!(operation = "log_retention", error = %e, "log retention failed");
-        }
-        metrics.bytes.set(stats.bytes_total as i64);
-        metrics.entries.set(stats.entries as i64);
-        metrics.indexing_lag.set(stats.indexing_lag_seconds);
-        metrics.expired.set(stats.lines_expired as i64);
-    }
-}
-
-/// Compaction, retention and WAL sync once a minute, off the async threads.
-async fn tsdb_maintenance(db: Arc<Tsdb>, metrics: TsdbMetrics) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        let d = db.clone();
-        match tokio::task::spawn_blocking(move || d.maintain().map(|_| d.stats())).await {
-            Ok(Ok(st)) => {
-                metrics.series.set(st.head_series as i64);
-                metrics.memory_per_series.set(st.memory_per_series);
-                metrics.bytes_per_sample.set(st.bytes_per_sample);
-                metrics.disk.set(st.disk_bytes as i64);
-                metrics.appended.set(st.samples_appended_total as i64);
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(operation = "tsdb_maintain", error = %e, "metrics store maintenance failed")
-            }
-            Err(_) => {}
-        }
     }
 }

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use append::{AppendError, Appender, CommitSummary, SeriesRef};
 pub use error::TsdbError;
 pub use open::Options;
-pub use stats::{Cardinality, Stats};
+pub use stats::{Cardinality, Stats, TsdbMetrics};
 
 use block::Block;
 use head::Head;

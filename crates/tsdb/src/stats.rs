@@ -140,3 +140,53 @@ impl Tsdb {
         }
     }
 }
+
+/// Gauges the store reports about itself on `/metrics`, refreshed after each maintenance.
+pub struct TsdbMetrics {
+    series: prometheus::IntGauge,
+    memory_per_series: prometheus::Gauge,
+    bytes_per_sample: prometheus::Gauge,
+    disk: prometheus::IntGauge,
+    appended: prometheus::IntGauge,
+}
+
+impl TsdbMetrics {
+    pub fn new(registry: &prometheus::Registry) -> prometheus::Result<Self> {
+        let m = TsdbMetrics {
+            series: prometheus::IntGauge::new(
+                "pharos_tsdb_head_series",
+                "Active series in the metrics store's head.",
+            )?,
+            memory_per_series: prometheus::Gauge::new(
+                "pharos_tsdb_memory_per_series_bytes",
+                "Estimated heap bytes per active series (labels, chunks, index).",
+            )?,
+            bytes_per_sample: prometheus::Gauge::new(
+                "pharos_tsdb_bytes_per_sample",
+                "Bytes of chunk data per sample in the store's blocks.",
+            )?,
+            disk: prometheus::IntGauge::new(
+                "pharos_tsdb_disk_bytes",
+                "Bytes on disk: WAL and blocks.",
+            )?,
+            appended: prometheus::IntGauge::new(
+                "pharos_tsdb_samples_appended",
+                "Samples appended since the start.",
+            )?,
+        };
+        registry.register(Box::new(m.series.clone()))?;
+        registry.register(Box::new(m.memory_per_series.clone()))?;
+        registry.register(Box::new(m.bytes_per_sample.clone()))?;
+        registry.register(Box::new(m.disk.clone()))?;
+        registry.register(Box::new(m.appended.clone()))?;
+        Ok(m)
+    }
+
+    pub fn observe(&self, st: &Stats) {
+        self.series.set(st.head_series as i64);
+        self.memory_per_series.set(st.memory_per_series);
+        self.bytes_per_sample.set(st.bytes_per_sample);
+        self.disk.set(st.disk_bytes as i64);
+        self.appended.set(st.samples_appended_total as i64);
+    }
+}
