@@ -78,9 +78,16 @@ impl App {
         f: impl FnOnce(&Store) -> pharos_store::Result<T> + Send + 'static,
     ) -> Result<T, AppError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
-            .map_err(AppError::from)
+        blocking(move || f(&store)).await?.map_err(AppError::from)
     }
+}
+
+/// Runs blocking work (a store's, or the scrape manager reading discovery files and
+/// starting loops) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
 }

@@ -164,13 +164,11 @@ fn decode_body(body: &LogBody<'_>) -> Result<Vec<u8>, AppError> {
         })
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs log store work off the async threads.
+async fn on_store<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, pharos_logs::LogStoreError> + Send + 'static,
 ) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(store_error)
+    crate::blocking(f).await?.map_err(store_error)
 }
 
 impl crate::App {
@@ -261,7 +259,7 @@ impl crate::App {
     /// A page of matching lines, newest first.
     pub async fn search_logs(&self, req: SearchRequest) -> Result<SearchPage, AppError> {
         let store = self.logs()?.store.clone();
-        blocking(move || store.search(&req)).await
+        on_store(move || store.search(&req)).await
     }
 
     /// Matching lines counted by a field's values, largest first.
@@ -273,7 +271,7 @@ impl crate::App {
         limit: usize,
     ) -> Result<Vec<FieldCount>, AppError> {
         let store = self.logs()?.store.clone();
-        blocking(move || store.count_by(&query, range, &field, limit)).await
+        on_store(move || store.count_by(&query, range, &field, limit)).await
     }
 
     /// Counts per time bucket, by level.
@@ -284,12 +282,12 @@ impl crate::App {
         buckets: usize,
     ) -> Result<Histogram, AppError> {
         let store = self.logs()?.store.clone();
-        blocking(move || store.histogram(&query, range, buckets)).await
+        on_store(move || store.histogram(&query, range, buckets)).await
     }
 
     pub async fn log_entry(&self, id: String) -> Result<StoredLog, AppError> {
         let store = self.logs()?.store.clone();
-        blocking(move || store.get(&id))
+        on_store(move || store.get(&id))
             .await?
             .ok_or_else(|| AppError::NotFound("no log entry with this id".into()))
     }

@@ -97,7 +97,7 @@ pub fn parse_selector(selector: &str) -> Result<Vec<LabelMatcher>, MetricsError>
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, MetricsError> + Send + 'static,
 ) -> Result<T, MetricsError> {
-    tokio::task::spawn_blocking(f)
+    crate::blocking(f)
         .await
         .map_err(|e| MetricsError::Internal(e.to_string()))?
 }

@@ -22,7 +22,7 @@ use serde_json::Value;
 pub use pharos_scrape::manager::JobSource;
 
 use crate::document::{leading_field, merge_patch, parse_json};
-use crate::{App, AppError, Caller};
+use crate::{App, AppError, Caller, blocking};
 
 #[derive(Debug, Serialize)]
 pub struct TargetView {
@@ -64,15 +64,6 @@ fn key(scrape: &ScrapeManager) -> Result<&SecretKey, AppError> {
         .secrets
         .get()
         .ok_or_else(|| AppError::Internal("the secrets key is not loaded".into()))
-}
-
-/// Runs manager work (which may read discovery files and start loops) off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))
 }
 
 fn view(

@@ -16,6 +16,12 @@ pub trait Clock: Send + Sync {
     }
 }
 
+/// The system clock's Unix milliseconds, for code that is not handed a [`Clock`] (stamps
+/// on samples and series, the default evaluation time of a query).
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 pub struct SystemClock;
 
 impl Clock for SystemClock {

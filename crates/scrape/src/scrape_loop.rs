@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use pharos_ingest::prometheus::exposition::{self, Entry, Format};
 use pharos_ingest::prometheus::relabel;
+use pharos_model::clock::now_ms;
 use pharos_model::series::{LabelSet, METRIC_NAME, stale_marker};
 use pharos_tsdb::{SeriesRef, Tsdb};
 
@@ -34,13 +35,6 @@ pub struct ScrapeTarget {
     pub target: Target,
     pub job: Arc<Job>,
     pub health: RwLock<TargetHealth>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The appends of one scrape, for staleness and the `scrape_*` series.

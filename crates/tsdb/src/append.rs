@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 
 use pharos_model::series::LabelSet;
 
-use crate::head::{Head, MemSeries, now_ms};
+use pharos_model::clock::now_ms;
+
+use crate::head::{Head, MemSeries};
 use crate::{Tsdb, TsdbError};
 
 /// A handle to a series in the head, valid until the store is closed. Scrape loops cache

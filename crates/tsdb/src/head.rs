@@ -603,12 +603,3 @@ impl Head {
         s.logged.store(true, Ordering::Relaxed);
     }
 }
-
-/// Wall-clock milliseconds, the time a series is stamped with when created (the
-/// cardinality report's growing series are those created in the last hour).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}

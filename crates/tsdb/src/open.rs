@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::block::Block;
 use crate::error::io;
-use crate::head::{self, Head, now_ms};
+use pharos_model::clock::now_ms;
+
+use crate::head::{self, Head};
 use crate::head_chunks::HeadChunkFiles;
 use crate::wal::{Record, Wal};
 use crate::{Tsdb, TsdbError, chunk};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use crate::Tsdb;
-use crate::head::now_ms;
+use pharos_model::clock::now_ms;
 
 /// Numbers the store reports about itself (exported on `/metrics` and in the UI).
 #[derive(Debug, Default, Clone, serde::Serialize)]

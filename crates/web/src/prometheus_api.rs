@@ -10,6 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pharos_app::metrics_store::{MetricsError, parse_selector};
+use pharos_model::clock::now_ms;
 use pharos_model::series::{LabelMatcher, LabelSet};
 use serde_json::{Value, json};
 
@@ -92,10 +93,6 @@ fn params(
 
 fn get<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
     p.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// A time as Prometheus accepts it: Unix seconds (with fraction) or RFC 3339.
