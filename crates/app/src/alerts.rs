@@ -204,7 +204,7 @@ fn filter_of(p: &AlertParams, now: DateTime<Utc>) -> Result<Filter, AppError> {
 
 /// A time as people and scripts write it: RFC 3339, Unix seconds, the browser's
 /// `datetime-local` value (taken as UTC), or a duration before `now`.
-pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }

@@ -99,13 +99,11 @@ impl App {
 
 impl App {
     /// Writes a probe row: fails, saying why, when the disk is full or read-only.
-    pub async fn check_storage_writable(&self) -> Result<(), String> {
+    pub async fn check_storage_writable(&self) -> Result<(), AppError> {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.check_writable()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("storage not writable: {e}")),
-            Err(e) => Err(e.to_string()),
-        }
+        crate::blocking(move || store.check_writable())
+            .await?
+            .map_err(|e| AppError::Unavailable(format!("storage not writable: {e}")))
     }
 
     /// Free bytes for unprivileged users on the file system of the data directory.

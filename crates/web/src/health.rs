@@ -43,7 +43,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
             json!({ "status": "healthy", "message": "storage writable", "latency_ms": ms(started) })
         }
         Err(e) => {
-            json!({ "status": "unhealthy", "message": e, "latency_ms": ms(started) })
+            json!({ "status": "unhealthy", "message": e.to_string(), "latency_ms": ms(started) })
         }
     };
 
