@@ -141,10 +141,6 @@ fn non_empty(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-fn bad(field: &str, message: impl std::fmt::Display) -> AppError {
-    AppError::invalid_field(field, message)
-}
-
 fn filter_of(p: &AlertParams, now: DateTime<Utc>) -> Result<Filter, AppError> {
     let (states, suppressed) = match p.state.as_deref().map(str::trim).unwrap_or("") {
         "" | "all" => (vec![], None),
@@ -161,7 +157,7 @@ fn filter_of(p: &AlertParams, now: DateTime<Utc>) -> Result<Filter, AppError> {
         s => match AlertState::parse(s) {
             Some(st) => (vec![st], None),
             None => {
-                return Err(bad(
+                return Err(AppError::invalid_field(
                     "state",
                     "expected pending, firing, resolved, open, active, silenced or inhibited",
                 ));
@@ -169,7 +165,7 @@ fn filter_of(p: &AlertParams, now: DateTime<Utc>) -> Result<Filter, AppError> {
         },
     };
     let mut matchers = match non_empty(&p.matchers) {
-        Some(m) => parse_matchers(&m).map_err(|e| bad("matchers", e))?,
+        Some(m) => parse_matchers(&m).map_err(|e| AppError::invalid_field("matchers", e))?,
         None => Vec::new(),
     };
     for (name, v) in [("alertname", &p.alertname), ("severity", &p.severity)] {
@@ -180,7 +176,7 @@ fn filter_of(p: &AlertParams, now: DateTime<Utc>) -> Result<Filter, AppError> {
                     pharos_model::series::MatchOp::Equal,
                     &v,
                 )
-                .map_err(|e| bad(name, e))?,
+                .map_err(|e| AppError::invalid_field(name, e))?,
             );
         }
     }
@@ -189,10 +185,10 @@ fn filter_of(p: &AlertParams, now: DateTime<Utc>) -> Result<Filter, AppError> {
             states,
             text: non_empty(&p.q),
             since: non_empty(&p.since)
-                .map(|s| parse_time(&s, now).map_err(|e| bad("since", e)))
+                .map(|s| parse_time(&s, now).map_err(|e| AppError::invalid_field("since", e)))
                 .transpose()?,
             until: non_empty(&p.until)
-                .map(|s| parse_time(&s, now).map_err(|e| bad("until", e)))
+                .map(|s| parse_time(&s, now).map_err(|e| AppError::invalid_field("until", e)))
                 .transpose()?,
         },
         matchers: Matchers(matchers),
@@ -488,7 +484,10 @@ pub async fn search_deliveries(
     if let Some(o) = &outcome
         && !["pending", "delivered", "failed"].contains(&o.as_str())
     {
-        return Err(bad("outcome", "expected pending, delivered or failed"));
+        return Err(AppError::invalid_field(
+            "outcome",
+            "expected pending, delivered or failed",
+        ));
     }
     let mut groups: Vec<String> = [non_empty(&p.alert), non_empty(&p.group)]
         .into_iter()
@@ -519,10 +518,10 @@ pub async fn search_deliveries(
         outcome,
         groups,
         since: non_empty(&p.since)
-            .map(|s| parse_time(&s, now).map_err(|e| bad("since", e)))
+            .map(|s| parse_time(&s, now).map_err(|e| AppError::invalid_field("since", e)))
             .transpose()?,
         until: non_empty(&p.until)
-            .map(|s| parse_time(&s, now).map_err(|e| bad("until", e)))
+            .map(|s| parse_time(&s, now).map_err(|e| AppError::invalid_field("until", e)))
             .transpose()?,
     };
     let (deliveries, has_more) = state

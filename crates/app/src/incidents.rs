@@ -43,16 +43,12 @@ fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>, AppError> {
     }
     if let Ok(secs) = s.parse::<f64>() {
         return DateTime::from_timestamp_millis((secs * 1000.0) as i64)
-            .ok_or_else(|| field_error(field, "is out of range"));
+            .ok_or_else(|| AppError::invalid_field(field, "is out of range"));
     }
-    Err(field_error(
+    Err(AppError::invalid_field(
         field,
         "must be an RFC 3339 time, a date (YYYY-MM-DD) or Unix seconds",
     ))
-}
-
-fn field_error(field: &str, message: &str) -> AppError {
-    AppError::invalid_field(field, message)
 }
 
 impl ListParams {
@@ -61,7 +57,7 @@ impl ListParams {
         let state = match self.state.as_deref().map(str::trim) {
             None | Some("") | Some("all") => None,
             Some(s) => Some(IncidentState::parse(s).ok_or_else(|| {
-                field_error("state", "must be open, acknowledged, resolved or all")
+                AppError::invalid_field("state", "must be open, acknowledged, resolved or all")
             })?),
         };
         let page = self.page.unwrap_or(1).max(1);
@@ -140,7 +136,7 @@ impl From<IncidentError> for AppError {
             IncidentError::Link(LinkError::Invalid) => AppError::Forbidden(e.to_string()),
             IncidentError::Link(LinkError::Expired) => AppError::Gone(e.to_string()),
             IncidentError::Invalid(message) => match message.split_once(": ") {
-                Some((field, rest)) => field_error(field, rest),
+                Some((field, rest)) => AppError::invalid_field(field, rest),
                 None => AppError::invalid(message),
             },
             IncidentError::Task(m) => AppError::Internal(m),

@@ -130,13 +130,6 @@ fn view(
     }
 }
 
-fn field_error(field: &str, message: &str) -> AppError {
-    AppError::Invalid {
-        field: Some(field.to_string()),
-        message: message.to_string(),
-    }
-}
-
 /// A job's checks failing, with the field at fault named when the message starts with it
 /// (`static_configs[0]: target ...`, `json[1]: path ...`).
 fn invalid(message: String) -> AppError {
@@ -171,9 +164,9 @@ fn job_document(body: &[u8], name: Option<&str>) -> Result<Value, AppError> {
             }
             Some(Value::String(n)) if n == name => {}
             Some(_) => {
-                return Err(field_error(
+                return Err(AppError::invalid_field(
                     "job_name",
-                    "job_name: a job's name cannot change; create a new job with POST instead",
+                    "a job's name cannot change; create a new job with POST instead",
                 ));
             }
         }
@@ -190,16 +183,16 @@ fn parse_job(scrape: &ScrapeManager, doc: &Value) -> Result<ScrapeConfig, AppErr
     match map.get("job_name") {
         Some(Value::String(n)) if !n.trim().is_empty() => {
             if n.contains('/') || n.chars().any(char::is_control) {
-                return Err(field_error(
+                return Err(AppError::invalid_field(
                     "job_name",
-                    "job_name: must not contain / or control characters (it is part of the job's URL)",
+                    "must not contain / or control characters (it is part of the job's URL)",
                 ));
             }
         }
         _ => {
-            return Err(field_error(
+            return Err(AppError::invalid_field(
                 "job_name",
-                "job_name: required, a non-empty string",
+                "required, a non-empty string",
             ));
         }
     }
