@@ -3,7 +3,7 @@
 //! flight, every registered task is stopped, and `serve` then closes the stores (flushing
 //! their write-ahead logs), all within [`SHUTDOWN_BUDGET`].
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -79,6 +79,32 @@ impl Tasks {
                     "task did not stop in time"
                 );
             }
+        }
+    }
+}
+
+/// Serves HTTP until a termination signal; then stops accepting and gives the requests in
+/// flight [`REQUEST_GRACE`], so every write a client was answered 2xx for is committed.
+pub async fn serve_until_terminated(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    tasks: &Tasks,
+) -> std::io::Result<()> {
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(tasks.shutdown().wait())
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = termination() => {
+            let stopping = std::time::Instant::now();
+            tracing::info!(operation = "shutdown", "stopping: no new connections, finishing requests in flight");
+            tasks.begin_shutdown();
+            if tokio::time::timeout(REQUEST_GRACE, &mut server).await.is_err() {
+                tracing::warn!(operation = "shutdown", "requests still open after the grace period (live tails); closing them");
+            }
+            tracing::info!(operation = "shutdown", duration_ms = stopping.elapsed().as_millis() as u64, "server stopped");
+            Ok(())
         }
     }
 }
