@@ -122,8 +122,46 @@ pub fn format_value(v: f64) -> String {
             "-Inf".into()
         };
     }
-    // Rust's Display prints the shortest round-trip digits without an exponent.
+    // Rust's Display prints the shortest round-trip digits without an exponent. When the
+    // value lies exactly halfway between two shortest candidates (values that came from
+    // 32-bit floats do), Rust rounds the last digit up where Go rounds it to even; the
+    // exact rounding at that many digits is Go's choice.
+    let shortest = format!("{v:e}");
+    let Some((mantissa, _)) = shortest.split_once('e') else {
+        return format!("{v}");
+    };
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
+    let exact = format!("{v:.*e}", digits.saturating_sub(1));
+    if exact != shortest && exact.parse::<f64>() == Ok(v) {
+        return plain_decimal(&exact);
+    }
     format!("{v}")
+}
+
+/// `-1.25e-3` as `-0.00125`: scientific notation written out without an exponent.
+fn plain_decimal(scientific: &str) -> String {
+    let (sign, rest) = match scientific.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", scientific),
+    };
+    let Some((mantissa, exp)) = rest.split_once('e') else {
+        return scientific.to_string();
+    };
+    let Ok(exp) = exp.parse::<i64>() else {
+        return scientific.to_string();
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    // Where the decimal point goes, counted in digits from the left.
+    let point = exp + 1;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    };
+    format!("{sign}{body}")
 }
 
 /// Prometheus's `labels.String()`: every label, the name included, in braces, as the
@@ -176,4 +214,34 @@ pub fn go_quote(bytes: &[u8]) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_value;
+
+    #[test]
+    fn values_print_as_go_prints_them() {
+        for (v, want) in [
+            (0.5, "0.5"),
+            (1e21, "1000000000000000000000"),
+            (123.456, "123.456"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (-2.5e-7, "-0.00000025"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            assert_eq!(format_value(v), want, "{v:e}");
+        }
+    }
+
+    /// Regression: a counter summed from 32-bit floats held 104.504547119140625, exactly
+    /// halfway between two 17-digit decimals; Prometheus answers ...062 (Go rounds to
+    /// even), Pharos answered ...063, and the remote_write comparison with a real
+    /// Prometheus failed on it now and then.
+    #[test]
+    fn a_value_halfway_between_two_shortest_decimals_rounds_to_even() {
+        assert_eq!(format_value(104.504547119140625), "104.50454711914062");
+        assert_eq!(format_value(-104.504547119140625), "-104.50454711914062");
+    }
 }
