@@ -21,23 +21,28 @@ pub mod groups;
 pub mod hook;
 pub mod inhibit;
 pub mod matchers;
+mod posted;
 pub mod silences;
+mod silencing;
 pub mod time_intervals;
+mod views;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pharos_model::{Alert, AlertState, Labels, StoredAlertHandler};
-use pharos_store::{SilenceRecord, Store, StoreError};
+use pharos_model::{Alert, AlertState, StoredAlertHandler};
+use pharos_store::{Store, StoreError};
 use tokio::sync::Notify;
 
 pub use config::{DigestConfig, GroupBy, InhibitRuleConfig, RouteConfig, Routing, RoutingError};
 pub use groups::{Dispatch, Integrations, Suppression};
 pub use hook::{GroupSnapshot, IncidentHook};
 pub use pharos_model::clock::{Clock, ManualClock, SystemClock};
+pub use posted::PostedAlert;
 pub use silences::{Silence, SilenceState};
 pub use time_intervals::{NamedTimeIntervalConfig, TimeIntervalConfig};
+pub use views::{AlertView, GroupView};
 
 use crate::Receivers;
 
@@ -71,34 +76,6 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> DispatchErro
         field: field.into(),
         message: message.into(),
     }
-}
-
-/// An alert as Alertmanager's `POST /api/v2/alerts` takes it.
-#[derive(Clone, Debug, Default)]
-pub struct PostedAlert {
-    pub labels: Labels,
-    pub annotations: Labels,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
-    pub generator_url: String,
-}
-
-/// An alert with what the dispatcher knows of it, for `GET /api/v2/alerts` and the UI.
-#[derive(Clone, Debug)]
-pub struct AlertView {
-    pub alert: Alert,
-    /// When it resolves unless it changes: the posted `endsAt`, or now + resolve timeout.
-    pub ends_at: DateTime<Utc>,
-    pub suppression: Suppression,
-    pub receivers: Vec<String>,
-}
-
-/// A group as `GET /api/v2/alerts/groups` shows it.
-#[derive(Clone, Debug)]
-pub struct GroupView {
-    pub labels: Labels,
-    pub receiver: String,
-    pub alerts: Vec<AlertView>,
 }
 
 /// The dispatcher service: the [`Dispatch`] state behind a lock, its store and clock.
@@ -221,238 +198,6 @@ impl Dispatcher {
 
     pub fn routing(&self) -> Arc<Routing> {
         self.state().routing.clone()
-    }
-
-    /// Alertmanager's `POST /api/v2/alerts`: checks every alert first (one bad alert
-    /// refuses the request, as Alertmanager answers 400), stores the changes, routes them.
-    pub async fn post_alerts(&self, posted: Vec<PostedAlert>) -> Result<(), DispatchError> {
-        let now = self.now();
-        let resolve_timeout = chrono::Duration::from_std(self.routing().resolve_timeout)
-            .unwrap_or(chrono::Duration::minutes(5));
-        let mut changes = Vec::new();
-        for (i, p) in posted.into_iter().enumerate() {
-            if p.labels.is_empty() {
-                return Err(invalid(
-                    format!("[{i}].labels"),
-                    "an alert needs at least one label",
-                ));
-            }
-            for (name, value) in &p.labels {
-                let valid = !name.is_empty()
-                    && !name.starts_with(|c: char| c.is_ascii_digit())
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
-                    return Err(invalid(
-                        format!("[{i}].labels"),
-                        format!("invalid label name {name:?}"),
-                    ));
-                }
-                if value.is_empty() {
-                    return Err(invalid(
-                        format!("[{i}].labels.{name}"),
-                        "label values must not be empty",
-                    ));
-                }
-            }
-            let starts_at = p.starts_at.unwrap_or(now);
-            if let Some(end) = p.ends_at
-                && end < starts_at
-            {
-                return Err(invalid(
-                    format!("[{i}].endsAt"),
-                    "must not be before startsAt",
-                ));
-            }
-            let fingerprint = Alert::fingerprint_of(&p.labels);
-            let known = self.state().alerts.get(&fingerprint).cloned();
-            let resolved = p.ends_at.is_some_and(|e| e <= now);
-            if resolved
-                && known
-                    .as_ref()
-                    .is_none_or(|k| k.alert.state == AlertState::Resolved)
-            {
-                // Prometheus re-sends resolved alerts for a while; nothing is open for it.
-                continue;
-            }
-            let expires = p.ends_at.unwrap_or(now + resolve_timeout);
-            let starts_at = match &known {
-                Some(k) if k.alert.state == AlertState::Firing => k.alert.starts_at.min(starts_at),
-                _ => starts_at,
-            };
-            let alert = Alert {
-                fingerprint,
-                labels: p.labels,
-                annotations: p.annotations,
-                state: if resolved {
-                    AlertState::Resolved
-                } else {
-                    AlertState::Firing
-                },
-                starts_at,
-                // Firing alerts from the API keep their expected end here, so a restart
-                // knows when they lapse.
-                ends_at: Some(expires),
-                generator_url: p.generator_url,
-                updated_at: now,
-            };
-            changes.push(alert);
-        }
-        let stored = changes.clone();
-        self.blocking(move |s| s.save_alerts(&stored.iter().collect::<Vec<_>>()))
-            .await?;
-        let mut st = self.state();
-        for a in changes {
-            let expires = a.ends_at;
-            st.insert(a, expires, now);
-        }
-        drop(st);
-        self.wake.notify_one();
-        Ok(())
-    }
-
-    /// Every alert the dispatcher holds that has not resolved, with its status.
-    pub fn alerts(&self) -> Vec<AlertView> {
-        let now = self.now();
-        let st = self.state();
-        let timeout = chrono::Duration::from_std(st.routing.resolve_timeout).unwrap_or_default();
-        st.alerts
-            .values()
-            .filter(|t| t.alert.state != AlertState::Resolved)
-            .map(|t| AlertView {
-                ends_at: t.expires_at.unwrap_or(now + timeout),
-                suppression: st.suppression(&t.alert, now),
-                receivers: st.routing.receivers_for(&t.alert.labels),
-                alert: t.alert.clone(),
-            })
-            .collect()
-    }
-
-    /// Whether an alert is silenced or inhibited now (for the UI's alert list).
-    pub fn suppression_of(&self, alert: &Alert) -> Suppression {
-        let now = self.now();
-        self.state().suppression(alert, now)
-    }
-
-    pub fn groups(&self) -> Vec<GroupView> {
-        let now = self.now();
-        let st = self.state();
-        let timeout = chrono::Duration::from_std(st.routing.resolve_timeout).unwrap_or_default();
-        st.groups
-            .values()
-            .map(|g| GroupView {
-                labels: g.labels.clone(),
-                receiver: st.routing.routes[g.route].receiver.clone(),
-                alerts: g
-                    .alerts
-                    .values()
-                    .filter(|a| a.state != AlertState::Resolved)
-                    .map(|a| AlertView {
-                        ends_at: st
-                            .alerts
-                            .get(&a.fingerprint)
-                            .and_then(|t| t.expires_at)
-                            .unwrap_or(now + timeout),
-                        suppression: st.suppression(a, now),
-                        receivers: vec![st.routing.routes[g.route].receiver.clone()],
-                        alert: a.clone(),
-                    })
-                    .collect(),
-            })
-            .filter(|g| !g.alerts.is_empty())
-            .collect()
-    }
-
-    pub fn silences(&self) -> Vec<Silence> {
-        self.state().silences.clone()
-    }
-
-    /// Creates or updates a silence (Alertmanager's `POST /api/v2/silences`): a change
-    /// that would rewrite an active silence's past makes a new one and expires the old.
-    /// Returns the id in force.
-    pub async fn put_silence(&self, mut record: SilenceRecord) -> Result<String, DispatchError> {
-        let now = self.now();
-        if record.ends_at <= now {
-            return Err(invalid("endsAt", "must be in the future"));
-        }
-        let existing = if record.id.is_empty() {
-            None
-        } else {
-            let found = self
-                .state()
-                .silences
-                .iter()
-                .find(|s| s.record.id == record.id)
-                .cloned();
-            match found {
-                Some(s) => Some(s),
-                None => return Err(StoreError::NotFound(format!("silence {}", record.id)).into()),
-            }
-        };
-        if record.starts_at < now {
-            record.starts_at = match &existing {
-                Some(e) if e.state(now) == SilenceState::Active => e.record.starts_at,
-                _ => now,
-            };
-        }
-        record.updated_at = now;
-        let in_place = existing.as_ref().is_some_and(|e| match e.state(now) {
-            SilenceState::Expired => false,
-            SilenceState::Pending => true,
-            SilenceState::Active => {
-                e.record.starts_at == record.starts_at
-                    && e.record.matchers == record.matchers
-                    && e.record.time_intervals == record.time_intervals
-            }
-        });
-        let expire_old = existing
-            .as_ref()
-            .filter(|_| !in_place)
-            .map(|e| e.record.id.clone());
-        if !in_place {
-            record.id = pharos_store::new_silence_id();
-        }
-        let silence = Silence::new(record.clone()).map_err(|(f, m)| invalid(f, m))?;
-        self.blocking(move |s| {
-            if let Some(old) = &expire_old {
-                match s.expire_silence(old, now) {
-                    Ok(_) | Err(StoreError::Conflict(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            s.save_silence(&record)
-        })
-        .await?;
-        let id = silence.record.id.clone();
-        let mut st = self.state();
-        if let Some(old) = existing.filter(|_| !in_place) {
-            for s in st
-                .silences
-                .iter_mut()
-                .filter(|s| s.record.id == old.record.id)
-            {
-                s.record.ends_at = now;
-                s.record.updated_at = now;
-            }
-        }
-        st.silences.retain(|s| s.record.id != id);
-        st.silences.push(silence);
-        drop(st);
-        self.wake.notify_one();
-        Ok(id)
-    }
-
-    pub async fn expire_silence(&self, id: &str) -> Result<(), DispatchError> {
-        let now = self.now();
-        let key = id.to_string();
-        let record = self.blocking(move |s| s.expire_silence(&key, now)).await?;
-        let mut st = self.state();
-        for s in st.silences.iter_mut().filter(|s| s.record.id == id) {
-            s.record = record.clone();
-        }
-        drop(st);
-        // Alerts it held back go out at their group's next flush.
-        self.wake.notify_one();
-        Ok(())
     }
 
     /// Runs forever: one pass, then sleep until something is due or something arrives.
