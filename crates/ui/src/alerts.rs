@@ -15,7 +15,7 @@ use pharos_store::Delivery;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
-use pharos_app::alerts::{AlertItem, AlertParams, notifications_for, search_alerts};
+use pharos_app::alerts::{AlertItem, AlertList, AlertParams, notifications_for, search_alerts};
 use pharos_app::health::ReceiverHealth;
 use pharos_web::api::ApiError;
 use pharos_web::{PublicPage, SharedState};
@@ -35,6 +35,43 @@ pub async fn page(
         Err(r) => return r,
     };
     let params = q.map(|q| q.0).unwrap_or_default();
+    let (open, history) = match search(&state, &params).await {
+        Ok(lists) => lists,
+        // A bad filter is the visitor's typo: show it above an empty page.
+        Err(e) if e.status.is_client_error() => {
+            let receivers = receiver_names(&state);
+            let body = body(&params, &receivers, Some(&e.message), &Found::default());
+            return layout::page("Alerts", Nav::Alerts, signed_in, body).into_response();
+        }
+        Err(e) => return error_page(e, signed_in),
+    };
+    let records: Vec<_> = open
+        .iter()
+        .flat_map(|o| o.alerts.iter())
+        .chain(history.alerts.iter())
+        .map(|a| a.record.clone())
+        .collect();
+    let told = match notifications_for(&state, &records, NOTIFICATIONS_PER_ALERT).await {
+        Ok(t) => t,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let found = Found {
+        open: open.map(|o| o.alerts),
+        history: Some((history.alerts, history.page, history.has_more)),
+        told,
+        health: state.receiver_health().await.unwrap_or_default(),
+    };
+    let receivers = receiver_names(&state);
+    let body = body(&params, &receivers, None, &found);
+    layout::page("Alerts", Nav::Alerts, signed_in, body).into_response()
+}
+
+/// The open alerts (none when only resolved ones are asked for) and a page of history,
+/// both through the filters.
+async fn search(
+    state: &SharedState,
+    params: &AlertParams,
+) -> Result<(Option<AlertList>, AlertList), ApiError> {
     let filtering_resolved = params.state.as_deref() == Some("resolved");
     let open_params = AlertParams {
         state: Some(
@@ -56,108 +93,75 @@ pub async fn page(
     let open = if filtering_resolved {
         Ok(None)
     } else {
-        search_alerts(&state, open_params, OPEN_LIMIT)
+        search_alerts(state, open_params, OPEN_LIMIT)
             .await
             .map(Some)
     };
-    let (open, history) = match (
+    match (
         open,
-        search_alerts(&state, history_params, HISTORY_PAGE).await,
+        search_alerts(state, history_params, HISTORY_PAGE).await,
     ) {
-        (Ok(o), Ok(h)) => (o, h),
-        (Err(e), _) | (_, Err(e)) => {
-            let e = ApiError::from(e);
-            // A bad filter is the visitor's typo: show it above an empty page.
-            if e.status.is_client_error() {
-                return render(
-                    &state,
-                    signed_in,
-                    &params,
-                    Some(&e.message),
-                    None,
-                    None,
-                    &HashMap::new(),
-                    &[],
-                );
-            }
-            return error_page(e, signed_in);
-        }
-    };
-    let records: Vec<_> = open
-        .iter()
-        .flat_map(|o| o.alerts.iter())
-        .chain(history.alerts.iter())
-        .map(|a| a.record.clone())
-        .collect();
-    let told = match notifications_for(&state, &records, NOTIFICATIONS_PER_ALERT).await {
-        Ok(t) => t,
-        Err(e) => return error_page(e, signed_in),
-    };
-    let health = state.receiver_health().await.unwrap_or_default();
-    render(
-        &state,
-        signed_in,
-        &params,
-        None,
-        open.map(|o| o.alerts),
-        Some((history.alerts, history.page, history.has_more)),
-        &told,
-        &health,
-    )
+        (Ok(o), Ok(h)) => Ok((o, h)),
+        (Err(e), _) | (_, Err(e)) => Err(ApiError::from(e)),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render(
-    state: &SharedState,
-    signed_in: bool,
-    params: &AlertParams,
-    error: Option<&str>,
+/// What the page lists; all empty when the filters were refused.
+#[derive(Default)]
+struct Found {
     open: Option<Vec<AlertItem>>,
+    /// A page of occurrences, its number, and whether older ones follow.
     history: Option<(Vec<AlertItem>, u64, bool)>,
-    told: &HashMap<i64, Vec<Delivery>>,
-    health: &[ReceiverHealth],
-) -> Response {
-    let receivers: Vec<String> = state
+    /// The latest deliveries of each alert, by alert id.
+    told: HashMap<i64, Vec<Delivery>>,
+    health: Vec<ReceiverHealth>,
+}
+
+/// The receivers the filter offers.
+fn receiver_names(state: &SharedState) -> Vec<String> {
+    state
         .receivers
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .receiver_names()
         .map(str::to_string)
-        .collect();
+        .collect()
+}
+
+fn body(params: &AlertParams, receivers: &[String], error: Option<&str>, found: &Found) -> Markup {
     let mut severities: BTreeSet<String> = ["critical", "warning", "info"]
         .into_iter()
         .map(String::from)
         .collect();
-    for a in open.iter().flatten() {
+    for a in found.open.iter().flatten() {
         if let Some(s) = a.record.alert.labels.get("severity") {
             severities.insert(s.clone());
         }
     }
-    let body = html! {
+    html! {
         h1 { "Alerts" }
-        (failing_banner(health))
-        (filter_form(params, &receivers, &severities))
+        (failing_banner(&found.health))
+        (filter_form(params, receivers, &severities))
         @if let Some(e) = error { div.error-box #filter-error role="alert" { (e) } }
-        @if let Some(open) = &open {
+        @if let Some(open) = &found.open {
             h2 { "Now" span.muted.small { " " (open.len()) " open" } }
             @if open.is_empty() {
                 p.muted #no-open-alerts { "Nothing is firing" @if params.is_filtered() { " that matches these filters" } "." }
             } @else {
-                (alert_table("open-alerts", open, told, true))
+                (alert_table("open-alerts", open, &found.told, true))
             }
         }
-        @if let Some((history, page, has_more)) = &history {
+        @if let Some((history, page, has_more)) = &found.history {
             h2 { "History" }
             p.muted.small { "Every occurrence, resolved ones too, newest first." }
             @if history.is_empty() {
                 p.muted #no-history { "No alert occurrences match." }
             } @else {
-                (alert_table("alert-history", history, told, false))
+                (alert_table("alert-history", history, &found.told, false))
                 (pager(params, *page, *has_more))
             }
         }
-    };
-    layout::page("Alerts", Nav::Alerts, signed_in, body).into_response()
+    }
 }
 
 /// The banner on the alerts and receivers pages; empty while every receiver delivers.

@@ -240,80 +240,75 @@ fn value_range(lines: &[Line], marks: &[Mark]) -> Option<(f64, f64)> {
     Some((lo, hi))
 }
 
+/// Where a time-series chart's times and values land, in SVG units.
+struct Frame {
+    w: f64,
+    h: f64,
+    plot_w: f64,
+    plot_h: f64,
+    start: i64,
+    end: i64,
+    /// The data's value range; none when no value is finite.
+    range: Option<(f64, f64)>,
+    /// The value axis, widened to its outer ticks.
+    lo: f64,
+    hi: f64,
+    ticks: Vec<f64>,
+}
+
+impl Frame {
+    fn new(c: &TimeChart) -> Frame {
+        let (w, h) = (c.width as f64, c.height as f64);
+        let plot_w = w - LEFT - RIGHT;
+        let plot_h = h - TOP - BOTTOM;
+        let (start, end) = (c.start_ms, c.end_ms.max(c.start_ms + 1));
+        let range = value_range(c.lines, c.marks);
+        let (lo, hi) = range.unwrap_or((0.0, 1.0));
+        let ticks = nice_ticks(lo, hi, ((plot_h / 40.0) as usize).max(2));
+        let (lo, hi) = (
+            lo.min(ticks.first().copied().unwrap_or(lo)),
+            hi.max(ticks.last().copied().unwrap_or(hi)),
+        );
+        Frame {
+            w,
+            h,
+            plot_w,
+            plot_h,
+            start,
+            end,
+            range,
+            lo,
+            hi,
+            ticks,
+        }
+    }
+
+    fn x(&self, t: i64) -> f64 {
+        LEFT + (t - self.start) as f64 / (self.end - self.start) as f64 * self.plot_w
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        TOP + self.plot_h - (v - self.lo) / (self.hi - self.lo) * self.plot_h
+    }
+}
+
 pub fn time_series(c: &TimeChart) -> Markup {
-    let (w, h) = (c.width as f64, c.height as f64);
-    let plot_w = w - LEFT - RIGHT;
-    let plot_h = h - TOP - BOTTOM;
-    let (start, end) = (c.start_ms, c.end_ms.max(c.start_ms + 1));
-    let x = |t: i64| LEFT + (t - start) as f64 / (end - start) as f64 * plot_w;
-    let range = value_range(c.lines, c.marks);
-    let (lo, hi) = range.unwrap_or((0.0, 1.0));
-    let ticks = nice_ticks(lo, hi, ((plot_h / 40.0) as usize).max(2));
-    let (lo, hi) = (
-        lo.min(ticks.first().copied().unwrap_or(lo)),
-        hi.max(ticks.last().copied().unwrap_or(hi)),
-    );
-    let y = |v: f64| TOP + plot_h - (v - lo) / (hi - lo) * plot_h;
-    let (tick_step, tticks) = time_ticks(start, end, ((plot_w / 110.0) as i64).max(2));
+    let f = Frame::new(c);
     // A gap longer than two steps is missing data, not a straight line.
     let gap = c.step_ms.max(1) * 2;
-    let paths: Vec<String> = c
-        .lines
-        .iter()
-        .map(|l| {
-            let mut d = String::new();
-            let mut prev: Option<i64> = None;
-            for &(t, v) in &l.points {
-                if !v.is_finite() {
-                    prev = None;
-                    continue;
-                }
-                let cmd = match prev {
-                    Some(p) if t - p <= gap => 'L',
-                    _ => 'M',
-                };
-                d.push_str(&format!("{cmd}{:.1},{:.1}", x(t), y(v)));
-                prev = Some(t);
-            }
-            d
-        })
-        .collect();
-    // Lone points (no neighbour within the gap) would be invisible as a path.
-    let dots: Vec<(usize, f64, f64)> = c
-        .lines
-        .iter()
-        .enumerate()
-        .flat_map(|(i, l)| {
-            let pts = &l.points;
-            pts.iter().enumerate().filter_map(move |(j, &(t, v))| {
-                let near = |k: Option<usize>| {
-                    k.and_then(|k| pts.get(k))
-                        .is_some_and(|&(u, w)| w.is_finite() && (u - t).abs() <= gap)
-                };
-                (v.is_finite() && !near(j.checked_sub(1)) && !near(Some(j + 1)))
-                    .then(|| (i, x(t), y(v)))
-            })
-        })
-        .take(2000)
-        .collect();
+    let paths: Vec<String> = c.lines.iter().map(|l| path(&f, &l.points, gap)).collect();
+    let dots = lone_points(&f, c.lines, gap);
+    let (w, lo, hi) = (f.w, f.lo, f.hi);
     html! {
         svg.timeseries viewBox={ "0 0 " (c.width) " " (c.height) } role="img" aria-label=(c.label) preserveAspectRatio="xMidYMid meet" {
             title { (c.label) }
-            @for v in &ticks {
-                line.grid x1=(LEFT) x2=(w - RIGHT) y1=(format!("{:.1}", y(*v))) y2=(format!("{:.1}", y(*v))) {}
-                text.axis x=(LEFT - 6.0) y=(format!("{:.1}", y(*v) + 4.0)) text-anchor="end" { (units::format(c.unit, *v, c.decimals)) }
-            }
-            @for t in &tticks {
-                line.grid x1=(format!("{:.1}", x(*t))) x2=(format!("{:.1}", x(*t))) y1=(TOP) y2=(TOP + plot_h) {}
-                text.axis x=(format!("{:.1}", x(*t))) y=(h - 6.0) text-anchor="middle" { (time_label(*t, tick_step, end - start)) }
-            }
-            line.base x1=(LEFT) x2=(w - RIGHT) y1=(TOP + plot_h) y2=(TOP + plot_h) {}
-            @if range.is_none() {
-                text.empty x=(LEFT + plot_w / 2.0) y=(TOP + plot_h / 2.0) text-anchor="middle" { "no data in this range" }
+            (axes(&f, c))
+            @if f.range.is_none() {
+                text.empty x=(LEFT + f.plot_w / 2.0) y=(TOP + f.plot_h / 2.0) text-anchor="middle" { "no data in this range" }
             }
             @for m in c.marks {
-                @if range.is_some() && m.value >= lo && m.value <= hi {
-                    line.threshold x1=(LEFT) x2=(w - RIGHT) y1=(format!("{:.1}", y(m.value))) y2=(format!("{:.1}", y(m.value))) stroke=(css_color(&m.color)) {}
+                @if f.range.is_some() && m.value >= lo && m.value <= hi {
+                    line.threshold x1=(LEFT) x2=(w - RIGHT) y1=(format!("{:.1}", f.y(m.value))) y2=(format!("{:.1}", f.y(m.value))) stroke=(css_color(&m.color)) {}
                 }
             }
             @for (i, (d, l)) in paths.iter().zip(c.lines).enumerate() {
@@ -326,6 +321,63 @@ pub fn time_series(c: &TimeChart) -> Markup {
             }
         }
     }
+}
+
+/// The grid with the value axis in the chart's unit, the time axis, and the base line.
+fn axes(f: &Frame, c: &TimeChart) -> Markup {
+    let (tick_step, tticks) = time_ticks(f.start, f.end, ((f.plot_w / 110.0) as i64).max(2));
+    let (w, h) = (f.w, f.h);
+    html! {
+        @for v in &f.ticks {
+            line.grid x1=(LEFT) x2=(w - RIGHT) y1=(format!("{:.1}", f.y(*v))) y2=(format!("{:.1}", f.y(*v))) {}
+            text.axis x=(LEFT - 6.0) y=(format!("{:.1}", f.y(*v) + 4.0)) text-anchor="end" { (units::format(c.unit, *v, c.decimals)) }
+        }
+        @for t in &tticks {
+            line.grid x1=(format!("{:.1}", f.x(*t))) x2=(format!("{:.1}", f.x(*t))) y1=(TOP) y2=(TOP + f.plot_h) {}
+            text.axis x=(format!("{:.1}", f.x(*t))) y=(h - 6.0) text-anchor="middle" { (time_label(*t, tick_step, f.end - f.start)) }
+        }
+        line.base x1=(LEFT) x2=(w - RIGHT) y1=(TOP + f.plot_h) y2=(TOP + f.plot_h) {}
+    }
+}
+
+/// One line as path data, starting afresh after a non-finite value or a gap.
+fn path(f: &Frame, points: &[(i64, f64)], gap: i64) -> String {
+    let mut d = String::new();
+    let mut prev: Option<i64> = None;
+    for &(t, v) in points {
+        if !v.is_finite() {
+            prev = None;
+            continue;
+        }
+        let cmd = match prev {
+            Some(p) if t - p <= gap => 'L',
+            _ => 'M',
+        };
+        d.push_str(&format!("{cmd}{:.1},{:.1}", f.x(t), f.y(v)));
+        prev = Some(t);
+    }
+    d
+}
+
+/// Points with no neighbour within the gap, which a path alone would leave invisible:
+/// (line, x, y).
+fn lone_points(f: &Frame, lines: &[Line], gap: i64) -> Vec<(usize, f64, f64)> {
+    lines
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| {
+            let pts = &l.points;
+            pts.iter().enumerate().filter_map(move |(j, &(t, v))| {
+                let near = |k: Option<usize>| {
+                    k.and_then(|k| pts.get(k))
+                        .is_some_and(|&(u, w)| w.is_finite() && (u - t).abs() <= gap)
+                };
+                (v.is_finite() && !near(j.checked_sub(1)) && !near(Some(j + 1)))
+                    .then(|| (i, f.x(t), f.y(v)))
+            })
+        })
+        .take(2000)
+        .collect()
 }
 
 /// The legend under a time-series chart: a swatch and the label set of each line, with

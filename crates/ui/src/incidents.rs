@@ -12,9 +12,9 @@ use chrono::Utc;
 use maud::{Markup, PreEscaped, html};
 use pharos_app::AppError;
 use pharos_app::Caller;
-use pharos_model::AlertState;
+use pharos_model::{Alert, AlertState};
 use pharos_notify::incidents::postmortem::human_duration;
-use pharos_notify::incidents::{IncidentDetail, Runbook};
+use pharos_notify::incidents::{IncidentDetail, Runbook, TimelineEntry};
 use pharos_store::{IncidentRecord, IncidentState};
 use serde::Deserialize;
 
@@ -203,63 +203,13 @@ fn incident_body(d: &IncidentDetail, signed_in: bool) -> Markup {
         div.issue-grid style="grid-template-columns:minmax(0, 3fr) minmax(0, 2fr)" {
             div {
                 @if signed_in && i.state != IncidentState::Resolved {
-                    div.actions {
-                        @if i.state == IncidentState::Open {
-                            form.inline method="post" action={ "/incidents/" (i.id) "/ack" } {
-                                input type="text" name="by" placeholder="Your name" required;
-                                button.primary type="submit" { "Acknowledge" }
-                            }
-                        }
-                        form.inline method="post" action={ "/incidents/" (i.id) "/resolve" } {
-                            input type="text" name="by" placeholder="Your name" required;
-                            button.secondary type="submit" { "Resolve" }
-                        }
-                    }
+                    (ack_resolve_forms(i))
                 }
-                dl.kv {
-                    dt { "Group" } dd { code { (i.group_key) } }
-                    dt { "Notified" } dd { (i.receiver) }
-                    @if let Some(p) = &i.escalation { dt { "Escalation policy" } dd { (p) } }
-                    @if let Some(n) = &d.next_escalation {
-                        dt { "Next escalation" } dd { "level " (n.level) " (" (n.receivers.join(", ")) ") " (format_at(n.at)) " unless acknowledged" }
-                    }
-                    @if let Some(at) = i.acknowledged_at {
-                        dt { "Acknowledged" } dd { (i.acknowledged_by.as_deref().unwrap_or("")) ", " (human_duration(at - i.opened_at)) " after opening" }
-                    }
-                    @if let Some(at) = i.resolved_at {
-                        dt { "Resolved" } dd { (i.resolved_by.as_deref().unwrap_or("automatically")) ", " (human_duration(at - i.opened_at)) " after opening" }
-                    }
-                }
+                (facts(d))
                 h2 { "Alerts" }
-                table {
-                    thead { tr { th { "Alert" } th { "State" } th { "Labels" } th { "Annotations" } th { "Started" } } }
-                    tbody {
-                        @for a in &i.alerts {
-                            tr {
-                                td { @if a.generator_url.is_empty() { (a.name()) } @else { a href=(a.generator_url) { (a.name()) } } }
-                                td { span class={ "badge " (a.state.as_str()) } { (layout::capitalized(a.state.as_str())) } }
-                                td { @for (k, v) in &a.labels { @if k != "alertname" { span.tag { (k) "=" (v) } " " } } }
-                                td.small { @for (k, v) in &a.annotations { div { strong { (k) } ": " (v) } } }
-                                td { (ago(Some(a.starts_at))) }
-                            }
-                        }
-                    }
-                }
+                (alert_table(&i.alerts))
                 h2 { "Timeline" }
-                table.timeline {
-                    tbody {
-                        @for e in &d.timeline {
-                            tr data-kind=(e.kind) {
-                                td.small.muted { (e.at.format("%Y-%m-%d %H:%M:%S")) }
-                                td { span.tag { (e.kind) } }
-                                td {
-                                    @if e.kind == "note" { strong { (e.actor.as_deref().unwrap_or("")) ": " } }
-                                    (e.text)
-                                }
-                            }
-                        }
-                    }
-                }
+                (timeline(&d.timeline))
                 @if signed_in {
                     h2 { "Add a note" }
                     form.stack method="post" action={ "/incidents/" (i.id) "/notes" } {
@@ -276,6 +226,83 @@ fn incident_body(d: &IncidentDetail, signed_in: bool) -> Markup {
                     p.muted { "No runbook for these alerts. Add a " code { "runbook_url" } " annotation, or map the alert name to a Markdown file under " code { "runbooks:" } " (or " code { "runbooks_dir:" } ") in pharos.yaml." }
                 }
                 @for rb in &d.runbooks { (runbook_box(rb)) }
+            }
+        }
+    }
+}
+
+/// Acknowledge (while open) and resolve, each asking who does it.
+fn ack_resolve_forms(i: &IncidentRecord) -> Markup {
+    html! {
+        div.actions {
+            @if i.state == IncidentState::Open {
+                form.inline method="post" action={ "/incidents/" (i.id) "/ack" } {
+                    input type="text" name="by" placeholder="Your name" required;
+                    button.primary type="submit" { "Acknowledge" }
+                }
+            }
+            form.inline method="post" action={ "/incidents/" (i.id) "/resolve" } {
+                input type="text" name="by" placeholder="Your name" required;
+                button.secondary type="submit" { "Resolve" }
+            }
+        }
+    }
+}
+
+/// Group, receiver, escalation, and who acknowledged and resolved it how long after opening.
+fn facts(d: &IncidentDetail) -> Markup {
+    let i = &d.incident;
+    html! {
+        dl.kv {
+            dt { "Group" } dd { code { (i.group_key) } }
+            dt { "Notified" } dd { (i.receiver) }
+            @if let Some(p) = &i.escalation { dt { "Escalation policy" } dd { (p) } }
+            @if let Some(n) = &d.next_escalation {
+                dt { "Next escalation" } dd { "level " (n.level) " (" (n.receivers.join(", ")) ") " (format_at(n.at)) " unless acknowledged" }
+            }
+            @if let Some(at) = i.acknowledged_at {
+                dt { "Acknowledged" } dd { (i.acknowledged_by.as_deref().unwrap_or("")) ", " (human_duration(at - i.opened_at)) " after opening" }
+            }
+            @if let Some(at) = i.resolved_at {
+                dt { "Resolved" } dd { (i.resolved_by.as_deref().unwrap_or("automatically")) ", " (human_duration(at - i.opened_at)) " after opening" }
+            }
+        }
+    }
+}
+
+fn alert_table(alerts: &[Alert]) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "Alert" } th { "State" } th { "Labels" } th { "Annotations" } th { "Started" } } }
+            tbody {
+                @for a in alerts {
+                    tr {
+                        td { @if a.generator_url.is_empty() { (a.name()) } @else { a href=(a.generator_url) { (a.name()) } } }
+                        td { span class={ "badge " (a.state.as_str()) } { (layout::capitalized(a.state.as_str())) } }
+                        td { @for (k, v) in &a.labels { @if k != "alertname" { span.tag { (k) "=" (v) } " " } } }
+                        td.small { @for (k, v) in &a.annotations { div { strong { (k) } ": " (v) } } }
+                        td { (ago(Some(a.starts_at))) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn timeline(entries: &[TimelineEntry]) -> Markup {
+    html! {
+        table.timeline {
+            tbody {
+                @for e in entries {
+                    tr data-kind=(e.kind) {
+                        td.small.muted { (e.at.format("%Y-%m-%d %H:%M:%S")) }
+                        td { span.tag { (e.kind) } }
+                        td {
+                            @if e.kind == "note" { strong { (e.actor.as_deref().unwrap_or("")) ": " } }
+                            (e.text)
+                        }
+                    }
+                }
             }
         }
     }

@@ -2,19 +2,26 @@
 //! exception chain, stack trace, breadcrumbs, request, tags and context; resolve and
 //! ignore actions).
 
+use std::collections::HashMap;
+
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, NaiveDate, Utc};
 use maud::{Markup, html};
-use pharos_store::errors::{IssueStatus, IssueSummary, StoredEvent};
+use pharos_store::Store;
+use pharos_store::errors::{
+    EventSummary, IssueDetail, IssueStatus, IssueSummary, Page, Project, StoredEvent,
+    TagDistribution,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
 use pharos_app::Caller;
-use pharos_app::issues::{IssueListQuery, IssueUpdate};
+use pharos_app::issues::{IssueListItem, IssueListQuery, IssueUpdate};
 use pharos_web::SharedState;
 
 #[derive(Deserialize, Default)]
@@ -42,7 +49,11 @@ pub async fn list(
     let p = q.map(|q| q.0).unwrap_or_default();
     // A fresh visit shows what needs attention; an explicit empty search shows all.
     let query = p.query.clone().unwrap_or_else(|| "is:unresolved".into());
-    let project = p.project.as_deref().and_then(|s| s.parse::<i64>().ok());
+    let search = Search {
+        query: &query,
+        project: p.project.as_deref().and_then(|s| s.parse::<i64>().ok()),
+        sort: p.sort.as_deref(),
+    };
     let projects = state.projects().await.unwrap_or_default();
     if projects.is_empty() {
         return layout::page("Issues", Nav::Issues, signed_in, no_projects()).into_response();
@@ -50,7 +61,7 @@ pub async fn list(
     let page = match state
         .issues(IssueListQuery {
             query: Some(query.clone()),
-            project,
+            project: search.project,
             sort: p.sort.clone(),
             page: p.page,
             per_page: Some(25),
@@ -60,20 +71,76 @@ pub async fn list(
         Ok(p) => p,
         Err(e) => return error_page(e, signed_in),
     };
-    let link = |q: &str, page: Option<u32>| {
+    let body = list_body(&search, &projects, &page);
+    layout::page("Issues", Nav::Issues, signed_in, body).into_response()
+}
+
+/// What the list was asked for, so its links change one thing and keep the rest.
+struct Search<'a> {
+    query: &'a str,
+    project: Option<i64>,
+    sort: Option<&'a str>,
+}
+
+impl Search<'_> {
+    /// The list for another query or page, same project and sort.
+    fn link(&self, q: &str, page: Option<u32>) -> String {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         s.append_pair("query", q);
-        if let Some(pr) = project {
+        if let Some(pr) = self.project {
             s.append_pair("project", &pr.to_string());
         }
-        if let Some(sort) = &p.sort {
+        if let Some(sort) = self.sort {
             s.append_pair("sort", sort);
         }
         if let Some(pg) = page {
             s.append_pair("page", &pg.to_string());
         }
         format!("/issues?{}", s.finish())
-    };
+    }
+}
+
+fn list_body(s: &Search, projects: &[Project], page: &Page<IssueListItem>) -> Markup {
+    html! {
+        h1 { "Issues" }
+        (search_form(s, projects))
+        div.counts {
+            @for (label, q) in [("Unresolved", "is:unresolved"), ("Regressed", "is:regressed"), ("Resolved", "is:resolved"), ("Ignored", "is:ignored"), ("All", "")] {
+                a href=(s.link(q, None)) class=[(s.query.trim() == q).then_some("active")] { (label) }
+            }
+        }
+        @if page.items.is_empty() {
+            p.muted #no-issues { "No issues match " code { (s.query) } "." }
+        } @else {
+            (issue_table(&page.items, projects))
+            (pager(s, page))
+        }
+        (search_help())
+    }
+}
+
+fn search_form(s: &Search, projects: &[Project]) -> Markup {
+    html! {
+        form.search method="get" action="/issues" {
+            input type="search" name="query" value=(s.query) aria-label="Search issues"
+                placeholder="is:unresolved level:error environment:production tenant_id:acme text";
+            select name="project" aria-label="Project" {
+                option value="" { "All projects" }
+                @for pr in projects {
+                    option value=(pr.id) selected[s.project == Some(pr.id)] { (pr.name) }
+                }
+            }
+            select name="sort" aria-label="Sort by" {
+                @for (v, label) in [("date", "Last seen"), ("new", "First seen"), ("freq", "Events"), ("user", "Users")] {
+                    option value=(v) selected[s.sort == Some(v)] { (label) }
+                }
+            }
+            button.primary type="submit" { "Search" }
+        }
+    }
+}
+
+fn issue_table(items: &[IssueListItem], projects: &[Project]) -> Markup {
     let project_name = |id: i64| {
         projects
             .iter()
@@ -81,65 +148,49 @@ pub async fn list(
             .map(|p| p.name.clone())
             .unwrap_or_else(|| id.to_string())
     };
-    let pages = page.total.div_ceil(page.per_page as u64).max(1) as u32;
-    let body = html! {
-        h1 { "Issues" }
-        form.search method="get" action="/issues" {
-            input type="search" name="query" value=(query) aria-label="Search issues"
-                placeholder="is:unresolved level:error environment:production tenant_id:acme text";
-            select name="project" aria-label="Project" {
-                option value="" { "All projects" }
-                @for pr in &projects {
-                    option value=(pr.id) selected[project == Some(pr.id)] { (pr.name) }
-                }
-            }
-            select name="sort" aria-label="Sort by" {
-                @for (v, label) in [("date", "Last seen"), ("new", "First seen"), ("freq", "Events"), ("user", "Users")] {
-                    option value=(v) selected[p.sort.as_deref() == Some(v)] { (label) }
-                }
-            }
-            button.primary type="submit" { "Search" }
-        }
-        div.counts {
-            @for (label, q) in [("Unresolved", "is:unresolved"), ("Regressed", "is:regressed"), ("Resolved", "is:resolved"), ("Ignored", "is:ignored"), ("All", "")] {
-                a href=(link(q, None)) class=[(query.trim() == q).then_some("active")] { (label) }
-            }
-        }
-        @if page.items.is_empty() {
-            p.muted #no-issues { "No issues match " code { (query) } "." }
-        } @else {
-            table.issues {
-                thead { tr {
-                    th { "Issue" } th { "Last 24 h" } th.num { "Events" } th.num { "Users" } th { "Last seen" } th { "First seen" }
-                } }
-                tbody {
-                    @for item in &page.items {
-                        @let i = &item.issue;
-                        tr data-issue=(i.id) {
-                            td {
-                                div.issue-title {
-                                    (level_badge(&i.level))
-                                    a href={ "/issues/" (i.id) } { (i.title) }
-                                    @if let Some(sub) = &i.substatus { " " span class={ "tag " (sub) } { (sub) } }
-                                    @if i.status != IssueStatus::Unresolved { " " span.tag { (status_text(i.status)) } }
-                                }
-                                div.small.muted { (i.culprit) " · " (project_name(i.project_id)) }
+    html! {
+        table.issues {
+            thead { tr {
+                th { "Issue" } th { "Last 24 h" } th.num { "Events" } th.num { "Users" } th { "Last seen" } th { "First seen" }
+            } }
+            tbody {
+                @for item in items {
+                    @let i = &item.issue;
+                    tr data-issue=(i.id) {
+                        td {
+                            div.issue-title {
+                                (level_badge(&i.level))
+                                a href={ "/issues/" (i.id) } { (i.title) }
+                                @if let Some(sub) = &i.substatus { " " span class={ "tag " (sub) } { (sub) } }
+                                @if i.status != IssueStatus::Unresolved { " " span.tag { (status_text(i.status)) } }
                             }
-                            td { (bars(&item.sparkline, 120, 24)) }
-                            td.num { (i.count) }
-                            td.num { (i.users) }
-                            td { (ago(Some(i.last_seen))) }
-                            td { (ago(Some(i.first_seen))) }
+                            div.small.muted { (i.culprit) " · " (project_name(i.project_id)) }
                         }
+                        td { (bars(&item.sparkline, 120, 24)) }
+                        td.num { (i.count) }
+                        td.num { (i.users) }
+                        td { (ago(Some(i.last_seen))) }
+                        td { (ago(Some(i.first_seen))) }
                     }
                 }
             }
-            div.pager {
-                @if page.page > 1 { a href=(link(&query, Some(page.page - 1))) { "← Newer" } }
-                span.muted { "Page " (page.page) " of " (pages) " · " (page.total) " issues" }
-                @if page.page < pages { a href=(link(&query, Some(page.page + 1))) { "Older →" } }
-            }
         }
+    }
+}
+
+fn pager(s: &Search, page: &Page<IssueListItem>) -> Markup {
+    let pages = page.total.div_ceil(page.per_page as u64).max(1) as u32;
+    html! {
+        div.pager {
+            @if page.page > 1 { a href=(s.link(s.query, Some(page.page - 1))) { "← Newer" } }
+            span.muted { "Page " (page.page) " of " (pages) " · " (page.total) " issues" }
+            @if page.page < pages { a href=(s.link(s.query, Some(page.page + 1))) { "Older →" } }
+        }
+    }
+}
+
+fn search_help() -> Markup {
+    html! {
         details.help {
             summary { "Search syntax" }
             p.small { code { "is:unresolved" } ", " code { "is:resolved" } ", " code { "is:ignored" } ", " code { "is:regressed" } ", "
@@ -147,8 +198,7 @@ pub async fn list(
                 code { "tenant_id:acme" } " or " code { "server_name:web-1" } ", " code { "!tag:value" } " to exclude, "
                 code { "\"quoted phrases\"" } " and free text (title and culprit)." }
         }
-    };
-    layout::page("Issues", Nav::Issues, signed_in, body).into_response()
+    }
 }
 
 fn no_projects() -> Markup {
@@ -213,80 +263,123 @@ pub async fn page(
         Err(r) => return r,
     };
     let wanted = q.ok().and_then(|q| q.0.event);
-    let loaded = state
-        .with_store(move |s| {
-            let detail = s.errors().issue(id)?;
-            let event = match wanted {
-                Some(e) => Some(s.errors().event(Some(detail.issue.project_id), &e)?),
-                None => s.errors().latest_event(id)?,
-            };
-            let events = s.errors().issue_events(id, 1, 20)?;
-            let project = s.errors().project(detail.issue.project_id).ok();
-            let since = chrono::Utc::now() - chrono::Duration::days(14);
-            let hourly = s.errors().hourly_counts(&[id], since)?;
-            Ok((detail, event, events, project, hourly))
-        })
-        .await;
-    let (detail, event, events, project, hourly) = match loaded {
+    let issue = match state.with_store(move |s| load_issue(s, id, wanted)).await {
         Ok(v) => v,
         Err(e) => return error_page(e, signed_in),
     };
-    let i = &detail.issue;
-    // Events per day over 14 days.
-    let today = chrono::Utc::now().date_naive();
+    let hourly = issue.hourly.get(&id).map(Vec::as_slice).unwrap_or_default();
+    let daily = daily_counts(hourly, Utc::now().date_naive());
+    let body = issue_body(&issue, &daily);
+    layout::page(&issue.detail.issue.title, Nav::Issues, signed_in, body).into_response()
+}
+
+/// What the issue page shows, read from the error store in one go.
+struct IssueData {
+    detail: IssueDetail,
+    /// The event asked for, else the latest; none once every event is past retention.
+    event: Option<StoredEvent>,
+    events: Page<EventSummary>,
+    project: Option<Project>,
+    hourly: HashMap<i64, Vec<(DateTime<Utc>, i64)>>,
+}
+
+fn load_issue(s: &Store, id: i64, wanted: Option<String>) -> pharos_store::Result<IssueData> {
+    let detail = s.errors().issue(id)?;
+    let event = match wanted {
+        Some(e) => Some(s.errors().event(Some(detail.issue.project_id), &e)?),
+        None => s.errors().latest_event(id)?,
+    };
+    let events = s.errors().issue_events(id, 1, 20)?;
+    let project = s.errors().project(detail.issue.project_id).ok();
+    let since = Utc::now() - chrono::Duration::days(14);
+    let hourly = s.errors().hourly_counts(&[id], since)?;
+    Ok(IssueData {
+        detail,
+        event,
+        events,
+        project,
+        hourly,
+    })
+}
+
+/// Events per day over the 14 days up to `today`, oldest first.
+fn daily_counts(hourly: &[(DateTime<Utc>, i64)], today: NaiveDate) -> Vec<i64> {
     let mut daily = vec![0i64; 14];
-    for (hour, n) in hourly.get(&id).into_iter().flatten() {
+    for (hour, n) in hourly {
         let d = (today - hour.date_naive()).num_days();
         if (0..14).contains(&d) {
             daily[13 - d as usize] += n;
         }
     }
-    let body = html! {
-        p.small { a href="/issues" { "← Issues" } @if let Some(p) = &project { " · " a href={ "/issues?query=is:unresolved&project=" (p.id) } { (p.name) } } }
+    daily
+}
+
+fn issue_body(d: &IssueData, daily: &[i64]) -> Markup {
+    let i = &d.detail.issue;
+    html! {
+        p.small { a href="/issues" { "← Issues" } @if let Some(p) = &d.project { " · " a href={ "/issues?query=is:unresolved&project=" (p.id) } { (p.name) } } }
         h1.issue-title { (level_badge(&i.level)) (i.title) }
         p.muted { (i.culprit) }
         div.actions { (actions(i)) }
-        div.cards {
-            div.card { div.label { "Status" } div.value #issue-status { (status_text(i.status)) @if let Some(s) = &i.substatus { " (" (s) ")" } } }
-            div.card { div.label { "Events" } div.value #issue-count { (i.count) } }
-            div.card { div.label { "Users" } div.value { (i.users) } }
-            div.card { div.label { "First seen" } div.value.small { (ago(Some(i.first_seen))) } div.small.muted { (i.first_release.as_deref().unwrap_or("")) } }
-            div.card { div.label { "Last seen" } div.value.small { (ago(Some(i.last_seen))) } div.small.muted { (i.last_release.as_deref().unwrap_or("")) } }
-            div.card { div.label { "Last 14 days" } (bars(&daily, 140, 32)) }
-        }
+        (issue_cards(i, daily))
         div.issue-grid {
             div {
-                @match &event {
+                @match &d.event {
                     Some(e) => (event_view(e)),
                     None => p.muted { "The events of this issue are past their retention; the counts above are still exact." },
                 }
             }
             aside {
                 h2 { "Tags" }
-                @for t in &detail.tags {
-                    div.tagdist {
-                        div.small { strong { (t.key) } span.muted { " · " (t.distinct) " value" @if t.distinct != 1 { "s" } } }
-                        @for v in &t.top {
-                            @let pct = v.count as f64 * 100.0 / t.total.max(1) as f64;
-                            a.tagbar href={ "/issues?query=" (url::form_urlencoded::byte_serialize(format!("{}:\"{}\"", t.key, v.value).as_bytes()).collect::<String>()) } title={ (v.count) " events" } {
-                                span.fill style={ "width:" (format!("{pct:.0}")) "%" } {}
-                                span.text { (v.value) }
-                                span.pct { (format!("{pct:.0}%")) }
-                            }
-                        }
-                    }
-                }
+                (tag_distributions(&d.detail.tags))
                 h2 { "Recent events" }
-                ul.events {
-                    @for e in &events.items {
-                        li { a href={ "/issues/" (id) "?event=" (e.event_id) } { (e.event_id.get(..8).unwrap_or(&e.event_id)) } " " (ago(Some(e.timestamp))) @if let Some(r) = &e.release { span.small.muted { " " (r) } } }
-                    }
-                }
-                p.small.muted { (events.total) " stored events" }
+                (recent_events(i.id, &d.events))
             }
         }
-    };
-    layout::page(&i.title, Nav::Issues, signed_in, body).into_response()
+    }
+}
+
+fn issue_cards(i: &IssueSummary, daily: &[i64]) -> Markup {
+    html! {
+        div.cards {
+            div.card { div.label { "Status" } div.value #issue-status { (status_text(i.status)) @if let Some(s) = &i.substatus { " (" (s) ")" } } }
+            div.card { div.label { "Events" } div.value #issue-count { (i.count) } }
+            div.card { div.label { "Users" } div.value { (i.users) } }
+            div.card { div.label { "First seen" } div.value.small { (ago(Some(i.first_seen))) } div.small.muted { (i.first_release.as_deref().unwrap_or("")) } }
+            div.card { div.label { "Last seen" } div.value.small { (ago(Some(i.last_seen))) } div.small.muted { (i.last_release.as_deref().unwrap_or("")) } }
+            div.card { div.label { "Last 14 days" } (bars(daily, 140, 32)) }
+        }
+    }
+}
+
+/// Each tag's most common values as bars, each a search for issues with that value.
+fn tag_distributions(tags: &[TagDistribution]) -> Markup {
+    html! {
+        @for t in tags {
+            div.tagdist {
+                div.small { strong { (t.key) } span.muted { " · " (t.distinct) " value" @if t.distinct != 1 { "s" } } }
+                @for v in &t.top {
+                    @let pct = v.count as f64 * 100.0 / t.total.max(1) as f64;
+                    a.tagbar href={ "/issues?query=" (url::form_urlencoded::byte_serialize(format!("{}:\"{}\"", t.key, v.value).as_bytes()).collect::<String>()) } title={ (v.count) " events" } {
+                        span.fill style={ "width:" (format!("{pct:.0}")) "%" } {}
+                        span.text { (v.value) }
+                        span.pct { (format!("{pct:.0}%")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn recent_events(id: i64, events: &Page<EventSummary>) -> Markup {
+    html! {
+        ul.events {
+            @for e in &events.items {
+                li { a href={ "/issues/" (id) "?event=" (e.event_id) } { (e.event_id.get(..8).unwrap_or(&e.event_id)) } " " (ago(Some(e.timestamp))) @if let Some(r) = &e.release { span.small.muted { " " (r) } } }
+            }
+        }
+        p.small.muted { (events.total) " stored events" }
+    }
 }
 
 fn actions(i: &IssueSummary) -> Markup {

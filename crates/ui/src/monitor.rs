@@ -6,15 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use pharos_model::{MonitorSpec, Outcome};
-use pharos_store::MonitorSource;
+use pharos_model::{MonitorSpec, Outcome, ProbeResult};
+use pharos_store::{AlertRecord, MonitorSource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
 use super::{error_page, guard};
 use pharos_app::Caller;
-use pharos_web::api::monitors::{load_detail, parse_id};
+use pharos_web::api::monitors::{MonitorDetail, MonitorSummary, load_detail, parse_id};
 use pharos_web::api::{ApiError, parse_json};
 use pharos_web::{PublicPage, SharedState};
 
@@ -43,14 +43,52 @@ pub async fn page(
         .with_store(move |s| s.alerts_with_label("monitor", id2.as_str(), 20))
         .await
         .unwrap_or_default();
-    let points: Vec<(Option<f64>, bool)> = d
-        .recent_results
+    let body = body(&d, &alerts, signed_in);
+    layout::page(&d.summary.name, Nav::None, signed_in, body).into_response()
+}
+
+fn body(d: &MonitorDetail, alerts: &[AlertRecord], signed_in: bool) -> Markup {
+    let m = &d.summary;
+    html! {
+        (heading(d))
+        (cards(d))
+        @if let Some(url) = &d.ping_url {
+            h2 { "Ping URL" }
+            p { "Have the job request this URL when it succeeds; add " code { "/start" } " when it begins, " code { "/fail" } " or " code { "/<exit code>" } " when it ends." }
+            pre data-testid="ping-url" { code { (url) } }
+            p.small.muted { "Last ping: " (ago(d.last_ping_at)) }
+        }
+        @if m.kind != "heartbeat" {
+            h2 { "Response time" }
+            div.chartbox { (latency_chart(&response_points(&d.recent_results), 1100, 160)) }
+        }
+        @if !d.numbers.is_empty() {
+            h2 { "Recorded values" }
+            table { thead { tr { th { "Field" } th.num { "Value" } th { "At" } } }
+                tbody { @for n in &d.numbers { tr { td { code { (n.name) } } td.num { (n.value) } td { (ago(Some(n.at))) } } } } }
+        }
+        h2 { "Alerts" }
+        (alert_table(alerts))
+        h2 { "History" }
+        (history(m, &d.recent_results))
+        @if m.source == MonitorSource::Api && signed_in {
+            (manage(m))
+        }
+    }
+}
+
+/// Response times oldest first, each with whether the check passed.
+fn response_points(results: &[ProbeResult]) -> Vec<(Option<f64>, bool)> {
+    results
         .iter()
         .rev()
         .map(|r| (r.latency_ms, r.outcome != Outcome::Down))
-        .collect();
+        .collect()
+}
+
+fn heading(d: &MonitorDetail) -> Markup {
     let m = &d.summary;
-    let body = html! {
+    html! {
         p.small { a href="/" { "← All monitors" } }
         h1 { (state_badge(m.state)) " " (m.name) }
         p.muted {
@@ -61,6 +99,12 @@ pub async fn page(
         }
         @if let Some(desc) = &d.description { p { (desc) } }
         @if let Some(e) = &m.last_error { div.error-box data-testid="last-error" { "Last check failed: " (e) } }
+    }
+}
+
+fn cards(d: &MonitorDetail) -> Markup {
+    let m = &d.summary;
+    html! {
         div.cards {
             div.card { div.label { "Uptime 24 h" } div.value data-uptime="24h" { (percent(m.uptime_percent.h24)) } }
             div.card { div.label { "Uptime 7 d" } div.value { (percent(m.uptime_percent.d7)) } }
@@ -70,38 +114,31 @@ pub async fn page(
             div.card { div.label { "p99 (24 h)" } div.value { (millis(d.latency_24h.p99_ms)) } }
             div.card { div.label { "State since" } div.value.small { (ago(d.last_state_change)) } }
         }
-        @if let Some(url) = &d.ping_url {
-            h2 { "Ping URL" }
-            p { "Have the job request this URL when it succeeds; add " code { "/start" } " when it begins, " code { "/fail" } " or " code { "/<exit code>" } " when it ends." }
-            pre data-testid="ping-url" { code { (url) } }
-            p.small.muted { "Last ping: " (ago(d.last_ping_at)) }
-        }
-        @if m.kind != "heartbeat" {
-            h2 { "Response time" }
-            div.chartbox { (latency_chart(&points, 1100, 160)) }
-        }
-        @if !d.numbers.is_empty() {
-            h2 { "Recorded values" }
-            table { thead { tr { th { "Field" } th.num { "Value" } th { "At" } } }
-                tbody { @for n in &d.numbers { tr { td { code { (n.name) } } td.num { (n.value) } td { (ago(Some(n.at))) } } } } }
-        }
-        h2 { "Alerts" }
+    }
+}
+
+fn alert_table(alerts: &[AlertRecord]) -> Markup {
+    html! {
         @if alerts.is_empty() { p.muted { "No alerts yet." } } @else {
             table { thead { tr { th { "State" } th { "Alert" } th { "Started" } th { "Ended" } } }
-                tbody { @for a in &alerts { tr {
+                tbody { @for a in alerts { tr {
                     td { span class={ "badge " (a.alert.state.as_str()) } { (layout::capitalized(a.alert.state.as_str())) } }
                     td { (a.alert.name()) div.small.muted { (a.alert.annotations.get("summary").map(String::as_str).unwrap_or("")) } }
                     td { (ago(Some(a.alert.starts_at))) } td { (ago(a.alert.ends_at)) }
                 } } } }
         }
-        h2 { "History" }
-        @if d.recent_results.is_empty() {
+    }
+}
+
+fn history(m: &MonitorSummary, results: &[ProbeResult]) -> Markup {
+    html! {
+        @if results.is_empty() {
             p.muted { @if m.kind == "heartbeat" { "No pings yet." } @else { "No checks yet." } }
         }
         table.history {
             thead { tr { th { "Time" } th { "Outcome" } th.num { "Response time" } th.num { "Status" } th { "Detail" } } }
             tbody {
-                @for r in &d.recent_results {
+                @for r in results {
                     tr data-outcome=(r.outcome.as_str()) {
                         td.small { (r.at.format("%Y-%m-%d %H:%M:%S")) }
                         td { span class={ "badge " (r.outcome.as_str()) } { (layout::capitalized(r.outcome.as_str())) } }
@@ -112,19 +149,22 @@ pub async fn page(
                 }
             }
         }
-        @if m.source == MonitorSource::Api && signed_in {
-            h2 { "Manage" }
-            div style="display:flex; gap:1rem" {
-                form method="post" action={ "/monitors/" (m.id) "/pause" } {
-                    button.primary type="submit" { @if m.paused { "Resume" } @else { "Pause" } }
-                }
-                form method="post" action={ "/monitors/" (m.id) "/delete" } {
-                    button.danger type="submit" { "Delete monitor" }
-                }
+    }
+}
+
+/// Pause or resume and delete, for monitors made through the API or this UI.
+fn manage(m: &MonitorSummary) -> Markup {
+    html! {
+        h2 { "Manage" }
+        div style="display:flex; gap:1rem" {
+            form method="post" action={ "/monitors/" (m.id) "/pause" } {
+                button.primary type="submit" { @if m.paused { "Resume" } @else { "Pause" } }
+            }
+            form method="post" action={ "/monitors/" (m.id) "/delete" } {
+                button.danger type="submit" { "Delete monitor" }
             }
         }
-    };
-    layout::page(&m.name, Nav::None, signed_in, body).into_response()
+    }
 }
 
 /// The add-monitor form, as typed.

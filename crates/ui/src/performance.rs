@@ -4,9 +4,11 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
 use pharos_ingest::sentry::event::parse_timestamp;
+use pharos_store::Store;
+use pharos_store::errors::{Project, TransactionSample, TransactionSummary};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -47,37 +49,116 @@ pub async fn page(
     let since = now - Duration::hours(hours);
     let name = p.name.clone();
     let loaded = state
-        .with_store(move |s| {
-            let projects = s.errors().projects()?;
-            let mut summaries = s.errors().transaction_summaries(project, since, now)?;
-            let samples = match &name {
-                Some(n) => {
-                    summaries.retain(|t| &t.name == n);
-                    match project.or(summaries.first().map(|t| t.project_id)) {
-                        Some(pid) => s.errors().slowest_transactions(pid, n, since, 10)?,
-                        None => Vec::new(),
-                    }
-                }
-                None => Vec::new(),
-            };
-            Ok((projects, summaries, samples))
-        })
+        .with_store(move |s| load(s, project, name.as_deref(), since, now))
         .await;
-    let (projects, summaries, samples) = match loaded {
+    let data = match loaded {
         Ok(v) => v,
         Err(e) => return error_page(e, signed_in),
     };
-    let link = |name: Option<&str>, per: &str| {
+    let view = View {
+        project,
+        period: &period,
+        name: p.name.as_deref(),
+    };
+    let body = body(&view, &data);
+    layout::page("Performance", Nav::Performance, signed_in, body).into_response()
+}
+
+/// What the page shows, read from the error store in one go.
+struct Loaded {
+    projects: Vec<Project>,
+    summaries: Vec<TransactionSummary>,
+    /// The slowest samples of the one transaction asked for by name.
+    samples: Vec<TransactionSample>,
+}
+
+fn load(
+    s: &Store,
+    project: Option<i64>,
+    name: Option<&str>,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> pharos_store::Result<Loaded> {
+    let projects = s.errors().projects()?;
+    let mut summaries = s.errors().transaction_summaries(project, since, now)?;
+    let samples = match name {
+        Some(n) => {
+            summaries.retain(|t| t.name == n);
+            match project.or(summaries.first().map(|t| t.project_id)) {
+                Some(pid) => s.errors().slowest_transactions(pid, n, since, 10)?,
+                None => Vec::new(),
+            }
+        }
+        None => Vec::new(),
+    };
+    Ok(Loaded {
+        projects,
+        summaries,
+        samples,
+    })
+}
+
+/// What the page was asked for, so its links keep the project and period.
+struct View<'a> {
+    project: Option<i64>,
+    period: &'a str,
+    name: Option<&'a str>,
+}
+
+impl View<'_> {
+    /// One transaction's page, or with `None` all of them.
+    fn link(&self, name: Option<&str>) -> String {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(pr) = project {
+        if let Some(pr) = self.project {
             s.append_pair("project", &pr.to_string());
         }
-        s.append_pair("period", per);
+        s.append_pair("period", self.period);
         if let Some(n) = name {
             s.append_pair("name", n);
         }
         format!("/transactions?{}", s.finish())
-    };
+    }
+}
+
+fn body(v: &View, d: &Loaded) -> Markup {
+    html! {
+        h1 { "Performance" }
+        (filter_form(v, &d.projects))
+        @if let Some(n) = v.name { p.small { a href=(v.link(None)) { "← All transactions" } } h2 { code { (n) } } }
+        @if d.summaries.is_empty() {
+            p.muted #no-transactions { "No transactions in the last " (v.period) ". Set " code { "traces_sample_rate" } " in " code { "sentry_sdk.init" } " to send them." }
+        } @else {
+            (summary_table(v, &d.summaries, &d.projects))
+        }
+        @if !d.samples.is_empty() {
+            h2 { "Slowest samples" }
+            @for sample in &d.samples {
+                details.sample open[std::ptr::eq(sample, &d.samples[0])] {
+                    summary { strong { (millis(Some(sample.duration_ms))) } " · " (sample.status) " · " (ago(Some(sample.start))) @if let Some(r) = &sample.release { " · " (r) } " · " code.small { (sample.event_id) } }
+                    (waterfall(&sample.payload, sample.duration_ms))
+                }
+            }
+        }
+    }
+}
+
+fn filter_form(v: &View, projects: &[Project]) -> Markup {
+    html! {
+        form.search method="get" action="/transactions" {
+            select name="project" aria-label="Project" {
+                option value="" { "All projects" }
+                @for pr in projects { option value=(pr.id) selected[v.project == Some(pr.id)] { (pr.name) } }
+            }
+            select name="period" aria-label="Period" {
+                @for (n, _) in PERIODS { option value=(n) selected[*n == v.period] { "last " (n) } }
+            }
+            @if let Some(n) = v.name { input type="hidden" name="name" value=(n); }
+            button.primary type="submit" { "Show" }
+        }
+    }
+}
+
+fn summary_table(v: &View, summaries: &[TransactionSummary], projects: &[Project]) -> Markup {
     let project_name = |id: i64| {
         projects
             .iter()
@@ -85,53 +166,26 @@ pub async fn page(
             .map(|p| p.name.clone())
             .unwrap_or_default()
     };
-    let body = html! {
-        h1 { "Performance" }
-        form.search method="get" action="/transactions" {
-            select name="project" aria-label="Project" {
-                option value="" { "All projects" }
-                @for pr in &projects { option value=(pr.id) selected[project == Some(pr.id)] { (pr.name) } }
-            }
-            select name="period" aria-label="Period" {
-                @for (n, _) in PERIODS { option value=(n) selected[*n == period] { "last " (n) } }
-            }
-            @if let Some(n) = &p.name { input type="hidden" name="name" value=(n); }
-            button.primary type="submit" { "Show" }
-        }
-        @if let Some(n) = &p.name { p.small { a href=(link(None, &period)) { "← All transactions" } } h2 { code { (n) } } }
-        @if summaries.is_empty() {
-            p.muted #no-transactions { "No transactions in the last " (period) ". Set " code { "traces_sample_rate" } " in " code { "sentry_sdk.init" } " to send them." }
-        } @else {
-            table.transactions {
-                thead { tr { th { "Transaction" } th { "Project" } th.num { "Count" } th.num { "Per min" } th.num { "p50" } th.num { "p95" } th.num { "p99" } th.num { "Max" } th.num { "Failure rate" } } }
-                tbody {
-                    @for t in &summaries {
-                        tr {
-                            td { a href=(link(Some(&t.name), &period)) { (t.name) } @if let Some(op) = &t.op { span.small.muted { " " (op) } } }
-                            td { (project_name(t.project_id)) }
-                            td.num { (t.count) }
-                            td.num { (format!("{:.2}", t.throughput)) }
-                            td.num { (millis(Some(t.p50_ms))) }
-                            td.num.p95 { (millis(Some(t.p95_ms))) }
-                            td.num { (millis(Some(t.p99_ms))) }
-                            td.num { (millis(Some(t.max_ms))) }
-                            td.num { (format!("{:.1}%", t.failure_rate * 100.0)) }
-                        }
+    html! {
+        table.transactions {
+            thead { tr { th { "Transaction" } th { "Project" } th.num { "Count" } th.num { "Per min" } th.num { "p50" } th.num { "p95" } th.num { "p99" } th.num { "Max" } th.num { "Failure rate" } } }
+            tbody {
+                @for t in summaries {
+                    tr {
+                        td { a href=(v.link(Some(&t.name))) { (t.name) } @if let Some(op) = &t.op { span.small.muted { " " (op) } } }
+                        td { (project_name(t.project_id)) }
+                        td.num { (t.count) }
+                        td.num { (format!("{:.2}", t.throughput)) }
+                        td.num { (millis(Some(t.p50_ms))) }
+                        td.num.p95 { (millis(Some(t.p95_ms))) }
+                        td.num { (millis(Some(t.p99_ms))) }
+                        td.num { (millis(Some(t.max_ms))) }
+                        td.num { (format!("{:.1}%", t.failure_rate * 100.0)) }
                     }
                 }
             }
         }
-        @if !samples.is_empty() {
-            h2 { "Slowest samples" }
-            @for sample in &samples {
-                details.sample open[std::ptr::eq(sample, &samples[0])] {
-                    summary { strong { (millis(Some(sample.duration_ms))) } " · " (sample.status) " · " (ago(Some(sample.start))) @if let Some(r) = &sample.release { " · " (r) } " · " code.small { (sample.event_id) } }
-                    (waterfall(&sample.payload, sample.duration_ms))
-                }
-            }
-        }
-    };
-    layout::page("Performance", Nav::Performance, signed_in, body).into_response()
+    }
 }
 
 /// Spans as bars on the transaction's time line.

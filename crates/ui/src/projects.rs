@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
-use maud::html;
-use pharos_store::errors::ProjectSource;
+use maud::{Markup, html};
+use pharos_store::errors::{ClientReportRow, ProjectSource, ReleaseHealth};
 use serde::Deserialize;
 
 use super::layout::{self, Nav, ago, percent};
@@ -15,7 +15,7 @@ use super::{error_page, guard};
 use pharos_app::Caller;
 use pharos_web::SharedState;
 use pharos_web::api::ApiError;
-use pharos_web::api::projects::{NewProject, view};
+use pharos_web::api::projects::{NewProject, ProjectView, view};
 
 pub async fn list(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
     let signed_in = match guard(&state, &headers, None, &uri) {
@@ -94,8 +94,16 @@ pub async fn page(
         Err(e) => return error_page(e, signed_in),
     };
     let p = view(&state, project);
-    let a = &p.settings.alerts;
-    let body = html! {
+    let body = project_body(&p, &releases, &reports);
+    layout::page(&p.name, Nav::Projects, signed_in, body).into_response()
+}
+
+fn project_body(
+    p: &ProjectView,
+    releases: &[ReleaseHealth],
+    reports: &[ClientReportRow],
+) -> Markup {
+    html! {
         p.small { a href="/projects" { "← Projects" } }
         h1 { (p.name) span.small.muted { " id " (p.id) } }
         @if let Some(dsn) = &p.dsn {
@@ -103,6 +111,22 @@ pub async fn page(
             pre { code { "import sentry_sdk\n\nsentry_sdk.init(\n    dsn=\"" (dsn) "\",\n    environment=\"production\",\n    release=\"myapp@1.0.0\",\n    traces_sample_rate=1.0,\n)" } }
         }
         h2 { "Keys" }
+        (keys(p))
+        h2 { "Settings" }
+        (settings(p))
+        h2 { "Release health" }
+        (release_health(p.id, releases))
+        h2 { "Dropped by SDKs" }
+        @if reports.is_empty() { p.muted { "Nothing reported dropped." } } @else {
+            table { thead { tr { th { "Day" } th { "Reason" } th { "Category" } th.num { "Quantity" } } }
+                tbody { @for r in reports { tr { td { (r.day.format("%Y-%m-%d")) } td { (r.reason) } td { (r.category) } td.num { (r.quantity) } } } } }
+        }
+    }
+}
+
+/// The keys with their state; adding and revoking only for projects made through the API.
+fn keys(p: &ProjectView) -> Markup {
+    html! {
         table.keys {
             thead { tr { th { "Public key" } th { "Label" } th { "Created" } th { "State" } th {} } }
             tbody {
@@ -131,7 +155,12 @@ pub async fn page(
         } @else {
             p.small.muted { "This project is defined in pharos.yaml; its keys change there." }
         }
-        h2 { "Settings" }
+    }
+}
+
+fn settings(p: &ProjectView) -> Markup {
+    let a = &p.settings.alerts;
+    html! {
         dl.kv {
             dt { "Retention" } dd { (p.settings.retention) " (event counts are kept regardless)" }
             dt { "Quota" } dd { @if p.settings.rate_limit == 0 { "none" } @else { (p.settings.rate_limit) " events per minute" } }
@@ -142,25 +171,23 @@ pub async fn page(
                 @if let Some(t) = a.transaction_p95 { "transaction p95 above " (t) }
             }
         }
-        h2 { "Release health" }
+    }
+}
+
+fn release_health(project: i64, releases: &[ReleaseHealth]) -> Markup {
+    html! {
         @if releases.is_empty() { p.muted { "No sessions yet (the SDK sends them when a release is set)." } } @else {
             table.releases {
                 thead { tr { th { "Release" } th.num { "Sessions" } th.num { "Crashed" } th.num { "Errored" } th.num { "Crash-free sessions" } th { "Last session" } } }
-                tbody { @for r in &releases { tr {
-                    td { a href={ "/issues?project=" (p.id) "&query=" (url::form_urlencoded::byte_serialize(format!("release:\"{}\"", r.release).as_bytes()).collect::<String>()) } { (r.release) } }
+                tbody { @for r in releases { tr {
+                    td { a href={ "/issues?project=" (project) "&query=" (url::form_urlencoded::byte_serialize(format!("release:\"{}\"", r.release).as_bytes()).collect::<String>()) } { (r.release) } }
                     td.num { (r.sessions) } td.num { (r.crashed) } td.num { (r.errored) }
                     td.num { (percent(r.crash_free_rate.map(|v| v * 100.0))) }
                     td { (ago(Some(r.last_seen))) }
                 } } }
             }
         }
-        h2 { "Dropped by SDKs" }
-        @if reports.is_empty() { p.muted { "Nothing reported dropped." } } @else {
-            table { thead { tr { th { "Day" } th { "Reason" } th { "Category" } th.num { "Quantity" } } }
-                tbody { @for r in &reports { tr { td { (r.day.format("%Y-%m-%d")) } td { (r.reason) } td { (r.category) } td.num { (r.quantity) } } } } }
-        }
-    };
-    layout::page(&p.name, Nav::Projects, signed_in, body).into_response()
+    }
 }
 
 #[derive(Deserialize)]

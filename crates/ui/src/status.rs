@@ -5,8 +5,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use maud::{DOCTYPE, html};
-use pharos_model::MonitorState;
+use maud::{DOCTYPE, Markup, html};
+use pharos_model::{MonitorId, MonitorState};
+use pharos_store::Store;
 
 use super::layout::percent;
 use super::{error_page, guard};
@@ -20,77 +21,93 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
     };
     let settings = state.settings().status_page;
     let chosen = settings.monitors.clone();
-    let rows = state
-        .with_store(move |s| {
-            let mut all = s.list_monitors(None, 0, u64::MAX >> 1)?.0;
-            if chosen.is_empty() {
-                all.retain(|(r, _)| {
-                    r.spec.labels.get("public").map(String::as_str) != Some("false")
-                });
-            } else {
-                all.retain(|(r, _)| chosen.contains(&r.spec.id));
-                all.sort_by_key(|(r, _)| chosen.iter().position(|c| *c == r.spec.id));
-            }
-            let ids: Vec<_> = all.iter().map(|(r, _)| r.spec.id.clone()).collect();
-            let uptime = s.uptime(&ids, Utc::now())?;
-            Ok(all
-                .into_iter()
-                .map(|(r, st)| {
-                    let state = if r.spec.paused {
-                        MonitorState::Paused
-                    } else {
-                        st.map(|s| s.state).unwrap_or(MonitorState::Unknown)
-                    };
-                    let up = uptime
-                        .get(&r.spec.id)
-                        .map(UptimePercent::from)
-                        .unwrap_or_default();
-                    (r.spec.name, state, up)
-                })
-                .collect::<Vec<_>>())
-        })
-        .await;
-    let rows = match rows {
+    let rows = match state.with_store(move |s| load_rows(s, &chosen)).await {
         Ok(r) => r,
         Err(e) => return error_page(e, signed_in),
     };
-    let down = rows.iter().filter(|r| r.1 == MonitorState::Down).count();
+    render(&settings.title, &rows).into_response()
+}
+
+/// A monitor as customers see it.
+struct Row {
+    name: String,
+    state: MonitorState,
+    uptime: UptimePercent,
+}
+
+/// The chosen monitors in their order, or every one not labelled `public: "false"`.
+fn load_rows(s: &Store, chosen: &[MonitorId]) -> pharos_store::Result<Vec<Row>> {
+    let mut all = s.list_monitors(None, 0, u64::MAX >> 1)?.0;
+    if chosen.is_empty() {
+        all.retain(|(r, _)| r.spec.labels.get("public").map(String::as_str) != Some("false"));
+    } else {
+        all.retain(|(r, _)| chosen.contains(&r.spec.id));
+        all.sort_by_key(|(r, _)| chosen.iter().position(|c| *c == r.spec.id));
+    }
+    let ids: Vec<_> = all.iter().map(|(r, _)| r.spec.id.clone()).collect();
+    let uptime = s.uptime(&ids, Utc::now())?;
+    Ok(all
+        .into_iter()
+        .map(|(r, st)| {
+            let state = if r.spec.paused {
+                MonitorState::Paused
+            } else {
+                st.map(|s| s.state).unwrap_or(MonitorState::Unknown)
+            };
+            let uptime = uptime
+                .get(&r.spec.id)
+                .map(UptimePercent::from)
+                .unwrap_or_default();
+            Row {
+                name: r.spec.name,
+                state,
+                uptime,
+            }
+        })
+        .collect())
+}
+
+/// The banner's class and words: the worst of the monitors' states.
+fn headline(rows: &[Row]) -> (&'static str, &'static str) {
+    let down = rows
+        .iter()
+        .filter(|r| r.state == MonitorState::Down)
+        .count();
     let degraded = rows
         .iter()
-        .filter(|r| r.1 == MonitorState::Degraded)
+        .filter(|r| r.state == MonitorState::Degraded)
         .count();
-    let (class, headline) = match (down, degraded) {
-        (0, 0) => ("ok", "All systems operational".to_string()),
-        (0, _) => ("warn", "Some systems are degraded".to_string()),
-        (d, _) if d == rows.len() => ("bad", "Major outage".to_string()),
-        _ => ("bad", "Partial outage".to_string()),
-    };
-    let markup = html! {
+    match (down, degraded) {
+        (0, 0) => ("ok", "All systems operational"),
+        (0, _) => ("warn", "Some systems are degraded"),
+        (d, _) if d == rows.len() => ("bad", "Major outage"),
+        _ => ("bad", "Partial outage"),
+    }
+}
+
+/// A page of its own, not the app's layout: customers get no navigation or sign-in.
+fn render(title: &str, rows: &[Row]) -> Markup {
+    let (class, headline) = headline(rows);
+    html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta http-equiv="refresh" content="60";
-                title { (settings.title) }
+                title { (title) }
                 link rel="stylesheet" href="/assets/pharos.css";
             }
             body { main style="max-width:760px" {
-                h1 { (settings.title) }
+                h1 { (title) }
                 div class={ "banner " (class) } data-testid="overall" { (headline) }
                 div.status-list {
-                    @for (name, st, up) in &rows {
+                    @for r in rows {
                         div.status-row {
-                            span.name { (name) }
+                            span.name { (r.name) }
                             span {
-                                @if up.d30.is_some() { span.muted.small title="uptime, last 30 days" { (percent(up.d30)) " · " } }
-                                span class={ "badge " (st.as_str()) } { (match st {
-                                    MonitorState::Up => "Operational",
-                                    MonitorState::Down => "Outage",
-                                    MonitorState::Degraded => "Degraded",
-                                    MonitorState::Paused => "Paused",
-                                    MonitorState::Unknown => "Checking",
-                                }) }
+                                @if r.uptime.d30.is_some() { span.muted.small title="uptime, last 30 days" { (percent(r.uptime.d30)) " · " } }
+                                span class={ "badge " (r.state.as_str()) } { (state_text(r.state)) }
                             }
                         }
                     }
@@ -99,6 +116,15 @@ pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri
                 p.small.muted { "Updated " (Utc::now().format("%Y-%m-%d %H:%M UTC")) ". Uptime over the last 30 days." }
             } }
         }
-    };
-    markup.into_response()
+    }
+}
+
+fn state_text(s: MonitorState) -> &'static str {
+    match s {
+        MonitorState::Up => "Operational",
+        MonitorState::Down => "Outage",
+        MonitorState::Degraded => "Degraded",
+        MonitorState::Paused => "Paused",
+        MonitorState::Unknown => "Checking",
+    }
 }

@@ -5,13 +5,14 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use maud::html;
-use pharos_logs::{LogQuery, SearchRequest};
+use maud::{Markup, html};
+use pharos_logs::{LogQuery, SearchRequest, StoredLog};
+use pharos_store::errors::{TraceEvent, TraceTransaction};
 
 use super::{View, entry, utc};
 use crate::issues::level_badge;
 use crate::layout::{self, Nav, millis};
-use crate::time_range;
+use crate::time_range::{self, TimeRange};
 use crate::{error_page, guard};
 use pharos_web::SharedState;
 
@@ -44,7 +45,31 @@ pub async fn page(
     let query = format!("trace_id={trace_id}");
     let now = chrono::Utc::now().timestamp_millis();
     let (range, _) = time_range::from_params(Some(LOG_RANGE), None, None, LOG_RANGE, now);
-    let lines = match (&state.logs, LogQuery::parse(&query)) {
+    let lines = log_lines(&state, &query, &range).await;
+    let view = View {
+        query: &query,
+        range: &range,
+        by: None,
+    };
+    let body = html! {
+        h1 { "Trace " code { (trace_id) } }
+        h2 { "Errors" }
+        (error_events(&refs.events))
+        h2 { "Transactions" }
+        (transactions(&refs.transactions))
+        h2 { "Log lines" }
+        (log_list(&lines, &view))
+    };
+    layout::page("Trace", Nav::Logs, signed_in, body).into_response()
+}
+
+/// The newest lines carrying the trace id, or why there are none to show.
+async fn log_lines(
+    state: &SharedState,
+    query: &str,
+    range: &TimeRange,
+) -> Result<Vec<StoredLog>, String> {
+    match (&state.logs, LogQuery::parse(query)) {
         (Some(logs), Ok(q)) => {
             let store = logs.store.clone();
             let req = SearchRequest {
@@ -61,22 +86,18 @@ pub async fn page(
         }
         (None, _) => Err("logs are turned off".to_string()),
         (_, Err(e)) => Err(e.to_string()),
-    };
-    let view = View {
-        query: &query,
-        range: &range,
-        by: None,
-    };
-    let body = html! {
-        h1 { "Trace " code { (trace_id) } }
-        h2 { "Errors" }
-        @if refs.events.is_empty() {
+    }
+}
+
+fn error_events(events: &[TraceEvent]) -> Markup {
+    html! {
+        @if events.is_empty() {
             p.muted #trace-no-events { "No error event of this trace." }
         } @else {
             table.results.compact data-testid="trace-events" {
                 thead { tr { th { "Issue" } th { "Time (UTC)" } } }
                 tbody {
-                    @for e in &refs.events {
+                    @for e in events {
                         tr {
                             td { (level_badge(&e.level)) a href={ "/issues/" (e.issue_id) } { (e.title) } }
                             td { (e.timestamp.format("%Y-%m-%d %H:%M:%S")) }
@@ -85,14 +106,18 @@ pub async fn page(
                 }
             }
         }
-        h2 { "Transactions" }
-        @if refs.transactions.is_empty() {
+    }
+}
+
+fn transactions(transactions: &[TraceTransaction]) -> Markup {
+    html! {
+        @if transactions.is_empty() {
             p.muted { "No transaction of this trace." }
         } @else {
             table.results.compact data-testid="trace-transactions" {
                 thead { tr { th { "Transaction" } th { "Status" } th.num { "Duration" } th { "Start (UTC)" } } }
                 tbody {
-                    @for t in &refs.transactions {
+                    @for t in transactions {
                         @let href = format!("/transactions?project={}&name={}", t.project_id, super::super::metrics::encode(&t.name));
                         tr {
                             td { a href=(href) { (t.name) } @if let Some(op) = &t.op { " " span.tag { (op) } } }
@@ -104,17 +129,20 @@ pub async fn page(
                 }
             }
         }
-        h2 { "Log lines" }
-        @match &lines {
+    }
+}
+
+fn log_list(lines: &Result<Vec<StoredLog>, String>, view: &View) -> Markup {
+    html! {
+        @match lines {
             Ok(entries) if entries.is_empty() => { p.muted { "No log line of this trace in the last " (LOG_RANGE) "." } }
             Ok(entries) => {
-                p.small.muted { a href=(view.search(&query)) { "Search them" } " · newest first · times in UTC" }
+                p.small.muted { a href=(view.search(view.query)) { "Search them" } " · newest first · times in UTC" }
                 ol.log-list #log-results {
-                    @for s in entries { (entry::entry(s, &view, true)) }
+                    @for s in entries { (entry::entry(s, view, true)) }
                 }
             }
             Err(e) => { p.muted { "No log lines: " (e) } }
         }
-    };
-    layout::page("Trace", Nav::Logs, signed_in, body).into_response()
+    }
 }

@@ -32,6 +32,17 @@ const REMOTE_WRITE_MAX_BYTES: usize = 32 << 20;
 
 pub fn router(state: SharedState) -> Router<SharedState> {
     Router::new()
+        .merge(monitor_routes())
+        .merge(error_tracking_routes())
+        .merge(metrics_routes())
+        .merge(alerting_routes())
+        .merge(log_routes())
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// Monitors, their results, and maintenance windows.
+fn monitor_routes() -> Router<SharedState> {
+    Router::new()
         .route(
             "/api/v1/monitors",
             get(monitors::list).post(monitors::create),
@@ -43,15 +54,16 @@ pub fn router(state: SharedState) -> Router<SharedState> {
                 .delete(monitors::remove),
         )
         .route("/api/v1/monitors/{id}/results", get(monitors::results))
-        .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/deliveries", get(alerts::deliveries))
-        .route("/api/v1/receivers", get(receivers::list))
-        .route("/api/v1/receivers/{name}/test", post(receivers::test))
         .route(
             "/api/v1/maintenance",
             get(maintenance::list).post(maintenance::create),
         )
         .route("/api/v1/maintenance/{id}", delete(maintenance::remove))
+}
+
+/// Projects and their keys, issues, events, attachments and transactions.
+fn error_tracking_routes() -> Router<SharedState> {
+    Router::new()
         .route(
             "/api/v1/projects",
             get(projects::list).post(projects::create),
@@ -86,6 +98,11 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route("/api/v1/events/{event_id}", get(issues::event))
         .route("/api/v1/attachments/{id}", get(issues::attachment))
         .route("/api/v1/transactions", get(issues::transactions))
+}
+
+/// The Prometheus HTTP API and remote_write, scrape jobs, cardinality and dashboards.
+fn metrics_routes() -> Router<SharedState> {
+    Router::new()
         .route(
             "/api/v1/query",
             get(prometheus_api::query).post(prometheus_api::query),
@@ -120,6 +137,33 @@ pub fn router(state: SharedState) -> Router<SharedState> {
                 .delete(scrape_targets::remove),
         )
         .route("/api/v1/status/buildinfo", get(prometheus_api::buildinfo))
+        .route("/api/v1/status/tsdb", get(cardinality::tsdb_status))
+        .route(
+            "/api/v1/dashboards",
+            get(dashboards::list).post(dashboards::create),
+        )
+        .route(
+            "/api/v1/dashboards/{id}",
+            get(dashboards::get_one).delete(dashboards::remove),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(prometheus_api::exemplars).post(prometheus_api::exemplars),
+        )
+        .route(
+            "/api/v1/write",
+            post(prometheus_api::remote_write)
+                .layer(axum::extract::DefaultBodyLimit::max(REMOTE_WRITE_MAX_BYTES)),
+        )
+}
+
+/// Alerts and deliveries, receivers, Alertmanager's API v2, rules, incidents and on-call.
+fn alerting_routes() -> Router<SharedState> {
+    Router::new()
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/deliveries", get(alerts::deliveries))
+        .route("/api/v1/receivers", get(receivers::list))
+        .route("/api/v1/receivers/{name}/test", post(receivers::test))
         .route(
             "/api/v2/alerts",
             get(alertmanager_api::get_alerts).post(alertmanager_api::post_alerts),
@@ -147,24 +191,11 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         )
         .route("/api/v1/oncall", get(oncall::list))
         .route("/api/v1/oncall/{name}", get(oncall::get_one))
-        .route("/api/v1/status/tsdb", get(cardinality::tsdb_status))
-        .route(
-            "/api/v1/dashboards",
-            get(dashboards::list).post(dashboards::create),
-        )
-        .route(
-            "/api/v1/dashboards/{id}",
-            get(dashboards::get_one).delete(dashboards::remove),
-        )
-        .route(
-            "/api/v1/query_exemplars",
-            get(prometheus_api::exemplars).post(prometheus_api::exemplars),
-        )
-        .route(
-            "/api/v1/write",
-            post(prometheus_api::remote_write)
-                .layer(axum::extract::DefaultBodyLimit::max(REMOTE_WRITE_MAX_BYTES)),
-        )
+}
+
+/// Log ingest (Loki push, OTLP, `POST /api/v1/logs`), search, tail, log rules and traces.
+fn log_routes() -> Router<SharedState> {
+    Router::new()
         .route(
             "/loki/api/v1/push",
             post(logs_api::loki_push).layer(axum::extract::DefaultBodyLimit::max(
@@ -190,7 +221,6 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route("/api/v1/logs/{id}", get(logs_api::get_one))
         .route("/api/v1/log_rules", get(logs_api::rules))
         .route("/api/v1/traces/{trace_id}", get(logs_api::trace))
-        .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
 /// Reads need the token unless `web.public` lists `api`; writes always need it.
