@@ -46,7 +46,7 @@ impl App {
         w: MaintenanceWindow,
     ) -> Result<WindowView, AppError> {
         only_admin(caller)?;
-        w.validate().map_err(AppError::invalid)?;
+        w.validate().map_err(|e| AppError::invalid(e.to_string()))?;
         let w2 = w.clone();
         let id = self.with_store(move |s| s.create_maintenance(&w2)).await?;
         self.engine.refresh_maintenance().await?;

@@ -77,7 +77,7 @@ fn view(
     let (interval, timeout) = match config.resolve(&global) {
         Ok(j) => (j.interval, j.timeout),
         Err(e) => {
-            errors.push(e);
+            errors.push(e.to_string());
             (std::time::Duration::ZERO, std::time::Duration::ZERO)
         }
     };
@@ -144,7 +144,7 @@ fn invalid(message: String) -> AppError {
 fn from_job_error(e: ApiJobError) -> AppError {
     match e {
         ApiJobError::Conflict(m) => AppError::Conflict(m),
-        ApiJobError::Invalid(m) => invalid(m),
+        ApiJobError::Invalid(e) => invalid(e.to_string()),
     }
 }
 
@@ -196,7 +196,7 @@ fn parse_job(scrape: &ScrapeManager, doc: &Value) -> Result<ScrapeConfig, AppErr
             ));
         }
     }
-    check_discovery(|k| map.contains_key(k)).map_err(invalid)?;
+    check_discovery(|k| map.contains_key(k)).map_err(|e| invalid(e.to_string()))?;
     let bytes = serde_json::to_vec(doc).map_err(|e| AppError::Internal(e.to_string()))?;
     let config: ScrapeConfig = parse_json(&bytes)?;
     scrape.check_api_job(&config).map_err(from_job_error)?;
@@ -211,7 +211,8 @@ fn seal(key: &SecretKey, name: &str, doc: &Value) -> Result<(Value, Vec<u8>), Ap
     let sealed = if secrets.is_empty() {
         Vec::new()
     } else {
-        key.seal(name, &secrets).map_err(AppError::Internal)?
+        key.seal(name, &secrets)
+            .map_err(|e| AppError::Internal(e.to_string()))?
     };
     Ok((redacted, sealed))
 }
@@ -276,7 +277,7 @@ impl App {
         let scrape = self.scrape_manager()?;
         let mut doc = job_document(body, None)?;
         // On create there is nothing stored for a `<secret>` to stand for.
-        secrets::restore_secrets(&mut doc, &BTreeMap::new()).map_err(invalid)?;
+        secrets::restore_secrets(&mut doc, &BTreeMap::new()).map_err(|e| invalid(e.to_string()))?;
         let config = parse_job(&scrape, &doc)?;
         let name = config.job_name.clone();
         if let Some((source, _)) = scrape.jobs().iter().find(|(_, c)| c.job_name == name) {
@@ -342,7 +343,7 @@ impl App {
             // A key that no longer opens them leaves nothing to keep; new values still work.
             key.open(&name, &record.sealed_secrets).unwrap_or_default()
         };
-        secrets::restore_secrets(&mut doc, &old).map_err(invalid)?;
+        secrets::restore_secrets(&mut doc, &old).map_err(|e| invalid(e.to_string()))?;
         let config = parse_job(&scrape, &doc)?;
         let (redacted, sealed) = seal(key, &name, &doc)?;
         let n = name.clone();
@@ -417,7 +418,7 @@ pub async fn restore_scrape_jobs(
 ) -> Result<usize, AppError> {
     let dir = data_dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let key = SecretKey::load_or_create(&dir).map_err(AppError::Internal)?;
+        let key = SecretKey::load_or_create(&dir).map_err(|e| AppError::Internal(e.to_string()))?;
         let rows = store.scrape_jobs()?;
         let mut jobs = Vec::with_capacity(rows.len());
         for r in rows {

@@ -1,4 +1,5 @@
-//! The evaluators' error: what can stop an evaluator from recording what it found.
+//! The evaluators' error: what can stop an evaluator from recording what it found, and
+//! what their config refuses.
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluateError {
@@ -6,4 +7,11 @@ pub enum EvaluateError {
     Store(#[from] pharos_store::StoreError),
     #[error("evaluator task failed: {0}")]
     Task(String),
+    #[error("a rule file pattern must not be empty")]
+    EmptyRuleFilePattern,
+    #[error("invalid rule file pattern {pattern:?}: {source}")]
+    RuleFilePattern {
+        pattern: String,
+        source: glob::PatternError,
+    },
 }

@@ -3,7 +3,10 @@
 //! healthchecks.io URL scheme; Sentry envelopes; Prometheus exposition text, relabelling and
 //! remote_write. Loki push and syslog follow.
 
+pub mod error;
 pub mod heartbeat;
 pub mod logs;
 pub mod prometheus;
 pub mod sentry;
+
+pub use error::IngestError;

@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::ModelError;
+
 #[derive(Clone, Debug, PartialEq)]
 enum PathStep {
     Key(String),
@@ -50,10 +52,13 @@ impl PartialEq for JsonAssertion {
 
 impl JsonAssertion {
     /// Checks the body; `Err` carries what a person needs to see why it failed.
-    pub fn check(&self, body: &Value) -> Result<(), String> {
+    pub fn check(&self, body: &Value) -> Result<(), ModelError> {
         let found = self.lookup(body);
         let Some(found) = found else {
-            return Err(format!("{}: {} is missing", self.source, self.path_text()));
+            return Err(ModelError::AssertionPathMissing {
+                assertion: self.source.clone(),
+                path: self.path_text(),
+            });
         };
         let ok = match self.comparison {
             Comparison::Exists => true,
@@ -79,7 +84,10 @@ impl JsonAssertion {
         if ok {
             Ok(())
         } else {
-            Err(format!("{}: found {}", self.source, found))
+            Err(ModelError::AssertionFailed {
+                assertion: self.source.clone(),
+                found: found.clone(),
+            })
         }
     }
 
@@ -284,15 +292,21 @@ mod tests {
         assert!(a("checks.database.latency_ms <= 15").check(&body).is_ok());
         assert!(a("checks.database.latency_ms > 15").check(&body).is_err());
         assert!(a("status != 'degraded'").check(&body).is_ok());
-        let err = a("checks.redis.status exists").check(&body).unwrap_err();
-        assert!(err.contains("missing"), "{err}");
+        let err = a("checks.redis.status exists")
+            .check(&body)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "checks.redis.status exists: checks.redis.status is missing"
+        );
     }
 
     #[test]
     fn failures_say_what_was_found() {
         let body = json!({"status": "degraded"});
         let err = a(r#"status == "healthy""#).check(&body).unwrap_err();
-        assert!(err.contains("\"degraded\""), "{err}");
+        assert_eq!(err.to_string(), r#"status == "healthy": found "degraded""#);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod alert;
 pub mod assertion;
 pub mod clock;
 pub mod duration;
+pub mod error;
 pub mod log;
 pub mod maintenance;
 pub mod monitor;
@@ -19,6 +20,7 @@ pub mod yaml;
 
 pub use alert::{Alert, AlertState, Labels, StoredAlertHandler};
 pub use duration::HumanDuration;
+pub use error::ModelError;
 pub use log::{DecodedLogs, LogEntry, LogLevel, LogSource, RejectedLine};
 pub use monitor::{MonitorCheck, MonitorId, MonitorSpec, MonitorSpecError, MonitorState};
 pub use notification::Notification;

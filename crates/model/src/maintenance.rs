@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ModelError;
 use crate::monitor::MonitorId;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,12 +25,12 @@ impl MaintenanceWindow {
             && (self.monitors.is_empty() || self.monitors.contains(monitor))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         if self.name.trim().is_empty() {
-            return Err("name: must not be empty".into());
+            return Err(ModelError::WindowWithoutName);
         }
         if self.ends_at <= self.starts_at {
-            return Err("ends_at: must be after starts_at".into());
+            return Err(ModelError::WindowEndsFirst);
         }
         Ok(())
     }

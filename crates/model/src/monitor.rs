@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::ModelError;
 use crate::assertion::JsonAssertion;
 use crate::duration::HumanDuration;
 use crate::status_codes::StatusRange;
@@ -421,12 +422,11 @@ fn check_heartbeat(h: HeartbeatCheck) -> Result<HeartbeatCheck, MonitorSpecError
 }
 
 /// Parses a five-field (or six, with seconds) cron expression.
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    croner::parser::CronParser::builder()
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, ModelError> {
+    Ok(croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Optional)
         .build()
-        .parse(expr)
-        .map_err(|e| e.to_string())
+        .parse(expr)?)
 }
 
 /// Header names whose values are credentials, by the words they usually contain.

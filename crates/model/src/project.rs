@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::HumanDuration;
+use crate::{HumanDuration, ModelError};
 
 /// A project as written in `pharos.yaml` (`projects:`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -155,33 +155,37 @@ impl ProjectSpec {
     }
 
     /// Checks what serde cannot: a usable name and DSN id, keys that fit in a DSN.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let in_field = |field: String, e: ModelError| ModelError::ProjectField {
+            field,
+            source: Box::new(e),
+        };
         if self.id == 0 {
-            return Err("id: must be a positive number (it ends the DSN)".into());
+            return Err(ModelError::ProjectId);
         }
-        validate_name(&self.name).map_err(|e| format!("name: {e}"))?;
+        validate_name(&self.name).map_err(|e| in_field("name".into(), e))?;
         for (i, k) in self.keys.iter().enumerate() {
-            validate_key(k.key()).map_err(|e| format!("keys[{i}]: {e}"))?;
+            validate_key(k.key()).map_err(|e| in_field(format!("keys[{i}]"), e))?;
         }
         Ok(())
     }
 }
 
-pub fn validate_name(name: &str) -> Result<(), String> {
+pub fn validate_name(name: &str) -> Result<(), ModelError> {
     if name.trim().is_empty() || name.len() > 100 {
-        return Err("must be 1 to 100 characters".into());
+        return Err(ModelError::NameLength);
     }
     Ok(())
 }
 
-pub fn validate_key(key: &str) -> Result<(), String> {
+pub fn validate_key(key: &str) -> Result<(), ModelError> {
     if key.len() < 8
         || key.len() > 64
         || !key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err("a key is 8 to 64 letters, digits, '-' or '_'".into());
+        return Err(ModelError::KeyShape);
     }
     Ok(())
 }

@@ -131,12 +131,12 @@ impl Config {
         let config = Config::parse(&text, path, &|name| std::env::var(name).ok())?;
         // Jobs are checked against `global` once both sections are read.
         pharos_scrape::manager::ScrapeManager::check(&config.global, &config.scrape_configs)
-            .map_err(|message| ConfigError {
+            .map_err(|e| ConfigError {
                 file: path.to_path_buf(),
                 line: None,
                 column: None,
                 field: Some("scrape_configs".into()),
-                message,
+                message: e.to_string(),
             })?;
         let mut config = config;
         let base = path.parent().unwrap_or(Path::new(""));

@@ -13,6 +13,7 @@ use pharos_ingest::prometheus::relabel::RelabelConfig;
 use pharos_model::HumanDuration;
 use serde::{Deserialize, Deserializer};
 
+use crate::ScrapeError;
 use crate::json::JsonMetricSpec;
 
 /// Prometheus's `global:` section (the parts that concern scraping and evaluation).
@@ -359,11 +360,9 @@ const UNSUPPORTED_SD: &[&str] = &[
 
 /// Refuses a job that names a discovery mechanism Pharos does not have (`has` tells
 /// whether the job has a key), naming it rather than calling it an unknown field.
-pub fn check_discovery(has: impl Fn(&str) -> bool) -> Result<(), String> {
+pub fn check_discovery(has: impl Fn(&str) -> bool) -> Result<(), ScrapeError> {
     match UNSUPPORTED_SD.iter().find(|k| has(k)) {
-        Some(key) => Err(format!(
-            "{key}: not supported by Pharos; use static_configs or file_sd_configs"
-        )),
+        Some(key) => Err(ScrapeError::UnsupportedDiscovery { key }),
         None => Ok(()),
     }
 }
@@ -389,9 +388,9 @@ pub const DEFAULT_BODY_LIMIT: u64 = 50 << 20;
 
 impl ScrapeConfig {
     /// Prometheus's load-time checks, plus defaults from `global`.
-    pub fn resolve(&self, global: &GlobalConfig) -> Result<Job, String> {
+    pub fn resolve(&self, global: &GlobalConfig) -> Result<Job, ScrapeError> {
         if self.job_name.trim().is_empty() {
-            return Err("job_name: must not be empty".into());
+            return Err(ScrapeError::EmptyJobName);
         }
         let interval = self
             .scrape_interval
@@ -403,22 +402,18 @@ impl ScrapeConfig {
             None => global.scrape_timeout.as_duration().min(interval),
         };
         if interval.is_zero() {
-            return Err("scrape_interval: must be above zero".into());
+            return Err(ScrapeError::ZeroInterval);
         }
         if timeout > interval {
-            return Err(format!(
-                "scrape timeout greater than scrape interval for scrape config with job name {:?}",
-                self.job_name
-            ));
+            return Err(ScrapeError::TimeoutAboveInterval {
+                job: self.job_name.clone(),
+            });
         }
         if self.scheme != "http" && self.scheme != "https" {
-            return Err(format!("scheme: {:?} is not http or https", self.scheme));
+            return Err(ScrapeError::Scheme(self.scheme.clone()));
         }
         if !self.metrics_path.starts_with('/') {
-            return Err(format!(
-                "metrics_path: {:?} must start with /",
-                self.metrics_path
-            ));
+            return Err(ScrapeError::MetricsPath(self.metrics_path.clone()));
         }
         let bearer_ways = [
             self.bearer_token.is_some(),
@@ -426,58 +421,62 @@ impl ScrapeConfig {
             self.authorization.is_some(),
         ];
         if bearer_ways.iter().filter(|b| **b).count() > 1 {
-            return Err("at most one of bearer_token, bearer_token_file and authorization must be configured".into());
+            return Err(ScrapeError::SeveralBearerCredentials);
         }
         if self.basic_auth.is_some() && bearer_ways.iter().any(|b| *b) {
-            return Err("at most one of basic_auth, bearer_token, bearer_token_file and authorization must be configured".into());
+            return Err(ScrapeError::BasicAuthAndBearer);
         }
         if let Some(b) = &self.basic_auth
             && b.password.is_some()
             && b.password_file.is_some()
         {
-            return Err(
-                "basic_auth: at most one of password and password_file must be configured".into(),
-            );
+            return Err(ScrapeError::PasswordAndPasswordFile);
         }
         if let Some(a) = &self.authorization {
             if a.credentials.is_some() && a.credentials_file.is_some() {
-                return Err("authorization: at most one of credentials and credentials_file must be configured".into());
+                return Err(ScrapeError::CredentialsAndCredentialsFile);
             }
             if a.kind.eq_ignore_ascii_case("basic") {
-                return Err("authorization: type 'Basic' is not allowed; use basic_auth".into());
+                return Err(ScrapeError::BasicAuthorization);
             }
         }
         if let Some(tls) = &self.tls_config
             && tls.cert_file.is_some() != tls.key_file.is_some()
         {
-            return Err("tls_config: cert_file and key_file must be configured together".into());
+            return Err(ScrapeError::CertWithoutKey);
         }
-        for (i, r) in self.relabel_configs.iter().enumerate() {
+        for (index, r) in self.relabel_configs.iter().enumerate() {
             r.validate()
-                .map_err(|e| format!("relabel_configs[{i}]: {e}"))?;
+                .map_err(|source| ScrapeError::Relabel { index, source })?;
         }
-        for (i, r) in self.metric_relabel_configs.iter().enumerate() {
+        for (index, r) in self.metric_relabel_configs.iter().enumerate() {
             r.validate()
-                .map_err(|e| format!("metric_relabel_configs[{i}]: {e}"))?;
+                .map_err(|source| ScrapeError::MetricRelabel { index, source })?;
         }
-        for (i, sc) in self.static_configs.iter().enumerate() {
+        for (index, sc) in self.static_configs.iter().enumerate() {
             for t in &sc.targets {
                 if t.contains('/') {
-                    return Err(format!(
-                        "static_configs[{i}]: target {t:?}: a target is host:port, without scheme or path"
-                    ));
+                    return Err(ScrapeError::TargetWithPath {
+                        index,
+                        target: t.clone(),
+                    });
                 }
             }
         }
-        for (i, f) in self.file_sd_configs.iter().enumerate() {
+        for (index, f) in self.file_sd_configs.iter().enumerate() {
             for p in &f.files {
-                crate::discovery::check_file_pattern(p)
-                    .map_err(|e| format!("file_sd_configs[{i}]: {e}"))?;
+                crate::discovery::check_file_pattern(p).map_err(|e| ScrapeError::FileSd {
+                    index,
+                    source: Box::new(e),
+                })?;
             }
         }
         if let Some(specs) = &self.json {
-            for (i, s) in specs.iter().enumerate() {
-                s.validate().map_err(|e| format!("json[{i}]: {e}"))?;
+            for (index, s) in specs.iter().enumerate() {
+                s.validate().map_err(|e| ScrapeError::Json {
+                    index,
+                    source: Box::new(e),
+                })?;
             }
         }
         let protocols = self
@@ -486,7 +485,7 @@ impl ScrapeConfig {
             .or_else(|| global.scrape_protocols.clone())
             .unwrap_or_else(|| DEFAULT_PROTOCOLS.to_vec());
         if protocols.is_empty() {
-            return Err("scrape_protocols: must not be empty".into());
+            return Err(ScrapeError::NoProtocols);
         }
         let limit = |own: Option<u64>, global: Option<u64>| own.or(global).unwrap_or(0);
         let body = self

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ScrapeError;
 use crate::config::{FileSdConfig, StaticConfig};
 
 /// Targets that share labels, as both static configs and SD files write them.
@@ -37,24 +38,24 @@ pub fn static_groups(configs: &[StaticConfig]) -> Vec<TargetGroup> {
 
 /// Prometheus allows a glob only in the last path segment (`dir/*.json`), and only the
 /// extensions .json, .yml and .yaml.
-pub fn check_file_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_file_pattern(pattern: &str) -> Result<(), ScrapeError> {
     let p = Path::new(pattern);
     let parent = p
         .parent()
         .map(|d| d.to_string_lossy().into_owned())
         .unwrap_or_default();
     if parent.contains(['*', '?', '[']) {
-        return Err(format!(
-            "path {pattern:?}: only the last path segment may contain a glob"
-        ));
+        return Err(ScrapeError::GlobInDirectory {
+            pattern: pattern.to_string(),
+        });
     }
     let ok = [".json", ".yml", ".yaml"]
         .iter()
         .any(|ext| pattern.ends_with(ext));
     if !ok {
-        return Err(format!(
-            "path {pattern:?} is not a valid file path (it must end in .json, .yml or .yaml)"
-        ));
+        return Err(ScrapeError::FileExtension {
+            pattern: pattern.to_string(),
+        });
     }
     Ok(())
 }
@@ -119,15 +120,24 @@ fn glob_regex(glob: &str) -> String {
 
 /// Reads one SD file. An unreadable or malformed file is an error for that file only;
 /// Prometheus keeps the groups it last read from it.
-pub fn read_file(path: &Path) -> Result<Vec<TargetGroup>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_file(path: &Path) -> Result<Vec<TargetGroup>, ScrapeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScrapeError::ReadSdFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let is_json = path.extension().is_some_and(|e| e == "json");
     let mut groups: Vec<TargetGroup> = if is_json {
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        serde_json::from_str(&text).map_err(|source| ScrapeError::SdFileJson {
+            path: path.to_path_buf(),
+            source,
+        })?
     } else if text.trim().is_empty() {
         Vec::new()
     } else {
-        serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        serde_norway::from_str(&text).map_err(|source| ScrapeError::SdFileYaml {
+            path: path.to_path_buf(),
+            source,
+        })?
     };
     let source = path.display().to_string();
     for g in &mut groups {
@@ -153,7 +163,7 @@ pub fn file_groups(
                     out.insert(path, g);
                 }
                 Err(e) => {
-                    errors.push(e);
+                    errors.push(e.to_string());
                     if let Some(g) = previous.get(&path) {
                         out.insert(path, g.clone());
                     }
@@ -203,5 +213,17 @@ mod tests {
         assert!(check_file_pattern("/etc/*/x.json").is_err());
         assert!(check_file_pattern("/etc/x.txt").is_err());
         assert!(check_file_pattern("/etc/t_*.yaml").is_ok());
+    }
+
+    #[test]
+    fn an_unreadable_file_is_named_with_the_io_error() {
+        let path =
+            std::env::temp_dir().join(format!("pharos-sd-missing-{}.json", std::process::id()));
+        let e = read_file(&path).unwrap_err();
+        let ScrapeError::ReadSdFile { source, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(e.to_string(), format!("{}: {source}", path.display()));
     }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use pharos_ingest::prometheus::exposition::{is_label_name, is_metric_name};
 
+use crate::ScrapeError;
 use crate::metadata::MetricMetadata;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -90,30 +91,29 @@ impl JsonMetricSpec {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ScrapeError> {
         if self.path.is_empty() || self.path.split('.').any(str::is_empty) {
-            return Err(format!(
-                "path {:?}: empty key (write keys separated by single dots)",
-                self.path
-            ));
+            return Err(ScrapeError::JsonEmptyKey {
+                path: self.path.clone(),
+            });
         }
         for s in segments(&self.path) {
             if let Segment::Capture(name) = s
                 && !is_label_name(name)
             {
-                return Err(format!(
-                    "path {:?}: {{{name}}} is not a valid label name",
-                    self.path
-                ));
+                return Err(ScrapeError::JsonCaptureName {
+                    path: self.path.clone(),
+                    capture: name.to_string(),
+                });
             }
         }
         let name = self.metric_name();
         if !is_metric_name(&name) {
-            return Err(format!("name {name:?} is not a valid metric name"));
+            return Err(ScrapeError::JsonMetricName(name));
         }
         for l in self.labels.keys() {
             if !is_label_name(l) {
-                return Err(format!("labels: {l:?} is not a valid label name"));
+                return Err(ScrapeError::JsonLabelName(l.clone()));
             }
         }
         Ok(())

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod discovery;
+pub mod error;
 pub mod host;
 pub mod json;
 pub mod manager;
@@ -12,3 +13,5 @@ pub mod metadata;
 pub mod scrape_loop;
 pub mod secrets;
 pub mod target;
+
+pub use error::ScrapeError;

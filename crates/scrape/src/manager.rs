@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use pharos_tsdb::Tsdb;
 
+use crate::ScrapeError;
 use crate::config::{GlobalConfig, Job, ScrapeConfig};
 use crate::discovery::{self, TargetGroup};
 use crate::metadata::MetadataStore;
@@ -37,12 +38,12 @@ pub enum JobSource {
 }
 
 /// Why an API job was refused.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum ApiJobError {
     /// The name is taken (by a config job, or by another API job on create).
     Conflict(String),
     /// The job does not pass the checks a config job passes; the message names the field.
-    Invalid(String),
+    Invalid(ScrapeError),
 }
 
 struct Desired {
@@ -85,12 +86,14 @@ impl ScrapeManager {
     }
 
     /// Checks every job; an error names the job and changes nothing.
-    pub fn check(global: &GlobalConfig, configs: &[ScrapeConfig]) -> Result<Vec<Job>, String> {
+    pub fn check(global: &GlobalConfig, configs: &[ScrapeConfig]) -> Result<Vec<Job>, ScrapeError> {
         configs
             .iter()
             .map(|c| {
-                c.resolve(global)
-                    .map_err(|e| format!("scrape_configs: job {:?}: {e}", c.job_name))
+                c.resolve(global).map_err(|e| ScrapeError::Job {
+                    job: c.job_name.clone(),
+                    source: Box::new(e),
+                })
             })
             .collect()
     }
@@ -101,7 +104,7 @@ impl ScrapeManager {
         global: GlobalConfig,
         configs: Vec<ScrapeConfig>,
         base_dir: &Path,
-    ) -> Result<(), String> {
+    ) -> Result<(), ScrapeError> {
         Self::check(&global, &configs)?;
         {
             let mut desired = self.desired.lock().unwrap_or_else(|p| p.into_inner());
@@ -118,13 +121,12 @@ impl ScrapeManager {
 
     /// Refuses config jobs whose name an API job already has (before anything of a new
     /// config is applied, so a clash changes nothing).
-    pub fn check_names(&self, configs: &[ScrapeConfig]) -> Result<(), String> {
+    pub fn check_names(&self, configs: &[ScrapeConfig]) -> Result<(), ScrapeError> {
         let api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
         match configs.iter().find(|c| api.contains_key(&c.job_name)) {
-            Some(c) => Err(format!(
-                "scrape_configs: job {name:?} is already a scrape job created through the API; rename it in the file or delete that job (DELETE /api/v1/scrape_jobs/{name})",
-                name = c.job_name
-            )),
+            Some(c) => Err(ScrapeError::NameOfApiJob {
+                job: c.job_name.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -281,7 +283,7 @@ impl ScrapeManager {
         }
         drop(file_groups);
         for (name, e) in api_errors {
-            notes.insert(name, (0, vec![e]));
+            notes.insert(name, (0, vec![e.to_string()]));
         }
         *self.job_notes.write().unwrap_or_else(|p| p.into_inner()) = notes;
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -486,7 +488,7 @@ mod tests {
         let e = m
             .apply(GlobalConfig::default(), clashing, &dir)
             .unwrap_err();
-        assert!(e.contains("created through the API"), "{e}");
+        assert!(matches!(e, ScrapeError::NameOfApiJob { .. }), "{e}");
         assert_eq!(pools(&m), vec!["file", "made"]);
 
         assert!(m.remove_api_job("made"));

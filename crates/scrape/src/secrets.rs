@@ -16,6 +16,8 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundK
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::Value;
 
+use crate::ScrapeError;
+
 /// What GET answers show instead of a credential; sent back unchanged in a PUT or PATCH,
 /// it keeps the stored value.
 pub const REDACTED: &str = "<secret>";
@@ -50,7 +52,10 @@ pub fn split_secrets(doc: &mut Value) -> BTreeMap<String, String> {
 
 /// Puts stored secrets back where a job's JSON says [`REDACTED`]. A [`REDACTED`] with no
 /// stored value behind it is an error naming the field.
-pub fn restore_secrets(doc: &mut Value, secrets: &BTreeMap<String, String>) -> Result<(), String> {
+pub fn restore_secrets(
+    doc: &mut Value,
+    secrets: &BTreeMap<String, String>,
+) -> Result<(), ScrapeError> {
     for path in SECRET_FIELDS {
         let key = path.join(".");
         if let Some(v @ Value::String(_)) = field_mut(doc, path)
@@ -58,11 +63,7 @@ pub fn restore_secrets(doc: &mut Value, secrets: &BTreeMap<String, String>) -> R
         {
             match secrets.get(&key) {
                 Some(s) => *v = Value::String(s.clone()),
-                None => {
-                    return Err(format!(
-                        "{key}: {REDACTED:?} stands for a stored credential and this job has none; send the credential itself"
-                    ));
-                }
+                None => return Err(ScrapeError::NoStoredSecret { field: key }),
             }
         }
     }
@@ -87,7 +88,7 @@ impl std::fmt::Debug for SecretKey {
 
 impl SecretKey {
     /// Reads `dir/secrets.key`, or makes it (32 random bytes, mode 0600) on first use.
-    pub fn load_or_create(dir: &Path) -> Result<SecretKey, String> {
+    pub fn load_or_create(dir: &Path) -> Result<SecretKey, ScrapeError> {
         let path = dir.join(KEY_FILE);
         let rng = SystemRandom::new();
         let bytes = match std::fs::read(&path) {
@@ -95,7 +96,7 @@ impl SecretKey {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 let mut b = vec![0u8; CHACHA20_POLY1305.key_len()];
                 rng.fill(&mut b)
-                    .map_err(|_| "no randomness for a new secrets key".to_string())?;
+                    .map_err(|_| ScrapeError::NoRandomnessForKey)?;
                 let write = || -> std::io::Result<()> {
                     let mut f = OpenOptions::new()
                         .write(true)
@@ -105,19 +106,20 @@ impl SecretKey {
                     f.write_all(&b)?;
                     f.sync_all()
                 };
-                write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                write().map_err(|source| ScrapeError::WriteKey {
+                    path: path.clone(),
+                    source,
+                })?;
                 b
             }
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(ScrapeError::ReadKey { path, source }),
         };
-        let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| {
-            format!(
-                "{}: not a secrets key ({} bytes, want {})",
-                path.display(),
-                bytes.len(),
-                CHACHA20_POLY1305.key_len()
-            )
-        })?;
+        let unbound =
+            UnboundKey::new(&CHACHA20_POLY1305, &bytes).map_err(|_| ScrapeError::NotAKey {
+                path: path.clone(),
+                len: bytes.len(),
+                want: CHACHA20_POLY1305.key_len(),
+            })?;
         Ok(SecretKey {
             key: LessSafeKey::new(unbound),
             rng,
@@ -125,19 +127,23 @@ impl SecretKey {
     }
 
     /// Seals a job's secrets; `job` is bound in so a blob cannot be moved to another job.
-    pub fn seal(&self, job: &str, secrets: &BTreeMap<String, String>) -> Result<Vec<u8>, String> {
+    pub fn seal(
+        &self,
+        job: &str,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, ScrapeError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut nonce)
-            .map_err(|_| "no randomness for a nonce".to_string())?;
-        let mut data = serde_json::to_vec(secrets).map_err(|e| e.to_string())?;
+            .map_err(|_| ScrapeError::NoRandomnessForNonce)?;
+        let mut data = serde_json::to_vec(secrets).map_err(ScrapeError::EncodeSecrets)?;
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(job.as_bytes()),
                 &mut data,
             )
-            .map_err(|_| "sealing failed".to_string())?;
+            .map_err(|_| ScrapeError::Seal)?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + data.len());
         out.push(SEALED_V1);
         out.extend_from_slice(&nonce);
@@ -146,11 +152,9 @@ impl SecretKey {
     }
 
     /// Opens what [`seal`](Self::seal) made for the same job.
-    pub fn open(&self, job: &str, sealed: &[u8]) -> Result<BTreeMap<String, String>, String> {
-        let refused = || {
-            format!(
-                "the stored credentials of scrape job {job:?} cannot be opened with {KEY_FILE} (was the key file replaced?); send them again with PUT or PATCH"
-            )
+    pub fn open(&self, job: &str, sealed: &[u8]) -> Result<BTreeMap<String, String>, ScrapeError> {
+        let refused = || ScrapeError::CannotOpen {
+            job: job.to_string(),
         };
         let Some((&SEALED_V1, rest)) = sealed.split_first() else {
             return Err(refused());
@@ -195,7 +199,10 @@ mod tests {
     fn a_placeholder_without_a_stored_secret_names_the_field() {
         let mut doc = json!({"authorization": {"credentials": REDACTED}});
         let e = restore_secrets(&mut doc, &BTreeMap::new()).unwrap_err();
-        assert!(e.starts_with("authorization.credentials: "), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "authorization.credentials: \"<secret>\" stands for a stored credential and this job has none; send the credential itself"
+        );
     }
 
     #[test]
@@ -216,13 +223,30 @@ mod tests {
             &std::fs::metadata(dir.join(KEY_FILE)).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
+        std::fs::write(dir.join(KEY_FILE), [7u8; 5]).unwrap();
+        assert_eq!(
+            SecretKey::load_or_create(&dir).unwrap_err().to_string(),
+            format!(
+                "{}: not a secrets key (5 bytes, want 32)",
+                dir.join(KEY_FILE).display()
+            )
+        );
+        let no_dir = dir.join("missing");
+        match SecretKey::load_or_create(&no_dir) {
+            Err(e @ ScrapeError::WriteKey { .. }) => {
+                let io = std::error::Error::source(&e).expect("the io error");
+                assert_eq!(
+                    e.to_string(),
+                    format!("cannot write {}: {io}", no_dir.join(KEY_FILE).display())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         std::fs::write(dir.join(KEY_FILE), [7u8; 32]).unwrap();
         let other = SecretKey::load_or_create(&dir).unwrap();
-        assert!(
-            other
-                .open("app", &sealed)
-                .unwrap_err()
-                .contains("send them again")
+        assert_eq!(
+            other.open("app", &sealed).unwrap_err().to_string(),
+            "the stored credentials of scrape job \"app\" cannot be opened with secrets.key (was the key file replaced?); send them again with PUT or PATCH"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

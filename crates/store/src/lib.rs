@@ -64,6 +64,15 @@ pub enum StoreError {
     Conflict(String),
     #[error("the store is busy; try again shortly")]
     Busy,
+    /// An issue search with an `is:` value that is not an issue state.
+    #[error("is:{0} is not a state (unresolved, resolved, ignored, regressed, new)")]
+    UnknownIssueState(String),
+    /// An issue search with a `project:` value that is not a number.
+    #[error("project:{value} is not a project id")]
+    InvalidProjectId {
+        value: String,
+        source: std::num::ParseIntError,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -142,7 +142,7 @@ fn table(list: &[&Silence], now: DateTime<Utc>) -> Markup {
 
 fn record_from(form: &NewSilence, now: DateTime<Utc>) -> Result<SilenceRecord, String> {
     let mut matchers = Vec::new();
-    for m in parse_matchers(&form.matchers)? {
+    for m in parse_matchers(&form.matchers).map_err(|e| e.to_string())? {
         matchers.push(SilenceMatcher {
             name: m.name.clone(),
             value: m.value.clone(),

@@ -196,7 +196,7 @@ pub async fn get_alerts(State(state): State<SharedState>, RawQuery(q): RawQuery)
 }
 
 fn regex_matcher(re: &str) -> Result<LabelMatcher, String> {
-    matcher("receiver", pharos_model::series::MatchOp::Regex, re)
+    matcher("receiver", pharos_model::series::MatchOp::Regex, re).map_err(|e| e.to_string())
 }
 
 pub async fn get_groups(State(state): State<SharedState>, RawQuery(q): RawQuery) -> Response {

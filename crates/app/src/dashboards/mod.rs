@@ -338,7 +338,7 @@ pub fn load_file(path: &Path) -> Result<Dashboard, DashboardError> {
 /// Checks a `dashboards:` entry of the config: a path, with a glob allowed in its last
 /// segment, ending in `.json`, `.yml` or `.yaml`.
 pub fn check_pattern(pattern: &str) -> Result<(), String> {
-    pharos_scrape::discovery::check_file_pattern(pattern)
+    pharos_scrape::discovery::check_file_pattern(pattern).map_err(|e| e.to_string())
 }
 
 /// Reads every dashboard the config's `dashboards:` patterns name (relative to `base`,

@@ -18,6 +18,7 @@ use std::time::Duration;
 use pharos_template::Template;
 use promql_parser::parser::Expr;
 
+use crate::EvaluateError;
 use locate::{Seg, field_path, locate, parse_field_path};
 use raw::RawFile;
 
@@ -107,17 +108,20 @@ pub fn load_rule_files(
 }
 
 /// Checks a pattern's syntax without reading anything.
-pub fn check_pattern(pattern: &str) -> Result<(), String> {
+pub fn check_pattern(pattern: &str) -> Result<(), EvaluateError> {
     if pattern.trim().is_empty() {
-        return Err("a rule file pattern must not be empty".into());
+        return Err(EvaluateError::EmptyRuleFilePattern);
     }
     glob::Pattern::new(pattern)
         .map(|_| ())
-        .map_err(|e| format!("invalid rule file pattern {pattern:?}: {e}"))
+        .map_err(|source| EvaluateError::RuleFilePattern {
+            pattern: pattern.to_string(),
+            source,
+        })
 }
 
 fn expand_pattern(pattern: &str, base: &Path) -> Result<Vec<PathBuf>, String> {
-    check_pattern(pattern)?;
+    check_pattern(pattern).map_err(|e| e.to_string())?;
     let full = if Path::new(pattern).is_absolute() {
         PathBuf::from(pattern)
     } else {

@@ -10,6 +10,7 @@ use pharos_model::{DecodedLogs, LogEntry, LogLevel, LogSource, RejectedLine};
 use serde_json::{Map, Value};
 
 use super::line;
+use crate::IngestError;
 
 /// Largest decompressed protobuf request accepted; senders batch around 1 MiB.
 pub const MAX_DECODED_BYTES: usize = 64 << 20;
@@ -123,7 +124,7 @@ fn json_stream(i: usize, stream: Value, received: DateTime<Utc>, out: &mut Decod
     if let Some(Value::String(text)) = stream.get("labels") {
         let labels = match parse_labels(text) {
             Ok(labels) => labels,
-            Err(e) => return reject(out, e),
+            Err(e) => return reject(out, e.to_string()),
         };
         let entries = match stream.remove("entries") {
             Some(Value::Array(entries)) => entries,
@@ -256,10 +257,10 @@ pub fn decode_protobuf(body: &[u8], received: DateTime<Utc>) -> Result<DecodedLo
     for (i, stream) in req.streams.into_iter().enumerate() {
         let labels = match parse_labels(&stream.labels) {
             Ok(labels) => labels,
-            Err(reason) => {
+            Err(e) => {
                 out.rejected.push(RejectedLine {
                     position: format!("streams[{i}]"),
-                    reason,
+                    reason: e.to_string(),
                 });
                 continue;
             }
@@ -312,8 +313,11 @@ pub fn encode_protobuf(req: &PushRequest) -> Vec<u8> {
 }
 
 /// Reads Prometheus label syntax, `{a="b", c="d"}`, with Go's string escapes in values.
-pub fn parse_labels(text: &str) -> Result<Pairs, String> {
-    let bad = |why: &str| format!("labels {text:?}: {why}");
+pub fn parse_labels(text: &str) -> Result<Pairs, IngestError> {
+    let bad = |why: &str| IngestError::Labels {
+        labels: text.to_string(),
+        reason: why.to_string(),
+    };
     let s = text.trim();
     let inner = s
         .strip_prefix('{')
@@ -635,5 +639,9 @@ mod tests {
         ] {
             assert!(parse_labels(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_labels(r#"{a="b" c="d"}"#).unwrap_err().to_string(),
+            r#"labels "{a=\"b\" c=\"d\"}": expected , between labels"#
+        );
     }
 }

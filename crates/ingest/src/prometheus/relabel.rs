@@ -10,6 +10,8 @@ use pharos_model::series::LabelSet;
 use regex::Regex;
 use serde::{Deserialize, Deserializer};
 
+use crate::IngestError;
+
 /// What a rule does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,7 +31,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Action::Replace => "replace",
             Action::Keep => "keep",
@@ -120,8 +122,8 @@ pub struct RelabelConfig {
 
 impl RelabelConfig {
     /// The checks Prometheus makes when it loads a config, with its messages.
-    pub fn validate(&self) -> Result<(), String> {
-        let action = self.action.name();
+    pub fn validate(&self) -> Result<(), IngestError> {
+        let action = self.action;
         let target = self.target_label.as_deref().unwrap_or("");
         match self.action {
             Action::Replace
@@ -132,30 +134,24 @@ impl RelabelConfig {
             | Action::DropEqual
                 if target.is_empty() =>
             {
-                return Err(format!(
-                    "relabel configuration for {action} action requires 'target_label' value"
-                ));
+                return Err(IngestError::RelabelTargetLabel { action });
             }
             _ => {}
         }
         if self.action == Action::HashMod && self.modulus.unwrap_or(0) == 0 {
-            return Err("relabel configuration for hashmod requires non-zero modulus".into());
+            return Err(IngestError::RelabelModulus);
         }
         if matches!(self.action, Action::KeepEqual | Action::DropEqual)
             && self.source_labels.is_empty()
         {
-            return Err(format!(
-                "relabel configuration for {action} action requires 'source_labels' value"
-            ));
+            return Err(IngestError::RelabelSourceLabels { action });
         }
         if matches!(
             self.action,
             Action::Lowercase | Action::Uppercase | Action::KeepEqual | Action::DropEqual
         ) && (self.replacement != "$1" || self.regex.as_str() != "(.*)")
         {
-            return Err(format!(
-                "{action} action requires only 'source_labels' and `target_label`, and no other fields"
-            ));
+            return Err(IngestError::RelabelOnlyLabels { action });
         }
         if matches!(self.action, Action::LabelDrop | Action::LabelKeep)
             && (!self.source_labels.is_empty()
@@ -164,9 +160,7 @@ impl RelabelConfig {
                 || self.separator != ";"
                 || self.replacement != "$1")
         {
-            return Err(format!(
-                "{action} action requires only 'regex', and no other fields"
-            ));
+            return Err(IngestError::RelabelOnlyRegex { action });
         }
         Ok(())
     }
@@ -346,19 +340,30 @@ mod tests {
     #[test]
     fn invalid_rules_are_refused_with_prometheus_messages() {
         for (yaml, want) in [
-            ("- source_labels: [a]\n", "requires 'target_label'"),
+            (
+                "- source_labels: [a]\n",
+                "relabel configuration for replace action requires 'target_label' value",
+            ),
             (
                 "- action: hashmod\n  target_label: x\n  source_labels: [a]\n",
-                "non-zero modulus",
+                "relabel configuration for hashmod requires non-zero modulus",
+            ),
+            (
+                "- action: keepequal\n  target_label: x\n",
+                "relabel configuration for keepequal action requires 'source_labels' value",
+            ),
+            (
+                "- action: lowercase\n  target_label: x\n  source_labels: [a]\n  regex: a\n",
+                "lowercase action requires only 'source_labels' and `target_label`, and no other fields",
             ),
             (
                 "- action: labeldrop\n  regex: a\n  source_labels: [b]\n",
-                "requires only 'regex'",
+                "labeldrop action requires only 'regex', and no other fields",
             ),
         ] {
             let r: Vec<RelabelConfig> = serde_norway::from_str(yaml).unwrap();
             let e = r[0].validate().unwrap_err();
-            assert!(e.contains(want), "{yaml}: {e}");
+            assert_eq!(e.to_string(), want, "{yaml}");
         }
         assert!(serde_norway::from_str::<Vec<RelabelConfig>>("- regex: '('\n").is_err());
         assert!(serde_norway::from_str::<Vec<RelabelConfig>>("- action: explode\n").is_err());

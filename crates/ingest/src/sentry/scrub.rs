@@ -6,6 +6,8 @@ use aho_corasick::AhoCorasick;
 use regex::{Captures, Regex, RegexSet};
 use serde_json::Value;
 
+use crate::IngestError;
+
 pub const FILTERED: &str = "[Filtered]";
 
 /// How secrets look in free text. Each pattern's first and second groups (if any) are
@@ -146,13 +148,16 @@ impl Default for Scrubber {
 
 impl Scrubber {
     /// Builds a scrubber; `Err` names the extra pattern that does not compile.
-    pub fn new(config: &ScrubConfig) -> Result<Scrubber, String> {
+    pub fn new(config: &ScrubConfig) -> Result<Scrubber, IngestError> {
         let mut patterns: Vec<Regex> = VALUE_PATTERNS
             .iter()
             .map(|p| Regex::new(p).expect("built-in pattern"))
             .collect();
         for p in &config.patterns {
-            patterns.push(Regex::new(p).map_err(|e| format!("pattern {p:?}: {e}"))?);
+            patterns.push(Regex::new(p).map_err(|source| IngestError::ScrubPattern {
+                pattern: p.clone(),
+                source,
+            })?);
         }
         let any =
             RegexSet::new(patterns.iter().map(Regex::as_str)).expect("patterns compiled alone");
@@ -460,14 +465,14 @@ mod tests {
         let mut v = json!({"password": "x"});
         off.scrub(&mut v);
         assert_eq!(v["password"], "x");
-        assert!(
-            Scrubber::new(&ScrubConfig {
-                enabled: true,
-                keys: vec![],
-                patterns: vec!["(".into()]
-            })
-            .is_err()
-        );
+        let bad = Scrubber::new(&ScrubConfig {
+            enabled: true,
+            keys: vec![],
+            patterns: vec!["(".into()],
+        })
+        .unwrap_err();
+        let regex_error = std::error::Error::source(&bad).expect("the regex error");
+        assert_eq!(bad.to_string(), format!("pattern \"(\": {regex_error}"));
     }
 }
 

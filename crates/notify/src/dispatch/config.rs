@@ -255,7 +255,7 @@ impl Routing {
                     return Err(err(format!("{field}.name"), "must not be empty"));
                 }
                 let set = TimeIntervals::from_config(&named.time_intervals)
-                    .map_err(|e| err(field.clone(), e))?;
+                    .map_err(|e| err(field.clone(), e.to_string()))?;
                 if intervals.insert(named.name.clone(), set).is_some() {
                     return Err(err(
                         format!("{field}.name"),
@@ -415,17 +415,18 @@ impl Check<'_> {
         for (name, value) in &c.match_equal {
             matchers
                 .push(name, MatchOp::Equal, value)
-                .map_err(|e| err(format!("{field}.match"), e))?;
+                .map_err(|e| err(format!("{field}.match"), e.to_string()))?;
         }
         for (name, value) in &c.match_re {
             matchers
                 .push(name, MatchOp::Regex, value)
-                .map_err(|e| err(format!("{field}.match_re.{name}"), e))?;
+                .map_err(|e| err(format!("{field}.match_re.{name}"), e.to_string()))?;
         }
         for (i, m) in c.matchers.iter().enumerate() {
-            matchers
-                .0
-                .extend(parse_matchers(m).map_err(|e| err(format!("{field}.matchers[{i}]"), e))?);
+            matchers.0.extend(
+                parse_matchers(m)
+                    .map_err(|e| err(format!("{field}.matchers[{i}]"), e.to_string()))?,
+            );
         }
         let receiver = c
             .receiver

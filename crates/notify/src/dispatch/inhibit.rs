@@ -26,19 +26,19 @@ impl InhibitRule {
             for (i, s) in list.iter().enumerate() {
                 m.0.extend(parse_matchers(s).map_err(|e| RoutingError {
                     field: format!("{prefix}_matchers[{i}]"),
-                    message: e,
+                    message: e.to_string(),
                 })?);
             }
             for (k, v) in equal {
                 m.push(k, MatchOp::Equal, v).map_err(|e| RoutingError {
                     field: format!("{prefix}_match"),
-                    message: e,
+                    message: e.to_string(),
                 })?;
             }
             for (k, v) in re {
                 m.push(k, MatchOp::Regex, v).map_err(|e| RoutingError {
                     field: format!("{prefix}_match_re.{k}"),
-                    message: e,
+                    message: e.to_string(),
                 })?;
             }
             Ok(m)

@@ -5,6 +5,8 @@
 use pharos_model::Labels;
 use pharos_model::series::{LabelMatcher, MatchOp};
 
+use super::DispatchError;
+
 /// A set of matchers that must all hold.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Matchers(pub Vec<LabelMatcher>);
@@ -22,7 +24,7 @@ impl Matchers {
 
     /// One more matcher from Alertmanager's `match` / `match_re` maps or the API's
     /// `{name, value, isRegex, isEqual}` objects.
-    pub fn push(&mut self, name: &str, op: MatchOp, value: &str) -> Result<(), String> {
+    pub fn push(&mut self, name: &str, op: MatchOp, value: &str) -> Result<(), DispatchError> {
         self.0.push(matcher(name, op, value)?);
         Ok(())
     }
@@ -42,49 +44,60 @@ impl std::fmt::Display for Matchers {
     }
 }
 
-pub fn matcher(name: &str, op: MatchOp, value: &str) -> Result<LabelMatcher, String> {
+pub fn matcher(name: &str, op: MatchOp, value: &str) -> Result<LabelMatcher, DispatchError> {
     if name.is_empty() {
-        return Err("a matcher needs a label name".into());
+        return Err(DispatchError::MatcherWithoutName);
     }
-    LabelMatcher::new(name, op, value).map_err(|e| format!("bad regex {value:?}: {e}"))
+    LabelMatcher::new(name, op, value).map_err(|source| DispatchError::MatcherRegex {
+        value: value.to_string(),
+        source,
+    })
 }
 
 /// Parses one entry of a `matchers:` list, or an amtool/API filter: one matcher or a
 /// comma-separated list, optionally in braces.
-pub fn parse_matchers(input: &str) -> Result<Vec<LabelMatcher>, String> {
+pub fn parse_matchers(input: &str) -> Result<Vec<LabelMatcher>, DispatchError> {
     let mut s = input.trim();
     if let Some(inner) = s.strip_prefix('{') {
         s = inner
             .strip_suffix('}')
-            .ok_or_else(|| format!("{input:?}: missing closing brace"))?
+            .ok_or_else(|| syntax(input, "missing closing brace"))?
             .trim();
     }
     let mut out = Vec::new();
     let mut rest = s;
     while !rest.trim().is_empty() {
-        let (m, after) = parse_one(rest).map_err(|e| format!("{input:?}: {e}"))?;
+        let (m, after) = parse_one(input, rest)?;
         out.push(m);
         let after = after.trim_start();
         rest = match after.strip_prefix(',') {
             Some(r) => r,
             None if after.is_empty() => after,
-            None => return Err(format!("{input:?}: expected `,` before {after:?}")),
+            None => return Err(syntax(input, format!("expected `,` before {after:?}"))),
         };
     }
     if out.is_empty() {
-        return Err(format!("{input:?}: no matcher"));
+        return Err(syntax(input, "no matcher"));
     }
     Ok(out)
 }
 
-fn parse_one(s: &str) -> Result<(LabelMatcher, &str), String> {
+fn syntax(input: &str, reason: impl Into<String>) -> DispatchError {
+    DispatchError::MatcherSyntax {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// The first matcher of `s`, a part of `input`, and the rest after it.
+fn parse_one<'a>(input: &str, s: &'a str) -> Result<(LabelMatcher, &'a str), DispatchError> {
     let s = s.trim_start();
     let (name, rest) = if s.starts_with('"') {
-        quoted(s)?
+        quoted(s).map_err(|reason| syntax(input, reason))?
     } else {
         let end = s
             .find(|c: char| matches!(c, '=' | '!' | '~') || c.is_whitespace())
-            .ok_or("expected an operator (=, !=, =~, !~)")?;
+            .ok_or_else(|| syntax(input, "expected an operator (=, !=, =~, !~)"))?;
         (s[..end].to_string(), &s[end..])
     };
     let rest = rest.trim_start();
@@ -97,19 +110,24 @@ fn parse_one(s: &str) -> Result<(LabelMatcher, &str), String> {
     } else if let Some(r) = rest.strip_prefix('=') {
         (MatchOp::Equal, r)
     } else {
-        return Err(format!(
-            "expected an operator (=, !=, =~, !~) after {name:?}"
+        return Err(syntax(
+            input,
+            format!("expected an operator (=, !=, =~, !~) after {name:?}"),
         ));
     };
     let rest = rest.trim_start();
     let (value, rest) = if rest.starts_with('"') {
-        quoted(rest)?
+        quoted(rest).map_err(|reason| syntax(input, reason))?
     } else {
         // Unquoted values run to the next comma, as Alertmanager's parser allows.
         let end = rest.find(',').unwrap_or(rest.len());
         (rest[..end].trim().to_string(), &rest[end..])
     };
-    Ok((matcher(name.trim(), op, &value)?, rest))
+    let m = matcher(name.trim(), op, &value).map_err(|e| DispatchError::BadMatcher {
+        input: input.to_string(),
+        source: Box::new(e),
+    })?;
+    Ok((m, rest))
 }
 
 /// A double-quoted string with Go's escapes `\"`, `\\`, `\n`, `\t`; returns it and the rest.
@@ -165,6 +183,18 @@ mod tests {
         assert!(parse_matchers("alertname").is_err());
         assert!(parse_matchers(r#"a=~"(""#).is_err());
         assert!(parse_matchers(r#"{a="b""#).is_err());
+    }
+
+    #[test]
+    fn errors_quote_the_input() {
+        assert_eq!(
+            parse_matchers("a b").unwrap_err().to_string(),
+            r#""a b": expected an operator (=, !=, =~, !~) after "a""#
+        );
+        assert_eq!(
+            parse_matchers("a=b, =c").unwrap_err().to_string(),
+            r#""a=b, =c": a matcher needs a label name"#
+        );
     }
 
     #[test]

@@ -69,6 +69,19 @@ pub enum DispatchError {
     Store(#[from] StoreError),
     #[error("dispatcher task failed: {0}")]
     Task(String),
+    #[error("a matcher needs a label name")]
+    MatcherWithoutName,
+    #[error("bad regex {value:?}: {source}")]
+    MatcherRegex { value: String, source: regex::Error },
+    /// Matcher text (a `matchers:` entry, a filter) that does not read; `input` as given.
+    #[error("{input:?}: {reason}")]
+    MatcherSyntax { input: String, reason: String },
+    /// Matcher text that reads, with a matcher in it that cannot be used.
+    #[error("{input:?}: {source}")]
+    BadMatcher {
+        input: String,
+        source: Box<DispatchError>,
+    },
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> DispatchError {

@@ -55,7 +55,7 @@ impl Silence {
         for (i, m) in record.matchers.iter().enumerate() {
             matchers
                 .push(&m.name, op_of(m), &m.value)
-                .map_err(|e| (format!("matchers[{i}]"), e))?;
+                .map_err(|e| (format!("matchers[{i}]"), e.to_string()))?;
         }
         if matchers.0.iter().all(|m| m.matches("")) {
             return Err((
@@ -72,7 +72,8 @@ impl Silence {
             Some(v) => {
                 let list: Vec<TimeIntervalConfig> = serde_json::from_value(v.clone())
                     .map_err(|e| ("timeIntervals".to_string(), e.to_string()))?;
-                TimeIntervals::from_config(&list).map_err(|e| ("timeIntervals".to_string(), e))?
+                TimeIntervals::from_config(&list)
+                    .map_err(|e| ("timeIntervals".to_string(), e.to_string()))?
             }
         };
         Ok(Silence {

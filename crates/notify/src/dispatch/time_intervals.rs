@@ -5,6 +5,8 @@
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::{DispatchError, invalid};
+
 /// `time_intervals[]`: a name and the intervals it covers (any one matching is enough).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -60,25 +62,29 @@ pub struct TimeInterval {
     location: Location,
 }
 
-/// Checks one interval; errors name the field (`weekdays[0]: ...`).
-pub fn time_interval(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
+/// Checks one interval; errors name the field (`weekdays[0]`).
+pub fn time_interval(c: &TimeIntervalConfig) -> Result<TimeInterval, DispatchError> {
     let mut times = Vec::new();
     for (i, t) in c.times.iter().enumerate() {
-        let start =
-            clock_minutes(&t.start_time).map_err(|e| format!("times[{i}].start_time: {e}"))?;
-        let end = clock_minutes(&t.end_time).map_err(|e| format!("times[{i}].end_time: {e}"))?;
+        let start = clock_minutes(&t.start_time)
+            .map_err(|e| invalid(format!("times[{i}].start_time"), e))?;
+        let end =
+            clock_minutes(&t.end_time).map_err(|e| invalid(format!("times[{i}].end_time"), e))?;
         if start >= end {
-            return Err(format!("times[{i}]: start_time must be before end_time"));
+            return Err(invalid(
+                format!("times[{i}]"),
+                "start_time must be before end_time",
+            ));
         }
         times.push((start, end));
     }
     let ranges = |field: &str,
                   items: &[String],
                   one: &dyn Fn(&str) -> Result<i32, String>|
-     -> Result<Vec<(i32, i32)>, String> {
+     -> Result<Vec<(i32, i32)>, DispatchError> {
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let err = |e: String| format!("{field}[{i}]: {e}");
+            let err = |e: String| invalid(format!("{field}[{i}]"), e);
             let (a, b) = match item.split_once(':') {
                 Some((a, b)) => (one(a.trim()).map_err(err)?, one(b.trim()).map_err(err)?),
                 None => {
@@ -93,7 +99,10 @@ pub fn time_interval(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
     let weekdays = ranges("weekdays", &c.weekdays, &weekday)?;
     for (i, (a, b)) in weekdays.iter().enumerate() {
         if a > b {
-            return Err(format!("weekdays[{i}]: start day is after end day"));
+            return Err(invalid(
+                format!("weekdays[{i}]"),
+                "start day is after end day",
+            ));
         }
     }
     let days_of_month = ranges("days_of_month", &c.days_of_month, &|s| {
@@ -109,13 +118,19 @@ pub fn time_interval(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
     })?;
     for (i, (a, b)) in days_of_month.iter().enumerate() {
         if (a.signum() == b.signum()) && a > b {
-            return Err(format!("days_of_month[{i}]: start day is after end day"));
+            return Err(invalid(
+                format!("days_of_month[{i}]"),
+                "start day is after end day",
+            ));
         }
     }
     let months = ranges("months", &c.months, &month)?;
     for (i, (a, b)) in months.iter().enumerate() {
         if a > b {
-            return Err(format!("months[{i}]: start month is after end month"));
+            return Err(invalid(
+                format!("months[{i}]"),
+                "start month is after end month",
+            ));
         }
     }
     let years = ranges("years", &c.years, &|s| {
@@ -126,7 +141,7 @@ pub fn time_interval(c: &TimeIntervalConfig) -> Result<TimeInterval, String> {
         Some("Local") => Location::Local,
         Some(name) => Location::Zone(
             name.parse::<chrono_tz::Tz>()
-                .map_err(|_| format!("location: unknown time zone {name:?}"))?,
+                .map_err(|_| invalid("location", format!("unknown time zone {name:?}")))?,
         ),
     };
     Ok(TimeInterval {
@@ -265,10 +280,17 @@ impl TimeInterval {
 pub struct TimeIntervals(pub Vec<TimeInterval>);
 
 impl TimeIntervals {
-    pub fn from_config(c: &[TimeIntervalConfig]) -> Result<TimeIntervals, String> {
+    pub fn from_config(c: &[TimeIntervalConfig]) -> Result<TimeIntervals, DispatchError> {
         c.iter()
             .enumerate()
-            .map(|(i, t)| time_interval(t).map_err(|e| format!("time_intervals[{i}].{e}")))
+            .map(|(i, t)| {
+                time_interval(t).map_err(|e| match e {
+                    DispatchError::Invalid { field, message } => {
+                        invalid(format!("time_intervals[{i}].{field}"), message)
+                    }
+                    other => other,
+                })
+            })
             .collect::<Result<_, _>>()
             .map(TimeIntervals)
     }
@@ -333,5 +355,15 @@ mod tests {
         ] {
             assert!(time_interval(&bad).is_err(), "{bad:?}");
         }
+        let funday = TimeIntervalConfig {
+            weekdays: vec!["funday".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            TimeIntervals::from_config(&[TimeIntervalConfig::default(), funday])
+                .unwrap_err()
+                .to_string(),
+            r#"time_intervals[1].weekdays[0]: "funday" is not a weekday"#
+        );
     }
 }

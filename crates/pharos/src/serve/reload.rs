@@ -132,9 +132,10 @@ impl Live {
             .unwrap_or_default();
         let (global, jobs) = (config.global.clone(), config.scrape_configs.clone());
         let scrape = self.scrape.clone();
+        // As a message: the error's text already holds its causes, which `{:#}` would repeat.
         tokio::task::spawn_blocking(move || scrape.apply(global, jobs, &base_dir))
             .await?
-            .map_err(|e| anyhow::anyhow!(e))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         self.dashboards
             .set_config(std::mem::take(&mut config.loaded_dashboards));
         let rule_settings = RuleSettings {

@@ -4,6 +4,8 @@
 
 use rusqlite::types::Value as SqlValue;
 
+use crate::StoreError;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IssueQuery {
     pub project: Option<i64>,
@@ -39,7 +41,7 @@ impl IssueSort {
 
 impl IssueQuery {
     /// Parses a search string. Unknown `is:` values are an error naming them.
-    pub fn parse(q: &str) -> Result<IssueQuery, String> {
+    pub fn parse(q: &str) -> Result<IssueQuery, StoreError> {
         let mut out = IssueQuery::default();
         for token in tokens(q) {
             let (negated, token) = match token.strip_prefix('!') {
@@ -57,18 +59,17 @@ impl IssueQuery {
                             "regressed" | "new" | "escalating" => out.substatus = Some(value),
                             "archived" => out.status = Some("ignored".into()),
                             other => {
-                                return Err(format!(
-                                    "is:{other} is not a state (unresolved, resolved, ignored, regressed, new)"
-                                ));
+                                return Err(StoreError::UnknownIssueState(other.to_string()));
                             }
                         },
                         "level" if !negated => out.level = Some(value.to_ascii_lowercase()),
                         "project" if !negated => {
-                            out.project = Some(
-                                value
-                                    .parse()
-                                    .map_err(|_| format!("project:{value} is not a project id"))?,
-                            )
+                            out.project = Some(value.parse().map_err(|source| {
+                                StoreError::InvalidProjectId {
+                                    value: value.clone(),
+                                    source,
+                                }
+                            })?)
                         }
                         _ => out.tags.push((key.to_string(), value, negated)),
                     }
@@ -183,7 +184,14 @@ mod tests {
             ]
         );
         assert_eq!(q.text, vec!["division by", "zero"]);
-        assert!(IssueQuery::parse("is:sleepy").is_err());
+        assert_eq!(
+            IssueQuery::parse("is:sleepy").unwrap_err().to_string(),
+            "is:sleepy is not a state (unresolved, resolved, ignored, regressed, new)"
+        );
+        assert_eq!(
+            IssueQuery::parse("project:web").unwrap_err().to_string(),
+            "project:web is not a project id"
+        );
         assert_eq!(IssueQuery::parse("").unwrap(), IssueQuery::default());
         assert_eq!(
             IssueQuery::parse("http://x").unwrap().text,

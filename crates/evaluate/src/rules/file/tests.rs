@@ -219,3 +219,21 @@ fn patterns_expand_relative_to_the_config() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn bad_patterns_are_refused_by_name() {
+    assert_eq!(
+        check_pattern(" ").unwrap_err().to_string(),
+        "a rule file pattern must not be empty"
+    );
+    let e = check_pattern("rules/[a.yaml").unwrap_err();
+    let glob_error = std::error::Error::source(&e).expect("the glob error");
+    assert_eq!(
+        e.to_string(),
+        format!("invalid rule file pattern \"rules/[a.yaml\": {glob_error}")
+    );
+    match load_rule_files(&["rules/[a.yaml".into()], Path::new("")) {
+        Err(RuleFilesError::Pattern { index: 0, message }) => assert_eq!(message, e.to_string()),
+        _ => panic!("the pattern is refused"),
+    }
+}
