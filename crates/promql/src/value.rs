@@ -125,17 +125,28 @@ pub fn format_value(v: f64) -> String {
     // Rust's Display prints the shortest round-trip digits without an exponent. When the
     // value lies exactly halfway between two shortest candidates (values that came from
     // 32-bit floats do), Rust rounds the last digit up where Go rounds it to even; the
-    // exact rounding at that many digits is Go's choice.
+    // exact rounding at that many digits is Go's choice. Two candidates can both read
+    // back to the same float only at 16 or more significant digits, so shorter values
+    // take the plain path.
+    let plain = format!("{v}");
+    let significant = plain
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|d| *d == b'0')
+        .count();
+    if significant < 16 {
+        return plain;
+    }
     let shortest = format!("{v:e}");
     let Some((mantissa, _)) = shortest.split_once('e') else {
-        return format!("{v}");
+        return plain;
     };
     let digits = mantissa.bytes().filter(u8::is_ascii_digit).count();
     let exact = format!("{v:.*e}", digits.saturating_sub(1));
     if exact != shortest && exact.parse::<f64>() == Ok(v) {
         return plain_decimal(&exact);
     }
-    format!("{v}")
+    plain
 }
 
 /// `-1.25e-3` as `-0.00125`: scientific notation written out without an exponent.
