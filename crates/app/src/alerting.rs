@@ -30,14 +30,6 @@ impl From<DispatchError> for AppError {
     }
 }
 
-fn may_change(caller: &Caller, what: &str) -> Result<(), AppError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!("the {caller} may not {what}")))
-    }
-}
-
 impl App {
     /// Alerts from outside (a Prometheus, a script): every alert is checked first (one
     /// bad alert refuses them all, as Alertmanager does), then stored and routed.
@@ -46,7 +38,7 @@ impl App {
         caller: &Caller,
         posted: Vec<PostedAlert>,
     ) -> Result<(), AppError> {
-        may_change(caller, "post alerts")?;
+        caller.require_admin("post alerts")?;
         Ok(self.alerting.post_alerts(posted).await?)
     }
 
@@ -70,7 +62,7 @@ impl App {
         caller: &Caller,
         record: SilenceRecord,
     ) -> Result<String, AppError> {
-        may_change(caller, "change silences")?;
+        caller.require_admin("change silences")?;
         if record.created_by.trim().is_empty() {
             return Err(AppError::invalid_field(
                 "createdBy",
@@ -87,7 +79,7 @@ impl App {
     }
 
     pub async fn expire_silence(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
-        may_change(caller, "change silences")?;
+        caller.require_admin("change silences")?;
         Ok(self.alerting.expire_silence(id).await?)
     }
 

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::AppError;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
     /// The admin token or a signed-in UI session: every operation.
@@ -18,6 +20,15 @@ pub enum Caller {
 impl Caller {
     pub fn is_admin(&self) -> bool {
         matches!(self, Caller::Admin)
+    }
+
+    /// Allows what only an admin may do; `what` names it in the refusal ("change silences").
+    pub fn require_admin(&self, what: &str) -> Result<(), AppError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!("the {self} may not {what}")))
+        }
     }
 }
 

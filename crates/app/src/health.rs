@@ -108,7 +108,7 @@ impl App {
 
     /// Free bytes for unprivileged users on the file system of the data directory.
     pub fn free_disk_bytes(&self) -> Option<u64> {
-        free_bytes(self.store.dir())
+        pharos_scrape::host::available_bytes(self.store.dir())
     }
 
     /// Monitors by state and open alerts (pending, firing), for `/metrics`.
@@ -118,14 +118,4 @@ impl App {
         self.with_store(|s| Ok((s.status_counts()?, s.open_alert_counts()?)))
             .await
     }
-}
-
-/// Free bytes for unprivileged users on the file system holding `dir`.
-pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and `st` is a valid out-pointer.
-    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }

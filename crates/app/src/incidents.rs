@@ -144,16 +144,6 @@ impl From<IncidentError> for AppError {
     }
 }
 
-fn may_act(caller: &Caller) -> Result<(), AppError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "the {caller} may not change incidents"
-        )))
-    }
-}
-
 impl App {
     /// A page of incidents matching the query, and how many match in all.
     pub async fn search_incidents(
@@ -173,7 +163,7 @@ impl App {
         id: i64,
         by: &str,
     ) -> Result<IncidentRecord, AppError> {
-        may_act(caller)?;
+        caller.require_admin("change incidents")?;
         Ok(self.incidents.acknowledge(id, by).await?)
     }
 
@@ -183,7 +173,7 @@ impl App {
         id: i64,
         by: &str,
     ) -> Result<IncidentRecord, AppError> {
-        may_act(caller)?;
+        caller.require_admin("change incidents")?;
         Ok(self.incidents.resolve(id, by).await?)
     }
 
@@ -194,7 +184,7 @@ impl App {
         by: &str,
         text: &str,
     ) -> Result<IncidentEvent, AppError> {
-        may_act(caller)?;
+        caller.require_admin("change incidents")?;
         Ok(self.incidents.add_note(id, by, text).await?)
     }
 

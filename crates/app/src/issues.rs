@@ -167,11 +167,7 @@ impl App {
         id: i64,
         u: &IssueUpdate,
     ) -> Result<(), AppError> {
-        if !caller.is_admin() {
-            return Err(AppError::Forbidden(format!(
-                "the {caller} may not change issues"
-            )));
-        }
+        caller.require_admin("change issues")?;
         let now = Utc::now();
         let change = u.change(now)?;
         self.with_store(move |s| s.errors().change_issue(id, &change, now))

@@ -45,7 +45,7 @@ impl App {
         caller: &Caller,
         w: MaintenanceWindow,
     ) -> Result<WindowView, AppError> {
-        only_admin(caller)?;
+        caller.require_admin("change maintenance windows")?;
         w.validate().map_err(|e| AppError::invalid(e.to_string()))?;
         let w2 = w.clone();
         let id = self.with_store(move |s| s.create_maintenance(&w2)).await?;
@@ -60,19 +60,9 @@ impl App {
     }
 
     pub async fn delete_maintenance(&self, caller: &Caller, id: i64) -> Result<(), AppError> {
-        only_admin(caller)?;
+        caller.require_admin("change maintenance windows")?;
         self.with_store(move |s| s.delete_maintenance(id)).await?;
         self.engine.refresh_maintenance().await?;
         Ok(())
-    }
-}
-
-fn only_admin(caller: &Caller) -> Result<(), AppError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "the {caller} may not change maintenance windows"
-        )))
     }
 }

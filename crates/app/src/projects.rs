@@ -123,14 +123,6 @@ impl NewProject {
     }
 }
 
-fn only_admin(caller: &Caller, what: &str) -> Result<(), AppError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!("the {caller} may not {what}")))
-    }
-}
-
 impl App {
     pub async fn projects(&self) -> Result<Vec<Project>, AppError> {
         self.with_store(|s| s.errors().projects()).await
@@ -145,7 +137,7 @@ impl App {
         caller: &Caller,
         p: NewProject,
     ) -> Result<Project, AppError> {
-        only_admin(caller, "create projects")?;
+        caller.require_admin("create projects")?;
         validate_name(&p.name).map_err(|e| AppError::invalid_field("name", e))?;
         let id = self
             .with_store(move |s| {
@@ -170,7 +162,7 @@ impl App {
         id: i64,
         body: &[u8],
     ) -> Result<Project, AppError> {
-        only_admin(caller, "change projects")?;
+        caller.require_admin("change projects")?;
         let current = self.project(id).await?;
         if current.source == ProjectSource::Config {
             return Err(AppError::Conflict(format!(
@@ -203,7 +195,7 @@ impl App {
     }
 
     pub async fn delete_project(&self, caller: &Caller, id: i64) -> Result<(), AppError> {
-        only_admin(caller, "delete projects")?;
+        caller.require_admin("delete projects")?;
         self.with_store(move |s| s.errors().delete_project(id))
             .await?;
         self.refresh_projects().await?;
@@ -218,7 +210,7 @@ impl App {
         id: i64,
         label: Option<String>,
     ) -> Result<String, AppError> {
-        only_admin(caller, "add project keys")?;
+        caller.require_admin("add project keys")?;
         let key = self
             .with_store(move |s| s.errors().add_key(id, label.as_deref(), Utc::now()))
             .await?;
@@ -233,7 +225,7 @@ impl App {
         id: i64,
         key: String,
     ) -> Result<(), AppError> {
-        only_admin(caller, "revoke project keys")?;
+        caller.require_admin("revoke project keys")?;
         self.with_store(move |s| s.errors().revoke_key(id, &key, Utc::now()))
             .await?;
         self.refresh_projects().await?;

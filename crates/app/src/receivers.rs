@@ -87,11 +87,7 @@ impl App {
         caller: &Caller,
         name: String,
     ) -> Result<TestAnswer, AppError> {
-        if !caller.is_admin() {
-            return Err(AppError::Forbidden(format!(
-                "the {caller} may not send test notifications"
-            )));
-        }
+        caller.require_admin("send test notifications")?;
         let receivers = self
             .receivers
             .read()

@@ -217,16 +217,6 @@ fn seal(key: &SecretKey, name: &str, doc: &Value) -> Result<(Value, Vec<u8>), Ap
     Ok((redacted, sealed))
 }
 
-fn only_admin(caller: &Caller) -> Result<(), AppError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(format!(
-            "the {caller} may not change scrape jobs"
-        )))
-    }
-}
-
 impl App {
     fn scrape_manager(&self) -> Result<Arc<ScrapeManager>, AppError> {
         self.metrics_store
@@ -273,7 +263,7 @@ impl App {
         caller: &Caller,
         body: &[u8],
     ) -> Result<ScrapeJobView, AppError> {
-        only_admin(caller)?;
+        caller.require_admin("change scrape jobs")?;
         let scrape = self.scrape_manager()?;
         let mut doc = job_document(body, None)?;
         // On create there is nothing stored for a `<secret>` to stand for.
@@ -364,7 +354,7 @@ impl App {
         name: &str,
         body: &[u8],
     ) -> Result<ScrapeJobView, AppError> {
-        only_admin(caller)?;
+        caller.require_admin("change scrape jobs")?;
         let scrape = self.scrape_manager()?;
         let record = self.api_scrape_job(&scrape, name).await?;
         let doc = job_document(body, Some(name))?;
@@ -378,7 +368,7 @@ impl App {
         name: &str,
         body: &[u8],
     ) -> Result<ScrapeJobView, AppError> {
-        only_admin(caller)?;
+        caller.require_admin("change scrape jobs")?;
         let scrape = self.scrape_manager()?;
         let record = self.api_scrape_job(&scrape, name).await?;
         let patch: Value = parse_json(body)?;
@@ -396,7 +386,7 @@ impl App {
 
     /// Stops an API job; its series get staleness markers.
     pub async fn delete_scrape_job(&self, caller: &Caller, name: &str) -> Result<(), AppError> {
-        only_admin(caller)?;
+        caller.require_admin("change scrape jobs")?;
         let scrape = self.scrape_manager()?;
         self.api_scrape_job(&scrape, name).await?;
         let n = name.to_string();

@@ -103,7 +103,7 @@ impl HostCollector {
         }
         if let Some(text) = self.read("mounts") {
             for m in parse_mounts(&text) {
-                if let Some(fs) = statvfs(&m.mountpoint) {
+                if let Some(fs) = statvfs(std::path::Path::new(&m.mountpoint)) {
                     let l = [
                         ("device", m.device.as_str()),
                         ("fstype", m.fstype.as_str()),
@@ -338,8 +338,15 @@ struct FsStats {
     readonly: bool,
 }
 
-fn statvfs(path: &str) -> Option<FsStats> {
-    let c = std::ffi::CString::new(path).ok()?;
+/// Bytes free for unprivileged users on the file system holding `dir` (the readiness
+/// check's disk test).
+pub fn available_bytes(dir: &std::path::Path) -> Option<u64> {
+    statvfs(dir).map(|fs| fs.avail as u64)
+}
+
+fn statvfs(path: &std::path::Path) -> Option<FsStats> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut s = std::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: `c` is a valid NUL-terminated path and `s` is written by the call before we
     // read it (checked by the return value).

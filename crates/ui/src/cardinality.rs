@@ -13,9 +13,9 @@ use serde::Deserialize;
 use super::layout::{self, Nav};
 use super::metrics::encode;
 use super::{error_page, guard};
+use pharos_app::cardinality::{Count, Report, report};
 use pharos_web::SharedState;
 use pharos_web::api::ApiError;
-use pharos_web::api::cardinality::{Count, Report, report};
 
 #[derive(Deserialize, Default)]
 pub struct Params {

@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
+use pharos_app::incidents::ListParams;
 use pharos_web::SharedState;
-use pharos_web::api::incidents::ListParams;
 
 fn state_badge(s: IncidentState) -> Markup {
     // The alert badges' colours: open is firing red, acknowledged amber, resolved green.
@@ -312,10 +312,6 @@ fn format_at(t: chrono::DateTime<Utc>) -> String {
     t.format("at %H:%M:%S UTC").to_string()
 }
 
-fn incident_error_page(e: AppError, signed_in: bool) -> Response {
-    error_page(e, signed_in)
-}
-
 fn parse_id(id: &str, signed_in: bool) -> Result<i64, Box<Response>> {
     id.parse().map_err(|_| {
         Box::new(error_page(
@@ -347,7 +343,7 @@ pub async fn page(
             incident_body(&d, signed_in),
         )
         .into_response(),
-        Err(e) => incident_error_page(e, signed_in),
+        Err(e) => error_page(e, signed_in),
     }
 }
 
@@ -396,7 +392,7 @@ async fn act(
     };
     match result {
         Ok(()) => Redirect::to(&format!("/incidents/{id}")).into_response(),
-        Err(e) => incident_error_page(e, true),
+        Err(e) => error_page(e, true),
     }
 }
 
@@ -459,7 +455,7 @@ pub async fn postmortem(
             },
         )
         .into_response(),
-        Err(e) => incident_error_page(e, signed_in),
+        Err(e) => error_page(e, signed_in),
     }
 }
 

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
 use super::{error_page, guard};
 use pharos_app::Caller;
-use pharos_web::api::monitors::{MonitorDetail, MonitorSummary, load_detail, parse_id};
+use pharos_app::monitors::{MonitorDetail, MonitorSummary};
+use pharos_web::api::monitors::{load_detail, parse_id};
 use pharos_web::api::{ApiError, parse_json};
 use pharos_web::{PublicPage, SharedState};
 

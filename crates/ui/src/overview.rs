@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::layout::{self, Nav, ago, percent, sparkline, state_badge};
 use super::{error_page, guard};
-use pharos_web::api::monitors::{MonitorPage, load_page};
+use pharos_app::monitors::MonitorPage;
+use pharos_web::api::monitors::load_page;
 use pharos_web::{PublicPage, SharedState};
 
 const PAGE: u64 = 100;

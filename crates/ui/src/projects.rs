@@ -13,9 +13,10 @@ use serde::Deserialize;
 use super::layout::{self, Nav, ago, percent};
 use super::{error_page, guard};
 use pharos_app::Caller;
+use pharos_app::projects::{NewProject, ProjectView};
 use pharos_web::SharedState;
 use pharos_web::api::ApiError;
-use pharos_web::api::projects::{NewProject, ProjectView, view};
+use pharos_web::api::projects::view;
 
 pub async fn list(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
     let signed_in = match guard(&state, &headers, None, &uri) {

@@ -16,8 +16,8 @@ use super::alerts::failing_banner;
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
 use pharos_app::health::{ReceiverHealth, WINDOW};
+use pharos_app::receivers::TestAnswer;
 use pharos_web::SharedState;
-use pharos_web::api::receivers::TestAnswer;
 
 const RECENT_DELIVERIES: usize = 10;
 

@@ -11,7 +11,7 @@ use pharos_store::Store;
 
 use super::layout::percent;
 use super::{error_page, guard};
-use pharos_web::api::monitors::UptimePercent;
+use pharos_app::monitors::UptimePercent;
 use pharos_web::{PublicPage, SharedState};
 
 pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {

@@ -231,8 +231,8 @@ pub async fn instant_query(
 }
 
 async fn run(
-    m: Arc<pharos_web::prometheus_api::Metrics>,
-    f: impl FnOnce(&pharos_web::prometheus_api::Metrics) -> Result<QueryResult, QueryError>
+    m: Arc<pharos_app::metrics_store::Metrics>,
+    f: impl FnOnce(&pharos_app::metrics_store::Metrics) -> Result<QueryResult, QueryError>
     + Send
     + 'static,
 ) -> Result<QueryResult, QueryError> {

@@ -14,8 +14,6 @@ use serde_json::{Value, json};
 
 use crate::SharedState;
 
-pub use pharos_app::health::{FAILED_ATTEMPTS, ReceiverHealth, STALLED_AFTER, WINDOW, free_bytes};
-
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }

@@ -7,7 +7,6 @@
 pub mod access;
 pub mod alertmanager_api;
 pub mod api;
-pub use pharos_app::dashboards;
 pub mod health;
 pub mod logs_api;
 pub mod metrics;

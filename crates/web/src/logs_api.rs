@@ -30,7 +30,7 @@ pub const MAX_BODY_BYTES: usize = 32 << 20;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-pub use pharos_app::logs::{Accepted, LogIngestMetrics, Logs};
+use pharos_app::logs::Accepted;
 
 fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())

@@ -16,8 +16,6 @@ use serde_json::{Value, json};
 
 use crate::SharedState;
 
-pub use pharos_app::metrics_store::Metrics;
-
 /// A Prometheus API error: status from the error type, body `{"status":"error",…}`.
 struct PromError {
     kind: &'static str,

@@ -13,12 +13,7 @@ use pharos_app::sentry::{Endpoint, SentryRequest};
 use serde_json::json;
 
 use crate::SharedState;
-pub use pharos_app::sentry::{ErrorIngest, IngestMetrics, MAX_BODY_BYTES, checkin, directory};
-
-/// Re-reads projects and keys after an API change.
-pub async fn refresh_directory(state: &SharedState) -> Result<(), crate::api::ApiError> {
-    Ok(state.refresh_projects().await?)
-}
+pub use pharos_app::sentry::MAX_BODY_BYTES;
 
 pub async fn envelope(
     State(state): State<SharedState>,

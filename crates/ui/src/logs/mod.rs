@@ -197,7 +197,7 @@ pub(crate) struct Loaded {
 }
 
 async fn load(
-    logs: &Arc<pharos_web::logs_api::Logs>,
+    logs: &Arc<pharos_app::logs::Logs>,
     query: LogQuery,
     range: &TimeRange,
     cursor: Option<String>,

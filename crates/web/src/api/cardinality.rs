@@ -10,7 +10,6 @@ use serde_json::json;
 
 use super::ApiError;
 use crate::SharedState;
-pub use pharos_app::cardinality::*;
 
 #[derive(Deserialize, Default)]
 pub struct Params {

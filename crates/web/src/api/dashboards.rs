@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use crate::SharedState;
-use crate::dashboards::{Dashboard, Source, UploadError};
+use pharos_app::dashboards::{Dashboard, Source, UploadError};
 
 pub fn summary(d: &Dashboard) -> Value {
     json!({

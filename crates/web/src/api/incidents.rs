@@ -11,7 +11,7 @@ use pharos_app::Caller;
 use serde::Deserialize;
 use serde_json::json;
 
-pub use pharos_app::incidents::{IncidentSummary, ListParams, summary};
+use pharos_app::incidents::{ListParams, summary};
 
 use super::{ApiError, parse_json, query};
 use crate::SharedState;

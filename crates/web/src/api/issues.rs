@@ -13,7 +13,7 @@ use super::{ApiError, ApiJson, query};
 use crate::SharedState;
 use pharos_app::Caller;
 
-pub use pharos_app::issues::{IssueListItem, IssueListQuery, IssueUpdate};
+use pharos_app::issues::{IssueListQuery, IssueUpdate};
 
 pub async fn list(
     State(state): State<SharedState>,

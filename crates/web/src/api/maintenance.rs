@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use pharos_app::Caller;
 use pharos_model::maintenance::MaintenanceWindow;
 
-pub use pharos_app::maintenance::WindowView;
+use pharos_app::maintenance::WindowView;
 
 use super::{ApiError, ApiJson};
 use crate::SharedState;

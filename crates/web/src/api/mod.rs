@@ -277,8 +277,6 @@ impl ApiError {
     }
 }
 
-pub use pharos_app::document::merge_patch;
-
 /// The one place an operation's error becomes an HTTP status.
 pub fn status_of(e: &AppError) -> StatusCode {
     match e {

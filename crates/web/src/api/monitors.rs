@@ -12,7 +12,7 @@ use pharos_model::{MonitorId, MonitorSpec, MonitorState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use pharos_app::monitors::{MonitorDetail, MonitorPage, MonitorSummary, UptimePercent};
+use pharos_app::monitors::{MonitorDetail, MonitorPage};
 
 use super::{ApiError, ApiJson, query};
 use crate::SharedState;

@@ -8,7 +8,7 @@ use pharos_app::Caller;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub use pharos_app::projects::{KeyView, NewProject, ProjectView, dsn};
+use pharos_app::projects::{KeyView, NewProject, ProjectView};
 
 use super::{ApiError, ApiJson, parse_json};
 use crate::SharedState;

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use pharos_app::Caller;
 
-pub use pharos_app::receivers::{ReceiverList, TestAnswer};
+use pharos_app::receivers::{ReceiverList, TestAnswer};
 
 use super::ApiError;
 use crate::SharedState;
