@@ -62,6 +62,7 @@ class _AppHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def metrics_app():
+    _AppHandler.scrapes = 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AppHandler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -171,7 +172,12 @@ def _check(page: Page, base: str, token: str, shots: Path) -> None:
     expect(fault.locator("mark")).to_have_text("(")
     page.screenshot(path=str(shots / "explore-error.png"), full_page=True)
 
-    # --- seed 003's Grafana dashboard from the config
+    # --- seed 003's Grafana dashboard from the config. Its panel draws increase(), which
+    # needs two stored samples: on a loaded machine the steps above can finish before
+    # the second scrape, so wait for a third scrape to have been served.
+    deadline = time.monotonic() + 15
+    while _AppHandler.scrapes < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
     page.get_by_role("navigation").get_by_role("link", name="Dashboards").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboards")
     page.get_by_role("link", name="Order Monitoring").click()
