@@ -2,6 +2,7 @@
 //! the operations over the dispatcher, with who may do what. The dispatcher itself is
 //! `pharos_notify::dispatch`.
 
+use pharos_model::access::Permission;
 use pharos_notify::dispatch::DispatchError;
 use pharos_store::StoreError;
 
@@ -38,7 +39,7 @@ impl App {
         caller: &Caller,
         posted: Vec<PostedAlert>,
     ) -> Result<(), AppError> {
-        caller.require_admin("post alerts")?;
+        caller.require(Permission::IngestAlerts, "post alerts")?;
         Ok(self.alerting.post_alerts(posted).await?)
     }
 
@@ -62,7 +63,7 @@ impl App {
         caller: &Caller,
         record: SilenceRecord,
     ) -> Result<String, AppError> {
-        caller.require_admin("change silences")?;
+        caller.require(Permission::Edit, "change silences")?;
         if record.created_by.trim().is_empty() {
             return Err(AppError::invalid_field(
                 "createdBy",
@@ -79,7 +80,7 @@ impl App {
     }
 
     pub async fn expire_silence(&self, caller: &Caller, id: &str) -> Result<(), AppError> {
-        caller.require_admin("change silences")?;
+        caller.require(Permission::Edit, "change silences")?;
         Ok(self.alerting.expire_silence(id).await?)
     }
 

@@ -44,6 +44,26 @@ pub async fn prune_results(store: Arc<Store>, retention: Arc<RwLock<Duration>>) 
     }
 }
 
+/// Drops expired browser sessions once an hour (an expired one is refused anyway; this
+/// keeps the table from growing).
+pub async fn purge_sessions(access: Arc<crate::access::AccessControl>) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        match access.purge_sessions().await {
+            Ok(n) if n > 0 => tracing::info!(
+                operation = "session_purge",
+                sessions = n,
+                "expired sessions dropped"
+            ),
+            Err(e) => {
+                tracing::warn!(operation = "session_purge", error = %e, "purging sessions failed")
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Log retention every ten minutes and the store's gauges every 15 s.
 pub async fn log_maintenance(store: Arc<LogStore>, metrics: LogStoreMetrics) {
     let mut tick = tokio::time::interval(LOG_STATS_EVERY);

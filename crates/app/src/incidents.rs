@@ -4,6 +4,7 @@
 //! call. The incident service itself is `pharos_notify::incidents`.
 
 use chrono::{DateTime, Utc};
+use pharos_model::access::Permission;
 use pharos_notify::incidents::{IncidentError, LinkError};
 use pharos_store::{IncidentQuery, IncidentState};
 use serde::{Deserialize, Serialize};
@@ -163,7 +164,7 @@ impl App {
         id: i64,
         by: &str,
     ) -> Result<IncidentRecord, AppError> {
-        caller.require_admin("change incidents")?;
+        caller.require(Permission::Edit, "change incidents")?;
         Ok(self.incidents.acknowledge(id, by).await?)
     }
 
@@ -173,7 +174,7 @@ impl App {
         id: i64,
         by: &str,
     ) -> Result<IncidentRecord, AppError> {
-        caller.require_admin("change incidents")?;
+        caller.require(Permission::Edit, "change incidents")?;
         Ok(self.incidents.resolve(id, by).await?)
     }
 
@@ -184,7 +185,7 @@ impl App {
         by: &str,
         text: &str,
     ) -> Result<IncidentEvent, AppError> {
-        caller.require_admin("change incidents")?;
+        caller.require(Permission::Edit, "change incidents")?;
         Ok(self.incidents.add_note(id, by, text).await?)
     }
 

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::HumanDuration;
+use pharos_model::access::Permission;
 use pharos_store::errors::search::IssueSort;
 use pharos_store::errors::{IssueChange, IssueQuery};
 use serde::{Deserialize, Serialize};
@@ -167,7 +168,7 @@ impl App {
         id: i64,
         u: &IssueUpdate,
     ) -> Result<(), AppError> {
-        caller.require_admin("change issues")?;
+        caller.require(Permission::Edit, "change issues")?;
         let now = Utc::now();
         let change = u.change(now)?;
         self.with_store(move |s| s.errors().change_issue(id, &change, now))

@@ -11,6 +11,7 @@
 //! It does not own: decoding protocols (`ingest`), storage (`store`, `tsdb`, `logs`),
 //! evaluation (`evaluate`), routing and delivery (`notify`), or HTTP.
 
+pub mod access;
 pub mod alerting;
 pub mod alerts;
 pub mod caller;
@@ -68,6 +69,8 @@ pub struct App {
     pub incidents: Arc<pharos_notify::incidents::Incidents>,
     /// Prometheus rule files, evaluated by group.
     pub rules: Arc<pharos_evaluate::rules::RuleEvaluator>,
+    /// Users, API tokens and browser sessions: who a credential stands for.
+    pub access: Arc<access::AccessControl>,
     pub reload: Reload,
 }
 

@@ -2,6 +2,7 @@
 //! Windows from the config file change there; those made through the API are stored.
 
 use chrono::Utc;
+use pharos_model::access::Permission;
 use pharos_model::maintenance::MaintenanceWindow;
 use serde::Serialize;
 
@@ -45,7 +46,7 @@ impl App {
         caller: &Caller,
         w: MaintenanceWindow,
     ) -> Result<WindowView, AppError> {
-        caller.require_admin("change maintenance windows")?;
+        caller.require(Permission::Edit, "change maintenance windows")?;
         w.validate().map_err(|e| AppError::invalid(e.to_string()))?;
         let w2 = w.clone();
         let id = self.with_store(move |s| s.create_maintenance(&w2)).await?;
@@ -60,7 +61,7 @@ impl App {
     }
 
     pub async fn delete_maintenance(&self, caller: &Caller, id: i64) -> Result<(), AppError> {
-        caller.require_admin("change maintenance windows")?;
+        caller.require(Permission::Edit, "change maintenance windows")?;
         self.with_store(move |s| s.delete_maintenance(id)).await?;
         self.engine.refresh_maintenance().await?;
         Ok(())

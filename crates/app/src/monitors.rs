@@ -18,11 +18,11 @@ pub fn check_in_prefix(project: i64) -> String {
     format!("sentry-{project}-")
 }
 
-/// What `caller` may do to the monitor `id`: anything as admin; with a project's key only
-/// that project's check-in heartbeats.
+/// What `caller` may do to the monitor `id`: anything with the edit permission (editors,
+/// admins); with a project's key only that project's check-in heartbeats.
 fn authorize(caller: &Caller, id: &MonitorId, spec: Option<&MonitorSpec>) -> Result<(), AppError> {
     match caller {
-        Caller::Admin => Ok(()),
+        c if c.allows(pharos_model::access::Permission::Edit) => Ok(()),
         Caller::ProjectKey { project }
             if id.as_str().starts_with(&check_in_prefix(*project))
                 && spec.is_none_or(|s| matches!(s.check, MonitorCheck::Heartbeat(_))) =>

@@ -2,6 +2,7 @@
 //! found, what an alert says. Nothing here does I/O; sources, stores, evaluators,
 //! receivers and the web layer all speak in these types.
 
+pub mod access;
 pub mod alert;
 pub mod assertion;
 pub mod clock;

@@ -90,9 +90,12 @@ pub async fn serve_until_terminated(
     router: axum::Router,
     tasks: &Tasks,
 ) -> std::io::Result<()> {
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(tasks.shutdown().wait())
-        .into_future();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(tasks.shutdown().wait())
+    .into_future();
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => result,

@@ -10,6 +10,7 @@ mod serve;
 mod ship;
 mod syslog;
 mod token;
+mod user;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ enum Command {
     /// Send log lines from stdin or files to Pharos (a small Promtail): `cmd 2>&1 |
     /// pharos ship --service NAME`, or `pharos ship --service NAME '/var/log/app/*.log'`.
     Ship(ship::ShipArgs),
+    /// Add, list and reset users (name, password, role) in a data directory:
+    /// `pharos user add ana --role admin` for a headless first start.
+    User(user::UserArgs),
 }
 
 #[derive(Subcommand)]
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Ship(args) => ship::main(args),
+        Command::User(args) => user::main(args),
         Command::Serve(args) => {
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -11,6 +11,8 @@
 //!
 //! Every method is blocking; async callers use `spawn_blocking`.
 
+mod access;
+pub use access::{TokenGrant, UserCredential};
 mod alerts;
 mod deliveries;
 pub mod errors;
@@ -164,6 +166,28 @@ impl Store {
             dir: dir.to_path_buf(),
             db,
             errors,
+            _lock: lock,
+        })
+    }
+
+    /// Opens the databases of a data directory a running Pharos may hold, without its
+    /// lock, for short admin commands (`pharos user add`); SQLite serialises the writes.
+    pub fn open_alongside(dir: &Path) -> Result<Store> {
+        let io = |source| StoreError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))
+            .map_err(io)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            db: Db::open(&dir.join("pharos.db"), schema::migrate)?,
+            errors: ErrorStore::open(&dir.join("errors.db"))?,
             _lock: lock,
         })
     }

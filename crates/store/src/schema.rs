@@ -162,6 +162,37 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_by_receiver ON deliveries(receiver, id);
     CREATE INDEX deliveries_by_group ON deliveries(alert_fingerprint, id);
     ",
+    // 6: users, API tokens and browser sessions (secrets only as digests or password hashes)
+    "
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_sign_in_at INTEGER
+    );
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at INTEGER,
+        last_used_at INTEGER
+    );
+    CREATE TABLE browser_sessions (
+        digest TEXT PRIMARY KEY,
+        user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        user_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    );
+    CREATE INDEX browser_sessions_by_user ON browser_sessions(user_id);
+    ",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

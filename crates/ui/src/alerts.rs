@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_model::AlertState;
@@ -25,12 +25,12 @@ const HISTORY_PAGE: u64 = 50;
 const NOTIFICATIONS_PER_ALERT: usize = 5;
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<AlertParams>, QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, Some(PublicPage::Alerts), &uri) {
+    let signed_in = match guard(&state, &caller, Some(PublicPage::Alerts), &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -6,12 +6,11 @@
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::{Markup, PreEscaped, html};
 use pharos_app::AppError;
-use pharos_app::Caller;
 use pharos_model::{Alert, AlertState};
 use pharos_notify::incidents::postmortem::human_duration;
 use pharos_notify::incidents::{IncidentDetail, Runbook, TimelineEntry};
@@ -44,12 +43,12 @@ fn severity_tag(s: &str) -> Markup {
 }
 
 pub async fn list(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -322,12 +321,12 @@ fn parse_id(id: &str, signed_in: bool) -> Result<i64, Box<Response>> {
 }
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -362,14 +361,14 @@ enum Action {
 }
 
 async fn act(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     state: SharedState,
-    headers: HeaderMap,
     uri: Uri,
     id: String,
     form: ActionForm,
     action: Action,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     let id = match parse_id(&id, true) {
@@ -378,15 +377,15 @@ async fn act(
     };
     let result = match action {
         Action::Ack => state
-            .acknowledge_incident(&Caller::Admin, id, &form.by)
+            .acknowledge_incident(&caller, id, &form.by)
             .await
             .map(|_| ()),
         Action::Resolve => state
-            .resolve_incident(&Caller::Admin, id, &form.by)
+            .resolve_incident(&caller, id, &form.by)
             .await
             .map(|_| ()),
         Action::Note => state
-            .add_incident_note(&Caller::Admin, id, &form.by, &form.text)
+            .add_incident_note(&caller, id, &form.by, &form.text)
             .await
             .map(|_| ()),
     };
@@ -397,42 +396,42 @@ async fn act(
 }
 
 pub async fn acknowledge(
+    visitor: pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    act(state, headers, uri, id, form, Action::Ack).await
+    act(visitor, state, uri, id, form, Action::Ack).await
 }
 
 pub async fn resolve(
+    visitor: pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    act(state, headers, uri, id, form, Action::Resolve).await
+    act(visitor, state, uri, id, form, Action::Resolve).await
 }
 
 pub async fn add_note(
+    visitor: pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    act(state, headers, uri, id, form, Action::Note).await
+    act(visitor, state, uri, id, form, Action::Note).await
 }
 
 pub async fn postmortem(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -524,11 +523,11 @@ fn ack_page(i: &IncidentRecord, token: &str, signed_in: bool, done: bool) -> Mar
 
 /// `GET /ack/<token>`: shows what the link acknowledges and a button; changes nothing.
 pub async fn ack_form(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    let signed_in = state.access.is_admin(&headers);
+    let signed_in = caller.is_signed_in();
     match state.incident_for_link(&token).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, false).into_response()),
         Err(e) => link_error(e, signed_in),
@@ -537,12 +536,12 @@ pub async fn ack_form(
 
 /// `POST /ack/<token>`: the signature is the credential, so no sign-in is needed.
 pub async fn ack_submit(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let signed_in = state.access.is_admin(&headers);
+    let signed_in = caller.is_signed_in();
     let by = Some(form.by.as_str()).filter(|b| !b.trim().is_empty());
     match state.acknowledge_incident_by_link(&token, by).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, true).into_response()),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use maud::{Markup, html};
@@ -20,7 +20,6 @@ use serde_json::Value;
 
 use super::layout::{self, Nav, ago};
 use super::{error_page, guard};
-use pharos_app::Caller;
 use pharos_app::issues::{IssueListItem, IssueListQuery, IssueUpdate};
 use pharos_web::SharedState;
 
@@ -37,12 +36,12 @@ pub struct ListParams {
 }
 
 pub async fn list(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -252,13 +251,13 @@ pub struct IssueParams {
 }
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<i64>,
     q: Result<Query<IssueParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -424,13 +423,13 @@ pub struct StatusForm {
 }
 
 pub async fn set_status(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<i64>,
     Form(f): Form<StatusForm>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     let update = IssueUpdate {
@@ -439,7 +438,7 @@ pub async fn set_status(
         ignore_duration: f.ignore_duration.and_then(|d| d.parse().ok()),
         ignore_count: f.ignore_count,
     };
-    match state.change_issue(&Caller::Admin, id, &update).await {
+    match state.change_issue(&caller, id, &update).await {
         Ok(()) => Redirect::to(&format!("/issues/{id}")).into_response(),
         Err(e) => error_page(e, true),
     }

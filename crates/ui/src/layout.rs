@@ -51,6 +51,8 @@ pub enum Nav {
     NewMonitor,
     Incidents,
     OnCall,
+    Users,
+    Tokens,
     None,
 }
 
@@ -63,6 +65,7 @@ impl Nav {
             Nav::NewMonitor => Nav::Overview,
             Nav::Dashboards => Nav::Metrics,
             Nav::LogRules | Nav::LogStorage => Nav::Logs,
+            Nav::Users | Nav::Tokens => Nav::Projects,
             other => other,
         }
     }
@@ -89,6 +92,11 @@ fn section_pages(section: Nav) -> &'static [(Nav, &'static str, &'static str)] {
             (Nav::Silences, "/silences", "Silences"),
             (Nav::Rules, "/rules", "Rules"),
             (Nav::Receivers, "/receivers", "Receivers"),
+        ],
+        Nav::Projects => &[
+            (Nav::Projects, "/projects", "Projects"),
+            (Nav::Users, "/settings/users", "Users"),
+            (Nav::Tokens, "/settings/tokens", "API tokens"),
         ],
         _ => &[],
     }

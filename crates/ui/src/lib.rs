@@ -25,13 +25,16 @@ pub mod silences;
 pub mod status;
 pub mod time_range;
 pub mod units;
+pub mod users;
 
 use axum::Router;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::html;
 
+use pharos_app::Caller;
+use pharos_model::access::Permission;
 use pharos_web::api::ApiError;
 use pharos_web::{PublicPage, SharedState};
 
@@ -93,19 +96,32 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
             "/projects/{id}/keys/{key}/revoke",
             post(projects::revoke_key),
         )
+        .route(
+            "/settings/users",
+            get(users::users_page).post(users::add_user),
+        )
+        .route("/settings/users/{name}", post(users::change_user))
+        .route("/settings/users/{name}/delete", post(users::remove_user))
+        .route(
+            "/settings/tokens",
+            get(users::tokens_page).post(users::create_token),
+        )
+        .route("/settings/tokens/{id}/revoke", post(users::revoke_token))
 }
 
-/// Lets the request through when the page is public or the visitor is signed in;
-/// otherwise sends them to sign in and back.
+/// Lets the request through when the page is public or the visitor may read; otherwise
+/// sends them to sign in and back. The access middleware has already refused whoever the
+/// route's row in `permissions::ROUTES` does not admit; this decides how the page looks
+/// (`true`: signed in, with the navigation).
 pub fn guard(
     state: &SharedState,
-    headers: &HeaderMap,
+    caller: &Caller,
     page: Option<PublicPage>,
     uri: &Uri,
 ) -> Result<bool, Response> {
-    let admin = state.access.is_admin(headers);
-    if admin || page.is_some_and(|p| state.settings().public.contains(&p)) {
-        return Ok(admin);
+    let reader = caller.allows(Permission::Read);
+    if reader || page.is_some_and(|p| state.settings().public.contains(&p)) {
+        return Ok(reader);
     }
     let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     Err(Redirect::to(&format!(

@@ -1,16 +1,19 @@
-//! Signing in to the UI with the admin token. The cookie carries a digest of the token,
-//! `HttpOnly` and `SameSite=Strict`, so forms cannot be posted from other sites.
+//! Signing in to the UI with a name and password (or the admin token, the break-glass
+//! credential) and signing out. The session cookie is a random id the server keeps (as a
+//! digest); signing out deletes it, so a copied cookie stops working too.
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
+use pharos_app::AppError;
+use pharos_app::access::SignIn;
 use serde::Deserialize;
 
 use super::layout::{self, Nav};
 use pharos_web::SharedState;
-use pharos_web::access::SESSION_COOKIE;
+use pharos_web::access::{Client, SESSION_COOKIE, session_cookie};
 
 #[derive(Deserialize, Default)]
 pub struct Next {
@@ -20,15 +23,30 @@ pub struct Next {
 
 #[derive(Deserialize)]
 pub struct Login {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
     token: String,
     #[serde(default)]
     next: Option<String>,
 }
 
-/// Only paths on this server, so the sign-in page cannot be used to redirect elsewhere.
-fn safe_next(next: Option<&str>) -> &str {
+/// Only paths on this server, so the sign-in page cannot send anyone elsewhere: one
+/// leading `/`, not `//` or `/\\` (which browsers read as another host), and no control
+/// characters or whitespace (browsers drop tabs and newlines, so `/\t/evil.example`
+/// becomes `//evil.example`).
+pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -42,9 +60,18 @@ fn login_page(next: &str, error: Option<&str>) -> maud::Markup {
             h1 { "Sign in" }
             @if let Some(e) = error { div.error-box role="alert" { (e) } }
             form.stack method="post" action="/login" {
-                label { "Admin token"
-                    span.hint { "Printed by Pharos on its first start, stored in the data directory as admin_token, or set with PHAROS_ADMIN_TOKEN." }
-                    input name="token" type="password" autocomplete="current-password" required autofocus;
+                label { "Name"
+                    input name="name" type="text" autocomplete="username" autofocus;
+                }
+                label { "Password"
+                    input name="password" type="password" autocomplete="current-password";
+                }
+                fieldset {
+                    legend { "Or the admin token" }
+                    label { "Admin token"
+                        span.hint { "Printed by Pharos on its first start, stored in the data directory as admin_token, or set with PHAROS_ADMIN_TOKEN. Add people with their own names on the Users page, or with pharos user add." }
+                        input name="token" type="password" autocomplete="off";
+                    }
                 }
                 input type="hidden" name="next" value=(next);
                 div { button.primary type="submit" { "Sign in" } }
@@ -58,28 +85,95 @@ pub async fn form(q: Result<Query<Next>, axum::extract::rejection::QueryRejectio
     login_page(safe_next(next.as_deref()), None).into_response()
 }
 
-pub async fn submit(State(state): State<SharedState>, Form(login): Form<Login>) -> Response {
-    let next = safe_next(login.next.as_deref()).to_string();
-    if !state.access.token_matches(login.token.trim()) {
-        tracing::warn!(
-            operation = "ui_login",
-            error_type = "bad_token",
-            "sign-in with a wrong token"
-        );
-        return (
-            StatusCode::UNAUTHORIZED,
-            login_page(&next, Some("That is not the admin token.")),
-        )
-            .into_response();
-    }
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000",
-        state.access.session_value()
-    );
-    ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response()
+fn cookie(value: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
+    // Lax, not Strict: a link to an incident in a chat message must open signed in.
+    // Cross-site form posts are refused by the access middleware's origin check.
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-pub async fn logout(_headers: HeaderMap) -> Response {
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+pub async fn submit(
+    State(state): State<SharedState>,
+    client: Client,
+    Form(login): Form<Login>,
+) -> Response {
+    let next = safe_next(login.next.as_deref()).to_string();
+    let how = if !login.token.trim().is_empty() {
+        SignIn::AdminToken(login.token.trim().to_string())
+    } else {
+        SignIn::Password {
+            name: login.name,
+            password: login.password,
+        }
+    };
+    match state.access.sign_in(how, client.addr).await {
+        Ok(s) => (
+            [(
+                header::SET_COOKIE,
+                cookie(&s.cookie, s.max_age.as_secs(), client.https),
+            )],
+            Redirect::to(&next),
+        )
+            .into_response(),
+        Err(AppError::RateLimited {
+            message,
+            retry_after_secs,
+        }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after_secs.to_string())],
+            login_page(&next, Some(&message)),
+        )
+            .into_response(),
+        Err(AppError::Unauthorized(_)) => (
+            StatusCode::UNAUTHORIZED,
+            login_page(
+                &next,
+                Some("That name and password, or that admin token, is not right."),
+            ),
+        )
+            .into_response(),
+        Err(e) => super::error_page(e, false),
+    }
+}
+
+pub async fn logout(
+    State(state): State<SharedState>,
+    client: Client,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(c) = session_cookie(&headers) {
+        if let Err(e) = state.access.sign_out(&c).await {
+            return super::error_page(e, false);
+        }
+    }
+    (
+        [(header::SET_COOKIE, cookie("", 0, client.https))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/issues?x=1")), "/issues?x=1");
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "https://evil.example",
+            "evil",
+            "/ /evil.example",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
 }

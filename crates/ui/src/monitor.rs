@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use pharos_model::{MonitorSpec, Outcome, ProbeResult};
@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
 use super::{error_page, guard};
-use pharos_app::Caller;
 use pharos_app::monitors::{MonitorDetail, MonitorSummary};
 use pharos_web::api::monitors::{load_detail, parse_id};
 use pharos_web::api::{ApiError, parse_json};
@@ -22,12 +21,12 @@ use pharos_web::{PublicPage, SharedState};
 const HISTORY: u64 = 100;
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, Some(PublicPage::Monitors), &uri) {
+    let signed_in = match guard(&state, &caller, Some(PublicPage::Monitors), &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -257,8 +256,12 @@ impl NewMonitor {
     }
 }
 
-pub async fn new_form(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+pub async fn new_form(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -272,19 +275,19 @@ pub async fn new_form(State(state): State<SharedState>, headers: HeaderMap, uri:
 }
 
 pub async fn create(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Form(input): Form<NewMonitor>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
     let bytes = serde_json::to_vec(&input.to_json()).unwrap_or_default();
     let result = match parse_json::<MonitorSpec>(&bytes) {
         Ok(spec) => state
-            .create_monitor(&Caller::Admin, spec)
+            .create_monitor(&caller, spec)
             .await
             .map_err(ApiError::from),
         Err(e) => Err(e),
@@ -348,17 +351,17 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
 }
 
 pub async fn delete(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     let result = match parse_id(&id) {
         Ok(id) => state
-            .delete_monitor(&Caller::Admin, &id)
+            .delete_monitor(&caller, &id)
             .await
             .map_err(ApiError::from),
         Err(e) => Err(e),
@@ -370,19 +373,19 @@ pub async fn delete(
 }
 
 pub async fn pause(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     let result = async {
         let mut spec = state.changeable_monitor(&parse_id(&id)?).await?.spec;
         spec.paused = !spec.paused;
         let id = spec.id.clone();
-        state.change_monitor(&Caller::Admin, spec).await?;
+        state.change_monitor(&caller, spec).await?;
         Ok::<_, ApiError>(id)
     }
     .await;

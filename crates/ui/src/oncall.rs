@@ -2,7 +2,7 @@
 //! coming weeks with overrides applied, and the overrides still to come.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
@@ -12,8 +12,12 @@ use pharos_web::SharedState;
 
 const WEEKS: i64 = 6;
 
-pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -2,7 +2,7 @@
 //! time; on a fresh install, how to add the first monitor.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_model::{MonitorId, MonitorState, Outcome};
@@ -26,12 +26,12 @@ pub struct Params {
 }
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, Some(PublicPage::Overview), &uri) {
+    let signed_in = match guard(&state, &caller, Some(PublicPage::Overview), &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

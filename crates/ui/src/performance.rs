@@ -2,7 +2,7 @@
 //! transaction's slowest samples with a span waterfall.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use maud::{Markup, html};
@@ -29,12 +29,12 @@ pub struct Params {
 const PERIODS: &[(&str, i64)] = &[("1h", 1), ("24h", 24), ("7d", 168), ("30d", 720)];
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

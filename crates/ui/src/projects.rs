@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use maud::{Markup, html};
@@ -12,14 +12,17 @@ use serde::Deserialize;
 
 use super::layout::{self, Nav, ago, percent};
 use super::{error_page, guard};
-use pharos_app::Caller;
 use pharos_app::projects::{NewProject, ProjectView};
 use pharos_web::SharedState;
 use pharos_web::api::ApiError;
 use pharos_web::api::projects::view;
 
-pub async fn list(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+pub async fn list(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -55,28 +58,28 @@ pub struct NewProjectForm {
 }
 
 pub async fn create(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Form(f): Form<NewProjectForm>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     let p = NewProject::named(f.name, f.platform.filter(|p| !p.trim().is_empty()));
-    match state.create_project(&Caller::Admin, p).await {
+    match state.create_project(&caller, p).await {
         Ok(v) => Redirect::to(&format!("/projects/{}", v.id)).into_response(),
         Err(e) => error_page(e, true),
     }
 }
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<i64>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -198,19 +201,19 @@ pub struct KeyForm {
 }
 
 pub async fn add_key(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<i64>,
     Form(f): Form<KeyForm>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     let label = f.label.filter(|l| !l.trim().is_empty());
     let result = async {
         state
-            .add_project_key(&Caller::Admin, id, label)
+            .add_project_key(&caller, id, label)
             .await
             .map(drop)
             .map_err(ApiError::from)
@@ -223,17 +226,17 @@ pub async fn add_key(
 }
 
 pub async fn revoke_key(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path((id, key)): Path<(i64, String)>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     let result = async {
         state
-            .revoke_project_key(&Caller::Admin, id, key)
+            .revoke_project_key(&caller, id, key)
             .await
             .map_err(ApiError::from)
     }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_store::{Delivery, DeliverySearch};
@@ -21,8 +21,12 @@ use pharos_web::SharedState;
 
 const RECENT_DELIVERIES: usize = 10;
 
-pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -36,22 +40,27 @@ enum TestResult {
 }
 
 pub async fn send_test(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
-    let result =
-        match pharos_web::api::receivers::test(State(state.clone()), Path(name.clone())).await {
-            Ok(answer) => TestResult::Sent(answer.0),
-            Err(e) => TestResult::Refused {
-                receiver: name,
-                error: e.message,
-            },
-        };
+    let result = match pharos_web::api::receivers::test(
+        pharos_web::access::Visitor(caller),
+        State(state.clone()),
+        Path(name.clone()),
+    )
+    .await
+    {
+        Ok(answer) => TestResult::Sent(answer.0),
+        Err(e) => TestResult::Refused {
+            receiver: name,
+            error: e.message,
+        },
+    };
     render(&state, true, Some(result)).await
 }
 

@@ -3,7 +3,7 @@
 //! `?group=…&rule=…` (the link in every rule alert) narrows the page to one rule.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use chrono::DateTime;
 use maud::{Markup, html};
@@ -23,12 +23,12 @@ pub struct RulesQuery {
 }
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<RulesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, Some(PublicPage::Alerts), &uri) {
+    let signed_in = match guard(&state, &caller, Some(PublicPage::Alerts), &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -5,11 +5,10 @@
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{Markup, html};
-use pharos_app::Caller;
 use pharos_app::alerting::{Silence, SilenceState, parse_matchers};
 use pharos_model::series::MatchOp;
 use pharos_store::{SilenceMatcher, SilenceRecord};
@@ -51,12 +50,12 @@ pub struct NewSilence {
 }
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<Prefill>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -184,12 +183,12 @@ fn record_from(form: &NewSilence, now: DateTime<Utc>) -> Result<SilenceRecord, S
 }
 
 pub async fn create(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Form(form): Form<NewSilence>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
     if form.comment.trim().is_empty() || form.created_by.trim().is_empty() {
@@ -204,22 +203,22 @@ pub async fn create(
         Ok(r) => r,
         Err(e) => return render(&state, true, &form, Some(&e)),
     };
-    match state.put_silence(&Caller::Admin, record).await {
+    match state.put_silence(&caller, record).await {
         Ok(_) => Redirect::to("/silences").into_response(),
         Err(e) => render(&state, true, &form, Some(&e.to_string())),
     }
 }
 
 pub async fn expire(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = guard(&state, &headers, None, &uri) {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
-    match state.expire_silence(&Caller::Admin, &id).await {
+    match state.expire_silence(&caller, &id).await {
         Ok(()) => Redirect::to("/silences").into_response(),
         Err(e) => render(&state, true, &NewSilence::default(), Some(&e.to_string())),
     }

@@ -2,7 +2,7 @@
 //! and uptime, never targets, errors or labels.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use maud::{DOCTYPE, Markup, html};
@@ -14,8 +14,12 @@ use super::{error_page, guard};
 use pharos_app::monitors::UptimePercent;
 use pharos_web::{PublicPage, SharedState};
 
-pub async fn page(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
-    let signed_in = match guard(&state, &headers, Some(PublicPage::Status), &uri) {
+pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+) -> Response {
+    let signed_in = match guard(&state, &caller, Some(PublicPage::Status), &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

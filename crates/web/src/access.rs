@@ -1,79 +1,76 @@
-//! Who may do what: the admin token (as `Authorization: Bearer` for the API, or a session
-//! cookie for the UI) and the pages the config makes public.
+//! Who may call each route: reads the credential a request carries (a bearer token or
+//! basic-auth password, or the session cookie), turns it into a [`Caller`] through the
+//! application's access control, and checks it against [`permissions::ROUTES`]. Requests
+//! made with a cookie that change something must come from Pharos's own pages.
 
-use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, COOKIE};
-use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use pharos_app::Caller;
+
+use crate::SharedState;
+use crate::api::ApiError;
+use crate::permissions::{self, Need};
 
 pub const SESSION_COOKIE: &str = "pharos_session";
 
-/// Holds only digests of the admin token, so neither a heap dump nor a `Debug` print
-/// reveals it.
-#[derive(Clone)]
-pub struct Access {
-    token_digest: [u8; 32],
-    session: String,
-}
+/// The caller the access middleware established for this request.
+#[derive(Clone, Debug)]
+pub struct Visitor(pub Caller);
 
-impl std::fmt::Debug for Access {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Access(<redacted>)")
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Visitor>()
+            .cloned()
+            .unwrap_or(Visitor(Caller::Anonymous)))
     }
 }
 
-fn digest(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
+/// The credential a request carries, before it is checked.
+enum Credential {
+    Token(String),
+    Cookie(String),
+    None,
 }
 
-impl Access {
-    pub fn new(admin_token: &str) -> Access {
-        let session = hex::encode(digest(&[b"pharos-ui-session\0", admin_token.as_bytes()]));
-        Access {
-            token_digest: digest(&[admin_token.as_bytes()]),
-            session,
+fn credential(headers: &HeaderMap) -> Credential {
+    if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
+            return Credential::Token(token.trim().to_string());
+        }
+        if let Some(encoded) = value
+            .strip_prefix("Basic ")
+            .or_else(|| value.strip_prefix("basic "))
+        {
+            // Some log shippers and Prometheus's `basic_auth` can send only this.
+            return basic_password(encoded.trim()).map_or(Credential::None, Credential::Token);
         }
     }
+    session_cookie(headers).map_or(Credential::None, Credential::Cookie)
+}
 
-    /// Compares digests so the comparison time says nothing about the token.
-    pub fn token_matches(&self, candidate: &str) -> bool {
-        digest(&[candidate.as_bytes()]) == self.token_digest
-    }
-
-    /// The value of the UI's session cookie: derived from the token, never the token itself.
-    pub fn session_value(&self) -> &str {
-        &self.session
-    }
-
-    /// True when the request carries the admin token (as a bearer token, or as the
-    /// password of HTTP basic auth, which is all some log shippers and Prometheus's
-    /// `basic_auth` can send) or the UI session cookie.
-    pub fn is_admin(&self, headers: &HeaderMap) -> bool {
-        if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            if let Some(token) = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-            {
-                return self.token_matches(token.trim());
-            }
-            if let Some(encoded) = value
-                .strip_prefix("Basic ")
-                .or_else(|| value.strip_prefix("basic "))
-            {
-                return basic_password(encoded.trim()).is_some_and(|p| self.token_matches(&p));
-            }
-        }
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .any(|(name, value)| name == SESSION_COOKIE && value == self.session)
-    }
+/// The session cookie's value, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
 }
 
 /// The password of a basic-auth credential (`user:password`, base64); the user is ignored.
@@ -86,38 +83,228 @@ fn basic_password(encoded: &str) -> Option<String> {
     text.split_once(':').map(|(_, p)| p.to_string())
 }
 
+/// The caller behind a request's credential; [`Caller::Anonymous`] when it has none or
+/// one that does not check out.
+pub async fn caller_of(state: &SharedState, headers: &HeaderMap) -> Caller {
+    match credential(headers) {
+        Credential::Token(t) => state.access.caller_for_token(&t).await,
+        Credential::Cookie(c) => state.access.caller_for_session(&c).await,
+        Credential::None => None,
+    }
+    .unwrap_or(Caller::Anonymous)
+}
+
+/// The address a request came from: the socket's peer, or the first address of
+/// `X-Forwarded-For` when the peer is a proxy listed in `web.trusted_proxies`.
+pub fn client_of(state: &SharedState, req_headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
+    let peer_ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
+    let settings = state.settings();
+    if settings
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(&peer_ip))
+    {
+        if let Some(ip) = req_headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    peer_ip
+}
+
+/// True when the request reached Pharos over HTTPS: the external URL is `https://`, or a
+/// trusted proxy says so in `X-Forwarded-Proto`.
+pub fn over_https(state: &SharedState, headers: &HeaderMap, peer: Option<SocketAddr>) -> bool {
+    let settings = state.settings();
+    if settings
+        .external_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+    {
+        return true;
+    }
+    let peer_ip = peer.map(|p| p.ip());
+    peer_ip.is_some_and(|ip| settings.trusted_proxies.iter().any(|n| n.contains(&ip)))
+        && headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// Refuses a state-changing request made with a cookie from another site, as Go's
+/// `CrossOriginProtection` does: `Sec-Fetch-Site` when the browser sends it, otherwise
+/// `Origin` against `Host`. A request with neither header did not come from a browser,
+/// which is the only thing that holds the cookie.
+fn cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !(site == "same-origin" || site == "none");
+    }
+    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let origin_host = url::Url::parse(origin).ok().and_then(|u| {
+        u.host_str().map(|h| match u.port() {
+            Some(p) => format!("{h}:{p}"),
+            None => h.to_string(),
+        })
+    });
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok());
+    origin_host.as_deref() != host
+}
+
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/")
+        || path.starts_with("/loki/")
+        || path.starts_with("/v1/")
+        || path.starts_with("/-/"))
+}
+
+fn unauthorized(path: &str, method: &Method, uri: &axum::http::Uri) -> Response {
+    if is_page(path) && (method == Method::GET || method == Method::HEAD) {
+        let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        return Redirect::to(&format!(
+            "/login?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        ))
+        .into_response();
+    }
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "this route needs a credential: send `Authorization: Bearer <token>` (an API token or the admin token), or sign in",
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"pharos\""),
+    );
+    resp
+}
+
+/// The access middleware: every request passes here before its handler.
+pub async fn authorize(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
+    // The fallback (Sentry DSNs with a path prefix, and 404s) has no matched route and
+    // checks its own key.
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+    else {
+        return next.run(req).await;
+    };
+    let Some(need) = permissions::need_of(req.method(), &path) else {
+        tracing::error!(operation = "authorize", route = %path, method = %req.method(), "route has no row in permissions::ROUTES; refused");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{} {path} is not open to anyone", req.method()),
+        )
+        .into_response();
+    };
+    if need == Need::Open {
+        // Still tell the handler who is asking (the sign-in page, /metrics).
+        let caller = caller_of(&state, req.headers()).await;
+        req.extensions_mut().insert(Visitor(caller));
+        return next.run(req).await;
+    }
+    let from_cookie = matches!(credential(req.headers()), Credential::Cookie(_));
+    let caller = caller_of(&state, req.headers()).await;
+    let allowed = match need {
+        Need::Open => true,
+        Need::Public(page) => {
+            state.settings().public.contains(&page)
+                || caller.allows(pharos_model::access::Permission::Read)
+        }
+        Need::Granted(p) => caller.allows(p),
+    };
+    if !allowed {
+        if caller == Caller::Anonymous {
+            return unauthorized(&path, req.method(), req.uri());
+        }
+        tracing::info!(operation = "authorize", route = %path, method = %req.method(), caller = %caller, "refused: not permitted");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("the {caller} may not {} {path}", req.method()),
+        )
+        .into_response();
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if from_cookie && !safe && cross_site(req.headers()) {
+        tracing::warn!(operation = "authorize", route = %path, "refused a cross-site request made with the session cookie");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross-site requests may not change anything",
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(Visitor(caller));
+    next.run(req).await
+}
+
+/// Where a request came from (see [`client_of`]), and whether it came over HTTPS.
+pub struct Client {
+    pub addr: IpAddr,
+    pub https: bool,
+}
+
+impl FromRequestParts<SharedState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(Client {
+            addr: client_of(state, &parts.headers, peer),
+            https: over_https(state, &parts.headers, peer),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     #[test]
-    fn bearer_and_cookie() {
-        let a = Access::new("s3cret");
+    fn credentials_from_each_header() {
         let mut h = HeaderMap::new();
-        assert!(!a.is_admin(&h));
+        assert!(matches!(credential(&h), Credential::None));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
-        assert!(a.is_admin(&h));
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer wrong"));
-        assert!(!a.is_admin(&h));
-        let mut h = HeaderMap::new();
-        h.insert(
-            COOKIE,
-            HeaderValue::from_str(&format!("a=b; {SESSION_COOKIE}={}", a.session_value())).unwrap(),
-        );
-        assert!(a.is_admin(&h));
-        assert!(!a.session_value().contains("s3cret"));
-        let mut h = HeaderMap::new();
-        // "pharos:s3cret" and "pharos:wrong"
+        assert!(matches!(credential(&h), Credential::Token(t) if t == "s3cret"));
+        // "pharos:s3cret"
         h.insert(
             AUTHORIZATION,
             HeaderValue::from_static("Basic cGhhcm9zOnMzY3JldA=="),
         );
-        assert!(a.is_admin(&h));
+        assert!(matches!(credential(&h), Credential::Token(t) if t == "s3cret"));
+        let mut h = HeaderMap::new();
         h.insert(
-            AUTHORIZATION,
-            HeaderValue::from_static("Basic cGhhcm9zOndyb25n"),
+            COOKIE,
+            HeaderValue::from_str(&format!("a=b; {SESSION_COOKIE}=abc")).unwrap(),
         );
-        assert!(!a.is_admin(&h));
+        assert!(matches!(credential(&h), Credential::Cookie(c) if c == "abc"));
+    }
+
+    #[test]
+    fn cross_site_requests_are_recognised() {
+        let mut h = HeaderMap::new();
+        assert!(!cross_site(&h), "no browser headers: not a browser");
+        h.insert(HOST, HeaderValue::from_static("pharos.example:9800"));
+        h.insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(cross_site(&h));
+        h.insert(
+            ORIGIN,
+            HeaderValue::from_static("http://pharos.example:9800"),
+        );
+        assert!(!cross_site(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(cross_site(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(!cross_site(&h));
     }
 }

@@ -14,10 +14,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
+use pharos_app::AppError;
 use pharos_app::alerting::{
     AlertView, PostedAlert, Silence, SilenceMatcher, SilenceRecord, matcher, op_of, parse_matchers,
 };
-use pharos_app::{AppError, Caller};
 use pharos_model::Labels;
 use pharos_model::series::LabelMatcher;
 use serde::Deserialize;
@@ -137,7 +137,11 @@ fn set(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     t.filter(|t| t.timestamp() > 0)
 }
 
-pub async fn post_alerts(State(state): State<SharedState>, body: Bytes) -> Response {
+pub async fn post_alerts(
+    crate::access::Visitor(caller): crate::access::Visitor,
+    State(state): State<SharedState>,
+    body: Bytes,
+) -> Response {
     let posted: Vec<PostableAlert> = match parse_json(&body) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -152,7 +156,7 @@ pub async fn post_alerts(State(state): State<SharedState>, body: Bytes) -> Respo
             generator_url: p.generator_url,
         })
         .collect();
-    match state.post_alerts(&Caller::Admin, posted).await {
+    match state.post_alerts(&caller, posted).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => AmError::from(e).into_response(),
     }
@@ -307,15 +311,16 @@ impl PostableSilence {
     }
 }
 
-pub async fn post_silence(State(state): State<SharedState>, body: Bytes) -> Response {
+pub async fn post_silence(
+    crate::access::Visitor(caller): crate::access::Visitor,
+    State(state): State<SharedState>,
+    body: Bytes,
+) -> Response {
     let posted: PostableSilence = match parse_json(&body) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    match state
-        .put_silence(&Caller::Admin, posted.into_record())
-        .await
-    {
+    match state.put_silence(&caller, posted.into_record()).await {
         Ok(id) => Json(json!({"silenceID": id})).into_response(),
         Err(e) => AmError::from(e).into_response(),
     }
@@ -329,8 +334,12 @@ pub async fn get_silence(State(state): State<SharedState>, Path(id): Path<String
     }
 }
 
-pub async fn delete_silence(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
-    match state.expire_silence(&Caller::Admin, &id).await {
+pub async fn delete_silence(
+    crate::access::Visitor(caller): crate::access::Visitor,
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.expire_silence(&caller, &id).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => AmError::from(e).into_response(),
     }

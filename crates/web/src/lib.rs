@@ -10,6 +10,7 @@ pub mod api;
 pub mod health;
 pub mod logs_api;
 pub mod metrics;
+pub mod permissions;
 pub mod ping;
 pub mod prometheus_api;
 pub mod sentry;
@@ -25,19 +26,17 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use prometheus::Registry;
 
-pub use access::Access;
 pub use settings::{PublicPage, WebSettings};
 
 pub use pharos_app::{App, Reload};
 
 /// What a request handler may use: the application's services (through `Deref`, so a
 /// handler reads `state.store` or calls `state.create_monitor(..)`) and what only the
-/// HTTP edge has: its request metrics, who may call, the `web:` settings.
+/// HTTP edge has: its request metrics and the `web:` settings.
 pub struct AppState {
     pub app: Arc<App>,
     pub registry: Registry,
     pub metrics: metrics::HttpMetrics,
-    pub access: Access,
     pub settings: Arc<RwLock<WebSettings>>,
     pub started: Instant,
     pub started_at: DateTime<Utc>,
@@ -108,12 +107,16 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
     Router::new()
         .merge(public)
         .merge(sentry_ingest)
-        .merge(api::router(state.clone()))
+        .merge(api::router())
         .merge(pages)
         .route("/-/reload", post(api::reload))
         .route("/-/ready", get(health::ready))
         .route("/-/healthy", get(health::live))
         .fallback(sentry::prefixed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use pharos_model::MonitorId;
+use pharos_model::duration::HumanDuration;
 use serde::Deserialize;
 
 /// A page or API that may be opened without the admin token.
@@ -61,6 +62,25 @@ pub struct WebSettings {
     /// `/health/ready` reports degraded below this much free disk in the data directory.
     #[serde(default = "default_min_free_disk_mb")]
     pub min_free_disk_mb: u64,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed
+    /// (addresses or CIDR ranges): the client address for sign-in limits, and whether a
+    /// session cookie gets `Secure`.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A browser session ends after this long without a request (default 7d).
+    #[serde(default = "default_session_idle")]
+    pub session_idle_timeout: HumanDuration,
+    /// A browser session ends this long after sign-in, however busy (default 30d).
+    #[serde(default = "default_session_max_age")]
+    pub session_max_age: HumanDuration,
+}
+
+fn default_session_idle() -> HumanDuration {
+    HumanDuration::from_secs(7 * 86_400)
+}
+
+fn default_session_max_age() -> HumanDuration {
+    HumanDuration::from_secs(30 * 86_400)
 }
 
 impl Default for WebSettings {
@@ -70,6 +90,9 @@ impl Default for WebSettings {
             public: default_public(),
             status_page: StatusPageSettings::default(),
             min_free_disk_mb: default_min_free_disk_mb(),
+            trusted_proxies: Vec::new(),
+            session_idle_timeout: default_session_idle(),
+            session_max_age: default_session_max_age(),
         }
     }
 }
@@ -83,6 +106,13 @@ fn default_min_free_disk_mb() -> u64 {
 }
 
 impl WebSettings {
+    pub fn session_policy(&self) -> pharos_app::access::SessionPolicy {
+        pharos_app::access::SessionPolicy {
+            idle: self.session_idle_timeout.as_duration(),
+            max_age: self.session_max_age.as_duration(),
+        }
+    }
+
     pub fn external_url(&self) -> &str {
         self.external_url
             .as_deref()

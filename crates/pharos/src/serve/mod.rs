@@ -155,7 +155,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "cardinality_history",
         cardinality.clone().run(metrics.tsdb.clone()),
     );
+    let access = Arc::new(pharos_app::access::AccessControl::new(
+        store.clone(),
+        &admin.value,
+    ));
+    access.set_policy(
+        web.read()
+            .unwrap_or_else(|p| p.into_inner())
+            .session_policy(),
+    );
+    tasks.spawn(
+        "session_purge",
+        housekeeping::purge_sessions(access.clone()),
+    );
     let app = Arc::new(pharos_app::App {
+        access,
         store,
         engine: engine.clone(),
         errors,
@@ -177,7 +191,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         app,
         metrics: pharos_web::metrics::HttpMetrics::new(&registry)?,
         registry,
-        access: pharos_web::Access::new(&admin.value),
         settings: web,
         started,
         started_at: Utc::now(),

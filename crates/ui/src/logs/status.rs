@@ -4,7 +4,7 @@
 //! entries, indexing lag, and the retention and disk budget in force.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_evaluate::log_rules::{LogRuleKind, LogRuleStatus};
@@ -16,8 +16,12 @@ use crate::layout::{self, Nav, ago};
 use crate::units;
 use pharos_web::SharedState;
 
-pub async fn rules(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+pub async fn rules(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -122,8 +126,12 @@ fn pattern_search(pattern: &str) -> String {
     format!("/logs?{}", s.finish())
 }
 
-pub async fn storage(State(state): State<SharedState>, headers: HeaderMap, uri: Uri) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+pub async fn storage(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

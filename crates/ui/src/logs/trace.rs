@@ -3,7 +3,7 @@
 //! 30 days), read from the error store and the log store.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_logs::{LogQuery, SearchRequest, StoredLog};
@@ -21,12 +21,12 @@ const LOG_RANGE: &str = "30d";
 const MAX_LINES: usize = 200;
 
 pub async fn page(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
-    headers: HeaderMap,
     uri: Uri,
     Path(trace_id): Path<String>,
 ) -> Response {
-    let signed_in = match guard(&state, &headers, None, &uri) {
+    let signed_in = match guard(&state, &caller, None, &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };

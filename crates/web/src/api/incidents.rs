@@ -7,7 +7,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pharos_app::Caller;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -72,30 +71,33 @@ fn who(body: &ActionBody) -> String {
 }
 
 pub async fn acknowledge(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = action_body(&bytes)?;
     let record = state
-        .acknowledge_incident(&Caller::Admin, parse_id(&id)?, &who(&body))
+        .acknowledge_incident(&caller, parse_id(&id)?, &who(&body))
         .await?;
     Ok(Json(json!(summary(&record))))
 }
 
 pub async fn resolve(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = action_body(&bytes)?;
     let record = state
-        .resolve_incident(&Caller::Admin, parse_id(&id)?, &who(&body))
+        .resolve_incident(&caller, parse_id(&id)?, &who(&body))
         .await?;
     Ok(Json(json!(summary(&record))))
 }
 
 pub async fn add_note(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     bytes: Bytes,
@@ -103,7 +105,7 @@ pub async fn add_note(
     let body = action_body(&bytes)?;
     let text = body.text.clone().unwrap_or_default();
     let event = state
-        .add_incident_note(&Caller::Admin, parse_id(&id)?, &who(&body), &text)
+        .add_incident_note(&caller, parse_id(&id)?, &who(&body), &text)
         .await?;
     Ok((StatusCode::CREATED, Json(json!(event))).into_response())
 }

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, query};
 use crate::SharedState;
-use pharos_app::Caller;
 
 use pharos_app::issues::{IssueListQuery, IssueUpdate};
 
@@ -49,11 +48,12 @@ fn tag_values(tags: &[pharos_app::issues::TagDistribution], key: &str) -> Value 
 }
 
 pub async fn update(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<i64>,
     ApiJson(u): ApiJson<IssueUpdate>,
 ) -> Result<Json<Value>, ApiError> {
-    state.change_issue(&Caller::Admin, id, &u).await?;
+    state.change_issue(&caller, id, &u).await?;
     get_one(State(state), Path(id)).await
 }
 

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use pharos_app::Caller;
 use pharos_model::maintenance::MaintenanceWindow;
 
 use pharos_app::maintenance::WindowView;
@@ -18,17 +17,19 @@ pub async fn list(State(state): State<SharedState>) -> Result<Json<serde_json::V
 }
 
 pub async fn create(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     ApiJson(w): ApiJson<MaintenanceWindow>,
 ) -> Result<(StatusCode, Json<WindowView>), ApiError> {
-    let view = state.create_maintenance(&Caller::Admin, w).await?;
+    let view = state.create_maintenance(&caller, w).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
 pub async fn remove(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    state.delete_maintenance(&Caller::Admin, id).await?;
+    state.delete_maintenance(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

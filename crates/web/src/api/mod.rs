@@ -13,11 +13,13 @@ pub mod projects;
 pub mod receivers;
 pub mod rules;
 pub mod scrape_targets;
+pub mod tokens;
+pub mod users;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::StatusCode;
+
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -25,19 +27,32 @@ use pharos_app::AppError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::{PublicPage, SharedState, alertmanager_api, logs_api, prometheus_api};
+use crate::{SharedState, alertmanager_api, logs_api, prometheus_api};
 
 /// Compressed remote_write bodies; senders batch far below this.
 const REMOTE_WRITE_MAX_BYTES: usize = 32 << 20;
 
-pub fn router(state: SharedState) -> Router<SharedState> {
+pub fn router() -> Router<SharedState> {
     Router::new()
         .merge(monitor_routes())
         .merge(error_tracking_routes())
         .merge(metrics_routes())
         .merge(alerting_routes())
         .merge(log_routes())
-        .route_layer(middleware::from_fn_with_state(state, require_token))
+        .merge(access_routes())
+}
+
+/// Users and API tokens (admins only, as `permissions::ROUTES` says).
+fn access_routes() -> Router<SharedState> {
+    Router::new()
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route(
+            "/api/v1/users/{name}",
+            axum::routing::patch(users::update).delete(users::remove),
+        )
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/api/v1/whoami", get(users::whoami))
 }
 
 /// Monitors, their results, and maintenance windows.
@@ -223,25 +238,6 @@ fn log_routes() -> Router<SharedState> {
         .route("/api/v1/traces/{trace_id}", get(logs_api::trace))
 }
 
-/// Reads need the token unless `web.public` lists `api`; writes always need it.
-async fn require_token(State(state): State<SharedState>, req: Request, next: Next) -> Response {
-    let read = req.method() == Method::GET || req.method() == Method::HEAD;
-    let public = read && state.settings().public.contains(&PublicPage::Api);
-    if public || state.access.is_admin(req.headers()) {
-        return next.run(req).await;
-    }
-    let mut resp = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "this API needs the admin token: send `Authorization: Bearer <token>`",
-    )
-    .into_response();
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer realm=\"pharos\""),
-    );
-    resp
-}
-
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -347,11 +343,7 @@ pub fn query<T: DeserializeOwned>(
 
 /// `POST /-/reload`, as Prometheus has it: re-reads the config file; a bad one is refused
 /// and the running config stays.
-pub async fn reload(State(state): State<SharedState>, headers: axum::http::HeaderMap) -> Response {
-    if !state.access.is_admin(&headers) {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "reloading needs the admin token")
-            .into_response();
-    }
+pub async fn reload(State(state): State<SharedState>) -> Response {
     match (state.reload)().await {
         Ok(()) => Json(json!({ "status": "success" })).into_response(),
         Err(e) => ApiError::new(

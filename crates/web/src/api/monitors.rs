@@ -16,7 +16,6 @@ use pharos_app::monitors::{MonitorDetail, MonitorPage};
 
 use super::{ApiError, ApiJson, query};
 use crate::SharedState;
-use pharos_app::Caller;
 
 pub const DEFAULT_PAGE: u64 = 100;
 pub const MAX_PAGE: u64 = 1000;
@@ -87,10 +86,11 @@ pub async fn get_one(
 
 /// Creates a monitor from the same JSON shape as a monitor in `pharos.yaml`.
 pub async fn create(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     ApiJson(spec): ApiJson<MonitorSpec>,
 ) -> Result<Response, ApiError> {
-    let id = state.create_monitor(&Caller::Admin, spec).await?;
+    let id = state.create_monitor(&caller, spec).await?;
     let detail = load_detail(&state, id.clone(), DETAIL_RESULTS).await?;
     Ok((
         StatusCode::CREATED,
@@ -102,22 +102,22 @@ pub async fn create(
 
 /// Applies a JSON merge patch to the monitor's definition and checks the result like a new one.
 pub async fn patch(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<MonitorDetail>, ApiError> {
     let id = parse_id(&id)?;
-    state.patch_monitor(&Caller::Admin, &id, &body).await?;
+    state.patch_monitor(&caller, &id, &body).await?;
     Ok(Json(load_detail(&state, id, DETAIL_RESULTS).await?))
 }
 
 pub async fn remove(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .delete_monitor(&Caller::Admin, &parse_id(&id)?)
-        .await?;
+    state.delete_monitor(&caller, &parse_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use pharos_app::Caller;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -36,28 +35,31 @@ pub async fn get_one(
 }
 
 pub async fn create(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     ApiJson(p): ApiJson<NewProject>,
 ) -> Result<(StatusCode, Json<ProjectView>), ApiError> {
-    let p = state.create_project(&Caller::Admin, p).await?;
+    let p = state.create_project(&caller, p).await?;
     Ok((StatusCode::CREATED, Json(view(&state, p))))
 }
 
 /// JSON merge patch over `{name, platform, retention, rate_limit, alerts}`.
 pub async fn patch(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
 ) -> Result<Json<ProjectView>, ApiError> {
-    let p = state.patch_project(&Caller::Admin, id, &body).await?;
+    let p = state.patch_project(&caller, id, &body).await?;
     Ok(Json(view(&state, p)))
 }
 
 pub async fn remove(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    state.delete_project(&Caller::Admin, id).await?;
+    state.delete_project(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -69,6 +71,7 @@ pub struct NewKey {
 }
 
 pub async fn add_key(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<i64>,
     body: axum::body::Bytes,
@@ -78,7 +81,7 @@ pub async fn add_key(
     } else {
         parse_json(&body)?
     };
-    let key = state.add_project_key(&Caller::Admin, id, req.label).await?;
+    let key = state.add_project_key(&caller, id, req.label).await?;
     let v = view(&state, state.project(id).await?)
         .keys
         .into_iter()
@@ -89,10 +92,11 @@ pub async fn add_key(
 
 /// Revokes a key: SDKs still using it get 401.
 pub async fn revoke_key(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path((id, key)): Path<(i64, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.revoke_project_key(&Caller::Admin, id, key).await?;
+    state.revoke_project_key(&caller, id, key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,7 +5,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use pharos_app::Caller;
 
 use pharos_app::receivers::{ReceiverList, TestAnswer};
 
@@ -17,8 +16,9 @@ pub async fn list(State(state): State<SharedState>) -> Result<Json<ReceiverList>
 }
 
 pub async fn test(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(name): Path<String>,
 ) -> Result<Json<TestAnswer>, ApiError> {
-    Ok(Json(state.test_receiver(&Caller::Admin, name).await?))
+    Ok(Json(state.test_receiver(&caller, name).await?))
 }

@@ -7,7 +7,6 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pharos_app::Caller;
 use pharos_app::scrape_jobs::ScrapeJobView;
 use serde_json::{Value, json};
 
@@ -27,8 +26,12 @@ pub async fn get_one(
 }
 
 /// `POST /api/v1/scrape_jobs`: a new job from a `scrape_configs` entry in JSON.
-pub async fn create(State(state): State<SharedState>, body: Bytes) -> Result<Response, ApiError> {
-    let view = state.create_scrape_job(&Caller::Admin, &body).await?;
+pub async fn create(
+    crate::access::Visitor(caller): crate::access::Visitor,
+    State(state): State<SharedState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let view = state.create_scrape_job(&caller, &body).await?;
     Ok((
         StatusCode::CREATED,
         [(
@@ -42,33 +45,32 @@ pub async fn create(State(state): State<SharedState>, body: Bytes) -> Result<Res
 
 /// `PUT /api/v1/scrape_jobs/<name>`: the whole job anew.
 pub async fn put(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     UrlPath(name): UrlPath<String>,
     body: Bytes,
 ) -> Result<Json<ScrapeJobView>, ApiError> {
     Ok(Json(
-        state
-            .replace_scrape_job_with(&Caller::Admin, &name, &body)
-            .await?,
+        state.replace_scrape_job_with(&caller, &name, &body).await?,
     ))
 }
 
 /// `PATCH /api/v1/scrape_jobs/<name>`: a JSON merge patch (RFC 7396) over the stored job.
 pub async fn patch(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     UrlPath(name): UrlPath<String>,
     body: Bytes,
 ) -> Result<Json<ScrapeJobView>, ApiError> {
-    Ok(Json(
-        state.patch_scrape_job(&Caller::Admin, &name, &body).await?,
-    ))
+    Ok(Json(state.patch_scrape_job(&caller, &name, &body).await?))
 }
 
 /// `DELETE /api/v1/scrape_jobs/<name>`: stops the job; its series get staleness markers.
 pub async fn remove(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     UrlPath(name): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.delete_scrape_job(&Caller::Admin, &name).await?;
+    state.delete_scrape_job(&caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,243 @@
+//! Who may do what: the roles people sign in with, the scopes API tokens carry, and the
+//! permission each operation and route needs. One vocabulary for the store, the
+//! application layer, the HTTP edge and SECURITY.md.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a route or an operation needs from its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Read anything: pages, the JSON API, the Prometheus and log query APIs.
+    Read,
+    /// Change monitors, maintenance windows, silences, issues, incidents and dashboards.
+    Edit,
+    /// Users, tokens, projects and their keys, receivers, scrape jobs, config reload.
+    Admin,
+    /// Push logs: Loki push, OTLP logs, `POST /api/v1/logs`.
+    IngestLogs,
+    /// Prometheus remote_write.
+    IngestMetrics,
+    /// Post alerts to Alertmanager's API v2.
+    IngestAlerts,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 6] = [
+        Permission::Read,
+        Permission::Edit,
+        Permission::Admin,
+        Permission::IngestLogs,
+        Permission::IngestMetrics,
+        Permission::IngestAlerts,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Edit => "edit",
+            Permission::Admin => "admin",
+            Permission::IngestLogs => "logs ingest",
+            Permission::IngestMetrics => "metrics ingest",
+            Permission::IngestAlerts => "alerts ingest",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a person signed in with a name and password may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads every page and API; changes nothing.
+    Viewer,
+    /// A viewer who also changes monitors, silences, issues, incidents and dashboards.
+    Editor,
+    /// Everything, users and tokens included.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Admin];
+
+    pub fn allows(self, p: Permission) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::Editor => matches!(p, Permission::Read | Permission::Edit),
+            Role::Viewer => p == Permission::Read,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?}: one of viewer, editor, admin"))
+    }
+}
+
+/// What an API token may be used for. A token carries one or more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Scope {
+    /// Loki push, OTLP logs and `POST /api/v1/logs`.
+    #[serde(rename = "logs:write")]
+    LogsWrite,
+    /// Prometheus remote_write.
+    #[serde(rename = "metrics:write")]
+    MetricsWrite,
+    /// Alertmanager API v2 `POST /api/v2/alerts` (a Prometheus sending its alerts).
+    #[serde(rename = "alerts:write")]
+    AlertsWrite,
+    /// Every read: the Prometheus HTTP API and log queries (Grafana), the JSON API.
+    #[serde(rename = "read")]
+    Read,
+    /// Everything the admin token can do.
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::LogsWrite,
+        Scope::MetricsWrite,
+        Scope::AlertsWrite,
+        Scope::Read,
+        Scope::Admin,
+    ];
+
+    pub fn allows(self, p: Permission) -> bool {
+        match self {
+            Scope::Admin => true,
+            Scope::Read => p == Permission::Read,
+            Scope::LogsWrite => p == Permission::IngestLogs,
+            Scope::MetricsWrite => p == Permission::IngestMetrics,
+            Scope::AlertsWrite => p == Permission::IngestAlerts,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::LogsWrite => "logs:write",
+            Scope::MetricsWrite => "metrics:write",
+            Scope::AlertsWrite => "alerts:write",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scope::LogsWrite => "push logs (Loki push, OTLP, /api/v1/logs)",
+            Scope::MetricsWrite => "Prometheus remote_write",
+            Scope::AlertsWrite => "post alerts (Alertmanager API v2)",
+            Scope::Read => "read everything (Grafana, the query APIs)",
+            Scope::Admin => "everything, as the admin token",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Scope, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown scope {s:?}: one of logs:write, metrics:write, alerts:write, read, admin"
+                )
+            })
+    }
+}
+
+/// A person who signs in with a name and password.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+/// An API token as listed: never its secret, which is shown once when created.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// The token's first characters, so a person can tell which one a shipper holds.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A signed-in browser session as the store keeps it (the id only as a digest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    /// `None` for a session opened with the admin token.
+    pub user_id: Option<i64>,
+    pub user_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_nest_and_scopes_do_not() {
+        assert!(Role::Viewer.allows(Permission::Read));
+        assert!(!Role::Viewer.allows(Permission::Edit));
+        assert!(Role::Editor.allows(Permission::Edit));
+        assert!(!Role::Editor.allows(Permission::Admin));
+        assert!(!Role::Editor.allows(Permission::IngestLogs));
+        assert!(Permission::ALL.iter().all(|p| Role::Admin.allows(*p)));
+        assert!(Scope::LogsWrite.allows(Permission::IngestLogs));
+        assert!(!Scope::LogsWrite.allows(Permission::Read));
+        assert!(!Scope::Read.allows(Permission::IngestLogs));
+        assert!(Permission::ALL.iter().all(|p| Scope::Admin.allows(*p)));
+        for s in Scope::ALL {
+            assert_eq!(s.as_str().parse::<Scope>(), Ok(s));
+        }
+        assert!("owner".parse::<Role>().is_err());
+    }
+}
