@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
-use pharos_model::access::{ApiToken, Permission, Role, Scope, Session, User};
+use pharos_model::access::{ApiToken, Permission, Role, Scope, Session, SessionKind, User};
 use pharos_store::Store;
 use sha2::{Digest, Sha256};
 
@@ -364,9 +364,9 @@ impl AccessControl {
             let store = self.store.clone();
             tokio::task::spawn_blocking(move || store.touch_session(&key, wall));
         }
-        Some(match session.user_id {
-            None => Caller::Admin,
-            Some(_) => Caller::User {
+        Some(match session.kind {
+            SessionKind::AdminToken => Caller::Admin,
+            SessionKind::Password | SessionKind::Oidc => Caller::User {
                 name: session.user_name,
                 role: session.role,
             },
@@ -414,12 +414,35 @@ impl AccessControl {
             .succeeded(client);
         let wall = Utc::now();
         let session = Session {
+            kind: match user {
+                Some(_) => SessionKind::Password,
+                None => SessionKind::AdminToken,
+            },
             user_id: user.as_ref().map(|u| u.id),
             user_name: user.as_ref().map_or("admin".into(), |u| u.name.clone()),
             role: user.as_ref().map_or(Role::Admin, |u| u.role),
             created_at: wall,
             last_seen_at: wall,
         };
+        self.open_session(session).await
+    }
+
+    /// Opens a session for a person an OpenID Connect provider vouched for.
+    pub async fn sign_in_oidc(&self, name: &str, role: Role) -> Result<NewSession, AppError> {
+        let wall = Utc::now();
+        self.open_session(Session {
+            kind: SessionKind::Oidc,
+            user_id: None,
+            user_name: name.to_string(),
+            role,
+            created_at: wall,
+            last_seen_at: wall,
+        })
+        .await
+    }
+
+    async fn open_session(&self, session: Session) -> Result<NewSession, AppError> {
+        let wall = session.created_at;
         let cookie = random_secret();
         let key = digest_hex(&cookie);
         let store = self.store.clone();
@@ -433,12 +456,12 @@ impl AccessControl {
             Ok::<_, pharos_store::StoreError>(())
         })
         .await??;
-        tracing::info!(operation = "sign_in", user = %session.user_name, role = %session.role, "signed in");
-        let caller = match user {
-            None => Caller::Admin,
-            Some(u) => Caller::User {
-                name: u.name,
-                role: u.role,
+        tracing::info!(operation = "sign_in", user = %session.user_name, role = %session.role, via = session.kind.as_str(), "signed in");
+        let caller = match session.kind {
+            SessionKind::AdminToken => Caller::Admin,
+            _ => Caller::User {
+                name: session.user_name,
+                role: session.role,
             },
         };
         Ok(NewSession {

@@ -28,6 +28,7 @@ pub mod logs;
 pub mod maintenance;
 pub mod metrics_store;
 pub mod monitors;
+pub mod oidc;
 pub mod projects;
 pub mod receivers;
 pub mod rules;
@@ -71,6 +72,8 @@ pub struct App {
     pub rules: Arc<pharos_evaluate::rules::RuleEvaluator>,
     /// Users, API tokens and browser sessions: who a credential stands for.
     pub access: Arc<access::AccessControl>,
+    /// Sign-in through an OpenID Connect provider, when `web.oidc` is set (read at start).
+    pub oidc: Option<Arc<oidc::Oidc>>,
     pub reload: Reload,
 }
 

@@ -208,10 +208,41 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// How a browser session was opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    /// A user's name and password: the user's role, ended when the user changes.
+    Password,
+    /// The admin token: every permission.
+    AdminToken,
+    /// An OpenID Connect provider: the role its claim gave at sign-in.
+    Oidc,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Password => "password",
+            SessionKind::AdminToken => "admin_token",
+            SessionKind::Oidc => "oidc",
+        }
+    }
+
+    /// An unknown kind (a newer Pharos's) reads as a password session, never as admin.
+    pub fn parse(s: &str) -> SessionKind {
+        match s {
+            "admin_token" => SessionKind::AdminToken,
+            "oidc" => SessionKind::Oidc,
+            _ => SessionKind::Password,
+        }
+    }
+}
+
 /// A signed-in browser session as the store keeps it (the id only as a digest).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
-    /// `None` for a session opened with the admin token.
+    pub kind: SessionKind,
+    /// The user's row for a password session.
     pub user_id: Option<i64>,
     pub user_name: String,
     pub role: Role,

@@ -3,7 +3,7 @@
 //! so a fast digest is enough and lets a request find its row by equality).
 
 use chrono::{DateTime, Utc};
-use pharos_model::access::{ApiToken, Role, Scope, Session, User};
+use pharos_model::access::{ApiToken, Role, Scope, Session, SessionKind, User};
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::{Result, Store, StoreError, from_ms, ms};
@@ -252,8 +252,8 @@ impl Store {
     pub fn create_session(&self, digest: &str, s: &Session) -> Result<()> {
         self.write(|c| {
             c.execute(
-                "INSERT INTO browser_sessions(digest, user_id, user_name, role, created_at, last_seen_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                params![digest, s.user_id, s.user_name, s.role.as_str(), ms(s.created_at), ms(s.last_seen_at)],
+                "INSERT INTO browser_sessions(digest, kind, user_id, user_name, role, created_at, last_seen_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![digest, s.kind.as_str(), s.user_id, s.user_name, s.role.as_str(), ms(s.created_at), ms(s.last_seen_at)],
             )?;
             Ok(())
         })
@@ -262,10 +262,11 @@ impl Store {
     pub fn session(&self, digest: &str) -> Result<Option<Session>> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT user_id, user_name, role, created_at, last_seen_at FROM browser_sessions WHERE digest = ?1",
+                "SELECT user_id, user_name, role, created_at, last_seen_at, kind FROM browser_sessions WHERE digest = ?1",
                 [digest],
                 |r| {
                     Ok(Session {
+                        kind: SessionKind::parse(&r.get::<_, String>(5)?),
                         user_id: r.get(0)?,
                         user_name: r.get(1)?,
                         role: role(r.get(2)?),
@@ -327,6 +328,7 @@ mod tests {
         ));
         assert_eq!(store.user_credential("ANA").unwrap().unwrap().user.id, u.id);
         let s = Session {
+            kind: SessionKind::Password,
             user_id: Some(u.id),
             user_name: "Ana".into(),
             role: Role::Editor,

@@ -185,6 +185,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE browser_sessions (
         digest TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
         user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
         user_name TEXT NOT NULL,
         role TEXT NOT NULL,

@@ -42,6 +42,8 @@ use pharos_web::{PublicPage, SharedState};
 pub fn router(_state: SharedState) -> Router<SharedState> {
     Router::new()
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/oidc", get(login::oidc_start))
+        .route("/login/oidc/callback", get(login::oidc_callback))
         .route("/logout", post(login::logout))
         .route("/assets/pharos.css", get(layout::stylesheet))
         .route("/", get(overview::page))

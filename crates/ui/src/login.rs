@@ -51,7 +51,12 @@ pub fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-fn login_page(next: &str, error: Option<&str>) -> maud::Markup {
+fn login_page(state: &SharedState, next: &str, error: Option<&str>) -> maud::Markup {
+    let sso = state.oidc.as_ref().map(|o| o.button().to_string());
+    let sso_href = format!(
+        "/login/oidc?next={}",
+        url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+    );
     layout::page(
         "Sign in",
         Nav::None,
@@ -59,6 +64,9 @@ fn login_page(next: &str, error: Option<&str>) -> maud::Markup {
         html! {
             h1 { "Sign in" }
             @if let Some(e) = error { div.error-box role="alert" { (e) } }
+            @if let Some(label) = &sso {
+                p { a.button.primary href=(sso_href) { (label) } }
+            }
             form.stack method="post" action="/login" {
                 label { "Name"
                     input name="name" type="text" autocomplete="username" autofocus;
@@ -80,9 +88,12 @@ fn login_page(next: &str, error: Option<&str>) -> maud::Markup {
     )
 }
 
-pub async fn form(q: Result<Query<Next>, axum::extract::rejection::QueryRejection>) -> Response {
+pub async fn form(
+    State(state): State<SharedState>,
+    q: Result<Query<Next>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let next = q.ok().and_then(|q| q.0.next);
-    login_page(safe_next(next.as_deref()), None).into_response()
+    login_page(&state, safe_next(next.as_deref()), None).into_response()
 }
 
 fn cookie(value: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
@@ -124,15 +135,86 @@ pub async fn submit(
         }) => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after_secs.to_string())],
-            login_page(&next, Some(&message)),
+            login_page(&state, &next, Some(&message)),
         )
             .into_response(),
         Err(AppError::Unauthorized(_)) => (
             StatusCode::UNAUTHORIZED,
             login_page(
+                &state,
                 &next,
                 Some("That name and password, or that admin token, is not right."),
             ),
+        )
+            .into_response(),
+        Err(e) => super::error_page(e, false),
+    }
+}
+
+/// Sends the browser to the OpenID Connect provider.
+pub async fn oidc_start(
+    State(state): State<SharedState>,
+    q: Result<Query<Next>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(oidc) = state.oidc.clone() else {
+        return super::error_page(
+            AppError::NotFound("sign-in through OpenID Connect (web.oidc is not set)".into()),
+            false,
+        );
+    };
+    let next = q.ok().and_then(|q| q.0.next);
+    match oidc.start(safe_next(next.as_deref())).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => super::error_page(e, false),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+/// Where the provider sends the browser back: the code becomes a session.
+pub async fn oidc_callback(
+    State(state): State<SharedState>,
+    client: Client,
+    q: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(oidc) = state.oidc.clone() else {
+        return super::error_page(AppError::NotFound("OpenID Connect sign-in".into()), false);
+    };
+    let cb = match q {
+        Ok(q) => q.0,
+        Err(e) => return super::error_page(AppError::invalid(e.body_text()), false),
+    };
+    if let Some(err) = cb.error {
+        let why = cb.error_description.unwrap_or_default();
+        return super::error_page(
+            AppError::Unauthorized(format!("the sign-in provider said {err}: {why}")),
+            false,
+        );
+    }
+    let (Some(code), Some(st)) = (cb.code, cb.state) else {
+        return super::error_page(AppError::invalid("code and state are required"), false);
+    };
+    let who = match oidc.finish(&code, &st).await {
+        Ok(w) => w,
+        Err(e) => return super::error_page(e, false),
+    };
+    match state.access.sign_in_oidc(&who.name, who.role).await {
+        Ok(s) => (
+            [(
+                header::SET_COOKIE,
+                cookie(&s.cookie, s.max_age.as_secs(), client.https),
+            )],
+            Redirect::to(safe_next(Some(&who.next))),
         )
             .into_response(),
         Err(e) => super::error_page(e, false),

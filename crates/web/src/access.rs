@@ -183,6 +183,21 @@ fn unauthorized(path: &str, method: &Method, uri: &axum::http::Uri) -> Response 
     resp
 }
 
+/// A refusal a person reads in the browser (a viewer who pressed a button).
+fn refused_page(message: &str) -> Response {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    (
+        StatusCode::FORBIDDEN,
+        axum::response::Html(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not allowed · Pharos</title><link rel=\"stylesheet\" href=\"/assets/pharos.css\"></head><body><main><h1>Not allowed</h1><div class=\"error-box\">{escaped}. Ask an admin for a role that allows it.</div><p><a href=\"/\">Back to the overview</a></p></main></body></html>"
+        )),
+    )
+        .into_response()
+}
+
 /// The access middleware: every request passes here before its handler.
 pub async fn authorize(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
     // The fallback (Sentry DSNs with a path prefix, and 404s) has no matched route and
@@ -223,11 +238,11 @@ pub async fn authorize(State(state): State<SharedState>, mut req: Request, next:
             return unauthorized(&path, req.method(), req.uri());
         }
         tracing::info!(operation = "authorize", route = %path, method = %req.method(), caller = %caller, "refused: not permitted");
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("the {caller} may not {} {path}", req.method()),
-        )
-        .into_response();
+        let message = format!("the {caller} may not {} {path}", req.method());
+        if is_page(&path) {
+            return refused_page(&message);
+        }
+        return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
     }
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if from_cookie && !safe && cross_site(req.headers()) {

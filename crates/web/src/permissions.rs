@@ -89,6 +89,8 @@ pub const ROUTES: &[RouteAccess] = &[
     // `web.metrics_auth` decides in the handler whether a token is needed.
     open("GET", "/metrics"),
     open("GET POST", "/login"),
+    open("GET", "/login/oidc"),
+    open("GET", "/login/oidc/callback"),
     open("POST", "/logout"),
     open("GET", "/assets/pharos.css"),
     // Credentials of their own: ping URLs, DSN keys, signed acknowledgement links

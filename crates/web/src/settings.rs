@@ -73,6 +73,10 @@ pub struct WebSettings {
     /// A browser session ends this long after sign-in, however busy (default 30d).
     #[serde(default = "default_session_max_age")]
     pub session_max_age: HumanDuration,
+    /// Sign-in through an OpenID Connect provider besides names and passwords (read at
+    /// start; a change needs a restart).
+    #[serde(default)]
+    pub oidc: Option<pharos_app::oidc::OidcSettings>,
 }
 
 fn default_session_idle() -> HumanDuration {
@@ -93,6 +97,7 @@ impl Default for WebSettings {
             trusted_proxies: Vec::new(),
             session_idle_timeout: default_session_idle(),
             session_max_age: default_session_max_age(),
+            oidc: None,
         }
     }
 }

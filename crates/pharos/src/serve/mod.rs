@@ -168,8 +168,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "session_purge",
         housekeeping::purge_sessions(access.clone()),
     );
+    let oidc = {
+        let w = web.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match w.oidc.clone() {
+            Some(o) => Some(Arc::new(
+                pharos_app::oidc::Oidc::new(o, &reload::external_url(&w, args.listen))
+                    .context("web.oidc")?,
+            )),
+            None => None,
+        }
+    };
     let app = Arc::new(pharos_app::App {
         access,
+        oidc,
         store,
         engine: engine.clone(),
         errors,
