@@ -54,6 +54,8 @@ pub struct Wal {
     /// nothing is written until they are, or replay would stop at them and drop what
     /// follows.
     torn: bool,
+    /// Why the last write failed, until one succeeds.
+    pub(crate) write_failure: Option<String>,
     #[cfg(test)]
     pub(crate) faults: Faults,
 }
@@ -129,6 +131,7 @@ impl Wal {
             last_sync: Instant::now(),
             error: None,
             torn: false,
+            write_failure: None,
             #[cfg(test)]
             faults: Faults::default(),
         })
@@ -208,18 +211,38 @@ impl Wal {
     pub fn flush(&mut self) -> Result<(), TsdbError> {
         if let Some(e) = self.error.take() {
             self.buf.clear();
-            return Err(e);
+            let failed = Err(e);
+            self.note_write(&failed);
+            return failed;
         }
         if self.buf.is_empty() {
             return Ok(());
         }
         let written = self.write_buf();
+        self.note_write(&written);
         self.buf.clear();
         // A checkpoint or a huge batch must not pin its buffer for good.
         if self.buf.capacity() > 1 << 20 {
             self.buf = Vec::new();
         }
         written
+    }
+
+    /// Keeps the failure for the readiness check and logs only changes: a full disk fails
+    /// every commit, and a line per commit would flood the log.
+    fn note_write(&mut self, written: &Result<(), TsdbError>) {
+        match (written, &self.write_failure) {
+            (Err(e), None) => {
+                tracing::error!(operation = "wal_write", error_type = "wal_write", error = %e, "metrics WAL write failed; commits are refused until the disk takes writes again");
+                self.write_failure = Some(e.to_string());
+            }
+            (Err(e), Some(_)) => self.write_failure = Some(e.to_string()),
+            (Ok(()), Some(_)) => {
+                tracing::info!(operation = "wal_write", "metrics WAL writes work again");
+                self.write_failure = None;
+            }
+            (Ok(()), None) => {}
+        }
     }
 
     fn write_buf(&mut self) -> Result<(), TsdbError> {
@@ -460,7 +483,9 @@ mod tests {
         wal.faults.short_write = Some(5);
         assert!(commit(&mut wal, 2000).is_err());
         wal.faults.short_write = None;
+        assert!(wal.write_failure.is_some());
         commit(&mut wal, 3000).unwrap();
+        assert_eq!(wal.write_failure, None);
         drop(wal);
         let times: Vec<i64> = replayed_samples(&dir).iter().map(|s| s.1).collect();
         assert_eq!(
