@@ -219,8 +219,23 @@ async fn a_full_disk_is_recovered_from_without_a_restart_and_nothing_acknowledge
         line_refused.retry_after.is_some(),
         "503 without Retry-After"
     );
-    let (status, body) = ready_status(&pharos).await;
-    assert_eq!(status, 503, "ready while the disk is full: {body}");
+    // The log store probes its WAL every second and Pharos records its own metrics every
+    // second: both stores see the full disk too.
+    pharos
+        .wait_until(
+            Duration::from_secs(10),
+            "/health/ready to report every store failing",
+            async || {
+                let (status, body) = ready_status(&pharos).await;
+                let failing = |c: &str| body["checks"][c]["status"] == "unhealthy";
+                if status == 503 && failing("storage") && failing("logs") && failing("metrics") {
+                    Ok(())
+                } else {
+                    Err(body)
+                }
+            },
+        )
+        .await;
 
     std::fs::remove_file(&filler).unwrap();
     let freed = Instant::now();
