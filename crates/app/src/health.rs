@@ -1,5 +1,11 @@
-//! Whether Pharos can do its job: the store is writable, the data directory's disk has
+//! Whether Pharos can do its job: the stores are writable, the data directory's disk has
 //! room, and each receiver is delivering.
+//!
+//! A store that cannot write (disk full, read-only, EIO) refuses ingest with
+//! [`STORE_RETRY_AFTER_SECS`] and recovers by itself once the disk does: the databases are
+//! probed by a real write on every readiness check, the log store probes its WAL every
+//! second, and the metrics store's next commit (Pharos writes its own series every few
+//! seconds) clears its failure.
 //!
 //! A receiver (each integration of one, by its delivery-log name) is failing when its
 //! last [`FAILED_ATTEMPTS`] attempts or more failed with nothing delivered since, or when
@@ -9,6 +15,10 @@
 use chrono::{SecondsFormat, Utc};
 
 use crate::{App, AppError};
+
+/// What a client refused because a store cannot write is told to wait (`Retry-After`):
+/// short, since the store takes writes again as soon as the disk does.
+pub const STORE_RETRY_AFTER_SECS: u64 = 5;
 
 /// Failed attempts in a row that make a receiver failing; fewer are ordinary retries.
 pub const FAILED_ATTEMPTS: u64 = 3;
@@ -104,6 +114,30 @@ impl App {
         crate::blocking(move || store.check_writable())
             .await?
             .map_err(|e| AppError::Unavailable(format!("storage not writable: {e}")))
+    }
+
+    /// The log and metrics stores' write failures, by store (`logs`, `metrics`): `Ok` when
+    /// the store writes (or is turned off), else why not.
+    pub fn store_write_health(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let mut out = Vec::new();
+        if let Some(logs) = &self.logs {
+            let verdict = match (logs.store.write_failure(), logs.store.index_failure()) {
+                (Some(e), _) => Err(format!("log lines cannot be stored: {e}")),
+                (None, Some(e)) => Err(format!(
+                    "new log lines are stored but not searchable yet: {e}"
+                )),
+                (None, None) => Ok(()),
+            };
+            out.push(("logs", verdict));
+        }
+        if let Some(m) = &self.metrics_store {
+            let verdict = match m.db.write_failure() {
+                Some(e) => Err(format!("samples cannot be stored: {e}")),
+                None => Ok(()),
+            };
+            out.push(("metrics", verdict));
+        }
+        out
     }
 
     /// Free bytes for unprivileged users on the file system of the data directory.

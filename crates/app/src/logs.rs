@@ -148,6 +148,17 @@ fn store_error(e: pharos_logs::LogStoreError) -> AppError {
     }
 }
 
+/// A store that cannot write (disk full, read-only, shutting down) is unavailable for
+/// now, not broken: the client is told to retry, and the store recovers by itself.
+fn refused_append(e: pharos_logs::LogStoreError) -> AppError {
+    match e {
+        pharos_logs::LogStoreError::Io { .. } | pharos_logs::LogStoreError::Closed => {
+            AppError::Unavailable(format!("cannot store log lines now; try again: {e}"))
+        }
+        e => AppError::Internal(format!("cannot store log lines: {e}")),
+    }
+}
+
 /// The search language, with errors naming the `q` field.
 pub fn parse_query(q: Option<&str>) -> Result<LogQuery, AppError> {
     LogQuery::parse(q.unwrap_or("")).map_err(|e| AppError::invalid_field("q", e))
@@ -189,7 +200,7 @@ impl crate::App {
         self.logs()?
             .accept(source, decoded)
             .await
-            .map_err(|e| AppError::Internal(format!("cannot store log lines: {e}")))
+            .map_err(refused_append)
     }
 
     /// A Loki push (JSON, or snappy protobuf). A batch where nothing could be read is

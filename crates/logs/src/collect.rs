@@ -100,7 +100,7 @@ impl Collector for Newest {
 
     fn merge_fruits(&self, fruits: Vec<Vec<Hit>>) -> tantivy::Result<Vec<Hit>> {
         let mut all: Vec<Hit> = fruits.into_iter().flatten().collect();
-        all.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        all.sort_unstable_by_key(|h| std::cmp::Reverse((h.0, h.1)));
         all.truncate(self.limit);
         Ok(all)
     }

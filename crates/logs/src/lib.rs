@@ -12,6 +12,8 @@
 
 mod collect;
 mod error;
+#[cfg(test)]
+mod faults;
 mod partition;
 mod query;
 mod retention;

@@ -68,6 +68,22 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub wal_bytes: AtomicU64,
     broadcast: broadcast::Sender<Arc<Vec<LogEntry>>>,
+    /// Why appends are failing (the WAL cannot be written), until one succeeds.
+    write_failure: Mutex<Option<String>>,
+    /// Why new entries are not becoming searchable, until the index recovers.
+    index_failure: Mutex<Option<String>>,
+    #[cfg(test)]
+    pub faults: Arc<crate::faults::Faults>,
+}
+
+impl Shared {
+    fn set_failure(slot: &Mutex<Option<String>>, failure: Option<String>) {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+
+    fn failure(slot: &Mutex<Option<String>>) -> Option<String> {
+        slot.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 struct Prepared {
@@ -122,11 +138,20 @@ impl LogStore {
             counters: Counters::default(),
             wal_bytes: AtomicU64::new(0),
             broadcast,
+            write_failure: Mutex::new(None),
+            index_failure: Mutex::new(None),
+            #[cfg(test)]
+            faults: Default::default(),
         });
         let (mut wal, records) = Wal::open(&dir.join("wal"), committed + 1)?;
+        #[cfg(test)]
+        {
+            wal.faults = shared.faults.clone();
+        }
         let mut indexer = Indexer {
             shared: shared.clone(),
             last_seq: committed,
+            recovering: false,
         };
         let replayed = indexer.replay(records)?;
         if replayed > 0 {
@@ -277,6 +302,19 @@ impl LogStore {
         stats
     }
 
+    /// Why appends fail (the WAL cannot be written: disk full, read-only, EIO), or `None`
+    /// when they succeed. While they fail the store tries a small write every second,
+    /// so this clears as soon as the disk takes writes again, with or without traffic.
+    pub fn write_failure(&self) -> Option<String> {
+        Shared::failure(&self.shared.write_failure)
+    }
+
+    /// Why recent entries are not becoming searchable (the index cannot be written), or
+    /// `None`. They are durable in the WAL meanwhile and indexed once the index recovers.
+    pub fn index_failure(&self) -> Option<String> {
+        Shared::failure(&self.shared.index_failure)
+    }
+
     /// Newest day first.
     pub(crate) fn partitions(&self) -> Vec<Arc<Partition>> {
         self.shared
@@ -354,6 +392,12 @@ fn wal_loop(
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(m) => m,
             Err(RecvTimeoutError::Timeout) => {
+                if Shared::failure(&shared.write_failure).is_some() {
+                    // An empty record: whether the disk takes writes again, with nothing
+                    // to lose if it does not.
+                    let probe = wal.append(&[(next_seq, &[][..])]);
+                    note_write(&shared, probe.as_ref().err());
+                }
                 wal.drop_committed(shared.counters.committed_seq.load(Ordering::Relaxed));
                 shared.wal_bytes.store(wal.bytes(), Ordering::Relaxed);
                 continue;
@@ -392,6 +436,7 @@ fn wal_loop(
                 wal.append(&records)
             };
             drop(records);
+            note_write(&shared, written.as_ref().err());
             match written {
                 Ok(()) => {
                     next_seq = seq;
@@ -434,7 +479,6 @@ fn wal_loop(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "log WAL write failed; appends refused");
                     let msg = e.to_string();
                     for (_, _, reply) in appends {
                         let _ = reply.send(Err(LogStoreError::Io {
@@ -454,10 +498,37 @@ fn wal_loop(
     // Dropping `index_tx` tells the indexer to commit and stop.
 }
 
+/// Records whether the last WAL write worked, logging only the changes: a full disk
+/// fails every append, and one line per append would flood the log.
+fn note_write(shared: &Shared, error: Option<&LogStoreError>) {
+    let before = Shared::failure(&shared.write_failure);
+    match (error, before) {
+        (Some(e), None) => {
+            tracing::error!(operation = "log_append", error_type = "wal_write", error = %e, "log WAL write failed; appends are refused until the disk takes writes again");
+            Shared::set_failure(&shared.write_failure, Some(e.to_string()));
+        }
+        (Some(e), Some(_)) => {
+            Shared::set_failure(&shared.write_failure, Some(e.to_string()));
+        }
+        (None, Some(_)) => {
+            tracing::info!(
+                operation = "log_append",
+                "log WAL writes work again; appends accepted"
+            );
+            Shared::set_failure(&shared.write_failure, None);
+        }
+        (None, None) => {}
+    }
+}
+
 pub(crate) struct Indexer {
     pub shared: Arc<Shared>,
     /// Highest sequence number handed to a partition writer.
     pub last_seq: u64,
+    /// An index write failed: the partitions' writers were dropped with what they held
+    /// uncommitted, so everything past the last commit is indexed again from the WAL
+    /// before anything else.
+    recovering: bool,
 }
 
 impl Indexer {
@@ -503,16 +574,26 @@ impl Indexer {
                     raws,
                     ..
                 }) => {
-                    if let Err(e) = self.index_batch(first_seq, &entries, &raws) {
-                        tracing::error!(error = %e, "log indexing failed; the entries stay in the WAL");
+                    // While recovering, the batch is in the WAL and the recovery reads it.
+                    if !self.recovering
+                        && let Err(e) = self.index_batch(first_seq, &entries, &raws)
+                    {
+                        self.index_failed(e);
                     }
                 }
                 Ok(IndexMsg::Flush(reply)) => {
-                    let _ = reply.send(self.commit_all());
+                    let _ = reply.send(self.commit_or_recover());
                     last_commit = Instant::now();
                 }
                 Ok(IndexMsg::Retention(now, reply)) => {
-                    let result = self.commit_all().and_then(|_| run_retention(&self, now));
+                    let result = self
+                        .commit_or_recover()
+                        .and_then(|_| run_retention(&self, now));
+                    if let Err(e) = &result
+                        && !matches!(e, LogStoreError::Closed)
+                    {
+                        self.index_failed(LogStoreError::Corrupt(e.to_string()));
+                    }
                     let _ = reply.send(result);
                     last_commit = Instant::now();
                 }
@@ -520,14 +601,13 @@ impl Indexer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if last_commit.elapsed() >= every {
-                if let Err(e) = self.commit_all() {
-                    tracing::error!(error = %e, "log index commit failed; retrying");
-                }
+                // Errors are logged by `index_failed`; the next interval tries again.
+                let _ = self.commit_or_recover();
                 last_commit = Instant::now();
                 self.close_idle_writers();
             }
         }
-        if let Err(e) = self.commit_all() {
+        if let Err(e) = self.commit_or_recover() {
             tracing::error!(error = %e, "log index commit on shutdown failed; the WAL replays it");
         }
         for p in self
@@ -541,6 +621,58 @@ impl Indexer {
         }
     }
 
+    /// Commits what was indexed, or, after a failure, indexes again from the WAL whatever
+    /// no commit holds (and commits it).
+    fn commit_or_recover(&mut self) -> Result<(), LogStoreError> {
+        let result = if self.recovering {
+            self.recover()
+        } else {
+            self.commit_all()
+        };
+        if let Err(e) = &result {
+            self.index_failed(LogStoreError::Corrupt(e.to_string()));
+        }
+        result
+    }
+
+    /// A writer that failed is not used again: tantivy may have lost its indexing threads
+    /// (after which adding a document blocks for good), and what it held uncommitted is
+    /// gone. Every writer is dropped and the store switches to recovering.
+    fn index_failed(&mut self, e: LogStoreError) {
+        if !self.recovering {
+            tracing::error!(operation = "log_index", error_type = "index_write", error = %e, "log indexing failed; new lines stay durable in the WAL and are indexed again once the index can be written");
+        }
+        self.recovering = true;
+        Shared::set_failure(&self.shared.index_failure, Some(e.to_string()));
+        for p in self
+            .shared
+            .partitions
+            .read()
+            .map(|m| m.values().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let writer = p.writer.lock().ok().and_then(|mut g| g.take());
+            drop(writer);
+        }
+    }
+
+    /// Indexes every WAL entry past the last commit that made it into no partition's
+    /// commit, then commits. Entries handed over meanwhile are in the WAL too; the ones
+    /// still queued are skipped when they arrive.
+    fn recover(&mut self) -> Result<(), LogStoreError> {
+        let committed = self.shared.counters.committed_seq.load(Ordering::Relaxed);
+        let records = crate::wal::read_after(&self.shared.root.join("wal"), committed)?;
+        let n = self.replay(records)?;
+        self.recovering = false;
+        Shared::set_failure(&self.shared.index_failure, None);
+        tracing::info!(
+            operation = "log_index",
+            entries = n,
+            "log index writable again; entries indexed from the WAL"
+        );
+        Ok(())
+    }
+
     fn index_batch(
         &mut self,
         first_seq: u64,
@@ -549,6 +681,10 @@ impl Indexer {
     ) -> Result<(), LogStoreError> {
         let mut current: Option<Arc<Partition>> = None;
         for (i, (entry, raw)) in entries.iter().zip(raws).enumerate() {
+            // A recovery from the WAL may have indexed it already.
+            if first_seq + (i as u64) <= self.last_seq {
+                continue;
+            }
             let day = day_of(entry.time);
             let p = match &current {
                 Some(p) if p.day == day => p.clone(),
@@ -598,6 +734,13 @@ impl Indexer {
         entry: &LogEntry,
         raw: &[u8],
     ) -> Result<(), LogStoreError> {
+        #[cfg(test)]
+        if self.shared.faults.index_fails() {
+            return Err(LogStoreError::io(
+                &self.shared.root,
+                std::io::Error::from_raw_os_error(28),
+            ));
+        }
         let mut guard = p
             .writer
             .lock()
@@ -724,5 +867,95 @@ pub(crate) fn close_writer(p: &Partition) {
         && let Err(e) = w.writer.wait_merging_threads()
     {
         tracing::warn!(day = %p.day, error = %e, "log partition merge did not finish cleanly");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use chrono::Utc;
+    use pharos_model::{LogEntry, LogSource};
+
+    use super::LogStore;
+    use crate::{LogQuery, LogSettings, SearchRequest, TimeRange};
+
+    fn line(msg: &str) -> LogEntry {
+        LogEntry::new("shop", LogSource::Http, Utc::now(), msg)
+    }
+
+    fn messages(store: &LogStore) -> Vec<String> {
+        let page = store
+            .search(&SearchRequest {
+                query: LogQuery::parse("").unwrap(),
+                range: TimeRange::new(
+                    Utc::now() - chrono::Duration::days(1),
+                    Utc::now() + chrono::Duration::days(1),
+                ),
+                limit: 100,
+                cursor: None,
+            })
+            .unwrap();
+        let mut out: Vec<String> = page.entries.into_iter().map(|s| s.entry.message).collect();
+        out.sort();
+        out
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < until, "timed out: {what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn appends_are_refused_while_the_wal_cannot_be_written_and_taken_again_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), LogSettings::default()).unwrap();
+        store.append_blocking(vec![line("before")]).unwrap();
+        let faults = store.shared.faults.clone();
+        faults.set_wal_short_write(Some(7));
+        faults.wal_truncate_fails.store(true, Ordering::Relaxed);
+        assert!(store.append_blocking(vec![line("refused")]).is_err());
+        assert!(store.write_failure().is_some());
+        faults.set_wal_short_write(None);
+        faults.wal_truncate_fails.store(false, Ordering::Relaxed);
+        wait_for("the store to notice the disk takes writes", || {
+            store.write_failure().is_none()
+        });
+        store.append_blocking(vec![line("after")]).unwrap();
+        store.close();
+        drop(store);
+        let store = LogStore::open(dir.path(), LogSettings::default()).unwrap();
+        store.flush().unwrap();
+        assert_eq!(messages(&store), vec!["after", "before"]);
+    }
+
+    #[test]
+    fn a_failed_index_write_is_indexed_again_from_the_wal_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path(), LogSettings::default()).unwrap();
+        store.append_blocking(vec![line("first")]).unwrap();
+        store.flush().unwrap();
+        let faults = store.shared.faults.clone();
+        faults.index_fails.store(true, Ordering::Relaxed);
+        // Durable in the WAL even though the index cannot take it.
+        store
+            .append_blocking(vec![line("second"), line("third")])
+            .unwrap();
+        assert!(store.flush().is_err());
+        assert!(store.index_failure().is_some());
+        faults.index_fails.store(false, Ordering::Relaxed);
+        store.append_blocking(vec![line("fourth")]).unwrap();
+        store.flush().unwrap();
+        assert!(store.index_failure().is_none());
+        assert_eq!(messages(&store), vec!["first", "fourth", "second", "third"]);
+        store.close();
+        drop(store);
+        // Nothing indexed twice, nothing lost: the commits only ever covered what was in them.
+        let store = LogStore::open(dir.path(), LogSettings::default()).unwrap();
+        store.flush().unwrap();
+        assert_eq!(messages(&store), vec!["first", "fourth", "second", "third"]);
     }
 }

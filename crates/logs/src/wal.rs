@@ -2,7 +2,9 @@
 //! segments `<dir>/wal/<first seq>.wal` of records `[len u32][crc32 u32][payload]`,
 //! payload `[first seq u64][count u32]([len u32][entry JSON])*`, one record per append,
 //! one `fdatasync` per group of appends. Replay stops at the first torn or corrupt record
-//! of the last segment and cuts the file there, so the next write follows good data.
+//! of the last segment and cuts the file there, so the next write follows good data. A
+//! write that fails (disk full, EIO) is cut off the same way before anything else is
+//! written, so the store takes appends again as soon as the disk does.
 //! Segments are removed once every entry in them is committed to a partition.
 
 use std::fs::{File, OpenOptions};
@@ -30,6 +32,11 @@ pub(crate) struct Wal {
     /// Highest sequence number written, 0 before the first write.
     last_written: u64,
     buf: Vec<u8>,
+    /// A write failed part-way and the bytes past `active_bytes` could not be cut off
+    /// yet; nothing is written until they are, or replay would stop there.
+    torn: bool,
+    #[cfg(test)]
+    pub(crate) faults: std::sync::Arc<crate::faults::Faults>,
 }
 
 fn segment_name(first_seq: u64) -> String {
@@ -98,6 +105,9 @@ impl Wal {
                 active_bytes: 0,
                 last_written: next_seq.saturating_sub(1),
                 buf: Vec::with_capacity(1 << 20),
+                torn: false,
+                #[cfg(test)]
+                faults: Default::default(),
             },
             records,
         ))
@@ -106,6 +116,7 @@ impl Wal {
     /// Writes the records and waits for the disk. `first_seq` must be the next sequence
     /// number in order; the caller owns numbering.
     pub(crate) fn append(&mut self, records: &[(u64, &[Vec<u8>])]) -> Result<(), LogStoreError> {
+        self.cut_torn_tail()?;
         if self.active_bytes >= SEGMENT_BYTES
             && let Some((first, _)) = records.first()
         {
@@ -115,13 +126,12 @@ impl Wal {
         for (first_seq, entries) in records {
             encode_record(&mut self.buf, *first_seq, entries);
         }
-        if let Err(e) = self
-            .active
-            .write_all(&self.buf)
-            .and_then(|_| self.active.sync_data())
-        {
+        if let Err(e) = self.write_buf() {
             // Cut a partial record off, or replay would stop there and lose what follows.
-            let _ = self.active.set_len(self.active_bytes);
+            self.torn = true;
+            if let Err(cut) = self.cut_torn_tail() {
+                tracing::warn!(error = %cut, "cannot cut a partly written log WAL record yet; the next append tries again");
+            }
             return Err(LogStoreError::io(&self.active_path, e));
         }
         self.active_bytes += self.buf.len() as u64;
@@ -131,6 +141,34 @@ impl Wal {
         if self.buf.capacity() > 16 << 20 {
             self.buf = Vec::with_capacity(1 << 20);
         }
+        Ok(())
+    }
+
+    fn write_buf(&mut self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.faults.wal_short_write() {
+            self.active.write_all(&self.buf[..n.min(self.buf.len())])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.active.write_all(&self.buf)?;
+        self.active.sync_data()
+    }
+
+    fn cut_torn_tail(&mut self) -> Result<(), LogStoreError> {
+        if !self.torn {
+            return Ok(());
+        }
+        #[cfg(test)]
+        if self.faults.wal_truncate_fails() {
+            return Err(LogStoreError::io(
+                &self.active_path,
+                std::io::Error::from_raw_os_error(30),
+            ));
+        }
+        self.active
+            .set_len(self.active_bytes)
+            .map_err(|e| LogStoreError::io(&self.active_path, e))?;
+        self.torn = false;
         Ok(())
     }
 
@@ -169,6 +207,7 @@ impl Wal {
         // A quiet store still gets its WAL emptied: roll so the active segment can go too.
         if self.closed.is_empty()
             && self.active_bytes > 0
+            && !self.torn
             && self.last_written <= committed_seq
             && self.roll(self.last_written + 1).is_ok()
         {
@@ -179,6 +218,38 @@ impl Wal {
     pub(crate) fn bytes(&self) -> u64 {
         self.closed.iter().map(|c| c.2).sum::<u64>() + self.active_bytes
     }
+}
+
+/// The records holding entries past `after_seq`, read from the segments on disk while
+/// the WAL thread keeps writing: a record being written shows as a torn tail and ends
+/// that segment's read, and it was not handed to the indexer yet either.
+pub(crate) fn read_after(dir: &Path, after_seq: u64) -> Result<Vec<WalRecord>, LogStoreError> {
+    let mut segments: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| LogStoreError::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let seq = name.strip_suffix(".wal")?.parse::<u64>().ok()?;
+            Some((seq, e.path()))
+        })
+        .collect();
+    segments.sort();
+    let mut out = Vec::new();
+    for (_, path) in segments {
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            // Removed since the listing: everything in it was committed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(LogStoreError::io(&path, e)),
+        };
+        let (_, records) = decode_records(&data);
+        out.extend(
+            records
+                .into_iter()
+                .filter(|r| r.first_seq + r.entries.len() as u64 > after_seq + 1),
+        );
+    }
+    Ok(out)
 }
 
 fn open_segment(path: &Path) -> Result<File, LogStoreError> {
@@ -308,5 +379,26 @@ mod tests {
         assert_eq!(wal.bytes(), 0);
         let files = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(files, 1, "only the fresh active segment remains");
+    }
+
+    #[test]
+    fn a_torn_write_that_could_not_be_cut_at_once_is_cut_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(dir.path(), 1).unwrap();
+        wal.append(&[(1, &[b"before".to_vec()][..])]).unwrap();
+        wal.faults.set_wal_short_write(Some(7));
+        wal.faults
+            .wal_truncate_fails
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(wal.append(&[(2, &[b"refused".to_vec()][..])]).is_err());
+        wal.faults.set_wal_short_write(None);
+        wal.faults
+            .wal_truncate_fails
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        wal.append(&[(2, &[b"after".to_vec()][..])]).unwrap();
+        drop(wal);
+        let (_, recs) = Wal::open(dir.path(), 1).unwrap();
+        let all: Vec<_> = recs.iter().flat_map(|r| r.entries.clone()).collect();
+        assert_eq!(all, vec![b"before".to_vec(), b"after".to_vec()]);
     }
 }

@@ -366,7 +366,7 @@ fn get_by_id_and_refusals_and_subscribers() {
         vec![0, 2]
     );
     let batch = rx.try_recv().unwrap();
-    assert_eq!(batch.as_slice(), &[ok.clone()]);
+    assert_eq!(batch.as_slice(), std::slice::from_ref(&ok));
     store.flush().unwrap();
     let page = store
         .search(&SearchRequest {

@@ -226,12 +226,13 @@ impl Store {
         .sum()
     }
 
-    /// A real write round-trip, for `/health/ready`.
+    /// A real write round-trip to both databases, for `/health/ready`.
     pub fn check_writable(&self) -> Result<()> {
         self.write(|c| {
             c.execute("INSERT INTO meta(key, value) VALUES('ready_check', datetime('now')) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [])?;
             Ok(())
-        })
+        })?;
+        self.errors.check_writable()
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {

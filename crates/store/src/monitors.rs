@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use crate::{Result, Store, StoreError, from_ms, ms};
 
+/// A monitor and its current status (none before its first check).
+pub type MonitorWithStatus = (MonitorRecord, Option<MonitorStatus>);
+
 /// Where a monitor was defined: config monitors are changed by editing the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -248,7 +251,7 @@ impl Store {
         state: Option<MonitorState>,
         offset: u64,
         limit: u64,
-    ) -> Result<(Vec<(MonitorRecord, Option<MonitorStatus>)>, u64)> {
+    ) -> Result<(Vec<MonitorWithStatus>, u64)> {
         self.read(|c| {
             let state_filter = state.map(|s| s.as_str().to_string());
             let total: u64 = c.query_row(

@@ -204,3 +204,49 @@ impl Appender<'_> {
         Ok(self.summary)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pharos_model::series::{LabelMatcher, LabelSet, MatchOp, SeriesSource};
+
+    use crate::{Options, Tsdb};
+
+    fn times(db: &Tsdb) -> Vec<i64> {
+        let m = LabelMatcher::new("__name__", MatchOp::Equal, "up").unwrap();
+        db.select(&[m], i64::MIN, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .flat_map(|s| s.samples)
+            .map(|s| s.t)
+            .collect()
+    }
+
+    #[test]
+    fn commits_work_again_once_the_disk_takes_writes_and_replay_keeps_them() {
+        let dir =
+            std::env::temp_dir().join(format!("pharos-tsdb-disk-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Tsdb::open(&dir, Options::default()).unwrap();
+        let up = LabelSet::new([("__name__", "up"), ("job", "pharos")]);
+        db.wal.lock().unwrap().faults.short_write = Some(4);
+        let mut app = db.appender();
+        app.append(&up, 1000, 1.0).unwrap();
+        assert!(app.commit().is_err(), "the disk is full");
+        assert!(db.write_failure().is_some());
+        db.wal.lock().unwrap().faults.short_write = None;
+        let mut app = db.appender();
+        app.append(&up, 2000, 1.0).unwrap();
+        app.commit().unwrap();
+        assert_eq!(db.write_failure(), None);
+        assert_eq!(times(&db), vec![2000]);
+        db.close().unwrap();
+        drop(db);
+        let db = Tsdb::open(&dir, Options::default()).unwrap();
+        assert_eq!(
+            times(&db),
+            vec![2000],
+            "the acknowledged sample, and its series, replay"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

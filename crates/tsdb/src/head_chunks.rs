@@ -3,18 +3,24 @@
 //! truth: the WAL (and its checkpoints) holds every head sample, so the files are emptied
 //! on open and rebuilt by the replay, and need no fsync. A file is deleted once every
 //! chunk in it is older than the head's lower bound. When the disk refuses a write, the
-//! chunks are kept in memory under the same kind of reference instead.
+//! chunks are kept in memory under the same kind of reference instead, and the disk is
+//! tried again every [`RETRY_DISK_AFTER`], so a disk that was full for a while does not
+//! leave every later chunk in memory.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::TsdbError;
 
 /// Where a new file starts; small enough that truncation frees space soon.
 const FILE_BYTES: u64 = 64 << 20;
+
+/// How long after a failed write chunks go to memory before the disk is tried again.
+pub const RETRY_DISK_AFTER: Duration = Duration::from_secs(60);
 
 /// The "file" number of chunks kept in memory; their offset is a key in `in_memory`.
 const IN_MEMORY: u32 = u32::MAX;
@@ -23,6 +29,8 @@ pub struct HeadChunkFiles {
     dir: PathBuf,
     readers: RwLock<HashMap<u32, Arc<File>>>,
     writer: Mutex<Writer>,
+    #[cfg(test)]
+    fail_writes: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -32,8 +40,8 @@ struct Writer {
     next_seq: u32,
     /// Newest sample time in each file.
     max_t: BTreeMap<u32, i64>,
-    /// Set after a write error: chunks stay in memory from then on.
-    failed: bool,
+    /// When a write last failed; chunks go to memory until [`RETRY_DISK_AFTER`] later.
+    failed_at: Option<Instant>,
     /// Chunks kept in memory: key → (newest sample time, bytes).
     in_memory: HashMap<u32, (i64, Box<[u8]>)>,
     next_key: u32,
@@ -51,18 +59,30 @@ impl HeadChunkFiles {
             dir: dir.to_path_buf(),
             readers: RwLock::default(),
             writer: Mutex::default(),
+            #[cfg(test)]
+            fail_writes: Default::default(),
         })
     }
 
     /// Stores a sealed chunk; returns (file, offset) to read it back with.
     pub fn write(&self, max_t: i64, bytes: &[u8]) -> (u32, u32) {
         let mut w = self.writer.lock().expect("head chunk writer lock");
-        if !w.failed {
+        if w.failed_at.is_none_or(|t| t.elapsed() >= RETRY_DISK_AFTER) {
             match self.try_write(&mut w, max_t, bytes) {
-                Ok(at) => return at,
+                Ok(at) => {
+                    if w.failed_at.take().is_some() {
+                        tracing::info!(
+                            operation = "tsdb_head_chunks",
+                            "head chunks are written to disk again"
+                        );
+                    }
+                    return at;
+                }
                 Err(e) => {
-                    tracing::warn!(operation = "tsdb_head_chunks", error = %e, "cannot write head chunks to disk; keeping them in memory");
-                    w.failed = true;
+                    if w.failed_at.is_none() {
+                        tracing::warn!(operation = "tsdb_head_chunks", error = %e, "cannot write head chunks to disk; keeping them in memory and trying the disk again every minute");
+                    }
+                    w.failed_at = Some(Instant::now());
                 }
             }
         }
@@ -76,6 +96,10 @@ impl HeadChunkFiles {
     }
 
     fn try_write(&self, w: &mut Writer, max_t: i64, bytes: &[u8]) -> std::io::Result<(u32, u32)> {
+        #[cfg(test)]
+        if self.fail_writes.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
         if w.current.is_none() || w.size + bytes.len() as u64 > FILE_BYTES {
             let seq = w.next_seq;
             let file = Arc::new(
@@ -171,5 +195,30 @@ impl HeadChunkFiles {
             .filter_map(|f| f.metadata().ok())
             .map(|m| m.len())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn chunks_go_back_to_disk_once_a_failed_disk_takes_writes_again() {
+        let dir = std::env::temp_dir().join(format!("pharos-head-chunks-{}", std::process::id()));
+        let files = HeadChunkFiles::open(&dir).unwrap();
+        files.fail_writes.store(true, Ordering::Relaxed);
+        let (file, _) = files.write(1, b"first");
+        assert_eq!(file, IN_MEMORY, "the disk is full");
+        files.fail_writes.store(false, Ordering::Relaxed);
+        // As if the retry interval has passed since the failure.
+        files.writer.lock().unwrap().failed_at = Some(Instant::now() - RETRY_DISK_AFTER);
+        let (file, offset) = files.write(2, b"second");
+        assert_ne!(file, IN_MEMORY, "written to disk again");
+        let mut buf = [0u8; 6];
+        files.read(file, offset, &mut buf).unwrap();
+        assert_eq!(&buf, b"second");
+        let _ = fs::remove_dir_all(&dir);
     }
 }

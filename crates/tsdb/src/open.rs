@@ -154,6 +154,12 @@ impl Tsdb {
         })
     }
 
+    /// Why the last WAL write failed (disk full, read-only, EIO), or `None` once a write
+    /// succeeds again; commits are refused meanwhile and nothing else needs resetting.
+    pub fn write_failure(&self) -> Option<String> {
+        self.wal.lock().expect("wal lock").write_failure.clone()
+    }
+
     /// Flushes and syncs the WAL (called on shutdown).
     pub fn close(&self) -> Result<(), TsdbError> {
         let mut w = self.wal.lock().expect("wal lock");

@@ -2,7 +2,9 @@
 //! (or `kill -9`) rebuilds the head exactly. Segment files `wal/00000001` … hold records
 //! `[kind u8][length u32 LE][crc32 u32 LE][payload]`. A commit writes its records with one
 //! `write(2)` before it returns; the page cache outlives the process, and a periodic
-//! `fsync` bounds what a machine crash can take.
+//! `fsync` bounds what a machine crash can take. A write that fails (disk full, EIO) is
+//! cut back to the last good record before anything else is written, so a refused commit
+//! never lies torn in front of acknowledged ones; the next commit simply tries again.
 //!
 //! Truncation writes a checkpoint (the head's series and chunks as they are) into a new
 //! segment and deletes the older ones.
@@ -48,6 +50,24 @@ pub struct Wal {
     last_sync: Instant,
     /// A write error met while buffering, reported by the next `flush`.
     error: Option<TsdbError>,
+    /// A write failed part-way and the torn bytes past `size` could not be cut off yet;
+    /// nothing is written until they are, or replay would stop at them and drop what
+    /// follows.
+    torn: bool,
+    /// Why the last write failed, until one succeeds.
+    pub(crate) write_failure: Option<String>,
+    #[cfg(test)]
+    pub(crate) faults: Faults,
+}
+
+/// Write failures the tests switch on and off, as a full or read-only disk would cause.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct Faults {
+    /// Every write puts at most this many bytes on disk, then fails with ENOSPC.
+    pub short_write: Option<usize>,
+    /// Cutting a torn tail fails (as on a file system remounted read-only).
+    pub truncate_fails: bool,
 }
 
 /// How long a commit may stay only in the page cache: a machine crash (not a process
@@ -110,6 +130,10 @@ impl Wal {
             dirty: false,
             last_sync: Instant::now(),
             error: None,
+            torn: false,
+            write_failure: None,
+            #[cfg(test)]
+            faults: Faults::default(),
         })
     }
 
@@ -181,40 +205,103 @@ impl Wal {
     }
 
     /// Writes the buffered records (one `write(2)`), cutting a new segment when the
-    /// current one is full.
+    /// current one is full. On failure the records are dropped (the caller reports the
+    /// commit failed, so they must not reach the disk later) and any partly written
+    /// record is cut off, so the next write follows the last good record.
     pub fn flush(&mut self) -> Result<(), TsdbError> {
         if let Some(e) = self.error.take() {
             self.buf.clear();
-            return Err(e);
+            let failed = Err(e);
+            self.note_write(&failed);
+            return failed;
         }
         if self.buf.is_empty() {
             return Ok(());
         }
-        if self.size > 0 && self.size + self.buf.len() as u64 > SEGMENT_BYTES {
-            self.next_segment()?;
-        }
-        self.file
-            .write_all(&self.buf)
-            .map_err(io("writing the WAL"))?;
-        self.size += self.buf.len() as u64;
+        let written = self.write_buf();
+        self.note_write(&written);
         self.buf.clear();
         // A checkpoint or a huge batch must not pin its buffer for good.
         if self.buf.capacity() > 1 << 20 {
             self.buf = Vec::new();
         }
+        written
+    }
+
+    /// Keeps the failure for the readiness check and logs only changes: a full disk fails
+    /// every commit, and a line per commit would flood the log.
+    fn note_write(&mut self, written: &Result<(), TsdbError>) {
+        match (written, &self.write_failure) {
+            (Err(e), None) => {
+                tracing::error!(operation = "wal_write", error_type = "wal_write", error = %e, "metrics WAL write failed; commits are refused until the disk takes writes again");
+                self.write_failure = Some(e.to_string());
+            }
+            (Err(e), Some(_)) => self.write_failure = Some(e.to_string()),
+            (Ok(()), Some(_)) => {
+                tracing::info!(operation = "wal_write", "metrics WAL writes work again");
+                self.write_failure = None;
+            }
+            (Ok(()), None) => {}
+        }
+    }
+
+    fn write_buf(&mut self) -> Result<(), TsdbError> {
+        self.cut_torn_tail()?;
+        if self.size > 0 && self.size + self.buf.len() as u64 > SEGMENT_BYTES {
+            self.next_segment()?;
+        }
+        if let Err(e) = self.write_all() {
+            self.torn = true;
+            if let Err(cut) = self.cut_torn_tail() {
+                tracing::warn!(operation = "wal_write", error = %cut, "cannot cut a partly written WAL record yet; the next write tries again");
+            }
+            return Err(TsdbError::Io {
+                context: "writing the WAL".into(),
+                source: e,
+            });
+        }
+        self.size += self.buf.len() as u64;
         self.dirty = true;
+        Ok(())
+    }
+
+    fn write_all(&mut self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(n) = self.faults.short_write {
+            self.file.write_all(&self.buf[..n.min(self.buf.len())])?;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.file.write_all(&self.buf)
+    }
+
+    /// Truncates the segment back to its last good record after a failed write.
+    fn cut_torn_tail(&mut self) -> Result<(), TsdbError> {
+        if !self.torn {
+            return Ok(());
+        }
+        #[cfg(test)]
+        if self.faults.truncate_fails {
+            return Err(TsdbError::Io {
+                context: "cutting a partly written WAL record".into(),
+                source: std::io::Error::from_raw_os_error(30),
+            });
+        }
+        self.file
+            .set_len(self.size)
+            .map_err(io("cutting a partly written WAL record"))?;
+        self.torn = false;
         Ok(())
     }
 
     fn next_segment(&mut self) -> Result<(), TsdbError> {
         self.file.sync_data().map_err(io("syncing the WAL"))?;
-        self.segment += 1;
-        let path = self.dir.join(format!("{:08}", self.segment));
+        let path = self.dir.join(format!("{:08}", self.segment + 1));
         self.file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(io(format!("opening {}", path.display())))?;
+        self.segment += 1;
         self.size = 0;
         Ok(())
     }
@@ -354,5 +441,79 @@ fn decode(kind: u8, payload: &[u8]) -> Option<Record> {
             Some(Record::Chunk { id, count, bytes })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "pharos-tsdb-wal-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn replayed_samples(dir: &Path) -> Vec<(u64, i64, f64)> {
+        let mut out = Vec::new();
+        Wal::open(dir, |r| {
+            if let Record::Samples(s) = r {
+                out.extend(s);
+            }
+        })
+        .unwrap();
+        out
+    }
+
+    fn commit(wal: &mut Wal, t: i64) -> Result<(), TsdbError> {
+        wal.add_samples(&[(1, t, t as f64)]);
+        wal.flush()
+    }
+
+    #[test]
+    fn a_write_that_failed_part_way_is_cut_off_and_later_commits_replay() {
+        let dir = temp_dir("short-write");
+        let mut wal = Wal::open(&dir, |_| {}).unwrap();
+        wal.add_series(1, &LabelSet::new([("__name__", "up")]));
+        commit(&mut wal, 1000).unwrap();
+        wal.faults.short_write = Some(5);
+        assert!(commit(&mut wal, 2000).is_err());
+        wal.faults.short_write = None;
+        assert!(wal.write_failure.is_some());
+        commit(&mut wal, 3000).unwrap();
+        assert_eq!(wal.write_failure, None);
+        drop(wal);
+        let times: Vec<i64> = replayed_samples(&dir).iter().map(|s| s.1).collect();
+        assert_eq!(
+            times,
+            vec![1000, 3000],
+            "the refused commit is not replayed and the acknowledged one after it is"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_torn_tail_that_cannot_be_cut_yet_blocks_writes_until_it_can() {
+        let dir = temp_dir("truncate-fails");
+        let mut wal = Wal::open(&dir, |_| {}).unwrap();
+        commit(&mut wal, 1000).unwrap();
+        wal.faults.short_write = Some(3);
+        wal.faults.truncate_fails = true;
+        assert!(commit(&mut wal, 2000).is_err());
+        wal.faults.short_write = None;
+        assert!(
+            commit(&mut wal, 3000).is_err(),
+            "nothing may follow a torn record"
+        );
+        wal.faults.truncate_fails = false;
+        commit(&mut wal, 4000).unwrap();
+        drop(wal);
+        let times: Vec<i64> = replayed_samples(&dir).iter().map(|s| s.1).collect();
+        assert_eq!(times, vec![1000, 4000]);
+        let _ = fs::remove_dir_all(&dir);
     }
 }

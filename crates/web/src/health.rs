@@ -1,7 +1,8 @@
 //! Pharos's own health endpoints, in the shapes our users' services expose:
 //! `/health` (who and how long), `/health/live` (the process answers) and `/health/ready`
-//! (storage writable, disk free, receivers delivering; see [`pharos_app::health`]), which
-//! answers 503 and `"degraded"` when a check fails.
+//! (storage writable, disk free, the log and metrics stores writing, receivers
+//! delivering; see [`pharos_app::health`]), which answers 503 and `"degraded"` when a
+//! check fails, and 200 again as soon as it passes: nothing needs a restart.
 
 use std::time::Instant;
 
@@ -63,6 +64,13 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
     let mut checks = serde_json::Map::new();
     checks.insert("storage".into(), storage);
     checks.insert("disk".into(), disk);
+    for (store, verdict) in state.store_write_health() {
+        let check = match verdict {
+            Ok(()) => json!({ "status": "healthy", "message": format!("{store} store writing") }),
+            Err(why) => json!({ "status": "unhealthy", "message": why }),
+        };
+        checks.insert(store.into(), check);
+    }
     let started = Instant::now();
     match state.receiver_health().await {
         Ok(list) => {

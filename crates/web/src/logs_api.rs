@@ -32,7 +32,7 @@ const MAX_LIMIT: usize = 1000;
 
 use pharos_app::logs::Accepted;
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -42,6 +42,21 @@ fn log_body<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> LogBody<'a> {
         content_encoding: header_str(headers, header::CONTENT_ENCODING),
         body,
     }
+}
+
+/// An ingest refusal. A store that cannot write now (disk full, read-only) answers 503
+/// with `Retry-After`, which shippers honour and retry after, and takes writes again as
+/// soon as the disk does.
+fn refused(e: pharos_app::AppError) -> Response {
+    let unavailable = matches!(e, pharos_app::AppError::Unavailable(_));
+    let mut resp = ApiError::from(e).into_response();
+    if unavailable {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            pharos_app::health::STORE_RETRY_AFTER_SECS.into(),
+        );
+    }
+    resp
 }
 
 fn rejected_json(rejected: &[RejectedLine]) -> Value {
@@ -62,8 +77,11 @@ pub async fn loki_push(
     State(state): State<SharedState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    let accepted = state.accept_loki_push(log_body(&headers, &body)).await?;
+) -> Result<Response, Response> {
+    let accepted = state
+        .accept_loki_push(log_body(&headers, &body))
+        .await
+        .map_err(refused)?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     if !accepted.rejected.is_empty() {
         resp.headers_mut()
@@ -78,8 +96,11 @@ pub async fn otlp_logs(
     State(state): State<SharedState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
-    let answer = state.accept_otlp_logs(log_body(&headers, &body)).await?;
+) -> Result<Response, Response> {
+    let answer = state
+        .accept_otlp_logs(log_body(&headers, &body))
+        .await
+        .map_err(refused)?;
     let content_type = if answer.protobuf {
         "application/x-protobuf"
     } else {
@@ -99,7 +120,7 @@ pub async fn ingest(
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Response> {
     let service = params
         .service
         .or_else(|| header_str(&headers, "x-pharos-service".parse().unwrap()).map(String::from))
@@ -109,13 +130,15 @@ pub async fn ingest(
                 "name the service: `?service=<name>` or the `X-Pharos-Service` header",
             )
             .with_field("service")
+            .into_response()
         })?;
     let Accepted {
         stored: accepted,
         rejected,
     } = state
         .accept_http_logs(&service, log_body(&headers, &body))
-        .await?;
+        .await
+        .map_err(refused)?;
     let status = if accepted == 0 && !rejected.is_empty() {
         StatusCode::BAD_REQUEST
     } else {

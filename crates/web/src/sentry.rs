@@ -131,6 +131,13 @@ async fn ingest(
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
+            // The error store cannot write now; it takes events again once the disk does.
+            if let AppError::Unavailable(_) = refused.error {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(pharos_app::health::STORE_RETRY_AFTER_SECS),
+                );
+            }
             resp
         }
     }

@@ -105,6 +105,9 @@ pub struct StoredEvent {
     pub payload: serde_json::Value,
 }
 
+/// (hour, events) pairs, oldest first.
+pub type HourlyCounts = Vec<(DateTime<Utc>, i64)>;
+
 /// What a person does to an issue.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IssueChange {
@@ -236,7 +239,7 @@ impl ErrorStore {
         &self,
         issues: &[i64],
         since: DateTime<Utc>,
-    ) -> Result<HashMap<i64, Vec<(DateTime<Utc>, i64)>>> {
+    ) -> Result<HashMap<i64, HourlyCounts>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT hour, count FROM issue_hourly WHERE issue_id = ?1 AND hour >= ?2 ORDER BY hour",

@@ -123,6 +123,15 @@ impl ErrorStore {
             .map_err(|_| StoreError::Corrupt("the error writer has stopped".into()))?
     }
 
+    /// A real write round-trip, for `/health/ready`: fails while the disk is full or
+    /// read-only, and works again as soon as the disk does.
+    pub fn check_writable(&self) -> Result<()> {
+        self.write(|c| {
+            c.execute("INSERT INTO meta(key, value) VALUES('ready_check', datetime('now')) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [])?;
+            Ok(())
+        })
+    }
+
     fn write<T>(&self, f: impl FnOnce(&mut rusqlite::Connection) -> Result<T>) -> Result<T> {
         self.db.write(f)
     }
@@ -133,6 +142,9 @@ impl ErrorStore {
 }
 
 fn write_loop(db: &Db, jobs: Receiver<Job>) {
+    // Envelopes refused since writes started failing; logged when they fail first and when
+    // they work again, not per batch: a full disk fails every one.
+    let mut refused_while_failing: Option<usize> = None;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -145,12 +157,25 @@ fn write_loop(db: &Db, jobs: Receiver<Job>) {
             batch.into_iter().map(|j| (j.batch, j.reply)).unzip();
         match db.write(|c| write::commit(c, &inputs)) {
             Ok(outcomes) => {
+                if let Some(refused) = refused_while_failing.take() {
+                    tracing::info!(
+                        operation = "error_ingest",
+                        refused,
+                        "error store writes work again; events stored"
+                    );
+                }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     reply(Ok(outcome));
                 }
             }
             Err(e) => {
-                tracing::error!(operation = "error_ingest", error_type = "store", error = %e, envelopes = replies.len(), "events not stored");
+                match &mut refused_while_failing {
+                    None => {
+                        tracing::error!(operation = "error_ingest", error_type = "store", error = %e, envelopes = replies.len(), "events not stored; envelopes are refused until the store can write again");
+                        refused_while_failing = Some(replies.len());
+                    }
+                    Some(n) => *n += replies.len(),
+                }
                 let msg = e.to_string();
                 for reply in replies {
                     reply(Err(StoreError::Corrupt(msg.clone())));
@@ -415,5 +440,54 @@ mod tests {
             errors.delete_project(7).is_err(),
             "config projects are changed in the file"
         );
+    }
+
+    #[test]
+    fn events_are_stored_again_once_the_disk_takes_writes() {
+        let (store, _dir) = crate::temp_store();
+        let p = project(&store);
+        let errors = store.errors();
+        // Incompressible, so the event needs new pages.
+        let big = |id: u32| {
+            let mut x = u64::from(id);
+            let blob: String = (0..4_000)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    format!("{:x}", x >> 40)
+                })
+                .collect();
+            event(&format!(
+                r#"{{"event_id":"{id:032x}","message":"disk {id}","extra":{{"blob":"{blob}"}}}}"#
+            ))
+        };
+        // SQLite's own limit on the file's size fails a commit with SQLITE_FULL, exactly
+        // as a full disk does.
+        errors
+            .write(|c| {
+                let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+                Ok(())
+            })
+            .unwrap();
+        let full = errors.ingest_now(IngestBatch::new(p, Utc::now(), vec![big(1)]));
+        assert!(full.is_err(), "the disk is full");
+        errors
+            .write(|c| {
+                c.query_row("PRAGMA max_page_count = 1073741823", [], |_| Ok(()))?;
+                Ok(())
+            })
+            .unwrap();
+        store.check_writable().unwrap();
+        let out = errors
+            .ingest_now(IngestBatch::new(p, Utc::now(), vec![big(2)]))
+            .unwrap();
+        assert!(!out.events[0].duplicate);
+        assert!(
+            errors.event(Some(p), &format!("{:032x}", 1)).is_err(),
+            "the refused event was not stored"
+        );
+        assert!(errors.event(Some(p), &format!("{:032x}", 2)).is_ok());
     }
 }

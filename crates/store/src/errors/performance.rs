@@ -58,6 +58,9 @@ pub struct ClientReportRow {
     pub quantity: i64,
 }
 
+/// An attachment as listed: (id, filename, content type, size).
+pub type AttachmentRow = (i64, String, Option<String>, i64);
+
 /// The nearest-rank percentile of sorted values (the method Sentry's p95 uses).
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -234,11 +237,7 @@ impl ErrorStore {
     }
 
     /// Attachments of an event: (id, filename, content type, size).
-    pub fn attachments(
-        &self,
-        project: i64,
-        event_id: &str,
-    ) -> Result<Vec<(i64, String, Option<String>, i64)>> {
+    pub fn attachments(&self, project: i64, event_id: &str) -> Result<Vec<AttachmentRow>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, filename, content_type, size FROM attachments WHERE project_id = ?1 AND event_id = ?2 ORDER BY id",

@@ -153,4 +153,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_trace ON events(trace_id) WHERE trace_id IS NOT NULL;
     CREATE INDEX transactions_by_trace ON transactions(trace_id) WHERE trace_id IS NOT NULL;
     ",
+    // A row the readiness check rewrites: a real write, so a full disk shows.
+    "
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    ",
 ];
