@@ -128,11 +128,7 @@ pub async fn list(
 pub fn render_markdown(text: &str) -> Markup {
     use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
     let safe_url = |u: &CowStr<'_>| -> bool {
-        let lower = u.trim().to_ascii_lowercase();
-        !lower.contains(':')
-            || lower.starts_with("http://")
-            || lower.starts_with("https://")
-            || lower.starts_with("mailto:")
+        crate::links::safe_href(u).is_some() || u.trim().to_ascii_lowercase().starts_with("mailto:")
     };
     let parser = Parser::new_ext(
         text,
@@ -174,7 +170,10 @@ fn runbook_box(rb: &Runbook) -> Markup {
         Runbook::Link { alertname, url } => html! {
             div.card.runbook {
                 div.label { "Runbook for " (alertname) }
-                p { a href=(url) rel="noopener noreferrer" target="_blank" { (url) } }
+                p { @match crate::links::safe_href(url) {
+                    Some(href) => { a href=(href) rel="noopener noreferrer" target="_blank" { (url) } },
+                    None => { code { (url) } },
+                } }
             }
         },
         Runbook::Markdown {
@@ -277,7 +276,7 @@ fn alert_table(alerts: &[Alert]) -> Markup {
             tbody {
                 @for a in alerts {
                     tr {
-                        td { @if a.generator_url.is_empty() { (a.name()) } @else { a href=(a.generator_url) { (a.name()) } } }
+                        td { @match crate::links::safe_href(&a.generator_url).filter(|u| !u.is_empty()) { Some(u) => { a href=(u) { (a.name()) } }, None => { (a.name()) } } }
                         td { span class={ "badge " (a.state.as_str()) } { (layout::capitalized(a.state.as_str())) } }
                         td { @for (k, v) in &a.labels { @if k != "alertname" { span.tag { (k) "=" (v) } " " } } }
                         td.small { @for (k, v) in &a.annotations { div { strong { (k) } ": " (v) } } }
@@ -528,7 +527,7 @@ pub async fn ack_form(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
-    let signed_in = state.access.is_admin(&headers);
+    let signed_in = crate::signed_in(&state, &headers);
     match state.incident_for_link(&token).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, false).into_response()),
         Err(e) => link_error(e, signed_in),
@@ -542,7 +541,7 @@ pub async fn ack_submit(
     Path(token): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let signed_in = state.access.is_admin(&headers);
+    let signed_in = crate::signed_in(&state, &headers);
     let by = Some(form.by.as_str()).filter(|b| !b.trim().is_empty());
     match state.acknowledge_incident_by_link(&token, by).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, true).into_response()),
@@ -570,5 +569,30 @@ mod tests {
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains("href=\"https://example.com\""), "{html}");
         assert!(!html.contains("<b>"), "{html}");
+    }
+
+    #[test]
+    fn a_javascript_generator_url_is_not_a_link() {
+        let alert = |url: &str| -> Alert {
+            serde_json::from_value(serde_json::json!({
+                "fingerprint": "f",
+                "labels": {"alertname": "Pwned"},
+                "annotations": {},
+                "state": "firing",
+                "starts_at": "2026-01-01T00:00:00Z",
+                "ends_at": null,
+                "generator_url": url,
+                "updated_at": "2026-01-01T00:00:00Z",
+            }))
+            .unwrap()
+        };
+        let html = alert_table(&[alert("javascript:alert(document.cookie)")]).into_string();
+        assert!(!html.contains("href"), "{html}");
+        assert!(html.contains("Pwned"), "{html}");
+        let html = alert_table(&[alert("http://prometheus:9090/graph?g0.expr=up")]).into_string();
+        assert!(
+            html.contains("href=\"http://prometheus:9090/graph"),
+            "{html}"
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod dashboards;
 pub mod incidents;
 pub mod issues;
 pub mod layout;
+pub mod links;
 pub mod login;
 pub mod logs;
 pub mod metrics;
@@ -95,6 +96,12 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         )
 }
 
+/// Whether the visitor is signed in: the one test pages use before showing what only
+/// the team may see (a heartbeat's ping URL, buttons that change things).
+pub fn signed_in(state: &SharedState, headers: &HeaderMap) -> bool {
+    state.access.is_admin(headers)
+}
+
 /// Lets the request through when the page is public or the visitor is signed in;
 /// otherwise sends them to sign in and back.
 pub fn guard(
@@ -103,7 +110,7 @@ pub fn guard(
     page: Option<PublicPage>,
     uri: &Uri,
 ) -> Result<bool, Response> {
-    let admin = state.access.is_admin(headers);
+    let admin = signed_in(state, headers);
     if admin || page.is_some_and(|p| state.settings().public.contains(&p)) {
         return Ok(admin);
     }
