@@ -1,5 +1,5 @@
-//! The `web:` section of the config file: the external URL, which pages are public, and
-//! the public status page.
+//! The `web:` section of the config file: the external URL, which pages are public, the
+//! public status page, and whether `/metrics` needs the admin token.
 
 use std::collections::BTreeSet;
 
@@ -61,6 +61,10 @@ pub struct WebSettings {
     /// `/health/ready` reports degraded below this much free disk in the data directory.
     #[serde(default = "default_min_free_disk_mb")]
     pub min_free_disk_mb: u64,
+    /// `/metrics` answers only requests with the admin token (a Prometheus sends it with
+    /// `authorization: {credentials: ...}` or `basic_auth`); off by default.
+    #[serde(default)]
+    pub metrics_auth: bool,
 }
 
 impl Default for WebSettings {
@@ -70,6 +74,7 @@ impl Default for WebSettings {
             public: default_public(),
             status_page: StatusPageSettings::default(),
             min_free_disk_mb: default_min_free_disk_mb(),
+            metrics_auth: false,
         }
     }
 }
