@@ -37,7 +37,7 @@ pub use history::{AlertSearch, DeliverySearch, IntegrationRecord};
 pub use incidents::{
     IncidentEvent, IncidentQuery, IncidentRecord, IncidentState, NewIncident, NewIncidentEvent,
 };
-pub use monitors::{MonitorRecord, MonitorSource, MonitorStatus, StatusCounts};
+pub use monitors::{MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus, StatusCounts};
 pub use notification_log::NotificationLogEntry;
 pub use results::{LatencySummary, Uptime};
 pub use scrape_jobs::ScrapeJobRecord;
@@ -134,6 +134,8 @@ pub struct Store {
     // Held for the life of the process: the OS lock is released when the file closes,
     // including on kill -9, so a crashed Pharos never leaves a stale lock behind.
     _lock: File,
+    /// Seals API monitors' credentials; until it is set they are stored as given.
+    monitor_sealer: std::sync::OnceLock<std::sync::Arc<dyn monitors::MonitorSealer>>,
 }
 
 impl Store {
@@ -165,6 +167,7 @@ impl Store {
             db,
             errors,
             _lock: lock,
+            monitor_sealer: std::sync::OnceLock::new(),
         })
     }
 

@@ -162,6 +162,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_by_receiver ON deliveries(receiver, id);
     CREATE INDEX deliveries_by_group ON deliveries(alert_fingerprint, id);
     ",
+    // 6: API monitors' credentials, sealed by the caller (the spec keeps them redacted)
+    "
+    ALTER TABLE monitors ADD COLUMN sealed_secrets BLOB NOT NULL DEFAULT x'';
+    ",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
