@@ -69,6 +69,8 @@ pub struct App {
     /// Prometheus rule files, evaluated by group.
     pub rules: Arc<pharos_evaluate::rules::RuleEvaluator>,
     pub reload: Reload,
+    /// The last readiness verdict, shared by anonymous `/health/ready` callers.
+    pub ready_verdict: health::ReadyVerdict,
 }
 
 impl App {

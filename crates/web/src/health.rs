@@ -1,13 +1,14 @@
 //! Pharos's own health endpoints, in the shapes our users' services expose:
 //! `/health` (who and how long), `/health/live` (the process answers) and `/health/ready`
 //! (storage writable, disk free, receivers delivering; see [`pharos_app::health`]), which
-//! answers 503 and `"degraded"` when a check fails.
+//! answers 503 and `"degraded"` when a check fails. Only the admin token sees the checks'
+//! details; anyone else gets the status from a recent verdict.
 
 use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -34,7 +35,40 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "healthy", "timestamp": now() }))
 }
 
-pub async fn ready(State(state): State<SharedState>) -> Response {
+/// Anonymous callers (load balancers, uptime checkers) get the status alone, from a
+/// verdict at most [`pharos_app::health::READY_VERDICT_FOR`] old; the admin token gets
+/// every check with its figures and receiver errors, checked now.
+pub async fn ready(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    let (healthy, body) = if state.access.is_admin(&headers) {
+        let (healthy, checks) = checks(&state).await;
+        state.ready_verdict.record(Instant::now(), healthy);
+        let body = json!({
+            "status": if healthy { "healthy" } else { "degraded" },
+            "timestamp": now(),
+            "checks": checks,
+        });
+        (healthy, body)
+    } else {
+        let healthy = state
+            .ready_verdict
+            .get_or_check(|| async { checks(&state).await.0 })
+            .await;
+        let body = json!({
+            "status": if healthy { "healthy" } else { "degraded" },
+            "timestamp": now(),
+        });
+        (healthy, body)
+    };
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// Every check, and whether all are healthy.
+async fn checks(state: &SharedState) -> (bool, serde_json::Map<String, Value>) {
     let started = Instant::now();
     let storage = match state.check_storage_writable().await {
         Ok(()) => {
@@ -95,17 +129,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
         }
     }
     let healthy = checks.values().all(|c| c["status"] == "healthy");
-    let body = json!({
-        "status": if healthy { "healthy" } else { "degraded" },
-        "timestamp": now(),
-        "checks": checks,
-    });
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(body)).into_response()
+    (healthy, checks)
 }
 
 fn ms(since: Instant) -> f64 {
