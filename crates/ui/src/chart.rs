@@ -469,10 +469,15 @@ mod tests {
         assert!(empty.contains("no data in this range"));
         assert_eq!(css_color("dark-red"), "#c62828");
         assert_eq!(css_color("#abc"), "#abc");
+    }
+
+    #[test]
+    fn a_colour_that_is_not_a_colour_brings_no_css_into_the_page() {
         assert_eq!(
             css_color("#fff;background:url(https://evil.example/)"),
             "#c62828"
         );
         assert_eq!(css_color("rgb(1,2,3);x:y"), "#c62828");
+        assert_eq!(css_color("rgba(1, 2, 3, 0.5)"), "rgba(1, 2, 3, 0.5)");
     }
 }
