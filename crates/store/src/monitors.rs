@@ -116,6 +116,9 @@ pub trait MonitorSealer: Send + Sync {
     ) -> std::result::Result<BTreeMap<String, String>, String>;
 }
 
+/// Monitors with their status, if they have one yet.
+pub type MonitorRows = Vec<(MonitorRecord, Option<MonitorStatus>)>;
+
 /// The columns [`record_from_row`] reads, in its order.
 const RECORD_COLUMNS: &str = "spec, source, created_at, updated_at, sealed_secrets";
 /// How many columns [`record_from_row`] reads.
@@ -352,7 +355,7 @@ impl Store {
         state: Option<MonitorState>,
         offset: u64,
         limit: u64,
-    ) -> Result<(Vec<(MonitorRecord, Option<MonitorStatus>)>, u64)> {
+    ) -> Result<(MonitorRows, u64)> {
         self.read(|c| {
             let state_filter = state.map(|s| s.as_str().to_string());
             let total: u64 = c.query_row(

@@ -24,6 +24,9 @@ use serde_json::Value;
 
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
+/// What the fake webhook keeps: the bodies received, failures still to answer, attempts.
+type WebhookState = (Arc<Mutex<Vec<Value>>>, Arc<AtomicUsize>, Arc<AtomicUsize>);
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -399,11 +402,7 @@ pub async fn webhook() -> Webhook {
         .route(
             "/hook",
             post(
-                |State((received, fail, attempts)): State<(
-                    Arc<Mutex<Vec<Value>>>,
-                    Arc<AtomicUsize>,
-                    Arc<AtomicUsize>,
-                )>,
+                |State((received, fail, attempts)): State<WebhookState>,
                  body: axum::body::Bytes| async move {
                     attempts.fetch_add(1, Ordering::SeqCst);
                     if fail.load(Ordering::SeqCst) > 0 {

@@ -234,6 +234,7 @@ impl ErrorStore {
     }
 
     /// Attachments of an event: (id, filename, content type, size).
+    #[allow(clippy::type_complexity)]
     pub fn attachments(
         &self,
         project: i64,
