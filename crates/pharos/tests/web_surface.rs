@@ -240,10 +240,66 @@ async fn the_web_surface_gives_nothing_away() {
             .all(|r| r["outcome"] != "down"),
         "{m}"
     );
+    // A monitor that goes down alerts without its URL's token.
+    let (code, answer) = p
+        .send(
+            Method::POST,
+            "/api/v1/monitors",
+            Some(json!({
+                "id": "gone", "name": "Gone", "interval": "1s",
+                "http": {"url": format!("{}?api_key={}", target.url("/missing"), SECRETS[1])}
+            })),
+        )
+        .await;
+    assert_eq!(code, 201, "{answer}");
+    let alerts = p
+        .wait_until(
+            Duration::from_secs(20),
+            "an alert for the gone monitor",
+            async || {
+                let v = p.get("/api/v1/alerts").await;
+                if v.to_string().contains("Gone is down") {
+                    Ok(v)
+                } else {
+                    Err(v)
+                }
+            },
+        )
+        .await;
+    assert!(!alerts.to_string().contains(SECRETS[1]), "{alerts}");
     for s in SECRETS {
         let found = files_containing(&p.data_dir, s);
         assert!(found.is_empty(), "{s} in clear in {found:?}");
     }
+
+    // After kill -9 and a restart the sealed credentials open again: checks still pass.
+    let mut p = p;
+    p.kill9();
+    let p = Pharos::start_with(&dir, p.config.clone(), p.port).await;
+    let restarted_at = chrono::Utc::now();
+    p.wait_until(
+        Duration::from_secs(20),
+        "checks after the restart",
+        async || {
+            let m = p.monitor("keyed").await;
+            let results = m["recent_results"].as_array().cloned().unwrap_or_default();
+            let after: Vec<&Value> = results
+                .iter()
+                .filter(|r| {
+                    r["at"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .is_some_and(|t| t > restarted_at)
+                })
+                .collect();
+            if after.len() >= 2 && after.iter().all(|r| r["outcome"] != "down") {
+                Ok(())
+            } else {
+                Err(format!("{m}"))
+            }
+        },
+    )
+    .await;
 
     // The data directory and what Pharos wrote in it are its user's alone.
     let mode =
