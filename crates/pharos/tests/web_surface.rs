@@ -141,10 +141,11 @@ async fn the_web_surface_gives_nothing_away() {
         assert_eq!(h["referrer-policy"], "same-origin", "{path}");
     }
 
-    // Invented methods share one label value.
+    // Invented methods share one label value; unknown paths one route.
     for i in 0..20 {
         let m = Method::from_bytes(format!("ZZ{i}").as_bytes()).unwrap();
         anonymous(&p, m, "/health").await;
+        anonymous(&p, Method::GET, &format!("/no-such-page-{i}")).await;
     }
     // web.metrics_auth: /metrics needs the token.
     assert_eq!(anonymous(&p, Method::GET, "/metrics").await.status(), 401);
@@ -162,6 +163,10 @@ async fn the_web_surface_gives_nothing_away() {
         .filter(|l| l.starts_with("pharos_http_requests_total{") && l.contains("route=\"/health\""))
         .collect();
     assert!(!metrics.contains("method=\"ZZ"), "{series:?}");
+    assert!(
+        !metrics.contains("no-such-page"),
+        "raw paths became route labels"
+    );
     assert!(
         series
             .iter()
