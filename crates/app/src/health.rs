@@ -12,6 +12,9 @@
 //! a notification has waited [`STALLED_AFTER`] with nothing delivered in that time. One
 //! success clears it: a receiver that failed once and then delivered is healthy.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use chrono::{SecondsFormat, Utc};
 
 use crate::{App, AppError};
@@ -19,6 +22,45 @@ use crate::{App, AppError};
 /// What a client refused because a store cannot write is told to wait (`Retry-After`):
 /// short, since the store takes writes again as soon as the disk does.
 pub const STORE_RETRY_AFTER_SECS: u64 = 5;
+/// How long a readiness verdict answers anonymous callers before it is checked again.
+pub const READY_VERDICT_FOR: Duration = Duration::from_secs(5);
+
+/// The last readiness verdict (healthy or not), so a flood of anonymous `/health/ready`
+/// requests costs one storage write every [`READY_VERDICT_FOR`], not one each.
+#[derive(Debug, Default)]
+pub struct ReadyVerdict {
+    last: Mutex<Option<(Instant, bool)>>,
+    /// Held while one caller checks, so callers arriving meanwhile wait for its verdict
+    /// instead of checking too.
+    checking: tokio::sync::Mutex<()>,
+}
+
+impl ReadyVerdict {
+    /// The verdict if it was made less than [`READY_VERDICT_FOR`] before `now`.
+    pub fn fresh(&self, now: Instant) -> Option<bool> {
+        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.filter(|(at, _)| now.saturating_duration_since(*at) < READY_VERDICT_FOR)
+            .map(|(_, healthy)| healthy)
+    }
+
+    pub fn record(&self, at: Instant, healthy: bool) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, healthy));
+    }
+
+    /// The fresh verdict, or `check`'s, run by one caller at a time.
+    pub async fn get_or_check<F: Future<Output = bool>>(&self, check: impl FnOnce() -> F) -> bool {
+        if let Some(v) = self.fresh(Instant::now()) {
+            return v;
+        }
+        let _one = self.checking.lock().await;
+        if let Some(v) = self.fresh(Instant::now()) {
+            return v;
+        }
+        let healthy = check().await;
+        self.record(Instant::now(), healthy);
+        healthy
+    }
+}
 
 /// Failed attempts in a row that make a receiver failing; fewer are ordinary retries.
 pub const FAILED_ATTEMPTS: u64 = 3;
@@ -151,5 +193,28 @@ impl App {
     ) -> Result<(pharos_store::StatusCounts, (u64, u64)), AppError> {
         self.with_store(|s| Ok((s.status_counts()?, s.open_alert_counts()?)))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_verdict_is_reused_for_five_seconds() {
+        let verdict = ReadyVerdict::default();
+        let checks = std::sync::atomic::AtomicUsize::new(0);
+        let check = || async {
+            checks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            true
+        };
+        for _ in 0..100 {
+            assert!(verdict.get_or_check(check).await);
+        }
+        assert_eq!(checks.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let now = Instant::now();
+        verdict.record(now, false);
+        assert_eq!(verdict.fresh(now + Duration::from_secs(4)), Some(false));
+        assert_eq!(verdict.fresh(now + READY_VERDICT_FOR), None);
     }
 }

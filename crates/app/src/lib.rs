@@ -75,6 +75,8 @@ pub struct App {
     /// Sign-in through an OpenID Connect provider, when `web.oidc` is set (read at start).
     pub oidc: Option<Arc<oidc::Oidc>>,
     pub reload: Reload,
+    /// The last readiness verdict, shared by anonymous `/health/ready` callers.
+    pub ready_verdict: health::ReadyVerdict,
 }
 
 impl App {

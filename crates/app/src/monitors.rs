@@ -4,9 +4,16 @@
 //! check-ins (which describe heartbeat monitors). Config-file monitors change only in the
 //! file; these operations refuse them.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::{MonitorCheck, MonitorId, MonitorSpec, MonitorState, ProbeResult};
-use pharos_store::{LatencySummary, MonitorRecord, MonitorSource, MonitorStatus, Uptime};
+use pharos_scrape::secrets::SecretKey;
+use pharos_store::{
+    LatencySummary, MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus, Store, Uptime,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -36,6 +43,50 @@ fn authorize(caller: &Caller, id: &MonitorId, spec: Option<&MonitorSpec>) -> Res
     }
 }
 
+/// Seals API monitors' credentials with the data directory's `secrets.key`, the key that
+/// seals scrape jobs' (bound to `monitor/<id>`, which no job name can be).
+struct MonitorSecrets(SecretKey);
+
+impl MonitorSealer for MonitorSecrets {
+    fn seal(
+        &self,
+        monitor: &MonitorId,
+        secrets: &BTreeMap<String, String>,
+    ) -> Result<Vec<u8>, String> {
+        self.0
+            .seal(&format!("monitor/{monitor}"), secrets)
+            .map_err(|e| e.to_string())
+    }
+
+    fn open(&self, monitor: &MonitorId, sealed: &[u8]) -> Result<BTreeMap<String, String>, String> {
+        self.0
+            .open(&format!("monitor/{monitor}"), sealed)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// At start, before monitors run: API monitors' credentials are sealed from now on, and
+/// those an older version stored in clear are sealed now.
+pub fn seal_monitor_secrets(store: &Store, data_dir: &Path) -> Result<(), AppError> {
+    let key = SecretKey::load_or_create(data_dir).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(store.seal_monitor_secrets_with(Arc::new(MonitorSecrets(key)))?)
+}
+
+/// A `<redacted>` left in a definition stands for a stored credential; where there is
+/// none it is refused rather than sent to the target.
+fn refuse_placeholders(spec: &MonitorSpec) -> Result<(), AppError> {
+    match spec.redacted_field() {
+        Some(field) => Err(AppError::invalid_field(
+            field,
+            format!(
+                "{:?} stands for a credential already stored; send the value itself",
+                pharos_model::monitor::REDACTED
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 impl App {
     /// Creates a monitor and starts it.
     pub async fn create_monitor(
@@ -52,6 +103,7 @@ impl App {
                 "Pharos makes the ping token for monitors created through the API",
             ));
         }
+        refuse_placeholders(&spec)?;
         let id = spec.id.clone();
         self.with_store(move |s| s.create_monitor(&spec, Utc::now()))
             .await?;
@@ -310,7 +362,11 @@ impl App {
             ));
         }
         let bytes = serde_json::to_vec(&doc).map_err(|e| AppError::Internal(e.to_string()))?;
-        let spec: MonitorSpec = parse_json(&bytes)?;
+        let mut spec: MonitorSpec = parse_json(&bytes)?;
+        // A definition read from the API shows credentials redacted; sent back, they keep
+        // the stored values.
+        spec.restore_secrets(&rec.spec.secrets());
+        refuse_placeholders(&spec)?;
         self.change_monitor(caller, spec).await
     }
 

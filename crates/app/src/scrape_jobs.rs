@@ -197,10 +197,45 @@ fn parse_job(scrape: &ScrapeManager, doc: &Value) -> Result<ScrapeConfig, AppErr
         }
     }
     check_discovery(|k| map.contains_key(k)).map_err(|e| invalid(e.to_string()))?;
+    refuse_local_files(doc, "")?;
     let bytes = serde_json::to_vec(doc).map_err(|e| AppError::Internal(e.to_string()))?;
     let config: ScrapeConfig = parse_json(&bytes)?;
     scrape.check_api_job(&config).map_err(from_job_error)?;
     Ok(config)
+}
+
+/// API jobs may not name files on the Pharos host (`bearer_token_file`, `password_file`,
+/// `tls_config.key_file`, file discovery, ...): whoever holds the API token could otherwise
+/// have any file Pharos can read sent to a target they control. Only the config file,
+/// written by whoever runs Pharos, may.
+fn refuse_local_files(doc: &Value, path: &str) -> Result<(), AppError> {
+    let at = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match doc {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key.ends_with("_file") || key == "file_sd_configs" {
+                    return Err(AppError::invalid_field(
+                        at(key),
+                        "scrape jobs made through the API cannot read files on the Pharos host; put the value itself in the job, or define the job in the config file",
+                    ));
+                }
+                refuse_local_files(value, &at(key))?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, value) in items.iter().enumerate() {
+                refuse_local_files(value, &format!("{path}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Seals a (complete) job document's credentials; returns the redacted document and the
@@ -480,5 +515,51 @@ mod tests {
             field(invalid("at most one of basic_auth, bearer_token".into())),
             None
         );
+    }
+
+    #[test]
+    fn api_jobs_cannot_name_files_on_the_host() {
+        let field = |doc: Value| match refuse_local_files(&doc, "") {
+            Err(AppError::Invalid { field, message }) => {
+                assert!(message.contains("cannot read files"), "{message}");
+                field
+            }
+            other => panic!("{other:?}"),
+        };
+        let job = |extra: Value| {
+            let mut doc =
+                serde_json::json!({"job_name": "x", "static_configs": [{"targets": ["a:1"]}]});
+            doc.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            doc
+        };
+        assert_eq!(
+            field(job(serde_json::json!({"bearer_token_file": "/etc/shadow"}))),
+            Some("bearer_token_file".into())
+        );
+        assert_eq!(
+            field(job(
+                serde_json::json!({"basic_auth": {"username": "u", "password_file": "/x"}})
+            )),
+            Some("basic_auth.password_file".into())
+        );
+        assert_eq!(
+            field(job(serde_json::json!({"tls_config": {"ca_file": "/x"}}))),
+            Some("tls_config.ca_file".into())
+        );
+        assert_eq!(
+            field(job(
+                serde_json::json!({"authorization": {"credentials_file": "/x"}})
+            )),
+            Some("authorization.credentials_file".into())
+        );
+        assert_eq!(
+            field(job(
+                serde_json::json!({"file_sd_configs": [{"files": ["/x/*.json"]}]})
+            )),
+            Some("file_sd_configs".into())
+        );
+        assert!(refuse_local_files(&job(serde_json::json!({"bearer_token": "t"})), "").is_ok());
     }
 }

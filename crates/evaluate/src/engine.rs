@@ -596,7 +596,8 @@ impl MonitorEngine {
         if let Some(err) = &s.status.last_error {
             annotations.insert("description".into(), err.clone());
         }
-        annotations.insert("target".into(), spec.check.target());
+        // Alerts are stored and sent to receivers: no URL password or query token in them.
+        annotations.insert("target".into(), spec.redacted().check.target());
         if let Some(d) = &spec.description {
             annotations.insert("monitor_description".into(), d.clone());
         }

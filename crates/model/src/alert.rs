@@ -72,6 +72,14 @@ impl Alert {
     }
 }
 
+/// Where an alert change goes once it is stored: the dispatcher, which groups, silences
+/// and notifies it. Evaluators never call it themselves; their alert sink stores the
+/// change first and then hands it over, so nothing is notified that a restart would not
+/// find in the store.
+pub trait StoredAlertHandler: Send + Sync {
+    fn alert_stored(&self, alert: &Alert);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,12 +94,4 @@ mod tests {
         b.insert("monitor".into(), "db".into());
         assert_ne!(Alert::fingerprint_of(&a), Alert::fingerprint_of(&b));
     }
-}
-
-/// Where an alert change goes once it is stored: the dispatcher, which groups, silences
-/// and notifies it. Evaluators never call it themselves; their alert sink stores the
-/// change first and then hands it over, so nothing is notified that a restart would not
-/// find in the store.
-pub trait StoredAlertHandler: Send + Sync {
-    fn alert_stored(&self, alert: &Alert);
 }

@@ -99,6 +99,9 @@ pub struct MonitorSpec {
     pub paused: bool,
 }
 
+// One per monitor, made when a definition is read: boxing the HTTP check would save a few
+// hundred bytes per monitor and add an indirection to every match on it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum MonitorCheck {
     Http(HttpCheck),
@@ -429,20 +432,54 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, ModelError> {
         .parse(expr)?)
 }
 
+/// Words that mark a header name, a URL query parameter or a request body as holding a
+/// credential.
+const SECRET_WORDS: [&str; 9] = [
+    "authorization",
+    "cookie",
+    "token",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "auth",
+    "signature",
+];
+
 /// Header names whose values are credentials, by the words they usually contain.
 fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "cookie",
-        "token",
-        "key",
-        "secret",
-        "password",
-        "auth",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
+    SECRET_WORDS.iter().any(|w| n.contains(w))
+}
+
+/// A body that names a credential (`{"password": ...}`, `api_key=...`) is kept whole as one.
+fn is_secret_body(body: &str) -> bool {
+    let b = body.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| b.contains(w))
+}
+
+/// The URL with its password and the values of credential-named query parameters
+/// (`?token=`, `?api_key=`) replaced.
+fn redacted_url(url: &Url) -> Url {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some(REDACTED));
+    }
+    if url.query_pairs().any(|(name, _)| is_secret_header(&name)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(n, v)| {
+                let v = if is_secret_header(&n) {
+                    REDACTED.into()
+                } else {
+                    v.into_owned()
+                };
+                (n.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url
 }
 
 pub const REDACTED: &str = "<redacted>";
@@ -459,8 +496,9 @@ impl MonitorSpec {
                         *value = REDACTED.into();
                     }
                 }
-                if h.url.password().is_some() {
-                    let _ = h.url.set_password(Some(REDACTED));
+                h.url = redacted_url(&h.url);
+                if h.body.as_deref().is_some_and(is_secret_body) {
+                    h.body = Some(REDACTED.into());
                 }
             }
             MonitorCheck::Heartbeat(h) => h.token = None,
@@ -472,6 +510,77 @@ impl MonitorSpec {
     /// Whether [`MonitorSpec::redacted`] hides anything, i.e. the store cannot hold all of it.
     pub fn has_secrets(&self) -> bool {
         self.redacted() != *self
+    }
+
+    /// What [`MonitorSpec::redacted`] hides, by field (`http.url`, `http.body`,
+    /// `http.headers.<name>`), so it can be kept apart (sealed) and put back with
+    /// [`MonitorSpec::restore_secrets`]. The heartbeat token is not among them: Pharos keeps
+    /// API heartbeats' tokens itself.
+    pub fn secrets(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let MonitorCheck::Http(h) = &self.check else {
+            return out;
+        };
+        for (name, value) in &h.headers {
+            if is_secret_header(name) && value != REDACTED {
+                out.insert(format!("http.headers.{name}"), value.clone());
+            }
+        }
+        if redacted_url(&h.url) != h.url {
+            out.insert("http.url".into(), h.url.to_string());
+        }
+        if let Some(body) = h
+            .body
+            .as_ref()
+            .filter(|b| is_secret_body(b) && *b != REDACTED)
+        {
+            out.insert("http.body".into(), body.clone());
+        }
+        out
+    }
+
+    /// Puts back credentials from `secrets` where this definition shows them redacted: a
+    /// header reading `<redacted>`, a body reading `<redacted>`, a URL equal to the stored
+    /// one's redacted form. Anything sent in their place is kept.
+    pub fn restore_secrets(&mut self, secrets: &BTreeMap<String, String>) {
+        let MonitorCheck::Http(h) = &mut self.check else {
+            return;
+        };
+        for (name, value) in h.headers.iter_mut() {
+            if value == REDACTED
+                && let Some(v) = secrets.get(&format!("http.headers.{name}"))
+            {
+                *value = v.clone();
+            }
+        }
+        if let Some(full) = secrets.get("http.url").and_then(|u| Url::parse(u).ok())
+            && redacted_url(&full) == h.url
+        {
+            h.url = full;
+        }
+        if h.body.as_deref() == Some(REDACTED)
+            && let Some(body) = secrets.get("http.body")
+        {
+            h.body = Some(body.clone());
+        }
+    }
+
+    /// The first field still holding the redacted placeholder, which only stands for a
+    /// credential already stored.
+    pub fn redacted_field(&self) -> Option<String> {
+        let MonitorCheck::Http(h) = &self.check else {
+            return None;
+        };
+        if let Some((name, _)) = h.headers.iter().find(|(_, v)| *v == REDACTED) {
+            return Some(format!("http.headers.{name}"));
+        }
+        let url_placeholder = h.url.password() == Some(REDACTED)
+            || h.url.password() == Some("%3Credacted%3E")
+            || h.url.query_pairs().any(|(_, v)| v == REDACTED);
+        if url_placeholder {
+            return Some("http.url".into());
+        }
+        (h.body.as_deref() == Some(REDACTED)).then(|| "http.body".into())
     }
 }
 
@@ -563,6 +672,49 @@ mod tests {
         assert_eq!(h.headers["Accept"], "application/json");
         assert!(!h.url.as_str().contains("pw"));
         assert!(spec.has_secrets());
+    }
+
+    #[test]
+    fn query_and_body_credentials_are_kept_apart_and_put_back() {
+        let spec: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "name": "api",
+            "http": {"url": "https://example.com/health?token=qsecret&verbose=1",
+                     "method": "POST",
+                     "headers": {"Authorization": "Bearer hsecret", "Accept": "text/plain"},
+                     "body": "{\"password\": \"bsecret\"}"}
+        }))
+        .unwrap();
+        let redacted = spec.redacted();
+        let text = serde_json::to_string(&redacted).unwrap();
+        for secret in ["qsecret", "hsecret", "bsecret"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("verbose=1"), "{text}");
+        let secrets = spec.secrets();
+        assert_eq!(secrets.len(), 3, "{secrets:?}");
+        assert_eq!(
+            redacted.redacted_field().as_deref(),
+            Some("http.headers.Authorization")
+        );
+        let mut back = redacted.clone();
+        back.restore_secrets(&secrets);
+        assert_eq!(back, spec);
+        assert_eq!(back.redacted_field(), None);
+        // A new value sent in place of the placeholder wins.
+        let mut changed = redacted;
+        if let MonitorCheck::Http(h) = &mut changed.check {
+            h.headers
+                .insert("Authorization".into(), "Bearer new".into());
+        }
+        changed.restore_secrets(&secrets);
+        let MonitorCheck::Http(h) = &changed.check else {
+            panic!()
+        };
+        assert_eq!(h.headers["Authorization"], "Bearer new");
+        assert_eq!(
+            h.url.as_str(),
+            "https://example.com/health?token=qsecret&verbose=1"
+        );
     }
 
     #[test]

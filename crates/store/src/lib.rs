@@ -39,7 +39,7 @@ pub use history::{AlertSearch, DeliverySearch, IntegrationRecord};
 pub use incidents::{
     IncidentEvent, IncidentQuery, IncidentRecord, IncidentState, NewIncident, NewIncidentEvent,
 };
-pub use monitors::{MonitorRecord, MonitorSource, MonitorStatus, StatusCounts};
+pub use monitors::{MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus, StatusCounts};
 pub use notification_log::NotificationLogEntry;
 pub use results::{LatencySummary, Uptime};
 pub use scrape_jobs::ScrapeJobRecord;
@@ -136,6 +136,8 @@ pub struct Store {
     // Held for the life of the process: the OS lock is released when the file closes,
     // including on kill -9, so a crashed Pharos never leaves a stale lock behind.
     _lock: File,
+    /// Seals API monitors' credentials; until it is set they are stored as given.
+    monitor_sealer: std::sync::OnceLock<std::sync::Arc<dyn monitors::MonitorSealer>>,
 }
 
 impl Store {
@@ -167,6 +169,7 @@ impl Store {
             db,
             errors,
             _lock: lock,
+            monitor_sealer: std::sync::OnceLock::new(),
         })
     }
 
@@ -188,6 +191,7 @@ impl Store {
             dir: dir.to_path_buf(),
             db: Db::open(&dir.join("pharos.db"), schema::migrate)?,
             errors: ErrorStore::open(&dir.join("errors.db"))?,
+            monitor_sealer: std::sync::OnceLock::new(),
             _lock: lock,
         })
     }

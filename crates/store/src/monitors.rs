@@ -1,4 +1,10 @@
 //! Monitors (their definitions, from the config file or the API) and their current status.
+//! Once a [`MonitorSealer`] is set, an API monitor's credentials (what
+//! `MonitorSpec::secrets` names) are stored sealed beside its redacted definition and put
+//! back when it is read, so `pharos.db` never holds them in clear.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pharos_model::{MonitorId, MonitorSpec, MonitorState};
@@ -98,10 +104,33 @@ fn status_from_row(r: &Row<'_>, offset: usize) -> rusqlite::Result<MonitorStatus
     })
 }
 
-fn record_from_row(r: &Row<'_>) -> rusqlite::Result<MonitorRecord> {
+/// Seals and opens an API monitor's credentials, bound to its id; the key lives outside
+/// the store (in the data directory, `secrets.key`).
+pub trait MonitorSealer: Send + Sync {
+    fn seal(
+        &self,
+        monitor: &MonitorId,
+        secrets: &BTreeMap<String, String>,
+    ) -> std::result::Result<Vec<u8>, String>;
+    fn open(
+        &self,
+        monitor: &MonitorId,
+        sealed: &[u8],
+    ) -> std::result::Result<BTreeMap<String, String>, String>;
+}
+
+/// Monitors with their status, if they have one yet.
+
+/// The columns [`record_from_row`] reads, in its order.
+const RECORD_COLUMNS: &str = "spec, source, created_at, updated_at, sealed_secrets";
+/// How many columns [`record_from_row`] reads.
+const RECORD_WIDTH: usize = 5;
+
+/// A stored monitor and its sealed credentials (empty when it has none).
+fn record_from_row(r: &Row<'_>) -> rusqlite::Result<(MonitorRecord, Vec<u8>)> {
     let spec: String = r.get(0)?;
     let source: String = r.get(1)?;
-    Ok(MonitorRecord {
+    let rec = MonitorRecord {
         spec: serde_json::from_str(&spec).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
         })?,
@@ -112,7 +141,8 @@ fn record_from_row(r: &Row<'_>) -> rusqlite::Result<MonitorRecord> {
         },
         created_at: from_ms(r.get(2)?),
         updated_at: from_ms(r.get(3)?),
-    })
+    };
+    Ok((rec, r.get(4)?))
 }
 
 fn spec_json(spec: &MonitorSpec) -> Result<String> {
@@ -120,13 +150,86 @@ fn spec_json(spec: &MonitorSpec) -> Result<String> {
 }
 
 impl Store {
+    /// From now on, API monitors' credentials are stored sealed by `sealer`; those stored
+    /// in clear by an older version are sealed now. Set once, at start.
+    pub fn seal_monitor_secrets_with(&self, sealer: Arc<dyn MonitorSealer>) -> Result<()> {
+        if self.monitor_sealer.set(sealer).is_err() {
+            return Ok(());
+        }
+        let in_clear: Vec<MonitorRecord> = self
+            .all_monitors()?
+            .into_iter()
+            .filter(|r| r.source == MonitorSource::Api && r.spec.has_secrets())
+            .collect();
+        if in_clear.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(in_clear.len());
+        for rec in &in_clear {
+            let (json, sealed) = self.stored_form(&rec.spec)?;
+            rows.push((rec.spec.id.as_str().to_string(), json, sealed));
+        }
+        self.write(|c| {
+            // Overwrite the old rows' bytes rather than leave them in free pages.
+            c.execute_batch("PRAGMA secure_delete = ON")?;
+            let tx = c.transaction()?;
+            for (id, json, sealed) in &rows {
+                tx.execute(
+                    "UPDATE monitors SET spec = ?2, sealed_secrets = ?3 WHERE id = ?1",
+                    params![id, json, sealed],
+                )?;
+            }
+            tx.commit()?;
+            c.execute_batch("PRAGMA secure_delete = OFF")?;
+            // The write-ahead log still holds the old rows until it is checkpointed.
+            let _ = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            Ok(())
+        })
+    }
+
+    /// The definition as stored and its sealed credentials: redacted and sealed once a
+    /// sealer is set, as given before.
+    fn stored_form(&self, spec: &MonitorSpec) -> Result<(String, Vec<u8>)> {
+        let secrets = spec.secrets();
+        match self.monitor_sealer.get() {
+            Some(sealer) if !secrets.is_empty() => {
+                let sealed = sealer
+                    .seal(&spec.id, &secrets)
+                    .map_err(|e| StoreError::Corrupt(format!("cannot seal credentials: {e}")))?;
+                Ok((spec_json(&spec.redacted())?, sealed))
+            }
+            _ => Ok((spec_json(spec)?, Vec::new())),
+        }
+    }
+
+    /// The record with its sealed credentials put back; one that cannot be opened (the key
+    /// changed) stays redacted, with a warning.
+    fn opened(&self, (mut rec, sealed): (MonitorRecord, Vec<u8>)) -> MonitorRecord {
+        if sealed.is_empty() {
+            return rec;
+        }
+        let Some(sealer) = self.monitor_sealer.get() else {
+            return rec;
+        };
+        match sealer.open(&rec.spec.id, &sealed) {
+            Ok(secrets) => rec.spec.restore_secrets(&secrets),
+            Err(e) => tracing::warn!(
+                operation = "monitor_secrets_open",
+                monitor = %rec.spec.id,
+                error = %e,
+                "a monitor's stored credentials cannot be opened; it runs without them"
+            ),
+        }
+        rec
+    }
+
     /// Creates a monitor through the API; an existing id is a conflict.
     pub fn create_monitor(&self, spec: &MonitorSpec, now: DateTime<Utc>) -> Result<()> {
-        let json = spec_json(spec)?;
+        let (json, sealed) = self.stored_form(spec)?;
         self.write(|c| {
             let n = c.execute(
-                "INSERT INTO monitors(id, name, source, spec, created_at, updated_at) VALUES(?1, ?2, 'api', ?3, ?4, ?4) ON CONFLICT(id) DO NOTHING",
-                params![spec.id.as_str(), spec.name, json, ms(now)],
+                "INSERT INTO monitors(id, name, source, spec, created_at, updated_at, sealed_secrets) VALUES(?1, ?2, 'api', ?3, ?4, ?4, ?5) ON CONFLICT(id) DO NOTHING",
+                params![spec.id.as_str(), spec.name, json, ms(now), sealed],
             )?;
             if n == 0 {
                 return Err(StoreError::Conflict(format!("a monitor with id {:?} already exists", spec.id.as_str())));
@@ -183,11 +286,11 @@ impl Store {
     }
 
     pub fn update_monitor(&self, spec: &MonitorSpec, now: DateTime<Utc>) -> Result<()> {
-        let json = spec_json(spec)?;
+        let (json, sealed) = self.stored_form(spec)?;
         self.write(|c| {
             let n = c.execute(
-                "UPDATE monitors SET name = ?2, spec = ?3, updated_at = ?4 WHERE id = ?1",
-                params![spec.id.as_str(), spec.name, json, ms(now)],
+                "UPDATE monitors SET name = ?2, spec = ?3, updated_at = ?4, sealed_secrets = ?5 WHERE id = ?1",
+                params![spec.id.as_str(), spec.name, json, ms(now), sealed],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!(
@@ -215,10 +318,10 @@ impl Store {
         &self,
         id: &MonitorId,
     ) -> Result<Option<(MonitorRecord, Option<MonitorStatus>)>> {
-        self.read(|c| {
+        let found = self.read(|c| {
             let rec = c
                 .query_row(
-                    "SELECT spec, source, created_at, updated_at FROM monitors WHERE id = ?1",
+                    &format!("SELECT {RECORD_COLUMNS} FROM monitors WHERE id = ?1"),
                     [id.as_str()],
                     record_from_row,
                 )
@@ -232,17 +335,20 @@ impl Store {
                 )
                 .optional()?;
             Ok(Some((rec, status)))
-        })
+        })?;
+        Ok(found.map(|(rec, status)| (self.opened(rec), status)))
     }
 
     pub fn all_monitors(&self) -> Result<Vec<MonitorRecord>> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT spec, source, created_at, updated_at FROM monitors ORDER BY id")?;
+        let rows: Vec<(MonitorRecord, Vec<u8>)> = self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {RECORD_COLUMNS} FROM monitors ORDER BY id"
+            ))?;
             Ok(stmt
                 .query_map([], record_from_row)?
                 .collect::<rusqlite::Result<_>>()?)
-        })
+        })?;
+        Ok(rows.into_iter().map(|r| self.opened(r)).collect())
     }
 
     /// One page of monitors in name order, optionally of one state, with the total count.
@@ -261,7 +367,7 @@ impl Store {
                 |r| r.get(0),
             )?;
             let mut stmt = c.prepare(&format!(
-                "SELECT m.spec, m.source, m.created_at, m.updated_at, {} FROM monitors m
+                "SELECT m.spec, m.source, m.created_at, m.updated_at, m.sealed_secrets, {} FROM monitors m
                  LEFT JOIN monitor_status s ON s.monitor_id = m.id
                  WHERE ?1 IS NULL OR coalesce(s.state, 'unknown') = ?1
                  ORDER BY m.name, m.id LIMIT ?2 OFFSET ?3",
@@ -274,16 +380,23 @@ impl Store {
             let rows = stmt
                 .query_map(params![state_filter, limit as i64, offset as i64], |r| {
                     let rec = record_from_row(r)?;
-                    let has_status: Option<String> = r.get(4)?;
+                    let has_status: Option<String> = r.get(RECORD_WIDTH)?;
                     let status = if has_status.is_some() {
-                        Some(status_from_row(r, 4)?)
+                        Some(status_from_row(r, RECORD_WIDTH)?)
                     } else {
                         None
                     };
                     Ok((rec, status))
                 })?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((rows, total))
+        })
+        .map(|(rows, total)| {
+            let rows = rows
+                .into_iter()
+                .map(|(rec, status)| (self.opened(rec), status))
+                .collect();
+            (rows, total)
         })
     }
 
@@ -398,4 +511,80 @@ fn delete_monitor_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<usize
     tx.execute("DELETE FROM probe_results WHERE monitor_id = ?1", [id])?;
     tx.execute("DELETE FROM uptime_hourly WHERE monitor_id = ?1", [id])?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reversible but not clear text: enough to see what reaches the file.
+    struct Rot;
+
+    impl MonitorSealer for Rot {
+        fn seal(
+            &self,
+            monitor: &MonitorId,
+            secrets: &BTreeMap<String, String>,
+        ) -> std::result::Result<Vec<u8>, String> {
+            let mut text = serde_json::to_vec(&(monitor.as_str(), secrets)).unwrap();
+            text.iter_mut().for_each(|b| *b ^= 0x55);
+            Ok(text)
+        }
+
+        fn open(
+            &self,
+            monitor: &MonitorId,
+            sealed: &[u8],
+        ) -> std::result::Result<BTreeMap<String, String>, String> {
+            let text: Vec<u8> = sealed.iter().map(|b| b ^ 0x55).collect();
+            let (id, secrets): (String, BTreeMap<String, String>) =
+                serde_json::from_slice(&text).map_err(|e| e.to_string())?;
+            (id == monitor.as_str())
+                .then_some(secrets)
+                .ok_or_else(|| "sealed for another monitor".into())
+        }
+    }
+
+    fn files_containing(dir: &std::path::Path, needle: &str) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                std::fs::read(e.path())
+                    .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn api_monitor_credentials_are_stored_sealed() {
+        let (store, dir) = crate::temp_store();
+        let spec: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "id": "api", "name": "api",
+            "http": {"url": "https://example.com/h?api_key=qsecret",
+                     "headers": {"Authorization": "Bearer hsecret"}}
+        }))
+        .unwrap();
+        // Stored in clear by a version without sealing, then sealed at the next start.
+        store.create_monitor(&spec, Utc::now()).unwrap();
+        store.seal_monitor_secrets_with(Arc::new(Rot)).unwrap();
+        let other: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "id": "other", "name": "other",
+            "http": {"url": "https://example.com/", "headers": {"X-Token": "tsecret"}}
+        }))
+        .unwrap();
+        store.create_monitor(&other, Utc::now()).unwrap();
+        for secret in ["qsecret", "hsecret", "tsecret"] {
+            let found = files_containing(&dir, secret);
+            assert!(found.is_empty(), "{secret} in clear in {found:?}");
+        }
+        let back = store.monitor(&spec.id).unwrap().unwrap().0.spec;
+        assert_eq!(back, spec);
+        let all = store.all_monitors().unwrap();
+        assert!(all.iter().any(|r| r.spec == other), "{all:?}");
+        let (page, _) = store.list_monitors(None, 0, 10).unwrap();
+        assert!(page.iter().any(|(r, _)| r.spec == spec));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

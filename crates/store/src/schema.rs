@@ -162,7 +162,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_by_receiver ON deliveries(receiver, id);
     CREATE INDEX deliveries_by_group ON deliveries(alert_fingerprint, id);
     ",
-    // 6: users, API tokens and browser sessions (secrets only as digests or password hashes)
+    // 6: API monitors' credentials, sealed by the caller (the spec keeps them redacted)
+    "
+    ALTER TABLE monitors ADD COLUMN sealed_secrets BLOB NOT NULL DEFAULT x'';
+    ",
+    // 7: users, API tokens and browser sessions (secrets only as digests or password hashes)
     "
     CREATE TABLE users (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

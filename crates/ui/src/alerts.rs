@@ -290,7 +290,7 @@ fn alert_table(
                     }
                     td.small {
                         span.muted { (source_label(item.source.kind)) } br;
-                        @match &item.source.url {
+                        @match item.source.url.as_deref().and_then(crate::links::safe_href) {
                             Some(u) => a href=(u) data-source=(item.source.kind) { (item.source.name) },
                             None => span data-source=(item.source.kind) { (item.source.name) },
                         }

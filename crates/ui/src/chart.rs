@@ -18,9 +18,14 @@ pub fn color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
-/// A Grafana colour name (`green`, `dark-red`, `semi-dark-orange`) or CSS colour as CSS.
+/// A Grafana colour name (`green`, `dark-red`, `semi-dark-orange`) or CSS colour as CSS;
+/// anything that is not a colour (a dashboard stored before colours were checked) is red,
+/// so no other CSS reaches a `style` attribute.
 pub fn css_color(name: &str) -> String {
     let n = name.trim();
+    if !pharos_app::dashboards::colour::is_colour(n) {
+        return "#c62828".into();
+    }
     if n.starts_with('#') || n.starts_with("rgb") || n.starts_with("hsl") {
         return n.to_string();
     }
@@ -464,5 +469,15 @@ mod tests {
         assert!(empty.contains("no data in this range"));
         assert_eq!(css_color("dark-red"), "#c62828");
         assert_eq!(css_color("#abc"), "#abc");
+    }
+
+    #[test]
+    fn a_colour_that_is_not_a_colour_brings_no_css_into_the_page() {
+        assert_eq!(
+            css_color("#fff;background:url(https://evil.example/)"),
+            "#c62828"
+        );
+        assert_eq!(css_color("rgb(1,2,3);x:y"), "#c62828");
+        assert_eq!(css_color("rgba(1, 2, 3, 0.5)"), "rgba(1, 2, 3, 0.5)");
     }
 }

@@ -127,11 +127,7 @@ pub async fn list(
 pub fn render_markdown(text: &str) -> Markup {
     use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
     let safe_url = |u: &CowStr<'_>| -> bool {
-        let lower = u.trim().to_ascii_lowercase();
-        !lower.contains(':')
-            || lower.starts_with("http://")
-            || lower.starts_with("https://")
-            || lower.starts_with("mailto:")
+        crate::links::safe_href(u).is_some() || u.trim().to_ascii_lowercase().starts_with("mailto:")
     };
     let parser = Parser::new_ext(
         text,
@@ -173,7 +169,10 @@ fn runbook_box(rb: &Runbook) -> Markup {
         Runbook::Link { alertname, url } => html! {
             div.card.runbook {
                 div.label { "Runbook for " (alertname) }
-                p { a href=(url) rel="noopener noreferrer" target="_blank" { (url) } }
+                p { @match crate::links::safe_href(url) {
+                    Some(href) => { a href=(href) rel="noopener noreferrer" target="_blank" { (url) } },
+                    None => { code { (url) } },
+                } }
             }
         },
         Runbook::Markdown {
@@ -276,7 +275,7 @@ fn alert_table(alerts: &[Alert]) -> Markup {
             tbody {
                 @for a in alerts {
                     tr {
-                        td { @if a.generator_url.is_empty() { (a.name()) } @else { a href=(a.generator_url) { (a.name()) } } }
+                        td { @match crate::links::safe_href(&a.generator_url).filter(|u| !u.is_empty()) { Some(u) => { a href=(u) { (a.name()) } }, None => { (a.name()) } } }
                         td { span class={ "badge " (a.state.as_str()) } { (layout::capitalized(a.state.as_str())) } }
                         td { @for (k, v) in &a.labels { @if k != "alertname" { span.tag { (k) "=" (v) } " " } } }
                         td.small { @for (k, v) in &a.annotations { div { strong { (k) } ": " (v) } } }
@@ -569,5 +568,30 @@ mod tests {
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains("href=\"https://example.com\""), "{html}");
         assert!(!html.contains("<b>"), "{html}");
+    }
+
+    #[test]
+    fn a_javascript_generator_url_is_not_a_link() {
+        let alert = |url: &str| -> Alert {
+            serde_json::from_value(serde_json::json!({
+                "fingerprint": "f",
+                "labels": {"alertname": "Pwned"},
+                "annotations": {},
+                "state": "firing",
+                "starts_at": "2026-01-01T00:00:00Z",
+                "ends_at": null,
+                "generator_url": url,
+                "updated_at": "2026-01-01T00:00:00Z",
+            }))
+            .unwrap()
+        };
+        let html = alert_table(&[alert("javascript:alert(document.cookie)")]).into_string();
+        assert!(!html.contains("href"), "{html}");
+        assert!(html.contains("Pwned"), "{html}");
+        let html = alert_table(&[alert("http://prometheus:9090/graph?g0.expr=up")]).into_string();
+        assert!(
+            html.contains("href=\"http://prometheus:9090/graph"),
+            "{html}"
+        );
     }
 }

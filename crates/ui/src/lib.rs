@@ -11,6 +11,7 @@ pub mod dashboards;
 pub mod incidents;
 pub mod issues;
 pub mod layout;
+pub mod links;
 pub mod login;
 pub mod logs;
 pub mod metrics;
@@ -111,17 +112,25 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/settings/tokens/{id}/revoke", post(users::revoke_token))
 }
 
+/// Whether the visitor may see what only the team may see (a heartbeat's ping URL,
+/// buttons that change things): a signed-in user, a token or the admin token that can read.
+pub fn signed_in(caller: &Caller) -> bool {
+    caller.allows(Permission::Read)
+}
+
 /// Lets the request through when the page is public or the visitor may read; otherwise
 /// sends them to sign in and back. The access middleware has already refused whoever the
 /// route's row in `permissions::ROUTES` does not admit; this decides how the page looks
 /// (`true`: signed in, with the navigation).
+// The error is the redirect a page returns as it is, once per request.
+#[allow(clippy::result_large_err)]
 pub fn guard(
     state: &SharedState,
     caller: &Caller,
     page: Option<PublicPage>,
     uri: &Uri,
 ) -> Result<bool, Response> {
-    let reader = caller.allows(Permission::Read);
+    let reader = signed_in(caller);
     if reader || page.is_some_and(|p| state.settings().public.contains(&p)) {
         return Ok(reader);
     }

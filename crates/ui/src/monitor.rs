@@ -52,7 +52,9 @@ fn body(d: &MonitorDetail, alerts: &[AlertRecord], signed_in: bool) -> Markup {
     html! {
         (heading(d))
         (cards(d))
-        @if let Some(url) = &d.ping_url {
+        // The ping URL is a credential: whoever has it can fail the job or keep a dead
+        // one looking up, so a public monitor page leaves it out.
+        @if let Some(url) = d.ping_url.as_ref().filter(|_| signed_in) {
             h2 { "Ping URL" }
             p { "Have the job request this URL when it succeeds; add " code { "/start" } " when it begins, " code { "/fail" } " or " code { "/<exit code>" } " when it ends." }
             pre data-testid="ping-url" { code { (url) } }

@@ -2,7 +2,9 @@
 //! `/health` (who and how long), `/health/live` (the process answers) and `/health/ready`
 //! (storage writable, disk free, the log and metrics stores writing, receivers
 //! delivering; see [`pharos_app::health`]), which answers 503 and `"degraded"` when a
-//! check fails, and 200 again as soon as it passes: nothing needs a restart.
+//! check fails, and 200 again as soon as it passes: nothing needs a restart. Only callers
+//! with the read permission see the checks' details; anyone else gets the status from a
+//! recent verdict.
 
 use std::time::Instant;
 
@@ -35,7 +37,43 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "healthy", "timestamp": now() }))
 }
 
-pub async fn ready(State(state): State<SharedState>) -> Response {
+/// Anonymous callers (load balancers, uptime checkers) get the status alone, from a
+/// verdict at most [`pharos_app::health::READY_VERDICT_FOR`] old; callers that may read get
+/// every check with its figures and receiver errors, checked now.
+pub async fn ready(
+    State(state): State<SharedState>,
+    crate::access::Visitor(caller): crate::access::Visitor,
+) -> Response {
+    let (healthy, body) = if caller.allows(pharos_model::access::Permission::Read) {
+        let (healthy, checks) = checks(&state).await;
+        state.ready_verdict.record(Instant::now(), healthy);
+        let body = json!({
+            "status": if healthy { "healthy" } else { "degraded" },
+            "timestamp": now(),
+            "checks": checks,
+        });
+        (healthy, body)
+    } else {
+        let healthy = state
+            .ready_verdict
+            .get_or_check(|| async { checks(&state).await.0 })
+            .await;
+        let body = json!({
+            "status": if healthy { "healthy" } else { "degraded" },
+            "timestamp": now(),
+        });
+        (healthy, body)
+    };
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// Every check, and whether all are healthy.
+async fn checks(state: &SharedState) -> (bool, serde_json::Map<String, Value>) {
     let started = Instant::now();
     let storage = match state.check_storage_writable().await {
         Ok(()) => {
@@ -103,17 +141,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
         }
     }
     let healthy = checks.values().all(|c| c["status"] == "healthy");
-    let body = json!({
-        "status": if healthy { "healthy" } else { "degraded" },
-        "timestamp": now(),
-        "checks": checks,
-    });
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(body)).into_response()
+    (healthy, checks)
 }
 
 fn ms(since: Instant) -> f64 {

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod alertmanager_api;
 pub mod api;
+pub mod headers;
 pub mod health;
 pub mod logs_api;
 pub mod metrics;
@@ -113,6 +114,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         .route("/-/ready", get(health::ready))
         .route("/-/healthy", get(health::live))
         .fallback(sentry::prefixed)
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access::authorize,

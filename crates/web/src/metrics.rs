@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
@@ -99,14 +99,14 @@ pub async fn track(State(state): State<SharedState>, req: Request, next: Next) -
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let elapsed = started.elapsed();
     state
         .metrics
         .requests
-        .with_label_values(&[&route, &method, response.status().as_str()])
+        .with_label_values(&[&route, method, response.status().as_str()])
         .inc();
     state
         .metrics
@@ -126,7 +126,35 @@ pub async fn track(State(state): State<SharedState>, req: Request, next: Next) -
     response
 }
 
-pub async fn metrics(State(state): State<SharedState>) -> Response {
+/// The method as a label value: the standard methods by name, anything else `other`, so
+/// a client inventing methods cannot create series without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+pub async fn metrics(
+    State(state): State<SharedState>,
+    crate::access::Visitor(caller): crate::access::Visitor,
+) -> Response {
+    if state.settings().metrics_auth && !caller.allows(pharos_model::access::Permission::Read) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"pharos\"")],
+            "web.metrics_auth is on: send a token with the read scope, or the admin token (Authorization: Bearer, or as the basic-auth password)\n",
+        )
+            .into_response();
+    }
     if let Ok((counts, (pending, firing))) = state.status_counts().await {
         let m = &state.metrics;
         m.alerts.with_label_values(&["pending"]).set(pending as f64);
@@ -201,6 +229,18 @@ pub fn process_stats() -> Option<ProcessStats> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Method;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        for i in 0..300 {
+            let m = Method::from_bytes(format!("ZZ{i}").as_bytes()).unwrap();
+            assert_eq!(super::method_label(&m), "other");
+        }
+        assert_eq!(super::method_label(&Method::PATCH), "PATCH");
+        assert_eq!(super::method_label(&Method::GET), "GET");
+    }
+
     #[test]
     fn reads_own_process() {
         let p = super::process_stats().expect("linux /proc");

@@ -1,5 +1,5 @@
-//! The `web:` section of the config file: the external URL, which pages are public, and
-//! the public status page.
+//! The `web:` section of the config file: the external URL, which pages are public, the
+//! public status page, and whether `/metrics` needs the admin token.
 
 use std::collections::BTreeSet;
 
@@ -62,6 +62,10 @@ pub struct WebSettings {
     /// `/health/ready` reports degraded below this much free disk in the data directory.
     #[serde(default = "default_min_free_disk_mb")]
     pub min_free_disk_mb: u64,
+    /// `/metrics` answers only requests with the read permission (a Prometheus sends a token with
+    /// `authorization: {credentials: ...}` or `basic_auth`); off by default.
+    #[serde(default)]
+    pub metrics_auth: bool,
     /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed
     /// (addresses or CIDR ranges): the client address for sign-in limits, and whether a
     /// session cookie gets `Secure`.
@@ -98,6 +102,7 @@ impl Default for WebSettings {
             session_idle_timeout: default_session_idle(),
             session_max_age: default_session_max_age(),
             oidc: None,
+            metrics_auth: false,
         }
     }
 }

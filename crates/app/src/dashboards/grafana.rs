@@ -43,7 +43,7 @@ pub fn import(text: &str) -> Result<Dashboard, DashboardError> {
     } else {
         legacy_rows(root.get("rows"), &mut notes)
     };
-    Ok(Dashboard {
+    let dashboard = Dashboard {
         id: str_of(root, "uid").map(super::slug).unwrap_or_default(),
         title: str_of(root, "title").unwrap_or_default().to_string(),
         description: str_of(root, "description")
@@ -59,7 +59,9 @@ pub fn import(text: &str) -> Result<Dashboard, DashboardError> {
         variables,
         rows,
         notes,
-    })
+    };
+    super::check_colours(&dashboard)?;
+    Ok(dashboard)
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -520,5 +522,33 @@ mod tests {
         assert_eq!(d.rows[0].panels[0].width, 12);
         let e = import("{\n  \"panels\": [,]\n}").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn a_threshold_colour_that_is_not_a_colour_is_refused() {
+        let with = |colour: &str| {
+            import(
+                &serde_json::json!({"title": "T", "panels": [{"type": "stat", "title": "Load",
+                "gridPos": {"x": 0, "y": 0, "w": 6, "h": 4}, "targets": [{"expr": "up"}],
+                "fieldConfig": {"defaults": {"thresholds": {"steps": [
+                    {"color": "green", "value": null}, {"color": colour, "value": 1}]}}}}]})
+                .to_string(),
+            )
+        };
+        let e = with("#fff;background:url(https://evil.example/x)").unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("rows[0].panels[0].thresholds[0].color"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("Load") && e.message.contains("is not a colour"),
+            "{e}"
+        );
+        assert_eq!(
+            with("dark-red").unwrap().rows[0].panels[0].thresholds[0].color,
+            "dark-red"
+        );
+        assert!(with("rgba(245, 54, 54, 0.9)").is_ok());
     }
 }

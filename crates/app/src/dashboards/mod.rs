@@ -7,6 +7,7 @@
 //!
 //! Dashboards only describe queries; the UI runs them through the PromQL engine.
 
+pub mod colour;
 pub mod grafana;
 pub mod variables;
 pub mod yaml;
@@ -241,6 +242,27 @@ impl fmt::Display for DashboardError {
 }
 
 impl std::error::Error for DashboardError {}
+
+/// Refuses a dashboard whose threshold colours are not colours ([`colour::is_colour`]),
+/// naming the panel and the colour.
+fn check_colours(d: &Dashboard) -> Result<(), DashboardError> {
+    for (r, row) in d.rows.iter().enumerate() {
+        for (p, panel) in row.panels.iter().enumerate() {
+            for (t, threshold) in panel.thresholds.iter().enumerate() {
+                if !colour::is_colour(&threshold.color) {
+                    return Err(DashboardError {
+                        field: Some(format!("rows[{r}].panels[{p}].thresholds[{t}].color")),
+                        ..DashboardError::new(format!(
+                            "panel {:?}: {:?} is not a colour; use #rgb, #rrggbb, #rrggbbaa, rgb(), rgba(), a CSS colour name or a Grafana one such as dark-red",
+                            panel.title, threshold.color
+                        ))
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The two formats a dashboard arrives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

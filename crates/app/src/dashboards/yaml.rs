@@ -267,7 +267,9 @@ pub fn parse(text: &str) -> Result<Dashboard, DashboardError> {
             message,
         }
     })?;
-    Ok(build(raw))
+    let dashboard = build(raw);
+    super::check_colours(&dashboard)?;
+    Ok(dashboard)
 }
 
 /// serde_norway places an error raised after a value was read at the start of the
@@ -466,6 +468,12 @@ rows:
         assert!(e.to_string().contains("heatmap"), "{e}");
         let e = parse("range: soon\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("range"), "{e}");
+        let e = parse("rows:\n  - panels:\n      - { title: a, type: stat, expr: up, thresholds: [{ value: 1, color: \"red;background:url(x)\" }] }\n").unwrap_err();
+        assert_eq!(
+            e.field.as_deref(),
+            Some("rows[0].panels[0].thresholds[0].color"),
+            "{e}"
+        );
     }
 
     #[test]

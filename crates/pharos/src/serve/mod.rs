@@ -2,6 +2,7 @@
 //! registers every background task with the lifecycle, serves HTTP until `SIGTERM`, then
 //! stops the tasks and closes the stores. What a config reload changes is in [`reload`].
 
+mod data_dir;
 mod reload;
 
 use std::path::Path;
@@ -43,7 +44,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    data_dir::make_private(&args.data_dir)?;
     let store = Arc::new(Store::open(&args.data_dir)?);
+    pharos_app::monitors::seal_monitor_secrets(&store, &args.data_dir)
+        .context("cannot seal monitors' credentials")?;
     let admin = token::load_or_create(&args.data_dir)?;
     if admin.created {
         // Shown once, on the terminal only: never through the logger.
@@ -197,6 +201,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         incidents: alerting.incidents.clone(),
         rules: metrics.rules.clone(),
         reload,
+        ready_verdict: Default::default(),
     });
     let state = Arc::new(AppState {
         app,

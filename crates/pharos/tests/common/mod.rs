@@ -24,6 +24,9 @@ use serde_json::Value;
 
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
+/// What the fake webhook keeps: the bodies received, failures still to answer, attempts.
+type WebhookState = (Arc<Mutex<Vec<Value>>>, Arc<AtomicUsize>, Arc<AtomicUsize>);
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -389,10 +392,6 @@ impl Webhook {
         .await
     }
 }
-
-/// What the fake webhook shares with its handler: received bodies, failures still to
-/// answer, attempts.
-type WebhookState = (Arc<Mutex<Vec<Value>>>, Arc<AtomicUsize>, Arc<AtomicUsize>);
 
 pub async fn webhook() -> Webhook {
     let received = Arc::new(Mutex::new(Vec::new()));

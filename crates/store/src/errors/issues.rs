@@ -235,6 +235,7 @@ impl ErrorStore {
     }
 
     /// Events per hour for each issue since `since`, for sparklines.
+    #[allow(clippy::type_complexity)]
     pub fn hourly_counts(
         &self,
         issues: &[i64],

@@ -76,12 +76,16 @@ pub async fn list(
 }
 
 pub async fn get_one(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<Json<MonitorDetail>, ApiError> {
-    Ok(Json(
-        load_detail(&state, parse_id(&id)?, DETAIL_RESULTS).await?,
-    ))
+    let mut detail = load_detail(&state, parse_id(&id)?, DETAIL_RESULTS).await?;
+    // With `web.public: [api]` anyone may read; the ping URL is a credential.
+    if !caller.allows(pharos_model::access::Permission::Read) {
+        detail.ping_url = None;
+    }
+    Ok(Json(detail))
 }
 
 /// Creates a monitor from the same JSON shape as a monitor in `pharos.yaml`.
