@@ -99,8 +99,7 @@ fn a_query_over_max_samples_stops_loading_at_the_limit() {
     });
     let err = engine
         .instant_query(&store, "count_over_time(x[5m])", 100_000)
-        .err()
-        .expect("a query over max_samples fails");
+        .expect_err("a query over max_samples fails");
     assert_eq!(err.kind, ErrorType::Execution);
     assert_eq!(
         err.message,
