@@ -535,7 +535,7 @@ metrics:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queries_past_the_concurrency_limit_time_out_in_the_queue() {
+async fn query_limits_answer_as_prometheus_does() {
     let dir = tempdir("query-limits");
     let config = r#"
 metrics:
@@ -543,6 +543,7 @@ metrics:
   host_metrics_interval: 0s
   query_timeout: 1s
   query_max_concurrency: 1
+  query_max_samples: 1000
 "#;
     let p = Pharos::start(&dir, Some(config)).await;
     // A quantile over 60,000 subquery points at each of 10,800 steps: far more than a
@@ -583,4 +584,63 @@ metrics:
         "{errors:?}"
     );
     assert!(took < Duration::from_secs(10), "answered after {took:?}");
+
+    // Past query_max_samples: Prometheus's kind, message and status.
+    let now = chrono::Utc::now().timestamp_millis();
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![Label {
+                name: "__name__".into(),
+                value: "many".into(),
+            }],
+            samples: (0..1500)
+                .map(|i| ProtoSample {
+                    value: i as f64,
+                    timestamp: now - (1500 - i) * 1000,
+                })
+                .collect(),
+            histograms: vec![],
+        }],
+        metadata: vec![],
+    };
+    let r = client()
+        .post(format!("{}/api/v1/write", p.url))
+        .bearer_auth(TOKEN)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .body(encode(&req))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (code, v) = p
+        .send(
+            reqwest::Method::GET,
+            &format!(
+                "/api/v1/query?query={}",
+                url_escape("count_over_time(many[1h])")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code.as_u16(), v["errorType"].as_str(), v["error"].as_str()),
+        (
+            422,
+            Some("execution"),
+            Some("query processing would load too many samples into memory in query execution")
+        ),
+        "{v}"
+    );
+    let (code, v) = p
+        .send(
+            reqwest::Method::GET,
+            &format!(
+                "/api/v1/query?query={}",
+                url_escape("count_over_time(many[10m])")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(code.as_u16(), 200, "{v}");
 }
