@@ -21,6 +21,39 @@ pub struct Metrics {
     pub db: Arc<Tsdb>,
     pub engine: Engine,
     pub scrape: Arc<ScrapeManager>,
+    /// How many PromQL queries of the API and the pages evaluate at once.
+    pub queries: QueryLimit,
+}
+
+/// At most so many PromQL queries evaluate at once (Prometheus's
+/// `--query.max-concurrency`); the others wait in line for a slot up to `wait`, then
+/// fail as Prometheus's do: `timeout`, "query timed out in query queue".
+pub struct QueryLimit {
+    slots: Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+}
+
+impl QueryLimit {
+    /// `max_concurrent` is at least one (a limit of none would refuse every query).
+    pub fn new(max_concurrent: usize, wait: std::time::Duration) -> Self {
+        QueryLimit {
+            slots: Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
+            wait,
+        }
+    }
+
+    /// A slot, held until the returned permit is dropped.
+    pub async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, MetricsError> {
+        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(MetricsError::Internal(closed.to_string())),
+            Err(_) => Err(MetricsError::Query(QueryError {
+                kind: pharos_promql::ErrorType::Timeout,
+                message: "query timed out in query queue".into(),
+                position: None,
+            })),
+        }
+    }
 }
 
 /// Why a metrics operation failed, in the Prometheus HTTP API's kinds.
@@ -113,7 +146,14 @@ impl App {
         at_ms: i64,
     ) -> Result<QueryResult, MetricsError> {
         let m = self.metrics()?;
-        blocking(move || Ok(m.engine.instant_query(m.db.as_ref(), &query, at_ms)?)).await
+        let slot = m.queries.admit().await?;
+        // The slot goes into the blocking task: a client that hangs up does not stop the
+        // evaluation, so its slot stays taken until the evaluation ends.
+        blocking(move || {
+            let _slot = slot;
+            Ok(m.engine.instant_query(m.db.as_ref(), &query, at_ms)?)
+        })
+        .await
     }
 
     pub async fn range_query(
@@ -124,7 +164,9 @@ impl App {
         step_ms: i64,
     ) -> Result<QueryResult, MetricsError> {
         let m = self.metrics()?;
+        let slot = m.queries.admit().await?;
         blocking(move || {
+            let _slot = slot;
             Ok(m.engine
                 .range_query(m.db.as_ref(), &query, start_ms, end_ms, step_ms)?)
         })
@@ -337,5 +379,33 @@ impl App {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_query_over_the_concurrency_limit_waits_then_times_out_in_the_queue() {
+        let limit = QueryLimit::new(2, Duration::from_millis(100));
+        let first = limit.admit().await.unwrap();
+        let _second = limit.admit().await.unwrap();
+        let started = std::time::Instant::now();
+        let err = limit.admit().await.unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert_eq!(err.kind(), "timeout");
+        assert_eq!(err.to_string(), "query timed out in query queue");
+
+        // A slot given back lets the next query in, even one already waiting.
+        let waiting = tokio::spawn(async move {
+            let limit = limit;
+            limit.admit().await.map(|_| ())
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(first);
+        waiting.await.unwrap().unwrap();
     }
 }

@@ -268,6 +268,14 @@ pub enum SelectError {
     Storage(String),
 }
 
+/// What a query may still load. A store charges it with each series' samples as it
+/// decodes them, so a selection over the query's limits stops there instead of being
+/// loaded whole first.
+pub trait LoadBudget {
+    /// Takes `samples` more from the budget; an error stops the selection.
+    fn charge(&mut self, samples: usize) -> Result<(), SelectError>;
+}
+
 /// What the PromQL engine, the HTTP API and the UI read series through. The
 /// time-series store implements it; tests implement it over plain vectors.
 pub trait SeriesSource: Send + Sync {
@@ -280,6 +288,21 @@ pub trait SeriesSource: Send + Sync {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<SeriesSamples>, SelectError>;
+
+    /// [`SeriesSource::select`], charging `budget` as samples are loaded. A source
+    /// that holds little (a test's vectors) may keep this default, which charges once
+    /// everything is loaded; a store overrides it to charge series by series.
+    fn select_within(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+        budget: &mut dyn LoadBudget,
+    ) -> Result<Vec<SeriesSamples>, SelectError> {
+        let r = self.select(matchers, mint, maxt)?;
+        budget.charge(r.iter().map(|s| s.samples.len()).sum())?;
+        Ok(r)
+    }
 
     /// Label sets of the series matching every matcher that have samples in `[mint, maxt]`.
     fn series(

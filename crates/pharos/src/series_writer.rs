@@ -1,7 +1,8 @@
 //! The series Pharos makes itself, outside a scrape: probe results (from the monitor
-//! engine), host metrics of this machine (job `node`) and Pharos's own metrics (job
-//! `pharos`), written into the metrics store by one thread that batches them, so a probe
-//! task never waits on the store's write-ahead log.
+//! engine) and host metrics of this machine (job `node`), written into the metrics store
+//! by one thread that batches them, so a probe task never waits on the store's
+//! write-ahead log. (Pharos's own metrics, job `pharos`, are scraped instead: see
+//! `serve::self_scrape`.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,10 +10,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 use chrono::Utc;
-use pharos_model::series::{LabelSet, METRIC_NAME, SampleSink, SeriesSample};
+use pharos_model::series::{LabelSet, SampleSink, SeriesSample};
 use pharos_scrape::host::HostCollector;
 use pharos_tsdb::Tsdb;
-use prometheus::Registry;
 
 /// Batches waiting for the writer thread; beyond this, new batches are dropped and counted
 /// rather than letting memory grow while the store is stuck.
@@ -103,58 +103,6 @@ pub async fn host_metrics_loop(sink: Arc<SeriesWriter>, every: Duration) {
                     labels: with_target(s.labels, "node", &instance),
                     t,
                     v: s.value,
-                })
-                .collect();
-            sink.write(samples);
-        })
-        .await;
-    }
-}
-
-/// Records Pharos's own metrics (probe counts, error and transaction counters, HTTP and
-/// store metrics) in the store as job `pharos`, as a Prometheus scraping Pharos would.
-pub async fn self_scrape_loop(
-    sink: Arc<SeriesWriter>,
-    registry: Registry,
-    every: Duration,
-    instance: String,
-) {
-    use pharos_ingest::prometheus::exposition::{self, Entry, Format};
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-        let (sink, registry, instance) = (sink.clone(), registry.clone(), instance.clone());
-        let _ = tokio::task::spawn_blocking(move || {
-            let mut text = String::new();
-            if prometheus::TextEncoder::new()
-                .encode_utf8(&registry.gather(), &mut text)
-                .is_err()
-            {
-                return;
-            }
-            let Ok(entries) = exposition::parse(&text, Format::Text) else {
-                return;
-            };
-            let t = Utc::now().timestamp_millis();
-            let samples = entries
-                .into_iter()
-                .filter_map(|e| match e {
-                    Entry::Sample(s) => Some(SeriesSample {
-                        labels: with_target(
-                            LabelSet::new(
-                                s.labels
-                                    .iter()
-                                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                                    .chain([(METRIC_NAME.to_string(), s.name.to_string())]),
-                            ),
-                            "pharos",
-                            &instance,
-                        ),
-                        t,
-                        v: s.value,
-                    }),
-                    _ => None,
                 })
                 .collect();
             sink.write(samples);

@@ -494,3 +494,153 @@ metrics:
     let v = promql(&p, "count(kept)").await;
     assert_eq!(value(&v["data"]["result"]), 10.0, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pharos_s_own_scrape_over_its_sample_limit_is_down_with_the_reason() {
+    let dir = tempdir("self-scrape-limit");
+    let config = r#"
+metrics:
+  self_scrape_interval: 1s
+  self_scrape_sample_limit: 10
+  host_metrics_interval: 0s
+"#;
+    let p = Pharos::start(&dir, Some(config)).await;
+    let v = p
+        .wait_until(
+            Duration::from_secs(15),
+            "job pharos to be scraped and refused",
+            async || {
+                let v = p.get("/api/v1/targets").await;
+                let pharos = v["data"]["activeTargets"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|t| t["scrapePool"] == "pharos").cloned());
+                match pharos {
+                    Some(t) if t["health"] == "down" => Ok(t),
+                    _ => Err(v),
+                }
+            },
+        )
+        .await;
+    assert_eq!(
+        v["lastError"], "sample limit exceeded: more than 10 samples (sample_limit)",
+        "{v}"
+    );
+    wait_promql(&p, r#"up{job="pharos"}"#, 10, |r| {
+        r.as_array()
+            .is_some_and(|a| a.len() == 1 && value(r) == 0.0)
+    })
+    .await;
+    let v = promql(&p, r#"pharos_http_requests_total{job="pharos"}"#).await;
+    assert_eq!(v["data"]["result"], serde_json::json!([]), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_limits_answer_as_prometheus_does() {
+    let dir = tempdir("query-limits");
+    let config = r#"
+metrics:
+  self_scrape_interval: 0s
+  host_metrics_interval: 0s
+  query_timeout: 1s
+  query_max_concurrency: 1
+  query_max_samples: 1000
+"#;
+    let p = Pharos::start(&dir, Some(config)).await;
+    // A quantile over 60,000 subquery points at each of 10,800 steps: far more than a
+    // second of work, so every query runs into its timeout.
+    let end = chrono::Utc::now().timestamp();
+    let path = format!(
+        "/api/v1/query_range?query={}&start={}&end={end}&step=1",
+        url_escape("quantile_over_time(0.5, vector(time())[10m:10ms])"),
+        end - 3 * 3600 + 1
+    );
+    let started = std::time::Instant::now();
+    let (a, b, c) = tokio::join!(
+        p.send(reqwest::Method::GET, &path, None),
+        p.send(reqwest::Method::GET, &path, None),
+        p.send(reqwest::Method::GET, &path, None),
+    );
+    let took = started.elapsed();
+    let answers = [a, b, c];
+    for (code, v) in &answers {
+        assert_eq!(
+            (code.as_u16(), v["errorType"].as_str()),
+            (503, Some("timeout")),
+            "{v}"
+        );
+    }
+    let errors: Vec<&str> = answers
+        .iter()
+        .map(|(_, v)| v["error"].as_str().unwrap())
+        .collect();
+    // One query holds the only slot until its time is up; of the two waiting, at most
+    // one gets the slot in time, so at least one times out in the queue.
+    assert!(
+        errors.contains(&"query timed out in expression evaluation"),
+        "{errors:?}"
+    );
+    assert!(
+        errors.contains(&"query timed out in query queue"),
+        "{errors:?}"
+    );
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+
+    // Past query_max_samples: Prometheus's kind, message and status.
+    let now = chrono::Utc::now().timestamp_millis();
+    let req = WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![Label {
+                name: "__name__".into(),
+                value: "many".into(),
+            }],
+            samples: (0..1500)
+                .map(|i| ProtoSample {
+                    value: i as f64,
+                    timestamp: now - (1500 - i) * 1000,
+                })
+                .collect(),
+            histograms: vec![],
+        }],
+        metadata: vec![],
+    };
+    let r = client()
+        .post(format!("{}/api/v1/write", p.url))
+        .bearer_auth(TOKEN)
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .body(encode(&req))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (code, v) = p
+        .send(
+            reqwest::Method::GET,
+            &format!(
+                "/api/v1/query?query={}",
+                url_escape("count_over_time(many[1h])")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (code.as_u16(), v["errorType"].as_str(), v["error"].as_str()),
+        (
+            422,
+            Some("execution"),
+            Some("query processing would load too many samples into memory in query execution")
+        ),
+        "{v}"
+    );
+    let (code, v) = p
+        .send(
+            reqwest::Method::GET,
+            &format!(
+                "/api/v1/query?query={}",
+                url_escape("count_over_time(many[10m])")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(code.as_u16(), 200, "{v}");
+}

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pharos_model::series::{
-    LabelMatcher, LabelSet, METRIC_NAME, MatchOp, Sample, SeriesSamples, SeriesSource,
-    is_stale_marker,
+    LabelMatcher, LabelSet, LoadBudget, METRIC_NAME, MatchOp, Sample, SelectError, SeriesSamples,
+    SeriesSource, is_stale_marker,
 };
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{
@@ -94,20 +94,80 @@ pub fn to_matchers(vs: &VectorSelector) -> Result<Vec<LabelMatcher>, QueryError>
     Ok(out)
 }
 
+fn too_many_samples() -> QueryError {
+    exec_err("query processing would load too many samples into memory in query execution")
+}
+
+/// Prometheus's timeout error; `stage` is where the query was when its time ran out.
+pub fn timed_out(stage: &str) -> QueryError {
+    QueryError {
+        kind: ErrorType::Timeout,
+        message: format!("query timed out in {stage}"),
+        position: None,
+    }
+}
+
+/// What one selection may still load, charged by the store series by series. The
+/// engine's own error is kept, so the caller answers with it rather than with the
+/// store's wording.
+struct Loading {
+    loaded: usize,
+    max: usize,
+    deadline: Instant,
+    /// Series and samples charged since the clock was last read (see
+    /// [`Loading::time_is_up`]).
+    series_unclocked: usize,
+    samples_unclocked: usize,
+    stopped: Option<QueryError>,
+}
+
+impl Loading {
+    /// Reads the clock every 64 series or 65,536 samples: reading it for every small
+    /// series cost a measurable share of a query over thousands of them.
+    fn time_is_up(&mut self, samples: usize) -> bool {
+        self.series_unclocked += 1;
+        self.samples_unclocked += samples;
+        if self.series_unclocked < 64 && self.samples_unclocked < 65_536 {
+            return false;
+        }
+        (self.series_unclocked, self.samples_unclocked) = (0, 0);
+        Instant::now() > self.deadline
+    }
+}
+
+impl LoadBudget for Loading {
+    fn charge(&mut self, samples: usize) -> Result<(), SelectError> {
+        self.loaded += samples;
+        let stop = if self.loaded > self.max {
+            too_many_samples()
+        } else if self.time_is_up(samples) {
+            timed_out("query execution")
+        } else {
+            return Ok(());
+        };
+        let message = stop.message.clone();
+        self.stopped = Some(stop);
+        Err(SelectError::Limit(message))
+    }
+}
+
 impl Evaluator<'_> {
     fn check(&mut self, more: usize) -> Result<(), QueryError> {
         self.samples_loaded += more;
         if self.samples_loaded > self.opts.max_samples {
-            return Err(exec_err(
-                "query processing would load too many samples into memory in query execution",
-            ));
+            return Err(too_many_samples());
         }
         if Instant::now() > self.deadline {
-            return Err(QueryError {
-                kind: ErrorType::Timeout,
-                message: "query timed out in query execution".into(),
-                position: None,
-            });
+            return Err(timed_out("query execution"));
+        }
+        Ok(())
+    }
+
+    /// Fails once the query's time is up; called between the steps of evaluation, as
+    /// Prometheus checks its context, so costly functions cannot run past the timeout.
+    pub fn check_deadline(&self) -> Result<(), QueryError> {
+        if Instant::now() > self.deadline {
+            return Err(timed_out("expression evaluation"));
         }
         Ok(())
     }
@@ -130,16 +190,25 @@ impl Evaluator<'_> {
         maxt: i64,
     ) -> Result<Vec<SeriesSamples>, QueryError> {
         let matchers = to_matchers(vs)?;
-        let r = self
-            .src
-            .select(&matchers, mint, maxt)
-            .map_err(|e| exec_err(e.to_string()))?;
-        let n: usize = r.iter().map(|s| s.samples.len()).sum();
-        self.check(n)?;
-        Ok(r)
+        let mut budget = Loading {
+            loaded: self.samples_loaded,
+            max: self.opts.max_samples,
+            deadline: self.deadline,
+            series_unclocked: 0,
+            samples_unclocked: 0,
+            stopped: None,
+        };
+        let r = self.src.select_within(&matchers, mint, maxt, &mut budget);
+        self.samples_loaded = budget.loaded;
+        match (r, budget.stopped) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(exec_err(e.to_string())),
+            (Ok(r), None) => Ok(r),
+        }
     }
 
     pub fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Val, QueryError> {
+        self.check_deadline()?;
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(vec![n.val; steps.len()])),
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),

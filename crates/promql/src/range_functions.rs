@@ -7,6 +7,8 @@
 //! Each series' samples are fetched once; every step looks at its window through index
 //! bounds, so a long range query does not copy or re-scan the data per step.
 
+use std::time::Instant;
+
 use pharos_model::series::Sample;
 use promql_parser::parser::Expr;
 
@@ -126,6 +128,8 @@ pub struct Windows {
     /// Per step, the window's end (after `@` and `offset`).
     pub ends: Vec<i64>,
     pub range_ms: i64,
+    /// The query's deadline, for [`range_fn`]'s checks between steps.
+    pub deadline: Instant,
 }
 
 pub fn windows(ev: &mut Evaluator<'_>, arg: &Expr, steps: Steps) -> Result<Windows, QueryError> {
@@ -140,6 +144,7 @@ pub fn windows(ev: &mut Evaluator<'_>, arg: &Expr, steps: Steps) -> Result<Windo
                 series,
                 ends,
                 range_ms: ms.range.as_millis() as i64,
+                deadline: ev.deadline,
             })
         }
         Expr::Subquery(sq) => {
@@ -152,6 +157,7 @@ pub fn windows(ev: &mut Evaluator<'_>, arg: &Expr, steps: Steps) -> Result<Windo
                 series,
                 ends,
                 range_ms,
+                deadline: ev.deadline,
             })
         }
         Expr::Paren(p) => windows(ev, &p.expr, steps),
@@ -159,26 +165,41 @@ pub fn windows(ev: &mut Evaluator<'_>, arg: &Expr, steps: Steps) -> Result<Windo
     }
 }
 
+/// Steps between two looks at the clock in [`range_fn`]: often enough that a costly
+/// window (a quantile over thousands of samples) cannot run far past the deadline, rarely
+/// enough that a cheap one does not pay for the clock.
+const STEPS_PER_DEADLINE_CHECK: usize = 64;
+
 /// Applies `f(window, step index, window end, range)` to every non-empty window.
 /// `keep_name`: the function acts like an offset (`last_over_time`), so the series keeps
 /// its name unless it was already marked to lose it.
+///
+/// Past the deadline it stops and returns what it has; [`call`] then answers with the
+/// timeout, since the deadline stays passed.
 fn range_fn(
     w: Windows,
     keep_name: bool,
     f: impl Fn(&[Sample], usize, i64, i64) -> Option<f64>,
 ) -> Vec<StepSeries> {
     let mut out = Vec::new();
+    let mut timed_out = false;
     for ws in w.series {
-        let points: Vec<Option<f64>> = (0..w.ends.len())
-            .map(|i| {
-                let s = ws.window(i);
-                if s.is_empty() {
-                    None
-                } else {
-                    f(s, i, w.ends[i], w.range_ms)
-                }
-            })
-            .collect();
+        let mut points: Vec<Option<f64>> = Vec::with_capacity(w.ends.len());
+        for i in 0..w.ends.len() {
+            if i % STEPS_PER_DEADLINE_CHECK == 0 && Instant::now() > w.deadline {
+                timed_out = true;
+                break;
+            }
+            let s = ws.window(i);
+            points.push(if s.is_empty() {
+                None
+            } else {
+                f(s, i, w.ends[i], w.range_ms)
+            });
+        }
+        if timed_out {
+            break;
+        }
         if points.iter().any(Option::is_some) {
             out.push(StepSeries {
                 labels: ws.labels,
@@ -417,6 +438,8 @@ pub fn call(
         }
         other => return Err(exec_err(format!("{other} is not a range function"))),
     };
+    // `range_fn` stops early at the deadline; what it returned then is incomplete.
+    ev.check_deadline()?;
     Ok(Val::Vector(out))
 }
 

@@ -251,6 +251,8 @@ mod tests {
     /// even), Pharos answered ...063, and the remote_write comparison with a real
     /// Prometheus failed on it now and then.
     #[test]
+    // The literal is the exact binary value the regression is about, digits and all.
+    #[allow(clippy::excessive_precision)]
     fn a_value_halfway_between_two_shortest_decimals_rounds_to_even() {
         assert_eq!(format_value(104.504547119140625), "104.50454711914062");
         assert_eq!(format_value(-104.504547119140625), "-104.50454711914062");

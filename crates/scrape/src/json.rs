@@ -174,11 +174,14 @@ impl JsonMetricSpec {
     }
 }
 
+/// Told of every value a path reaches, with the `{label}` captures on the way.
+type Visit<'f, 'v> = dyn FnMut(&[(String, String)], &'v Value) + 'f;
+
 fn walk<'v>(
     v: &'v Value,
     segs: &[Segment<'_>],
     caps: &mut Vec<(String, String)>,
-    f: &mut dyn FnMut(&[(String, String)], &'v Value),
+    f: &mut Visit<'_, 'v>,
 ) {
     let Some((first, rest)) = segs.split_first() else {
         f(caps, v);

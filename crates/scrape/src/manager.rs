@@ -68,6 +68,9 @@ pub struct ScrapeManager {
     pub secrets: std::sync::OnceLock<crate::secrets::SecretKey>,
     /// Per job: targets dropped by relabelling and discovery errors, for the targets page.
     pub job_notes: RwLock<BTreeMap<String, (usize, Vec<String>)>>,
+    /// Targets this process answers itself ([`ScrapeManager::add_local_target`]);
+    /// reconciling with the config leaves them alone.
+    local: Mutex<Vec<Running>>,
 }
 
 impl ScrapeManager {
@@ -82,7 +85,47 @@ impl ScrapeManager {
             api_jobs: Mutex::new(BTreeMap::new()),
             secrets: std::sync::OnceLock::new(),
             job_notes: RwLock::new(BTreeMap::new()),
+            local: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Scrapes a target whose exposition text this process makes (Pharos's own
+    /// metrics), with `config`'s interval and limits and one static target, whose address
+    /// becomes its `instance`. It gets `up`, the `scrape_*` series, staleness markers and
+    /// a place on the targets page like any target.
+    pub fn add_local_target(
+        &self,
+        config: ScrapeConfig,
+        body: scrape_loop::LocalBody,
+    ) -> Result<(), ScrapeError> {
+        let job = config.resolve(&GlobalConfig::default())?;
+        let groups = discovery::static_groups(&job.config.static_configs);
+        let (targets, _) = target::targets(&job, &groups);
+        let job = Arc::new(job);
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        for t in targets {
+            let fingerprint = t.key();
+            let st = Arc::new(ScrapeTarget {
+                target: t,
+                job: job.clone(),
+                health: RwLock::new(TargetHealth {
+                    health: "unknown".into(),
+                    ..Default::default()
+                }),
+            });
+            let handle = scrape_loop::spawn(
+                st.clone(),
+                self.db.clone(),
+                self.metadata.clone(),
+                scrape_loop::BodySource::Local(body.clone()),
+            );
+            local.push(Running {
+                st,
+                handle,
+                fingerprint,
+            });
+        }
+        Ok(())
     }
 
     /// Checks every job; an error names the job and changes nothing.
@@ -330,8 +373,12 @@ impl ScrapeManager {
                     }
                 },
             };
-            let handle =
-                scrape_loop::spawn(st.clone(), self.db.clone(), self.metadata.clone(), client);
+            let handle = scrape_loop::spawn(
+                st.clone(),
+                self.db.clone(),
+                self.metadata.clone(),
+                scrape_loop::BodySource::Http(client),
+            );
             running.insert(
                 k,
                 Running {
@@ -358,6 +405,13 @@ impl ScrapeManager {
                 .unwrap_or_else(|p| p.into_inner())
                 .values()
                 .cloned(),
+        );
+        v.extend(
+            self.local
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|r| r.st.clone()),
         );
         v.sort_by(|a, b| (&a.target.job, &a.target.url).cmp(&(&b.target.job, &b.target.url)));
         v
@@ -392,6 +446,14 @@ impl ScrapeManager {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain()
+        {
+            r.handle.abort();
+        }
+        for r in self
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
         {
             r.handle.abort();
         }
@@ -432,6 +494,69 @@ mod tests {
 
     fn job(yaml: &str) -> ScrapeConfig {
         serde_norway::from_str(yaml).unwrap()
+    }
+
+    /// Waits (up to 5 s) until `job`'s target has been scraped; its health then.
+    async fn scraped(m: &ScrapeManager, job: &str) -> TargetHealth {
+        for _ in 0..100 {
+            let t = m.targets().into_iter().find(|t| t.target.job == job);
+            if let Some(t) = t {
+                let h = t.health.read().unwrap().clone();
+                if h.health != "unknown" {
+                    return h;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{job} was not scraped");
+    }
+
+    #[tokio::test]
+    async fn a_local_target_is_scraped_with_its_sample_limit_and_listed_with_the_others() {
+        let dir = std::env::temp_dir().join(format!("pharos-manager-local-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Arc::new(Tsdb::open(&dir, pharos_tsdb::Options::default()).unwrap());
+        let m = ScrapeManager::new(db.clone(), Arc::new(MetadataStore::default()));
+        let body: scrape_loop::LocalBody = Arc::new(|| Ok("a 1\nb 2\nc 3\n".to_string()));
+        let local = |name: &str, limit: u64| {
+            job(&format!(
+                "job_name: {name}\nscrape_interval: 1s\nsample_limit: {limit}\nstatic_configs: [{{targets: ['127.0.0.1:9']}}]\n"
+            ))
+        };
+        m.add_local_target(local("over", 2), body.clone()).unwrap();
+        m.add_local_target(local("under", 3), body).unwrap();
+        // Reconciling with a config that does not name them leaves them running.
+        m.apply(GlobalConfig::default(), Vec::new(), &dir).unwrap();
+
+        let over = scraped(&m, "over").await;
+        assert_eq!(over.health, "down");
+        assert_eq!(
+            over.last_error,
+            "sample limit exceeded: more than 2 samples (sample_limit)"
+        );
+        let under = scraped(&m, "under").await;
+        assert_eq!((under.health.as_str(), under.samples), ("up", 3));
+        let t = pharos_model::clock::now_ms();
+        let up = |job: &str| {
+            pharos_model::series::SeriesSource::select(
+                db.as_ref(),
+                &[
+                    pharos_model::series::LabelMatcher::equal("__name__", "up"),
+                    pharos_model::series::LabelMatcher::equal("job", job),
+                ],
+                t - 60_000,
+                t + 1000,
+            )
+            .unwrap()[0]
+                .samples[0]
+                .v
+        };
+        assert_eq!((up("over"), up("under")), (0.0, 1.0));
+        assert_eq!(m.targets().len(), 2);
+        m.stop_all();
+        assert!(m.targets().is_empty());
+        let _ = db.close();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

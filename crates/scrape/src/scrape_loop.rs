@@ -73,11 +73,21 @@ fn accept_header(job: &Job) -> String {
 /// metric relabelling drops it).
 type Cache = HashMap<String, Option<(SeriesRef, LabelSet)>>;
 
+/// Makes the exposition text of a target this process answers itself (Pharos's own
+/// metrics), so that it is scraped, limited and reported like any other target.
+pub type LocalBody = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
+/// Where a target's body comes from.
+pub enum BodySource {
+    Http(reqwest::Client),
+    Local(LocalBody),
+}
+
 struct Loop {
     st: Arc<ScrapeTarget>,
     db: Arc<Tsdb>,
     metadata: Arc<MetadataStore>,
-    client: reqwest::Client,
+    source: BodySource,
     cache: Cache,
     /// Series (by reference) written by the last scrape, for staleness.
     last_seen: HashMap<SeriesRef, LabelSet>,
@@ -89,7 +99,7 @@ pub fn spawn(
     st: Arc<ScrapeTarget>,
     db: Arc<Tsdb>,
     metadata: Arc<MetadataStore>,
-    client: reqwest::Client,
+    source: BodySource,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let interval = st.job.interval;
@@ -107,7 +117,7 @@ pub fn spawn(
             st,
             db,
             metadata,
-            client,
+            source,
             cache: HashMap::new(),
             last_seen: HashMap::new(),
         };
@@ -199,10 +209,19 @@ impl Loop {
 
     /// The body (decompressed, within the size limit) and its content type.
     async fn fetch(&self) -> Result<(Vec<u8>, Option<String>), String> {
+        let client = match &self.source {
+            BodySource::Http(client) => client,
+            BodySource::Local(make) => {
+                let make = make.clone();
+                let text = tokio::task::spawn_blocking(move || make())
+                    .await
+                    .map_err(|e| e.to_string())??;
+                return Ok((text.into_bytes(), Some("text/plain; version=0.0.4".into())));
+            }
+        };
         let job = &self.st.job;
         let cfg = &job.config;
-        let mut req = self
-            .client
+        let mut req = client
             .get(&self.st.target.url)
             .timeout(job.timeout)
             .header("Accept", accept_header(job))
@@ -412,12 +431,6 @@ impl Loop {
     ) -> Result<(), String> {
         let job = self.st.job.clone();
         batch.scraped += 1;
-        if job.sample_limit > 0 && batch.scraped as u64 > job.sample_limit {
-            return Err(format!(
-                "sample limit exceeded: more than {} samples (sample_limit)",
-                job.sample_limit
-            ));
-        }
         let cached = match self.cache.get(key) {
             Some(c) => c.clone(),
             None => {
@@ -432,6 +445,14 @@ impl Loop {
             return Ok(());
         };
         batch.kept += 1;
+        // As in Prometheus, the limit counts what metric relabelling keeps, so a job can
+        // drop a target's noisy series and stay under it.
+        if job.sample_limit > 0 && batch.kept as u64 > job.sample_limit {
+            return Err(format!(
+                "sample limit exceeded: more than {} samples (sample_limit)",
+                job.sample_limit
+            ));
+        }
         let app = &mut batch.app;
         let res = if r.0 == u64::MAX {
             let res = app.append(&labels, ts, value);
@@ -576,7 +597,7 @@ mod tests {
             }),
             db,
             metadata: Arc::new(MetadataStore::default()),
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            source: BodySource::Http(reqwest::Client::builder().no_proxy().build().unwrap()),
             cache: HashMap::new(),
             last_seen: HashMap::new(),
         }
@@ -686,6 +707,92 @@ metric_relabel_configs:
             h.last_error
         );
         assert!(is_stale_marker(latest(&db, "app_queue_size")[0].1));
+        assert_eq!(latest(&db, "up")[0].1, 0.0);
+        drop(l);
+        let _ = db.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn temp_db(name: &str) -> (std::path::PathBuf, Arc<Tsdb>) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("pharos-scrape-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Arc::new(Tsdb::open(&dir, pharos_tsdb::Options::default()).unwrap());
+        (dir, db)
+    }
+
+    const THREE_SERIES: &str = "a 1\nb 2\nnoisy{x=\"1\"} 3\n";
+
+    #[tokio::test]
+    async fn sample_limit_counts_what_metric_relabelling_keeps() {
+        let (dir, db) = temp_db("sample-limit-relabel");
+        let body = Arc::new(RwLock::new(("text/plain", THREE_SERIES.to_string())));
+        let addr = serve(body).await;
+        let mut l = test_loop(
+            db.clone(),
+            r#"
+job_name: app
+static_configs: [{targets: ['ADDR']}]
+sample_limit: 2
+metric_relabel_configs:
+  - {source_labels: [__name__], regex: noisy, action: drop}
+"#,
+            addr,
+        );
+        l.scrape_once().await;
+        let h = l.st.health.read().unwrap().clone();
+        assert_eq!(h.health, "up", "{}", h.last_error);
+        assert_eq!(latest(&db, "a")[0].1, 1.0);
+        drop(l);
+        let _ = db.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_scrape_over_sample_limit_fails_stores_nothing_and_says_why() {
+        let (dir, db) = temp_db("sample-limit");
+        let body = Arc::new(RwLock::new(("text/plain", THREE_SERIES.to_string())));
+        let addr = serve(body).await;
+        let mut l = test_loop(
+            db.clone(),
+            "job_name: app\nstatic_configs: [{targets: ['ADDR']}]\nsample_limit: 2\n",
+            addr,
+        );
+        l.scrape_once().await;
+        let h = l.st.health.read().unwrap().clone();
+        assert_eq!(h.health, "down");
+        assert_eq!(
+            h.last_error,
+            "sample limit exceeded: more than 2 samples (sample_limit)"
+        );
+        assert_eq!(latest(&db, "up")[0].1, 0.0);
+        assert!(
+            latest(&db, "a").is_empty(),
+            "a failed scrape stores no sample"
+        );
+        drop(l);
+        let _ = db.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_scrape_over_label_limit_fails_and_says_why() {
+        let (dir, db) = temp_db("label-limit");
+        let body = Arc::new(RwLock::new(("text/plain", THREE_SERIES.to_string())));
+        let addr = serve(body).await;
+        // `noisy` has x, job, instance and its name: four labels.
+        let mut l = test_loop(
+            db.clone(),
+            "job_name: app\nstatic_configs: [{targets: ['ADDR']}]\nlabel_limit: 3\n",
+            addr,
+        );
+        l.scrape_once().await;
+        let h = l.st.health.read().unwrap().clone();
+        assert_eq!(h.health, "down");
+        assert_eq!(
+            h.last_error,
+            "label_limit exceeded (metric: noisy, number of labels: 4, limit: 3)"
+        );
         assert_eq!(latest(&db, "up")[0].1, 0.0);
         drop(l);
         let _ = db.close();

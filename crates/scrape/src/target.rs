@@ -99,7 +99,7 @@ pub fn targets(job: &Job, groups: &[TargetGroup]) -> (Vec<Target>, usize) {
         }
     }
     // Prometheus keeps one target per label set.
-    out.sort_by(|a, b| a.key().cmp(&b.key()));
+    out.sort_by_key(|a| a.key());
     out.dedup_by(|a, b| a.key() == b.key());
     (out, dropped)
 }

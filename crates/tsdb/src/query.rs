@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use pharos_model::series::{
-    LabelMatcher, LabelSet, Sample, SelectError, SeriesSamples, SeriesSource,
+    LabelMatcher, LabelSet, LoadBudget, Sample, SelectError, SeriesSamples, SeriesSource,
 };
 
 use crate::block::Block;
@@ -42,19 +42,23 @@ impl Tsdb {
     }
 
     /// Every matching series with its samples in `[mint, maxt]`, head and blocks merged
-    /// (a sample in two places, as while a block is being cut, counts once).
+    /// (a sample in two places, as while a block is being cut, counts once). `budget` is
+    /// charged as each series is decoded; a sample held twice is charged twice, which
+    /// only matters while a block is being cut.
     fn select_samples(
         &self,
         matchers: &[LabelMatcher],
         mint: i64,
         maxt: i64,
-    ) -> Result<BTreeMap<LabelSet, Vec<Sample>>, TsdbError> {
+        budget: &mut dyn LoadBudget,
+    ) -> Result<BTreeMap<LabelSet, Vec<Sample>>, SelectError> {
         let mut out: BTreeMap<LabelSet, Vec<Sample>> = BTreeMap::new();
         let blocks = self.blocks_overlapping(mint, maxt);
         let mut v = Vec::new();
         for b in &blocks {
             for id in b.select(matchers) {
-                b.samples(id, mint, maxt, &mut v)?;
+                b.samples(id, mint, maxt, &mut v).map_err(storage)?;
+                budget.charge(v.len())?;
                 if !v.is_empty() {
                     out.entry(b.labels(id)).or_default().append(&mut v);
                 }
@@ -64,7 +68,9 @@ impl Tsdb {
             s.data
                 .lock()
                 .expect("series lock")
-                .samples(mint, maxt, &self.head.files, &mut v)?;
+                .samples(mint, maxt, &self.head.files, &mut v)
+                .map_err(storage)?;
+            budget.charge(v.len())?;
             if !v.is_empty() {
                 out.entry(labels).or_default().append(&mut v);
             }
@@ -108,6 +114,16 @@ fn storage(e: TsdbError) -> SelectError {
     SelectError::Storage(e.to_string())
 }
 
+/// The budget of a plain [`SeriesSource::select`]: callers outside a query bound
+/// their selections themselves.
+struct Unlimited;
+
+impl LoadBudget for Unlimited {
+    fn charge(&mut self, _: usize) -> Result<(), SelectError> {
+        Ok(())
+    }
+}
+
 impl SeriesSource for Tsdb {
     fn select(
         &self,
@@ -115,9 +131,18 @@ impl SeriesSource for Tsdb {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<SeriesSamples>, SelectError> {
+        self.select_within(matchers, mint, maxt, &mut Unlimited)
+    }
+
+    fn select_within(
+        &self,
+        matchers: &[LabelMatcher],
+        mint: i64,
+        maxt: i64,
+        budget: &mut dyn LoadBudget,
+    ) -> Result<Vec<SeriesSamples>, SelectError> {
         Ok(self
-            .select_samples(matchers, mint, maxt)
-            .map_err(storage)?
+            .select_samples(matchers, mint, maxt, budget)?
             .into_iter()
             .map(|(labels, samples)| SeriesSamples { labels, samples })
             .collect())

@@ -678,3 +678,52 @@ fn ingest_bench() {
         st.head_samples
     );
 }
+
+/// A budget refusing past `max` samples, counting what it was charged.
+struct Budget {
+    charged: usize,
+    max: usize,
+}
+
+impl pharos_model::series::LoadBudget for Budget {
+    fn charge(&mut self, samples: usize) -> Result<(), pharos_model::series::SelectError> {
+        self.charged += samples;
+        if self.charged > self.max {
+            return Err(pharos_model::series::SelectError::Limit("too many".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_selection_stops_at_the_series_its_budget_refuses() {
+    let dir = tempdir("budget");
+    let db = Tsdb::open(&dir, Options::default()).unwrap();
+    let mut app = db.appender();
+    for i in 0..50 {
+        let l = ls(&[("__name__", "x"), ("i", &i.to_string())]);
+        for k in 0..100 {
+            app.append(&l, k * 1000, k as f64).unwrap();
+        }
+    }
+    app.commit().unwrap();
+    let x = [m("__name__", MatchOp::Equal, "x")];
+    let mut budget = Budget {
+        charged: 0,
+        max: 1000,
+    };
+    let err = db
+        .select_within(&x, i64::MIN, i64::MAX, &mut budget)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "too many");
+    assert_eq!(budget.charged, 1100, "decoding stopped at the 11th series");
+
+    let mut budget = Budget {
+        charged: 0,
+        max: usize::MAX,
+    };
+    let r = db
+        .select_within(&x, i64::MIN, i64::MAX, &mut budget)
+        .unwrap();
+    assert_eq!((r.len(), budget.charged), (50, 5000));
+}

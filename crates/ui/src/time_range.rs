@@ -1,10 +1,9 @@
 //! The range picker the metrics pages share (5m … 7d, an optional custom end, the step
-//! chosen from the range unless given), and running PromQL for a page: off the async
-//! threads, with the same engine and store as the Prometheus API.
-
-use std::sync::Arc;
+//! chosen from the range unless given), and running PromQL for a page through the same
+//! operations as the Prometheus API, so the same limits (time, samples, concurrency) hold.
 
 use maud::{Markup, html};
+use pharos_app::metrics_store::MetricsError;
 use pharos_promql::{QueryError, QueryResult};
 
 use pharos_web::SharedState;
@@ -205,44 +204,38 @@ pub fn no_store() -> QueryError {
     }
 }
 
-/// Runs a range query as `/api/v1/query_range` would.
+/// Runs a range query as `/api/v1/query_range` does, under the same limits.
 pub async fn range_query(
     state: &SharedState,
     query: String,
     r: &TimeRange,
 ) -> Result<QueryResult, QueryError> {
-    let m = state.metrics_store.clone().ok_or_else(no_store)?;
-    let (start, end, step) = (r.start_ms, r.end_ms, r.step_ms);
-    run(m, move |m| {
-        m.engine
-            .range_query(m.db.as_ref(), &query, start, end, step)
-    })
-    .await
+    state
+        .range_query(query, r.start_ms, r.end_ms, r.step_ms)
+        .await
+        .map_err(query_error)
 }
 
-/// Runs an instant query at `t` as `/api/v1/query` would.
+/// Runs an instant query at `t` as `/api/v1/query` does, under the same limits.
 pub async fn instant_query(
     state: &SharedState,
     query: String,
     t: i64,
 ) -> Result<QueryResult, QueryError> {
-    let m = state.metrics_store.clone().ok_or_else(no_store)?;
-    run(m, move |m| m.engine.instant_query(m.db.as_ref(), &query, t)).await
+    state.instant_query(query, t).await.map_err(query_error)
 }
 
-async fn run(
-    m: Arc<pharos_app::metrics_store::Metrics>,
-    f: impl FnOnce(&pharos_app::metrics_store::Metrics) -> Result<QueryResult, QueryError>
-    + Send
-    + 'static,
-) -> Result<QueryResult, QueryError> {
-    tokio::task::spawn_blocking(move || f(&m))
-        .await
-        .map_err(|e| QueryError {
+/// The pages show every failure as a query error.
+fn query_error(e: MetricsError) -> QueryError {
+    match e {
+        MetricsError::Query(e) => e,
+        MetricsError::Disabled => no_store(),
+        other => QueryError {
             kind: pharos_promql::ErrorType::Execution,
-            message: format!("query task failed: {e}"),
+            message: other.to_string(),
             position: None,
-        })?
+        },
+    }
 }
 
 #[cfg(test)]

@@ -120,3 +120,14 @@ pub(super) fn checked_maintenance<'de, D: Deserializer<'de>>(
     }
     Ok(windows)
 }
+
+/// A duration that must not be zero (a zero query timeout would fail every query).
+pub(super) fn positive_duration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<pharos_model::HumanDuration, D::Error> {
+    let v = pharos_model::HumanDuration::deserialize(d)?;
+    if v.as_duration().is_zero() {
+        return Err(serde::de::Error::custom("must be more than 0s"));
+    }
+    Ok(v)
+}

@@ -2,11 +2,13 @@
 //! `metrics:` and `retention:`. The defaults live here so that an absent section and an
 //! empty one mean the same thing.
 
+use std::num::NonZeroUsize;
+
 use pharos_model::HumanDuration;
 use pharos_scrape::config::ByteSize;
 use serde::Deserialize;
 
-use super::checks::checked_log_rules;
+use super::checks::{checked_log_rules, positive_duration};
 
 /// The `logs:` section.
 #[derive(Debug, Deserialize)]
@@ -75,6 +77,34 @@ pub struct MetricsSettings {
     /// node_exporter's metric names); `0s` turns it off.
     #[serde(default = "default_self_interval")]
     pub host_metrics_interval: HumanDuration,
+    /// Most samples Pharos's own scrape may hold (`sample_limit` of job `pharos`); over
+    /// it the scrape fails as a Prometheus scrape does and stores nothing. `0` is no limit.
+    #[serde(default = "default_self_scrape_sample_limit")]
+    pub self_scrape_sample_limit: usize,
+    /// Longest a PromQL query may run, rules included (`--query.timeout`); a query of the
+    /// API waits at most this long for a slot.
+    #[serde(
+        default = "default_query_timeout",
+        deserialize_with = "positive_duration"
+    )]
+    pub query_timeout: HumanDuration,
+    /// Most samples a query may load (`--query.max-samples`).
+    #[serde(default = "default_query_max_samples")]
+    pub query_max_samples: NonZeroUsize,
+    /// Queries of the API and the pages evaluated at once (`--query.max-concurrency`).
+    #[serde(default = "default_query_max_concurrency")]
+    pub query_max_concurrency: NonZeroUsize,
+}
+
+impl MetricsSettings {
+    /// The PromQL engine's limits, the same for the API's queries and the rules.
+    pub fn engine_options(&self) -> pharos_promql::EngineOptions {
+        pharos_promql::EngineOptions {
+            max_samples: self.query_max_samples.get(),
+            timeout: self.query_timeout.as_duration(),
+            ..pharos_promql::EngineOptions::default()
+        }
+    }
 }
 
 impl Default for MetricsSettings {
@@ -85,8 +115,31 @@ impl Default for MetricsSettings {
             max_series: default_max_series(),
             self_scrape_interval: default_self_interval(),
             host_metrics_interval: default_self_interval(),
+            self_scrape_sample_limit: default_self_scrape_sample_limit(),
+            query_timeout: default_query_timeout(),
+            query_max_samples: default_query_max_samples(),
+            query_max_concurrency: default_query_max_concurrency(),
         }
     }
+}
+
+/// Pharos's own `/metrics` holds from a hundred samples to a few thousand (per-issue and
+/// per-transaction series of a busy project); what requests and ingest can add to it is
+/// then bounded to 5 % of the default `max_series`.
+fn default_self_scrape_sample_limit() -> usize {
+    50_000
+}
+
+fn default_query_timeout() -> HumanDuration {
+    HumanDuration::from_secs(120)
+}
+
+fn default_query_max_samples() -> NonZeroUsize {
+    NonZeroUsize::new(50_000_000).expect("non-zero")
+}
+
+fn default_query_max_concurrency() -> NonZeroUsize {
+    NonZeroUsize::new(20).expect("non-zero")
 }
 
 fn default_metrics_retention() -> HumanDuration {

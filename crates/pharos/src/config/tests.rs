@@ -163,3 +163,53 @@ fn errors_name_line_column_and_field() {
     let e = parse("monitors:\n  - name: a\n    tcp: {address: 'x:1'}\n  - name: a\n    tcp: {address: 'x:2'}\n").unwrap_err();
     assert!(e.to_string().contains("two monitors"), "{e}");
 }
+
+#[test]
+fn query_limits_are_read_and_zero_is_refused_with_its_line() {
+    let c = parse("metrics:\n  query_timeout: 30s\n  query_max_samples: 1000\n  query_max_concurrency: 4\n  self_scrape_sample_limit: 0\n").unwrap();
+    let o = c.metrics.engine_options();
+    assert_eq!(
+        (
+            o.timeout,
+            o.max_samples,
+            c.metrics.query_max_concurrency.get()
+        ),
+        (std::time::Duration::from_secs(30), 1000, 4)
+    );
+    assert_eq!(c.metrics.self_scrape_sample_limit, 0, "0 is no limit");
+    let d = parse("").unwrap().metrics;
+    assert_eq!(
+        (
+            d.engine_options().timeout,
+            d.engine_options().max_samples,
+            d.query_max_concurrency.get(),
+            d.self_scrape_sample_limit
+        ),
+        (std::time::Duration::from_secs(120), 50_000_000, 20, 50_000),
+        "Prometheus's defaults"
+    );
+    for (text, line, field) in [
+        (
+            "metrics:\n  retention: 1d\n  query_timeout: 0s\n",
+            3,
+            "metrics.query_timeout",
+        ),
+        (
+            "metrics:\n  query_max_concurrency: 0\n",
+            2,
+            "metrics.query_max_concurrency",
+        ),
+        (
+            "metrics:\n  query_max_samples: 0\n",
+            2,
+            "metrics.query_max_samples",
+        ),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(line), Some(field)),
+            "{e}"
+        );
+    }
+}

@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use crate::ServeArgs;
 use crate::config::Config;
 use crate::lifecycle::Tasks;
-use crate::series_writer::{SeriesWriter, host_metrics_loop, self_scrape_loop};
+use crate::series_writer::{SeriesWriter, host_metrics_loop};
 use crate::token;
 use reload::{Live, sighup_loop};
 
@@ -115,6 +115,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })?;
     let monitors = config.monitors.len();
     let syslog = config.logs.syslog.clone();
+    let query_options = config.metrics.engine_options();
+    let query_limit = pharos_app::metrics_store::QueryLimit::new(
+        config.metrics.query_max_concurrency.get(),
+        config.metrics.query_timeout.as_duration(),
+    );
     live.apply(config).await?;
     alerting.start(&store, &registry, &mut tasks).await?;
     tasks.spawn("error_alerts", error_alerts.run(signal_rx));
@@ -191,8 +196,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         logs: log_ingest,
         metrics_store: Some(Arc::new(pharos_app::metrics_store::Metrics {
             db: metrics.tsdb.clone(),
-            engine: pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
+            engine: pharos_promql::Engine::new(query_options),
             scrape: metrics.scrape.clone(),
+            queries: query_limit,
         })),
         dashboards,
         receivers: alerting.receivers.clone(),
@@ -310,7 +316,37 @@ struct MetricsSide {
     rules: Arc<RuleEvaluator>,
     /// How often Pharos scrapes its own `/metrics` and this machine; zero is off.
     self_scrape: Duration,
+    self_scrape_sample_limit: usize,
     host_metrics: Duration,
+}
+
+/// Pharos's own metrics as job `pharos`, `instance` the listen address: scraped like any
+/// target, so `sample_limit` bounds what anonymous requests can add to the store through
+/// them, and a refused scrape shows on the targets page with `up` 0.
+fn self_scrape_job(
+    every: Duration,
+    sample_limit: usize,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<pharos_scrape::config::ScrapeConfig> {
+    let every = format!("{}ms", every.as_millis());
+    Ok(serde_json::from_value(serde_json::json!({
+        "job_name": "pharos",
+        "scrape_interval": every,
+        "scrape_timeout": every,
+        "sample_limit": sample_limit,
+        "static_configs": [{"targets": [listen.to_string()]}],
+    }))?)
+}
+
+/// The text `/metrics` answers, made in-process.
+fn self_scrape_body(registry: Registry) -> pharos_scrape::scrape_loop::LocalBody {
+    Arc::new(move || {
+        let mut text = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&registry.gather(), &mut text)
+            .map_err(|e| e.to_string())?;
+        Ok(text)
+    })
 }
 
 impl MetricsSide {
@@ -346,7 +382,7 @@ impl MetricsSide {
             store.clone(),
             alerting.sink.clone(),
             Arc::new(TsdbRuleStorage(tsdb.clone())),
-            pharos_promql::Engine::new(pharos_promql::EngineOptions::default()),
+            pharos_promql::Engine::new(settings.engine_options()),
             Arc::new(pharos_evaluate::rules::SystemClock),
         );
         registry.register(Box::new(pharos_evaluate::rules::RuleMetrics(rules.clone())))?;
@@ -356,6 +392,7 @@ impl MetricsSide {
             series,
             rules,
             self_scrape: settings.self_scrape_interval.as_duration(),
+            self_scrape_sample_limit: settings.self_scrape_sample_limit,
             host_metrics: settings.host_metrics_interval.as_duration(),
         })
     }
@@ -372,15 +409,10 @@ impl MetricsSide {
             housekeeping::tsdb_maintenance(self.tsdb.clone(), TsdbMetrics::new(registry)?),
         );
         if !self.self_scrape.is_zero() {
-            tasks.spawn(
-                "self_scrape",
-                self_scrape_loop(
-                    self.series.clone(),
-                    registry.clone(),
-                    self.self_scrape,
-                    listen.to_string(),
-                ),
-            );
+            self.scrape.add_local_target(
+                self_scrape_job(self.self_scrape, self.self_scrape_sample_limit, listen)?,
+                self_scrape_body(registry.clone()),
+            )?;
         }
         if !self.host_metrics.is_zero() {
             tasks.spawn(
