@@ -225,7 +225,8 @@ async fn a_full_disk_is_recovered_from_without_a_restart_and_nothing_acknowledge
     // second: both stores see the full disk too.
     pharos
         .wait_until(
-            Duration::from_secs(10),
+            // Generous: on a loaded 2-core machine the first failing write can take a while.
+            Duration::from_secs(30),
             "/health/ready to report every store failing",
             async || {
                 let (status, body) = ready_status(&pharos).await;
