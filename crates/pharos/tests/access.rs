@@ -355,3 +355,41 @@ fn chrono_now_ns() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+#[tokio::test]
+async fn session_cookies_are_secure_over_https() {
+    let dir = tempdir("secure-cookie");
+    // Behind a proxy on loopback that terminates TLS.
+    let p = Pharos::start(&dir, Some("web:\n  trusted_proxies: [127.0.0.1/32]\n")).await;
+    let c = no_redirects();
+    let cookie_of = |r: &reqwest::Response| r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let plain = c
+        .post(format!("{}/login", p.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !cookie_of(&plain).contains("Secure"),
+        "plain HTTP: no Secure"
+    );
+    let proxied = c
+        .post(format!("{}/login", p.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .body(form(&[("token", TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookie_of(&proxied);
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    // The cookie lasts as long as web.session_max_age, 30 days by default, and is a
+    // random id: nothing in it is the admin token or derived from it alone.
+    assert!(cookie.contains("Max-Age=2592000"), "{cookie}");
+    assert!(!cookie.contains(TOKEN));
+}

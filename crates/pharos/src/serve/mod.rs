@@ -85,7 +85,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let dashboards = Arc::new(pharos_app::dashboards::DashboardSet::open(
         args.data_dir.join("dashboards"),
     ));
+    // Applying the config sets the session timeouts.
+    let access = Arc::new(pharos_app::access::AccessControl::new(
+        store.clone(),
+        &admin.value,
+    ));
     let live = Arc::new(Live {
+        access: access.clone(),
         logs: logs.clone(),
         rules: metrics.rules.clone(),
         dashboards: dashboards.clone(),
@@ -163,15 +169,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tasks.spawn(
         "cardinality_history",
         cardinality.clone().run(metrics.tsdb.clone()),
-    );
-    let access = Arc::new(pharos_app::access::AccessControl::new(
-        store.clone(),
-        &admin.value,
-    ));
-    access.set_policy(
-        web.read()
-            .unwrap_or_else(|p| p.into_inner())
-            .session_policy(),
     );
     tasks.spawn(
         "session_purge",

@@ -34,6 +34,8 @@ pub(super) struct Live {
     pub(super) dispatcher: Arc<Dispatcher>,
     pub(super) incidents: Arc<Incidents>,
     pub(super) web: Arc<RwLock<WebSettings>>,
+    /// Sessions follow `web.session_idle_timeout` and `web.session_max_age`.
+    pub(super) access: Arc<pharos_app::access::AccessControl>,
     pub(super) errors: Arc<ErrorIngest>,
     /// The external URL alerts link to, shared with the error alert evaluator.
     pub(super) external: Arc<RwLock<String>>,
@@ -156,6 +158,7 @@ impl Live {
             });
             rules.set_rules(specs);
         }
+        self.access.set_policy(config.web.session_policy());
         *self.web.write().unwrap_or_else(|p| p.into_inner()) = config.web;
         tracing::info!(
             operation = "config_apply",
