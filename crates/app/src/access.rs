@@ -116,13 +116,75 @@ struct Cached<T> {
     touched: Instant,
 }
 
+/// Credentials looked up in the last [`CACHE_FOR`], so a busy shipper or page costs no
+/// store read per request. Unknown credentials are kept too, so a flood of wrong ones is
+/// cheap; the map is emptied when it grows past a bound.
+struct RecentLookups<T> {
+    map: Mutex<HashMap<String, Cached<T>>>,
+}
+
+impl<T: Clone> RecentLookups<T> {
+    fn new() -> Self {
+        RecentLookups {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached<T>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh entry, and whether its "last used" is due a write (then marked written,
+    /// so one caller writes it).
+    fn get(&self, key: &str, now: Instant) -> Option<(T, bool)> {
+        let mut map = self.lock();
+        let c = map
+            .get_mut(key)
+            .filter(|c| now.duration_since(c.fetched) < CACHE_FOR)?;
+        let due = now.duration_since(c.touched) >= TOUCH_EVERY;
+        if due {
+            c.touched = now;
+        }
+        Some((c.value.clone(), due))
+    }
+
+    fn put(&self, key: &str, value: T, now: Instant) {
+        let mut map = self.lock();
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(
+            key.to_string(),
+            Cached {
+                value,
+                fetched: now,
+                touched: now,
+            },
+        );
+    }
+
+    fn update(&self, key: &str, f: impl FnOnce(&mut T)) {
+        if let Some(c) = self.lock().get_mut(key) {
+            f(&mut c.value);
+        }
+    }
+
+    fn remove(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
 pub struct AccessControl {
     store: Arc<Store>,
     admin_digest: [u8; 32],
     policy: RwLock<SessionPolicy>,
     limiter: Mutex<SignInLimiter>,
-    tokens: Mutex<HashMap<String, Cached<Option<pharos_store::TokenGrant>>>>,
-    sessions: Mutex<HashMap<String, Cached<Session>>>,
+    tokens: RecentLookups<Option<pharos_store::TokenGrant>>,
+    sessions: RecentLookups<Session>,
 }
 
 impl std::fmt::Debug for AccessControl {
@@ -215,8 +277,8 @@ impl AccessControl {
             limiter: Mutex::new(SignInLimiter {
                 failures: HashMap::new(),
             }),
-            tokens: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
+            tokens: RecentLookups::new(),
+            sessions: RecentLookups::new(),
         }
     }
 
@@ -243,19 +305,7 @@ impl AccessControl {
         }
         let key = digest_hex(secret);
         let now = Instant::now();
-        let cached = {
-            let cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(&key)
-                .filter(|c| now.duration_since(c.fetched) < CACHE_FOR)
-                .map(|c| {
-                    (
-                        c.value.clone(),
-                        now.duration_since(c.touched) >= TOUCH_EVERY,
-                    )
-                })
-        };
-        let (grant, touch) = match cached {
+        let (grant, touch) = match self.tokens.get(&key, now) {
             Some(hit) => hit,
             None => {
                 let store = self.store.clone();
@@ -264,21 +314,9 @@ impl AccessControl {
                     .await
                     .ok()?
                     .ok()?;
-                let mut cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() > 10_000 {
-                    // Unknown tokens are cached too (so a flood of wrong ones is cheap);
-                    // bound what that can hold.
-                    cache.clear();
-                }
-                cache.insert(
-                    key.clone(),
-                    Cached {
-                        value: grant.clone(),
-                        fetched: now,
-                        touched: now,
-                    },
-                );
-                (grant, grant_exists(&cache, &key))
+                self.tokens.put(&key, grant.clone(), now);
+                // Found for the first time in this process: used now.
+                (grant, true)
             }
         };
         let grant = grant?;
@@ -286,14 +324,6 @@ impl AccessControl {
             return None;
         }
         if touch {
-            if let Some(c) = self
-                .tokens
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(&key)
-            {
-                c.touched = now;
-            }
             let (store, id) = (self.store.clone(), grant.id);
             tokio::task::spawn_blocking(move || store.record_token_use(id, Utc::now()));
         }
@@ -313,36 +343,13 @@ impl AccessControl {
         let key = digest_hex(cookie);
         let now = Instant::now();
         let policy = self.policy();
-        let cached = {
-            let cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(&key)
-                .filter(|c| now.duration_since(c.fetched) < CACHE_FOR)
-                .map(|c| {
-                    (
-                        c.value.clone(),
-                        now.duration_since(c.touched) >= TOUCH_EVERY,
-                    )
-                })
-        };
-        let (session, touch) = match cached {
+        let (session, touch) = match self.sessions.get(&key, now) {
             Some(hit) => hit,
             None => {
                 let store = self.store.clone();
                 let k = key.clone();
                 let session = blocking(move || store.session(&k)).await.ok()?.ok()??;
-                let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() > 10_000 {
-                    cache.clear();
-                }
-                cache.insert(
-                    key.clone(),
-                    Cached {
-                        value: session.clone(),
-                        fetched: now,
-                        touched: now,
-                    },
-                );
+                self.sessions.put(&key, session.clone(), now);
                 (session, true)
             }
         };
@@ -352,15 +359,7 @@ impl AccessControl {
             return None;
         }
         if touch {
-            if let Some(c) = self
-                .sessions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(&key)
-            {
-                c.touched = now;
-                c.value.last_seen_at = wall;
-            }
+            self.sessions.update(&key, |s| s.last_seen_at = wall);
             let store = self.store.clone();
             tokio::task::spawn_blocking(move || store.touch_session(&key, wall));
         }
@@ -478,10 +477,7 @@ impl AccessControl {
     }
 
     async fn forget_session(&self, key: &str) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        self.sessions.remove(key);
         let store = self.store.clone();
         let k = key.to_string();
         if let Ok(Err(e)) = blocking(move || store.delete_session(&k)).await {
@@ -500,14 +496,8 @@ impl AccessControl {
     }
 
     fn clear_caches(&self) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        self.tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.sessions.clear();
+        self.tokens.clear();
     }
 
     pub async fn users(&self, caller: &Caller) -> Result<Vec<User>, AppError> {
@@ -622,14 +612,6 @@ impl AccessControl {
         tracing::info!(operation = "token_revoke", token_id = id, by = %caller.actor(), "API token revoked");
         Ok(())
     }
-}
-
-fn grant_exists(
-    cache: &HashMap<String, Cached<Option<pharos_store::TokenGrant>>>,
-    key: &str,
-) -> bool {
-    // A token found for the first time in this process counts as used now.
-    cache.get(key).is_some_and(|c| c.value.is_some())
 }
 
 fn expired(s: &Session, now: DateTime<Utc>, p: SessionPolicy) -> bool {

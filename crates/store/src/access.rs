@@ -44,6 +44,16 @@ fn user_row(r: &Row) -> rusqlite::Result<User> {
 
 const USER_COLUMNS: &str = "id, name, role, created_at, last_sign_in_at";
 
+fn user_named(c: &rusqlite::Connection, name: &str) -> Result<User> {
+    c.query_row(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
+        [name],
+        user_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))
+}
+
 impl Store {
     pub fn create_user(&self, name: &str, role: Role, password_hash: &str) -> Result<User> {
         let now = Utc::now();
@@ -114,14 +124,7 @@ impl Store {
     ) -> Result<User> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let user = tx
-                .query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
-                    [name],
-                    user_row,
-                )
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
+            let user = user_named(&tx, name)?;
             if let Some(r) = role {
                 tx.execute(
                     "UPDATE users SET role = ?2 WHERE id = ?1",
@@ -147,14 +150,7 @@ impl Store {
     pub fn delete_user(&self, name: &str) -> Result<User> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let user = tx
-                .query_row(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
-                    [name],
-                    user_row,
-                )
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("user {name:?}")))?;
+            let user = user_named(&tx, name)?;
             tx.execute("DELETE FROM browser_sessions WHERE user_id = ?1", [user.id])?;
             tx.execute("DELETE FROM users WHERE id = ?1", [user.id])?;
             tx.commit()?;

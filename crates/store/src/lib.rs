@@ -142,6 +142,16 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, true)
+    }
+
+    /// Opens the databases of a data directory a running Pharos may hold, without its
+    /// lock, for short admin commands (`pharos user add`); SQLite serialises the writes.
+    pub fn open_alongside(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, false)
+    }
+
+    fn open_with(dir: &Path, exclusive: bool) -> Result<Store> {
         let io = |source| StoreError::DataDir {
             path: dir.to_path_buf(),
             source,
@@ -153,14 +163,16 @@ impl Store {
             .write(true)
             .open(dir.join("LOCK"))
             .map_err(io)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked {
-                    path: dir.to_path_buf(),
-                });
+        if exclusive {
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Locked {
+                        path: dir.to_path_buf(),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         let db = Db::open(&dir.join("pharos.db"), schema::migrate)?;
         let errors = ErrorStore::open(&dir.join("errors.db"))?;
@@ -170,29 +182,6 @@ impl Store {
             errors,
             _lock: lock,
             monitor_sealer: std::sync::OnceLock::new(),
-        })
-    }
-
-    /// Opens the databases of a data directory a running Pharos may hold, without its
-    /// lock, for short admin commands (`pharos user add`); SQLite serialises the writes.
-    pub fn open_alongside(dir: &Path) -> Result<Store> {
-        let io = |source| StoreError::DataDir {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("LOCK"))
-            .map_err(io)?;
-        Ok(Store {
-            dir: dir.to_path_buf(),
-            db: Db::open(&dir.join("pharos.db"), schema::migrate)?,
-            errors: ErrorStore::open(&dir.join("errors.db"))?,
-            monitor_sealer: std::sync::OnceLock::new(),
-            _lock: lock,
         })
     }
 
