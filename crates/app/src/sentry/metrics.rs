@@ -1,7 +1,9 @@
 //! Ingest metrics, and the error and transaction counts as series (per project, level and
 //! issue) so that rules and dashboards can use them.
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 use super::directory::ProjectInfo;
 use pharos_store::errors::IngestOutcome;
@@ -16,6 +18,7 @@ pub struct IngestMetrics {
     transaction_duration: HistogramVec,
     discarded: IntCounterVec,
     latency: Histogram,
+    decoded_bytes: IntCounter,
 }
 
 impl IngestMetrics {
@@ -47,6 +50,11 @@ impl IngestMetrics {
             ]),
         )?;
         registry.register(Box::new(latency.clone()))?;
+        let decoded_bytes = IntCounter::new(
+            "pharos_sentry_decoded_bytes_total",
+            "Bytes of compressed Sentry bodies decoded (only ever after their key was checked).",
+        )?;
+        registry.register(Box::new(decoded_bytes.clone()))?;
         Ok(IngestMetrics {
             envelopes: counter(
                 "pharos_sentry_envelopes_total",
@@ -80,6 +88,7 @@ impl IngestMetrics {
                 &["project"],
             )?,
             latency,
+            decoded_bytes,
         })
     }
 
@@ -91,6 +100,10 @@ impl IngestMetrics {
         // Unknown item types are bounded by what SDKs send; cap the label anyway.
         let ty = if ty.len() > 32 { "other" } else { ty };
         self.items.with_label_values(&[ty, outcome]).inc();
+    }
+
+    pub fn decoded(&self, bytes: usize) {
+        self.decoded_bytes.inc_by(bytes as u64);
     }
 
     pub fn latency(&self, secs: f64) {

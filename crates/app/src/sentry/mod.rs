@@ -4,6 +4,7 @@
 //! store, then what follows from it: issue signals for the alert evaluator, SDK logs into
 //! the log store, cron check-ins driving heartbeat monitors, and the ingest counters.
 
+pub mod admission;
 pub mod checkin;
 pub mod directory;
 mod metrics;
@@ -12,11 +13,12 @@ use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use pharos_evaluate::IssueSignal;
-use pharos_ingest::sentry::{self, Envelope, Limits, Processed, Record, Scrubber, auth, body};
+use pharos_ingest::sentry::{self, Envelope, Limits, Processed, Record, Scrubber};
 use pharos_store::errors::{IngestBatch, IngestOutcome};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{App, AppError, Caller};
+use admission::DecodeSlots;
 use directory::{Directory, ProjectInfo, Quota};
 pub use metrics::IngestMetrics;
 
@@ -26,9 +28,6 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub use pharos_ingest::sentry::NOT_KEPT_CATEGORIES;
 
-/// Bodies above this are decoded off the async threads.
-const DECODE_INLINE_BYTES: usize = 256 * 1024;
-
 /// Error-tracking ingest state: the project keys, the scrubber, limits and quota.
 pub struct ErrorIngest {
     pub directory: RwLock<Directory>,
@@ -37,6 +36,7 @@ pub struct ErrorIngest {
     pub quota: Quota,
     pub signals: UnboundedSender<IssueSignal>,
     pub metrics: IngestMetrics,
+    pub decoding: DecodeSlots,
 }
 
 impl ErrorIngest {
@@ -48,6 +48,7 @@ impl ErrorIngest {
             quota: Quota::default(),
             signals,
             metrics,
+            decoding: DecodeSlots::default(),
         }
     }
 
@@ -133,23 +134,19 @@ impl App {
             m.envelope(outcome);
             SentryRefused::from(error)
         };
-        let Ok(project_id) = request.project.parse::<i64>() else {
-            return Err(AppError::NotFound(format!("project {:?}", request.project)).into());
-        };
-        let data = decode(request.content_encoding, request.body)
-            .await
-            .map_err(|e| match e {
-                e @ body::BodyError::TooLarge { .. } => {
-                    refuse("too_large", AppError::TooLarge(e.to_string()))
-                }
-                e @ body::BodyError::Unsupported(_) => {
-                    refuse("bad_encoding", AppError::UnsupportedEncoding(e.to_string()))
-                }
-                e => refuse("invalid", AppError::invalid(e.to_string())),
-            })?;
+        // The key first: nothing of a body is decoded for a request without a good one.
+        let info = self.sentry_caller(
+            request.endpoint,
+            &request.project,
+            request.content_encoding.as_deref(),
+            request.auth_header.as_deref(),
+            request.query.as_deref(),
+            request.body.as_ref(),
+        )?;
+        let data = self
+            .decode_sentry_body(request.content_encoding, request.body)
+            .await?;
         let received = Utc::now();
-        // Framing is cheap and may carry the key (the `dsn` header); the items are
-        // processed only once the key is known to be good.
         let envelope = match request.endpoint {
             Endpoint::Envelope => Some(
                 Envelope::parse(&data)
@@ -157,27 +154,6 @@ impl App {
             ),
             Endpoint::Store => None,
         };
-        let key = request
-            .auth_header
-            .as_deref()
-            .and_then(auth::key_from_auth_header)
-            .map(str::to_owned)
-            .or_else(|| request.query.as_deref().and_then(auth::key_from_query))
-            .or_else(|| {
-                envelope
-                    .as_ref()
-                    .and_then(Envelope::dsn)
-                    .and_then(auth::key_from_dsn)
-            });
-        let info = {
-            let dir = self
-                .errors
-                .directory
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
-            dir.authenticate(project_id, key.as_deref())
-        }
-        .map_err(|e| refuse("unauthorized", AppError::Unauthorized(e.message().into())))?;
         let caller = Caller::ProjectKey { project: info.id };
         let scrubber = self.errors.scrubber();
         let (processed, id_from_header) = match &envelope {
@@ -370,21 +346,6 @@ impl App {
             }
         }
         Ok(outcome)
-    }
-}
-
-async fn decode<B: AsRef<[u8]> + Send + 'static>(
-    encoding: Option<String>,
-    raw: B,
-) -> Result<Vec<u8>, body::BodyError> {
-    if raw.as_ref().len() > DECODE_INLINE_BYTES {
-        tokio::task::spawn_blocking(move || {
-            body::decode(encoding.as_deref(), raw.as_ref(), MAX_BODY_BYTES)
-        })
-        .await
-        .unwrap_or_else(|e| Err(body::BodyError::Unsupported(e.to_string())))
-    } else {
-        body::decode(encoding.as_deref(), raw.as_ref(), MAX_BODY_BYTES)
     }
 }
 

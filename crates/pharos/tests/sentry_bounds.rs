@@ -1,0 +1,162 @@
+//! End to end: what a holder of a project's public DSN key (public by design) — or of no
+//! key at all — can make Pharos do is bounded: no body decoded before the key is checked,
+//! check-ins create a bounded number of monitors that stay off the public status page,
+//! per-project series are capped, and every kept category has a quota.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const KEY: &str = "boundspublickey0123456789";
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"
+projects:
+  - id: 42
+    name: shop
+    keys: ["{KEY}"]
+    alerts:
+      new_issue: false
+{extra}"#
+    )
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn auth(key: &str) -> String {
+    format!("Sentry sentry_key={key}, sentry_version=7, sentry_client=bounds/1.0")
+}
+
+async fn post(
+    pharos: &Pharos,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut req = client().post(format!("{}{path}", pharos.url)).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+async fn metrics(pharos: &Pharos) -> String {
+    client()
+        .get(format!("{}/metrics", pharos.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the one sample whose line starts with `series`, 0 when absent.
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Sends headers announcing a 16 MB body and only its first bytes, then waits for the
+/// answer: it must come without the rest of the body.
+async fn answer_to_a_body_never_sent(pharos: &Pharos, path: &str, auth: Option<&str>) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", pharos.port))
+        .await
+        .unwrap();
+    let auth = auth
+        .map(|a| format!("X-Sentry-Auth: {a}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Encoding: gzip\r\n{auth}Content-Length: 16000000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&gzip(&[b'{'; 100_000])[..64]).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("Pharos waited for a body it should not read")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_bomb_without_a_good_key_is_refused_before_it_is_decoded() {
+    let dir = tempdir("bounds-bomb");
+    let pharos = Pharos::start(&dir, Some(&config(""))).await;
+    let bomb = gzip(&vec![0u8; 16 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024);
+
+    for (path, key) in [
+        ("/api/999/envelope/", None),
+        ("/api/42/envelope/", None),
+        ("/api/42/envelope/", Some("wrongkey0123456789")),
+        ("/api/42/store/", None),
+        ("/api/42/store/", Some("wrongkey0123456789")),
+    ] {
+        let auth_value = key.map(auth);
+        let mut headers = vec![("Content-Encoding", "gzip")];
+        if let Some(a) = &auth_value {
+            headers.push(("X-Sentry-Auth", a));
+        }
+        let r = post(&pharos, path, &headers, bomb.clone()).await;
+        assert_eq!(r.status(), 401, "{path} {key:?}");
+    }
+    // An envelope whose header line does not end within the cap has no key in time.
+    let r = post(&pharos, "/api/42/envelope/", &[], bomb.clone()).await;
+    assert_eq!(r.status(), 401);
+    let m = metrics(&pharos).await;
+    assert_eq!(sample(&m, "pharos_sentry_decoded_bytes_total"), 0.0, "{m}");
+
+    // The answer comes before the body: a wrong key in the header, or none.
+    for (path, auth_value) in [
+        ("/api/42/envelope/", Some(auth("wrongkey0123456789"))),
+        ("/api/999/envelope/", None),
+        ("/api/42/store/", None),
+    ] {
+        let answer = answer_to_a_body_never_sent(&pharos, path, auth_value.as_deref()).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{path}: {answer}");
+    }
+
+    // With the key, the same bomb is decoded (up to the cap) and refused as too large;
+    // a good compressed envelope still works, the key in the header line too.
+    let r = post(
+        &pharos,
+        "/api/42/envelope/",
+        &[("Content-Encoding", "gzip"), ("X-Sentry-Auth", &auth(KEY))],
+        bomb,
+    )
+    .await;
+    assert_eq!(r.status(), 413);
+    let id = "0123456789abcdef0123456789abcdef";
+    let event = json!({"event_id": id, "message": "compressed, dsn in header"}).to_string();
+    let body = format!(
+        "{{\"event_id\":\"{id}\",\"dsn\":\"http://{KEY}@127.0.0.1:1/42\"}}\n{{\"type\":\"event\",\"length\":{}}}\n{event}\n",
+        event.len()
+    );
+    let r = post(
+        &pharos,
+        "/api/42/envelope/",
+        &[("Content-Encoding", "gzip")],
+        gzip(body.as_bytes()),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], id);
+    let m = metrics(&pharos).await;
+    assert!(sample(&m, "pharos_sentry_decoded_bytes_total") > 0.0, "{m}");
+}
