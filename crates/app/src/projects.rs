@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::HumanDuration;
-use pharos_model::project::{ErrorAlertSettings, ProjectSettings, validate_name};
+use pharos_model::project::{ErrorAlertSettings, ProjectLimits, ProjectSettings, validate_name};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -99,6 +99,8 @@ pub struct NewProject {
     #[serde(default = "ProjectSettings::default_rate_limit")]
     pub rate_limit: u32,
     #[serde(default)]
+    pub limits: ProjectLimits,
+    #[serde(default)]
     pub alerts: ErrorAlertSettings,
 }
 
@@ -110,6 +112,7 @@ impl NewProject {
             platform,
             retention: d.retention,
             rate_limit: d.rate_limit,
+            limits: d.limits,
             alerts: d.alerts,
         }
     }
@@ -118,6 +121,7 @@ impl NewProject {
         ProjectSettings {
             retention: self.retention,
             rate_limit: self.rate_limit,
+            limits: self.limits.clone(),
             alerts: self.alerts.clone(),
         }
     }
@@ -175,6 +179,7 @@ impl App {
             platform: current.platform,
             retention: current.settings.retention,
             rate_limit: current.settings.rate_limit,
+            limits: current.settings.limits,
             alerts: current.settings.alerts,
         })
         .map_err(|e| AppError::Internal(e.to_string()))?;

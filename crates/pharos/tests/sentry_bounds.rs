@@ -160,3 +160,137 @@ async fn a_gzip_bomb_without_a_good_key_is_refused_before_it_is_decoded() {
     let m = metrics(&pharos).await;
     assert!(sample(&m, "pharos_sentry_decoded_bytes_total") > 0.0, "{m}");
 }
+
+fn check_in_item(slug: &str, status: &str) -> String {
+    let c = json!({
+        "check_in_id": "d4c0640235594266a16311e7092b97c8",
+        "monitor_slug": slug,
+        "status": status,
+        "monitor_config": {"schedule": {"type": "crontab", "value": "0 3 * * *"}, "timezone": "UTC"},
+    })
+    .to_string();
+    format!("{{\"type\":\"check_in\",\"length\":{}}}\n{c}\n", c.len())
+}
+
+async fn envelope(pharos: &Pharos, project: u32, key: &str, body: String) -> reqwest::Response {
+    post(
+        pharos,
+        &format!("/api/{project}/envelope/"),
+        &[("X-Sentry-Auth", &auth(key))],
+        body.into_bytes(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_ins_create_a_bounded_number_of_monitors_and_none_reach_the_status_page() {
+    let dir = tempdir("bounds-checkins");
+    let pharos = Pharos::start(
+        &dir,
+        Some(&config(
+            r#"monitors:
+  - name: Website
+    heartbeat: {period: 1d}
+web:
+  status_page:
+    monitors: [website]
+"#,
+        )),
+    )
+    .await;
+
+    // A slug Sentry would never make creates nothing (and shows nothing).
+    let hacked = "WE GOT HACKED visit evil.example";
+    let r = envelope(
+        &pharos,
+        42,
+        KEY,
+        format!("{{}}\n{}", check_in_item(hacked, "error")),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+
+    // 60 new slugs in one envelope: the default cap of 50 monitors holds.
+    let mut body = String::from("{}\n");
+    for i in 0..60 {
+        body.push_str(&check_in_item(&format!("job-{i:02}"), "error"));
+    }
+    let r = envelope(&pharos, 42, KEY, body).await;
+    assert_eq!(r.status(), 200, "the SDK gets its usual answer");
+    let list = pharos.get("/api/v1/monitors?limit=1000").await;
+    let made: Vec<&str> = list["monitors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .filter(|id| id.starts_with("sentry-42-"))
+        .collect();
+    assert_eq!(made.len(), 50, "{made:?}");
+    assert!(!made.iter().any(|id| id.contains("hacked")), "{made:?}");
+    // Check-ins for monitors already made still count.
+    let r = envelope(
+        &pharos,
+        42,
+        KEY,
+        format!("{{}}\n{}", check_in_item("job-00", "ok")),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // The drops are visible to the admin.
+    let m = metrics(&pharos).await;
+    assert_eq!(
+        sample(
+            &m,
+            "pharos_sentry_items_total{outcome=\"monitor_limit\",type=\"check_in\"}"
+        ),
+        10.0,
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "pharos_sentry_items_total{outcome=\"invalid\",type=\"check_in\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+
+    // Customers see only the monitor the config chose, not the failing check-in monitors.
+    let page = client()
+        .get(format!("{}/status", pharos.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Website"), "{page}");
+    for absent in ["job-0", "HACKED", "Partial outage", "Major outage"] {
+        assert!(!page.contains(absent), "{absent} on the status page: {page}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_no_monitor_unless_chosen() {
+    let dir = tempdir("bounds-status");
+    let pharos = Pharos::start(
+        &dir,
+        Some(&config(
+            "monitors:\n  - name: Internal database\n    heartbeat: {period: 1d}\n",
+        )),
+    )
+    .await;
+    let page = |signed_in: bool| {
+        let mut req = client().get(format!("{}/status", pharos.url));
+        if signed_in {
+            req = req.bearer_auth(TOKEN);
+        }
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let public = page(false).await;
+    assert!(!public.contains("Internal database"), "{public}");
+    assert!(!public.contains("web.status_page.monitors"), "{public}");
+    let admin = page(true).await;
+    assert!(!admin.contains("Internal database"), "{admin}");
+    assert!(admin.contains("web.status_page.monitors"), "{admin}");
+}

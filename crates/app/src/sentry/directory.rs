@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use pharos_model::project::ProjectLimits;
 use pharos_store::errors::Project;
 
 #[derive(Debug, Clone)]
@@ -13,6 +14,7 @@ pub struct ProjectInfo {
     pub name: String,
     /// Events per minute (0 = unlimited).
     pub rate_limit: u32,
+    pub limits: ProjectLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,6 +62,7 @@ impl Directory {
                     id: p.id,
                     name: p.name.clone(),
                     rate_limit: p.settings.rate_limit,
+                    limits: p.settings.limits.clone(),
                 },
             );
             for k in &p.keys {
@@ -126,6 +129,7 @@ mod tests {
             id: 1,
             name: "p".into(),
             rate_limit: 3,
+            limits: ProjectLimits::default(),
         };
         assert_eq!(q.take(&p, 2, 120), (2, None));
         assert_eq!(q.take(&p, 2, 130), (1, Some(50)));

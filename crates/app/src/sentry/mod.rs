@@ -37,6 +37,8 @@ pub struct ErrorIngest {
     pub signals: UnboundedSender<IssueSignal>,
     pub metrics: IngestMetrics,
     pub decoding: DecodeSlots,
+    /// Held while a check-in may create a monitor, so the per-project cap holds.
+    pub check_in_monitors: tokio::sync::Mutex<()>,
 }
 
 impl ErrorIngest {
@@ -49,6 +51,7 @@ impl ErrorIngest {
             signals,
             metrics,
             decoding: DecodeSlots::default(),
+            check_in_monitors: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -241,8 +244,8 @@ impl App {
             }
         }
         for c in check_ins {
-            m.item("check_in", "accepted");
-            self.apply_check_in(&caller, &info, c).await;
+            let outcome = self.apply_check_in(&caller, &info, c).await;
+            m.item("check_in", outcome.as_str());
         }
         m.latency(started.elapsed().as_secs_f64());
 
