@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
@@ -293,4 +294,80 @@ async fn the_status_page_shows_no_monitor_unless_chosen() {
     let admin = page(true).await;
     assert!(!admin.contains("Internal database"), "{admin}");
     assert!(admin.contains("web.status_page.monitors"), "{admin}");
+}
+
+fn transaction_item(id: &str, name: &str) -> String {
+    let end = chrono::Utc::now();
+    let start = end - chrono::Duration::milliseconds(20);
+    let t = json!({
+        "type": "transaction", "event_id": id, "transaction": name,
+        "start_timestamp": start.to_rfc3339(), "timestamp": end.to_rfc3339(),
+        "contexts": {"trace": {"trace_id": "0123456789abcdef0123456789abcdef", "span_id": "0123456789abcdef", "op": "http.server", "status": "ok"}},
+        "spans": [],
+    })
+    .to_string();
+    format!("{{\"type\":\"transaction\",\"length\":{}}}\n{t}\n", t.len())
+}
+
+fn event_item(id: &str, fingerprint: &str) -> String {
+    let e = json!({"event_id": id, "message": "a failure", "level": "error", "fingerprint": [fingerprint]})
+        .to_string();
+    format!("{{\"type\":\"event\",\"length\":{}}}\n{e}\n", e.len())
+}
+
+/// The distinct values of `label` among the samples of `metric` for project shop.
+fn label_values(metrics: &str, metric: &str, label: &str) -> HashSet<String> {
+    let needle = format!("{label}=\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains("project=\"shop\""))
+        .filter_map(|l| {
+            let rest = &l[l.find(&needle)? + needle.len()..];
+            Some(rest[..rest.find('"')?].to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_transaction_names_make_at_most_a_hundred_series() {
+    let dir = tempdir("bounds-series");
+    let pharos = Pharos::start(&dir, Some(&config(""))).await;
+    for batch in 0..10 {
+        let mut body = String::from("{}\n");
+        for i in 0..100 {
+            let n = batch * 100 + i;
+            body.push_str(&transaction_item(&format!("{n:032x}"), &format!("/item/{n}")));
+        }
+        assert_eq!(envelope(&pharos, 42, KEY, body).await.status(), 200);
+    }
+    for batch in 0..3 {
+        let mut body = String::from("{}\n");
+        for i in 0..50 {
+            let n = batch * 50 + i;
+            body.push_str(&event_item(
+                &format!("{:032x}", 100_000 + n),
+                &format!("failure-{n}"),
+            ));
+        }
+        assert_eq!(envelope(&pharos, 42, KEY, body).await.status(), 200);
+    }
+    let m = metrics(&pharos).await;
+    let names = label_values(&m, "pharos_transactions_total", "transaction");
+    assert_eq!(names.len(), 101, "{names:?}");
+    assert!(names.contains("<other>"));
+    assert_eq!(
+        sample(
+            &m,
+            "pharos_transactions_total{project=\"shop\",status=\"ok\",transaction=\"<other>\"}"
+        ),
+        900.0
+    );
+    let durations = label_values(&m, "pharos_transaction_duration_seconds_count", "transaction");
+    assert_eq!(durations.len(), 101);
+    let issues = label_values(&m, "pharos_issue_events_total", "issue");
+    assert_eq!(issues.len(), 101, "{issues:?}");
+    assert_eq!(
+        sample(&m, "pharos_issue_events_total{issue=\"<other>\",project=\"shop\"}"),
+        50.0
+    );
 }
