@@ -41,6 +41,20 @@ pub struct ProjectView {
     #[serde(flatten)]
     pub settings: ProjectSettings,
     pub created_at: DateTime<Utc>,
+    /// What the project uses of its limits (on the single project's answer and page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ProjectUsage>,
+}
+
+/// What a project uses of its disk budget and check-in monitors.
+#[derive(Serialize, Clone, Debug)]
+pub struct ProjectUsage {
+    /// Bytes its stored event payloads (compressed) and attachments take.
+    pub disk_used_bytes: u64,
+    /// `limits.disk_budget_mb` in bytes; 0 for none.
+    pub disk_budget_bytes: u64,
+    /// Heartbeat monitors its check-ins have created.
+    pub check_in_monitors: u64,
 }
 
 /// `http://<key>@<host:port>[/prefix]/<project>` from Pharos's external URL.
@@ -83,6 +97,7 @@ impl ProjectView {
             keys,
             settings: p.settings,
             created_at: p.created_at,
+            usage: None,
         }
     }
 }
@@ -134,6 +149,19 @@ impl App {
 
     pub async fn project(&self, id: i64) -> Result<Project, AppError> {
         self.with_store(move |s| s.errors().project(id)).await
+    }
+
+    /// What the project uses of its disk budget and check-in monitors, measured now.
+    pub async fn project_usage(&self, p: &Project) -> Result<ProjectUsage, AppError> {
+        let prefix = crate::monitors::check_in_prefix(p.id);
+        let check_in_monitors = self
+            .with_store(move |s| s.count_monitors_with_id_prefix(&prefix))
+            .await?;
+        Ok(ProjectUsage {
+            disk_used_bytes: self.stored_payload_bytes(p.id).await?,
+            disk_budget_bytes: p.settings.limits.disk_budget_mb.saturating_mul(1024 * 1024),
+            check_in_monitors,
+        })
     }
 
     pub async fn create_project(

@@ -98,7 +98,7 @@ async fn answer_to_a_body_never_sent(pharos: &Pharos, path: &str, auth: Option<&
 async fn a_gzip_bomb_without_a_good_key_is_refused_before_it_is_decoded() {
     let dir = tempdir("bounds-bomb");
     let pharos = Pharos::start(&dir, Some(&config(""))).await;
-    let bomb = gzip(&vec![0u8; 16 * 1024 * 1024]);
+    let bomb = gzip(&vec![0u8; 17 * 1024 * 1024]);
     assert!(bomb.len() < 64 * 1024);
 
     for (path, key) in [
@@ -370,4 +370,202 @@ async fn a_thousand_transaction_names_make_at_most_a_hundred_series() {
         sample(&m, "pharos_issue_events_total{issue=\"<other>\",project=\"shop\"}"),
         50.0
     );
+}
+
+const QUOTA_KEY: &str = "boundsquotakey0123456789";
+
+fn limits_config() -> String {
+    config(&format!(
+        r#"  - id: 43
+    name: limited
+    keys: ["{QUOTA_KEY}"]
+    rate_limit: 100
+    limits:
+      transactions_per_minute: 2
+      sessions_per_minute: 1
+      logs_per_minute: 3
+      check_ins_per_minute: 1
+      attachment_mb_per_minute: 1
+"#
+    ))
+}
+
+fn attachment_item(bytes: usize) -> String {
+    format!(
+        "{{\"type\":\"attachment\",\"length\":{bytes},\"filename\":\"dump.txt\"}}\n{}\n",
+        "a".repeat(bytes)
+    )
+}
+
+fn rate_limits(r: &reqwest::Response) -> String {
+    r.headers()["x-sentry-rate-limits"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kept_category_has_a_quota_told_per_category() {
+    let dir = tempdir("bounds-quota");
+    let pharos = Pharos::start(&dir, Some(&limits_config())).await;
+
+    // Three transactions against a quota of two: two kept, the SDK told to hold back
+    // transactions only.
+    let mut body = String::from("{}\n");
+    for i in 0..3 {
+        body.push_str(&transaction_item(&format!("{:032x}", 500 + i), "/checkout"));
+    }
+    let r = envelope(&pharos, 43, QUOTA_KEY, body).await;
+    assert_eq!(r.status(), 200);
+    let limits = rate_limits(&r);
+    assert!(limits.contains(":transaction:project:quota"), "{limits}");
+    assert!(!limits.contains(":error;"), "{limits}");
+    // An envelope of nothing but over-quota items is refused as a whole.
+    let r = envelope(
+        &pharos,
+        43,
+        QUOTA_KEY,
+        format!("{{}}\n{}", transaction_item(&format!("{:032x}", 600), "/checkout")),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    let limits = rate_limits(&r);
+    let entry = limits
+        .split(", ")
+        .find(|e| e.contains(":transaction:"))
+        .unwrap_or_else(|| panic!("{limits}"));
+    let fields: Vec<&str> = entry.split(':').collect();
+    assert_eq!(fields.len(), 4, "{entry}");
+    assert!(fields[0].parse::<u64>().is_ok(), "{entry}");
+    assert_eq!(&fields[1..], ["transaction", "project", "quota"]);
+
+    // Errors still go through; attachments are counted in bytes.
+    let r = envelope(
+        &pharos,
+        43,
+        QUOTA_KEY,
+        format!(
+            "{{\"event_id\":\"{:032x}\"}}\n{}{}{}",
+            700,
+            event_item(&format!("{:032x}", 700), "quota-a"),
+            attachment_item(700 * 1024),
+            attachment_item(700 * 1024),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let limits = rate_limits(&r);
+    assert!(limits.contains(":attachment:project:quota"), "{limits}");
+
+    // Check-ins count too: one per minute here.
+    let r = envelope(
+        &pharos,
+        43,
+        QUOTA_KEY,
+        format!(
+            "{{}}\n{}{}",
+            check_in_item("nightly", "ok"),
+            check_in_item("nightly", "ok")
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(rate_limits(&r).contains(":monitor:project:quota"));
+
+    let m = metrics(&pharos).await;
+    assert_eq!(
+        sample(
+            &m,
+            "pharos_transactions_total{project=\"limited\",status=\"ok\",transaction=\"/checkout\"}"
+        ),
+        2.0,
+        "{m}"
+    );
+    for ty in ["transaction", "attachment", "check_in"] {
+        let series = format!("pharos_sentry_items_total{{outcome=\"rate_limited\",type=\"{ty}\"}}");
+        assert!(sample(&m, &series) >= 1.0, "{series}: {m}");
+    }
+    // Project 42 has its own quotas, untouched by 43's.
+    let r = envelope(
+        &pharos,
+        42,
+        KEY,
+        format!("{{}}\n{}", transaction_item(&format!("{:032x}", 800), "/checkout")),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(!rate_limits(&r).contains("quota"));
+}
+
+/// Text that compresses poorly: pseudo-random lowercase words.
+fn incompressible(len: usize, seed: u64) -> String {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|i| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if i % 8 == 7 {
+                ' '
+            } else {
+                (b'a' + ((x >> 33) % 26) as u8) as char
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_budget_refuses_new_payloads_and_keeps_the_old() {
+    let dir = tempdir("bounds-disk");
+    let pharos = Pharos::start(
+        &dir,
+        Some(&config(
+            r#"  - id: 44
+    name: small
+    keys: ["boundsdiskkey0123456789"]
+    limits:
+      disk_budget_mb: 1
+"#,
+        )),
+    )
+    .await;
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for i in 0..4u64 {
+        let id = format!("{:032x}", 900 + i);
+        let e = json!({"event_id": id, "message": "big", "fingerprint": ["big"], "extra": {"blob": incompressible(600_000, i)}}).to_string();
+        let body = format!("{{}}\n{{\"type\":\"event\",\"length\":{}}}\n{e}\n", e.len());
+        let r = envelope(&pharos, 44, "boundsdiskkey0123456789", body).await;
+        statuses.push(r.status().as_u16());
+        last = Some(r);
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    let last = last.unwrap();
+    assert!(rate_limits(&last).contains(":error;default;security:project:disk_budget"));
+    // Nothing stored was deleted to make room.
+    for i in 0..2u64 {
+        let r = client()
+            .get(format!("{}/api/v1/events/{:032x}", pharos.url, 900 + i))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "event {i} is gone");
+    }
+    // The project's answer shows what it uses.
+    let p = pharos.get("/api/v1/projects/44").await;
+    assert_eq!(p["usage"]["disk_budget_bytes"], 1024 * 1024, "{p}");
+    assert!(p["usage"]["disk_used_bytes"].as_u64().unwrap() > 1024 * 1024, "{p}");
+    assert_eq!(p["limits"]["disk_budget_mb"], 1, "{p}");
+    // Errors of other projects are untouched.
+    let r = envelope(
+        &pharos,
+        42,
+        KEY,
+        format!("{{}}\n{}", event_item(&format!("{:032x}", 999), "fine")),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
 }

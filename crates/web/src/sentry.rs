@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use pharos_app::AppError;
 use pharos_app::sentry::NOT_KEPT_CATEGORIES;
 use pharos_app::sentry::admission::{ENVELOPE_HEADER_READ_BYTES, KeyCheck};
+use pharos_app::sentry::quota::OverQuota;
 use pharos_app::sentry::{Endpoint, SentryRefused, SentryRequest};
 use serde_json::json;
 
@@ -151,7 +152,7 @@ async fn ingest(
                 None => json!({}),
             };
             let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-            set_rate_limits(resp.headers_mut(), accepted.quota_retry_after);
+            set_rate_limits(resp.headers_mut(), &accepted.over_quota);
             with_cors(resp)
         }
         Err(refused) => refusal(refused),
@@ -161,7 +162,7 @@ async fn ingest(
 fn refusal(refused: SentryRefused) -> Response {
     let status = crate::api::status_of(&refused.error);
     let mut resp = reject(status, &refused.error.to_string());
-    set_rate_limits(resp.headers_mut(), refused.quota_retry_after);
+    set_rate_limits(resp.headers_mut(), &refused.over_quota);
     if let AppError::RateLimited {
         retry_after_secs, ..
     } = refused.error
@@ -228,15 +229,21 @@ impl BodyReader {
     }
 }
 
-/// `X-Sentry-Rate-Limits`: the categories Pharos does not keep (for a day, re-sent with
-/// every answer) and, when over quota, the error categories until the next minute.
-fn set_rate_limits(h: &mut HeaderMap, quota_retry: Option<u64>) {
+/// `X-Sentry-Rate-Limits` (`retry_after:categories:scope:reason_code`, comma-separated):
+/// the categories Pharos does not keep (for a day, re-sent with every answer) and each
+/// category over the project's quota, until its quota refills.
+fn set_rate_limits(h: &mut HeaderMap, over_quota: &[OverQuota]) {
     let mut value = format!(
         "86400:{}:organization:not_kept",
         NOT_KEPT_CATEGORIES.join(";")
     );
-    if let Some(retry) = quota_retry {
-        value.push_str(&format!(", {retry}:error;default;security:project:quota"));
+    for o in over_quota {
+        value.push_str(&format!(
+            ", {}:{}:project:{}",
+            o.retry_after_secs,
+            o.category.sentry_names(),
+            o.reason.as_str()
+        ));
     }
     if let Ok(v) = HeaderValue::from_str(&value) {
         h.insert("x-sentry-rate-limits", v);
@@ -248,7 +255,7 @@ fn reject(status: StatusCode, detail: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(detail) {
         resp.headers_mut().insert("x-sentry-error", v);
     }
-    set_rate_limits(resp.headers_mut(), None);
+    set_rate_limits(resp.headers_mut(), &[]);
     with_cors(resp)
 }
 

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod checkin;
 pub mod directory;
 mod metrics;
+pub mod quota;
 
 use std::sync::{Arc, RwLock};
 
@@ -19,7 +20,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{App, AppError, Caller};
 use admission::DecodeSlots;
-use directory::{Directory, ProjectInfo, Quota};
+use directory::{Directory, ProjectInfo};
+use quota::{DiskUsage, OverQuota, Quota};
 pub use metrics::IngestMetrics;
 
 /// The largest request body accepted, compressed or decoded (Sentry's envelope limit is
@@ -34,6 +36,7 @@ pub struct ErrorIngest {
     pub scrubber: RwLock<Arc<Scrubber>>,
     pub limits: Limits,
     pub quota: Quota,
+    pub disk_usage: DiskUsage,
     pub signals: UnboundedSender<IssueSignal>,
     pub metrics: IngestMetrics,
     pub decoding: DecodeSlots,
@@ -48,6 +51,7 @@ impl ErrorIngest {
             scrubber: RwLock::new(Arc::new(Scrubber::default())),
             limits: Limits::default(),
             quota: Quota::default(),
+            disk_usage: DiskUsage::default(),
             signals,
             metrics,
             decoding: DecodeSlots::default(),
@@ -93,26 +97,26 @@ pub struct SentryRequest<B> {
     pub body: B,
 }
 
-/// An accepted request: the id to answer with, and the quota's retry time when part of it
-/// was over the project's quota.
+/// An accepted request: the id to answer with, and the categories of it that were over
+/// the project's quota.
 #[derive(Debug)]
 pub struct SentryAccepted {
     pub id: Option<String>,
-    pub quota_retry_after: Option<u64>,
+    pub over_quota: Vec<OverQuota>,
 }
 
-/// A refused request, with the quota's retry time the SDK should still be told.
+/// A refused request, with the categories over quota the SDK should still be told.
 #[derive(Debug)]
 pub struct SentryRefused {
     pub error: AppError,
-    pub quota_retry_after: Option<u64>,
+    pub over_quota: Vec<OverQuota>,
 }
 
 impl From<AppError> for SentryRefused {
     fn from(error: AppError) -> SentryRefused {
         SentryRefused {
             error,
-            quota_retry_after: None,
+            over_quota: Vec::new(),
         }
     }
 }
@@ -194,7 +198,11 @@ impl App {
         let Processed {
             records, framing, ..
         } = processed;
-        let (kept, check_ins, retry_after) = self.apply_quota(&info, records, received);
+        let quota::Admitted {
+            kept,
+            check_ins,
+            over: over_quota,
+        } = self.apply_quota(&info, records, received, data.len()).await;
         let answer_id = kept
             .iter()
             .find_map(|r| match r {
@@ -203,7 +211,7 @@ impl App {
                 _ => None,
             })
             .or(id_from_header);
-        if let Some(retry) = retry_after
+        if let Some(retry) = over_quota.iter().map(|o| o.retry_after_secs).max()
             && kept.is_empty()
             && check_ins.is_empty()
         {
@@ -213,7 +221,7 @@ impl App {
                     message: "project quota exceeded".into(),
                     retry_after_secs: retry,
                 },
-                quota_retry_after: Some(retry),
+                over_quota,
             });
         }
 
@@ -255,45 +263,14 @@ impl App {
             tracing::info!(operation = "sentry_ingest", project = info.id, error_type = "framing", error = %f, "envelope cut short");
             return Err(SentryRefused {
                 error: AppError::invalid(f.to_string()),
-                quota_retry_after: retry_after,
+                over_quota,
             });
         }
         m.envelope("accepted");
         Ok(SentryAccepted {
             id: answer_id,
-            quota_retry_after: retry_after,
+            over_quota,
         })
-    }
-
-    /// The quota counts error events; over it they are dropped and the SDK told to wait.
-    /// Returns the records to store, the check-ins, and the quota's retry time.
-    fn apply_quota(
-        &self,
-        info: &ProjectInfo,
-        records: Vec<Record>,
-        received: chrono::DateTime<Utc>,
-    ) -> (Vec<Record>, Vec<sentry::CheckIn>, Option<u64>) {
-        let m = &self.errors.metrics;
-        let wanted = records
-            .iter()
-            .filter(|r| matches!(r, Record::Event(_)))
-            .count() as u32;
-        let (granted, retry_after) = self.errors.quota.take(info, wanted, received.timestamp());
-        let mut events_left = granted;
-        let mut kept = Vec::with_capacity(records.len());
-        let mut check_ins = Vec::new();
-        for r in records {
-            match r {
-                Record::Event(_) if events_left == 0 => m.item("event", "rate_limited"),
-                Record::Event(e) => {
-                    events_left -= 1;
-                    kept.push(Record::Event(e));
-                }
-                Record::CheckIn(c) => check_ins.push(c),
-                other => kept.push(other),
-            }
-        }
-        (kept, check_ins, retry_after)
     }
 
     /// Commits the records through the error store's writer, counts them and tells the
