@@ -267,7 +267,10 @@ web:
         .unwrap();
     assert!(page.contains("Website"), "{page}");
     for absent in ["job-0", "HACKED", "Partial outage", "Major outage"] {
-        assert!(!page.contains(absent), "{absent} on the status page: {page}");
+        assert!(
+            !page.contains(absent),
+            "{absent} on the status page: {page}"
+        );
     }
 }
 
@@ -336,7 +339,10 @@ async fn a_thousand_transaction_names_make_at_most_a_hundred_series() {
         let mut body = String::from("{}\n");
         for i in 0..100 {
             let n = batch * 100 + i;
-            body.push_str(&transaction_item(&format!("{n:032x}"), &format!("/item/{n}")));
+            body.push_str(&transaction_item(
+                &format!("{n:032x}"),
+                &format!("/item/{n}"),
+            ));
         }
         assert_eq!(envelope(&pharos, 42, KEY, body).await.status(), 200);
     }
@@ -362,12 +368,19 @@ async fn a_thousand_transaction_names_make_at_most_a_hundred_series() {
         ),
         900.0
     );
-    let durations = label_values(&m, "pharos_transaction_duration_seconds_count", "transaction");
+    let durations = label_values(
+        &m,
+        "pharos_transaction_duration_seconds_count",
+        "transaction",
+    );
     assert_eq!(durations.len(), 101);
     let issues = label_values(&m, "pharos_issue_events_total", "issue");
     assert_eq!(issues.len(), 101, "{issues:?}");
     assert_eq!(
-        sample(&m, "pharos_issue_events_total{issue=\"<other>\",project=\"shop\"}"),
+        sample(
+            &m,
+            "pharos_issue_events_total{issue=\"<other>\",project=\"shop\"}"
+        ),
         50.0
     );
 }
@@ -425,11 +438,18 @@ async fn every_kept_category_has_a_quota_told_per_category() {
         &pharos,
         43,
         QUOTA_KEY,
-        format!("{{}}\n{}", transaction_item(&format!("{:032x}", 600), "/checkout")),
+        format!(
+            "{{}}\n{}",
+            transaction_item(&format!("{:032x}", 600), "/checkout")
+        ),
     )
     .await;
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     let limits = rate_limits(&r);
     let entry = limits
@@ -492,7 +512,10 @@ async fn every_kept_category_has_a_quota_told_per_category() {
         &pharos,
         42,
         KEY,
-        format!("{{}}\n{}", transaction_item(&format!("{:032x}", 800), "/checkout")),
+        format!(
+            "{{}}\n{}",
+            transaction_item(&format!("{:032x}", 800), "/checkout")
+        ),
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -501,7 +524,9 @@ async fn every_kept_category_has_a_quota_told_per_category() {
 
 /// Text that compresses poorly: pseudo-random lowercase words.
 fn incompressible(len: usize, seed: u64) -> String {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|i| {
             x = x
@@ -557,7 +582,10 @@ async fn a_full_disk_budget_refuses_new_payloads_and_keeps_the_old() {
     // The project's answer shows what it uses.
     let p = pharos.get("/api/v1/projects/44").await;
     assert_eq!(p["usage"]["disk_budget_bytes"], 1024 * 1024, "{p}");
-    assert!(p["usage"]["disk_used_bytes"].as_u64().unwrap() > 1024 * 1024, "{p}");
+    assert!(
+        p["usage"]["disk_used_bytes"].as_u64().unwrap() > 1024 * 1024,
+        "{p}"
+    );
     assert_eq!(p["limits"]["disk_budget_mb"], 1, "{p}");
     // Errors of other projects are untouched.
     let r = envelope(

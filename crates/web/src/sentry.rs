@@ -5,10 +5,10 @@
 //! line, just that line); the work is [`pharos_app::App::accept_sentry`].
 
 use axum::body::{Body, Bytes};
-use futures_util::StreamExt;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use pharos_app::AppError;
 use pharos_app::sentry::NOT_KEPT_CATEGORIES;
 use pharos_app::sentry::admission::{ENVELOPE_HEADER_READ_BYTES, KeyCheck};

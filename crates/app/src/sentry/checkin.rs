@@ -120,7 +120,13 @@ impl App {
                     .await
                     .unwrap_or(u64::MAX);
                 if made >= u64::from(project.limits.check_in_monitors) {
-                    tracing::warn!(operation = "check_in", project = project.id, error_type = "monitor_limit", limit = project.limits.check_in_monitors, "check-in dropped: the project's check-ins have created as many monitors as limits.check_in_monitors allows");
+                    tracing::warn!(
+                        operation = "check_in",
+                        project = project.id,
+                        error_type = "monitor_limit",
+                        limit = project.limits.check_in_monitors,
+                        "check-in dropped: the project's check-ins have created as many monitors as limits.check_in_monitors allows"
+                    );
                     return CheckInOutcome::MonitorLimit;
                 }
                 if let Err(e) = self.create_monitor(caller, spec).await {

@@ -1,8 +1,9 @@
-//! Accepting what Sentry SDKs send (`/api/<project>/envelope/` and `/store/`): the body
-//! decoded within its size cap, the DSN key checked before any item is processed, items
-//! scrubbed and turned into records, the project's quota, the durable commit to the error
-//! store, then what follows from it: issue signals for the alert evaluator, SDK logs into
-//! the log store, cron check-ins driving heartbeat monitors, and the ingest counters.
+//! Accepting what Sentry SDKs send (`/api/<project>/envelope/` and `/store/`): the DSN key
+//! checked before the body is decoded ([`admission`]), the body decoded within its size
+//! cap, items scrubbed and turned into records, the project's quotas ([`quota`]), the
+//! durable commit to the error store, then what follows from it: issue signals for the
+//! alert evaluator, SDK logs into the log store, cron check-ins driving heartbeat monitors,
+//! and the ingest counters.
 
 pub mod admission;
 pub mod checkin;
@@ -21,8 +22,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::{App, AppError, Caller};
 use admission::DecodeSlots;
 use directory::{Directory, ProjectInfo};
-use quota::{DiskUsage, OverQuota, Quota};
 pub use metrics::IngestMetrics;
+use quota::{DiskUsage, OverQuota, Quota};
 
 /// The largest request body accepted, compressed or decoded (Sentry's envelope limit is
 /// larger, but a small team's SDKs never come near this).

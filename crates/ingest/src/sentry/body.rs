@@ -209,9 +209,15 @@ mod tests {
         let line = b"{\"dsn\":\"http://k@h/1\"}".to_vec();
         assert_eq!(first_line(None, &body, 100).unwrap(), Some(line.clone()));
         let z = gzip(&body);
-        assert_eq!(first_line(Some("gzip"), &z, 100).unwrap(), Some(line.clone()));
+        assert_eq!(
+            first_line(Some("gzip"), &z, 100).unwrap(),
+            Some(line.clone())
+        );
         // A prefix of the compressed bytes that holds the whole line is enough.
-        assert_eq!(first_line(None, &z[..z.len() / 2], 100).unwrap(), Some(line));
+        assert_eq!(
+            first_line(None, &z[..z.len() / 2], 100).unwrap(),
+            Some(line)
+        );
         assert_eq!(first_line(Some("gzip"), &z[..12], 100).unwrap(), None);
         // A first line longer than the cap is refused without decoding the rest.
         let bomb = gzip(&vec![b'a'; 16 * 1024 * 1024]);
