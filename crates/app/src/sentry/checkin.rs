@@ -91,7 +91,7 @@ impl App {
         let id = match monitor_id(project.id, &c.monitor_slug) {
             Some(id) if valid_slug(&c.monitor_slug) => id,
             _ => {
-                tracing::info!(
+                tracing::debug!(
                     operation = "check_in",
                     project = project.id,
                     error_type = "invalid",
@@ -101,7 +101,7 @@ impl App {
             }
         };
         // Held from counting to creating, so concurrent check-ins cannot pass the cap.
-        let _creating = self.errors.check_in_monitors.lock().await;
+        let creating = self.errors.check_in_monitors.lock().await;
         let existing = {
             let id = id.clone();
             self.with_store(move |s| s.monitor(&id))
@@ -120,7 +120,9 @@ impl App {
                     .await
                     .unwrap_or(u64::MAX);
                 if made >= u64::from(project.limits.check_in_monitors) {
-                    tracing::warn!(
+                    // Counted, and shown on the project page; a line each would let the
+                    // public key flood the log.
+                    tracing::debug!(
                         operation = "check_in",
                         project = project.id,
                         error_type = "monitor_limit",
@@ -156,7 +158,7 @@ impl App {
             }
             (Some(_), None) => {}
         }
-        drop(_creating);
+        drop(creating);
         let Some(token) = self.engine.heartbeat_token(&id) else {
             return CheckInOutcome::UnknownMonitor;
         };
