@@ -587,6 +587,19 @@ async fn a_full_disk_budget_refuses_new_payloads_and_keeps_the_old() {
         "{p}"
     );
     assert_eq!(p["limits"]["disk_budget_mb"], 1, "{p}");
+    let page = client()
+        .get(format!("{}/projects/44", pharos.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("MiB used of") && page.contains("1 MiB budget"),
+        "{page}"
+    );
     // Errors of other projects are untouched.
     let r = envelope(
         &pharos,
