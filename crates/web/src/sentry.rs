@@ -124,7 +124,7 @@ async fn ingest(
             match state.check_envelope_header_key(
                 project,
                 content_encoding.as_deref(),
-                &body.read,
+                body.bytes(),
                 complete,
             ) {
                 Ok(Some(_)) => break,
@@ -176,6 +176,8 @@ fn refusal(refused: SentryRefused) -> Response {
 /// A request body read in steps: as much as the key check needs, then the rest.
 struct BodyReader {
     stream: axum::body::BodyDataStream,
+    /// The first chunk, kept as it came so that a body of one chunk is never copied.
+    first: Option<Bytes>,
     read: Vec<u8>,
     done: bool,
 }
@@ -184,9 +186,23 @@ impl BodyReader {
     fn new(body: Body) -> BodyReader {
         BodyReader {
             stream: body.into_data_stream(),
+            first: None,
             read: Vec::new(),
             done: false,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(0, Bytes::len) + self.read.len()
+    }
+
+    /// What was read so far, in one piece.
+    fn bytes(&mut self) -> &[u8] {
+        if let Some(first) = self.first.take() {
+            let rest = std::mem::take(&mut self.read);
+            self.read = [&first[..], &rest[..]].concat();
+        }
+        &self.read
     }
 
     /// Reads the next chunk (past `limit` bytes read it is 401: no key found in time).
@@ -195,7 +211,7 @@ impl BodyReader {
         if self.done {
             return Ok(true);
         }
-        if self.read.len() >= limit {
+        if self.len() >= limit {
             return Err(reject(
                 StatusCode::UNAUTHORIZED,
                 "missing authentication: no key in the headers, the URL or the envelope header",
@@ -203,7 +219,11 @@ impl BodyReader {
         }
         match self.stream.next().await {
             None => self.done = true,
-            Some(Ok(chunk)) => self.read.extend_from_slice(&chunk),
+            Some(Ok(chunk)) if self.len() == 0 => self.first = Some(chunk),
+            Some(Ok(chunk)) => {
+                self.bytes();
+                self.read.extend_from_slice(&chunk);
+            }
             Some(Err(_)) => return Err(reject(StatusCode::BAD_REQUEST, "request body cut short")),
         }
         Ok(self.done)
@@ -211,21 +231,22 @@ impl BodyReader {
 
     async fn read_all(mut self, limit: usize) -> Result<Bytes, Response> {
         while !self.done {
-            if self.read.len() > limit {
-                return Err(reject(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body too large",
-                ));
+            if self.len() > limit {
+                break;
             }
             self.read_more(usize::MAX).await?;
         }
-        if self.read.len() > limit {
+        if self.len() > limit {
             return Err(reject(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request body too large",
             ));
         }
-        Ok(Bytes::from(self.read))
+        Ok(match (self.first, self.read.is_empty()) {
+            (Some(first), true) => first,
+            (Some(first), false) => Bytes::from([&first[..], &self.read[..]].concat()),
+            (None, _) => Bytes::from(self.read),
+        })
     }
 }
 

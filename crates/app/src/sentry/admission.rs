@@ -1,8 +1,9 @@
 //! What is checked before a Sentry body is decoded: the DSN key (from `X-Sentry-Auth` /
 //! `Authorization`, the `sentry_key` query parameter or, for an envelope, the header line's
 //! `dsn` — the only part of a body read before the key is known good, under a small cap),
-//! and decoding itself: off the async threads, a bounded number at once, with a bounded
-//! queue; a body that finds the queue full is refused with a retry time instead of waiting.
+//! and decoding itself: past a few KiB off the async threads, a bounded number at once,
+//! with a bounded queue; a body that finds the queue full is refused with a retry time
+//! instead of waiting.
 
 use pharos_ingest::sentry::{Envelope, auth, body};
 use tokio::sync::Semaphore;
@@ -15,6 +16,10 @@ use crate::{App, AppError};
 pub const ENVELOPE_HEADER_BYTES: usize = 8 * 1024;
 /// The most of a body (as sent, possibly compressed) read while looking for that line.
 pub const ENVELOPE_HEADER_READ_BYTES: usize = 64 * 1024;
+
+/// The most a compressed body is decoded on an async thread before it goes to a blocking
+/// one.
+const DECODE_INLINE_BYTES: usize = 64 * 1024;
 
 /// Bodies decoded at once, and the most admitted (decoding or waiting to).
 const DECODING_AT_ONCE_MIN: usize = 2;
@@ -150,6 +155,17 @@ impl App {
         ) && !raw.as_ref().starts_with(&[0x1f, 0x8b]);
         if plain {
             return body::decode(None, raw.as_ref(), super::MAX_BODY_BYTES).map_err(refuse);
+        }
+        // Most compressed bodies are a few KiB once decoded: decoding them here is cheaper
+        // than a thread hand-off, and bounded by the small cap; a body that decodes past
+        // it starts over on a blocking thread.
+        match body::decode(encoding.as_deref(), raw.as_ref(), DECODE_INLINE_BYTES) {
+            Ok(decoded) => {
+                m.decoded(decoded.len());
+                return Ok(decoded);
+            }
+            Err(body::BodyError::TooLarge { .. }) => {}
+            Err(e) => return Err(refuse(e)),
         }
         let slots = &self.errors.decoding;
         let Ok(_admitted) = slots.admitted.try_acquire() else {
