@@ -12,6 +12,9 @@ import time
 from playwright.sync_api import Page, expect
 
 CONFIG = """\
+web:
+  status_page:
+    monitors: [healthy-api, closed-port, nightly-job]
 monitors:
   - name: Healthy API
     interval: 1s

@@ -26,6 +26,9 @@ from harness import Pharos  # noqa: E402
 ADMIN_TOKEN = "pharos-sentry-e2e-token-0123456789"
 KEY = "e2esdkkey0123456789abcdef0123456"
 PROJECT = 42
+# A project with a quota of one transaction a minute.
+LIMITED_KEY = "e2elimitedkey0123456789abcdef01"
+LIMITED_PROJECT = 43
 
 
 class SentryPharos(Pharos):
@@ -79,6 +82,11 @@ projects:
     name: shop
     keys: ["{KEY}"]
     rate_limit: 0
+  - id: {LIMITED_PROJECT}
+    name: limited
+    keys: ["{LIMITED_KEY}"]
+    limits:
+      transactions_per_minute: 1
 """,
     )
     p.start()

@@ -315,3 +315,25 @@ sentry_sdk.flush()
     import time
     time.sleep(0.5)
     assert not pharos.issues('"sent with a wrong key"')
+
+
+def test_the_sdk_holds_back_a_category_over_quota_and_sends_the_rest(pharos):
+    import urllib.request
+    from conftest import KEY, LIMITED_KEY, LIMITED_PROJECT, PROJECT
+
+    dsn = pharos.dsn.replace(KEY, LIMITED_KEY).replace(f"/{PROJECT}", f"/{LIMITED_PROJECT}")
+    pharos.run_sdk(init() + """
+for i in range(4):
+    with sentry_sdk.start_transaction(name="limited-job", op="task"):
+        pass
+    sentry_sdk.flush()
+sentry_sdk.capture_message("errors pass a transaction quota")
+sentry_sdk.flush()
+""", dsn=dsn)
+    pharos.wait("the error", lambda: pharos.issues('"errors pass a transaction quota"'))
+    metrics = urllib.request.urlopen(pharos.url + "/metrics", timeout=10).read().decode()
+    refused = next(l for l in metrics.splitlines()
+                   if l.startswith('pharos_sentry_items_total{outcome="rate_limited",type="transaction"}'))
+    # One refused with `X-Sentry-Rate-Limits: <n>:transaction:project:quota`; the SDK then
+    # kept the other two to itself instead of sending them.
+    assert float(refused.rsplit(" ", 1)[1]) == 1.0, refused

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::HumanDuration;
-use pharos_model::project::{ErrorAlertSettings, ProjectSettings, validate_name};
+use pharos_model::project::{ErrorAlertSettings, ProjectLimits, ProjectSettings, validate_name};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -41,6 +41,20 @@ pub struct ProjectView {
     #[serde(flatten)]
     pub settings: ProjectSettings,
     pub created_at: DateTime<Utc>,
+    /// What the project uses of its limits (on the single project's answer and page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ProjectUsage>,
+}
+
+/// What a project uses of its disk budget and check-in monitors.
+#[derive(Serialize, Clone, Debug)]
+pub struct ProjectUsage {
+    /// Bytes its stored event payloads (compressed) and attachments take.
+    pub disk_used_bytes: u64,
+    /// `limits.disk_budget_mb` in bytes; 0 for none.
+    pub disk_budget_bytes: u64,
+    /// Heartbeat monitors its check-ins have created.
+    pub check_in_monitors: u64,
 }
 
 /// `http://<key>@<host:port>[/prefix]/<project>` from Pharos's external URL.
@@ -83,6 +97,7 @@ impl ProjectView {
             keys,
             settings: p.settings,
             created_at: p.created_at,
+            usage: None,
         }
     }
 }
@@ -99,6 +114,8 @@ pub struct NewProject {
     #[serde(default = "ProjectSettings::default_rate_limit")]
     pub rate_limit: u32,
     #[serde(default)]
+    pub limits: ProjectLimits,
+    #[serde(default)]
     pub alerts: ErrorAlertSettings,
 }
 
@@ -110,6 +127,7 @@ impl NewProject {
             platform,
             retention: d.retention,
             rate_limit: d.rate_limit,
+            limits: d.limits,
             alerts: d.alerts,
         }
     }
@@ -118,6 +136,7 @@ impl NewProject {
         ProjectSettings {
             retention: self.retention,
             rate_limit: self.rate_limit,
+            limits: self.limits.clone(),
             alerts: self.alerts.clone(),
         }
     }
@@ -130,6 +149,19 @@ impl App {
 
     pub async fn project(&self, id: i64) -> Result<Project, AppError> {
         self.with_store(move |s| s.errors().project(id)).await
+    }
+
+    /// What the project uses of its disk budget and check-in monitors, measured now.
+    pub async fn project_usage(&self, p: &Project) -> Result<ProjectUsage, AppError> {
+        let prefix = crate::monitors::check_in_prefix(p.id);
+        let check_in_monitors = self
+            .with_store(move |s| s.count_monitors_with_id_prefix(&prefix))
+            .await?;
+        Ok(ProjectUsage {
+            disk_used_bytes: self.stored_payload_bytes(p.id).await?,
+            disk_budget_bytes: p.settings.limits.disk_budget_mb.saturating_mul(1024 * 1024),
+            check_in_monitors,
+        })
     }
 
     pub async fn create_project(
@@ -175,6 +207,7 @@ impl App {
             platform: current.platform,
             retention: current.settings.retention,
             rate_limit: current.settings.rate_limit,
+            limits: current.settings.limits,
             alerts: current.settings.alerts,
         })
         .map_err(|e| AppError::Internal(e.to_string()))?;

@@ -26,6 +26,8 @@ pub struct ProjectSpec {
     #[serde(default = "default_rate_limit")]
     pub rate_limit: u32,
     #[serde(default)]
+    pub limits: ProjectLimits,
+    #[serde(default)]
     pub alerts: ErrorAlertSettings,
 }
 
@@ -71,6 +73,8 @@ pub struct ProjectSettings {
     #[serde(default = "default_rate_limit")]
     pub rate_limit: u32,
     #[serde(default)]
+    pub limits: ProjectLimits,
+    #[serde(default)]
     pub alerts: ErrorAlertSettings,
 }
 
@@ -79,7 +83,48 @@ impl Default for ProjectSettings {
         ProjectSettings {
             retention: default_retention(),
             rate_limit: default_rate_limit(),
+            limits: ProjectLimits::default(),
             alerts: ErrorAlertSettings::default(),
+        }
+    }
+}
+
+/// What a project's public key (shipped in apps, so public) can make Pharos keep, beside
+/// the error events of `rate_limit`. Quotas are per minute; 0 means none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectLimits {
+    /// Transactions (and their spans) accepted per minute.
+    pub transactions_per_minute: u32,
+    /// Session updates and session aggregates accepted per minute.
+    pub sessions_per_minute: u32,
+    /// SDK log records accepted per minute.
+    pub logs_per_minute: u32,
+    /// Cron check-ins accepted per minute.
+    pub check_ins_per_minute: u32,
+    /// Attachment bytes accepted per minute, in MiB.
+    pub attachment_mb_per_minute: u32,
+    /// Disk the project's event payloads and attachments may take, in MiB; beyond it new
+    /// ones are refused until retention frees room (0 = no budget).
+    pub disk_budget_mb: u64,
+    /// Heartbeat monitors this project's cron check-ins may create.
+    pub check_in_monitors: u32,
+    /// Transaction names and issues with series of their own in the metrics; the rest
+    /// are counted under `<other>`.
+    pub series: u32,
+}
+
+impl Default for ProjectLimits {
+    fn default() -> Self {
+        ProjectLimits {
+            transactions_per_minute: 6000,
+            sessions_per_minute: 6000,
+            logs_per_minute: 60_000,
+            check_ins_per_minute: 600,
+            attachment_mb_per_minute: 100,
+            disk_budget_mb: 1024,
+            check_in_monitors: 50,
+            series: 100,
         }
     }
 }
@@ -150,6 +195,7 @@ impl ProjectSpec {
         ProjectSettings {
             retention: self.retention,
             rate_limit: self.rate_limit,
+            limits: self.limits.clone(),
             alerts: self.alerts.clone(),
         }
     }

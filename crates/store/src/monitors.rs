@@ -351,6 +351,17 @@ impl Store {
         Ok(rows.into_iter().map(|r| self.opened(r)).collect())
     }
 
+    /// How many monitors have an id starting with `prefix` (a project's check-in monitors).
+    pub fn count_monitors_with_id_prefix(&self, prefix: &str) -> Result<u64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM monitors WHERE substr(id, 1, length(?1)) = ?1",
+                [prefix],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
     /// One page of monitors in name order, optionally of one state, with the total count.
     pub fn list_monitors(
         &self,

@@ -97,7 +97,9 @@ pub async fn page(
         Ok(v) => v,
         Err(e) => return error_page(e, signed_in),
     };
-    let p = view(&state, project);
+    let usage = state.project_usage(&project).await;
+    let mut p = view(&state, project);
+    p.usage = usage.ok();
     let body = project_body(&p, &releases, &reports);
     layout::page(&p.name, Nav::Projects, signed_in, body).into_response()
 }
@@ -162,12 +164,39 @@ fn keys(p: &ProjectView) -> Markup {
     }
 }
 
+fn per_minute(n: u32, what: &str) -> String {
+    match n {
+        0 => format!("{what}: no quota"),
+        n => format!("{n} {what}/min"),
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 fn settings(p: &ProjectView) -> Markup {
     let a = &p.settings.alerts;
+    let l = &p.settings.limits;
     html! {
         dl.kv {
             dt { "Retention" } dd { (p.settings.retention) " (event counts are kept regardless)" }
             dt { "Quota" } dd { @if p.settings.rate_limit == 0 { "none" } @else { (p.settings.rate_limit) " events per minute" } }
+            dt { "Other quotas" } dd data-testid="quotas" {
+                (per_minute(l.transactions_per_minute, "transactions")) " · "
+                (per_minute(l.sessions_per_minute, "sessions")) " · "
+                (per_minute(l.logs_per_minute, "log records")) " · "
+                (per_minute(l.check_ins_per_minute, "check-ins")) " · "
+                (per_minute(l.attachment_mb_per_minute, "MiB of attachments"))
+            }
+            dt { "Disk" } dd data-testid="disk" {
+                @if let Some(u) = &p.usage { (mib(u.disk_used_bytes)) " used of " }
+                @if l.disk_budget_mb == 0 { "no budget" } @else { (l.disk_budget_mb) " MiB budget for event payloads and attachments" }
+            }
+            dt { "Check-in monitors" } dd {
+                @if let Some(u) = &p.usage { (u.check_in_monitors) " of " }
+                "at most " (l.check_in_monitors) " made by cron check-ins"
+            }
             dt { "Alerts" } dd {
                 @if a.new_issue { "new issues · " } @if a.regression { "regressions · " }
                 @if let Some(n) = a.events_per_minute { "more than " (n) " events/min · " }

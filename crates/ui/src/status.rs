@@ -1,5 +1,7 @@
-//! `/status`: the page a user shows their customers. It names monitors and their state
-//! and uptime, never targets, errors or labels.
+//! `/status`: the page a user shows their customers. It names the monitors the config
+//! chooses for it (`web.status_page.monitors`; none unless chosen, so nothing made by an
+//! API call or a Sentry check-in reaches customers by default) with their state and
+//! uptime, never targets, errors or labels.
 
 use axum::extract::State;
 use axum::http::Uri;
@@ -29,7 +31,7 @@ pub async fn page(
         Ok(r) => r,
         Err(e) => return error_page(e, signed_in),
     };
-    render(&settings.title, &rows).into_response()
+    render(&settings.title, &rows, signed_in).into_response()
 }
 
 /// A monitor as customers see it.
@@ -39,14 +41,13 @@ struct Row {
     uptime: UptimePercent,
 }
 
-/// The chosen monitors in their order, or every one not labelled `public: "false"`.
+/// The chosen monitors in their order.
 fn load_rows(s: &Store, chosen: &[MonitorId]) -> pharos_store::Result<Vec<Row>> {
-    let mut all = s.list_monitors(None, 0, u64::MAX >> 1)?.0;
-    if chosen.is_empty() {
-        all.retain(|(r, _)| r.spec.labels.get("public").map(String::as_str) != Some("false"));
-    } else {
-        all.retain(|(r, _)| chosen.contains(&r.spec.id));
-        all.sort_by_key(|(r, _)| chosen.iter().position(|c| *c == r.spec.id));
+    let mut all = Vec::with_capacity(chosen.len());
+    for id in chosen {
+        if let Some((record, status)) = s.monitor(id)? {
+            all.push((record, status));
+        }
     }
     let ids: Vec<_> = all.iter().map(|(r, _)| r.spec.id.clone()).collect();
     let uptime = s.uptime(&ids, Utc::now())?;
@@ -90,7 +91,7 @@ fn headline(rows: &[Row]) -> (&'static str, &'static str) {
 }
 
 /// A page of its own, not the app's layout: customers get no navigation or sign-in.
-fn render(title: &str, rows: &[Row]) -> Markup {
+fn render(title: &str, rows: &[Row], signed_in: bool) -> Markup {
     let (class, headline) = headline(rows);
     html! {
         (DOCTYPE)
@@ -115,7 +116,12 @@ fn render(title: &str, rows: &[Row]) -> Markup {
                             }
                         }
                     }
-                    @if rows.is_empty() { div.status-row.muted { "Nothing to show yet." } }
+                    @if rows.is_empty() && signed_in {
+                        div.status-row.muted data-testid="none-chosen" {
+                            "No monitors are shown here: list the ones your customers should see under "
+                            code { "web.status_page.monitors" } " in the config."
+                        }
+                    } @else if rows.is_empty() { div.status-row.muted { "Nothing to show yet." } }
                 }
                 p.small.muted { "Updated " (Utc::now().format("%Y-%m-%d %H:%M UTC")) ". Uptime over the last 30 days." }
             } }

@@ -1,15 +1,19 @@
 //! The Sentry ingest endpoints: `POST /api/<project>/envelope/` and `/store/` (also under
 //! a DSN path prefix), answered the way SDKs expect (200 with the id, 400, 401, 413, 429
-//! with `Retry-After` and `X-Sentry-Rate-Limits`), with CORS for browser SDKs. The work is
-//! [`pharos_app::App::accept_sentry`].
+//! with `Retry-After` and `X-Sentry-Rate-Limits`), with CORS for browser SDKs. The key is
+//! checked before the body is read (of an envelope that carries it only in its header
+//! line, just that line); the work is [`pharos_app::App::accept_sentry`].
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use pharos_app::AppError;
 use pharos_app::sentry::NOT_KEPT_CATEGORIES;
-use pharos_app::sentry::{Endpoint, SentryRequest};
+use pharos_app::sentry::admission::{ENVELOPE_HEADER_READ_BYTES, KeyCheck};
+use pharos_app::sentry::quota::OverQuota;
+use pharos_app::sentry::{Endpoint, SentryRefused, SentryRequest};
 use serde_json::json;
 
 use crate::SharedState;
@@ -20,7 +24,7 @@ pub async fn envelope(
     Path(project): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     ingest(
         &state,
@@ -38,7 +42,7 @@ pub async fn store(
     Path(project): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     ingest(
         &state,
@@ -81,11 +85,15 @@ pub async fn prefixed(State(state): State<SharedState>, req: Request) -> Respons
     }
     let query = req.uri().query().map(str::to_owned);
     let headers = req.headers().clone();
-    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(_) => return reject(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
-    };
-    ingest(&state, endpoint, &project, query.as_deref(), &headers, body).await
+    ingest(
+        &state,
+        endpoint,
+        &project,
+        query.as_deref(),
+        &headers,
+        req.into_body(),
+    )
+    .await
 }
 
 async fn ingest(
@@ -94,7 +102,7 @@ async fn ingest(
     project: &str,
     query: Option<&str>,
     headers: &HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let header = |name: &str| {
         headers
@@ -102,11 +110,38 @@ async fn ingest(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
+    let content_encoding = header(header::CONTENT_ENCODING.as_str());
+    let auth_header = header("x-sentry-auth").or_else(|| header(header::AUTHORIZATION.as_str()));
+    let mut body = BodyReader::new(body);
+    match state.check_sentry_key(endpoint, project, auth_header.as_deref(), query) {
+        Err(refused) => return refusal(refused),
+        Ok(KeyCheck::Authenticated(_)) => {}
+        Ok(KeyCheck::InEnvelopeHeader) => loop {
+            let complete = match body.read_more(ENVELOPE_HEADER_READ_BYTES).await {
+                Ok(complete) => complete,
+                Err(response) => return response,
+            };
+            match state.check_envelope_header_key(
+                project,
+                content_encoding.as_deref(),
+                body.bytes(),
+                complete,
+            ) {
+                Ok(Some(_)) => break,
+                Ok(None) => {}
+                Err(refused) => return refusal(refused),
+            }
+        },
+    }
+    let body = match body.read_all(MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(response) => return response,
+    };
     let request = SentryRequest {
         endpoint,
         project: project.to_string(),
-        content_encoding: header(header::CONTENT_ENCODING.as_str()),
-        auth_header: header("x-sentry-auth").or_else(|| header(header::AUTHORIZATION.as_str())),
+        content_encoding,
+        auth_header,
         query: query.map(str::to_owned),
         body,
     };
@@ -117,41 +152,126 @@ async fn ingest(
                 None => json!({}),
             };
             let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
-            set_rate_limits(resp.headers_mut(), accepted.quota_retry_after);
+            set_rate_limits(resp.headers_mut(), &accepted.over_quota);
             with_cors(resp)
         }
-        Err(refused) => {
-            let status = crate::api::status_of(&refused.error);
-            let mut resp = reject(status, &refused.error.to_string());
-            set_rate_limits(resp.headers_mut(), refused.quota_retry_after);
-            if let AppError::RateLimited {
-                retry_after_secs, ..
-            } = refused.error
-            {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            }
-            // The error store cannot write now; it takes events again once the disk does.
-            if let AppError::Unavailable(_) = refused.error {
-                resp.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(pharos_app::health::STORE_RETRY_AFTER_SECS),
-                );
-            }
-            resp
-        }
+        Err(refused) => refusal(refused),
     }
 }
 
-/// `X-Sentry-Rate-Limits`: the categories Pharos does not keep (for a day, re-sent with
-/// every answer) and, when over quota, the error categories until the next minute.
-fn set_rate_limits(h: &mut HeaderMap, quota_retry: Option<u64>) {
+fn refusal(refused: SentryRefused) -> Response {
+    let status = crate::api::status_of(&refused.error);
+    let mut resp = reject(status, &refused.error.to_string());
+    set_rate_limits(resp.headers_mut(), &refused.over_quota);
+    if let AppError::RateLimited {
+        retry_after_secs, ..
+    } = refused.error
+    {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    }
+    // The error store cannot write now; it takes events again once the disk does.
+    if let AppError::Unavailable(_) = refused.error {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(pharos_app::health::STORE_RETRY_AFTER_SECS),
+        );
+    }
+    resp
+}
+
+/// A request body read in steps: as much as the key check needs, then the rest.
+struct BodyReader {
+    stream: axum::body::BodyDataStream,
+    /// The first chunk, kept as it came so that a body of one chunk is never copied.
+    first: Option<Bytes>,
+    read: Vec<u8>,
+    done: bool,
+}
+
+impl BodyReader {
+    fn new(body: Body) -> BodyReader {
+        BodyReader {
+            stream: body.into_data_stream(),
+            first: None,
+            read: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(0, Bytes::len) + self.read.len()
+    }
+
+    /// What was read so far, in one piece.
+    fn bytes(&mut self) -> &[u8] {
+        if let Some(first) = self.first.take() {
+            let rest = std::mem::take(&mut self.read);
+            self.read = [&first[..], &rest[..]].concat();
+        }
+        &self.read
+    }
+
+    /// Reads the next chunk (past `limit` bytes read it is 401: no key found in time).
+    /// Returns whether the body is complete.
+    async fn read_more(&mut self, limit: usize) -> Result<bool, Response> {
+        if self.done {
+            return Ok(true);
+        }
+        if self.len() >= limit {
+            return Err(reject(
+                StatusCode::UNAUTHORIZED,
+                "missing authentication: no key in the headers, the URL or the envelope header",
+            ));
+        }
+        match self.stream.next().await {
+            None => self.done = true,
+            Some(Ok(chunk)) if self.len() == 0 => self.first = Some(chunk),
+            Some(Ok(chunk)) => {
+                self.bytes();
+                self.read.extend_from_slice(&chunk);
+            }
+            Some(Err(_)) => return Err(reject(StatusCode::BAD_REQUEST, "request body cut short")),
+        }
+        Ok(self.done)
+    }
+
+    async fn read_all(mut self, limit: usize) -> Result<Bytes, Response> {
+        while !self.done {
+            if self.len() > limit {
+                break;
+            }
+            self.read_more(usize::MAX).await?;
+        }
+        if self.len() > limit {
+            return Err(reject(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+            ));
+        }
+        Ok(match (self.first, self.read.is_empty()) {
+            (Some(first), true) => first,
+            (Some(first), false) => Bytes::from([&first[..], &self.read[..]].concat()),
+            (None, _) => Bytes::from(self.read),
+        })
+    }
+}
+
+/// `X-Sentry-Rate-Limits` (`retry_after:categories:scope:reason_code`, comma-separated):
+/// the categories Pharos does not keep (for a day, re-sent with every answer) and each
+/// category over the project's quota, until its quota refills.
+fn set_rate_limits(h: &mut HeaderMap, over_quota: &[OverQuota]) {
     let mut value = format!(
         "86400:{}:organization:not_kept",
         NOT_KEPT_CATEGORIES.join(";")
     );
-    if let Some(retry) = quota_retry {
-        value.push_str(&format!(", {retry}:error;default;security:project:quota"));
+    for o in over_quota {
+        value.push_str(&format!(
+            ", {}:{}:project:{}",
+            o.retry_after_secs,
+            o.category.sentry_names(),
+            o.reason.as_str()
+        ));
     }
     if let Ok(v) = HeaderValue::from_str(&value) {
         h.insert("x-sentry-rate-limits", v);
@@ -163,7 +283,7 @@ fn reject(status: StatusCode, detail: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(detail) {
         resp.headers_mut().insert("x-sentry-error", v);
     }
-    set_rate_limits(resp.headers_mut(), None);
+    set_rate_limits(resp.headers_mut(), &[]);
     with_cors(resp)
 }
 

@@ -29,7 +29,8 @@ pub struct StatusPageSettings {
     /// The heading customers see.
     #[serde(default = "default_title")]
     pub title: String,
-    /// Monitors shown, in this order; empty shows every monitor not labelled `public: "false"`.
+    /// Monitors shown, in this order; none when empty, so that no monitor (one made through
+    /// the API or by a Sentry check-in) reaches customers unless chosen here.
     #[serde(default)]
     pub monitors: Vec<MonitorId>,
 }

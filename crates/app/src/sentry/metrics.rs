@@ -1,10 +1,44 @@
 //! Ingest metrics, and the error and transaction counts as series (per project, level and
-//! issue) so that rules and dashboards can use them.
+//! issue) so that rules and dashboards can use them. Transaction names and issue ids come
+//! from whoever holds a project's public key, so each project gets series of their own for
+//! at most `limits.series` of each (the first seen since start); the rest are counted
+//! under [`OTHER`].
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
 
 use super::directory::ProjectInfo;
 use pharos_store::errors::IngestOutcome;
+
+/// The label value that counts every transaction name or issue past a project's cap.
+pub const OTHER: &str = "<other>";
+
+/// Which label values have series of their own, per project and label.
+#[derive(Default)]
+struct NamedSeries {
+    names: Mutex<HashMap<(i64, &'static str), HashSet<String>>>,
+}
+
+impl NamedSeries {
+    /// `value` itself while the project has fewer than `cap` values for `label` (or already
+    /// has this one), [`OTHER`] after.
+    fn label<'a>(&self, project: i64, label: &'static str, value: &'a str, cap: u32) -> &'a str {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = names.entry((project, label)).or_default();
+        if seen.contains(value) {
+            return value;
+        }
+        if seen.len() < cap as usize {
+            seen.insert(value.to_owned());
+            return value;
+        }
+        OTHER
+    }
+}
 
 #[derive(Clone)]
 pub struct IngestMetrics {
@@ -16,6 +50,8 @@ pub struct IngestMetrics {
     transaction_duration: HistogramVec,
     discarded: IntCounterVec,
     latency: Histogram,
+    decoded_bytes: IntCounter,
+    named: Arc<NamedSeries>,
 }
 
 impl IngestMetrics {
@@ -47,6 +83,11 @@ impl IngestMetrics {
             ]),
         )?;
         registry.register(Box::new(latency.clone()))?;
+        let decoded_bytes = IntCounter::new(
+            "pharos_sentry_decoded_bytes_total",
+            "Bytes of compressed Sentry bodies decoded (only ever after their key was checked).",
+        )?;
+        registry.register(Box::new(decoded_bytes.clone()))?;
         Ok(IngestMetrics {
             envelopes: counter(
                 "pharos_sentry_envelopes_total",
@@ -80,6 +121,8 @@ impl IngestMetrics {
                 &["project"],
             )?,
             latency,
+            decoded_bytes,
+            named: Arc::default(),
         })
     }
 
@@ -93,6 +136,10 @@ impl IngestMetrics {
         self.items.with_label_values(&[ty, outcome]).inc();
     }
 
+    pub fn decoded(&self, bytes: usize) {
+        self.decoded_bytes.inc_by(bytes as u64);
+    }
+
     pub fn latency(&self, secs: f64) {
         self.latency.observe(secs);
     }
@@ -104,13 +151,15 @@ impl IngestMetrics {
         labels: &[(&'static str, String)],
     ) {
         let p = project.name.as_str();
+        let cap = project.limits.series;
         for e in o.events.iter().filter(|e| !e.duplicate) {
             self.events.with_label_values(&[p, e.level.as_str()]).inc();
-            self.issue_events
-                .with_label_values(&[p, e.issue_id.to_string().as_str()])
-                .inc();
+            let issue = e.issue_id.to_string();
+            let issue = self.named.label(project.id, "issue", &issue, cap);
+            self.issue_events.with_label_values(&[p, issue]).inc();
         }
         for (name, duration_ms, failed) in &o.transactions {
+            let name = self.named.label(project.id, "transaction", name, cap);
             let status = if *failed { "failed" } else { "ok" };
             self.transactions
                 .with_label_values(&[p, name, status])
@@ -125,5 +174,22 @@ impl IngestMetrics {
                 self.discarded.with_label_values(&[p]).inc_by(n);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_past_the_cap_share_one_series() {
+        let n = NamedSeries::default();
+        assert_eq!(n.label(1, "transaction", "/a", 2), "/a");
+        assert_eq!(n.label(1, "transaction", "/b", 2), "/b");
+        assert_eq!(n.label(1, "transaction", "/c", 2), OTHER);
+        assert_eq!(n.label(1, "transaction", "/a", 2), "/a");
+        // Each project and label has its own cap.
+        assert_eq!(n.label(2, "transaction", "/c", 2), "/c");
+        assert_eq!(n.label(1, "issue", "7", 2), "7");
     }
 }

@@ -1,24 +1,29 @@
-//! Accepting what Sentry SDKs send (`/api/<project>/envelope/` and `/store/`): the body
-//! decoded within its size cap, the DSN key checked before any item is processed, items
-//! scrubbed and turned into records, the project's quota, the durable commit to the error
-//! store, then what follows from it: issue signals for the alert evaluator, SDK logs into
-//! the log store, cron check-ins driving heartbeat monitors, and the ingest counters.
+//! Accepting what Sentry SDKs send (`/api/<project>/envelope/` and `/store/`): the DSN key
+//! checked before the body is decoded ([`admission`]), the body decoded within its size
+//! cap, items scrubbed and turned into records, the project's quotas ([`quota`]), the
+//! durable commit to the error store, then what follows from it: issue signals for the
+//! alert evaluator, SDK logs into the log store, cron check-ins driving heartbeat monitors,
+//! and the ingest counters.
 
+pub mod admission;
 pub mod checkin;
 pub mod directory;
 mod metrics;
+pub mod quota;
 
 use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use pharos_evaluate::IssueSignal;
-use pharos_ingest::sentry::{self, Envelope, Limits, Processed, Record, Scrubber, auth, body};
+use pharos_ingest::sentry::{self, Envelope, Limits, Processed, Record, Scrubber};
 use pharos_store::errors::{IngestBatch, IngestOutcome};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{App, AppError, Caller};
-use directory::{Directory, ProjectInfo, Quota};
+use admission::DecodeSlots;
+use directory::{Directory, ProjectInfo};
 pub use metrics::IngestMetrics;
+use quota::{DiskUsage, OverQuota, Quota};
 
 /// The largest request body accepted, compressed or decoded (Sentry's envelope limit is
 /// larger, but a small team's SDKs never come near this).
@@ -26,17 +31,18 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub use pharos_ingest::sentry::NOT_KEPT_CATEGORIES;
 
-/// Bodies above this are decoded off the async threads.
-const DECODE_INLINE_BYTES: usize = 256 * 1024;
-
 /// Error-tracking ingest state: the project keys, the scrubber, limits and quota.
 pub struct ErrorIngest {
     pub directory: RwLock<Directory>,
     pub scrubber: RwLock<Arc<Scrubber>>,
     pub limits: Limits,
     pub quota: Quota,
+    pub disk_usage: DiskUsage,
     pub signals: UnboundedSender<IssueSignal>,
     pub metrics: IngestMetrics,
+    pub decoding: DecodeSlots,
+    /// Held while a check-in may create a monitor, so the per-project cap holds.
+    pub check_in_monitors: tokio::sync::Mutex<()>,
 }
 
 impl ErrorIngest {
@@ -46,8 +52,11 @@ impl ErrorIngest {
             scrubber: RwLock::new(Arc::new(Scrubber::default())),
             limits: Limits::default(),
             quota: Quota::default(),
+            disk_usage: DiskUsage::default(),
             signals,
             metrics,
+            decoding: DecodeSlots::default(),
+            check_in_monitors: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -89,26 +98,26 @@ pub struct SentryRequest<B> {
     pub body: B,
 }
 
-/// An accepted request: the id to answer with, and the quota's retry time when part of it
-/// was over the project's quota.
+/// An accepted request: the id to answer with, and the categories of it that were over
+/// the project's quota.
 #[derive(Debug)]
 pub struct SentryAccepted {
     pub id: Option<String>,
-    pub quota_retry_after: Option<u64>,
+    pub over_quota: Vec<OverQuota>,
 }
 
-/// A refused request, with the quota's retry time the SDK should still be told.
+/// A refused request, with the categories over quota the SDK should still be told.
 #[derive(Debug)]
 pub struct SentryRefused {
     pub error: AppError,
-    pub quota_retry_after: Option<u64>,
+    pub over_quota: Vec<OverQuota>,
 }
 
 impl From<AppError> for SentryRefused {
     fn from(error: AppError) -> SentryRefused {
         SentryRefused {
             error,
-            quota_retry_after: None,
+            over_quota: Vec::new(),
         }
     }
 }
@@ -133,23 +142,19 @@ impl App {
             m.envelope(outcome);
             SentryRefused::from(error)
         };
-        let Ok(project_id) = request.project.parse::<i64>() else {
-            return Err(AppError::NotFound(format!("project {:?}", request.project)).into());
-        };
-        let data = decode(request.content_encoding, request.body)
-            .await
-            .map_err(|e| match e {
-                e @ body::BodyError::TooLarge { .. } => {
-                    refuse("too_large", AppError::TooLarge(e.to_string()))
-                }
-                e @ body::BodyError::Unsupported(_) => {
-                    refuse("bad_encoding", AppError::UnsupportedEncoding(e.to_string()))
-                }
-                e => refuse("invalid", AppError::invalid(e.to_string())),
-            })?;
+        // The key first: nothing of a body is decoded for a request without a good one.
+        let info = self.sentry_caller(
+            request.endpoint,
+            &request.project,
+            request.content_encoding.as_deref(),
+            request.auth_header.as_deref(),
+            request.query.as_deref(),
+            request.body.as_ref(),
+        )?;
+        let data = self
+            .decode_sentry_body(request.content_encoding, request.body)
+            .await?;
         let received = Utc::now();
-        // Framing is cheap and may carry the key (the `dsn` header); the items are
-        // processed only once the key is known to be good.
         let envelope = match request.endpoint {
             Endpoint::Envelope => Some(
                 Envelope::parse(&data)
@@ -157,27 +162,6 @@ impl App {
             ),
             Endpoint::Store => None,
         };
-        let key = request
-            .auth_header
-            .as_deref()
-            .and_then(auth::key_from_auth_header)
-            .map(str::to_owned)
-            .or_else(|| request.query.as_deref().and_then(auth::key_from_query))
-            .or_else(|| {
-                envelope
-                    .as_ref()
-                    .and_then(Envelope::dsn)
-                    .and_then(auth::key_from_dsn)
-            });
-        let info = {
-            let dir = self
-                .errors
-                .directory
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
-            dir.authenticate(project_id, key.as_deref())
-        }
-        .map_err(|e| refuse("unauthorized", AppError::Unauthorized(e.message().into())))?;
         let caller = Caller::ProjectKey { project: info.id };
         let scrubber = self.errors.scrubber();
         let (processed, id_from_header) = match &envelope {
@@ -215,7 +199,11 @@ impl App {
         let Processed {
             records, framing, ..
         } = processed;
-        let (kept, check_ins, retry_after) = self.apply_quota(&info, records, received);
+        let quota::Admitted {
+            kept,
+            check_ins,
+            over: over_quota,
+        } = self.apply_quota(&info, records, received, data.len()).await;
         let answer_id = kept
             .iter()
             .find_map(|r| match r {
@@ -224,7 +212,7 @@ impl App {
                 _ => None,
             })
             .or(id_from_header);
-        if let Some(retry) = retry_after
+        if let Some(retry) = over_quota.iter().map(|o| o.retry_after_secs).max()
             && kept.is_empty()
             && check_ins.is_empty()
         {
@@ -234,7 +222,7 @@ impl App {
                     message: "project quota exceeded".into(),
                     retry_after_secs: retry,
                 },
-                quota_retry_after: Some(retry),
+                over_quota,
             });
         }
 
@@ -265,8 +253,8 @@ impl App {
             }
         }
         for c in check_ins {
-            m.item("check_in", "accepted");
-            self.apply_check_in(&caller, &info, c).await;
+            let outcome = self.apply_check_in(&caller, &info, c).await;
+            m.item("check_in", outcome.as_str());
         }
         m.latency(started.elapsed().as_secs_f64());
 
@@ -276,45 +264,14 @@ impl App {
             tracing::info!(operation = "sentry_ingest", project = info.id, error_type = "framing", error = %f, "envelope cut short");
             return Err(SentryRefused {
                 error: AppError::invalid(f.to_string()),
-                quota_retry_after: retry_after,
+                over_quota,
             });
         }
         m.envelope("accepted");
         Ok(SentryAccepted {
             id: answer_id,
-            quota_retry_after: retry_after,
+            over_quota,
         })
-    }
-
-    /// The quota counts error events; over it they are dropped and the SDK told to wait.
-    /// Returns the records to store, the check-ins, and the quota's retry time.
-    fn apply_quota(
-        &self,
-        info: &ProjectInfo,
-        records: Vec<Record>,
-        received: chrono::DateTime<Utc>,
-    ) -> (Vec<Record>, Vec<sentry::CheckIn>, Option<u64>) {
-        let m = &self.errors.metrics;
-        let wanted = records
-            .iter()
-            .filter(|r| matches!(r, Record::Event(_)))
-            .count() as u32;
-        let (granted, retry_after) = self.errors.quota.take(info, wanted, received.timestamp());
-        let mut events_left = granted;
-        let mut kept = Vec::with_capacity(records.len());
-        let mut check_ins = Vec::new();
-        for r in records {
-            match r {
-                Record::Event(_) if events_left == 0 => m.item("event", "rate_limited"),
-                Record::Event(e) => {
-                    events_left -= 1;
-                    kept.push(Record::Event(e));
-                }
-                Record::CheckIn(c) => check_ins.push(c),
-                other => kept.push(other),
-            }
-        }
-        (kept, check_ins, retry_after)
     }
 
     /// Commits the records through the error store's writer, counts them and tells the
@@ -370,21 +327,6 @@ impl App {
             }
         }
         Ok(outcome)
-    }
-}
-
-async fn decode<B: AsRef<[u8]> + Send + 'static>(
-    encoding: Option<String>,
-    raw: B,
-) -> Result<Vec<u8>, body::BodyError> {
-    if raw.as_ref().len() > DECODE_INLINE_BYTES {
-        tokio::task::spawn_blocking(move || {
-            body::decode(encoding.as_deref(), raw.as_ref(), MAX_BODY_BYTES)
-        })
-        .await
-        .unwrap_or_else(|e| Err(body::BodyError::Unsupported(e.to_string())))
-    } else {
-        body::decode(encoding.as_deref(), raw.as_ref(), MAX_BODY_BYTES)
     }
 }
 

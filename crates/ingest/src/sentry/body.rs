@@ -63,6 +63,68 @@ pub fn decode(encoding: Option<&str>, body: &[u8], limit: usize) -> Result<Vec<u
     }
 }
 
+/// The first line of a body (without its newline), decoding no more of it than that and
+/// never more than `limit` bytes: `Ok(None)` when the bytes given end before the line does,
+/// so a caller reading from the network can ask again with more. This is what may be read
+/// of an envelope before its key (the header's `dsn`) is checked.
+pub fn first_line(
+    encoding: Option<&str>,
+    body: &[u8],
+    limit: usize,
+) -> Result<Option<Vec<u8>>, BodyError> {
+    let encoding = encoding.map(|e| e.trim().to_ascii_lowercase());
+    let sniffed_gzip = body.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read + '_> = match encoding.as_deref() {
+        None | Some("") | Some("identity") if !sniffed_gzip => Box::new(body),
+        None | Some("") | Some("identity") | Some("gzip") | Some("x-gzip") => {
+            Box::new(flate2::read::MultiGzDecoder::new(body))
+        }
+        Some("deflate") if looks_like_zlib(body) => Box::new(flate2::read::ZlibDecoder::new(body)),
+        Some("deflate") => Box::new(flate2::read::DeflateDecoder::new(body)),
+        Some("br") => Box::new(brotli_decompressor::Decompressor::new(body, 4096)),
+        Some("zstd") => match ruzstd::decoding::StreamingDecoder::new(body) {
+            Ok(d) => Box::new(d),
+            // Too few bytes for the frame header is not an error yet.
+            Err(_) if body.len() < 32 => return Ok(None),
+            Err(e) => {
+                return Err(BodyError::Corrupt {
+                    encoding: "zstd",
+                    reason: e.to_string(),
+                });
+            }
+        },
+        Some(other) => return Err(BodyError::Unsupported(other.to_string())),
+    };
+    let mut reader = reader.take(limit as u64 + 1);
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            // A stream cut short is what a prefix of a compressed body looks like.
+            Err(_) => return Ok(None),
+        };
+        let start = out.len();
+        out.extend_from_slice(&chunk[..n]);
+        if let Some(i) = out[start..].iter().position(|b| *b == b'\n') {
+            out.truncate(start + i);
+            return Ok(Some(out));
+        }
+        if out.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+    }
+}
+
+/// A zlib stream's two header bytes (RFC 1950: method 8, check bits).
+fn looks_like_zlib(body: &[u8]) -> bool {
+    match body {
+        [a, b, ..] => a & 0x0f == 8 && (u16::from(*a) << 8 | u16::from(*b)) % 31 == 0,
+        _ => false,
+    }
+}
+
 fn read_capped(
     reader: impl Read,
     encoding: &'static str,
@@ -136,6 +198,31 @@ mod tests {
         ));
         assert!(matches!(
             decode(None, &[b'x'; 20], 10),
+            Err(BodyError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn first_line_reads_only_the_envelope_header() {
+        let mut body = b"{\"dsn\":\"http://k@h/1\"}\n".to_vec();
+        body.extend(vec![b'a'; 1_000_000]);
+        let line = b"{\"dsn\":\"http://k@h/1\"}".to_vec();
+        assert_eq!(first_line(None, &body, 100).unwrap(), Some(line.clone()));
+        let z = gzip(&body);
+        assert_eq!(
+            first_line(Some("gzip"), &z, 100).unwrap(),
+            Some(line.clone())
+        );
+        // A prefix of the compressed bytes that holds the whole line is enough.
+        assert_eq!(
+            first_line(None, &z[..z.len() / 2], 100).unwrap(),
+            Some(line)
+        );
+        assert_eq!(first_line(Some("gzip"), &z[..12], 100).unwrap(), None);
+        // A first line longer than the cap is refused without decoding the rest.
+        let bomb = gzip(&vec![b'a'; 16 * 1024 * 1024]);
+        assert!(matches!(
+            first_line(Some("gzip"), &bomb, 8192),
             Err(BodyError::TooLarge { .. })
         ));
     }

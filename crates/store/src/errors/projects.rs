@@ -240,6 +240,20 @@ impl ErrorStore {
         })
     }
 
+    /// Bytes the project's stored event payloads (compressed) and attachments take: what
+    /// its disk budget counts.
+    pub fn payload_bytes(&self, project: i64) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row(
+                "SELECT (SELECT coalesce(sum(length(payload)), 0) FROM events WHERE project_id = ?1)
+                      + (SELECT coalesce(sum(size), 0) FROM attachments WHERE project_id = ?1)",
+                [project],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
     /// Deletes an API project with its issues and events.
     pub fn delete_project(&self, id: i64) -> Result<()> {
         self.write(|c| {

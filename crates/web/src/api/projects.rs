@@ -31,7 +31,11 @@ pub async fn get_one(
     State(state): State<SharedState>,
     Path(id): Path<i64>,
 ) -> Result<Json<ProjectView>, ApiError> {
-    Ok(Json(view(&state, state.project(id).await?)))
+    let p = state.project(id).await?;
+    let usage = state.project_usage(&p).await?;
+    let mut v = view(&state, p);
+    v.usage = Some(usage);
+    Ok(Json(v))
 }
 
 pub async fn create(
