@@ -363,7 +363,7 @@ logs:
             let resolved = v["alerts"].as_array().is_some_and(|a| {
                 a.iter().any(|a| {
                     a["labels"]["alertname"] == "forbidden_log_patterns" && a["state"] == "resolved"
-                }) && !a.iter().any(|a| firing(a))
+                }) && !a.iter().any(&firing)
             });
             if resolved { Ok(()) } else { Err(v) }
         },

@@ -24,9 +24,9 @@ pub(super) fn substitute_env(
         while let Some(i) = rest.find('$') {
             out.push_str(&rest[..i]);
             let after = &rest[i..];
-            if after.starts_with("$${") {
+            if let Some(escaped) = after.strip_prefix("$${") {
                 out.push_str("${");
-                rest = &after[3..];
+                rest = escaped;
                 col += i + 3;
                 continue;
             }

@@ -412,7 +412,7 @@ impl Tailer {
         let mut rotated_now = Vec::new();
         for f in &mut self.files {
             let named = present.iter().any(|(_, d, n)| *d == f.dev && *n == f.ino);
-            if f.rotated != !named {
+            if f.rotated == named {
                 f.rotated = !named;
                 f.last_growth = now;
                 if f.rotated {

@@ -390,6 +390,10 @@ impl Webhook {
     }
 }
 
+/// What the fake webhook shares with its handler: the bodies received, failures still to
+/// answer, attempts.
+type WebhookState = (Arc<Mutex<Vec<Value>>>, Arc<AtomicUsize>, Arc<AtomicUsize>);
+
 pub async fn webhook() -> Webhook {
     let received = Arc::new(Mutex::new(Vec::new()));
     let fail_next = Arc::new(AtomicUsize::new(0));
@@ -399,11 +403,7 @@ pub async fn webhook() -> Webhook {
         .route(
             "/hook",
             post(
-                |State((received, fail, attempts)): State<(
-                    Arc<Mutex<Vec<Value>>>,
-                    Arc<AtomicUsize>,
-                    Arc<AtomicUsize>,
-                )>,
+                |State((received, fail, attempts)): State<WebhookState>,
                  body: axum::body::Bytes| async move {
                     attempts.fetch_add(1, Ordering::SeqCst);
                     if fail.load(Ordering::SeqCst) > 0 {
