@@ -72,11 +72,16 @@ pub async fn serve(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
+                // Reset by the client before it was accepted: nothing to do.
+                Err(e) if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                ) => continue,
                 Err(e) => {
-                    // Out of files (EMFILE) or a connection reset before it was
-                    // accepted: wait a moment rather than spin.
+                    // Out of files (EMFILE): wait a moment for some to close rather
+                    // than spin.
                     tracing::warn!(operation = "http", error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -128,6 +133,10 @@ async fn serve_connection(
                 return;
             }
             () = &mut stop, if !stopping => {
+                if activity.due(&limits).is_some() {
+                    // No request in flight: nothing to finish.
+                    return;
+                }
                 // Closes the connection once the request in flight is answered.
                 conn.as_mut().graceful_shutdown();
                 stopping = true;
@@ -170,10 +179,12 @@ impl Activity {
     fn update(&self, change: impl FnOnce(Phase) -> Phase) {
         let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
         let next = change(*phase);
-        if next != *phase {
-            *phase = next;
+        // Only a deadline that appears or moves earlier needs the watchdog awake; for
+        // the others it finds out when its sleep ends.
+        if next != *phase && matches!(next, Phase::Headers(_) | Phase::Idle(_)) {
             self.changed.notify_one();
         }
+        *phase = next;
     }
 
     fn bytes_received(&self) {
@@ -214,12 +225,18 @@ impl Activity {
 
     /// Resolves once the connection has overstayed its phase.
     async fn expired(&self, limits: &ConnectionLimits) -> &'static str {
+        // One timer, moved, rather than a new one for every request.
+        let sleep = tokio::time::sleep(limits.idle_timeout);
+        tokio::pin!(sleep);
         loop {
             match self.due(limits) {
                 Some((at, why)) if at <= Instant::now() => return why,
                 Some((at, _)) => {
+                    if sleep.deadline() != at {
+                        sleep.as_mut().reset(at);
+                    }
                     tokio::select! {
-                        () = tokio::time::sleep_until(at) => {}
+                        () = &mut sleep => {}
                         () = self.changed.notified() => {}
                     }
                 }
