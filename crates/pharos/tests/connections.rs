@@ -2,7 +2,8 @@
 //! idle kept-alive connection and a body trickled forever are cut; 2,000 idle connections
 //! neither starve `/health/live` nor stay open; connections beyond the cap wait while
 //! the others are served; a live tail outlives every timeout; idle syslog connections and
-//! TLS handshakes that never finish are closed.
+//! TLS handshakes that never finish are closed, and syslog connections beyond the cap wait;
+//! a stop does not wait for connections with no request in flight.
 
 mod common;
 
@@ -381,4 +382,74 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
     rustls::pki_types::CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .unwrap()
+}
+
+#[tokio::test]
+async fn syslog_connections_beyond_the_cap_wait_for_a_free_slot() {
+    let dir = tempdir("conn-syslog-cap");
+    let tcp_port = free_port();
+    let config = format!(
+        "logs:\n  syslog:\n    tcp: 127.0.0.1:{tcp_port}\n    max_connections: 1\n    idle_timeout: 30s\n"
+    );
+    let p = Pharos::start(&dir, Some(&config)).await;
+    let stored = async |phrase: &str| {
+        let v = p
+            .get(&format!(
+                "/api/v1/logs?since=24h&q={}",
+                common::url_escape(&format!("\"{phrase}\""))
+            ))
+            .await;
+        v["entries"].as_array().map_or(0, |e| e.len())
+    };
+    let mut holder = TcpStream::connect(("127.0.0.1", tcp_port)).await.unwrap();
+    holder
+        .write_all(b"<14>1 - web-1 billing 42 - - holder speaks\n")
+        .await
+        .unwrap();
+    p.wait_until(Duration::from_secs(15), "the holder's line", async || {
+        stored("holder speaks").await == 1
+    })
+    .await;
+    let mut waiting = TcpStream::connect(("127.0.0.1", tcp_port)).await.unwrap();
+    waiting
+        .write_all(b"<14>1 - web-1 billing 42 - - waiter speaks\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        stored("waiter speaks").await,
+        0,
+        "a second connection was read beyond max_connections: 1"
+    );
+    drop(holder);
+    p.wait_until(Duration::from_secs(15), "the waiter's line", async || {
+        stored("waiter speaks").await == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_idle_connections() {
+    let dir = tempdir("conn-sigterm");
+    let mut p = Pharos::start(&dir, None).await;
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(TcpStream::connect(("127.0.0.1", p.port)).await.unwrap());
+    }
+    let mut kept = TcpStream::connect(("127.0.0.1", p.port)).await.unwrap();
+    kept.write_all(HEALTH).await.unwrap();
+    assert!(read_response(&mut kept).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    p.signal(libc::SIGTERM);
+    let status = p
+        .wait_exit(Duration::from_secs(8))
+        .await
+        .expect("pharos exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "stopping took {:?}: it waited for connections with no request in flight",
+        asked.elapsed()
+    );
 }
