@@ -19,7 +19,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -162,29 +162,23 @@ enum Phase {
     Busy(usize),
 }
 
+/// Written by the connection as it reads and answers; looked at by the watchdog, which
+/// is never woken by these changes (that would cost every request a wake-up): it looks
+/// again at least every `header_timeout`, so a deadline is kept to within that.
 struct Activity {
     phase: Mutex<Phase>,
-    /// Woken when the watchdog's deadline may have moved earlier or appeared.
-    changed: Notify,
 }
 
 impl Activity {
     fn new(opened: Instant) -> Activity {
         Activity {
             phase: Mutex::new(Phase::Headers(opened)),
-            changed: Notify::new(),
         }
     }
 
     fn update(&self, change: impl FnOnce(Phase) -> Phase) {
         let mut phase = self.phase.lock().unwrap_or_else(|p| p.into_inner());
-        let next = change(*phase);
-        // Only a deadline that appears or moves earlier needs the watchdog awake; for
-        // the others it finds out when its sleep ends.
-        if next != *phase && matches!(next, Phase::Headers(_) | Phase::Idle(_)) {
-            self.changed.notify_one();
-        }
-        *phase = next;
+        *phase = change(*phase);
     }
 
     fn bytes_received(&self) {
@@ -225,22 +219,13 @@ impl Activity {
 
     /// Resolves once the connection has overstayed its phase.
     async fn expired(&self, limits: &ConnectionLimits) -> &'static str {
-        // One timer, moved, rather than a new one for every request.
-        let sleep = tokio::time::sleep(limits.idle_timeout);
-        tokio::pin!(sleep);
         loop {
+            let now = Instant::now();
+            let look_again = now + limits.header_timeout;
             match self.due(limits) {
-                Some((at, why)) if at <= Instant::now() => return why,
-                Some((at, _)) => {
-                    if sleep.deadline() != at {
-                        sleep.as_mut().reset(at);
-                    }
-                    tokio::select! {
-                        () = &mut sleep => {}
-                        () = self.changed.notified() => {}
-                    }
-                }
-                None => self.changed.notified().await,
+                Some((at, why)) if at <= now => return why,
+                Some((at, _)) => tokio::time::sleep_until(at.min(look_again)).await,
+                None => tokio::time::sleep_until(look_again).await,
             }
         }
     }
@@ -322,7 +307,8 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
             } else {
                 Body::new(DeadlineBody {
                     inner: body,
-                    deadline: Box::pin(tokio::time::sleep(body_timeout)),
+                    due: Instant::now() + body_timeout,
+                    deadline: None,
                     timed_out: timed_out.clone(),
                     limit: body_timeout,
                 })
@@ -410,7 +396,9 @@ impl hyper::body::Body for UntilSent {
 /// request began, however steadily its bytes trickle in.
 struct DeadlineBody {
     inner: Incoming,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    due: Instant,
+    /// Made the first time the body is not all there: most arrive with their headers.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     timed_out: Arc<AtomicBool>,
     limit: Duration,
 }
@@ -438,7 +426,11 @@ impl hyper::body::Body for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        let due = this.due;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if deadline.as_mut().poll(cx).is_ready() {
             this.timed_out.store(true, Ordering::Relaxed);
             return Poll::Ready(Some(Err(BodyTimedOut(this.limit).into())));
         }
@@ -506,7 +498,8 @@ mod tests {
         tokio::time::advance(Duration::from_secs(600)).await;
         assert!(!watching.is_finished(), "a busy connection is never due");
         a.request_finished();
-        let reason = tokio::time::timeout(Duration::from_secs(61), watching)
+        // Due 60 s after the request ended, seen within the 10 s the watchdog sleeps at most.
+        let reason = tokio::time::timeout(Duration::from_secs(71), watching)
             .await
             .expect("due an idle timeout after the request ended")
             .unwrap();
