@@ -1,9 +1,14 @@
 //! Every background task Pharos runs, registered under a name with one shutdown signal.
 //! On `SIGTERM` (or Ctrl-C) the HTTP server stops accepting and finishes the requests in
 //! flight, every registered task is stopped, and `serve` then closes the stores (flushing
-//! their write-ahead logs), all within [`SHUTDOWN_BUDGET`].
+//! their write-ahead logs), all within [`SHUTDOWN_BUDGET`]. The HTTP server's connection
+//! cap and timeouts are in [`http`].
 
-use std::future::{Future, IntoFuture};
+mod http;
+
+pub use http::ConnectionLimits;
+
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -88,17 +93,13 @@ impl Tasks {
 pub async fn serve_until_terminated(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    limits: ConnectionLimits,
     tasks: &Tasks,
-) -> std::io::Result<()> {
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(tasks.shutdown().wait())
-    .into_future();
+) {
+    let server = http::serve(listener, router, limits, tasks.shutdown());
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => result,
+        () = &mut server => {}
         () = termination() => {
             let stopping = std::time::Instant::now();
             tracing::info!(operation = "shutdown", "stopping: no new connections, finishing requests in flight");
@@ -107,9 +108,42 @@ pub async fn serve_until_terminated(
                 tracing::warn!(operation = "shutdown", "requests still open after the grace period (live tails); closing them");
             }
             tracing::info!(operation = "shutdown", duration_ms = stopping.elapsed().as_millis() as u64, "server stopped");
-            Ok(())
         }
     }
+}
+
+/// Raises the soft limit on open files to the hard one: every connection is a file, and
+/// the usual soft limit of 1,024 would stop Pharos accepting long before its connection
+/// caps do. Returns the limit now in force.
+#[cfg(unix)]
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` and `setrlimit` only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    // `rlim_t` is u64 on Linux but not on every Unix.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 /// Resolves on `SIGTERM` or Ctrl-C.

@@ -3,9 +3,12 @@
 //! and TCP with TLS, the drains PaaS hosts offer and Papertrail accepts. Syslog has no
 //! acknowledgement, so messages are batched (up to 1,000 or 200 ms) before the log store;
 //! when the store falls behind, a bounded queue refuses the surplus and counts it rather
-//! than letting a flood take the memory.
+//! than letting a flood take the memory. Each stream listener holds at most
+//! `max_connections` (more wait in the kernel's queue), closes a connection silent for
+//! `idle_timeout` and a TLS handshake not done within `tls_handshake_timeout`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +18,15 @@ use pharos_app::logs::Logs;
 
 use crate::lifecycle::Tasks;
 use pharos_ingest::logs::syslog::{SyslogFramer, parse_message};
-use pharos_model::{DecodedLogs, LogEntry, RejectedLine};
+use pharos_model::{DecodedLogs, HumanDuration, LogEntry, RejectedLine};
+use pharos_web::settings::more_than_zero;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 /// `logs.syslog` in `pharos.yaml`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyslogConfig {
     /// `0.0.0.0:5514`: a UDP listener.
@@ -34,6 +38,52 @@ pub struct SyslogConfig {
     /// A TCP listener with TLS (RFC 5425).
     #[serde(default)]
     pub tls: Option<SyslogTlsConfig>,
+    /// Connections open at once on each of the TCP and TLS listeners; more wait in the
+    /// kernel's queue until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: NonZeroUsize,
+    /// A TCP or TLS connection that sends nothing for this long is closed (senders
+    /// reconnect when they next have something to say).
+    #[serde(default = "default_idle_timeout", deserialize_with = "more_than_zero")]
+    pub idle_timeout: HumanDuration,
+    /// How long a TLS client has to finish its handshake.
+    #[serde(
+        default = "default_tls_handshake_timeout",
+        deserialize_with = "more_than_zero"
+    )]
+    pub tls_handshake_timeout: HumanDuration,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        SyslogConfig {
+            udp: None,
+            tcp: None,
+            tls: None,
+            max_connections: default_max_connections(),
+            idle_timeout: default_idle_timeout(),
+            tls_handshake_timeout: default_tls_handshake_timeout(),
+        }
+    }
+}
+
+fn default_max_connections() -> NonZeroUsize {
+    NonZeroUsize::new(1024).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5 * 60)
+}
+
+fn default_tls_handshake_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+/// What each stream connection may hold and for how long.
+#[derive(Clone, Copy)]
+struct StreamLimits {
+    idle: Duration,
+    tls_handshake: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,6 +118,11 @@ pub async fn start(
 ) -> anyhow::Result<Vec<SocketAddr>> {
     let (tx, rx) = mpsc::channel::<Received>(QUEUE);
     let mut bound = Vec::new();
+    let limits = StreamLimits {
+        idle: config.idle_timeout.as_duration(),
+        tls_handshake: config.tls_handshake_timeout.as_duration(),
+    };
+    let slots = config.max_connections.get().min(Semaphore::MAX_PERMITS);
     if let Some(addr) = config.udp {
         let socket = bind_udp(addr)
             .map_err(|e| anyhow::anyhow!("logs.syslog.udp: cannot bind {addr}: {e}"))?;
@@ -79,7 +134,10 @@ pub async fn start(
             .await
             .map_err(|e| anyhow::anyhow!("logs.syslog.tcp: cannot bind {addr}: {e}"))?;
         bound.push(listener.local_addr()?);
-        tasks.spawn("syslog_tcp", serve_tcp(listener, None, tx.clone()));
+        tasks.spawn(
+            "syslog_tcp",
+            serve_tcp(listener, None, slots, limits, tx.clone()),
+        );
     }
     if let Some(tls) = &config.tls {
         let acceptor = tls_acceptor(tls)?;
@@ -89,7 +147,7 @@ pub async fn start(
         bound.push(listener.local_addr()?);
         tasks.spawn(
             "syslog_tls",
-            serve_tcp(listener, Some(acceptor), tx.clone()),
+            serve_tcp(listener, Some(acceptor), slots, limits, tx.clone()),
         );
     }
     drop(tx);
@@ -180,9 +238,16 @@ async fn serve_udp(socket: UdpSocket, tx: mpsc::Sender<Received>) {
 async fn serve_tcp(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    slots: usize,
+    limits: StreamLimits,
     tx: mpsc::Sender<Received>,
 ) {
+    let free = Arc::new(Semaphore::new(slots));
     loop {
+        // Taken before accepting: beyond the cap, connections wait in the kernel's queue.
+        let Ok(slot) = free.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -194,12 +259,20 @@ async fn serve_tcp(
         let tx = tx.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let result = match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => read_stream(s, peer, tx).await,
-                    Err(e) => Err(e),
-                },
-                None => read_stream(stream, peer, tx).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.tls_handshake, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(s)) => read_stream(s, peer, limits.idle, tx).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "tls handshake not finished within logs.syslog.tls_handshake_timeout",
+                        )),
+                    }
+                }
+                None => read_stream(stream, peer, limits.idle, tx).await,
             };
             if let Err(e) = result {
                 tracing::debug!(operation = "syslog", peer = %peer, error = %e, "syslog connection ended");
@@ -211,12 +284,17 @@ async fn serve_tcp(
 async fn read_stream<S: tokio::io::AsyncRead + Unpin>(
     mut stream: S,
     peer: SocketAddr,
+    idle: Duration,
     tx: mpsc::Sender<Received>,
 ) -> std::io::Result<()> {
     let mut framer = SyslogFramer::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = stream.read(&mut buf).await?;
+        // What a silent sender has half-sent is kept, as at a close.
+        let n = match tokio::time::timeout(idle, stream.read(&mut buf)).await {
+            Ok(read) => read?,
+            Err(_) => 0,
+        };
         if n == 0 {
             // A last message without its newline is still a message.
             framer.push(b"\n");

@@ -3,8 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use pharos_model::MonitorId;
-use pharos_model::duration::HumanDuration;
+use pharos_model::{HumanDuration, MonitorId};
 use serde::Deserialize;
 
 /// A page or API that may be opened without the admin token.
@@ -82,6 +81,9 @@ pub struct WebSettings {
     /// start; a change needs a restart).
     #[serde(default)]
     pub oidc: Option<pharos_app::oidc::OidcSettings>,
+    /// How many connections are held and how long each may wait; read at start only.
+    #[serde(default)]
+    pub connections: ConnectionSettings,
 }
 
 fn default_session_idle() -> HumanDuration {
@@ -104,6 +106,7 @@ impl Default for WebSettings {
             session_max_age: default_session_max_age(),
             oidc: None,
             metrics_auth: false,
+            connections: ConnectionSettings::default(),
         }
     }
 }
@@ -130,4 +133,64 @@ impl WebSettings {
             .unwrap_or("")
             .trim_end_matches('/')
     }
+}
+
+/// `web.connections`: what a client that connects and then stalls can hold. Every open
+/// connection is a file; without these a few hundred silent sockets stop Pharos accepting.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSettings {
+    /// Connections open at once; more wait in the kernel's queue until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max: std::num::NonZeroUsize,
+    /// How long a client has to send a request's headers, counted from connecting or,
+    /// between requests, from its first byte.
+    #[serde(
+        default = "default_header_timeout",
+        deserialize_with = "more_than_zero"
+    )]
+    pub header_timeout: HumanDuration,
+    /// How long a kept-alive connection may wait for its next request. A response still
+    /// being sent (a live tail) is not idle.
+    #[serde(default = "default_idle_timeout", deserialize_with = "more_than_zero")]
+    pub idle_timeout: HumanDuration,
+    /// How long a client has to send a whole request body; answered 408 after it.
+    #[serde(default = "default_body_timeout", deserialize_with = "more_than_zero")]
+    pub body_timeout: HumanDuration,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max: default_max_connections(),
+            header_timeout: default_header_timeout(),
+            idle_timeout: default_idle_timeout(),
+            body_timeout: default_body_timeout(),
+        }
+    }
+}
+
+fn default_max_connections() -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(4096).unwrap_or(std::num::NonZeroUsize::MIN)
+}
+
+fn default_header_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+
+fn default_body_timeout() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+
+/// A timeout of zero would close every connection at once; there is no "off".
+pub fn more_than_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+    let duration = HumanDuration::deserialize(d)?;
+    if duration.is_zero() {
+        return Err(serde::de::Error::custom("must be more than 0s"));
+    }
+    Ok(duration)
 }

@@ -213,3 +213,34 @@ fn query_limits_are_read_and_zero_is_refused_with_its_line() {
         );
     }
 }
+
+#[test]
+fn connection_limits_default_and_refuse_zero_with_field_and_line() {
+    let c = parse("web:\n  external_url: http://x\n").unwrap();
+    assert_eq!(c.web.connections.max.get(), 4096);
+    assert_eq!(c.web.connections.header_timeout.as_duration().as_secs(), 10);
+    assert_eq!(c.logs.syslog.idle_timeout.as_duration().as_secs(), 300);
+    assert_eq!(
+        c.logs.syslog.tls_handshake_timeout.as_duration().as_secs(),
+        10
+    );
+    let e = parse("web:\n  connections:\n    max: 10\n    idle_timeout: 0s\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(4), Some("web.connections.idle_timeout")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("more than 0s"), "{e}");
+    let e = parse("logs:\n  syslog:\n    max_connections: 0\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("logs.syslog.max_connections")),
+        "{e}"
+    );
+    let e = parse("logs:\n  syslog:\n    tls_handshake_timeout: soon\n").unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("logs.syslog.tls_handshake_timeout"),
+        "{e}"
+    );
+}

@@ -126,6 +126,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.metrics.query_max_concurrency.get(),
         config.metrics.query_timeout.as_duration(),
     );
+    let connections = crate::lifecycle::ConnectionLimits::from(&config.web.connections);
+    open_files_limit(&connections, &syslog);
     live.apply(config).await?;
     alerting.start(&store, &registry, &mut tasks).await?;
     tasks.spawn("error_alerts", error_alerts.run(signal_rx));
@@ -225,7 +227,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.listen
     );
     let router = pharos_web::router(state.clone(), pharos_ui::router(state));
-    crate::lifecycle::serve_until_terminated(listener, router, &tasks).await?;
+    crate::lifecycle::serve_until_terminated(listener, router, connections, &tasks).await;
     tasks.stop().await;
     engine.stop_all();
     metrics.rules.stop_all().await;
@@ -233,6 +235,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     close_stores(logs, metrics.tsdb).await;
     tracing::info!(operation = "shutdown", "pharos stopped");
     Ok(())
+}
+
+/// Raises the open-files limit and says whether the connection caps fit under it.
+fn open_files_limit(
+    http: &crate::lifecycle::ConnectionLimits,
+    syslog: &crate::syslog::SyslogConfig,
+) {
+    let limit = match crate::lifecycle::raise_open_files_limit() {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(operation = "startup", error = %e, "cannot read or raise the open-files limit");
+            return;
+        }
+    };
+    let listeners = usize::from(syslog.tcp.is_some()) + usize::from(syslog.tls.is_some());
+    // The stores, the listeners and outgoing connections need files of their own.
+    let wanted = http.max + listeners * syslog.max_connections.get() + 1024;
+    if (wanted as u64) > limit {
+        tracing::warn!(
+            operation = "startup",
+            open_files_limit = limit,
+            "the open-files limit is below the connection caps (web.connections.max, logs.syslog.max_connections) and 1,024 spare: raise the hard limit (LimitNOFILE=, ulimit -Hn) or lower the caps"
+        );
+    } else {
+        tracing::info!(
+            operation = "startup",
+            open_files_limit = limit,
+            "open-files limit"
+        );
+    }
 }
 
 /// Routing, silences, incidents and delivery: built before the evaluators, which hand
