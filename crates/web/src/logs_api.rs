@@ -32,7 +32,7 @@ const MAX_LIMIT: usize = 1000;
 
 use pharos_app::logs::Accepted;
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

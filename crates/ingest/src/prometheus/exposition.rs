@@ -521,10 +521,10 @@ mod tests {
         assert!(e.to_string().contains("invalid label name"), "{e}");
     }
 
-    fn samples(
-        text: &str,
-        format: Format,
-    ) -> Vec<(String, Vec<(String, String)>, f64, Option<i64>)> {
+    /// Name, labels, value and timestamp of one sample.
+    type Parsed = (String, Vec<(String, String)>, f64, Option<i64>);
+
+    fn samples(text: &str, format: Format) -> Vec<Parsed> {
         parse(text, format)
             .unwrap()
             .into_iter()
