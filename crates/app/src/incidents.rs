@@ -16,6 +16,10 @@ use crate::{App, AppError, Caller};
 
 const PER_PAGE: u64 = 50;
 
+/// Most words a search may have: each is one SQL condition, and SQLite refuses an
+/// expression deeper than 1,000.
+const MAX_SEARCH_WORDS: usize = 50;
+
 /// `?state=open&q=database&from=2025-03-01T00:00:00Z&to=...&page=2&per_page=20`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,12 +65,22 @@ impl ListParams {
                 AppError::invalid_field("state", "must be open, acknowledged, resolved or all")
             })?),
         };
+        let text = self.q.clone().filter(|q| !q.trim().is_empty());
+        if text
+            .as_deref()
+            .is_some_and(|t| t.split_whitespace().count() > MAX_SEARCH_WORDS)
+        {
+            return Err(AppError::invalid_field(
+                "q",
+                format!("at most {MAX_SEARCH_WORDS} words"),
+            ));
+        }
         let page = self.page.unwrap_or(1).max(1);
         let per_page = self.per_page.unwrap_or(PER_PAGE).clamp(1, 500);
         Ok((
             IncidentQuery {
                 state,
-                text: self.q.clone().filter(|q| !q.trim().is_empty()),
+                text,
                 from: self
                     .from
                     .as_deref()
@@ -260,5 +274,21 @@ mod tests {
         let (q, page, per) = p.to_query().unwrap();
         assert_eq!((q.offset, q.limit, page, per), (20, 10, 3, 10));
         assert_eq!(q.state, Some(IncidentState::Open));
+    }
+
+    /// `q` with 3,000 words became 3,000 SQL clauses, past SQLite's expression depth: a
+    /// 500 (found by `crates/pharos/tests/hostile_http.rs`).
+    #[test]
+    fn a_search_of_thousands_of_words_is_refused_with_the_field() {
+        let p = ListParams {
+            q: Some("NOT ".repeat(3_000)),
+            ..ListParams::default()
+        };
+        assert_eq!(field_of(p.to_query().err().unwrap()).as_deref(), Some("q"));
+        let p = ListParams {
+            q: Some(vec!["word"; MAX_SEARCH_WORDS].join(" ")),
+            ..ListParams::default()
+        };
+        p.to_query().unwrap();
     }
 }

@@ -286,8 +286,9 @@ impl LogStore {
         let schema = &self.shared.schema;
         let iq = IndexQuery::build(query, schema);
         let (start_ns, end_ns) = (time_ns(range.start), time_ns(range.end));
-        let span = (end_ns - start_ns).max(1);
-        let step_ns = (span + buckets as i64 - 1) / buckets as i64;
+        // Saturating: a range near the ends of the nanosecond clock must not overflow.
+        let span = end_ns.saturating_sub(start_ns).max(1);
+        let step_ns = span / buckets as i64 + i64::from(span % buckets as i64 != 0);
         let collector = Buckets {
             start_ns,
             step_ns,
@@ -309,7 +310,7 @@ impl LogStore {
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| HistogramBucket {
-                    start: from_ns(start_ns + step_ns * i as i64),
+                    start: from_ns(start_ns.saturating_add(step_ns.saturating_mul(i as i64))),
                     total: c.iter().sum(),
                     by_level: c
                         .iter()

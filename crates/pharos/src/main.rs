@@ -2,15 +2,14 @@
 //! (sources → stores → evaluators → alerts → receivers, with the web layer reading the
 //! stores).
 
-mod config;
-mod lifecycle;
 mod logging;
 mod series_writer;
 mod serve;
 mod ship;
-mod syslog;
 mod token;
 mod user;
+
+use pharos::{config, lifecycle, syslog};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

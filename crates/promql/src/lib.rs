@@ -156,17 +156,57 @@ impl QueryError {
 /// Prometheus's limit on points per series in a range query.
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
+/// How deep a query may nest, in units where a binary operator costs 1 and every other
+/// node (parentheses, calls, aggregations, unary minus, subqueries) 8: evaluation recurses
+/// once per node, and a call's frames are the largest, so 64 nested calls or 512 chained
+/// binary operators still evaluate on a 2 MiB worker stack in a debug build, and a
+/// request cannot overflow it and abort the server.
+pub const MAX_NESTING: usize = 512;
+
 /// Parses a query, mapping the parser's message to a `bad_data` error with a position
 /// where the message names one.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
-    promql_parser::parser::parse(query).map_err(|e| {
+    let expr = promql_parser::parser::parse(query).map_err(|e| {
         let position = parse_position(&e, query);
         QueryError {
             kind: ErrorType::BadData,
             message: format!("invalid parameter \"query\": {e}"),
             position,
         }
-    })
+    })?;
+    if nested_too_deep(&expr, 0) {
+        return Err(QueryError::bad_data(format!(
+            "invalid parameter \"query\": expressions nested deeper than {} levels",
+            MAX_NESTING / 8
+        )));
+    }
+    Ok(expr)
+}
+
+/// Recurses at most `MAX_NESTING` levels itself: it stops at the first node past the limit.
+fn nested_too_deep(expr: &Expr, depth: usize) -> bool {
+    if depth > MAX_NESTING {
+        return true;
+    }
+    let inner = depth + 8;
+    match expr {
+        Expr::Binary(b) => nested_too_deep(&b.lhs, depth + 1) || nested_too_deep(&b.rhs, depth + 1),
+        Expr::Aggregate(a) => {
+            nested_too_deep(&a.expr, inner)
+                || a.param
+                    .as_deref()
+                    .is_some_and(|p| nested_too_deep(p, inner))
+        }
+        Expr::Unary(u) => nested_too_deep(&u.expr, inner),
+        Expr::Paren(p) => nested_too_deep(&p.expr, inner),
+        Expr::Subquery(s) => nested_too_deep(&s.expr, inner),
+        Expr::Call(c) => c.args.args.iter().any(|a| nested_too_deep(a, inner)),
+        Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::VectorSelector(_)
+        | Expr::MatrixSelector(_)
+        | Expr::Extension(_) => false,
+    }
 }
 
 /// The parser reports errors as text such as "unexpected <op:*> at 3:5" or with a byte

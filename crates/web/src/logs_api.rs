@@ -195,8 +195,10 @@ impl RangeParams {
                     ApiError::bad_request(format!("since: {s:?} is not a duration like 15m or 24h"))
                         .with_field("since")
                 })?;
-                end - chrono::Duration::from_std(d.as_duration())
-                    .map_err(|_| ApiError::bad_request("since: too long").with_field("since"))?
+                chrono::Duration::from_std(d.as_duration())
+                    .ok()
+                    .and_then(|d| end.checked_sub_signed(d))
+                    .ok_or_else(|| ApiError::bad_request("since: too long").with_field("since"))?
             }
             _ => end - chrono::Duration::hours(1),
         };

@@ -390,10 +390,8 @@ fn sample_line(line: &str, format: Format) -> Result<SampleLine<'_>, String> {
                 }
                 let n = &line[start..i];
                 if !is_label_name(n) {
-                    return Err(format!(
-                        "invalid label name at {:?}",
-                        &line[start..(start + 20).min(line.len())]
-                    ));
+                    let quoted: String = line[start..].chars().take(20).collect();
+                    return Err(format!("invalid label name at {quoted:?}"));
                 }
                 Cow::Borrowed(n)
             };
@@ -511,10 +509,22 @@ pub fn parse_float(s: &str) -> Option<f64> {
 mod tests {
     use super::*;
 
-    fn samples(
-        text: &str,
-        format: Format,
-    ) -> Vec<(String, Vec<(String, String)>, f64, Option<i64>)> {
+    /// Found by `fuzz/fuzz_targets/prometheus_exposition.rs`: the error message quoted 20
+    /// bytes of the line and cut a multi-byte character in two, a panic in the scrape loop.
+    #[test]
+    fn invalid_label_name_before_non_ascii_text_is_an_error_not_a_panic() {
+        let fuzzed = b"{ T\x054os_fnds{path693\xf3\x92\x8c\x9bos_file_access_er# cods_muth\t\t\t15ecqes==C:t_h";
+        let fuzzed = std::str::from_utf8(fuzzed).unwrap();
+        assert!(parse(fuzzed, Format::Text).is_err());
+        assert!(parse(fuzzed, Format::OpenMetrics).is_err());
+        let e = parse("m{0ééééééééééééé=\"x\"} 1\n", Format::Text).unwrap_err();
+        assert!(e.to_string().contains("invalid label name"), "{e}");
+    }
+
+    /// Name, labels, value and timestamp of one sample.
+    type Parsed = (String, Vec<(String, String)>, f64, Option<i64>);
+
+    fn samples(text: &str, format: Format) -> Vec<Parsed> {
         parse(text, format)
             .unwrap()
             .into_iter()

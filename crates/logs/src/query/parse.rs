@@ -9,7 +9,11 @@ use crate::settings::{CompareOp, LevelCondition};
 use pharos_model::LogLevel;
 
 pub(super) fn parse(text: &str) -> Result<Node, QueryError> {
-    let mut p = Parser { s: text, pos: 0 };
+    let mut p = Parser {
+        s: text,
+        pos: 0,
+        depth: 0,
+    };
     p.skip_ws();
     if p.at_end() {
         return Ok(Node::All);
@@ -22,9 +26,15 @@ pub(super) fn parse(text: &str) -> Result<Node, QueryError> {
     Ok(simplify(node))
 }
 
+/// How deep parentheses, `NOT` and `-` may nest: the parser and the matcher recurse once
+/// per level, and a request's search must not be able to overflow a worker's stack.
+pub(super) const MAX_NESTING: usize = 64;
+
 struct Parser<'a> {
     s: &'a str,
     pos: usize,
+    /// Parentheses, `NOT`s and `-`s open around `pos`.
+    depth: usize,
 }
 
 /// Longest first, so `<=` is not read as `<`.
@@ -92,6 +102,22 @@ impl<'a> Parser<'a> {
                 .is_none_or(|c| c.is_whitespace() || c == '(' || c == '"' || c == '{')
     }
 
+    /// Parses one level deeper, refusing to go past [`MAX_NESTING`].
+    fn nested(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<Node, QueryError>,
+    ) -> Result<Node, QueryError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.error_here(format!(
+                "parentheses, `NOT` and `-` nested deeper than {MAX_NESTING} levels"
+            )));
+        }
+        self.depth += 1;
+        let node = parse(self);
+        self.depth -= 1;
+        node
+    }
+
     fn or(&mut self) -> Result<Node, QueryError> {
         let mut alternatives = vec![self.and()?];
         loop {
@@ -147,12 +173,12 @@ impl<'a> Parser<'a> {
             if self.at_end() {
                 return Err(self.error_here("expected a search term after `NOT`"));
             }
-            return Ok(Node::Not(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Node::Not(Box::new(p.unary()?))));
         }
         let r = self.rest();
         if r.starts_with('-') && r[1..].chars().next().is_some_and(|c| !c.is_whitespace()) {
             self.pos += 1;
-            return Ok(Node::Not(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Node::Not(Box::new(p.unary()?))));
         }
         self.primary()
     }
@@ -166,7 +192,7 @@ impl<'a> Parser<'a> {
             if self.peek() == Some(')') {
                 return Err(self.error_here("empty parentheses"));
             }
-            let inner = self.or()?;
+            let inner = self.nested(Parser::or)?;
             self.skip_ws();
             if self.peek() != Some(')') {
                 return Err(self.error_at(
@@ -519,6 +545,22 @@ mod tests {
 
     fn err(q: &str) -> QueryError {
         LogQuery::parse(q).expect_err(q)
+    }
+
+    /// A search of 100,000 `(` (or `NOT`, or `-`) overflowed the stack of the server's
+    /// worker thread and aborted the whole process (found by `hostile_http.rs`).
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        for q in [
+            format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!("{}a", "NOT ".repeat(100_000)),
+            format!("{}a", "-".repeat(100_000)),
+        ] {
+            let e = err(&q);
+            assert!(e.message.contains("nested deeper than"), "{e}");
+        }
+        let ok = format!("{}a{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        LogQuery::parse(&ok).unwrap();
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn chart(h: &Histogram, view: &View) -> Markup {
     let n = h.buckets.len().max(1);
     let step_ms = (h.step_seconds * 1000.0).round().max(1.0) as i64;
     let start_ms = h.range.start.timestamp_millis();
-    let end_ms = start_ms + step_ms * n as i64;
+    let end_ms = start_ms.saturating_add(step_ms.saturating_mul(n as i64));
     let max = h.buckets.iter().map(|b| b.total).max().unwrap_or(0);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;

@@ -207,11 +207,18 @@ async fn load(
     let search_range = pharos_logs::TimeRange::new(utc(range.start_ms), utc(range.end_ms));
     // Bars on round times (12:05, not 12:04:37) so a bar's link zooms to a round range.
     let step = range.step_ms.max(1);
-    let bar_start = range.start_ms.div_euclid(step) * step;
-    let bar_end = (range.end_ms + step - 1).div_euclid(step) * step;
-    let bars = ((bar_end - bar_start) / step).clamp(1, MAX_BARS + 2) as usize;
-    let bar_range =
-        pharos_logs::TimeRange::new(utc(bar_start), utc(bar_start + step * bars as i64));
+    let bar_start = range.start_ms.div_euclid(step).saturating_mul(step);
+    // Saturating: `from` and `to` come from the address bar, up to the ends of i64.
+    let bar_end = range
+        .end_ms
+        .saturating_add(step - 1)
+        .div_euclid(step)
+        .saturating_mul(step);
+    let bars = (bar_end.saturating_sub(bar_start) / step).clamp(1, MAX_BARS + 2) as usize;
+    let bar_range = pharos_logs::TimeRange::new(
+        utc(bar_start),
+        utc(bar_start.saturating_add(step.saturating_mul(bars as i64))),
+    );
     let done = tokio::task::spawn_blocking(move || {
         let page = store
             .search(&SearchRequest {
