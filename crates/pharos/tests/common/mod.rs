@@ -393,7 +393,6 @@ impl Webhook {
     }
 }
 
-
 pub async fn webhook() -> Webhook {
     let received = Arc::new(Mutex::new(Vec::new()));
     let fail_next = Arc::new(AtomicUsize::new(0));
