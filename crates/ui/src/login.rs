@@ -112,7 +112,8 @@ pub async fn submit(
     Form(login): Form<Login>,
 ) -> Response {
     let next = safe_next(login.next.as_deref()).to_string();
-    let how = if !login.token.trim().is_empty() {
+    let with_token = !login.token.trim().is_empty();
+    let how = if with_token {
         SignIn::AdminToken(login.token.trim().to_string())
     } else {
         SignIn::Password {
@@ -143,7 +144,11 @@ pub async fn submit(
             login_page(
                 &state,
                 &next,
-                Some("That name and password, or that admin token, is not right."),
+                Some(if with_token {
+                    "That is not the admin token."
+                } else {
+                    "That name and password do not match."
+                }),
             ),
         )
             .into_response(),

@@ -210,6 +210,20 @@ pub async fn authorize(State(state): State<SharedState>, mut req: Request, next:
         return next.run(req).await;
     };
     let Some(need) = permissions::need_of(req.method(), &path) else {
+        let allowed = permissions::methods_of(&path);
+        if !allowed.is_empty() {
+            // A method the route does not take: what axum would answer, and refused
+            // even if a handler for it existed without a row.
+            let mut resp = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} {path} is not a method this route takes", req.method()),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            return resp;
+        }
         tracing::error!(operation = "authorize", route = %path, method = %req.method(), "route has no row in permissions::ROUTES; refused");
         return ApiError::new(
             StatusCode::FORBIDDEN,

@@ -260,6 +260,20 @@ pub fn need_of(method: &Method, path: &str) -> Option<Need> {
     (found && method == Method::OPTIONS).then_some(Need::Open)
 }
 
+/// The methods the table lists for a route (empty when the route has no row).
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in ROUTES.iter().filter(|r| r.path == path) {
+        if r.methods == "*" {
+            return vec!["*"];
+        }
+        out.extend(r.methods.split(' '));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The table as Markdown, for SECURITY.md.
 pub fn markdown() -> String {
     let mut out = String::from("| methods | route | who may call it |\n|---|---|---|\n");
@@ -311,6 +325,8 @@ mod tests {
             Some(Need::Public(PublicPage::Status))
         );
         assert_eq!(need_of(&Method::PUT, "/api/v1/logs"), None);
+        assert_eq!(methods_of("/api/v1/logs"), vec!["GET", "POST"]);
+        assert!(methods_of("/no/such/route").is_empty());
         assert_eq!(need_of(&Method::GET, "/no/such/route"), None);
     }
 
