@@ -86,7 +86,11 @@ fn basic_password(encoded: &str) -> Option<String> {
 /// The caller behind a request's credential; [`Caller::Anonymous`] when it has none or
 /// one that does not check out.
 pub async fn caller_of(state: &SharedState, headers: &HeaderMap) -> Caller {
-    match credential(headers) {
+    caller_for(state, credential(headers)).await
+}
+
+async fn caller_for(state: &SharedState, credential: Credential) -> Caller {
+    match credential {
         Credential::Token(t) => state.access.caller_for_token(&t).await,
         Credential::Cookie(c) => state.access.caller_for_session(&c).await,
         Credential::None => None,
@@ -237,8 +241,9 @@ pub async fn authorize(State(state): State<SharedState>, mut req: Request, next:
         req.extensions_mut().insert(Visitor(caller));
         return next.run(req).await;
     }
-    let from_cookie = matches!(credential(req.headers()), Credential::Cookie(_));
-    let caller = caller_of(&state, req.headers()).await;
+    let credential = credential(req.headers());
+    let from_cookie = matches!(credential, Credential::Cookie(_));
+    let caller = caller_for(&state, credential).await;
     let allowed = match need {
         Need::Open => true,
         Need::Public(page) => {

@@ -249,21 +249,37 @@ pub fn need_of(method: &Method, path: &str) -> Option<Need> {
     } else {
         method.as_str()
     };
-    let rows = ROUTES.iter().filter(|r| r.path == path);
-    let mut found = false;
+    let rows = rows_of(path);
     for r in rows {
-        found = true;
         if r.methods == "*" || r.methods.split(' ').any(|x| x == m) {
             return Some(r.need);
         }
     }
-    (found && method == Method::OPTIONS).then_some(Need::Open)
+    (!rows.is_empty() && method == Method::OPTIONS).then_some(Need::Open)
+}
+
+/// The rows of one route. Every request looks its route up, so the table is indexed by
+/// path once rather than scanned each time.
+fn rows_of(path: &str) -> &'static [&'static RouteAccess] {
+    static BY_PATH: std::sync::OnceLock<
+        std::collections::HashMap<&'static str, Vec<&'static RouteAccess>>,
+    > = std::sync::OnceLock::new();
+    BY_PATH
+        .get_or_init(|| {
+            let mut map: std::collections::HashMap<_, Vec<_>> = Default::default();
+            for r in ROUTES {
+                map.entry(r.path).or_default().push(r);
+            }
+            map
+        })
+        .get(path)
+        .map_or(&[], |v| v.as_slice())
 }
 
 /// The methods the table lists for a route (empty when the route has no row).
 pub fn methods_of(path: &str) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for r in ROUTES.iter().filter(|r| r.path == path) {
+    for r in rows_of(path) {
         if r.methods == "*" {
             return vec!["*"];
         }
