@@ -12,9 +12,12 @@ use common::*;
 use reqwest::Method;
 use serde_json::Value;
 
-/// Seconds from the incident's opening to level 2, and the policy's pass (4s + 4s): the
-/// repeat would tell level 1 again at 8s and level 2 at 12s.
-const ESCALATE_AFTER_SECS: u64 = 4;
+/// Seconds from the incident's opening to level 2, and the policy's pass (6s + 6s): the
+/// repeat would tell level 1 again at 12s and level 2 at 18s. The kill -9, the restart and
+/// the acknowledgement must fit between level 2 (6s) and the repeat (12s): with 4s steps
+/// a debug binary restarting on a loaded CI machine met the repeat, which rightly told
+/// level 1 a second time.
+const ESCALATE_AFTER_SECS: u64 = 6;
 
 fn config(target: &Target, level1: &Webhook, level2: &Webhook) -> String {
     format!(
@@ -117,6 +120,12 @@ async fn escalation_ack_link_restart_and_resolution() {
     drop(pharos);
     let pharos = Pharos::start_with(&dir, config_path, port).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let since_level1 = told_level1.elapsed();
+    assert!(
+        since_level1 < Duration::from_secs(2 * ESCALATE_AFTER_SECS),
+        "the restart took until {since_level1:?} after level 1: the policy's repeat is due, \
+         so this run cannot tell a repeat from a notification sent twice"
+    );
     assert_eq!(level1.payloads().iter().filter(|v| firing(v)).count(), 1);
     assert_eq!(level2.payloads().len(), 1);
 
@@ -150,7 +159,7 @@ async fn escalation_ack_link_restart_and_resolution() {
     assert_eq!(detail["acknowledged_by"], "alice (signed link)");
     assert!(detail["next_escalation"].is_null());
 
-    // The policy's repeats (level 1 at 8s, level 2 at 12s) do not happen.
+    // The policy's repeats (level 1 at 12s, level 2 at 18s) do not happen.
     let quiet_until = told_level1 + Duration::from_secs(3 * ESCALATE_AFTER_SECS + 2);
     tokio::time::sleep(quiet_until.saturating_duration_since(Instant::now())).await;
     assert_eq!(level1.payloads().iter().filter(|v| firing(v)).count(), 1);

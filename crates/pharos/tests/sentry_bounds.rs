@@ -610,3 +610,50 @@ async fn a_full_disk_budget_refuses_new_payloads_and_keeps_the_old() {
     .await;
     assert_eq!(r.status(), 200);
 }
+
+/// Finding 5 with nothing configured: a public key alone could store 10 MiB attachments
+/// without limit. The default quota (100 MiB a minute) refuses the eleventh, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_default_limits_attachments_are_bounded_per_minute() {
+    let dir = tempdir("bounds-default-attachments");
+    let pharos = Pharos::start(&dir, Some(&config(""))).await;
+    let ten_mib = attachment_item(10 * 1024 * 1024 - 64);
+    // The quota is per clock minute: start early in one so all twelve land in it.
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second > 30 {
+        tokio::time::sleep(Duration::from_secs(61 - second)).await;
+    }
+    let mut stored = 0;
+    let mut refused = None;
+    for i in 0..12 {
+        let body = format!(
+            "{{\"event_id\":\"{:032x}\"}}\n{}{ten_mib}",
+            900 + i,
+            event_item(&format!("{:032x}", 900 + i), "dump")
+        );
+        let r = envelope(&pharos, 42, KEY, body).await;
+        assert_eq!(r.status(), 200, "the error event still goes through");
+        let limits = r
+            .headers()
+            .get("x-sentry-rate-limits")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        if limits.contains(":attachment:project:quota") {
+            refused = Some(i);
+            break;
+        }
+        stored += 1;
+    }
+    assert_eq!(
+        refused,
+        Some(10),
+        "ten 10 MiB attachments fill the default 100 MiB a minute; {stored} were stored"
+    );
+    let m = metrics(&pharos).await;
+    let series = "pharos_sentry_items_total{outcome=\"rate_limited\",type=\"attachment\"}";
+    assert_eq!(sample(&m, series), 1.0, "{m}");
+}

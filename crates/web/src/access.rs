@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -202,19 +202,20 @@ fn refused_page(message: &str) -> Response {
         .into_response()
 }
 
-/// The access middleware: every request passes here before its handler.
-pub async fn authorize(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
-    // The fallback (Sentry DSNs with a path prefix, and 404s) has no matched route and
-    // checks its own key.
-    let Some(path) = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-    else {
+/// The access check every request passes before its handler, for the route template
+/// `path` (`None` for the fallback: Sentry DSNs with a path prefix, and 404s, which
+/// checks its own key).
+pub async fn authorize(
+    state: &SharedState,
+    path: Option<&str>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(path) = path else {
         return next.run(req).await;
     };
-    let Some(need) = permissions::need_of(req.method(), &path) else {
-        let allowed = permissions::methods_of(&path);
+    let Some(need) = permissions::need_of(req.method(), path) else {
+        let allowed = permissions::methods_of(path);
         if !allowed.is_empty() {
             // A method the route does not take: what axum would answer, and refused
             // even if a handler for it existed without a row.
@@ -237,13 +238,13 @@ pub async fn authorize(State(state): State<SharedState>, mut req: Request, next:
     };
     if need == Need::Open {
         // Still tell the handler who is asking (the sign-in page, /metrics).
-        let caller = caller_of(&state, req.headers()).await;
+        let caller = caller_of(state, req.headers()).await;
         req.extensions_mut().insert(Visitor(caller));
         return next.run(req).await;
     }
     let credential = credential(req.headers());
     let from_cookie = matches!(credential, Credential::Cookie(_));
-    let caller = caller_for(&state, credential).await;
+    let caller = caller_for(state, credential).await;
     let allowed = match need {
         Need::Open => true,
         Need::Public(page) => {
@@ -254,11 +255,11 @@ pub async fn authorize(State(state): State<SharedState>, mut req: Request, next:
     };
     if !allowed {
         if caller == Caller::Anonymous {
-            return unauthorized(&path, req.method(), req.uri());
+            return unauthorized(path, req.method(), req.uri());
         }
         tracing::info!(operation = "authorize", route = %path, method = %req.method(), caller = %caller, "refused: not permitted");
         let message = format!("the {caller} may not {} {path}", req.method());
-        if is_page(&path) {
+        if is_page(path) {
             return refused_page(&message);
         }
         return ApiError::new(StatusCode::FORBIDDEN, message).into_response();

@@ -3,13 +3,10 @@
 //! sites, no content-type sniffing, and no full URLs (with their query) sent to other sites
 //! as the referrer.
 
-use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue};
 
 /// Scripts and stylesheets only from Pharos itself; the pages have no inline script.
 /// `style` attributes stay allowed (`style-src-attr`): the pages set bar widths and
@@ -18,10 +15,8 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 
      style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Adds the headers to every response, leaving any a handler set itself.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
+/// Adds the headers to an answer, leaving any a handler set itself.
+pub fn add(headers: &mut HeaderMap) {
     for (name, value) in [
         (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),
         (X_FRAME_OPTIONS, "DENY"),
@@ -32,7 +27,6 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
     }
-    response
 }
 
 #[cfg(test)]
@@ -47,7 +41,13 @@ mod tests {
     async fn every_answer_carries_the_headers() {
         let app = Router::new()
             .route("/", get(|| async { "page" }))
-            .layer(axum::middleware::from_fn(super::security_headers));
+            .layer(axum::middleware::from_fn(
+                |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                    let mut response = next.run(req).await;
+                    super::add(response.headers_mut());
+                    response
+                },
+            ));
         for path in ["/", "/missing"] {
             let r = app
                 .clone()

@@ -1,11 +1,10 @@
 //! `/metrics`: Pharos's own metrics in the Prometheus text format, and the middleware
 //! that counts and times every HTTP request by route.
 
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
@@ -93,37 +92,34 @@ impl HttpMetrics {
 
 /// Counts and times a request under its route template (`/api/v1/monitors/{id}`), so
 /// ids and tokens never become label values.
-pub async fn track(State(state): State<SharedState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = method_label(req.method());
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let elapsed = started.elapsed();
+pub fn record_request(
+    state: &SharedState,
+    route: &str,
+    method: &Method,
+    status: StatusCode,
+    elapsed: Duration,
+) {
+    let method = method_label(method);
     state
         .metrics
         .requests
-        .with_label_values(&[&route, method, response.status().as_str()])
+        .with_label_values(&[route, method, status.as_str()])
         .inc();
     state
         .metrics
         .duration
-        .with_label_values(&[&route])
+        .with_label_values(&[route])
         .observe(elapsed.as_secs_f64());
     if elapsed.as_millis() > 1000 {
         tracing::warn!(
             operation = "http_request",
             route,
             method,
-            status = response.status().as_u16(),
+            status = status.as_u16(),
             duration_ms = elapsed.as_millis() as u64,
             "slow request"
         );
     }
-    response
 }
 
 /// The method as a label value: the standard methods by name, anything else `other`, so
