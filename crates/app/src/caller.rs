@@ -78,6 +78,19 @@ impl Caller {
             other => other.to_string(),
         }
     }
+
+    /// Who a change is recorded as when the request names someone (`by`): a signed-in
+    /// person is always themselves, whatever the request says; a token or the admin token
+    /// may act for someone (a chat bot acknowledging for the person who pressed its
+    /// button), and the record says through which credential.
+    pub fn actor_naming(&self, named: Option<&str>) -> String {
+        let named = named.map(str::trim).filter(|n| !n.is_empty());
+        match (self, named) {
+            (Caller::User { name, .. }, _) => name.clone(),
+            (_, Some(n)) => format!("{n} (via {})", self.actor()),
+            (_, None) => self.actor(),
+        }
+    }
 }
 
 impl fmt::Display for Caller {
@@ -118,5 +131,9 @@ mod tests {
         assert!(!Caller::Anonymous.is_signed_in());
         assert!(!Caller::ProjectKey { project: 1 }.allows(Permission::Read));
         assert!(Caller::Admin.is_admin());
+        assert_eq!(viewer.actor_naming(Some("mallory")), "v", "a person is themselves");
+        assert_eq!(shipper.actor_naming(Some("alice")), "alice (via token shipper)");
+        assert_eq!(shipper.actor_naming(Some("  ")), "token shipper");
+        assert_eq!(Caller::Admin.actor_naming(None), "admin");
     }
 }

@@ -176,31 +176,34 @@ impl App {
         &self,
         caller: &Caller,
         id: i64,
-        by: &str,
+        by: Option<&str>,
     ) -> Result<IncidentRecord, AppError> {
         caller.require(Permission::Edit, "change incidents")?;
-        Ok(self.incidents.acknowledge(id, by).await?)
+        Ok(self.incidents.acknowledge(id, &caller.actor_naming(by)).await?)
     }
 
     pub async fn resolve_incident(
         &self,
         caller: &Caller,
         id: i64,
-        by: &str,
+        by: Option<&str>,
     ) -> Result<IncidentRecord, AppError> {
         caller.require(Permission::Edit, "change incidents")?;
-        Ok(self.incidents.resolve(id, by).await?)
+        Ok(self.incidents.resolve(id, &caller.actor_naming(by)).await?)
     }
 
     pub async fn add_incident_note(
         &self,
         caller: &Caller,
         id: i64,
-        by: &str,
+        by: Option<&str>,
         text: &str,
     ) -> Result<IncidentEvent, AppError> {
         caller.require(Permission::Edit, "change incidents")?;
-        Ok(self.incidents.add_note(id, by, text).await?)
+        Ok(self
+            .incidents
+            .add_note(id, &caller.actor_naming(by), text)
+            .await?)
     }
 
     /// The post-mortem draft in Markdown, written from the incident's timeline.

@@ -3,23 +3,12 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Pharos, TOKEN, tempdir};
+use common::{Pharos, TOKEN, form, no_redirects, sign_in, tempdir};
 use pharos_model::access::Permission;
 use pharos_web::permissions::{Need, ROUTES};
-use reqwest::{Method, StatusCode, redirect};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn no_redirects() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 /// A concrete path for a route pattern (`/api/v1/monitors/{id}` → `/api/v1/monitors/x1`).
 fn concrete(pattern: &str) -> String {
@@ -62,29 +51,6 @@ async fn create_token(p: &Pharos, name: &str, scopes: &[&str]) -> String {
     body["secret"].as_str().unwrap().to_string()
 }
 
-async fn sign_in(p: &Pharos, name: &str, password: &str) -> String {
-    let r = no_redirects()
-        .post(format!("{}/login", p.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("name", name),
-            ("password", password),
-            ("next", "/"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {name}");
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    cookie.split(';').next().unwrap().to_string()
-}
 
 #[tokio::test]
 async fn a_logs_token_pushes_logs_and_nothing_else() {
@@ -343,11 +309,6 @@ async fn sign_ins_are_rate_limited_and_users_added_from_the_command_line() {
     assert!(r.headers().contains_key("retry-after"));
 }
 
-fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
-}
 
 fn chrono_now_ns() -> u128 {
     std::time::SystemTime::now()

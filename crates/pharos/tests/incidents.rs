@@ -225,6 +225,55 @@ async fn escalation_ack_link_restart_and_resolution() {
         .await;
     assert_eq!(status, 201);
     assert_eq!(incidents(&pharos, "?q=restarted+on-call").await.len(), 1);
+
+    // Who a change is recorded as comes from the credential: a token may say for whom it
+    // acts, a signed-in person is always themselves.
+    let (status, _) = pharos
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(serde_json::json!({"name": "erin", "role": "editor", "password": "a long editor password"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let cookie = sign_in(&pharos, "erin", "a long editor password").await;
+    let page = no_redirects()
+        .get(format!("{}/incidents/{id}", pharos.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Add note"), "{page}");
+    assert!(!page.contains("name=\"by\""), "a person is not asked their name: {page}");
+    let r = no_redirects()
+        .post(format!("{}/api/v1/incidents/{id}/notes", pharos.url))
+        .header("cookie", &cookie)
+        .header("origin", &pharos.url)
+        .json(&serde_json::json!({"by": "mallory", "text": "noted by a person"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let detail = pharos.get(&format!("/api/v1/incidents/{id}")).await;
+    let author_of = |text: &str| {
+        detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["text"].as_str().is_some_and(|t| t.contains(text)))
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let by_person = author_of("noted by a person");
+    assert!(
+        by_person.contains("erin") && !by_person.contains("mallory"),
+        "{by_person}"
+    );
+    let by_token = author_of("Target restarted");
+    assert!(by_token.contains("alice (via admin)"), "{by_token}");
     assert_eq!(
         incidents(&pharos, "?q=MonitorDown&state=resolved")
             .await

@@ -10,7 +10,8 @@ use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::{Markup, PreEscaped, html};
-use pharos_app::AppError;
+use pharos_app::{AppError, Caller};
+use pharos_model::access::Permission;
 use pharos_model::{Alert, AlertState};
 use pharos_notify::incidents::postmortem::human_duration;
 use pharos_notify::incidents::{IncidentDetail, Runbook, TimelineEntry};
@@ -188,7 +189,23 @@ fn runbook_box(rb: &Runbook) -> Markup {
     }
 }
 
-fn incident_body(d: &IncidentDetail, signed_in: bool) -> Markup {
+/// What the visitor may do on an incident's page: change it at all (editors and admins),
+/// and whether to ask their name (a token acts for someone; a person is themselves).
+struct Acting {
+    may_change: bool,
+    asks_name: bool,
+}
+
+impl Acting {
+    fn of(caller: &Caller) -> Acting {
+        Acting {
+            may_change: caller.allows(Permission::Edit),
+            asks_name: !matches!(caller, Caller::User { .. }),
+        }
+    }
+}
+
+fn incident_body(d: &IncidentDetail, acting: &Acting) -> Markup {
     let i = &d.incident;
     let now = Utc::now();
     html! {
@@ -200,18 +217,20 @@ fn incident_body(d: &IncidentDetail, signed_in: bool) -> Markup {
         }
         div.issue-grid style="grid-template-columns:minmax(0, 3fr) minmax(0, 2fr)" {
             div {
-                @if signed_in && i.state != IncidentState::Resolved {
-                    (ack_resolve_forms(i))
+                @if acting.may_change && i.state != IncidentState::Resolved {
+                    (ack_resolve_forms(i, acting))
                 }
                 (facts(d))
                 h2 { "Alerts" }
                 (alert_table(&i.alerts))
                 h2 { "Timeline" }
                 (timeline(&d.timeline))
-                @if signed_in {
+                @if acting.may_change {
                     h2 { "Add a note" }
                     form.stack method="post" action={ "/incidents/" (i.id) "/notes" } {
-                        label { "Your name" input type="text" name="by" required; }
+                        @if acting.asks_name {
+                            label { "Your name" input type="text" name="by" required; }
+                        }
                         label { "Note" textarea name="text" rows="3" required {} }
                         button.primary type="submit" { "Add note" }
                     }
@@ -229,18 +248,23 @@ fn incident_body(d: &IncidentDetail, signed_in: bool) -> Markup {
     }
 }
 
-/// Acknowledge (while open) and resolve, each asking who does it.
-fn ack_resolve_forms(i: &IncidentRecord) -> Markup {
+/// Acknowledge (while open) and resolve, asking who does it when the credential is not a
+/// person's.
+fn ack_resolve_forms(i: &IncidentRecord, acting: &Acting) -> Markup {
     html! {
         div.actions {
             @if i.state == IncidentState::Open {
                 form.inline method="post" action={ "/incidents/" (i.id) "/ack" } {
-                    input type="text" name="by" placeholder="Your name" required;
+                    @if acting.asks_name {
+                        input type="text" name="by" placeholder="Your name" required;
+                    }
                     button.primary type="submit" { "Acknowledge" }
                 }
             }
             form.inline method="post" action={ "/incidents/" (i.id) "/resolve" } {
-                input type="text" name="by" placeholder="Your name" required;
+                @if acting.asks_name {
+                    input type="text" name="by" placeholder="Your name" required;
+                }
                 button.secondary type="submit" { "Resolve" }
             }
         }
@@ -338,7 +362,7 @@ pub async fn page(
             &d.incident.title.clone(),
             Nav::Incidents,
             signed_in,
-            incident_body(&d, signed_in),
+            incident_body(&d, &Acting::of(&caller)),
         )
         .into_response(),
         Err(e) => error_page(e, signed_in),
@@ -348,7 +372,7 @@ pub async fn page(
 #[derive(Deserialize, Default)]
 pub struct ActionForm {
     #[serde(default)]
-    by: String,
+    by: Option<String>,
     #[serde(default)]
     text: String,
 }
@@ -376,15 +400,15 @@ async fn act(
     };
     let result = match action {
         Action::Ack => state
-            .acknowledge_incident(&caller, id, &form.by)
+            .acknowledge_incident(&caller, id, form.by.as_deref())
             .await
             .map(|_| ()),
         Action::Resolve => state
-            .resolve_incident(&caller, id, &form.by)
+            .resolve_incident(&caller, id, form.by.as_deref())
             .await
             .map(|_| ()),
         Action::Note => state
-            .add_incident_note(&caller, id, &form.by, &form.text)
+            .add_incident_note(&caller, id, form.by.as_deref(), &form.text)
             .await
             .map(|_| ()),
     };
@@ -541,7 +565,7 @@ pub async fn ack_submit(
     Form(form): Form<ActionForm>,
 ) -> Response {
     let signed_in = caller.is_signed_in();
-    let by = Some(form.by.as_str()).filter(|b| !b.trim().is_empty());
+    let by = form.by.as_deref().filter(|b| !b.trim().is_empty());
     match state.acknowledge_incident_by_link(&token, by).await {
         Ok(i) => private(ack_page(&i, &token, signed_in, true).into_response()),
         Err(e) => link_error(e, signed_in),

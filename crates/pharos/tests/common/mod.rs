@@ -542,3 +542,46 @@ pub async fn wait_promql(p: &Pharos, q: &str, secs: u64, pred: impl Fn(&Value) -
 pub fn promql_value(result: &Value) -> Option<f64> {
     result[0]["value"][1].as_str()?.parse().ok()
 }
+
+/// A client that shows redirects instead of following them (sign-in answers 303).
+pub fn no_redirects() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// Signs `name` in through the sign-in form; the session cookie as a `Cookie` header value.
+pub async fn sign_in(p: &Pharos, name: &str, password: &str) -> String {
+    let r = no_redirects()
+        .post(format!("{}/login", p.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("name", name),
+            ("password", password),
+            ("next", "/"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "sign-in of {name}");
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    cookie.split(';').next().unwrap().to_string()
+}

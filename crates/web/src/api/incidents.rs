@@ -45,7 +45,8 @@ pub async fn get_one(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// `{"by": "alice"}` for ack and resolve, `{"by": "alice", "text": "..."}` for notes.
+/// `{"by": "alice"}` for ack and resolve, `{"by": "alice", "text": "..."}` for notes. `by`
+/// is heard only from a token (see [`pharos_app::Caller::actor_naming`]).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
@@ -55,19 +56,12 @@ pub struct ActionBody {
     pub text: Option<String>,
 }
 
-/// An empty body is allowed: the token's holder is then named `admin`.
+/// An empty body is allowed: the change is then the caller's own.
 fn action_body(bytes: &Bytes) -> Result<ActionBody, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(ActionBody::default());
     }
     parse_json(bytes)
-}
-
-fn who(body: &ActionBody) -> String {
-    body.by
-        .clone()
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| "admin".into())
 }
 
 pub async fn acknowledge(
@@ -78,7 +72,7 @@ pub async fn acknowledge(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = action_body(&bytes)?;
     let record = state
-        .acknowledge_incident(&caller, parse_id(&id)?, &who(&body))
+        .acknowledge_incident(&caller, parse_id(&id)?, body.by.as_deref())
         .await?;
     Ok(Json(json!(summary(&record))))
 }
@@ -91,7 +85,7 @@ pub async fn resolve(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = action_body(&bytes)?;
     let record = state
-        .resolve_incident(&caller, parse_id(&id)?, &who(&body))
+        .resolve_incident(&caller, parse_id(&id)?, body.by.as_deref())
         .await?;
     Ok(Json(json!(summary(&record))))
 }
@@ -105,7 +99,7 @@ pub async fn add_note(
     let body = action_body(&bytes)?;
     let text = body.text.clone().unwrap_or_default();
     let event = state
-        .add_incident_note(&caller, parse_id(&id)?, &who(&body), &text)
+        .add_incident_note(&caller, parse_id(&id)?, body.by.as_deref(), &text)
         .await?;
     Ok((StatusCode::CREATED, Json(json!(event))).into_response())
 }
