@@ -39,6 +39,31 @@ fn routes(pred: impl Fn(Need) -> bool) -> Vec<(Method, String)> {
     out
 }
 
+/// The targets of the POST forms of a page.
+fn post_actions(html: &str) -> Vec<String> {
+    html.split("method=\"post\" action=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the route table lets a viewer POST to `path` (a concrete path).
+fn viewer_may_post(path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let matches = |template: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+    };
+    ROUTES
+        .iter()
+        .filter(|r| matches(r.path) && (r.methods == "*" || r.methods.split(' ').any(|m| m == "POST")))
+        .all(|r| !matches!(r.need, Need::Granted(p) if p != Permission::Read))
+}
+
 async fn create_token(p: &Pharos, name: &str, scopes: &[&str]) -> String {
     let (code, body) = p
         .send(
@@ -137,6 +162,14 @@ async fn a_viewer_reads_every_page_and_changes_nothing() {
             s != StatusCode::UNAUTHORIZED && s != StatusCode::FORBIDDEN && !s.is_redirection(),
             "a viewer reading {path}: {s}"
         );
+        // The pages offer a viewer no button that would be refused.
+        let html = r.text().await.unwrap_or_default();
+        for action in post_actions(&html) {
+            assert!(
+                viewer_may_post(&action),
+                "{path} offers a viewer a form posting to {action}"
+            );
+        }
     }
     let writes = routes(|n| matches!(n, Need::Granted(p) if p != Permission::Read));
     for (m, path) in writes {

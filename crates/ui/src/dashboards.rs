@@ -17,7 +17,7 @@ use super::chart::{self, Line, Mark, TimeChart};
 use super::layout::{self, Nav};
 use super::metrics::{encode, lines_of, query_error, series_label};
 use super::time_range::{self, TimeRange};
-use super::{error_page, guard, units};
+use super::{error_page, guard, may_post, units};
 use pharos_app::dashboards::variables::{self, Context};
 use pharos_app::dashboards::{Dashboard, Panel, PanelKind, Source, Threshold};
 use pharos_web::SharedState;
@@ -43,12 +43,13 @@ pub async fn list(
         "Dashboards",
         Nav::Dashboards,
         signed_in,
-        list_body(&state, None, ""),
+        list_body(&state, None, "", may_post(&caller, "/dashboards")),
     )
     .into_response()
 }
 
-fn list_body(state: &SharedState, error: Option<&str>, pasted: &str) -> Markup {
+/// The list, with the import form and delete buttons for those who may change dashboards.
+fn list_body(state: &SharedState, error: Option<&str>, pasted: &str, may_change: bool) -> Markup {
     let all = state.dashboards.list();
     let problems = state.dashboards.problems();
     html! {
@@ -70,7 +71,7 @@ fn list_body(state: &SharedState, error: Option<&str>, pasted: &str) -> Markup {
                                 Source::Config(p) => { "config: " code { (p.display()) } }
                                 Source::Uploaded => { "uploaded" }
                             } }
-                            td { @if matches!(d.source, Source::Uploaded) {
+                            td { @if may_change && matches!(d.source, Source::Uploaded) {
                                 form method="post" action={ "/dashboards/" (d.id) "/delete" } {
                                     button.danger type="submit" { "Delete" }
                                 }
@@ -81,16 +82,18 @@ fn list_body(state: &SharedState, error: Option<&str>, pasted: &str) -> Markup {
             }
         }
         @for p in &problems { div.warn-box { "Not loaded: " (p) } }
-        h2 { "Import" }
-        @if let Some(e) = error { div.error-box role="alert" { (e) } }
-        form.stack.import method="post" action="/dashboards" {
-            label { "Grafana dashboard JSON or Pharos dashboard YAML"
-                span.hint { "Grafana: Dashboard settings → JSON Model, or Export → Save to file. Time series, graph, stat and table panels on Prometheus are drawn; other panel types show as placeholders." }
-                textarea name="content" rows="10" spellcheck="false" { (pasted) }
+        @if may_change {
+            h2 { "Import" }
+            @if let Some(e) = error { div.error-box role="alert" { (e) } }
+            form.stack.import method="post" action="/dashboards" {
+                label { "Grafana dashboard JSON or Pharos dashboard YAML"
+                    span.hint { "Grafana: Dashboard settings → JSON Model, or Export → Save to file. Time series, graph, stat and table panels on Prometheus are drawn; other panel types show as placeholders." }
+                    textarea name="content" rows="10" spellcheck="false" { (pasted) }
+                }
+                div { button.primary type="submit" { "Import" } }
             }
-            div { button.primary type="submit" { "Import" } }
+            p.small.muted { "Or with the API: " code { "curl -X POST -H \"Authorization: Bearer $TOKEN\" --data-binary @dashboard.json " (state.settings().external_url()) "/api/v1/dashboards" } }
         }
-        p.small.muted { "Or with the API: " code { "curl -X POST -H \"Authorization: Bearer $TOKEN\" --data-binary @dashboard.json " (state.settings().external_url()) "/api/v1/dashboards" } }
     }
 }
 
@@ -126,7 +129,12 @@ pub async fn upload(
                 "Dashboards",
                 Nav::Dashboards,
                 signed_in,
-                list_body(&state, Some(&e.message), &form.content),
+                list_body(
+                    &state,
+                    Some(&e.message),
+                    &form.content,
+                    may_post(&caller, "/dashboards"),
+                ),
             ),
         )
             .into_response(),

@@ -142,6 +142,17 @@ pub fn guard(
     .into_response())
 }
 
+/// Whether `caller` may send a form to `route` (a route template of
+/// `permissions::ROUTES`, such as `/monitors/{id}/pause`): pages offer only the buttons
+/// their visitor may press, asking the same table the access check answers from.
+pub fn may_post(caller: &Caller, route: &str) -> bool {
+    match pharos_web::permissions::need_of(&axum::http::Method::POST, route) {
+        Some(pharos_web::permissions::Need::Granted(p)) => caller.allows(p),
+        Some(_) => true,
+        None => false,
+    }
+}
+
 /// An error as a page, for people rather than programs.
 pub fn error_page(e: impl Into<ApiError>, signed_in: bool) -> Response {
     let e: ApiError = e.into();

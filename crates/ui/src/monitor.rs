@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
-use super::{error_page, guard};
+use super::{error_page, guard, may_post};
 use pharos_app::monitors::{MonitorDetail, MonitorSummary};
 use pharos_web::api::monitors::{load_detail, parse_id};
 use pharos_web::api::{ApiError, parse_json};
@@ -43,11 +43,11 @@ pub async fn page(
         .with_store(move |s| s.alerts_with_label("monitor", id2.as_str(), 20))
         .await
         .unwrap_or_default();
-    let body = body(&d, &alerts, signed_in);
+    let body = body(&d, &alerts, signed_in, may_post(&caller, "/monitors/{id}/pause"));
     layout::page(&d.summary.name, Nav::None, signed_in, body).into_response()
 }
 
-fn body(d: &MonitorDetail, alerts: &[AlertRecord], signed_in: bool) -> Markup {
+fn body(d: &MonitorDetail, alerts: &[AlertRecord], signed_in: bool, may_change: bool) -> Markup {
     let m = &d.summary;
     html! {
         (heading(d))
@@ -73,7 +73,7 @@ fn body(d: &MonitorDetail, alerts: &[AlertRecord], signed_in: bool) -> Markup {
         (alert_table(alerts))
         h2 { "History" }
         (history(m, &d.recent_results))
-        @if m.source == MonitorSource::Api && signed_in {
+        @if m.source == MonitorSource::Api && may_change {
             (manage(m))
         }
     }
@@ -267,13 +267,15 @@ pub async fn new_form(
         Ok(s) => s,
         Err(r) => return r,
     };
-    layout::page(
-        "Add monitor",
-        Nav::NewMonitor,
-        signed_in,
-        form(&NewMonitor::default(), None),
-    )
-    .into_response()
+    let body = if may_post(&caller, "/monitors/new") {
+        form(&NewMonitor::default(), None)
+    } else {
+        html! {
+            h1 { "Add a monitor" }
+            p.muted #cannot-add { "Your role (" (caller) ") reads monitors but does not change them. Ask an admin for the editor role, or an editor to add this monitor." }
+        }
+    };
+    layout::page("Add monitor", Nav::NewMonitor, signed_in, body).into_response()
 }
 
 pub async fn create(

@@ -11,7 +11,7 @@ use pharos_store::errors::{ClientReportRow, ProjectSource, ReleaseHealth};
 use serde::Deserialize;
 
 use super::layout::{self, Nav, ago, percent};
-use super::{error_page, guard};
+use super::{error_page, guard, may_post};
 use pharos_app::projects::{NewProject, ProjectView};
 use pharos_web::SharedState;
 use pharos_web::api::ApiError;
@@ -40,11 +40,13 @@ pub async fn list(
                 p.small { a href={ "/issues?query=is:unresolved&project=" (p.id) } { "Issues" } " · " a href={ "/transactions?project=" (p.id) } { "Performance" } }
             }
         }
-        h2 { "New project" }
-        form.stack method="post" action="/projects" {
-            label { "Name" input name="name" required placeholder="telegram-bot"; }
-            label { "Platform" span.hint { "optional" } input name="platform" placeholder="python"; }
-            div { button.primary type="submit" { "Create project" } }
+        @if may_post(&caller, "/projects") {
+            h2 { "New project" }
+            form.stack method="post" action="/projects" {
+                label { "Name" input name="name" required placeholder="telegram-bot"; }
+                label { "Platform" span.hint { "optional" } input name="platform" placeholder="python"; }
+                div { button.primary type="submit" { "Create project" } }
+            }
         }
     };
     layout::page("Projects", Nav::Projects, signed_in, body).into_response()
@@ -100,7 +102,8 @@ pub async fn page(
     let usage = state.project_usage(&project).await;
     let mut p = view(&state, project);
     p.usage = usage.ok();
-    let body = project_body(&p, &releases, &reports);
+    let may_change = may_post(&caller, "/projects/{id}/keys");
+    let body = project_body(&p, &releases, &reports, may_change);
     layout::page(&p.name, Nav::Projects, signed_in, body).into_response()
 }
 
@@ -108,6 +111,7 @@ fn project_body(
     p: &ProjectView,
     releases: &[ReleaseHealth],
     reports: &[ClientReportRow],
+    may_change: bool,
 ) -> Markup {
     html! {
         p.small { a href="/projects" { "← Projects" } }
@@ -117,7 +121,7 @@ fn project_body(
             pre { code { "import sentry_sdk\n\nsentry_sdk.init(\n    dsn=\"" (dsn) "\",\n    environment=\"production\",\n    release=\"myapp@1.0.0\",\n    traces_sample_rate=1.0,\n)" } }
         }
         h2 { "Keys" }
-        (keys(p))
+        (keys(p, may_change))
         h2 { "Settings" }
         (settings(p))
         h2 { "Release health" }
@@ -131,7 +135,7 @@ fn project_body(
 }
 
 /// The keys with their state; adding and revoking only for projects made through the API.
-fn keys(p: &ProjectView) -> Markup {
+fn keys(p: &ProjectView, may_change: bool) -> Markup {
     html! {
         table.keys {
             thead { tr { th { "Public key" } th { "Label" } th { "Created" } th { "State" } th {} } }
@@ -143,7 +147,7 @@ fn keys(p: &ProjectView) -> Markup {
                         td { (ago(Some(k.created_at))) }
                         td { @if k.revoked_at.is_some() { span.tag { "revoked" } } @else { "active" } }
                         td {
-                            @if k.revoked_at.is_none() && p.source == ProjectSource::Api {
+                            @if may_change && k.revoked_at.is_none() && p.source == ProjectSource::Api {
                                 form method="post" action={ "/projects/" (p.id) "/keys/" (k.public_key) "/revoke" } {
                                     button.danger type="submit" { "Revoke" }
                                 }
@@ -153,12 +157,12 @@ fn keys(p: &ProjectView) -> Markup {
                 }
             }
         }
-        @if p.source == ProjectSource::Api {
+        @if p.source == ProjectSource::Api && may_change {
             form.inline method="post" action={ "/projects/" (p.id) "/keys" } {
                 input name="label" placeholder="label (optional)";
                 button.primary type="submit" { "Add a key" }
             }
-        } @else {
+        } @else if p.source != ProjectSource::Api {
             p.small.muted { "This project is defined in pharos.yaml; its keys change there." }
         }
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::alerts::failing_banner;
 use super::layout::{self, Nav, ago};
-use super::{error_page, guard};
+use super::{error_page, guard, may_post};
 use pharos_app::health::{ReceiverHealth, WINDOW};
 use pharos_app::receivers::TestAnswer;
 use pharos_web::SharedState;
@@ -30,7 +30,7 @@ pub async fn page(
         Ok(s) => s,
         Err(r) => return r,
     };
-    render(&state, signed_in, None).await
+    render(&state, signed_in, may_post(&caller, "/receivers/{name}/test"), None).await
 }
 
 /// What the last test showed: the answer, or why it could not be sent.
@@ -48,6 +48,7 @@ pub async fn send_test(
     if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
+    let may_test = may_post(&caller, "/receivers/{name}/test");
     let result = match pharos_web::api::receivers::test(
         pharos_web::access::Visitor(caller),
         State(state.clone()),
@@ -61,10 +62,15 @@ pub async fn send_test(
             error: e.message,
         },
     };
-    render(&state, true, Some(result)).await
+    render(&state, true, may_test, Some(result)).await
 }
 
-async fn render(state: &SharedState, signed_in: bool, test: Option<TestResult>) -> Response {
+async fn render(
+    state: &SharedState,
+    signed_in: bool,
+    may_test: bool,
+    test: Option<TestResult>,
+) -> Response {
     let health = match state.receiver_health().await {
         Ok(h) => h,
         Err(e) => return error_page(e, signed_in),
@@ -111,9 +117,11 @@ async fn render(state: &SharedState, signed_in: bool, test: Option<TestResult>) 
         @for name in receivers.receiver_names() {
             section.receiver id={ "receiver-" (name) } data-receiver=(name) {
                 h2 { (name) }
-                form.inline method="post" action={ "/receivers/" (url_path(name)) "/test" } {
-                    button.secondary type="submit" { "Send test notification" }
-                    span.muted.small { "Sends a synthetic " code { "PharosTestNotification" } " alert through every integration now." }
+                @if may_test {
+                    form.inline method="post" action={ "/receivers/" (url_path(name)) "/test" } {
+                        button.secondary type="submit" { "Send test notification" }
+                        span.muted.small { "Sends a synthetic " code { "PharosTestNotification" } " alert through every integration now." }
+                    }
                 }
                 @for integration in receivers.integrations_of(name).unwrap_or_default() {
                     @let iname = integration.name();

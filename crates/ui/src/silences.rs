@@ -9,13 +9,14 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{Markup, html};
+use pharos_app::Caller;
 use pharos_app::alerting::{Silence, SilenceState, parse_matchers};
 use pharos_model::series::MatchOp;
 use pharos_store::{SilenceMatcher, SilenceRecord};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::guard;
+use super::{guard, may_post};
 use super::layout::{self, Nav, ago};
 use pharos_web::SharedState;
 
@@ -65,15 +66,20 @@ pub async fn page(
         duration: "2h".into(),
         ..NewSilence::default()
     };
-    render(&state, signed_in, &form, None)
+    render(&state, &caller, signed_in, &form, None)
 }
 
 fn render(
     state: &SharedState,
+    caller: &Caller,
     signed_in: bool,
     form: &NewSilence,
     error: Option<&str>,
 ) -> Response {
+    let may_create = may_post(caller, "/silences");
+    let may_expire = may_post(caller, "/silences/{id}/expire");
+    // A person signed in is the author; a token's holder says who they are.
+    let asks_author = !matches!(caller, Caller::User { .. });
     let (now, silences) = state.silences();
     let of = |want: SilenceState| -> Vec<&Silence> {
         let mut v: Vec<&Silence> = silences.iter().filter(|s| s.state(now) == want).collect();
@@ -83,26 +89,30 @@ fn render(
     let body = html! {
         h1 { "Silences" }
         p.muted { "A silence mutes the alerts its matchers select: they are still listed on the alerts page, marked silenced, but not notified. Alertmanager's API and amtool see the same silences." }
-        h2 { "New silence" }
         @if let Some(e) = error { p.error #silence-error { (e) } }
-        form.silence method="post" action="/silences" {
-            label { "Matchers " input type="text" name="matchers" size="60" required value=(form.matchers) placeholder=r#"alertname="BackupFailed", job=~"db.*""#; }
-            label { "For " input type="text" name="duration" size="6" value=(form.duration); }
-            label { "or until (UTC) " input type="datetime-local" name="ends" value=(form.ends); }
-            label { "Comment " input type="text" name="comment" size="40" required value=(form.comment); }
-            label { "Author " input type="text" name="created_by" size="16" required value=(form.created_by); }
-            fieldset {
-                legend { "Recurring (optional): only during this daily window" }
-                label { "from " input type="time" name="daily_from" value=(form.daily_from); }
-                label { " to " input type="time" name="daily_to" value=(form.daily_to); }
-                label { " time zone " input type="text" name="timezone" size="16" placeholder="Europe/Berlin" value=(form.timezone); }
+        @if may_create {
+            h2 { "New silence" }
+            form.silence method="post" action="/silences" {
+                label { "Matchers " input type="text" name="matchers" size="60" required value=(form.matchers) placeholder=r#"alertname="BackupFailed", job=~"db.*""#; }
+                label { "For " input type="text" name="duration" size="6" value=(form.duration); }
+                label { "or until (UTC) " input type="datetime-local" name="ends" value=(form.ends); }
+                label { "Comment " input type="text" name="comment" size="40" required value=(form.comment); }
+                @if asks_author {
+                    label { "Author " input type="text" name="created_by" size="16" required value=(form.created_by); }
+                }
+                fieldset {
+                    legend { "Recurring (optional): only during this daily window" }
+                    label { "from " input type="time" name="daily_from" value=(form.daily_from); }
+                    label { " to " input type="time" name="daily_to" value=(form.daily_to); }
+                    label { " time zone " input type="text" name="timezone" size="16" placeholder="Europe/Berlin" value=(form.timezone); }
+                }
+                button type="submit" { "Create silence" }
             }
-            button type="submit" { "Create silence" }
         }
         @for (title, want) in [("Active", SilenceState::Active), ("Pending", SilenceState::Pending), ("Expired", SilenceState::Expired)] {
             h2 { (title) }
             @let list = of(want);
-            @if list.is_empty() { p.muted { "None." } } @else { (table(&list, now)) }
+            @if list.is_empty() { p.muted { "None." } } @else { (table(&list, now, may_expire)) }
         }
     };
     layout::page("Silences", Nav::Silences, signed_in, body).into_response()
@@ -118,7 +128,7 @@ fn matcher_text(m: &SilenceMatcher) -> String {
     format!("{}{}{:?}", m.name, op, m.value)
 }
 
-fn table(list: &[&Silence], now: DateTime<Utc>) -> Markup {
+fn table(list: &[&Silence], now: DateTime<Utc>, may_expire: bool) -> Markup {
     html! {
         table.silences {
             thead { tr { th { "Matchers" } th { "Starts" } th { "Ends" } th { "Comment" } th { "By" } th {} } }
@@ -131,7 +141,7 @@ fn table(list: &[&Silence], now: DateTime<Utc>) -> Markup {
                 td.small { (s.record.ends_at.format("%Y-%m-%d %H:%M UTC")) }
                 td.small { (s.record.comment) }
                 td.small { (s.record.created_by) }
-                td { @if s.state(now) != SilenceState::Expired {
+                td { @if may_expire && s.state(now) != SilenceState::Expired {
                     form method="post" action={ "/silences/" (s.record.id) "/expire" } { button type="submit" { "Expire" } }
                 } }
             } } }
@@ -186,14 +196,18 @@ pub async fn create(
     pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
     uri: Uri,
-    Form(form): Form<NewSilence>,
+    Form(mut form): Form<NewSilence>,
 ) -> Response {
     if let Err(r) = guard(&state, &caller, None, &uri) {
         return r;
     }
+    if let Caller::User { name, .. } = &caller {
+        form.created_by = name.clone();
+    }
     if form.comment.trim().is_empty() || form.created_by.trim().is_empty() {
         return render(
             &state,
+            &caller,
             true,
             &form,
             Some("A silence needs a comment and an author."),
@@ -201,11 +215,11 @@ pub async fn create(
     }
     let record = match record_from(&form, state.alerting.now()) {
         Ok(r) => r,
-        Err(e) => return render(&state, true, &form, Some(&e)),
+        Err(e) => return render(&state, &caller, true, &form, Some(&e)),
     };
     match state.put_silence(&caller, record).await {
         Ok(_) => Redirect::to("/silences").into_response(),
-        Err(e) => render(&state, true, &form, Some(&e.to_string())),
+        Err(e) => render(&state, &caller, true, &form, Some(&e.to_string())),
     }
 }
 
@@ -220,6 +234,12 @@ pub async fn expire(
     }
     match state.expire_silence(&caller, &id).await {
         Ok(()) => Redirect::to("/silences").into_response(),
-        Err(e) => render(&state, true, &NewSilence::default(), Some(&e.to_string())),
+        Err(e) => render(
+            &state,
+            &caller,
+            true,
+            &NewSilence::default(),
+            Some(&e.to_string()),
+        ),
     }
 }
