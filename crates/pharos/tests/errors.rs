@@ -110,8 +110,8 @@ async fn envelopes_get_the_answers_sdks_expect() {
     let hook = webhook().await;
     let pharos = Pharos::start(&dir, Some(&config(&hook))).await;
 
-    // Every envelope recorded from the real SDK is accepted; unknown item types
-    // (profile, streamed spans, trace metrics) are skipped without failing the envelope.
+    // Every envelope recorded from the real SDK is accepted; item types not kept
+    // (profile, trace metrics) are skipped without failing the envelope.
     let mut names: Vec<_> = std::fs::read_dir(fixtures())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -125,6 +125,13 @@ async fn envelopes_get_the_answers_sdks_expect() {
         let limits = s.headers["x-sentry-rate-limits"].to_str().unwrap();
         assert!(
             limits.contains("profile") && limits.contains("not_kept"),
+            "{limits}"
+        );
+        // Streamed spans (sentry-sdk 3.x) are kept: the SDK must not hold them back.
+        assert!(
+            !limits
+                .split(&[':', ';', ','][..])
+                .any(|c| c.trim() == "span"),
             "{limits}"
         );
         assert_eq!(s.headers["access-control-allow-origin"], "*");

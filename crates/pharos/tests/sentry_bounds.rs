@@ -459,7 +459,7 @@ async fn every_kept_category_has_a_quota_told_per_category() {
     let fields: Vec<&str> = entry.split(':').collect();
     assert_eq!(fields.len(), 4, "{entry}");
     assert!(fields[0].parse::<u64>().is_ok(), "{entry}");
-    assert_eq!(&fields[1..], ["transaction", "project", "quota"]);
+    assert_eq!(&fields[1..], ["transaction;span", "project", "quota"]);
 
     // Errors still go through; attachments are counted in bytes.
     let r = envelope(

@@ -1,6 +1,6 @@
 //! Each project's quota per minute for every category it keeps (error events,
-//! transactions, sessions, attachment bytes, log records, check-ins), and its disk budget
-//! for event payloads and attachments: what is over either is dropped, counted, and the
+//! transactions and spans, sessions, attachment bytes, log records, check-ins), and its
+//! disk budget for event payloads, spans and attachments: what is over either is dropped, counted, and the
 //! SDK told per category in `X-Sentry-Rate-Limits`. Nothing stored is deleted to make
 //! room; only retention frees it.
 
@@ -31,7 +31,9 @@ impl Category {
     pub fn sentry_names(self) -> &'static str {
         match self {
             Category::Error => "error;default;security",
-            Category::Transaction => "transaction",
+            // A span item is told apart by the SDK (category `span`), but counts as
+            // transactions here: both must stop when the quota is used up.
+            Category::Transaction => "transaction;span",
             Category::Session => "session",
             Category::Attachment => "attachment",
             Category::Log => "log_item",
@@ -151,6 +153,16 @@ fn charge(r: &Record) -> Option<(Category, u64, &'static str)> {
     Some(match r {
         Record::Event(_) => (Category::Error, 1, "event"),
         Record::Transaction(_) => (Category::Transaction, 1, "transaction"),
+        // A segment with its children is one transaction, as Sentry bills a transaction
+        // event with its spans: the quota means requests, whichever SDK traced them. The
+        // children may come in other items; an item without a segment still costs one,
+        // so spans are never free (its size is bounded by the spans per item limit).
+        // Relay likewise applies transaction quotas to span items.
+        Record::Spans(b) => (
+            Category::Transaction,
+            b.segments.len().max(1) as u64,
+            "span",
+        ),
         Record::Sessions(s) => (Category::Session, s.len().max(1) as u64, "session"),
         Record::Attachment(a) => (Category::Attachment, a.data.len() as u64, "attachment"),
         Record::Logs(l) => (Category::Log, l.len() as u64, "log"),
@@ -160,8 +172,8 @@ fn charge(r: &Record) -> Option<(Category, u64, &'static str)> {
 }
 
 impl App {
-    /// Takes each record from its category's quota, and error events and attachments from
-    /// the disk budget; the ones over are dropped and counted. Check-ins are set apart:
+    /// Takes each record from its category's quota, and error events, transactions, spans
+    /// and attachments from the disk budget; the ones over are dropped and counted. Check-ins are set apart:
     /// they drive monitors, not the error store.
     /// `body_bytes` is the decoded size of the request: what the disk budget is charged
     /// until the next measurement.
@@ -179,9 +191,7 @@ impl App {
             check_ins: Vec::new(),
             over: Vec::new(),
         };
-        let stores_payloads = records
-            .iter()
-            .any(|r| matches!(r, Record::Event(_) | Record::Attachment(_)));
+        let stores_payloads = records.iter().any(|r| payload_category(r).is_some());
         let over_budget =
             stores_payloads && self.over_disk_budget(info, now, body_bytes as u64).await;
         for r in records {
@@ -251,7 +261,8 @@ impl App {
         }
     }
 
-    /// Measures the bytes a project's event payloads and attachments take in the store.
+    /// Measures the bytes a project's event payloads, spans and attachments take in the
+    /// store.
     pub async fn stored_payload_bytes(&self, project: i64) -> Result<u64, AppError> {
         let used = self
             .with_store(move |s| s.errors().payload_bytes(project))
@@ -277,6 +288,8 @@ impl App {
 fn payload_category(r: &Record) -> Option<Category> {
     match r {
         Record::Event(_) => Some(Category::Error),
+        // Both store spans with their attributes.
+        Record::Transaction(_) | Record::Spans(_) => Some(Category::Transaction),
         Record::Attachment(_) => Some(Category::Attachment),
         _ => None,
     }

@@ -317,7 +317,11 @@ mod tests {
         assert_eq!(t.spans.len(), 3);
         assert!(t.spans[0].is_segment && t.spans[0].name == "process-job");
         assert_eq!(t.span_id, Some(t.spans[0].span_id.clone()));
-        assert!(t.spans[1..].iter().all(|s| !s.is_segment && s.segment_id == t.span_id));
+        assert!(
+            t.spans[1..]
+                .iter()
+                .all(|s| !s.is_segment && s.segment_id == t.span_id)
+        );
         assert!((t.duration_ms - 26.84).abs() < 0.01, "{}", t.duration_ms);
         assert!(!t.failed());
     }

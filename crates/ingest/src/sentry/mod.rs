@@ -210,7 +210,9 @@ mod tests {
         assert!(matches!(p.records[0], Record::Transaction(_)));
         let p = process(&fixture("stream-001-span.envelope"));
         assert!(p.skipped.is_empty());
-        assert!(matches!(&p.records[0], Record::Spans(b) if b.spans.len() == 2 && b.segments.len() == 1));
+        assert!(
+            matches!(&p.records[0], Record::Spans(b) if b.spans.len() == 2 && b.segments.len() == 1)
+        );
         let p = process(&fixture("full-004-event-attachment.envelope"));
         assert_eq!(p.records.len(), 2);
         assert!(matches!(&p.records[1], Record::Attachment(a) if a.filename == "note.txt"));
@@ -222,10 +224,15 @@ mod tests {
         let p = process(body);
         assert_eq!(
             p.invalid,
-            vec![("span".to_string(), "span without a valid trace_id".to_string())]
+            vec![(
+                "span".to_string(),
+                "span without a valid trace_id".to_string()
+            )]
         );
         assert_eq!(p.records.len(), 2);
-        assert!(matches!(&p.records[0], Record::Spans(b) if b.spans.len() == 1 && b.segments.len() == 1));
+        assert!(
+            matches!(&p.records[0], Record::Spans(b) if b.spans.len() == 1 && b.segments.len() == 1)
+        );
         assert!(matches!(&p.records[1], Record::Event(_)));
         // A span item that cannot be read at all is one invalid item.
         let body = b"{}\n{\"type\":\"span\"}\n{\"version\":2}\n";

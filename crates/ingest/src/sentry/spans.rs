@@ -61,12 +61,10 @@ pub fn parse_span_item(bytes: &[u8], scrubber: &Scrubber) -> Result<ParsedSpans,
             Err(reason) => out.refused.push(reason),
         }
     }
-    out.refused.extend(
-        std::iter::repeat_n(
-            format!("more than {MAX_SPANS_PER_ITEM} spans in one item"),
-            over,
-        ),
-    );
+    out.refused.extend(std::iter::repeat_n(
+        format!("more than {MAX_SPANS_PER_ITEM} spans in one item"),
+        over,
+    ));
     // A segment's child count as far as this item knows; the waterfall reads the store.
     for t in &mut out.batch.segments {
         t.span_count = out
@@ -272,13 +270,17 @@ fn flatten_attributes(attrs: Map<String, Value>) -> Map<String, Value> {
 
 fn bounded(v: Value) -> Value {
     match v {
-        Value::String(s) if s.len() > MAX_VALUE_BYTES => Value::String(truncate(&s, MAX_VALUE_BYTES)),
+        Value::String(s) if s.len() > MAX_VALUE_BYTES => {
+            Value::String(truncate(&s, MAX_VALUE_BYTES))
+        }
         Value::Array(a) => Value::Array(
             a.into_iter()
                 .take(MAX_ARRAY_ITEMS)
                 .map(|v| match v {
                     // No nesting below an array: attribute arrays hold scalars.
-                    Value::Array(_) | Value::Object(_) => Value::String(truncate(&v.to_string(), 256)),
+                    Value::Array(_) | Value::Object(_) => {
+                        Value::String(truncate(&v.to_string(), 256))
+                    }
                     v => bounded(v),
                 })
                 .collect(),
@@ -333,8 +335,11 @@ mod tests {
 
     #[test]
     fn a_streamed_segment_and_its_child() {
-        let p = parse_span_item(&fixture_item("stream-001-span.envelope"), &Scrubber::default())
-            .unwrap();
+        let p = parse_span_item(
+            &fixture_item("stream-001-span.envelope"),
+            &Scrubber::default(),
+        )
+        .unwrap();
         assert!(p.refused.is_empty(), "{:?}", p.refused);
         assert_eq!(p.batch.spans.len(), 2);
         let child = &p.batch.spans[0];
@@ -343,7 +348,11 @@ mod tests {
         assert_eq!(child.parent_span_id.as_deref(), Some("b4bdfd7154d39b05"));
         assert_eq!(child.segment_id.as_deref(), Some("b4bdfd7154d39b05"));
         assert!(!child.is_segment);
-        assert!((child.duration_ms - 20.206).abs() < 0.01, "{}", child.duration_ms);
+        assert!(
+            (child.duration_ms - 20.206).abs() < 0.01,
+            "{}",
+            child.duration_ms
+        );
         assert_eq!(child.attributes["thread.name"], "MainThread");
         assert_eq!(p.batch.segments.len(), 1);
         let t = &p.batch.segments[0];
@@ -351,13 +360,19 @@ mod tests {
         assert_eq!(t.op.as_deref(), Some("task"));
         assert_eq!(t.environment.as_deref(), Some("production"));
         assert_eq!(t.release.as_deref(), Some("myapp@1.2.3"));
-        assert_eq!(t.trace_id.as_deref(), Some("be5c3d573f004f258edd10155d5c12b0"));
+        assert_eq!(
+            t.trace_id.as_deref(),
+            Some("be5c3d573f004f258edd10155d5c12b0")
+        );
         assert_eq!(t.span_id.as_deref(), Some("b4bdfd7154d39b05"));
         assert_eq!(t.event_id, "be5c3d573f004f25b4bdfd7154d39b05");
         assert_eq!(t.span_count, 1);
         assert!((t.duration_ms - 24.849).abs() < 0.01, "{}", t.duration_ms);
         assert!(!t.failed());
-        assert_eq!(t.payload["attributes"]["process.command_args"][0], "client_extra.py");
+        assert_eq!(
+            t.payload["attributes"]["process.command_args"][0],
+            "client_extra.py"
+        );
     }
 
     #[test]
@@ -407,7 +422,10 @@ mod tests {
         let p = parse_span_item(body.as_bytes(), &Scrubber::default()).unwrap();
         let s = &p.batch.spans[0];
         let raw = s.attributes.to_string();
-        assert!(!raw.contains("sk_live") && !raw.contains("hunter2"), "{raw}");
+        assert!(
+            !raw.contains("sk_live") && !raw.contains("hunter2"),
+            "{raw}"
+        );
         assert!(!s.name.contains("abc123"), "{}", s.name);
         assert!(s.attributes["long"].as_str().unwrap().len() <= MAX_VALUE_BYTES + 3);
         assert_eq!(s.attributes["n"], 3);

@@ -291,7 +291,11 @@ mod tests {
         // sentry-sdk 3.0 sent six children of `/fast` first here, then the segment with
         // one more child, then a failed `/boom` segment.
         let children = errors
-            .ingest_now(IngestBatch::new(p, now, envelope("sdk3-003-span-children.envelope")))
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                envelope("sdk3-003-span-children.envelope"),
+            ))
             .unwrap();
         assert_eq!((children.spans, children.transactions.len()), (6, 0));
         let segment = errors
@@ -301,7 +305,11 @@ mod tests {
         assert_eq!(segment.transactions.len(), 1);
         assert_eq!(segment.transactions[0].0, "/fast");
         errors
-            .ingest_now(IngestBatch::new(p, now, envelope("sdk3-002-span-error.envelope")))
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                envelope("sdk3-002-span-error.envelope"),
+            ))
             .unwrap();
         // The same segment again (an SDK retry) is neither stored nor counted twice.
         let again = errors
@@ -323,7 +331,11 @@ mod tests {
         let s = &samples[0];
         assert_eq!(s.spans.len(), 7, "children from both envelopes");
         assert!(s.spans.windows(2).all(|w| w[0].start <= w[1].start));
-        assert!(s.spans.iter().any(|c| c.op.as_deref() == Some("db.query") && c.name == "SELECT 1"));
+        assert!(
+            s.spans
+                .iter()
+                .any(|c| c.op.as_deref() == Some("db.query") && c.name == "SELECT 1")
+        );
         assert_eq!(s.environment.as_deref(), Some("production"));
         assert_eq!(s.release.as_deref(), Some("shop@3.0"));
 
@@ -334,7 +346,13 @@ mod tests {
         // Spans count against the disk budget and go with their project's retention.
         assert!(errors.payload_bytes(p).unwrap() > 5_000);
         errors.prune(now + Duration::days(400)).unwrap();
-        assert!(errors.trace(s.trace_id.as_deref().unwrap()).unwrap().spans.is_empty());
+        assert!(
+            errors
+                .trace(s.trace_id.as_deref().unwrap())
+                .unwrap()
+                .spans
+                .is_empty()
+        );
         assert_eq!(errors.payload_bytes(p).unwrap(), 0);
     }
 
@@ -345,7 +363,11 @@ mod tests {
         let errors = store.errors();
         let now = Utc::now();
         let out = errors
-            .ingest_now(IngestBatch::new(p, now, envelope("full-005-transaction.envelope")))
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                envelope("full-005-transaction.envelope"),
+            ))
             .unwrap();
         assert_eq!((out.spans, out.transactions.len()), (3, 1));
         let samples = errors
@@ -353,7 +375,11 @@ mod tests {
             .unwrap();
         let s = &samples[0];
         assert_eq!(s.spans.len(), 2);
-        assert!(s.spans.iter().all(|c| !c.is_segment && c.segment_id == s.span_id));
+        assert!(
+            s.spans
+                .iter()
+                .all(|c| !c.is_segment && c.segment_id == s.span_id)
+        );
         assert_eq!(s.payload["spans"].as_array().unwrap().len(), 2);
     }
 
