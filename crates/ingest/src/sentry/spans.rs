@@ -159,9 +159,7 @@ fn segment_transaction(span: &Span) -> pharos_model::sentry::Transaction {
     });
     payload["attributes"] = span.attributes.clone();
     pharos_model::sentry::Transaction {
-        // Transactions are unique per project by event id; a segment has none, so its
-        // trace and span ids make one (32 hex digits, the same for a resent segment).
-        event_id: format!("{}{}", &span.trace_id[..16], span.span_id),
+        event_id: segment_event_id(&span.trace_id, &span.span_id),
         name: truncate(name, MAX_TRANSACTION_NAME),
         op: span.op.clone(),
         status: span.status.clone(),
@@ -175,6 +173,19 @@ fn segment_transaction(span: &Span) -> pharos_model::sentry::Transaction {
         payload,
         spans: Vec::new(),
     }
+}
+
+/// Transactions are unique per project by event id; a segment has none, so its trace and
+/// span ids make one: 32 hex digits, the same for a resent segment. The trace id's high
+/// half is XORed with the span id, which keeps ids of different segments apart (the
+/// span ids of one trace differ; different traces differ somewhere in 128 bits).
+fn segment_event_id(trace_id: &str, span_id: &str) -> String {
+    let hex = |s: &str| u64::from_str_radix(s, 16).unwrap_or(0);
+    format!(
+        "{:016x}{}",
+        hex(&trace_id[..16]) ^ hex(span_id),
+        &trace_id[16..]
+    )
 }
 
 /// A transaction event's spans: the transaction itself as the segment span, then each of
@@ -365,7 +376,17 @@ mod tests {
             Some("be5c3d573f004f258edd10155d5c12b0")
         );
         assert_eq!(t.span_id.as_deref(), Some("b4bdfd7154d39b05"));
-        assert_eq!(t.event_id, "be5c3d573f004f25b4bdfd7154d39b05");
+        assert_eq!(t.event_id, "0ae1c0266bd3d4208edd10155d5c12b0");
+        // Segments of one trace, and of traces that share their high half, stay apart.
+        let trace = "be5c3d573f004f258edd10155d5c12b0";
+        assert_ne!(
+            segment_event_id(trace, "0000000000000001"),
+            segment_event_id(trace, "0000000000000002")
+        );
+        assert_ne!(
+            segment_event_id(trace, "0000000000000001"),
+            segment_event_id("be5c3d573f004f258edd10155d5c12b1", "0000000000000001")
+        );
         assert_eq!(t.span_count, 1);
         assert!((t.duration_ms - 24.849).abs() < 0.01, "{}", t.duration_ms);
         assert!(!t.failed());
