@@ -108,8 +108,13 @@ sentry_sdk.flush()
     assert types == ["KeyError", "StorageError"]
 
 
+# 3.x sends `logging` records as SDK logs and no longer as error events unless asked.
+LOGGED_ERRORS_AS_EVENTS = ('integrations=[__import__("sentry_sdk.integrations.logging", fromlist=["_"])'
+                           '.LoggingIntegration(event_level=40)]') if SDK3 else ""
+
+
 def test_messages_and_log_templates_group_without_their_numbers(pharos):
-    pharos.run_sdk(init() + """
+    pharos.run_sdk(init(LOGGED_ERRORS_AS_EVENTS) + """
 import logging
 sentry_sdk.capture_message("User 123 failed to pay invoice 9")
 sentry_sdk.capture_message("User 456 failed to pay invoice 77")

@@ -332,6 +332,22 @@ async fn envelopes_get_the_answers_sdks_expect() {
     assert!(metrics.contains("pharos_error_events_total{level=\"error\",project=\"shop\"}"));
     assert!(metrics.contains("pharos_sentry_items_total{outcome=\"skipped\",type=\"profile\"}"));
     assert!(metrics.contains("pharos_transactions_total"));
+    // sentry-sdk 3.0's streamed spans: the segment `/fast` arrived with one child, six
+    // more children in another envelope; all of them are in its waterfall.
+    assert!(metrics.contains("pharos_sentry_items_total{outcome=\"accepted\",type=\"span\"}"));
+    assert!(metrics.contains("transaction=\"/fast\""), "span-made transactions are series");
+    let (st, v) = pharos
+        .send(
+            Method::GET,
+            "/api/v1/transactions?project=42&period=30d&name=/fast",
+            None,
+        )
+        .await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["transactions"][0]["count"], 1, "{v}");
+    assert_eq!(v["transactions"][0]["op"], "http.server", "{v}");
+    let spans = v["slowest"][0]["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 7, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -569,6 +569,19 @@ async fn a_full_disk_budget_refuses_new_payloads_and_keeps_the_old() {
     assert_eq!(statuses, [200, 200, 429, 429]);
     let last = last.unwrap();
     assert!(rate_limits(&last).contains(":error;default;security:project:disk_budget"));
+    // Spans are stored too, so the full budget refuses them as well (sentry-sdk 3.x).
+    let spans = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../ingest/tests/fixtures/sentry/sdk3-001-span.envelope"),
+    )
+    .unwrap();
+    let r = envelope(&pharos, 44, "boundsdiskkey0123456789", spans).await;
+    assert_eq!(r.status(), 429);
+    assert!(
+        rate_limits(&r).contains(":transaction;span:project:disk_budget"),
+        "{}",
+        rate_limits(&r)
+    );
     // Nothing stored was deleted to make room.
     for i in 0..2u64 {
         let r = client()
