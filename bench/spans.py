@@ -104,7 +104,7 @@ def span_body(children: int) -> bytes:
 
 
 def run_wrk(args, port: int, body_path: str, duration: float) -> dict:
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s",
            "-s", os.path.join(HERE, "spans_load.lua"), f"http://127.0.0.1:{port}",
            "--", body_path, f"127.0.0.1:{port}", str(PROJECT_ID), SENTRY_KEY, uuid.uuid4().hex[:8]]
     t = time.monotonic()

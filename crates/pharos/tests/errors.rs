@@ -335,7 +335,10 @@ async fn envelopes_get_the_answers_sdks_expect() {
     // sentry-sdk 3.0's streamed spans: the segment `/fast` arrived with one child, six
     // more children in another envelope; all of them are in its waterfall.
     assert!(metrics.contains("pharos_sentry_items_total{outcome=\"accepted\",type=\"span\"}"));
-    assert!(metrics.contains("transaction=\"/fast\""), "span-made transactions are series");
+    assert!(
+        metrics.contains("transaction=\"/fast\""),
+        "span-made transactions are series"
+    );
     let (st, v) = pharos
         .send(
             Method::GET,

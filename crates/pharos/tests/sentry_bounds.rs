@@ -431,7 +431,10 @@ async fn every_kept_category_has_a_quota_told_per_category() {
     let r = envelope(&pharos, 43, QUOTA_KEY, body).await;
     assert_eq!(r.status(), 200);
     let limits = rate_limits(&r);
-    assert!(limits.contains(":transaction;span:project:quota"), "{limits}");
+    assert!(
+        limits.contains(":transaction;span:project:quota"),
+        "{limits}"
+    );
     assert!(!limits.contains(":error;"), "{limits}");
     // An envelope of nothing but over-quota items is refused as a whole.
     let r = envelope(

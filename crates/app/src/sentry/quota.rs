@@ -309,6 +309,44 @@ mod tests {
         }
     }
 
+    fn segment() -> pharos_model::sentry::Transaction {
+        pharos_model::sentry::Transaction {
+            event_id: "0".repeat(32),
+            name: "/checkout".into(),
+            op: Some("http.server".into()),
+            status: "ok".into(),
+            start: Utc::now(),
+            duration_ms: 12.0,
+            environment: None,
+            release: None,
+            trace_id: Some("1".repeat(32)),
+            span_id: Some("2".repeat(16)),
+            span_count: 0,
+            payload: serde_json::Value::Null,
+            spans: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_segment_with_its_children_is_one_transaction_and_children_alone_cost_one() {
+        use pharos_model::sentry::SpanBatch;
+        let item = |segments: usize| {
+            Record::Spans(Box::new(SpanBatch {
+                spans: Vec::new(),
+                segments: (0..segments).map(|_| segment()).collect(),
+            }))
+        };
+        assert_eq!(charge(&item(2)), Some((Category::Transaction, 2, "span")));
+        assert_eq!(charge(&item(0)), Some((Category::Transaction, 1, "span")));
+        assert_eq!(payload_category(&item(1)), Some(Category::Transaction));
+        assert!(
+            Category::Transaction
+                .sentry_names()
+                .split(';')
+                .any(|c| c == "span")
+        );
+    }
+
     #[test]
     fn quota_refills_each_minute() {
         let q = Quota::default();
