@@ -464,3 +464,52 @@ mod tests {
         assert_eq!(p.refused.len(), 3);
     }
 }
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use crate::sentry::Envelope;
+    use std::time::Instant;
+
+    /// `SPAN_ENVELOPE=/tmp/span-bench.envelope cargo test --release -p pharos-ingest -- --ignored --nocapture span_item_cost`
+    /// (bench/spans.py's span envelope with a real trace id).
+    #[test]
+    #[ignore]
+    fn span_item_cost() {
+        let body = std::fs::read(std::env::var("SPAN_ENVELOPE").unwrap()).unwrap();
+        let env = Envelope::parse(&body).unwrap();
+        let payload = env.items[0].payload;
+        let n = 5_000;
+        let time = |label: &str, f: &dyn Fn()| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{label:28} {:.1} us",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        let on = Scrubber::default();
+        let off = Scrubber::new(&crate::sentry::ScrubConfig {
+            enabled: false,
+            ..Default::default()
+        })
+        .unwrap();
+        time("json parse only", &|| {
+            std::hint::black_box(serde_json::from_slice::<Value>(payload).unwrap());
+        });
+        time("parse_span_item, no scrub", &|| {
+            std::hint::black_box(parse_span_item(payload, &off).unwrap());
+        });
+        time("parse_span_item", &|| {
+            std::hint::black_box(parse_span_item(payload, &on).unwrap());
+        });
+        let p = parse_span_item(payload, &on).unwrap();
+        time("attributes to_string", &|| {
+            for s in &p.batch.spans {
+                std::hint::black_box(s.attributes.to_string());
+            }
+        });
+    }
+}
