@@ -1,14 +1,39 @@
 """The real Python `sentry-sdk`, unchanged, reporting to Pharos: issues, counts, grouping,
-scrubbing, performance, crons, release health, integrations."""
+scrubbing, performance, crons, release health, logs, integrations. The suite runs once
+with sentry-sdk 2.x (.venv) and once with 3.x (.venv-sdk3), whose only tracing mode is
+span streaming: `span` items, never a transaction event."""
 
 from __future__ import annotations
 
 import json
+import time
+import urllib.parse
+import urllib.request
+
+import sentry_sdk
+from conftest import ADMIN_TOKEN, KEY
+
+# The scenarios run with the same Python (and so the same sentry-sdk) as the tests.
+SDK3 = int(sentry_sdk.VERSION.split(".")[0]) >= 3
 
 INIT = """
 import sentry_sdk
+SDK3 = int(sentry_sdk.VERSION.split(".")[0]) >= 3
+# 3.x collects local variables by default (`data_collection`) and has no such option.
+LOCALS = {{}} if SDK3 else {{"include_local_variables": True}}
 sentry_sdk.init(dsn=DSN, release="shop@1.0", environment="production", server_name="web-1",
-                traces_sample_rate=1.0, include_local_variables=True, {extra})
+                traces_sample_rate=1.0, **LOCALS, {extra})
+
+def transaction(name, op):
+    # 3.x has no `start_transaction`: a span without a parent starts a segment.
+    if SDK3:
+        return sentry_sdk.start_span(name=name, attributes={{"sentry.op": op}})
+    return sentry_sdk.start_transaction(name=name, op=op)
+
+def span(name, op):
+    if SDK3:
+        return sentry_sdk.start_span(name=name, attributes={{"sentry.op": op}})
+    return sentry_sdk.start_span(op=op, name=name)
 """
 
 
@@ -83,8 +108,13 @@ sentry_sdk.flush()
     assert types == ["KeyError", "StorageError"]
 
 
+# 3.x sends `logging` records as SDK logs and no longer as error events unless asked.
+LOGGED_ERRORS_AS_EVENTS = ('integrations=[__import__("sentry_sdk.integrations.logging", fromlist=["_"])'
+                           '.LoggingIntegration(event_level=40)]') if SDK3 else ""
+
+
 def test_messages_and_log_templates_group_without_their_numbers(pharos):
-    pharos.run_sdk(init() + """
+    pharos.run_sdk(init(LOGGED_ERRORS_AS_EVENTS) + """
 import logging
 sentry_sdk.capture_message("User 123 failed to pay invoice 9")
 sentry_sdk.capture_message("User 456 failed to pay invoice 77")
@@ -193,18 +223,22 @@ sentry_sdk.flush()
 def test_transaction_with_spans(pharos):
     pharos.run_sdk(init() + """
 import time
-with sentry_sdk.start_transaction(op="task", name="process-order"):
-    with sentry_sdk.start_span(op="db.query", name="SELECT order"):
+with transaction(op="task", name="process-order"):
+    with span(op="db.query", name="SELECT order"):
         time.sleep(0.06)
-    with sentry_sdk.start_span(op="http.client", name="POST payment"):
+    with span(op="http.client", name="POST payment"):
         time.sleep(0.01)
 sentry_sdk.flush()
 """)
     tx = pharos.wait("transaction", lambda: next((t for t in pharos.api("/api/v1/transactions?project=42&period=1h")["transactions"] if t["name"] == "process-order"), None))
     assert tx["count"] >= 1 and tx["p95_ms"] >= 60 and tx["op"] == "task"
     detail = pharos.api("/api/v1/transactions?project=42&period=1h&name=process-order")
-    spans = detail["slowest"][0]["payload"]["spans"]
-    assert sorted(s["op"] for s in spans) == ["db.query", "http.client"]
+    # The waterfall's spans come from the span store, whichever SDK sent them.
+    spans = detail["slowest"][0]["spans"]
+    assert sorted(s["op"] for s in spans) == ["db.query", "http.client"], spans
+    assert {s["name"] for s in spans} == {"SELECT order", "POST payment"}
+    if not SDK3:
+        assert sorted(s["op"] for s in detail["slowest"][0]["payload"]["spans"]) == ["db.query", "http.client"]
 
 
 def test_cron_check_in_creates_and_drives_a_heartbeat_monitor(pharos):
@@ -238,7 +272,9 @@ client = app.test_client()
 assert client.get("/boom?token=abc&page=2").status_code == 500
 sentry_sdk.flush()
 """)
-    issue = pharos.wait("flask issue", lambda: next((i for i in pharos.issues("ZeroDivisionError transaction:boom") ), None))
+    # 2.x names a Flask transaction after the endpoint, 3.x after the route.
+    name = "/boom" if SDK3 else "boom"
+    issue = pharos.wait("flask issue", lambda: next((i for i in pharos.issues(f'ZeroDivisionError transaction:"{name}"') ), None))
     event = pharos.api(f"/api/v1/issues/{issue['id']}/events/latest")["payload"]
     assert "/boom" in event["request"]["url"]
     assert event["exception"]["values"][-1]["mechanism"]["handled"] is False
@@ -312,19 +348,17 @@ def test_a_wrong_key_stores_nothing(pharos):
 sentry_sdk.capture_message("sent with a wrong key")
 sentry_sdk.flush()
 """)
-    import time
     time.sleep(0.5)
     assert not pharos.issues('"sent with a wrong key"')
 
 
 def test_the_sdk_holds_back_a_category_over_quota_and_sends_the_rest(pharos):
-    import urllib.request
     from conftest import KEY, LIMITED_KEY, LIMITED_PROJECT, PROJECT
 
     dsn = pharos.dsn.replace(KEY, LIMITED_KEY).replace(f"/{PROJECT}", f"/{LIMITED_PROJECT}")
     pharos.run_sdk(init() + """
 for i in range(4):
-    with sentry_sdk.start_transaction(name="limited-job", op="task"):
+    with transaction(name="limited-job", op="task"):
         pass
     sentry_sdk.flush()
 sentry_sdk.capture_message("errors pass a transaction quota")
@@ -332,8 +366,132 @@ sentry_sdk.flush()
 """, dsn=dsn)
     pharos.wait("the error", lambda: pharos.issues('"errors pass a transaction quota"'))
     metrics = urllib.request.urlopen(pharos.url + "/metrics", timeout=10).read().decode()
+    # 3.x streams the segments as `span` items, counted against the transaction quota.
+    item = "span" if SDK3 else "transaction"
     refused = next(l for l in metrics.splitlines()
-                   if l.startswith('pharos_sentry_items_total{outcome="rate_limited",type="transaction"}'))
-    # One refused with `X-Sentry-Rate-Limits: <n>:transaction:project:quota`; the SDK then
-    # kept the other two to itself instead of sending them.
+                   if l.startswith(f'pharos_sentry_items_total{{outcome="rate_limited",type="{item}"}}'))
+    # One refused with `X-Sentry-Rate-Limits: <n>:transaction;span:project:quota`; the SDK
+    # then kept the other two to itself instead of sending them.
     assert float(refused.rsplit(" ", 1)[1]) == 1.0, refused
+    kept = [t for t in pharos.api(f"/api/v1/transactions?project={LIMITED_PROJECT}&period=1h")["transactions"]
+            if t["name"] == "limited-job"]
+    assert kept and kept[0]["count"] == 1, kept
+
+
+def test_a_flask_app_as_a_new_user_sets_it_up_shows_on_the_performance_pages(pharos):
+    # The init a new user writes: a DSN and a sample rate, nothing else.
+    pharos.run_sdk("""
+import time
+import sentry_sdk
+sentry_sdk.init(dsn=DSN, traces_sample_rate=1.0)
+from flask import Flask
+app = Flask(__name__)
+
+@app.route("/orders_list")
+def orders_list():
+    if int(sentry_sdk.VERSION.split(".")[0]) >= 3:
+        query = sentry_sdk.start_span(name="SELECT * FROM orders", attributes={"sentry.op": "db.query"})
+    else:
+        query = sentry_sdk.start_span(op="db.query", name="SELECT * FROM orders")
+    with query:
+        time.sleep(0.002)
+    return "ok"
+
+@app.route("/orders_report")
+def orders_report():
+    time.sleep(0.35)
+    return "ok"
+
+@app.route("/orders_fail")
+def orders_fail():
+    raise RuntimeError("orders backend down")
+
+client = app.test_client()
+for _ in range(5):
+    assert client.get("/orders_list").status_code == 200
+assert client.get("/orders_report").status_code == 200
+assert client.get("/orders_fail").status_code == 500
+sentry_sdk.flush()
+""")
+    def summaries():
+        rows = pharos.api("/api/v1/transactions?project=42&period=1h")["transactions"]
+        # 2.x names a Flask transaction after the endpoint, 3.x after the route.
+        by_name = {t["name"].lstrip("/"): t for t in rows if t["name"].lstrip("/").startswith("orders_")}
+        return by_name if len(by_name) == 3 and by_name["orders_list"]["count"] == 5 else None
+    by_name = pharos.wait("three Flask transactions", summaries, timeout=20)
+    listing, report, fail = by_name["orders_list"], by_name["orders_report"], by_name["orders_fail"]
+    assert listing["op"] == "http.server" and listing["failure_rate"] == 0, listing
+    assert listing["p50_ms"] < 300 and listing["p95_ms"] < 300 and listing["p99_ms"] <= listing["max_ms"], listing
+    assert 350 <= report["p50_ms"] == report["p95_ms"] == report["p99_ms"] < 2000, report
+    assert fail["count"] == 1 and fail["failure_rate"] == 1.0, fail
+
+    detail = pharos.api("/api/v1/transactions?project=42&period=1h&name=" + urllib.parse.quote(listing["name"]))
+    assert len(detail["slowest"]) == 5
+    spans = pharos.wait("the query span in the slowest sample", lambda: (
+        lambda d: d["slowest"][0]["spans"] or None)(
+        pharos.api("/api/v1/transactions?project=42&period=1h&name=" + urllib.parse.quote(listing["name"]))))
+    query = next(s for s in spans if s["op"] == "db.query")
+    assert query["name"] == "SELECT * FROM orders" and query["duration_ms"] >= 2, query
+
+    # The Performance page shows the same numbers and the waterfall.
+    page_url = f"/transactions?project=42&period=1h&name={urllib.parse.quote(listing['name'])}"
+    req = urllib.request.Request(pharos.url + page_url)
+    req.add_header("Authorization", f"Bearer {ADMIN_TOKEN}")
+    page = urllib.request.urlopen(req, timeout=10).read().decode()
+    assert "SELECT * FROM orders" in page and "Slowest samples" in page
+
+    # The series and the failure count agree.
+    metrics = urllib.request.urlopen(pharos.url + "/metrics", timeout=10).read().decode()
+    assert any(l.startswith("pharos_transactions_total{") and 'status="failed"' in l and "orders_fail" in l
+               for l in metrics.splitlines()), "failed transaction series"
+
+
+def test_a_span_item_with_bad_spans_keeps_the_rest_of_the_envelope(pharos):
+    trace = "0badc0de" * 4
+    good = {"trace_id": trace, "span_id": "1111222233334444", "name": "kept-segment", "status": "ok",
+            "is_segment": True, "start_timestamp": time.time() - 1, "end_timestamp": time.time(),
+            "attributes": {"sentry.op": {"value": "task", "type": "string"},
+                           "db.password": {"value": "hunter2-span", "type": "string"}}}
+    bad = [{"span_id": "1111222233335555", "start_timestamp": 1, "end_timestamp": 2},
+           {"trace_id": trace, "span_id": "1111222233336666", "end_timestamp": 2},
+           {"trace_id": trace, "span_id": "1111222233337777", "start_timestamp": "soon", "end_timestamp": 2}]
+    spans = json.dumps({"version": 2, "items": bad + [good]})
+    event = json.dumps({"event_id": "0badc0de0badc0de0badc0de0badc0de", "message": "kept beside bad spans"})
+    body = "\n".join([
+        json.dumps({"event_id": "0badc0de0badc0de0badc0de0badc0de"}),
+        json.dumps({"type": "span", "content_type": "application/vnd.sentry.items.span.v2+json",
+                    "item_count": 4, "length": len(spans)}),
+        spans,
+        json.dumps({"type": "event", "length": len(event)}),
+        event,
+    ]).encode() + b"\n"
+    req = urllib.request.Request(f"{pharos.url}/api/42/envelope/", data=body, method="POST")
+    req.add_header("Content-Type", "application/x-sentry-envelope")
+    req.add_header("X-Sentry-Auth", f"Sentry sentry_key={KEY}, sentry_version=7")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    pharos.wait("the event", lambda: pharos.issues('"kept beside bad spans"'))
+    kept = pharos.api(f"/api/v1/traces/{trace}")
+    assert [s["name"] for s in kept["spans"]] == ["kept-segment"], kept["spans"]
+    assert "hunter2-span" not in json.dumps(kept), "span attributes are scrubbed"
+    assert [t["name"] for t in kept["transactions"]] == ["kept-segment"]
+    metrics = urllib.request.urlopen(pharos.url + "/metrics", timeout=10).read().decode()
+    invalid = next(l for l in metrics.splitlines()
+                   if l.startswith('pharos_sentry_items_total{outcome="invalid",type="span"}'))
+    assert float(invalid.rsplit(" ", 1)[1]) >= 3, invalid
+
+
+def test_sdk_logs_reach_the_log_store(pharos):
+    # 3.x sends logs by default; 2.x needs `enable_logs`.
+    pharos.run_sdk(init("" if SDK3 else "enable_logs=True") + """
+from sentry_sdk import logger as sentry_logger
+sentry_logger.warning("payout {payout_id} delayed", payout_id="po4411x")
+sentry_sdk.flush()
+""")
+    def found():
+        req = urllib.request.Request(pharos.url + "/api/v1/logs?" + urllib.parse.urlencode({"q": "po4411x", "since": "1h"}))
+        req.add_header("Authorization", f"Bearer {ADMIN_TOKEN}")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())["entries"]
+    entries = pharos.wait("the SDK log line", found)
+    assert entries[0]["message"] == "payout po4411x delayed", entries[0]

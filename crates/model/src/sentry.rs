@@ -1,4 +1,4 @@
-//! The records one Sentry envelope item becomes: an error event, a transaction,
+//! The records one Sentry envelope item becomes: an error event, a transaction, spans,
 //! release-health counts, a cron check-in, an attachment, log records or a client report.
 //! They carry what the error store and the evaluators need, whatever protocol detail
 //! (envelope or `/store/` body, SDK, encoding) they came with; turning bytes into them is
@@ -12,6 +12,9 @@ use serde_json::Value;
 pub enum Record {
     Event(Box<ErrorEvent>),
     Transaction(Box<Transaction>),
+    /// A `span` item (span streaming, `sentry-sdk` 3.x): its spans, and a transaction for
+    /// each segment span among them.
+    Spans(Box<SpanBatch>),
     Sessions(Vec<SessionCounts>),
     CheckIn(CheckIn),
     Attachment(Attachment),
@@ -62,9 +65,17 @@ pub struct Transaction {
     pub environment: Option<String>,
     pub release: Option<String>,
     pub trace_id: Option<String>,
+    /// The id of its segment span (`contexts.trace.span_id`, or the segment span's own
+    /// id): its spans in the span store are found by it.
+    pub span_id: Option<String>,
     pub span_count: usize,
-    /// The scrubbed transaction with its spans, as stored.
+    /// The scrubbed transaction with its spans, as stored (for a transaction made from a
+    /// segment span: that span as sent).
     pub payload: Value,
+    /// A transaction event's spans for the span store: the transaction itself as the
+    /// segment span, then its child spans. Empty for one made from a segment span, whose
+    /// spans travel in their [`SpanBatch`].
+    pub spans: Vec<Span>,
 }
 
 impl Transaction {
@@ -72,6 +83,40 @@ impl Transaction {
     pub fn failed(&self) -> bool {
         !matches!(self.status.as_str(), "ok" | "cancelled" | "unknown")
     }
+}
+
+/// One span, whichever SDK sent it: a streamed `span` item's, or one of a transaction
+/// event's (the transaction itself being its segment span).
+#[derive(Debug, Clone)]
+pub struct Span {
+    /// 32 lowercase hex characters.
+    pub trace_id: String,
+    /// 16 lowercase hex characters.
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    /// The span id of the segment (transaction) the span belongs to, when known.
+    pub segment_id: Option<String>,
+    pub is_segment: bool,
+    pub name: String,
+    pub op: Option<String>,
+    /// `ok`, `error`, `internal_error`, ...
+    pub status: String,
+    pub start: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    /// The scrubbed attributes as a flat object (`{"http.route": "/boom", ...}`), or the
+    /// span's `data` for a transaction event's span.
+    pub attributes: Value,
+}
+
+/// What one `span` item became: the spans it carried, in order, and a transaction for
+/// every segment span (so the performance pages, series and alerts treat streamed and
+/// transaction-event traces alike).
+#[derive(Debug, Clone, Default)]
+pub struct SpanBatch {
+    pub spans: Vec<Span>,
+    pub segments: Vec<Transaction>,
 }
 
 /// Release-health counts: one `session` update or one bucket of a `sessions` aggregate.

@@ -110,8 +110,8 @@ async fn envelopes_get_the_answers_sdks_expect() {
     let hook = webhook().await;
     let pharos = Pharos::start(&dir, Some(&config(&hook))).await;
 
-    // Every envelope recorded from the real SDK is accepted; unknown item types
-    // (profile, streamed spans, trace metrics) are skipped without failing the envelope.
+    // Every envelope recorded from the real SDK is accepted; item types not kept
+    // (profile, trace metrics) are skipped without failing the envelope.
     let mut names: Vec<_> = std::fs::read_dir(fixtures())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -125,6 +125,13 @@ async fn envelopes_get_the_answers_sdks_expect() {
         let limits = s.headers["x-sentry-rate-limits"].to_str().unwrap();
         assert!(
             limits.contains("profile") && limits.contains("not_kept"),
+            "{limits}"
+        );
+        // Streamed spans (sentry-sdk 3.x) are kept: the SDK must not hold them back.
+        assert!(
+            !limits
+                .split(&[':', ';', ','][..])
+                .any(|c| c.trim() == "span"),
             "{limits}"
         );
         assert_eq!(s.headers["access-control-allow-origin"], "*");
@@ -325,6 +332,25 @@ async fn envelopes_get_the_answers_sdks_expect() {
     assert!(metrics.contains("pharos_error_events_total{level=\"error\",project=\"shop\"}"));
     assert!(metrics.contains("pharos_sentry_items_total{outcome=\"skipped\",type=\"profile\"}"));
     assert!(metrics.contains("pharos_transactions_total"));
+    // sentry-sdk 3.0's streamed spans: the segment `/fast` arrived with one child, six
+    // more children in another envelope; all of them are in its waterfall.
+    assert!(metrics.contains("pharos_sentry_items_total{outcome=\"accepted\",type=\"span\"}"));
+    assert!(
+        metrics.contains("transaction=\"/fast\""),
+        "span-made transactions are series"
+    );
+    let (st, v) = pharos
+        .send(
+            Method::GET,
+            "/api/v1/transactions?project=42&period=30d&name=/fast",
+            None,
+        )
+        .await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["transactions"][0]["count"], 1, "{v}");
+    assert_eq!(v["transactions"][0]["op"], "http.server", "{v}");
+    let spans = v["slowest"][0]["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 7, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -431,7 +431,10 @@ async fn every_kept_category_has_a_quota_told_per_category() {
     let r = envelope(&pharos, 43, QUOTA_KEY, body).await;
     assert_eq!(r.status(), 200);
     let limits = rate_limits(&r);
-    assert!(limits.contains(":transaction:project:quota"), "{limits}");
+    assert!(
+        limits.contains(":transaction;span:project:quota"),
+        "{limits}"
+    );
     assert!(!limits.contains(":error;"), "{limits}");
     // An envelope of nothing but over-quota items is refused as a whole.
     let r = envelope(
@@ -454,12 +457,12 @@ async fn every_kept_category_has_a_quota_told_per_category() {
     let limits = rate_limits(&r);
     let entry = limits
         .split(", ")
-        .find(|e| e.contains(":transaction:"))
+        .find(|e| e.contains(":transaction;span:"))
         .unwrap_or_else(|| panic!("{limits}"));
     let fields: Vec<&str> = entry.split(':').collect();
     assert_eq!(fields.len(), 4, "{entry}");
     assert!(fields[0].parse::<u64>().is_ok(), "{entry}");
-    assert_eq!(&fields[1..], ["transaction", "project", "quota"]);
+    assert_eq!(&fields[1..], ["transaction;span", "project", "quota"]);
 
     // Errors still go through; attachments are counted in bytes.
     let r = envelope(
@@ -569,6 +572,19 @@ async fn a_full_disk_budget_refuses_new_payloads_and_keeps_the_old() {
     assert_eq!(statuses, [200, 200, 429, 429]);
     let last = last.unwrap();
     assert!(rate_limits(&last).contains(":error;default;security:project:disk_budget"));
+    // Spans are stored too, so the full budget refuses them as well (sentry-sdk 3.x).
+    let spans = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../ingest/tests/fixtures/sentry/sdk3-001-span.envelope"),
+    )
+    .unwrap();
+    let r = envelope(&pharos, 44, "boundsdiskkey0123456789", spans).await;
+    assert_eq!(r.status(), 429);
+    assert!(
+        rate_limits(&r).contains(":transaction;span:project:disk_budget"),
+        "{}",
+        rate_limits(&r)
+    );
     // Nothing stored was deleted to make room.
     for i in 0..2u64 {
         let r = client()

@@ -1,5 +1,7 @@
 //! Transactions grouped by name (throughput, p50/p95/p99, failure rate) and one
-//! transaction's slowest samples with a span waterfall.
+//! transaction's slowest samples with a span waterfall, read from the span store (so a
+//! streamed segment's children that arrived after it are there), or from the stored
+//! transaction event for one stored before the span store.
 
 use axum::extract::{Query, State};
 use axum::http::Uri;
@@ -135,7 +137,7 @@ fn body(v: &View, d: &Loaded) -> Markup {
             @for sample in &d.samples {
                 details.sample open[std::ptr::eq(sample, &d.samples[0])] {
                     summary { strong { (millis(Some(sample.duration_ms))) } " · " (sample.status) " · " (ago(Some(sample.start))) @if let Some(r) = &sample.release { " · " (r) } " · " code.small { (sample.event_id) } }
-                    (waterfall(&sample.payload, sample.duration_ms))
+                    (waterfall(sample))
                 }
             }
         }
@@ -189,12 +191,53 @@ fn summary_table(v: &View, summaries: &[TransactionSummary], projects: &[Project
 }
 
 /// Spans as bars on the transaction's time line.
-fn waterfall(tx: &Value, duration_ms: f64) -> Markup {
-    let Some(start) = tx.get("start_timestamp").and_then(parse_timestamp) else {
-        return html! {};
+fn waterfall(sample: &TransactionSample) -> Markup {
+    let duration_ms = sample.duration_ms;
+    let start = sample
+        .payload
+        .get("start_timestamp")
+        .and_then(parse_timestamp)
+        .unwrap_or(sample.start);
+    let offset = |at: DateTime<Utc>| (at - start).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+    let mut spans: Vec<(f64, f64, String, String)> = if sample.spans.is_empty() {
+        event_spans(&sample.payload, start)
+    } else {
+        sample
+            .spans
+            .iter()
+            .map(|s| {
+                (
+                    offset(s.start),
+                    s.duration_ms,
+                    s.op.clone().unwrap_or_default(),
+                    s.name.clone(),
+                )
+            })
+            .collect()
     };
-    let mut spans: Vec<(f64, f64, String, String)> = tx
-        .get("spans")
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = duration_ms.max(0.001);
+    html! {
+        table.waterfall {
+            thead { tr { th { "Span" } th { "Duration" } th.bar { "Timeline (" (millis(Some(duration_ms))) ")" } } }
+            tbody {
+                @for (off, len, op, desc) in &spans {
+                    tr {
+                        td { code { (op) } " " span.small { (desc) } }
+                        td.num { (millis(Some(*len))) }
+                        td.bar { span.span style={ "margin-left:" (format!("{:.1}", (off / total * 100.0).clamp(0.0, 100.0))) "%;width:" (format!("{:.1}", (len / total * 100.0).clamp(0.3, 100.0))) "%" } {} }
+                    }
+                }
+                @if spans.is_empty() { tr { td colspan="3" .muted { "No spans recorded." } } }
+            }
+        }
+    }
+}
+
+/// The spans of a transaction event as stored in its payload: (offset, duration, op,
+/// description).
+fn event_spans(tx: &Value, start: DateTime<Utc>) -> Vec<(f64, f64, String, String)> {
+    tx.get("spans")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -215,22 +258,5 @@ fn waterfall(tx: &Value, duration_ms: f64) -> Markup {
                 .to_string();
             Some((off, len, op, desc))
         })
-        .collect();
-    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = duration_ms.max(0.001);
-    html! {
-        table.waterfall {
-            thead { tr { th { "Span" } th { "Duration" } th.bar { "Timeline (" (millis(Some(duration_ms))) ")" } } }
-            tbody {
-                @for (off, len, op, desc) in &spans {
-                    tr {
-                        td { code { (op) } " " span.small { (desc) } }
-                        td.num { (millis(Some(*len))) }
-                        td.bar { span.span style={ "margin-left:" (format!("{:.1}", (off / total * 100.0).clamp(0.0, 100.0))) "%;width:" (format!("{:.1}", (len / total * 100.0).clamp(0.3, 100.0))) "%" } {} }
-                    }
-                }
-                @if spans.is_empty() { tr { td colspan="3" .muted { "No spans recorded." } } }
-            }
-        }
-    }
+        .collect()
 }

@@ -364,7 +364,7 @@ fn entry_line(e: &LogEntry) -> String {
 }
 
 /// `GET /api/v1/traces/{trace_id}`: everything Pharos holds for one trace — the error
-/// events (with their issues), the transactions, and the log lines.
+/// events (with their issues), the transactions, the spans, and the log lines.
 pub async fn trace(
     State(state): State<SharedState>,
     Path(trace_id): Path<String>,
@@ -374,6 +374,7 @@ pub async fn trace(
         "trace_id": t.trace_id,
         "events": t.errors.events,
         "transactions": t.errors.transactions,
+        "spans": t.errors.spans,
         "logs": t.lines.iter().map(stored_json).collect::<Vec<_>>(),
     })))
 }

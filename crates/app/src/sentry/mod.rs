@@ -191,9 +191,18 @@ impl App {
         for ty in &processed.skipped {
             m.item(ty, "skipped");
         }
+        // Counted one by one, logged once per reason: a span item may refuse a thousand
+        // spans for the same reason.
+        let mut reasons: Vec<(&str, &str, usize)> = Vec::new();
         for (ty, reason) in &processed.invalid {
             m.item(ty, "invalid");
-            tracing::info!(operation = "sentry_ingest", project = info.id, item = %ty, error_type = "invalid_item", error = %reason, "envelope item dropped");
+            match reasons.iter_mut().find(|(t, r, _)| t == ty && r == reason) {
+                Some(seen) => seen.2 += 1,
+                None => reasons.push((ty, reason, 1)),
+            }
+        }
+        for (ty, reason, count) in reasons {
+            tracing::info!(operation = "sentry_ingest", project = info.id, item = %ty, count, error_type = "invalid_item", error = %reason, "envelope item dropped");
         }
 
         let Processed {
@@ -334,6 +343,7 @@ fn record_label(r: &Record) -> (&'static str, String) {
     match r {
         Record::Event(e) => ("event", e.level.clone()),
         Record::Transaction(_) => ("transaction", String::new()),
+        Record::Spans(_) => ("span", String::new()),
         Record::Sessions(_) => ("session", String::new()),
         Record::CheckIn(_) => ("check_in", String::new()),
         Record::Attachment(_) => ("attachment", String::new()),

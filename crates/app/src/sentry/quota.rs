@@ -1,6 +1,6 @@
 //! Each project's quota per minute for every category it keeps (error events,
-//! transactions, sessions, attachment bytes, log records, check-ins), and its disk budget
-//! for event payloads and attachments: what is over either is dropped, counted, and the
+//! transactions and spans, sessions, attachment bytes, log records, check-ins), and its
+//! disk budget for event payloads, spans and attachments: what is over either is dropped, counted, and the
 //! SDK told per category in `X-Sentry-Rate-Limits`. Nothing stored is deleted to make
 //! room; only retention frees it.
 
@@ -31,7 +31,9 @@ impl Category {
     pub fn sentry_names(self) -> &'static str {
         match self {
             Category::Error => "error;default;security",
-            Category::Transaction => "transaction",
+            // A span item is told apart by the SDK (category `span`), but counts as
+            // transactions here: both must stop when the quota is used up.
+            Category::Transaction => "transaction;span",
             Category::Session => "session",
             Category::Attachment => "attachment",
             Category::Log => "log_item",
@@ -151,6 +153,16 @@ fn charge(r: &Record) -> Option<(Category, u64, &'static str)> {
     Some(match r {
         Record::Event(_) => (Category::Error, 1, "event"),
         Record::Transaction(_) => (Category::Transaction, 1, "transaction"),
+        // A segment with its children is one transaction, as Sentry bills a transaction
+        // event with its spans: the quota means requests, whichever SDK traced them. The
+        // children may come in other items; an item without a segment still costs one,
+        // so spans are never free (its size is bounded by the spans per item limit).
+        // Relay likewise applies transaction quotas to span items.
+        Record::Spans(b) => (
+            Category::Transaction,
+            b.segments.len().max(1) as u64,
+            "span",
+        ),
         Record::Sessions(s) => (Category::Session, s.len().max(1) as u64, "session"),
         Record::Attachment(a) => (Category::Attachment, a.data.len() as u64, "attachment"),
         Record::Logs(l) => (Category::Log, l.len() as u64, "log"),
@@ -160,8 +172,8 @@ fn charge(r: &Record) -> Option<(Category, u64, &'static str)> {
 }
 
 impl App {
-    /// Takes each record from its category's quota, and error events and attachments from
-    /// the disk budget; the ones over are dropped and counted. Check-ins are set apart:
+    /// Takes each record from its category's quota, and error events, transactions, spans
+    /// and attachments from the disk budget; the ones over are dropped and counted. Check-ins are set apart:
     /// they drive monitors, not the error store.
     /// `body_bytes` is the decoded size of the request: what the disk budget is charged
     /// until the next measurement.
@@ -179,9 +191,7 @@ impl App {
             check_ins: Vec::new(),
             over: Vec::new(),
         };
-        let stores_payloads = records
-            .iter()
-            .any(|r| matches!(r, Record::Event(_) | Record::Attachment(_)));
+        let stores_payloads = records.iter().any(|r| payload_category(r).is_some());
         let over_budget =
             stores_payloads && self.over_disk_budget(info, now, body_bytes as u64).await;
         for r in records {
@@ -251,7 +261,8 @@ impl App {
         }
     }
 
-    /// Measures the bytes a project's event payloads and attachments take in the store.
+    /// Measures the bytes a project's event payloads, spans and attachments take in the
+    /// store.
     pub async fn stored_payload_bytes(&self, project: i64) -> Result<u64, AppError> {
         let used = self
             .with_store(move |s| s.errors().payload_bytes(project))
@@ -277,6 +288,8 @@ impl App {
 fn payload_category(r: &Record) -> Option<Category> {
     match r {
         Record::Event(_) => Some(Category::Error),
+        // Both store spans with their attributes.
+        Record::Transaction(_) | Record::Spans(_) => Some(Category::Transaction),
         Record::Attachment(_) => Some(Category::Attachment),
         _ => None,
     }
@@ -294,6 +307,44 @@ mod tests {
             rate_limit,
             limits,
         }
+    }
+
+    fn segment() -> pharos_model::sentry::Transaction {
+        pharos_model::sentry::Transaction {
+            event_id: "0".repeat(32),
+            name: "/checkout".into(),
+            op: Some("http.server".into()),
+            status: "ok".into(),
+            start: Utc::now(),
+            duration_ms: 12.0,
+            environment: None,
+            release: None,
+            trace_id: Some("1".repeat(32)),
+            span_id: Some("2".repeat(16)),
+            span_count: 0,
+            payload: serde_json::Value::Null,
+            spans: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_segment_with_its_children_is_one_transaction_and_children_alone_cost_one() {
+        use pharos_model::sentry::SpanBatch;
+        let item = |segments: usize| {
+            Record::Spans(Box::new(SpanBatch {
+                spans: Vec::new(),
+                segments: (0..segments).map(|_| segment()).collect(),
+            }))
+        };
+        assert_eq!(charge(&item(2)), Some((Category::Transaction, 2, "span")));
+        assert_eq!(charge(&item(0)), Some((Category::Transaction, 1, "span")));
+        assert_eq!(payload_category(&item(1)), Some(Category::Transaction));
+        assert!(
+            Category::Transaction
+                .sentry_names()
+                .split(';')
+                .any(|c| c == "span")
+        );
     }
 
     #[test]

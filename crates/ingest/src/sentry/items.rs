@@ -36,12 +36,14 @@ pub fn parse_transaction(
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
+    let name = truncate(
+        &s(payload.get("transaction")).unwrap_or_else(|| "<unlabeled transaction>".into()),
+        200,
+    );
+    let spans = super::spans::transaction_spans(&payload, &name, end);
     Ok(Transaction {
         event_id,
-        name: truncate(
-            &s(payload.get("transaction")).unwrap_or_else(|| "<unlabeled transaction>".into()),
-            200,
-        ),
+        name,
         op: s(trace.and_then(|t| t.get("op"))),
         status: s(trace.and_then(|t| t.get("status"))).unwrap_or_else(|| "ok".into()),
         start,
@@ -49,11 +51,13 @@ pub fn parse_transaction(
         environment: s(payload.get("environment")),
         release: s(payload.get("release")),
         trace_id: s(trace.and_then(|t| t.get("trace_id"))),
+        span_id: spans.first().map(|s| s.span_id.clone()),
         span_count: payload
             .get("spans")
             .and_then(Value::as_array)
             .map_or(0, Vec::len),
         payload,
+        spans,
     })
 }
 
@@ -309,6 +313,15 @@ mod tests {
         assert_eq!(t.name, "process-job");
         assert_eq!(t.op.as_deref(), Some("task"));
         assert_eq!(t.span_count, 2);
+        // The transaction as the segment span, then its two spans, for the span store.
+        assert_eq!(t.spans.len(), 3);
+        assert!(t.spans[0].is_segment && t.spans[0].name == "process-job");
+        assert_eq!(t.span_id, Some(t.spans[0].span_id.clone()));
+        assert!(
+            t.spans[1..]
+                .iter()
+                .all(|s| !s.is_segment && s.segment_id == t.span_id)
+        );
         assert!((t.duration_ms - 26.84).abs() < 0.01, "{}", t.duration_ms);
         assert!(!t.failed());
     }

@@ -1,4 +1,4 @@
-//! The Sentry ingest protocol as `sentry-sdk` 2.x and other SDKs speak it: envelopes and
+//! The Sentry ingest protocol as `sentry-sdk` 2.x and 3.x and other SDKs speak it: envelopes and
 //! the older `/store/` body, auth, body encodings, scrubbing and grouping. Everything here
 //! is pure: bytes in, typed records out; storing them is the error store's job. The
 //! records themselves are `pharos_model::sentry`'s, so the store needs no parser; they are
@@ -11,6 +11,7 @@ pub mod event;
 pub mod grouping;
 pub mod items;
 pub mod scrub;
+pub mod spans;
 
 use chrono::{DateTime, Utc};
 
@@ -20,7 +21,7 @@ pub use items::{
     Attachment, CheckIn, CheckInConfig, CheckInSchedule, CheckInStatus, Discarded, LogRecord,
     SessionCounts, Transaction,
 };
-pub use pharos_model::sentry::Record;
+pub use pharos_model::sentry::{Record, Span, SpanBatch};
 pub use scrub::{ScrubConfig, Scrubber};
 
 /// Data categories (as in `X-Sentry-Rate-Limits`) that Pharos does not keep. Saying so in
@@ -29,7 +30,6 @@ pub const NOT_KEPT_CATEGORIES: &[&str] = &[
     "profile",
     "profile_chunk",
     "replay",
-    "span",
     "trace_metric",
     "metric_bucket",
 ];
@@ -37,9 +37,10 @@ pub const NOT_KEPT_CATEGORIES: &[&str] = &[
 #[derive(Debug, Default)]
 pub struct Processed {
     pub records: Vec<Record>,
-    /// Item types this Pharos does not keep (`profile`, streamed `span`, future types).
+    /// Item types this Pharos does not keep (`profile`, `replay`, future types).
     pub skipped: Vec<String>,
-    /// Items that could not be read, with the reason; the other items are still kept.
+    /// Items (or single spans of a `span` item) that could not be read, with the reason;
+    /// the other items are still kept.
     pub invalid: Vec<(String, String)>,
     /// An event or transaction over [`MAX_EVENT_BYTES`]: the SDK expects 413.
     pub too_large: bool,
@@ -90,6 +91,15 @@ pub fn process_envelope(
             "client_report" => {
                 items::parse_client_report(item.payload).map(|d| Some(Record::ClientReport(d)))
             }
+            "span" => match spans::parse_span_item(item.payload, scrubber) {
+                Ok(parsed) => {
+                    out.invalid
+                        .extend(parsed.refused.into_iter().map(|r| (item.ty.clone(), r)));
+                    Ok((!parsed.batch.spans.is_empty())
+                        .then(|| Record::Spans(Box::new(parsed.batch))))
+                }
+                Err(e) => Err(e),
+            },
             "log" => {
                 items::parse_logs(item.payload, scrubber, received).map(|l| Some(Record::Logs(l)))
             }
@@ -199,10 +209,34 @@ mod tests {
         assert_eq!(p.skipped, vec!["profile"]);
         assert!(matches!(p.records[0], Record::Transaction(_)));
         let p = process(&fixture("stream-001-span.envelope"));
-        assert_eq!(p.skipped, vec!["span"]);
+        assert!(p.skipped.is_empty());
+        assert!(
+            matches!(&p.records[0], Record::Spans(b) if b.spans.len() == 2 && b.segments.len() == 1)
+        );
         let p = process(&fixture("full-004-event-attachment.envelope"));
         assert_eq!(p.records.len(), 2);
         assert!(matches!(&p.records[1], Record::Attachment(a) if a.filename == "note.txt"));
+    }
+
+    #[test]
+    fn a_span_item_with_bad_spans_keeps_its_good_spans_and_the_other_items() {
+        let body = b"{}\n{\"type\":\"span\",\"content_type\":\"application/vnd.sentry.items.span.v2+json\"}\n{\"version\":2,\"items\":[{\"span_id\":\"8e93f489e294be30\"},{\"trace_id\":\"be5c3d573f004f258edd10155d5c12b0\",\"span_id\":\"8e93f489e294be30\",\"start_timestamp\":1,\"end_timestamp\":2,\"is_segment\":true}]}\n{\"type\":\"event\"}\n{\"message\":\"kept\",\"event_id\":\"0123456789abcdef0123456789abcdef\"}\n";
+        let p = process(body);
+        assert_eq!(
+            p.invalid,
+            vec![(
+                "span".to_string(),
+                "span without a valid trace_id".to_string()
+            )]
+        );
+        assert_eq!(p.records.len(), 2);
+        assert!(
+            matches!(&p.records[0], Record::Spans(b) if b.spans.len() == 1 && b.segments.len() == 1)
+        );
+        assert!(matches!(&p.records[1], Record::Event(_)));
+        // A span item that cannot be read at all is one invalid item.
+        let body = b"{}\n{\"type\":\"span\"}\n{\"version\":2}\n";
+        assert_eq!(process(body).invalid.len(), 1);
     }
 
     #[test]

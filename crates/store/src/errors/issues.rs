@@ -385,6 +385,7 @@ impl ErrorStore {
                 for sql in [
                     "DELETE FROM events WHERE project_id = ?1 AND received < ?2",
                     "DELETE FROM transactions WHERE project_id = ?1 AND received < ?2",
+                    "DELETE FROM spans WHERE project_id = ?1 AND received < ?2",
                     "DELETE FROM attachments WHERE project_id = ?1 AND received < ?2",
                     "DELETE FROM sentry_logs WHERE project_id = ?1 AND timestamp < ?2",
                 ] {

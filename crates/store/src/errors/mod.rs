@@ -1,5 +1,6 @@
 //! The error-tracking store, `errors.db`: projects and their keys, issues with their tag,
-//! user and time counts, event payloads (LZ4-compressed JSON), transactions, release-health
+//! user and time counts, event payloads (LZ4-compressed JSON), transactions, spans (every
+//! span whatever the SDK: streamed `span` items and transaction events' spans), release-health
 //! sessions, attachments, SDK logs and client reports.
 //!
 //! Writes go through one writer thread that commits many envelopes in one transaction
@@ -31,7 +32,10 @@ pub use issues::{
     EventSummary, IssueChange, IssueDetail, IssueStatus, IssueSummary, Page, StoredEvent, TagCount,
     TagDistribution,
 };
-pub use performance::{ClientReportRow, ReleaseHealth, TransactionSample, TransactionSummary};
+pub use performance::{
+    ClientReportRow, MAX_WATERFALL_SPANS, ReleaseHealth, StoredSpan, TransactionSample,
+    TransactionSummary,
+};
 pub use projects::{Project, ProjectKey, ProjectSource};
 pub use search::IssueQuery;
 pub use traces::{TraceEvent, TraceRefs, TraceTransaction};
@@ -258,6 +262,125 @@ mod tests {
                 .events
                 .is_empty()
         );
+    }
+
+    /// The records of a recorded envelope, as ingest makes them.
+    fn envelope(name: &str) -> Vec<Record> {
+        let body = std::fs::read(format!(
+            "{}/../ingest/tests/fixtures/sentry/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let env = pharos_ingest::sentry::Envelope::parse(&body).unwrap();
+        let p = pharos_ingest::sentry::process_envelope(
+            &env,
+            &Scrubber::default(),
+            Default::default(),
+            Utc::now(),
+        );
+        assert!(p.invalid.is_empty(), "{:?}", p.invalid);
+        p.records
+    }
+
+    #[test]
+    fn streamed_spans_make_a_transaction_whose_waterfall_has_children_sent_before_and_after() {
+        let (store, _dir) = crate::temp_store();
+        let p = project(&store);
+        let errors = store.errors();
+        let now = Utc::now();
+        // sentry-sdk 3.0 sent six children of `/fast` first here, then the segment with
+        // one more child, then a failed `/boom` segment.
+        let children = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                envelope("sdk3-003-span-children.envelope"),
+            ))
+            .unwrap();
+        assert_eq!((children.spans, children.transactions.len()), (6, 0));
+        let segment = errors
+            .ingest_now(IngestBatch::new(p, now, envelope("sdk3-001-span.envelope")))
+            .unwrap();
+        assert_eq!(segment.spans, 2);
+        assert_eq!(segment.transactions.len(), 1);
+        assert_eq!(segment.transactions[0].0, "/fast");
+        errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                envelope("sdk3-002-span-error.envelope"),
+            ))
+            .unwrap();
+        // The same segment again (an SDK retry) is neither stored nor counted twice.
+        let again = errors
+            .ingest_now(IngestBatch::new(p, now, envelope("sdk3-001-span.envelope")))
+            .unwrap();
+        assert_eq!((again.spans, again.transactions.len()), (0, 0));
+
+        let since = now - Duration::days(30);
+        let summaries = errors.transaction_summaries(Some(p), since, now).unwrap();
+        let fast = summaries.iter().find(|t| t.name == "/fast").unwrap();
+        assert_eq!((fast.count, fast.failures), (1, 0));
+        assert_eq!(fast.op.as_deref(), Some("http.server"));
+        assert!(fast.p95_ms > 0.0);
+        let boom = summaries.iter().find(|t| t.name == "/boom").unwrap();
+        assert_eq!((boom.count, boom.failures), (1, 1));
+
+        let samples = errors.slowest_transactions(p, "/fast", since, 10).unwrap();
+        assert_eq!(samples.len(), 1);
+        let s = &samples[0];
+        assert_eq!(s.spans.len(), 7, "children from both envelopes");
+        assert!(s.spans.windows(2).all(|w| w[0].start <= w[1].start));
+        assert!(
+            s.spans
+                .iter()
+                .any(|c| c.op.as_deref() == Some("db.query") && c.name == "SELECT 1")
+        );
+        assert_eq!(s.environment.as_deref(), Some("production"));
+        assert_eq!(s.release.as_deref(), Some("shop@3.0"));
+
+        let trace = errors.trace(s.trace_id.as_deref().unwrap()).unwrap();
+        assert_eq!(trace.transactions.len(), 1);
+        assert_eq!(trace.spans.len(), 8, "the segment and its seven children");
+
+        // Spans count against the disk budget and go with their project's retention.
+        assert!(errors.payload_bytes(p).unwrap() > 5_000);
+        errors.prune(now + Duration::days(400)).unwrap();
+        assert!(
+            errors
+                .trace(s.trace_id.as_deref().unwrap())
+                .unwrap()
+                .spans
+                .is_empty()
+        );
+        assert_eq!(errors.payload_bytes(p).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_transaction_events_spans_go_to_the_span_store() {
+        let (store, _dir) = crate::temp_store();
+        let p = project(&store);
+        let errors = store.errors();
+        let now = Utc::now();
+        let out = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                envelope("full-005-transaction.envelope"),
+            ))
+            .unwrap();
+        assert_eq!((out.spans, out.transactions.len()), (3, 1));
+        let samples = errors
+            .slowest_transactions(p, "process-job", now - Duration::days(3650), 10)
+            .unwrap();
+        let s = &samples[0];
+        assert_eq!(s.spans.len(), 2);
+        assert!(
+            s.spans
+                .iter()
+                .all(|c| !c.is_segment && c.segment_id == s.span_id)
+        );
+        assert_eq!(s.payload["spans"].as_array().unwrap().len(), 2);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Performance data and release health: transactions summarised by name (throughput,
-//! percentiles, failure rate, slowest samples), crash-free sessions by release, and what
-//! SDKs report having dropped.
+//! percentiles, failure rate, slowest samples with their spans from the span store),
+//! crash-free sessions by release, and what SDKs report having dropped.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
@@ -34,8 +34,62 @@ pub struct TransactionSample {
     pub release: Option<String>,
     pub environment: Option<String>,
     pub trace_id: Option<String>,
-    /// The stored transaction (spans included).
+    /// Its segment span's id (none for a transaction stored before the span store).
+    pub span_id: Option<String>,
+    /// The stored transaction (for a transaction event: with its spans; for a segment
+    /// span: that span as sent).
     pub payload: serde_json::Value,
+    /// Its child spans from the span store, oldest first, those that arrived after it
+    /// included.
+    pub spans: Vec<StoredSpan>,
+}
+
+/// A span as the span store keeps it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredSpan {
+    pub project_id: i64,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub segment_id: Option<String>,
+    pub is_segment: bool,
+    pub name: String,
+    pub op: Option<String>,
+    pub status: String,
+    pub start: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub attributes: serde_json::Value,
+}
+
+/// The columns [`StoredSpan::from_row`] reads, in its order.
+pub(super) const SPAN_COLUMNS: &str = "project_id, trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_us, duration_ms, environment, release, attributes";
+
+/// Most spans a waterfall shows: the SDK sends at most 1,000 per segment.
+pub const MAX_WATERFALL_SPANS: u32 = 1000;
+
+impl StoredSpan {
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredSpan> {
+        let start_us: i64 = r.get(9)?;
+        let attributes: String = r.get(13)?;
+        Ok(StoredSpan {
+            project_id: r.get(0)?,
+            trace_id: r.get(1)?,
+            span_id: r.get(2)?,
+            parent_span_id: r.get(3)?,
+            segment_id: r.get(4)?,
+            is_segment: r.get(5)?,
+            name: r.get(6)?,
+            op: r.get(7)?,
+            status: r.get(8)?,
+            start: DateTime::from_timestamp_micros(start_us).unwrap_or_default(),
+            duration_ms: r.get(10)?,
+            environment: r.get(11)?,
+            release: r.get(12)?,
+            attributes: serde_json::from_str(&attributes).unwrap_or(serde_json::Value::Null),
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -142,7 +196,7 @@ impl ErrorStore {
     ) -> Result<Vec<TransactionSample>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT event_id, start, duration_ms, status, release, environment, trace_id, payload FROM transactions WHERE project_id = ?1 AND name = ?2 AND start >= ?3 ORDER BY duration_ms DESC LIMIT ?4",
+                "SELECT event_id, start, duration_ms, status, release, environment, trace_id, payload, span_id FROM transactions WHERE project_id = ?1 AND name = ?2 AND start >= ?3 ORDER BY duration_ms DESC LIMIT ?4",
             )?;
             let rows = stmt
                 .query_map(params![project, name, ms(since), limit], |r| {
@@ -155,11 +209,16 @@ impl ErrorStore {
                         r.get::<_, Option<String>>(5)?,
                         r.get::<_, Option<String>>(6)?,
                         r.get::<_, Vec<u8>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
-                .map(|(event_id, start, duration_ms, status, release, environment, trace_id, blob)| {
+                .map(|(event_id, start, duration_ms, status, release, environment, trace_id, blob, span_id)| {
+                    let spans = match (&trace_id, &span_id) {
+                        (Some(t), Some(s)) => segment_spans(c, project, t, s)?,
+                        _ => Vec::new(),
+                    };
                     Ok(TransactionSample {
                         event_id,
                         start: from_ms(start),
@@ -168,11 +227,23 @@ impl ErrorStore {
                         release,
                         environment,
                         trace_id,
+                        span_id,
                         payload: decompress(&blob)?,
+                        spans,
                     })
                 })
                 .collect()
         })
+    }
+
+    /// The child spans of one segment, oldest first.
+    pub fn segment_spans(
+        &self,
+        project: i64,
+        trace_id: &str,
+        segment_id: &str,
+    ) -> Result<Vec<StoredSpan>> {
+        self.read(|c| segment_spans(c, project, trace_id, segment_id))
     }
 
     /// Crash-free sessions per release of a project, newest release first.
@@ -261,6 +332,24 @@ impl ErrorStore {
             .ok_or_else(|| crate::StoreError::NotFound(format!("attachment {id}")))
         })
     }
+}
+
+fn segment_spans(
+    c: &rusqlite::Connection,
+    project: i64,
+    trace_id: &str,
+    segment_id: &str,
+) -> Result<Vec<StoredSpan>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {SPAN_COLUMNS} FROM spans WHERE project_id = ?1 AND segment_id = ?2 AND trace_id = ?3 AND is_segment = 0 ORDER BY start_us LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![project, segment_id, trace_id, MAX_WATERFALL_SPANS],
+            StoredSpan::from_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 #[cfg(test)]

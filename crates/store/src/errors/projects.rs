@@ -240,13 +240,14 @@ impl ErrorStore {
         })
     }
 
-    /// Bytes the project's stored event payloads (compressed) and attachments take: what
-    /// its disk budget counts.
+    /// Bytes the project's stored event payloads (compressed), span attributes and
+    /// attachments take: what its disk budget counts.
     pub fn payload_bytes(&self, project: i64) -> Result<u64> {
         self.read(|c| {
             let n: i64 = c.query_row(
                 "SELECT (SELECT coalesce(sum(length(payload)), 0) FROM events WHERE project_id = ?1)
-                      + (SELECT coalesce(sum(size), 0) FROM attachments WHERE project_id = ?1)",
+                      + (SELECT coalesce(sum(size), 0) FROM attachments WHERE project_id = ?1)
+                      + (SELECT coalesce(sum(length(attributes)), 0) FROM spans WHERE project_id = ?1)",
                 [project],
                 |r| r.get(0),
             )?;
@@ -276,6 +277,7 @@ impl ErrorStore {
                 "DELETE FROM issues WHERE project_id = ?1",
                 "DELETE FROM events WHERE project_id = ?1",
                 "DELETE FROM transactions WHERE project_id = ?1",
+                "DELETE FROM spans WHERE project_id = ?1",
                 "DELETE FROM sessions WHERE project_id = ?1",
                 "DELETE FROM attachments WHERE project_id = ?1",
                 "DELETE FROM sentry_logs WHERE project_id = ?1",

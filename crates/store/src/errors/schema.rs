@@ -157,4 +157,32 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     ",
+    // Spans, whatever the SDK: streamed `span` items (sentry-sdk 3.x) and the spans of
+    // transaction events (2.x). The unique key leads with the trace id, so it also finds a
+    // trace's spans; a transaction keeps its segment span's id to find its waterfall;
+    // retention deletes by arrival.
+    "
+    CREATE TABLE spans (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL,
+        trace_id TEXT NOT NULL,
+        span_id TEXT NOT NULL,
+        parent_span_id TEXT,
+        segment_id TEXT,
+        is_segment INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        op TEXT,
+        status TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        environment TEXT,
+        release TEXT,
+        attributes TEXT NOT NULL,
+        received INTEGER NOT NULL,
+        UNIQUE (trace_id, span_id, project_id)
+    );
+    CREATE INDEX spans_by_segment ON spans(project_id, segment_id, start_us);
+    CREATE INDEX spans_by_received ON spans(received);
+    ALTER TABLE transactions ADD COLUMN span_id TEXT;
+    ",
 ];

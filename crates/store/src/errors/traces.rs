@@ -1,11 +1,12 @@
-//! What the error store holds for one trace id: the error events (with their issues) and
-//! the transactions, so a log line carrying a trace id leads to them.
+//! What the error store holds for one trace id: the error events (with their issues), the
+//! transactions and the spans, so a log line carrying a trace id leads to them.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
 use super::ErrorStore;
+use super::performance::{SPAN_COLUMNS, StoredSpan};
 use crate::{Result, from_ms};
 
 /// Most rows of each kind a trace lookup returns.
@@ -36,10 +37,12 @@ pub struct TraceTransaction {
 pub struct TraceRefs {
     pub events: Vec<TraceEvent>,
     pub transactions: Vec<TraceTransaction>,
+    /// Every project's spans of the trace, oldest first.
+    pub spans: Vec<StoredSpan>,
 }
 
 impl ErrorStore {
-    /// Error events and transactions of `trace_id` (32 hex digits, any case), oldest first.
+    /// Error events, transactions and spans of `trace_id` (32 hex digits, any case), oldest first.
     pub fn trace(&self, trace_id: &str) -> Result<TraceRefs> {
         let trace_id = trace_id.to_ascii_lowercase();
         self.read(|c| {
@@ -77,9 +80,16 @@ impl ErrorStore {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let spans = c
+                .prepare_cached(&format!(
+                    "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_id = ?1 ORDER BY start_us LIMIT ?2"
+                ))?
+                .query_map(params![trace_id, LIMIT], StoredSpan::from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(TraceRefs {
                 events,
                 transactions,
+                spans,
             })
         })
     }

@@ -1,10 +1,11 @@
 //! One group-commit batch: events grouped into issues (with regressions and counts),
-//! transactions, sessions, attachments, logs and client reports, all in one transaction.
+//! transactions, spans, sessions, attachments, logs and client reports, all in one
+//! transaction.
 
 use std::collections::HashMap;
 
 use pharos_model::sentry::{
-    Attachment, Discarded, ErrorEvent, LogRecord, Record, SessionCounts, Transaction,
+    Attachment, Discarded, ErrorEvent, LogRecord, Record, SessionCounts, Span, Transaction,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -15,7 +16,9 @@ use crate::{Result, ms};
 /// A record with its payload already serialised and compressed.
 pub(crate) enum Prepared {
     Event(Box<ErrorEvent>, Vec<u8>),
-    Transaction(Box<Transaction>, Vec<u8>),
+    Transaction(Box<Transaction>, Vec<u8>, Vec<PreparedSpan>),
+    /// A `span` item: its spans, and each segment's transaction with its payload.
+    Spans(Vec<PreparedSpan>, Vec<(Transaction, Vec<u8>)>),
     Sessions(Vec<SessionCounts>),
     Attachment(Attachment),
     Logs(Vec<LogRecord>),
@@ -33,7 +36,27 @@ impl Prepared {
             Record::Transaction(mut t) => {
                 let payload = std::mem::take(&mut t.payload);
                 let blob = compress(&serde_json::to_vec(&payload).unwrap_or_default());
-                Prepared::Transaction(t, blob)
+                let spans = std::mem::take(&mut t.spans)
+                    .into_iter()
+                    .map(PreparedSpan::new)
+                    .collect();
+                Prepared::Transaction(t, blob, spans)
+            }
+            Record::Spans(batch) => {
+                let batch = *batch;
+                let segments = batch
+                    .segments
+                    .into_iter()
+                    .map(|mut t| {
+                        let payload = std::mem::take(&mut t.payload);
+                        let blob = compress(&serde_json::to_vec(&payload).unwrap_or_default());
+                        (t, blob)
+                    })
+                    .collect();
+                Prepared::Spans(
+                    batch.spans.into_iter().map(PreparedSpan::new).collect(),
+                    segments,
+                )
             }
             Record::Sessions(s) => Prepared::Sessions(s),
             Record::Attachment(a) => Prepared::Attachment(a),
@@ -42,6 +65,19 @@ impl Prepared {
             // Check-ins drive monitors; they are not stored here.
             Record::CheckIn(_) => return None,
         })
+    }
+}
+
+/// A span with its attributes serialised (compact JSON), ready for the writer.
+pub(crate) struct PreparedSpan {
+    span: Span,
+    attributes: String,
+}
+
+impl PreparedSpan {
+    fn new(mut span: Span) -> PreparedSpan {
+        let attributes = std::mem::take(&mut span.attributes).to_string();
+        PreparedSpan { span, attributes }
     }
 }
 
@@ -63,6 +99,8 @@ pub struct EventOutcome {
 pub struct IngestOutcome {
     pub events: Vec<EventOutcome>,
     pub transactions: Vec<(String, f64, bool)>,
+    /// Spans stored (a span already stored is not counted again).
+    pub spans: usize,
     pub sessions: usize,
     pub attachments: usize,
     pub logs: usize,
@@ -174,15 +212,15 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                         duplicate: false,
                     });
                 }
-                Prepared::Transaction(t, blob) => {
-                    let n = tx.prepare_cached(
-                        "INSERT OR IGNORE INTO transactions(project_id, event_id, name, op, status, start, duration_ms, environment, release, trace_id, span_count, received, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                    )?
-                    .execute(params![batch.project_id, t.event_id, t.name, t.op, t.status, ms(t.start), t.duration_ms, t.environment, t.release, t.trace_id, t.span_count as i64, received, blob])?;
-                    if n > 0 {
-                        out.transactions
-                            .push((t.name.clone(), t.duration_ms, t.failed()));
+                Prepared::Transaction(t, blob, spans) => {
+                    insert_transaction(&tx, batch.project_id, received, t, blob, &mut out)?;
+                    insert_spans(&tx, batch.project_id, received, spans, &mut out)?;
+                }
+                Prepared::Spans(spans, segments) => {
+                    for (t, blob) in segments {
+                        insert_transaction(&tx, batch.project_id, received, t, blob, &mut out)?;
                     }
+                    insert_spans(&tx, batch.project_id, received, spans, &mut out)?;
                 }
                 Prepared::Sessions(list) => {
                     for s in list {
@@ -254,6 +292,61 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// Stores a transaction (once per event id) and counts it for the transaction series.
+fn insert_transaction(
+    tx: &Connection,
+    project: i64,
+    received: i64,
+    t: &Transaction,
+    blob: &[u8],
+    out: &mut IngestOutcome,
+) -> Result<()> {
+    let n = tx.prepare_cached(
+        "INSERT OR IGNORE INTO transactions(project_id, event_id, name, op, status, start, duration_ms, environment, release, trace_id, span_count, received, payload, span_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![project, t.event_id, t.name, t.op, t.status, ms(t.start), t.duration_ms, t.environment, t.release, t.trace_id, t.span_count as i64, received, blob, t.span_id])?;
+    if n > 0 {
+        out.transactions
+            .push((t.name.clone(), t.duration_ms, t.failed()));
+    }
+    Ok(())
+}
+
+/// Stores spans; one already stored (same trace, span and project) is kept as it was, so
+/// an SDK's retry or a resent transaction adds nothing.
+fn insert_spans(
+    tx: &Connection,
+    project: i64,
+    received: i64,
+    spans: &[PreparedSpan],
+    out: &mut IngestOutcome,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO spans(project_id, trace_id, span_id, parent_span_id, segment_id, is_segment, name, op, status, start_us, duration_ms, environment, release, attributes, received) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?;
+    for p in spans {
+        let s = &p.span;
+        out.spans += stmt.execute(params![
+            project,
+            s.trace_id,
+            s.span_id,
+            s.parent_span_id,
+            s.segment_id,
+            s.is_segment,
+            s.name,
+            s.op,
+            s.status,
+            s.start.timestamp_micros(),
+            s.duration_ms,
+            s.environment,
+            s.release,
+            p.attributes,
+            received
+        ])?;
+    }
+    Ok(())
 }
 
 /// Counts one new event on its issue; `true` when it reopened a resolved issue.

@@ -1,5 +1,5 @@
 //! `/logs/trace/{trace_id}`: where a log line's trace id leads — the error events of the
-//! trace with their issues, its transactions, and every log line carrying it (the last
+//! trace with their issues, its transactions and spans, and every log line carrying it (the last
 //! 30 days), read from the error store and the log store.
 
 use axum::extract::{Path, State};
@@ -7,7 +7,7 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_logs::{LogQuery, SearchRequest, StoredLog};
-use pharos_store::errors::{TraceEvent, TraceTransaction};
+use pharos_store::errors::{StoredSpan, TraceEvent, TraceTransaction};
 
 use super::{View, entry, utc};
 use crate::issues::level_badge;
@@ -57,6 +57,8 @@ pub async fn page(
         (error_events(&refs.events))
         h2 { "Transactions" }
         (transactions(&refs.transactions))
+        h2 { "Spans" }
+        (spans(&refs.spans))
         h2 { "Log lines" }
         (log_list(&lines, &view))
     };
@@ -124,6 +126,44 @@ fn transactions(transactions: &[TraceTransaction]) -> Markup {
                             td { (t.status) }
                             td.num { (millis(Some(t.duration_ms))) }
                             td { (t.start.format("%Y-%m-%d %H:%M:%S")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every span of the trace, oldest first, indented under its parent as far as the spans
+/// listed here show it.
+fn spans(spans: &[StoredSpan]) -> Markup {
+    let depth = |s: &StoredSpan| {
+        let mut d = 0;
+        let mut parent = s.parent_span_id.as_deref();
+        while let Some(p) = parent.filter(|_| d < 16) {
+            match spans.iter().find(|x| x.span_id == p) {
+                Some(up) => {
+                    d += 1;
+                    parent = up.parent_span_id.as_deref();
+                }
+                None => break,
+            }
+        }
+        d
+    };
+    html! {
+        @if spans.is_empty() {
+            p.muted { "No span of this trace." }
+        } @else {
+            table.results.compact data-testid="trace-spans" {
+                thead { tr { th { "Span" } th { "Status" } th.num { "Duration" } th { "Start (UTC)" } } }
+                tbody {
+                    @for s in spans {
+                        tr {
+                            td style={ "padding-left:" (depth(s)) "em" } { @if let Some(op) = &s.op { span.tag { (op) } " " } (s.name) }
+                            td { (s.status) }
+                            td.num { (millis(Some(s.duration_ms))) }
+                            td { (s.start.format("%Y-%m-%d %H:%M:%S%.3f")) }
                         }
                     }
                 }
