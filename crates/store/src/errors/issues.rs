@@ -58,6 +58,7 @@ pub struct IssueSummary {
     pub ignore_until: Option<DateTime<Utc>>,
     pub ignore_until_count: Option<i64>,
     pub last_event_id: Option<String>,
+    pub assignee: Option<super::Assignee>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -122,7 +123,7 @@ pub enum IssueChange {
     },
 }
 
-const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.title, i.culprit, i.level, i.status, i.substatus, i.first_seen, i.last_seen, i.times_seen, i.users, i.first_release, i.last_release, i.resolved_at, i.resolved_in_release, i.ignore_until, i.ignore_until_count, i.last_event_id";
+const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.title, i.culprit, i.level, i.status, i.substatus, i.first_seen, i.last_seen, i.times_seen, i.users, i.first_release, i.last_release, i.resolved_at, i.resolved_in_release, i.ignore_until, i.ignore_until_count, i.last_event_id, i.assignee_id, i.assignee_name";
 
 fn issue_row(r: &Row<'_>) -> rusqlite::Result<IssueSummary> {
     Ok(IssueSummary {
@@ -144,6 +145,16 @@ fn issue_row(r: &Row<'_>) -> rusqlite::Result<IssueSummary> {
         ignore_until: r.get::<_, Option<i64>>(15)?.map(from_ms),
         ignore_until_count: r.get(16)?,
         last_event_id: r.get(17)?,
+        assignee: match (
+            r.get::<_, Option<i64>>(18)?,
+            r.get::<_, Option<String>>(19)?,
+        ) {
+            (Some(id), name) => Some(super::Assignee {
+                id,
+                name: name.unwrap_or_default(),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -387,6 +398,7 @@ impl ErrorStore {
                     "DELETE FROM transactions WHERE project_id = ?1 AND received < ?2",
                     "DELETE FROM attachments WHERE project_id = ?1 AND received < ?2",
                     "DELETE FROM sentry_logs WHERE project_id = ?1 AND timestamp < ?2",
+                    "DELETE FROM feedback WHERE project_id = ?1 AND received < ?2",
                 ] {
                     removed += c.execute(sql, params![p.id, cutoff])?;
                 }
