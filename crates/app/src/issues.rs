@@ -1,12 +1,13 @@
 //! Error tracking as people use it: searching issues (with 24-hour sparklines), an issue
 //! with its events and attachments, what a person does to an issue (resolve, unresolve,
-//! ignore), and transaction summaries with their slowest samples.
+//! ignore), and transaction summaries with their slowest samples. Assigning, comments
+//! and merges are `triage`'s; feedback is `feedback`'s.
 
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::HumanDuration;
 use pharos_model::access::Permission;
 use pharos_store::errors::search::IssueSort;
-use pharos_store::errors::{IssueChange, IssueQuery};
+use pharos_store::errors::{AssigneeFilter, IssueChange, IssueQuery};
 use serde::{Deserialize, Serialize};
 
 pub use pharos_store::errors::{
@@ -110,10 +111,19 @@ fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl App {
-    /// Issues matching a query, with 24-hour sparklines.
-    pub async fn issues(&self, q: IssueListQuery) -> Result<Page<IssueListItem>, AppError> {
+    /// Issues matching a query, with 24-hour sparklines; `assigned:me` is the caller's.
+    pub async fn issues(
+        &self,
+        caller: &Caller,
+        q: IssueListQuery,
+    ) -> Result<Page<IssueListItem>, AppError> {
         let mut search = IssueQuery::parse(q.query.as_deref().unwrap_or(""))
             .map_err(|e| AppError::invalid_field("query", e))?;
+        if search.assigned == Some(AssigneeFilter::Me)
+            && let Some(me) = self.caller_user_id(caller).await?
+        {
+            search.assigned = Some(AssigneeFilter::User(me));
+        }
         if q.project.is_some() {
             search.project = q.project;
         }
@@ -171,8 +181,12 @@ impl App {
         caller.require(Permission::Edit, "change issues")?;
         let now = Utc::now();
         let change = u.change(now)?;
-        self.with_store(move |s| s.errors().change_issue(id, &change, now))
-            .await?;
+        let (actor, status) = (caller.actor(), u.status.clone());
+        self.with_store(move |s| {
+            s.errors().change_issue(id, &change, now)?;
+            s.errors().note_status_change(id, &actor, &status, now)
+        })
+        .await?;
         tracing::info!(operation = "issue_update", issue = id, status = %u.status, caller = %caller, "issue changed");
         Ok(())
     }

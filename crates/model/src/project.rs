@@ -102,6 +102,8 @@ pub struct ProjectLimits {
     pub logs_per_minute: u32,
     /// Cron check-ins accepted per minute.
     pub check_ins_per_minute: u32,
+    /// User feedback (feedback items and user reports) accepted per minute.
+    pub feedback_per_minute: u32,
     /// Attachment bytes accepted per minute, in MiB.
     pub attachment_mb_per_minute: u32,
     /// Disk the project's event payloads and attachments may take, in MiB; beyond it new
@@ -121,6 +123,7 @@ impl Default for ProjectLimits {
             sessions_per_minute: 6000,
             logs_per_minute: 60_000,
             check_ins_per_minute: 600,
+            feedback_per_minute: 60,
             attachment_mb_per_minute: 100,
             disk_budget_mb: 1024,
             check_in_monitors: 50,

@@ -116,6 +116,7 @@ fn project_body(
     html! {
         p.small { a href="/projects" { "← Projects" } }
         h1 { (p.name) span.small.muted { " id " (p.id) } }
+        p.small { a href={ "/issues?project=" (p.id) } { "Issues" } " · " a #feedback-link href={ "/projects/" (p.id) "/feedback" } { "User feedback" } }
         @if let Some(dsn) = &p.dsn {
             div.dsn { span.label { "DSN" } code #dsn { (dsn) } }
             pre { code { "import sentry_sdk\n\nsentry_sdk.init(\n    dsn=\"" (dsn) "\",\n    environment=\"production\",\n    release=\"myapp@1.0.0\",\n    traces_sample_rate=1.0,\n)" } }

@@ -76,6 +76,20 @@ impl Directory {
         d
     }
 
+    /// The project an active key belongs to, for endpoints whose URL names the project by
+    /// slug rather than by DSN id (the user-feedback endpoint).
+    pub fn project_of_key(&self, key: &str) -> Result<ProjectInfo, AuthError> {
+        match self.keys.get(key) {
+            None => Err(AuthError::UnknownKey),
+            Some((_, KeyState::Revoked)) => Err(AuthError::Revoked),
+            Some((p, _)) => self
+                .projects
+                .get(p)
+                .cloned()
+                .ok_or(AuthError::UnknownProject),
+        }
+    }
+
     pub fn authenticate(&self, project: i64, key: Option<&str>) -> Result<ProjectInfo, AuthError> {
         let info = self
             .projects

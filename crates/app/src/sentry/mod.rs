@@ -10,6 +10,7 @@ pub mod checkin;
 pub mod directory;
 mod metrics;
 pub mod quota;
+pub mod user_report;
 
 use std::sync::{Arc, RwLock};
 
@@ -338,6 +339,7 @@ fn record_label(r: &Record) -> (&'static str, String) {
         Record::CheckIn(_) => ("check_in", String::new()),
         Record::Attachment(_) => ("attachment", String::new()),
         Record::Logs(_) => ("log", String::new()),
+        Record::Feedback(f) => ("feedback", f.source.as_str().to_string()),
         Record::ClientReport(d) => (
             "client_report",
             d.iter().map(|d| d.quantity).sum::<u64>().to_string(),

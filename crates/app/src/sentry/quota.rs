@@ -1,5 +1,5 @@
 //! Each project's quota per minute for every category it keeps (error events,
-//! transactions, sessions, attachment bytes, log records, check-ins), and its disk budget
+//! transactions, sessions, attachment bytes, log records, check-ins, feedback), and its disk budget
 //! for event payloads and attachments: what is over either is dropped, counted, and the
 //! SDK told per category in `X-Sentry-Rate-Limits`. Nothing stored is deleted to make
 //! room; only retention frees it.
@@ -24,6 +24,8 @@ pub enum Category {
     /// Counted in log records.
     Log,
     CheckIn,
+    /// Feedback items and user reports.
+    Feedback,
 }
 
 impl Category {
@@ -36,6 +38,7 @@ impl Category {
             Category::Attachment => "attachment",
             Category::Log => "log_item",
             Category::CheckIn => "monitor",
+            Category::Feedback => "feedback;user_report_v2",
         }
     }
 
@@ -49,6 +52,7 @@ impl Category {
             Category::Attachment => u64::from(l.attachment_mb_per_minute) * 1024 * 1024,
             Category::Log => l.logs_per_minute.into(),
             Category::CheckIn => l.check_ins_per_minute.into(),
+            Category::Feedback => l.feedback_per_minute.into(),
         }
     }
 }
@@ -155,6 +159,7 @@ fn charge(r: &Record) -> Option<(Category, u64, &'static str)> {
         Record::Attachment(a) => (Category::Attachment, a.data.len() as u64, "attachment"),
         Record::Logs(l) => (Category::Log, l.len() as u64, "log"),
         Record::CheckIn(_) => (Category::CheckIn, 1, "check_in"),
+        Record::Feedback(_) => (Category::Feedback, 1, "feedback"),
         Record::ClientReport(_) => return None,
     })
 }
