@@ -1,7 +1,8 @@
 //! End to end for user feedback and triage: feedback items and user reports (envelope and
 //! the older endpoint) stored, linked to their issue and listed; assigning, commenting and
 //! merging issues as signed-in users, with the roles they need; `assigned:me`; the issue
-//! page showing all of it. The real Python SDK sends feedback in `tests/sentry/`.
+//! page showing all of it; error alerts labelled with the event's environment, level and
+//! release, routed by them. The real Python SDK sends feedback in `tests/sentry/`.
 
 mod common;
 
@@ -404,4 +405,106 @@ async fn feedback_lands_on_its_issue_and_issues_are_assigned_commented_and_merge
     // Contact details are personal data: never in the log.
     let log = p.log_text();
     assert!(!log.contains("ana.customer@example.com") && !log.contains("bo.customer@example.com"));
+}
+
+fn event_in(id: &str, function: &str, environment: &str) -> String {
+    let event = json!({
+        "event_id": id, "level": "error", "environment": environment, "release": "shop@2.0",
+        "exception": {"values": [{"type": "ValueError", "value": "bad",
+            "stacktrace": {"frames": [{"module": "shop", "function": function, "in_app": true}]}}]}
+    });
+    format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"event\"}}\n{event}\n")
+}
+
+#[tokio::test]
+async fn error_alerts_carry_the_events_environment_and_a_route_sends_staging_elsewhere() {
+    let (ops, staging) = (webhook().await, webhook().await);
+    let config = format!(
+        r#"
+projects:
+  - id: 42
+    name: shop
+    keys: ["{KEY}"]
+    alerts:
+      new_issue: true
+      issue_events_per_minute: 2
+receivers:
+  - name: ops
+    webhook_configs:
+      - url: {ops}
+  - name: staging
+    webhook_configs:
+      - url: {staging}
+route:
+  receiver: ops
+  group_by: [alertname, issue_id]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['environment="staging"']
+      receiver: staging
+"#,
+        ops = ops.url(),
+        staging = staging.url()
+    );
+    let dir = tempdir("sentry-alert-labels");
+    let p = Pharos::start(&dir, Some(&config)).await;
+    assert_eq!(
+        envelope(&p, event_in(&"1".repeat(32), "in_staging", "staging")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        envelope(&p, event_in(&"2".repeat(32), "in_production", "production")).await,
+        StatusCode::OK
+    );
+
+    let alert_in = |v: &Value, name: &str| -> Option<Value> {
+        v["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == name)
+            .cloned()
+    };
+    let to_staging = staging
+        .wait_for(15, "NewIssue to the staging receiver", |v| {
+            alert_in(v, "NewIssue").is_some()
+        })
+        .await;
+    let labels = &alert_in(&to_staging, "NewIssue").unwrap()["labels"];
+    assert_eq!(labels["environment"], "staging", "{labels}");
+    assert_eq!(labels["level"], "error");
+    assert_eq!(labels["release"], "shop@2.0");
+    let to_ops = ops
+        .wait_for(15, "NewIssue to ops", |v| alert_in(v, "NewIssue").is_some())
+        .await;
+    assert_eq!(
+        alert_in(&to_ops, "NewIssue").unwrap()["labels"]["environment"],
+        "production"
+    );
+    assert!(
+        staging.payloads().iter().all(|v| v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["labels"]["environment"] == "staging")),
+        "only staging alerts reach the staging receiver"
+    );
+
+    // A rate alert takes the labels of the newest event of its issue.
+    for n in 3..7 {
+        let id = format!("{n:032}");
+        assert_eq!(
+            envelope(&p, event_in(&id, "in_staging", "staging")).await,
+            StatusCode::OK
+        );
+    }
+    let rate = staging
+        .wait_for(20, "IssueRateHigh to the staging receiver", |v| {
+            alert_in(v, "IssueRateHigh").is_some()
+        })
+        .await;
+    let labels = &alert_in(&rate, "IssueRateHigh").unwrap()["labels"];
+    assert_eq!(labels["environment"], "staging", "{labels}");
+    assert_eq!(labels["release"], "shop@2.0");
 }

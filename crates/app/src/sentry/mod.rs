@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use chrono::Utc;
 use pharos_evaluate::IssueSignal;
 use pharos_ingest::sentry::{self, Envelope, Limits, Processed, Record, Scrubber};
-use pharos_store::errors::{IngestBatch, IngestOutcome};
+use pharos_store::errors::{EventLabels, IngestBatch, IngestOutcome};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{App, AppError, Caller};
@@ -310,15 +310,22 @@ impl App {
         }
         m.record(info, &outcome, &counts);
         for e in outcome.events.iter().filter(|e| !e.duplicate) {
+            let event = || EventLabels {
+                level: e.level.clone(),
+                environment: e.environment.clone(),
+                release: e.release.clone(),
+            };
             let signal = if e.new_issue {
                 Some(IssueSignal::New {
                     project: info.id,
                     issue: e.issue_id,
+                    event: event(),
                 })
             } else if e.regression {
                 Some(IssueSignal::Regression {
                     project: info.id,
                     issue: e.issue_id,
+                    event: event(),
                 })
             } else {
                 None

@@ -106,6 +106,14 @@ pub struct StoredEvent {
     pub payload: serde_json::Value,
 }
 
+/// What an alert raised by an event says of it: its level, environment and release.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventLabels {
+    pub level: String,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+}
+
 /// (hour, events) pairs, oldest first.
 pub type HourlyCounts = Vec<(DateTime<Utc>, i64)>;
 
@@ -367,6 +375,39 @@ impl ErrorStore {
                 .query_map([ms(minute)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        })
+    }
+
+    /// The level, environment and release of the newest stored event of each issue (or,
+    /// with `by_project`, of each project), for the labels of rate alerts.
+    pub fn newest_event_labels(
+        &self,
+        ids: &[i64],
+        by_project: bool,
+    ) -> Result<HashMap<i64, EventLabels>> {
+        let sql = if by_project {
+            "SELECT level, environment, release FROM events WHERE project_id = ?1 ORDER BY id DESC LIMIT 1"
+        } else {
+            "SELECT level, environment, release FROM events WHERE issue_id = ?1 ORDER BY id DESC LIMIT 1"
+        };
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut out = HashMap::new();
+            for id in ids {
+                let found = stmt
+                    .query_row([id], |r| {
+                        Ok(EventLabels {
+                            level: r.get(0)?,
+                            environment: r.get(1)?,
+                            release: r.get(2)?,
+                        })
+                    })
+                    .optional()?;
+                if let Some(l) = found {
+                    out.insert(*id, l);
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -32,8 +32,8 @@ use crate::{Db, Result, StoreError};
 
 pub use feedback::{ISSUE_FEEDBACK_LIMIT, StoredFeedback};
 pub use issues::{
-    EventSummary, IssueChange, IssueDetail, IssueStatus, IssueSummary, Page, StoredEvent, TagCount,
-    TagDistribution,
+    EventLabels, EventSummary, IssueChange, IssueDetail, IssueStatus, IssueSummary, Page,
+    StoredEvent, TagCount, TagDistribution,
 };
 pub use performance::{ClientReportRow, ReleaseHealth, TransactionSample, TransactionSummary};
 pub use projects::{Project, ProjectKey, ProjectSource};

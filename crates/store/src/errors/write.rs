@@ -53,6 +53,9 @@ pub struct EventOutcome {
     pub event_id: String,
     pub issue_id: i64,
     pub level: String,
+    /// The event's environment and release, for the labels of the alerts it raises.
+    pub environment: Option<String>,
+    pub release: Option<String>,
     pub new_issue: bool,
     /// The event reopened a resolved issue.
     pub regression: bool,
@@ -141,6 +144,8 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                             event_id: e.event_id.clone(),
                             issue_id: issue.id,
                             level: e.level.clone(),
+                            environment: e.environment.clone(),
+                            release: e.release.clone(),
                             new_issue: false,
                             regression: false,
                             duplicate: true,
@@ -180,6 +185,8 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                         event_id: e.event_id.clone(),
                         issue_id: issue.id,
                         level: e.level.clone(),
+                        environment: e.environment.clone(),
+                        release: e.release.clone(),
                         new_issue,
                         regression,
                         duplicate: false,
