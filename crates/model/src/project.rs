@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::inbound_filters::InboundFilters;
 use crate::{HumanDuration, ModelError};
 
 /// A project as written in `pharos.yaml` (`projects:`).
@@ -29,6 +30,9 @@ pub struct ProjectSpec {
     pub limits: ProjectLimits,
     #[serde(default)]
     pub alerts: ErrorAlertSettings,
+    /// Events not to store: by environment, release or error message.
+    #[serde(default, skip_serializing_if = "InboundFilters::is_empty")]
+    pub filters: InboundFilters,
 }
 
 /// A key as written: a bare string, or `{key, label, revoked}`.
@@ -76,6 +80,8 @@ pub struct ProjectSettings {
     pub limits: ProjectLimits,
     #[serde(default)]
     pub alerts: ErrorAlertSettings,
+    #[serde(default, skip_serializing_if = "InboundFilters::is_empty")]
+    pub filters: InboundFilters,
 }
 
 impl Default for ProjectSettings {
@@ -85,6 +91,7 @@ impl Default for ProjectSettings {
             rate_limit: default_rate_limit(),
             limits: ProjectLimits::default(),
             alerts: ErrorAlertSettings::default(),
+            filters: InboundFilters::default(),
         }
     }
 }
@@ -200,6 +207,7 @@ impl ProjectSpec {
             rate_limit: self.rate_limit,
             limits: self.limits.clone(),
             alerts: self.alerts.clone(),
+            filters: self.filters.clone(),
         }
     }
 

@@ -99,6 +99,7 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{id}", get(projects::page))
         .route("/projects/{id}/feedback", get(triage::project_feedback))
+        .route("/projects/{id}/filters", post(projects::set_filters))
         .route("/projects/{id}/keys", post(projects::add_key))
         .route(
             "/projects/{id}/keys/{key}/revoke",

@@ -148,6 +148,7 @@ pub const ROUTES: &[RouteAccess] = &[
     admin("POST", "/projects"),
     read("GET", "/projects/{id}"),
     read("GET", "/projects/{id}/feedback"),
+    admin("POST", "/projects/{id}/filters"),
     admin("POST", "/projects/{id}/keys"),
     admin("POST", "/projects/{id}/keys/{key}/revoke"),
     admin("GET POST", "/settings/users"),

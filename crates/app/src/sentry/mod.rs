@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod checkin;
 pub mod directory;
+mod filters;
 mod metrics;
 pub mod quota;
 pub mod user_report;
@@ -200,6 +201,7 @@ impl App {
         let Processed {
             records, framing, ..
         } = processed;
+        let records = self.apply_inbound_filters(&info, records, received);
         let quota::Admitted {
             kept,
             check_ins,

@@ -298,6 +298,7 @@ mod tests {
             name: "p".into(),
             rate_limit,
             limits,
+            filters: Default::default(),
         }
     }
 

@@ -92,7 +92,10 @@ impl App {
             comments: report.message.clone(),
             date_created: received,
         };
-        let records = vec![Record::Feedback(report)];
+        let records = self.apply_inbound_filters(&info, vec![Record::Feedback(report)], received);
+        if records.is_empty() {
+            return Ok(answer);
+        }
         let quota::Admitted { kept, over, .. } = self
             .apply_quota(&info, records, received, r.body.len())
             .await;
