@@ -192,6 +192,7 @@ fn settings(p: &ProjectView) -> Markup {
                 (per_minute(l.sessions_per_minute, "sessions")) " · "
                 (per_minute(l.logs_per_minute, "log records")) " · "
                 (per_minute(l.check_ins_per_minute, "check-ins")) " · "
+                (per_minute(l.feedback_per_minute, "feedback")) " · "
                 (per_minute(l.attachment_mb_per_minute, "MiB of attachments"))
             }
             dt { "Disk" } dd data-testid="disk" {
