@@ -167,8 +167,22 @@ impl App {
         })
     }
 
+    /// An issue; one merged into another is "not found", saying which it went to.
     pub async fn issue(&self, id: i64) -> Result<IssueDetail, AppError> {
-        self.with_store(move |s| s.errors().issue(id)).await
+        match self.with_store(move |s| s.errors().issue(id)).await {
+            Err(AppError::NotFound(what)) => match self.merged_into(id).await? {
+                Some(into) => Err(AppError::NotFound(format!(
+                    "issue {id} (it was merged into issue {into})"
+                ))),
+                None => Err(AppError::NotFound(what)),
+            },
+            other => other,
+        }
+    }
+
+    /// The issue a merged issue now lives in.
+    pub async fn merged_into(&self, id: i64) -> Result<Option<i64>, AppError> {
+        self.with_store(move |s| s.errors().merged_into(id)).await
     }
 
     /// Resolves, unresolves or ignores an issue.

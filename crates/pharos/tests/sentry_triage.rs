@@ -315,10 +315,27 @@ async fn feedback_lands_on_its_issue_and_issues_are_assigned_commented_and_merge
     .await;
     assert_eq!(code, StatusCode::OK, "{merged}");
     assert_eq!(merged["count"], 2);
-    let (code, _) = p
+    let (code, body) = p
         .send(Method::GET, &format!("/api/v1/issues/{refund_issue}"), None)
         .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(
+        body.to_string()
+            .contains(&format!("merged into issue {checkout_issue}")),
+        "{body}"
+    );
+    // An old link (an alert's) opens the issue it was merged into.
+    let old_link = browser()
+        .get(format!("{}/issues/{refund_issue}", p.url))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_link.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        old_link.headers()["location"],
+        format!("/issues/{checkout_issue}").as_str()
+    );
     let again = "d".repeat(32);
     assert_eq!(
         envelope(&p, error_event(&again, "refund")).await,

@@ -272,7 +272,13 @@ pub async fn page(
     let wanted = q.ok().and_then(|q| q.0.event);
     let issue = match state.with_store(move |s| load_issue(s, id, wanted)).await {
         Ok(v) => v,
-        Err(e) => return error_page(e, signed_in),
+        Err(e) => {
+            // A link to a merged issue (an alert's, a chat message's) opens the one kept.
+            if let Ok(Some(into)) = state.merged_into(id).await {
+                return Redirect::to(&format!("/issues/{into}")).into_response();
+            }
+            return error_page(e, signed_in);
+        }
     };
     let hourly = issue.hourly.get(&id).map(Vec::as_slice).unwrap_or_default();
     let daily = daily_counts(hourly, Utc::now().date_naive());

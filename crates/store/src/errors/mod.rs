@@ -344,6 +344,7 @@ mod tests {
             .unwrap();
         errors.merge_issues(refund, checkout, "ana", now).unwrap();
         assert!(matches!(errors.issue(refund), Err(StoreError::NotFound(_))));
+        assert_eq!(errors.merged_into(refund).unwrap(), Some(checkout));
         let kept = errors.issue(checkout).unwrap();
         assert_eq!(kept.issue.count, 2);
         assert_eq!(kept.issue.users, 2);

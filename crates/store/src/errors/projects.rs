@@ -275,6 +275,7 @@ impl ErrorStore {
                 "DELETE FROM issue_minutely WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
                 "DELETE FROM issue_activity WHERE issue_id IN (SELECT id FROM issues WHERE project_id = ?1)",
                 "DELETE FROM issue_aliases WHERE project_id = ?1",
+                "DELETE FROM merged_issues WHERE merged_into IN (SELECT id FROM issues WHERE project_id = ?1)",
                 "DELETE FROM feedback WHERE project_id = ?1",
                 "DELETE FROM issues WHERE project_id = ?1",
                 "DELETE FROM events WHERE project_id = ?1",

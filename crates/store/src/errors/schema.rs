@@ -198,5 +198,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project_id, hash)
     ) WITHOUT ROWID;
     CREATE INDEX issue_aliases_by_issue ON issue_aliases(issue_id);
+    CREATE TABLE merged_issues (
+        issue_id INTEGER PRIMARY KEY,
+        merged_into INTEGER NOT NULL
+    );
     ",
 ];

@@ -208,6 +208,18 @@ impl ErrorStore {
         })
     }
 
+    /// The issue a merged issue now lives in, if `id` was merged.
+    pub fn merged_into(&self, id: i64) -> Result<Option<i64>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT merged_into FROM merged_issues WHERE issue_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
     /// Merges issue `source` into issue `into` (same project): its events, counts, tags,
     /// users, timeline and aliases move, its hash becomes an alias of `into`, and it is
     /// deleted. One transaction, so ingest never sees half a merge.
@@ -265,6 +277,15 @@ impl ErrorStore {
             tx.execute(
                 "INSERT OR REPLACE INTO issue_aliases(project_id, hash, issue_id) VALUES(?1, ?2, ?3)",
                 params![src_project, src_hash, into],
+            )?;
+            // Links to the merged issue (alerts, chat messages) lead to the one kept.
+            tx.execute(
+                "UPDATE merged_issues SET merged_into = ?2 WHERE merged_into = ?1",
+                params![source, into],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO merged_issues(issue_id, merged_into) VALUES(?1, ?2)",
+                params![source, into],
             )?;
             let note = format!("#{source} {src_title}");
             add_activity(&tx, into, now, actor, ActivityKind::Merged, Some(&note))?;
