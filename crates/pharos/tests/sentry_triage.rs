@@ -121,7 +121,10 @@ fn feedback_envelope(id: &str, about: &str, message: &str) -> String {
             "name": "Ana Customer", "url": "https://shop.example.com/cart", "source": "widget",
             "associated_event_id": about}}
     });
-    format!("{{\"event_id\":\"{id}\"}}\n{{\"type\":\"feedback\"}}\n{feedback}\n")
+    // The widget's screenshot comes in the same envelope, as an attachment of the feedback.
+    format!(
+        "{{\"event_id\":\"{id}\"}}\n{{\"type\":\"feedback\"}}\n{feedback}\n{{\"type\":\"attachment\",\"length\":4,\"filename\":\"screenshot.png\",\"content_type\":\"image/png\"}}\nPNG!\n"
+    )
 }
 
 async fn user_report(p: &Pharos, project: &str, auth: &str, body: Value) -> (StatusCode, Value) {
@@ -214,6 +217,10 @@ async fn feedback_lands_on_its_issue_and_issues_are_assigned_commented_and_merge
     assert_eq!(
         on_checkout["feedback"][0]["email"],
         "ana.customer@example.com"
+    );
+    assert_eq!(
+        on_checkout["feedback"][0]["attachments"][0]["filename"],
+        "screenshot.png"
     );
     assert_eq!(
         on_checkout["feedback"][0]["url"],

@@ -105,6 +105,9 @@ pub fn feedback_list(items: &[StoredFeedback], with_issue: bool) -> Markup {
                             @if let Some(issue) = f.issue_id { " · " a href={ "/issues/" (issue) } { "issue #" (issue) } }
                         }
                         " · " (f.source)
+                        @for a in &f.attachments {
+                            " · " a href={ "/api/v1/attachments/" (a.id) } { (a.filename) }
+                        }
                     }
                 }
             }

@@ -32,6 +32,16 @@ pub struct StoredFeedback {
     pub release: Option<String>,
     pub timestamp: DateTime<Utc>,
     pub received: DateTime<Utc>,
+    /// Files sent with it (the feedback widget's screenshot), as attachments of its id.
+    pub attachments: Vec<FeedbackAttachment>,
+}
+
+/// A file sent with a feedback; its bytes are at `/api/v1/attachments/{id}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FeedbackAttachment {
+    pub id: i64,
+    pub filename: String,
+    pub size: i64,
 }
 
 const COLUMNS: &str = "f.id, f.project_id, f.feedback_id, f.associated_event_id, e.issue_id, f.source, f.message, f.name, f.email, f.url, f.environment, f.release, f.timestamp, f.received";
@@ -52,7 +62,27 @@ fn row(r: &Row<'_>) -> rusqlite::Result<StoredFeedback> {
         release: r.get(11)?,
         timestamp: from_ms(r.get(12)?),
         received: from_ms(r.get(13)?),
+        attachments: Vec::new(),
     })
+}
+
+/// Fills in each feedback's attachments (one indexed lookup each; pages are bounded).
+fn with_attachments(c: &Connection, mut items: Vec<StoredFeedback>) -> Result<Vec<StoredFeedback>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, filename, size FROM attachments WHERE project_id = ?1 AND event_id = ?2 ORDER BY id LIMIT 10",
+    )?;
+    for f in &mut items {
+        f.attachments = stmt
+            .query_map(params![f.project_id, f.feedback_id], |r| {
+                Ok(FeedbackAttachment {
+                    id: r.get(0)?,
+                    filename: r.get(1)?,
+                    size: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(items)
 }
 
 /// Inside the ingest transaction; 0 when this feedback was already stored (an SDK retry).
@@ -97,6 +127,7 @@ impl ErrorStore {
                 ))?
                 .query_map(params![project, per_page, offset], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            let items = with_attachments(c, items)?;
             Ok(Page {
                 items,
                 total: total as u64,
@@ -109,11 +140,13 @@ impl ErrorStore {
     /// The newest feedback about the events of an issue, at most [`ISSUE_FEEDBACK_LIMIT`].
     pub fn issue_feedback(&self, issue: i64) -> Result<Vec<StoredFeedback>> {
         self.read(|c| {
-            Ok(c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events e JOIN feedback f ON f.project_id = e.project_id AND f.associated_event_id = e.event_id WHERE e.issue_id = ?1 ORDER BY f.received DESC, f.id DESC LIMIT ?2"
-            ))?
-            .query_map(params![issue, ISSUE_FEEDBACK_LIMIT], row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+            let items = c
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM events e JOIN feedback f ON f.project_id = e.project_id AND f.associated_event_id = e.event_id WHERE e.issue_id = ?1 ORDER BY f.received DESC, f.id DESC LIMIT ?2"
+                ))?
+                .query_map(params![issue, ISSUE_FEEDBACK_LIMIT], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            with_attachments(c, items)
         })
     }
 }

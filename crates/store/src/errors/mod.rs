@@ -30,7 +30,7 @@ use pharos_model::sentry::Record;
 
 use crate::{Db, Result, StoreError};
 
-pub use feedback::{ISSUE_FEEDBACK_LIMIT, StoredFeedback};
+pub use feedback::{FeedbackAttachment, ISSUE_FEEDBACK_LIMIT, StoredFeedback};
 pub use issues::{
     EventLabels, EventSummary, IssueChange, IssueDetail, IssueStatus, IssueSummary, Page,
     StoredEvent, TagCount, TagDistribution,
