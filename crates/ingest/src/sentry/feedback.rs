@@ -158,6 +158,35 @@ mod tests {
     }
 
     #[test]
+    fn the_node_sdks_capture_feedback_envelope_is_read() {
+        let body = std::fs::read(format!(
+            "{}/tests/fixtures/sentry/feedback-001-node-captureFeedback.envelope",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let env = crate::sentry::Envelope::parse(&body).unwrap();
+        let p = crate::sentry::process_envelope(
+            &env,
+            &Scrubber::default(),
+            crate::sentry::Limits::default(),
+            Utc::now(),
+        );
+        let [pharos_model::sentry::Record::Feedback(f)] = &p.records[..] else {
+            panic!("{p:?}");
+        };
+        assert_eq!(f.message, "The basket forgets what I add");
+        assert_eq!(f.email.as_deref(), Some("dana@example.com"));
+        assert_eq!(f.name.as_deref(), Some("Dana"));
+        assert_eq!(f.url.as_deref(), Some("https://shop.example.com/basket"));
+        assert_eq!(
+            f.associated_event_id.as_deref(),
+            Some("5195989760c9411db44f70b1fbb2ca2e")
+        );
+        assert_eq!(f.environment.as_deref(), Some("staging"));
+        assert_eq!(f.release.as_deref(), Some("shop@3.1.0"));
+    }
+
+    #[test]
     fn feedback_without_a_message_is_refused_and_overlong_text_cut() {
         let none = br#"{"contexts":{"feedback":{"name":"x"}}}"#;
         assert!(matches!(
