@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use reqwest::{Method, StatusCode, redirect};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const KEY: &str = "triagepublickey0123456";
@@ -31,13 +29,7 @@ projects:
 }
 
 fn browser() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    no_redirects()
 }
 
 async fn add_user(p: &Pharos, name: &str, role: &str) -> String {
@@ -50,19 +42,7 @@ async fn add_user(p: &Pharos, name: &str, role: &str) -> String {
         )
         .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("name", name), ("password", &password), ("next", "/")])
-        .finish();
-    let r = browser()
-        .post(format!("{}/login", p.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in of {name}");
-    let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_string()
+    sign_in(p, name, &password).await
 }
 
 /// A JSON request as a signed-in user (the cookie, from the server's own origin).
@@ -388,6 +368,22 @@ async fn feedback_lands_on_its_issue_and_issues_are_assigned_commented_and_merge
     ] {
         assert!(page.contains(wanted), "issue page lacks {wanted:?}");
     }
+    // A viewer reads the same page without the forms it could not use.
+    let viewed = browser()
+        .get(format!("{}/issues/{checkout_issue}", p.url))
+        .header("cookie", &vera)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(viewed.contains("Looking at the cart session code"));
+    assert!(
+        !viewed.contains("/comment\"")
+            && !viewed.contains("/assign\"")
+            && !viewed.contains("/merge\"")
+    );
     let form = browser()
         .post(format!("{}/issues/{checkout_issue}/comment", p.url))
         .header("cookie", &ana)

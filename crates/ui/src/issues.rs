@@ -270,7 +270,11 @@ pub async fn page(
         Err(r) => return r,
     };
     let wanted = q.ok().and_then(|q| q.0.event);
-    let issue = match state.with_store(move |s| load_issue(s, id, wanted)).await {
+    let may_triage = super::may_post(&caller, "/issues/{id}/comment");
+    let issue = match state
+        .with_store(move |s| load_issue(s, id, wanted, may_triage))
+        .await
+    {
         Ok(v) => v,
         Err(e) => {
             // A link to a merged issue (an alert's, a chat message's) opens the one kept.
@@ -297,7 +301,12 @@ struct IssueData {
     triage: TriageData,
 }
 
-fn load_issue(s: &Store, id: i64, wanted: Option<String>) -> pharos_store::Result<IssueData> {
+fn load_issue(
+    s: &Store,
+    id: i64,
+    wanted: Option<String>,
+    may_triage: bool,
+) -> pharos_store::Result<IssueData> {
     let detail = s.errors().issue(id)?;
     let event = match wanted {
         Some(e) => Some(s.errors().event(Some(detail.issue.project_id), &e)?),
@@ -317,6 +326,7 @@ fn load_issue(s: &Store, id: i64, wanted: Option<String>) -> pharos_store::Resul
             })
             .collect(),
         activity: s.errors().issue_activity(id)?,
+        may_triage,
         feedback: s.errors().issue_feedback(id)?,
     };
     Ok(IssueData {
@@ -347,7 +357,7 @@ fn issue_body(d: &IssueData, daily: &[i64]) -> Markup {
         p.small { a href="/issues" { "← Issues" } @if let Some(p) = &d.project { " · " a href={ "/issues?query=is:unresolved&project=" (p.id) } { (p.name) } } }
         h1.issue-title { (level_badge(&i.level)) (i.title) }
         p.muted { (i.culprit) }
-        div.actions { (actions(i)) (triage::assignee_form(i, &d.triage.users)) }
+        div.actions { (actions(i)) (triage::assignee_form(i, &d.triage)) }
         (issue_cards(i, daily))
         div.issue-grid {
             div {

@@ -124,7 +124,7 @@ fn project_body(
         h2 { "Keys" }
         (keys(p, may_change))
         h2 { "Settings" }
-        (settings(p))
+        (settings(p, may_change))
         h2 { "Release health" }
         (release_health(p.id, releases))
         h2 { "Dropped by SDKs and filters" }
@@ -180,7 +180,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn settings(p: &ProjectView) -> Markup {
+fn settings(p: &ProjectView, may_change: bool) -> Markup {
     let a = &p.settings.alerts;
     let l = &p.settings.limits;
     html! {
@@ -217,7 +217,7 @@ fn settings(p: &ProjectView) -> Markup {
                 @if !f.error_messages.is_empty() { "messages " code { (f.error_messages.join(", ")) } }
             }
         }
-        @if p.source == ProjectSource::Api {
+        @if p.source == ProjectSource::Api && may_change {
             details.filters-form {
                 summary { "Change the inbound filters" }
                 form method="post" action={ "/projects/" (p.id) "/filters" } {

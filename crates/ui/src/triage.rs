@@ -22,11 +22,16 @@ pub struct TriageData {
     pub users: Vec<Assignee>,
     pub activity: Vec<Activity>,
     pub feedback: Vec<StoredFeedback>,
+    /// The visitor may assign, comment and merge (an editor): the forms are shown.
+    pub may_triage: bool,
 }
 
 /// The assignee form, beside the status actions.
-pub fn assignee_form(i: &IssueSummary, users: &[Assignee]) -> Markup {
-    let current = i.assignee.as_ref().map(|a| a.name.as_str());
+pub fn assignee_form(i: &IssueSummary, d: &TriageData) -> Markup {
+    let (users, current) = (&d.users, i.assignee.as_ref().map(|a| a.name.as_str()));
+    if !d.may_triage {
+        return html! {};
+    }
     html! {
         form.assign method="post" action={ "/issues/" (i.id) "/assign" } {
             label for="assignee" { "Assigned to " }
@@ -60,17 +65,19 @@ pub fn triage_section(i: &IssueSummary, d: &TriageData) -> Markup {
                     }
                 }
             }
-            form.comment method="post" action={ "/issues/" (i.id) "/comment" } {
-                textarea name="text" rows="3" required maxlength="10000" aria-label="Comment" placeholder="Add a comment" {}
-                button.primary type="submit" { "Comment" }
-            }
-            details.merge {
-                summary { "Merge another issue into this one" }
-                form method="post" action={ "/issues/" (i.id) "/merge" } {
-                    label for="merge" { "Issue number " }
-                    input #merge type="number" name="merge" min="1" required;
-                    button.secondary type="submit" { "Merge into #" (i.id) }
-                    p.small.muted { "Its events and counts move here, and its future events land here too." }
+            @if d.may_triage {
+                form.comment method="post" action={ "/issues/" (i.id) "/comment" } {
+                    textarea name="text" rows="3" required maxlength="10000" aria-label="Comment" placeholder="Add a comment" {}
+                    button.primary type="submit" { "Comment" }
+                }
+                details.merge {
+                    summary { "Merge another issue into this one" }
+                    form method="post" action={ "/issues/" (i.id) "/merge" } {
+                        label for="merge" { "Issue number " }
+                        input #merge type="number" name="merge" min="1" required;
+                        button.secondary type="submit" { "Merge into #" (i.id) }
+                        p.small.muted { "Its events and counts move here, and its future events land here too." }
+                    }
                 }
             }
         }
