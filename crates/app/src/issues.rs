@@ -1,12 +1,13 @@
 //! Error tracking as people use it: searching issues (with 24-hour sparklines), an issue
 //! with its events and attachments, what a person does to an issue (resolve, unresolve,
-//! ignore), and transaction summaries with their slowest samples.
+//! ignore), and transaction summaries with their slowest samples. Assigning, comments
+//! and merges are `triage`'s; feedback is `feedback`'s.
 
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::HumanDuration;
 use pharos_model::access::Permission;
 use pharos_store::errors::search::IssueSort;
-use pharos_store::errors::{IssueChange, IssueQuery};
+use pharos_store::errors::{AssigneeFilter, IssueChange, IssueQuery};
 use serde::{Deserialize, Serialize};
 
 pub use pharos_store::errors::{
@@ -110,10 +111,19 @@ fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl App {
-    /// Issues matching a query, with 24-hour sparklines.
-    pub async fn issues(&self, q: IssueListQuery) -> Result<Page<IssueListItem>, AppError> {
+    /// Issues matching a query, with 24-hour sparklines; `assigned:me` is the caller's.
+    pub async fn issues(
+        &self,
+        caller: &Caller,
+        q: IssueListQuery,
+    ) -> Result<Page<IssueListItem>, AppError> {
         let mut search = IssueQuery::parse(q.query.as_deref().unwrap_or(""))
             .map_err(|e| AppError::invalid_field("query", e))?;
+        if search.assigned == Some(AssigneeFilter::Me)
+            && let Some(me) = self.caller_user_id(caller).await?
+        {
+            search.assigned = Some(AssigneeFilter::User(me));
+        }
         if q.project.is_some() {
             search.project = q.project;
         }
@@ -157,8 +167,22 @@ impl App {
         })
     }
 
+    /// An issue; one merged into another is "not found", saying which it went to.
     pub async fn issue(&self, id: i64) -> Result<IssueDetail, AppError> {
-        self.with_store(move |s| s.errors().issue(id)).await
+        match self.with_store(move |s| s.errors().issue(id)).await {
+            Err(AppError::NotFound(what)) => match self.merged_into(id).await? {
+                Some(into) => Err(AppError::NotFound(format!(
+                    "issue {id} (it was merged into issue {into})"
+                ))),
+                None => Err(AppError::NotFound(what)),
+            },
+            other => other,
+        }
+    }
+
+    /// The issue a merged issue now lives in.
+    pub async fn merged_into(&self, id: i64) -> Result<Option<i64>, AppError> {
+        self.with_store(move |s| s.errors().merged_into(id)).await
     }
 
     /// Resolves, unresolves or ignores an issue.
@@ -171,8 +195,12 @@ impl App {
         caller.require(Permission::Edit, "change issues")?;
         let now = Utc::now();
         let change = u.change(now)?;
-        self.with_store(move |s| s.errors().change_issue(id, &change, now))
-            .await?;
+        let (actor, status) = (caller.actor(), u.status.clone());
+        self.with_store(move |s| {
+            s.errors().change_issue(id, &change, now)?;
+            s.errors().note_status_change(id, &actor, &status, now)
+        })
+        .await?;
         tracing::info!(operation = "issue_update", issue = id, status = %u.status, caller = %caller, "issue changed");
         Ok(())
     }

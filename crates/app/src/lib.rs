@@ -19,6 +19,7 @@ pub mod cardinality;
 pub mod dashboards;
 pub mod document;
 mod error;
+pub mod feedback;
 pub mod health;
 pub mod heartbeats;
 pub mod housekeeping;
@@ -34,6 +35,7 @@ pub mod receivers;
 pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
+pub mod triage;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::HumanDuration;
+use pharos_model::inbound_filters::InboundFilters;
 use pharos_model::project::{ErrorAlertSettings, ProjectLimits, ProjectSettings, validate_name};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -117,6 +118,10 @@ pub struct NewProject {
     pub limits: ProjectLimits,
     #[serde(default)]
     pub alerts: ErrorAlertSettings,
+    /// Events not to store, by environment, release (glob) or error message (glob or
+    /// `re:` regex).
+    #[serde(default)]
+    pub filters: InboundFilters,
 }
 
 impl NewProject {
@@ -129,6 +134,7 @@ impl NewProject {
             rate_limit: d.rate_limit,
             limits: d.limits,
             alerts: d.alerts,
+            filters: d.filters,
         }
     }
 
@@ -138,6 +144,7 @@ impl NewProject {
             rate_limit: self.rate_limit,
             limits: self.limits.clone(),
             alerts: self.alerts.clone(),
+            filters: self.filters.clone(),
         }
     }
 }
@@ -186,7 +193,8 @@ impl App {
         self.project(id).await
     }
 
-    /// A JSON merge patch over `{name, platform, retention, rate_limit, alerts}`; config
+    /// A JSON merge patch over `{name, platform, retention, rate_limit, limits, alerts,
+    /// filters}`; config
     /// projects change only in the file.
     pub async fn patch_project(
         &self,
@@ -209,6 +217,7 @@ impl App {
             rate_limit: current.settings.rate_limit,
             limits: current.settings.limits,
             alerts: current.settings.alerts,
+            filters: current.settings.filters,
         })
         .map_err(|e| AppError::Internal(e.to_string()))?;
         merge_patch(&mut doc, &patch);

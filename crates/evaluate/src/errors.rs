@@ -9,6 +9,11 @@
 //!
 //! Rates use the current and the previous whole minute, so an alert fires within the minute
 //! the threshold is crossed and resolves a minute after it is no longer.
+//!
+//! Alerts raised by events carry the `level`, `environment` and `release` of the event that
+//! raised them (for a rate alert, the newest event when it starts firing), so routes can
+//! send staging somewhere else than production. A rate alert keeps the labels it started
+//! with while it fires: they are not part of what decides whether it still holds.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -17,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pharos_model::{Alert, AlertState, Labels};
 use pharos_store::Store;
-use pharos_store::errors::{IssueStatus, Project};
+use pharos_store::errors::{EventLabels, IssueStatus, Project};
 use tokio::sync::mpsc;
 
 use crate::AlertSink;
@@ -39,11 +44,47 @@ const ALERT_NAMES: &[&str] = &[
 const QUIET: chrono::Duration = chrono::Duration::hours(1);
 const TICK: Duration = Duration::from_secs(5);
 
-/// What ingest tells the evaluator about an issue.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The labels an alert takes from the event that raised it.
+const EVENT_LABELS: [&str; 3] = ["level", "environment", "release"];
+
+/// What ingest tells the evaluator about an issue, with the event that made it new or
+/// reopened it.
+#[derive(Debug, Clone, PartialEq)]
 pub enum IssueSignal {
-    New { project: i64, issue: i64 },
-    Regression { project: i64, issue: i64 },
+    New {
+        project: i64,
+        issue: i64,
+        event: EventLabels,
+    },
+    Regression {
+        project: i64,
+        issue: i64,
+        event: EventLabels,
+    },
+}
+
+/// Adds the event's labels; a label the project's `alerts.labels` sets is kept.
+fn add_event_labels(labels: &mut Labels, e: &EventLabels) {
+    let values = [
+        ("level", Some(&e.level)),
+        ("environment", e.environment.as_ref()),
+        ("release", e.release.as_ref()),
+    ];
+    for (k, v) in values {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            labels.entry(k.into()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+/// An alert's fingerprint without the labels taken from an event: what identifies a rate
+/// alert from one evaluation to the next.
+fn fingerprint_without_event(labels: &Labels) -> String {
+    let mut base = labels.clone();
+    for k in EVENT_LABELS {
+        base.remove(k);
+    }
+    Alert::fingerprint_of(&base)
 }
 
 pub struct ErrorAlerts {
@@ -94,9 +135,17 @@ impl ErrorAlerts {
     }
 
     async fn on_signal(&mut self, signal: IssueSignal) {
-        let (project, issue, name) = match signal {
-            IssueSignal::New { project, issue } => (project, issue, NEW_ISSUE),
-            IssueSignal::Regression { project, issue } => (project, issue, REGRESSION),
+        let (project, issue, name, event) = match signal {
+            IssueSignal::New {
+                project,
+                issue,
+                event,
+            } => (project, issue, NEW_ISSUE, event),
+            IssueSignal::Regression {
+                project,
+                issue,
+                event,
+            } => (project, issue, REGRESSION, event),
         };
         let store = self.store.clone();
         let found = tokio::task::spawn_blocking(move || {
@@ -118,6 +167,7 @@ impl ErrorAlerts {
         }
         let mut labels = self.labels(&p, name);
         labels.insert("issue_id".into(), issue.to_string());
+        add_event_labels(&mut labels, &event);
         let summary = match name {
             NEW_ISSUE => format!("New issue in {}: {}", p.name, i.title),
             _ => format!("Regression in {}: {}", p.name, i.title),
@@ -212,7 +262,7 @@ impl ErrorAlerts {
                     );
                     ann.insert("value".into(), n.to_string());
                     desired.insert(
-                        Alert::fingerprint_of(&labels),
+                        fingerprint_without_event(&labels),
                         (labels, ann, format!("{external}/issues?project={}", p.id)),
                     );
                 }
@@ -235,7 +285,7 @@ impl ErrorAlerts {
                 );
                 ann.insert("value".into(), n.to_string());
                 desired.insert(
-                    Alert::fingerprint_of(&labels),
+                    fingerprint_without_event(&labels),
                     (labels, ann, format!("{external}/issues/{issue}")),
                 );
             }
@@ -261,7 +311,7 @@ impl ErrorAlerts {
                 );
                 ann.insert("value".into(), format!("{:.1}", s.p95_ms / 1000.0));
                 desired.insert(
-                    Alert::fingerprint_of(&labels),
+                    fingerprint_without_event(&labels),
                     (
                         labels,
                         ann,
@@ -273,17 +323,41 @@ impl ErrorAlerts {
 
         // Fire what is new; resolve rate alerts that no longer hold and issue alerts whose
         // issue was handled or went quiet.
-        for (fp, (labels, ann, url)) in &desired {
-            if !self.open.contains_key(fp) {
-                self.fire(labels.clone(), ann.clone(), url.clone(), now)
-                    .await;
+        let open_rate: std::collections::HashSet<String> = self
+            .open
+            .values()
+            .filter(|a| !matches!(a.name(), NEW_ISSUE | REGRESSION))
+            .map(|a| fingerprint_without_event(&a.labels))
+            .collect();
+        let starting: Vec<&(Labels, Labels, String)> = desired
+            .iter()
+            .filter(|(fp, _)| !open_rate.contains(*fp))
+            .map(|(_, d)| d)
+            .collect();
+        let newest = self.newest_events(&starting).await;
+        for (labels, ann, url) in starting {
+            let mut labels = labels.clone();
+            let name = labels.get("alertname").cloned().unwrap_or_default();
+            let event = match name.as_str() {
+                ISSUE_RATE => labels
+                    .get("issue_id")
+                    .and_then(|i| i.parse::<i64>().ok())
+                    .and_then(|i| newest.issues.get(&i)),
+                ERROR_RATE => {
+                    by_name(&projects, labels.get("project")).and_then(|p| newest.projects.get(&p))
+                }
+                _ => None,
+            };
+            if let Some(e) = event {
+                add_event_labels(&mut labels, e);
             }
+            self.fire(labels, ann.clone(), url.clone(), now).await;
         }
         let issues: HashMap<i64, _> = issues.into_iter().map(|i| (i.id, i)).collect();
         let to_resolve: Vec<String> = self
             .open
             .iter()
-            .filter(|(fp, a)| match a.name() {
+            .filter(|(_, a)| match a.name() {
                 NEW_ISSUE | REGRESSION => {
                     let id = a.labels.get("issue_id").and_then(|i| i.parse::<i64>().ok());
                     match id.and_then(|id| issues.get(&id)) {
@@ -291,7 +365,7 @@ impl ErrorAlerts {
                         None => true,
                     }
                 }
-                _ => !desired.contains_key(*fp),
+                _ => !desired.contains_key(&fingerprint_without_event(&a.labels)),
             })
             .map(|(fp, _)| fp.clone())
             .collect();
@@ -302,6 +376,47 @@ impl ErrorAlerts {
                 alert.updated_at = now;
                 self.save(alert).await;
             }
+        }
+    }
+
+    /// The newest event of each issue and project a starting rate alert is about.
+    async fn newest_events(&self, starting: &[&(Labels, Labels, String)]) -> NewestEvents {
+        let mut issues = Vec::new();
+        let mut projects = Vec::new();
+        for (labels, _, _) in starting {
+            match labels.get("alertname").map(String::as_str) {
+                Some(ISSUE_RATE) => {
+                    issues.extend(labels.get("issue_id").and_then(|i| i.parse::<i64>().ok()))
+                }
+                Some(ERROR_RATE) => projects.extend(labels.get("project").cloned()),
+                _ => {}
+            }
+        }
+        if issues.is_empty() && projects.is_empty() {
+            return NewestEvents::default();
+        }
+        let store = self.store.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let all = store.errors().projects()?;
+            let ids: Vec<i64> = all
+                .iter()
+                .filter(|p| projects.contains(&p.name))
+                .map(|p| p.id)
+                .collect();
+            Ok::<_, pharos_store::StoreError>(NewestEvents {
+                issues: store.errors().newest_event_labels(&issues, false)?,
+                projects: store.errors().newest_event_labels(&ids, true)?,
+            })
+        })
+        .await;
+        match found {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                // The alert still fires, without the event's labels.
+                tracing::warn!(operation = "error_alerts", error_type = "store", error = %e, "cannot read the newest events for alert labels");
+                NewestEvents::default()
+            }
+            Err(_) => NewestEvents::default(),
         }
     }
 
@@ -359,6 +474,18 @@ impl ErrorAlerts {
     }
 }
 
+/// The newest event's labels, by issue and by project id.
+#[derive(Default)]
+struct NewestEvents {
+    issues: HashMap<i64, EventLabels>,
+    projects: HashMap<i64, EventLabels>,
+}
+
+fn by_name(projects: &[Project], name: Option<&String>) -> Option<i64> {
+    let name = name?;
+    projects.iter().find(|p| &p.name == name).map(|p| p.id)
+}
+
 fn issue_description(i: &pharos_store::errors::IssueSummary) -> String {
     let mut s = format!("{} event(s)", i.count);
     if !i.culprit.is_empty() {
@@ -370,4 +497,46 @@ fn issue_description(i: &pharos_store::errors::IssueSummary) -> String {
         i.first_seen.format("%Y-%m-%d %H:%M:%S UTC")
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_labels_are_added_without_overriding_the_projects_own() {
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), NEW_ISSUE.into());
+        labels.insert("release".into(), "pinned-by-config".into());
+        let event = EventLabels {
+            level: "error".into(),
+            environment: Some("staging".into()),
+            release: Some("shop@2.0".into()),
+        };
+        add_event_labels(&mut labels, &event);
+        assert_eq!(labels["environment"], "staging");
+        assert_eq!(labels["level"], "error");
+        assert_eq!(labels["release"], "pinned-by-config");
+        let no_env = EventLabels {
+            level: "warning".into(),
+            environment: Some(String::new()),
+            release: None,
+        };
+        let mut bare = Labels::new();
+        add_event_labels(&mut bare, &no_env);
+        assert!(!bare.contains_key("environment") && !bare.contains_key("release"));
+    }
+
+    #[test]
+    fn a_rate_alert_is_the_same_alert_whatever_event_labelled_it() {
+        let mut a = Labels::new();
+        a.insert("alertname".into(), ERROR_RATE.into());
+        a.insert("project".into(), "shop".into());
+        let mut b = a.clone();
+        a.insert("environment".into(), "staging".into());
+        b.insert("environment".into(), "production".into());
+        b.insert("level".into(), "error".into());
+        assert_eq!(fingerprint_without_event(&a), fingerprint_without_event(&b));
+        assert_ne!(Alert::fingerprint_of(&a), Alert::fingerprint_of(&b));
+    }
 }

@@ -8,6 +8,7 @@ pub mod assertion;
 pub mod clock;
 pub mod duration;
 pub mod error;
+pub mod inbound_filters;
 pub mod log;
 pub mod maintenance;
 pub mod monitor;

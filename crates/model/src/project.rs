@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::inbound_filters::InboundFilters;
 use crate::{HumanDuration, ModelError};
 
 /// A project as written in `pharos.yaml` (`projects:`).
@@ -29,6 +30,9 @@ pub struct ProjectSpec {
     pub limits: ProjectLimits,
     #[serde(default)]
     pub alerts: ErrorAlertSettings,
+    /// Events not to store: by environment, release or error message.
+    #[serde(default, skip_serializing_if = "InboundFilters::is_empty")]
+    pub filters: InboundFilters,
 }
 
 /// A key as written: a bare string, or `{key, label, revoked}`.
@@ -76,6 +80,8 @@ pub struct ProjectSettings {
     pub limits: ProjectLimits,
     #[serde(default)]
     pub alerts: ErrorAlertSettings,
+    #[serde(default, skip_serializing_if = "InboundFilters::is_empty")]
+    pub filters: InboundFilters,
 }
 
 impl Default for ProjectSettings {
@@ -85,6 +91,7 @@ impl Default for ProjectSettings {
             rate_limit: default_rate_limit(),
             limits: ProjectLimits::default(),
             alerts: ErrorAlertSettings::default(),
+            filters: InboundFilters::default(),
         }
     }
 }
@@ -102,6 +109,8 @@ pub struct ProjectLimits {
     pub logs_per_minute: u32,
     /// Cron check-ins accepted per minute.
     pub check_ins_per_minute: u32,
+    /// User feedback (feedback items and user reports) accepted per minute.
+    pub feedback_per_minute: u32,
     /// Attachment bytes accepted per minute, in MiB.
     pub attachment_mb_per_minute: u32,
     /// Disk the project's event payloads and attachments may take, in MiB; beyond it new
@@ -121,6 +130,7 @@ impl Default for ProjectLimits {
             sessions_per_minute: 6000,
             logs_per_minute: 60_000,
             check_ins_per_minute: 600,
+            feedback_per_minute: 60,
             attachment_mb_per_minute: 100,
             disk_budget_mb: 1024,
             check_in_monitors: 50,
@@ -197,6 +207,7 @@ impl ProjectSpec {
             rate_limit: self.rate_limit,
             limits: self.limits.clone(),
             alerts: self.alerts.clone(),
+            filters: self.filters.clone(),
         }
     }
 

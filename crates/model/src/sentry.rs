@@ -20,6 +20,7 @@ pub enum Record {
     Attachment(Attachment),
     Logs(Vec<LogRecord>),
     ClientReport(Vec<Discarded>),
+    Feedback(Feedback),
 }
 
 #[derive(Debug, Clone)]
@@ -192,4 +193,49 @@ pub struct Attachment {
     pub filename: String,
     pub content_type: Option<String>,
     pub data: Vec<u8>,
+}
+
+/// What a person using an app wrote about a problem: a `feedback` item (the SDKs' feedback
+/// widget and `captureFeedback`), a `user_report` item or the older user-feedback
+/// endpoint. The name and email are personal data: shown to the team, never logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    /// 32 lowercase hex characters: the feedback's own id (a report's is its event's).
+    pub feedback_id: String,
+    /// The error event it is about, when the SDK knew one; its issue is found through it.
+    pub associated_event_id: Option<String>,
+    pub message: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The page it was written on (browser SDKs).
+    pub url: Option<String>,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    pub source: FeedbackSource,
+}
+
+/// How a feedback arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedbackSource {
+    /// A `feedback` item: an event with `contexts.feedback`.
+    Feedback,
+    /// A `user_report` item or `POST /api/0/projects/{org}/{project}/user-feedback/`.
+    UserReport,
+}
+
+impl FeedbackSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackSource::Feedback => "feedback",
+            FeedbackSource::UserReport => "user_report",
+        }
+    }
+
+    pub fn parse(s: &str) -> FeedbackSource {
+        match s {
+            "user_report" => FeedbackSource::UserReport,
+            _ => FeedbackSource::Feedback,
+        }
+    }
 }

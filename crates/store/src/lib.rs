@@ -69,6 +69,9 @@ pub enum StoreError {
     /// An issue search with an `is:` value that is not an issue state.
     #[error("is:{0} is not a state (unresolved, resolved, ignored, regressed, new)")]
     UnknownIssueState(String),
+    /// An issue search with an `assigned:` value that is neither `me`, `none` nor a user id.
+    #[error("assigned:{0} is not a user (me, none or a user id)")]
+    UnknownAssignee(String),
     /// An issue search with a `project:` value that is not a number.
     #[error("project:{value} is not a project id")]
     InvalidProjectId {

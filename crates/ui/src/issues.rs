@@ -1,6 +1,6 @@
 //! The issue list (search, filters, sparklines) and the issue page (latest event with its
 //! exception chain, stack trace, breadcrumbs, request, tags and context; resolve and
-//! ignore actions).
+//! ignore actions). Assigning, comments, merges and feedback are drawn by `triage`.
 
 use std::collections::HashMap;
 
@@ -19,8 +19,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::layout::{self, Nav, ago};
+use super::triage::{self, TriageData};
 use super::{error_page, guard};
 use pharos_app::issues::{IssueListItem, IssueListQuery, IssueUpdate};
+use pharos_app::triage::Assignee;
 use pharos_web::SharedState;
 
 #[derive(Deserialize, Default)]
@@ -58,13 +60,16 @@ pub async fn list(
         return layout::page("Issues", Nav::Issues, signed_in, no_projects()).into_response();
     }
     let page = match state
-        .issues(IssueListQuery {
-            query: Some(query.clone()),
-            project: search.project,
-            sort: p.sort.clone(),
-            page: p.page,
-            per_page: Some(25),
-        })
+        .issues(
+            &caller,
+            IssueListQuery {
+                query: Some(query.clone()),
+                project: search.project,
+                sort: p.sort.clone(),
+                page: p.page,
+                per_page: Some(25),
+            },
+        )
         .await
     {
         Ok(p) => p,
@@ -104,7 +109,7 @@ fn list_body(s: &Search, projects: &[Project], page: &Page<IssueListItem>) -> Ma
         h1 { "Issues" }
         (search_form(s, projects))
         div.counts {
-            @for (label, q) in [("Unresolved", "is:unresolved"), ("Regressed", "is:regressed"), ("Resolved", "is:resolved"), ("Ignored", "is:ignored"), ("All", "")] {
+            @for (label, q) in [("Unresolved", "is:unresolved"), ("Assigned to me", "is:unresolved assigned:me"), ("Regressed", "is:regressed"), ("Resolved", "is:resolved"), ("Ignored", "is:ignored"), ("All", "")] {
                 a href=(s.link(q, None)) class=[(s.query.trim() == q).then_some("active")] { (label) }
             }
         }
@@ -163,7 +168,10 @@ fn issue_table(items: &[IssueListItem], projects: &[Project]) -> Markup {
                                 @if let Some(sub) = &i.substatus { " " span class={ "tag " (sub) } { (sub) } }
                                 @if i.status != IssueStatus::Unresolved { " " span.tag { (status_text(i.status)) } }
                             }
-                            div.small.muted { (i.culprit) " · " (project_name(i.project_id)) }
+                            div.small.muted {
+                                (i.culprit) " · " (project_name(i.project_id))
+                                @if let Some(a) = &i.assignee { " · " span.assignee { "assigned to " (a.name) } }
+                            }
                         }
                         td { (bars(&item.sparkline, 120, 24)) }
                         td.num { (i.count) }
@@ -194,7 +202,7 @@ fn search_help() -> Markup {
             summary { "Search syntax" }
             p.small { code { "is:unresolved" } ", " code { "is:resolved" } ", " code { "is:ignored" } ", " code { "is:regressed" } ", "
                 code { "level:error" } ", " code { "environment:production" } ", " code { "release:1.2.3" } ", any tag such as "
-                code { "tenant_id:acme" } " or " code { "server_name:web-1" } ", " code { "!tag:value" } " to exclude, "
+                code { "tenant_id:acme" } " or " code { "server_name:web-1" } ", " code { "assigned:me" } ", " code { "assigned:none" } ", " code { "!tag:value" } " to exclude, "
                 code { "\"quoted phrases\"" } " and free text (title and culprit)." }
         }
     }
@@ -262,9 +270,19 @@ pub async fn page(
         Err(r) => return r,
     };
     let wanted = q.ok().and_then(|q| q.0.event);
-    let issue = match state.with_store(move |s| load_issue(s, id, wanted)).await {
+    let may_triage = super::may_post(&caller, "/issues/{id}/comment");
+    let issue = match state
+        .with_store(move |s| load_issue(s, id, wanted, may_triage))
+        .await
+    {
         Ok(v) => v,
-        Err(e) => return error_page(e, signed_in),
+        Err(e) => {
+            // A link to a merged issue (an alert's, a chat message's) opens the one kept.
+            if let Ok(Some(into)) = state.merged_into(id).await {
+                return Redirect::to(&format!("/issues/{into}")).into_response();
+            }
+            return error_page(e, signed_in);
+        }
     };
     let hourly = issue.hourly.get(&id).map(Vec::as_slice).unwrap_or_default();
     let daily = daily_counts(hourly, Utc::now().date_naive());
@@ -280,9 +298,15 @@ struct IssueData {
     events: Page<EventSummary>,
     project: Option<Project>,
     hourly: HashMap<i64, Vec<(DateTime<Utc>, i64)>>,
+    triage: TriageData,
 }
 
-fn load_issue(s: &Store, id: i64, wanted: Option<String>) -> pharos_store::Result<IssueData> {
+fn load_issue(
+    s: &Store,
+    id: i64,
+    wanted: Option<String>,
+    may_triage: bool,
+) -> pharos_store::Result<IssueData> {
     let detail = s.errors().issue(id)?;
     let event = match wanted {
         Some(e) => Some(s.errors().event(Some(detail.issue.project_id), &e)?),
@@ -292,7 +316,21 @@ fn load_issue(s: &Store, id: i64, wanted: Option<String>) -> pharos_store::Resul
     let project = s.errors().project(detail.issue.project_id).ok();
     let since = Utc::now() - chrono::Duration::days(14);
     let hourly = s.errors().hourly_counts(&[id], since)?;
+    let triage = TriageData {
+        users: s
+            .users()?
+            .into_iter()
+            .map(|u| Assignee {
+                id: u.id,
+                name: u.name,
+            })
+            .collect(),
+        activity: s.errors().issue_activity(id)?,
+        may_triage,
+        feedback: s.errors().issue_feedback(id)?,
+    };
     Ok(IssueData {
+        triage,
         detail,
         event,
         events,
@@ -319,7 +357,7 @@ fn issue_body(d: &IssueData, daily: &[i64]) -> Markup {
         p.small { a href="/issues" { "← Issues" } @if let Some(p) = &d.project { " · " a href={ "/issues?query=is:unresolved&project=" (p.id) } { (p.name) } } }
         h1.issue-title { (level_badge(&i.level)) (i.title) }
         p.muted { (i.culprit) }
-        div.actions { (actions(i)) }
+        div.actions { (actions(i)) (triage::assignee_form(i, &d.triage)) }
         (issue_cards(i, daily))
         div.issue-grid {
             div {
@@ -327,6 +365,7 @@ fn issue_body(d: &IssueData, daily: &[i64]) -> Markup {
                     Some(e) => (event_view(e)),
                     None => p.muted { "The events of this issue are past their retention; the counts above are still exact." },
                 }
+                (triage::triage_section(i, &d.triage))
             }
             aside {
                 h2 { "Tags" }
@@ -344,6 +383,7 @@ fn issue_cards(i: &IssueSummary, daily: &[i64]) -> Markup {
             div.card { div.label { "Status" } div.value #issue-status { (status_text(i.status)) @if let Some(s) = &i.substatus { " (" (s) ")" } } }
             div.card { div.label { "Events" } div.value #issue-count { (i.count) } }
             div.card { div.label { "Users" } div.value { (i.users) } }
+            div.card { div.label { "Assignee" } div.value.small #issue-assignee { (i.assignee.as_ref().map_or("nobody", |a| a.name.as_str())) } }
             div.card { div.label { "First seen" } div.value.small { (ago(Some(i.first_seen))) } div.small.muted { (i.first_release.as_deref().unwrap_or("")) } }
             div.card { div.label { "Last seen" } div.value.small { (ago(Some(i.last_seen))) } div.small.muted { (i.last_release.as_deref().unwrap_or("")) } }
             div.card { div.label { "Last 14 days" } (bars(daily, 140, 32)) }

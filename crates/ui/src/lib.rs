@@ -25,6 +25,7 @@ pub mod rules;
 pub mod silences;
 pub mod status;
 pub mod time_range;
+pub mod triage;
 pub mod units;
 pub mod users;
 
@@ -91,9 +92,14 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/issues", get(issues::list))
         .route("/issues/{id}", get(issues::page))
         .route("/issues/{id}/status", post(issues::set_status))
+        .route("/issues/{id}/assign", post(triage::assign))
+        .route("/issues/{id}/comment", post(triage::comment))
+        .route("/issues/{id}/merge", post(triage::merge))
         .route("/transactions", get(performance::page))
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{id}", get(projects::page))
+        .route("/projects/{id}/feedback", get(triage::project_feedback))
+        .route("/projects/{id}/filters", post(projects::set_filters))
         .route("/projects/{id}/keys", post(projects::add_key))
         .route(
             "/projects/{id}/keys/{key}/revoke",

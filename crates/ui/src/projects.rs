@@ -116,6 +116,7 @@ fn project_body(
     html! {
         p.small { a href="/projects" { "← Projects" } }
         h1 { (p.name) span.small.muted { " id " (p.id) } }
+        p.small { a href={ "/issues?project=" (p.id) } { "Issues" } " · " a #feedback-link href={ "/projects/" (p.id) "/feedback" } { "User feedback" } }
         @if let Some(dsn) = &p.dsn {
             div.dsn { span.label { "DSN" } code #dsn { (dsn) } }
             pre { code { "import sentry_sdk\n\nsentry_sdk.init(\n    dsn=\"" (dsn) "\",\n    environment=\"production\",\n    release=\"myapp@1.0.0\",\n    traces_sample_rate=1.0,\n)" } }
@@ -123,10 +124,10 @@ fn project_body(
         h2 { "Keys" }
         (keys(p, may_change))
         h2 { "Settings" }
-        (settings(p))
+        (settings(p, may_change))
         h2 { "Release health" }
         (release_health(p.id, releases))
-        h2 { "Dropped by SDKs" }
+        h2 { "Dropped by SDKs and filters" }
         @if reports.is_empty() { p.muted { "Nothing reported dropped." } } @else {
             table { thead { tr { th { "Day" } th { "Reason" } th { "Category" } th.num { "Quantity" } } }
                 tbody { @for r in reports { tr { td { (r.day.format("%Y-%m-%d")) } td { (r.reason) } td { (r.category) } td.num { (r.quantity) } } } } }
@@ -179,7 +180,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn settings(p: &ProjectView) -> Markup {
+fn settings(p: &ProjectView, may_change: bool) -> Markup {
     let a = &p.settings.alerts;
     let l = &p.settings.limits;
     html! {
@@ -191,6 +192,7 @@ fn settings(p: &ProjectView) -> Markup {
                 (per_minute(l.sessions_per_minute, "sessions")) " · "
                 (per_minute(l.logs_per_minute, "log records")) " · "
                 (per_minute(l.check_ins_per_minute, "check-ins")) " · "
+                (per_minute(l.feedback_per_minute, "feedback")) " · "
                 (per_minute(l.attachment_mb_per_minute, "MiB of attachments"))
             }
             dt { "Disk" } dd data-testid="disk" {
@@ -207,7 +209,68 @@ fn settings(p: &ProjectView) -> Markup {
                 @if let Some(n) = a.issue_events_per_minute { "an issue above " (n) " events/min · " }
                 @if let Some(t) = a.transaction_p95 { "transaction p95 above " (t) }
             }
+            @let f = p.settings.filters.spec();
+            dt { "Inbound filters" } dd #filters {
+                @if p.settings.filters.is_empty() { "none: every event is kept" }
+                @if !f.environments.is_empty() { "environments " code { (f.environments.join(", ")) } " · " }
+                @if !f.releases.is_empty() { "releases " code { (f.releases.join(", ")) } " · " }
+                @if !f.error_messages.is_empty() { "messages " code { (f.error_messages.join(", ")) } }
+            }
         }
+        @if p.source == ProjectSource::Api && may_change {
+            details.filters-form {
+                summary { "Change the inbound filters" }
+                form method="post" action={ "/projects/" (p.id) "/filters" } {
+                    p.small.muted { "One per line. Events that match are not stored; they are counted as filtered below." }
+                    label { "Environments (exact names)" textarea name="environments" rows="2" { (f.environments.join("\n")) } }
+                    label { "Releases (globs: " code { "*-dev" } ")" textarea name="releases" rows="2" { (f.releases.join("\n")) } }
+                    label { "Error messages (globs, or " code { "re:" } " regexes)" textarea name="error_messages" rows="3" { (f.error_messages.join("\n")) } }
+                    button.primary type="submit" { "Save filters" }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FiltersForm {
+    #[serde(default)]
+    environments: String,
+    #[serde(default)]
+    releases: String,
+    #[serde(default)]
+    error_messages: String,
+}
+
+/// `POST /projects/{id}/filters`: the filters form, as a merge patch of the project.
+pub async fn set_filters(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+    Path(id): Path<i64>,
+    Form(f): Form<FiltersForm>,
+) -> Response {
+    if let Err(r) = guard(&state, &caller, None, &uri) {
+        return r;
+    }
+    let lines = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let patch = serde_json::json!({ "filters": {
+        "environments": lines(&f.environments),
+        "releases": lines(&f.releases),
+        "error_messages": lines(&f.error_messages),
+    }});
+    match state
+        .patch_project(&caller, id, patch.to_string().as_bytes())
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/projects/{id}#filters")).into_response(),
+        Err(e) => error_page(e, true),
     }
 }
 

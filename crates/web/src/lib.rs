@@ -16,6 +16,7 @@ pub mod ping;
 pub mod prometheus_api;
 pub mod sentry;
 pub mod settings;
+pub mod user_feedback;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -104,10 +105,19 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
             post(sentry::store).options(sentry::preflight),
         )
         .layer(DefaultBodyLimit::max(sentry::MAX_BODY_BYTES));
+    let user_feedback = Router::new()
+        .route(
+            "/api/0/projects/{org}/{project}/user-feedback/",
+            post(user_feedback::post).options(sentry::preflight),
+        )
+        .layer(DefaultBodyLimit::max(
+            user_feedback::MAX_USER_REPORT_BODY_BYTES,
+        ));
 
     Router::new()
         .merge(public)
         .merge(sentry_ingest)
+        .merge(user_feedback)
         .merge(api::router())
         .merge(pages)
         .route("/-/reload", post(api::reload))

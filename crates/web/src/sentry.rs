@@ -159,7 +159,7 @@ async fn ingest(
     }
 }
 
-fn refusal(refused: SentryRefused) -> Response {
+pub(crate) fn refusal(refused: SentryRefused) -> Response {
     let status = crate::api::status_of(&refused.error);
     let mut resp = reject(status, &refused.error.to_string());
     set_rate_limits(resp.headers_mut(), &refused.over_quota);
@@ -278,7 +278,7 @@ fn set_rate_limits(h: &mut HeaderMap, over_quota: &[OverQuota]) {
     }
 }
 
-fn reject(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn reject(status: StatusCode, detail: &str) -> Response {
     let mut resp = (status, axum::Json(json!({ "detail": detail }))).into_response();
     if let Ok(v) = HeaderValue::from_str(detail) {
         resp.headers_mut().insert("x-sentry-error", v);
@@ -287,7 +287,7 @@ fn reject(status: StatusCode, detail: &str) -> Response {
     with_cors(resp)
 }
 
-fn with_cors(mut resp: Response) -> Response {
+pub(crate) fn with_cors(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

@@ -3,6 +3,9 @@
 //! the database to authenticate.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use pharos_model::inbound_filters::InboundFilters;
 
 use pharos_model::project::ProjectLimits;
 use pharos_store::errors::Project;
@@ -14,6 +17,8 @@ pub struct ProjectInfo {
     /// Events per minute (0 = unlimited).
     pub rate_limit: u32,
     pub limits: ProjectLimits,
+    /// Shared: a project's info is cloned for every request.
+    pub filters: Arc<InboundFilters>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,6 +67,7 @@ impl Directory {
                     name: p.name.clone(),
                     rate_limit: p.settings.rate_limit,
                     limits: p.settings.limits.clone(),
+                    filters: Arc::new(p.settings.filters.clone()),
                 },
             );
             for k in &p.keys {
@@ -74,6 +80,20 @@ impl Directory {
             }
         }
         d
+    }
+
+    /// The project an active key belongs to, for endpoints whose URL names the project by
+    /// slug rather than by DSN id (the user-feedback endpoint).
+    pub fn project_of_key(&self, key: &str) -> Result<ProjectInfo, AuthError> {
+        match self.keys.get(key) {
+            None => Err(AuthError::UnknownKey),
+            Some((_, KeyState::Revoked)) => Err(AuthError::Revoked),
+            Some((p, _)) => self
+                .projects
+                .get(p)
+                .cloned()
+                .ok_or(AuthError::UnknownProject),
+        }
     }
 
     pub fn authenticate(&self, project: i64, key: Option<&str>) -> Result<ProjectInfo, AuthError> {

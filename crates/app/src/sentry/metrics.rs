@@ -96,7 +96,7 @@ impl IngestMetrics {
             )?,
             items: counter(
                 "pharos_sentry_items_total",
-                "Envelope items by type and outcome (accepted, skipped, invalid, rate_limited).",
+                "Envelope items by type and outcome (accepted, skipped, invalid, rate_limited, filtered).",
                 &["type", "outcome"],
             )?,
             events: counter(

@@ -8,15 +8,17 @@
 pub mod admission;
 pub mod checkin;
 pub mod directory;
+mod filters;
 mod metrics;
 pub mod quota;
+pub mod user_report;
 
 use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 use pharos_evaluate::IssueSignal;
 use pharos_ingest::sentry::{self, Envelope, Limits, Processed, Record, Scrubber};
-use pharos_store::errors::{IngestBatch, IngestOutcome};
+use pharos_store::errors::{EventLabels, IngestBatch, IngestOutcome};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{App, AppError, Caller};
@@ -208,6 +210,7 @@ impl App {
         let Processed {
             records, framing, ..
         } = processed;
+        let records = self.apply_inbound_filters(&info, records, received);
         let quota::Admitted {
             kept,
             check_ins,
@@ -318,15 +321,22 @@ impl App {
         }
         m.record(info, &outcome, &counts);
         for e in outcome.events.iter().filter(|e| !e.duplicate) {
+            let event = || EventLabels {
+                level: e.level.clone(),
+                environment: e.environment.clone(),
+                release: e.release.clone(),
+            };
             let signal = if e.new_issue {
                 Some(IssueSignal::New {
                     project: info.id,
                     issue: e.issue_id,
+                    event: event(),
                 })
             } else if e.regression {
                 Some(IssueSignal::Regression {
                     project: info.id,
                     issue: e.issue_id,
+                    event: event(),
                 })
             } else {
                 None
@@ -348,6 +358,7 @@ fn record_label(r: &Record) -> (&'static str, String) {
         Record::CheckIn(_) => ("check_in", String::new()),
         Record::Attachment(_) => ("attachment", String::new()),
         Record::Logs(_) => ("log", String::new()),
+        Record::Feedback(f) => ("feedback", f.source.as_str().to_string()),
         Record::ClientReport(d) => (
             "client_report",
             d.iter().map(|d| d.quantity).sum::<u64>().to_string(),

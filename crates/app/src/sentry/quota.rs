@@ -1,6 +1,7 @@
 //! Each project's quota per minute for every category it keeps (error events,
-//! transactions and spans, sessions, attachment bytes, log records, check-ins), and its
-//! disk budget for event payloads, spans and attachments: what is over either is dropped, counted, and the
+//! transactions and spans, sessions, attachment bytes, log records, check-ins, feedback),
+//! and its disk budget for event payloads, spans and attachments: what is over either is
+//! dropped, counted, and the
 //! SDK told per category in `X-Sentry-Rate-Limits`. Nothing stored is deleted to make
 //! room; only retention frees it.
 
@@ -24,6 +25,8 @@ pub enum Category {
     /// Counted in log records.
     Log,
     CheckIn,
+    /// Feedback items and user reports.
+    Feedback,
 }
 
 impl Category {
@@ -38,6 +41,7 @@ impl Category {
             Category::Attachment => "attachment",
             Category::Log => "log_item",
             Category::CheckIn => "monitor",
+            Category::Feedback => "feedback;user_report_v2",
         }
     }
 
@@ -51,6 +55,7 @@ impl Category {
             Category::Attachment => u64::from(l.attachment_mb_per_minute) * 1024 * 1024,
             Category::Log => l.logs_per_minute.into(),
             Category::CheckIn => l.check_ins_per_minute.into(),
+            Category::Feedback => l.feedback_per_minute.into(),
         }
     }
 }
@@ -167,6 +172,7 @@ fn charge(r: &Record) -> Option<(Category, u64, &'static str)> {
         Record::Attachment(a) => (Category::Attachment, a.data.len() as u64, "attachment"),
         Record::Logs(l) => (Category::Log, l.len() as u64, "log"),
         Record::CheckIn(_) => (Category::CheckIn, 1, "check_in"),
+        Record::Feedback(_) => (Category::Feedback, 1, "feedback"),
         Record::ClientReport(_) => return None,
     })
 }
@@ -306,6 +312,7 @@ mod tests {
             name: "p".into(),
             rate_limit,
             limits,
+            filters: Default::default(),
         }
     }
 

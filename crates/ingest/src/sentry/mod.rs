@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod envelope;
 pub mod event;
+pub mod feedback;
 pub mod grouping;
 pub mod items;
 pub mod scrub;
@@ -100,6 +101,21 @@ pub fn process_envelope(
                 }
                 Err(e) => Err(e),
             },
+            "feedback" | "user_report" => {
+                let parsed = if item.ty == "feedback" {
+                    feedback::parse_feedback(item.payload, fallback_id, scrubber, received)
+                } else {
+                    feedback::parse_user_report(item.payload, scrubber, received)
+                };
+                match parsed {
+                    Ok(f) => out.records.push(Record::Feedback(f)),
+                    Err(feedback::FeedbackError::Event(EventError::TooLarge)) => {
+                        out.too_large = true
+                    }
+                    Err(e) => out.invalid.push((item.ty.clone(), e.to_string())),
+                }
+                continue;
+            }
             "log" => {
                 items::parse_logs(item.payload, scrubber, received).map(|l| Some(Record::Logs(l)))
             }

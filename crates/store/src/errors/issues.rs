@@ -58,6 +58,7 @@ pub struct IssueSummary {
     pub ignore_until: Option<DateTime<Utc>>,
     pub ignore_until_count: Option<i64>,
     pub last_event_id: Option<String>,
+    pub assignee: Option<super::Assignee>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -105,6 +106,14 @@ pub struct StoredEvent {
     pub payload: serde_json::Value,
 }
 
+/// What an alert raised by an event says of it: its level, environment and release.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventLabels {
+    pub level: String,
+    pub environment: Option<String>,
+    pub release: Option<String>,
+}
+
 /// (hour, events) pairs, oldest first.
 pub type HourlyCounts = Vec<(DateTime<Utc>, i64)>;
 
@@ -122,7 +131,7 @@ pub enum IssueChange {
     },
 }
 
-const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.title, i.culprit, i.level, i.status, i.substatus, i.first_seen, i.last_seen, i.times_seen, i.users, i.first_release, i.last_release, i.resolved_at, i.resolved_in_release, i.ignore_until, i.ignore_until_count, i.last_event_id";
+const ISSUE_COLUMNS: &str = "i.id, i.project_id, i.title, i.culprit, i.level, i.status, i.substatus, i.first_seen, i.last_seen, i.times_seen, i.users, i.first_release, i.last_release, i.resolved_at, i.resolved_in_release, i.ignore_until, i.ignore_until_count, i.last_event_id, i.assignee_id, i.assignee_name";
 
 fn issue_row(r: &Row<'_>) -> rusqlite::Result<IssueSummary> {
     Ok(IssueSummary {
@@ -144,6 +153,16 @@ fn issue_row(r: &Row<'_>) -> rusqlite::Result<IssueSummary> {
         ignore_until: r.get::<_, Option<i64>>(15)?.map(from_ms),
         ignore_until_count: r.get(16)?,
         last_event_id: r.get(17)?,
+        assignee: match (
+            r.get::<_, Option<i64>>(18)?,
+            r.get::<_, Option<String>>(19)?,
+        ) {
+            (Some(id), name) => Some(super::Assignee {
+                id,
+                name: name.unwrap_or_default(),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -359,6 +378,39 @@ impl ErrorStore {
         })
     }
 
+    /// The level, environment and release of the newest stored event of each issue (or,
+    /// with `by_project`, of each project), for the labels of rate alerts.
+    pub fn newest_event_labels(
+        &self,
+        ids: &[i64],
+        by_project: bool,
+    ) -> Result<HashMap<i64, EventLabels>> {
+        let sql = if by_project {
+            "SELECT level, environment, release FROM events WHERE project_id = ?1 ORDER BY id DESC LIMIT 1"
+        } else {
+            "SELECT level, environment, release FROM events WHERE issue_id = ?1 ORDER BY id DESC LIMIT 1"
+        };
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let mut out = HashMap::new();
+            for id in ids {
+                let found = stmt
+                    .query_row([id], |r| {
+                        Ok(EventLabels {
+                            level: r.get(0)?,
+                            environment: r.get(1)?,
+                            release: r.get(2)?,
+                        })
+                    })
+                    .optional()?;
+                if let Some(l) = found {
+                    out.insert(*id, l);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Issue states by id, for the alert evaluator.
     pub fn issue_states(&self, ids: &[i64]) -> Result<Vec<IssueSummary>> {
         self.read(|c| {
@@ -388,6 +440,7 @@ impl ErrorStore {
                     "DELETE FROM spans WHERE project_id = ?1 AND received < ?2",
                     "DELETE FROM attachments WHERE project_id = ?1 AND received < ?2",
                     "DELETE FROM sentry_logs WHERE project_id = ?1 AND timestamp < ?2",
+                    "DELETE FROM feedback WHERE project_id = ?1 AND received < ?2",
                 ] {
                     removed += c.execute(sql, params![p.id, cutoff])?;
                 }

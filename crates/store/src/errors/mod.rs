@@ -1,7 +1,8 @@
 //! The error-tracking store, `errors.db`: projects and their keys, issues with their tag,
 //! user and time counts, event payloads (LZ4-compressed JSON), transactions, spans (every
 //! span whatever the SDK: streamed `span` items and transaction events' spans), release-health
-//! sessions, attachments, SDK logs and client reports.
+//! sessions, attachments, SDK logs, client reports, user feedback, and triage (assignees,
+//! comments, merged issues' aliases).
 //!
 //! Writes go through one writer thread that commits many envelopes in one transaction
 //! (group commit): a request is answered only after its transaction commits, so an
@@ -11,12 +12,14 @@
 //! Counts (`issues.times_seen`, `issue_hourly`, `issue_tags`) are written in the same
 //! transaction as the event and are never pruned with payloads, so they stay exact.
 
+mod feedback;
 mod issues;
 mod performance;
 mod projects;
 mod schema;
 pub mod search;
 mod traces;
+mod triage;
 mod write;
 
 use std::path::Path;
@@ -28,17 +31,19 @@ use pharos_model::sentry::Record;
 
 use crate::{Db, Result, StoreError};
 
+pub use feedback::{FeedbackAttachment, ISSUE_FEEDBACK_LIMIT, StoredFeedback};
 pub use issues::{
-    EventSummary, IssueChange, IssueDetail, IssueStatus, IssueSummary, Page, StoredEvent, TagCount,
-    TagDistribution,
+    EventLabels, EventSummary, IssueChange, IssueDetail, IssueStatus, IssueSummary, Page,
+    StoredEvent, TagCount, TagDistribution,
 };
 pub use performance::{
     ClientReportRow, MAX_WATERFALL_SPANS, ReleaseHealth, StoredSpan, TransactionSample,
     TransactionSummary,
 };
 pub use projects::{Project, ProjectKey, ProjectSource};
-pub use search::IssueQuery;
+pub use search::{AssigneeFilter, IssueQuery};
 pub use traces::{TraceEvent, TraceRefs, TraceTransaction};
+pub use triage::{ACTIVITY_LIMIT, Activity, ActivityKind, Assignee, MAX_COMMENTS_PER_ISSUE};
 pub use write::{EventOutcome, IngestOutcome};
 
 /// How many envelopes may wait for the writer before producers are told to back off.
@@ -381,6 +386,152 @@ mod tests {
                 .all(|c| !c.is_segment && c.segment_id == s.span_id)
         );
         assert_eq!(s.payload["spans"].as_array().unwrap().len(), 2);
+    }
+
+    fn feedback(id: &str, about: Option<&str>, message: &str) -> Record {
+        Record::Feedback(pharos_model::sentry::Feedback {
+            feedback_id: id.into(),
+            associated_event_id: about.map(str::to_owned),
+            message: message.into(),
+            name: Some("Ana".into()),
+            email: Some("ana@example.com".into()),
+            url: None,
+            environment: None,
+            release: None,
+            timestamp: Utc::now(),
+            source: pharos_model::sentry::FeedbackSource::Feedback,
+        })
+    }
+
+    #[test]
+    fn feedback_follows_its_event_into_a_merged_issue_and_new_events_follow_the_alias() {
+        let (store, _dir) = crate::temp_store();
+        let p = project(&store);
+        let errors = store.errors();
+        let now = Utc::now();
+        let first = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![
+                    event(&exc("00000000000000000000000000000001", "checkout", "1.0")),
+                    event(&exc("00000000000000000000000000000002", "refund", "1.0")),
+                    // Feedback about an event, and one sent before its event arrives.
+                    feedback(
+                        "f0000000000000000000000000000001",
+                        Some("00000000000000000000000000000002"),
+                        "refund broke",
+                    ),
+                    feedback(
+                        "f0000000000000000000000000000002",
+                        Some("00000000000000000000000000000003"),
+                        "again",
+                    ),
+                    feedback("f0000000000000000000000000000003", None, "general"),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(first.feedback, 3);
+        let (checkout, refund) = (first.events[0].issue_id, first.events[1].issue_id);
+        assert_ne!(checkout, refund);
+        assert_eq!(errors.issue_feedback(refund).unwrap().len(), 1);
+        assert_eq!(errors.project_feedback(p, 1, 50).unwrap().total, 3);
+
+        // The same feedback again (an SDK retry) is stored once.
+        let again = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![feedback(
+                    "f0000000000000000000000000000003",
+                    None,
+                    "general",
+                )],
+            ))
+            .unwrap();
+        assert_eq!(again.feedback, 0);
+
+        errors
+            .assign_issue(
+                refund,
+                Some(&Assignee {
+                    id: 4,
+                    name: "ana".into(),
+                }),
+                "ana",
+                now,
+            )
+            .unwrap();
+        errors
+            .comment_on_issue(refund, "bo", "looking", now)
+            .unwrap();
+        errors.merge_issues(refund, checkout, "ana", now).unwrap();
+        assert!(matches!(errors.issue(refund), Err(StoreError::NotFound(_))));
+        assert_eq!(errors.merged_into(refund).unwrap(), Some(checkout));
+        let kept = errors.issue(checkout).unwrap();
+        assert_eq!(kept.issue.count, 2);
+        assert_eq!(kept.issue.users, 2);
+        assert_eq!(errors.issue_events(checkout, 1, 10).unwrap().total, 2);
+        assert_eq!(
+            errors.issue_feedback(checkout).unwrap()[0].message,
+            "refund broke"
+        );
+        let kinds: Vec<_> = errors
+            .issue_activity(checkout)
+            .unwrap()
+            .iter()
+            .map(|a| a.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ActivityKind::Assigned,
+                ActivityKind::Comment,
+                ActivityKind::Merged
+            ]
+        );
+
+        // A new event of the merged fingerprint, and the feedback that waited for it.
+        let later = errors
+            .ingest_now(IngestBatch::new(
+                p,
+                now,
+                vec![
+                    event(&exc("00000000000000000000000000000003", "refund", "1.0")),
+                    event(&exc("00000000000000000000000000000004", "checkout", "1.0")),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(later.events[0].issue_id, checkout);
+        assert!(!later.events[0].new_issue);
+        assert_eq!(errors.issue(checkout).unwrap().issue.count, 4);
+        assert_eq!(errors.issue_feedback(checkout).unwrap().len(), 2);
+
+        let mine = IssueQuery {
+            assigned: Some(AssigneeFilter::User(4)),
+            ..IssueQuery::default()
+        };
+        assert_eq!(
+            errors.issues(&mine, 1, 10).unwrap().total,
+            0,
+            "the assignee went with the merged issue"
+        );
+        errors
+            .assign_issue(
+                checkout,
+                Some(&Assignee {
+                    id: 4,
+                    name: "ana".into(),
+                }),
+                "ana",
+                now,
+            )
+            .unwrap();
+        assert_eq!(errors.issues(&mine, 1, 10).unwrap().total, 1);
+        assert!(matches!(
+            errors.merge_issues(checkout, checkout, "ana", now),
+            Err(StoreError::Conflict(_))
+        ));
     }
 
     #[test]

@@ -185,4 +185,50 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX spans_by_received ON spans(received);
     ALTER TABLE transactions ADD COLUMN span_id TEXT;
     ",
+    // User feedback, and triage: who an issue is assigned to, its activity (comments,
+    // assignments, merges) and the fingerprint hashes of issues merged into another.
+    "
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL,
+        feedback_id TEXT NOT NULL,
+        associated_event_id TEXT,
+        source TEXT NOT NULL,
+        message TEXT NOT NULL,
+        name TEXT,
+        email TEXT,
+        url TEXT,
+        environment TEXT,
+        release TEXT,
+        timestamp INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        UNIQUE (project_id, feedback_id)
+    );
+    CREATE INDEX feedback_by_event ON feedback(project_id, associated_event_id)
+        WHERE associated_event_id IS NOT NULL;
+    CREATE INDEX feedback_by_received ON feedback(project_id, received);
+    ALTER TABLE issues ADD COLUMN assignee_id INTEGER;
+    ALTER TABLE issues ADD COLUMN assignee_name TEXT;
+    CREATE INDEX issues_by_assignee ON issues(assignee_id) WHERE assignee_id IS NOT NULL;
+    CREATE TABLE issue_activity (
+        id INTEGER PRIMARY KEY,
+        issue_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT
+    );
+    CREATE INDEX issue_activity_by_issue ON issue_activity(issue_id, id);
+    CREATE TABLE issue_aliases (
+        project_id INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        issue_id INTEGER NOT NULL,
+        PRIMARY KEY (project_id, hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX issue_aliases_by_issue ON issue_aliases(issue_id);
+    CREATE TABLE merged_issues (
+        issue_id INTEGER PRIMARY KEY,
+        merged_into INTEGER NOT NULL
+    );
+    ",
 ];

@@ -16,6 +16,17 @@ pub struct IssueQuery {
     pub tags: Vec<(String, String, bool)>,
     pub text: Vec<String>,
     pub sort: IssueSort,
+    /// `assigned:me`, `assigned:none`; `me` is made a user id by whoever knows the caller.
+    pub assigned: Option<AssigneeFilter>,
+}
+
+/// Whose issues a search is narrowed to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AssigneeFilter {
+    /// The signed-in user; matches nothing until resolved to [`AssigneeFilter::User`].
+    Me,
+    User(i64),
+    Nobody,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -62,6 +73,16 @@ impl IssueQuery {
                                 return Err(StoreError::UnknownIssueState(other.to_string()));
                             }
                         },
+                        "assigned" | "assigned_to" if !negated => {
+                            out.assigned =
+                                Some(match value.as_str() {
+                                    "me" | "#me" => AssigneeFilter::Me,
+                                    "none" | "nobody" => AssigneeFilter::Nobody,
+                                    other => AssigneeFilter::User(other.parse().map_err(|_| {
+                                        StoreError::UnknownAssignee(other.to_string())
+                                    })?),
+                                })
+                        }
                         "level" if !negated => out.level = Some(value.to_ascii_lowercase()),
                         "project" if !negated => {
                             out.project = Some(value.parse().map_err(|source| {
@@ -102,6 +123,12 @@ impl IssueQuery {
         }
         if let Some(s) = &self.substatus {
             push("i.substatus = ?", vec![s.clone().into()]);
+        }
+        match self.assigned {
+            Some(AssigneeFilter::Me) => push("1 = 0", vec![]),
+            Some(AssigneeFilter::User(id)) => push("i.assignee_id = ?", vec![id.into()]),
+            Some(AssigneeFilter::Nobody) => push("i.assignee_id IS NULL", vec![]),
+            None => {}
         }
         if let Some(l) = &self.level {
             push("i.level = ?", vec![l.clone().into()]);

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use pharos_model::sentry::{
-    Attachment, Discarded, ErrorEvent, LogRecord, Record, SessionCounts, Span, Transaction,
+    Attachment, Discarded, ErrorEvent, Feedback, LogRecord, Record, SessionCounts, Span,
+    Transaction,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -23,6 +24,7 @@ pub(crate) enum Prepared {
     Attachment(Attachment),
     Logs(Vec<LogRecord>),
     ClientReport(Vec<Discarded>),
+    Feedback(Feedback),
 }
 
 impl Prepared {
@@ -62,6 +64,7 @@ impl Prepared {
             Record::Attachment(a) => Prepared::Attachment(a),
             Record::Logs(l) => Prepared::Logs(l),
             Record::ClientReport(d) => Prepared::ClientReport(d),
+            Record::Feedback(f) => Prepared::Feedback(f),
             // Check-ins drive monitors; they are not stored here.
             Record::CheckIn(_) => return None,
         })
@@ -87,6 +90,9 @@ pub struct EventOutcome {
     pub event_id: String,
     pub issue_id: i64,
     pub level: String,
+    /// The event's environment and release, for the labels of the alerts it raises.
+    pub environment: Option<String>,
+    pub release: Option<String>,
     pub new_issue: bool,
     /// The event reopened a resolved issue.
     pub regression: bool,
@@ -104,6 +110,7 @@ pub struct IngestOutcome {
     pub sessions: usize,
     pub attachments: usize,
     pub logs: usize,
+    pub feedback: usize,
 }
 
 struct IssueState {
@@ -133,7 +140,8 @@ struct TagAgg {
 
 pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<IngestOutcome>> {
     let tx = c.transaction()?;
-    let mut issues: HashMap<(i64, String), IssueState> = HashMap::new();
+    let mut issue_of_hash: HashMap<(i64, String), i64> = HashMap::new();
+    let mut issues: HashMap<i64, IssueState> = HashMap::new();
     let mut tags: HashMap<(i64, String, String), TagAgg> = HashMap::new();
     let mut hourly: HashMap<(i64, i64), i64> = HashMap::new();
     let mut minutely: HashMap<(i64, i64), i64> = HashMap::new();
@@ -146,17 +154,24 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                 Prepared::Event(e, blob) => {
                     let key = (batch.project_id, e.grouping.hash.clone());
                     let mut new_issue = false;
-                    if !issues.contains_key(&key) {
-                        let state = match load_issue(&tx, batch.project_id, &e.grouping.hash)? {
-                            Some(s) => s,
-                            None => {
-                                new_issue = true;
-                                create_issue(&tx, batch.project_id, e)?
-                            }
-                        };
-                        issues.insert(key.clone(), state);
-                    }
-                    let issue = issues.get_mut(&key).expect("just inserted");
+                    // Keyed by issue id: a merged issue's hash and its own lead to one state.
+                    let id = match issue_of_hash.get(&key) {
+                        Some(id) => *id,
+                        None => {
+                            let state = match load_issue(&tx, batch.project_id, &e.grouping.hash)? {
+                                Some(s) => s,
+                                None => {
+                                    new_issue = true;
+                                    create_issue(&tx, batch.project_id, e)?
+                                }
+                            };
+                            let id = state.id;
+                            issues.entry(id).or_insert(state);
+                            issue_of_hash.insert(key, id);
+                            id
+                        }
+                    };
+                    let issue = issues.get_mut(&id).expect("just inserted");
                     let at = ms(e.timestamp);
                     let inserted = tx
                         .prepare_cached(
@@ -168,6 +183,8 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                             event_id: e.event_id.clone(),
                             issue_id: issue.id,
                             level: e.level.clone(),
+                            environment: e.environment.clone(),
+                            release: e.release.clone(),
                             new_issue: false,
                             regression: false,
                             duplicate: true,
@@ -207,6 +224,8 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                         event_id: e.event_id.clone(),
                         issue_id: issue.id,
                         level: e.level.clone(),
+                        environment: e.environment.clone(),
+                        release: e.release.clone(),
                         new_issue,
                         regression,
                         duplicate: false,
@@ -248,6 +267,9 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                         .execute(params![batch.project_id, ms(l.timestamp), l.level, l.body, l.trace_id, l.payload.to_string()])?;
                         out.logs += 1;
                     }
+                }
+                Prepared::Feedback(f) => {
+                    out.feedback += super::feedback::insert(&tx, batch.project_id, f, received)?;
                 }
                 Prepared::ClientReport(list) => {
                     let day = received - received.rem_euclid(86_400_000);
@@ -398,9 +420,10 @@ fn count_event(issue: &mut IssueState, e: &ErrorEvent, at: i64, received: i64) -
     }
 }
 
+/// The issue of a fingerprint hash: its own, or the issue it was merged into.
 fn load_issue(c: &Connection, project: i64, hash: &str) -> Result<Option<IssueState>> {
     Ok(c.prepare_cached(
-        "SELECT id, status, substatus, resolved_in_release, ignore_until, ignore_until_count, times_seen, users, title, culprit, level, last_seen, last_release, last_event_id, first_release FROM issues WHERE project_id = ?1 AND hash = ?2",
+        "SELECT id, status, substatus, resolved_in_release, ignore_until, ignore_until_count, times_seen, users, title, culprit, level, last_seen, last_release, last_event_id, first_release FROM issues WHERE id = coalesce((SELECT issue_id FROM issue_aliases WHERE project_id = ?1 AND hash = ?2), (SELECT id FROM issues WHERE project_id = ?1 AND hash = ?2))",
     )?
     .query_row(params![project, hash], |r| {
         Ok(IssueState {

@@ -1,5 +1,6 @@
 //! `/api/v1/issues`, `/api/v1/events`, `/api/v1/transactions`: grouped errors, their
-//! events, and performance summaries.
+//! events, feedback and triage (assignee, comments, merges, the timeline), and
+//! performance summaries.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -13,12 +14,14 @@ use super::{ApiError, ApiJson, query};
 use crate::SharedState;
 
 use pharos_app::issues::{IssueListQuery, IssueUpdate};
+use pharos_app::triage::{AssignIssue, MergeIssues, NewComment};
 
 pub async fn list(
+    crate::access::Visitor(caller): crate::access::Visitor,
     State(state): State<SharedState>,
     q: Result<Query<IssueListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let page = state.issues(query(q)?).await?;
+    let page = state.issues(&caller, query(q)?).await?;
     Ok(Json(json!({
         "issues": page.items,
         "total": page.total,
@@ -160,4 +163,63 @@ pub async fn transactions(
         }
         None => json!({ "transactions": r.summaries, "period": r.period.to_string() }),
     }))
+}
+
+pub async fn feedback(
+    State(state): State<SharedState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "feedback": state.issue_feedback(id).await? })))
+}
+
+pub async fn project_feedback(
+    State(state): State<SharedState>,
+    Path(id): Path<i64>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let page = state.project_feedback(id, q.page, q.per_page).await?;
+    Ok(Json(json!({
+        "feedback": page.items,
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+    })))
+}
+
+pub async fn activity(
+    State(state): State<SharedState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "activity": state.issue_activity(id).await? })))
+}
+
+pub async fn assign(
+    crate::access::Visitor(caller): crate::access::Visitor,
+    State(state): State<SharedState>,
+    Path(id): Path<i64>,
+    ApiJson(a): ApiJson<AssignIssue>,
+) -> Result<Json<Value>, ApiError> {
+    let assignee = state.assign_issue(&caller, id, &a).await?;
+    Ok(Json(json!({ "assignee": assignee })))
+}
+
+pub async fn comment(
+    crate::access::Visitor(caller): crate::access::Visitor,
+    State(state): State<SharedState>,
+    Path(id): Path<i64>,
+    ApiJson(c): ApiJson<NewComment>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let activity = state.comment_on_issue(&caller, id, &c).await?;
+    Ok((StatusCode::CREATED, Json(json!(activity))))
+}
+
+pub async fn merge(
+    crate::access::Visitor(caller): crate::access::Visitor,
+    State(state): State<SharedState>,
+    Path(id): Path<i64>,
+    ApiJson(m): ApiJson<MergeIssues>,
+) -> Result<Json<Value>, ApiError> {
+    state.merge_issues(&caller, id, &m).await?;
+    get_one(State(state), Path(id)).await
 }

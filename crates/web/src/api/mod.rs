@@ -21,7 +21,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use pharos_app::AppError;
 use serde::de::DeserializeOwned;
@@ -100,12 +100,21 @@ fn error_tracking_routes() -> Router<SharedState> {
             get(projects::client_reports),
         )
         .route("/api/v1/projects/{id}/logs", get(projects::logs))
+        .route(
+            "/api/v1/projects/{id}/feedback",
+            get(issues::project_feedback),
+        )
         .route("/api/v1/issues", get(issues::list))
         .route(
             "/api/v1/issues/{id}",
             get(issues::get_one).patch(issues::update),
         )
         .route("/api/v1/issues/{id}/events", get(issues::events))
+        .route("/api/v1/issues/{id}/feedback", get(issues::feedback))
+        .route("/api/v1/issues/{id}/activity", get(issues::activity))
+        .route("/api/v1/issues/{id}/assignee", put(issues::assign))
+        .route("/api/v1/issues/{id}/comments", post(issues::comment))
+        .route("/api/v1/issues/{id}/merge", post(issues::merge))
         .route(
             "/api/v1/issues/{id}/events/latest",
             get(issues::latest_event),
