@@ -15,6 +15,7 @@ pub mod notification;
 pub mod probe;
 pub mod project;
 pub mod sentry;
+pub mod source_maps;
 pub mod series;
 pub mod status_codes;
 pub mod yaml;

@@ -11,6 +11,7 @@ pub mod event;
 pub mod grouping;
 pub mod items;
 pub mod scrub;
+pub mod source_maps;
 
 use chrono::{DateTime, Utc};
 
