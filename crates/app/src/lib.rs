@@ -34,6 +34,7 @@ pub mod receivers;
 pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
+pub mod source_maps;
 
 use std::future::Future;
 use std::pin::Pin;
