@@ -15,6 +15,7 @@ pub mod permissions;
 pub mod ping;
 pub mod prometheus_api;
 pub mod sentry;
+pub mod sentry_cli;
 pub mod settings;
 
 use std::sync::{Arc, RwLock};
@@ -108,6 +109,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
     Router::new()
         .merge(public)
         .merge(sentry_ingest)
+        .merge(sentry_cli::router())
         .merge(api::router())
         .merge(pages)
         .route("/-/reload", post(api::reload))

@@ -220,6 +220,14 @@ pub const ROUTES: &[RouteAccess] = &[
     public("GET", "/api/v1/incidents/{id}/postmortem", API),
     public("GET", "/api/v1/oncall", API),
     public("GET", "/api/v1/oncall/{name}", API),
+    // sentry-cli: source map uploads and the look-ups around them (an API token with
+    // `sourcemaps:write`)
+    ingest("GET", "/api/0/organizations/{org}/", Permission::UploadSourceMaps),
+    ingest("GET", "/api/0/projects/{org}/{project}/", Permission::UploadSourceMaps),
+    ingest("GET POST", "/api/0/organizations/{org}/chunk-upload/", Permission::UploadSourceMaps),
+    ingest("POST", "/api/0/organizations/{org}/artifactbundle/assemble/", Permission::UploadSourceMaps),
+    ingest("POST", "/api/0/organizations/{org}/releases/", Permission::UploadSourceMaps),
+    ingest("GET PUT", "/api/0/organizations/{org}/releases/{version}/", Permission::UploadSourceMaps),
     // Logs
     ingest("POST", "/loki/api/v1/push", Permission::IngestLogs),
     ingest("POST", "/v1/logs", Permission::IngestLogs),
