@@ -15,8 +15,8 @@ pub mod notification;
 pub mod probe;
 pub mod project;
 pub mod sentry;
-pub mod source_maps;
 pub mod series;
+pub mod source_maps;
 pub mod status_codes;
 pub mod yaml;
 

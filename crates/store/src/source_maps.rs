@@ -72,7 +72,10 @@ impl SourceMapStore {
     fn all_dirs(&self) -> Result<Vec<PathBuf>> {
         let mut dirs = vec![self.chunks_dir()];
         let bundles = self.bundles_dir();
-        for entry in fs::read_dir(&bundles).map_err(|e| io(&bundles, e))?.flatten() {
+        for entry in fs::read_dir(&bundles)
+            .map_err(|e| io(&bundles, e))?
+            .flatten()
+        {
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 dirs.push(entry.path());
             }
@@ -161,10 +164,9 @@ impl SourceMapStore {
                 if path.extension().is_none_or(|e| e != "json") {
                     continue;
                 }
-                match fs::read(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|d| serde_json::from_slice::<StoredBundle>(&d).map_err(|e| e.to_string()))
-                {
+                match fs::read(&path).map_err(|e| e.to_string()).and_then(|d| {
+                    serde_json::from_slice::<StoredBundle>(&d).map_err(|e| e.to_string())
+                }) {
                     Ok(b) => out.push(b),
                     Err(e) => {
                         tracing::warn!(operation = "source_maps_open", path = %path.display(), error = %e, "bundle index not read")
@@ -172,7 +174,11 @@ impl SourceMapStore {
                 }
             }
         }
-        out.sort_by(|a, b| a.stored_at.cmp(&b.stored_at).then(a.checksum.cmp(&b.checksum)));
+        out.sort_by(|a, b| {
+            a.stored_at
+                .cmp(&b.stored_at)
+                .then(a.checksum.cmp(&b.checksum))
+        });
         Ok(out)
     }
 
@@ -268,7 +274,12 @@ mod tests {
         s.put_bundle(&bundle(1, &b, 20), b"zip").unwrap();
         s.put_bundle(&bundle(2, &a, 10), b"zip").unwrap();
         // A crash between the zip and its index: the zip was never acknowledged.
-        fs::write(dir.join("bundles/1").join(format!("{}.zip", "c".repeat(40))), b"x").unwrap();
+        fs::write(
+            dir.join("bundles/1")
+                .join(format!("{}.zip", "c".repeat(40))),
+            b"x",
+        )
+        .unwrap();
         fs::write(dir.join("chunks").join("x.tmp"), b"x").unwrap();
         drop(s);
 
@@ -276,9 +287,16 @@ mod tests {
         assert_eq!(s.read_chunk(&a).unwrap().as_deref(), Some(&b"abc"[..]));
         assert_eq!(s.pending_chunk_bytes(Duration::from_secs(3600)).unwrap(), 3);
         let all = s.bundles().unwrap();
-        assert_eq!(all.iter().map(|b| b.stored_at).collect::<Vec<_>>(), vec![10, 20]);
+        assert_eq!(
+            all.iter().map(|b| b.stored_at).collect::<Vec<_>>(),
+            vec![10, 20]
+        );
         assert_eq!(s.read_bundle(1, &b).unwrap().as_deref(), Some(&b"zip"[..]));
-        assert!(!dir.join("bundles/1").join(format!("{}.zip", "c".repeat(40))).exists());
+        assert!(
+            !dir.join("bundles/1")
+                .join(format!("{}.zip", "c".repeat(40)))
+                .exists()
+        );
         assert!(!dir.join("chunks/x.tmp").exists());
         s.delete_bundle(1, &b).unwrap();
         assert_eq!(s.bundles().unwrap().len(), 1);

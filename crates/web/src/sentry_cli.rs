@@ -49,7 +49,8 @@ fn refused(e: AppError) -> Response {
     } = e
         && let Ok(v) = retry_after_secs.to_string().parse()
     {
-        resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
     }
     resp
 }
@@ -139,7 +140,9 @@ async fn chunk_upload(
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
-            Err(e) => return (e.status(), Json(json!({ "detail": e.body_text() }))).into_response(),
+            Err(e) => {
+                return (e.status(), Json(json!({ "detail": e.body_text() }))).into_response();
+            }
         };
         let gzip = match field.name() {
             Some("file") => false,
@@ -165,7 +168,9 @@ async fn chunk_upload(
                 gzip,
                 data: data.to_vec(),
             }),
-            Err(e) => return (e.status(), Json(json!({ "detail": e.body_text() }))).into_response(),
+            Err(e) => {
+                return (e.status(), Json(json!({ "detail": e.body_text() }))).into_response();
+            }
         }
     }
     match state.upload_source_map_chunks(&caller, chunks).await {
@@ -268,7 +273,11 @@ async fn new_release(
                 .collect();
             (
                 StatusCode::CREATED,
-                Json(release_info(&version, &projects, body.date_released.as_deref())),
+                Json(release_info(
+                    &version,
+                    &projects,
+                    body.date_released.as_deref(),
+                )),
             )
                 .into_response()
         }

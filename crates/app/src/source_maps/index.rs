@@ -216,7 +216,12 @@ pub(crate) struct EventLookup<'a> {
 impl EventLookup<'_> {
     fn load(&self, r: &MapRef) -> Parsed {
         let key = (r.checksum.clone(), r.map_path.clone());
-        if let Some(p) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(p) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return p;
         }
         let parsed = self.parse(r);
@@ -255,7 +260,10 @@ impl MapLookup for EventLookup<'_> {
     }
 
     fn by_url(&self, abs_path: &str) -> Result<Option<Arc<ParsedMap>>, String> {
-        match self.directory.by_url(self.project_id, &self.release, abs_path) {
+        match self
+            .directory
+            .by_url(self.project_id, &self.release, abs_path)
+        {
             Some(r) => self.load(r).map(Some),
             None => Ok(None),
         }
@@ -304,7 +312,10 @@ mod tests {
             .by_debug_id(1, "f9e36468-0e5a-59e6-bfff-1f71202f98ba")
             .unwrap();
         assert_eq!(r.map_path, "files/_/_/static/app.min.js.map");
-        assert_eq!(r.minified_path.as_deref(), Some("files/_/_/static/app.min.js"));
+        assert_eq!(
+            r.minified_path.as_deref(),
+            Some("files/_/_/static/app.min.js")
+        );
         for path in [
             "https://example.com/static/app.min.js?v=3",
             "/srv/www/static/app.min.js",
@@ -316,7 +327,10 @@ mod tests {
         assert!(d.by_url(1, "1.0", "/static/other.js").is_none());
         assert!(d.by_url(2, "1.0", "/static/app.min.js").is_none());
         d.remove(1, "a");
-        assert!(d.by_debug_id(1, "f9e36468-0e5a-59e6-bfff-1f71202f98ba").is_none());
+        assert!(
+            d.by_debug_id(1, "f9e36468-0e5a-59e6-bfff-1f71202f98ba")
+                .is_none()
+        );
         assert!(!d.has_project(1));
     }
 

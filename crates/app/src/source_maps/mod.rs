@@ -215,7 +215,9 @@ impl App {
                         pharos_ingest::sentry::body::BodyError::TooLarge { .. } => {
                             too_large_chunk(&name)
                         }
-                        other => AppError::invalid_field("file_gzip", format!("chunk {name}: {other}")),
+                        other => {
+                            AppError::invalid_field("file_gzip", format!("chunk {name}: {other}"))
+                        }
                     })?
             } else if c.data.len() > limits.chunk_bytes {
                 return Err(too_large_chunk(&name));
@@ -226,7 +228,9 @@ impl App {
             if actual != name {
                 return Err(AppError::invalid_field(
                     "file",
-                    format!("chunk {name} has SHA-1 {actual}: it was damaged on the way or misnamed"),
+                    format!(
+                        "chunk {name} has SHA-1 {actual}: it was damaged on the way or misnamed"
+                    ),
                 ));
             }
             checked.push((name, data));
@@ -266,11 +270,21 @@ impl App {
         caller.require(Permission::UploadSourceMaps, "upload source maps")?;
         let checksum = request.checksum.to_ascii_lowercase();
         if !is_sha1(&checksum) {
-            return Err(AppError::invalid_field("checksum", "is not a SHA-1 (40 hex characters)"));
+            return Err(AppError::invalid_field(
+                "checksum",
+                "is not a SHA-1 (40 hex characters)",
+            ));
         }
-        let chunks: Vec<String> = request.chunks.iter().map(|c| c.to_ascii_lowercase()).collect();
+        let chunks: Vec<String> = request
+            .chunks
+            .iter()
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
         if let Some(bad) = chunks.iter().find(|c| !is_sha1(c)) {
-            return Err(AppError::invalid_field("chunks", format!("{bad:?} is not a SHA-1")));
+            return Err(AppError::invalid_field(
+                "chunks",
+                format!("{bad:?} is not a SHA-1"),
+            ));
         }
         let max_chunks = UPLOAD_LIMITS.bundle_bytes as usize / UPLOAD_LIMITS.chunk_bytes;
         if chunks.is_empty() || chunks.len() > max_chunks {
@@ -280,13 +294,26 @@ impl App {
             ));
         }
         if request.projects.is_empty() {
-            return Err(AppError::invalid_field("projects", "name at least one project (--project)"));
+            return Err(AppError::invalid_field(
+                "projects",
+                "name at least one project (--project)",
+            ));
         }
         let projects = self.sentry_cli_projects(caller, &request.projects).await?;
         let store = self.store.clone();
         let errors = self.errors.clone();
-        blocking(move || assemble(&store, &errors.source_maps, &checksum, &chunks, &projects, &request))
-            .await?
+        let project_ids: Vec<i64> = projects.iter().map(|p| p.id).collect();
+        blocking(move || {
+            assemble(
+                &store,
+                &errors.source_maps,
+                &checksum,
+                &chunks,
+                &project_ids,
+                &request,
+            )
+        })
+        .await?
     }
 }
 
@@ -299,7 +326,13 @@ fn too_large_chunk(name: &str) -> AppError {
 
 fn slugify(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -308,7 +341,7 @@ fn assemble(
     state: &SourceMaps,
     checksum: &str,
     chunks: &[String],
-    projects: &[Project],
+    projects: &[i64],
     request: &AssembleRequest,
 ) -> Result<AssembleAnswer, AppError> {
     let _one_at_a_time = state.assembling.lock().unwrap_or_else(|p| p.into_inner());
@@ -318,7 +351,7 @@ fn assemble(
         let d = directory.read().unwrap_or_else(|p| p.into_inner());
         projects.iter().all(|p| {
             d.bundles
-                .get(&p.id)
+                .get(p)
                 .is_some_and(|b| b.iter().any(|b| b.checksum == checksum))
         })
     };
@@ -329,7 +362,11 @@ fn assemble(
             detail: None,
         });
     }
-    let missing: Vec<String> = chunks.iter().filter(|c| !maps.has_chunk(c)).cloned().collect();
+    let missing: Vec<String> = chunks
+        .iter()
+        .filter(|c| !maps.has_chunk(c))
+        .cloned()
+        .collect();
     if !missing.is_empty() {
         return Ok(AssembleAnswer {
             state: AssembleState::NotFound,
@@ -363,7 +400,11 @@ fn assemble(
     }
     let mut index = match read_index(&data) {
         Ok(i) => i,
-        Err(e) => return Ok(AssembleAnswer::error(format!("the bundle cannot be used: {e}"))),
+        Err(e) => {
+            return Ok(AssembleAnswer::error(format!(
+                "the bundle cannot be used: {e}"
+            )));
+        }
     };
     if let Some(v) = request.version.as_deref().filter(|v| !v.is_empty()) {
         index.release = Some(v.to_owned());
@@ -379,10 +420,10 @@ fn assemble(
         )));
     }
     let now = chrono::Utc::now().timestamp();
-    for p in projects {
+    for &p in projects {
         make_room(store, state, p, bytes)?;
         let bundle = StoredBundle {
-            project_id: p.id,
+            project_id: p,
             checksum: checksum.to_owned(),
             bytes,
             stored_at: now,
@@ -393,7 +434,7 @@ fn assemble(
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .add(bundle);
-        tracing::info!(operation = "source_maps_upload", project = p.id, bundle = %checksum, bytes, files = index.files.len(), release = index.release.as_deref().unwrap_or(""), "source map bundle stored");
+        tracing::info!(operation = "source_maps_upload", project = p, bundle = %checksum, bytes, files = index.files.len(), release = index.release.as_deref().unwrap_or(""), "source map bundle stored");
     }
     for c in chunks {
         if let Err(e) = maps.remove_chunk(c) {
@@ -408,32 +449,189 @@ fn assemble(
 }
 
 /// Drops the project's oldest bundles until `adding` more bytes fit its budget.
-fn make_room(store: &Store, state: &SourceMaps, project: &Project, adding: u64) -> Result<(), AppError> {
+fn make_room(store: &Store, state: &SourceMaps, project: i64, adding: u64) -> Result<(), AppError> {
     let directory = state.directory(store);
     loop {
         let oldest = {
             let d = directory.read().unwrap_or_else(|p| p.into_inner());
-            if d.project_bytes(project.id) + adding <= UPLOAD_LIMITS.project_bytes {
+            if d.project_bytes(project) + adding <= UPLOAD_LIMITS.project_bytes {
                 return Ok(());
             }
             d.bundles
-                .get(&project.id)
+                .get(&project)
                 .and_then(|b| b.first())
                 .map(|b| b.checksum.clone())
         };
         let Some(oldest) = oldest else {
             return Ok(());
         };
-        store.source_maps().delete_bundle(project.id, &oldest)?;
+        store.source_maps().delete_bundle(project, &oldest)?;
         directory
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(project.id, &oldest);
+            .remove(project, &oldest);
         state
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .forget_bundle(&oldest);
-        tracing::info!(operation = "source_maps_upload", project = project.id, bundle = %oldest, "oldest source map bundle dropped for the project's budget");
+        tracing::info!(operation = "source_maps_upload", project, bundle = %oldest, "oldest source map bundle dropped for the project's budget");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn store() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("pharos-sm-app-{}", rand::random::<u64>()));
+        (Store::open(&dir).unwrap(), dir)
+    }
+
+    fn bundle(manifest: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        {
+            let mut z = zip::ZipWriter::new(std::io::Cursor::new(&mut out));
+            let opts = zip::write::SimpleFileOptions::default();
+            for (name, data) in files {
+                z.start_file(*name, opts).unwrap();
+                z.write_all(data).unwrap();
+            }
+            z.start_file("manifest.json", opts).unwrap();
+            z.write_all(manifest.as_bytes()).unwrap();
+            z.finish().unwrap();
+        }
+        out
+    }
+
+    const MANIFEST: &str = r#"{"files":{"files/_/_/app.min.js.map":{"type":"source_map","url":"~/app.min.js.map","headers":{"debug-id":"f9e36468-0e5a-59e6-bfff-1f71202f98ba"}}},"release":"1.0"}"#;
+
+    fn request(checksum: &str, chunks: &[&str]) -> AssembleRequest {
+        AssembleRequest {
+            checksum: checksum.into(),
+            chunks: chunks.iter().map(|c| c.to_string()).collect(),
+            projects: vec!["web".into()],
+            version: None,
+            dist: None,
+        }
+    }
+
+    /// Splits `data` in two chunks and stores them as a chunk upload would.
+    fn upload(store: &Store, data: &[u8]) -> Vec<String> {
+        data.chunks(data.len() / 2 + 1)
+            .map(|c| {
+                let name = sha1_hex(c);
+                store.source_maps().put_chunk(&name, c).unwrap();
+                name
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bundle_is_assembled_from_its_chunks_once_they_are_all_there() {
+        let (store, dir) = store();
+        let state = SourceMaps::default();
+        let data = bundle(MANIFEST, &[("files/_/_/app.min.js.map", b"{}")]);
+        let checksum = sha1_hex(&data);
+        let names: Vec<String> = data.chunks(data.len() / 2 + 1).map(sha1_hex).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let r = request(&checksum, &refs);
+        let first = assemble(&store, &state, &checksum, &names, &[1], &r).unwrap();
+        assert_eq!(first.state, AssembleState::NotFound);
+        assert_eq!(first.missing_chunks, names);
+        assert_eq!(upload(&store, &data), names);
+        let done = assemble(&store, &state, &checksum, &names, &[1], &r).unwrap();
+        assert_eq!(done.state, AssembleState::Ok, "{done:?}");
+        // Used chunks are gone; asking again answers ok from what is stored.
+        assert!(!store.source_maps().has_chunk(&names[0]));
+        let again = assemble(&store, &state, &checksum, &names, &[1], &r).unwrap();
+        assert_eq!(again.state, AssembleState::Ok);
+        let d = state.directory(&store).read().unwrap();
+        assert!(
+            d.by_debug_id(1, "f9e36468-0e5a-59e6-bfff-1f71202f98ba")
+                .is_some()
+        );
+        assert_eq!(store.source_maps().bundles().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_wrong_checksum_or_a_malformed_bundle_is_an_error_answer() {
+        let (store, dir) = store();
+        let state = SourceMaps::default();
+        let data = bundle(MANIFEST, &[("files/_/_/app.min.js.map", b"{}")]);
+        let names = upload(&store, &data);
+        let wrong = "1".repeat(40);
+        let a = assemble(&store, &state, &wrong, &names, &[1], &request(&wrong, &[])).unwrap();
+        assert_eq!(a.state, AssembleState::Error);
+        assert!(a.detail.unwrap().contains("not the checksum"));
+
+        let not_zip = b"plain text, not a bundle";
+        let names = upload(&store, not_zip);
+        let checksum = sha1_hex(not_zip);
+        let a = assemble(
+            &store,
+            &state,
+            &checksum,
+            &names,
+            &[1],
+            &request(&checksum, &[]),
+        )
+        .unwrap();
+        assert_eq!(a.state, AssembleState::Error);
+        assert!(a.detail.unwrap().contains("not a zip"));
+
+        let missing = bundle(MANIFEST, &[]);
+        let names = upload(&store, &missing);
+        let checksum = sha1_hex(&missing);
+        let a = assemble(
+            &store,
+            &state,
+            &checksum,
+            &names,
+            &[1],
+            &request(&checksum, &[]),
+        )
+        .unwrap();
+        assert!(a.detail.unwrap().contains("does not hold"));
+        assert!(store.source_maps().bundles().unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_oldest_bundles_make_room_within_the_project_budget() {
+        let (store, dir) = store();
+        let state = SourceMaps::default();
+        let old = StoredBundle {
+            project_id: 1,
+            checksum: "a".repeat(40),
+            bytes: UPLOAD_LIMITS.project_bytes - 10,
+            stored_at: 1,
+            index: read_index(&bundle(MANIFEST, &[("files/_/_/app.min.js.map", b"{}")])).unwrap(),
+        };
+        store.source_maps().put_bundle(&old, b"zip").unwrap();
+        let data = bundle(MANIFEST, &[("files/_/_/app.min.js.map", b"{}")]);
+        let names = upload(&store, &data);
+        let checksum = sha1_hex(&data);
+        let a = assemble(
+            &store,
+            &state,
+            &checksum,
+            &names,
+            &[1],
+            &request(&checksum, &[]),
+        )
+        .unwrap();
+        assert_eq!(a.state, AssembleState::Ok);
+        let left: Vec<String> = store
+            .source_maps()
+            .bundles()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.checksum)
+            .collect();
+        assert_eq!(left, vec![checksum]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -10,8 +10,8 @@ use pharos_ingest::sentry::{Record, Scrubber, event::refresh_from_frames};
 use pharos_store::Store;
 
 use super::index::EventLookup;
-use crate::{App, AppError};
 use crate::sentry::ErrorIngest;
+use crate::{App, AppError};
 
 impl App {
     /// Maps the frames of the JavaScript events among `records` in place, and regroups
@@ -44,7 +44,11 @@ impl App {
                 symbolicate_blocking(&store, &errors, &scrubber, project_id, &mut taken)
             }));
             if run.is_err() {
-                tracing::error!(operation = "symbolicate", project = project_id, "symbolication panicked; events kept as sent");
+                tracing::error!(
+                    operation = "symbolicate",
+                    project = project_id,
+                    "symbolication panicked; events kept as sent"
+                );
             }
             taken
         })
@@ -57,7 +61,9 @@ impl App {
             // Only a cancelled runtime gets here (panics are caught above).
             Err(e) => {
                 tracing::error!(operation = "symbolicate", project = project_id, error = %e, "symbolication task lost");
-                Err(AppError::Unavailable("Pharos is shutting down; try again".into()))
+                Err(AppError::Unavailable(
+                    "Pharos is shutting down; try again".into(),
+                ))
             }
         }
     }
@@ -71,7 +77,10 @@ fn symbolicate_blocking(
     records: &mut [Record],
 ) {
     let state = &errors.source_maps;
-    let directory = state.directory(store).read().unwrap_or_else(|p| p.into_inner());
+    let directory = state
+        .directory(store)
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
     if !directory.has_project(project_id) {
         return;
     }

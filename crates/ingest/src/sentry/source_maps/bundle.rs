@@ -45,10 +45,11 @@ pub fn read_index(bytes: &[u8]) -> Result<BundleIndex, BundleError> {
     if zip.len() > MAX_BUNDLE_FILES {
         return Err(BundleError::TooManyFiles(zip.len()));
     }
-    let manifest = read_entry(&mut zip, "manifest.json", MAX_MANIFEST_BYTES).map_err(|e| match e {
-        BundleError::MissingFile(_) => BundleError::NoManifest,
-        other => other,
-    })?;
+    let manifest =
+        read_entry(&mut zip, "manifest.json", MAX_MANIFEST_BYTES).map_err(|e| match e {
+            BundleError::MissingFile(_) => BundleError::NoManifest,
+            other => other,
+        })?;
     let manifest: Value =
         serde_json::from_slice(&manifest).map_err(|e| BundleError::Manifest(e.to_string()))?;
     let text = |v: Option<&Value>| {
@@ -91,7 +92,9 @@ pub fn read_index(bytes: &[u8]) -> Result<BundleIndex, BundleError> {
         });
     }
     Ok(BundleIndex {
-        bundle_id: text(manifest.get("debug_id")).as_deref().and_then(normalise_debug_id),
+        bundle_id: text(manifest.get("debug_id"))
+            .as_deref()
+            .and_then(normalise_debug_id),
         release: text(manifest.get("release")),
         dist: text(manifest.get("dist")),
         files,
@@ -204,7 +207,10 @@ pub(crate) mod tests {
 
     #[test]
     fn malformed_bundles_are_named() {
-        assert!(matches!(read_index(b"not a zip"), Err(BundleError::NotZip(_))));
+        assert!(matches!(
+            read_index(b"not a zip"),
+            Err(BundleError::NotZip(_))
+        ));
         let b = bundle(&[], MANIFEST);
         assert!(matches!(read_index(&b), Err(BundleError::MissingFile(_))));
         let b = bundle(&[("files/x.js", b"x")], "{\"files\": 3}");

@@ -46,7 +46,8 @@ impl ParsedMap {
                 "the source map {url} is an index map that points to other files; upload it flattened"
             ));
         }
-        let minified = minified.map(|m| SourceView::from_string(String::from_utf8_lossy(m).into_owned()));
+        let minified =
+            minified.map(|m| SourceView::from_string(String::from_utf8_lossy(m).into_owned()));
         Ok(ParsedMap {
             weight: map.len() + minified.as_ref().map_or(0, |m| m.source().len()),
             map: decoded,
@@ -126,19 +127,19 @@ pub fn symbolicate_event(event: &mut Value, lookup: &dyn MapLookup) -> Symbolica
                 continue;
             };
             budget -= 1;
-            let found = maps
-                .entry(abs_path.clone())
-                .or_insert_with(|| match debug_ids.get(&abs_path) {
-                    Some(id) => match lookup.by_debug_id(id) {
-                        Ok(None) => lookup.by_url(&abs_path).and_then(|m| {
-                            m.map(Some).ok_or_else(|| {
-                                format!("no source map was uploaded with debug id {id}")
-                            })
-                        }),
-                        other => other,
-                    },
-                    None => lookup.by_url(&abs_path),
-                });
+            let found =
+                maps.entry(abs_path.clone())
+                    .or_insert_with(|| match debug_ids.get(&abs_path) {
+                        Some(id) => match lookup.by_debug_id(id) {
+                            Ok(None) => lookup.by_url(&abs_path).and_then(|m| {
+                                m.map(Some).ok_or_else(|| {
+                                    format!("no source map was uploaded with debug id {id}")
+                                })
+                            }),
+                            other => other,
+                        },
+                        None => lookup.by_url(&abs_path),
+                    });
             match found {
                 Ok(Some(map)) => match map_frame(frame, map) {
                     Ok(()) => mapped_here += 1,
@@ -251,10 +252,12 @@ fn map_frame(frame: &mut Value, parsed: &ParsedMap) -> Result<(), String> {
             Some((p, l)) => (Some(p), l),
             None => (None, name),
         };
-        let original =
-            parsed
-                .map
-                .get_original_function_name(line0, col0, Some(last), parsed.minified.as_ref())?;
+        let original = parsed.map.get_original_function_name(
+            line0,
+            col0,
+            Some(last),
+            parsed.minified.as_ref(),
+        )?;
         Some(match prefix {
             Some(p) => format!("{p}.{original}"),
             None => original.to_owned(),
@@ -262,7 +265,10 @@ fn map_frame(frame: &mut Value, parsed: &ParsedMap) -> Result<(), String> {
     });
     let src_line = token.get_src_line();
     let context = token.get_source_view().map(|view| {
-        let text = |i: u32| view.get_line(i).map(|l| cut_line(l, token.get_src_col() as usize));
+        let text = |i: u32| {
+            view.get_line(i)
+                .map(|l| cut_line(l, token.get_src_col() as usize))
+        };
         let pre: Vec<Value> = (src_line.saturating_sub(CONTEXT_LINES)..src_line)
             .filter_map(text)
             .map(Value::String)
@@ -321,13 +327,15 @@ fn map_frame(frame: &mut Value, parsed: &ParsedMap) -> Result<(), String> {
 /// leading `./` and `../` dropped.
 fn clean_source_path(source: &str) -> String {
     let mut s = source;
-    if let Some((scheme, rest)) = s.split_once("://") {
-        if scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '+') {
-            s = rest;
-            if scheme != "file" {
-                // `webpack://app-name/src/x.js`: the first segment is the project's name.
-                s = s.split_once('/').map_or(s, |(_, p)| p);
-            }
+    if let Some((scheme, rest)) = s.split_once("://")
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '+')
+    {
+        s = rest;
+        if scheme != "file" {
+            // `webpack://app-name/src/x.js`: the first segment is the project's name.
+            s = s.split_once('/').map_or(s, |(_, p)| p);
         }
     }
     while let Some(rest) = s.strip_prefix("./").or_else(|| s.strip_prefix("../")) {
@@ -342,7 +350,10 @@ fn cut_line(line: &str, col: usize) -> String {
     }
     let half = MAX_CONTEXT_LINE_CHARS / 2;
     let start = col.saturating_sub(half);
-    line.chars().skip(start).take(MAX_CONTEXT_LINE_CHARS).collect()
+    line.chars()
+        .skip(start)
+        .take(MAX_CONTEXT_LINE_CHARS)
+        .collect()
 }
 
 #[cfg(test)]
@@ -351,7 +362,8 @@ mod tests {
 
     // `function explode() {\n  throw new Error("boom");\n}\nexplode();\n` minified to
     // `function a(){throw new Error("boom")}a();` with sentry-cli's debug id injected.
-    const MINIFIED: &str = "function a(){throw new Error(\"boom\")}a();\n//# sourceMappingURL=app.min.js.map\n";
+    const MINIFIED: &str =
+        "function a(){throw new Error(\"boom\")}a();\n//# sourceMappingURL=app.min.js.map\n";
     const MAP: &str = r#"{"version":3,"sources":["../src/app.js"],"sourcesContent":["function explode() {\n  throw new Error(\"boom\");\n}\nexplode();\n"],"names":["explode"],"mappings":"AAAA,SAASA,IACP,MAAM,IAAI,MAAM,MAAM,CACxB,CACAA,GAAQ","debugId":"f9e36468-0e5a-59e6-bfff-1f71202f98ba"}"#;
     const DEBUG_ID: &str = "f9e36468-0e5a-59e6-bfff-1f71202f98ba";
 
@@ -381,7 +393,14 @@ mod tests {
     }
 
     fn parsed() -> Arc<ParsedMap> {
-        Arc::new(ParsedMap::parse(MAP.as_bytes(), Some(MINIFIED.as_bytes()), "~/app.min.js.map").unwrap())
+        Arc::new(
+            ParsedMap::parse(
+                MAP.as_bytes(),
+                Some(MINIFIED.as_bytes()),
+                "~/app.min.js.map",
+            )
+            .unwrap(),
+        )
     }
 
     #[test]
@@ -421,14 +440,21 @@ mod tests {
 
     #[test]
     fn a_malformed_map_leaves_frames_minified_with_the_reason() {
-        let bad = ParsedMap::parse(b"{\"version\": 3, \"mappings\": 7}", None, "~/app.min.js.map");
+        let bad = ParsedMap::parse(
+            b"{\"version\": 3, \"mappings\": 7}",
+            None,
+            "~/app.min.js.map",
+        );
         let reason = bad.err().expect("refused");
         assert!(reason.contains("not valid"), "{reason}");
         let maps = Maps([(DEBUG_ID.to_string(), Err(reason.clone()))].into());
         let mut e = event(true);
         let out = symbolicate_event(&mut e, &maps);
         assert_eq!(out.frames_mapped, 0);
-        assert_eq!(out.errors, vec![("/srv/dist/app.min.js".to_string(), reason.clone())]);
+        assert_eq!(
+            out.errors,
+            vec![("/srv/dist/app.min.js".to_string(), reason.clone())]
+        );
         let top = &e["exception"]["values"][0]["stacktrace"]["frames"][1];
         assert_eq!(top["function"], "a");
         assert_eq!(top["data"]["sourcemap_error"], reason.as_str());
@@ -447,7 +473,9 @@ mod tests {
     #[test]
     fn platform_and_file_names_tell_javascript() {
         assert!(is_javascript(&event(false)));
-        assert!(!is_javascript(&json!({"platform": "python", "exception": {"values": [{"stacktrace": {"frames": [{"abs_path": "/app/x.py", "lineno": 3}]}}]}})));
+        assert!(!is_javascript(
+            &json!({"platform": "python", "exception": {"values": [{"stacktrace": {"frames": [{"abs_path": "/app/x.py", "lineno": 3}]}}]}})
+        ));
     }
 
     #[test]
