@@ -81,7 +81,16 @@ def test_sentry_cli_upload_then_node_events_show_original_frames(pharos, node_to
              "SENTRY_DISABLE_UPDATE_CHECK": "1"},
     )
     assert again.returncode == 0, again.stderr
+    # Deploy scripts that also run `releases new` and `finalize` keep working.
+    for args in (["releases", "new", "--org", "any-org", "--project", PROJECT_NAME, RELEASE],
+                 ["releases", "finalize", "--org", "any-org", RELEASE]):
+        out = subprocess.run([tool("sentry-cli"), *args], cwd=work, capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "SENTRY_URL": pharos.url, "SENTRY_AUTH_TOKEN": pharos.token,
+                                  "SENTRY_DISABLE_UPDATE_CHECK": "1"})
+        assert out.returncode == 0, f"{args}: {out.stdout}\n{out.stderr}"
 
+    # An acknowledged upload survives kill -9.
+    pharos.restart(kill=True)
     run_node(pharos, work, node_tools)
     issue, event = latest_event(pharos, "cart is empty")
     frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
