@@ -655,6 +655,7 @@ pub fn permission_summary() -> Vec<(Permission, &'static str)> {
                     Permission::IngestLogs => "push logs",
                     Permission::IngestMetrics => "Prometheus remote_write",
                     Permission::IngestAlerts => "post alerts to the Alertmanager API",
+                    Permission::UploadSourceMaps => "upload JavaScript source maps with sentry-cli",
                 },
             )
         })

@@ -35,6 +35,7 @@ pub mod receivers;
 pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
+pub mod source_maps;
 pub mod triage;
 
 use std::future::Future;

@@ -24,16 +24,19 @@ pub enum Permission {
     IngestMetrics,
     /// Post alerts to Alertmanager's API v2.
     IngestAlerts,
+    /// Upload JavaScript source maps with `sentry-cli` (Sentry's `/api/0/` upload routes).
+    UploadSourceMaps,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Permission::Read,
         Permission::Edit,
         Permission::Admin,
         Permission::IngestLogs,
         Permission::IngestMetrics,
         Permission::IngestAlerts,
+        Permission::UploadSourceMaps,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Permission {
             Permission::IngestLogs => "logs ingest",
             Permission::IngestMetrics => "metrics ingest",
             Permission::IngestAlerts => "alerts ingest",
+            Permission::UploadSourceMaps => "source maps upload",
         }
     }
 }
@@ -115,6 +119,9 @@ pub enum Scope {
     /// Alertmanager API v2 `POST /api/v2/alerts` (a Prometheus sending its alerts).
     #[serde(rename = "alerts:write")]
     AlertsWrite,
+    /// `sentry-cli sourcemaps upload` (and `releases new` / `finalize`).
+    #[serde(rename = "sourcemaps:write")]
+    SourceMapsWrite,
     /// Every read: the Prometheus HTTP API and log queries (Grafana), the JSON API.
     #[serde(rename = "read")]
     Read,
@@ -124,10 +131,11 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::LogsWrite,
         Scope::MetricsWrite,
         Scope::AlertsWrite,
+        Scope::SourceMapsWrite,
         Scope::Read,
         Scope::Admin,
     ];
@@ -139,6 +147,7 @@ impl Scope {
             Scope::LogsWrite => p == Permission::IngestLogs,
             Scope::MetricsWrite => p == Permission::IngestMetrics,
             Scope::AlertsWrite => p == Permission::IngestAlerts,
+            Scope::SourceMapsWrite => p == Permission::UploadSourceMaps,
         }
     }
 
@@ -147,6 +156,7 @@ impl Scope {
             Scope::LogsWrite => "logs:write",
             Scope::MetricsWrite => "metrics:write",
             Scope::AlertsWrite => "alerts:write",
+            Scope::SourceMapsWrite => "sourcemaps:write",
             Scope::Read => "read",
             Scope::Admin => "admin",
         }
@@ -157,6 +167,7 @@ impl Scope {
             Scope::LogsWrite => "push logs (Loki push, OTLP, /api/v1/logs)",
             Scope::MetricsWrite => "Prometheus remote_write",
             Scope::AlertsWrite => "post alerts (Alertmanager API v2)",
+            Scope::SourceMapsWrite => "upload source maps (sentry-cli)",
             Scope::Read => "read everything (Grafana, the query APIs)",
             Scope::Admin => "everything, as the admin token",
         }
@@ -178,7 +189,7 @@ impl FromStr for Scope {
             .find(|x| x.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown scope {s:?}: one of logs:write, metrics:write, alerts:write, read, admin"
+                    "unknown scope {s:?}: one of logs:write, metrics:write, alerts:write, sourcemaps:write, read, admin"
                 )
             })
     }
@@ -265,6 +276,9 @@ mod tests {
         assert!(Scope::LogsWrite.allows(Permission::IngestLogs));
         assert!(!Scope::LogsWrite.allows(Permission::Read));
         assert!(!Scope::Read.allows(Permission::IngestLogs));
+        assert!(Scope::SourceMapsWrite.allows(Permission::UploadSourceMaps));
+        assert!(!Scope::SourceMapsWrite.allows(Permission::Read));
+        assert!(!Role::Editor.allows(Permission::UploadSourceMaps));
         assert!(Permission::ALL.iter().all(|p| Scope::Admin.allows(*p)));
         for s in Scope::ALL {
             assert_eq!(s.as_str().parse::<Scope>(), Ok(s));

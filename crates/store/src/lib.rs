@@ -7,7 +7,8 @@
 //! `synchronous=NORMAL` survives a killed process (the OS keeps the pages); a power cut may
 //! lose the last transactions, the trade-off Prometheus's WAL makes too.
 //!
-//! Error tracking lives in a second file, `errors.db` (see [`errors`]).
+//! Error tracking lives in a second file, `errors.db` (see [`errors`]); uploaded source
+//! maps are files in `sourcemaps/` (see [`source_maps`]).
 //!
 //! Every method is blocking; async callers use `spawn_blocking`.
 
@@ -25,6 +26,7 @@ mod results;
 mod schema;
 mod scrape_jobs;
 mod silences;
+pub mod source_maps;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -136,6 +138,7 @@ pub struct Store {
     dir: PathBuf,
     db: Db,
     errors: ErrorStore,
+    source_maps: source_maps::SourceMapStore,
     // Held for the life of the process: the OS lock is released when the file closes,
     // including on kill -9, so a crashed Pharos never leaves a stale lock behind.
     _lock: File,
@@ -179,10 +182,12 @@ impl Store {
         }
         let db = Db::open(&dir.join("pharos.db"), schema::migrate)?;
         let errors = ErrorStore::open(&dir.join("errors.db"))?;
+        let source_maps = source_maps::SourceMapStore::open(&dir.join("sourcemaps"))?;
         Ok(Store {
             dir: dir.to_path_buf(),
             db,
             errors,
+            source_maps,
             _lock: lock,
             monitor_sealer: std::sync::OnceLock::new(),
         })
@@ -196,6 +201,11 @@ impl Store {
     /// database file of its own so that event bursts never wait on monitor writes.
     pub fn errors(&self) -> &ErrorStore {
         &self.errors
+    }
+
+    /// Uploaded source-map bundles, files in `sourcemaps/` (see [`source_maps`]).
+    pub fn source_maps(&self) -> &source_maps::SourceMapStore {
+        &self.source_maps
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {

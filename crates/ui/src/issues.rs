@@ -523,8 +523,10 @@ pub fn event_view(e: &StoredEvent) -> Markup {
                             p.small.muted { "mechanism " (s(m, "type").unwrap_or("?")) @if m.get("handled").and_then(Value::as_bool) == Some(false) { " · " strong.unhandled { "unhandled" } } }
                         }
                         (stacktrace(ex))
+                        (minified_frames(ex))
                     }
                 }
+                (source_map_errors(p))
             }
             (breadcrumbs(p))
             @if let Some(req) = p.get("request").filter(|r| r.is_object()) {
@@ -587,6 +589,10 @@ fn stacktrace(ex: &Value) -> Markup {
                             code { (s(f, "filename").or_else(|| s(f, "abs_path")).or_else(|| s(f, "module")).unwrap_or("?")) }
                             " in " code.fn { (s(f, "function").unwrap_or("?")) }
                             @if let Some(l) = f.get("lineno").and_then(Value::as_u64) { " at line " (l) }
+                            @if let Some(c) = f.get("colno").and_then(Value::as_u64) { ", column " (c) }
+                            @if let Some(map) = f.get("data").filter(|d| d.get("symbolicated").and_then(Value::as_bool) == Some(true)) {
+                                " " span.mapped title={ "mapped through the source map " (s(map, "sourcemap").unwrap_or("")) @if let Some(m) = s(map, "minified_function") { " (minified function " (m) ")" } } { "source map" }
+                            }
                         }
                         (context_lines(f))
                         @if let Some(vars) = f.get("vars").filter(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
@@ -594,6 +600,42 @@ fn stacktrace(ex: &Value) -> Markup {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The frames as the SDK sent them, before source maps mapped them (`raw_stacktrace`).
+fn minified_frames(ex: &Value) -> Markup {
+    let Some(raw) = ex.get("raw_stacktrace") else {
+        return html! {};
+    };
+    html! {
+        details.minified {
+            summary.small { "Minified frames (as sent)" }
+            (stacktrace(&serde_json::json!({ "stacktrace": raw })))
+        }
+    }
+}
+
+/// Why some frames stayed minified: source maps missing or malformed (the event's
+/// `errors` of type `js_invalid_source_map`).
+fn source_map_errors(p: &Value) -> Markup {
+    let errors: Vec<&Value> = p
+        .get("errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|e| s(e, "type") == Some("js_invalid_source_map"))
+        .collect();
+    if errors.is_empty() {
+        return html! {};
+    }
+    html! {
+        div.source-map-errors {
+            p.small { strong { "Source maps not applied:" } }
+            ul.small {
+                @for e in errors { li { code { (s(e, "url").unwrap_or("?")) } ": " (s(e, "reason").unwrap_or("")) } }
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod permissions;
 pub mod ping;
 pub mod prometheus_api;
 pub mod sentry;
+pub mod sentry_cli;
 pub mod settings;
 pub mod user_feedback;
 
@@ -118,6 +119,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         .merge(public)
         .merge(sentry_ingest)
         .merge(user_feedback)
+        .merge(sentry_cli::router())
         .merge(api::router())
         .merge(pages)
         .route("/-/reload", post(api::reload))

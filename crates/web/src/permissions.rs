@@ -75,6 +75,14 @@ const fn ingest(methods: &'static str, path: &'static str, p: Permission) -> Rou
     }
 }
 
+const fn source_maps(methods: &'static str, path: &'static str) -> RouteAccess {
+    RouteAccess {
+        methods,
+        path,
+        need: Need::Granted(Permission::UploadSourceMaps),
+    }
+}
+
 const API: PublicPage = PublicPage::Api;
 
 /// Every route of the server. Reads of the JSON API are `Public(Api)`: open when
@@ -233,6 +241,17 @@ pub const ROUTES: &[RouteAccess] = &[
     public("GET", "/api/v1/incidents/{id}/postmortem", API),
     public("GET", "/api/v1/oncall", API),
     public("GET", "/api/v1/oncall/{name}", API),
+    // sentry-cli: source map uploads and the look-ups around them (an API token with
+    // `sourcemaps:write`)
+    source_maps("GET", "/api/0/organizations/{org}/"),
+    source_maps("GET", "/api/0/projects/{org}/{project}/"),
+    source_maps("GET POST", "/api/0/organizations/{org}/chunk-upload/"),
+    source_maps(
+        "POST",
+        "/api/0/organizations/{org}/artifactbundle/assemble/",
+    ),
+    source_maps("POST", "/api/0/organizations/{org}/releases/"),
+    source_maps("GET PUT", "/api/0/organizations/{org}/releases/{version}/"),
     // Logs
     ingest("POST", "/loki/api/v1/push", Permission::IngestLogs),
     ingest("POST", "/v1/logs", Permission::IngestLogs),

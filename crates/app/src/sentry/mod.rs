@@ -45,6 +45,8 @@ pub struct ErrorIngest {
     pub decoding: DecodeSlots,
     /// Held while a check-in may create a monitor, so the per-project cap holds.
     pub check_in_monitors: tokio::sync::Mutex<()>,
+    /// Uploaded JavaScript source maps and their cache (`crate::source_maps`).
+    pub source_maps: crate::source_maps::SourceMaps,
 }
 
 impl ErrorIngest {
@@ -59,6 +61,7 @@ impl ErrorIngest {
             metrics,
             decoding: DecodeSlots::default(),
             check_in_monitors: tokio::sync::Mutex::new(()),
+            source_maps: Default::default(),
         }
     }
 
@@ -166,7 +169,7 @@ impl App {
         };
         let caller = Caller::ProjectKey { project: info.id };
         let scrubber = self.errors.scrubber();
-        let (processed, id_from_header) = match &envelope {
+        let (mut processed, id_from_header) = match &envelope {
             Some(env) => (
                 sentry::process_envelope(env, &scrubber, self.errors.limits, received),
                 env.event_id().map(str::to_owned),
@@ -207,6 +210,9 @@ impl App {
             tracing::info!(operation = "sentry_ingest", project = info.id, item = %ty, count, error_type = "invalid_item", error = %reason, "envelope item dropped");
         }
 
+        // JavaScript frames mapped through uploaded source maps before they group.
+        self.symbolicate_records(info.id, &mut processed.records)
+            .await?;
         let Processed {
             records, framing, ..
         } = processed;

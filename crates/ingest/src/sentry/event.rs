@@ -104,6 +104,15 @@ pub fn parse_event(
     })
 }
 
+/// Recomputes what is derived from the frames (grouping, culprit) after they changed:
+/// source maps turned minified frames into original ones, which group the issue.
+pub fn refresh_from_frames(event: &mut ErrorEvent) {
+    let exceptions = grouping::exception_values(&event.payload);
+    let (_, culprit) = title_and_culprit(&event.payload, &exceptions);
+    event.culprit = culprit;
+    event.grouping = grouping::group(&event.payload);
+}
+
 /// An event-shaped item: size-checked, parsed as a JSON object, its `event_id` settled
 /// (the event's, else the envelope's, else a new one) and written back into it.
 pub(crate) fn read_payload(

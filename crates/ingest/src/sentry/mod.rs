@@ -12,6 +12,7 @@ pub mod feedback;
 pub mod grouping;
 pub mod items;
 pub mod scrub;
+pub mod source_maps;
 pub mod spans;
 
 use chrono::{DateTime, Utc};
