@@ -383,6 +383,8 @@ async fn feedback_lands_on_its_issue_and_issues_are_assigned_commented_and_merge
         !viewed.contains("/comment\"")
             && !viewed.contains("/assign\"")
             && !viewed.contains("/merge\"")
+            && !viewed.contains(&format!("/issues/{checkout_issue}/status\"")),
+        "a viewer is offered a form: {viewed}"
     );
     let form = browser()
         .post(format!("{}/issues/{checkout_issue}/comment", p.url))

@@ -357,7 +357,10 @@ fn issue_body(d: &IssueData, daily: &[i64]) -> Markup {
         p.small { a href="/issues" { "← Issues" } @if let Some(p) = &d.project { " · " a href={ "/issues?query=is:unresolved&project=" (p.id) } { (p.name) } } }
         h1.issue-title { (level_badge(&i.level)) (i.title) }
         p.muted { (i.culprit) }
-        div.actions { (actions(i)) (triage::assignee_form(i, &d.triage)) }
+        // Resolving, ignoring and assigning take the same edit permission.
+        @if d.triage.may_triage {
+            div.actions { (actions(i)) (triage::assignee_form(i, &d.triage)) }
+        }
         (issue_cards(i, daily))
         div.issue-grid {
             div {

@@ -273,7 +273,8 @@ fn map_frame(frame: &mut Value, parsed: &ParsedMap) -> Result<(), String> {
             .filter_map(text)
             .map(Value::String)
             .collect();
-        let post: Vec<Value> = (src_line + 1..=src_line + CONTEXT_LINES)
+        // A map may name any line, up to u32::MAX (found by fuzzing).
+        let post: Vec<Value> = (src_line.saturating_add(1)..=src_line.saturating_add(CONTEXT_LINES))
             .filter_map(text)
             .map(Value::String)
             .collect();
@@ -483,5 +484,39 @@ mod tests {
         assert_eq!(clean_source_path("webpack://my-app/src/x.js"), "src/x.js");
         assert_eq!(clean_source_path("../../src/x.ts"), "src/x.ts");
         assert_eq!(clean_source_path("file:///srv/src/x.js"), "/srv/src/x.js");
+    }
+
+    /// Found by the `source_maps` fuzz target: a map whose mappings point at a source line
+    /// its (cut short) `sourcesContent` does not have, against frames past the minified file.
+    #[test]
+    fn a_map_pointing_past_its_sources_leaves_the_frames_usable() {
+        let map = include_bytes!("../../../tests/fixtures/sentry/sourcemap-fuzz-crash-001.map");
+        let parsed = ParsedMap::parse(
+            map,
+            Some(b"function a(){throw new Error('x')}a();"),
+            "~/a.js.map",
+        )
+        .unwrap();
+        let maps = Maps(
+            [
+                ("https://x/a.js".to_string(), Ok(Some(Arc::new(parsed)))),
+            ]
+            .into(),
+        );
+        let mut e = json!({
+            "platform": "javascript",
+            "exception": {"values": [{"type": "Error", "stacktrace": {"frames": [
+                {"abs_path": "https://x/a.js", "function": "a", "lineno": 1, "colno": 14},
+                {"abs_path": "https://x/a.js", "function": "b.c", "lineno": 4000000000u64, "colno": 0}
+            ]}}]}
+        });
+        let _ = symbolicate_event(&mut e, &maps);
+        assert_eq!(
+            e["exception"]["values"][0]["stacktrace"]["frames"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }
