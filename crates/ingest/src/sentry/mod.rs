@@ -94,7 +94,8 @@ pub fn process_envelope(
                 items::parse_client_report(item.payload).map(|d| Some(Record::ClientReport(d)))
             }
             "span" => match spans::parse_span_item(item.payload, scrubber) {
-                Ok(parsed) => {
+                Ok(mut parsed) => {
+                    spans::fill_from_trace_context(&mut parsed.batch, envelope.header.get("trace"));
                     out.invalid
                         .extend(parsed.refused.into_iter().map(|r| (item.ty.clone(), r)));
                     Ok((!parsed.batch.spans.is_empty())

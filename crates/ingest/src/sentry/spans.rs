@@ -39,6 +39,41 @@ pub struct ParsedSpans {
     pub refused: Vec<String>,
 }
 
+/// The longest environment or release name taken from an envelope header.
+const MAX_TRACE_CONTEXT_VALUE: usize = 200;
+
+/// Spans whose attributes name no environment or release take the envelope header's
+/// trace context (Sentry's dynamic sampling context, `{"trace": {"environment", "release",
+/// ...}}`), which every SDK sends for the whole trace: without it such spans would be
+/// counted under no environment and filtered by no release.
+pub fn fill_from_trace_context(batch: &mut SpanBatch, trace: Option<&Value>) {
+    let field = |key: &str| {
+        trace
+            .and_then(|t| t.get(key))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| v.chars().take(MAX_TRACE_CONTEXT_VALUE).collect::<String>())
+    };
+    let (environment, release) = (field("environment"), field("release"));
+    if environment.is_none() && release.is_none() {
+        return;
+    }
+    let fill = |slot: &mut Option<String>, value: &Option<String>| {
+        if slot.is_none() {
+            slot.clone_from(value);
+        }
+    };
+    for span in &mut batch.spans {
+        fill(&mut span.environment, &environment);
+        fill(&mut span.release, &release);
+    }
+    for segment in &mut batch.segments {
+        fill(&mut segment.environment, &environment);
+        fill(&mut segment.release, &release);
+    }
+}
+
 /// Parses a `span` item. `Err` only when the item as a whole cannot be read (not JSON,
 /// no `items` list); single spans are refused in [`ParsedSpans::refused`].
 pub fn parse_span_item(bytes: &[u8], scrubber: &Scrubber) -> Result<ParsedSpans, EventError> {
@@ -484,6 +519,36 @@ mod tests {
         .unwrap();
         let env = Envelope::parse(&body).unwrap();
         env.items[0].payload.to_vec()
+    }
+
+    #[test]
+    fn spans_without_environment_or_release_take_the_envelopes_trace_context() {
+        let body = concat!(
+            r#"{"trace":{"trace_id":"be5c3d573f004f258edd10155d5c12b0","environment":"staging","release":"shop@2.0"}}"#,
+            "\n",
+            r#"{"type":"span","content_type":"application/vnd.sentry.items.span.v2+json"}"#,
+            "\n",
+            r#"{"version":2,"items":[{"trace_id":"be5c3d573f004f258edd10155d5c12b0","span_id":"b4bdfd7154d39b05","name":"GET /cart","status":"ok","is_segment":true,"start_timestamp":1795333783.0,"end_timestamp":1795333783.5,"attributes":{"sentry.op":{"value":"http.server","type":"string"}}},"#,
+            r#"{"trace_id":"be5c3d573f004f258edd10155d5c12b0","span_id":"8e93f489e294be30","parent_span_id":"b4bdfd7154d39b05","name":"SELECT 1","status":"ok","is_segment":false,"start_timestamp":1795333783.1,"end_timestamp":1795333783.2,"attributes":{"sentry.environment":{"value":"production","type":"string"}}}]}"#,
+            "\n"
+        );
+        let env = Envelope::parse(body.as_bytes()).unwrap();
+        let p = crate::sentry::process_envelope(
+            &env,
+            &Scrubber::default(),
+            Default::default(),
+            Utc::now(),
+        );
+        assert!(p.invalid.is_empty(), "{:?}", p.invalid);
+        let Some(pharos_model::sentry::Record::Spans(batch)) = p.records.first() else {
+            panic!("{:?}", p.records);
+        };
+        let segment = &batch.segments[0];
+        assert_eq!(segment.environment.as_deref(), Some("staging"));
+        assert_eq!(segment.release.as_deref(), Some("shop@2.0"));
+        // A span's own attribute wins over the trace's.
+        assert_eq!(batch.spans[1].environment.as_deref(), Some("production"));
+        assert_eq!(batch.spans[1].release.as_deref(), Some("shop@2.0"));
     }
 
     #[test]
