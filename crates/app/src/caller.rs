@@ -131,8 +131,15 @@ mod tests {
         assert!(!Caller::Anonymous.is_signed_in());
         assert!(!Caller::ProjectKey { project: 1 }.allows(Permission::Read));
         assert!(Caller::Admin.is_admin());
-        assert_eq!(viewer.actor_naming(Some("mallory")), "v", "a person is themselves");
-        assert_eq!(shipper.actor_naming(Some("alice")), "alice (via token shipper)");
+        assert_eq!(
+            viewer.actor_naming(Some("mallory")),
+            "v",
+            "a person is themselves"
+        );
+        assert_eq!(
+            shipper.actor_naming(Some("alice")),
+            "alice (via token shipper)"
+        );
         assert_eq!(shipper.actor_naming(Some("  ")), "token shipper");
         assert_eq!(Caller::Admin.actor_naming(None), "admin");
     }

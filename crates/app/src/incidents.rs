@@ -179,7 +179,10 @@ impl App {
         by: Option<&str>,
     ) -> Result<IncidentRecord, AppError> {
         caller.require(Permission::Edit, "change incidents")?;
-        Ok(self.incidents.acknowledge(id, &caller.actor_naming(by)).await?)
+        Ok(self
+            .incidents
+            .acknowledge(id, &caller.actor_naming(by))
+            .await?)
     }
 
     pub async fn resolve_incident(

@@ -9,7 +9,6 @@ use pharos_web::permissions::{Need, ROUTES};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-
 /// A concrete path for a route pattern (`/api/v1/monitors/{id}` → `/api/v1/monitors/x1`).
 fn concrete(pattern: &str) -> String {
     pattern
@@ -52,7 +51,8 @@ fn post_actions(html: &str) -> Vec<String> {
 fn viewer_may_post(path: &str) -> bool {
     let path = path.split('?').next().unwrap_or(path);
     let matches = |template: &str| {
-        let (a, b): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), path.split('/').collect());
         a.len() == b.len()
             && a.iter()
                 .zip(&b)
@@ -60,7 +60,9 @@ fn viewer_may_post(path: &str) -> bool {
     };
     ROUTES
         .iter()
-        .filter(|r| matches(r.path) && (r.methods == "*" || r.methods.split(' ').any(|m| m == "POST")))
+        .filter(|r| {
+            matches(r.path) && (r.methods == "*" || r.methods.split(' ').any(|m| m == "POST"))
+        })
         .all(|r| !matches!(r.need, Need::Granted(p) if p != Permission::Read))
 }
 
@@ -75,7 +77,6 @@ async fn create_token(p: &Pharos, name: &str, scopes: &[&str]) -> String {
     assert_eq!(code, StatusCode::CREATED, "{body}");
     body["secret"].as_str().unwrap().to_string()
 }
-
 
 #[tokio::test]
 async fn a_logs_token_pushes_logs_and_nothing_else() {
@@ -341,7 +342,6 @@ async fn sign_ins_are_rate_limited_and_users_added_from_the_command_line() {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
 }
-
 
 fn chrono_now_ns() -> u128 {
     std::time::SystemTime::now()

@@ -247,7 +247,10 @@ async fn escalation_ack_link_restart_and_resolution() {
         .await
         .unwrap();
     assert!(page.contains("Add note"), "{page}");
-    assert!(!page.contains("name=\"by\""), "a person is not asked their name: {page}");
+    assert!(
+        !page.contains("name=\"by\""),
+        "a person is not asked their name: {page}"
+    );
     let r = no_redirects()
         .post(format!("{}/api/v1/incidents/{id}/notes", pharos.url))
         .header("cookie", &cookie)

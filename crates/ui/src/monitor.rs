@@ -43,7 +43,12 @@ pub async fn page(
         .with_store(move |s| s.alerts_with_label("monitor", id2.as_str(), 20))
         .await
         .unwrap_or_default();
-    let body = body(&d, &alerts, signed_in, may_post(&caller, "/monitors/{id}/pause"));
+    let body = body(
+        &d,
+        &alerts,
+        signed_in,
+        may_post(&caller, "/monitors/{id}/pause"),
+    );
     layout::page(&d.summary.name, Nav::None, signed_in, body).into_response()
 }
 

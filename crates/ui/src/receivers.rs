@@ -30,7 +30,13 @@ pub async fn page(
         Ok(s) => s,
         Err(r) => return r,
     };
-    render(&state, signed_in, may_post(&caller, "/receivers/{name}/test"), None).await
+    render(
+        &state,
+        signed_in,
+        may_post(&caller, "/receivers/{name}/test"),
+        None,
+    )
+    .await
 }
 
 /// What the last test showed: the answer, or why it could not be sent.

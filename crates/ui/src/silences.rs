@@ -16,8 +16,8 @@ use pharos_store::{SilenceMatcher, SilenceRecord};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{guard, may_post};
 use super::layout::{self, Nav, ago};
+use super::{guard, may_post};
 use pharos_web::SharedState;
 
 #[derive(Deserialize, Default)]

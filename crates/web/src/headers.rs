@@ -39,15 +39,16 @@ mod tests {
 
     #[tokio::test]
     async fn every_answer_carries_the_headers() {
-        let app = Router::new()
-            .route("/", get(|| async { "page" }))
-            .layer(axum::middleware::from_fn(
-                |req: axum::extract::Request, next: axum::middleware::Next| async move {
-                    let mut response = next.run(req).await;
-                    super::add(response.headers_mut());
-                    response
-                },
-            ));
+        let app =
+            Router::new()
+                .route("/", get(|| async { "page" }))
+                .layer(axum::middleware::from_fn(
+                    |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                        let mut response = next.run(req).await;
+                        super::add(response.headers_mut());
+                        response
+                    },
+                ));
         for path in ["/", "/missing"] {
             let r = app
                 .clone()

@@ -574,7 +574,11 @@ pub async fn sign_in(p: &Pharos, name: &str, password: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "sign-in of {name}");
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "sign-in of {name}"
+    );
     let cookie = r
         .headers()
         .get("set-cookie")

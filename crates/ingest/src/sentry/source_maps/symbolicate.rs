@@ -274,7 +274,8 @@ fn map_frame(frame: &mut Value, parsed: &ParsedMap) -> Result<(), String> {
             .map(Value::String)
             .collect();
         // A map may name any line, up to u32::MAX (found by fuzzing).
-        let post: Vec<Value> = (src_line.saturating_add(1)..=src_line.saturating_add(CONTEXT_LINES))
+        let post: Vec<Value> = (src_line.saturating_add(1)
+            ..=src_line.saturating_add(CONTEXT_LINES))
             .filter_map(text)
             .map(Value::String)
             .collect();
@@ -497,12 +498,7 @@ mod tests {
             "~/a.js.map",
         )
         .unwrap();
-        let maps = Maps(
-            [
-                ("https://x/a.js".to_string(), Ok(Some(Arc::new(parsed)))),
-            ]
-            .into(),
-        );
+        let maps = Maps([("https://x/a.js".to_string(), Ok(Some(Arc::new(parsed))))].into());
         let mut e = json!({
             "platform": "javascript",
             "exception": {"values": [{"type": "Error", "stacktrace": {"frames": [
