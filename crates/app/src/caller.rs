@@ -53,6 +53,12 @@ impl Caller {
         )
     }
 
+    /// True for a person signed in with their own name: they act as themselves, so pages
+    /// do not ask who they are and a name in a request does not speak for them.
+    pub fn is_person(&self) -> bool {
+        matches!(self, Caller::User { .. })
+    }
+
     /// Allows what needs `p`; `what` names the operation in the refusal ("change silences").
     pub fn require(&self, p: Permission, what: &str) -> Result<(), AppError> {
         if self.allows(p) {

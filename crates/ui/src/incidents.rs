@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::{Markup, PreEscaped, html};
 use pharos_app::{AppError, Caller};
-use pharos_model::access::Permission;
 use pharos_model::{Alert, AlertState};
 use pharos_notify::incidents::postmortem::human_duration;
 use pharos_notify::incidents::{IncidentDetail, Runbook, TimelineEntry};
@@ -19,7 +18,7 @@ use pharos_store::{IncidentRecord, IncidentState};
 use serde::Deserialize;
 
 use super::layout::{self, Nav, ago};
-use super::{error_page, guard};
+use super::{error_page, guard, may_post};
 use pharos_app::incidents::ListParams;
 use pharos_web::SharedState;
 
@@ -199,8 +198,8 @@ struct Acting {
 impl Acting {
     fn of(caller: &Caller) -> Acting {
         Acting {
-            may_change: caller.allows(Permission::Edit),
-            asks_name: !matches!(caller, Caller::User { .. }),
+            may_change: may_post(caller, "/incidents/{id}/ack"),
+            asks_name: !caller.is_person(),
         }
     }
 }

@@ -79,7 +79,7 @@ fn render(
     let may_create = may_post(caller, "/silences");
     let may_expire = may_post(caller, "/silences/{id}/expire");
     // A person signed in is the author; a token's holder says who they are.
-    let asks_author = !matches!(caller, Caller::User { .. });
+    let asks_author = !caller.is_person();
     let (now, silences) = state.silences();
     let of = |want: SilenceState| -> Vec<&Silence> {
         let mut v: Vec<&Silence> = silences.iter().filter(|s| s.state(now) == want).collect();
