@@ -139,6 +139,8 @@ def logs():
         put("loki_push", p.read_bytes())
     for p in sorted(d.glob("otlp-*")):
         put("otlp_logs", p.read_bytes())
+    for p in sorted((FIX / "traces").glob("otlp-*")):
+        put("otlp_traces", p.read_bytes())
     for p in sorted(d.glob("syslog-*.txt")):
         data = p.read_bytes()
         if "tcp" in p.name:

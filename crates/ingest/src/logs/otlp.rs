@@ -3,24 +3,23 @@
 //! → host, the instrumentation scope → logger, as the Python SDK names a scope after its
 //! `logging` logger), and the answer a sender expects, with `partialSuccess` when records
 //! were refused. The message types are declared by hand with prost's derive, field numbers
-//! as in `opentelemetry/proto/logs/v1/logs.proto` and `common/v1/common.proto`. Both
-//! encodings become the same prost structs, so one path turns records into entries.
+//! as in `opentelemetry/proto/logs/v1/logs.proto`; what every signal shares is in
+//! `crate::otlp`. Both encodings become the same prost structs, so one path turns records
+//! into entries.
 
 use chrono::{DateTime, Utc};
 use pharos_model::{DecodedLogs, LogEntry, LogLevel, LogSource, RejectedLine};
 use serde_json::{Map, Value};
 
 use super::line;
+pub use crate::otlp::{AnyValue, DecodeError, Resource};
+use crate::otlp::{
+    InstrumentationScope, KeyValue, any_value, json_any_value, json_id, json_key_values, json_u64,
+    list, plain_value, str_field,
+};
 
-/// A request the decoder could not read at all; a bad record inside a readable request
-/// is a [`RejectedLine`] instead.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("body is not an OTLP logs request in JSON: {0}")]
-    Json(String),
-    #[error("body is not an OTLP logs request in protobuf: {0}")]
-    Protobuf(#[from] prost::DecodeError),
-}
+/// What a [`DecodeError`] calls this signal.
+const SIGNAL: &str = "logs";
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ExportLogsServiceRequest {
@@ -37,25 +36,11 @@ pub struct ResourceLogs {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Resource {
-    #[prost(message, repeated, tag = "1")]
-    pub attributes: Vec<KeyValue>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
 pub struct ScopeLogs {
     #[prost(message, optional, tag = "1")]
     pub scope: Option<InstrumentationScope>,
     #[prost(message, repeated, tag = "2")]
     pub log_records: Vec<LogRecord>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct InstrumentationScope {
-    #[prost(string, tag = "1")]
-    pub name: String,
-    #[prost(string, tag = "2")]
-    pub version: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -82,71 +67,14 @@ pub struct LogRecord {
     pub event_name: String,
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct KeyValue {
-    #[prost(string, tag = "1")]
-    pub key: String,
-    #[prost(message, optional, tag = "2")]
-    pub value: Option<AnyValue>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct AnyValue {
-    #[prost(oneof = "any_value::Value", tags = "1, 2, 3, 4, 5, 6, 7")]
-    pub value: Option<any_value::Value>,
-}
-
-pub mod any_value {
-    #[derive(Clone, PartialEq, prost::Oneof)]
-    pub enum Value {
-        /// Declared as bytes, not string, so that one record of invalid UTF-8 is kept
-        /// (lossily) instead of failing the whole request as prost's string check would.
-        #[prost(bytes = "vec", tag = "1")]
-        StringValue(Vec<u8>),
-        #[prost(bool, tag = "2")]
-        BoolValue(bool),
-        #[prost(int64, tag = "3")]
-        IntValue(i64),
-        #[prost(double, tag = "4")]
-        DoubleValue(f64),
-        #[prost(message, tag = "5")]
-        ArrayValue(super::ArrayValue),
-        #[prost(message, tag = "6")]
-        KvlistValue(super::KeyValueList),
-        #[prost(bytes = "vec", tag = "7")]
-        BytesValue(Vec<u8>),
-    }
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ArrayValue {
-    #[prost(message, repeated, tag = "1")]
-    pub values: Vec<AnyValue>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct KeyValueList {
-    #[prost(message, repeated, tag = "1")]
-    pub values: Vec<KeyValue>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ExportLogsServiceResponse {
-    #[prost(message, optional, tag = "1")]
-    pub partial_success: Option<ExportLogsPartialSuccess>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ExportLogsPartialSuccess {
-    #[prost(int64, tag = "1")]
-    pub rejected_log_records: i64,
-    #[prost(string, tag = "2")]
-    pub error_message: String,
-}
-
 /// Decodes a protobuf `ExportLogsServiceRequest` (already decompressed).
 pub fn decode_protobuf(body: &[u8], received: DateTime<Utc>) -> Result<DecodedLogs, DecodeError> {
-    let req = <ExportLogsServiceRequest as prost::Message>::decode(body)?;
+    let req = <ExportLogsServiceRequest as prost::Message>::decode(body).map_err(|source| {
+        DecodeError::Protobuf {
+            signal: SIGNAL,
+            source,
+        }
+    })?;
     let mut out = DecodedLogs::default();
     for (i, rl) in req.resource_logs.into_iter().enumerate() {
         let resource = rl.resource.map(|r| r.attributes).unwrap_or_default();
@@ -166,15 +94,26 @@ pub fn decode_protobuf(body: &[u8], received: DateTime<Utc>) -> Result<DecodedLo
 /// Decodes an OTLP/JSON request: proto3's JSON mapping with lowerCamelCase names, 64-bit
 /// integers as strings or numbers, enums as numbers, trace and span ids as hex.
 pub fn decode_json(body: &[u8], received: DateTime<Utc>) -> Result<DecodedLogs, DecodeError> {
-    let root: Value = serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let root: Value = serde_json::from_slice(body).map_err(|e| DecodeError::Json {
+        signal: SIGNAL,
+        reason: e.to_string(),
+    })?;
     let Value::Object(mut root) = root else {
-        return Err(DecodeError::Json("not a JSON object".into()));
+        return Err(DecodeError::Json {
+            signal: SIGNAL,
+            reason: "not a JSON object".into(),
+        });
     };
     let resource_logs = match root.remove("resourceLogs") {
         Some(Value::Array(rls)) => rls,
         // An empty export is `{}` in proto3's JSON.
         None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(DecodeError::Json("\"resourceLogs\" is not a list".into())),
+        Some(_) => {
+            return Err(DecodeError::Json {
+                signal: SIGNAL,
+                reason: "\"resourceLogs\" is not a list".into(),
+            });
+        }
     };
     let mut out = DecodedLogs::default();
     for (i, rl) in resource_logs.iter().enumerate() {
@@ -222,47 +161,13 @@ fn push(out: &mut DecodedLogs, position: String, entry: Result<LogEntry, String>
     }
 }
 
-fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-fn str_field(v: &Value, key: &str) -> String {
-    v.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 fn json_record(v: &Value) -> Result<LogRecord, String> {
     if !v.is_object() {
         return Err("log record is not an object".into());
     }
-    let u64_field = |key: &str| -> Result<u64, String> {
-        match v.get(key) {
-            None | Some(Value::Null) => Ok(0),
-            Some(Value::String(s)) => s
-                .parse()
-                .map_err(|_| format!("{key} {s:?} is not a number of nanoseconds")),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| format!("{key} {n} is not a number of nanoseconds")),
-            Some(other) => Err(format!("{key} {other} is not a number of nanoseconds")),
-        }
-    };
-    let hex_field = |key: &str, len: usize| -> Result<Vec<u8>, String> {
-        match v.get(key).and_then(Value::as_str) {
-            None | Some("") => Ok(Vec::new()),
-            Some(s) => hex::decode(s)
-                .ok()
-                .filter(|b| b.len() == len)
-                .ok_or_else(|| format!("{key} {s:?} is not {} hex digits", len * 2)),
-        }
-    };
     Ok(LogRecord {
-        time_unix_nano: u64_field("timeUnixNano")?,
-        observed_time_unix_nano: u64_field("observedTimeUnixNano")?,
+        time_unix_nano: json_u64(v, "timeUnixNano")?,
+        observed_time_unix_nano: json_u64(v, "observedTimeUnixNano")?,
         severity_number: v
             .get("severityNumber")
             .and_then(Value::as_i64)
@@ -272,53 +177,10 @@ fn json_record(v: &Value) -> Result<LogRecord, String> {
         body: v.get("body").map(json_any_value),
         attributes: v.get("attributes").map(json_key_values).unwrap_or_default(),
         flags: 0,
-        trace_id: hex_field("traceId", 16)?,
-        span_id: hex_field("spanId", 8)?,
+        trace_id: json_id(v, "traceId", 16)?,
+        span_id: json_id(v, "spanId", 8)?,
         event_name: str_field(v, "eventName"),
     })
-}
-
-fn json_key_values(v: &Value) -> Vec<KeyValue> {
-    v.as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|kv| {
-            Some(KeyValue {
-                key: kv.get("key")?.as_str()?.to_string(),
-                value: kv.get("value").map(json_any_value),
-            })
-        })
-        .collect()
-}
-
-/// A value of an unexpected shape is kept as its JSON text rather than dropped.
-fn json_any_value(v: &Value) -> AnyValue {
-    use any_value::Value as V;
-    let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
-        return AnyValue { value: None };
-    };
-    let value = match (kind.as_str(), inner) {
-        ("stringValue", Value::String(s)) => V::StringValue(s.clone().into_bytes()),
-        ("boolValue", Value::Bool(b)) => V::BoolValue(*b),
-        ("intValue", Value::String(s)) if s.parse::<i64>().is_ok() => {
-            V::IntValue(s.parse().unwrap_or_default())
-        }
-        ("intValue", Value::Number(n)) if n.is_i64() => V::IntValue(n.as_i64().unwrap_or_default()),
-        ("doubleValue", Value::Number(n)) => V::DoubleValue(n.as_f64().unwrap_or_default()),
-        ("arrayValue", a) => V::ArrayValue(ArrayValue {
-            values: list(a, "values").iter().map(json_any_value).collect(),
-        }),
-        ("kvlistValue", kv) => V::KvlistValue(KeyValueList {
-            values: kv.get("values").map(json_key_values).unwrap_or_default(),
-        }),
-        // Bytes are base64 in proto3's JSON; kept as that text.
-        (_, other) => V::StringValue(match other {
-            Value::String(s) => s.clone().into_bytes(),
-            other => other.to_string().into_bytes(),
-        }),
-    };
-    AnyValue { value: Some(value) }
 }
 
 /// One record with its resource's and scope's context.
@@ -421,74 +283,23 @@ fn to_entry(
     Ok(entry)
 }
 
-/// An attribute's value as plain JSON: a kvlist becomes an object, bytes become hex.
-fn plain_value(v: &AnyValue) -> Value {
-    use any_value::Value as V;
-    match &v.value {
-        None => Value::Null,
-        Some(V::StringValue(b)) => Value::String(String::from_utf8_lossy(b).into_owned()),
-        Some(V::BoolValue(b)) => Value::Bool(*b),
-        Some(V::IntValue(i)) => Value::from(*i),
-        Some(V::DoubleValue(f)) => Value::from(*f),
-        Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(plain_value).collect()),
-        Some(V::KvlistValue(kvs)) => Value::Object(
-            kvs.values
-                .iter()
-                .map(|kv| {
-                    let v = kv.value.as_ref().map_or(Value::Null, plain_value);
-                    (kv.key.clone(), v)
-                })
-                .collect(),
-        ),
-        Some(V::BytesValue(b)) => Value::String(hex::encode(b)),
-    }
-}
-
-/// How many refusals the answer's `errorMessage` spells out.
-const REASONS_IN_ANSWER: usize = 5;
-
-/// The answer's partial success, or `None` when every record was taken (the spec asks
-/// that the field then be left unset).
-/// A resource or scope group that was not an object counts as one refused record: how
-/// many records it held cannot be known.
-fn partial_success(rejected: &[RejectedLine]) -> Option<ExportLogsPartialSuccess> {
-    if rejected.is_empty() {
-        return None;
-    }
-    let mut message: Vec<String> = rejected
-        .iter()
-        .take(REASONS_IN_ANSWER)
-        .map(|r| format!("{}: {}", r.position, r.reason))
-        .collect();
-    if rejected.len() > REASONS_IN_ANSWER {
-        message.push(format!("and {} more", rejected.len() - REASONS_IN_ANSWER));
-    }
-    Some(ExportLogsPartialSuccess {
-        rejected_log_records: rejected.len() as i64,
-        error_message: message.join("; "),
-    })
+fn partial_success(rejected: &[RejectedLine]) -> Option<crate::otlp::PartialSuccess> {
+    crate::otlp::partial_success(
+        rejected
+            .iter()
+            .map(|r| (r.position.as_str(), r.reason.as_str())),
+    )
 }
 
 /// The JSON body of a successful export: `{}`, or
-/// `{"partialSuccess":{"rejectedLogRecords":"N","errorMessage":"…"}}` (int64 as a string,
-/// as proto3's JSON writes it).
+/// `{"partialSuccess":{"rejectedLogRecords":"N","errorMessage":"…"}}`.
 pub fn response_json(rejected: &[RejectedLine]) -> Value {
-    match partial_success(rejected) {
-        None => Value::Object(Map::new()),
-        Some(p) => serde_json::json!({
-            "partialSuccess": {
-                "rejectedLogRecords": p.rejected_log_records.to_string(),
-                "errorMessage": p.error_message,
-            }
-        }),
-    }
+    crate::otlp::response_json(partial_success(rejected), "rejectedLogRecords")
 }
 
 /// The protobuf body of a successful export (`ExportLogsServiceResponse`).
 pub fn response_protobuf(rejected: &[RejectedLine]) -> Vec<u8> {
-    prost::Message::encode_to_vec(&ExportLogsServiceResponse {
-        partial_success: partial_success(rejected),
-    })
+    crate::otlp::response_protobuf(partial_success(rejected))
 }
 
 #[cfg(test)]
@@ -582,8 +393,8 @@ mod tests {
                 .contains("logRecords[1]: timeUnixNano \"soon\"")
         );
         let pb = response_protobuf(&out.rejected);
-        let decoded = <ExportLogsServiceResponse as prost::Message>::decode(&pb[..]).unwrap();
-        assert_eq!(decoded.partial_success.unwrap().rejected_log_records, 5);
+        let decoded = <crate::otlp::ExportResponse as prost::Message>::decode(&pb[..]).unwrap();
+        assert_eq!(decoded.partial_success.unwrap().rejected, 5);
         assert_eq!(response_json(&[]), serde_json::json!({}));
         assert!(response_protobuf(&[]).is_empty());
     }

@@ -25,7 +25,7 @@ pub const MAX_ATTRIBUTES: usize = 128;
 /// Longest string attribute value and span name kept, in bytes.
 pub const MAX_VALUE_BYTES: usize = 4096;
 /// Longest attribute key kept, in bytes; longer keys are dropped with their value.
-const MAX_KEY_BYTES: usize = 256;
+pub(crate) const MAX_KEY_BYTES: usize = 256;
 /// Elements of an array attribute kept.
 const MAX_ARRAY_ITEMS: usize = 64;
 /// A transaction's name is cut as a transaction event's is.
@@ -182,7 +182,7 @@ fn parse_span(item: WireSpan, scrubber: &Scrubber) -> Result<Span, String> {
 }
 
 /// The transaction a segment span stands for.
-fn segment_transaction(span: &Span) -> pharos_model::sentry::Transaction {
+pub(crate) fn segment_transaction(span: &Span) -> pharos_model::sentry::Transaction {
     let name = span
         .attributes
         .get("sentry.segment.name")
@@ -456,7 +456,7 @@ impl<'de> Deserialize<'de> for WireAttribute {
     }
 }
 
-fn bounded(v: Value) -> Value {
+pub(crate) fn bounded(v: Value) -> Value {
     match v {
         Value::String(s) if s.len() > MAX_VALUE_BYTES => {
             Value::String(truncate(&s, MAX_VALUE_BYTES))
@@ -502,7 +502,7 @@ fn optional_str<'a>(v: Option<&'a Value>, field: &str) -> Result<Option<&'a str>
     }
 }
 
-fn duration_ms(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
+pub(crate) fn duration_ms(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
     (end - start).num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0
 }
 
