@@ -656,6 +656,7 @@ pub fn permission_summary() -> Vec<(Permission, &'static str)> {
                     Permission::IngestMetrics => "Prometheus remote_write",
                     Permission::IngestAlerts => "post alerts to the Alertmanager API",
                     Permission::UploadSourceMaps => "upload JavaScript source maps with sentry-cli",
+                    Permission::IngestTraces => "push OpenTelemetry traces",
                 },
             )
         })

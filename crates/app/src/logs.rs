@@ -127,7 +127,8 @@ pub struct LogBody<'a> {
     pub body: &'a [u8],
 }
 
-/// The answer to an OTLP export: an `ExportLogsServiceResponse` in the request's encoding.
+/// The answer to an OTLP export (`ExportLogsServiceResponse`, `ExportTraceServiceResponse`)
+/// in the request's encoding.
 pub struct OtlpAnswer {
     pub protobuf: bool,
     pub body: Vec<u8>,

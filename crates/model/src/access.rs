@@ -26,10 +26,12 @@ pub enum Permission {
     IngestAlerts,
     /// Upload JavaScript source maps with `sentry-cli` (Sentry's `/api/0/` upload routes).
     UploadSourceMaps,
+    /// Push OpenTelemetry spans: OTLP `POST /v1/traces`.
+    IngestTraces,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::Read,
         Permission::Edit,
         Permission::Admin,
@@ -37,6 +39,7 @@ impl Permission {
         Permission::IngestMetrics,
         Permission::IngestAlerts,
         Permission::UploadSourceMaps,
+        Permission::IngestTraces,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Permission {
             Permission::IngestMetrics => "metrics ingest",
             Permission::IngestAlerts => "alerts ingest",
             Permission::UploadSourceMaps => "source maps upload",
+            Permission::IngestTraces => "traces ingest",
         }
     }
 }
@@ -116,6 +120,9 @@ pub enum Scope {
     /// Prometheus remote_write.
     #[serde(rename = "metrics:write")]
     MetricsWrite,
+    /// OTLP traces (`POST /v1/traces`); a service without a project gets one.
+    #[serde(rename = "traces:write")]
+    TracesWrite,
     /// Alertmanager API v2 `POST /api/v2/alerts` (a Prometheus sending its alerts).
     #[serde(rename = "alerts:write")]
     AlertsWrite,
@@ -131,9 +138,10 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::LogsWrite,
         Scope::MetricsWrite,
+        Scope::TracesWrite,
         Scope::AlertsWrite,
         Scope::SourceMapsWrite,
         Scope::Read,
@@ -146,6 +154,7 @@ impl Scope {
             Scope::Read => p == Permission::Read,
             Scope::LogsWrite => p == Permission::IngestLogs,
             Scope::MetricsWrite => p == Permission::IngestMetrics,
+            Scope::TracesWrite => p == Permission::IngestTraces,
             Scope::AlertsWrite => p == Permission::IngestAlerts,
             Scope::SourceMapsWrite => p == Permission::UploadSourceMaps,
         }
@@ -155,6 +164,7 @@ impl Scope {
         match self {
             Scope::LogsWrite => "logs:write",
             Scope::MetricsWrite => "metrics:write",
+            Scope::TracesWrite => "traces:write",
             Scope::AlertsWrite => "alerts:write",
             Scope::SourceMapsWrite => "sourcemaps:write",
             Scope::Read => "read",
@@ -166,6 +176,7 @@ impl Scope {
         match self {
             Scope::LogsWrite => "push logs (Loki push, OTLP, /api/v1/logs)",
             Scope::MetricsWrite => "Prometheus remote_write",
+            Scope::TracesWrite => "push OpenTelemetry traces (OTLP /v1/traces)",
             Scope::AlertsWrite => "post alerts (Alertmanager API v2)",
             Scope::SourceMapsWrite => "upload source maps (sentry-cli)",
             Scope::Read => "read everything (Grafana, the query APIs)",

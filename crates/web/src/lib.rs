@@ -11,6 +11,7 @@ pub mod headers;
 pub mod health;
 pub mod logs_api;
 pub mod metrics;
+pub mod otlp_traces;
 pub mod permissions;
 pub mod ping;
 pub mod prometheus_api;
@@ -87,7 +88,8 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
                 .post(ping::ping_action_post),
         );
 
-    // Sentry SDKs post here with the DSN's key, not the admin token.
+    // Sentry SDKs post here with the DSN's key, not the admin token (OTLP traces too, as
+    // sentry-sdk's OTLPIntegration sends them).
     let sentry_ingest = Router::new()
         .route(
             "/api/{project}/envelope/",
@@ -104,6 +106,14 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         .route(
             "/api/{project}/store",
             post(sentry::store).options(sentry::preflight),
+        )
+        .route(
+            "/api/{project}/integration/otlp/v1/traces/",
+            post(otlp_traces::project_export),
+        )
+        .route(
+            "/api/{project}/integration/otlp/v1/traces",
+            post(otlp_traces::project_export),
         )
         .layer(DefaultBodyLimit::max(sentry::MAX_BODY_BYTES));
     let user_feedback = Router::new()

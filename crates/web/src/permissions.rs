@@ -108,6 +108,8 @@ pub const ROUTES: &[RouteAccess] = &[
     open("*", "/api/{project}/envelope"),
     open("*", "/api/{project}/store/"),
     open("*", "/api/{project}/store"),
+    open("POST", "/api/{project}/integration/otlp/v1/traces/"),
+    open("POST", "/api/{project}/integration/otlp/v1/traces"),
     open("POST", "/api/0/projects/{org}/{project}/user-feedback/"),
     open("GET POST", "/ack/{token}"),
     admin("POST", "/-/reload"),
@@ -255,6 +257,7 @@ pub const ROUTES: &[RouteAccess] = &[
     // Logs
     ingest("POST", "/loki/api/v1/push", Permission::IngestLogs),
     ingest("POST", "/v1/logs", Permission::IngestLogs),
+    ingest("POST", "/v1/traces", Permission::IngestTraces),
     ingest("POST", "/api/v1/logs", Permission::IngestLogs),
     read("GET", "/api/v1/logs"),
     read("GET", "/api/v1/logs/counts"),

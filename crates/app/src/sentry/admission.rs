@@ -130,7 +130,7 @@ impl App {
 
     /// Decodes a body within [`super::MAX_BODY_BYTES`]. Plain bodies are only copied;
     /// compressed ones are decoded on a blocking thread once a decoding slot is free.
-    pub(super) async fn decode_sentry_body<B: AsRef<[u8]> + Send + 'static>(
+    pub(crate) async fn decode_sentry_body<B: AsRef<[u8]> + Send + 'static>(
         &self,
         encoding: Option<String>,
         raw: B,

@@ -96,6 +96,19 @@ impl Directory {
         }
     }
 
+    /// The project named `name`, in any case (OTLP exports name their service, not a
+    /// project id).
+    pub fn project_named(&self, name: &str) -> Option<ProjectInfo> {
+        self.projects
+            .values()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .cloned()
+    }
+
+    pub fn project_count(&self) -> usize {
+        self.projects.len()
+    }
+
     pub fn authenticate(&self, project: i64, key: Option<&str>) -> Result<ProjectInfo, AuthError> {
         let info = self
             .projects

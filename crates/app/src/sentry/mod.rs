@@ -45,6 +45,8 @@ pub struct ErrorIngest {
     pub decoding: DecodeSlots,
     /// Held while a check-in may create a monitor, so the per-project cap holds.
     pub check_in_monitors: tokio::sync::Mutex<()>,
+    /// Held while an OTLP export may create a service's project (`crate::traces`).
+    pub service_projects: tokio::sync::Mutex<()>,
     /// Uploaded JavaScript source maps and their cache (`crate::source_maps`).
     pub source_maps: crate::source_maps::SourceMaps,
 }
@@ -61,6 +63,7 @@ impl ErrorIngest {
             metrics,
             decoding: DecodeSlots::default(),
             check_in_monitors: tokio::sync::Mutex::new(()),
+            service_projects: tokio::sync::Mutex::new(()),
             source_maps: Default::default(),
         }
     }
@@ -294,7 +297,7 @@ impl App {
 
     /// Commits the records through the error store's writer, counts them and tells the
     /// alert evaluator about new and regressed issues.
-    async fn commit_records(
+    pub(crate) async fn commit_records(
         &self,
         info: &ProjectInfo,
         received: chrono::DateTime<Utc>,

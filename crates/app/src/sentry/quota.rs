@@ -146,7 +146,7 @@ impl Quota {
 }
 
 /// What the quota let through of an envelope's records.
-pub(super) struct Admitted {
+pub(crate) struct Admitted {
     pub kept: Vec<Record>,
     pub check_ins: Vec<CheckIn>,
     /// Each category refused at least once, with its retry time.
@@ -183,7 +183,7 @@ impl App {
     /// they drive monitors, not the error store.
     /// `body_bytes` is the decoded size of the request: what the disk budget is charged
     /// until the next measurement.
-    pub(super) async fn apply_quota(
+    pub(crate) async fn apply_quota(
         &self,
         info: &ProjectInfo,
         records: Vec<Record>,

@@ -217,9 +217,16 @@ fn alerting_routes() -> Router<SharedState> {
         .route("/api/v1/oncall/{name}", get(oncall::get_one))
 }
 
-/// Log ingest (Loki push, OTLP, `POST /api/v1/logs`), search, tail, log rules and traces.
+/// Log ingest (Loki push, OTLP, `POST /api/v1/logs`), search, tail, log rules, and traces
+/// (OTLP ingest and the trace lookup).
 fn log_routes() -> Router<SharedState> {
     Router::new()
+        .route(
+            "/v1/traces",
+            post(crate::otlp_traces::export).layer(axum::extract::DefaultBodyLimit::max(
+                crate::sentry::MAX_BODY_BYTES,
+            )),
+        )
         .route(
             "/loki/api/v1/push",
             post(logs_api::loki_push).layer(axum::extract::DefaultBodyLimit::max(
