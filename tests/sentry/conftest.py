@@ -29,6 +29,9 @@ PROJECT = 42
 # A project with a quota of one transaction a minute.
 LIMITED_KEY = "e2elimitedkey0123456789abcdef01"
 LIMITED_PROJECT = 43
+# The OpenTelemetry-instrumented service of the cross-service trace.
+OTEL_KEY = "e2eotelkey0123456789abcdef01234"
+OTEL_PROJECT = 44
 
 
 class SentryPharos(Pharos):
@@ -87,6 +90,9 @@ projects:
     keys: ["{LIMITED_KEY}"]
     limits:
       transactions_per_minute: 1
+  - id: {OTEL_PROJECT}
+    name: checkout
+    keys: ["{OTEL_KEY}"]
 """,
     )
     p.start()
