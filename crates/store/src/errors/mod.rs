@@ -361,6 +361,78 @@ mod tests {
         assert_eq!(errors.payload_bytes(p).unwrap(), 0);
     }
 
+    /// An OpenTelemetry span names its parent, not its segment: spans sent before or after
+    /// their segment, or before their own parent, still end in the segment's waterfall.
+    #[test]
+    fn otlp_spans_find_their_segment_across_exports() {
+        use pharos_ingest::otlp::traces::decode_json;
+        let (store, _dir) = crate::temp_store();
+        let p = project(&store);
+        let errors = store.errors();
+        let now = Utc::now();
+        let trace = "5b8efff798038103d269b633813fc60c";
+        let t0 = now.timestamp_nanos_opt().unwrap();
+        let span = |id: &str, parent: Option<&str>, start_ms: i64, kind: i64| {
+            let mut s = serde_json::json!({
+                "traceId": trace, "spanId": id, "name": format!("span {id}"), "kind": kind,
+                "startTimeUnixNano": (t0 + start_ms * 1_000_000).to_string(),
+                "endTimeUnixNano": (t0 + (start_ms + 5) * 1_000_000).to_string(),
+            });
+            if let Some(parent) = parent {
+                s["parentSpanId"] = parent.into();
+            }
+            s
+        };
+        let export = |spans: Vec<serde_json::Value>| {
+            let body = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]});
+            let mut decoded =
+                decode_json(body.to_string().as_bytes(), &Scrubber::default()).unwrap();
+            assert!(decoded.refused.is_empty());
+            let batch = std::mem::take(&mut decoded.services[0].batch);
+            errors
+                .ingest_now(IngestBatch::new(
+                    p,
+                    now,
+                    vec![Record::Spans(Box::new(batch))],
+                ))
+                .unwrap();
+        };
+        // A grandchild first; then the root; then the child between them; then a child of
+        // the root that names no parent known yet but the root.
+        export(vec![span(
+            "000000000000000c",
+            Some("000000000000000b"),
+            3,
+            1,
+        )]);
+        export(vec![span("000000000000000a", None, 0, 2)]);
+        export(vec![span(
+            "000000000000000b",
+            Some("000000000000000a"),
+            1,
+            1,
+        )]);
+        export(vec![span(
+            "000000000000000d",
+            Some("000000000000000a"),
+            4,
+            3,
+        )]);
+        let samples = errors
+            .slowest_transactions(p, "span 000000000000000a", now - Duration::days(1), 10)
+            .unwrap();
+        assert_eq!(samples.len(), 1);
+        let names: Vec<&str> = samples[0].spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "span 000000000000000b",
+                "span 000000000000000c",
+                "span 000000000000000d"
+            ]
+        );
+    }
+
     #[test]
     fn a_transaction_events_spans_go_to_the_span_store() {
         let (store, _dir) = crate::temp_store();

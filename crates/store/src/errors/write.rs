@@ -240,6 +240,7 @@ pub(crate) fn commit(c: &mut Connection, batches: &[IngestBatch]) -> Result<Vec<
                         insert_transaction(&tx, batch.project_id, received, t, blob, &mut out)?;
                     }
                     insert_spans(&tx, batch.project_id, received, spans, &mut out)?;
+                    link_segments(&tx, batch.project_id, spans)?;
                 }
                 Prepared::Sessions(list) => {
                     for s in list {
@@ -367,6 +368,64 @@ fn insert_spans(
             p.attributes,
             received
         ])?;
+    }
+    Ok(())
+}
+
+/// Links spans to their segment across batches, for spans that do not name it (an
+/// OpenTelemetry span knows only its parent): an exporter sends a long request's children
+/// before the request's own span has ended, and a child's parent may come after the
+/// child. A span without a segment takes its parent's; a span with one passes it down to
+/// the spans stored below it without one. Spans that name their segment (every Sentry
+/// SDK's) find no such spans, so for them this is one indexed look-up per trace.
+fn link_segments(tx: &Connection, project: i64, spans: &[PreparedSpan]) -> Result<()> {
+    let mut unlinked = tx.prepare_cached(
+        "SELECT 1 FROM spans WHERE trace_id = ?1 AND project_id = ?2 AND segment_id IS NULL AND is_segment = 0 LIMIT 1",
+    )?;
+    let mut segment_of = tx.prepare_cached(
+        "SELECT segment_id FROM spans WHERE trace_id = ?1 AND span_id = ?2 AND project_id = ?3 AND segment_id IS NOT NULL",
+    )?;
+    let mut set = tx.prepare_cached(
+        "UPDATE spans SET segment_id = ?4 WHERE trace_id = ?1 AND span_id = ?2 AND project_id = ?3 AND segment_id IS NULL",
+    )?;
+    // Depth-bounded, as the decoder's walk up the parents is.
+    let mut adopt = tx.prepare_cached(
+        "WITH RECURSIVE below(span_id, depth) AS (
+             SELECT ?2, 0
+             UNION SELECT s.span_id, below.depth + 1 FROM spans s JOIN below ON s.parent_span_id = below.span_id
+             WHERE s.trace_id = ?1 AND s.project_id = ?3 AND s.segment_id IS NULL AND s.is_segment = 0 AND below.depth < 128)
+         UPDATE spans SET segment_id = ?4
+         WHERE trace_id = ?1 AND project_id = ?3 AND segment_id IS NULL AND is_segment = 0
+           AND span_id IN (SELECT span_id FROM below)",
+    )?;
+    // Whether each trace of the batch has spans without a segment: linking only removes them.
+    let mut traces: Vec<(&str, bool)> = Vec::new();
+    for p in spans {
+        let s = &p.span;
+        let has_unlinked = match traces.iter().find(|(t, _)| *t == s.trace_id) {
+            Some((_, u)) => *u,
+            None => {
+                let u = unlinked.exists(params![s.trace_id, project])?;
+                traces.push((&s.trace_id, u));
+                u
+            }
+        };
+        if !has_unlinked {
+            continue;
+        }
+        let segment = match (&s.segment_id, &s.parent_span_id) {
+            (Some(segment), _) => segment.clone(),
+            (None, Some(parent)) => {
+                let found: Option<String> = segment_of
+                    .query_row(params![s.trace_id, parent, project], |r| r.get(0))
+                    .optional()?;
+                let Some(segment) = found else { continue };
+                set.execute(params![s.trace_id, s.span_id, project, segment])?;
+                segment
+            }
+            (None, None) => continue,
+        };
+        adopt.execute(params![s.trace_id, s.span_id, project, segment])?;
     }
     Ok(())
 }
