@@ -11,6 +11,10 @@ other (never both at once: 2 cores), from `wrk` over HTTP keep-alive (bench/span
      request's segment span and --children child spans (attributes as the SDK sends them,
      from crates/ingest/tests/fixtures/sentry/sdk3-001-span.envelope), a new trace id per
      request. Each envelope becomes one transaction row and 1 + children span rows.
+  3. otlp: the same request as the OpenTelemetry Python SDK exports it over OTLP/HTTP
+     (protobuf, to the project's /api/<id>/integration/otlp/v1/traces/): a server span and
+     --children database client spans with the SDK's resource and semantic-convention
+     attributes, a new trace id per request.
 
 Each phase: a warm-up, then --duration seconds measured. Pharos answers 200 only after the
 envelope's records are committed, so 200s per second are envelopes stored per second; the
@@ -51,6 +55,8 @@ ADMIN_TOKEN = "benchadmintoken0123456789"
 SENTRY_KEY = "benchkey0123456789abcdef01234567"
 PROJECT_ID = 1
 PLACEHOLDER = "TRACEIDTRACEIDTRACEIDTRACEIDTRAC"
+# A protobuf trace id is 16 raw bytes: this placeholder, replaced by 16 ASCII characters.
+OTLP_PLACEHOLDER = "OTLPTRACEID16BYT"
 
 
 def read_envelope(name: str) -> tuple[dict, list[tuple[dict, bytes]]]:
@@ -103,10 +109,81 @@ def span_body(children: int) -> bytes:
     return body.replace(trace.encode(), PLACEHOLDER.encode())
 
 
-def run_wrk(args, port: int, body_path: str, duration: float) -> dict:
+def pb_varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_field(number: int, wire: int, value) -> bytes:
+    key = pb_varint(number << 3 | wire)
+    if wire == 0:
+        return key + pb_varint(value)
+    if wire == 2:
+        return key + pb_varint(len(value)) + value
+    return key + value  # fixed64 / fixed32, already packed
+
+
+def pb_attr(key: str, value) -> bytes:
+    if isinstance(value, bool):
+        any_value = pb_field(2, 0, int(value))
+    elif isinstance(value, int):
+        any_value = pb_field(3, 0, value)
+    else:
+        any_value = pb_field(1, 2, str(value).encode())
+    return pb_field(1, 2, key.encode()) + pb_field(2, 2, any_value)
+
+
+def otlp_body(children: int) -> bytes:
+    """One ExportTraceServiceRequest as the OpenTelemetry Python SDK sends a Flask request
+    with `children` database spans; the trace id is OTLP_PLACEHOLDER (16 bytes)."""
+    import struct
+    trace = OTLP_PLACEHOLDER.encode()
+    start = 1_796_000_000_000_000_000
+
+    def span(span_id: int, parent: int | None, name: str, kind: int, t0: int, t1: int, attrs: dict) -> bytes:
+        out = pb_field(1, 2, trace) + pb_field(2, 2, struct.pack(">Q", span_id))
+        if parent is not None:
+            out += pb_field(4, 2, struct.pack(">Q", parent))
+        out += pb_field(5, 2, name.encode()) + pb_field(6, 0, kind)
+        out += pb_field(7, 1, struct.pack("<Q", t0)) + pb_field(8, 1, struct.pack("<Q", t1))
+        for k, v in attrs.items():
+            out += pb_field(9, 2, pb_attr(k, v))
+        out += pb_field(15, 2, b"") + pb_field(16, 5, struct.pack("<I", 0x100))
+        return out
+
+    segment_id = 0x5000000000000001
+    spans = [span(0xA000000000000000 + i, segment_id, f"SELECT * FROM orders WHERE id = %s -- {i}", 3,
+                  start + i * 400_000, start + i * 400_000 + 300_000,
+                  {"db.system.name": "postgresql", "db.namespace": "shop", "db.query.text":
+                   f"SELECT * FROM orders WHERE id = %s -- {i}", "server.address": "db.internal",
+                   "server.port": 5432}) for i in range(children)]
+    spans.append(span(segment_id, None, "GET /orders/{id}", 2, start, start + 12_000_000, {
+        "http.request.method": "GET", "url.scheme": "http", "url.path": "/orders/17", "url.query": "",
+        "server.address": "shop.internal", "server.port": 8000, "network.protocol.version": "1.1",
+        "user_agent.original": "python-requests/2.32.3", "client.address": "10.0.0.7", "http.route":
+        "/orders/<id>", "http.response.status_code": 200, "http.server.request.duration": 12}))
+    resource = b"".join(pb_field(1, 2, pb_attr(k, v)) for k, v in {
+        "telemetry.sdk.language": "python", "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": "1.45.2", "service.name": "shop", "service.version": "3.0",
+        "deployment.environment.name": "production", "host.name": "web-1",
+        "service.instance.id": "95bc7e59-0436-4c56-8ccd-d4ee17628184"}.items())
+    scope = pb_field(1, 2, b"opentelemetry.instrumentation.flask") + pb_field(2, 2, b"0.54b1")
+    scope_spans = pb_field(1, 2, scope) + b"".join(pb_field(2, 2, s) for s in spans)
+    resource_spans = pb_field(1, 2, resource) + pb_field(2, 2, scope_spans)
+    return pb_field(1, 2, resource_spans)
+
+
+def run_wrk(args, port: int, body_path: str, duration: float, kind: str = "envelope") -> dict:
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration:g}s", "--latency", "--timeout", "10s",
            "-s", os.path.join(HERE, "spans_load.lua"), f"http://127.0.0.1:{port}",
-           "--", body_path, f"127.0.0.1:{port}", str(PROJECT_ID), SENTRY_KEY, uuid.uuid4().hex[:8]]
+           "--", body_path, f"127.0.0.1:{port}", str(PROJECT_ID), SENTRY_KEY, uuid.uuid4().hex[:8], kind]
     t = time.monotonic()
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     wall = time.monotonic() - t
@@ -133,15 +210,16 @@ def counters(port: int) -> dict:
 
 
 def phase(args, port: int, pid: int, name: str, body_path: str, rows_per_envelope: int) -> dict:
+    kind = "otlp" if name == "otlp" else "envelope"
     log(f"{name}: warm-up {args.warmup}s")
-    run_wrk(args, port, body_path, args.warmup)
+    run_wrk(args, port, body_path, args.warmup, kind)
     time.sleep(1)
     before = counters(port)
     sampler = Sampler(pid)
     sampler.start()
     t0 = time.monotonic()
     log(f"{name}: measuring {args.duration}s")
-    w = run_wrk(args, port, body_path, args.duration)
+    w = run_wrk(args, port, body_path, args.duration, kind)
     t1 = time.monotonic()
     sampler.stop()
     time.sleep(1)
@@ -183,7 +261,8 @@ def main() -> None:
     with open(cfg, "w") as f:
         f.write(f"projects:\n  - id: {PROJECT_ID}\n    name: bench\n    keys: [\"{SENTRY_KEY}\"]\n    rate_limit: 0\n"
                 "    limits:\n      transactions_per_minute: 0\n      disk_budget_mb: 0\n")
-    bodies = {"events": (event_body(), 1), "spans": (span_body(args.children), args.children + 1)}
+    bodies = {"events": (event_body(), 1), "spans": (span_body(args.children), args.children + 1),
+              "otlp": (otlp_body(args.children), args.children + 1)}
     paths = {}
     for name, (body, _) in bodies.items():
         paths[name] = os.path.join(work, f"{name}.envelope")
@@ -197,7 +276,7 @@ def main() -> None:
     results = []
     try:
         wait_ready(port, "/health/live", None, p)
-        for name in ("events", "spans"):
+        for name in ("events", "spans", "otlp"):
             body, rows = bodies[name]
             r = phase(args, port, p.pid, name, paths[name], rows)
             r["body_bytes"] = len(body)
@@ -220,8 +299,10 @@ def main() -> None:
               f"{r['items_stored']:.0f} | {r['refused']:.0f} | {f(r['p50_ms'], '.2f')} ms | {f(r['p99_ms'], '.2f')} ms | "
               f"{f(r['cpu_cores'], '.2f')} | {f(r['cpu_ms_per_1000_envelopes'])} | {f(r['cpu_ms_per_1000_rows'])} | "
               f"{f(r['rss_mib_max'])} MiB |")
-    if len(results) == 2 and results[0]["envelopes_per_s"]:
-        print(f"\nspan envelopes / event envelopes per second: {results[1]['envelopes_per_s'] / results[0]['envelopes_per_s']:.2f}x")
+    if len(results) == 3 and results[0]["envelopes_per_s"]:
+        events = results[0]["envelopes_per_s"]
+        print(f"\nspan envelopes / event envelopes per second: {results[1]['envelopes_per_s'] / events:.2f}x")
+        print(f"OTLP exports / event envelopes per second: {results[2]['envelopes_per_s'] / events:.2f}x")
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(results, f, indent=1)
