@@ -38,6 +38,9 @@ pub struct ProjectView {
     pub source: ProjectSource,
     /// The DSN of the first active key.
     pub dsn: Option<String>,
+    /// Where an OpenTelemetry exporter sends this project's spans (OTLP/HTTP), with a key in
+    /// `X-Sentry-Auth: sentry sentry_key=<key>`.
+    pub otlp_traces_endpoint: String,
     pub keys: Vec<KeyView>,
     #[serde(flatten)]
     pub settings: ProjectSettings,
@@ -87,6 +90,11 @@ impl ProjectView {
             })
             .collect();
         ProjectView {
+            otlp_traces_endpoint: format!(
+                "{}/api/{}/integration/otlp/v1/traces/",
+                external_url.trim_end_matches('/'),
+                p.id
+            ),
             id: p.id,
             name: p.name,
             platform: p.platform,

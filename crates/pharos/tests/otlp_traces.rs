@@ -97,9 +97,32 @@ async fn otlp_spans_from_the_python_sdk_and_a_collector_join_the_span_store() {
     let p = Pharos::start(&dir, Some(&config())).await;
     let c = client();
 
-    // sentry-sdk's OTLPIntegration: protobuf to the DSN's OTLP endpoint, key in X-Sentry-Auth.
+    // sentry-sdk's OTLPIntegration: protobuf to the DSN's OTLP endpoint, key in X-Sentry-Auth;
+    // the project's answer and page name that endpoint.
+    let endpoint = p.get("/api/v1/projects/7").await["otlp_traces_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        endpoint,
+        format!("{}/api/7/integration/otlp/v1/traces/", p.url)
+    );
+    let page = c
+        .get(format!("{}/projects/7", p.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={endpoint}")),
+        "{page}"
+    );
+    assert!(page.contains(&format!("sentry_key={KEY}")));
     let r = c
-        .post(format!("{}/api/7/integration/otlp/v1/traces/", p.url))
+        .post(&endpoint)
         .header("content-type", "application/x-protobuf")
         .header(
             "X-Sentry-Auth",

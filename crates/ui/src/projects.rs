@@ -120,6 +120,12 @@ fn project_body(
         @if let Some(dsn) = &p.dsn {
             div.dsn { span.label { "DSN" } code #dsn { (dsn) } }
             pre { code { "import sentry_sdk\n\nsentry_sdk.init(\n    dsn=\"" (dsn) "\",\n    environment=\"production\",\n    release=\"myapp@1.0.0\",\n    traces_sample_rate=1.0,\n)" } }
+            @if let Some(key) = p.keys.iter().find(|k| k.revoked_at.is_none()) {
+                p.small { "A service instrumented with OpenTelemetry sends its spans here over OTLP/HTTP "
+                    "(or, with a " code { "traces:write" } " token, to " code { "/v1/traces" } ", one project per "
+                    code { "service.name" } "):" }
+                pre #otlp { code { "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=" (p.otlp_traces_endpoint) "\nOTEL_EXPORTER_OTLP_TRACES_HEADERS=x-sentry-auth=sentry%20sentry_key=" (key.public_key) } }
+            }
         }
         h2 { "Keys" }
         (keys(p, may_change))
