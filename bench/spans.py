@@ -145,7 +145,7 @@ def otlp_body(children: int) -> bytes:
     with `children` database spans; the trace id is OTLP_PLACEHOLDER (16 bytes)."""
     import struct
     trace = OTLP_PLACEHOLDER.encode()
-    start = 1_796_000_000_000_000_000
+    start = time.time_ns()
 
     def span(span_id: int, parent: int | None, name: str, kind: int, t0: int, t1: int, attrs: dict) -> bytes:
         out = pb_field(1, 2, trace) + pb_field(2, 2, struct.pack(">Q", span_id))
@@ -281,7 +281,7 @@ def main() -> None:
             r = phase(args, port, p.pid, name, paths[name], rows)
             r["body_bytes"] = len(body)
             results.append(r)
-        tx = get_json(port, f"/api/v1/transactions?project={PROJECT_ID}&period=1h",
+        tx = get_json(port, f"/api/v1/transactions?project={PROJECT_ID}&period=90d",
                       headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})["transactions"]
         log(f"transactions stored: {sum(t['count'] for t in tx)}")
     finally:
