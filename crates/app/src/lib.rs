@@ -30,13 +30,13 @@ pub mod maintenance;
 pub mod metrics_store;
 pub mod monitors;
 pub mod oidc;
+pub mod otlp_traces;
 pub mod projects;
 pub mod receivers;
 pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
 pub mod source_maps;
-pub mod traces;
 pub mod triage;
 
 use std::future::Future;

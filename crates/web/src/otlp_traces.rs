@@ -3,7 +3,7 @@
 //! `POST /api/<project>/integration/otlp/v1/traces` with the DSN's key (what sentry-sdk's
 //! `OTLPIntegration` sends). The answer is an `ExportTraceServiceResponse` in the request's
 //! encoding, refused spans reported as a partial success; 429 and 503 carry `Retry-After`,
-//! which the OTLP exporters honour. The work is in `pharos_app::traces`.
+//! which the OTLP exporters honour. The work is in `pharos_app::otlp_traces`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::{IntoResponse, Response};
 use pharos_app::AppError;
 use pharos_app::logs::OtlpAnswer;
-use pharos_app::traces::OtlpExport;
+use pharos_app::otlp_traces::OtlpExport;
 
 use crate::SharedState;
 use crate::access::Visitor;

@@ -45,7 +45,7 @@ pub struct ErrorIngest {
     pub decoding: DecodeSlots,
     /// Held while a check-in may create a monitor, so the per-project cap holds.
     pub check_in_monitors: tokio::sync::Mutex<()>,
-    /// Held while an OTLP export may create a service's project (`crate::traces`).
+    /// Held while an OTLP export may create a service's project (`crate::otlp_traces`).
     pub service_projects: tokio::sync::Mutex<()>,
     /// Uploaded JavaScript source maps and their cache (`crate::source_maps`).
     pub source_maps: crate::source_maps::SourceMaps,
