@@ -80,7 +80,7 @@ class JsPharos(Pharos):
         q = urllib.parse.quote(query)
         return self.api(f"/api/v1/issues?per_page=100&query={q}")["issues"]
 
-    def issue_titled(self, part: str, timeout: float = 15.0) -> dict:
+    def issue_titled(self, part: str, timeout: float = 30.0) -> dict:
         return self.wait(f"an issue titled {part!r}",
                          lambda: next((i for i in self.issues() if part in i["title"]), None), timeout)
 
@@ -102,7 +102,7 @@ class JsPharos(Pharos):
         rows = self.api(f"/api/v1/projects/{PROJECT}/releases")["releases"]
         return next((r for r in rows if r["release"] == name), None)
 
-    def wait(self, what: str, fn, timeout: float = 15.0):
+    def wait(self, what: str, fn, timeout: float = 30.0):  # generous: scripts/test runs suites side by side
         """Polls `fn` until it returns something truthy (an exception fails at once)."""
         return self.wait_until(fn, timeout, what, interval=0.2, retry_on=())
 
@@ -151,7 +151,7 @@ projects:
 
 
 @pytest.fixture
-def run_node(pharos, node_modules):
+def run_node(node_modules, pharos):  # node_modules first: skip before starting Pharos
     """Runs `node/<script>` with SENTRY_DSN and the given environment; returns the finished
     process (stdout, stderr, returncode). `check=False` for a script meant to crash."""
 

@@ -47,6 +47,11 @@ def test_a_captured_error_becomes_an_issue_and_the_same_error_again_groups_into_
     # The node context the SDK adds.
     assert event["contexts"]["runtime"]["name"] == "node", event["contexts"]
 
+    # Each run was a process session (started at init, ended at exit) that had an error.
+    rel = pharos.wait("both process sessions", lambda: (
+        lambda r: r if r and r["sessions"] == 2 and r["errored"] == 2 else None)(pharos.release(release)))
+    assert rel["crashed"] == 0 and rel["crash_free_rate"] == 1, rel
+
 
 def test_an_uncaught_error_is_reported_unhandled_and_crashes_its_session(pharos, run_node):
     marker = unique("inv")
@@ -77,15 +82,15 @@ def test_start_span_tree_is_a_transaction_with_its_spans_in_the_waterfall(pharos
     tx = pharos.wait("the transaction", lambda: next(
         (t for t in pharos.transactions()["transactions"] if t["name"] == name), None))
     assert tx["count"] == 1 and tx["op"] == "task" and tx["failure_rate"] == 0, tx
-    assert 95 <= tx["p50_ms"] < 5000, tx
+    assert 90 <= tx["p50_ms"] < 5000, tx  # two sleeps, 80 and 15 ms (timers may fire a little early)
 
     detail = pharos.wait("the spans of the slowest sample", lambda: (
         lambda d: d if d["slowest"] and len(d["slowest"][0]["spans"]) == 2 else None)(pharos.transactions(name)))
     sample = detail["slowest"][0]
     spans = {s["name"]: s for s in sample["spans"]}
     assert set(spans) == {"SELECT order", "POST payment"}, sample["spans"]
-    assert spans["SELECT order"]["op"] == "db.query" and spans["SELECT order"]["duration_ms"] >= 80, spans
-    assert spans["POST payment"]["op"] == "http.client" and spans["POST payment"]["duration_ms"] >= 15, spans
+    assert spans["SELECT order"]["op"] == "db.query" and spans["SELECT order"]["duration_ms"] >= 75, spans
+    assert spans["POST payment"]["op"] == "http.client" and spans["POST payment"]["duration_ms"] >= 10, spans
 
     # The trace joins the transaction, its spans and the log line emitted inside it.
     trace = pharos.wait("the trace with its log", lambda: (
@@ -144,7 +149,7 @@ def test_an_http_server_reports_request_spans_and_request_sessions(pharos, run_n
     assert tx["failure_rate"] > 0, tx
     detail = pharos.transactions("GET")
     queries = [s for sample in detail["slowest"] for s in sample["spans"] if s["op"] == "db.query"]
-    assert queries and queries[0]["name"] == "SELECT * FROM orders" and queries[0]["duration_ms"] >= 20, detail["slowest"]
+    assert queries and queries[0]["name"] == "SELECT * FROM orders" and queries[0]["duration_ms"] >= 15, detail["slowest"]
 
     issue = pharos.issue_titled(marker)
     event = pharos.api(f"/api/v1/issues/{issue['id']}/events/latest")["payload"]
