@@ -12,7 +12,7 @@ import urllib.parse
 from conftest import KEY, PROJECT, unique
 
 
-def visit(browser, site, pharos, marker: str, release: str):
+def visit(browser, site, pharos, marker: str, release: str, **extra):
     """Loads the page, clicks Buy (throws) and Log, flushes the SDK, leaves the page.
     Returns the browser's console errors and every request the SDK made to Pharos with
     its answer."""
@@ -21,7 +21,7 @@ def visit(browser, site, pharos, marker: str, release: str):
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     page.on("requestfinished", lambda r: sent.append((r, r.response())) if "/envelope/" in r.url else None)
     page.on("requestfailed", lambda r: sent.append((r, None)) if "/envelope/" in r.url else None)
-    query = urllib.parse.urlencode({"dsn": pharos.dsn, "marker": marker, "release": release})
+    query = urllib.parse.urlencode({"dsn": pharos.dsn, "marker": marker, "release": release, **extra})
     page.goto(f"{site}/index.html?{query}")
     page.wait_for_function("document.getElementById('status').textContent === 'ready'")
     page.wait_for_timeout(1500)  # the pageload span ends after 1 s without activity
@@ -114,3 +114,16 @@ def test_browser_sdk_errors_pageload_session_and_logs(pharos, browser, site):
     # What the browser SDK reported dropping: nothing for rate limits or failures.
     reports = pharos.api(f"/api/v1/projects/{PROJECT}/client-reports")["discarded"]
     assert not [r for r in reports if r["reason"] in ("ratelimit_backoff", "network_error", "send_error")], reports
+
+
+def test_transport_headers_make_the_browser_preflight_and_pharos_answers_it(pharos, browser, site):
+    # `transportOptions.headers` (a header a proxy wants, say) turns every SDK request into
+    # a non-simple one: Chromium sends OPTIONS first and posts only if Pharos allows it.
+    marker = unique("preflight")
+    console, sent = visit(browser, site, pharos, marker, f"storefront-web@{marker}", header="1")
+    assert sent and all(response is not None and response.status == 200 for _, response in sent), [
+        (r.url, r.failure, response and response.status) for r, response in sent]
+    assert all(r.headers.get("x-requested-with") == "storefront" for r, _ in sent)
+    assert not [c for c in console if "CORS" in c or "/envelope/" in c], console
+    issue = pharos.issue_titled(marker)
+    assert issue["title"] == f"Error: basket {marker} rejected an empty item", issue
