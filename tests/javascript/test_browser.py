@@ -86,6 +86,8 @@ def test_browser_sdk_errors_pageload_session_and_logs(pharos, browser, site):
         lambda d: d if d["slowest"] and len(d["slowest"][0]["spans"]) >= 5 else None)(pharos.transactions("Pageload")))
     ops = {s["op"] for s in detail["slowest"][0]["spans"]}
     assert {"browser.request", "resource.script", "browser.paint"} <= ops, ops
+    status, _, html = pharos.request(f"/transactions?project={PROJECT}&period=1h&name=Pageload")
+    assert status == 200 and "Slowest samples" in html and "resource.script" in html
     trace_id = event["contexts"]["trace"]["trace_id"]
     # One trace: the pageload, its spans (also those sent after it ended: LCP, the click),
     # the error and, below, the log.
