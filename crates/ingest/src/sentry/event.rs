@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::grouping;
 use super::scrub::Scrubber;
+use super::user_agent;
 
 pub use pharos_model::sentry::ErrorEvent;
 
@@ -41,6 +42,8 @@ pub fn parse_event(
     );
     // Scrub first: grouping, titles and tags are built from what is kept.
     scrubber.scrub(&mut payload);
+    // Browser SDKs send a user agent, not a browser: derive it as Sentry does.
+    let derived_tags = user_agent::derive_contexts(&mut payload);
     let obj = payload.as_object().expect("still an object");
 
     let exceptions = grouping::exception_values(&payload);
@@ -76,7 +79,7 @@ pub fn parse_event(
     if let Some(u) = &user {
         tags.push(("user".into(), u.clone()));
     }
-    for (k, v) in event_tags(obj) {
+    for (k, v) in event_tags(obj).into_iter().chain(derived_tags) {
         if !tags.iter().any(|(tk, _)| *tk == k) {
             tags.push((k, v));
         }
@@ -370,6 +373,38 @@ mod tests {
             ev.grouping.components,
             vec!["message:payment failed for order %s"]
         );
+    }
+
+    #[test]
+    fn a_browser_event_gets_browser_and_os_from_its_user_agent() {
+        // As @sentry/browser 11 sends it: a request with the user agent, no browser context.
+        let ev = parse_event(
+            br#"{"exception":{"values":[{"type":"Error","value":"boom"}]},"platform":"javascript",
+                 "request":{"url":"http://localhost:8000/","headers":{"User-Agent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"}},
+                 "contexts":{"trace":{"trace_id":"36129df0e58047ffb94d7a39062f2633","span_id":"a5dd10c485fc92d4"}}}"#,
+            None,
+            &Scrubber::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(ev.payload["contexts"]["browser"]["name"], "Chrome");
+        assert_eq!(ev.payload["contexts"]["browser"]["version"], "131.0.0.0");
+        assert_eq!(ev.payload["contexts"]["os"]["name"], "Linux");
+        assert_eq!(
+            ev.trace_id.as_deref(),
+            Some("36129df0e58047ffb94d7a39062f2633")
+        );
+        for tag in [
+            ("browser", "Chrome 131.0.0.0"),
+            ("browser.name", "Chrome"),
+            ("os.name", "Linux"),
+        ] {
+            assert!(
+                ev.tags.contains(&(tag.0.into(), tag.1.into())),
+                "{tag:?} in {:?}",
+                ev.tags
+            );
+        }
     }
 
     #[test]

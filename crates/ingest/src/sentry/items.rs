@@ -100,6 +100,8 @@ struct SessionBucket {
 
 /// A single `session` update. Counted once, when it starts (`init`); its end adds to the
 /// outcome counts (`exited`, `crashed`, ...). `None` for updates that change no count.
+/// "unhandled" (browser SDKs from 11.x: an unhandled error that did not end the page's
+/// session, which is never ended) counts as errored: the page had an error, not a crash.
 pub fn parse_session(
     bytes: &[u8],
     received: DateTime<Utc>,
@@ -111,7 +113,10 @@ pub fn parse_session(
         return Ok(None);
     };
     let status = u.status.as_deref().unwrap_or("ok");
-    let terminal = matches!(status, "exited" | "crashed" | "abnormal" | "errored");
+    let terminal = matches!(
+        status,
+        "exited" | "crashed" | "abnormal" | "errored" | "unhandled"
+    );
     if !u.init && !terminal {
         return Ok(None);
     }
@@ -133,7 +138,7 @@ pub fn parse_session(
         "crashed" => c.crashed = 1,
         "abnormal" => c.abnormal = 1,
         "exited" if u.errors > 0 => c.errored = 1,
-        "errored" => c.errored = 1,
+        "errored" | "unhandled" => c.errored = 1,
         "exited" => c.exited = 1,
         _ => {}
     }
@@ -339,6 +344,24 @@ mod tests {
         let a = parse_sessions(&item("full-013-session-sessions.envelope", "sessions")).unwrap();
         assert_eq!(a.len(), 1);
         assert_eq!((a[0].total, a[0].exited, a[0].crashed), (2, 1, 1));
+    }
+
+    #[test]
+    fn a_browser_session_with_an_unhandled_error_counts_as_errored() {
+        // @sentry/browser 11: the session starts with the page (`init`, "ok") and is never
+        // ended; an unhandled error updates it to "unhandled" (not a crash: the page lives).
+        let now = Utc::now();
+        let attrs = r#""attrs":{"release":"web@1","environment":"e2e"}"#;
+        let start = format!(
+            r#"{{"sid":"9b7bd290ab264507801872169c4437fa","init":true,"status":"ok","errors":0,{attrs}}}"#
+        );
+        let s = parse_session(start.as_bytes(), now).unwrap().unwrap();
+        assert_eq!((s.total, s.errored, s.crashed), (1, 0, 0));
+        let unhandled = format!(
+            r#"{{"sid":"9b7bd290ab264507801872169c4437fa","init":false,"status":"unhandled","errors":1,{attrs}}}"#
+        );
+        let u = parse_session(unhandled.as_bytes(), now).unwrap().unwrap();
+        assert_eq!((u.total, u.errored, u.crashed, u.exited), (0, 1, 0, 0));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod items;
 pub mod scrub;
 pub mod source_maps;
 pub mod spans;
+pub mod user_agent;
 
 use chrono::{DateTime, Utc};
 
