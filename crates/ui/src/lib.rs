@@ -81,8 +81,9 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/logs/tail.js", get(logs::script))
         .route("/logs/rules", get(logs::rules))
         .route("/logs/storage", get(logs::storage))
-        // Where log lines linked before the trace page moved.
-        .route("/logs/trace/{trace_id}", get(traces::old_path))
+        // The trace page's old address, where log lines linked before: the same page (a
+        // redirect would send a viewer's read through one more hop).
+        .route("/logs/trace/{trace_id}", get(traces::page))
         .route("/metrics/explore", get(metrics::explore))
         .route("/metrics/explorer.js", get(metrics::script))
         .route("/metrics/cardinality", get(cardinality::page))

@@ -3,11 +3,11 @@
 //! log lines (the last 30 days) placed under the span they happened in, and a summary of
 //! the services involved with links to their transactions. The layout is
 //! `pharos_app::traces`, the same the API answers; the drawing is `crate::waterfall`.
-//! `/logs/trace/{trace_id}`, where log lines linked before, redirects here.
+//! `/logs/trace/{trace_id}`, where log lines linked before, is the same page.
 
 use axum::extract::{Path, State};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use pharos_app::logs::TraceView;
 use pharos_app::traces::{RowItem, TraceService, Waterfall, WaterfallRow};
@@ -48,6 +48,7 @@ pub async fn page(
         @if w.rows.is_empty() {
             p.muted #trace-empty { "Nothing of this trace is stored: no span, error event or log line (log lines of the last 30 days are looked for)." }
         } @else {
+            h2 { "Waterfall" }
             div #trace-waterfall data-testid="trace-waterfall" {
                 (waterfall::table(w.duration_ms, &rows(&trace, &w)))
             }
@@ -59,12 +60,6 @@ pub async fn page(
         }
     };
     layout::page("Trace", Nav::Performance, signed_in, body).into_response()
-}
-
-/// `/logs/trace/{trace_id}`: the trace page's old address.
-pub async fn old_path(Path(trace_id): Path<String>) -> Redirect {
-    let id: String = url::form_urlencoded::byte_serialize(trace_id.as_bytes()).collect();
-    Redirect::permanent(&format!("/traces/{id}"))
 }
 
 /// Trace id, start, duration, the services with their counts and transactions, the errors.
