@@ -247,4 +247,43 @@ mod tests {
         assert_eq!(t.projects.get(&8).map(String::as_str), Some("billing"));
         assert!(errors.trace(&"f".repeat(32)).unwrap().spans.is_empty());
     }
+
+    #[test]
+    fn a_trace_with_more_spans_than_shown_says_so() {
+        let (store, _dir) = crate::temp_store();
+        let errors = store.errors();
+        let specs: Vec<ProjectSpec> =
+            serde_json::from_str(r#"[{"id": 7, "name": "shop", "keys": ["abcdef0123456789"]}]"#)
+                .unwrap();
+        errors.sync_config_projects(&specs, Utc::now()).unwrap();
+        let start = Utc::now().timestamp() as f64;
+        let spans = |from: usize, to: usize| {
+            let items: Vec<serde_json::Value> = (from..to)
+                .map(|i| {
+                    serde_json::json!({"trace_id": TRACE, "span_id": format!("{i:016x}"),
+                        "parent_span_id": "ffffffffffffffff", "name": "step", "status": "ok",
+                        "is_segment": false, "start_timestamp": start + i as f64 / 1000.0,
+                        "end_timestamp": start + i as f64 / 1000.0 + 0.0005})
+                })
+                .collect();
+            format!(
+                "{{}}\n{{\"type\":\"span\",\"content_type\":\"application/vnd.sentry.items.span.v2+json\"}}\n{}\n",
+                serde_json::json!({"version": 2, "items": items})
+            )
+        };
+        let now = Utc::now();
+        for (from, to) in [(1, 1000), (1000, 1002)] {
+            errors
+                .ingest_now(IngestBatch::new(7, now, records(&spans(from, to))))
+                .unwrap();
+        }
+        let t = errors.trace(TRACE).unwrap();
+        assert_eq!(t.spans.len(), super::MAX_TRACE_SPANS);
+        assert!(t.spans_cut);
+        assert_eq!(
+            t.spans[0].span_id,
+            format!("{:016x}", 1),
+            "the oldest are kept"
+        );
+    }
 }
