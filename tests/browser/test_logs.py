@@ -171,15 +171,18 @@ def _check(page: Page, base: str, token: str, shots: Path) -> None:
         expect(fields.locator("tr", has=page.locator("td", has_text=re.compile(f"^{re.escape(name)}$")))) \
             .to_contain_text(value)
     expect(detail.get_by_test_id("same-trace")).to_have_attribute("href", re.compile(f"trace_id%3D{TRACE_ID}"))
-    expect(detail.get_by_test_id("trace-refs")).to_have_attribute("href", f"/logs/trace/{TRACE_ID}")
+    expect(detail.get_by_test_id("trace-refs")).to_have_attribute("href", f"/traces/{TRACE_ID}")
     page.screenshot(path=str(shots / "logs-entry.png"), full_page=True)
 
-    # The trace page: no Sentry event here, but the log line of the trace.
+    # The trace page: no Sentry event or span here, but the log line of the trace, marked
+    # on its waterfall.
     detail.get_by_test_id("trace-refs").click()
     expect(page.locator("h1")).to_contain_text(TRACE_ID)
-    expect(page.locator("#trace-no-events")).to_be_visible()
-    expect(rows).to_have_count(1)
-    expect(rows.first).to_contain_text("Failed to send message")
+    expect(page.locator("#trace-error-count")).to_have_text("0")
+    lines = page.locator("#trace-waterfall tr.wf-log")
+    expect(lines).to_have_count(1)
+    expect(lines.first).to_contain_text("Failed to send message")
+    expect(lines.first.locator(".mark")).to_be_visible()
     page.goto(base + "/logs?q=level%3E%3DERROR")
     entry.locator("summary").click()
     expect(detail).to_be_visible()

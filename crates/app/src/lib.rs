@@ -37,6 +37,7 @@ pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
 pub mod source_maps;
+pub mod traces;
 pub mod triage;
 
 use std::future::Future;

@@ -1,6 +1,7 @@
 //! The server-rendered UI (maud templates compiled into the binary): the overview, each
 //! monitor's page, the add-monitor form, the alerts page, the public status page, the
-//! sign-in page, error tracking (issues, an issue's events, performance, projects),
+//! sign-in page, error tracking (issues, an issue's events, performance, one trace as a
+//! span waterfall, projects),
 //! logs (search, live tail, log rules, storage), and metrics (the PromQL explorer,
 //! dashboards, cardinality). Pages read the same views as the API.
 
@@ -25,9 +26,11 @@ pub mod rules;
 pub mod silences;
 pub mod status;
 pub mod time_range;
+pub mod traces;
 pub mod triage;
 pub mod units;
 pub mod users;
+pub mod waterfall;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri};
@@ -78,7 +81,9 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/logs/tail.js", get(logs::script))
         .route("/logs/rules", get(logs::rules))
         .route("/logs/storage", get(logs::storage))
-        .route("/logs/trace/{trace_id}", get(logs::trace))
+        // The trace page's old address, where log lines linked before: the same page (a
+        // redirect would send a viewer's read through one more hop).
+        .route("/logs/trace/{trace_id}", get(traces::page))
         .route("/metrics/explore", get(metrics::explore))
         .route("/metrics/explorer.js", get(metrics::script))
         .route("/metrics/cardinality", get(cardinality::page))
@@ -96,6 +101,7 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/issues/{id}/comment", post(triage::comment))
         .route("/issues/{id}/merge", post(triage::merge))
         .route("/transactions", get(performance::page))
+        .route("/traces/{trace_id}", get(traces::page))
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{id}", get(projects::page))
         .route("/projects/{id}/feedback", get(triage::project_feedback))

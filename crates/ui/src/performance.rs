@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::layout::{self, Nav, ago, millis};
-use super::{error_page, guard};
+use super::{error_page, guard, waterfall};
 use pharos_web::SharedState;
 
 #[derive(Deserialize, Default)]
@@ -192,7 +192,6 @@ fn summary_table(v: &View, summaries: &[TransactionSummary], projects: &[Project
 
 /// Spans as bars on the transaction's time line.
 fn waterfall(sample: &TransactionSample) -> Markup {
-    let duration_ms = sample.duration_ms;
     let start = sample
         .payload
         .get("start_timestamp")
@@ -216,22 +215,21 @@ fn waterfall(sample: &TransactionSample) -> Markup {
             .collect()
     };
     spans.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = duration_ms.max(0.001);
-    html! {
-        table.waterfall {
-            thead { tr { th { "Span" } th { "Duration" } th.bar { "Timeline (" (millis(Some(duration_ms))) ")" } } }
-            tbody {
-                @for (off, len, op, desc) in &spans {
-                    tr {
-                        td { code { (op) } " " span.small { (desc) } }
-                        td.num { (millis(Some(*len))) }
-                        td.bar { span.span style={ "margin-left:" (format!("{:.1}", (off / total * 100.0).clamp(0.0, 100.0))) "%;width:" (format!("{:.1}", (len / total * 100.0).clamp(0.3, 100.0))) "%" } {} }
-                    }
-                }
-                @if spans.is_empty() { tr { td colspan="3" .muted { "No spans recorded." } } }
-            }
-        }
-    }
+    let rows: Vec<waterfall::Row> = spans
+        .into_iter()
+        .map(|(offset_ms, duration_ms, op, desc)| waterfall::Row {
+            depth: 0,
+            service: None,
+            label: html! { code { (op) } " " span.small { (desc) } },
+            status: None,
+            timing: waterfall::Timing::Bar {
+                offset_ms,
+                duration_ms,
+            },
+            kind: waterfall::RowKind::Span,
+        })
+        .collect();
+    waterfall::table(sample.duration_ms, &rows)
 }
 
 /// The spans of a transaction event as stored in its payload: (offset, duration, op,

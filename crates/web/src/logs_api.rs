@@ -364,17 +364,26 @@ fn entry_line(e: &LogEntry) -> String {
 }
 
 /// `GET /api/v1/traces/{trace_id}`: everything Pharos holds for one trace — the error
-/// events (with their issues), the transactions, the spans, and the log lines.
+/// events (with their issues and spans), the transactions, the spans, and the log lines —
+/// and the waterfall the trace page draws: `waterfall` lists them in tree order by kind and
+/// index into `spans`, `events` and `logs`, with depth and offset; `services` the services
+/// involved with their counts and transactions.
 pub async fn trace(
     State(state): State<SharedState>,
     Path(trace_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let t = state.trace(&trace_id).await?;
+    let w = t.waterfall();
     Ok(Json(json!({
         "trace_id": t.trace_id,
         "events": t.errors.events,
         "transactions": t.errors.transactions,
         "spans": t.errors.spans,
+        "spans_cut": w.spans_cut,
         "logs": t.lines.iter().map(stored_json).collect::<Vec<_>>(),
+        "start": w.start,
+        "duration_ms": w.duration_ms,
+        "services": w.services,
+        "waterfall": w.rows,
     })))
 }

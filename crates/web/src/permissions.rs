@@ -140,6 +140,7 @@ pub const ROUTES: &[RouteAccess] = &[
     read("GET", "/logs/rules"),
     read("GET", "/logs/storage"),
     read("GET", "/logs/trace/{trace_id}"),
+    read("GET", "/traces/{trace_id}"),
     read("GET", "/metrics/explore"),
     read("GET", "/metrics/explorer.js"),
     read("GET", "/metrics/cardinality"),

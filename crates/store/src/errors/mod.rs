@@ -42,7 +42,7 @@ pub use performance::{
 };
 pub use projects::{Project, ProjectKey, ProjectSource};
 pub use search::{AssigneeFilter, IssueQuery};
-pub use traces::{TraceEvent, TraceRefs, TraceTransaction};
+pub use traces::{MAX_TRACE_SPANS, TraceEvent, TraceRefs, TraceTransaction};
 pub use triage::{ACTIVITY_LIMIT, Activity, ActivityKind, Assignee, MAX_COMMENTS_PER_ISSUE};
 pub use write::{EventOutcome, IngestOutcome};
 

@@ -61,7 +61,7 @@ pub fn entry(s: &StoredLog, view: &View, show_date: bool) -> Markup {
                         @if let Some(t) = &e.trace_id {
                             a href=(view.search(&format!("trace_id={}", quote_value(t)))) data-testid="same-trace" { "Same trace" }
                             @if t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                                a href={ "/logs/trace/" (t.to_ascii_lowercase()) } data-testid="trace-refs" { "Errors and transactions of this trace" }
+                                a href={ "/traces/" (t.to_ascii_lowercase()) } data-testid="trace-refs" { "This trace: spans, errors and lines" }
                             }
                         }
                         a href=(around(e.time.timestamp_millis(), &e.service)) { "Lines around it (same service, ±1 min)" }
@@ -125,7 +125,7 @@ fn flatten<'a>(prefix: &str, map: &'a Map<String, Value>, out: &mut Vec<(String,
 }
 
 /// Everything the same service wrote in the two minutes around `ms`.
-fn around(ms: i64, service: &str) -> String {
+pub(crate) fn around(ms: i64, service: &str) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     s.append_pair("q", &format!("service={}", quote_value(service)));
     s.append_pair("range", "2m");

@@ -4,16 +4,14 @@
 //! paging to older lines, counts by any field, and a live tail (`logs_tail.js`, over
 //! `/api/v1/logs/tail`); everything but the live tail works without JavaScript.
 //! `/logs/rules` shows the log rules' state and `/logs/storage` the store's disk use and
-//! retention (`status.rs`); `/logs/trace/{id}` what a trace id leads to (`trace.rs`).
-//! Lines are drawn by `entry.rs`, the histogram by `histogram.rs`.
+//! retention (`status.rs`). Lines are drawn by `entry.rs`, the histogram by
+//! `histogram.rs`; a line's trace id leads to the trace page (`crate::traces`).
 
-mod entry;
+pub(crate) mod entry;
 mod histogram;
 mod status;
-mod trace;
 
 pub use status::{rules, storage};
-pub use trace::page as trace;
 
 use std::sync::Arc;
 
