@@ -125,7 +125,25 @@ def test_a_trace_across_an_opentelemetry_and_a_sentry_service_is_one_trace(pharo
     assert "POST /pay" in names(OTEL_PROJECT)
     assert any("charge" in n for n in names(PROJECT)), names(PROJECT)
 
-    # The trace page: one view with both services, the error and the log line.
-    html = page(pharos, f"/logs/trace/{trace_id}")
-    for text in ("POST /pay", "POST billing", "card declined for order o-991", f"/issues/{event['issue_id']}"):
+    # One waterfall: checkout's spans, then billing's request under checkout's call, with
+    # billing's error and log line under billing's request.
+    rows = t["waterfall"]
+    span_rows = [dict(r, **t["spans"][r["index"]]) for r in rows if r["kind"] == "span"]
+    assert [r["name"] for r in span_rows[:2]] == ["POST /pay", "POST billing"], rows
+    assert span_rows[0]["service"] == "checkout" and span_rows[0]["depth"] == 0, span_rows[0]
+    under_call = next(r for r in span_rows if r["span_id"] == billing_root["span_id"])
+    assert under_call["depth"] == 2 and under_call["service"] == "shop", under_call
+    # The error and the log lines (the warning; 2.x also sends Flask's "Exception on
+    # /charge" record) sit under billing's request.
+    placed = [r for r in rows if r["kind"] in ("event", "log")]
+    warning = next(i for i, l in enumerate(t["logs"]) if l["message"] == "card declined for order o-991")
+    assert {"kind": "log", "index": warning} in [{"kind": r["kind"], "index": r["index"]} for r in placed]
+    assert any(r["kind"] == "event" for r in placed), rows
+    assert all(r["depth"] == under_call["depth"] + 1 for r in placed), rows
+    assert {s["name"] for s in t["services"]} == {"checkout", "shop"}, t["services"]
+
+    # The trace page shows the same.
+    html = page(pharos, f"/traces/{trace_id}")
+    for text in ("POST /pay", "POST billing", "checkout", "card declined for order o-991",
+                 f"/issues/{event['issue_id']}"):
         assert text in html, text

@@ -15,6 +15,8 @@ const LOGGER_ATTRIBUTE: &str = "logger.name";
 /// What the SDK fills from `socket.gethostname()`: the machine, so the entry's host.
 const HOST_ATTRIBUTE: &str = "server.address";
 const RELEASE_ATTRIBUTE: &str = "sentry.release";
+/// The field a record's `span_id` becomes, as OTLP records' and JSON lines' span ids do.
+const SPAN_FIELD: &str = "span_id";
 
 /// One entry per record. `project` is the Sentry project's name, the service when the
 /// release does not name one (`myapp@1.2.3` names `myapp`; a bare commit hash does not).
@@ -31,10 +33,20 @@ pub fn to_entries(
 
 fn to_entry(record: LogRecord, project: &str, received: DateTime<Utc>) -> LogEntry {
     let mut fields = match record.payload {
-        Value::Object(mut payload) => match payload.remove("attributes") {
-            Some(Value::Object(attributes)) => plain_attributes(attributes),
-            _ => Map::new(),
-        },
+        Value::Object(mut payload) => {
+            let mut fields = match payload.remove("attributes") {
+                Some(Value::Object(attributes)) => plain_attributes(attributes),
+                _ => Map::new(),
+            };
+            // The span the line was logged in, which places it in the trace's waterfall.
+            if let Some(Value::String(span)) = payload.remove("span_id")
+                && span.len() == 16
+                && span.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                fields.insert(SPAN_FIELD.into(), Value::String(span.to_ascii_lowercase()));
+            }
+            fields
+        }
         _ => Map::new(),
     };
     let service = match fields.get(RELEASE_ATTRIBUTE).and_then(Value::as_str) {
@@ -132,6 +144,17 @@ mod tests {
         assert_eq!(entries[1].level, Some(LogLevel::Info));
         assert_eq!(entries[2].level, Some(LogLevel::Warning));
         assert_eq!(entries[2].fields["sentry.message.parameter.pct"], 91);
+    }
+
+    #[test]
+    fn the_span_a_line_was_logged_in_is_kept() {
+        let mut rs = records();
+        rs[0].payload["span_id"] = "BEB60B8446F2CD5F".into();
+        rs[1].payload["span_id"] = "not a span id".into();
+        let entries = to_entries(rs, "billing", now());
+        assert_eq!(entries[0].fields[SPAN_FIELD], "beb60b8446f2cd5f");
+        assert!(!entries[1].fields.contains_key(SPAN_FIELD));
+        assert!(!entries[2].fields.contains_key(SPAN_FIELD));
     }
 
     #[test]
