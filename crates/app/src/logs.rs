@@ -117,9 +117,6 @@ pub use pharos_logs::{
 /// Decoded request bodies above this are refused (a batch, not a file upload).
 pub const MAX_DECODED_BYTES: usize = 64 << 20;
 
-/// How far back a trace's log lines are looked for.
-const TRACE_LOG_WINDOW_DAYS: i64 = 30;
-
 /// The request a log push came with: what the body is and how it is compressed.
 pub struct LogBody<'a> {
     pub content_type: Option<&'a str>,
@@ -132,13 +129,6 @@ pub struct LogBody<'a> {
 pub struct OtlpAnswer {
     pub protobuf: bool,
     pub body: Vec<u8>,
-}
-
-/// Everything Pharos holds for one trace.
-pub struct TraceView {
-    pub trace_id: String,
-    pub errors: pharos_store::errors::TraceRefs,
-    pub lines: Vec<StoredLog>,
 }
 
 fn store_error(e: pharos_logs::LogStoreError) -> AppError {
@@ -325,40 +315,5 @@ impl crate::App {
         &self,
     ) -> Result<tokio::sync::broadcast::Receiver<Arc<Vec<pharos_model::LogEntry>>>, AppError> {
         Ok(self.logs()?.store.subscribe())
-    }
-
-    /// The error events, transactions and log lines of one trace, so a log line's trace id
-    /// leads to the error it belongs to, and back.
-    pub async fn trace(&self, trace_id: &str) -> Result<TraceView, AppError> {
-        let trace_id = trace_id.trim().to_ascii_lowercase();
-        if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(AppError::Invalid {
-                field: Some("trace_id".into()),
-                message: "a trace id is 32 hexadecimal digits".into(),
-            });
-        }
-        let id = trace_id.clone();
-        let errors = self.with_store(move |s| s.errors().trace(&id)).await?;
-        let lines = match &self.logs {
-            Some(_) => {
-                let now = chrono::Utc::now();
-                let req = SearchRequest {
-                    query: parse_query(Some(&format!("trace_id={trace_id}")))?,
-                    range: TimeRange {
-                        start: now - chrono::Duration::days(TRACE_LOG_WINDOW_DAYS),
-                        end: now + chrono::Duration::hours(1),
-                    },
-                    limit: 200,
-                    cursor: None,
-                };
-                self.search_logs(req).await?.entries
-            }
-            None => Vec::new(),
-        };
-        Ok(TraceView {
-            trace_id,
-            errors,
-            lines,
-        })
     }
 }

@@ -2,7 +2,7 @@
 //! (children under their parent, siblings by start; a span whose parent is not in the trace
 //! is a root), with the trace's error events and log lines placed under the span they
 //! happened in, or among the roots in time order when no span is known. Read by the trace
-//! page and `GET /api/v1/traces/{id}` from the [`TraceView`] that [`crate::App::trace`]
+//! page and `GET /api/v1/traces/{id}` from the [`TraceView`] that [`App::trace`]
 //! assembles; pure, so what the page draws is what the API answers.
 
 use std::collections::HashMap;
@@ -12,7 +12,54 @@ use pharos_store::errors::{StoredSpan, TraceRefs};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::logs::TraceView;
+use crate::{App, AppError};
+
+/// How far back a trace's log lines are looked for.
+const TRACE_LOG_WINDOW_DAYS: i64 = 30;
+
+/// Everything Pharos holds for one trace.
+pub struct TraceView {
+    pub trace_id: String,
+    pub errors: TraceRefs,
+    pub lines: Vec<pharos_logs::StoredLog>,
+}
+
+impl App {
+    /// The error events, transactions and log lines of one trace, so a log line's trace id
+    /// leads to the error it belongs to, and back.
+    pub async fn trace(&self, trace_id: &str) -> Result<TraceView, AppError> {
+        let trace_id = trace_id.trim().to_ascii_lowercase();
+        if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::Invalid {
+                field: Some("trace_id".into()),
+                message: "a trace id is 32 hexadecimal digits".into(),
+            });
+        }
+        let id = trace_id.clone();
+        let errors = self.with_store(move |s| s.errors().trace(&id)).await?;
+        let lines = match &self.logs {
+            Some(_) => {
+                let now = chrono::Utc::now();
+                let req = pharos_logs::SearchRequest {
+                    query: crate::logs::parse_query(Some(&format!("trace_id={trace_id}")))?,
+                    range: pharos_logs::TimeRange {
+                        start: now - chrono::Duration::days(TRACE_LOG_WINDOW_DAYS),
+                        end: now + chrono::Duration::hours(1),
+                    },
+                    limit: 200,
+                    cursor: None,
+                };
+                self.search_logs(req).await?.entries
+            }
+            None => Vec::new(),
+        };
+        Ok(TraceView {
+            trace_id,
+            errors,
+            lines,
+        })
+    }
+}
 
 /// The span attribute naming the service that sent a span (OpenTelemetry's resource
 /// attribute); without it a span's service is its project.

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use pharos_app::logs::TraceView;
+use pharos_app::traces::TraceView;
 use pharos_app::traces::{RowItem, TraceService, Waterfall, WaterfallRow};
 use pharos_logs::StoredLog;
 use pharos_store::errors::{MAX_TRACE_SPANS, StoredSpan, TraceEvent};
