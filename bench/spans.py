@@ -44,7 +44,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (  # noqa: E402
-    Sampler, free_port, get_json, log, med, parse_metrics, request, stop_process, wait_ready,
+    Sampler, free_port, get_json, log, med, parse_metrics, request, stop_process, varint, wait_ready,
 )
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -109,24 +109,12 @@ def span_body(children: int) -> bytes:
     return body.replace(trace.encode(), PLACEHOLDER.encode())
 
 
-def pb_varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 def pb_field(number: int, wire: int, value) -> bytes:
-    key = pb_varint(number << 3 | wire)
+    key = varint(number << 3 | wire)
     if wire == 0:
-        return key + pb_varint(value)
+        return key + varint(value)
     if wire == 2:
-        return key + pb_varint(len(value)) + value
+        return key + varint(len(value)) + value
     return key + value  # fixed64 / fixed32, already packed
 
 

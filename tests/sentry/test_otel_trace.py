@@ -4,7 +4,10 @@
 exports its spans over OTLP/HTTP to its project's DSN endpoint and propagates the trace
 in `sentry-trace`. It calls `billing`, a Flask app on the plain Sentry SDK (2.x or 3.x, as
 the suite runs), which continues the trace, logs a warning and fails. Pharos shows one
-trace: both services' spans in one tree, billing's error event and its log line."""
+trace: both services' spans in one tree, billing's error event and its log line.
+
+And a service on the plain OpenTelemetry SDK, configured from the OTEL_EXPORTER_OTLP_*
+environment with a `traces:write` token, lands in a project of its `service.name`."""
 
 from __future__ import annotations
 
@@ -147,3 +150,55 @@ def test_a_trace_across_an_opentelemetry_and_a_sentry_service_is_one_trace(pharo
     for text in ("POST /pay", "POST billing", "checkout", "card declined for order o-991",
                  f"/issues/{event['issue_id']}"):
         assert text in html, text
+
+
+PLAIN_OTEL = """
+import os
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+# Configured as the OpenTelemetry docs configure any OTLP backend: endpoint and headers
+# from the environment.
+provider = TracerProvider(resource=Resource.create({"service.name": "inventory-worker",
+                                                    "service.version": "5.1.0",
+                                                    "deployment.environment.name": "staging"}))
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+tracer = provider.get_tracer("inventory.jobs")
+with tracer.start_as_current_span("reserve stock", kind=SpanKind.CONSUMER,
+                                  attributes={"messaging.system": "rabbitmq"}) as job:
+    with tracer.start_as_current_span("UPDATE stock", kind=SpanKind.CLIENT,
+                                      attributes={"db.system.name": "postgresql"}):
+        pass
+    job.set_status(Status(StatusCode.ERROR, "out of stock"))
+print(format(job.get_span_context().trace_id, "032x"))
+provider.shutdown()
+"""
+
+
+def test_a_plain_opentelemetry_service_exports_with_a_token_to_its_own_project(pharos):
+    token = pharos.api("/api/v1/tokens", "POST", {"name": "otel", "scopes": ["traces:write"]})["secret"]
+    workdir = pharos.workdir / "plain-otel"
+    workdir.mkdir()
+    (workdir / "main.py").write_text(textwrap.dedent(PLAIN_OTEL))
+    env = {**os.environ,
+           "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{pharos.url}/v1/traces",
+           "OTEL_EXPORTER_OTLP_TRACES_HEADERS": f"Authorization=Bearer%20{token}"}
+    out = subprocess.run([sys.executable, "main.py"], cwd=workdir, capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "Failed to export" not in out.stderr, out.stderr
+    trace_id = out.stdout.strip()
+
+    t = pharos.wait("the worker's spans", lambda: (
+        lambda t: t if len(t["spans"]) == 2 else None)(pharos.api(f"/api/v1/traces/{trace_id}")))
+    project = next(p for p in pharos.api("/api/v1/projects")["projects"] if p["name"] == "inventory-worker")
+    assert {s["project_id"] for s in t["spans"]} == {project["id"]}
+    job = next(s for s in t["spans"] if s["is_segment"])
+    assert (job["name"], job["op"], job["status"]) == ("reserve stock", "queue.process", "unknown_error"), job
+    assert (job["environment"], job["release"]) == ("staging", "5.1.0"), job
+    [tx] = pharos.api(f"/api/v1/transactions?project={project['id']}&period=1h")["transactions"]
+    assert (tx["name"], tx["count"], tx["failures"]) == ("reserve stock", 1, 1), tx
