@@ -86,6 +86,15 @@ fn two_services(trace: &str) -> Value {
     ]})
 }
 
+/// `POST /v1/traces` with the OTLP/JSON `body`, as a collector with `token` sends it.
+async fn export(p: &Pharos, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut req = client().post(format!("{}/v1/traces", p.url)).json(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
 async fn transactions(p: &Pharos, project: i64) -> Value {
     p.get(&format!("/api/v1/transactions?project={project}&period=1h"))
         .await
@@ -206,28 +215,11 @@ async fn otlp_spans_from_the_python_sdk_and_a_collector_join_the_span_store() {
     let token = create_token(&p, &["traces:write"]).await;
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     let body = two_services(trace_id);
-    let r = c
-        .post(format!("{}/v1/traces", p.url))
-        .bearer_auth(&logs_only)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = export(&p, Some(&logs_only), &body).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = c
-        .post(format!("{}/v1/traces", p.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = export(&p, None, &body).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = c
-        .post(format!("{}/v1/traces", p.url))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = export(&p, Some(&token), &body).await;
     assert_eq!(r.status(), StatusCode::OK);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["partialSuccess"]["rejectedSpans"], "1", "{answer}");
@@ -239,13 +231,7 @@ async fn otlp_spans_from_the_python_sdk_and_a_collector_join_the_span_store() {
         "{answer}"
     );
     // The same export again makes no second project.
-    let r = c
-        .post(format!("{}/v1/traces", p.url))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = export(&p, Some(&token), &body).await;
     assert_eq!(r.status(), StatusCode::OK);
 
     let projects = p.get("/api/v1/projects").await;
