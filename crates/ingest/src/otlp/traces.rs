@@ -592,7 +592,6 @@ fn status_number(v: &Value) -> Option<u16> {
 /// Sentry's span status for an HTTP status of a failed span.
 fn http_status_name(code: u16) -> Option<&'static str> {
     Some(match code {
-        400 => "invalid_argument",
         401 => "unauthenticated",
         403 => "permission_denied",
         404 => "not_found",
@@ -603,6 +602,7 @@ fn http_status_name(code: u16) -> Option<&'static str> {
         501 => "unimplemented",
         503 => "unavailable",
         504 => "deadline_exceeded",
+        // 400 and the other client errors.
         400..=499 => "invalid_argument",
         500..=599 => "internal_error",
         _ => return None,
