@@ -36,6 +36,7 @@ pub mod receivers;
 pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
+pub mod slos;
 pub mod source_maps;
 pub mod traces;
 pub mod triage;
@@ -75,6 +76,8 @@ pub struct App {
     pub incidents: Arc<pharos_notify::incidents::Incidents>,
     /// Prometheus rule files, evaluated by group.
     pub rules: Arc<pharos_evaluate::rules::RuleEvaluator>,
+    /// The config's SLOs (swapped on reload); their rules are among `rules`.
+    pub slos: Arc<RwLock<Vec<pharos_model::slo::SloSpec>>>,
     /// Users, API tokens and browser sessions: who a credential stands for.
     pub access: Arc<access::AccessControl>,
     /// Sign-in through an OpenID Connect provider, when `web.oidc` is set (read at start).

@@ -16,6 +16,7 @@ pub mod probe;
 pub mod probe_series;
 pub mod publish;
 pub mod rules;
+pub mod slo;
 pub mod state_machine;
 
 pub use engine::{EngineSettings, MonitorEngine, PingError};

@@ -17,6 +17,7 @@ pub mod probe;
 pub mod project;
 pub mod sentry;
 pub mod series;
+pub mod slo;
 pub mod source_maps;
 pub mod status_codes;
 pub mod yaml;

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use checks::{
     checked_dashboard_patterns, checked_maintenance, checked_projects, checked_rule_file_patterns,
-    checked_scrubbing, unique_monitors, unique_receivers,
+    checked_scrubbing, checked_slos, unique_monitors, unique_receivers,
 };
 use cross_section::{checked_incidents, checked_routing};
 use env_substitution::substitute_env;
@@ -92,9 +92,13 @@ pub struct Config {
     /// allowed. Read again on every reload; a bad file refuses the whole config.
     #[serde(default, deserialize_with = "checked_rule_file_patterns")]
     pub rule_files: Vec<String>,
-    /// The groups of those files, read by [`Config::load`].
+    /// The groups of those files, read by [`Config::load`], and the rules of `slos`.
     #[serde(skip)]
     pub loaded_rules: Vec<pharos_evaluate::rules::RuleGroupSpec>,
+    /// Service level objectives: each becomes recording rules of its error ratio and
+    /// burn-rate alerts (file `slos` on `/rules`), and a page with its budget.
+    #[serde(default, deserialize_with = "checked_slos")]
+    pub slos: Vec<pharos_model::slo::SloSpec>,
     /// Pharos's extension: who is told when an incident stays unacknowledged; a route
     /// names one with `escalation: <name>`.
     #[serde(default)]
@@ -174,6 +178,25 @@ impl Config {
                 }
                 pharos_evaluate::rules::RuleFilesError::File(e) => e,
             })?;
+        for (i, slo) in config.slos.iter().enumerate() {
+            let groups =
+                pharos_evaluate::slo::rule_groups(std::slice::from_ref(slo)).map_err(|errors| {
+                    let field = format!("slos[{i}].indicator");
+                    let (line, column) =
+                        locate(&text, &field).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+                    ConfigError {
+                        file: path.to_path_buf(),
+                        line,
+                        column,
+                        field: Some(field),
+                        message: errors
+                            .first()
+                            .map(|e| format!("not a PromQL series selector: {}", e.message))
+                            .unwrap_or_default(),
+                    }
+                })?;
+            config.loaded_rules.extend(groups);
+        }
         Ok(config)
     }
 

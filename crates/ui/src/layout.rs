@@ -46,6 +46,7 @@ pub enum Nav {
     Silences,
     Receivers,
     Rules,
+    Slos,
     Metrics,
     Dashboards,
     NewMonitor,
@@ -61,7 +62,7 @@ impl Nav {
     /// row of links, so the top row stays one line on a laptop screen.
     fn section(self) -> Nav {
         match self {
-            Nav::Silences | Nav::Receivers | Nav::Rules => Nav::Alerts,
+            Nav::Silences | Nav::Receivers | Nav::Rules | Nav::Slos => Nav::Alerts,
             Nav::NewMonitor => Nav::Overview,
             Nav::Dashboards => Nav::Metrics,
             Nav::LogRules | Nav::LogStorage => Nav::Logs,
@@ -91,6 +92,7 @@ fn section_pages(section: Nav) -> &'static [(Nav, &'static str, &'static str)] {
             (Nav::Alerts, "/alerts", "Alerts"),
             (Nav::Silences, "/silences", "Silences"),
             (Nav::Rules, "/rules", "Rules"),
+            (Nav::Slos, "/slos", "SLOs"),
             (Nav::Receivers, "/receivers", "Receivers"),
         ],
         Nav::Projects => &[

@@ -24,6 +24,7 @@ pub mod projects;
 pub mod receivers;
 pub mod rules;
 pub mod silences;
+pub mod slos;
 pub mod status;
 pub mod time_range;
 pub mod traces;
@@ -65,6 +66,8 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/receivers", get(receivers::page))
         .route("/receivers/{name}/test", post(receivers::send_test))
         .route("/rules", get(rules::page))
+        .route("/slos", get(slos::list))
+        .route("/slos/{name}", get(slos::detail))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::page))
         .route("/incidents/{id}/ack", post(incidents::acknowledge))

@@ -131,3 +131,23 @@ pub(super) fn positive_duration<'de, D: Deserializer<'de>>(
     }
     Ok(v)
 }
+
+/// SLOs with unique names, each checked on its own (`slos[1].objective: …`); their
+/// selectors are checked as PromQL when their rules are made (`Config::load`).
+pub(super) fn checked_slos<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<pharos_model::slo::SloSpec>, D::Error> {
+    let slos = Vec::<pharos_model::slo::SloSpec>::deserialize(d)?;
+    let mut seen = HashSet::new();
+    for (i, s) in slos.iter().enumerate() {
+        s.validate()
+            .map_err(|e| serde::de::Error::custom(format!("[{i}].{e}")))?;
+        if !seen.insert(s.name.as_str()) {
+            return Err(serde::de::Error::custom(format!(
+                "[{i}].name: another SLO is named {:?}",
+                s.name
+            )));
+        }
+    }
+    Ok(slos)
+}

@@ -85,6 +85,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let dashboards = Arc::new(pharos_app::dashboards::DashboardSet::open(
         args.data_dir.join("dashboards"),
     ));
+    let slos = Arc::new(RwLock::new(Vec::new()));
     // Applying the config sets the session timeouts.
     let access = Arc::new(pharos_app::access::AccessControl::new(
         store.clone(),
@@ -95,6 +96,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         logs: logs.clone(),
         rules: metrics.rules.clone(),
         dashboards: dashboards.clone(),
+        slos: slos.clone(),
         scrape: metrics.scrape.clone(),
         errors: errors.clone(),
         external,
@@ -205,6 +207,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         alerting: alerting.dispatcher.clone(),
         incidents: alerting.incidents.clone(),
         rules: metrics.rules.clone(),
+        slos,
         reload,
         ready_verdict: Default::default(),
     });

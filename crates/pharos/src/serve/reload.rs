@@ -42,6 +42,7 @@ pub(super) struct Live {
     pub(super) retention: Arc<RwLock<Duration>>,
     pub(super) scrape: Arc<ScrapeManager>,
     pub(super) dashboards: Arc<pharos_app::dashboards::DashboardSet>,
+    pub(super) slos: Arc<RwLock<Vec<pharos_model::slo::SloSpec>>>,
     pub(super) rules: Arc<RuleEvaluator>,
     /// The log store and its rules, when logs are on (they are turned on or off only at start).
     pub(super) logs: Option<(
@@ -148,6 +149,7 @@ impl Live {
         self.rules
             .apply(std::mem::take(&mut config.loaded_rules), rule_settings)
             .await;
+        *self.slos.write().unwrap_or_else(|p| p.into_inner()) = std::mem::take(&mut config.slos);
         if let Some((store, rules)) = &self.logs {
             store.set_settings(config.logs.store_settings());
             let specs = pharos_evaluate::log_rules::validate_rules(&config.logs.rules)

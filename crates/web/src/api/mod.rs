@@ -13,6 +13,7 @@ pub mod projects;
 pub mod receivers;
 pub mod rules;
 pub mod scrape_targets;
+pub mod slos;
 pub mod tokens;
 pub mod users;
 
@@ -204,6 +205,8 @@ fn alerting_routes() -> Router<SharedState> {
         .route("/api/v2/status", get(alertmanager_api::status))
         .route("/api/v2/receivers", get(alertmanager_api::receivers))
         .route("/api/v1/rules", get(rules::list))
+        .route("/api/v1/slos", get(slos::list))
+        .route("/api/v1/slos/{name}", get(slos::get_one))
         .route("/api/v1/incidents", get(incidents::list))
         .route("/api/v1/incidents/{id}", get(incidents::get_one))
         .route("/api/v1/incidents/{id}/ack", post(incidents::acknowledge))
