@@ -1,6 +1,7 @@
 //! Service level objectives: an objective (99.5 %) over a rolling window (30 d) on an
-//! indicator — a monitor's checks, a ratio of error to total events from two counters, or
-//! the share of requests of a latency histogram over a threshold. An SLO is written in
+//! indicator — a monitor's checks, a ratio of error to total events from two counters, the
+//! share of requests of a latency histogram over a threshold, or an error-tracking
+//! project's crash-free sessions. An SLO is written in
 //! `pharos.yaml` under `slos:`; everything else (recording and burn-rate alerting rules,
 //! the budget on its page) is derived from the error ratio it defines here.
 
@@ -94,6 +95,9 @@ pub enum Indicator {
     /// A histogram's `_bucket` series (selector without `le`) and a threshold in its unit
     /// that is one of its bucket bounds: a request slower than it is an error.
     Latency { histogram: String, threshold: f64 },
+    /// An error-tracking project's release-health sessions (by project name): a session
+    /// that crashed or ended abnormally is an error, so the SLI is the crash-free rate.
+    Sessions(String),
 }
 
 #[derive(Deserialize)]
@@ -102,6 +106,7 @@ struct RawIndicator {
     monitor: Option<String>,
     ratio: Option<RawRatio>,
     latency: Option<RawLatency>,
+    sessions: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,17 +127,18 @@ impl TryFrom<RawIndicator> for Indicator {
     type Error = String;
 
     fn try_from(r: RawIndicator) -> Result<Indicator, String> {
-        match (r.monitor, r.ratio, r.latency) {
-            (Some(m), None, None) => Ok(Indicator::Monitor(m)),
-            (None, Some(r), None) => Ok(Indicator::Ratio {
+        match (r.monitor, r.ratio, r.latency, r.sessions) {
+            (Some(m), None, None, None) => Ok(Indicator::Monitor(m)),
+            (None, Some(r), None, None) => Ok(Indicator::Ratio {
                 errors: r.errors,
                 total: r.total,
             }),
-            (None, None, Some(l)) => Ok(Indicator::Latency {
+            (None, None, Some(l), None) => Ok(Indicator::Latency {
                 histogram: l.histogram,
                 threshold: l.threshold,
             }),
-            _ => Err("exactly one of `monitor`, `ratio` or `latency`".into()),
+            (None, None, None, Some(p)) => Ok(Indicator::Sessions(p)),
+            _ => Err("exactly one of `monitor`, `ratio`, `latency` or `sessions`".into()),
         }
     }
 }
@@ -143,6 +149,7 @@ impl Indicator {
             Indicator::Monitor(_) => "monitor",
             Indicator::Ratio { .. } => "ratio",
             Indicator::Latency { .. } => "latency",
+            Indicator::Sessions(_) => "sessions",
         }
     }
 
@@ -167,6 +174,12 @@ impl Indicator {
                     "1 - (sum(rate({}[{range}])) / sum(rate({}[{range}])))",
                     with_matcher(histogram, &le),
                     with_matcher(histogram, "le=\"+Inf\"")
+                )
+            }
+            Indicator::Sessions(project) => {
+                let p = escape(project);
+                format!(
+                    "(sum(rate(pharos_sessions_crashed_total{{project=\"{p}\"}}[{range}])) or vector(0)) / sum(rate(pharos_sessions_started_total{{project=\"{p}\"}}[{range}]))"
                 )
             }
         }
@@ -284,6 +297,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ratio.indicator.kind(), "ratio");
+        let sessions: SloSpec =
+            crate::yaml::from_yaml("name: s\nobjective: 99\nindicator:\n  sessions: shop\n")
+                .unwrap();
+        assert!(
+            sessions
+                .indicator
+                .error_ratio("1h")
+                .contains("pharos_sessions_crashed_total{project=\"shop\"}[1h]")
+        );
         for bad in [
             SloSpec {
                 objective: 100.0,

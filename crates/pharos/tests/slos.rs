@@ -10,14 +10,20 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+const KEY: &str = "slosessionkey0123456789abcdef";
+
 fn config(target: &Target, hook: &Webhook) -> String {
     format!(
         r#"
 global:
   evaluation_interval: 1s
 metrics:
-  self_scrape_interval: 0s
+  self_scrape_interval: 1s
   host_metrics_interval: 0s
+projects:
+  - id: 42
+    name: shop
+    keys: ["{KEY}"]
 monitors:
   - id: bot-health
     name: Bot health
@@ -40,6 +46,11 @@ slos:
       latency:
         histogram: http_request_duration_seconds_bucket{{job="bot"}}
         threshold: 0.8
+  - name: shop-crash-free
+    objective: 99
+    window: 7d
+    indicator:
+      sessions: shop
 receivers:
   - name: ops
     webhook_configs:
@@ -87,7 +98,10 @@ async fn an_availability_slo_shows_its_budget_and_pages_on_a_fast_burn() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["webhook-availability", "webhook-latency"]);
+    assert_eq!(
+        names,
+        ["webhook-availability", "webhook-latency", "shop-crash-free"]
+    );
     assert_eq!(list["slos"][1]["burn"], "no_data", "no histogram scraped");
 
     // The rules it stands for are on /rules, in the file `slos`.
@@ -143,8 +157,43 @@ async fn an_availability_slo_shows_its_budget_and_pages_on_a_fast_burn() {
         "{burning}"
     );
 
-    // The pages.
+    // Crash-free sessions: 9 sessions ended well and 1 crashed, so 90 % against 99 %.
     let c = client();
+    let started = chrono::Utc::now().format("%Y-%m-%dT%H:%M:00Z");
+    let body = format!(
+        "{{}}\n{{\"type\":\"sessions\"}}\n{{\"aggregates\":[{{\"started\":\"{started}\",\"exited\":9,\"crashed\":1}}],\"attrs\":{{\"release\":\"shop@1.0\",\"environment\":\"production\"}}}}\n"
+    );
+    let r = c
+        .post(format!("{}/api/42/envelope/", p.url))
+        .header(
+            "X-Sentry-Auth",
+            format!("Sentry sentry_key={KEY}, sentry_version=7"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let sessions = p
+        .wait_until(
+            std::time::Duration::from_secs(15),
+            "the sessions SLO",
+            async || {
+                let s = slo(&p, "shop-crash-free").await;
+                if s["sli"].is_number() { Ok(s) } else { Err(s) }
+            },
+        )
+        .await;
+    assert!(
+        (sessions["sli"].as_f64().unwrap() - 90.0).abs() < 1e-6,
+        "{sessions}"
+    );
+    assert!(
+        sessions["budget_remaining"].as_f64().unwrap() < 0.0,
+        "overspent: {sessions}"
+    );
+
+    // The pages.
     let page = |path: &str| {
         let c = c.clone();
         let url = format!("{}{path}", p.url);

@@ -138,6 +138,7 @@ fn indicator(i: &Indicator) -> Markup {
             Indicator::Monitor(id) => { "checks of monitor " a href={ "/monitors/" (id) } { (id) } }
             Indicator::Ratio { errors, total } => { "errors " code { (errors) } " of " code { (total) } }
             Indicator::Latency { histogram, threshold } => { "requests of " code { (histogram) } " under " (threshold) }
+            Indicator::Sessions(project) => { "crash-free sessions of project " (project) }
         }
     }
 }

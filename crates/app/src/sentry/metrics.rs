@@ -49,6 +49,8 @@ pub struct IngestMetrics {
     transactions: IntCounterVec,
     transaction_duration: HistogramVec,
     discarded: IntCounterVec,
+    sessions_started: IntCounterVec,
+    sessions_crashed: IntCounterVec,
     latency: Histogram,
     decoded_bytes: IntCounter,
     named: Arc<NamedSeries>,
@@ -120,6 +122,16 @@ impl IngestMetrics {
                 "What SDKs report having dropped (client reports).",
                 &["project"],
             )?,
+            sessions_started: counter(
+                "pharos_sessions_started_total",
+                "Release-health sessions counted, by project (what crash-free rates divide by).",
+                &["project"],
+            )?,
+            sessions_crashed: counter(
+                "pharos_sessions_crashed_total",
+                "Release-health sessions that crashed or ended abnormally, by project.",
+                &["project"],
+            )?,
             latency,
             decoded_bytes,
             named: Arc::default(),
@@ -142,6 +154,25 @@ impl IngestMetrics {
 
     pub fn latency(&self, secs: f64) {
         self.latency.observe(secs);
+    }
+
+    /// Starts a project's session counters at 0, so the first sessions show as an increase
+    /// (a counter first seen at 10 has a `rate` of 0 until it moves again).
+    pub fn known_project(&self, name: &str) {
+        self.sessions_started.with_label_values(&[name]);
+        self.sessions_crashed.with_label_values(&[name]);
+    }
+
+    /// Sessions stored: how many, and how many of them crashed or ended abnormally (the
+    /// series a crash-free SLO reads).
+    pub fn sessions(&self, project: &ProjectInfo, started: u64, crashed: u64) {
+        let p = project.name.as_str();
+        self.sessions_started
+            .with_label_values(&[p])
+            .inc_by(started);
+        self.sessions_crashed
+            .with_label_values(&[p])
+            .inc_by(crashed);
     }
 
     pub fn record(

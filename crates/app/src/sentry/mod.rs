@@ -81,6 +81,9 @@ impl ErrorIngest {
 
     /// Replaces the key directory after a change of projects or keys.
     pub fn set_projects(&self, projects: &[pharos_store::errors::Project]) {
+        for p in projects {
+            self.metrics.known_project(&p.name);
+        }
         *self.directory.write().unwrap_or_else(|p| p.into_inner()) =
             Directory::from_projects(projects);
     }
@@ -305,6 +308,16 @@ impl App {
     ) -> Result<IngestOutcome, SentryRefused> {
         let m = &self.errors.metrics;
         let counts: Vec<(&'static str, String)> = kept.iter().map(record_label).collect();
+        let (sessions, crashed) = kept
+            .iter()
+            .filter_map(|r| match r {
+                Record::Sessions(list) => Some(list),
+                _ => None,
+            })
+            .flatten()
+            .fold((0, 0), |(t, c), s| {
+                (t + s.total, c + s.crashed + s.abnormal)
+            });
         let batch = IngestBatch::new(info.id, received, kept);
         let (tx, rx) = tokio::sync::oneshot::channel();
         if let Err(e) = self.store.errors().ingest(batch, move |r| {
@@ -329,6 +342,9 @@ impl App {
             m.item(ty, "accepted");
         }
         m.record(info, &outcome, &counts);
+        if sessions > 0 || crashed > 0 {
+            m.sessions(info, sessions, crashed);
+        }
         for e in outcome.events.iter().filter(|e| !e.duplicate) {
             let event = || EventLabels {
                 level: e.level.clone(),
