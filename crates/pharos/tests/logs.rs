@@ -354,6 +354,35 @@ logs:
         .map(|(_, v)| v.into_owned())
         .unwrap();
     wait_logs(&p, &query, 10, |e| e.len() == 1).await;
+    // The explorer opened from the link shows the alert's window (its `from`/`to`), not
+    // the last hour: the range picker holds the window's length and end.
+    let path = &link[link.find("/logs?").unwrap()..];
+    let page = common::client()
+        .get(format!("{}{path}", p.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let to = url::Url::parse(link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "to")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(
+        page.contains(&format!(
+            "name=\"end\" value=\"{}\"",
+            to.trim_end_matches('Z')
+        )),
+        "the link's end ({to}) in the picker: {page}"
+    );
+    assert!(
+        !page.contains("<option value=\"1h\" selected"),
+        "not the default hour"
+    );
 
     p.wait_until(
         Duration::from_secs(15),

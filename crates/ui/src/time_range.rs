@@ -105,6 +105,22 @@ fn parse_end(s: &str) -> Option<i64> {
 
 /// The range a page's parameters ask for. Bad values fall back to the default with a
 /// note, so a typo in the URL still shows a page.
+/// A window given by its two ends (`from` and `to`, as the log API and alert links name
+/// them: RFC 3339, Unix seconds or `2024-05-01T12:00`) as this picker's range and end:
+/// `("600s", "2024-05-01T12:10:00")`. `None` when either end is not a time or `to` is not
+/// after `from`.
+pub fn from_ends(from: &str, to: &str) -> Option<(String, String)> {
+    let (a, b) = (parse_end(from)?, parse_end(to)?);
+    (b > a).then(|| {
+        let secs = (b - a + 999) / 1000;
+        // As the picker's `datetime-local` input holds it (UTC, no zone suffix).
+        let end = chrono::DateTime::from_timestamp_millis(b)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+            .unwrap_or_default();
+        (format!("{secs}s"), end)
+    })
+}
+
 pub fn from_params(
     range: Option<&str>,
     end: Option<&str>,
@@ -241,6 +257,20 @@ fn query_error(e: MetricsError) -> QueryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_by_its_ends() {
+        assert_eq!(
+            from_ends("2026-12-07T12:00:00Z", "2026-12-07T12:10:00Z"),
+            Some(("600s".to_string(), "2026-12-07T12:10:00".to_string()))
+        );
+        assert_eq!(from_ends("1700000000", "1700000000.5").unwrap().0, "1s");
+        assert_eq!(
+            from_ends("2026-12-07T12:10:00Z", "2026-12-07T12:00:00Z"),
+            None
+        );
+        assert_eq!(from_ends("soon", "2026-12-07T12:00:00Z"), None);
+    }
 
     #[test]
     fn steps_follow_the_range() {

@@ -53,6 +53,11 @@ pub struct SearchParams {
     range: Option<String>,
     #[serde(default)]
     end: Option<String>,
+    /// A window by its ends, as alert links and the log API name it (`range`/`end` win).
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
     #[serde(default)]
     step: Option<String>,
     #[serde(default)]
@@ -261,7 +266,13 @@ pub async fn search(
     let Some(logs) = state.logs.clone() else {
         return turned_off("Logs", Nav::Logs, signed_in);
     };
-    let p = q.map(|q| q.0).unwrap_or_default();
+    let mut p = q.map(|q| q.0).unwrap_or_default();
+    if p.range.is_none()
+        && let (Some(from), Some(to)) = (&p.from, &p.to)
+        && let Some((range, end)) = time_range::from_ends(from, to)
+    {
+        (p.range, p.end) = (Some(range), Some(end));
+    }
     let now = Utc::now().timestamp_millis();
     let (mut range, mut notes) = time_range::from_params(
         p.range.as_deref(),
