@@ -1,7 +1,8 @@
 //! Alerts from error tracking, through the one alert model:
 //!
 //! - `NewIssue` and `IssueRegression` fire when ingest reports a new or reopened issue, and
-//!   resolve once the issue is resolved or ignored, or has been quiet for an hour;
+//!   resolve once the issue is resolved or ignored, has been quiet for an hour, or an hour
+//!   after they fired (they mark a moment; a recurring issue is `IssueRateHigh`'s matter);
 //! - `ErrorRateHigh` (a project) and `IssueRateHigh` (one issue) fire while more than the
 //!   configured events arrive per minute;
 //! - `TransactionSlow` fires while a transaction's p95 over the last 5 minutes is above the
@@ -42,6 +43,25 @@ const ALERT_NAMES: &[&str] = &[
 
 /// How long an issue alert stays firing without new events.
 const QUIET: chrono::Duration = chrono::Duration::hours(1);
+/// The longest a `NewIssue` or `IssueRegression` alert fires: it is about the moment an
+/// issue appeared or came back; an issue that keeps recurring is `IssueRateHigh`'s matter.
+const MOMENT: chrono::Duration = chrono::Duration::hours(1);
+
+/// Whether a `NewIssue` / `IssueRegression` alert that started firing at `started` is over:
+/// its issue was resolved, ignored or deleted, went quiet for [`QUIET`], or the alert has
+/// fired for [`MOMENT`].
+fn issue_alert_over(
+    started: DateTime<Utc>,
+    issue: Option<(IssueStatus, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> bool {
+    match issue {
+        Some((status, last_seen)) => {
+            status != IssueStatus::Unresolved || now - last_seen > QUIET || now - started > MOMENT
+        }
+        None => true,
+    }
+}
 const TICK: Duration = Duration::from_secs(5);
 
 /// The labels an alert takes from the event that raised it.
@@ -360,10 +380,8 @@ impl ErrorAlerts {
             .filter(|(_, a)| match a.name() {
                 NEW_ISSUE | REGRESSION => {
                     let id = a.labels.get("issue_id").and_then(|i| i.parse::<i64>().ok());
-                    match id.and_then(|id| issues.get(&id)) {
-                        Some(i) => i.status != IssueStatus::Unresolved || now - i.last_seen > QUIET,
-                        None => true,
-                    }
+                    let issue = id.and_then(|id| issues.get(&id));
+                    issue_alert_over(a.starts_at, issue.map(|i| (i.status, i.last_seen)), now)
                 }
                 _ => !desired.contains_key(&fingerprint_without_event(&a.labels)),
             })
@@ -525,6 +543,33 @@ mod tests {
         let mut bare = Labels::new();
         add_event_labels(&mut bare, &no_env);
         assert!(!bare.contains_key("environment") && !bare.contains_key("release"));
+    }
+
+    #[test]
+    fn issue_alerts_end_when_handled_quiet_or_an_hour_old() {
+        let now = Utc::now();
+        let min = chrono::Duration::minutes;
+        let open = IssueStatus::Unresolved;
+        // Fired 10 minutes ago, events still coming: firing.
+        assert!(!issue_alert_over(now - min(10), Some((open, now)), now));
+        // An issue that keeps recurring does not keep its NewIssue firing for ever.
+        assert!(issue_alert_over(
+            now - min(61),
+            Some((open, now - min(1))),
+            now
+        ));
+        // Quiet for an hour, handled, or gone.
+        assert!(issue_alert_over(
+            now - min(10),
+            Some((open, now - min(61))),
+            now
+        ));
+        assert!(issue_alert_over(
+            now - min(10),
+            Some((IssueStatus::Resolved, now)),
+            now
+        ));
+        assert!(issue_alert_over(now - min(10), None, now));
     }
 
     #[test]
