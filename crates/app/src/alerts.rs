@@ -346,6 +346,14 @@ pub fn source_of(a: &Alert) -> AlertSource {
             url: local_path(url, "/rules?"),
         };
     }
+    // A log rule's alert links to the explorer on the lines that raised it.
+    if let Some(path) = local_path(url, "/logs?") {
+        return AlertSource {
+            kind: "logs",
+            name: a.name().to_string(),
+            url: Some(path),
+        };
+    }
     if let Some(project) = a.labels.get("project")
         && let Some(path) = local_path(url, "/issues").or_else(|| local_path(url, "/transactions"))
     {
@@ -588,5 +596,16 @@ mod tests {
         assert_eq!((s.kind, s.name.as_str()), ("external", "node"));
         a.generator_url = "http://x/rules?group=g&rule=HighLoad".into();
         assert_eq!(source_of(&a).name, "g / HighLoad");
+        // A log rule's alert, whatever host the external URL names.
+        a.labels
+            .insert("alertname".into(), "forbidden_log_patterns".into());
+        a.generator_url =
+            "http://127.0.0.1:9800/logs?q=service%3Dbot&from=2026-12-07T10%3A00%3A00Z&to=x".into();
+        let s = source_of(&a);
+        assert_eq!(
+            (s.kind, s.name.as_str()),
+            ("logs", "forbidden_log_patterns")
+        );
+        assert!(s.url.unwrap().starts_with("/logs?q=service"));
     }
 }

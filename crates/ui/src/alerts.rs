@@ -311,6 +311,7 @@ fn source_label(kind: &str) -> &'static str {
         "monitor" => "Monitor",
         "rule" => "Rule",
         "errors" => "Error tracking",
+        "logs" => "Log rule",
         "test" => "Test",
         _ => "External",
     }
