@@ -95,7 +95,20 @@ async fn escalation_ack_link_restart_and_resolution() {
     let open = incidents(&pharos, "?state=open").await;
     assert_eq!(open.len(), 1, "{open:#?}");
     let id = open[0]["id"].as_i64().unwrap();
-    assert_eq!(open[0]["title"], "MonitorDown");
+    assert_eq!(open[0]["title"], "MonitorDown: API health");
+    // The incident page names the group in labels people read, not its raw key.
+    let page = client()
+        .get(format!("{}/incidents/{id}", pharos.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("MonitorDown: API health"), "{page}");
+    assert!(page.contains("alertname=MonitorDown"), "{page}");
+    assert!(!page.contains(">{}:{"), "no raw group key: {page}");
     assert_eq!(open[0]["escalation"], "page");
     assert!(level2.payloads().is_empty(), "level 2 is not told at once");
 

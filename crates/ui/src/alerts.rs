@@ -306,6 +306,46 @@ fn alert_table(
     }
 }
 
+/// A notification group's key (`{route matchers}:{alertname="MonitorDown", monitor="api"}`)
+/// as people read it: `alertname=MonitorDown, monitor=api`. Anything else (an alert's
+/// fingerprint) is shown as it is.
+pub fn readable_group_key(key: &str) -> String {
+    let Some(i) = key.find("}:{") else {
+        return key.to_string();
+    };
+    let labels = key[i + 2..].trim_start_matches('{').trim_end_matches('}');
+    if labels.trim().is_empty() {
+        return "every alert of the route".into();
+    }
+    // Values are quoted and may hold `, ` themselves: read them as label="value" pairs.
+    let mut out = Vec::new();
+    let mut rest = labels;
+    while let Some(eq) = rest.find("=\"") {
+        let name = rest[..eq].trim_start_matches([',', ' ']).to_string();
+        let after = &rest[eq + 2..];
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(j);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else { break };
+        out.push(format!("{name}={}", after[..end].replace("\\\"", "\"")));
+        rest = &after[end + 1..];
+    }
+    if out.is_empty() {
+        key.to_string()
+    } else {
+        out.join(", ")
+    }
+}
+
 fn source_label(kind: &str) -> &'static str {
     match kind {
         "monitor" => "Monitor",
@@ -340,4 +380,22 @@ fn notified(deliveries: &[Delivery], receivers: &[String]) -> Markup {
 fn silence_prefill(labels: &pharos_model::Labels) -> String {
     let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     url::form_urlencoded::byte_serialize(format!("{{{}}}", text.join(", ")).as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_keys_read_as_labels() {
+        assert_eq!(
+            readable_group_key(
+                r#"{}/{severity="critical"}:{alertname="MonitorDown", monitor="bot, health"}"#
+            ),
+            "alertname=MonitorDown, monitor=bot, health"
+        );
+        assert_eq!(readable_group_key("{}:{}"), "every alert of the route");
+        assert_eq!(readable_group_key(r#"{}:{job="a \"b\""}"#), r#"job=a "b""#);
+        assert_eq!(readable_group_key("3f2a9c"), "3f2a9c");
+    }
 }

@@ -275,7 +275,7 @@ fn facts(d: &IncidentDetail) -> Markup {
     let i = &d.incident;
     html! {
         dl.kv {
-            dt { "Group" } dd { code { (i.group_key) } }
+            dt { "Group" } dd { span title=(i.group_key) { (crate::alerts::readable_group_key(&i.group_key)) } }
             dt { "Notified" } dd { (i.receiver) }
             @if let Some(p) = &i.escalation { dt { "Escalation policy" } dd { (p) } }
             @if let Some(n) = &d.next_escalation {

@@ -205,7 +205,7 @@ fn integration_section(
                     tbody { @for d in recent { tr data-delivery=(d.id) data-outcome=(d.outcome.as_str()) {
                         td.small { (ago(Some(d.created_at))) }
                         td { span class={ "badge " (d.outcome.as_str()) } { (layout::capitalized(d.outcome.as_str())) } }
-                        td.small { (d.status) " · " code { (d.alert_fingerprint) } }
+                        td.small { (d.status) " · " span title=(d.alert_fingerprint) { (crate::alerts::readable_group_key(&d.alert_fingerprint)) } }
                         td.num.small { @if let Some(c) = d.response_status { (c) } @else { "–" } }
                         td.num { (d.attempts) }
                         td.small { (d.last_error.as_deref().unwrap_or("")) }

@@ -36,18 +36,25 @@ fn severity_of(alerts: &[Alert]) -> String {
         .unwrap_or_else(|| "none".into())
 }
 
+/// Labels that name what an alert is about, most telling first: the title names it in
+/// plain words (`MonitorDown: Bot health`) instead of the group's label set.
+const SUBJECT_LABELS: [&str; 8] = [
+    "monitor_name",
+    "monitor",
+    "slo",
+    "service",
+    "project",
+    "job",
+    "instance",
+    "host",
+];
+
 fn title_of(labels: &Labels, alerts: &[Alert]) -> String {
     let name = labels
         .get("alertname")
         .cloned()
         .or_else(|| alerts.first().map(|a| a.name().to_string()))
         .unwrap_or_else(|| "alerts".into());
-    let others: Vec<String> = labels
-        .iter()
-        .filter(|(k, _)| *k != "alertname")
-        .take(3)
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
     let mut names: Vec<&str> = alerts.iter().map(Alert::name).collect();
     names.sort();
     names.dedup();
@@ -56,10 +63,23 @@ fn title_of(labels: &Labels, alerts: &[Alert]) -> String {
     } else {
         String::new()
     };
-    if others.is_empty() {
-        format!("{name}{more}")
-    } else {
-        format!("{name}{more} {{{}}}", others.join(", "))
+    // The first subject label any alert has, and its values across the group's alerts.
+    let subject = SUBJECT_LABELS.iter().find_map(|key| {
+        let mut values: Vec<&str> = std::iter::once(labels)
+            .chain(alerts.iter().map(|a| &a.labels))
+            .filter_map(|l| l.get(*key).map(String::as_str))
+            .collect();
+        values.sort();
+        values.dedup();
+        match values.as_slice() {
+            [] => None,
+            [one] => Some((*one).to_string()),
+            [first, rest @ ..] => Some(format!("{first} and {} more", rest.len())),
+        }
+    });
+    match subject {
+        Some(s) => format!("{name}{more}: {s}"),
+        None => format!("{name}{more}"),
     }
 }
 
@@ -367,5 +387,51 @@ impl IncidentHook for Incidents {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod title_tests {
+    use super::*;
+
+    fn alert(pairs: &[(&str, &str)]) -> Alert {
+        let labels: Labels = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Alert {
+            fingerprint: Alert::fingerprint_of(&labels),
+            labels,
+            annotations: Labels::new(),
+            state: pharos_model::AlertState::Firing,
+            starts_at: chrono::Utc::now(),
+            ends_at: None,
+            generator_url: String::new(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn titles_name_what_the_alerts_are_about() {
+        let group: Labels = [("alertname".to_string(), "MonitorDown".to_string())].into();
+        let down = alert(&[
+            ("alertname", "MonitorDown"),
+            ("monitor", "bot-health"),
+            ("monitor_name", "Bot health"),
+            ("severity", "critical"),
+        ]);
+        assert_eq!(title_of(&group, &[down.clone()]), "MonitorDown: Bot health");
+        let other = alert(&[("alertname", "MonitorDown"), ("monitor_name", "API")]);
+        assert_eq!(
+            title_of(&group, &[down, other]),
+            "MonitorDown: API and 1 more"
+        );
+        let burn = alert(&[("alertname", "SLOBurnRateFast"), ("slo", "webhook")]);
+        assert_eq!(
+            title_of(&Labels::new(), &[burn]),
+            "SLOBurnRateFast: webhook"
+        );
+        let bare = alert(&[("alertname", "Watchdog")]);
+        assert_eq!(title_of(&Labels::new(), &[bare]), "Watchdog");
     }
 }
