@@ -26,7 +26,7 @@ use pharos_store::NewDelivery;
 pub use receivers::ReceiverConfig;
 pub use receivers::webhook::{WebhookConfig, WebhookReceiver};
 pub use secret::{Secret, SecretUrl};
-pub use test_notification::{IntegrationOutcome, test_notification};
+pub use test_notification::{IntegrationOutcome, overall_status, test_notification};
 pub use worker::{DeliveryMetrics, DeliveryWorker, RetryPolicy};
 
 /// How one attempt went.

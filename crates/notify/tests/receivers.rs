@@ -507,3 +507,15 @@ async fn test_notification_goes_through_every_integration_and_reports_each() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_test_notification_to_a_receiver_with_no_integrations_does_not_say_delivered() {
+    let configs: Vec<ReceiverConfig> = serde_norway::from_str("- name: blackhole\n").unwrap();
+    let receivers = Receivers::from_config(&configs, "https://pharos.example.com");
+    let outcomes =
+        pharos_notify::test_notification(&receivers, "blackhole", &client(), common::t(10, 0))
+            .await
+            .unwrap();
+    assert!(outcomes.is_empty());
+    assert_eq!(pharos_notify::overall_status(&outcomes), "not_sent");
+}
