@@ -519,3 +519,67 @@ async fn a_test_notification_to_a_receiver_with_no_integrations_does_not_say_del
     assert!(outcomes.is_empty());
     assert_eq!(pharos_notify::overall_status(&outcomes), "not_sent");
 }
+
+/// What the API shows and what the delivery queue stores must not hold `secret`.
+fn assert_secret_kept(r: &Arc<dyn Receiver>, secret: &str) {
+    let shown = r.describe().to_string();
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("<secret>"), "{shown}");
+    for n in [firing_group(), resolved_group()] {
+        if let Some(payload) = r.payload_for(&n) {
+            assert!(!payload.contains(secret), "{payload}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn ntfy_publishes_json_to_the_server_root_with_the_topic_and_a_bearer_token() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nntfy_configs:\n  - url: {}\n    topic: pharos-alerts-7f3a\n    tags: [prod]\n    token: tk_NTFYSECRET\n",
+        fake.url("")
+    ));
+    assert_eq!(r.integration(), "ntfy");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("Bearer tk_NTFYSECRET")
+    );
+    let body = reqs[0].json();
+    assert_eq!(body["topic"], "pharos-alerts-7f3a");
+    assert_eq!(body["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(body["priority"], 5);
+    assert_eq!(body["tags"], serde_json::json!(["rotating_light", "prod"]));
+    assert_eq!(body["click"], "https://pharos.example.com/ack/3f9a2c");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invoice bot is not responding")
+    );
+    let resolved = reqs[1].json();
+    assert_eq!(resolved["priority"], 2);
+    assert_eq!(resolved["tags"][0], "white_check_mark");
+    insta::assert_snapshot!("ntfy_firing", pretty(&reqs[0].body));
+    assert_secret_kept(&r, "tk_NTFYSECRET");
+}
+
+#[tokio::test]
+async fn ntfy_takes_a_fixed_priority_by_word_and_refuses_a_wrong_one() {
+    let r = receiver("name: ops\nntfy_configs:\n  - topic: t\n    priority: low\n");
+    let body: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(body["priority"], 2);
+    let e = serde_norway::from_str::<ReceiverConfig>(
+        "name: ops\nntfy_configs:\n  - topic: t\n    priority: 9\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not an ntfy priority"), "{e}");
+}

@@ -8,6 +8,7 @@
 pub mod discord;
 pub mod email;
 pub mod msteams;
+pub mod ntfy;
 pub mod pagerduty;
 pub mod slack;
 pub mod telegram;
@@ -44,6 +45,8 @@ pub struct ReceiverConfig {
     pub whatsapp_configs: Vec<whatsapp::WhatsAppConfig>,
     #[serde(default)]
     pub twilio_configs: Vec<twilio::TwilioConfig>,
+    #[serde(default)]
+    pub ntfy_configs: Vec<ntfy::NtfyConfig>,
 }
 
 impl ReceiverConfig {
@@ -59,6 +62,7 @@ impl ReceiverConfig {
             + self.msteams_configs.len()
             + self.whatsapp_configs.len()
             + self.twilio_configs.len()
+            + self.ntfy_configs.len()
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just
@@ -125,6 +129,12 @@ impl ReceiverConfig {
         for (i, c) in self.twilio_configs.iter().enumerate() {
             out.push(Arc::new(twilio::TwilioReceiver::new(
                 name("twilio", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.ntfy_configs.iter().enumerate() {
+            out.push(Arc::new(ntfy::NtfyReceiver::new(
+                name("ntfy", i),
                 c.clone(),
             )));
         }
