@@ -583,3 +583,47 @@ async fn ntfy_takes_a_fixed_priority_by_word_and_refuses_a_wrong_one() {
     .to_string();
     assert!(e.contains("not an ntfy priority"), "{e}");
 }
+
+#[tokio::test]
+async fn pushover_posts_a_form_with_token_and_user_and_emergency_priority_when_firing() {
+    let fake = FakeServer::start().await;
+    fake.answer(200, "{\"status\":1,\"request\":\"r1\"}");
+    let r = receiver(&format!(
+        "name: ops\npushover_configs:\n  - user_key: USERSECRET\n    token: APPSECRET\n    api_url: {}\n    sound: siren\n",
+        fake.url("/1/messages.json")
+    ));
+    assert_eq!(r.integration(), "pushover");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/1/messages.json");
+    assert_eq!(
+        reqs[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let form = |body: &str| -> std::collections::BTreeMap<String, String> {
+        url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
+    };
+    let firing = form(&reqs[0].body);
+    assert_eq!(firing["token"], "APPSECRET");
+    assert_eq!(firing["user"], "USERSECRET");
+    assert_eq!(firing["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(firing["priority"], "2");
+    assert_eq!(firing["retry"], "60");
+    assert_eq!(firing["expire"], "3600");
+    assert_eq!(firing["sound"], "siren");
+    assert_eq!(firing["html"], "1");
+    assert_eq!(firing["url"], "https://pharos.example.com/ack/3f9a2c");
+    assert!(firing["message"].contains("Invoice bot is not responding"));
+    assert!(firing["message"].chars().count() <= 1024);
+    let resolved = form(&reqs[1].body);
+    assert_eq!(resolved["priority"], "0");
+    assert!(!resolved.contains_key("retry"));
+    assert!(resolved["title"].starts_with("[RESOLVED]"));
+    assert_secret_kept(&r, "APPSECRET");
+    assert_secret_kept(&r, "USERSECRET");
+}

@@ -10,6 +10,7 @@ pub mod email;
 pub mod msteams;
 pub mod ntfy;
 pub mod pagerduty;
+pub mod pushover;
 pub mod slack;
 pub mod telegram;
 pub mod twilio;
@@ -47,6 +48,8 @@ pub struct ReceiverConfig {
     pub twilio_configs: Vec<twilio::TwilioConfig>,
     #[serde(default)]
     pub ntfy_configs: Vec<ntfy::NtfyConfig>,
+    #[serde(default)]
+    pub pushover_configs: Vec<pushover::PushoverConfig>,
 }
 
 impl ReceiverConfig {
@@ -63,6 +66,7 @@ impl ReceiverConfig {
             + self.whatsapp_configs.len()
             + self.twilio_configs.len()
             + self.ntfy_configs.len()
+            + self.pushover_configs.len()
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just
@@ -135,6 +139,12 @@ impl ReceiverConfig {
         for (i, c) in self.ntfy_configs.iter().enumerate() {
             out.push(Arc::new(ntfy::NtfyReceiver::new(
                 name("ntfy", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.pushover_configs.iter().enumerate() {
+            out.push(Arc::new(pushover::PushoverReceiver::new(
+                name("pushover", i),
                 c.clone(),
             )));
         }
