@@ -627,3 +627,66 @@ async fn pushover_posts_a_form_with_token_and_user_and_emergency_priority_when_f
     assert_secret_kept(&r, "APPSECRET");
     assert_secret_kept(&r, "USERSECRET");
 }
+
+#[tokio::test]
+async fn opsgenie_creates_an_alert_when_firing_and_closes_it_by_alias_when_resolved() {
+    let fake = FakeServer::start().await;
+    fake.answer(202, "{\"result\":\"Request will be processed\"}");
+    fake.answer(202, "{\"result\":\"Request will be processed\"}");
+    let r = receiver(&format!(
+        "name: ops\nopsgenie_configs:\n  - api_key: OPSGENIESECRET\n    api_url: {}/\n    responders:\n      - name: sre\n        type: team\n    tags: 'prod, billing'\n",
+        fake.url("")
+    ));
+    assert_eq!(r.integration(), "opsgenie");
+    assert_eq!(deliver(&r, &firing_group()).await, 202);
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    let alias = pharos_notify::receivers::opsgenie::alias(&firing_group().group_key);
+    assert_eq!(alias.len(), 64);
+
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/v2/alerts");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("GenieKey OPSGENIESECRET")
+    );
+    let create = reqs[0].json();
+    assert_eq!(create["alias"], alias.as_str());
+    assert_eq!(create["message"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(create["priority"], "P1");
+    assert_eq!(create["source"], "Pharos");
+    assert_eq!(create["details"]["monitor"], "invoice-bot");
+    assert_eq!(
+        create["responders"],
+        serde_json::json!([{ "name": "sre", "type": "team" }])
+    );
+    assert_eq!(create["tags"], serde_json::json!(["prod", "billing"]));
+    assert!(
+        create["description"]
+            .as_str()
+            .unwrap()
+            .contains("GET /health timed out")
+    );
+
+    assert_eq!(reqs[1].method, "POST");
+    assert_eq!(
+        reqs[1].path,
+        format!("/v2/alerts/{alias}/close?identifierType=alias")
+    );
+    assert_eq!(
+        reqs[1].header("authorization"),
+        Some("GenieKey OPSGENIESECRET")
+    );
+    assert_eq!(reqs[1].json()["source"], "Pharos");
+    insta::assert_snapshot!("opsgenie_create", pretty(&reqs[0].body));
+    assert_secret_kept(&r, "OPSGENIESECRET");
+
+    let e = serde_norway::from_str::<ReceiverConfig>(
+        "name: ops\nopsgenie_configs:\n  - api_key: k\n    priority: urgent\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("P1 to P5"), "{e}");
+}

@@ -9,6 +9,7 @@ pub mod discord;
 pub mod email;
 pub mod msteams;
 pub mod ntfy;
+pub mod opsgenie;
 pub mod pagerduty;
 pub mod pushover;
 pub mod slack;
@@ -50,6 +51,8 @@ pub struct ReceiverConfig {
     pub ntfy_configs: Vec<ntfy::NtfyConfig>,
     #[serde(default)]
     pub pushover_configs: Vec<pushover::PushoverConfig>,
+    #[serde(default)]
+    pub opsgenie_configs: Vec<opsgenie::OpsgenieConfig>,
 }
 
 impl ReceiverConfig {
@@ -67,6 +70,7 @@ impl ReceiverConfig {
             + self.twilio_configs.len()
             + self.ntfy_configs.len()
             + self.pushover_configs.len()
+            + self.opsgenie_configs.len()
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just
@@ -145,6 +149,12 @@ impl ReceiverConfig {
         for (i, c) in self.pushover_configs.iter().enumerate() {
             out.push(Arc::new(pushover::PushoverReceiver::new(
                 name("pushover", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.opsgenie_configs.iter().enumerate() {
+            out.push(Arc::new(opsgenie::OpsgenieReceiver::new(
+                name("opsgenie", i),
                 c.clone(),
             )));
         }
