@@ -690,3 +690,36 @@ async fn opsgenie_creates_an_alert_when_firing_and_closes_it_by_alias_when_resol
     .to_string();
     assert!(e.contains("P1 to P5"), "{e}");
 }
+
+#[tokio::test]
+async fn mattermost_gets_a_coloured_attachment_on_its_webhook() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nmattermost_configs:\n  - webhook_url: {}\n    channel: ops-alerts\n    username: pharos\n",
+        fake.url("/hooks/MMSECRETKEY")
+    ));
+    assert_eq!(r.integration(), "mattermost");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/hooks/MMSECRETKEY");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let body = reqs[0].json();
+    assert_eq!(body["channel"], "ops-alerts");
+    assert_eq!(body["username"], "pharos");
+    let a = &body["attachments"][0];
+    assert_eq!(a["color"], "#FF0000");
+    assert_eq!(a["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(a["title_link"], "https://pharos.example.com/alerts");
+    assert!(
+        a["text"]
+            .as_str()
+            .unwrap()
+            .contains("Invoice bot is not responding")
+    );
+    assert_eq!(reqs[1].json()["attachments"][0]["color"], "#2EB886");
+    insta::assert_snapshot!("mattermost_firing", pretty(&reqs[0].body));
+    assert_secret_kept(&r, "MMSECRETKEY");
+}

@@ -7,6 +7,7 @@
 
 pub mod discord;
 pub mod email;
+pub mod mattermost;
 pub mod msteams;
 pub mod ntfy;
 pub mod opsgenie;
@@ -53,6 +54,8 @@ pub struct ReceiverConfig {
     pub pushover_configs: Vec<pushover::PushoverConfig>,
     #[serde(default)]
     pub opsgenie_configs: Vec<opsgenie::OpsgenieConfig>,
+    #[serde(default)]
+    pub mattermost_configs: Vec<mattermost::MattermostConfig>,
 }
 
 impl ReceiverConfig {
@@ -71,6 +74,7 @@ impl ReceiverConfig {
             + self.ntfy_configs.len()
             + self.pushover_configs.len()
             + self.opsgenie_configs.len()
+            + self.mattermost_configs.len()
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just
@@ -155,6 +159,12 @@ impl ReceiverConfig {
         for (i, c) in self.opsgenie_configs.iter().enumerate() {
             out.push(Arc::new(opsgenie::OpsgenieReceiver::new(
                 name("opsgenie", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.mattermost_configs.iter().enumerate() {
+            out.push(Arc::new(mattermost::MattermostReceiver::new(
+                name("mattermost", i),
                 c.clone(),
             )));
         }
