@@ -723,3 +723,47 @@ async fn mattermost_gets_a_coloured_attachment_on_its_webhook() {
     insta::assert_snapshot!("mattermost_firing", pretty(&reqs[0].body));
     assert_secret_kept(&r, "MMSECRETKEY");
 }
+
+#[tokio::test]
+async fn google_chat_posts_text_threaded_by_group() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\ngooglechat_configs:\n  - url: '{}'\n",
+        fake.url("/v1/spaces/AAAA/messages?key=GCKEY&token=GCSECRETTOKEN")
+    ));
+    assert_eq!(r.integration(), "googlechat");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(
+        reqs[0].path,
+        "/v1/spaces/AAAA/messages?key=GCKEY&token=GCSECRETTOKEN&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+    );
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let body = reqs[0].json();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("🔴 *[FIRING:2] MonitorDown on invoice-bot*"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<https://pharos.example.com/ack/3f9a2c|"),
+        "{text}"
+    );
+    let thread = body["thread"]["threadKey"].as_str().unwrap();
+    assert_eq!(reqs[1].json()["thread"]["threadKey"], thread);
+    assert!(reqs[1].json()["text"].as_str().unwrap().starts_with("✅ "));
+    insta::assert_snapshot!("googlechat_firing_text", text);
+    assert_secret_kept(&r, "GCSECRETTOKEN");
+
+    let unthreaded = receiver(&format!(
+        "name: ops\ngooglechat_configs:\n  - url: '{}'\n    threaded: false\n",
+        fake.url("/v1/spaces/AAAA/messages?key=K&token=T")
+    ));
+    deliver(&unthreaded, &firing_group()).await;
+    let last = fake.requests().pop().unwrap();
+    assert_eq!(last.path, "/v1/spaces/AAAA/messages?key=K&token=T");
+    assert!(last.json().get("thread").is_none());
+}

@@ -7,6 +7,7 @@
 
 pub mod discord;
 pub mod email;
+pub mod googlechat;
 pub mod mattermost;
 pub mod msteams;
 pub mod ntfy;
@@ -56,6 +57,8 @@ pub struct ReceiverConfig {
     pub opsgenie_configs: Vec<opsgenie::OpsgenieConfig>,
     #[serde(default)]
     pub mattermost_configs: Vec<mattermost::MattermostConfig>,
+    #[serde(default)]
+    pub googlechat_configs: Vec<googlechat::GoogleChatConfig>,
 }
 
 impl ReceiverConfig {
@@ -75,6 +78,7 @@ impl ReceiverConfig {
             + self.pushover_configs.len()
             + self.opsgenie_configs.len()
             + self.mattermost_configs.len()
+            + self.googlechat_configs.len()
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just
@@ -165,6 +169,12 @@ impl ReceiverConfig {
         for (i, c) in self.mattermost_configs.iter().enumerate() {
             out.push(Arc::new(mattermost::MattermostReceiver::new(
                 name("mattermost", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.googlechat_configs.iter().enumerate() {
+            out.push(Arc::new(googlechat::GoogleChatReceiver::new(
+                name("googlechat", i),
                 c.clone(),
             )));
         }
