@@ -767,3 +767,61 @@ async fn google_chat_posts_text_threaded_by_group() {
     assert_eq!(last.path, "/v1/spaces/AAAA/messages?key=K&token=T");
     assert!(last.json().get("thread").is_none());
 }
+
+#[tokio::test]
+async fn matrix_puts_a_room_message_with_a_stable_transaction_id() {
+    let fake = FakeServer::start().await;
+    fake.answer(500, "{\"errcode\":\"M_UNKNOWN\"}");
+    let r = receiver(&format!(
+        "name: ops\nmatrix_configs:\n  - homeserver_url: {}\n    room_id: '!AbCdEf:example.com'\n    access_token: syt_MATRIXSECRET\n",
+        fake.url("")
+    ));
+    assert_eq!(r.integration(), "matrix");
+    let payload = r.payload_for(&firing_group()).unwrap();
+    // The first try fails; the retry sends the same transaction id, so the homeserver
+    // can tell a repeat from a new message.
+    let (first, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    assert!(first.is_err());
+    let (second, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    assert_eq!(second.unwrap(), 200);
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[0].method, "PUT");
+    let prefix = "/_matrix/client/v3/rooms/!AbCdEf:example.com/send/m.room.message/";
+    assert!(reqs[0].path.starts_with(prefix), "{}", reqs[0].path);
+    let txn = &reqs[0].path[prefix.len()..];
+    assert!(txn.starts_with("pharos-"), "{txn}");
+    assert_eq!(reqs[1].path, reqs[0].path);
+    assert!(reqs[2].path.starts_with(prefix));
+    assert_ne!(reqs[2].path, reqs[0].path);
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("Bearer syt_MATRIXSECRET")
+    );
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let body = reqs[0].json();
+    assert_eq!(body["msgtype"], "m.text");
+    assert_eq!(body["format"], "org.matrix.custom.html");
+    assert!(
+        body["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔴 [FIRING:2] MonitorDown on invoice-bot")
+    );
+    assert!(
+        body["formatted_body"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔴 <b>[FIRING:2] MonitorDown on invoice-bot</b>")
+    );
+    assert!(reqs[2].json()["body"].as_str().unwrap().starts_with("✅ "));
+    assert_secret_kept(&r, "syt_MATRIXSECRET");
+
+    let e = serde_norway::from_str::<ReceiverConfig>(
+        "name: ops\nmatrix_configs:\n  - room_id: '#ops:example.com'\n    access_token: t\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not a Matrix room id"), "{e}");
+}

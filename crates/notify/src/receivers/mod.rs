@@ -8,6 +8,7 @@
 pub mod discord;
 pub mod email;
 pub mod googlechat;
+pub mod matrix;
 pub mod mattermost;
 pub mod msteams;
 pub mod ntfy;
@@ -59,6 +60,8 @@ pub struct ReceiverConfig {
     pub mattermost_configs: Vec<mattermost::MattermostConfig>,
     #[serde(default)]
     pub googlechat_configs: Vec<googlechat::GoogleChatConfig>,
+    #[serde(default)]
+    pub matrix_configs: Vec<matrix::MatrixConfig>,
 }
 
 impl ReceiverConfig {
@@ -79,6 +82,7 @@ impl ReceiverConfig {
             + self.opsgenie_configs.len()
             + self.mattermost_configs.len()
             + self.googlechat_configs.len()
+            + self.matrix_configs.len()
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just
@@ -175,6 +179,12 @@ impl ReceiverConfig {
         for (i, c) in self.googlechat_configs.iter().enumerate() {
             out.push(Arc::new(googlechat::GoogleChatReceiver::new(
                 name("googlechat", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.matrix_configs.iter().enumerate() {
+            out.push(Arc::new(matrix::MatrixReceiver::new(
+                name("matrix", i),
                 c.clone(),
             )));
         }
