@@ -9,6 +9,7 @@ mod blocking;
 pub mod dispatch;
 pub mod http;
 pub mod incidents;
+pub mod message_template;
 pub mod oncall;
 pub mod receivers;
 pub mod secret;

@@ -449,8 +449,25 @@ fn config_errors_name_the_field() {
     };
     let e = err("name: p\npagerduty_configs:\n  - service_key: x\n");
     assert!(e.contains("unknown field `service_key`"), "{e}");
-    let e = err("name: p\nslack_configs:\n  - api_url: https://x/y\n    title: '{{ .Status }}'\n");
-    assert!(e.contains("Go templates are not supported"), "{e}");
+    let e = err("name: p\nslack_configs:\n  - api_url: https://x/y\n    title: '{{ .Status '\n");
+    assert!(
+        e.contains("not a valid template: template: title:1:1: unclosed action"),
+        "{e}"
+    );
+    let e = err("name: p\nntfy_configs:\n  - topic: t\n    message: '{{ .Status | nosuch }}'\n");
+    assert!(
+        e.contains("not a valid template: template: message:1:"),
+        "{e}"
+    );
+    assert!(e.contains("nosuch"), "{e}");
+    let e = err(
+        "name: p\nwebhook_configs:\n  - url: https://x/y\n    body_template: '{{ $labels.x }}'\n",
+    );
+    assert!(
+        e.contains("not a valid template: template: body_template:1:"),
+        "{e}"
+    );
+    assert!(e.contains("undefined variable"), "{e}");
     let e = err(
         "name: p\nemail_configs:\n  - to: a@x\n    from: b@y\n    smarthost: smtp.example.com\n",
     );
@@ -824,4 +841,98 @@ async fn matrix_puts_a_room_message_with_a_stable_transaction_id() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("not a Matrix room id"), "{e}");
+}
+
+#[tokio::test]
+async fn slack_title_and_text_are_alertmanager_templates() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nslack_configs:\n  - api_url: {}\n    title: '[{{{{ .Status | toUpper }}}}:{{{{ len .Alerts.Firing }}}}] {{{{ .CommonLabels.alertname }}}} ({{{{ .Receiver }}}})'\n    text: '{{{{ range .Alerts }}}}{{{{ .Labels.severity }}}}: {{{{ .Annotations.summary }}}}; {{{{ end }}}}{{{{ range .CommonLabels.SortedPairs }}}}{{{{ .Name }}}}={{{{ .Value }}}} {{{{ end }}}}'\n    color: '{{{{ if eq .Status \"firing\" }}}}danger{{{{ else }}}}good{{{{ end }}}}'\n    send_resolved: true\n",
+        fake.url("/hook")
+    ));
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    let a = &reqs[0].json()["attachments"][0];
+    assert_eq!(a["title"], "[FIRING:2] MonitorDown (ops)");
+    assert_eq!(
+        a["text"],
+        "critical: Invoice bot is not responding; warning: Webhook info answers 503; alertname=MonitorDown monitor=invoice-bot "
+    );
+    assert_eq!(a["color"], "danger");
+    let resolved = &reqs[1].json()["attachments"][0];
+    assert_eq!(resolved["title"], "[RESOLVED:0] MonitorDown (ops)");
+    assert_eq!(resolved["color"], "good");
+    // The API shows the template's source.
+    assert_eq!(
+        r.describe()["color"],
+        "{{ if eq .Status \"firing\" }}danger{{ else }}good{{ end }}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_that_fails_while_rendering_falls_back_to_pharos_text() {
+    let r = receiver(
+        "name: ops\nntfy_configs:\n  - topic: t\n    title: '{{ (index .Alerts 7).Status }}'\n    message: 'fine {{ .Status }}'\n",
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(body["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(body["message"], "fine firing");
+}
+
+#[tokio::test]
+async fn opsgenie_and_pushover_fields_are_templates() {
+    let r = receiver(
+        "name: ops\nopsgenie_configs:\n  - api_key: k\n    message: '{{ .CommonLabels.monitor }} is down'\n    description: '{{ .CommonAnnotations.runbook_url }}'\n    source: '{{ .ExternalURL }}'\n",
+    );
+    let req: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(req["body"]["message"], "invoice-bot is down");
+    assert_eq!(
+        req["body"]["description"],
+        "https://wiki.example.com/runbooks/invoice-bot"
+    );
+    assert_eq!(req["body"]["source"], "https://pharos.example.com");
+    let r = receiver(
+        "name: ops\npushover_configs:\n  - user_key: u\n    token: t\n    title: '{{ .Status }} {{ .GroupLabels.alertname }}'\n",
+    );
+    let params: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&r.payload_for(&resolved_group()).unwrap()).unwrap();
+    assert_eq!(params["title"], "resolved MonitorDown");
+}
+
+#[tokio::test]
+async fn webhook_body_template_sends_a_custom_json_body() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nwebhook_configs:\n  - url: {}\n    body_template: |\n      {{\"title\": {{{{ toJson .CommonLabels.alertname }}}}, \"status\": {{{{ toJson .Status }}}}, \"firing\": {{{{ len .Alerts.Firing }}}}, \"summaries\": [{{{{ range $i, $a := .Alerts }}}}{{{{ if $i }}}}, {{{{ end }}}}{{{{ toJson $a.Annotations.description }}}}{{{{ end }}}}], \"labels\": {{{{ toJson .GroupLabels }}}}, \"ack\": {{{{ toJson .AckURL }}}}}}\n",
+        fake.url("/custom")
+    ));
+    deliver(&r, &firing_group()).await;
+    let req = fake.only_request();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/custom");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(
+        req.json(),
+        serde_json::json!({
+            "title": "MonitorDown",
+            "status": "firing",
+            "firing": 2,
+            "summaries": ["GET /health timed out after 10s (3 checks in a row)", ""],
+            "labels": {"alertname": "MonitorDown"},
+            "ack": "https://pharos.example.com/ack/3f9a2c",
+        })
+    );
+}
+
+#[tokio::test]
+async fn webhook_body_template_that_fails_sends_the_alertmanager_payload() {
+    let r = receiver(
+        "name: ops\nwebhook_configs:\n  - url: http://127.0.0.1:9/x\n    body_template: '{{ (index .Alerts 9).Status }}'\n",
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(body["version"], "4");
 }

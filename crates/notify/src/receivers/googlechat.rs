@@ -7,7 +7,8 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{default_true, fixed_text};
+use super::default_true;
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markup};
 use crate::{BoxFuture, Receiver, SendError};
@@ -21,9 +22,9 @@ pub struct GoogleChatConfig {
     /// The space's webhook URL (`https://chat.googleapis.com/v1/spaces/…/messages?key=…&token=…`):
     /// a secret.
     pub url: SecretUrl,
-    /// Fixed text instead of the headline and the alerts' details.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub message: Option<String>,
+    /// A template for the text instead of the headline and the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     /// One thread per alert group; `false` posts every notification on its own.
     #[serde(default = "default_true")]
     pub threaded: bool,
@@ -64,10 +65,9 @@ impl GoogleChatReceiver {
 
 /// The message body for `n`.
 pub fn googlechat_message(config: &GoogleChatConfig, n: &Notification) -> serde_json::Value {
-    let text = match &config.message {
-        Some(m) => m.clone(),
-        None => text::body(&Facts::of(n), &GoogleChatText),
-    };
+    let text = render_field(config.message.as_ref(), n, "message", || {
+        text::body(&Facts::of(n), &GoogleChatText)
+    });
     let mut message = json!({ "text": text::cut(&text, MAX_TEXT_CHARS) });
     if config.threaded {
         message["thread"] = json!({ "threadKey": super::pagerduty::dedup_key(&n.group_key) });

@@ -6,7 +6,8 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{default_true, fixed_text};
+use super::default_true;
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markdown, Markup};
 use crate::{BoxFuture, Receiver, SendError};
@@ -25,12 +26,12 @@ pub struct MattermostConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub icon_url: Option<String>,
-    /// Fixed title instead of `[FIRING:n] <alert>`.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub title: Option<String>,
-    /// Fixed text instead of the alerts' details.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub text: Option<String>,
+    /// A template for the title instead of `[FIRING:n] <alert>`.
+    #[serde(default, deserialize_with = "crate::message_template::title")]
+    pub title: Option<MessageTemplate>,
+    /// A template for the text instead of the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::text")]
+    pub text: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -49,11 +50,10 @@ impl MattermostReceiver {
 /// The webhook body for `n`.
 pub fn mattermost_message(config: &MattermostConfig, n: &Notification) -> serde_json::Value {
     let f = Facts::of(n);
-    let title = config.title.clone().unwrap_or_else(|| f.title.clone());
-    let body = match &config.text {
-        Some(t) => t.clone(),
-        None => text::details(&f, &Markdown),
-    };
+    let title = render_field(config.title.as_ref(), n, "title", || f.title.clone());
+    let body = render_field(config.text.as_ref(), n, "text", || {
+        text::details(&f, &Markdown)
+    });
     let mut fields = vec![
         json!({ "title": "Severity", "value": f.level.word(), "short": true }),
         json!({

@@ -267,15 +267,3 @@ impl<'de> Deserialize<'de> for OneOrMany {
         Ok(v)
     }
 }
-
-/// Text fields that in Alertmanager are Go templates (`title`, `text`): Pharos takes a
-/// fixed string and refuses a template, rather than sending `{{ .Status }}` verbatim.
-pub(crate) fn fixed_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let s = Option::<String>::deserialize(d)?;
-    if s.as_deref().is_some_and(|t| t.contains("{{")) {
-        return Err(serde::de::Error::custom(
-            "Go templates are not supported; write fixed text, or leave the field out for Pharos's own text",
-        ));
-    }
-    Ok(s)
-}

@@ -9,7 +9,8 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
-use super::{BaseUrl, default_true, fixed_text};
+use super::{BaseUrl, default_true};
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Level, Markdown};
 use crate::{BoxFuture, Receiver, SendError};
@@ -38,12 +39,12 @@ pub struct NtfyConfig {
     /// An access token for a protected topic (`tk_…`), sent as `Authorization: Bearer`.
     #[serde(default)]
     pub token: Option<Secret>,
-    /// Fixed title instead of `[FIRING:n] <alert>`.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub title: Option<String>,
-    /// Fixed message instead of the alerts' details.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub message: Option<String>,
+    /// A template for the title instead of `[FIRING:n] <alert>`.
+    #[serde(default, deserialize_with = "crate::message_template::title")]
+    pub title: Option<MessageTemplate>,
+    /// A template for the message instead of the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -118,11 +119,10 @@ fn level_tag(level: Level) -> &'static str {
 /// The JSON ntfy is sent for `n`.
 pub fn ntfy_message(config: &NtfyConfig, n: &Notification) -> serde_json::Value {
     let f = Facts::of(n);
-    let title = config.title.clone().unwrap_or_else(|| f.title.clone());
-    let message = match &config.message {
-        Some(m) => m.clone(),
-        None => text::details(&f, &Markdown),
-    };
+    let title = render_field(config.title.as_ref(), n, "title", || f.title.clone());
+    let message = render_field(config.message.as_ref(), n, "message", || {
+        text::details(&f, &Markdown)
+    });
     let mut tags = vec![level_tag(f.level).to_string()];
     tags.extend(config.tags.iter().cloned());
     let mut body = json!({

@@ -13,7 +13,8 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
-use super::{BaseUrl, default_true, fixed_text};
+use super::{BaseUrl, default_true};
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Plain};
 use crate::{BoxFuture, Receiver, SendError};
@@ -31,15 +32,15 @@ pub struct OpsgenieConfig {
     /// instance.
     #[serde(default = "default_api_url")]
     pub api_url: BaseUrl,
-    /// Fixed alert message instead of `[FIRING:n] <alert>`.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub message: Option<String>,
-    /// Fixed description instead of the alerts' details.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub description: Option<String>,
-    /// `Pharos` by default.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub source: Option<String>,
+    /// A template for the alert's message instead of `[FIRING:n] <alert>`.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
+    /// A template for the description instead of the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::description")]
+    pub description: Option<MessageTemplate>,
+    /// A template for the source; `Pharos` by default.
+    #[serde(default, deserialize_with = "crate::message_template::source")]
+    pub source: Option<MessageTemplate>,
     /// Extra details; the group's common labels are always sent.
     #[serde(default)]
     pub details: BTreeMap<String, String>,
@@ -117,7 +118,7 @@ pub struct OpsgenieRequest {
 /// The request Opsgenie is sent for `n`.
 pub fn opsgenie_request(config: &OpsgenieConfig, n: &Notification) -> OpsgenieRequest {
     let alias = alias(&n.group_key);
-    let source = config.source.clone().unwrap_or_else(|| "Pharos".into());
+    let source = render_field(config.source.as_ref(), n, "source", || "Pharos".into());
     if n.status() == AlertState::Resolved {
         return OpsgenieRequest {
             path: format!("v2/alerts/{alias}/close?identifierType=alias"),
@@ -125,11 +126,10 @@ pub fn opsgenie_request(config: &OpsgenieConfig, n: &Notification) -> OpsgenieRe
         };
     }
     let f = Facts::of(n);
-    let message = config.message.clone().unwrap_or_else(|| f.title.clone());
-    let description = match &config.description {
-        Some(d) => d.clone(),
-        None => text::details(&f, &Plain),
-    };
+    let message = render_field(config.message.as_ref(), n, "message", || f.title.clone());
+    let description = render_field(config.description.as_ref(), n, "description", || {
+        text::details(&f, &Plain)
+    });
     let mut details: BTreeMap<String, String> = n.common_labels().into_iter().collect();
     details.extend(config.details.clone());
     let priority = config.priority.clone().unwrap_or_else(|| match f.level {

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use pharos_model::{AlertState, HumanDuration, Notification};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{BaseUrl, default_true, fixed_text};
+use super::{BaseUrl, default_true};
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Html};
 use crate::{BoxFuture, Receiver, SendError};
@@ -31,12 +32,12 @@ pub struct PushoverConfig {
     /// `https://api.pushover.net/1/messages.json` by default.
     #[serde(default = "default_api_url")]
     pub api_url: BaseUrl,
-    /// Fixed title instead of `[FIRING:n] <alert>`.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub title: Option<String>,
-    /// Fixed message instead of the alerts' details.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub message: Option<String>,
+    /// A template for the title instead of `[FIRING:n] <alert>`.
+    #[serde(default, deserialize_with = "crate::message_template::title")]
+    pub title: Option<MessageTemplate>,
+    /// A template for the message instead of the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     /// A link shown with the message; the acknowledge link (or Pharos's alerts page) by
     /// default.
     #[serde(default)]
@@ -103,11 +104,10 @@ impl PushoverReceiver {
 pub fn pushover_params(config: &PushoverConfig, n: &Notification) -> BTreeMap<String, String> {
     let f = Facts::of(n);
     let resolved = n.status() == AlertState::Resolved;
-    let title = config.title.clone().unwrap_or_else(|| f.title.clone());
-    let message = match &config.message {
-        Some(m) => m.clone(),
-        None => text::details(&f, &Html),
-    };
+    let title = render_field(config.title.as_ref(), n, "title", || f.title.clone());
+    let message = render_field(config.message.as_ref(), n, "message", || {
+        text::details(&f, &Html)
+    });
     let mut p = BTreeMap::new();
     p.insert(
         "title".to_string(),
