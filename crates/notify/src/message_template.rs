@@ -110,6 +110,7 @@ template_fields!(
     title,
     text,
     message,
+    summary,
     color,
     description,
     source,

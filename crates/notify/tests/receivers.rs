@@ -936,3 +936,40 @@ async fn webhook_body_template_that_fails_sends_the_alertmanager_payload() {
         serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
     assert_eq!(body["version"], "4");
 }
+
+#[tokio::test]
+async fn discord_teams_and_telegram_take_alertmanager_templates() {
+    let json = |r: &Arc<dyn Receiver>| -> serde_json::Value {
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap()
+    };
+    let discord = receiver(
+        "name: ops\ndiscord_configs:\n  - webhook_url: https://discord.example/x\n    title: '{{ .Status }}: {{ .CommonLabels.alertname }}'\n    message: '{{ len .Alerts }} alerts'\n",
+    );
+    let embed = &json(&discord)["embeds"][0];
+    assert_eq!(embed["title"], "firing: MonitorDown");
+    assert_eq!(embed["description"], "2 alerts");
+    let teams = receiver(
+        "name: ops\nmsteams_configs:\n  - webhook_url: https://teams.example/x\n    title: 'T {{ .GroupLabels.alertname }}'\n    summary: 'S {{ .Status }}'\n    text: '{{ range .Alerts.Firing }}{{ .Labels.instance }} {{ end }}'\n",
+    );
+    let card = json(&teams);
+    assert_eq!(card["title"], "T MonitorDown");
+    assert_eq!(card["summary"], "S firing");
+    assert_eq!(
+        card["text"],
+        "https://bot.example.com/health https://bot.example.com/webhook-info "
+    );
+
+    let fake = FakeServer::start().await;
+    let telegram = receiver(&format!(
+        "name: ops\ntelegram_configs:\n  - bot_token: 't0k'\n    chat_id: 42\n    api_url: {}\n    message: '<b>{{{{ .Status | toUpper }}}}</b> {{{{ .CommonAnnotations.runbook_url }}}}'\n",
+        fake.url("")
+    ));
+    deliver(&telegram, &firing_group()).await;
+    let req = fake.only_request();
+    assert_eq!(req.path, "/bott0k/sendMessage");
+    assert_eq!(
+        req.json()["text"],
+        "<b>FIRING</b> https://wiki.example.com/runbooks/invoice-bot"
+    );
+    assert_eq!(req.json()["parse_mode"], "HTML");
+}
