@@ -900,6 +900,14 @@ async fn opsgenie_and_pushover_fields_are_templates() {
     let params: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&r.payload_for(&resolved_group()).unwrap()).unwrap();
     assert_eq!(params["title"], "resolved MonitorDown");
+    assert_eq!(params["html"], "1");
+    let r = receiver(
+        "name: ops\npushover_configs:\n  - user_key: u\n    token: t\n    message: '<b>{{ .Status }}</b>'\n    html: true\n",
+    );
+    let params: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(params["message"], "<b>firing</b>");
+    assert_eq!(params["html"], "1");
 }
 
 #[tokio::test]

@@ -44,6 +44,10 @@ pub struct PushoverConfig {
     pub url: Option<String>,
     #[serde(default)]
     pub url_title: Option<String>,
+    /// Whether the message is Pushover's HTML; by default yes for Pharos's text and no
+    /// for a `message` template.
+    #[serde(default)]
+    pub html: Option<bool>,
     /// Send only to this device of the user.
     #[serde(default)]
     pub device: Option<String>,
@@ -117,7 +121,7 @@ pub fn pushover_params(config: &PushoverConfig, n: &Notification) -> BTreeMap<St
         "message".to_string(),
         text::cut(&message, MAX_MESSAGE_CHARS).into_owned(),
     );
-    if config.message.is_none() {
+    if config.html.unwrap_or(config.message.is_none()) {
         p.insert("html".to_string(), "1".to_string());
     }
     let priority = if resolved {
