@@ -39,7 +39,8 @@ pub struct IntegrationView {
 #[derive(Serialize)]
 pub struct TestAnswer {
     pub receiver: String,
-    /// `delivered` when every integration took it, `failed` otherwise.
+    /// `delivered` when every integration took it, `failed` when one did not, `not_sent`
+    /// when the receiver sent nothing (it has no integrations).
     pub status: &'static str,
     pub integrations: Vec<IntegrationOutcome>,
 }
@@ -118,10 +119,9 @@ impl App {
             Ok(())
         })
         .await?;
-        let all_delivered = outcomes.iter().all(|o| o.status == "delivered");
         Ok(TestAnswer {
             receiver: name,
-            status: if all_delivered { "delivered" } else { "failed" },
+            status: pharos_notify::overall_status(&outcomes),
             integrations: outcomes,
         })
     }

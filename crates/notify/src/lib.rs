@@ -9,6 +9,7 @@ mod blocking;
 pub mod dispatch;
 pub mod http;
 pub mod incidents;
+pub mod message_template;
 pub mod oncall;
 pub mod receivers;
 pub mod secret;
@@ -26,7 +27,7 @@ use pharos_store::NewDelivery;
 pub use receivers::ReceiverConfig;
 pub use receivers::webhook::{WebhookConfig, WebhookReceiver};
 pub use secret::{Secret, SecretUrl};
-pub use test_notification::{IntegrationOutcome, test_notification};
+pub use test_notification::{IntegrationOutcome, overall_status, test_notification};
 pub use worker::{DeliveryMetrics, DeliveryWorker, RetryPolicy};
 
 /// How one attempt went.

@@ -28,6 +28,20 @@ pub struct IntegrationOutcome {
     pub alert_fingerprint: String,
 }
 
+/// What the whole test came to: `delivered` when every integration took it, `failed`
+/// when one did not, and `not_sent` when nothing was sent at all (a receiver with no
+/// integrations, or whose integrations all leave such a notification out): nothing
+/// arrived anywhere, so it must not read as delivered.
+pub fn overall_status(outcomes: &[IntegrationOutcome]) -> &'static str {
+    if outcomes.is_empty() {
+        "not_sent"
+    } else if outcomes.iter().all(|o| o.status == "delivered") {
+        "delivered"
+    } else {
+        "failed"
+    }
+}
+
 /// The synthetic alert: firing since `now`, severity `info`, pointing at Pharos.
 pub fn test_alert(receiver: &str, external_url: &str, now: DateTime<Utc>) -> Alert {
     let mut labels = Labels::new();

@@ -449,8 +449,25 @@ fn config_errors_name_the_field() {
     };
     let e = err("name: p\npagerduty_configs:\n  - service_key: x\n");
     assert!(e.contains("unknown field `service_key`"), "{e}");
-    let e = err("name: p\nslack_configs:\n  - api_url: https://x/y\n    title: '{{ .Status }}'\n");
-    assert!(e.contains("Go templates are not supported"), "{e}");
+    let e = err("name: p\nslack_configs:\n  - api_url: https://x/y\n    title: '{{ .Status '\n");
+    assert!(
+        e.contains("not a valid template: template: title:1:1: unclosed action"),
+        "{e}"
+    );
+    let e = err("name: p\nntfy_configs:\n  - topic: t\n    message: '{{ .Status | nosuch }}'\n");
+    assert!(
+        e.contains("not a valid template: template: message:1:"),
+        "{e}"
+    );
+    assert!(e.contains("nosuch"), "{e}");
+    let e = err(
+        "name: p\nwebhook_configs:\n  - url: https://x/y\n    body_template: '{{ $labels.x }}'\n",
+    );
+    assert!(
+        e.contains("not a valid template: template: body_template:1:"),
+        "{e}"
+    );
+    assert!(e.contains("undefined variable"), "{e}");
     let e = err(
         "name: p\nemail_configs:\n  - to: a@x\n    from: b@y\n    smarthost: smtp.example.com\n",
     );
@@ -506,4 +523,461 @@ async fn test_notification_goes_through_every_integration_and_reports_each() {
             .await
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_test_notification_to_a_receiver_with_no_integrations_does_not_say_delivered() {
+    let configs: Vec<ReceiverConfig> = serde_norway::from_str("- name: blackhole\n").unwrap();
+    let receivers = Receivers::from_config(&configs, "https://pharos.example.com");
+    let outcomes =
+        pharos_notify::test_notification(&receivers, "blackhole", &client(), common::t(10, 0))
+            .await
+            .unwrap();
+    assert!(outcomes.is_empty());
+    assert_eq!(pharos_notify::overall_status(&outcomes), "not_sent");
+}
+
+/// What the API shows and what the delivery queue stores must not hold `secret`.
+fn assert_secret_kept(r: &Arc<dyn Receiver>, secret: &str) {
+    let shown = r.describe().to_string();
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("<secret>"), "{shown}");
+    for n in [firing_group(), resolved_group()] {
+        if let Some(payload) = r.payload_for(&n) {
+            assert!(!payload.contains(secret), "{payload}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn ntfy_publishes_json_to_the_server_root_with_the_topic_and_a_bearer_token() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nntfy_configs:\n  - url: {}\n    topic: pharos-alerts-7f3a\n    tags: [prod]\n    token: tk_NTFYSECRET\n",
+        fake.url("")
+    ));
+    assert_eq!(r.integration(), "ntfy");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("Bearer tk_NTFYSECRET")
+    );
+    let body = reqs[0].json();
+    assert_eq!(body["topic"], "pharos-alerts-7f3a");
+    assert_eq!(body["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(body["priority"], 5);
+    assert_eq!(body["tags"], serde_json::json!(["rotating_light", "prod"]));
+    assert_eq!(body["click"], "https://pharos.example.com/ack/3f9a2c");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invoice bot is not responding")
+    );
+    let resolved = reqs[1].json();
+    assert_eq!(resolved["priority"], 2);
+    assert_eq!(resolved["tags"][0], "white_check_mark");
+    insta::assert_snapshot!("ntfy_firing", pretty(&reqs[0].body));
+    assert_secret_kept(&r, "tk_NTFYSECRET");
+}
+
+#[tokio::test]
+async fn ntfy_takes_a_fixed_priority_by_word_and_refuses_a_wrong_one() {
+    let r = receiver("name: ops\nntfy_configs:\n  - topic: t\n    priority: low\n");
+    let body: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(body["priority"], 2);
+    let e = serde_norway::from_str::<ReceiverConfig>(
+        "name: ops\nntfy_configs:\n  - topic: t\n    priority: 9\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not an ntfy priority"), "{e}");
+}
+
+#[tokio::test]
+async fn pushover_posts_a_form_with_token_and_user_and_emergency_priority_when_firing() {
+    let fake = FakeServer::start().await;
+    fake.answer(200, "{\"status\":1,\"request\":\"r1\"}");
+    let r = receiver(&format!(
+        "name: ops\npushover_configs:\n  - user_key: USERSECRET\n    token: APPSECRET\n    api_url: {}\n    sound: siren\n",
+        fake.url("/1/messages.json")
+    ));
+    assert_eq!(r.integration(), "pushover");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/1/messages.json");
+    assert_eq!(
+        reqs[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let form = |body: &str| -> std::collections::BTreeMap<String, String> {
+        url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect()
+    };
+    let firing = form(&reqs[0].body);
+    assert_eq!(firing["token"], "APPSECRET");
+    assert_eq!(firing["user"], "USERSECRET");
+    assert_eq!(firing["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(firing["priority"], "2");
+    assert_eq!(firing["retry"], "60");
+    assert_eq!(firing["expire"], "3600");
+    assert_eq!(firing["sound"], "siren");
+    assert_eq!(firing["html"], "1");
+    assert_eq!(firing["url"], "https://pharos.example.com/ack/3f9a2c");
+    assert!(firing["message"].contains("Invoice bot is not responding"));
+    assert!(firing["message"].chars().count() <= 1024);
+    let resolved = form(&reqs[1].body);
+    assert_eq!(resolved["priority"], "0");
+    assert!(!resolved.contains_key("retry"));
+    assert!(resolved["title"].starts_with("[RESOLVED]"));
+    assert_secret_kept(&r, "APPSECRET");
+    assert_secret_kept(&r, "USERSECRET");
+}
+
+#[tokio::test]
+async fn opsgenie_creates_an_alert_when_firing_and_closes_it_by_alias_when_resolved() {
+    let fake = FakeServer::start().await;
+    fake.answer(202, "{\"result\":\"Request will be processed\"}");
+    fake.answer(202, "{\"result\":\"Request will be processed\"}");
+    let r = receiver(&format!(
+        "name: ops\nopsgenie_configs:\n  - api_key: OPSGENIESECRET\n    api_url: {}/\n    responders:\n      - name: sre\n        type: team\n    tags: 'prod, billing'\n",
+        fake.url("")
+    ));
+    assert_eq!(r.integration(), "opsgenie");
+    assert_eq!(deliver(&r, &firing_group()).await, 202);
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    let alias = pharos_notify::receivers::opsgenie::alias(&firing_group().group_key);
+    assert_eq!(alias.len(), 64);
+
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/v2/alerts");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("GenieKey OPSGENIESECRET")
+    );
+    let create = reqs[0].json();
+    assert_eq!(create["alias"], alias.as_str());
+    assert_eq!(create["message"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(create["priority"], "P1");
+    assert_eq!(create["source"], "Pharos");
+    assert_eq!(create["details"]["monitor"], "invoice-bot");
+    assert_eq!(
+        create["responders"],
+        serde_json::json!([{ "name": "sre", "type": "team" }])
+    );
+    assert_eq!(create["tags"], serde_json::json!(["prod", "billing"]));
+    assert!(
+        create["description"]
+            .as_str()
+            .unwrap()
+            .contains("GET /health timed out")
+    );
+
+    assert_eq!(reqs[1].method, "POST");
+    assert_eq!(
+        reqs[1].path,
+        format!("/v2/alerts/{alias}/close?identifierType=alias")
+    );
+    assert_eq!(
+        reqs[1].header("authorization"),
+        Some("GenieKey OPSGENIESECRET")
+    );
+    assert_eq!(reqs[1].json()["source"], "Pharos");
+    insta::assert_snapshot!("opsgenie_create", pretty(&reqs[0].body));
+    assert_secret_kept(&r, "OPSGENIESECRET");
+
+    let e = serde_norway::from_str::<ReceiverConfig>(
+        "name: ops\nopsgenie_configs:\n  - api_key: k\n    priority: urgent\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("P1 to P5"), "{e}");
+}
+
+#[tokio::test]
+async fn mattermost_gets_a_coloured_attachment_on_its_webhook() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nmattermost_configs:\n  - webhook_url: {}\n    channel: ops-alerts\n    username: pharos\n",
+        fake.url("/hooks/MMSECRETKEY")
+    ));
+    assert_eq!(r.integration(), "mattermost");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(reqs[0].path, "/hooks/MMSECRETKEY");
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let body = reqs[0].json();
+    assert_eq!(body["channel"], "ops-alerts");
+    assert_eq!(body["username"], "pharos");
+    let a = &body["attachments"][0];
+    assert_eq!(a["color"], "#FF0000");
+    assert_eq!(a["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(a["title_link"], "https://pharos.example.com/alerts");
+    assert!(
+        a["text"]
+            .as_str()
+            .unwrap()
+            .contains("Invoice bot is not responding")
+    );
+    assert_eq!(reqs[1].json()["attachments"][0]["color"], "#2EB886");
+    insta::assert_snapshot!("mattermost_firing", pretty(&reqs[0].body));
+    assert_secret_kept(&r, "MMSECRETKEY");
+}
+
+#[tokio::test]
+async fn google_chat_posts_text_threaded_by_group() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\ngooglechat_configs:\n  - url: '{}'\n",
+        fake.url("/v1/spaces/AAAA/messages?key=GCKEY&token=GCSECRETTOKEN")
+    ));
+    assert_eq!(r.integration(), "googlechat");
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "POST");
+    assert_eq!(
+        reqs[0].path,
+        "/v1/spaces/AAAA/messages?key=GCKEY&token=GCSECRETTOKEN&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+    );
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let body = reqs[0].json();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("🔴 *[FIRING:2] MonitorDown on invoice-bot*"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<https://pharos.example.com/ack/3f9a2c|"),
+        "{text}"
+    );
+    let thread = body["thread"]["threadKey"].as_str().unwrap();
+    assert_eq!(reqs[1].json()["thread"]["threadKey"], thread);
+    assert!(reqs[1].json()["text"].as_str().unwrap().starts_with("✅ "));
+    insta::assert_snapshot!("googlechat_firing_text", text);
+    assert_secret_kept(&r, "GCSECRETTOKEN");
+
+    let unthreaded = receiver(&format!(
+        "name: ops\ngooglechat_configs:\n  - url: '{}'\n    threaded: false\n",
+        fake.url("/v1/spaces/AAAA/messages?key=K&token=T")
+    ));
+    deliver(&unthreaded, &firing_group()).await;
+    let last = fake.requests().pop().unwrap();
+    assert_eq!(last.path, "/v1/spaces/AAAA/messages?key=K&token=T");
+    assert!(last.json().get("thread").is_none());
+}
+
+#[tokio::test]
+async fn matrix_puts_a_room_message_with_a_stable_transaction_id() {
+    let fake = FakeServer::start().await;
+    fake.answer(500, "{\"errcode\":\"M_UNKNOWN\"}");
+    let r = receiver(&format!(
+        "name: ops\nmatrix_configs:\n  - homeserver_url: {}\n    room_id: '!AbCdEf:example.com'\n    access_token: syt_MATRIXSECRET\n",
+        fake.url("")
+    ));
+    assert_eq!(r.integration(), "matrix");
+    let payload = r.payload_for(&firing_group()).unwrap();
+    // The first try fails; the retry sends the same transaction id, so the homeserver
+    // can tell a repeat from a new message.
+    let (first, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    assert!(first.is_err());
+    let (second, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    assert_eq!(second.unwrap(), 200);
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[0].method, "PUT");
+    let prefix = "/_matrix/client/v3/rooms/!AbCdEf:example.com/send/m.room.message/";
+    assert!(reqs[0].path.starts_with(prefix), "{}", reqs[0].path);
+    let txn = &reqs[0].path[prefix.len()..];
+    assert!(txn.starts_with("pharos-"), "{txn}");
+    assert_eq!(reqs[1].path, reqs[0].path);
+    assert!(reqs[2].path.starts_with(prefix));
+    assert_ne!(reqs[2].path, reqs[0].path);
+    assert_eq!(
+        reqs[0].header("authorization"),
+        Some("Bearer syt_MATRIXSECRET")
+    );
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    let body = reqs[0].json();
+    assert_eq!(body["msgtype"], "m.text");
+    assert_eq!(body["format"], "org.matrix.custom.html");
+    assert!(
+        body["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔴 [FIRING:2] MonitorDown on invoice-bot")
+    );
+    assert!(
+        body["formatted_body"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔴 <b>[FIRING:2] MonitorDown on invoice-bot</b>")
+    );
+    assert!(reqs[2].json()["body"].as_str().unwrap().starts_with("✅ "));
+    assert_secret_kept(&r, "syt_MATRIXSECRET");
+
+    let e = serde_norway::from_str::<ReceiverConfig>(
+        "name: ops\nmatrix_configs:\n  - room_id: '#ops:example.com'\n    access_token: t\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not a Matrix room id"), "{e}");
+}
+
+#[tokio::test]
+async fn slack_title_and_text_are_alertmanager_templates() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nslack_configs:\n  - api_url: {}\n    title: '[{{{{ .Status | toUpper }}}}:{{{{ len .Alerts.Firing }}}}] {{{{ .CommonLabels.alertname }}}} ({{{{ .Receiver }}}})'\n    text: '{{{{ range .Alerts }}}}{{{{ .Labels.severity }}}}: {{{{ .Annotations.summary }}}}; {{{{ end }}}}{{{{ range .CommonLabels.SortedPairs }}}}{{{{ .Name }}}}={{{{ .Value }}}} {{{{ end }}}}'\n    color: '{{{{ if eq .Status \"firing\" }}}}danger{{{{ else }}}}good{{{{ end }}}}'\n    send_resolved: true\n",
+        fake.url("/hook")
+    ));
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    let a = &reqs[0].json()["attachments"][0];
+    assert_eq!(a["title"], "[FIRING:2] MonitorDown (ops)");
+    assert_eq!(
+        a["text"],
+        "critical: Invoice bot is not responding; warning: Webhook info answers 503; alertname=MonitorDown monitor=invoice-bot "
+    );
+    assert_eq!(a["color"], "danger");
+    let resolved = &reqs[1].json()["attachments"][0];
+    assert_eq!(resolved["title"], "[RESOLVED:0] MonitorDown (ops)");
+    assert_eq!(resolved["color"], "good");
+    // The API shows the template's source.
+    assert_eq!(
+        r.describe()["color"],
+        "{{ if eq .Status \"firing\" }}danger{{ else }}good{{ end }}"
+    );
+}
+
+#[tokio::test]
+async fn a_template_that_fails_while_rendering_falls_back_to_pharos_text() {
+    let r = receiver(
+        "name: ops\nntfy_configs:\n  - topic: t\n    title: '{{ (index .Alerts 7).Status }}'\n    message: 'fine {{ .Status }}'\n",
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(body["title"], "[FIRING:2] MonitorDown on invoice-bot");
+    assert_eq!(body["message"], "fine firing");
+}
+
+#[tokio::test]
+async fn opsgenie_and_pushover_fields_are_templates() {
+    let r = receiver(
+        "name: ops\nopsgenie_configs:\n  - api_key: k\n    message: '{{ .CommonLabels.monitor }} is down'\n    description: '{{ .CommonAnnotations.runbook_url }}'\n    source: '{{ .ExternalURL }}'\n",
+    );
+    let req: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(req["body"]["message"], "invoice-bot is down");
+    assert_eq!(
+        req["body"]["description"],
+        "https://wiki.example.com/runbooks/invoice-bot"
+    );
+    assert_eq!(req["body"]["source"], "https://pharos.example.com");
+    let r = receiver(
+        "name: ops\npushover_configs:\n  - user_key: u\n    token: t\n    title: '{{ .Status }} {{ .GroupLabels.alertname }}'\n",
+    );
+    let params: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&r.payload_for(&resolved_group()).unwrap()).unwrap();
+    assert_eq!(params["title"], "resolved MonitorDown");
+    assert_eq!(params["html"], "1");
+    let r = receiver(
+        "name: ops\npushover_configs:\n  - user_key: u\n    token: t\n    message: '<b>{{ .Status }}</b>'\n    html: true\n",
+    );
+    let params: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(params["message"], "<b>firing</b>");
+    assert_eq!(params["html"], "1");
+}
+
+#[tokio::test]
+async fn webhook_body_template_sends_a_custom_json_body() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\nwebhook_configs:\n  - url: {}\n    body_template: |\n      {{\"title\": {{{{ toJson .CommonLabels.alertname }}}}, \"status\": {{{{ toJson .Status }}}}, \"firing\": {{{{ len .Alerts.Firing }}}}, \"summaries\": [{{{{ range $i, $a := .Alerts }}}}{{{{ if $i }}}}, {{{{ end }}}}{{{{ toJson $a.Annotations.description }}}}{{{{ end }}}}], \"labels\": {{{{ toJson .GroupLabels }}}}, \"ack\": {{{{ toJson .AckURL }}}}}}\n",
+        fake.url("/custom")
+    ));
+    deliver(&r, &firing_group()).await;
+    let req = fake.only_request();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/custom");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(
+        req.json(),
+        serde_json::json!({
+            "title": "MonitorDown",
+            "status": "firing",
+            "firing": 2,
+            "summaries": ["GET /health timed out after 10s (3 checks in a row)", ""],
+            "labels": {"alertname": "MonitorDown"},
+            "ack": "https://pharos.example.com/ack/3f9a2c",
+        })
+    );
+}
+
+#[tokio::test]
+async fn webhook_body_template_that_fails_sends_the_alertmanager_payload() {
+    let r = receiver(
+        "name: ops\nwebhook_configs:\n  - url: http://127.0.0.1:9/x\n    body_template: '{{ (index .Alerts 9).Status }}'\n",
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap();
+    assert_eq!(body["version"], "4");
+}
+
+#[tokio::test]
+async fn discord_teams_and_telegram_take_alertmanager_templates() {
+    let json = |r: &Arc<dyn Receiver>| -> serde_json::Value {
+        serde_json::from_str(&r.payload_for(&firing_group()).unwrap()).unwrap()
+    };
+    let discord = receiver(
+        "name: ops\ndiscord_configs:\n  - webhook_url: https://discord.example/x\n    title: '{{ .Status }}: {{ .CommonLabels.alertname }}'\n    message: '{{ len .Alerts }} alerts'\n",
+    );
+    let embed = &json(&discord)["embeds"][0];
+    assert_eq!(embed["title"], "firing: MonitorDown");
+    assert_eq!(embed["description"], "2 alerts");
+    let teams = receiver(
+        "name: ops\nmsteams_configs:\n  - webhook_url: https://teams.example/x\n    title: 'T {{ .GroupLabels.alertname }}'\n    summary: 'S {{ .Status }}'\n    text: '{{ range .Alerts.Firing }}{{ .Labels.instance }} {{ end }}'\n",
+    );
+    let card = json(&teams);
+    assert_eq!(card["title"], "T MonitorDown");
+    assert_eq!(card["summary"], "S firing");
+    assert_eq!(
+        card["text"],
+        "https://bot.example.com/health https://bot.example.com/webhook-info "
+    );
+
+    let fake = FakeServer::start().await;
+    let telegram = receiver(&format!(
+        "name: ops\ntelegram_configs:\n  - bot_token: 't0k'\n    chat_id: 42\n    api_url: {}\n    message: '<b>{{{{ .Status | toUpper }}}}</b> {{{{ .CommonAnnotations.runbook_url }}}}'\n",
+        fake.url("")
+    ));
+    deliver(&telegram, &firing_group()).await;
+    let req = fake.only_request();
+    assert_eq!(req.path, "/bott0k/sendMessage");
+    assert_eq!(
+        req.json()["text"],
+        "<b>FIRING</b> https://wiki.example.com/runbooks/invoice-bot"
+    );
+    assert_eq!(req.json()["parse_mode"], "HTML");
 }

@@ -22,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "evaluate",
         &["model", "store", "template", "promql", "tsdb"],
     ),
-    ("notify", &["model", "store"]),
+    ("notify", &["model", "store", "template"]),
     (
         "app",
         &[

@@ -13,7 +13,7 @@ async fn test_notification_is_sent_at_once_logged_and_secrets_stay_hidden() {
     let hook = webhook().await;
     let dir = tempdir("receivers-api");
     let config = format!(
-        "receivers:\n  - name: ops\n    webhook_configs:\n      - url: {}\n        headers:\n          Authorization: Bearer HOOKSECRET\n",
+        "receivers:\n  - name: ops\n    webhook_configs:\n      - url: {}\n        headers:\n          Authorization: Bearer HOOKSECRET\n  - name: blackhole\n",
         hook.url()
     );
     let p = Pharos::start(&dir, Some(&config)).await;
@@ -57,10 +57,23 @@ async fn test_notification_is_sent_at_once_logged_and_secrets_stay_hidden() {
         .await;
     assert_eq!(status.as_u16(), 404);
 
+    // A receiver with no integrations sends nothing, and must not say "delivered".
+    let (status, answer) = p
+        .send(Method::POST, "/api/v1/receivers/blackhole/test", None)
+        .await;
+    assert_eq!(status.as_u16(), 200, "{answer}");
+    assert_eq!(answer["status"], "not_sent");
+    assert_eq!(answer["integrations"], serde_json::json!([]));
+
     let list = p.get("/api/v1/receivers").await;
     let text = list.to_string();
     assert!(!text.contains("HOOKSECRET"), "{text}");
-    let ops = &list["receivers"][0];
+    let ops = list["receivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "ops")
+        .unwrap();
     assert_eq!(ops["name"], "ops");
     let integration = &ops["integrations"][0];
     assert_eq!(integration["kind"], "webhook");

@@ -31,17 +31,43 @@ impl Template {
             ),
             ("value".to_string(), Value::Float(data.value)),
         ];
-        let funcs = Funcs {
-            host,
-            external_url: &data.external_url,
+        self.run(&root, vars, &data.external_url, host)
+    }
+
+    /// Runs a template from [`Template::parse_notification`] over `data` (bound to `.`
+    /// and `$`), e.g. Alertmanager's notification data: a struct with `Status`,
+    /// `Alerts`, `CommonLabels`, …, and `ExternalURL` for `externalURL`.
+    pub fn expand_value(&self, data: &Value, host: &dyn Host) -> Result<String, TemplateError> {
+        let external_url = match data {
+            Value::Struct(s) => match s.get("ExternalURL") {
+                Some(Value::Str(u)) => u.clone(),
+                _ => String::new(),
+            },
+            _ => String::new(),
         };
+        self.run(
+            data,
+            vec![(String::new(), data.clone())],
+            &external_url,
+            host,
+        )
+    }
+
+    fn run(
+        &self,
+        root: &Value,
+        vars: Vec<(String, Value)>,
+        external_url: &str,
+        host: &dyn Host,
+    ) -> Result<String, TemplateError> {
+        let funcs = Funcs { host, external_url };
         let mut ex = Exec {
             t: self,
             vars,
             funcs: &funcs,
             out: String::new(),
         };
-        ex.nodes(&self.nodes, &root)?;
+        ex.nodes(&self.nodes, root)?;
         Ok(ex.out)
     }
 }
@@ -258,8 +284,41 @@ impl Exec<'_> {
     fn fields(&self, mut v: Value, fields: &[String], at: usize) -> Result<Value, TemplateError> {
         for f in fields {
             v = match v {
+                // Alertmanager's methods on a label set (`KV`), which Go looks up before
+                // the map's keys.
+                Value::Map(m) if f == "SortedPairs" => Value::List(
+                    m.into_iter()
+                        .map(|(k, v)| {
+                            let mut pair = std::collections::BTreeMap::new();
+                            pair.insert("Name", Value::Str(k));
+                            pair.insert("Value", Value::Str(v));
+                            Value::Struct(pair)
+                        })
+                        .collect(),
+                ),
+                Value::Map(m) if f == "Names" => {
+                    Value::List(m.into_keys().map(Value::Str).collect())
+                }
+                Value::Map(m) if f == "Values" => {
+                    Value::List(m.into_values().map(Value::Str).collect())
+                }
                 // `missingkey=zero`, as Prometheus sets it: a missing label is "".
                 Value::Map(m) => Value::Str(m.get(f).cloned().unwrap_or_default()),
+                // Alertmanager's `.Alerts.Firing` and `.Alerts.Resolved`: the alerts whose
+                // `Status` is that.
+                Value::List(l) if f == "Firing" || f == "Resolved" => {
+                    let want = if f == "Firing" { "firing" } else { "resolved" };
+                    Value::List(
+                        l.into_iter()
+                            .filter(|a| match a {
+                                Value::Struct(s) => {
+                                    matches!(s.get("Status"), Some(Value::Str(st)) if st == want)
+                                }
+                                _ => false,
+                            })
+                            .collect(),
+                    )
+                }
                 Value::Struct(s) => match s.get(f.as_str()) {
                     Some(x) => x.clone(),
                     None => return Err(self.err(at, format!("can't evaluate field {f}"))),

@@ -65,6 +65,9 @@ const FUNCTIONS: &[&str] = &[
     "stripPort",
     "stripDomain",
     "now",
+    // Alertmanager's notification templates.
+    "join",
+    "toJson",
 ];
 
 pub(crate) fn is_function(name: &str) -> bool {
@@ -373,6 +376,27 @@ pub(crate) fn call(name: &str, args: Vec<Value>, f: &Funcs<'_>) -> Result<Value,
             Ok(Value::Float(d.as_duration().as_secs_f64()))
         }
         "now" => Ok(Value::Float(f.host.now())),
+        "join" => {
+            // Alertmanager's `join sep list` (`{{ .CommonLabels.Values | join ", " }}`).
+            arity(name, &args, 2)?;
+            let sep = string_arg(&args[0])?;
+            match &args[1] {
+                Value::List(l) => Ok(Value::Str(
+                    l.iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join(&sep),
+                )),
+                other => Err(FuncError::WrongType {
+                    expected: "[]string",
+                    got: other.type_name(),
+                }),
+            }
+        }
+        "toJson" => {
+            arity(name, &args, 1)?;
+            Ok(Value::Str(to_json(&args[0])))
+        }
         other => Err(FuncError::NotDefined(other.to_string())),
     }
 }
@@ -390,5 +414,50 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, FuncError> {
             Err(FuncError::InvalidComparison)
         }
         _ => Err(FuncError::IncompatibleComparison),
+    }
+}
+
+/// A value as JSON, for templates that write a JSON body (`"summary": {{ toJson .X }}`):
+/// strings quoted and escaped, label sets and structs as objects, lists as arrays.
+pub(crate) fn to_json(v: &Value) -> String {
+    fn string(s: &str) -> String {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+    match v {
+        Value::Nil => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) if f.is_finite() => go_float(*f, 'g', None),
+        Value::Float(_) => "null".into(),
+        Value::Str(s) => string(s),
+        Value::Map(m) => {
+            let fields: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}:{}", string(k), string(v)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Struct(m) => {
+            let fields: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{}:{}", string(k), to_json(v)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::List(l) => format!("[{}]", l.iter().map(to_json).collect::<Vec<_>>().join(",")),
     }
 }

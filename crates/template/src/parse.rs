@@ -367,13 +367,27 @@ impl Template {
     /// Parses `src`; `name` appears in errors (Prometheus names alert templates
     /// `__alert_<AlertName>`).
     pub fn parse(name: &str, src: &str) -> Result<Template, TemplateError> {
+        Template::parse_with_variables(name, src, PREDEFINED)
+    }
+
+    /// Parses a notification template, as Alertmanager's: its only predefined variable is
+    /// `$`, the notification's data (see [`Template::expand_value`]).
+    pub fn parse_notification(name: &str, src: &str) -> Result<Template, TemplateError> {
+        Template::parse_with_variables(name, src, &[""])
+    }
+
+    fn parse_with_variables(
+        name: &str,
+        src: &str,
+        variables: &[&str],
+    ) -> Result<Template, TemplateError> {
         let toks = Lexer { src, name }.lex()?;
         let mut p = Parser {
             toks,
             i: 0,
             name,
             src,
-            vars: PREDEFINED.iter().map(|s| s.to_string()).collect(),
+            vars: variables.iter().map(|s| s.to_string()).collect(),
             range_depth: 0,
         };
         let (nodes, end) = p.list()?;

@@ -209,3 +209,82 @@ fn execution_errors_have_positions() {
     let e = run("{{ .Nope }}", 1.0).unwrap_err();
     assert!(e.message.contains("can't evaluate field Nope"), "{e}");
 }
+
+/// Alertmanager's notification data, reduced to what the tests read.
+fn notification() -> crate::Value {
+    use crate::Value;
+    let alert = |status: &str, severity: &str, summary: &str| {
+        let mut a = BTreeMap::new();
+        a.insert("Status", Value::Str(status.into()));
+        a.insert("Labels", Value::Map(labels(&[("severity", severity)])));
+        a.insert("Annotations", Value::Map(labels(&[("summary", summary)])));
+        Value::Struct(a)
+    };
+    let mut m = BTreeMap::new();
+    m.insert("Status", Value::Str("firing".into()));
+    m.insert(
+        "Alerts",
+        Value::List(vec![
+            alert("firing", "critical", "db \"primary\" down"),
+            alert("resolved", "warning", "disk"),
+            alert("firing", "info", "cert"),
+        ]),
+    );
+    m.insert(
+        "CommonLabels",
+        Value::Map(labels(&[("job", "api"), ("alertname", "Down")])),
+    );
+    m.insert(
+        "ExternalURL",
+        Value::Str("http://pharos.example:9800".into()),
+    );
+    Value::Struct(m)
+}
+
+fn notify(src: &str) -> Result<String, TemplateError> {
+    let no_queries = |_: &str| -> Result<QuerySamples, String> { Err("no".into()) };
+    Template::parse_notification("title", src)?.expand_value(&notification(), &no_queries)
+}
+
+#[test]
+fn notification_templates_read_alertmanager_data() {
+    let ok = |src: &str| notify(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+    assert_eq!(
+        ok("{{ len .Alerts.Firing }}/{{ len .Alerts.Resolved }}"),
+        "2/1"
+    );
+    assert_eq!(
+        ok("{{ range .Alerts.Firing }}{{ .Labels.severity }} {{ end }}"),
+        "critical info "
+    );
+    assert_eq!(
+        ok("{{ range .CommonLabels.SortedPairs }}{{ .Name }}={{ .Value }};{{ end }}"),
+        "alertname=Down;job=api;"
+    );
+    assert_eq!(
+        ok("{{ .CommonLabels.Names | join \",\" }}"),
+        "alertname,job"
+    );
+    assert_eq!(ok("{{ join \" \" .CommonLabels.Values }}"), "Down api");
+    assert_eq!(
+        ok("{{ $.Status | toUpper }} {{ externalURL }}"),
+        "FIRING http://pharos.example:9800"
+    );
+    assert_eq!(
+        ok("{{ toJson (index .Alerts 0).Annotations.summary }}"),
+        r#""db \"primary\" down""#
+    );
+    assert_eq!(
+        ok("{{ toJson .CommonLabels }}"),
+        r#"{"alertname":"Down","job":"api"}"#
+    );
+    assert_eq!(ok("{{ toJson (len .Alerts) }}"), "3");
+}
+
+#[test]
+fn notification_templates_have_no_rule_variables() {
+    let e = notify("{{ $labels.job }}").unwrap_err().to_string();
+    assert!(e.contains("undefined variable \"$labels\""), "{e}");
+    assert!(e.contains("title:1:"), "{e}");
+    assert!(Template::parse("__alert_X", "{{ $labels.job }}").is_ok());
+}

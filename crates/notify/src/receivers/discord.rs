@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::default_true;
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markdown};
 use crate::{BoxFuture, Receiver, SendError};
@@ -19,6 +20,12 @@ const MAX_DESCRIPTION_CHARS: usize = 4096;
 pub struct DiscordConfig {
     /// `https://discord.com/api/webhooks/<id>/<token>`: a secret.
     pub webhook_url: SecretUrl,
+    /// A template for the embed's title instead of `<emoji> [FIRING:n] <alert>`.
+    #[serde(default, deserialize_with = "crate::message_template::title")]
+    pub title: Option<MessageTemplate>,
+    /// A template for the embed's description instead of the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -35,12 +42,17 @@ impl DiscordReceiver {
 }
 
 /// The webhook body for `n`.
-pub fn discord_message(n: &Notification) -> serde_json::Value {
+pub fn discord_message(config: &DiscordConfig, n: &Notification) -> serde_json::Value {
     let f = Facts::of(n);
-    let title = format!("{} {}", f.level.emoji(), f.title);
+    let title = render_field(config.title.as_ref(), n, "title", || {
+        format!("{} {}", f.level.emoji(), f.title)
+    });
+    let description = render_field(config.message.as_ref(), n, "message", || {
+        text::details(&f, &Markdown)
+    });
     let mut embed = json!({
         "title": text::cut(&title, MAX_TITLE_CHARS),
-        "description": text::cut(&text::details(&f, &Markdown), MAX_DESCRIPTION_CHARS),
+        "description": text::cut(&description, MAX_DESCRIPTION_CHARS),
         "color": f.level.color_int(),
     });
     if let Some(url) = f.ack_url.map(str::to_string).or(f.alerts_url.clone()) {
@@ -71,7 +83,7 @@ impl Receiver for DiscordReceiver {
         if n.status() == AlertState::Resolved && !self.config.send_resolved {
             return None;
         }
-        Some(discord_message(n).to_string())
+        Some(discord_message(&self.config, n).to_string())
     }
 
     fn send<'a>(

@@ -7,8 +7,14 @@
 
 pub mod discord;
 pub mod email;
+pub mod googlechat;
+pub mod matrix;
+pub mod mattermost;
 pub mod msteams;
+pub mod ntfy;
+pub mod opsgenie;
 pub mod pagerduty;
+pub mod pushover;
 pub mod slack;
 pub mod telegram;
 pub mod twilio;
@@ -44,6 +50,18 @@ pub struct ReceiverConfig {
     pub whatsapp_configs: Vec<whatsapp::WhatsAppConfig>,
     #[serde(default)]
     pub twilio_configs: Vec<twilio::TwilioConfig>,
+    #[serde(default)]
+    pub ntfy_configs: Vec<ntfy::NtfyConfig>,
+    #[serde(default)]
+    pub pushover_configs: Vec<pushover::PushoverConfig>,
+    #[serde(default)]
+    pub opsgenie_configs: Vec<opsgenie::OpsgenieConfig>,
+    #[serde(default)]
+    pub mattermost_configs: Vec<mattermost::MattermostConfig>,
+    #[serde(default)]
+    pub googlechat_configs: Vec<googlechat::GoogleChatConfig>,
+    #[serde(default)]
+    pub matrix_configs: Vec<matrix::MatrixConfig>,
 }
 
 impl ReceiverConfig {
@@ -59,6 +77,12 @@ impl ReceiverConfig {
             + self.msteams_configs.len()
             + self.whatsapp_configs.len()
             + self.twilio_configs.len()
+            + self.ntfy_configs.len()
+            + self.pushover_configs.len()
+            + self.opsgenie_configs.len()
+            + self.mattermost_configs.len()
+            + self.googlechat_configs.len()
+            + self.matrix_configs.len()
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just
@@ -125,6 +149,42 @@ impl ReceiverConfig {
         for (i, c) in self.twilio_configs.iter().enumerate() {
             out.push(Arc::new(twilio::TwilioReceiver::new(
                 name("twilio", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.ntfy_configs.iter().enumerate() {
+            out.push(Arc::new(ntfy::NtfyReceiver::new(
+                name("ntfy", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.pushover_configs.iter().enumerate() {
+            out.push(Arc::new(pushover::PushoverReceiver::new(
+                name("pushover", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.opsgenie_configs.iter().enumerate() {
+            out.push(Arc::new(opsgenie::OpsgenieReceiver::new(
+                name("opsgenie", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.mattermost_configs.iter().enumerate() {
+            out.push(Arc::new(mattermost::MattermostReceiver::new(
+                name("mattermost", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.googlechat_configs.iter().enumerate() {
+            out.push(Arc::new(googlechat::GoogleChatReceiver::new(
+                name("googlechat", i),
+                c.clone(),
+            )));
+        }
+        for (i, c) in self.matrix_configs.iter().enumerate() {
+            out.push(Arc::new(matrix::MatrixReceiver::new(
+                name("matrix", i),
                 c.clone(),
             )));
         }
@@ -206,16 +266,4 @@ impl<'de> Deserialize<'de> for OneOrMany {
         }
         Ok(v)
     }
-}
-
-/// Text fields that in Alertmanager are Go templates (`title`, `text`): Pharos takes a
-/// fixed string and refuses a template, rather than sending `{{ .Status }}` verbatim.
-pub(crate) fn fixed_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let s = Option::<String>::deserialize(d)?;
-    if s.as_deref().is_some_and(|t| t.contains("{{")) {
-        return Err(serde::de::Error::custom(
-            "Go templates are not supported; write fixed text, or leave the field out for Pharos's own text",
-        ));
-    }
-    Ok(s)
 }

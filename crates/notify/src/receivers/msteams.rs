@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::default_true;
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markdown};
 use crate::{BoxFuture, Receiver, SendError};
@@ -16,6 +17,15 @@ use crate::{BoxFuture, Receiver, SendError};
 pub struct MsTeamsConfig {
     /// The incoming webhook URL: a secret.
     pub webhook_url: SecretUrl,
+    /// A template for the card's title instead of `<emoji> [FIRING:n] <alert>`.
+    #[serde(default, deserialize_with = "crate::message_template::title")]
+    pub title: Option<MessageTemplate>,
+    /// A template for the summary (the notification's preview) instead of the title.
+    #[serde(default, deserialize_with = "crate::message_template::summary")]
+    pub summary: Option<MessageTemplate>,
+    /// A template for the text instead of the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::text")]
+    pub text: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -33,15 +43,19 @@ impl MsTeamsReceiver {
 
 /// The MessageCard for `n`. Teams renders the text as Markdown where a blank line
 /// separates paragraphs and a single newline is ignored, hence the doubled breaks.
-pub fn teams_card(n: &Notification) -> serde_json::Value {
+pub fn teams_card(config: &MsTeamsConfig, n: &Notification) -> serde_json::Value {
     let f = Facts::of(n);
-    let text = text::details(&f, &Markdown).replace('\n', "\n\n");
+    let text = render_field(config.text.as_ref(), n, "text", || {
+        text::details(&f, &Markdown).replace('\n', "\n\n")
+    });
     let mut card = json!({
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
         "themeColor": f.level.color_hex().trim_start_matches('#'),
-        "summary": f.title,
-        "title": format!("{} {}", f.level.emoji(), f.title),
+        "summary": render_field(config.summary.as_ref(), n, "summary", || f.title.clone()),
+        "title": render_field(config.title.as_ref(), n, "title", || {
+            format!("{} {}", f.level.emoji(), f.title)
+        }),
         "text": text,
     });
     let mut actions = Vec::new();
@@ -82,7 +96,7 @@ impl Receiver for MsTeamsReceiver {
         if n.status() == AlertState::Resolved && !self.config.send_resolved {
             return None;
         }
-        Some(teams_card(n).to_string())
+        Some(teams_card(&self.config, n).to_string())
     }
 
     fn send<'a>(

@@ -7,7 +7,7 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::fixed_text;
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markup, SlackMrkdwn};
 use crate::{BoxFuture, Receiver, SendError};
@@ -22,15 +22,15 @@ pub struct SlackConfig {
     pub channel: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
-    /// Fixed title instead of `[FIRING:n] <alert>`.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub title: Option<String>,
-    /// Fixed text instead of the alerts' details.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub text: Option<String>,
-    /// Fixed colour (`danger`, `#439FE0`) instead of the severity's.
-    #[serde(default, deserialize_with = "fixed_text")]
-    pub color: Option<String>,
+    /// A template for the title instead of `[FIRING:n] <alert>`.
+    #[serde(default, deserialize_with = "crate::message_template::title")]
+    pub title: Option<MessageTemplate>,
+    /// A template for the text instead of the alerts' details.
+    #[serde(default, deserialize_with = "crate::message_template::text")]
+    pub text: Option<MessageTemplate>,
+    /// A template for the colour (`danger`, `#439FE0`) instead of the severity's.
+    #[serde(default, deserialize_with = "crate::message_template::color")]
+    pub color: Option<MessageTemplate>,
     /// Alertmanager's default: resolved notifications are not sent to Slack.
     #[serde(default)]
     pub send_resolved: bool,
@@ -51,11 +51,8 @@ impl SlackReceiver {
 pub fn slack_message(config: &SlackConfig, n: &Notification) -> serde_json::Value {
     let f = Facts::of(n);
     let m = SlackMrkdwn;
-    let title = config.title.clone().unwrap_or_else(|| f.title.clone());
-    let body = match &config.text {
-        Some(t) => t.clone(),
-        None => text::details(&f, &m),
-    };
+    let title = render_field(config.title.as_ref(), n, "title", || f.title.clone());
+    let body = render_field(config.text.as_ref(), n, "text", || text::details(&f, &m));
     let mut fields = vec![json!({
         "title": "Severity",
         "value": f.level.word(),
@@ -82,7 +79,7 @@ pub fn slack_message(config: &SlackConfig, n: &Notification) -> serde_json::Valu
     }
     let mut attachment = json!({
         "fallback": format!("{} {}", f.level.emoji(), title),
-        "color": config.color.as_deref().unwrap_or(f.level.color_hex()),
+        "color": render_field(config.color.as_ref(), n, "color", || f.level.color_hex().to_string()),
         "title": title,
         "text": body,
         "fields": fields,

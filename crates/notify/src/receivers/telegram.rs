@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
 use super::{BaseUrl, default_true};
+use crate::message_template::MessageTemplate;
 use crate::secret::Secret;
 use crate::text::{self, Facts, Markup};
 use crate::{BoxFuture, Receiver, SendError};
@@ -40,6 +41,10 @@ pub struct TelegramConfig {
     /// Deliver silently (no sound).
     #[serde(default)]
     pub disable_notifications: bool,
+    /// A template for the whole message (written for `parse_mode`) instead of Pharos's
+    /// text; sent as one message, cut at Telegram's 4096 characters.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -148,6 +153,22 @@ fn cut_units(s: &str, max: usize) -> String {
 /// few messages as fit. A block too long for one message even alone (long values that
 /// escaping made longer) goes as plain text, cut, since markup cannot be cut safely.
 pub fn messages(config: &TelegramConfig, n: &Notification) -> Vec<(String, String)> {
+    if let Some(template) = &config.message {
+        match template.render(n) {
+            Ok(text) => {
+                return vec![(
+                    cut_units(&text, MAX_MESSAGE_UNITS),
+                    config.parse_mode.clone(),
+                )];
+            }
+            Err(e) => tracing::warn!(
+                receiver = n.receiver.as_str(),
+                field = "message",
+                error = %e,
+                "template failed; sending Pharos's own text instead"
+            ),
+        }
+    }
     let f = Facts::of(n);
     let m = markup(&config.parse_mode);
     // Room for the `(2/3) ` marker added when there is more than one message.

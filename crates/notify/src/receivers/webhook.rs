@@ -1,5 +1,6 @@
 //! `webhook_configs`: POSTs the Alertmanager webhook payload version 4, so anything
-//! written for Alertmanager webhooks works unchanged.
+//! written for Alertmanager webhooks works unchanged, or a body of the config's own
+//! (`body_template`) for an endpoint that wants another shape.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use pharos_model::{AlertState, Labels, Notification};
 use serde::{Deserialize, Serialize};
 
 use super::default_true;
+use crate::message_template::MessageTemplate;
 use crate::secret::{Secret, SecretUrl};
 use crate::{BoxFuture, Receiver, SendError};
 
@@ -29,6 +31,13 @@ pub struct WebhookConfig {
     pub headers: BTreeMap<String, Secret>,
     #[serde(default = "default_timeout")]
     pub timeout: pharos_model::HumanDuration,
+    /// A template (Alertmanager's language, over the same data) for the whole JSON body,
+    /// instead of Alertmanager's payload: `{"text": {{ toJson .CommonAnnotations.summary }}}`.
+    /// Alertmanager has no such field; Pharos names it for what it is. Checked as a
+    /// template when the config is read; a body that fails to render is replaced by the
+    /// Alertmanager payload (and a warning logged), so the alert still goes out.
+    #[serde(default, deserialize_with = "crate::message_template::body_template")]
+    pub body_template: Option<MessageTemplate>,
 }
 
 fn default_timeout() -> pharos_model::HumanDuration {
@@ -126,6 +135,16 @@ pub fn alertmanager_payload(n: &Notification) -> String {
     serde_json::to_string(&message).unwrap_or_default()
 }
 
+impl WebhookReceiver {
+    /// The body for `n`: the config's template, or Alertmanager's payload.
+    fn body(&self, n: &Notification) -> String {
+        match &self.config.body_template {
+            Some(t) => t.render_or(n, "body_template", || alertmanager_payload(n)),
+            None => alertmanager_payload(n),
+        }
+    }
+}
+
 impl Receiver for WebhookReceiver {
     fn name(&self) -> &str {
         &self.name
@@ -145,12 +164,12 @@ impl Receiver for WebhookReceiver {
         }
         let max = self.config.max_alerts;
         if max == 0 || n.alerts.len() <= max {
-            return Some(alertmanager_payload(n));
+            return Some(self.body(n));
         }
         let mut kept = n.clone();
         kept.alerts.truncate(max);
         kept.truncated_alerts += n.alerts.len() - max;
-        Some(alertmanager_payload(&kept))
+        Some(self.body(&kept))
     }
 
     fn send<'a>(

@@ -244,3 +244,23 @@ fn connection_limits_default_and_refuse_zero_with_field_and_line() {
         "{e}"
     );
 }
+
+#[test]
+fn receiver_template_errors_name_file_line_and_field() {
+    let e = parse(
+        "receivers:\n  - name: ops\n    webhook_configs:\n      - url: http://x/\n        body_template: '{\"a\": {{ .Status '\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("receivers[0].webhook_configs[0].body_template"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(5), "{e}");
+    assert!(e.to_string().contains("pharos.yaml"), "{e}");
+    assert!(
+        e.message
+            .starts_with("not a valid template: template: body_template:1:7: unclosed action"),
+        "{e}"
+    );
+}
