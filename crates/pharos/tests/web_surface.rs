@@ -141,6 +141,29 @@ async fn the_web_surface_gives_nothing_away() {
         assert_eq!(h["referrer-policy"], "same-origin", "{path}");
     }
 
+    // The icon every browser asks for, and a page (not a line of text) for a browser that
+    // follows a wrong link.
+    for path in ["/favicon.ico", "/assets/favicon.svg"] {
+        let r = anonymous(&p, Method::GET, path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "image/svg+xml", "{path}");
+    }
+    let r = client()
+        .get(format!("{}/no-such-page", p.url))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = r.text().await.unwrap();
+    assert!(body.contains("Back to the overview"), "{body}");
+
     // Invented methods share one label value; unknown paths one route.
     for i in 0..20 {
         let m = Method::from_bytes(format!("ZZ{i}").as_bytes()).unwrap();

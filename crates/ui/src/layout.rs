@@ -10,6 +10,7 @@ use pharos_model::MonitorState;
 pub use super::chart::{latency_chart, sparkline};
 
 const CSS: &str = include_str!("pharos.css");
+const FAVICON: &str = include_str!("favicon.svg");
 
 pub async fn stylesheet() -> impl IntoResponse {
     (
@@ -18,6 +19,17 @@ pub async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         CSS,
+    )
+}
+
+/// The icon browsers ask every page for (`/favicon.ico` too, so that request is no 404).
+pub async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
     )
 }
 
@@ -113,6 +125,7 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Pharos" }
                 link rel="stylesheet" href="/assets/pharos.css";
+                link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
             }
             body {
                 header.top {

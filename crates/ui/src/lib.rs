@@ -52,6 +52,8 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/login/oidc/callback", get(login::oidc_callback))
         .route("/logout", post(login::logout))
         .route("/assets/pharos.css", get(layout::stylesheet))
+        .route("/assets/favicon.svg", get(layout::favicon))
+        .route("/favicon.ico", get(layout::favicon))
         .route("/", get(overview::page))
         .route(
             "/monitors/new",

@@ -102,6 +102,7 @@ fn render(title: &str, rows: &[Row], signed_in: bool) -> Markup {
                 meta http-equiv="refresh" content="60";
                 title { (title) }
                 link rel="stylesheet" href="/assets/pharos.css";
+                link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
             }
             body { main style="max-width:760px" {
                 h1 { (title) }

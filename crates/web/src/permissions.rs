@@ -101,6 +101,8 @@ pub const ROUTES: &[RouteAccess] = &[
     open("GET", "/login/oidc/callback"),
     open("POST", "/logout"),
     open("GET", "/assets/pharos.css"),
+    open("GET", "/assets/favicon.svg"),
+    open("GET", "/favicon.ico"),
     // Credentials of their own: ping URLs, DSN keys, signed acknowledgement links
     open("*", "/ping/{token}"),
     open("*", "/ping/{token}/{action}"),

@@ -75,7 +75,7 @@ pub async fn prefixed(State(state): State<SharedState>, req: Request) -> Respons
         _ => None,
     };
     let Some((endpoint, project)) = endpoint else {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
+        return not_found(req.headers());
     };
     if req.method() == Method::OPTIONS {
         return preflight().await;
@@ -94,6 +94,31 @@ pub async fn prefixed(State(state): State<SharedState>, req: Request) -> Respons
         req.into_body(),
     )
     .await
+}
+
+/// An unknown address: a page with the way back for a browser, a line of text otherwise.
+fn not_found(headers: &HeaderMap) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !browser {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    }
+    let page = concat!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<title>Not found · Pharos</title><link rel=\"stylesheet\" href=\"/assets/pharos.css\">",
+        "<link rel=\"icon\" type=\"image/svg+xml\" href=\"/assets/favicon.svg\"></head>",
+        "<body><main><h1>Not found</h1><p>Pharos has no page at this address.</p>",
+        "<p><a href=\"/\">Back to the overview</a></p></main></body></html>"
+    );
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
 }
 
 async fn ingest(
