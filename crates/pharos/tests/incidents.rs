@@ -109,6 +109,14 @@ async fn escalation_ack_link_restart_and_resolution() {
     assert!(page.contains("MonitorDown: API health"), "{page}");
     assert!(page.contains("alertname=MonitorDown"), "{page}");
     assert!(!page.contains(">{}:{"), "no raw group key: {page}");
+    // A token is not a person: its holder is asked their name, once for every action.
+    assert_eq!(page.matches("name=\"by\"").count(), 1, "{page}");
+    for action in ["/ack", "/resolve", "/notes"] {
+        assert!(
+            page.contains(&format!("/incidents/{id}{action}")),
+            "{action}: {page}"
+        );
+    }
     assert_eq!(open[0]["escalation"], "page");
     assert!(level2.payloads().is_empty(), "level 2 is not told at once");
 

@@ -216,24 +216,14 @@ fn incident_body(d: &IncidentDetail, acting: &Acting) -> Markup {
         }
         div.issue-grid style="grid-template-columns:minmax(0, 3fr) minmax(0, 2fr)" {
             div {
-                @if acting.may_change && i.state != IncidentState::Resolved {
-                    (ack_resolve_forms(i, acting))
+                @if acting.may_change {
+                    (actions_form(i, acting))
                 }
                 (facts(d))
                 h2 { "Alerts" }
                 (alert_table(&i.alerts))
                 h2 { "Timeline" }
                 (timeline(&d.timeline))
-                @if acting.may_change {
-                    h2 { "Add a note" }
-                    form.stack method="post" action={ "/incidents/" (i.id) "/notes" } {
-                        @if acting.asks_name {
-                            label { "Your name" input type="text" name="by" required; }
-                        }
-                        label { "Note" textarea name="text" rows="3" required {} }
-                        button.primary type="submit" { "Add note" }
-                    }
-                }
                 p { a.button href={ "/incidents/" (i.id) "/postmortem" } { "Post-mortem draft" } }
             }
             aside {
@@ -247,25 +237,26 @@ fn incident_body(d: &IncidentDetail, acting: &Acting) -> Markup {
     }
 }
 
-/// Acknowledge (while open) and resolve, asking who does it when the credential is not a
-/// person's.
-fn ack_resolve_forms(i: &IncidentRecord, acting: &Acting) -> Markup {
+/// Acknowledge (while open), resolve (until resolved) and add a note: one form, so whoever
+/// acts with a credential that is not a person's is asked their name once; each button
+/// posts to its own action.
+fn actions_form(i: &IncidentRecord, acting: &Acting) -> Markup {
+    let base = format!("/incidents/{}", i.id);
     html! {
-        div.actions {
-            @if i.state == IncidentState::Open {
-                form.inline method="post" action={ "/incidents/" (i.id) "/ack" } {
-                    @if acting.asks_name {
-                        input type="text" name="by" placeholder="Your name" required;
+        form.stack #incident-actions method="post" action={ (base) "/notes" } {
+            @if acting.asks_name {
+                label { "Your name" input type="text" name="by" autocomplete="name" required; }
+            }
+            @if i.state != IncidentState::Resolved {
+                div.actions {
+                    @if i.state == IncidentState::Open {
+                        button.primary type="submit" formaction={ (base) "/ack" } { "Acknowledge" }
                     }
-                    button.primary type="submit" { "Acknowledge" }
+                    button.secondary type="submit" formaction={ (base) "/resolve" } { "Resolve" }
                 }
             }
-            form.inline method="post" action={ "/incidents/" (i.id) "/resolve" } {
-                @if acting.asks_name {
-                    input type="text" name="by" placeholder="Your name" required;
-                }
-                button.secondary type="submit" { "Resolve" }
-            }
+            label { "Note" textarea name="text" rows="3" placeholder="What you found or did" {} }
+            button type="submit" { "Add note" }
         }
     }
 }
