@@ -214,18 +214,18 @@ fn filter_form(p: &AlertParams, receivers: &[String], severities: &BTreeSet<Stri
             }
             input type="text" name="alertname" size="14" value=(v(&p.alertname)) placeholder="alertname" aria-label="Alert name";
             input type="text" name="matchers" size="26" value=(v(&p.matchers)) placeholder=r#"job="api", instance=~"web.*""# aria-label="Label matchers";
-            label.inline { "From (UTC) " input type="datetime-local" name="since" value=(datetime_local(&p.since)); }
-            label.inline { "to " input type="datetime-local" name="until" value=(datetime_local(&p.until)); }
+            label.inline { "From (UTC) " (crate::time_range::utc_input("since", &datetime_local(&p.since), "UTC")) }
+            label.inline { "to " (crate::time_range::utc_input("until", &datetime_local(&p.until), "UTC")) }
             button.primary type="submit" { "Search" }
             @if p.is_filtered() { a href="/alerts" { "Clear" } }
         }
     }
 }
 
-/// What a `datetime-local` input can show again: only its own shape.
+/// What a time field can show again: only a time it reads.
 fn datetime_local(v: &Option<String>) -> String {
     v.as_deref()
-        .filter(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").is_ok())
+        .filter(|s| crate::time_range::parse_utc_input(s).is_some())
         .unwrap_or("")
         .to_string()
 }

@@ -88,8 +88,8 @@ pub async fn list(
         form.search method="get" action="/incidents" {
             @if !current_state.is_empty() { input type="hidden" name="state" value=(current_state); }
             input type="search" name="q" value=(text) placeholder="Search alert names, labels, notes (e.g. database service=api)";
-            label.inline { "From " input type="date" name="from" value=(params.from.clone().unwrap_or_default()); }
-            label.inline { "To " input type="date" name="to" value=(params.to.clone().unwrap_or_default()); }
+            label.inline { "From " input.utc type="text" name="from" value=(params.from.clone().unwrap_or_default()) placeholder="YYYY-MM-DD" pattern="\\d{4}-\\d{2}-\\d{2}" size="10"; }
+            label.inline { "To " input.utc type="text" name="to" value=(params.to.clone().unwrap_or_default()) placeholder="YYYY-MM-DD" pattern="\\d{4}-\\d{2}-\\d{2}" size="10"; }
             button.primary type="submit" { "Search" }
         }
         @if incidents.is_empty() {

@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use pharos_app::Caller;
 use pharos_app::alerting::{Silence, SilenceState, parse_matchers};
@@ -34,7 +34,7 @@ pub struct NewSilence {
     /// `2h`, `1d`; used when `ends` is empty.
     #[serde(default)]
     duration: String,
-    /// `YYYY-MM-DDTHH:MM` in UTC (the datetime-local input).
+    /// `YYYY-MM-DD HH:MM` in UTC.
     #[serde(default)]
     ends: String,
     #[serde(default)]
@@ -95,7 +95,7 @@ fn render(
             form.silence method="post" action="/silences" {
                 label { "Matchers " input type="text" name="matchers" size="60" required value=(form.matchers) placeholder=r#"alertname="BackupFailed", job=~"db.*""#; }
                 label { "For " input type="text" name="duration" size="6" value=(form.duration); }
-                label { "or until (UTC) " input type="datetime-local" name="ends" value=(form.ends); }
+                label { "or until (UTC) " (crate::time_range::utc_input("ends", &form.ends, "UTC, as 2026-12-07 14:00")) }
                 label { "Comment " input type="text" name="comment" size="40" required value=(form.comment); }
                 @if asks_author {
                     label { "Author " input type="text" name="created_by" size="16" required value=(form.created_by); }
@@ -166,9 +166,9 @@ fn record_from(form: &NewSilence, now: DateTime<Utc>) -> Result<SilenceRecord, S
             .map_err(|e| format!("duration: {e}"))?;
         now + chrono::Duration::from_std(d.as_duration()).map_err(|e| format!("duration: {e}"))?
     } else {
-        NaiveDateTime::parse_from_str(form.ends.trim(), "%Y-%m-%dT%H:%M")
-            .map_err(|_| "until: expected a date and time".to_string())?
-            .and_utc()
+        crate::time_range::parse_utc_input(&form.ends).ok_or_else(|| {
+            "until: expected a date and time in UTC, such as 2026-12-07 14:00".to_string()
+        })?
     };
     let time_intervals = match (form.daily_from.trim(), form.daily_to.trim()) {
         ("", "") => None,

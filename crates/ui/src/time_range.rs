@@ -121,6 +121,31 @@ pub fn from_ends(from: &str, to: &str) -> Option<(String, String)> {
     })
 }
 
+/// A UTC date-time field in the UI's own ISO shape (`2026-12-07 14:00`). Not the
+/// browser's `datetime-local`, which shows the browser's locale (`12/07/2026, 02:00 PM`)
+/// on a page where every other time is UTC and ISO.
+pub fn utc_input(name: &str, value: &str, title: &str) -> maud::Markup {
+    maud::html! {
+        input.utc type="text" name=(name) value=(value) placeholder="YYYY-MM-DD HH:MM"
+            pattern="\\d{4}-\\d{2}-\\d{2}([ T]\\d{2}:\\d{2}(:\\d{2})?)?" inputmode="numeric"
+            size="16" title=(title);
+    }
+}
+
+/// `2026-12-07 14:00` or `2026-12-07T14:00` (with or without seconds), read as UTC.
+pub fn parse_utc_input(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = s.trim();
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+    .map(|t| t.and_utc())
+}
+
 pub fn from_params(
     range: Option<&str>,
     end: Option<&str>,
@@ -203,7 +228,7 @@ pub fn picker(r: &TimeRange) -> Markup {
             }
         }
         label.inline { "End (UTC) "
-            input type="datetime-local" name="end" value=(r.end.as_deref().unwrap_or("")) title="empty for now";
+            (utc_input("end", r.end.as_deref().unwrap_or(""), "UTC; empty for now"))
         }
         label.inline { "Step "
             input.step name="step" value=(r.step.as_deref().unwrap_or("")) placeholder=(pharos_app::dashboards::variables::duration(r.step_ms)) size="6" title="empty to choose from the range";
@@ -257,6 +282,19 @@ fn query_error(e: MetricsError) -> QueryError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_fields_are_iso_and_utc() {
+        let html = utc_input("end", "2026-12-07 14:00", "UTC").into_string();
+        assert!(
+            html.contains("type=\"text\"") && !html.contains("datetime-local"),
+            "{html}"
+        );
+        let t = parse_utc_input("2026-12-07 14:00").unwrap();
+        assert_eq!(t, parse_utc_input("2026-12-07T14:00").unwrap());
+        assert_eq!(t.to_rfc3339(), "2026-12-07T14:00:00+00:00");
+        assert!(parse_utc_input("12/07/2026").is_none());
+    }
 
     #[test]
     fn a_window_by_its_ends() {
