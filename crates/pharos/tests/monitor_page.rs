@@ -1,0 +1,149 @@
+//! The monitor page on the real binary: a monitor goes down and comes back, and its page
+//! shows that outage (start, end, duration) in the outage table and shaded on the 24 h
+//! response-time chart, offers the range picker, and pages back through its history.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use serde_json::Value;
+
+async fn page(p: &Pharos, path: &str) -> String {
+    let r = client()
+        .get(format!("{}{path}", p.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "GET {path}: {}", r.status());
+    r.text().await.unwrap()
+}
+
+/// The value of `attr="…"` in the first tag of `html` that has it.
+fn attr<'a>(html: &'a str, attr: &str) -> Option<&'a str> {
+    let key = format!("{attr}=\"");
+    let start = html.find(&key)? + key.len();
+    let len = html[start..].find('"')?;
+    Some(&html[start..start + len])
+}
+
+/// The text of the first `<td class="{class}">` in `html`.
+fn cell<'a>(html: &'a str, class: &str) -> &'a str {
+    let key = format!("<td class=\"{class}\">");
+    let start = html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {key} in {html}"))
+        + key.len();
+    let len = html[start..].find("</td>").unwrap();
+    &html[start..start + len]
+}
+
+fn at(v: &Value) -> DateTime<Utc> {
+    v["at"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outage_shows_with_its_start_end_and_duration() {
+    let dir = tempdir("monitor_page");
+    let target = target().await;
+    let config = format!(
+        "monitors:\n  - id: shop\n    name: Shop\n    interval: 1s\n    http:\n      url: {}\n",
+        target.url("/health")
+    );
+    let p = Pharos::start(&dir, Some(&config)).await;
+    p.wait_monitor("shop", 30, |m| state(m) == "up").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    target.set(Mode::Error500);
+    p.wait_monitor("shop", 30, |m| state(m) == "down").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    target.set(Mode::Healthy);
+    p.wait_monitor("shop", 30, |m| state(m) == "up").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // What the checks say: the first failed check, and the first that passed after it.
+    let results = p.get("/api/v1/monitors/shop/results?limit=500").await;
+    let mut rows = results["results"].as_array().unwrap().clone();
+    rows.reverse();
+    let first_down = rows.iter().position(|r| r["outcome"] == "down").unwrap();
+    let back_up = first_down
+        + rows[first_down..]
+            .iter()
+            .position(|r| r["outcome"] != "down")
+            .unwrap();
+    let (start, end) = (at(&rows[first_down]), at(&rows[back_up]));
+
+    let html = page(&p, "/monitors/shop").await;
+    let outages: Vec<&str> = html.split("data-testid=\"outage\"").skip(1).collect();
+    assert_eq!(outages.len(), 1, "one outage on the page: {html}");
+    let row = outages[0];
+    assert_eq!(
+        cell(row, "start"),
+        start.format("%Y-%m-%d %H:%M:%S").to_string()
+    );
+    assert_eq!(
+        cell(row, "end"),
+        end.format("%Y-%m-%d %H:%M:%S").to_string()
+    );
+    let secs = (end - start).num_seconds();
+    assert!((2..60).contains(&secs), "outage of {secs} s");
+    assert_eq!(cell(row, "num duration"), format!("{secs} s"));
+    let failed = back_up - first_down;
+    assert!(
+        row.contains(&format!("<td class=\"num\">{failed}</td>")),
+        "{row}"
+    );
+
+    // The 24 h chart: a time axis, the response-time line, the outage shaded with its
+    // times in the tooltip.
+    let chart_start = html
+        .find("<svg class=\"timeseries\"")
+        .expect("a time-axis chart");
+    let chart = &html[chart_start..chart_start + html[chart_start..].find("</svg>").unwrap()];
+    assert_eq!(
+        attr(chart, "aria-label"),
+        Some("Response time and failures, last 24h")
+    );
+    assert!(chart.contains("<path class=\"series\""), "{chart}");
+    assert!(chart.contains("class=\"axis\""), "{chart}");
+    let shaded = chart
+        .find("<rect class=\"span outage\"")
+        .expect("the outage shaded");
+    assert!(
+        chart[shaded..].contains(&format!(
+            "Down from {} to {} UTC",
+            start.format("%Y-%m-%d %H:%M:%S"),
+            end.format("%Y-%m-%d %H:%M:%S")
+        )),
+        "{chart}"
+    );
+    // The picker marks the range shown; another range is one link away.
+    assert!(
+        html.contains("href=\"/monitors/shop?range=24h\" class=\"current\""),
+        "{html}"
+    );
+    let week = page(&p, "/monitors/shop?range=7d").await;
+    assert!(week.contains("Response time and failures, last 7d"));
+    assert!(week.contains("href=\"/monitors/shop?range=7d\" class=\"current\""));
+    // A range before the outage has none.
+    let before = (start - chrono::Duration::seconds(1)).timestamp();
+    let early = page(&p, &format!("/monitors/shop?range=1h&end={before}")).await;
+    assert!(early.contains("data-testid=\"no-outages\""), "{early}");
+
+    // History pages back: the page before the newest check starts with the one after it.
+    let newest = rows.last().unwrap();
+    let second = &rows[rows.len() - 2];
+    let older = page(
+        &p,
+        &format!("/monitors/shop?before={}", at(newest).timestamp_millis()),
+    )
+    .await;
+    let history = &older[older.find("<table class=\"history\"").unwrap()..];
+    let first_row = cell(history, "small");
+    assert_eq!(
+        first_row,
+        at(second).format("%Y-%m-%d %H:%M:%S").to_string()
+    );
+    assert!(older.contains("← Newest"));
+}
