@@ -147,3 +147,112 @@ async fn an_outage_shows_with_its_start_end_and_duration() {
     );
     assert!(older.contains("← Newest"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_edit_form_changes_every_field_it_shows_and_keeps_the_rest() {
+    let dir = tempdir("monitor_edit");
+    let p = Pharos::start(&dir, None).await;
+    let (code, body) = p
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/monitors",
+            Some(serde_json::json!({
+                "id": "shop", "name": "Shop", "interval": "30s",
+                "http": {"url": "http://127.0.0.1:9/health", "keyword": "ok",
+                         "headers": {"Accept": "text/plain"}},
+                "labels": {"team": "web"}
+            })),
+        )
+        .await;
+    assert!(code.is_success(), "{code} {body}");
+
+    // The form shows the monitor as it is.
+    let html = page(&p, "/monitors/shop/edit").await;
+    assert!(html.contains("action=\"/monitors/shop/edit\""), "{html}");
+    assert!(
+        html.contains("value=\"http://127.0.0.1:9/health\""),
+        "{html}"
+    );
+    assert!(html.contains("value=\"ok\""), "{html}");
+    assert!(html.contains("value=\"30s\""), "{html}");
+
+    let post = |pairs: &[(&str, &str)]| {
+        let body = form(pairs);
+        async {
+            no_redirects()
+                .post(format!("{}/monitors/shop/edit", p.url))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = post(&[
+        ("name", "Shop front"),
+        ("kind", "http"),
+        ("url", "http://127.0.0.1:9/ready"),
+        ("method", "HEAD"),
+        ("expected_status", "200, 204"),
+        ("keyword", ""),
+        ("json_assertion", "status == \"ok\"\nready == true"),
+        ("interval", "15s"),
+        ("failures_before_down", "3"),
+        ("group", "Website"),
+        ("tags", "prod, shop"),
+        ("description", "The public shop"),
+    ])
+    .await;
+    assert_eq!(r.status().as_u16(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(r.headers()["location"], "/monitors/shop");
+    let m = p.monitor("shop").await;
+    let spec = &m["spec"];
+    assert_eq!(spec["name"], "Shop front");
+    assert_eq!(spec["interval"], "15s");
+    assert_eq!(spec["failures_before_down"], 3);
+    assert_eq!(spec["group"], "Website");
+    assert_eq!(spec["tags"], serde_json::json!(["prod", "shop"]));
+    assert_eq!(spec["description"], "The public shop");
+    let http = &spec["http"];
+    assert_eq!(http["url"], "http://127.0.0.1:9/ready");
+    assert_eq!(http["method"], "HEAD");
+    assert_eq!(
+        http["expected_status"].as_array().unwrap().len(),
+        2,
+        "{http}"
+    );
+    assert_eq!(
+        http["json_assertions"].as_array().unwrap().len(),
+        2,
+        "{http}"
+    );
+    // Emptied fields are removed; what the form does not show is kept.
+    assert!(http.get("keyword").is_none_or(Value::is_null), "{http}");
+    assert_eq!(http["headers"]["Accept"], "text/plain");
+    assert_eq!(spec["labels"]["team"], "web");
+
+    // Another kind of check replaces the old one; a bad value shows the form again.
+    let r = post(&[
+        ("name", "Shop front"),
+        ("kind", "tcp"),
+        ("address", "127.0.0.1:9"),
+    ])
+    .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let spec = &p.monitor("shop").await["spec"];
+    assert_eq!(spec["tcp"]["address"], "127.0.0.1:9");
+    assert!(spec.get("http").is_none_or(Value::is_null), "{spec}");
+    assert!(spec.get("group").is_none_or(Value::is_null), "{spec}");
+    let r = post(&[
+        ("name", "Shop front"),
+        ("kind", "tcp"),
+        ("address", "127.0.0.1:9"),
+        ("interval", "soon"),
+    ])
+    .await;
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("interval"), "{text}");
+    assert!(text.contains("action=\"/monitors/shop/edit\""), "{text}");
+}
