@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use pharos_model::{MonitorCheck, MonitorId, MonitorSpec, MonitorState, ProbeResult};
 use pharos_scrape::secrets::SecretKey;
 use pharos_store::{
-    LatencySummary, MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus, Outage,
-    ResultBucket, Store, Uptime,
+    HourlyChecks, LatencySummary, MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus,
+    Outage, ResultBucket, Store, Uptime,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -270,6 +270,8 @@ pub struct MonitorDetail {
 pub struct MonitorTimeline {
     pub buckets: Vec<ResultBucket>,
     pub outages: Vec<Outage>,
+    /// Hours with failures older than the raw results kept, from the hourly roll-up.
+    pub rolled_up_failures: Vec<HourlyChecks>,
 }
 
 impl App {
@@ -408,6 +410,7 @@ impl App {
             Ok(MonitorTimeline {
                 buckets: s.result_buckets(&id, since, until, bucket_ms)?,
                 outages: s.outages(&id, since, until, min, max_outages)?,
+                rolled_up_failures: s.rolled_up_failures(&id, since, until)?,
             })
         })
         .await

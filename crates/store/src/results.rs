@@ -44,6 +44,15 @@ pub struct ResultBucket {
     pub max_latency_ms: Option<f64>,
 }
 
+/// One hour of a monitor's uptime roll-up.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct HourlyChecks {
+    /// Start of the hour, Unix ms.
+    pub hour_ms: i64,
+    pub checks: u64,
+    pub up: u64,
+}
+
 /// A run of consecutive failed checks: from the first failed check to the first check
 /// that passed after it (`None` while still failing).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -230,6 +239,42 @@ impl Store {
         })
     }
 
+    /// The hours in `[since, until)` with failed checks that only the hourly roll-up
+    /// still knows of: those before the monitor's oldest raw result (pruned after the
+    /// retention; roll-ups are kept a year), oldest first.
+    pub fn rolled_up_failures(
+        &self,
+        id: &MonitorId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<HourlyChecks>> {
+        self.read(|c| {
+            let oldest: Option<i64> = c.query_row(
+                "SELECT min(at) FROM probe_results WHERE monitor_id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )?;
+            // Hours that end after the oldest raw result are drawn from raw results.
+            let raw_from = oldest.map(|o| o - o.rem_euclid(HOUR_MS)).unwrap_or(i64::MAX);
+            let mut stmt = c.prepare_cached(
+                "SELECT hour, checks, up FROM uptime_hourly
+                 WHERE monitor_id = ?1 AND hour > ?2 - 3600000 AND hour < min(?3, ?4) AND up < checks
+                 ORDER BY hour",
+            )?;
+            let rows = stmt.query_map(
+                params![id.as_str(), ms(since), ms(until), raw_from],
+                |r| {
+                    Ok(HourlyChecks {
+                        hour_ms: r.get(0)?,
+                        checks: r.get(1)?,
+                        up: r.get(2)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Outages that overlap `[since, until)`, newest first, at most `limit`: runs of at
     /// least `min_checks` consecutive failed checks (shorter runs never took the monitor
     /// down). A run that began before `since` keeps its real start.
@@ -411,5 +456,46 @@ mod tests {
         assert_eq!(buckets[1].start_ms, ms(minute(10)));
         // Only checks that got an answer count towards response time.
         assert_eq!(buckets[1].max_latency_ms, Some(22.0));
+    }
+
+    #[test]
+    fn failures_older_than_the_raw_results_come_from_the_roll_up() {
+        let (store, _dir) = temp_store();
+        let id: MonitorId = "api".parse().unwrap();
+        let now = Utc::now();
+        let mut checks = Vec::new();
+        for (age, outcome) in [
+            (Duration::days(40), Outcome::Down),
+            (Duration::days(40) + Duration::minutes(1), Outcome::Up),
+            (Duration::days(35), Outcome::Up),
+            (Duration::hours(2), Outcome::Down),
+        ] {
+            checks.push((
+                result(&id, now - age, outcome, 1.0),
+                MonitorStatus::new(id.clone(), now),
+            ));
+        }
+        store.record_checks(&checks).unwrap();
+        // While the raw results are there, they tell; the roll-up adds nothing.
+        let since = now - Duration::days(60);
+        assert!(
+            store
+                .rolled_up_failures(&id, since, now)
+                .unwrap()
+                .is_empty()
+        );
+        store.prune(now, Duration::days(30)).unwrap();
+        let old = store.rolled_up_failures(&id, since, now).unwrap();
+        assert_eq!(old.len(), 1, "{old:?}");
+        assert_eq!((old[0].checks, old[0].up), (2, 1));
+        let t = ms(now - Duration::days(40));
+        assert!(old[0].hour_ms <= t && t < old[0].hour_ms + HOUR_MS);
+        // Outside the range asked for, nothing.
+        assert!(
+            store
+                .rolled_up_failures(&id, now - Duration::days(10), now)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -27,7 +27,8 @@ use pharos_web::{PublicPage, SharedState};
 
 /// Checks per history page.
 const HISTORY: u64 = 50;
-/// Outages listed for a range; the chart shows them all.
+/// Outages listed and shaded for a range, newest first; older ones still show as slices
+/// with failed checks.
 const MAX_OUTAGES: usize = 100;
 /// The ranges the picker offers; any other duration (and an end) can be typed.
 const RANGES: [&str; 4] = ["1h", "24h", "7d", "30d"];
@@ -279,6 +280,18 @@ fn response_chart(d: &MonitorDetail, r: &TimeRange, t: &MonitorTimeline) -> Mark
             title: format!("{} of {} checks failed", b.down, b.checks),
         })
         .collect();
+    // Before the raw results kept, the hourly roll-up still says which hours had failures
+    // (but not when in the hour, nor response times).
+    spans.extend(t.rolled_up_failures.iter().map(|h| Span {
+        start_ms: h.hour_ms,
+        end_ms: h.hour_ms + 3_600_000,
+        class: "failed",
+        title: format!(
+            "{} of {} checks failed in this hour (hourly roll-up; older checks are no longer kept one by one)",
+            h.checks - h.up,
+            h.checks
+        ),
+    }));
     let now = Utc::now();
     spans.extend(t.outages.iter().map(|o| Span {
         start_ms: o.start.timestamp_millis(),
