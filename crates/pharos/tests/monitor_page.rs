@@ -231,6 +231,16 @@ async fn the_edit_form_changes_every_field_it_shows_and_keeps_the_rest() {
     assert!(http.get("keyword").is_none_or(Value::is_null), "{http}");
     assert_eq!(http["headers"]["Accept"], "text/plain");
     assert_eq!(spec["labels"]["team"], "web");
+    // The list's search finds it by tag and group, and shows both.
+    for (search, found) in [("PROD", 1), ("website", 1), ("nothing-like-it", 0)] {
+        let list = p.get(&format!("/api/v1/monitors?search={search}")).await;
+        let monitors = list["monitors"].as_array().unwrap();
+        assert_eq!(monitors.len(), found, "{search}: {list}");
+        if found == 1 {
+            assert_eq!(monitors[0]["tags"], serde_json::json!(["prod", "shop"]));
+            assert_eq!(monitors[0]["group"], "Website");
+        }
+    }
 
     // Another kind of check replaces the old one; a bad value shows the form again.
     let r = post(&[
