@@ -295,35 +295,49 @@ impl Store {
                 params![id.as_str(), ms(since)],
                 |r| r.get(0),
             )?;
+            // Only the checks where the outcome flips leave SQLite (a 30-day range of a
+            // 1 s monitor is millions of rows); row numbers give each run's length.
             let mut stmt = c.prepare_cached(
-                "SELECT at, outcome = 'down', error FROM probe_results
-                 WHERE monitor_id = ?1 AND at > ?2 AND at < ?3 ORDER BY at",
+                "SELECT at, down, error, rn, total FROM (
+                    SELECT at, outcome = 'down' AS down, error,
+                           row_number() OVER (ORDER BY at) AS rn,
+                           count(*) OVER () AS total,
+                           lag(outcome = 'down') OVER (ORDER BY at) AS prev
+                    FROM probe_results WHERE monitor_id = ?1 AND at > ?2 AND at < ?3)
+                 WHERE prev IS NULL OR down != prev ORDER BY at",
             )?;
             let mut rows = stmt.query(params![id.as_str(), run_start, ms(until)])?;
             let mut out = Vec::new();
-            let mut run: Option<Outage> = None;
+            // The open run, with the row number of its first check.
+            let mut run: Option<(Outage, u64)> = None;
+            let mut total = 0u64;
             while let Some(r) = rows.next()? {
                 let at = from_ms(r.get(0)?);
+                let rn: u64 = r.get(3)?;
+                total = r.get(4)?;
                 if r.get::<_, bool>(1)? {
-                    match run.as_mut() {
-                        Some(o) => o.checks += 1,
-                        None => {
-                            run = Some(Outage {
-                                start: at,
-                                end: None,
-                                checks: 1,
-                                error: r.get(2)?,
-                            })
-                        }
-                    }
-                } else if let Some(mut o) = run.take() {
+                    run = Some((
+                        Outage {
+                            start: at,
+                            end: None,
+                            checks: 0,
+                            error: r.get(2)?,
+                        },
+                        rn,
+                    ));
+                } else if let Some((mut o, first)) = run.take() {
                     o.end = Some(at);
+                    o.checks = rn - first;
                     // A run that ended before the window is not in it.
                     if o.checks >= min_checks && at >= since {
                         out.push(o);
                     }
                 }
             }
+            let run = run.map(|(mut o, first)| {
+                o.checks = total + 1 - first;
+                o
+            });
             if let Some(o) = run.filter(|o| o.checks >= min_checks) {
                 out.push(o);
             }
