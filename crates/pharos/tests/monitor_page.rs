@@ -130,6 +130,9 @@ async fn an_outage_shows_with_its_start_end_and_duration() {
     let before = (start - chrono::Duration::seconds(1)).timestamp();
     let early = page(&p, &format!("/monitors/shop?range=1h&end={before}")).await;
     assert!(early.contains("data-testid=\"no-outages\""), "{early}");
+    let long_ago = (start - chrono::Duration::hours(2)).timestamp();
+    let empty = page(&p, &format!("/monitors/shop?range=1h&end={long_ago}")).await;
+    assert!(empty.contains("no checks in this range"), "{empty}");
 
     // History pages back: the page before the newest check starts with the one after it.
     let newest = rows.last().unwrap();

@@ -298,7 +298,7 @@ impl Frame {
 }
 
 pub fn time_series(c: &TimeChart) -> Markup {
-    time_series_with_spans(c, &[])
+    time_series_with_spans(c, &[], "no data in this range")
 }
 
 /// A stretch of time shaded behind a time-series chart's lines, such as an outage.
@@ -311,8 +311,9 @@ pub struct Span {
     pub title: String,
 }
 
-/// A time-series chart with stretches of time shaded behind its lines.
-pub fn time_series_with_spans(c: &TimeChart, spans: &[Span]) -> Markup {
+/// A time-series chart with stretches of time shaded behind its lines, and `empty` in the
+/// middle when no line has a value.
+pub fn time_series_with_spans(c: &TimeChart, spans: &[Span], empty: &str) -> Markup {
     let f = Frame::new(c);
     let shaded: Vec<(f64, f64, &Span)> = spans
         .iter()
@@ -337,7 +338,7 @@ pub fn time_series_with_spans(c: &TimeChart, spans: &[Span]) -> Markup {
             }
             (axes(&f, c))
             @if f.range.is_none() {
-                text.empty x=(LEFT + f.plot_w / 2.0) y=(TOP + f.plot_h / 2.0) text-anchor="middle" { "no data in this range" }
+                text.empty x=(LEFT + f.plot_w / 2.0) y=(TOP + f.plot_h / 2.0) text-anchor="middle" { (empty) }
             }
             @for m in c.marks {
                 @if f.range.is_some() && m.value >= lo && m.value <= hi {

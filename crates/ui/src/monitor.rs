@@ -302,6 +302,11 @@ fn response_chart(d: &MonitorDetail, r: &TimeRange, t: &MonitorTimeline) -> Mark
     // Points further apart than the check interval are missing checks, not a line.
     let interval_ms = d.spec.interval.as_duration().as_millis() as i64;
     let label = format!("Response time and failures, {}", range_label(r));
+    let empty = if t.buckets.is_empty() {
+        "no checks in this range"
+    } else {
+        "no response times: every check in this range failed"
+    };
     chart::time_series_with_spans(
         &TimeChart {
             lines: &lines,
@@ -316,6 +321,7 @@ fn response_chart(d: &MonitorDetail, r: &TimeRange, t: &MonitorTimeline) -> Mark
             label: &label,
         },
         &spans,
+        empty,
     )
 }
 
