@@ -148,7 +148,7 @@ def _check_ui(page: Page, base: str, admin_token: str, health_url: str, closed_p
     expect(h1.locator("span.badge")).to_have_attribute("data-state", "down")
     expect(h1.locator("span.badge")).to_have_text("Down")
     expect(page.locator("[data-testid=last-error]")).to_contain_text("Connection refused")
-    expect(page.locator("div.chartbox svg.chart")).to_be_visible()
+    expect(page.locator("div.chartbox svg.timeseries")).to_be_visible()
     history = page.locator("table.history tbody tr")
     expect(history.first).to_have_attribute("data-outcome", "down")
     assert page.locator("table.history tr[data-outcome=down]").count() >= 1
@@ -167,7 +167,7 @@ def _check_ui(page: Page, base: str, admin_token: str, health_url: str, closed_p
     expect(page.locator("[data-uptime='24h']")).to_have_text("100%")
     expect(page.locator(".card", has_text="Uptime 24 h")).to_contain_text("100%")
     expect(page.locator("[data-testid=last-error]")).to_have_count(0)
-    expect(page.locator("div.chartbox svg.chart")).to_be_visible()
+    expect(page.locator("div.chartbox svg.timeseries")).to_be_visible()
     expect(page.locator("table.history tr[data-outcome=up]").first).to_be_visible()
     assert page.locator("table.history tr[data-outcome=down]").count() == 0
     assert page.locator("table.history tr[data-outcome=degraded]").count() == 0

@@ -12,7 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 use pharos_model::{MonitorCheck, MonitorId, MonitorSpec, MonitorState, ProbeResult};
 use pharos_scrape::secrets::SecretKey;
 use pharos_store::{
-    LatencySummary, MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus, Store, Uptime,
+    HourlyChecks, LatencySummary, MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus,
+    Outage, ResultBucket, Store, Uptime,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -191,6 +192,10 @@ pub struct MonitorSummary {
     pub last_error: Option<String>,
     pub uptime_percent: UptimePercent,
     pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl MonitorSummary {
@@ -219,6 +224,8 @@ impl MonitorSummary {
             last_error: status.and_then(|s| s.last_error.clone()),
             uptime_percent: uptime.map(UptimePercent::from).unwrap_or_default(),
             labels: spec.labels.clone(),
+            tags: spec.tags.clone(),
+            group: spec.group.clone(),
         }
     }
 }
@@ -258,17 +265,28 @@ pub struct MonitorDetail {
     pub spec: MonitorSpec,
 }
 
+/// A monitor over a time range: see [`App::monitor_timeline`].
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MonitorTimeline {
+    pub buckets: Vec<ResultBucket>,
+    pub outages: Vec<Outage>,
+    /// Hours with failures older than the raw results kept, from the hourly roll-up.
+    pub rolled_up_failures: Vec<HourlyChecks>,
+}
+
 impl App {
     /// One page of monitors with their uptime: two indexed queries whatever the total.
+    /// `search` is a case-insensitive part of a name, id, group or tag.
     pub async fn monitor_page(
         &self,
         filter: Option<MonitorState>,
+        search: Option<String>,
         offset: u64,
         limit: u64,
     ) -> Result<MonitorPage, AppError> {
         let (monitors, total) = self
             .with_store(move |s| {
-                let (rows, total) = s.list_monitors(filter, offset, limit)?;
+                let (rows, total) = s.list_monitors(filter, search.as_deref(), offset, limit)?;
                 let ids: Vec<MonitorId> = rows.iter().map(|(r, _)| r.spec.id.clone()).collect();
                 let uptime = s.uptime(&ids, Utc::now())?;
                 let monitors = rows
@@ -368,6 +386,34 @@ impl App {
         spec.restore_secrets(&rec.spec.secrets());
         refuse_placeholders(&spec)?;
         self.change_monitor(caller, spec).await
+    }
+
+    /// What a monitor did in `[since, until)`: its checks summed over slices of
+    /// `bucket_ms` for a chart, and its outages (newest first, at most `max_outages`),
+    /// counted as the monitor counts them: `failures_before_down` failures in a row.
+    pub async fn monitor_timeline(
+        &self,
+        id: MonitorId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket_ms: i64,
+        max_outages: usize,
+    ) -> Result<MonitorTimeline, AppError> {
+        self.with_store(move |s| {
+            let Some((rec, _)) = s.monitor(&id)? else {
+                return Err(pharos_store::StoreError::NotFound(format!(
+                    "monitor {:?}",
+                    id.as_str()
+                )));
+            };
+            let min = rec.spec.failures_before_down;
+            Ok(MonitorTimeline {
+                buckets: s.result_buckets(&id, since, until, bucket_ms)?,
+                outages: s.outages(&id, since, until, min, max_outages)?,
+                rolled_up_failures: s.rolled_up_failures(&id, since, until)?,
+            })
+        })
+        .await
     }
 
     /// A monitor's checks, newest first, before `before` when given.

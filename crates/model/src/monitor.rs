@@ -95,6 +95,12 @@ pub struct MonitorSpec {
     /// Extra labels copied onto this monitor's alerts (`severity`, `team`, ...).
     pub labels: BTreeMap<String, String>,
     pub description: Option<String>,
+    /// Words to find the monitor by on the overview (`prod`, `payments`): trimmed, each
+    /// at most 40 characters, no duplicates.
+    pub tags: Vec<String>,
+    /// The heading the overview lists the monitor under (`Website`, `Databases`); none
+    /// lists it under "Other monitors" when any monitor has a group.
+    pub group: Option<String>,
     /// A paused monitor runs no checks and raises no alerts.
     pub paused: bool,
 }
@@ -251,6 +257,10 @@ struct RawMonitorSpec {
     labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
     #[serde(default)]
     paused: bool,
 }
@@ -311,6 +321,23 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
                 ));
             }
         }
+        let mut tags: Vec<String> = Vec::with_capacity(raw.tags.len());
+        for t in raw.tags {
+            let t = t.trim();
+            if t.is_empty() || t.chars().count() > 40 {
+                return err(format!("tags: {t:?} must be 1 to 40 characters long"));
+            }
+            if !tags.iter().any(|have| have == t) {
+                tags.push(t.to_string());
+            }
+        }
+        let group = raw
+            .group
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty());
+        if group.as_ref().is_some_and(|g| g.chars().count() > 80) {
+            return err("group: must be at most 80 characters long".into());
+        }
         Ok(MonitorSpec {
             id,
             name,
@@ -321,6 +348,8 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
             down_after: raw.down_after,
             labels: raw.labels,
             description: raw.description,
+            tags,
+            group,
             paused: raw.paused,
         })
     }
@@ -603,6 +632,8 @@ impl From<MonitorSpec> for RawMonitorSpec {
             down_after: m.down_after,
             labels: m.labels,
             description: m.description,
+            tags: m.tags,
+            group: m.group,
             paused: m.paused,
         }
     }
@@ -654,6 +685,24 @@ mod tests {
 
     fn parse(json: &str) -> Result<MonitorSpec, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tags_and_group_are_trimmed_and_checked() {
+        let spec = parse(r#"{"name": "api", "tcp": {"address": "db:5432"}, "tags": [" prod ", "api", "prod"], "group": " Backend "}"#).unwrap();
+        assert_eq!(spec.tags, ["prod", "api"]);
+        assert_eq!(spec.group.as_deref(), Some("Backend"));
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["tags"], serde_json::json!(["prod", "api"]));
+        assert_eq!(back["group"], "Backend");
+        let blank =
+            parse(r#"{"name": "api", "tcp": {"address": "db:5432"}, "group": " "}"#).unwrap();
+        assert_eq!(blank.group, None);
+        assert!(
+            parse(r#"{"name": "api", "tcp": {"address": "db:5432"}, "tags": [""]}"#)
+                .unwrap_err()
+                .contains("tags")
+        );
     }
 
     #[test]

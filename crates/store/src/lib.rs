@@ -43,7 +43,7 @@ pub use incidents::{
 };
 pub use monitors::{MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus, StatusCounts};
 pub use notification_log::NotificationLogEntry;
-pub use results::{LatencySummary, Uptime};
+pub use results::{HourlyChecks, LatencySummary, Outage, ResultBucket, Uptime};
 pub use scrape_jobs::ScrapeJobRecord;
 pub use silences::{SilenceMatcher, SilenceRecord, new_silence_id};
 

@@ -366,22 +366,41 @@ impl Store {
     pub fn list_monitors(
         &self,
         state: Option<MonitorState>,
+        search: Option<&str>,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<MonitorWithStatus>, u64)> {
+        // A case-insensitive substring of the name, id, group or a tag; `%` and `_` are
+        // literal.
+        let pattern = search.map(str::trim).filter(|t| !t.is_empty()).map(|t| {
+            format!(
+                "%{}%",
+                t.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+        const WHERE: &str = "(?1 IS NULL OR coalesce(s.state, 'unknown') = ?1)
+            AND (?2 IS NULL OR m.name LIKE ?2 ESCAPE '\\' OR m.id LIKE ?2 ESCAPE '\\'
+                 OR coalesce(json_extract(m.spec, '$.group'), '') LIKE ?2 ESCAPE '\\'
+                 OR EXISTS (SELECT 1 FROM json_each(m.spec, '$.tags') t WHERE t.value LIKE ?2 ESCAPE '\\'))";
         self.read(|c| {
             let state_filter = state.map(|s| s.as_str().to_string());
             let total: u64 = c.query_row(
-                "SELECT count(*) FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id
-                 WHERE ?1 IS NULL OR coalesce(s.state, 'unknown') = ?1",
-                [&state_filter],
+                &format!(
+                    "SELECT count(*) FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id WHERE {WHERE}"
+                ),
+                params![state_filter, pattern],
                 |r| r.get(0),
             )?;
+            // Grouped monitors first, group by group, so a group stays together across
+            // pages; then by name.
             let mut stmt = c.prepare(&format!(
                 "SELECT m.spec, m.source, m.created_at, m.updated_at, m.sealed_secrets, {} FROM monitors m
                  LEFT JOIN monitor_status s ON s.monitor_id = m.id
-                 WHERE ?1 IS NULL OR coalesce(s.state, 'unknown') = ?1
-                 ORDER BY m.name, m.id LIMIT ?2 OFFSET ?3",
+                 WHERE {WHERE}
+                 ORDER BY json_extract(m.spec, '$.group') IS NULL, json_extract(m.spec, '$.group'), m.name, m.id
+                 LIMIT ?3 OFFSET ?4",
                 STATUS_COLUMNS
                     .split(", ")
                     .map(|col| format!("s.{col}"))
@@ -389,7 +408,7 @@ impl Store {
                     .join(", ")
             ))?;
             let rows = stmt
-                .query_map(params![state_filter, limit as i64, offset as i64], |r| {
+                .query_map(params![state_filter, pattern, limit as i64, offset as i64], |r| {
                     let rec = record_from_row(r)?;
                     let has_status: Option<String> = r.get(RECORD_WIDTH)?;
                     let status = if has_status.is_some() {
@@ -528,6 +547,48 @@ fn delete_monitor_rows(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<usize
 mod tests {
     use super::*;
 
+    #[test]
+    fn search_finds_monitors_by_name_tag_or_group_and_lists_groups_together() {
+        let (store, _dir) = crate::temp_store();
+        let now = Utc::now();
+        for (name, extra) in [
+            (
+                "Zeta web",
+                serde_json::json!({"group": "Website", "tags": ["prod"]}),
+            ),
+            (
+                "Alpha db",
+                serde_json::json!({"group": "Databases", "tags": ["prod", "pg_main"]}),
+            ),
+            ("Beta job", serde_json::json!({})),
+            ("Gamma web", serde_json::json!({"group": "Website"})),
+        ] {
+            let mut v = serde_json::json!({"name": name, "tcp": {"address": "db:5432"}});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let spec: MonitorSpec = serde_json::from_value(v).unwrap();
+            store.create_monitor(&spec, now).unwrap();
+        }
+        let names = |search: Option<&str>| {
+            let (rows, total) = store.list_monitors(None, search, 0, 10).unwrap();
+            assert_eq!(rows.len() as u64, total);
+            rows.into_iter()
+                .map(|(r, _)| r.spec.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(None),
+            ["Alpha db", "Gamma web", "Zeta web", "Beta job"]
+        );
+        assert_eq!(names(Some("PROD")), ["Alpha db", "Zeta web"]);
+        assert_eq!(names(Some("website")), ["Gamma web", "Zeta web"]);
+        assert_eq!(names(Some(" job ")), ["Beta job"]);
+        // `_` is a literal underscore, not any character ("Alpha db" has "a d").
+        assert_eq!(names(Some("a_d")), Vec::<String>::new());
+        assert_eq!(names(Some("pg_")), ["Alpha db"]);
+    }
+
     /// Reversible but not clear text: enough to see what reaches the file.
     struct Rot;
 
@@ -594,7 +655,7 @@ mod tests {
         assert_eq!(back, spec);
         let all = store.all_monitors().unwrap();
         assert!(all.iter().any(|r| r.spec == other), "{all:?}");
-        let (page, _) = store.list_monitors(None, 0, 10).unwrap();
+        let (page, _) = store.list_monitors(None, None, 0, 10).unwrap();
         assert!(page.iter().any(|(r, _)| r.spec == spec));
         std::fs::remove_dir_all(&dir).unwrap();
     }

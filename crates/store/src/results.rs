@@ -32,6 +32,39 @@ pub struct LatencySummary {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// A monitor's checks in one slice of time, for charts: how many, how many failed, and
+/// the response times of those that got an answer.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ResultBucket {
+    /// Start of the slice, Unix ms.
+    pub start_ms: i64,
+    pub checks: u64,
+    pub down: u64,
+    pub avg_latency_ms: Option<f64>,
+    pub max_latency_ms: Option<f64>,
+}
+
+/// One hour of a monitor's uptime roll-up.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct HourlyChecks {
+    /// Start of the hour, Unix ms.
+    pub hour_ms: i64,
+    pub checks: u64,
+    pub up: u64,
+}
+
+/// A run of consecutive failed checks: from the first failed check to the first check
+/// that passed after it (`None` while still failing).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outage {
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    /// Failed checks in the run.
+    pub checks: u64,
+    /// The first failed check's error.
+    pub error: Option<String>,
+}
+
 impl Store {
     /// Stores check results with the monitor status each one led to, in one transaction.
     pub fn record_checks(&self, checks: &[(ProbeResult, MonitorStatus)]) -> Result<()> {
@@ -174,6 +207,146 @@ impl Store {
         })
     }
 
+    /// A monitor's checks in `[since, until)` summed over slices of `bucket_ms`, oldest
+    /// first; slices without checks are left out. One indexed range scan whatever the
+    /// range, so a 30-day chart reads no more rows than it must and returns a few hundred.
+    pub fn result_buckets(
+        &self,
+        id: &MonitorId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket_ms: i64,
+    ) -> Result<Vec<ResultBucket>> {
+        let (since, until, bucket) = (ms(since), ms(until), bucket_ms.max(1));
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT (at - ?2) / ?4 AS b, count(*), sum(outcome = 'down'),
+                        avg(CASE WHEN outcome != 'down' THEN latency_ms END),
+                        max(CASE WHEN outcome != 'down' THEN latency_ms END)
+                 FROM probe_results WHERE monitor_id = ?1 AND at >= ?2 AND at < ?3
+                 GROUP BY b ORDER BY b",
+            )?;
+            let rows = stmt.query_map(params![id.as_str(), since, until, bucket], |r| {
+                Ok(ResultBucket {
+                    start_ms: since + r.get::<_, i64>(0)? * bucket,
+                    checks: r.get(1)?,
+                    down: r.get(2)?,
+                    avg_latency_ms: r.get(3)?,
+                    max_latency_ms: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The hours in `[since, until)` with failed checks that only the hourly roll-up
+    /// still knows of: those before the monitor's oldest raw result (pruned after the
+    /// retention; roll-ups are kept a year), oldest first.
+    pub fn rolled_up_failures(
+        &self,
+        id: &MonitorId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<HourlyChecks>> {
+        self.read(|c| {
+            let oldest: Option<i64> = c.query_row(
+                "SELECT min(at) FROM probe_results WHERE monitor_id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )?;
+            // Hours that end after the oldest raw result are drawn from raw results.
+            let raw_from = oldest.map(|o| o - o.rem_euclid(HOUR_MS)).unwrap_or(i64::MAX);
+            let mut stmt = c.prepare_cached(
+                "SELECT hour, checks, up FROM uptime_hourly
+                 WHERE monitor_id = ?1 AND hour > ?2 - 3600000 AND hour < min(?3, ?4) AND up < checks
+                 ORDER BY hour",
+            )?;
+            let rows = stmt.query_map(
+                params![id.as_str(), ms(since), ms(until), raw_from],
+                |r| {
+                    Ok(HourlyChecks {
+                        hour_ms: r.get(0)?,
+                        checks: r.get(1)?,
+                        up: r.get(2)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Outages that overlap `[since, until)`, newest first, at most `limit`: runs of at
+    /// least `min_checks` consecutive failed checks (shorter runs never took the monitor
+    /// down). A run that began before `since` keeps its real start.
+    pub fn outages(
+        &self,
+        id: &MonitorId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        min_checks: u32,
+        limit: usize,
+    ) -> Result<Vec<Outage>> {
+        let min_checks = u64::from(min_checks.max(1));
+        self.read(|c| {
+            // Where the run covering `since`, if any, began: the first check after the
+            // last one before `since` that passed.
+            let run_start: i64 = c.query_row(
+                "SELECT coalesce(max(at), -1) FROM probe_results WHERE monitor_id = ?1 AND at < ?2 AND outcome != 'down'",
+                params![id.as_str(), ms(since)],
+                |r| r.get(0),
+            )?;
+            // Only the checks where the outcome flips leave SQLite (a 30-day range of a
+            // 1 s monitor is millions of rows); row numbers give each run's length.
+            let mut stmt = c.prepare_cached(
+                "SELECT at, down, error, rn, total FROM (
+                    SELECT at, outcome = 'down' AS down, error,
+                           row_number() OVER (ORDER BY at) AS rn,
+                           count(*) OVER () AS total,
+                           lag(outcome = 'down') OVER (ORDER BY at) AS prev
+                    FROM probe_results WHERE monitor_id = ?1 AND at > ?2 AND at < ?3)
+                 WHERE prev IS NULL OR down != prev ORDER BY at",
+            )?;
+            let mut rows = stmt.query(params![id.as_str(), run_start, ms(until)])?;
+            let mut out = Vec::new();
+            // The open run, with the row number of its first check.
+            let mut run: Option<(Outage, u64)> = None;
+            let mut total = 0u64;
+            while let Some(r) = rows.next()? {
+                let at = from_ms(r.get(0)?);
+                let rn: u64 = r.get(3)?;
+                total = r.get(4)?;
+                if r.get::<_, bool>(1)? {
+                    run = Some((
+                        Outage {
+                            start: at,
+                            end: None,
+                            checks: 0,
+                            error: r.get(2)?,
+                        },
+                        rn,
+                    ));
+                } else if let Some((mut o, first)) = run.take() {
+                    o.end = Some(at);
+                    o.checks = rn - first;
+                    // A run that ended before the window is not in it.
+                    if o.checks >= min_checks && at >= since {
+                        out.push(o);
+                    }
+                }
+            }
+            let run = run.map(|(mut o, first)| {
+                o.checks = total + 1 - first;
+                o
+            });
+            if let Some(o) = run.filter(|o| o.checks >= min_checks) {
+                out.push(o);
+            }
+            out.reverse();
+            out.truncate(limit);
+            Ok(out)
+        })
+    }
+
     /// The latest value of each number a monitor records from its JSON body.
     pub fn latest_numbers(&self, id: &MonitorId) -> Result<Vec<(String, f64, DateTime<Utc>)>> {
         self.read(|c| {
@@ -247,5 +420,96 @@ mod tests {
         assert_eq!(store.recent_results(&id, None, 5).unwrap().len(), 5);
         let numbers = store.latest_numbers(&id).unwrap();
         assert_eq!(numbers[0].0, "queue_size");
+    }
+
+    #[test]
+    fn outages_are_runs_of_failures_with_their_start_and_end() {
+        let (store, _dir) = temp_store();
+        let id: MonitorId = "api".parse().unwrap();
+        // Stored to the millisecond.
+        let t0 = from_ms(ms(Utc::now() - Duration::hours(3)));
+        let minute = |m: i64| t0 + Duration::minutes(m);
+        // Down from minute 13 to 41; a single failure at 50 (below two in a row);
+        // down again from 70 until now.
+        let mut checks = Vec::new();
+        for m in 0..90 {
+            let down = (13..41).contains(&m) || m == 50 || m >= 70;
+            let outcome = if down { Outcome::Down } else { Outcome::Up };
+            checks.push((
+                result(&id, minute(m), outcome, 10.0 + m as f64),
+                MonitorStatus::new(id.clone(), t0),
+            ));
+        }
+        store.record_checks(&checks).unwrap();
+        let all = store.outages(&id, t0, Utc::now(), 2, 10).unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(
+            (all[0].start, all[0].end, all[0].checks),
+            (minute(70), None, 20)
+        );
+        assert_eq!(
+            (all[1].start, all[1].end, all[1].checks),
+            (minute(13), Some(minute(41)), 28)
+        );
+        // A window starting inside the first outage still shows its real start; one
+        // after it does not show it.
+        let inside = store.outages(&id, minute(20), minute(60), 2, 10).unwrap();
+        assert_eq!(inside.len(), 1);
+        assert_eq!(inside[0].start, minute(13));
+        assert!(
+            store
+                .outages(&id, minute(42), minute(60), 2, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.outages(&id, t0, Utc::now(), 1, 10).unwrap().len(), 3);
+
+        let buckets = store.result_buckets(&id, t0, minute(90), 600_000).unwrap();
+        assert_eq!(buckets.len(), 9);
+        assert_eq!((buckets[1].checks, buckets[1].down), (10, 7));
+        assert_eq!(buckets[1].start_ms, ms(minute(10)));
+        // Only checks that got an answer count towards response time.
+        assert_eq!(buckets[1].max_latency_ms, Some(22.0));
+    }
+
+    #[test]
+    fn failures_older_than_the_raw_results_come_from_the_roll_up() {
+        let (store, _dir) = temp_store();
+        let id: MonitorId = "api".parse().unwrap();
+        let now = Utc::now();
+        let mut checks = Vec::new();
+        for (age, outcome) in [
+            (Duration::days(40), Outcome::Down),
+            (Duration::days(40) + Duration::minutes(1), Outcome::Up),
+            (Duration::days(35), Outcome::Up),
+            (Duration::hours(2), Outcome::Down),
+        ] {
+            checks.push((
+                result(&id, now - age, outcome, 1.0),
+                MonitorStatus::new(id.clone(), now),
+            ));
+        }
+        store.record_checks(&checks).unwrap();
+        // While the raw results are there, they tell; the roll-up adds nothing.
+        let since = now - Duration::days(60);
+        assert!(
+            store
+                .rolled_up_failures(&id, since, now)
+                .unwrap()
+                .is_empty()
+        );
+        store.prune(now, Duration::days(30)).unwrap();
+        let old = store.rolled_up_failures(&id, since, now).unwrap();
+        assert_eq!(old.len(), 1, "{old:?}");
+        assert_eq!((old[0].checks, old[0].up), (2, 1));
+        let t = ms(now - Duration::days(40));
+        assert!(old[0].hour_ms <= t && t < old[0].hour_ms + HOUR_MS);
+        // Outside the range asked for, nothing.
+        assert!(
+            store
+                .rolled_up_failures(&id, now - Duration::days(10), now)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

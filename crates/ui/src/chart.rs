@@ -298,7 +298,33 @@ impl Frame {
 }
 
 pub fn time_series(c: &TimeChart) -> Markup {
+    time_series_with_spans(c, &[], "no data in this range")
+}
+
+/// A stretch of time shaded behind a time-series chart's lines, such as an outage.
+pub struct Span {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// CSS class: `outage` (down) or `failed` (some checks failed).
+    pub class: &'static str,
+    /// The tooltip.
+    pub title: String,
+}
+
+/// A time-series chart with stretches of time shaded behind its lines, and `empty` in the
+/// middle when no line has a value.
+pub fn time_series_with_spans(c: &TimeChart, spans: &[Span], empty: &str) -> Markup {
     let f = Frame::new(c);
+    let shaded: Vec<(f64, f64, &Span)> = spans
+        .iter()
+        .filter(|s| s.end_ms > f.start && s.start_ms < f.end)
+        .map(|s| {
+            let x1 = f.x(s.start_ms.max(f.start));
+            let x2 = f.x(s.end_ms.min(f.end));
+            // At least a pixel wide, so a short failure on a long range still shows.
+            (x1, (x2 - x1).max(1.5), s)
+        })
+        .collect();
     // A gap longer than two steps is missing data, not a straight line.
     let gap = c.step_ms.max(1) * 2;
     let paths: Vec<String> = c.lines.iter().map(|l| path(&f, &l.points, gap)).collect();
@@ -307,9 +333,12 @@ pub fn time_series(c: &TimeChart) -> Markup {
     html! {
         svg.timeseries viewBox={ "0 0 " (c.width) " " (c.height) } role="img" aria-label=(c.label) preserveAspectRatio="xMidYMid meet" {
             title { (c.label) }
+            @for (x, w, s) in &shaded {
+                rect class={ "span " (s.class) } x=(format!("{x:.1}")) y=(TOP) width=(format!("{w:.1}")) height=(format!("{:.1}", f.plot_h)) { title { (s.title) } }
+            }
             (axes(&f, c))
             @if f.range.is_none() {
-                text.empty x=(LEFT + f.plot_w / 2.0) y=(TOP + f.plot_h / 2.0) text-anchor="middle" { "no data in this range" }
+                text.empty x=(LEFT + f.plot_w / 2.0) y=(TOP + f.plot_h / 2.0) text-anchor="middle" { (empty) }
             }
             @for m in c.marks {
                 @if f.range.is_some() && m.value >= lo && m.value <= hi {

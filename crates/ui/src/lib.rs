@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod cardinality;
 pub mod chart;
 pub mod dashboards;
+pub mod human_error;
 pub mod incidents;
 pub mod issues;
 pub mod layout;
@@ -60,8 +61,13 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
             get(monitor::new_form).post(monitor::create),
         )
         .route("/monitors/{id}", get(monitor::page))
+        .route("/monitors/copy.js", get(monitor::copy_script))
         .route("/monitors/{id}/delete", post(monitor::delete))
         .route("/monitors/{id}/pause", post(monitor::pause))
+        .route(
+            "/monitors/{id}/edit",
+            get(monitor::edit_form).post(monitor::update),
+        )
         .route("/alerts", get(alerts::page))
         .route("/silences", get(silences::page).post(silences::create))
         .route("/silences/{id}/expire", post(silences::expire))

@@ -1,50 +1,128 @@
-//! `/monitors/<id>` (state, uptime, percentiles, response-time chart, history, alerts),
-//! the add-monitor form, and pause / delete for monitors made outside the config file.
+//! `/monitors/<id>` (state, uptime, percentiles, a time-axis chart of response time with
+//! failures shaded over a picked range, the outages in that range, paged history,
+//! alerts), the add-monitor form, and pause / delete for monitors made outside the config
+//! file.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use pharos_model::{MonitorSpec, Outcome, ProbeResult};
+use pharos_model::{MonitorId, MonitorSpec, ProbeResult};
 use pharos_store::{AlertRecord, MonitorSource};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::layout::{self, Nav, ago, latency_chart, millis, percent, state_badge};
+use super::chart::{self, Line, Span, TimeChart};
+use super::layout::{self, Nav, ago, millis, percent, state_badge};
+use super::time_range::{self, TimeRange};
 use super::{error_page, guard, may_post};
-use pharos_app::monitors::{MonitorDetail, MonitorSummary};
+use chrono::{DateTime, Utc};
+use pharos_app::monitors::{MonitorDetail, MonitorSummary, MonitorTimeline};
+use pharos_store::Outage;
 use pharos_web::api::monitors::{load_detail, parse_id};
 use pharos_web::api::{ApiError, parse_json};
 use pharos_web::{PublicPage, SharedState};
 
-const HISTORY: u64 = 100;
+/// Checks per history page.
+const HISTORY: u64 = 50;
+/// Outages listed and shaded for a range, newest first; older ones still show as slices
+/// with failed checks.
+const MAX_OUTAGES: usize = 100;
+/// The ranges the picker offers; any other duration (and an end) can be typed.
+const RANGES: [&str; 4] = ["1h", "24h", "7d", "30d"];
+
+/// The monitor page's parameters: the chart's range (`24h`, or any duration) and end
+/// (empty for now), and the history page (checks before this Unix ms time).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    #[serde(default)]
+    range: Option<String>,
+    #[serde(default)]
+    end: Option<String>,
+    #[serde(default)]
+    before: Option<String>,
+}
+
+/// What the page shows besides the monitor itself.
+struct Views {
+    range: TimeRange,
+    notes: Vec<String>,
+    timeline: MonitorTimeline,
+    /// The history page, newest first.
+    history: Vec<ProbeResult>,
+    /// Whether the history page is an older one.
+    paged: bool,
+}
 
 pub async fn page(
     pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
     uri: Uri,
     Path(id): Path<String>,
+    q: Result<Query<PageParams>, QueryRejection>,
 ) -> Response {
     let signed_in = match guard(&state, &caller, Some(PublicPage::Monitors), &uri) {
         Ok(s) => s,
         Err(r) => return r,
     };
+    let p = q.map(|q| q.0).unwrap_or_default();
     let detail = match parse_id(&id) {
-        Ok(id) => load_detail(&state, id, HISTORY).await,
+        Ok(id) => load_detail(&state, id, 0).await,
         Err(e) => Err(e),
     };
     let d = match detail {
         Ok(d) => d,
         Err(e) => return error_page(e, signed_in),
     };
-    let id2 = d.summary.id.clone();
+    let (range, mut notes) = time_range::from_params(
+        p.range.as_deref(),
+        p.end.as_deref(),
+        None,
+        "24h",
+        Utc::now().timestamp_millis(),
+    );
+    let before = p.before.as_deref().and_then(|b| {
+        let t = b
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(DateTime::from_timestamp_millis);
+        if t.is_none() {
+            notes.push(format!(
+                "before {b:?} is not a Unix time in ms; showing the newest checks"
+            ));
+        }
+        t
+    });
+    let id = d.summary.id.clone();
+    let (since, until) = (
+        DateTime::from_timestamp_millis(range.start_ms).unwrap_or_default(),
+        DateTime::from_timestamp_millis(range.end_ms).unwrap_or_default(),
+    );
+    let timeline = state
+        .monitor_timeline(id.clone(), since, until, range.step_ms, MAX_OUTAGES)
+        .await;
+    let history = state.monitor_results(id.clone(), before, HISTORY).await;
+    let (timeline, history) = match (timeline, history) {
+        (Ok(t), Ok(h)) => (t, h),
+        (Err(e), _) | (_, Err(e)) => return error_page(ApiError::from(e), signed_in),
+    };
     let alerts = state
-        .with_store(move |s| s.alerts_with_label("monitor", id2.as_str(), 20))
+        .with_store(move |s| s.alerts_with_label("monitor", id.as_str(), 20))
         .await
         .unwrap_or_default();
+    let views = Views {
+        range,
+        notes,
+        timeline,
+        history,
+        paged: before.is_some(),
+    };
     let body = body(
         &d,
+        &views,
         &alerts,
         signed_in,
         may_post(&caller, "/monitors/{id}/pause"),
@@ -52,7 +130,13 @@ pub async fn page(
     layout::page(&d.summary.name, Nav::None, signed_in, body).into_response()
 }
 
-fn body(d: &MonitorDetail, alerts: &[AlertRecord], signed_in: bool, may_change: bool) -> Markup {
+fn body(
+    d: &MonitorDetail,
+    v: &Views,
+    alerts: &[AlertRecord],
+    signed_in: bool,
+    may_change: bool,
+) -> Markup {
     let m = &d.summary;
     html! {
         (heading(d))
@@ -60,37 +144,277 @@ fn body(d: &MonitorDetail, alerts: &[AlertRecord], signed_in: bool, may_change: 
         // The ping URL is a credential: whoever has it can fail the job or keep a dead
         // one looking up, so a public monitor page leaves it out.
         @if let Some(url) = d.ping_url.as_ref().filter(|_| signed_in) {
-            h2 { "Ping URL" }
-            p { "Have the job request this URL when it succeeds; add " code { "/start" } " when it begins, " code { "/fail" } " or " code { "/<exit code>" } " when it ends." }
-            pre data-testid="ping-url" { code { (url) } }
-            p.small.muted { "Last ping: " (ago(d.last_ping_at)) }
+            (ping_section(d, url))
         }
+        (range_picker(d, &v.range))
+        @for n in &v.notes { p.small.muted.note { (n) } }
         @if m.kind != "heartbeat" {
             h2 { "Response time" }
-            div.chartbox { (latency_chart(&response_points(&d.recent_results), 1100, 160)) }
+            div.chartbox { (response_chart(d, &v.range, &v.timeline)) }
         }
+        h2 { "Outages" }
+        (outage_table(&v.timeline.outages, &v.range))
         @if !d.numbers.is_empty() {
             h2 { "Recorded values" }
-            table { thead { tr { th { "Field" } th.num { "Value" } th { "At" } } }
-                tbody { @for n in &d.numbers { tr { td { code { (n.name) } } td.num { (n.value) } td { (ago(Some(n.at))) } } } } }
+            div.table-scroll { table { thead { tr { th { "Field" } th.num { "Value" } th { "At" } } }
+                tbody { @for n in &d.numbers { tr { td { code { (n.name) } } td.num { (n.value) } td { (ago(Some(n.at))) } } } } } }
         }
         h2 { "Alerts" }
         (alert_table(alerts))
-        h2 { "History" }
-        (history(m, &d.recent_results))
+        h2 #history { "History" }
+        (history(m, &v.history))
+        (history_pages(m, &v.range, &v.history, v.paged))
         @if m.source == MonitorSource::Api && may_change {
             (manage(m))
         }
     }
 }
 
-/// Response times oldest first, each with whether the check passed.
-fn response_points(results: &[ProbeResult]) -> Vec<(Option<f64>, bool)> {
-    results
+/// A cron schedule that runs a job about as often as a heartbeat expects pings: the
+/// heartbeat's own schedule, or one derived from its period (a placeholder when the
+/// period fits no simple schedule).
+fn cron_schedule(d: &MonitorDetail) -> String {
+    let pharos_model::MonitorCheck::Heartbeat(h) = &d.spec.check else {
+        return "*/5 * * * *".into();
+    };
+    if let Some(s) = &h.schedule {
+        return s.clone();
+    }
+    let minutes = h
+        .period
+        .map(|p| p.as_duration().as_secs() / 60)
+        .unwrap_or(0);
+    match minutes {
+        1 => "* * * * *".into(),
+        m if m > 1 && m < 60 && 60 % m == 0 => format!("*/{m} * * * *"),
+        60 => "0 * * * *".into(),
+        m if m % 60 == 0 && m < 1440 && 1440 % m == 0 => format!("0 */{} * * *", m / 60),
+        1440 => "0 3 * * *".into(),
+        10080 => "0 3 * * 1".into(),
+        _ => "0 3 * * *".into(),
+    }
+}
+
+/// The ping URL with a copy button, and snippets that ping it from cron or a script.
+fn ping_section(d: &MonitorDetail, url: &str) -> Markup {
+    let curl = "curl -fsS -m 10 --retry 5 -o /dev/null";
+    let cron = format!("{} /path/to/job.sh && {curl} {url}", cron_schedule(d));
+    let script = format!("{curl} {url}/start\n/path/to/job.sh\n{curl} {url}/$?");
+    html! {
+        h2 { "Ping URL" }
+        p { "Have the job request this URL when it succeeds; add " code { "/start" } " when it begins, " code { "/fail" } " or " code { "/<exit code>" } " when it ends." }
+        div.copyable {
+            pre data-testid="ping-url" { code #ping-url-text { (url) } }
+            button type="button" data-copy="ping-url-text" { "Copy" }
+        }
+        p.small.muted { "Last ping: " (ago(d.last_ping_at)) }
+        h3 { "From cron" }
+        div.copyable {
+            pre data-testid="cron-snippet" { code #cron-snippet { (cron) } }
+            button type="button" data-copy="cron-snippet" { "Copy" }
+        }
+        h3 { "From a script, with start and exit code" }
+        div.copyable {
+            pre data-testid="curl-snippet" { code #curl-snippet { (script) } }
+            button type="button" data-copy="curl-snippet" { "Copy" }
+        }
+        script src="/monitors/copy.js" defer {}
+    }
+}
+
+/// The embedded script behind the copy buttons.
+pub async fn copy_script() -> impl IntoResponse {
+    layout::javascript(include_str!("copy.js"))
+}
+
+/// The range's query string, so links that page the history keep the chart's range.
+fn range_query(r: &TimeRange) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("range", &r.name);
+    if let Some(e) = &r.end {
+        q.append_pair("end", e);
+    }
+    q.finish()
+}
+
+/// Links for the usual ranges, and a form for any other range or end.
+fn range_picker(d: &MonitorDetail, r: &TimeRange) -> Markup {
+    let base = format!("/monitors/{}", d.summary.id);
+    html! {
+        div.range-picker data-testid="range-picker" {
+            span.muted { "Range: " }
+            @for name in RANGES {
+                @let current = r.name == name && r.end.is_none();
+                a href={ (base) "?range=" (name) } class=[current.then_some("current")] aria-current=[current.then_some("true")] { (name) }
+                " "
+            }
+            form.inline method="get" action=(base) {
+                label.inline { "Custom " input name="range" value=(r.name) size="5" title="a duration such as 90m, 3d"; }
+                label.inline { " ending (UTC) " input type="datetime-local" name="end" value=(r.end.as_deref().unwrap_or("")) title="empty for now"; }
+                " " button type="submit" { "Show" }
+            }
+        }
+    }
+}
+
+/// Response time on a time axis (the average over each slice of the range), with
+/// outages shaded dark and slices with other failed checks shaded light.
+fn response_chart(d: &MonitorDetail, r: &TimeRange, t: &MonitorTimeline) -> Markup {
+    let points: Vec<(i64, f64)> = t
+        .buckets
         .iter()
-        .rev()
-        .map(|r| (r.latency_ms, r.outcome != Outcome::Down))
-        .collect()
+        .filter_map(|b| b.avg_latency_ms.map(|v| (b.start_ms, v)))
+        .collect();
+    let lines = [Line {
+        label: "Average response time".into(),
+        points,
+    }];
+    let mut spans: Vec<Span> = t
+        .buckets
+        .iter()
+        .filter(|b| b.down > 0)
+        .map(|b| Span {
+            start_ms: b.start_ms,
+            end_ms: b.start_ms + r.step_ms,
+            class: "failed",
+            title: format!("{} of {} checks failed", b.down, b.checks),
+        })
+        .collect();
+    // Before the raw results kept, the hourly roll-up still says which hours had failures
+    // (but not when in the hour, nor response times).
+    spans.extend(t.rolled_up_failures.iter().map(|h| Span {
+        start_ms: h.hour_ms,
+        end_ms: h.hour_ms + 3_600_000,
+        class: "failed",
+        title: format!(
+            "{} of {} checks failed in this hour (hourly roll-up; older checks are no longer kept one by one)",
+            h.checks - h.up,
+            h.checks
+        ),
+    }));
+    let now = Utc::now();
+    spans.extend(t.outages.iter().map(|o| Span {
+        start_ms: o.start.timestamp_millis(),
+        end_ms: o.end.unwrap_or(now).timestamp_millis(),
+        class: "outage",
+        title: outage_sentence(o, now),
+    }));
+    // Points further apart than the check interval are missing checks, not a line.
+    let interval_ms = d.spec.interval.as_duration().as_millis() as i64;
+    let label = format!("Response time and failures, {}", range_label(r));
+    let empty = if t.buckets.is_empty() {
+        "no checks in this range"
+    } else {
+        "no response times: every check in this range failed"
+    };
+    chart::time_series_with_spans(
+        &TimeChart {
+            lines: &lines,
+            start_ms: r.start_ms,
+            end_ms: r.end_ms,
+            step_ms: r.step_ms.max(interval_ms),
+            unit: "ms",
+            decimals: None,
+            marks: &[],
+            width: 1100,
+            height: 200,
+            label: &label,
+        },
+        &spans,
+        empty,
+    )
+}
+
+fn range_label(r: &TimeRange) -> String {
+    match &r.end {
+        Some(e) => format!("{} ending {e} UTC", r.name),
+        None => format!("last {}", r.name),
+    }
+}
+
+/// `28 min`, `1 h 5 min`, `2 d 3 h`, `40 s`.
+pub(crate) fn duration_text(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => match (s / 3600, s % 3600 / 60) {
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        },
+        s => match (s / 86_400, s % 86_400 / 3600) {
+            (d, 0) => format!("{d} d"),
+            (d, h) => format!("{d} d {h} h"),
+        },
+    }
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// "Down from 02:13:00 to 02:41:00 (28 min)", for a tooltip.
+fn outage_sentence(o: &Outage, now: DateTime<Utc>) -> String {
+    match o.end {
+        Some(end) => format!(
+            "Down from {} to {} UTC ({})",
+            when(o.start),
+            when(end),
+            duration_text(end - o.start)
+        ),
+        None => format!(
+            "Down since {} UTC ({} so far)",
+            when(o.start),
+            duration_text(now - o.start)
+        ),
+    }
+}
+
+/// Each outage in the range: when it began and ended (UTC), how long, and why.
+fn outage_table(outages: &[Outage], r: &TimeRange) -> Markup {
+    let now = Utc::now();
+    html! {
+        @if outages.is_empty() {
+            p.muted data-testid="no-outages" { "No outages in the " (range_label(r)) "." }
+        } @else {
+            div.table-scroll {
+                table.outages {
+                    thead { tr { th { "Down from (UTC)" } th { "Until" } th.num { "Duration" } th.num { "Failed checks" } th { "First error" } } }
+                    tbody {
+                        @for o in outages {
+                            tr data-testid="outage" data-start=(o.start.to_rfc3339()) data-end=[o.end.map(|e| e.to_rfc3339())] {
+                                td.start { (when(o.start)) }
+                                td.end { @match o.end { Some(e) => (when(e)), None => strong { "ongoing" } } }
+                                td.num.duration { (duration_text(o.end.unwrap_or(now) - o.start)) }
+                                td.num { (o.checks) }
+                                td.small { @if let Some(e) = &o.error { (super::human_error::markup(e)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Newest and older links under the history.
+fn history_pages(
+    m: &MonitorSummary,
+    r: &TimeRange,
+    results: &[ProbeResult],
+    paged: bool,
+) -> Markup {
+    let base = format!("/monitors/{}?{}", m.id, range_query(r));
+    html! {
+        p.pager {
+            @if paged { a href={ (base) "#history" } { "← Newest" } " " }
+            @if results.len() as u64 == HISTORY {
+                @if let Some(last) = results.last() {
+                    a rel="next" href={ (base) "&before=" (last.at.timestamp_millis()) "#history" } { "Older →" }
+                }
+            }
+        }
+    }
 }
 
 fn heading(d: &MonitorDetail) -> Markup {
@@ -105,7 +429,7 @@ fn heading(d: &MonitorDetail) -> Markup {
             @if d.in_maintenance { " · " strong { "in maintenance" } }
         }
         @if let Some(desc) = &d.description { p { (desc) } }
-        @if let Some(e) = &m.last_error { div.error-box data-testid="last-error" { "Last check failed: " (e) } }
+        @if let Some(e) = &m.last_error { div.error-box data-testid="last-error" { "Last check failed: " (super::human_error::markup(e)) } }
     }
 }
 
@@ -127,12 +451,12 @@ fn cards(d: &MonitorDetail) -> Markup {
 fn alert_table(alerts: &[AlertRecord]) -> Markup {
     html! {
         @if alerts.is_empty() { p.muted { "No alerts yet." } } @else {
-            table { thead { tr { th { "State" } th { "Alert" } th { "Started" } th { "Ended" } } }
+            div.table-scroll { table { thead { tr { th { "State" } th { "Alert" } th { "Started" } th { "Ended" } } }
                 tbody { @for a in alerts { tr {
                     td { span class={ "badge " (a.alert.state.as_str()) } { (layout::capitalized(a.alert.state.as_str())) } }
                     td { (a.alert.name()) div.small.muted { (a.alert.annotations.get("summary").map(String::as_str).unwrap_or("")) } }
                     td { (ago(Some(a.alert.starts_at))) } td { (ago(a.alert.ends_at)) }
-                } } } }
+                } } } } }
         }
     }
 }
@@ -142,7 +466,7 @@ fn history(m: &MonitorSummary, results: &[ProbeResult]) -> Markup {
         @if results.is_empty() {
             p.muted { @if m.kind == "heartbeat" { "No pings yet." } @else { "No checks yet." } }
         }
-        table.history {
+        div.table-scroll { table.history {
             thead { tr { th { "Time" } th { "Outcome" } th.num { "Response time" } th.num { "Status" } th { "Detail" } } }
             tbody {
                 @for r in results {
@@ -151,11 +475,11 @@ fn history(m: &MonitorSummary, results: &[ProbeResult]) -> Markup {
                         td { span class={ "badge " (r.outcome.as_str()) } { (layout::capitalized(r.outcome.as_str())) } }
                         td.num { (millis(r.latency_ms)) }
                         td.num { @if let Some(c) = r.status_code { (c) } }
-                        td.small { (r.error.as_deref().unwrap_or("")) }
+                        td.small { @if let Some(e) = &r.error { (super::human_error::markup(e)) } }
                     }
                 }
             }
-        }
+        } }
     }
 }
 
@@ -163,7 +487,8 @@ fn history(m: &MonitorSummary, results: &[ProbeResult]) -> Markup {
 fn manage(m: &MonitorSummary) -> Markup {
     html! {
         h2 { "Manage" }
-        div style="display:flex; gap:1rem" {
+        div style="display:flex; flex-wrap:wrap; gap:1rem" {
+            a.button href={ "/monitors/" (m.id) "/edit" } { "Edit" }
             form method="post" action={ "/monitors/" (m.id) "/pause" } {
                 button.primary type="submit" { @if m.paused { "Resume" } @else { "Pause" } }
             }
@@ -205,6 +530,13 @@ pub struct NewMonitor {
     interval: String,
     #[serde(default)]
     failures_before_down: String,
+    /// Comma separated.
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    description: String,
 }
 
 impl NewMonitor {
@@ -237,11 +569,9 @@ impl NewMonitor {
                         .collect();
                     check.insert("expected_status".into(), json!(codes));
                 }
-                if !self.json_assertion.trim().is_empty() {
-                    check.insert(
-                        "json_assertions".into(),
-                        json!([self.json_assertion.trim()]),
-                    );
+                let assertions = self.json_assertions();
+                if !assertions.is_empty() {
+                    check.insert("json_assertions".into(), json!(assertions));
                 }
             }
         }
@@ -259,7 +589,105 @@ impl NewMonitor {
         if let Ok(n) = self.failures_before_down.trim().parse::<u32>() {
             m.insert("failures_before_down".into(), json!(n));
         }
+        let tags = self.tag_list();
+        if !tags.is_empty() {
+            m.insert("tags".into(), json!(tags));
+        }
+        set(&mut m, "group", &self.group);
+        set(&mut m, "description", &self.description);
         Value::Object(m)
+    }
+
+    fn tag_list(&self) -> Vec<&str> {
+        self.tags
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    /// One assertion a line.
+    fn json_assertions(&self) -> Vec<&str> {
+        self.json_assertion
+            .lines()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
+    /// The form for changing `spec`, filled in with its definition (credentials
+    /// redacted: sent back unchanged, they keep their stored values).
+    fn from_spec(spec: &MonitorSpec) -> NewMonitor {
+        let doc = serde_json::to_value(spec.redacted()).unwrap_or_default();
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let list = |v: &Value, sep: &str| {
+            v.as_array()
+                .map(|a| a.iter().map(text).collect::<Vec<_>>().join(sep))
+                .unwrap_or_default()
+        };
+        let kind = spec.check.kind();
+        let c = &doc[kind];
+        NewMonitor {
+            name: spec.name.clone(),
+            kind: kind.to_string(),
+            url: text(&c["url"]),
+            method: text(&c["method"]),
+            expected_status: list(&c["expected_status"], ", "),
+            keyword: text(&c["keyword"]),
+            json_assertion: list(&c["json_assertions"], "\n"),
+            address: text(&c["address"]),
+            period: text(&c["period"]),
+            schedule: text(&c["schedule"]),
+            timezone: text(&c["timezone"]),
+            grace: text(&c["grace"]),
+            interval: spec.interval.to_string(),
+            failures_before_down: spec.failures_before_down.to_string(),
+            tags: spec.tags.join(", "),
+            group: spec.group.clone().unwrap_or_default(),
+            description: spec.description.clone().unwrap_or_default(),
+        }
+    }
+
+    /// A JSON merge patch that makes a monitor what the form says: fields left empty are
+    /// removed (back to their defaults), fields the form does not show (headers, body,
+    /// labels, ...) are kept, and the other kinds of check are dropped.
+    fn to_patch(&self) -> Value {
+        let mut full = self.to_json();
+        let Some(m) = full.as_object_mut() else {
+            return full;
+        };
+        let kind = ["http", "tcp", "heartbeat"]
+            .into_iter()
+            .find(|k| m.contains_key(*k))
+            .unwrap_or("http");
+        let fields: &[&str] = match kind {
+            "tcp" => &["address"],
+            "heartbeat" => &["period", "schedule", "timezone", "grace"],
+            _ => &[
+                "url",
+                "method",
+                "expected_status",
+                "keyword",
+                "json_assertions",
+            ],
+        };
+        if let Some(check) = m.get_mut(kind).and_then(Value::as_object_mut) {
+            for f in fields {
+                check.entry(*f).or_insert(Value::Null);
+            }
+        }
+        for other in ["http", "tcp", "heartbeat"] {
+            m.entry(other).or_insert(Value::Null);
+        }
+        for f in ["interval", "failures_before_down", "group", "description"] {
+            m.entry(f).or_insert(Value::Null);
+        }
+        m.entry("tags").or_insert(json!([]));
+        full
     }
 }
 
@@ -273,7 +701,7 @@ pub async fn new_form(
         Err(r) => return r,
     };
     let body = if may_post(&caller, "/monitors/new") {
-        form(&NewMonitor::default(), None)
+        form(&NewMonitor::default(), None, None)
     } else {
         html! {
             h1 { "Add a monitor" }
@@ -308,23 +736,34 @@ pub async fn create(
                 "Add monitor",
                 Nav::NewMonitor,
                 signed_in,
-                form(&input, Some(&e.message)),
+                form(&input, Some(&e.message), None),
             );
             (e.status, page).into_response()
         }
     }
 }
 
-fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
+/// The add form, or with `editing` the edit form of that monitor.
+fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Markup {
     let kind = if v.kind.is_empty() {
         "http"
     } else {
         v.kind.as_str()
     };
+    let action = match editing {
+        Some(id) => format!("/monitors/{id}/edit"),
+        None => "/monitors/new".into(),
+    };
     html! {
-        h1 { "Add a monitor" }
+        @match editing {
+            Some(id) => {
+                p.small { a href={ "/monitors/" (id) } { "← Back to the monitor" } }
+                h1 { "Edit " (v.name) }
+            }
+            None => h1 { "Add a monitor" },
+        }
         @if let Some(e) = error { div.error-box role="alert" { (e) } }
-        form.stack method="post" action="/monitors/new" {
+        form.stack method="post" action=(action) {
             label { "Name" input name="name" required value=(v.name) placeholder="API health"; }
             label { "Type"
                 select name="kind" {
@@ -339,7 +778,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Method" input name="method" value=(v.method) placeholder="GET"; }
                 label { "Expected status" span.hint { "codes or ranges, comma separated; default 200-399" } input name="expected_status" value=(v.expected_status) placeholder="200, 2xx"; }
                 label { "Keyword" span.hint { "text the body must contain" } input name="keyword" value=(v.keyword); }
-                label { "JSON assertion" span.hint { "e.g. status == \"healthy\"" } input name="json_assertion" value=(v.json_assertion); }
+                label { "JSON assertions" span.hint { "one a line, e.g. status == \"healthy\"" } textarea name="json_assertion" rows="2" { (v.json_assertion) } }
             }
             fieldset.tcp {
                 legend { "TCP" }
@@ -354,7 +793,71 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
             }
             label { "Check every" span.hint { "http and tcp; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
             label { "Failures before down" input name="failures_before_down" type="number" min="1" value=(v.failures_before_down) placeholder="1"; }
-            div { button.primary type="submit" { "Add monitor" } }
+            label { "Group" span.hint { "the heading the overview lists it under" } input name="group" value=(v.group) placeholder="Website"; }
+            label { "Tags" span.hint { "comma separated; the overview's search finds them" } input name="tags" value=(v.tags) placeholder="prod, api"; }
+            label { "Description" input name="description" value=(v.description); }
+            div { button.primary type="submit" { @if editing.is_some() { "Save changes" } @else { "Add monitor" } } }
+        }
+    }
+}
+
+pub async fn edit_form(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let rec = match parse_id(&id) {
+        Ok(id) => state.changeable_monitor(&id).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let rec = match rec {
+        Ok(r) => r,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let title = format!("Edit {}", rec.spec.name);
+    let body = if may_post(&caller, "/monitors/{id}/edit") {
+        form(&NewMonitor::from_spec(&rec.spec), None, Some(&rec.spec.id))
+    } else {
+        html! {
+            h1 { (title) }
+            p.muted #cannot-edit { "Your role (" (caller) ") reads monitors but does not change them." }
+        }
+    };
+    layout::page(&title, Nav::None, signed_in, body).into_response()
+}
+
+pub async fn update(
+    pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
+    State(state): State<SharedState>,
+    uri: Uri,
+    Path(id): Path<String>,
+    Form(input): Form<NewMonitor>,
+) -> Response {
+    let signed_in = match guard(&state, &caller, None, &uri) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(e) => return error_page(e, signed_in),
+    };
+    let bytes = serde_json::to_vec(&input.to_patch()).unwrap_or_default();
+    match state.patch_monitor(&caller, &id, &bytes).await {
+        Ok(()) => Redirect::to(&format!("/monitors/{id}")).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let page = layout::page(
+                &format!("Edit {}", input.name),
+                Nav::None,
+                signed_in,
+                form(&input, Some(&e.message), Some(&id)),
+            );
+            (e.status, page).into_response()
         }
     }
 }

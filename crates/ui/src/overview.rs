@@ -1,16 +1,18 @@
-//! `/`: every monitor with its state, uptime and a response-time sparkline, a page at a
-//! time; on a fresh install, how to add the first monitor.
+//! `/`: every monitor with its state, uptime, a response-time sparkline and a bar of its
+//! recent checks, under its group, a page at a time, found by name, group or tag; on a
+//! fresh install, how to add the first monitor.
 
 use axum::extract::{Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use pharos_model::{MonitorId, MonitorState, Outcome};
+use pharos_model::{MonitorId, MonitorState, Outcome, ProbeResult};
 use serde::Deserialize;
 
+use super::human_error;
 use super::layout::{self, Nav, ago, percent, sparkline, state_badge};
 use super::{error_page, guard};
-use pharos_app::monitors::MonitorPage;
+use pharos_app::monitors::{MonitorPage, MonitorSummary};
 use pharos_web::api::monitors::load_page;
 use pharos_web::{PublicPage, SharedState};
 
@@ -23,7 +25,12 @@ pub struct Params {
     state: Option<String>,
     #[serde(default)]
     page: Option<u64>,
+    /// Part of a name, group or tag.
+    #[serde(default)]
+    search: Option<String>,
 }
+
+type Recent = std::collections::HashMap<MonitorId, Vec<ProbeResult>>;
 
 pub async fn page(
     pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
@@ -38,11 +45,17 @@ pub async fn page(
     let p = q.map(|q| q.0).unwrap_or_default();
     let filter: Option<MonitorState> = p.state.as_deref().and_then(|s| s.parse().ok());
     let page_no = p.page.unwrap_or(1).max(1);
+    let search = p
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from);
     let (counts, list) = match tokio::join!(
         async {
             Ok::<_, pharos_web::api::ApiError>(state.with_store(|s| s.status_counts()).await?)
         },
-        load_page(&state, filter, (page_no - 1) * PAGE, PAGE)
+        load_page(&state, filter, search.clone(), (page_no - 1) * PAGE, PAGE)
     ) {
         (Ok(c), Ok(l)) => (c, l),
         (Err(e), _) | (_, Err(e)) => return error_page(e, signed_in),
@@ -53,27 +66,29 @@ pub async fn page(
             .into_response();
     }
     let ids: Vec<MonitorId> = list.monitors.iter().map(|m| m.id.clone()).collect();
-    let spark = state
+    // Oldest first.
+    let recent: Recent = state
         .with_store(move |s| {
             ids.into_iter()
                 .map(|id| {
                     let mut r = s.recent_results(&id, None, SPARK_POINTS)?;
                     r.reverse();
-                    Ok((
-                        id,
-                        r.into_iter()
-                            .map(|r| (r.latency_ms, r.outcome != Outcome::Down))
-                            .collect::<Vec<_>>(),
-                    ))
+                    Ok((id, r))
                 })
-                .collect::<pharos_store::Result<std::collections::HashMap<_, _>>>()
+                .collect::<pharos_store::Result<Recent>>()
         })
         .await
         .unwrap_or_default();
 
-    let link = |s: Option<&str>| match s {
-        Some(s) => format!("/?state={s}"),
-        None => "/".to_string(),
+    let link = |s: Option<&str>| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(s) = s {
+            q.append_pair("state", s);
+        }
+        if let Some(t) = &search {
+            q.append_pair("search", t);
+        }
+        format!("/?{}", q.finish())
     };
     let body = html! {
         h1 { "Monitors" }
@@ -85,38 +100,67 @@ pub async fn page(
                 }
             }
         }
-        (table(&list, &spark))
-        (pager(&list, &p.state, page_no))
+        form.search method="get" action="/" role="search" {
+            @if let Some(st) = filter { input type="hidden" name="state" value=(st.as_str()); }
+            input type="search" name="search" value=(search.as_deref().unwrap_or("")) placeholder="Search by name, group or tag" aria-label="Search monitors";
+            " " button type="submit" { "Search" }
+            @if search.is_some() { " " a href="/" { "Clear" } }
+        }
+        @if list.monitors.is_empty() {
+            p.muted #no-match { "No monitor matches." }
+        } @else {
+            (table(&list, &recent))
+        }
+        (pager(&list, &p.state, search.as_deref(), page_no))
     };
     layout::page("Monitors", Nav::Overview, signed_in, body).into_response()
 }
 
-fn table(
-    list: &MonitorPage,
-    spark: &std::collections::HashMap<MonitorId, Vec<(Option<f64>, bool)>>,
-) -> Markup {
+/// The monitors under their group headings (the store lists a group's monitors
+/// together); without any group, one plain table.
+fn table(list: &MonitorPage, recent: &Recent) -> Markup {
+    let grouped = list.monitors.iter().any(|m| m.group.is_some());
+    let mut groups: Vec<(Option<&str>, Vec<&MonitorSummary>)> = Vec::new();
+    for m in &list.monitors {
+        match groups.last_mut() {
+            Some((g, ms)) if *g == m.group.as_deref() => ms.push(m),
+            _ => groups.push((m.group.as_deref(), vec![m])),
+        }
+    }
     html! {
-        table.monitors {
-            thead { tr {
-                th { "State" } th { "Monitor" } th { "Type" } th { "Response time" }
-                th.num { "24 h" } th.num { "7 d" } th.num { "30 d" } th { "Last check" }
-            } }
-            tbody {
-                @for m in &list.monitors {
-                    tr data-monitor=(m.id) {
-                        td { (state_badge(m.state)) }
-                        td {
-                            a href={ "/monitors/" (m.id) } { (m.name) }
-                            div.muted.small { (m.target) }
+        div.table-scroll {
+            table.monitors {
+                thead { tr {
+                    th { "State" } th { "Monitor" } th { "Type" } th { "Recent checks" } th { "Response time" }
+                    th.num { "24 h" } th.num { "7 d" } th.num { "30 d" } th { "Last check" }
+                } }
+                @for (group, monitors) in &groups {
+                    tbody data-group=(group.unwrap_or("")) {
+                        @if grouped {
+                            tr.group { th colspan="9" scope="rowgroup" { (group.unwrap_or("Other monitors")) " " span.muted.small { "(" (monitors.len()) ")" } } }
                         }
-                        td.small { (m.kind) }
-                        td { (sparkline(spark.get(&m.id).map(Vec::as_slice).unwrap_or(&[]), 160, 28)) }
-                        td.num { (percent(m.uptime_percent.h24)) }
-                        td.num { (percent(m.uptime_percent.d7)) }
-                        td.num { (percent(m.uptime_percent.d30)) }
-                        td.small {
-                            (ago(m.last_check_at))
-                            @if let Some(e) = &m.last_error { div.muted title=(e) { (truncate(e, 90)) } }
+                        @for m in monitors {
+                            @let checks = recent.get(&m.id).map(Vec::as_slice).unwrap_or(&[]);
+                            tr data-monitor=(m.id) {
+                                td { (state_badge(m.state)) }
+                                td {
+                                    a href={ "/monitors/" (m.id) } { (m.name) }
+                                    div.muted.small.target { (m.target) }
+                                    @if !m.tags.is_empty() {
+                                        div.tags { @for t in &m.tags { a.tag href={ "/?search=" (url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()) } { (t) } " " } }
+                                    }
+                                }
+                                td.small { (m.kind) }
+                                td { (check_bar(checks)) }
+                                td { (sparkline(&spark_points(checks), 160, 28)) }
+                                td.num { (percent(m.uptime_percent.h24)) }
+                                td.num { (percent(m.uptime_percent.d7)) }
+                                td.num { (percent(m.uptime_percent.d30)) }
+                                td.small {
+                                    (ago(m.last_check_at))
+                                    @if let Some(e) = &m.last_error { div.muted.last-error { (human_error::markup(e)) } }
+                                }
+                            }
                         }
                     }
                 }
@@ -125,11 +169,39 @@ fn table(
     }
 }
 
-fn pager(list: &MonitorPage, state: &Option<String>, page_no: u64) -> Markup {
+fn spark_points(checks: &[ProbeResult]) -> Vec<(Option<f64>, bool)> {
+    checks
+        .iter()
+        .map(|r| (r.latency_ms, r.outcome != Outcome::Down))
+        .collect()
+}
+
+/// One small block per recent check, oldest first, coloured by outcome, with the time
+/// and outcome on hover.
+pub fn check_bar(checks: &[ProbeResult]) -> Markup {
+    let down = checks.iter().filter(|r| r.outcome == Outcome::Down).count();
+    let label = format!("Last {} checks, {} failed", checks.len(), down);
+    html! {
+        span.checkbar role="img" aria-label=(label) title=(label) {
+            @for r in checks {
+                span class={ "check " (r.outcome.as_str()) } title={ (r.at.format("%Y-%m-%d %H:%M:%S UTC")) ": " (r.outcome.as_str()) } {}
+            }
+        }
+    }
+}
+
+fn pager(list: &MonitorPage, state: &Option<String>, search: Option<&str>, page_no: u64) -> Markup {
     let pages = list.total.div_ceil(list.limit).max(1);
-    let href = |n: u64| match state {
-        Some(s) => format!("/?state={s}&page={n}"),
-        None => format!("/?page={n}"),
+    let href = |n: u64| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        if let Some(t) = search {
+            q.append_pair("search", t);
+        }
+        q.append_pair("page", &n.to_string());
+        format!("/?{}", q.finish())
     };
     html! {
         div.pager {

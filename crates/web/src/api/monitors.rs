@@ -31,16 +31,20 @@ pub struct ListParams {
     pub offset: Option<u64>,
     #[serde(default)]
     pub state: Option<MonitorState>,
+    /// Part of a name, id, group or tag, any case.
+    #[serde(default)]
+    pub search: Option<String>,
 }
 
 /// One page of monitors with their uptime (the API and the overview).
 pub async fn load_page(
     state: &SharedState,
     filter: Option<MonitorState>,
+    search: Option<String>,
     offset: u64,
     limit: u64,
 ) -> Result<MonitorPage, ApiError> {
-    Ok(state.monitor_page(filter, offset, limit).await?)
+    Ok(state.monitor_page(filter, search, offset, limit).await?)
 }
 
 /// One monitor with its last `results` checks (the API and the monitor page).
@@ -71,7 +75,7 @@ pub async fn list(
         )));
     }
     Ok(Json(
-        load_page(&state, p.state, p.offset.unwrap_or(0), limit).await?,
+        load_page(&state, p.state, p.search, p.offset.unwrap_or(0), limit).await?,
     ))
 }
 
