@@ -250,7 +250,7 @@ fn range_picker(d: &MonitorDetail, r: &TimeRange) -> Markup {
             }
             form.inline method="get" action=(base) {
                 label.inline { "Custom " input name="range" value=(r.name) size="5" title="a duration such as 90m, 3d"; }
-                label.inline { " ending (UTC) " input type="datetime-local" name="end" value=(r.end.as_deref().unwrap_or("")) title="empty for now"; }
+                label.inline { " ending (UTC) " (crate::time_range::utc_input("end", r.end.as_deref().unwrap_or(""), "UTC; empty for now")) }
                 " " button type="submit" { "Show" }
             }
         }

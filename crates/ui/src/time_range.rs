@@ -80,7 +80,7 @@ fn parse_duration_ms(s: &str) -> Option<i64> {
         .filter(|ms| *ms > 0)
 }
 
-/// `2024-05-01T12:00` (what a datetime-local field sends), with seconds or a zone, or
+/// `2024-05-01T12:00` or `2024-05-01 12:00` (what the time fields send), with seconds or a zone, or
 /// Unix seconds.
 fn parse_end(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -113,7 +113,7 @@ pub fn from_ends(from: &str, to: &str) -> Option<(String, String)> {
     let (a, b) = (parse_end(from)?, parse_end(to)?);
     (b > a).then(|| {
         let secs = (b - a + 999) / 1000;
-        // As the picker's `datetime-local` input holds it (UTC, no zone suffix).
+        // As the picker's time field shows it (UTC, no zone suffix).
         let end = chrono::DateTime::from_timestamp_millis(b)
             .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
             .unwrap_or_default();
