@@ -1,4 +1,4 @@
-//! What a monitor is: a name, a kind of check (http, tcp, heartbeat) with its settings,
+//! What a monitor is: a name, a kind of check (http, tcp, dns, heartbeat) with its settings,
 //! and when to call it down or up again. The same type is read from `pharos.yaml` and
 //! from the monitors API, so both are checked by the same rules.
 
@@ -77,14 +77,14 @@ impl fmt::Display for MonitorId {
 #[error("{0}")]
 pub struct MonitorSpecError(pub String);
 
-/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `heartbeat` is set.
+/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `dns`, `heartbeat` is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawMonitorSpec", into = "RawMonitorSpec")]
 pub struct MonitorSpec {
     pub id: MonitorId,
     pub name: String,
     pub check: MonitorCheck,
-    /// How often an http or tcp check runs (ignored by heartbeats, whose pings set the pace).
+    /// How often an http, tcp or dns check runs (ignored by heartbeats, whose pings set the pace).
     pub interval: HumanDuration,
     /// Consecutive failed checks before the monitor is down (seed 004: three).
     pub failures_before_down: u32,
@@ -106,6 +106,7 @@ pub struct MonitorSpec {
 pub enum MonitorCheck {
     Http(HttpCheck),
     Tcp(TcpCheck),
+    Dns(DnsCheck),
     Heartbeat(HeartbeatCheck),
 }
 
@@ -114,6 +115,7 @@ impl MonitorCheck {
         match self {
             MonitorCheck::Http(_) => "http",
             MonitorCheck::Tcp(_) => "tcp",
+            MonitorCheck::Dns(_) => "dns",
             MonitorCheck::Heartbeat(_) => "heartbeat",
         }
     }
@@ -123,6 +125,10 @@ impl MonitorCheck {
         match self {
             MonitorCheck::Http(h) => h.url.to_string(),
             MonitorCheck::Tcp(t) => t.address.clone(),
+            MonitorCheck::Dns(d) => match &d.resolver {
+                Some(r) => format!("{} {} @{r}", d.record_type, d.name),
+                None => format!("{} {}", d.record_type, d.name),
+            },
             MonitorCheck::Heartbeat(h) => match (&h.schedule, h.period) {
                 (Some(s), _) => format!("cron {s} ({})", h.timezone),
                 (None, Some(p)) => format!("every {p}"),
@@ -181,6 +187,142 @@ pub struct TcpCheck {
     pub timeout: HumanDuration,
 }
 
+/// A DNS query (Gatus' `dns`, Uptime Kuma's DNS monitor, the blackbox exporter's `dns`
+/// prober): up when the resolver answers NOERROR with records of the type asked for and,
+/// when `expected` is given, with the expected values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsCheck {
+    /// The name to look up, e.g. `example.com`.
+    pub name: String,
+    /// `A` (default), `AAAA`, `CNAME`, `MX`, `NS`, `PTR`, `SOA`, `SRV`, `TXT` or `CAA`.
+    #[serde(default)]
+    pub record_type: DnsRecordType,
+    /// The resolver to ask, `ip` or `ip:port` (port 53 when not given); the first
+    /// `nameserver` of `/etc/resolv.conf` when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
+    /// Values the answer must hold: addresses for A/AAAA, host names for CNAME, NS, PTR
+    /// and MX (or `"10 mx.example.com"` with the preference), the text for TXT. Compared
+    /// without regard to case or a final dot. Empty: any record of the type will do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected: Vec<String>,
+    /// `any` (default): one expected value among the answers is enough; `all`: every
+    /// expected value must be among them.
+    #[serde(default, rename = "match")]
+    pub match_mode: DnsMatch,
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// The record types a DNS monitor can ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DnsRecordType {
+    #[default]
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Ns,
+    Ptr,
+    Soa,
+    Srv,
+    Txt,
+    Caa,
+}
+
+impl DnsRecordType {
+    pub const ALL: [DnsRecordType; 10] = [
+        DnsRecordType::A,
+        DnsRecordType::Aaaa,
+        DnsRecordType::Cname,
+        DnsRecordType::Mx,
+        DnsRecordType::Ns,
+        DnsRecordType::Ptr,
+        DnsRecordType::Soa,
+        DnsRecordType::Srv,
+        DnsRecordType::Txt,
+        DnsRecordType::Caa,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Cname => "CNAME",
+            DnsRecordType::Mx => "MX",
+            DnsRecordType::Ns => "NS",
+            DnsRecordType::Ptr => "PTR",
+            DnsRecordType::Soa => "SOA",
+            DnsRecordType::Srv => "SRV",
+            DnsRecordType::Txt => "TXT",
+            DnsRecordType::Caa => "CAA",
+        }
+    }
+
+    /// The type's number on the wire (RFC 1035 and later).
+    pub fn code(self) -> u16 {
+        match self {
+            DnsRecordType::A => 1,
+            DnsRecordType::Ns => 2,
+            DnsRecordType::Cname => 5,
+            DnsRecordType::Soa => 6,
+            DnsRecordType::Ptr => 12,
+            DnsRecordType::Mx => 15,
+            DnsRecordType::Txt => 16,
+            DnsRecordType::Aaaa => 28,
+            DnsRecordType::Srv => 33,
+            DnsRecordType::Caa => 257,
+        }
+    }
+}
+
+impl fmt::Display for DnsRecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DnsRecordType {
+    type Err = MonitorSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DnsRecordType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = DnsRecordType::ALL.iter().map(|t| t.as_str()).collect();
+                MonitorSpecError(format!(
+                    "unknown record type {s:?}: use one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+impl Serialize for DnsRecordType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DnsRecordType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a DNS monitor's `expected` values are matched against the answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsMatch {
+    #[default]
+    Any,
+    All,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeartbeatCheck {
@@ -206,6 +348,9 @@ fn default_method() -> String {
 }
 fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(10)
+}
+fn default_dns_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5)
 }
 fn default_true() -> bool {
     true
@@ -237,6 +382,8 @@ struct RawMonitorSpec {
     http: Option<HttpCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tcp: Option<TcpCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dns: Option<DnsCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     heartbeat: Option<HeartbeatCheck>,
     #[serde(default = "default_interval")]
@@ -272,18 +419,19 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
                 ))
             })?,
         };
-        let check = match (raw.http, raw.tcp, raw.heartbeat) {
-            (Some(h), None, None) => MonitorCheck::Http(check_http(h)?),
-            (None, Some(t), None) => MonitorCheck::Tcp(check_tcp(t)?),
-            (None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
-            (None, None, None) => {
+        let check = match (raw.http, raw.tcp, raw.dns, raw.heartbeat) {
+            (Some(h), None, None, None) => MonitorCheck::Http(check_http(h)?),
+            (None, Some(t), None, None) => MonitorCheck::Tcp(check_tcp(t)?),
+            (None, None, Some(d), None) => MonitorCheck::Dns(check_dns(d)?),
+            (None, None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
+            (None, None, None, None) => {
                 return err(format!(
-                    "monitor {name:?}: give one of `http`, `tcp` or `heartbeat`"
+                    "monitor {name:?}: give one of `http`, `tcp`, `dns` or `heartbeat`"
                 ));
             }
             _ => {
                 return err(format!(
-                    "monitor {name:?}: give only one of `http`, `tcp` or `heartbeat`"
+                    "monitor {name:?}: give only one of `http`, `tcp`, `dns` or `heartbeat`"
                 ));
             }
         };
@@ -380,6 +528,82 @@ fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
         return Err(MonitorSpecError("tcp.timeout: must be more than 0".into()));
     }
     Ok(t)
+}
+
+/// `ip` or `ip:port` (IPv6 as `[::1]:53` or bare `::1`) as a socket address, port 53 when
+/// not given.
+pub fn parse_resolver(s: &str) -> Result<std::net::SocketAddr, MonitorSpecError> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    Err(MonitorSpecError(format!(
+        "dns.resolver: {s:?} is not an IP address with an optional port (e.g. 1.1.1.1 or 127.0.0.1:5353)"
+    )))
+}
+
+fn check_dns(mut d: DnsCheck) -> Result<DnsCheck, MonitorSpecError> {
+    let name = d.name.trim().trim_end_matches('.').to_ascii_lowercase();
+    if !name.is_ascii() {
+        return Err(MonitorSpecError(format!(
+            "dns.name: {:?} is not ASCII; give its xn-- (punycode) form",
+            d.name
+        )));
+    }
+    let labels_ok = name.is_empty()
+        || name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !labels_ok || name.len() > 253 {
+        return Err(MonitorSpecError(format!(
+            "dns.name: {:?} is not a domain name (labels of 1 to 63 letters, digits, '-' or '_')",
+            d.name
+        )));
+    }
+    if name.is_empty() && d.record_type != DnsRecordType::Ns && d.record_type != DnsRecordType::Soa
+    {
+        return Err(MonitorSpecError("dns.name: must not be empty".into()));
+    }
+    if let Some(r) = &d.resolver {
+        parse_resolver(r)?;
+    }
+    if d.timeout.is_zero() {
+        return Err(MonitorSpecError("dns.timeout: must be more than 0".into()));
+    }
+    for v in &d.expected {
+        if v.trim().is_empty() {
+            return Err(MonitorSpecError(
+                "dns.expected: values must not be empty".into(),
+            ));
+        }
+        let ip = match d.record_type {
+            DnsRecordType::A => v.trim().parse::<std::net::Ipv4Addr>().is_ok(),
+            DnsRecordType::Aaaa => v.trim().parse::<std::net::Ipv6Addr>().is_ok(),
+            _ => true,
+        };
+        if !ip {
+            return Err(MonitorSpecError(format!(
+                "dns.expected: {v:?} is not an {} address",
+                if d.record_type == DnsRecordType::A {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                }
+            )));
+        }
+    }
+    d.name = name;
+    Ok(d)
 }
 
 fn check_heartbeat(h: HeartbeatCheck) -> Result<HeartbeatCheck, MonitorSpecError> {
@@ -502,7 +726,7 @@ impl MonitorSpec {
                 }
             }
             MonitorCheck::Heartbeat(h) => h.token = None,
-            MonitorCheck::Tcp(_) => {}
+            MonitorCheck::Tcp(_) | MonitorCheck::Dns(_) => {}
         }
         spec
     }
@@ -586,16 +810,19 @@ impl MonitorSpec {
 
 impl From<MonitorSpec> for RawMonitorSpec {
     fn from(m: MonitorSpec) -> Self {
-        let (http, tcp, heartbeat) = match m.check {
-            MonitorCheck::Http(h) => (Some(h), None, None),
-            MonitorCheck::Tcp(t) => (None, Some(t), None),
-            MonitorCheck::Heartbeat(h) => (None, None, Some(h)),
-        };
+        let (mut http, mut tcp, mut dns, mut heartbeat) = (None, None, None, None);
+        match m.check {
+            MonitorCheck::Http(h) => http = Some(h),
+            MonitorCheck::Tcp(t) => tcp = Some(t),
+            MonitorCheck::Dns(d) => dns = Some(d),
+            MonitorCheck::Heartbeat(h) => heartbeat = Some(h),
+        }
         RawMonitorSpec {
             name: m.name,
             id: Some(m.id),
             http,
             tcp,
+            dns,
             heartbeat,
             interval: m.interval,
             failures_before_down: m.failures_before_down,
@@ -767,6 +994,30 @@ mod tests {
                 r#"{"name": "x", "http": {"url": "http://a", "json_assertions": ["status"]}}"#,
                 "invalid assertion",
             ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "record_type": "AXFR"}}"#,
+                "unknown record type \"AXFR\": use one of A, AAAA",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "exa mple.com"}}"#,
+                "dns.name: \"exa mple.com\" is not a domain name",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "resolver": "dns.google"}}"#,
+                "dns.resolver: \"dns.google\" is not an IP address",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "expected": ["mail.example.com"]}}"#,
+                "dns.expected: \"mail.example.com\" is not an IPv4 address",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "match": "most"}}"#,
+                "unknown variant `most`",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "a.com"}, "tcp": {"address": "a:1"}}"#,
+                "give only one of `http`, `tcp`, `dns` or `heartbeat`",
+            ),
         ];
         for (json, needle) in cases {
             let err = parse(json).unwrap_err();
@@ -782,6 +1033,46 @@ mod tests {
         .unwrap();
         let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
         assert_eq!(m, back);
+    }
+
+    #[test]
+    fn dns_monitor_with_defaults_and_round_trip() {
+        let m = parse(r#"{"name": "Mail DNS", "dns": {"name": "Example.COM.", "record_type": "mx", "resolver": "127.0.0.1:5353", "expected": ["mx1.example.com"], "match": "all"}}"#)
+            .unwrap();
+        let MonitorCheck::Dns(d) = &m.check else {
+            panic!()
+        };
+        assert_eq!(d.name, "example.com");
+        assert_eq!(d.record_type, DnsRecordType::Mx);
+        assert_eq!(d.match_mode, DnsMatch::All);
+        assert_eq!(d.timeout, HumanDuration::from_secs(5));
+        assert_eq!(m.check.kind(), "dns");
+        assert_eq!(m.check.target(), "MX example.com @127.0.0.1:5353");
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["dns"]["record_type"], "MX");
+        assert_eq!(json["dns"]["match"], "all");
+        let back: MonitorSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(m, back);
+        let d = parse(r#"{"name": "x", "dns": {"name": "example.com"}}"#).unwrap();
+        let MonitorCheck::Dns(d) = &d.check else {
+            panic!()
+        };
+        assert_eq!(
+            (d.record_type, d.match_mode, d.resolver.as_deref()),
+            (DnsRecordType::A, DnsMatch::Any, None)
+        );
+    }
+
+    #[test]
+    fn resolvers_take_an_optional_port() {
+        assert_eq!(parse_resolver("1.1.1.1").unwrap().to_string(), "1.1.1.1:53");
+        assert_eq!(
+            parse_resolver("127.0.0.1:5353").unwrap().to_string(),
+            "127.0.0.1:5353"
+        );
+        assert_eq!(parse_resolver("::1").unwrap().to_string(), "[::1]:53");
+        assert_eq!(parse_resolver("[::1]:54").unwrap().to_string(), "[::1]:54");
+        assert!(parse_resolver("localhost:53").is_err());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Probes: one check of one monitor, turned into a [`ProbeResult`]. A probe never panics
 //! and never hangs past its timeout: every failure becomes a down result with the reason.
 
+mod dns;
 mod http;
 mod tcp;
 
+pub use dns::probe_dns;
 pub use http::HttpProber;
 pub use tcp::probe_tcp;
 
