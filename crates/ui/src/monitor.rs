@@ -194,6 +194,14 @@ pub struct NewMonitor {
     #[serde(default)]
     address: String,
     #[serde(default)]
+    dns_name: String,
+    #[serde(default)]
+    record_type: String,
+    #[serde(default)]
+    resolver: String,
+    #[serde(default)]
+    expected: String,
+    #[serde(default)]
     period: String,
     #[serde(default)]
     schedule: String,
@@ -218,6 +226,20 @@ impl NewMonitor {
         let mut check = serde_json::Map::new();
         match self.kind.as_str() {
             "tcp" => set(&mut check, "address", &self.address),
+            "dns" => {
+                set(&mut check, "name", &self.dns_name);
+                set(&mut check, "record_type", &self.record_type);
+                set(&mut check, "resolver", &self.resolver);
+                let expected: Vec<&str> = self
+                    .expected
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if !expected.is_empty() {
+                    check.insert("expected".into(), json!(expected));
+                }
+            }
             "heartbeat" => {
                 set(&mut check, "period", &self.period);
                 set(&mut check, "schedule", &self.schedule);
@@ -245,7 +267,7 @@ impl NewMonitor {
                 }
             }
         }
-        let kind = if ["tcp", "heartbeat"].contains(&self.kind.as_str()) {
+        let kind = if ["tcp", "dns", "heartbeat"].contains(&self.kind.as_str()) {
             self.kind.as_str()
         } else {
             "http"
@@ -330,6 +352,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 select name="kind" {
                     option value="http" selected[kind == "http"] { "HTTP(S) — Pharos requests a URL" }
                     option value="tcp" selected[kind == "tcp"] { "TCP — Pharos connects to host:port" }
+                    option value="dns" selected[kind == "dns"] { "DNS — Pharos asks a resolver for a record" }
                     option value="heartbeat" selected[kind == "heartbeat"] { "Heartbeat — your job pings Pharos" }
                 }
             }
@@ -345,6 +368,13 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 legend { "TCP" }
                 label { "Address" input name="address" value=(v.address) placeholder="db.internal:5432"; }
             }
+            fieldset.dns {
+                legend { "DNS" }
+                label { "Name" input name="dns_name" value=(v.dns_name) placeholder="example.com"; }
+                label { "Record type" span.hint { "A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT or CAA; default A" } input name="record_type" value=(v.record_type) placeholder="A"; }
+                label { "Resolver" span.hint { "ip or ip:port; default the system's" } input name="resolver" value=(v.resolver) placeholder="1.1.1.1"; }
+                label { "Expected values" span.hint { "comma separated, any one of them; empty: any record" } input name="expected" value=(v.expected); }
+            }
             fieldset.heartbeat {
                 legend { "Heartbeat" }
                 label { "Period" span.hint { "how often the job runs, e.g. 5m, 1d" } input name="period" value=(v.period); }
@@ -352,7 +382,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Time zone" input name="timezone" value=(v.timezone) placeholder="UTC"; }
                 label { "Grace" span.hint { "how late a ping may be" } input name="grace" value=(v.grace) placeholder="60s"; }
             }
-            label { "Check every" span.hint { "http and tcp; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
+            label { "Check every" span.hint { "http, tcp and dns; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
             label { "Failures before down" input name="failures_before_down" type="number" min="1" value=(v.failures_before_down) placeholder="1"; }
             div { button.primary type="submit" { "Add monitor" } }
         }
