@@ -176,6 +176,18 @@ pub struct HttpCheck {
     /// Numbers from a JSON body to record as series: field paths, or `"*"` for all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_numbers: Vec<String>,
+    /// An HTTP proxy to go through (`http://user:pass@proxy:3128`): https targets through a
+    /// CONNECT tunnel, http targets forwarded. No proxy when not set (the environment's
+    /// `HTTP_PROXY` is not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<Url>,
+    /// A PEM certificate (chain) file to present to servers that ask for one (mutual TLS),
+    /// with `tls_client_key`; read at every check, so a renewed file is picked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_cert: Option<std::path::PathBuf>,
+    /// The PEM private key file of `tls_client_cert` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -510,6 +522,28 @@ fn check_http(h: HttpCheck) -> Result<HttpCheck, MonitorSpecError> {
             )));
         }
     }
+    if let Some(proxy) = &h.proxy_url
+        && (!matches!(proxy.scheme(), "http" | "https")
+            || proxy.host_str().is_none_or(str::is_empty))
+    {
+        return Err(MonitorSpecError(format!(
+            "http.proxy_url: {} is not an http:// or https:// proxy URL with a host",
+            redacted_url(proxy)
+        )));
+    }
+    match (&h.tls_client_cert, &h.tls_client_key) {
+        (Some(_), None) => {
+            return Err(MonitorSpecError(
+                "http.tls_client_key: give the key file of tls_client_cert".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(MonitorSpecError(
+                "http.tls_client_cert: give the certificate file of tls_client_key".into(),
+            ));
+        }
+        _ => {}
+    }
     Ok(HttpCheck { method, ..h })
 }
 
@@ -721,6 +755,7 @@ impl MonitorSpec {
                     }
                 }
                 h.url = redacted_url(&h.url);
+                h.proxy_url = h.proxy_url.as_ref().map(redacted_url);
                 if h.body.as_deref().is_some_and(is_secret_body) {
                     h.body = Some(REDACTED.into());
                 }
@@ -753,6 +788,9 @@ impl MonitorSpec {
         if redacted_url(&h.url) != h.url {
             out.insert("http.url".into(), h.url.to_string());
         }
+        if let Some(proxy) = h.proxy_url.as_ref().filter(|p| redacted_url(p) != **p) {
+            out.insert("http.proxy_url".into(), proxy.to_string());
+        }
         if let Some(body) = h
             .body
             .as_ref()
@@ -782,6 +820,13 @@ impl MonitorSpec {
         {
             h.url = full;
         }
+        if let Some(full) = secrets
+            .get("http.proxy_url")
+            .and_then(|u| Url::parse(u).ok())
+            && h.proxy_url.as_ref() == Some(&redacted_url(&full))
+        {
+            h.proxy_url = Some(full);
+        }
         if h.body.as_deref() == Some(REDACTED)
             && let Some(body) = secrets.get("http.body")
         {
@@ -803,6 +848,11 @@ impl MonitorSpec {
             || h.url.query_pairs().any(|(_, v)| v == REDACTED);
         if url_placeholder {
             return Some("http.url".into());
+        }
+        if h.proxy_url.as_ref().is_some_and(|p| {
+            p.password() == Some(REDACTED) || p.password() == Some("%3Credacted%3E")
+        }) {
+            return Some("http.proxy_url".into());
         }
         (h.body.as_deref() == Some(REDACTED)).then(|| "http.body".into())
     }
@@ -942,6 +992,42 @@ mod tests {
             h.url.as_str(),
             "https://example.com/health?token=qsecret&verbose=1"
         );
+    }
+
+    #[test]
+    fn proxy_passwords_are_kept_apart_and_client_certs_come_in_pairs() {
+        let spec: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "name": "api",
+            "http": {"url": "https://example.com/", "proxy_url": "http://me:psecret@proxy.internal:3128",
+                     "tls_client_cert": "/etc/pharos/client.pem", "tls_client_key": "/etc/pharos/client.key"}
+        }))
+        .unwrap();
+        let redacted = spec.redacted();
+        let text = serde_json::to_string(&redacted).unwrap();
+        assert!(!text.contains("psecret"), "{text}");
+        assert!(text.contains("proxy.internal:3128"), "{text}");
+        assert!(text.contains("/etc/pharos/client.pem"), "{text}");
+        assert_eq!(redacted.redacted_field().as_deref(), Some("http.proxy_url"));
+        let mut back = redacted;
+        back.restore_secrets(&spec.secrets());
+        assert_eq!(back, spec);
+        for (json, needle) in [
+            (
+                r#"{"name": "x", "http": {"url": "http://a", "tls_client_cert": "c.pem"}}"#,
+                "http.tls_client_key: give the key file",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "http://a", "tls_client_key": "k.pem"}}"#,
+                "http.tls_client_cert: give the certificate file",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "http://a", "proxy_url": "socks5://u:pw@p:1080"}}"#,
+                "http.proxy_url: socks5://u:%3Credacted%3E@p:1080 is not an http:// or https:// proxy",
+            ),
+        ] {
+            let err = parse(json).unwrap_err();
+            assert!(err.contains(needle), "{json}: {err}");
+        }
     }
 
     #[test]
