@@ -1,4 +1,4 @@
-//! What a monitor is: a name, a kind of check (http, tcp, dns, heartbeat) with its settings,
+//! What a monitor is: a name, a kind of check (http, tcp, dns, grpc, heartbeat) with its settings,
 //! and when to call it down or up again. The same type is read from `pharos.yaml` and
 //! from the monitors API, so both are checked by the same rules.
 
@@ -77,14 +77,15 @@ impl fmt::Display for MonitorId {
 #[error("{0}")]
 pub struct MonitorSpecError(pub String);
 
-/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `dns`, `heartbeat` is set.
+/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `dns`, `grpc`, `heartbeat` is
+/// set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawMonitorSpec", into = "RawMonitorSpec")]
 pub struct MonitorSpec {
     pub id: MonitorId,
     pub name: String,
     pub check: MonitorCheck,
-    /// How often an http, tcp or dns check runs (ignored by heartbeats, whose pings set the pace).
+    /// How often an http, tcp, dns or grpc check runs (ignored by heartbeats, whose pings set the pace).
     pub interval: HumanDuration,
     /// Consecutive failed checks before the monitor is down (seed 004: three).
     pub failures_before_down: u32,
@@ -107,6 +108,7 @@ pub enum MonitorCheck {
     Http(HttpCheck),
     Tcp(TcpCheck),
     Dns(DnsCheck),
+    Grpc(GrpcCheck),
     Heartbeat(HeartbeatCheck),
 }
 
@@ -116,6 +118,7 @@ impl MonitorCheck {
             MonitorCheck::Http(_) => "http",
             MonitorCheck::Tcp(_) => "tcp",
             MonitorCheck::Dns(_) => "dns",
+            MonitorCheck::Grpc(_) => "grpc",
             MonitorCheck::Heartbeat(_) => "heartbeat",
         }
     }
@@ -125,6 +128,10 @@ impl MonitorCheck {
         match self {
             MonitorCheck::Http(h) => h.url.to_string(),
             MonitorCheck::Tcp(t) => t.address.clone(),
+            MonitorCheck::Grpc(g) => match g.service.as_str() {
+                "" => format!("grpc {}", g.address),
+                service => format!("grpc {} {service}", g.address),
+            },
             MonitorCheck::Dns(d) => match &d.resolver {
                 Some(r) => format!("{} {} @{r}", d.record_type, d.name),
                 None => format!("{} {}", d.record_type, d.name),
@@ -224,6 +231,27 @@ pub struct DnsCheck {
     #[serde(default, rename = "match")]
     pub match_mode: DnsMatch,
     #[serde(default = "default_dns_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// The gRPC health checking protocol (`grpc.health.v1.Health/Check`, as `grpc_health_probe`,
+/// Kubernetes' gRPC probes and the blackbox exporter's `grpc` prober call it): up when the
+/// server answers SERVING for `service`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcCheck {
+    /// `host:port` of the gRPC server.
+    pub address: String,
+    /// The service to ask about; empty (default) asks about the server as a whole.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service: String,
+    /// Connect with TLS (HTTP/2 over TLS); off by default: HTTP/2 in the clear (h2c).
+    #[serde(default)]
+    pub tls: bool,
+    /// With `tls`, accept self-signed or otherwise invalid certificates.
+    #[serde(default)]
+    pub tls_skip_verify: bool,
+    #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
 }
 
@@ -397,6 +425,8 @@ struct RawMonitorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dns: Option<DnsCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    grpc: Option<GrpcCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     heartbeat: Option<HeartbeatCheck>,
     #[serde(default = "default_interval")]
     interval: HumanDuration,
@@ -431,19 +461,20 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
                 ))
             })?,
         };
-        let check = match (raw.http, raw.tcp, raw.dns, raw.heartbeat) {
-            (Some(h), None, None, None) => MonitorCheck::Http(check_http(h)?),
-            (None, Some(t), None, None) => MonitorCheck::Tcp(check_tcp(t)?),
-            (None, None, Some(d), None) => MonitorCheck::Dns(check_dns(d)?),
-            (None, None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
-            (None, None, None, None) => {
+        let check = match (raw.http, raw.tcp, raw.dns, raw.grpc, raw.heartbeat) {
+            (Some(h), None, None, None, None) => MonitorCheck::Http(check_http(h)?),
+            (None, Some(t), None, None, None) => MonitorCheck::Tcp(check_tcp(t)?),
+            (None, None, Some(d), None, None) => MonitorCheck::Dns(check_dns(d)?),
+            (None, None, None, Some(g), None) => MonitorCheck::Grpc(check_grpc(g)?),
+            (None, None, None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
+            (None, None, None, None, None) => {
                 return err(format!(
-                    "monitor {name:?}: give one of `http`, `tcp`, `dns` or `heartbeat`"
+                    "monitor {name:?}: give one of `http`, `tcp`, `dns`, `grpc` or `heartbeat`"
                 ));
             }
             _ => {
                 return err(format!(
-                    "monitor {name:?}: give only one of `http`, `tcp`, `dns` or `heartbeat`"
+                    "monitor {name:?}: give only one of `http`, `tcp`, `dns`, `grpc` or `heartbeat`"
                 ));
             }
         };
@@ -547,11 +578,32 @@ fn check_http(h: HttpCheck) -> Result<HttpCheck, MonitorSpecError> {
     Ok(HttpCheck { method, ..h })
 }
 
-fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
-    let valid = t
-        .address
+fn is_host_port(address: &str) -> bool {
+    address
         .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+fn check_grpc(g: GrpcCheck) -> Result<GrpcCheck, MonitorSpecError> {
+    if !is_host_port(&g.address) || g.address.contains('/') {
+        return Err(MonitorSpecError(format!(
+            "grpc.address: {:?} is not host:port",
+            g.address
+        )));
+    }
+    if g.timeout.is_zero() {
+        return Err(MonitorSpecError("grpc.timeout: must be more than 0".into()));
+    }
+    if g.tls_skip_verify && !g.tls {
+        return Err(MonitorSpecError(
+            "grpc.tls_skip_verify: only means something with `tls: true`".into(),
+        ));
+    }
+    Ok(g)
+}
+
+fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
+    let valid = is_host_port(&t.address);
     if !valid {
         return Err(MonitorSpecError(format!(
             "tcp.address: {:?} is not host:port",
@@ -761,7 +813,7 @@ impl MonitorSpec {
                 }
             }
             MonitorCheck::Heartbeat(h) => h.token = None,
-            MonitorCheck::Tcp(_) | MonitorCheck::Dns(_) => {}
+            MonitorCheck::Tcp(_) | MonitorCheck::Dns(_) | MonitorCheck::Grpc(_) => {}
         }
         spec
     }
@@ -860,11 +912,12 @@ impl MonitorSpec {
 
 impl From<MonitorSpec> for RawMonitorSpec {
     fn from(m: MonitorSpec) -> Self {
-        let (mut http, mut tcp, mut dns, mut heartbeat) = (None, None, None, None);
+        let (mut http, mut tcp, mut dns, mut grpc, mut heartbeat) = (None, None, None, None, None);
         match m.check {
             MonitorCheck::Http(h) => http = Some(h),
             MonitorCheck::Tcp(t) => tcp = Some(t),
             MonitorCheck::Dns(d) => dns = Some(d),
+            MonitorCheck::Grpc(g) => grpc = Some(g),
             MonitorCheck::Heartbeat(h) => heartbeat = Some(h),
         }
         RawMonitorSpec {
@@ -873,6 +926,7 @@ impl From<MonitorSpec> for RawMonitorSpec {
             http,
             tcp,
             dns,
+            grpc,
             heartbeat,
             interval: m.interval,
             failures_before_down: m.failures_before_down,
@@ -1102,7 +1156,15 @@ mod tests {
             ),
             (
                 r#"{"name": "x", "dns": {"name": "a.com"}, "tcp": {"address": "a:1"}}"#,
-                "give only one of `http`, `tcp`, `dns` or `heartbeat`",
+                "give only one of `http`, `tcp`, `dns`, `grpc` or `heartbeat`",
+            ),
+            (
+                r#"{"name": "x", "grpc": {"address": "grpc://a:50051"}}"#,
+                "grpc.address: \"grpc://a:50051\" is not host:port",
+            ),
+            (
+                r#"{"name": "x", "grpc": {"address": "a:50051", "tls_skip_verify": true}}"#,
+                "grpc.tls_skip_verify: only means something with `tls: true`",
             ),
         ];
         for (json, needle) in cases {
@@ -1147,6 +1209,20 @@ mod tests {
             (d.record_type, d.match_mode, d.resolver.as_deref()),
             (DnsRecordType::A, DnsMatch::Any, None)
         );
+    }
+
+    #[test]
+    fn grpc_monitor_round_trips() {
+        let m = parse(r#"{"name": "Users gRPC", "grpc": {"address": "127.0.0.1:50051", "service": "users.v1.Users"}}"#)
+            .unwrap();
+        assert_eq!(m.check.kind(), "grpc");
+        assert_eq!(m.check.target(), "grpc 127.0.0.1:50051 users.v1.Users");
+        let MonitorCheck::Grpc(g) = &m.check else {
+            panic!()
+        };
+        assert_eq!((g.tls, g.timeout), (false, HumanDuration::from_secs(10)));
+        let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+        assert_eq!(m, back);
     }
 
     #[test]

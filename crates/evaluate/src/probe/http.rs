@@ -286,7 +286,7 @@ fn certificate_days_left(der: &[u8]) -> Option<i64> {
 }
 
 /// reqwest's errors nest the cause (DNS, refused, TLS); people need the innermost words.
-fn describe_request_error(e: &reqwest::Error) -> String {
+pub(crate) fn describe_request_error(e: &reqwest::Error) -> String {
     let mut parts = vec![if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {

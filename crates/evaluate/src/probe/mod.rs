@@ -2,10 +2,12 @@
 //! and never hangs past its timeout: every failure becomes a down result with the reason.
 
 mod dns;
+mod grpc;
 mod http;
 mod tcp;
 
 pub use dns::probe_dns;
+pub use grpc::probe_grpc;
 pub use http::HttpProber;
 pub use tcp::probe_tcp;
 
