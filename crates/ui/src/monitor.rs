@@ -194,6 +194,12 @@ pub struct NewMonitor {
     #[serde(default)]
     address: String,
     #[serde(default)]
+    grpc_address: String,
+    #[serde(default)]
+    grpc_service: String,
+    #[serde(default)]
+    grpc_tls: String,
+    #[serde(default)]
     dns_name: String,
     #[serde(default)]
     record_type: String,
@@ -226,6 +232,13 @@ impl NewMonitor {
         let mut check = serde_json::Map::new();
         match self.kind.as_str() {
             "tcp" => set(&mut check, "address", &self.address),
+            "grpc" => {
+                set(&mut check, "address", &self.grpc_address);
+                set(&mut check, "service", &self.grpc_service);
+                if !self.grpc_tls.is_empty() {
+                    check.insert("tls".into(), json!(true));
+                }
+            }
             "dns" => {
                 set(&mut check, "name", &self.dns_name);
                 set(&mut check, "record_type", &self.record_type);
@@ -267,7 +280,7 @@ impl NewMonitor {
                 }
             }
         }
-        let kind = if ["tcp", "dns", "heartbeat"].contains(&self.kind.as_str()) {
+        let kind = if ["tcp", "dns", "grpc", "heartbeat"].contains(&self.kind.as_str()) {
             self.kind.as_str()
         } else {
             "http"
@@ -353,6 +366,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                     option value="http" selected[kind == "http"] { "HTTP(S) — Pharos requests a URL" }
                     option value="tcp" selected[kind == "tcp"] { "TCP — Pharos connects to host:port" }
                     option value="dns" selected[kind == "dns"] { "DNS — Pharos asks a resolver for a record" }
+                    option value="grpc" selected[kind == "grpc"] { "gRPC — Pharos calls the health checking protocol" }
                     option value="heartbeat" selected[kind == "heartbeat"] { "Heartbeat — your job pings Pharos" }
                 }
             }
@@ -375,6 +389,12 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Resolver" span.hint { "ip or ip:port; default the system's" } input name="resolver" value=(v.resolver) placeholder="1.1.1.1"; }
                 label { "Expected values" span.hint { "comma separated, any one of them; empty: any record" } input name="expected" value=(v.expected); }
             }
+            fieldset.grpc {
+                legend { "gRPC" }
+                label { "Address" input name="grpc_address" value=(v.grpc_address) placeholder="users.internal:50051"; }
+                label { "Service" span.hint { "empty: the server as a whole" } input name="grpc_service" value=(v.grpc_service) placeholder="users.v1.Users"; }
+                label { input name="grpc_tls" type="checkbox" checked[!v.grpc_tls.is_empty()]; " TLS" }
+            }
             fieldset.heartbeat {
                 legend { "Heartbeat" }
                 label { "Period" span.hint { "how often the job runs, e.g. 5m, 1d" } input name="period" value=(v.period); }
@@ -382,7 +402,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Time zone" input name="timezone" value=(v.timezone) placeholder="UTC"; }
                 label { "Grace" span.hint { "how late a ping may be" } input name="grace" value=(v.grace) placeholder="60s"; }
             }
-            label { "Check every" span.hint { "http, tcp and dns; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
+            label { "Check every" span.hint { "all but heartbeats; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
             label { "Failures before down" input name="failures_before_down" type="number" min="1" value=(v.failures_before_down) placeholder="1"; }
             div { button.primary type="submit" { "Add monitor" } }
         }
