@@ -1,4 +1,4 @@
-//! What a monitor is: a name, a kind of check (http, tcp, dns, grpc, heartbeat) with its settings,
+//! What a monitor is: a name, a kind of check (http, tcp, dns, grpc, domain, heartbeat) with its settings,
 //! and when to call it down or up again. The same type is read from `pharos.yaml` and
 //! from the monitors API, so both are checked by the same rules.
 
@@ -77,15 +77,16 @@ impl fmt::Display for MonitorId {
 #[error("{0}")]
 pub struct MonitorSpecError(pub String);
 
-/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `dns`, `grpc`, `heartbeat` is
-/// set.
+/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `dns`, `grpc`, `domain`,
+/// `heartbeat` is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawMonitorSpec", into = "RawMonitorSpec")]
 pub struct MonitorSpec {
     pub id: MonitorId,
     pub name: String,
     pub check: MonitorCheck,
-    /// How often an http, tcp, dns or grpc check runs (ignored by heartbeats, whose pings set the pace).
+    /// How often a check runs (ignored by heartbeats, whose pings set the pace); 60s by
+    /// default, 12h for domain checks.
     pub interval: HumanDuration,
     /// Consecutive failed checks before the monitor is down (seed 004: three).
     pub failures_before_down: u32,
@@ -109,6 +110,7 @@ pub enum MonitorCheck {
     Tcp(TcpCheck),
     Dns(DnsCheck),
     Grpc(GrpcCheck),
+    Domain(DomainCheck),
     Heartbeat(HeartbeatCheck),
 }
 
@@ -119,6 +121,7 @@ impl MonitorCheck {
             MonitorCheck::Tcp(_) => "tcp",
             MonitorCheck::Dns(_) => "dns",
             MonitorCheck::Grpc(_) => "grpc",
+            MonitorCheck::Domain(_) => "domain",
             MonitorCheck::Heartbeat(_) => "heartbeat",
         }
     }
@@ -128,6 +131,7 @@ impl MonitorCheck {
         match self {
             MonitorCheck::Http(h) => h.url.to_string(),
             MonitorCheck::Tcp(t) => t.address.clone(),
+            MonitorCheck::Domain(d) => format!("domain {}", d.name),
             MonitorCheck::Grpc(g) => match g.service.as_str() {
                 "" => format!("grpc {}", g.address),
                 service => format!("grpc {} {service}", g.address),
@@ -251,6 +255,25 @@ pub struct GrpcCheck {
     /// With `tls`, accept self-signed or otherwise invalid certificates.
     #[serde(default)]
     pub tls_skip_verify: bool,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// When a domain's registration expires, from RDAP (the registries' JSON successor to
+/// WHOIS): degraded within `expiry_warning_days`, down once expired or when the registry
+/// does not know the domain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainCheck {
+    /// The registered domain, e.g. `example.com`.
+    pub name: String,
+    /// Degraded when the registration expires within this many days.
+    #[serde(default = "default_domain_warning_days")]
+    pub expiry_warning_days: u32,
+    /// The RDAP service asked for `domain/<name>`; the default, rdap.org, redirects to the
+    /// registry of the domain's top-level domain.
+    #[serde(default = "default_rdap_server")]
+    pub rdap_server: Url,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
 }
@@ -389,6 +412,12 @@ fn default_method() -> String {
 fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
+fn default_domain_warning_days() -> u32 {
+    30
+}
+fn default_rdap_server() -> Url {
+    Url::parse("https://rdap.org/").expect("a valid URL")
+}
 fn default_dns_timeout() -> HumanDuration {
     HumanDuration::from_secs(5)
 }
@@ -427,9 +456,12 @@ struct RawMonitorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     grpc: Option<GrpcCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<DomainCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     heartbeat: Option<HeartbeatCheck>,
-    #[serde(default = "default_interval")]
-    interval: HumanDuration,
+    /// 60s, or 12h for a domain check, when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interval: Option<HumanDuration>,
     #[serde(default = "default_one")]
     failures_before_down: u32,
     #[serde(default = "default_one")]
@@ -461,27 +493,40 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
                 ))
             })?,
         };
-        let check = match (raw.http, raw.tcp, raw.dns, raw.grpc, raw.heartbeat) {
-            (Some(h), None, None, None, None) => MonitorCheck::Http(check_http(h)?),
-            (None, Some(t), None, None, None) => MonitorCheck::Tcp(check_tcp(t)?),
-            (None, None, Some(d), None, None) => MonitorCheck::Dns(check_dns(d)?),
-            (None, None, None, Some(g), None) => MonitorCheck::Grpc(check_grpc(g)?),
-            (None, None, None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
-            (None, None, None, None, None) => {
-                return err(format!(
-                    "monitor {name:?}: give one of `http`, `tcp`, `dns`, `grpc` or `heartbeat`"
-                ));
+        let kinds = "`http`, `tcp`, `dns`, `grpc`, `domain` or `heartbeat`";
+        let check = match (
+            raw.http,
+            raw.tcp,
+            raw.dns,
+            raw.grpc,
+            raw.domain,
+            raw.heartbeat,
+        ) {
+            (Some(h), None, None, None, None, None) => MonitorCheck::Http(check_http(h)?),
+            (None, Some(t), None, None, None, None) => MonitorCheck::Tcp(check_tcp(t)?),
+            (None, None, Some(d), None, None, None) => MonitorCheck::Dns(check_dns(d)?),
+            (None, None, None, Some(g), None, None) => MonitorCheck::Grpc(check_grpc(g)?),
+            (None, None, None, None, Some(d), None) => MonitorCheck::Domain(check_domain(d)?),
+            (None, None, None, None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
+            (None, None, None, None, None, None) => {
+                return err(format!("monitor {name:?}: give one of {kinds}"));
             }
             _ => {
-                return err(format!(
-                    "monitor {name:?}: give only one of `http`, `tcp`, `dns`, `grpc` or `heartbeat`"
-                ));
+                return err(format!("monitor {name:?}: give only one of {kinds}"));
             }
         };
-        if raw.interval.as_duration() < std::time::Duration::from_secs(1) {
+        let is_domain = matches!(check, MonitorCheck::Domain(_));
+        let interval = raw.interval.unwrap_or(if is_domain {
+            HumanDuration::from_secs(12 * 3600)
+        } else {
+            default_interval()
+        });
+        if interval.as_duration() < std::time::Duration::from_secs(1) {
+            return err(format!("interval: must be at least 1s, got {interval}"));
+        }
+        if is_domain && interval.as_duration() < std::time::Duration::from_secs(3600) {
             return err(format!(
-                "interval: must be at least 1s, got {}",
-                raw.interval
+                "interval: a domain check runs at most hourly (registries rate-limit RDAP), got {interval}; the default is 12h"
             ));
         }
         if raw.failures_before_down == 0 {
@@ -506,7 +551,7 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
             id,
             name,
             check,
-            interval: raw.interval,
+            interval,
             failures_before_down: raw.failures_before_down,
             successes_before_up: raw.successes_before_up,
             down_after: raw.down_after,
@@ -582,6 +627,41 @@ fn is_host_port(address: &str) -> bool {
     address
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+fn check_domain(mut d: DomainCheck) -> Result<DomainCheck, MonitorSpecError> {
+    let name = d.name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = name.contains('.')
+        && name.is_ascii()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !valid {
+        return Err(MonitorSpecError(format!(
+            "domain.name: {:?} is not a registered domain name like example.com (non-ASCII names in their xn-- form)",
+            d.name
+        )));
+    }
+    if !matches!(d.rdap_server.scheme(), "http" | "https") {
+        return Err(MonitorSpecError(format!(
+            "domain.rdap_server: {} is not an http or https URL",
+            d.rdap_server
+        )));
+    }
+    if !d.rdap_server.path().ends_with('/') {
+        let path = format!("{}/", d.rdap_server.path());
+        d.rdap_server.set_path(&path);
+    }
+    if d.timeout.is_zero() {
+        return Err(MonitorSpecError(
+            "domain.timeout: must be more than 0".into(),
+        ));
+    }
+    d.name = name;
+    Ok(d)
 }
 
 fn check_grpc(g: GrpcCheck) -> Result<GrpcCheck, MonitorSpecError> {
@@ -813,7 +893,10 @@ impl MonitorSpec {
                 }
             }
             MonitorCheck::Heartbeat(h) => h.token = None,
-            MonitorCheck::Tcp(_) | MonitorCheck::Dns(_) | MonitorCheck::Grpc(_) => {}
+            MonitorCheck::Tcp(_)
+            | MonitorCheck::Dns(_)
+            | MonitorCheck::Grpc(_)
+            | MonitorCheck::Domain(_) => {}
         }
         spec
     }
@@ -912,12 +995,14 @@ impl MonitorSpec {
 
 impl From<MonitorSpec> for RawMonitorSpec {
     fn from(m: MonitorSpec) -> Self {
-        let (mut http, mut tcp, mut dns, mut grpc, mut heartbeat) = (None, None, None, None, None);
+        let (mut http, mut tcp, mut dns, mut grpc, mut domain, mut heartbeat) =
+            (None, None, None, None, None, None);
         match m.check {
             MonitorCheck::Http(h) => http = Some(h),
             MonitorCheck::Tcp(t) => tcp = Some(t),
             MonitorCheck::Dns(d) => dns = Some(d),
             MonitorCheck::Grpc(g) => grpc = Some(g),
+            MonitorCheck::Domain(d) => domain = Some(d),
             MonitorCheck::Heartbeat(h) => heartbeat = Some(h),
         }
         RawMonitorSpec {
@@ -927,8 +1012,9 @@ impl From<MonitorSpec> for RawMonitorSpec {
             tcp,
             dns,
             grpc,
+            domain,
             heartbeat,
-            interval: m.interval,
+            interval: Some(m.interval),
             failures_before_down: m.failures_before_down,
             successes_before_up: m.successes_before_up,
             down_after: m.down_after,
@@ -1156,7 +1242,7 @@ mod tests {
             ),
             (
                 r#"{"name": "x", "dns": {"name": "a.com"}, "tcp": {"address": "a:1"}}"#,
-                "give only one of `http`, `tcp`, `dns`, `grpc` or `heartbeat`",
+                "give only one of `http`, `tcp`, `dns`, `grpc`, `domain` or `heartbeat`",
             ),
             (
                 r#"{"name": "x", "grpc": {"address": "grpc://a:50051"}}"#,
@@ -1223,6 +1309,40 @@ mod tests {
         assert_eq!((g.tls, g.timeout), (false, HumanDuration::from_secs(10)));
         let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
         assert_eq!(m, back);
+    }
+
+    #[test]
+    fn domain_checks_run_every_12h_by_default_and_at_most_hourly() {
+        let m = parse(r#"{"name": "Our domain", "domain": {"name": "Example.COM", "rdap_server": "http://127.0.0.1:9/rdap"}}"#)
+            .unwrap();
+        assert_eq!(m.interval, HumanDuration::from_secs(12 * 3600));
+        assert_eq!(m.check.kind(), "domain");
+        let MonitorCheck::Domain(d) = &m.check else {
+            panic!()
+        };
+        assert_eq!(d.name, "example.com");
+        assert_eq!(d.expiry_warning_days, 30);
+        assert_eq!(d.rdap_server.as_str(), "http://127.0.0.1:9/rdap/");
+        let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+        assert_eq!(m, back);
+        let default = parse(r#"{"name": "d", "domain": {"name": "example.com"}}"#).unwrap();
+        let MonitorCheck::Domain(d) = &default.check else {
+            panic!()
+        };
+        assert_eq!(d.rdap_server.as_str(), "https://rdap.org/");
+        let err = parse(r#"{"name": "d", "interval": "5m", "domain": {"name": "example.com"}}"#)
+            .unwrap_err();
+        assert!(
+            err.contains("interval: a domain check runs at most hourly"),
+            "{err}"
+        );
+        let err = parse(r#"{"name": "d", "domain": {"name": "localhost"}}"#).unwrap_err();
+        assert!(
+            err.contains("domain.name: \"localhost\" is not a registered domain name"),
+            "{err}"
+        );
+        let http = parse(r#"{"name": "h", "http": {"url": "http://a"}}"#).unwrap();
+        assert_eq!(http.interval, HumanDuration::from_secs(60));
     }
 
     #[test]

@@ -96,6 +96,11 @@ impl HttpProber {
         })
     }
 
+    /// The pooled client that follows redirects and checks certificates, for RDAP.
+    pub fn rdap_client(&self) -> &Client {
+        &self.clients[0]
+    }
+
     fn client(&self, check: &HttpCheck) -> &Client {
         let i = usize::from(!check.follow_redirects) + 2 * usize::from(check.tls_skip_verify);
         &self.clients[i]

@@ -2,11 +2,13 @@
 //! and never hangs past its timeout: every failure becomes a down result with the reason.
 
 mod dns;
+mod domain;
 mod grpc;
 mod http;
 mod tcp;
 
 pub use dns::probe_dns;
+pub use domain::{DAYS_LEFT, probe_domain};
 pub use grpc::probe_grpc;
 pub use http::HttpProber;
 pub use tcp::probe_tcp;
