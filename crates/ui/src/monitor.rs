@@ -194,6 +194,10 @@ pub struct NewMonitor {
     #[serde(default)]
     address: String,
     #[serde(default)]
+    domain_name: String,
+    #[serde(default)]
+    expiry_warning_days: String,
+    #[serde(default)]
     grpc_address: String,
     #[serde(default)]
     grpc_service: String,
@@ -232,6 +236,12 @@ impl NewMonitor {
         let mut check = serde_json::Map::new();
         match self.kind.as_str() {
             "tcp" => set(&mut check, "address", &self.address),
+            "domain" => {
+                set(&mut check, "name", &self.domain_name);
+                if let Ok(days) = self.expiry_warning_days.trim().parse::<u32>() {
+                    check.insert("expiry_warning_days".into(), json!(days));
+                }
+            }
             "grpc" => {
                 set(&mut check, "address", &self.grpc_address);
                 set(&mut check, "service", &self.grpc_service);
@@ -280,7 +290,7 @@ impl NewMonitor {
                 }
             }
         }
-        let kind = if ["tcp", "dns", "grpc", "heartbeat"].contains(&self.kind.as_str()) {
+        let kind = if ["tcp", "dns", "grpc", "domain", "heartbeat"].contains(&self.kind.as_str()) {
             self.kind.as_str()
         } else {
             "http"
@@ -367,6 +377,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                     option value="tcp" selected[kind == "tcp"] { "TCP — Pharos connects to host:port" }
                     option value="dns" selected[kind == "dns"] { "DNS — Pharos asks a resolver for a record" }
                     option value="grpc" selected[kind == "grpc"] { "gRPC — Pharos calls the health checking protocol" }
+                    option value="domain" selected[kind == "domain"] { "Domain — Pharos reads the registration expiry (RDAP)" }
                     option value="heartbeat" selected[kind == "heartbeat"] { "Heartbeat — your job pings Pharos" }
                 }
             }
@@ -395,6 +406,11 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Service" span.hint { "empty: the server as a whole" } input name="grpc_service" value=(v.grpc_service) placeholder="users.v1.Users"; }
                 label { input name="grpc_tls" type="checkbox" checked[!v.grpc_tls.is_empty()]; " TLS" }
             }
+            fieldset.domain {
+                legend { "Domain" }
+                label { "Domain" input name="domain_name" value=(v.domain_name) placeholder="example.com"; }
+                label { "Warn within" span.hint { "days before the registration expires; default 30" } input name="expiry_warning_days" type="number" min="0" value=(v.expiry_warning_days) placeholder="30"; }
+            }
             fieldset.heartbeat {
                 legend { "Heartbeat" }
                 label { "Period" span.hint { "how often the job runs, e.g. 5m, 1d" } input name="period" value=(v.period); }
@@ -402,7 +418,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Time zone" input name="timezone" value=(v.timezone) placeholder="UTC"; }
                 label { "Grace" span.hint { "how late a ping may be" } input name="grace" value=(v.grace) placeholder="60s"; }
             }
-            label { "Check every" span.hint { "all but heartbeats; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
+            label { "Check every" span.hint { "all but heartbeats; default 60s (domains 12h), at least 1s (domains 1h)" } input name="interval" value=(v.interval) placeholder="60s"; }
             label { "Failures before down" input name="failures_before_down" type="number" min="1" value=(v.failures_before_down) placeholder="1"; }
             div { button.primary type="submit" { "Add monitor" } }
         }
