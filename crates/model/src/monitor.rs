@@ -1,4 +1,5 @@
-//! What a monitor is: a name, a kind of check (http, tcp, dns, grpc, domain, heartbeat) with its settings,
+//! What a monitor is: a name, a kind of check (http, tcp, dns, grpc, domain, icmp,
+//! heartbeat) with its settings,
 //! and when to call it down or up again. The same type is read from `pharos.yaml` and
 //! from the monitors API, so both are checked by the same rules.
 
@@ -78,7 +79,7 @@ impl fmt::Display for MonitorId {
 pub struct MonitorSpecError(pub String);
 
 /// A monitor as the user defines it. Exactly one of `http`, `tcp`, `dns`, `grpc`, `domain`,
-/// `heartbeat` is set.
+/// `icmp`, `heartbeat` is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawMonitorSpec", into = "RawMonitorSpec")]
 pub struct MonitorSpec {
@@ -111,6 +112,7 @@ pub enum MonitorCheck {
     Dns(DnsCheck),
     Grpc(GrpcCheck),
     Domain(DomainCheck),
+    Icmp(IcmpCheck),
     Heartbeat(HeartbeatCheck),
 }
 
@@ -122,6 +124,7 @@ impl MonitorCheck {
             MonitorCheck::Dns(_) => "dns",
             MonitorCheck::Grpc(_) => "grpc",
             MonitorCheck::Domain(_) => "domain",
+            MonitorCheck::Icmp(_) => "icmp",
             MonitorCheck::Heartbeat(_) => "heartbeat",
         }
     }
@@ -132,6 +135,7 @@ impl MonitorCheck {
             MonitorCheck::Http(h) => h.url.to_string(),
             MonitorCheck::Tcp(t) => t.address.clone(),
             MonitorCheck::Domain(d) => format!("domain {}", d.name),
+            MonitorCheck::Icmp(i) => format!("ping {}", i.host),
             MonitorCheck::Grpc(g) => match g.service.as_str() {
                 "" => format!("grpc {}", g.address),
                 service => format!("grpc {} {service}", g.address),
@@ -278,6 +282,20 @@ pub struct DomainCheck {
     pub timeout: HumanDuration,
 }
 
+/// ICMP echo (ping): up when the host answers, degraded when some echoes are lost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpCheck {
+    /// A host name or an IPv4 / IPv6 address.
+    pub host: String,
+    /// Echo requests sent per check (1 to 10).
+    #[serde(default = "default_icmp_count")]
+    pub count: u8,
+    /// How long to wait for the replies.
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: HumanDuration,
+}
+
 /// The record types a DNS monitor can ask for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DnsRecordType {
@@ -412,6 +430,9 @@ fn default_method() -> String {
 fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(10)
 }
+fn default_icmp_count() -> u8 {
+    3
+}
 fn default_domain_warning_days() -> u32 {
     30
 }
@@ -458,6 +479,8 @@ struct RawMonitorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     domain: Option<DomainCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    icmp: Option<IcmpCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     heartbeat: Option<HeartbeatCheck>,
     /// 60s, or 12h for a domain check, when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -493,27 +516,36 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
                 ))
             })?,
         };
-        let kinds = "`http`, `tcp`, `dns`, `grpc`, `domain` or `heartbeat`";
-        let check = match (
-            raw.http,
-            raw.tcp,
-            raw.dns,
-            raw.grpc,
-            raw.domain,
-            raw.heartbeat,
-        ) {
-            (Some(h), None, None, None, None, None) => MonitorCheck::Http(check_http(h)?),
-            (None, Some(t), None, None, None, None) => MonitorCheck::Tcp(check_tcp(t)?),
-            (None, None, Some(d), None, None, None) => MonitorCheck::Dns(check_dns(d)?),
-            (None, None, None, Some(g), None, None) => MonitorCheck::Grpc(check_grpc(g)?),
-            (None, None, None, None, Some(d), None) => MonitorCheck::Domain(check_domain(d)?),
-            (None, None, None, None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
-            (None, None, None, None, None, None) => {
-                return err(format!("monitor {name:?}: give one of {kinds}"));
-            }
-            _ => {
-                return err(format!("monitor {name:?}: give only one of {kinds}"));
-            }
+        let kinds = "`http`, `tcp`, `dns`, `grpc`, `domain`, `icmp` or `heartbeat`";
+        let given = [
+            raw.http.is_some(),
+            raw.tcp.is_some(),
+            raw.dns.is_some(),
+            raw.grpc.is_some(),
+            raw.domain.is_some(),
+            raw.icmp.is_some(),
+            raw.heartbeat.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return err(format!("monitor {name:?}: give only one of {kinds}"));
+        }
+        // At most one is set, so the first `Some` is the check.
+        let check = if let Some(h) = raw.http {
+            MonitorCheck::Http(check_http(h)?)
+        } else if let Some(t) = raw.tcp {
+            MonitorCheck::Tcp(check_tcp(t)?)
+        } else if let Some(d) = raw.dns {
+            MonitorCheck::Dns(check_dns(d)?)
+        } else if let Some(g) = raw.grpc {
+            MonitorCheck::Grpc(check_grpc(g)?)
+        } else if let Some(d) = raw.domain {
+            MonitorCheck::Domain(check_domain(d)?)
+        } else if let Some(i) = raw.icmp {
+            MonitorCheck::Icmp(check_icmp(i)?)
+        } else if let Some(h) = raw.heartbeat {
+            MonitorCheck::Heartbeat(check_heartbeat(h)?)
+        } else {
+            return err(format!("monitor {name:?}: give one of {kinds}"));
         };
         let is_domain = matches!(check, MonitorCheck::Domain(_));
         let interval = raw.interval.unwrap_or(if is_domain {
@@ -627,6 +659,35 @@ fn is_host_port(address: &str) -> bool {
     address
         .rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+fn check_icmp(i: IcmpCheck) -> Result<IcmpCheck, MonitorSpecError> {
+    let host = i.host.trim();
+    let valid = host.parse::<std::net::IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    if !valid {
+        return Err(MonitorSpecError(format!(
+            "icmp.host: {:?} is not a host name or IP address",
+            i.host
+        )));
+    }
+    if !(1..=10).contains(&i.count) {
+        return Err(MonitorSpecError(format!(
+            "icmp.count: send 1 to 10 echo requests, got {}",
+            i.count
+        )));
+    }
+    if i.timeout.is_zero() {
+        return Err(MonitorSpecError("icmp.timeout: must be more than 0".into()));
+    }
+    Ok(IcmpCheck {
+        host: host.to_string(),
+        ..i
+    })
 }
 
 fn check_domain(mut d: DomainCheck) -> Result<DomainCheck, MonitorSpecError> {
@@ -896,7 +957,8 @@ impl MonitorSpec {
             MonitorCheck::Tcp(_)
             | MonitorCheck::Dns(_)
             | MonitorCheck::Grpc(_)
-            | MonitorCheck::Domain(_) => {}
+            | MonitorCheck::Domain(_)
+            | MonitorCheck::Icmp(_) => {}
         }
         spec
     }
@@ -995,14 +1057,15 @@ impl MonitorSpec {
 
 impl From<MonitorSpec> for RawMonitorSpec {
     fn from(m: MonitorSpec) -> Self {
-        let (mut http, mut tcp, mut dns, mut grpc, mut domain, mut heartbeat) =
-            (None, None, None, None, None, None);
+        let (mut http, mut tcp, mut dns, mut grpc, mut domain, mut icmp, mut heartbeat) =
+            (None, None, None, None, None, None, None);
         match m.check {
             MonitorCheck::Http(h) => http = Some(h),
             MonitorCheck::Tcp(t) => tcp = Some(t),
             MonitorCheck::Dns(d) => dns = Some(d),
             MonitorCheck::Grpc(g) => grpc = Some(g),
             MonitorCheck::Domain(d) => domain = Some(d),
+            MonitorCheck::Icmp(i) => icmp = Some(i),
             MonitorCheck::Heartbeat(h) => heartbeat = Some(h),
         }
         RawMonitorSpec {
@@ -1013,6 +1076,7 @@ impl From<MonitorSpec> for RawMonitorSpec {
             dns,
             grpc,
             domain,
+            icmp,
             heartbeat,
             interval: Some(m.interval),
             failures_before_down: m.failures_before_down,
@@ -1242,7 +1306,15 @@ mod tests {
             ),
             (
                 r#"{"name": "x", "dns": {"name": "a.com"}, "tcp": {"address": "a:1"}}"#,
-                "give only one of `http`, `tcp`, `dns`, `grpc`, `domain` or `heartbeat`",
+                "give only one of `http`, `tcp`, `dns`, `grpc`, `domain`, `icmp` or `heartbeat`",
+            ),
+            (
+                r#"{"name": "x", "icmp": {"host": "a b"}}"#,
+                "icmp.host: \"a b\" is not a host name or IP address",
+            ),
+            (
+                r#"{"name": "x", "icmp": {"host": "::1", "count": 0}}"#,
+                "icmp.count: send 1 to 10 echo requests, got 0",
             ),
             (
                 r#"{"name": "x", "grpc": {"address": "grpc://a:50051"}}"#,
