@@ -194,6 +194,8 @@ pub struct NewMonitor {
     #[serde(default)]
     address: String,
     #[serde(default)]
+    ping_host: String,
+    #[serde(default)]
     domain_name: String,
     #[serde(default)]
     expiry_warning_days: String,
@@ -236,6 +238,7 @@ impl NewMonitor {
         let mut check = serde_json::Map::new();
         match self.kind.as_str() {
             "tcp" => set(&mut check, "address", &self.address),
+            "icmp" => set(&mut check, "host", &self.ping_host),
             "domain" => {
                 set(&mut check, "name", &self.domain_name);
                 if let Ok(days) = self.expiry_warning_days.trim().parse::<u32>() {
@@ -290,7 +293,9 @@ impl NewMonitor {
                 }
             }
         }
-        let kind = if ["tcp", "dns", "grpc", "domain", "heartbeat"].contains(&self.kind.as_str()) {
+        let kind = if ["tcp", "dns", "grpc", "domain", "icmp", "heartbeat"]
+            .contains(&self.kind.as_str())
+        {
             self.kind.as_str()
         } else {
             "http"
@@ -377,6 +382,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                     option value="tcp" selected[kind == "tcp"] { "TCP — Pharos connects to host:port" }
                     option value="dns" selected[kind == "dns"] { "DNS — Pharos asks a resolver for a record" }
                     option value="grpc" selected[kind == "grpc"] { "gRPC — Pharos calls the health checking protocol" }
+                    option value="icmp" selected[kind == "icmp"] { "Ping — Pharos sends ICMP echo requests" }
                     option value="domain" selected[kind == "domain"] { "Domain — Pharos reads the registration expiry (RDAP)" }
                     option value="heartbeat" selected[kind == "heartbeat"] { "Heartbeat — your job pings Pharos" }
                 }
@@ -405,6 +411,10 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
                 label { "Address" input name="grpc_address" value=(v.grpc_address) placeholder="users.internal:50051"; }
                 label { "Service" span.hint { "empty: the server as a whole" } input name="grpc_service" value=(v.grpc_service) placeholder="users.v1.Users"; }
                 label { input name="grpc_tls" type="checkbox" checked[!v.grpc_tls.is_empty()]; " TLS" }
+            }
+            fieldset.icmp {
+                legend { "Ping" }
+                label { "Host" span.hint { "name or IP address" } input name="ping_host" value=(v.ping_host) placeholder="router.internal"; }
             }
             fieldset.domain {
                 legend { "Domain" }
