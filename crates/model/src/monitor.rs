@@ -642,12 +642,14 @@ fn check_http(h: HttpCheck) -> Result<HttpCheck, MonitorSpecError> {
     match (&h.tls_client_cert, &h.tls_client_key) {
         (Some(_), None) => {
             return Err(MonitorSpecError(
-                "http.tls_client_key: give the key file of tls_client_cert".into(),
+                "http.tls_client_cert: give `tls_client_key` too, the file of this certificate's key"
+                    .into(),
             ));
         }
         (None, Some(_)) => {
             return Err(MonitorSpecError(
-                "http.tls_client_cert: give the certificate file of tls_client_key".into(),
+                "http.tls_client_key: give `tls_client_cert` too, the certificate file of this key"
+                    .into(),
             ));
         }
         _ => {}
@@ -1218,11 +1220,11 @@ mod tests {
         for (json, needle) in [
             (
                 r#"{"name": "x", "http": {"url": "http://a", "tls_client_cert": "c.pem"}}"#,
-                "http.tls_client_key: give the key file",
+                "http.tls_client_cert: give `tls_client_key` too",
             ),
             (
                 r#"{"name": "x", "http": {"url": "http://a", "tls_client_key": "k.pem"}}"#,
-                "http.tls_client_cert: give the certificate file",
+                "http.tls_client_key: give `tls_client_cert` too",
             ),
             (
                 r#"{"name": "x", "http": {"url": "http://a", "proxy_url": "socks5://u:pw@p:1080"}}"#,
