@@ -401,14 +401,14 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
             }
             fieldset.dns {
                 legend { "DNS" }
-                label { "Name" input name="dns_name" value=(v.dns_name) placeholder="example.com"; }
+                label { "Name to look up" input name="dns_name" value=(v.dns_name) placeholder="example.com"; }
                 label { "Record type" span.hint { "A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT or CAA; default A" } input name="record_type" value=(v.record_type) placeholder="A"; }
                 label { "Resolver" span.hint { "ip or ip:port; default the system's" } input name="resolver" value=(v.resolver) placeholder="1.1.1.1"; }
                 label { "Expected values" span.hint { "comma separated, any one of them; empty: any record" } input name="expected" value=(v.expected); }
             }
             fieldset.grpc {
                 legend { "gRPC" }
-                label { "Address" input name="grpc_address" value=(v.grpc_address) placeholder="users.internal:50051"; }
+                label { "Server address" span.hint { "host:port" } input name="grpc_address" value=(v.grpc_address) placeholder="users.internal:50051"; }
                 label { "Service" span.hint { "empty: the server as a whole" } input name="grpc_service" value=(v.grpc_service) placeholder="users.v1.Users"; }
                 label { input name="grpc_tls" type="checkbox" checked[!v.grpc_tls.is_empty()]; " TLS" }
             }
@@ -418,7 +418,7 @@ fn form(v: &NewMonitor, error: Option<&str>) -> Markup {
             }
             fieldset.domain {
                 legend { "Domain" }
-                label { "Domain" input name="domain_name" value=(v.domain_name) placeholder="example.com"; }
+                label { "Registered domain" input name="domain_name" value=(v.domain_name) placeholder="example.com"; }
                 label { "Warn within" span.hint { "days before the registration expires; default 30" } input name="expiry_warning_days" type="number" min="0" value=(v.expiry_warning_days) placeholder="30"; }
             }
             fieldset.heartbeat {
