@@ -10,6 +10,10 @@ use bytes::Bytes;
 use pharos_evaluate::probe::probe_grpc;
 use pharos_model::{MonitorCheck, MonitorSpec, Outcome, ProbeResult};
 
+/// A connection, in the clear or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// (path, service) of every call received.
 type Calls = Arc<Mutex<Vec<(String, String)>>>;
 
@@ -23,7 +27,29 @@ fn service_of(frame: &[u8]) -> String {
     }
 }
 
+/// A TLS acceptor offering HTTP/2 by ALPN, with a self-signed certificate.
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 async fn health_server(statuses: HashMap<&'static str, u8>) -> (SocketAddr, Calls) {
+    serve_health(statuses, None).await
+}
+
+async fn serve_health(
+    statuses: HashMap<&'static str, u8>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (SocketAddr, Calls) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let calls: Calls = Arc::default();
@@ -33,8 +59,16 @@ async fn health_server(statuses: HashMap<&'static str, u8>) -> (SocketAddr, Call
         while let Ok((tcp, _)) = listener.accept().await {
             let seen = seen.clone();
             let statuses = statuses.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                let conn = match tls {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(stream) => h2::server::handshake(Box::new(stream) as Box<dyn Io>).await,
+                        Err(_) => return,
+                    },
+                    None => h2::server::handshake(Box::new(tcp) as Box<dyn Io>).await,
+                };
+                let Ok(mut conn) = conn else {
                     return;
                 };
                 while let Some(Ok((request, mut respond))) = conn.accept().await {
@@ -197,4 +231,23 @@ async fn an_http1_server_is_not_taken_for_a_grpc_one() {
         error.ends_with("set `tls: true` if it needs TLS)"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn tls_is_used_when_asked_for() {
+    let statuses = HashMap::from([("", 1)]);
+    let (addr, calls) = serve_health(statuses, Some(tls_acceptor())).await;
+    let r = probe(
+        serde_json::json!({"address": addr.to_string(), "tls": true, "tls_skip_verify": true}),
+    )
+    .await;
+    assert_eq!((r.outcome, r.error.as_deref()), (Outcome::Up, None));
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    // The certificate is self-signed: refused unless told otherwise.
+    let r = probe(serde_json::json!({"address": addr.to_string(), "tls": true})).await;
+    assert_eq!(r.outcome, Outcome::Down);
+    // In the clear against a TLS server: down, with the hint about `tls`.
+    let r = probe(serde_json::json!({"address": addr.to_string(), "timeout": "2s"})).await;
+    assert_eq!(r.outcome, Outcome::Down);
+    assert_eq!(calls.lock().unwrap().len(), 1);
 }
