@@ -27,7 +27,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::heartbeat;
 use crate::metrics::ProbeMetrics;
-use crate::probe::{HttpProber, probe_tcp};
+use crate::probe::{HttpProber, probe_dns, probe_domain, probe_grpc, probe_icmp, probe_tcp};
 use crate::probe_series;
 use crate::state_machine;
 
@@ -367,6 +367,10 @@ impl MonitorEngine {
         let result = match &spec.check {
             MonitorCheck::Http(h) => self.prober.probe(&spec.id, h).await,
             MonitorCheck::Tcp(t) => probe_tcp(&spec.id, t).await,
+            MonitorCheck::Dns(d) => probe_dns(&spec.id, d).await,
+            MonitorCheck::Grpc(g) => probe_grpc(&spec.id, g).await,
+            MonitorCheck::Icmp(i) => probe_icmp(&spec.id, i).await,
+            MonitorCheck::Domain(d) => probe_domain(&spec.id, d, self.prober.rdap_client()).await,
             MonitorCheck::Heartbeat(_) => return,
         };
         self.metrics

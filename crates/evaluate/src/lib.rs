@@ -1,10 +1,10 @@
 //! Evaluators: turn stores and incoming checks into alerts.
 //!
-//! For monitors: the [`MonitorEngine`] runs one task per monitor (http / tcp probes on
-//! their interval, heartbeat deadlines), folds each result through the
-//! [`state_machine`], records it in the store, and raises or resolves alerts through the
-//! one alert model. Later evaluators (PromQL rules, error and log rules) produce the same
-//! [`pharos_model::Alert`]s.
+//! For monitors: the [`MonitorEngine`] runs one task per monitor (http, tcp, dns, grpc,
+//! domain and icmp probes on their interval, heartbeat deadlines), folds each result
+//! through the [`state_machine`], records it in the store, and raises or resolves alerts
+//! through the one alert model. Later evaluators (PromQL rules, error and log rules)
+//! produce the same [`pharos_model::Alert`]s.
 
 pub mod engine;
 mod error;

@@ -1,13 +1,14 @@
 //! Probe results as series, so PromQL rules and dashboards cover monitors too: the
 //! blackbox exporter's names where the meaning is the same (`probe_success`,
 //! `probe_duration_seconds`, `probe_http_status_code`), plus the monitor's state after its
-//! thresholds (`monitor_up`) and the numbers read from JSON bodies (`probe_json_value`).
+//! thresholds (`monitor_up`), the numbers read from JSON bodies (`probe_json_value`) and
+//! the days until a domain's registration expires (`probe_domain_expiry_days`).
 //!
 //! Every series carries `job="monitors"`, `monitor` (the name), `monitor_id` and `type`.
 //! The target URL is deliberately not a label: it may carry a token.
 
 use pharos_model::series::{LabelSet, METRIC_NAME, SeriesSample};
-use pharos_model::{MonitorSpec, MonitorState, ProbeResult};
+use pharos_model::{MonitorCheck, MonitorSpec, MonitorState, ProbeResult};
 
 /// The `job` label of every probe series.
 pub const JOB: &str = "monitors";
@@ -55,7 +56,12 @@ pub fn probe_samples(
         MonitorState::Unknown | MonitorState::Paused => {}
     }
     for (path, v) in &result.numbers {
-        out.push(sample("probe_json_value", Some(("path", path)), *v));
+        // A domain check's one number is its days left, not a value read from JSON.
+        if matches!(spec.check, MonitorCheck::Domain(_)) && path == crate::probe::DAYS_LEFT {
+            out.push(sample("probe_domain_expiry_days", None, *v));
+        } else {
+            out.push(sample("probe_json_value", Some(("path", path)), *v));
+        }
     }
     out
 }
@@ -103,5 +109,39 @@ mod tests {
         );
         assert!(got.iter().all(|s| s.t == 1_700_000_000_000));
         assert!(!show.concat().contains("secret"));
+    }
+
+    #[test]
+    fn a_domain_checks_days_left_is_its_own_series() {
+        let spec: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "id": "site", "name": "Site domain", "domain": {"name": "example.com"}
+        }))
+        .unwrap();
+        let r = ProbeResult {
+            monitor: spec.id.clone(),
+            at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            outcome: Outcome::Degraded,
+            latency_ms: Some(100.0),
+            status_code: None,
+            error: Some("expires soon".into()),
+            tls_days_left: None,
+            numbers: vec![(crate::probe::DAYS_LEFT.into(), 12.0)],
+        };
+        let got = probe_samples(&spec, &r, MonitorState::Degraded);
+        let days: Vec<String> = got
+            .iter()
+            .filter(|s| s.labels.to_string().contains("days"))
+            .map(|s| format!("{} {}", s.labels, s.v))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                r#"probe_domain_expiry_days{job="monitors", monitor="Site domain", monitor_id="site", type="domain"} 12"#
+            ]
+        );
+        assert!(
+            !got.iter()
+                .any(|s| s.labels.to_string().contains("probe_json_value"))
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! What a monitor is: a name, a kind of check (http, tcp, heartbeat) with its settings,
+//! What a monitor is: a name, a kind of check (http, tcp, dns, grpc, domain, icmp,
+//! heartbeat) with its settings,
 //! and when to call it down or up again. The same type is read from `pharos.yaml` and
 //! from the monitors API, so both are checked by the same rules.
 
@@ -77,14 +78,16 @@ impl fmt::Display for MonitorId {
 #[error("{0}")]
 pub struct MonitorSpecError(pub String);
 
-/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `heartbeat` is set.
+/// A monitor as the user defines it. Exactly one of `http`, `tcp`, `dns`, `grpc`, `domain`,
+/// `icmp`, `heartbeat` is set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawMonitorSpec", into = "RawMonitorSpec")]
 pub struct MonitorSpec {
     pub id: MonitorId,
     pub name: String,
     pub check: MonitorCheck,
-    /// How often an http or tcp check runs (ignored by heartbeats, whose pings set the pace).
+    /// How often a check runs (ignored by heartbeats, whose pings set the pace); 60s by
+    /// default, 12h for domain checks.
     pub interval: HumanDuration,
     /// Consecutive failed checks before the monitor is down (seed 004: three).
     pub failures_before_down: u32,
@@ -112,6 +115,10 @@ pub struct MonitorSpec {
 pub enum MonitorCheck {
     Http(HttpCheck),
     Tcp(TcpCheck),
+    Dns(DnsCheck),
+    Grpc(GrpcCheck),
+    Domain(DomainCheck),
+    Icmp(IcmpCheck),
     Heartbeat(HeartbeatCheck),
 }
 
@@ -120,6 +127,10 @@ impl MonitorCheck {
         match self {
             MonitorCheck::Http(_) => "http",
             MonitorCheck::Tcp(_) => "tcp",
+            MonitorCheck::Dns(_) => "dns",
+            MonitorCheck::Grpc(_) => "grpc",
+            MonitorCheck::Domain(_) => "domain",
+            MonitorCheck::Icmp(_) => "icmp",
             MonitorCheck::Heartbeat(_) => "heartbeat",
         }
     }
@@ -129,6 +140,16 @@ impl MonitorCheck {
         match self {
             MonitorCheck::Http(h) => h.url.to_string(),
             MonitorCheck::Tcp(t) => t.address.clone(),
+            MonitorCheck::Domain(d) => format!("domain {}", d.name),
+            MonitorCheck::Icmp(i) => format!("ping {}", i.host),
+            MonitorCheck::Grpc(g) => match g.service.as_str() {
+                "" => format!("grpc {}", g.address),
+                service => format!("grpc {} {service}", g.address),
+            },
+            MonitorCheck::Dns(d) => match &d.resolver {
+                Some(r) => format!("{} {} @{r}", d.record_type, d.name),
+                None => format!("{} {}", d.record_type, d.name),
+            },
             MonitorCheck::Heartbeat(h) => match (&h.schedule, h.period) {
                 (Some(s), _) => format!("cron {s} ({})", h.timezone),
                 (None, Some(p)) => format!("every {p}"),
@@ -176,6 +197,18 @@ pub struct HttpCheck {
     /// Numbers from a JSON body to record as series: field paths, or `"*"` for all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub record_numbers: Vec<String>,
+    /// An HTTP proxy to go through (`http://user:pass@proxy:3128`): https targets through a
+    /// CONNECT tunnel, http targets forwarded. No proxy when not set (the environment's
+    /// `HTTP_PROXY` is not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<Url>,
+    /// A PEM certificate (chain) file to present to servers that ask for one (mutual TLS),
+    /// with `tls_client_key`; read at every check, so a renewed file is picked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_cert: Option<std::path::PathBuf>,
+    /// The PEM private key file of `tls_client_cert` (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -185,6 +218,196 @@ pub struct TcpCheck {
     pub address: String,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+}
+
+/// A DNS query (Gatus' `dns`, Uptime Kuma's DNS monitor, the blackbox exporter's `dns`
+/// prober): up when the resolver answers NOERROR with records of the type asked for and,
+/// when `expected` is given, with the expected values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsCheck {
+    /// The name to look up, e.g. `example.com`.
+    pub name: String,
+    /// `A` (default), `AAAA`, `CNAME`, `MX`, `NS`, `PTR`, `SOA`, `SRV`, `TXT` or `CAA`.
+    #[serde(default)]
+    pub record_type: DnsRecordType,
+    /// The resolver to ask, `ip` or `ip:port` (port 53 when not given); the first
+    /// `nameserver` of `/etc/resolv.conf` when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolver: Option<String>,
+    /// Values the answer must hold: addresses for A/AAAA, host names for CNAME, NS, PTR
+    /// and MX (or `"10 mx.example.com"` with the preference), the text for TXT. Compared
+    /// without regard to case or a final dot. Empty: any record of the type will do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected: Vec<String>,
+    /// `any` (default): one expected value among the answers is enough; `all`: every
+    /// expected value must be among them.
+    #[serde(default, rename = "match")]
+    pub match_mode: DnsMatch,
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// The gRPC health checking protocol (`grpc.health.v1.Health/Check`, as `grpc_health_probe`,
+/// Kubernetes' gRPC probes and the blackbox exporter's `grpc` prober call it): up when the
+/// server answers SERVING for `service`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcCheck {
+    /// `host:port` of the gRPC server.
+    pub address: String,
+    /// The service to ask about; empty (default) asks about the server as a whole.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service: String,
+    /// Connect with TLS (HTTP/2 over TLS); off by default: HTTP/2 in the clear (h2c).
+    #[serde(default)]
+    pub tls: bool,
+    /// With `tls`, accept self-signed or otherwise invalid certificates.
+    #[serde(default)]
+    pub tls_skip_verify: bool,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// When a domain's registration expires, from RDAP (the registries' JSON successor to
+/// WHOIS): degraded within `expiry_warning_days`, down once expired or when the registry
+/// does not know the domain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainCheck {
+    /// The registered domain, e.g. `example.com`.
+    pub name: String,
+    /// Degraded when the registration expires within this many days.
+    #[serde(default = "default_domain_warning_days")]
+    pub expiry_warning_days: u32,
+    /// The RDAP service asked for `domain/<name>`; the default, rdap.org, redirects to the
+    /// registry of the domain's top-level domain.
+    #[serde(default = "default_rdap_server")]
+    pub rdap_server: Url,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// ICMP echo (ping): up when the host answers, degraded when some echoes are lost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpCheck {
+    /// A host name or an IPv4 / IPv6 address.
+    pub host: String,
+    /// Echo requests sent per check (1 to 10).
+    #[serde(default = "default_icmp_count")]
+    pub count: u8,
+    /// How long to wait for the replies.
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: HumanDuration,
+}
+
+/// The record types a DNS monitor can ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DnsRecordType {
+    #[default]
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Ns,
+    Ptr,
+    Soa,
+    Srv,
+    Txt,
+    Caa,
+}
+
+impl DnsRecordType {
+    pub const ALL: [DnsRecordType; 10] = [
+        DnsRecordType::A,
+        DnsRecordType::Aaaa,
+        DnsRecordType::Cname,
+        DnsRecordType::Mx,
+        DnsRecordType::Ns,
+        DnsRecordType::Ptr,
+        DnsRecordType::Soa,
+        DnsRecordType::Srv,
+        DnsRecordType::Txt,
+        DnsRecordType::Caa,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Cname => "CNAME",
+            DnsRecordType::Mx => "MX",
+            DnsRecordType::Ns => "NS",
+            DnsRecordType::Ptr => "PTR",
+            DnsRecordType::Soa => "SOA",
+            DnsRecordType::Srv => "SRV",
+            DnsRecordType::Txt => "TXT",
+            DnsRecordType::Caa => "CAA",
+        }
+    }
+
+    /// The type's number on the wire (RFC 1035 and later).
+    pub fn code(self) -> u16 {
+        match self {
+            DnsRecordType::A => 1,
+            DnsRecordType::Ns => 2,
+            DnsRecordType::Cname => 5,
+            DnsRecordType::Soa => 6,
+            DnsRecordType::Ptr => 12,
+            DnsRecordType::Mx => 15,
+            DnsRecordType::Txt => 16,
+            DnsRecordType::Aaaa => 28,
+            DnsRecordType::Srv => 33,
+            DnsRecordType::Caa => 257,
+        }
+    }
+}
+
+impl fmt::Display for DnsRecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DnsRecordType {
+    type Err = MonitorSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DnsRecordType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                let names: Vec<&str> = DnsRecordType::ALL.iter().map(|t| t.as_str()).collect();
+                MonitorSpecError(format!(
+                    "unknown record type {s:?}: use one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+impl Serialize for DnsRecordType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DnsRecordType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a DNS monitor's `expected` values are matched against the answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsMatch {
+    #[default]
+    Any,
+    All,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -212,6 +435,18 @@ fn default_method() -> String {
 }
 fn default_timeout() -> HumanDuration {
     HumanDuration::from_secs(10)
+}
+fn default_icmp_count() -> u8 {
+    3
+}
+fn default_domain_warning_days() -> u32 {
+    30
+}
+fn default_rdap_server() -> Url {
+    Url::parse("https://rdap.org/").expect("a valid URL")
+}
+fn default_dns_timeout() -> HumanDuration {
+    HumanDuration::from_secs(5)
 }
 fn default_true() -> bool {
     true
@@ -244,9 +479,18 @@ struct RawMonitorSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tcp: Option<TcpCheck>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    dns: Option<DnsCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grpc: Option<GrpcCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<DomainCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    icmp: Option<IcmpCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     heartbeat: Option<HeartbeatCheck>,
-    #[serde(default = "default_interval")]
-    interval: HumanDuration,
+    /// 60s, or 12h for a domain check, when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interval: Option<HumanDuration>,
     #[serde(default = "default_one")]
     failures_before_down: u32,
     #[serde(default = "default_one")]
@@ -282,25 +526,49 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
                 ))
             })?,
         };
-        let check = match (raw.http, raw.tcp, raw.heartbeat) {
-            (Some(h), None, None) => MonitorCheck::Http(check_http(h)?),
-            (None, Some(t), None) => MonitorCheck::Tcp(check_tcp(t)?),
-            (None, None, Some(h)) => MonitorCheck::Heartbeat(check_heartbeat(h)?),
-            (None, None, None) => {
-                return err(format!(
-                    "monitor {name:?}: give one of `http`, `tcp` or `heartbeat`"
-                ));
-            }
-            _ => {
-                return err(format!(
-                    "monitor {name:?}: give only one of `http`, `tcp` or `heartbeat`"
-                ));
-            }
+        let kinds = "`http`, `tcp`, `dns`, `grpc`, `domain`, `icmp` or `heartbeat`";
+        let given = [
+            raw.http.is_some(),
+            raw.tcp.is_some(),
+            raw.dns.is_some(),
+            raw.grpc.is_some(),
+            raw.domain.is_some(),
+            raw.icmp.is_some(),
+            raw.heartbeat.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return err(format!("monitor {name:?}: give only one of {kinds}"));
+        }
+        // At most one is set, so the first `Some` is the check.
+        let check = if let Some(h) = raw.http {
+            MonitorCheck::Http(check_http(h)?)
+        } else if let Some(t) = raw.tcp {
+            MonitorCheck::Tcp(check_tcp(t)?)
+        } else if let Some(d) = raw.dns {
+            MonitorCheck::Dns(check_dns(d)?)
+        } else if let Some(g) = raw.grpc {
+            MonitorCheck::Grpc(check_grpc(g)?)
+        } else if let Some(d) = raw.domain {
+            MonitorCheck::Domain(check_domain(d)?)
+        } else if let Some(i) = raw.icmp {
+            MonitorCheck::Icmp(check_icmp(i)?)
+        } else if let Some(h) = raw.heartbeat {
+            MonitorCheck::Heartbeat(check_heartbeat(h)?)
+        } else {
+            return err(format!("monitor {name:?}: give one of {kinds}"));
         };
-        if raw.interval.as_duration() < std::time::Duration::from_secs(1) {
+        let is_domain = matches!(check, MonitorCheck::Domain(_));
+        let interval = raw.interval.unwrap_or(if is_domain {
+            HumanDuration::from_secs(12 * 3600)
+        } else {
+            default_interval()
+        });
+        if interval.as_duration() < std::time::Duration::from_secs(1) {
+            return err(format!("interval: must be at least 1s, got {interval}"));
+        }
+        if is_domain && interval.as_duration() < std::time::Duration::from_secs(3600) {
             return err(format!(
-                "interval: must be at least 1s, got {}",
-                raw.interval
+                "interval: a domain check runs at most hourly (registries rate-limit RDAP), got {interval}; the default is 12h"
             ));
         }
         if raw.failures_before_down == 0 {
@@ -342,7 +610,7 @@ impl TryFrom<RawMonitorSpec> for MonitorSpec {
             id,
             name,
             check,
-            interval: raw.interval,
+            interval,
             failures_before_down: raw.failures_before_down,
             successes_before_up: raw.successes_before_up,
             down_after: raw.down_after,
@@ -391,14 +659,123 @@ fn check_http(h: HttpCheck) -> Result<HttpCheck, MonitorSpecError> {
             )));
         }
     }
+    if let Some(proxy) = &h.proxy_url
+        && (!matches!(proxy.scheme(), "http" | "https")
+            || proxy.host_str().is_none_or(str::is_empty))
+    {
+        return Err(MonitorSpecError(format!(
+            "http.proxy_url: {} is not an http:// or https:// proxy URL with a host",
+            redacted_url(proxy)
+        )));
+    }
+    match (&h.tls_client_cert, &h.tls_client_key) {
+        (Some(_), None) => {
+            return Err(MonitorSpecError(
+                "http.tls_client_cert: give `tls_client_key` too, the file of this certificate's key"
+                    .into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(MonitorSpecError(
+                "http.tls_client_key: give `tls_client_cert` too, the certificate file of this key"
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
     Ok(HttpCheck { method, ..h })
 }
 
-fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
-    let valid = t
-        .address
+fn is_host_port(address: &str) -> bool {
+    address
         .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+fn check_icmp(i: IcmpCheck) -> Result<IcmpCheck, MonitorSpecError> {
+    let host = i.host.trim();
+    let valid = host.parse::<std::net::IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    if !valid {
+        return Err(MonitorSpecError(format!(
+            "icmp.host: {:?} is not a host name or IP address",
+            i.host
+        )));
+    }
+    if !(1..=10).contains(&i.count) {
+        return Err(MonitorSpecError(format!(
+            "icmp.count: send 1 to 10 echo requests, got {}",
+            i.count
+        )));
+    }
+    if i.timeout.is_zero() {
+        return Err(MonitorSpecError("icmp.timeout: must be more than 0".into()));
+    }
+    Ok(IcmpCheck {
+        host: host.to_string(),
+        ..i
+    })
+}
+
+fn check_domain(mut d: DomainCheck) -> Result<DomainCheck, MonitorSpecError> {
+    let name = d.name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let valid = name.contains('.')
+        && name.is_ascii()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !valid {
+        return Err(MonitorSpecError(format!(
+            "domain.name: {:?} is not a registered domain name like example.com (non-ASCII names in their xn-- form)",
+            d.name
+        )));
+    }
+    if !matches!(d.rdap_server.scheme(), "http" | "https") {
+        return Err(MonitorSpecError(format!(
+            "domain.rdap_server: {} is not an http or https URL",
+            d.rdap_server
+        )));
+    }
+    if !d.rdap_server.path().ends_with('/') {
+        let path = format!("{}/", d.rdap_server.path());
+        d.rdap_server.set_path(&path);
+    }
+    if d.timeout.is_zero() {
+        return Err(MonitorSpecError(
+            "domain.timeout: must be more than 0".into(),
+        ));
+    }
+    d.name = name;
+    Ok(d)
+}
+
+fn check_grpc(g: GrpcCheck) -> Result<GrpcCheck, MonitorSpecError> {
+    if !is_host_port(&g.address) || g.address.contains('/') {
+        return Err(MonitorSpecError(format!(
+            "grpc.address: {:?} is not host:port",
+            g.address
+        )));
+    }
+    if g.timeout.is_zero() {
+        return Err(MonitorSpecError("grpc.timeout: must be more than 0".into()));
+    }
+    if g.tls_skip_verify && !g.tls {
+        return Err(MonitorSpecError(
+            "grpc.tls_skip_verify: only means something with `tls: true`".into(),
+        ));
+    }
+    Ok(g)
+}
+
+fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
+    let valid = is_host_port(&t.address);
     if !valid {
         return Err(MonitorSpecError(format!(
             "tcp.address: {:?} is not host:port",
@@ -409,6 +786,82 @@ fn check_tcp(t: TcpCheck) -> Result<TcpCheck, MonitorSpecError> {
         return Err(MonitorSpecError("tcp.timeout: must be more than 0".into()));
     }
     Ok(t)
+}
+
+/// `ip` or `ip:port` (IPv6 as `[::1]:53` or bare `::1`) as a socket address, port 53 when
+/// not given.
+pub fn parse_resolver(s: &str) -> Result<std::net::SocketAddr, MonitorSpecError> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        return Ok(std::net::SocketAddr::new(ip, 53));
+    }
+    Err(MonitorSpecError(format!(
+        "dns.resolver: {s:?} is not an IP address with an optional port (e.g. 1.1.1.1 or 127.0.0.1:5353)"
+    )))
+}
+
+fn check_dns(mut d: DnsCheck) -> Result<DnsCheck, MonitorSpecError> {
+    let name = d.name.trim().trim_end_matches('.').to_ascii_lowercase();
+    if !name.is_ascii() {
+        return Err(MonitorSpecError(format!(
+            "dns.name: {:?} is not ASCII; give its xn-- (punycode) form",
+            d.name
+        )));
+    }
+    let labels_ok = name.is_empty()
+        || name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !labels_ok || name.len() > 253 {
+        return Err(MonitorSpecError(format!(
+            "dns.name: {:?} is not a domain name (labels of 1 to 63 letters, digits, '-' or '_')",
+            d.name
+        )));
+    }
+    if name.is_empty() && d.record_type != DnsRecordType::Ns && d.record_type != DnsRecordType::Soa
+    {
+        return Err(MonitorSpecError("dns.name: must not be empty".into()));
+    }
+    if let Some(r) = &d.resolver {
+        parse_resolver(r)?;
+    }
+    if d.timeout.is_zero() {
+        return Err(MonitorSpecError("dns.timeout: must be more than 0".into()));
+    }
+    for v in &d.expected {
+        if v.trim().is_empty() {
+            return Err(MonitorSpecError(
+                "dns.expected: values must not be empty".into(),
+            ));
+        }
+        let ip = match d.record_type {
+            DnsRecordType::A => v.trim().parse::<std::net::Ipv4Addr>().is_ok(),
+            DnsRecordType::Aaaa => v.trim().parse::<std::net::Ipv6Addr>().is_ok(),
+            _ => true,
+        };
+        if !ip {
+            return Err(MonitorSpecError(format!(
+                "dns.expected: {v:?} is not an {} address",
+                if d.record_type == DnsRecordType::A {
+                    "IPv4"
+                } else {
+                    "IPv6"
+                }
+            )));
+        }
+    }
+    d.name = name;
+    Ok(d)
 }
 
 fn check_heartbeat(h: HeartbeatCheck) -> Result<HeartbeatCheck, MonitorSpecError> {
@@ -526,12 +979,17 @@ impl MonitorSpec {
                     }
                 }
                 h.url = redacted_url(&h.url);
+                h.proxy_url = h.proxy_url.as_ref().map(redacted_url);
                 if h.body.as_deref().is_some_and(is_secret_body) {
                     h.body = Some(REDACTED.into());
                 }
             }
             MonitorCheck::Heartbeat(h) => h.token = None,
-            MonitorCheck::Tcp(_) => {}
+            MonitorCheck::Tcp(_)
+            | MonitorCheck::Dns(_)
+            | MonitorCheck::Grpc(_)
+            | MonitorCheck::Domain(_)
+            | MonitorCheck::Icmp(_) => {}
         }
         spec
     }
@@ -557,6 +1015,9 @@ impl MonitorSpec {
         }
         if redacted_url(&h.url) != h.url {
             out.insert("http.url".into(), h.url.to_string());
+        }
+        if let Some(proxy) = h.proxy_url.as_ref().filter(|p| redacted_url(p) != **p) {
+            out.insert("http.proxy_url".into(), proxy.to_string());
         }
         if let Some(body) = h
             .body
@@ -587,6 +1048,13 @@ impl MonitorSpec {
         {
             h.url = full;
         }
+        if let Some(full) = secrets
+            .get("http.proxy_url")
+            .and_then(|u| Url::parse(u).ok())
+            && h.proxy_url.as_ref() == Some(&redacted_url(&full))
+        {
+            h.proxy_url = Some(full);
+        }
         if h.body.as_deref() == Some(REDACTED)
             && let Some(body) = secrets.get("http.body")
         {
@@ -609,24 +1077,39 @@ impl MonitorSpec {
         if url_placeholder {
             return Some("http.url".into());
         }
+        if h.proxy_url.as_ref().is_some_and(|p| {
+            p.password() == Some(REDACTED) || p.password() == Some("%3Credacted%3E")
+        }) {
+            return Some("http.proxy_url".into());
+        }
         (h.body.as_deref() == Some(REDACTED)).then(|| "http.body".into())
     }
 }
 
 impl From<MonitorSpec> for RawMonitorSpec {
     fn from(m: MonitorSpec) -> Self {
-        let (http, tcp, heartbeat) = match m.check {
-            MonitorCheck::Http(h) => (Some(h), None, None),
-            MonitorCheck::Tcp(t) => (None, Some(t), None),
-            MonitorCheck::Heartbeat(h) => (None, None, Some(h)),
-        };
+        let (mut http, mut tcp, mut dns, mut grpc, mut domain, mut icmp, mut heartbeat) =
+            (None, None, None, None, None, None, None);
+        match m.check {
+            MonitorCheck::Http(h) => http = Some(h),
+            MonitorCheck::Tcp(t) => tcp = Some(t),
+            MonitorCheck::Dns(d) => dns = Some(d),
+            MonitorCheck::Grpc(g) => grpc = Some(g),
+            MonitorCheck::Domain(d) => domain = Some(d),
+            MonitorCheck::Icmp(i) => icmp = Some(i),
+            MonitorCheck::Heartbeat(h) => heartbeat = Some(h),
+        }
         RawMonitorSpec {
             name: m.name,
             id: Some(m.id),
             http,
             tcp,
+            dns,
+            grpc,
+            domain,
+            icmp,
             heartbeat,
-            interval: m.interval,
+            interval: Some(m.interval),
             failures_before_down: m.failures_before_down,
             successes_before_up: m.successes_before_up,
             down_after: m.down_after,
@@ -767,6 +1250,42 @@ mod tests {
     }
 
     #[test]
+    fn proxy_passwords_are_kept_apart_and_client_certs_come_in_pairs() {
+        let spec: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "name": "api",
+            "http": {"url": "https://example.com/", "proxy_url": "http://me:psecret@proxy.internal:3128",
+                     "tls_client_cert": "/etc/pharos/client.pem", "tls_client_key": "/etc/pharos/client.key"}
+        }))
+        .unwrap();
+        let redacted = spec.redacted();
+        let text = serde_json::to_string(&redacted).unwrap();
+        assert!(!text.contains("psecret"), "{text}");
+        assert!(text.contains("proxy.internal:3128"), "{text}");
+        assert!(text.contains("/etc/pharos/client.pem"), "{text}");
+        assert_eq!(redacted.redacted_field().as_deref(), Some("http.proxy_url"));
+        let mut back = redacted;
+        back.restore_secrets(&spec.secrets());
+        assert_eq!(back, spec);
+        for (json, needle) in [
+            (
+                r#"{"name": "x", "http": {"url": "http://a", "tls_client_cert": "c.pem"}}"#,
+                "http.tls_client_cert: give `tls_client_key` too",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "http://a", "tls_client_key": "k.pem"}}"#,
+                "http.tls_client_key: give `tls_client_cert` too",
+            ),
+            (
+                r#"{"name": "x", "http": {"url": "http://a", "proxy_url": "socks5://u:pw@p:1080"}}"#,
+                "http.proxy_url: socks5://u:%3Credacted%3E@p:1080 is not an http:// or https:// proxy",
+            ),
+        ] {
+            let err = parse(json).unwrap_err();
+            assert!(err.contains(needle), "{json}: {err}");
+        }
+    }
+
+    #[test]
     fn http_monitor_with_defaults() {
         let m = parse(r#"{"name": "API Health", "http": {"url": "https://example.com/health"}}"#)
             .unwrap();
@@ -816,6 +1335,46 @@ mod tests {
                 r#"{"name": "x", "http": {"url": "http://a", "json_assertions": ["status"]}}"#,
                 "invalid assertion",
             ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "record_type": "AXFR"}}"#,
+                "unknown record type \"AXFR\": use one of A, AAAA",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "exa mple.com"}}"#,
+                "dns.name: \"exa mple.com\" is not a domain name",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "resolver": "dns.google"}}"#,
+                "dns.resolver: \"dns.google\" is not an IP address",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "expected": ["mail.example.com"]}}"#,
+                "dns.expected: \"mail.example.com\" is not an IPv4 address",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "example.com", "match": "most"}}"#,
+                "unknown variant `most`",
+            ),
+            (
+                r#"{"name": "x", "dns": {"name": "a.com"}, "tcp": {"address": "a:1"}}"#,
+                "give only one of `http`, `tcp`, `dns`, `grpc`, `domain`, `icmp` or `heartbeat`",
+            ),
+            (
+                r#"{"name": "x", "icmp": {"host": "a b"}}"#,
+                "icmp.host: \"a b\" is not a host name or IP address",
+            ),
+            (
+                r#"{"name": "x", "icmp": {"host": "::1", "count": 0}}"#,
+                "icmp.count: send 1 to 10 echo requests, got 0",
+            ),
+            (
+                r#"{"name": "x", "grpc": {"address": "grpc://a:50051"}}"#,
+                "grpc.address: \"grpc://a:50051\" is not host:port",
+            ),
+            (
+                r#"{"name": "x", "grpc": {"address": "a:50051", "tls_skip_verify": true}}"#,
+                "grpc.tls_skip_verify: only means something with `tls: true`",
+            ),
         ];
         for (json, needle) in cases {
             let err = parse(json).unwrap_err();
@@ -831,6 +1390,94 @@ mod tests {
         .unwrap();
         let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
         assert_eq!(m, back);
+    }
+
+    #[test]
+    fn dns_monitor_with_defaults_and_round_trip() {
+        let m = parse(r#"{"name": "Mail DNS", "dns": {"name": "Example.COM.", "record_type": "mx", "resolver": "127.0.0.1:5353", "expected": ["mx1.example.com"], "match": "all"}}"#)
+            .unwrap();
+        let MonitorCheck::Dns(d) = &m.check else {
+            panic!()
+        };
+        assert_eq!(d.name, "example.com");
+        assert_eq!(d.record_type, DnsRecordType::Mx);
+        assert_eq!(d.match_mode, DnsMatch::All);
+        assert_eq!(d.timeout, HumanDuration::from_secs(5));
+        assert_eq!(m.check.kind(), "dns");
+        assert_eq!(m.check.target(), "MX example.com @127.0.0.1:5353");
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["dns"]["record_type"], "MX");
+        assert_eq!(json["dns"]["match"], "all");
+        let back: MonitorSpec = serde_json::from_value(json).unwrap();
+        assert_eq!(m, back);
+        let d = parse(r#"{"name": "x", "dns": {"name": "example.com"}}"#).unwrap();
+        let MonitorCheck::Dns(d) = &d.check else {
+            panic!()
+        };
+        assert_eq!(
+            (d.record_type, d.match_mode, d.resolver.as_deref()),
+            (DnsRecordType::A, DnsMatch::Any, None)
+        );
+    }
+
+    #[test]
+    fn grpc_monitor_round_trips() {
+        let m = parse(r#"{"name": "Users gRPC", "grpc": {"address": "127.0.0.1:50051", "service": "users.v1.Users"}}"#)
+            .unwrap();
+        assert_eq!(m.check.kind(), "grpc");
+        assert_eq!(m.check.target(), "grpc 127.0.0.1:50051 users.v1.Users");
+        let MonitorCheck::Grpc(g) = &m.check else {
+            panic!()
+        };
+        assert_eq!((g.tls, g.timeout), (false, HumanDuration::from_secs(10)));
+        let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+        assert_eq!(m, back);
+    }
+
+    #[test]
+    fn domain_checks_run_every_12h_by_default_and_at_most_hourly() {
+        let m = parse(r#"{"name": "Our domain", "domain": {"name": "Example.COM", "rdap_server": "http://127.0.0.1:9/rdap"}}"#)
+            .unwrap();
+        assert_eq!(m.interval, HumanDuration::from_secs(12 * 3600));
+        assert_eq!(m.check.kind(), "domain");
+        let MonitorCheck::Domain(d) = &m.check else {
+            panic!()
+        };
+        assert_eq!(d.name, "example.com");
+        assert_eq!(d.expiry_warning_days, 30);
+        assert_eq!(d.rdap_server.as_str(), "http://127.0.0.1:9/rdap/");
+        let back: MonitorSpec = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
+        assert_eq!(m, back);
+        let default = parse(r#"{"name": "d", "domain": {"name": "example.com"}}"#).unwrap();
+        let MonitorCheck::Domain(d) = &default.check else {
+            panic!()
+        };
+        assert_eq!(d.rdap_server.as_str(), "https://rdap.org/");
+        let err = parse(r#"{"name": "d", "interval": "5m", "domain": {"name": "example.com"}}"#)
+            .unwrap_err();
+        assert!(
+            err.contains("interval: a domain check runs at most hourly"),
+            "{err}"
+        );
+        let err = parse(r#"{"name": "d", "domain": {"name": "localhost"}}"#).unwrap_err();
+        assert!(
+            err.contains("domain.name: \"localhost\" is not a registered domain name"),
+            "{err}"
+        );
+        let http = parse(r#"{"name": "h", "http": {"url": "http://a"}}"#).unwrap();
+        assert_eq!(http.interval, HumanDuration::from_secs(60));
+    }
+
+    #[test]
+    fn resolvers_take_an_optional_port() {
+        assert_eq!(parse_resolver("1.1.1.1").unwrap().to_string(), "1.1.1.1:53");
+        assert_eq!(
+            parse_resolver("127.0.0.1:5353").unwrap().to_string(),
+            "127.0.0.1:5353"
+        );
+        assert_eq!(parse_resolver("::1").unwrap().to_string(), "[::1]:53");
+        assert_eq!(parse_resolver("[::1]:54").unwrap().to_string(), "[::1]:54");
+        assert!(parse_resolver("localhost:53").is_err());
     }
 
     #[test]

@@ -37,7 +37,8 @@ impl Outcome {
     }
 }
 
-/// One stored check result: an http or tcp probe, or a heartbeat ping (or its absence).
+/// One stored check result: a probe (http, tcp, dns, grpc, domain, icmp), or a heartbeat
+/// ping (or its absence).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub monitor: MonitorId,
@@ -50,7 +51,8 @@ pub struct ProbeResult {
     pub error: Option<String>,
     /// Days until the TLS certificate expires, for https checks.
     pub tls_days_left: Option<i64>,
-    /// Numbers from a JSON body, by field path, recorded as series.
+    /// Numbers from a JSON body, by field path, recorded as series (a domain check's
+    /// `days_left` too).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub numbers: Vec<(String, f64)>,
 }

@@ -519,6 +519,26 @@ pub struct NewMonitor {
     #[serde(default)]
     address: String,
     #[serde(default)]
+    ping_host: String,
+    #[serde(default)]
+    domain_name: String,
+    #[serde(default)]
+    expiry_warning_days: String,
+    #[serde(default)]
+    grpc_address: String,
+    #[serde(default)]
+    grpc_service: String,
+    #[serde(default)]
+    grpc_tls: String,
+    #[serde(default)]
+    dns_name: String,
+    #[serde(default)]
+    record_type: String,
+    #[serde(default)]
+    resolver: String,
+    #[serde(default)]
+    expected: String,
+    #[serde(default)]
     period: String,
     #[serde(default)]
     schedule: String,
@@ -550,6 +570,34 @@ impl NewMonitor {
         let mut check = serde_json::Map::new();
         match self.kind.as_str() {
             "tcp" => set(&mut check, "address", &self.address),
+            "icmp" => set(&mut check, "host", &self.ping_host),
+            "domain" => {
+                set(&mut check, "name", &self.domain_name);
+                if let Ok(days) = self.expiry_warning_days.trim().parse::<u32>() {
+                    check.insert("expiry_warning_days".into(), json!(days));
+                }
+            }
+            "grpc" => {
+                set(&mut check, "address", &self.grpc_address);
+                set(&mut check, "service", &self.grpc_service);
+                if !self.grpc_tls.is_empty() {
+                    check.insert("tls".into(), json!(true));
+                }
+            }
+            "dns" => {
+                set(&mut check, "name", &self.dns_name);
+                set(&mut check, "record_type", &self.record_type);
+                set(&mut check, "resolver", &self.resolver);
+                let expected: Vec<&str> = self
+                    .expected
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if !expected.is_empty() {
+                    check.insert("expected".into(), json!(expected));
+                }
+            }
             "heartbeat" => {
                 set(&mut check, "period", &self.period);
                 set(&mut check, "schedule", &self.schedule);
@@ -575,7 +623,9 @@ impl NewMonitor {
                 }
             }
         }
-        let kind = if ["tcp", "heartbeat"].contains(&self.kind.as_str()) {
+        let kind = if ["tcp", "dns", "grpc", "domain", "icmp", "heartbeat"]
+            .contains(&self.kind.as_str())
+        {
             self.kind.as_str()
         } else {
             "http"
@@ -639,7 +689,41 @@ impl NewMonitor {
             expected_status: list(&c["expected_status"], ", "),
             keyword: text(&c["keyword"]),
             json_assertion: list(&c["json_assertions"], "\n"),
-            address: text(&c["address"]),
+            address: if kind == "tcp" {
+                text(&c["address"])
+            } else {
+                String::new()
+            },
+            ping_host: if kind == "icmp" {
+                text(&c["host"])
+            } else {
+                String::new()
+            },
+            domain_name: if kind == "domain" {
+                text(&c["name"])
+            } else {
+                String::new()
+            },
+            expiry_warning_days: text(&c["expiry_warning_days"]),
+            grpc_address: if kind == "grpc" {
+                text(&c["address"])
+            } else {
+                String::new()
+            },
+            grpc_service: text(&c["service"]),
+            grpc_tls: if c["tls"] == Value::Bool(true) {
+                "on".into()
+            } else {
+                String::new()
+            },
+            dns_name: if kind == "dns" {
+                text(&c["name"])
+            } else {
+                String::new()
+            },
+            record_type: text(&c["record_type"]),
+            resolver: text(&c["resolver"]),
+            expected: list(&c["expected"], ", "),
             period: text(&c["period"]),
             schedule: text(&c["schedule"]),
             timezone: text(&c["timezone"]),
@@ -660,12 +744,16 @@ impl NewMonitor {
         let Some(m) = full.as_object_mut() else {
             return full;
         };
-        let kind = ["http", "tcp", "heartbeat"]
+        let kind = ["http", "tcp", "dns", "grpc", "domain", "icmp", "heartbeat"]
             .into_iter()
             .find(|k| m.contains_key(*k))
             .unwrap_or("http");
         let fields: &[&str] = match kind {
             "tcp" => &["address"],
+            "icmp" => &["host"],
+            "domain" => &["name", "expiry_warning_days"],
+            "grpc" => &["address", "service", "tls"],
+            "dns" => &["name", "record_type", "resolver", "expected"],
             "heartbeat" => &["period", "schedule", "timezone", "grace"],
             _ => &[
                 "url",
@@ -680,7 +768,7 @@ impl NewMonitor {
                 check.entry(*f).or_insert(Value::Null);
             }
         }
-        for other in ["http", "tcp", "heartbeat"] {
+        for other in ["http", "tcp", "dns", "grpc", "domain", "icmp", "heartbeat"] {
             m.entry(other).or_insert(Value::Null);
         }
         for f in ["interval", "failures_before_down", "group", "description"] {
@@ -769,6 +857,10 @@ fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Mar
                 select name="kind" {
                     option value="http" selected[kind == "http"] { "HTTP(S) — Pharos requests a URL" }
                     option value="tcp" selected[kind == "tcp"] { "TCP — Pharos connects to host:port" }
+                    option value="dns" selected[kind == "dns"] { "DNS — Pharos asks a resolver for a record" }
+                    option value="grpc" selected[kind == "grpc"] { "gRPC — Pharos calls the health checking protocol" }
+                    option value="icmp" selected[kind == "icmp"] { "Ping — Pharos sends ICMP echo requests" }
+                    option value="domain" selected[kind == "domain"] { "Domain — Pharos reads the registration expiry (RDAP)" }
                     option value="heartbeat" selected[kind == "heartbeat"] { "Heartbeat — your job pings Pharos" }
                 }
             }
@@ -784,6 +876,28 @@ fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Mar
                 legend { "TCP" }
                 label { "Address" input name="address" value=(v.address) placeholder="db.internal:5432"; }
             }
+            fieldset.dns {
+                legend { "DNS" }
+                label { "Name to look up" input name="dns_name" value=(v.dns_name) placeholder="example.com"; }
+                label { "Record type" span.hint { "A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT or CAA; default A" } input name="record_type" value=(v.record_type) placeholder="A"; }
+                label { "Resolver" span.hint { "ip or ip:port; default the system's" } input name="resolver" value=(v.resolver) placeholder="1.1.1.1"; }
+                label { "Expected values" span.hint { "comma separated, any one of them; empty: any record" } input name="expected" value=(v.expected); }
+            }
+            fieldset.grpc {
+                legend { "gRPC" }
+                label { "Server address" span.hint { "host:port" } input name="grpc_address" value=(v.grpc_address) placeholder="users.internal:50051"; }
+                label { "Service" span.hint { "empty: the server as a whole" } input name="grpc_service" value=(v.grpc_service) placeholder="users.v1.Users"; }
+                label { input name="grpc_tls" type="checkbox" checked[!v.grpc_tls.is_empty()]; " TLS" }
+            }
+            fieldset.icmp {
+                legend { "Ping" }
+                label { "Host" span.hint { "name or IP address" } input name="ping_host" value=(v.ping_host) placeholder="router.internal"; }
+            }
+            fieldset.domain {
+                legend { "Domain" }
+                label { "Registered domain" input name="domain_name" value=(v.domain_name) placeholder="example.com"; }
+                label { "Warn within" span.hint { "days before the registration expires; default 30" } input name="expiry_warning_days" type="number" min="0" value=(v.expiry_warning_days) placeholder="30"; }
+            }
             fieldset.heartbeat {
                 legend { "Heartbeat" }
                 label { "Period" span.hint { "how often the job runs, e.g. 5m, 1d" } input name="period" value=(v.period); }
@@ -791,7 +905,7 @@ fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Mar
                 label { "Time zone" input name="timezone" value=(v.timezone) placeholder="UTC"; }
                 label { "Grace" span.hint { "how late a ping may be" } input name="grace" value=(v.grace) placeholder="60s"; }
             }
-            label { "Check every" span.hint { "http and tcp; default 60s, at least 1s" } input name="interval" value=(v.interval) placeholder="60s"; }
+            label { "Check every" span.hint { "all but heartbeats; default 60s (domains 12h), at least 1s (domains 1h)" } input name="interval" value=(v.interval) placeholder="60s"; }
             label { "Failures before down" input name="failures_before_down" type="number" min="1" value=(v.failures_before_down) placeholder="1"; }
             label { "Group" span.hint { "the heading the overview lists it under" } input name="group" value=(v.group) placeholder="Website"; }
             label { "Tags" span.hint { "comma separated; the overview's search finds them" } input name="tags" value=(v.tags) placeholder="prod, api"; }

@@ -2,6 +2,10 @@
 //!
 //! The body is read up to [`BODY_LIMIT`]; a larger or endless body is cut there (the check
 //! goes on with what was read) and the whole check is bounded by the monitor's timeout.
+//!
+//! A check with a `proxy_url` or a client certificate gets a client of its own at every
+//! check (its PEM files read again, so a renewed certificate is used); the others share
+//! four pooled clients.
 
 use std::time::Instant;
 
@@ -10,7 +14,7 @@ use futures_util::StreamExt;
 use pharos_model::assertion::numbers_in;
 use pharos_model::monitor::HttpCheck;
 use pharos_model::{MonitorId, Outcome, ProbeResult};
-use reqwest::{Client, Method, redirect};
+use reqwest::{Client, ClientBuilder, Method, redirect};
 
 use super::down;
 
@@ -26,22 +30,62 @@ fn user_agent() -> String {
     format!("Pharos/{} (uptime monitor)", env!("CARGO_PKG_VERSION"))
 }
 
+/// The settings every probe client shares: redirects and certificate checks as the
+/// monitor says, certificate details kept for the expiry check, no proxy from the
+/// environment.
+fn client_builder(follow: bool, insecure: bool) -> ClientBuilder {
+    Client::builder()
+        .user_agent(user_agent())
+        .redirect(if follow {
+            redirect::Policy::limited(10)
+        } else {
+            redirect::Policy::none()
+        })
+        .tls_danger_accept_invalid_certs(insecure)
+        .tls_info(true)
+        .no_proxy()
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+}
+
+/// A client for a check with a proxy or a client certificate; the reason in words when
+/// one cannot be made (an unreadable key file, a proxy URL reqwest refuses).
+async fn dedicated_client(check: &HttpCheck) -> Result<Client, String> {
+    let mut builder = client_builder(check.follow_redirects, check.tls_skip_verify);
+    if let Some(proxy) = &check.proxy_url {
+        let proxy = reqwest::Proxy::all(proxy.as_str())
+            .map_err(|e| format!("http.proxy_url: {}", describe_request_error(&e)))?;
+        builder = builder.proxy(proxy);
+    }
+    if let (Some(cert_path), Some(key_path)) = (&check.tls_client_cert, &check.tls_client_key) {
+        let read = |field: &'static str, path: std::path::PathBuf| async move {
+            tokio::fs::read(&path)
+                .await
+                .map_err(|e| format!("{field}: cannot read {}: {e}", path.display()))
+        };
+        let mut pem = read("tls_client_key", key_path.clone()).await?;
+        pem.push(b'\n');
+        pem.extend(read("tls_client_cert", cert_path.clone()).await?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            format!(
+                "tls_client_cert {} / tls_client_key {}: not a PEM certificate and private key ({})",
+                cert_path.display(),
+                key_path.display(),
+                describe_request_error(&e)
+            )
+        })?;
+        builder = builder.identity(identity);
+    }
+    builder.build().map_err(|e| {
+        format!(
+            "cannot set up the HTTP client: {}",
+            describe_request_error(&e)
+        )
+    })
+}
+
 impl HttpProber {
     pub fn new() -> Result<HttpProber, reqwest::Error> {
-        let build = |follow: bool, insecure: bool| {
-            Client::builder()
-                .user_agent(user_agent())
-                .redirect(if follow {
-                    redirect::Policy::limited(10)
-                } else {
-                    redirect::Policy::none()
-                })
-                .tls_danger_accept_invalid_certs(insecure)
-                .tls_info(true)
-                .no_proxy()
-                .pool_idle_timeout(std::time::Duration::from_secs(90))
-                .build()
-        };
+        let build = |follow: bool, insecure: bool| client_builder(follow, insecure).build();
         Ok(HttpProber {
             clients: [
                 build(true, false)?,
@@ -50,6 +94,11 @@ impl HttpProber {
                 build(false, true)?,
             ],
         })
+    }
+
+    /// The pooled client that follows redirects and checks certificates, for RDAP.
+    pub fn rdap_client(&self) -> &Client {
+        &self.clients[0]
     }
 
     fn client(&self, check: &HttpCheck) -> &Client {
@@ -77,9 +126,17 @@ impl HttpProber {
     async fn run(&self, monitor: &MonitorId, check: &HttpCheck) -> ProbeResult {
         let started = Instant::now();
         let method = Method::from_bytes(check.method.as_bytes()).unwrap_or(Method::GET);
-        let mut request = self
-            .client(check)
-            .request(method.clone(), check.url.clone());
+        let own_client;
+        let client = if check.proxy_url.is_some() || check.tls_client_cert.is_some() {
+            own_client = match dedicated_client(check).await {
+                Ok(c) => c,
+                Err(e) => return down(monitor, None, None, e),
+            };
+            &own_client
+        } else {
+            self.client(check)
+        };
+        let mut request = client.request(method.clone(), check.url.clone());
         for (name, value) in &check.headers {
             request = request.header(name, value);
         }
@@ -88,7 +145,18 @@ impl HttpProber {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return down(monitor, None, None, describe_request_error(&e)),
+            Err(e) => {
+                let why = describe_request_error(&e);
+                let why = match &check.proxy_url {
+                    Some(p) if e.is_connect() => format!(
+                        "through proxy {}:{}: {why}",
+                        p.host_str().unwrap_or_default(),
+                        p.port_or_known_default().unwrap_or(0)
+                    ),
+                    _ => why,
+                };
+                return down(monitor, None, None, why);
+            }
         };
         let status = response.status().as_u16();
         let tls_days_left = response
@@ -223,7 +291,7 @@ fn certificate_days_left(der: &[u8]) -> Option<i64> {
 }
 
 /// reqwest's errors nest the cause (DNS, refused, TLS); people need the innermost words.
-fn describe_request_error(e: &reqwest::Error) -> String {
+pub(crate) fn describe_request_error(e: &reqwest::Error) -> String {
     let mut parts = vec![if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {

@@ -264,3 +264,45 @@ fn receiver_template_errors_name_file_line_and_field() {
         "{e}"
     );
 }
+
+#[test]
+fn errors_in_the_new_monitor_kinds_name_their_field_and_line() {
+    let cases = [
+        (
+            "monitors:\n  - name: d\n    dns:\n      name: example.com\n      resolver: dns.google\n",
+            (5, "monitors[0].dns.resolver"),
+            "is not an IP address",
+        ),
+        (
+            "monitors:\n  - name: d\n    dns:\n      name: example.com\n      record_type: AXFR\n",
+            (5, "monitors[0].dns.record_type"),
+            "unknown record type",
+        ),
+        (
+            "monitors:\n  - name: g\n    grpc:\n      address: users.internal\n",
+            (4, "monitors[0].grpc.address"),
+            "is not host:port",
+        ),
+        (
+            "monitors:\n  - name: p\n    icmp:\n      host: router\n      count: 50\n",
+            (5, "monitors[0].icmp.count"),
+            "send 1 to 10 echo requests",
+        ),
+        (
+            "monitors:\n  - name: r\n    interval: 10m\n    domain:\n      name: example.com\n",
+            (3, "monitors[0].interval"),
+            "at most hourly",
+        ),
+        (
+            "monitors:\n  - name: h\n    http:\n      url: https://example.com/\n      tls_client_cert: /etc/c.pem\n",
+            (5, "monitors[0].http.tls_client_cert"),
+            "give `tls_client_key` too",
+        ),
+    ];
+    for (yaml, (line, field), needle) in cases {
+        let e = parse(yaml).unwrap_err();
+        assert!(e.to_string().contains(needle), "{yaml}: {e}");
+        assert_eq!(e.field.as_deref(), Some(field), "{yaml}: {e}");
+        assert_eq!(e.line, Some(line), "{yaml}: {e}");
+    }
+}
