@@ -157,7 +157,15 @@ async fn an_availability_slo_shows_its_budget_and_pages_on_a_fast_burn() {
         "{burning}"
     );
 
-    // Crash-free sessions: 9 sessions ended well and 1 crashed, so 90 % against 99 %.
+    // Crash-free sessions: 9 sessions ended well and 1 crashed, so 90 % against 99 %. The
+    // counters are scraped at 0 first, as they are when sessions start after Pharos does.
+    wait_promql(
+        &p,
+        "pharos_sessions_started_total{project=\"shop\"}",
+        30,
+        |r| r.as_array().is_some_and(|a| !a.is_empty()),
+    )
+    .await;
     let c = client();
     let started = chrono::Utc::now().format("%Y-%m-%dT%H:%M:00Z");
     let body = format!(

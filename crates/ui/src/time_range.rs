@@ -126,8 +126,9 @@ pub fn from_ends(from: &str, to: &str) -> Option<(String, String)> {
 /// on a page where every other time is UTC and ISO.
 pub fn utc_input(name: &str, value: &str, title: &str) -> maud::Markup {
     maud::html! {
+        // No `pattern`: links carry other shapes the server reads (Unix seconds from a
+        // histogram bar), and a pattern would block the form they fill.
         input.utc type="text" name=(name) value=(value) placeholder="YYYY-MM-DD HH:MM"
-            pattern="\\d{4}-\\d{2}-\\d{2}([ T]\\d{2}:\\d{2}(:\\d{2})?)?" inputmode="numeric"
             size="16" title=(title);
     }
 }
