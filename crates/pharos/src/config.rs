@@ -123,6 +123,18 @@ pub struct Config {
 /// A config error with where it is: `pharos.yaml:12:7: monitors[2].http.timeout: ...`.
 pub type ConfigError = pharos_model::yaml::FileError;
 
+/// An error about `field` of the file `text` read from `path`, at the field's line.
+fn error_at(text: &str, path: &Path, field: String, message: String) -> ConfigError {
+    let (line, column) = locate(text, &field).map_or((None, None), |(l, c)| (Some(l), Some(c)));
+    ConfigError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        field: Some(field),
+        message,
+    }
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -165,35 +177,18 @@ impl Config {
         config.loaded_rules = pharos_evaluate::rules::load_rule_files(&config.rule_files, base)
             .map_err(|e| match e {
                 pharos_evaluate::rules::RuleFilesError::Pattern { index, message } => {
-                    let field = format!("rule_files[{index}]");
-                    let (line, column) =
-                        locate(&text, &field).map_or((None, None), |(l, c)| (Some(l), Some(c)));
-                    ConfigError {
-                        file: path.to_path_buf(),
-                        line,
-                        column,
-                        field: Some(field),
-                        message,
-                    }
+                    error_at(&text, path, format!("rule_files[{index}]"), message)
                 }
                 pharos_evaluate::rules::RuleFilesError::File(e) => e,
             })?;
         for (i, slo) in config.slos.iter().enumerate() {
             let groups =
                 pharos_evaluate::slo::rule_groups(std::slice::from_ref(slo)).map_err(|errors| {
-                    let field = format!("slos[{i}].indicator");
-                    let (line, column) =
-                        locate(&text, &field).map_or((None, None), |(l, c)| (Some(l), Some(c)));
-                    ConfigError {
-                        file: path.to_path_buf(),
-                        line,
-                        column,
-                        field: Some(field),
-                        message: errors
-                            .first()
-                            .map(|e| format!("not a PromQL series selector: {}", e.message))
-                            .unwrap_or_default(),
-                    }
+                    let message = errors
+                        .first()
+                        .map(|e| format!("not a PromQL series selector: {}", e.message))
+                        .unwrap_or_default();
+                    error_at(&text, path, format!("slos[{i}].indicator"), message)
                 })?;
             config.loaded_rules.extend(groups);
         }

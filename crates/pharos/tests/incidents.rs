@@ -97,15 +97,7 @@ async fn escalation_ack_link_restart_and_resolution() {
     let id = open[0]["id"].as_i64().unwrap();
     assert_eq!(open[0]["title"], "MonitorDown: API health");
     // The incident page names the group in labels people read, not its raw key.
-    let page = client()
-        .get(format!("{}/incidents/{id}", pharos.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = pharos.page(&format!("/incidents/{id}")).await;
     assert!(page.contains("MonitorDown: API health"), "{page}");
     assert!(page.contains("alertname=MonitorDown"), "{page}");
     assert!(!page.contains(">{}:{"), "no raw group key: {page}");

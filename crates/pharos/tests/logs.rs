@@ -357,15 +357,7 @@ logs:
     // The explorer opened from the link shows the alert's window (its `from`/`to`), not
     // the last hour: the range picker holds the window's length and end.
     let path = &link[link.find("/logs?").unwrap()..];
-    let page = common::client()
-        .get(format!("{}{path}", p.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = p.page(path).await;
     let to = url::Url::parse(link)
         .unwrap()
         .query_pairs()

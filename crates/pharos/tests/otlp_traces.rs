@@ -116,15 +116,7 @@ async fn otlp_spans_from_the_python_sdk_and_a_collector_join_the_span_store() {
         endpoint,
         format!("{}/api/7/integration/otlp/v1/traces/", p.url)
     );
-    let page = c
-        .get(format!("{}/projects/7", p.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = p.page("/projects/7").await;
     assert!(
         page.contains(&format!("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={endpoint}")),
         "{page}"

@@ -183,6 +183,19 @@ impl Pharos {
         v
     }
 
+    /// A page's HTML as the admin token sees it.
+    pub async fn page(&self, path: &str) -> String {
+        client()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,
