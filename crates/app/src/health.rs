@@ -19,6 +19,10 @@ use chrono::{SecondsFormat, Utc};
 
 use crate::{App, AppError};
 
+/// How long a metrics WAL write failure keeps the metrics check unhealthy after a later
+/// write succeeded (see `Tsdb::recent_write_failure`).
+const METRICS_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What a client refused because a store cannot write is told to wait (`Retry-After`):
 /// short, since the store takes writes again as soon as the disk does.
 pub const STORE_RETRY_AFTER_SECS: u64 = 5;
@@ -173,7 +177,7 @@ impl App {
             out.push(("logs", verdict));
         }
         if let Some(m) = &self.metrics_store {
-            let verdict = match m.db.write_failure() {
+            let verdict = match m.db.recent_write_failure(METRICS_FAILURE_MEMORY) {
                 Some(e) => Err(format!("samples cannot be stored: {e}")),
                 None => Ok(()),
             };

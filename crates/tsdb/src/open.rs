@@ -160,6 +160,19 @@ impl Tsdb {
         self.wal.lock().expect("wal lock").write_failure.clone()
     }
 
+    /// A WAL write failure within the last `within` (the readiness check's view), even if a
+    /// write succeeded since: writes that alternate between failing and succeeding are a
+    /// full disk, not a recovered one.
+    pub fn recent_write_failure(&self, within: std::time::Duration) -> Option<String> {
+        let wal = self.wal.lock().expect("wal lock");
+        wal.write_failure.clone().or_else(|| {
+            wal.last_failure
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < within)
+                .map(|(_, e)| e.clone())
+        })
+    }
+
     /// Flushes and syncs the WAL (called on shutdown).
     pub fn close(&self) -> Result<(), TsdbError> {
         let mut w = self.wal.lock().expect("wal lock");

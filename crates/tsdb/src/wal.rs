@@ -56,6 +56,10 @@ pub struct Wal {
     torn: bool,
     /// Why the last write failed, until one succeeds.
     pub(crate) write_failure: Option<String>,
+    /// The last failure and when, kept after a success: on a full disk small writes can
+    /// still fit in a file's last block while the others fail, so one success does not
+    /// mean the disk takes writes again.
+    pub(crate) last_failure: Option<(Instant, String)>,
     #[cfg(test)]
     pub(crate) faults: Faults,
 }
@@ -132,6 +136,7 @@ impl Wal {
             error: None,
             torn: false,
             write_failure: None,
+            last_failure: None,
             #[cfg(test)]
             faults: Faults::default(),
         })
@@ -231,6 +236,9 @@ impl Wal {
     /// Keeps the failure for the readiness check and logs only changes: a full disk fails
     /// every commit, and a line per commit would flood the log.
     fn note_write(&mut self, written: &Result<(), TsdbError>) {
+        if let Err(e) = written {
+            self.last_failure = Some((Instant::now(), e.to_string()));
+        }
         match (written, &self.write_failure) {
             (Err(e), None) => {
                 tracing::error!(operation = "wal_write", error_type = "wal_write", error = %e, "metrics WAL write failed; commits are refused until the disk takes writes again");
