@@ -269,3 +269,106 @@ async fn the_edit_form_changes_every_field_it_shows_and_keeps_the_rest() {
     assert!(text.contains("interval"), "{text}");
     assert!(text.contains("action=\"/monitors/shop/edit\""), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_edit_form_changes_headers_body_labels_and_alerting_options() {
+    let dir = tempdir("monitor_edit_options");
+    let p = Pharos::start(&dir, None).await;
+    let (code, body) = p
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/monitors",
+            Some(serde_json::json!({
+                "id": "shop", "name": "Shop",
+                "http": {"url": "http://127.0.0.1:9/health", "proxy_url": "http://127.0.0.1:3128",
+                         "headers": {"Accept": "text/plain", "Authorization": "Bearer s3cret-value",
+                                     "X-Old": "1"}},
+                "labels": {"team": "web", "tier": "1"}
+            })),
+        )
+        .await;
+    assert!(code.is_success(), "{code} {body}");
+
+    // The form shows the headers (the credential redacted) and labels.
+    let html = page(&p, "/monitors/shop/edit").await;
+    assert!(html.contains("Accept: text/plain"), "{html}");
+    assert!(html.contains("Authorization: &lt;redacted&gt;"), "{html}");
+    assert!(!html.contains("s3cret-value"), "{html}");
+    assert!(html.contains("team=web"), "{html}");
+
+    let post = |pairs: Vec<(&'static str, &'static str)>| {
+        let body = form(&pairs);
+        async {
+            no_redirects()
+                .post(format!("{}/monitors/shop/edit", p.url))
+                .bearer_auth(TOKEN)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // X-Old is gone from the list, the credential is sent back as shown, and the follow
+    // redirects box is not ticked.
+    let r = post(vec![
+        ("name", "Shop"),
+        ("kind", "http"),
+        ("url", "http://127.0.0.1:9/health"),
+        ("method", "POST"),
+        (
+            "headers",
+            "Accept: application/json\nAuthorization: <redacted>\nContent-Type: application/json",
+        ),
+        ("body", "{\"ping\": true}"),
+        ("timeout", "3s"),
+        ("keyword_absent", "maintenance"),
+        ("degraded_after", "1s"),
+        ("tls_expiry_warning_days", "7"),
+        ("labels", "team=shop\nsev=page"),
+        ("successes_before_up", "2"),
+        ("down_after", "2m"),
+    ])
+    .await;
+    assert_eq!(r.status().as_u16(), 303, "{}", r.text().await.unwrap());
+    let spec = &p.monitor("shop").await["spec"];
+    let http = &spec["http"];
+    assert_eq!(
+        http["headers"],
+        serde_json::json!({"Accept": "application/json", "Authorization": "<redacted>",
+                           "Content-Type": "application/json"}),
+        "{http}"
+    );
+    assert_eq!(http["body"], "{\"ping\": true}");
+    assert_eq!(http["timeout"], "3s");
+    assert_eq!(http["follow_redirects"], false);
+    assert_eq!(http["keyword_absent"], "maintenance");
+    assert_eq!(http["degraded_after"], "1s");
+    assert_eq!(http["tls_expiry_warning_days"], 7);
+    // What the form does not show is kept.
+    assert_eq!(http["proxy_url"], "http://127.0.0.1:3128/");
+    assert_eq!(
+        spec["labels"],
+        serde_json::json!({"team": "shop", "sev": "page"})
+    );
+    assert_eq!(spec["successes_before_up"], 2);
+    assert_eq!(spec["down_after"], "2m");
+    // `<redacted>` sent back keeps the stored credential (the PATCH path web_surface
+    // checks), and no answer shows it.
+    let exported = p.get("/api/v1/monitors/shop").await;
+    assert!(!exported.to_string().contains("s3cret-value"), "{exported}");
+
+    // A line that is not a pair gets a clear error and the form again.
+    let r = post(vec![
+        ("name", "Shop"),
+        ("kind", "http"),
+        ("url", "http://127.0.0.1:9/health"),
+        ("headers", "Accept application/json"),
+        ("labels", ""),
+    ])
+    .await;
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("Headers, line 1"), "{text}");
+    assert!(text.contains("action=\"/monitors/shop/edit\""), "{text}");
+}

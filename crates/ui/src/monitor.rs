@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use pharos_model::{MonitorId, MonitorSpec, ProbeResult};
+use pharos_model::{MonitorCheck, MonitorId, MonitorSpec, ProbeResult};
 use pharos_store::{AlertRecord, MonitorSource};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -557,11 +557,59 @@ pub struct NewMonitor {
     group: String,
     #[serde(default)]
     description: String,
+    /// `Name: value`, one a line. The request and response options below come with it; a
+    /// form without it (an older page, a script) leaves them as they are.
+    #[serde(default)]
+    headers: Option<String>,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    timeout: String,
+    /// A checkbox: present when ticked. The form starts ticked, as the API's default.
+    #[serde(default)]
+    follow_redirects: String,
+    #[serde(default)]
+    keyword_absent: String,
+    #[serde(default)]
+    degraded_after: String,
+    #[serde(default)]
+    tls_expiry_warning_days: String,
+    #[serde(default)]
+    tls_skip_verify: String,
+    /// `name=value`, one a line. The alerting options come with it; a form without it
+    /// leaves them as they are.
+    #[serde(default)]
+    labels: Option<String>,
+    #[serde(default)]
+    successes_before_up: String,
+    #[serde(default)]
+    down_after: String,
+}
+
+/// `key<sep>value` lines (blank lines skipped) as a JSON object; `what` names the field in
+/// the error a line without `sep` gets.
+fn pairs(text: &str, sep: char, what: &str) -> Result<serde_json::Map<String, Value>, String> {
+    let mut out = serde_json::Map::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = line.split_once(sep) else {
+            return Err(format!(
+                "{what}, line {}: expected `name{sep}value`, got `{line}`",
+                n + 1
+            ));
+        };
+        out.insert(k.trim().to_string(), json!(v.trim()));
+    }
+    Ok(out)
 }
 
 impl NewMonitor {
-    /// The same JSON the API takes, so the form is checked by the same rules.
-    fn to_json(&self) -> Value {
+    /// The same JSON the API takes, so the form is checked by the same rules; an error
+    /// for a headers or labels line that is not a pair.
+    fn to_json(&self) -> Result<Value, String> {
         let set = |m: &mut serde_json::Map<String, Value>, k: &str, v: &str| {
             if !v.trim().is_empty() {
                 m.insert(k.into(), json!(v.trim()));
@@ -621,6 +669,9 @@ impl NewMonitor {
                 if !assertions.is_empty() {
                     check.insert("json_assertions".into(), json!(assertions));
                 }
+                if let Some(headers) = &self.headers {
+                    self.http_options(headers, &mut check)?;
+                }
             }
         }
         let kind = if ["tcp", "dns", "grpc", "domain", "icmp", "heartbeat"]
@@ -645,7 +696,55 @@ impl NewMonitor {
         }
         set(&mut m, "group", &self.group);
         set(&mut m, "description", &self.description);
-        Value::Object(m)
+        if let Some(labels) = &self.labels {
+            let labels = pairs(labels, '=', "Labels")?;
+            if !labels.is_empty() {
+                m.insert("labels".into(), Value::Object(labels));
+            }
+            if let Ok(n) = self.successes_before_up.trim().parse::<u32>() {
+                m.insert("successes_before_up".into(), json!(n));
+            }
+            if kind != "heartbeat" {
+                set(&mut m, "down_after", &self.down_after);
+            }
+        }
+        Ok(Value::Object(m))
+    }
+
+    /// The HTTP check's request and response options into `check`.
+    fn http_options(
+        &self,
+        headers: &str,
+        check: &mut serde_json::Map<String, Value>,
+    ) -> Result<(), String> {
+        let headers = pairs(headers, ':', "Headers")?;
+        if !headers.is_empty() {
+            check.insert("headers".into(), Value::Object(headers));
+        }
+        // The body is sent as typed: whitespace may matter to the server.
+        if !self.body.is_empty() {
+            check.insert("body".into(), json!(self.body));
+        }
+        for (field, value) in [
+            ("timeout", &self.timeout),
+            ("keyword_absent", &self.keyword_absent),
+            ("degraded_after", &self.degraded_after),
+        ] {
+            if !value.trim().is_empty() {
+                check.insert(field.into(), json!(value.trim()));
+            }
+        }
+        check.insert(
+            "follow_redirects".into(),
+            json!(!self.follow_redirects.is_empty()),
+        );
+        if let Ok(days) = self.tls_expiry_warning_days.trim().parse::<u32>() {
+            check.insert("tls_expiry_warning_days".into(), json!(days));
+        }
+        if !self.tls_skip_verify.is_empty() {
+            check.insert("tls_skip_verify".into(), json!(true));
+        }
+        Ok(())
     }
 
     fn tag_list(&self) -> Vec<&str> {
@@ -733,49 +832,119 @@ impl NewMonitor {
             tags: spec.tags.join(", "),
             group: spec.group.clone().unwrap_or_default(),
             description: spec.description.clone().unwrap_or_default(),
+            headers: Some(
+                c["headers"]
+                    .as_object()
+                    .map(|h| {
+                        h.iter()
+                            .map(|(k, v)| format!("{k}: {}", text(v)))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default(),
+            ),
+            body: text(&c["body"]),
+            timeout: text(&c["timeout"]),
+            follow_redirects: if kind != "http" || c["follow_redirects"] != Value::Bool(false) {
+                "on".into()
+            } else {
+                String::new()
+            },
+            keyword_absent: text(&c["keyword_absent"]),
+            degraded_after: text(&c["degraded_after"]),
+            tls_expiry_warning_days: text(&c["tls_expiry_warning_days"]),
+            tls_skip_verify: if c["tls_skip_verify"] == Value::Bool(true) {
+                "on".into()
+            } else {
+                String::new()
+            },
+            labels: Some(
+                spec.labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            successes_before_up: spec.successes_before_up.to_string(),
+            down_after: spec.down_after.map(|d| d.to_string()).unwrap_or_default(),
         }
     }
 
-    /// A JSON merge patch that makes a monitor what the form says: fields left empty are
-    /// removed (back to their defaults), fields the form does not show (headers, body,
-    /// labels, ...) are kept, and the other kinds of check are dropped.
-    fn to_patch(&self) -> Value {
-        let mut full = self.to_json();
+    /// A JSON merge patch that makes `current` what the form says: fields left empty are
+    /// removed (back to their defaults), headers and labels no longer listed are removed,
+    /// fields the form does not show (recorded numbers, proxy, client certificate) are
+    /// kept, and the other kinds of check are dropped.
+    fn to_patch(&self, current: &MonitorSpec) -> Result<Value, String> {
+        let mut full = self.to_json()?;
         let Some(m) = full.as_object_mut() else {
-            return full;
+            return Ok(full);
         };
         let kind = ["http", "tcp", "dns", "grpc", "domain", "icmp", "heartbeat"]
             .into_iter()
             .find(|k| m.contains_key(*k))
             .unwrap_or("http");
-        let fields: &[&str] = match kind {
-            "tcp" => &["address"],
-            "icmp" => &["host"],
-            "domain" => &["name", "expiry_warning_days"],
-            "grpc" => &["address", "service", "tls"],
-            "dns" => &["name", "record_type", "resolver", "expected"],
-            "heartbeat" => &["period", "schedule", "timezone", "grace"],
-            _ => &[
+        let http_options: &[&str] = if self.headers.is_some() {
+            &[
+                "headers",
+                "body",
+                "timeout",
+                "keyword_absent",
+                "degraded_after",
+                "tls_expiry_warning_days",
+                "tls_skip_verify",
+            ]
+        } else {
+            &[]
+        };
+        let fields: Vec<&str> = match kind {
+            "tcp" => vec!["address"],
+            "icmp" => vec!["host"],
+            "domain" => vec!["name", "expiry_warning_days"],
+            "grpc" => vec!["address", "service", "tls"],
+            "dns" => vec!["name", "record_type", "resolver", "expected"],
+            "heartbeat" => vec!["period", "schedule", "timezone", "grace"],
+            _ => [
                 "url",
                 "method",
                 "expected_status",
                 "keyword",
                 "json_assertions",
-            ],
+            ]
+            .iter()
+            .chain(http_options)
+            .copied()
+            .collect(),
         };
         if let Some(check) = m.get_mut(kind).and_then(Value::as_object_mut) {
+            if let (MonitorCheck::Http(old), Some(Value::Object(headers))) =
+                (&current.check, check.get_mut("headers"))
+            {
+                for name in old.headers.keys() {
+                    headers.entry(name.clone()).or_insert(Value::Null);
+                }
+            }
             for f in fields {
-                check.entry(*f).or_insert(Value::Null);
+                check.entry(f).or_insert(Value::Null);
             }
         }
         for other in ["http", "tcp", "dns", "grpc", "domain", "icmp", "heartbeat"] {
             m.entry(other).or_insert(Value::Null);
         }
+        if let Some(Value::Object(labels)) = m.get_mut("labels") {
+            for name in current.labels.keys() {
+                labels.entry(name.clone()).or_insert(Value::Null);
+            }
+        }
         for f in ["interval", "failures_before_down", "group", "description"] {
             m.entry(f).or_insert(Value::Null);
         }
+        if self.labels.is_some() {
+            for f in ["successes_before_up", "down_after", "labels"] {
+                m.entry(f).or_insert(Value::Null);
+            }
+        }
         m.entry("tags").or_insert(json!([]));
-        full
+        Ok(full)
     }
 }
 
@@ -789,7 +958,14 @@ pub async fn new_form(
         Err(r) => return r,
     };
     let body = if may_post(&caller, "/monitors/new") {
-        form(&NewMonitor::default(), None, None)
+        form(
+            &NewMonitor {
+                follow_redirects: "on".into(),
+                ..NewMonitor::default()
+            },
+            None,
+            None,
+        )
     } else {
         html! {
             h1 { "Add a monitor" }
@@ -809,12 +985,14 @@ pub async fn create(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let bytes = serde_json::to_vec(&input.to_json()).unwrap_or_default();
-    let result = match parse_json::<MonitorSpec>(&bytes) {
-        Ok(spec) => state
-            .create_monitor(&caller, spec)
-            .await
-            .map_err(ApiError::from),
+    let result = match input.to_json().map_err(ApiError::bad_request) {
+        Ok(doc) => match parse_json::<MonitorSpec>(&serde_json::to_vec(&doc).unwrap_or_default()) {
+            Ok(spec) => state
+                .create_monitor(&caller, spec)
+                .await
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match result {
@@ -829,6 +1007,28 @@ pub async fn create(
             (e.status, page).into_response()
         }
     }
+}
+
+/// Whether the HTTP options hold anything but their defaults, so the form shows them open.
+fn has_http_options(v: &NewMonitor) -> bool {
+    [
+        v.headers.as_deref().unwrap_or_default(),
+        &v.body,
+        &v.keyword_absent,
+        &v.degraded_after,
+        &v.tls_skip_verify,
+    ]
+    .iter()
+    .any(|f| !f.trim().is_empty())
+        || !matches!(v.timeout.trim(), "" | "10s")
+        || !matches!(v.tls_expiry_warning_days.trim(), "" | "14")
+        || v.follow_redirects.is_empty()
+}
+
+fn has_alerting_options(v: &NewMonitor) -> bool {
+    !v.labels.as_deref().unwrap_or_default().trim().is_empty()
+        || !v.down_after.trim().is_empty()
+        || !matches!(v.successes_before_up.trim(), "" | "1")
 }
 
 /// The add form, or with `editing` the edit form of that monitor.
@@ -871,6 +1071,18 @@ fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Mar
                 label { "Expected status" span.hint { "codes or ranges, comma separated; default 200-399" } input name="expected_status" value=(v.expected_status) placeholder="200, 2xx"; }
                 label { "Keyword" span.hint { "text the body must contain" } input name="keyword" value=(v.keyword); }
                 label { "JSON assertions" span.hint { "one a line, e.g. status == \"healthy\"" } textarea name="json_assertion" rows="2" { (v.json_assertion) } }
+                details.more-options open[has_http_options(v)] {
+                    summary { "Request and response options" }
+                    label { "Headers" span.hint { "Name: value, one a line; a credential shows as <redacted> and keeps its value when left so" }
+                        textarea name="headers" rows="3" placeholder="Authorization: Bearer …" { (v.headers.as_deref().unwrap_or_default()) } }
+                    label { "Request body" textarea name="body" rows="3" { (v.body) } }
+                    label { "Timeout" span.hint { "default 10s" } input name="timeout" value=(v.timeout) placeholder="10s"; }
+                    label { input name="follow_redirects" type="checkbox" checked[!v.follow_redirects.is_empty()]; " Follow redirects" }
+                    label { "Keyword that must not appear" input name="keyword_absent" value=(v.keyword_absent) placeholder="maintenance"; }
+                    label { "Degraded when slower than" span.hint { "still up, shown as degraded" } input name="degraded_after" value=(v.degraded_after) placeholder="2s"; }
+                    label { "Warn before certificate expiry" span.hint { "days; 0 turns it off; default 14" } input name="tls_expiry_warning_days" type="number" min="0" value=(v.tls_expiry_warning_days) placeholder="14"; }
+                    label { input name="tls_skip_verify" type="checkbox" checked[!v.tls_skip_verify.is_empty()]; " Accept invalid or self-signed certificates" }
+                }
             }
             fieldset.tcp {
                 legend { "TCP" }
@@ -910,6 +1122,13 @@ fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Mar
             label { "Group" span.hint { "the heading the overview lists it under" } input name="group" value=(v.group) placeholder="Website"; }
             label { "Tags" span.hint { "comma separated; the overview's search finds them" } input name="tags" value=(v.tags) placeholder="prod, api"; }
             label { "Description" input name="description" value=(v.description); }
+            details.more-options open[has_alerting_options(v)] {
+                summary { "Alerting options" }
+                label { "Successes before up" span.hint { "good checks in a row before a down monitor is up; default 1" } input name="successes_before_up" type="number" min="1" value=(v.successes_before_up) placeholder="1"; }
+                label { "Down after" span.hint { "failing at least this long before down, e.g. 2m; not for heartbeats" } input name="down_after" value=(v.down_after) placeholder="2m"; }
+                label { "Labels" span.hint { "name=value, one a line; added to the monitor's alerts for routing" }
+                    textarea name="labels" rows="2" placeholder="team=backend" { (v.labels.as_deref().unwrap_or_default()) } }
+            }
             div { button.primary type="submit" { @if editing.is_some() { "Save changes" } @else { "Add monitor" } } }
         }
     }
@@ -960,11 +1179,22 @@ pub async fn update(
         Ok(id) => id,
         Err(e) => return error_page(e, signed_in),
     };
-    let bytes = serde_json::to_vec(&input.to_patch()).unwrap_or_default();
-    match state.patch_monitor(&caller, &id, &bytes).await {
+    let result = match state.changeable_monitor(&id).await {
+        Ok(current) => match input.to_patch(&current.spec) {
+            Ok(patch) => {
+                let bytes = serde_json::to_vec(&patch).unwrap_or_default();
+                state
+                    .patch_monitor(&caller, &id, &bytes)
+                    .await
+                    .map_err(ApiError::from)
+            }
+            Err(e) => Err(ApiError::bad_request(e)),
+        },
+        Err(e) => Err(ApiError::from(e)),
+    };
+    match result {
         Ok(()) => Redirect::to(&format!("/monitors/{id}")).into_response(),
         Err(e) => {
-            let e = ApiError::from(e);
             let page = layout::page(
                 &format!("Edit {}", input.name),
                 Nav::None,
