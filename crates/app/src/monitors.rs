@@ -88,6 +88,52 @@ fn refuse_placeholders(spec: &MonitorSpec) -> Result<(), AppError> {
     }
 }
 
+/// The folder of the data directory that monitors made through the API or the UI take
+/// client certificates from. Naming any file would have Pharos read it for whoever may
+/// edit monitors, and the check's error would tell them whether it exists; config
+/// monitors, written by whoever runs Pharos, name any file.
+pub const CLIENT_CERT_DIR: &str = "client-certs";
+
+/// Puts an API monitor's `tls_client_cert`/`tls_client_key` in `<data_dir>/client-certs`:
+/// a relative path is taken from there (and stored whole, so the probe reads it as is), an
+/// absolute one must already lie there, and neither may climb out with `..`.
+fn confine_client_cert(spec: &mut MonitorSpec, data_dir: &Path) -> Result<(), AppError> {
+    use std::path::Component;
+    let MonitorCheck::Http(h) = &mut spec.check else {
+        return Ok(());
+    };
+    let dir = data_dir.join(CLIENT_CERT_DIR);
+    for (field, path) in [
+        ("http.tls_client_cert", &mut h.tls_client_cert),
+        ("http.tls_client_key", &mut h.tls_client_key),
+    ] {
+        let Some(p) = path.as_mut() else { continue };
+        let inside = if p.is_absolute() {
+            p.strip_prefix(&dir).ok().map(Path::to_path_buf)
+        } else {
+            Some(p.clone())
+        };
+        match inside {
+            Some(rel)
+                if rel.components().next().is_some()
+                    && rel.components().all(|c| matches!(c, Component::Normal(_))) =>
+            {
+                *p = dir.join(rel);
+            }
+            _ => {
+                return Err(AppError::invalid_field(
+                    field,
+                    format!(
+                        "monitors made through the API or the UI read client certificates only from {}: name a file there (e.g. `client.pem`); a config-file monitor may name any path",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl App {
     /// Creates a monitor and starts it.
     pub async fn create_monitor(
@@ -105,6 +151,8 @@ impl App {
             ));
         }
         refuse_placeholders(&spec)?;
+        let mut spec = spec;
+        confine_client_cert(&mut spec, self.store.dir())?;
         let id = spec.id.clone();
         self.with_store(move |s| s.create_monitor(&spec, Utc::now()))
             .await?;
@@ -385,6 +433,7 @@ impl App {
         // the stored values.
         spec.restore_secrets(&rec.spec.secrets());
         refuse_placeholders(&spec)?;
+        confine_client_cert(&mut spec, self.store.dir())?;
         self.change_monitor(caller, spec).await
     }
 
@@ -445,6 +494,45 @@ mod tests {
             "id": id, "name": id, "heartbeat": {"period": "1h"}
         }))
         .unwrap()
+    }
+
+    fn with_cert(cert: &str) -> MonitorSpec {
+        serde_json::from_value(serde_json::json!({
+            "id": "m", "name": "m",
+            "http": {"url": "https://example.com/", "tls_client_cert": cert,
+                     "tls_client_key": "client.key"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn api_monitors_take_client_certificates_only_from_the_data_directory() {
+        let data = Path::new("/var/lib/pharos");
+        let mut spec = with_cert("client.pem");
+        confine_client_cert(&mut spec, data).unwrap();
+        let MonitorCheck::Http(h) = &spec.check else {
+            unreachable!()
+        };
+        assert_eq!(
+            h.tls_client_cert.as_deref(),
+            Some(Path::new("/var/lib/pharos/client-certs/client.pem"))
+        );
+        assert_eq!(
+            h.tls_client_key.as_deref(),
+            Some(Path::new("/var/lib/pharos/client-certs/client.key"))
+        );
+        // Stored whole, it is accepted again when the monitor is patched.
+        confine_client_cert(&mut spec, data).unwrap();
+        for bad in [
+            "/etc/shadow",
+            "../pharos.db",
+            "sub/../../secret.key",
+            "/var/lib/pharos/client-certs/../pharos.db",
+            "/var/lib/pharos/client-certs",
+        ] {
+            let err = confine_client_cert(&mut with_cert(bad), data).unwrap_err();
+            assert!(err.to_string().contains("client-certs"), "{bad}: {err}");
+        }
     }
 
     #[test]
