@@ -33,21 +33,16 @@ pub async fn probe_domain(
         Ok(Ok(expires)) => expires,
         Ok(Err((status, e))) => {
             let latency = status.map(|_| latency_ms);
-            return ProbeResult {
-                at,
-                ..down(monitor, latency, None, format!("{what}: {e}"))
-            };
+            return down(at, monitor, latency, None, format!("{what}: {e}"));
         }
         Err(_) => {
-            return ProbeResult {
+            return down(
                 at,
-                ..down(
-                    monitor,
-                    Some(timeout.as_secs_f64() * 1000.0),
-                    None,
-                    format!("{what}: RDAP gave no answer within {}", check.timeout),
-                )
-            };
+                monitor,
+                Some(timeout.as_secs_f64() * 1000.0),
+                None,
+                format!("{what}: RDAP gave no answer within {}", check.timeout),
+            );
         }
     };
     let days_left = (expires - Utc::now()).num_seconds().div_euclid(86_400);

@@ -69,23 +69,17 @@ pub async fn probe_grpc(monitor: &MonitorId, check: &GrpcCheck) -> ProbeResult {
             tls_days_left: None,
             numbers: Vec::new(),
         },
-        Ok(Err(Failure::NoAnswer(e))) => ProbeResult {
+        Ok(Err(Failure::NoAnswer(e))) => down(at, monitor, None, None, format!("{what}: {e}")),
+        Ok(Err(Failure::Answered(e))) => {
+            down(at, monitor, Some(latency_ms), None, format!("{what}: {e}"))
+        }
+        Err(_) => down(
             at,
-            ..down(monitor, None, None, format!("{what}: {e}"))
-        },
-        Ok(Err(Failure::Answered(e))) => ProbeResult {
-            at,
-            ..down(monitor, Some(latency_ms), None, format!("{what}: {e}"))
-        },
-        Err(_) => ProbeResult {
-            at,
-            ..down(
-                monitor,
-                Some(timeout.as_secs_f64() * 1000.0),
-                None,
-                format!("{what}: no answer within {}", check.timeout),
-            )
-        },
+            monitor,
+            Some(timeout.as_secs_f64() * 1000.0),
+            None,
+            format!("{what}: no answer within {}", check.timeout),
+        ),
     }
 }
 

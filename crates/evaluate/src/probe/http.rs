@@ -111,15 +111,13 @@ impl HttpProber {
         let timeout = check.timeout.as_duration();
         match tokio::time::timeout(timeout, self.run(monitor, check)).await {
             Ok(result) => ProbeResult { at, ..result },
-            Err(_) => ProbeResult {
+            Err(_) => down(
                 at,
-                ..down(
-                    monitor,
-                    Some(timeout.as_secs_f64() * 1000.0),
-                    None,
-                    format!("timed out after {}", check.timeout),
-                )
-            },
+                monitor,
+                Some(timeout.as_secs_f64() * 1000.0),
+                None,
+                format!("timed out after {}", check.timeout),
+            ),
         }
     }
 
@@ -130,7 +128,7 @@ impl HttpProber {
         let client = if check.proxy_url.is_some() || check.tls_client_cert.is_some() {
             own_client = match dedicated_client(check).await {
                 Ok(c) => c,
-                Err(e) => return down(monitor, None, None, e),
+                Err(e) => return down(Utc::now(), monitor, None, None, e),
             };
             &own_client
         } else {
@@ -155,7 +153,7 @@ impl HttpProber {
                     ),
                     _ => why,
                 };
-                return down(monitor, None, None, why);
+                return down(Utc::now(), monitor, None, None, why);
             }
         };
         let status = response.status().as_u16();
@@ -182,6 +180,7 @@ impl HttpProber {
                     Err(e) => {
                         let latency = started.elapsed().as_secs_f64() * 1000.0;
                         return down(
+                            Utc::now(),
                             monitor,
                             Some(latency),
                             Some(status),
@@ -194,7 +193,7 @@ impl HttpProber {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let fail = |error: String| ProbeResult {
             tls_days_left,
-            ..down(monitor, Some(latency_ms), Some(status), error)
+            ..down(Utc::now(), monitor, Some(latency_ms), Some(status), error)
         };
 
         if !check.expected_status.iter().any(|r| r.contains(status)) {

@@ -22,24 +22,19 @@ pub async fn probe_icmp(monitor: &MonitorId, check: &IcmpCheck) -> ProbeResult {
     let rtts = match tokio::time::timeout(timeout, ping(check, timeout)).await {
         Ok(Ok(rtts)) => rtts,
         Ok(Err(e)) => {
-            return ProbeResult {
-                at,
-                ..down(monitor, None, None, format!("{what}: {e}"))
-            };
+            return down(at, monitor, None, None, format!("{what}: {e}"));
         }
         Err(_) => {
-            return ProbeResult {
+            return down(
                 at,
-                ..down(
-                    monitor,
-                    None,
-                    None,
-                    format!(
-                        "{what}: could not resolve the host within {}",
-                        check.timeout
-                    ),
-                )
-            };
+                monitor,
+                None,
+                None,
+                format!(
+                    "{what}: could not resolve the host within {}",
+                    check.timeout
+                ),
+            );
         }
     };
     let (outcome, latency_ms, error) = verdict(check, &rtts);

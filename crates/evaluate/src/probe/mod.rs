@@ -15,10 +15,12 @@ pub use http::HttpProber;
 pub use icmp::probe_icmp;
 pub use tcp::probe_tcp;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use pharos_model::{MonitorId, Outcome, ProbeResult};
 
+/// A failed check at `at`.
 pub(crate) fn down(
+    at: DateTime<Utc>,
     monitor: &MonitorId,
     latency_ms: Option<f64>,
     status_code: Option<u16>,
@@ -26,7 +28,7 @@ pub(crate) fn down(
 ) -> ProbeResult {
     ProbeResult {
         monitor: monitor.clone(),
-        at: Utc::now(),
+        at,
         outcome: Outcome::Down,
         latency_ms,
         status_code,

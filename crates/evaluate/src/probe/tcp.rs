@@ -23,26 +23,22 @@ pub async fn probe_tcp(monitor: &MonitorId, check: &TcpCheck) -> ProbeResult {
             tls_days_left: None,
             numbers: Vec::new(),
         },
-        Ok(Err(e)) => ProbeResult {
+        Ok(Err(e)) => down(
             at,
-            ..down(
-                monitor,
-                None,
-                None,
-                format!("connect to {}: {e}", check.address),
-            )
-        },
-        Err(_) => ProbeResult {
+            monitor,
+            None,
+            None,
+            format!("connect to {}: {e}", check.address),
+        ),
+        Err(_) => down(
             at,
-            ..down(
-                monitor,
-                None,
-                None,
-                format!(
-                    "connect to {}: timed out after {}",
-                    check.address, check.timeout
-                ),
-            )
-        },
+            monitor,
+            None,
+            None,
+            format!(
+                "connect to {}: timed out after {}",
+                check.address, check.timeout
+            ),
+        ),
     }
 }

@@ -23,10 +23,7 @@ pub async fn probe_dns(monitor: &MonitorId, check: &DnsCheck) -> ProbeResult {
     let resolver = match resolver_of(check).await {
         Ok(r) => r,
         Err(e) => {
-            return ProbeResult {
-                at,
-                ..down(monitor, None, None, e)
-            };
+            return down(at, monitor, None, None, e);
         }
     };
     let what = format!(
@@ -43,21 +40,16 @@ pub async fn probe_dns(monitor: &MonitorId, check: &DnsCheck) -> ProbeResult {
     let answer = match tokio::time::timeout(timeout, query(resolver, check)).await {
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
-            return ProbeResult {
-                at,
-                ..down(monitor, None, None, format!("{what}: {e}"))
-            };
+            return down(at, monitor, None, None, format!("{what}: {e}"));
         }
         Err(_) => {
-            return ProbeResult {
+            return down(
                 at,
-                ..down(
-                    monitor,
-                    Some(timeout.as_secs_f64() * 1000.0),
-                    None,
-                    format!("{what}: no answer within {}", check.timeout),
-                )
-            };
+                monitor,
+                Some(timeout.as_secs_f64() * 1000.0),
+                None,
+                format!("{what}: no answer within {}", check.timeout),
+            );
         }
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -72,10 +64,7 @@ pub async fn probe_dns(monitor: &MonitorId, check: &DnsCheck) -> ProbeResult {
             tls_days_left: None,
             numbers: Vec::new(),
         },
-        Err(e) => ProbeResult {
-            at,
-            ..down(monitor, Some(latency_ms), None, format!("{what}: {e}"))
-        },
+        Err(e) => down(at, monitor, Some(latency_ms), None, format!("{what}: {e}")),
     }
 }
 
