@@ -21,6 +21,18 @@ async fn page(p: &Pharos, path: &str) -> String {
     r.text().await.unwrap()
 }
 
+/// Sends the edit form of monitor `id` with `pairs`, as the browser does.
+async fn post_edit(p: &Pharos, id: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+    no_redirects()
+        .post(format!("{}/monitors/{id}/edit", p.url))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(pairs))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The value of `attr="…"` in the first tag of `html` that has it.
 fn attr<'a>(html: &'a str, attr: &str) -> Option<&'a str> {
     let key = format!("{attr}=\"");
@@ -179,33 +191,24 @@ async fn the_edit_form_changes_every_field_it_shows_and_keeps_the_rest() {
     assert!(html.contains("value=\"ok\""), "{html}");
     assert!(html.contains("value=\"30s\""), "{html}");
 
-    let post = |pairs: &[(&str, &str)]| {
-        let body = form(pairs);
-        async {
-            no_redirects()
-                .post(format!("{}/monitors/shop/edit", p.url))
-                .bearer_auth(TOKEN)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let r = post(&[
-        ("name", "Shop front"),
-        ("kind", "http"),
-        ("url", "http://127.0.0.1:9/ready"),
-        ("method", "HEAD"),
-        ("expected_status", "200, 204"),
-        ("keyword", ""),
-        ("json_assertion", "status == \"ok\"\nready == true"),
-        ("interval", "15s"),
-        ("failures_before_down", "3"),
-        ("group", "Website"),
-        ("tags", "prod, shop"),
-        ("description", "The public shop"),
-    ])
+    let r = post_edit(
+        &p,
+        "shop",
+        &[
+            ("name", "Shop front"),
+            ("kind", "http"),
+            ("url", "http://127.0.0.1:9/ready"),
+            ("method", "HEAD"),
+            ("expected_status", "200, 204"),
+            ("keyword", ""),
+            ("json_assertion", "status == \"ok\"\nready == true"),
+            ("interval", "15s"),
+            ("failures_before_down", "3"),
+            ("group", "Website"),
+            ("tags", "prod, shop"),
+            ("description", "The public shop"),
+        ],
+    )
     .await;
     assert_eq!(r.status().as_u16(), 303, "{}", r.text().await.unwrap());
     assert_eq!(r.headers()["location"], "/monitors/shop");
@@ -246,23 +249,31 @@ async fn the_edit_form_changes_every_field_it_shows_and_keeps_the_rest() {
     }
 
     // Another kind of check replaces the old one; a bad value shows the form again.
-    let r = post(&[
-        ("name", "Shop front"),
-        ("kind", "tcp"),
-        ("address", "127.0.0.1:9"),
-    ])
+    let r = post_edit(
+        &p,
+        "shop",
+        &[
+            ("name", "Shop front"),
+            ("kind", "tcp"),
+            ("address", "127.0.0.1:9"),
+        ],
+    )
     .await;
     assert_eq!(r.status().as_u16(), 303);
     let spec = &p.monitor("shop").await["spec"];
     assert_eq!(spec["tcp"]["address"], "127.0.0.1:9");
     assert!(spec.get("http").is_none_or(Value::is_null), "{spec}");
     assert!(spec.get("group").is_none_or(Value::is_null), "{spec}");
-    let r = post(&[
-        ("name", "Shop front"),
-        ("kind", "tcp"),
-        ("address", "127.0.0.1:9"),
-        ("interval", "soon"),
-    ])
+    let r = post_edit(
+        &p,
+        "shop",
+        &[
+            ("name", "Shop front"),
+            ("kind", "tcp"),
+            ("address", "127.0.0.1:9"),
+            ("interval", "soon"),
+        ],
+    )
     .await;
     assert_eq!(r.status().as_u16(), 400);
     let text = r.text().await.unwrap();
@@ -296,22 +307,7 @@ async fn the_edit_form_changes_headers_body_labels_and_alerting_options() {
     assert!(!html.contains("s3cret-value"), "{html}");
     assert!(html.contains("team=web"), "{html}");
 
-    let post = |pairs: Vec<(&'static str, &'static str)>| {
-        let body = form(&pairs);
-        async {
-            no_redirects()
-                .post(format!("{}/monitors/shop/edit", p.url))
-                .bearer_auth(TOKEN)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    // X-Old is gone from the list, the credential is sent back as shown, and the follow
-    // redirects box is not ticked.
-    let r = post(vec![
+    let r = post_edit(&p, "shop", &[
         ("name", "Shop"),
         ("kind", "http"),
         ("url", "http://127.0.0.1:9/health"),
@@ -359,13 +355,17 @@ async fn the_edit_form_changes_headers_body_labels_and_alerting_options() {
     assert!(!exported.to_string().contains("s3cret-value"), "{exported}");
 
     // A line that is not a pair gets a clear error and the form again.
-    let r = post(vec![
-        ("name", "Shop"),
-        ("kind", "http"),
-        ("url", "http://127.0.0.1:9/health"),
-        ("headers", "Accept application/json"),
-        ("labels", ""),
-    ])
+    let r = post_edit(
+        &p,
+        "shop",
+        &[
+            ("name", "Shop"),
+            ("kind", "http"),
+            ("url", "http://127.0.0.1:9/health"),
+            ("headers", "Accept application/json"),
+            ("labels", ""),
+        ],
+    )
     .await;
     assert_eq!(r.status().as_u16(), 400);
     let text = r.text().await.unwrap();
