@@ -15,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{BaseUrl, default_true};
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Html, Plain};
 use crate::{BoxFuture, Receiver, SendError};
@@ -34,6 +35,13 @@ pub struct MatrixConfig {
     /// `m.text` (the default) or `m.notice` (shown greyed; bots are meant to use it).
     #[serde(default = "default_msgtype", deserialize_with = "msgtype")]
     pub msgtype: String,
+    /// A template for the plain `body` instead of Pharos's text.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
+    /// A template for the HTML `formatted_body`. Without it, a `message` template is
+    /// sent as plain text only; without either, Pharos's text in both forms.
+    #[serde(default, deserialize_with = "crate::message_template::html")]
+    pub html: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -88,12 +96,27 @@ pub struct MatrixMessage {
 /// The event content for `n`.
 pub fn matrix_content(config: &MatrixConfig, n: &Notification) -> serde_json::Value {
     let f = Facts::of(n);
-    json!({
+    let body = render_field(config.message.as_ref(), n, "message", || {
+        text::body(&f, &Plain)
+    });
+    let html = match (&config.message, &config.html) {
+        (_, Some(t)) => Some(t.render_or(n, "html", || pharos_html(&f))),
+        (Some(_), None) => None,
+        (None, None) => Some(pharos_html(&f)),
+    };
+    let mut content = json!({
         "msgtype": config.msgtype,
-        "body": text::body(&f, &Plain),
-        "format": "org.matrix.custom.html",
-        "formatted_body": text::body(&f, &Html).replace('\n', "<br>"),
-    })
+        "body": body,
+    });
+    if let Some(html) = html {
+        content["format"] = json!("org.matrix.custom.html");
+        content["formatted_body"] = json!(html);
+    }
+    content
+}
+
+fn pharos_html(f: &Facts<'_>) -> String {
+    text::body(f, &Html).replace('\n', "<br>")
 }
 
 /// Unique per notification: the group, its status and the time it was queued.

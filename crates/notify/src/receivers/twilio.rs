@@ -9,6 +9,7 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Serialize};
 
 use super::{BaseUrl, OneOrMany, default_true};
+use crate::message_template::MessageTemplate;
 use crate::secret::Secret;
 use crate::text::{self, Facts};
 use crate::{BoxFuture, Receiver, SendError};
@@ -16,6 +17,10 @@ use crate::{BoxFuture, Receiver, SendError};
 /// Two GSM segments. Emoji make a message UCS-2 (70 characters a segment), which still
 /// keeps this to a handful of segments; the words matter more than the count.
 pub const MAX_SMS_CHARS: usize = 306;
+
+/// Twilio's limit for one message's body (it is sent as up to ten segments); a
+/// `message` template is cut here, Pharos's own text at [`MAX_SMS_CHARS`].
+pub const MAX_BODY_CHARS: usize = 1600;
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +35,10 @@ pub struct TwilioConfig {
     pub to: OneOrMany,
     #[serde(default = "default_api_url")]
     pub api_url: BaseUrl,
+    /// A template for the SMS instead of Pharos's short text; cut at 1600 characters
+    /// (Twilio's limit), so keep it short: every 153 characters is one more segment.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -50,8 +59,14 @@ impl TwilioReceiver {
 }
 
 /// The SMS text for `n`.
-pub fn sms_text(n: &Notification) -> String {
-    text::short(&Facts::of(n), MAX_SMS_CHARS)
+pub fn sms_text(config: &TwilioConfig, n: &Notification) -> String {
+    match &config.message {
+        Some(t) => {
+            let body = t.render_or(n, "message", || text::short(&Facts::of(n), MAX_SMS_CHARS));
+            text::cut(&body, MAX_BODY_CHARS).into_owned()
+        }
+        None => text::short(&Facts::of(n), MAX_SMS_CHARS),
+    }
 }
 
 impl Receiver for TwilioReceiver {
@@ -71,7 +86,7 @@ impl Receiver for TwilioReceiver {
         if n.status() == AlertState::Resolved && !self.config.send_resolved {
             return None;
         }
-        let body = sms_text(n);
+        let body = sms_text(&self.config, n);
         let forms: Vec<String> = self
             .config
             .to

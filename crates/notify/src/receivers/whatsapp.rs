@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{BaseUrl, OneOrMany, default_true};
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts};
 use crate::{BoxFuture, Receiver, SendError};
@@ -31,6 +32,9 @@ pub struct WhatsAppConfig {
     pub to: OneOrMany,
     #[serde(default = "default_api_url")]
     pub api_url: BaseUrl,
+    /// A template for the message instead of Pharos's text; cut at 4096 characters.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -51,9 +55,11 @@ impl WhatsAppReceiver {
 }
 
 /// The message text for `n`.
-pub fn whatsapp_text(n: &Notification) -> String {
-    let f = Facts::of(n);
-    text::cut(&text::body(&f, &text::WhatsApp), MAX_BODY_CHARS).into_owned()
+pub fn whatsapp_text(config: &WhatsAppConfig, n: &Notification) -> String {
+    let body = render_field(config.message.as_ref(), n, "message", || {
+        text::body(&Facts::of(n), &text::WhatsApp)
+    });
+    text::cut(&body, MAX_BODY_CHARS).into_owned()
 }
 
 impl Receiver for WhatsAppReceiver {
@@ -73,7 +79,7 @@ impl Receiver for WhatsAppReceiver {
         if n.status() == AlertState::Resolved && !self.config.send_resolved {
             return None;
         }
-        let body = whatsapp_text(n);
+        let body = whatsapp_text(&self.config, n);
         let messages: Vec<serde_json::Value> = self
             .config
             .to
