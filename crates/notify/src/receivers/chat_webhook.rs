@@ -3,19 +3,21 @@
 //! so never stored with the payload; and Slack's attachment, which Mattermost reads too.
 //!
 //! Each channel's file keeps its config and how a notification becomes its message; the
-//! receiver around it is [`ChatWebhookReceiver`], written once.
+//! rest is a [`Channel`] written once here.
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::Serialize;
 use serde_json::json;
 
+use super::channel::Channel;
+pub use super::channel::ChannelReceiver;
 use crate::text::{Facts, Markup};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 /// A channel whose notification is one JSON message POSTed to a webhook URL.
 pub trait ChatWebhook: Serialize + Send + Sync + 'static {
     /// The kind, as the delivery log and the API name it (`slack`).
-    const INTEGRATION: &'static str;
+    const KIND: &'static str;
 
     /// Whether a group whose alerts all resolved is sent.
     fn send_resolved(&self) -> bool;
@@ -27,36 +29,16 @@ pub trait ChatWebhook: Serialize + Send + Sync + 'static {
     fn message(&self, n: &Notification) -> serde_json::Value;
 }
 
-/// The receiver of a [`ChatWebhook`] channel.
-pub struct ChatWebhookReceiver<C> {
-    name: String,
-    config: C,
-}
+/// Every chat webhook is a [`Channel`]: the message as the payload, posted as it is.
+impl<C: ChatWebhook> Channel for C {
+    const INTEGRATION: &'static str = C::KIND;
 
-impl<C: ChatWebhook> ChatWebhookReceiver<C> {
-    pub fn new(name: String, config: C) -> Self {
-        ChatWebhookReceiver { name, config }
-    }
-}
-
-impl<C: ChatWebhook> Receiver for ChatWebhookReceiver<C> {
-    fn name(&self) -> &str {
-        &self.name
+    fn send_resolved(&self) -> bool {
+        ChatWebhook::send_resolved(self)
     }
 
-    fn integration(&self) -> &'static str {
-        C::INTEGRATION
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved() {
-            return None;
-        }
-        Some(self.config.message(n).to_string())
+    fn payload(&self, n: &Notification) -> Option<String> {
+        Some(self.message(n).to_string())
     }
 
     fn send<'a>(
@@ -66,11 +48,14 @@ impl<C: ChatWebhook> Receiver for ChatWebhookReceiver<C> {
     ) -> BoxFuture<'a, Result<u16, SendError>> {
         Box::pin(crate::http::post_json(
             client,
-            self.config.webhook_url(),
+            self.webhook_url(),
             part.to_string(),
         ))
     }
 }
+
+/// The receiver of a chat webhook.
+pub type ChatWebhookReceiver<C> = ChannelReceiver<C>;
 
 /// The text of a Slack attachment: what Slack and Mattermost show the same way.
 pub struct AttachmentText {

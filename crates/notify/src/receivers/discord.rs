@@ -33,7 +33,7 @@ pub struct DiscordConfig {
 pub type DiscordReceiver = ChatWebhookReceiver<DiscordConfig>;
 
 impl ChatWebhook for DiscordConfig {
-    const INTEGRATION: &'static str = "discord";
+    const KIND: &'static str = "discord";
 
     fn send_resolved(&self) -> bool {
         self.send_resolved

@@ -55,7 +55,7 @@ impl Markup for GoogleChatText {
 pub type GoogleChatReceiver = ChatWebhookReceiver<GoogleChatConfig>;
 
 impl ChatWebhook for GoogleChatConfig {
-    const INTEGRATION: &'static str = "googlechat";
+    const KIND: &'static str = "googlechat";
 
     fn send_resolved(&self) -> bool {
         self.send_resolved

@@ -39,7 +39,7 @@ pub struct MattermostConfig {
 pub type MattermostReceiver = ChatWebhookReceiver<MattermostConfig>;
 
 impl ChatWebhook for MattermostConfig {
-    const INTEGRATION: &'static str = "mattermost";
+    const KIND: &'static str = "mattermost";
 
     fn send_resolved(&self) -> bool {
         self.send_resolved

@@ -5,6 +5,7 @@
 //! has the integration), how a notification becomes its payload, and how a payload is
 //! sent. The words come from [`crate::text`], so every channel says the same thing.
 
+pub mod channel;
 pub mod chat_webhook;
 pub mod discord;
 pub mod email;

@@ -33,7 +33,7 @@ pub struct MsTeamsConfig {
 pub type MsTeamsReceiver = ChatWebhookReceiver<MsTeamsConfig>;
 
 impl ChatWebhook for MsTeamsConfig {
-    const INTEGRATION: &'static str = "msteams";
+    const KIND: &'static str = "msteams";
 
     fn send_resolved(&self) -> bool {
         self.send_resolved

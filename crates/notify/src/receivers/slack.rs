@@ -39,7 +39,7 @@ pub struct SlackConfig {
 pub type SlackReceiver = ChatWebhookReceiver<SlackConfig>;
 
 impl ChatWebhook for SlackConfig {
-    const INTEGRATION: &'static str = "slack";
+    const KIND: &'static str = "slack";
 
     fn send_resolved(&self) -> bool {
         self.send_resolved
