@@ -3,7 +3,9 @@
 //!
 //! Each file holds the channel's config (Alertmanager's field names where Alertmanager
 //! has the integration), how a notification becomes its payload, and how a payload is
-//! sent. The words come from [`crate::text`], so every channel says the same thing.
+//! sent. The words come from [`crate::text`], so every channel says the same thing. What
+//! every channel's receiver does alike is [`channel::ChannelReceiver`]; what the chat
+//! webhooks share, [`chat_webhook`].
 
 pub mod channel;
 pub mod chat_webhook;
