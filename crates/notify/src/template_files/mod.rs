@@ -39,14 +39,17 @@ pub fn alertmanager_defaults() -> Arc<NamedTemplates> {
 }
 
 /// Why `templates:` could not be loaded.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TemplateFilesError {
     /// An entry of the list itself: a bad glob, a file that is not there.
+    #[error("templates[{index}]: {message}")]
     Pattern { index: usize, message: String },
     /// A file that does not parse: the file, line and column.
+    #[error(transparent)]
     File(FileError),
     /// A receiver field (`receivers[1].slack_configs[0].text`) or a template file calls a
     /// template that is defined nowhere.
+    #[error("{field}: {message}")]
     Undefined { field: String, message: String },
 }
 
