@@ -13,6 +13,7 @@ pub mod message_template;
 pub mod oncall;
 pub mod receivers;
 pub mod secret;
+pub mod template_files;
 pub mod test_notification;
 pub mod text;
 mod worker;

@@ -7,41 +7,66 @@
 //! A template is parsed when the config is read, so a mistake is a config error naming
 //! the field and the `line:column`; a template that fails while rendering falls back to
 //! Pharos's own text for that field, with a warning in the log, so the alert still
-//! goes out.
+//! goes out. `{{ template "name" . }}` calls a named template: one the text defines
+//! itself, one of the `templates:` files, or one of Alertmanager's defaults
+//! ([`crate::template_files`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use pharos_model::{AlertState, Notification};
-use pharos_template::{QuerySamples, Template, Value};
+use pharos_template::{NamedTemplates, QuerySamples, Template, Value};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A template from a receiver's config; shown in the API as its source.
 #[derive(Clone, Debug)]
-pub struct MessageTemplate(Template, String);
+pub struct MessageTemplate {
+    template: Template,
+    source: String,
+    /// What `{{template "…"}}` may call besides the text's own definitions.
+    named: Arc<NamedTemplates>,
+}
 
 impl PartialEq for MessageTemplate {
     fn eq(&self, other: &Self) -> bool {
-        self.1 == other.1
+        self.source == other.source
     }
 }
 
 impl MessageTemplate {
-    /// Parses `src`; `field` names it in errors (`template: title:1:12: …`).
+    /// Parses `src`; `field` names it in errors (`template: title:1:12: …`). It may call
+    /// Alertmanager's default templates until [`MessageTemplate::use_named_templates`]
+    /// gives it the config's.
     pub fn parse(
         field: &str,
         src: &str,
     ) -> Result<MessageTemplate, pharos_template::TemplateError> {
-        Template::parse_notification(field, src).map(|t| MessageTemplate(t, src.to_string()))
+        Template::parse_notification(field, src).map(|template| MessageTemplate {
+            template,
+            source: src.to_string(),
+            named: crate::template_files::alertmanager_defaults(),
+        })
     }
 
     pub fn source(&self) -> &str {
-        &self.1
+        &self.source
+    }
+
+    /// The named templates this one calls that neither it nor `named` defines.
+    pub fn undefined_templates(&self, named: &NamedTemplates) -> Vec<String> {
+        self.template.undefined_templates(named)
+    }
+
+    /// The named templates `{{template "…"}}` calls from now on.
+    pub fn use_named_templates(&mut self, named: Arc<NamedTemplates>) {
+        self.named = named;
     }
 
     /// The text for `n`, or the error (with `line:column`).
     pub fn render(&self, n: &Notification) -> Result<String, pharos_template::TemplateError> {
-        self.0.expand_value(&notification_data(n), &NoQueries)
+        self.template
+            .expand_value_with(&notification_data(n), &NoQueries, &self.named)
     }
 
     /// The text for `n`, or `fallback` (Pharos's own text) when the template fails; the
@@ -114,12 +139,37 @@ template_fields!(
     color,
     description,
     source,
-    body_template
+    body_template,
+    html,
+    client,
+    client_url
 );
+
+/// Reads a map whose values are templates (PagerDuty's `details`), each named
+/// `<field>.<key>` in errors.
+pub(crate) fn template_map<'de, D: Deserializer<'de>>(
+    d: D,
+    field: &str,
+) -> Result<BTreeMap<String, MessageTemplate>, D::Error> {
+    BTreeMap::<String, String>::deserialize(d)?
+        .into_iter()
+        .map(|(k, src)| {
+            MessageTemplate::parse(&format!("{field}.{k}"), &src)
+                .map(|t| (k, t))
+                .map_err(|e| serde::de::Error::custom(format!("not a valid template: {e}")))
+        })
+        .collect()
+}
+
+pub(crate) fn details<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, MessageTemplate>, D::Error> {
+    template_map(d, "details")
+}
 
 impl Serialize for MessageTemplate {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.1)
+        s.serialize_str(&self.source)
     }
 }
 

@@ -267,6 +267,40 @@ async fn plain_smtp_with_auth_sends_a_text_and_an_html_part() {
 }
 
 #[tokio::test]
+async fn subject_text_and_html_are_alertmanager_templates() {
+    let smtp = FakeSmtp::start(None, None).await;
+    let r = receiver(&format!(
+        "name: ops\nemail_configs:\n  - to: ops@example.com\n    from: pharos@example.com\n    smarthost: 127.0.0.1:{}\n    require_tls: false\n    headers:\n      Subject: '{{{{ template \"email.default.subject\" . }}}}'\n      X-Monitor: '{{{{ .CommonLabels.monitor }}}}'\n    text: '{{{{ range .Alerts }}}}{{{{ .Labels.severity }}}}: {{{{ .Annotations.summary }}}}\n{{{{ end }}}}'\n    html: '{{{{ template \"email.default.html\" . }}}}'\n",
+        smtp.port
+    ));
+    let payload = r.payload_for(&firing_group()).unwrap();
+    let mail: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(mail["subject"], "[FIRING:2] MonitorDown (invoice-bot)");
+    assert_eq!(
+        mail["text"],
+        // YAML folds the single-quoted line break into a space.
+        "critical: Invoice bot is not responding warning: Webhook info answers 503 "
+    );
+    let (result, _) = send_parts(r.as_ref(), &client(), &payload, 0).await;
+    assert_eq!(result.unwrap(), 250);
+    let data = unfold(smtp.delivered().data.as_deref().unwrap());
+    assert!(
+        data.contains("Subject: [FIRING:2] MonitorDown (invoice-bot)\r\n"),
+        "{data}"
+    );
+    assert!(data.contains("X-Monitor: invoice-bot\r\n"), "{data}");
+    assert!(
+        data.contains("critical: Invoice bot is not responding"),
+        "{data}"
+    );
+    // Alertmanager's HTML mail, with its title.
+    assert!(
+        data.contains("<title>[FIRING:2] MonitorDown (invoice-bot)</title>"),
+        "{data}"
+    );
+}
+
+#[tokio::test]
 async fn email_leaves_resolved_out_unless_asked() {
     let r = receiver(
         "name: ops\nemail_configs:\n  - to: a@example.com\n    from: b@example.com\n    smarthost: 127.0.0.1:25\n",

@@ -981,3 +981,81 @@ async fn discord_teams_and_telegram_take_alertmanager_templates() {
     );
     assert_eq!(req.json()["parse_mode"], "HTML");
 }
+
+#[tokio::test]
+async fn pagerduty_description_client_and_details_are_templates() {
+    let fake = FakeServer::start().await;
+    let r = receiver(&format!(
+        "name: ops\npagerduty_configs:\n  - routing_key: k\n    url: {}\n    description: '{{{{ template \"pagerduty.default.description\" . }}}}'\n    client: 'Pharos ({{{{ .Receiver }}}})'\n    client_url: '{{{{ .ExternalURL }}}}/alerts'\n    source: '{{{{ .CommonLabels.monitor }}}}-host'\n    details:\n      firing: '{{{{ template \"pagerduty.default.instances\" .Alerts.Firing }}}}'\n      team: payments\n",
+        fake.url("/v2/enqueue")
+    ));
+    deliver(&r, &firing_group()).await;
+    let e = fake.only_request().json();
+    assert_eq!(
+        e["payload"]["summary"],
+        "[FIRING:2] MonitorDown (invoice-bot)"
+    );
+    assert_eq!(e["payload"]["source"], "invoice-bot-host");
+    assert_eq!(e["client"], "Pharos (ops)");
+    assert_eq!(e["client_url"], "https://pharos.example.com/alerts");
+    assert_eq!(e["payload"]["custom_details"]["team"], "payments");
+    let firing = e["payload"]["custom_details"]["firing"].as_str().unwrap();
+    assert!(
+        firing.starts_with("Labels:\n - alertname = MonitorDown\n"),
+        "{firing}"
+    );
+    // The API shows the sources.
+    assert_eq!(r.describe()["client"], "Pharos ({{ .Receiver }})");
+}
+
+#[tokio::test]
+async fn matrix_whatsapp_and_twilio_messages_are_templates() {
+    let fake = FakeServer::start().await;
+    let matrix = receiver(&format!(
+        "name: ops\nmatrix_configs:\n  - homeserver_url: {}\n    room_id: '!AbCdEf:example.com'\n    access_token: t\n    message: '{{{{ .Status }}}}: {{{{ .CommonLabels.monitor }}}}'\n",
+        fake.url("")
+    ));
+    deliver(&matrix, &firing_group()).await;
+    let body = fake.only_request().json();
+    assert_eq!(body["body"], "firing: invoice-bot");
+    assert!(body.get("formatted_body").is_none(), "{body}");
+    let fake = FakeServer::start().await;
+    let matrix = receiver(&format!(
+        "name: ops\nmatrix_configs:\n  - homeserver_url: {}\n    room_id: '!AbCdEf:example.com'\n    access_token: t\n    message: 'plain'\n    html: '<b>{{{{ .Status }}}}</b>'\n",
+        fake.url("")
+    ));
+    deliver(&matrix, &firing_group()).await;
+    let body = fake.only_request().json();
+    assert_eq!(body["body"], "plain");
+    assert_eq!(body["format"], "org.matrix.custom.html");
+    assert_eq!(body["formatted_body"], "<b>firing</b>");
+
+    let fake = FakeServer::start().await;
+    let whatsapp = receiver(&format!(
+        "name: ops\nwhatsapp_configs:\n  - phone_number_id: '1'\n    access_token: t\n    to: '+4915112345678'\n    api_url: {}\n    message: '*{{{{ .CommonLabels.alertname }}}}* {{{{ len .Alerts.Firing }}}} firing'\n",
+        fake.url("")
+    ));
+    deliver(&whatsapp, &firing_group()).await;
+    assert_eq!(
+        fake.only_request().json()["text"]["body"],
+        "*MonitorDown* 2 firing"
+    );
+
+    let fake = FakeServer::start().await;
+    fake.answer(201, "{}");
+    let twilio = receiver(&format!(
+        "name: ops\ntwilio_configs:\n  - account_sid: AC1\n    auth_token: t\n    from: '+15017122661'\n    to: '+15558675310'\n    api_url: {}\n    message: '{{{{ .Status | toUpper }}}} {{{{ .CommonLabels.monitor }}}} {{{{ .AckURL }}}}'\n",
+        fake.url("")
+    ));
+    deliver(&twilio, &firing_group()).await;
+    let req = fake.only_request();
+    let body: String = url::form_urlencoded::parse(req.body.as_bytes())
+        .find(|(k, _)| k == "Body")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(
+        body,
+        "FIRING invoice-bot https://pharos.example.com/ack/3f9a2c"
+    );
+}

@@ -18,13 +18,14 @@ use pharos_model::maintenance::MaintenanceWindow;
 use pharos_model::project::ProjectSpec;
 use pharos_notify::ReceiverConfig;
 use pharos_notify::dispatch::{InhibitRuleConfig, NamedTimeIntervalConfig, RouteConfig, Routing};
+use pharos_notify::template_files::TemplateFilesError;
 use pharos_scrape::config::{GlobalConfig, ScrapeConfig, deserialize_scrape_configs};
 use pharos_web::WebSettings;
 use serde::Deserialize;
 
 use checks::{
     checked_dashboard_patterns, checked_maintenance, checked_projects, checked_rule_file_patterns,
-    checked_scrubbing, checked_slos, unique_monitors, unique_receivers,
+    checked_scrubbing, checked_slos, checked_template_patterns, unique_monitors, unique_receivers,
 };
 use cross_section::{checked_incidents, checked_routing};
 use env_substitution::substitute_env;
@@ -46,6 +47,11 @@ pub struct Config {
     /// `slack_configs`, `telegram_configs`, `email_configs`, `pagerduty_configs`, …).
     #[serde(default, deserialize_with = "unique_receivers")]
     pub receivers: Vec<ReceiverConfig>,
+    /// Alertmanager's `templates:`: files of `{{ define "name" }}` blocks that receiver
+    /// templates call with `{{ template "name" . }}`, relative to this file; a glob is
+    /// allowed in the file name (`templates/*.tmpl`). Read again on every reload.
+    #[serde(default, deserialize_with = "checked_template_patterns")]
+    pub templates: Vec<String>,
     /// Alertmanager's `route:` tree, pasted as it is; without it every receiver gets every
     /// alert as it changes.
     #[serde(default)]
@@ -181,6 +187,20 @@ impl Config {
                 }
                 pharos_evaluate::rules::RuleFilesError::File(e) => e,
             })?;
+        pharos_notify::template_files::apply_template_files(
+            &config.templates,
+            base,
+            &mut config.receivers,
+        )
+        .map_err(|e| match e {
+            TemplateFilesError::Pattern { index, message } => {
+                error_at(&text, path, format!("templates[{index}]"), message)
+            }
+            TemplateFilesError::File(e) => e,
+            TemplateFilesError::Undefined { field, message } => {
+                error_at(&text, path, field, message)
+            }
+        })?;
         for (i, slo) in config.slos.iter().enumerate() {
             let groups =
                 pharos_evaluate::slo::rule_groups(std::slice::from_ref(slo)).map_err(|errors| {

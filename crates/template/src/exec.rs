@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{TemplateError, error_at};
 use crate::funcs::{self, Funcs};
-use crate::tree::{Command, Node, Operand, Pipeline, Template};
+use crate::tree::{Command, NamedTemplates, Node, Operand, Pipeline, Template};
 use crate::value::Value;
 use crate::{Host, TemplateData};
 
@@ -31,13 +31,30 @@ impl Template {
             ),
             ("value".to_string(), Value::Float(data.value)),
         ];
-        self.run(&root, vars, &data.external_url, host)
+        self.run(
+            &root,
+            vars,
+            &data.external_url,
+            host,
+            &NamedTemplates::default(),
+        )
     }
 
     /// Runs a template from [`Template::parse_notification`] over `data` (bound to `.`
     /// and `$`), e.g. Alertmanager's notification data: a struct with `Status`,
     /// `Alerts`, `CommonLabels`, …, and `ExternalURL` for `externalURL`.
     pub fn expand_value(&self, data: &Value, host: &dyn Host) -> Result<String, TemplateError> {
+        self.expand_value_with(data, host, &NamedTemplates::default())
+    }
+
+    /// [`Template::expand_value`] where `{{template "x"}}` finds `x` among this text's
+    /// own definitions first, then in `named`.
+    pub fn expand_value_with(
+        &self,
+        data: &Value,
+        host: &dyn Host,
+        named: &NamedTemplates,
+    ) -> Result<String, TemplateError> {
         let external_url = match data {
             Value::Struct(s) => match s.get("ExternalURL") {
                 Some(Value::Str(u)) => u.clone(),
@@ -50,6 +67,7 @@ impl Template {
             vec![(String::new(), data.clone())],
             &external_url,
             host,
+            named,
         )
     }
 
@@ -59,10 +77,14 @@ impl Template {
         vars: Vec<(String, Value)>,
         external_url: &str,
         host: &dyn Host,
+        named: &NamedTemplates,
     ) -> Result<String, TemplateError> {
         let funcs = Funcs { host, external_url };
         let mut ex = Exec {
             t: self,
+            top: self,
+            named,
+            calls: 0,
             vars,
             funcs: &funcs,
             out: String::new(),
@@ -80,6 +102,11 @@ enum Flow {
 
 struct Exec<'a> {
     t: &'a Template,
+    /// The template being expanded, whose definitions `{{template}}` looks in first.
+    top: &'a Template,
+    named: &'a NamedTemplates,
+    /// How many `{{template}}` calls deep this is.
+    calls: usize,
     vars: Vec<(String, Value)>,
     funcs: &'a Funcs<'a>,
     out: String,
@@ -88,6 +115,10 @@ struct Exec<'a> {
 /// Output past this size stops the template: a `range` over a huge query result should
 /// not hold an evaluation hostage.
 const MAX_OUTPUT: usize = 1 << 20;
+
+/// `{{template}}` calls nested deeper than this stop the template (a definition that
+/// calls itself).
+const MAX_CALL_DEPTH: usize = 100;
 
 impl Exec<'_> {
     fn err(&self, at: usize, message: impl Into<String>) -> TemplateError {
@@ -201,8 +232,46 @@ impl Exec<'_> {
             }
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
+            Node::Call { name, pipe, pos } => {
+                let v = match pipe {
+                    Some(p) => {
+                        let mark = self.vars.len();
+                        let v = self.pipeline(p, dot)?;
+                        self.vars.truncate(mark);
+                        v
+                    }
+                    None => Value::Nil,
+                };
+                self.call(name, v, *pos)?;
+            }
         }
         Ok(Flow::Normal)
+    }
+
+    /// `{{template "name" v}}`: the definition runs with `.` and `$` set to `v`, writing
+    /// to the same output.
+    fn call(&mut self, name: &str, v: Value, pos: usize) -> Result<(), TemplateError> {
+        let Some(def) = self.top.defines.get(name).or_else(|| self.named.get(name)) else {
+            return Err(self.err(pos, format!("no such template {name:?}")));
+        };
+        if self.calls >= MAX_CALL_DEPTH {
+            return Err(self.err(
+                pos,
+                format!("exceeded maximum template depth ({MAX_CALL_DEPTH})"),
+            ));
+        }
+        let mut inner = Exec {
+            t: def,
+            top: self.top,
+            named: self.named,
+            calls: self.calls + 1,
+            vars: vec![(String::new(), v.clone())],
+            funcs: self.funcs,
+            out: std::mem::take(&mut self.out),
+        };
+        let result = inner.nodes(&def.nodes, &v);
+        self.out = inner.out;
+        result.map(|_| ())
     }
 
     /// Evaluates a pipeline and binds its variables.
@@ -250,10 +319,64 @@ impl Exec<'_> {
             return funcs::call(name, args, self.funcs)
                 .map_err(|e| self.err(*at, format!("error calling {name}: {e}")));
         }
+        if let Some(v) = self.method_call(c, dot, &piped)? {
+            return Ok(v);
+        }
         if c.args.len() > 1 || piped.is_some() {
             return Err(self.err(c.pos, "can't give argument to non-function"));
         }
         self.operand(first, dot)
+    }
+
+    /// Alertmanager's one method with an argument on a label set:
+    /// `.CommonLabels.Remove .GroupLabels.Names`, the labels without those names.
+    fn method_call(
+        &mut self,
+        c: &Command,
+        dot: &Value,
+        piped: &Option<Value>,
+    ) -> Result<Option<Value>, TemplateError> {
+        let (receiver, fields) = match c.args.first() {
+            Some(Operand::Dot(fs)) => (None, fs),
+            Some(Operand::Var(name, fs)) => (Some(name), fs),
+            _ => return Ok(None),
+        };
+        if fields.last().map(String::as_str) != Some("Remove") {
+            return Ok(None);
+        }
+        let head = &fields[..fields.len() - 1];
+        let base = match receiver {
+            None => Operand::Dot(head.to_vec()),
+            Some(name) => Operand::Var(name.clone(), head.to_vec()),
+        };
+        let Value::Map(mut labels) = self.operand(&base, dot)? else {
+            return Ok(None);
+        };
+        let arg = match (c.args.get(1), piped) {
+            (Some(a), None) if c.args.len() == 2 => self.operand(a, dot)?,
+            (None, Some(p)) => p.clone(),
+            _ => {
+                return Err(self.err(c.pos, "wrong number of args for Remove: want 1"));
+            }
+        };
+        let names = match arg {
+            Value::List(l) => l,
+            other => {
+                return Err(self.err(
+                    c.pos,
+                    format!(
+                        "wrong type for value; expected []string; got {}",
+                        other.type_name()
+                    ),
+                ));
+            }
+        };
+        for n in names {
+            if let Value::Str(n) = n {
+                labels.remove(&n);
+            }
+        }
+        Ok(Some(Value::Map(labels)))
     }
 
     fn operand(&mut self, o: &Operand, dot: &Value) -> Result<Value, TemplateError> {
@@ -301,6 +424,19 @@ impl Exec<'_> {
                 }
                 Value::Map(m) if f == "Values" => {
                     Value::List(m.into_values().map(Value::Str).collect())
+                }
+                // `SortedPairs.Names` / `.Values`: Alertmanager's methods on a list of
+                // pairs.
+                Value::List(l) if f == "Names" || f == "Values" => {
+                    let key = if f == "Names" { "Name" } else { "Value" };
+                    Value::List(
+                        l.into_iter()
+                            .map(|p| match p {
+                                Value::Struct(mut s) => s.remove(key).unwrap_or(Value::Nil),
+                                _ => Value::Nil,
+                            })
+                            .collect(),
+                    )
                 }
                 // `missingkey=zero`, as Prometheus sets it: a missing label is "".
                 Value::Map(m) => Value::Str(m.get(f).cloned().unwrap_or_default()),

@@ -4,7 +4,10 @@
 //! `range` with `break`/`continue`, and `with`), with Prometheus's template functions.
 //! A template is parsed once, when its rule file is loaded (unknown functions and
 //! undefined variables are errors then, as in Go), and expanded at every evaluation;
-//! errors carry `line:column` within the template text. What the functions need from the
+//! errors carry `line:column` within the template text. Notification templates, as
+//! Alertmanager's, may also define named templates (`{{define}}`, `{{block}}`) and call
+//! them with `{{template}}`, their own or those of shared files ([`NamedTemplates`]).
+//! What the functions need from the
 //! program running the template (PromQL queries, the time for `now`) comes in through
 //! [`Host`].
 
@@ -27,7 +30,7 @@ use std::collections::BTreeMap;
 pub use error::{FuncError, TemplateError};
 pub use format::{go_float, go_sprintf};
 pub use text::query_escape;
-pub use tree::Template;
+pub use tree::{NamedTemplates, Template};
 pub use value::Value;
 
 /// The data a rule template sees: `.Labels`, `.ExternalLabels`, `.ExternalURL`, `.Value`,

@@ -1,5 +1,9 @@
 //! The parser: builds a [`Template`]'s tree from the lexer's tokens, checking what Go
-//! checks at parse time (known functions, declared variables, `break` inside `range`).
+//! checks at parse time (known functions, declared variables, `break` inside `range`,
+//! `{{define}}` only at the top level).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::{TemplateError, error_at};
 use crate::funcs;
@@ -23,6 +27,12 @@ struct Parser<'a> {
     /// Variables in scope, for Go's "undefined variable" check at parse time.
     vars: Vec<String>,
     range_depth: usize,
+    /// How deep in `if` / `with` / `range` the parser is: `{{define}}` only at 0.
+    depth: usize,
+    /// Whether `define`, `template` and `block` are allowed (notification templates).
+    named: bool,
+    shared_src: Arc<str>,
+    defines: BTreeMap<String, Arc<Template>>,
 }
 
 /// The variables every Prometheus rule template has.
@@ -117,11 +127,50 @@ impl<'a> Parser<'a> {
                                 Node::Continue
                             });
                         }
-                        Some(k @ ("define" | "template" | "block")) => {
+                        Some(k @ ("define" | "template" | "block")) if !self.named => {
                             return Err(self.err(
                                 at,
                                 format!("{{{{{k}}}}} is not supported in rule templates"),
                             ));
+                        }
+                        Some("define") => {
+                            self.i += 1;
+                            if self.depth > 0 {
+                                return Err(
+                                    self.err(at, "{{define}} is only allowed at the top level")
+                                );
+                            }
+                            let name = self.template_name("define")?;
+                            self.expect_close("define")?;
+                            self.definition(name, at)?;
+                        }
+                        Some("template") => {
+                            self.i += 1;
+                            let name = self.template_name("template")?;
+                            let pipe = match self.peek() {
+                                Some(Token {
+                                    tok: Tok::Close, ..
+                                }) => None,
+                                _ => Some(self.pipeline("template clause", false)?),
+                            };
+                            self.expect_close("template clause")?;
+                            nodes.push(Node::Call {
+                                name,
+                                pipe,
+                                pos: at,
+                            });
+                        }
+                        Some("block") => {
+                            self.i += 1;
+                            let name = self.template_name("block")?;
+                            let pipe = self.pipeline("block clause", false)?;
+                            self.expect_close("block clause")?;
+                            self.definition(name.clone(), at)?;
+                            nodes.push(Node::Call {
+                                name,
+                                pipe: Some(pipe),
+                                pos: at,
+                            });
                         }
                         _ => {
                             let p = self.pipeline("command", true)?;
@@ -137,8 +186,55 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The quoted name after `define`, `template` or `block`.
+    fn template_name(&mut self, context: &str) -> Result<String, TemplateError> {
+        match self.next() {
+            Some(Token {
+                tok: Tok::Str(name),
+                ..
+            }) => Ok(name),
+            Some(t) => Err(self.err(
+                t.start,
+                format!("unexpected {} in {context} clause", describe(&t.tok)),
+            )),
+            None => Err(self.err(self.src.len(), format!("unclosed action in {context}"))),
+        }
+    }
+
+    /// The body of `{{define}}` or `{{block}}` up to its `{{end}}`: a template of its own
+    /// whose only variable is `$`, the value it is called with.
+    fn definition(&mut self, name: String, at: usize) -> Result<(), TemplateError> {
+        let vars = std::mem::replace(&mut self.vars, vec![String::new()]);
+        let (range_depth, depth) = (self.range_depth, self.depth);
+        (self.range_depth, self.depth) = (0, 1);
+        let (nodes, end) = self.list()?;
+        self.vars = vars;
+        (self.range_depth, self.depth) = (range_depth, depth);
+        if end != Stop::End {
+            return Err(self.err(
+                at,
+                format!("unexpected EOF: {{{{define {name:?}}}}} has no {{{{end}}}}"),
+            ));
+        }
+        let body = Template {
+            name: self.name.to_string(),
+            src: self.shared_src.clone(),
+            nodes,
+            defines: BTreeMap::new(),
+        };
+        self.defines.insert(name, Arc::new(body));
+        Ok(())
+    }
+
     /// `if`, `with` or `range` after its keyword, up to and including its `end`.
     fn branch(&mut self, kind: &str, at: usize) -> Result<Node, TemplateError> {
+        self.depth += 1;
+        let node = self.branch_body(kind, at);
+        self.depth -= 1;
+        node
+    }
+
+    fn branch_body(&mut self, kind: &str, at: usize) -> Result<Node, TemplateError> {
         let mark = self.vars.len();
         let pipe = self.pipeline(kind, kind == "range")?;
         self.expect_close(kind)?;
@@ -367,19 +463,22 @@ impl Template {
     /// Parses `src`; `name` appears in errors (Prometheus names alert templates
     /// `__alert_<AlertName>`).
     pub fn parse(name: &str, src: &str) -> Result<Template, TemplateError> {
-        Template::parse_with_variables(name, src, PREDEFINED)
+        Template::parse_with_variables(name, src, PREDEFINED, false)
     }
 
     /// Parses a notification template, as Alertmanager's: its only predefined variable is
-    /// `$`, the notification's data (see [`Template::expand_value`]).
+    /// `$`, the notification's data (see [`Template::expand_value`]), and it may define
+    /// named templates (`{{define "x"}}…{{end}}`, `{{block}}`) and call them, or those of
+    /// a [`NamedTemplates`](crate::NamedTemplates), with `{{template "x" .}}`.
     pub fn parse_notification(name: &str, src: &str) -> Result<Template, TemplateError> {
-        Template::parse_with_variables(name, src, &[""])
+        Template::parse_with_variables(name, src, &[""], true)
     }
 
     fn parse_with_variables(
         name: &str,
         src: &str,
         variables: &[&str],
+        named: bool,
     ) -> Result<Template, TemplateError> {
         let toks = Lexer { src, name }.lex()?;
         let mut p = Parser {
@@ -389,6 +488,10 @@ impl Template {
             src,
             vars: variables.iter().map(|s| s.to_string()).collect(),
             range_depth: 0,
+            depth: 0,
+            named,
+            shared_src: Arc::from(src),
+            defines: BTreeMap::new(),
         };
         let (nodes, end) = p.list()?;
         match end {
@@ -403,8 +506,9 @@ impl Template {
         }
         Ok(Template {
             name: name.to_string(),
-            src: src.to_string(),
+            src: p.shared_src.clone(),
             nodes,
+            defines: std::mem::take(&mut p.defines),
         })
     }
 }

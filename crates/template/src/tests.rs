@@ -288,3 +288,118 @@ fn notification_templates_have_no_rule_variables() {
     assert!(e.contains("title:1:"), "{e}");
     assert!(Template::parse("__alert_X", "{{ $labels.job }}").is_ok());
 }
+
+fn notify_with(src: &str, named: &crate::NamedTemplates) -> Result<String, TemplateError> {
+    let no_queries = |_: &str| -> Result<QuerySamples, String> { Err("no".into()) };
+    Template::parse_notification("title", src)?.expand_value_with(
+        &notification(),
+        &no_queries,
+        named,
+    )
+}
+
+#[test]
+fn notification_templates_define_and_call_named_templates() {
+    // In the text itself: `define` (ignored where it stands), `template` with and without
+    // a pipeline, and `block` (a definition called in place).
+    assert_eq!(
+        notify(
+            r#"{{ define "sev" }}{{ .Labels.severity }}{{ end }}{{ range .Alerts }}{{ template "sev" . }},{{ end }}"#
+        )
+        .unwrap(),
+        "critical,warning,info,"
+    );
+    assert_eq!(
+        notify(r#"{{ define "x" }}[{{ . }}]{{ end }}{{ template "x" }}"#).unwrap(),
+        "[<no value>]"
+    );
+    assert_eq!(
+        notify(r#"{{ block "st" .Status }}{{ toUpper . }}{{ end }}!"#).unwrap(),
+        "FIRING!"
+    );
+    // From shared files; a later file's definition replaces an earlier one's.
+    let mut named = crate::NamedTemplates::default();
+    named
+        .add_file(
+            "a.tmpl",
+            r#"{{ define "myorg.title" }}old{{ end }}{{ define "myorg.count" }}{{ len .Alerts.Firing }}{{ end }}"#,
+        )
+        .unwrap();
+    named
+        .add_file(
+            "b.tmpl",
+            "text outside is ignored\n{{ define \"myorg.title\" }}{{ template \"myorg.count\" . }} {{ $.Status }}{{ end }}",
+        )
+        .unwrap();
+    assert_eq!(
+        named.names().collect::<Vec<_>>(),
+        ["myorg.count", "myorg.title"]
+    );
+    assert_eq!(
+        notify_with(r#"{{ template "myorg.title" . }}"#, &named).unwrap(),
+        "2 firing"
+    );
+    assert!(named.undefined_calls().is_empty());
+    // A definition's variables are its own: `$` is what it was called with.
+    let e = crate::NamedTemplates::default()
+        .add_file("c.tmpl", "{{ $x := 1 }}{{ define \"y\" }}{{ $x }}{{ end }}")
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "template: c.tmpl:1:33: undefined variable \"$x\""
+    );
+}
+
+#[test]
+fn named_template_errors_name_the_place() {
+    let e = crate::NamedTemplates::default()
+        .add_file("slack.tmpl", "{{ define \"a\" }}\n\n  {{ if }}{{ end }}")
+        .unwrap_err();
+    assert_eq!(
+        (e.name.as_str(), e.line, e.column),
+        ("slack.tmpl", 3, 9),
+        "{e}"
+    );
+    let e = crate::NamedTemplates::default()
+        .add_file("x.tmpl", "{{ define \"a\" }}never ends")
+        .unwrap_err();
+    assert!(e.message.contains("has no {{end}}"), "{e}");
+    let e = notify("{{ if true }}{{ define \"a\" }}{{ end }}{{ end }}").unwrap_err();
+    assert!(e.message.contains("only allowed at the top level"), "{e}");
+    let e = notify("{{ template .Status }}").unwrap_err();
+    assert!(e.message.contains("in template clause"), "{e}");
+    // Calls are known at parse time, so a caller can check them before running.
+    let t = Template::parse_notification(
+        "t",
+        r#"{{ define "a" }}{{ template "b" }}{{ end }}{{ template "a" . }}{{ template "c" . }}"#,
+    )
+    .unwrap();
+    assert_eq!(t.called_templates(), ["a", "b", "c"]);
+    assert_eq!(
+        t.undefined_templates(&crate::NamedTemplates::default()),
+        ["b", "c"]
+    );
+    let e = notify(r#"{{ template "nope" . }}"#).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "template: title:1:4: no such template \"nope\""
+    );
+    let e = notify(r#"{{ define "loop" }}{{ template "loop" . }}{{ end }}{{ template "loop" . }}"#)
+        .unwrap_err();
+    assert!(e.message.contains("maximum template depth"), "{e}");
+    // Rule templates keep Prometheus's limits.
+    let e = Template::parse("__alert_X", r#"{{ template "a" . }}"#).unwrap_err();
+    assert!(e.message.contains("not supported in rule templates"), "{e}");
+}
+
+#[test]
+fn label_set_methods_alertmanager_templates_use() {
+    assert_eq!(
+        notify(r#"{{ .CommonLabels.SortedPairs.Values | join " " }}|{{ .CommonLabels.SortedPairs.Names | join " " }}"#).unwrap(),
+        "Down api|alertname job"
+    );
+    assert_eq!(
+        notify(r#"{{ with .CommonLabels.Remove .CommonLabels.SortedPairs.Names }}{{ len . }}{{ end }}|{{ (.CommonLabels.Remove (slice .CommonLabels.Names 0 1)).Values | join "" }}"#).unwrap(),
+        "|api"
+    );
+}

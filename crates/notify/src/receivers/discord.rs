@@ -1,15 +1,15 @@
 //! `discord_configs`: a Discord channel webhook, one embed coloured by severity, as
 //! Alertmanager's Discord integration sends.
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::chat_webhook::{ChatWebhook, ChatWebhookReceiver};
 use super::default_true;
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markdown};
-use crate::{BoxFuture, Receiver, SendError};
 
 /// Discord's limits for an embed.
 const MAX_TITLE_CHARS: usize = 256;
@@ -30,14 +30,21 @@ pub struct DiscordConfig {
     pub send_resolved: bool,
 }
 
-pub struct DiscordReceiver {
-    name: String,
-    config: DiscordConfig,
-}
+pub type DiscordReceiver = ChatWebhookReceiver<DiscordConfig>;
 
-impl DiscordReceiver {
-    pub fn new(name: String, config: DiscordConfig) -> Self {
-        DiscordReceiver { name, config }
+impl ChatWebhook for DiscordConfig {
+    const KIND: &'static str = "discord";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn webhook_url(&self) -> url::Url {
+        self.webhook_url.expose().clone()
+    }
+
+    fn message(&self, n: &Notification) -> serde_json::Value {
+        discord_message(self, n)
     }
 }
 
@@ -64,37 +71,4 @@ pub fn discord_message(config: &DiscordConfig, n: &Notification) -> serde_json::
         // Alert text may contain `@everyone`; never let it ping anyone.
         "allowed_mentions": { "parse": [] },
     })
-}
-
-impl Receiver for DiscordReceiver {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn integration(&self) -> &'static str {
-        "discord"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        Some(discord_message(&self.config, n).to_string())
-    }
-
-    fn send<'a>(
-        &'a self,
-        client: &'a reqwest::Client,
-        part: &'a str,
-    ) -> BoxFuture<'a, Result<u16, SendError>> {
-        Box::pin(crate::http::post_json(
-            client,
-            self.config.webhook_url.expose().clone(),
-            part.to_string(),
-        ))
-    }
 }

@@ -19,6 +19,8 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::message_template::{MessageTemplate, render_field, template_map};
+use crate::receivers::TemplateFields;
 use crate::secret::Secret;
 use crate::text::{self, EmailHtml, Facts, Markup, Plain};
 use crate::{BoxFuture, Receiver, SendError};
@@ -53,9 +55,17 @@ pub struct EmailConfig {
     pub require_tls: bool,
     #[serde(default)]
     pub tls_config: TlsConfig,
-    /// Extra headers; `Subject` replaces Pharos's subject.
+    /// Extra headers, each value a template; `Subject` replaces Pharos's subject
+    /// (`Subject: '{{ template "email.default.subject" . }}'` is Alertmanager's).
     #[serde(default, deserialize_with = "headers")]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, MessageTemplate>,
+    /// A template for the plain-text part instead of Pharos's text.
+    #[serde(default, deserialize_with = "crate::message_template::text")]
+    pub text: Option<MessageTemplate>,
+    /// A template for the HTML part instead of Pharos's (Alertmanager's
+    /// `{{ template "email.default.html" . }}` works).
+    #[serde(default, deserialize_with = "crate::message_template::html")]
+    pub html: Option<MessageTemplate>,
     /// Alertmanager's default: no mail when everything resolved.
     #[serde(default)]
     pub send_resolved: bool,
@@ -124,8 +134,8 @@ fn mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(s)
 }
 
-fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let h = BTreeMap::<String, String>::deserialize(d)?;
+fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, MessageTemplate>, D::Error> {
+    let h = template_map(d, "headers")?;
     for name in h.keys() {
         let lower = name.to_ascii_lowercase();
         if [
@@ -173,11 +183,19 @@ pub fn email_for(config: &EmailConfig, n: &Notification) -> Email {
         .map(|a| a.updated_at)
         .max()
         .unwrap_or(DateTime::UNIX_EPOCH);
-    let mut headers = config.headers.clone();
-    let subject = headers
-        .remove("Subject")
-        .or_else(|| headers.remove("subject"))
-        .unwrap_or_else(|| format!("{} {}", f.level.emoji(), f.title));
+    let pharos_subject = || format!("{} {}", f.level.emoji(), f.title);
+    let mut subject = None;
+    let mut headers = BTreeMap::new();
+    for (name, t) in &config.headers {
+        if name.eq_ignore_ascii_case("subject") {
+            subject = Some(t.render_or(n, "headers.Subject", pharos_subject));
+        } else {
+            let field = format!("headers.{name}");
+            let value = t.render_or(n, &field, || t.source().to_string());
+            headers.insert(name.clone(), value);
+        }
+    }
+    let subject = subject.unwrap_or_else(pharos_subject);
     let id = Sha256::digest(format!(
         "{}\0{}\0{}",
         n.group_key,
@@ -195,8 +213,24 @@ pub fn email_for(config: &EmailConfig, n: &Notification) -> Email {
         date,
         message_id: format!("<{}@{domain}>", hex::encode(&id[..12])),
         headers,
-        text: text::body(&f, &Plain),
-        html: html_body(&f),
+        text: render_field(config.text.as_ref(), n, "text", || text::body(&f, &Plain)),
+        html: render_field(config.html.as_ref(), n, "html", || html_body(&f)),
+    }
+}
+
+impl TemplateFields for EmailConfig {
+    fn message_templates_mut(&mut self) -> Vec<(String, &mut MessageTemplate)> {
+        let mut out: Vec<(String, &mut MessageTemplate)> = self
+            .headers
+            .iter_mut()
+            .map(|(k, t)| (format!("headers.{k}"), t))
+            .collect();
+        for (field, t) in [("text", &mut self.text), ("html", &mut self.html)] {
+            if let Some(t) = t {
+                out.push((field.to_string(), t));
+            }
+        }
+        out
     }
 }
 

@@ -3,15 +3,15 @@
 //! of one group go to one thread (the webhook's `threadKey`, a hash of the group key),
 //! so a resolved notification answers its firing one.
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::chat_webhook::{ChatWebhook, ChatWebhookReceiver};
 use super::default_true;
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markup};
-use crate::{BoxFuture, Receiver, SendError};
 
 /// Google Chat refuses a longer text.
 const MAX_TEXT_CHARS: usize = 4000;
@@ -52,14 +52,27 @@ impl Markup for GoogleChatText {
     }
 }
 
-pub struct GoogleChatReceiver {
-    name: String,
-    config: GoogleChatConfig,
-}
+pub type GoogleChatReceiver = ChatWebhookReceiver<GoogleChatConfig>;
 
-impl GoogleChatReceiver {
-    pub fn new(name: String, config: GoogleChatConfig) -> Self {
-        GoogleChatReceiver { name, config }
+impl ChatWebhook for GoogleChatConfig {
+    const KIND: &'static str = "googlechat";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn webhook_url(&self) -> url::Url {
+        let mut url = self.url.expose().clone();
+        if self.threaded {
+            // Without this a `thread.threadKey` in the body is ignored.
+            url.query_pairs_mut()
+                .append_pair("messageReplyOption", "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+        }
+        url
+    }
+
+    fn message(&self, n: &Notification) -> serde_json::Value {
+        googlechat_message(self, n)
     }
 }
 
@@ -73,39 +86,4 @@ pub fn googlechat_message(config: &GoogleChatConfig, n: &Notification) -> serde_
         message["thread"] = json!({ "threadKey": super::pagerduty::dedup_key(&n.group_key) });
     }
     message
-}
-
-impl Receiver for GoogleChatReceiver {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn integration(&self) -> &'static str {
-        "googlechat"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        Some(googlechat_message(&self.config, n).to_string())
-    }
-
-    fn send<'a>(
-        &'a self,
-        client: &'a reqwest::Client,
-        part: &'a str,
-    ) -> BoxFuture<'a, Result<u16, SendError>> {
-        let mut url = self.config.url.expose().clone();
-        if self.config.threaded {
-            // Without this a `thread.threadKey` in the body is ignored.
-            url.query_pairs_mut()
-                .append_pair("messageReplyOption", "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
-        }
-        Box::pin(crate::http::post_json(client, url, part.to_string()))
-    }
 }

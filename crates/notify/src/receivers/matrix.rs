@@ -14,10 +14,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::channel::{Channel, ChannelReceiver};
 use super::{BaseUrl, default_true};
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Html, Plain};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +36,13 @@ pub struct MatrixConfig {
     /// `m.text` (the default) or `m.notice` (shown greyed; bots are meant to use it).
     #[serde(default = "default_msgtype", deserialize_with = "msgtype")]
     pub msgtype: String,
+    /// A template for the plain `body` instead of Pharos's text.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
+    /// A template for the HTML `formatted_body`. Without it, a `message` template is
+    /// sent as plain text only; without either, Pharos's text in both forms.
+    #[serde(default, deserialize_with = "crate::message_template::html")]
+    pub html: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -67,17 +76,6 @@ fn msgtype<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-pub struct MatrixReceiver {
-    name: String,
-    config: MatrixConfig,
-}
-
-impl MatrixReceiver {
-    pub fn new(name: String, config: MatrixConfig) -> Self {
-        MatrixReceiver { name, config }
-    }
-}
-
 /// What is stored and sent: the transaction id and the event's content.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct MatrixMessage {
@@ -88,12 +86,27 @@ pub struct MatrixMessage {
 /// The event content for `n`.
 pub fn matrix_content(config: &MatrixConfig, n: &Notification) -> serde_json::Value {
     let f = Facts::of(n);
-    json!({
+    let body = render_field(config.message.as_ref(), n, "message", || {
+        text::body(&f, &Plain)
+    });
+    let html = match (&config.message, &config.html) {
+        (_, Some(t)) => Some(t.render_or(n, "html", || pharos_html(&f))),
+        (Some(_), None) => None,
+        (None, None) => Some(pharos_html(&f)),
+    };
+    let mut content = json!({
         "msgtype": config.msgtype,
-        "body": text::body(&f, &Plain),
-        "format": "org.matrix.custom.html",
-        "formatted_body": text::body(&f, &Html).replace('\n', "<br>"),
-    })
+        "body": body,
+    });
+    if let Some(html) = html {
+        content["format"] = json!("org.matrix.custom.html");
+        content["formatted_body"] = json!(html);
+    }
+    content
+}
+
+fn pharos_html(f: &Facts<'_>) -> String {
+    text::body(f, &Html).replace('\n', "<br>")
 }
 
 /// Unique per notification: the group, its status and the time it was queued.
@@ -109,26 +122,19 @@ fn transaction_id(n: &Notification) -> String {
     format!("pharos-{}", &hex::encode(h.finalize())[..32])
 }
 
-impl Receiver for MatrixReceiver {
-    fn name(&self) -> &str {
-        &self.name
+pub type MatrixReceiver = ChannelReceiver<MatrixConfig>;
+
+impl Channel for MatrixConfig {
+    const INTEGRATION: &'static str = "matrix";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
     }
 
-    fn integration(&self) -> &'static str {
-        "matrix"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
+    fn payload(&self, n: &Notification) -> Option<String> {
         serde_json::to_string(&MatrixMessage {
             txn_id: transaction_id(n),
-            content: matrix_content(&self.config, n),
+            content: matrix_content(self, n),
         })
         .ok()
     }
@@ -141,7 +147,7 @@ impl Receiver for MatrixReceiver {
         Box::pin(async move {
             let message: MatrixMessage = serde_json::from_str(part)
                 .map_err(|_| SendError::permanent("the stored payload cannot be read"))?;
-            let mut url = url::Url::parse(self.config.homeserver_url.as_str())
+            let mut url = url::Url::parse(self.homeserver_url.as_str())
                 .map_err(|e| SendError::permanent(format!("homeserver_url: {e}")))?;
             url.path_segments_mut()
                 .map_err(|_| SendError::permanent("homeserver_url cannot take a path"))?
@@ -151,7 +157,7 @@ impl Receiver for MatrixReceiver {
                     "client",
                     "v3",
                     "rooms",
-                    &self.config.room_id,
+                    &self.room_id,
                     "send",
                     "m.room.message",
                     &message.txn_id,
@@ -159,7 +165,7 @@ impl Receiver for MatrixReceiver {
             let request = client
                 .put(url)
                 .timeout(crate::http::DEFAULT_TIMEOUT)
-                .bearer_auth(self.config.access_token.expose())
+                .bearer_auth(self.access_token.expose())
                 .header("Content-Type", "application/json")
                 .body(message.content.to_string());
             crate::http::send(request).await

@@ -2,15 +2,15 @@
 //! attachment format, so the message is one attachment coloured by the worst severity,
 //! titled `[FIRING:n] …` / `[RESOLVED] …`, with the alerts in Markdown.
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::chat_webhook::{AttachmentText, ChatWebhook, ChatWebhookReceiver, slack_attachment};
 use super::default_true;
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
-use crate::text::{self, Facts, Markdown, Markup};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::text::{self, Facts, Markdown};
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -36,14 +36,21 @@ pub struct MattermostConfig {
     pub send_resolved: bool,
 }
 
-pub struct MattermostReceiver {
-    name: String,
-    config: MattermostConfig,
-}
+pub type MattermostReceiver = ChatWebhookReceiver<MattermostConfig>;
 
-impl MattermostReceiver {
-    pub fn new(name: String, config: MattermostConfig) -> Self {
-        MattermostReceiver { name, config }
+impl ChatWebhook for MattermostConfig {
+    const KIND: &'static str = "mattermost";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn webhook_url(&self) -> url::Url {
+        self.webhook_url.expose().clone()
+    }
+
+    fn message(&self, n: &Notification) -> serde_json::Value {
+        mattermost_message(self, n)
     }
 }
 
@@ -54,36 +61,16 @@ pub fn mattermost_message(config: &MattermostConfig, n: &Notification) -> serde_
     let body = render_field(config.text.as_ref(), n, "text", || {
         text::details(&f, &Markdown)
     });
-    let mut fields = vec![
-        json!({ "title": "Severity", "value": f.level.word(), "short": true }),
-        json!({
-            "title": "Alerts",
-            "value": match (f.firing, f.resolved) {
-                (n, 0) => format!("{n} firing"),
-                (0, r) => format!("{r} resolved"),
-                (n, r) => format!("{n} firing, {r} resolved"),
-            },
-            "short": true,
-        }),
-    ];
-    if let Some(ack) = f.ack_url {
-        fields.push(json!({
-            "title": "Acknowledge",
-            "value": Markdown.link("Acknowledge", ack),
-            "short": false,
-        }));
-    }
-    let mut attachment = json!({
-        "fallback": format!("{} {}", f.level.emoji(), title),
-        "color": f.level.color_hex(),
-        "title": title,
-        "text": body,
-        "fields": fields,
-        "footer": "Pharos",
-    });
-    if let Some(url) = &f.alerts_url {
-        attachment["title_link"] = json!(url);
-    }
+    let attachment = slack_attachment(
+        &f,
+        &Markdown,
+        AttachmentText {
+            title,
+            text: body,
+            color: f.level.color_hex().to_string(),
+        },
+        Vec::new(),
+    );
     let mut message = json!({ "attachments": [attachment] });
     for (key, value) in [
         ("channel", &config.channel),
@@ -95,37 +82,4 @@ pub fn mattermost_message(config: &MattermostConfig, n: &Notification) -> serde_
         }
     }
     message
-}
-
-impl Receiver for MattermostReceiver {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn integration(&self) -> &'static str {
-        "mattermost"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        Some(mattermost_message(&self.config, n).to_string())
-    }
-
-    fn send<'a>(
-        &'a self,
-        client: &'a reqwest::Client,
-        part: &'a str,
-    ) -> BoxFuture<'a, Result<u16, SendError>> {
-        Box::pin(crate::http::post_json(
-            client,
-            self.config.webhook_url.expose().clone(),
-            part.to_string(),
-        ))
-    }
 }

@@ -3,8 +3,12 @@
 //!
 //! Each file holds the channel's config (Alertmanager's field names where Alertmanager
 //! has the integration), how a notification becomes its payload, and how a payload is
-//! sent. The words come from [`crate::text`], so every channel says the same thing.
+//! sent. The words come from [`crate::text`], so every channel says the same thing. What
+//! every channel's receiver does alike is [`channel::ChannelReceiver`]; what the chat
+//! webhooks share, [`chat_webhook`].
 
+pub mod channel;
+pub mod chat_webhook;
 pub mod discord;
 pub mod email;
 pub mod googlechat;
@@ -26,6 +30,47 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::Receiver;
+use crate::message_template::MessageTemplate;
+
+/// The template fields of one integration's config, for checking and linking them to
+/// the config's named templates ([`crate::template_files`]).
+pub(crate) trait TemplateFields {
+    /// Each template set, with its field's name (`title`, `details.runbook`).
+    fn message_templates_mut(&mut self) -> Vec<(String, &mut MessageTemplate)>;
+}
+
+/// `TemplateFields` for a config whose templates are `Option<MessageTemplate>` fields.
+macro_rules! optional_template_fields {
+    ($($config:ty => [$($field:ident),*];)*) => {$(
+        impl TemplateFields for $config {
+            fn message_templates_mut(&mut self) -> Vec<(String, &mut MessageTemplate)> {
+                let mut out = Vec::new();
+                $(
+                    if let Some(t) = self.$field.as_mut() {
+                        out.push((stringify!($field).to_string(), t));
+                    }
+                )*
+                out
+            }
+        }
+    )*};
+}
+
+optional_template_fields! {
+    webhook::WebhookConfig => [body_template];
+    slack::SlackConfig => [title, text, color];
+    telegram::TelegramConfig => [message];
+    discord::DiscordConfig => [title, message];
+    msteams::MsTeamsConfig => [title, summary, text];
+    whatsapp::WhatsAppConfig => [message];
+    twilio::TwilioConfig => [message];
+    ntfy::NtfyConfig => [title, message];
+    pushover::PushoverConfig => [title, message];
+    opsgenie::OpsgenieConfig => [message, description, source];
+    mattermost::MattermostConfig => [title, text];
+    googlechat::GoogleChatConfig => [message];
+    matrix::MatrixConfig => [message, html];
+}
 
 /// One entry of `receivers:`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -83,6 +128,39 @@ impl ReceiverConfig {
             + self.mattermost_configs.len()
             + self.googlechat_configs.len()
             + self.matrix_configs.len()
+    }
+
+    /// Every template of every integration, with its path from the receiver
+    /// (`slack_configs[0].title`).
+    pub(crate) fn message_templates_mut(&mut self) -> Vec<(String, &mut MessageTemplate)> {
+        let mut out = Vec::new();
+        macro_rules! each {
+            ($($kind:ident),*) => {$(
+                for (i, c) in self.$kind.iter_mut().enumerate() {
+                    for (field, t) in c.message_templates_mut() {
+                        out.push((format!("{}[{i}].{field}", stringify!($kind)), t));
+                    }
+                }
+            )*};
+        }
+        each!(
+            webhook_configs,
+            slack_configs,
+            telegram_configs,
+            email_configs,
+            pagerduty_configs,
+            discord_configs,
+            msteams_configs,
+            whatsapp_configs,
+            twilio_configs,
+            ntfy_configs,
+            pushover_configs,
+            opsgenie_configs,
+            mattermost_configs,
+            googlechat_configs,
+            matrix_configs
+        );
+        out
     }
 
     /// The integrations, each named `<receiver>/<kind><index>` (`ops/slack0`), or just

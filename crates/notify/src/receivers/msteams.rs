@@ -2,15 +2,15 @@
 //! that Alertmanager's msteams integration sends (title, summary, Markdown text, theme
 //! colour by severity).
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::chat_webhook::{ChatWebhook, ChatWebhookReceiver};
 use super::default_true;
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markdown};
-use crate::{BoxFuture, Receiver, SendError};
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -30,14 +30,21 @@ pub struct MsTeamsConfig {
     pub send_resolved: bool,
 }
 
-pub struct MsTeamsReceiver {
-    name: String,
-    config: MsTeamsConfig,
-}
+pub type MsTeamsReceiver = ChatWebhookReceiver<MsTeamsConfig>;
 
-impl MsTeamsReceiver {
-    pub fn new(name: String, config: MsTeamsConfig) -> Self {
-        MsTeamsReceiver { name, config }
+impl ChatWebhook for MsTeamsConfig {
+    const KIND: &'static str = "msteams";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn webhook_url(&self) -> url::Url {
+        self.webhook_url.expose().clone()
+    }
+
+    fn message(&self, n: &Notification) -> serde_json::Value {
+        teams_card(self, n)
     }
 }
 
@@ -77,37 +84,4 @@ pub fn teams_card(config: &MsTeamsConfig, n: &Notification) -> serde_json::Value
         card["potentialAction"] = json!(actions);
     }
     card
-}
-
-impl Receiver for MsTeamsReceiver {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn integration(&self) -> &'static str {
-        "msteams"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        Some(teams_card(&self.config, n).to_string())
-    }
-
-    fn send<'a>(
-        &'a self,
-        client: &'a reqwest::Client,
-        part: &'a str,
-    ) -> BoxFuture<'a, Result<u16, SendError>> {
-        Box::pin(crate::http::post_json(
-            client,
-            self.config.webhook_url.expose().clone(),
-            part.to_string(),
-        ))
-    }
 }

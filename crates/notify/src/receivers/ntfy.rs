@@ -5,15 +5,16 @@
 //!
 //! The access token is added when sending, so the delivery queue holds no credential.
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
+use super::channel::{Channel, ChannelReceiver};
 use super::{BaseUrl, default_true};
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Level, Markdown};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 /// ntfy cuts a message at 4,096 bytes; stay under it in characters.
 const MAX_MESSAGE_CHARS: usize = 4000;
@@ -86,17 +87,6 @@ fn priority<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
     Ok(Some(p))
 }
 
-pub struct NtfyReceiver {
-    name: String,
-    config: NtfyConfig,
-}
-
-impl NtfyReceiver {
-    pub fn new(name: String, config: NtfyConfig) -> Self {
-        NtfyReceiver { name, config }
-    }
-}
-
 fn level_priority(level: Level) -> u8 {
     match level {
         Level::Critical => 5,
@@ -139,24 +129,17 @@ pub fn ntfy_message(config: &NtfyConfig, n: &Notification) -> serde_json::Value 
     body
 }
 
-impl Receiver for NtfyReceiver {
-    fn name(&self) -> &str {
-        &self.name
+pub type NtfyReceiver = ChannelReceiver<NtfyConfig>;
+
+impl Channel for NtfyConfig {
+    const INTEGRATION: &'static str = "ntfy";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
     }
 
-    fn integration(&self) -> &'static str {
-        "ntfy"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        Some(ntfy_message(&self.config, n).to_string())
+    fn payload(&self, n: &Notification) -> Option<String> {
+        Some(ntfy_message(self, n).to_string())
     }
 
     fn send<'a>(
@@ -168,11 +151,11 @@ impl Receiver for NtfyReceiver {
             // JSON publishing goes to the server's root, the topic in the body.
             let mut request = crate::http::json_post(
                 client,
-                self.config.url.join("/"),
+                self.url.join("/"),
                 crate::http::DEFAULT_TIMEOUT,
                 part.to_string(),
             );
-            if let Some(token) = &self.config.token {
+            if let Some(token) = &self.token {
                 request = request.bearer_auth(token.expose());
             }
             crate::http::send(request).await

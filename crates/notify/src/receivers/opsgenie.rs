@@ -13,11 +13,12 @@ use pharos_model::{AlertState, Notification};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
+use super::channel::{Channel, ChannelReceiver};
 use super::{BaseUrl, default_true};
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Plain};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 /// Opsgenie's limits.
 const MAX_MESSAGE_CHARS: usize = 130;
@@ -97,17 +98,6 @@ pub fn alias(group_key: &str) -> String {
     super::pagerduty::dedup_key(group_key)
 }
 
-pub struct OpsgenieReceiver {
-    name: String,
-    config: OpsgenieConfig,
-}
-
-impl OpsgenieReceiver {
-    pub fn new(name: String, config: OpsgenieConfig) -> Self {
-        OpsgenieReceiver { name, config }
-    }
-}
-
 /// What is stored and sent: the path under `api_url` and the JSON body.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct OpsgenieRequest {
@@ -174,24 +164,17 @@ pub fn opsgenie_request(config: &OpsgenieConfig, n: &Notification) -> OpsgenieRe
     }
 }
 
-impl Receiver for OpsgenieReceiver {
-    fn name(&self) -> &str {
-        &self.name
+pub type OpsgenieReceiver = ChannelReceiver<OpsgenieConfig>;
+
+impl Channel for OpsgenieConfig {
+    const INTEGRATION: &'static str = "opsgenie";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
     }
 
-    fn integration(&self) -> &'static str {
-        "opsgenie"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        serde_json::to_string(&opsgenie_request(&self.config, n)).ok()
+    fn payload(&self, n: &Notification) -> Option<String> {
+        serde_json::to_string(&opsgenie_request(self, n)).ok()
     }
 
     fn send<'a>(
@@ -204,13 +187,13 @@ impl Receiver for OpsgenieReceiver {
                 .map_err(|_| SendError::permanent("the stored payload cannot be read"))?;
             let request = crate::http::json_post(
                 client,
-                self.config.api_url.join(&request.path),
+                self.api_url.join(&request.path),
                 crate::http::DEFAULT_TIMEOUT,
                 request.body.to_string(),
             )
             .header(
                 "Authorization",
-                format!("GenieKey {}", self.config.api_key.expose()),
+                format!("GenieKey {}", self.api_key.expose()),
             );
             crate::http::send(request).await
         })

@@ -13,6 +13,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{BaseUrl, default_true};
+use crate::message_template::{MessageTemplate, render_field};
+use crate::receivers::TemplateFields;
 use crate::secret::Secret;
 use crate::text::{self, Facts, Plain};
 use crate::{BoxFuture, Receiver, SendError};
@@ -37,18 +39,27 @@ pub struct PagerDutyConfig {
     pub component: Option<String>,
     #[serde(default)]
     pub group: Option<String>,
-    /// The affected system; by default the alerts' common monitor, service, job or
-    /// instance label.
-    #[serde(default)]
-    pub source: Option<String>,
-    /// Extra `custom_details`.
-    #[serde(default)]
-    pub details: BTreeMap<String, String>,
-    #[serde(default = "default_client")]
-    pub client: String,
-    /// Link on the incident back to Pharos; `web.external_url` by default.
-    #[serde(default)]
-    pub client_url: Option<String>,
+    /// A template for the affected system; by default the alerts' common monitor,
+    /// service, job or instance label.
+    #[serde(default, deserialize_with = "crate::message_template::source")]
+    pub source: Option<MessageTemplate>,
+    /// A template for the incident's summary instead of `[FIRING:n] <alert>: <summary>`
+    /// (cut at 1024 characters).
+    #[serde(default, deserialize_with = "crate::message_template::description")]
+    pub description: Option<MessageTemplate>,
+    /// Extra `custom_details`, each value a template.
+    #[serde(default, deserialize_with = "crate::message_template::details")]
+    pub details: BTreeMap<String, MessageTemplate>,
+    /// A template for the monitoring client's name shown on the incident.
+    #[serde(
+        default = "default_client",
+        deserialize_with = "crate::message_template::client"
+    )]
+    pub client: Option<MessageTemplate>,
+    /// A template for the link on the incident back to Pharos; `web.external_url` by
+    /// default.
+    #[serde(default, deserialize_with = "crate::message_template::client_url")]
+    pub client_url: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -57,8 +68,29 @@ fn default_url() -> BaseUrl {
     BaseUrl::from_static("https://events.pagerduty.com/v2/enqueue")
 }
 
-fn default_client() -> String {
-    "Pharos".into()
+fn default_client() -> Option<MessageTemplate> {
+    MessageTemplate::parse("client", "Pharos").ok()
+}
+
+impl TemplateFields for PagerDutyConfig {
+    fn message_templates_mut(&mut self) -> Vec<(String, &mut MessageTemplate)> {
+        let mut out: Vec<(String, &mut MessageTemplate)> = self
+            .details
+            .iter_mut()
+            .map(|(k, t)| (format!("details.{k}"), t))
+            .collect();
+        for (field, t) in [
+            ("source", &mut self.source),
+            ("description", &mut self.description),
+            ("client", &mut self.client),
+            ("client_url", &mut self.client_url),
+        ] {
+            if let Some(t) = t {
+                out.push((field.to_string(), t));
+            }
+        }
+        out
+    }
 }
 
 fn severity<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -114,10 +146,15 @@ pub fn event(config: &PagerDutyConfig, n: &Notification, external_url: &str) -> 
     }
     let f = Facts::of(n);
     let first = f.alerts.first();
-    let summary = match first.and_then(|a| a.summary.as_deref()) {
-        Some(s) => format!("{}: {s}", f.title),
-        None => f.title.clone(),
-    };
+    let summary = render_field(
+        config.description.as_ref(),
+        n,
+        "description",
+        || match first.and_then(|a| a.summary.as_deref()) {
+            Some(s) => format!("{}: {s}", f.title),
+            None => f.title.clone(),
+        },
+    );
     let worst = n
         .firing()
         .map(|a| pagerduty_severity(text::severity_word(&a.labels).as_deref()))
@@ -128,21 +165,19 @@ pub fn event(config: &PagerDutyConfig, n: &Notification, external_url: &str) -> 
         })
         .unwrap_or("error");
     let common = n.common_labels();
-    let source = config
-        .source
-        .clone()
-        .or_else(|| {
-            ["monitor", "service", "job", "instance"]
-                .iter()
-                .find_map(|l| common.get(*l).cloned())
-        })
-        .unwrap_or_else(|| "pharos".into());
+    let source = render_field(config.source.as_ref(), n, "source", || {
+        ["monitor", "service", "job", "instance"]
+            .iter()
+            .find_map(|l| common.get(*l).cloned())
+            .unwrap_or_else(|| "pharos".into())
+    });
     let mut details = serde_json::Map::new();
     details.insert("firing".into(), json!(text::details(&f, &Plain)));
     details.insert("num_firing".into(), json!(f.firing));
     details.insert("num_resolved".into(), json!(f.resolved));
-    for (k, v) in &config.details {
-        details.insert(k.clone(), json!(v));
+    for (k, t) in &config.details {
+        let value = t.render_or(n, &format!("details.{k}"), || t.source().to_string());
+        details.insert(k.clone(), json!(value));
     }
     let mut links = Vec::new();
     if let Some(ack) = f.ack_url {
@@ -175,15 +210,15 @@ pub fn event(config: &PagerDutyConfig, n: &Notification, external_url: &str) -> 
             payload[key] = json!(v);
         }
     }
-    let client_url = config
-        .client_url
-        .clone()
-        .unwrap_or_else(|| external_url.to_string());
+    let client_url = render_field(config.client_url.as_ref(), n, "client_url", || {
+        external_url.to_string()
+    });
+    let client = render_field(config.client.as_ref(), n, "client", || "Pharos".into());
     let mut event = json!({
         "event_action": "trigger",
         "dedup_key": dedup,
         "payload": payload,
-        "client": config.client,
+        "client": client,
         "links": links,
     });
     if !client_url.is_empty() {

@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use pharos_model::{AlertState, HumanDuration, Notification};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::channel::{Channel, ChannelReceiver};
 use super::{BaseUrl, default_true};
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts, Html};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 /// Pushover's limits.
 const MAX_TITLE_CHARS: usize = 250;
@@ -93,17 +94,6 @@ fn priority<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i8>, D::Error> {
     }
 }
 
-pub struct PushoverReceiver {
-    name: String,
-    config: PushoverConfig,
-}
-
-impl PushoverReceiver {
-    pub fn new(name: String, config: PushoverConfig) -> Self {
-        PushoverReceiver { name, config }
-    }
-}
-
 /// The message's parameters for `n`, without the token and the user key.
 pub fn pushover_params(config: &PushoverConfig, n: &Notification) -> BTreeMap<String, String> {
     let f = Facts::of(n);
@@ -161,24 +151,17 @@ pub fn pushover_params(config: &PushoverConfig, n: &Notification) -> BTreeMap<St
     p
 }
 
-impl Receiver for PushoverReceiver {
-    fn name(&self) -> &str {
-        &self.name
+pub type PushoverReceiver = ChannelReceiver<PushoverConfig>;
+
+impl Channel for PushoverConfig {
+    const INTEGRATION: &'static str = "pushover";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
     }
 
-    fn integration(&self) -> &'static str {
-        "pushover"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        serde_json::to_string(&pushover_params(&self.config, n)).ok()
+    fn payload(&self, n: &Notification) -> Option<String> {
+        serde_json::to_string(&pushover_params(self, n)).ok()
     }
 
     fn send<'a>(
@@ -191,15 +174,15 @@ impl Receiver for PushoverReceiver {
                 .map_err(|_| SendError::permanent("the stored payload cannot be read"))?;
             let form = {
                 let mut form = url::form_urlencoded::Serializer::new(String::new());
-                form.append_pair("token", self.config.token.expose());
-                form.append_pair("user", self.config.user_key.expose());
+                form.append_pair("token", self.token.expose());
+                form.append_pair("user", self.user_key.expose());
                 for (k, v) in &params {
                     form.append_pair(k, v);
                 }
                 form.finish()
             };
             let request = client
-                .post(self.config.api_url.as_str())
+                .post(self.api_url.as_str())
                 .timeout(crate::http::DEFAULT_TIMEOUT)
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .body(form);

@@ -3,14 +3,14 @@
 //! `[FIRING:n] …` / `[RESOLVED] …`, the alerts in mrkdwn, and fields for what a person
 //! scans first.
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::chat_webhook::{AttachmentText, ChatWebhook, ChatWebhookReceiver, slack_attachment};
 use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::SecretUrl;
 use crate::text::{self, Facts, Markup, SlackMrkdwn};
-use crate::{BoxFuture, Receiver, SendError};
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -36,14 +36,21 @@ pub struct SlackConfig {
     pub send_resolved: bool,
 }
 
-pub struct SlackReceiver {
-    name: String,
-    config: SlackConfig,
-}
+pub type SlackReceiver = ChatWebhookReceiver<SlackConfig>;
 
-impl SlackReceiver {
-    pub fn new(name: String, config: SlackConfig) -> Self {
-        SlackReceiver { name, config }
+impl ChatWebhook for SlackConfig {
+    const KIND: &'static str = "slack";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
+    }
+
+    fn webhook_url(&self) -> url::Url {
+        self.api_url.expose().clone()
+    }
+
+    fn message(&self, n: &Notification) -> serde_json::Value {
+        slack_message(self, n)
     }
 }
 
@@ -53,42 +60,24 @@ pub fn slack_message(config: &SlackConfig, n: &Notification) -> serde_json::Valu
     let m = SlackMrkdwn;
     let title = render_field(config.title.as_ref(), n, "title", || f.title.clone());
     let body = render_field(config.text.as_ref(), n, "text", || text::details(&f, &m));
-    let mut fields = vec![json!({
-        "title": "Severity",
-        "value": f.level.word(),
-        "short": true,
-    })];
-    fields.push(json!({
-        "title": "Alerts",
-        "value": match (f.firing, f.resolved) {
-            (n, 0) => format!("{n} firing"),
-            (0, r) => format!("{r} resolved"),
-            (n, r) => format!("{n} firing, {r} resolved"),
-        },
-        "short": true,
-    }));
+    let mut extra_fields = Vec::new();
     if let Some(r) = f.common_runbook() {
-        fields.push(json!({ "title": "Runbook", "value": m.link(r, r), "short": false }));
+        extra_fields.push(json!({ "title": "Runbook", "value": m.link(r, r), "short": false }));
     }
-    if let Some(ack) = f.ack_url {
-        fields.push(json!({
-            "title": "Acknowledge",
-            "value": m.link("Acknowledge", ack),
-            "short": false,
-        }));
-    }
-    let mut attachment = json!({
-        "fallback": format!("{} {}", f.level.emoji(), title),
-        "color": render_field(config.color.as_ref(), n, "color", || f.level.color_hex().to_string()),
-        "title": title,
-        "text": body,
-        "fields": fields,
-        "mrkdwn_in": ["text", "fields"],
-        "footer": "Pharos",
+    let color = render_field(config.color.as_ref(), n, "color", || {
+        f.level.color_hex().to_string()
     });
-    if let Some(url) = &f.alerts_url {
-        attachment["title_link"] = json!(url);
-    }
+    let mut attachment = slack_attachment(
+        &f,
+        &m,
+        AttachmentText {
+            title,
+            text: body,
+            color,
+        },
+        extra_fields,
+    );
+    attachment["mrkdwn_in"] = json!(["text", "fields"]);
     let mut message = json!({ "attachments": [attachment] });
     if let Some(c) = &config.channel {
         message["channel"] = json!(c);
@@ -97,37 +86,4 @@ pub fn slack_message(config: &SlackConfig, n: &Notification) -> serde_json::Valu
         message["username"] = json!(u);
     }
     message
-}
-
-impl Receiver for SlackReceiver {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn integration(&self) -> &'static str {
-        "slack"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        Some(slack_message(&self.config, n).to_string())
-    }
-
-    fn send<'a>(
-        &'a self,
-        client: &'a reqwest::Client,
-        part: &'a str,
-    ) -> BoxFuture<'a, Result<u16, SendError>> {
-        Box::pin(crate::http::post_json(
-            client,
-            self.config.api_url.expose().clone(),
-            part.to_string(),
-        ))
-    }
 }

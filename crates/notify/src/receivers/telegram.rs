@@ -9,15 +9,16 @@
 
 use std::borrow::Cow;
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
+use super::channel::{Channel, ChannelReceiver};
 use super::{BaseUrl, default_true};
 use crate::message_template::MessageTemplate;
 use crate::secret::Secret;
 use crate::text::{self, Facts, Markup};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 /// Telegram's limit, in UTF-16 code units of the text after parsing. Counting the text
 /// before parsing (markup included) errs on the safe side.
@@ -104,17 +105,6 @@ impl<'de> Deserialize<'de> for ChatId {
             }
         }
         d.deserialize_any(Visitor)
-    }
-}
-
-pub struct TelegramReceiver {
-    name: String,
-    config: TelegramConfig,
-}
-
-impl TelegramReceiver {
-    pub fn new(name: String, config: TelegramConfig) -> Self {
-        TelegramReceiver { name, config }
     }
 }
 
@@ -214,38 +204,31 @@ pub fn messages(config: &TelegramConfig, n: &Notification) -> Vec<(String, Strin
     out
 }
 
-impl Receiver for TelegramReceiver {
-    fn name(&self) -> &str {
-        &self.name
+pub type TelegramReceiver = ChannelReceiver<TelegramConfig>;
+
+impl Channel for TelegramConfig {
+    const INTEGRATION: &'static str = "telegram";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
     }
 
-    fn integration(&self) -> &'static str {
-        "telegram"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        let bodies: Vec<serde_json::Value> = messages(&self.config, n)
+    fn payload(&self, n: &Notification) -> Option<String> {
+        let bodies: Vec<serde_json::Value> = messages(self, n)
             .into_iter()
             .map(|(text, mode)| {
                 let mut body = json!({
-                    "chat_id": self.config.chat_id,
+                    "chat_id": self.chat_id,
                     "text": text,
                     "link_preview_options": { "is_disabled": true },
                 });
                 if !mode.is_empty() {
                     body["parse_mode"] = json!(mode);
                 }
-                if let Some(t) = self.config.message_thread_id {
+                if let Some(t) = self.message_thread_id {
                     body["message_thread_id"] = json!(t);
                 }
-                if self.config.disable_notifications {
+                if self.disable_notifications {
                     body["disable_notification"] = json!(true);
                 }
                 body
@@ -270,10 +253,9 @@ impl Receiver for TelegramReceiver {
         part: &'a str,
     ) -> BoxFuture<'a, Result<u16, SendError>> {
         Box::pin(async move {
-            let url = self.config.api_url.join(&format!(
-                "bot{}/sendMessage",
-                self.config.bot_token.expose()
-            ));
+            let url = self
+                .api_url
+                .join(&format!("bot{}/sendMessage", self.bot_token.expose()));
             crate::http::post_json(client, url, part.to_string()).await
         })
     }

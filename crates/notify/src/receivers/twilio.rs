@@ -5,17 +5,23 @@
 
 use std::borrow::Cow;
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Serialize};
 
+use super::channel::{Channel, ChannelReceiver};
 use super::{BaseUrl, OneOrMany, default_true};
+use crate::message_template::MessageTemplate;
 use crate::secret::Secret;
 use crate::text::{self, Facts};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 /// Two GSM segments. Emoji make a message UCS-2 (70 characters a segment), which still
 /// keeps this to a handful of segments; the words matter more than the count.
 pub const MAX_SMS_CHARS: usize = 306;
+
+/// Twilio's limit for one message's body (it is sent as up to ten segments); a
+/// `message` template is cut here, Pharos's own text at [`MAX_SMS_CHARS`].
+pub const MAX_BODY_CHARS: usize = 1600;
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +36,10 @@ pub struct TwilioConfig {
     pub to: OneOrMany,
     #[serde(default = "default_api_url")]
     pub api_url: BaseUrl,
+    /// A template for the SMS instead of Pharos's short text; cut at 1600 characters
+    /// (Twilio's limit), so keep it short: every 153 characters is one more segment.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -38,54 +48,41 @@ fn default_api_url() -> BaseUrl {
     BaseUrl::from_static("https://api.twilio.com")
 }
 
-pub struct TwilioReceiver {
-    name: String,
-    config: TwilioConfig,
-}
-
-impl TwilioReceiver {
-    pub fn new(name: String, config: TwilioConfig) -> Self {
-        TwilioReceiver { name, config }
-    }
-}
-
 /// The SMS text for `n`.
-pub fn sms_text(n: &Notification) -> String {
-    text::short(&Facts::of(n), MAX_SMS_CHARS)
+pub fn sms_text(config: &TwilioConfig, n: &Notification) -> String {
+    match &config.message {
+        Some(t) => {
+            let body = t.render_or(n, "message", || text::short(&Facts::of(n), MAX_SMS_CHARS));
+            text::cut(&body, MAX_BODY_CHARS).into_owned()
+        }
+        None => text::short(&Facts::of(n), MAX_SMS_CHARS),
+    }
 }
 
-impl Receiver for TwilioReceiver {
-    fn name(&self) -> &str {
-        &self.name
+pub type TwilioReceiver = ChannelReceiver<TwilioConfig>;
+
+impl Channel for TwilioConfig {
+    const INTEGRATION: &'static str = "twilio";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
     }
 
-    fn integration(&self) -> &'static str {
-        "twilio"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        let body = sms_text(n);
+    fn payload(&self, n: &Notification) -> Option<String> {
+        let body = sms_text(self, n);
         let forms: Vec<String> = self
-            .config
             .to
             .0
             .iter()
             .map(|to| {
-                let key = if self.config.from.starts_with("MG") {
+                let key = if self.from.starts_with("MG") {
                     "MessagingServiceSid"
                 } else {
                     "From"
                 };
                 url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("To", to)
-                    .append_pair(key, &self.config.from)
+                    .append_pair(key, &self.from)
                     .append_pair("Body", &body)
                     .finish()
             })
@@ -105,17 +102,14 @@ impl Receiver for TwilioReceiver {
         part: &'a str,
     ) -> BoxFuture<'a, Result<u16, SendError>> {
         Box::pin(async move {
-            let url = self.config.api_url.join(&format!(
+            let url = self.api_url.join(&format!(
                 "2010-04-01/Accounts/{}/Messages.json",
-                self.config.account_sid
+                self.account_sid
             ));
             let request = client
                 .post(url)
                 .timeout(crate::http::DEFAULT_TIMEOUT)
-                .basic_auth(
-                    &self.config.account_sid,
-                    Some(self.config.auth_token.expose()),
-                )
+                .basic_auth(&self.account_sid, Some(self.auth_token.expose()))
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .body(part.to_string());
             crate::http::send(request).await

@@ -8,14 +8,16 @@
 
 use std::borrow::Cow;
 
-use pharos_model::{AlertState, Notification};
+use pharos_model::Notification;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::channel::{Channel, ChannelReceiver};
 use super::{BaseUrl, OneOrMany, default_true};
+use crate::message_template::{MessageTemplate, render_field};
 use crate::secret::Secret;
 use crate::text::{self, Facts};
-use crate::{BoxFuture, Receiver, SendError};
+use crate::{BoxFuture, SendError};
 
 /// The Cloud API's limit for a text body.
 const MAX_BODY_CHARS: usize = 4096;
@@ -31,6 +33,9 @@ pub struct WhatsAppConfig {
     pub to: OneOrMany,
     #[serde(default = "default_api_url")]
     pub api_url: BaseUrl,
+    /// A template for the message instead of Pharos's text; cut at 4096 characters.
+    #[serde(default, deserialize_with = "crate::message_template::message")]
+    pub message: Option<MessageTemplate>,
     #[serde(default = "default_true")]
     pub send_resolved: bool,
 }
@@ -39,43 +44,26 @@ fn default_api_url() -> BaseUrl {
     BaseUrl::from_static("https://graph.facebook.com/v21.0")
 }
 
-pub struct WhatsAppReceiver {
-    name: String,
-    config: WhatsAppConfig,
-}
-
-impl WhatsAppReceiver {
-    pub fn new(name: String, config: WhatsAppConfig) -> Self {
-        WhatsAppReceiver { name, config }
-    }
-}
-
 /// The message text for `n`.
-pub fn whatsapp_text(n: &Notification) -> String {
-    let f = Facts::of(n);
-    text::cut(&text::body(&f, &text::WhatsApp), MAX_BODY_CHARS).into_owned()
+pub fn whatsapp_text(config: &WhatsAppConfig, n: &Notification) -> String {
+    let body = render_field(config.message.as_ref(), n, "message", || {
+        text::body(&Facts::of(n), &text::WhatsApp)
+    });
+    text::cut(&body, MAX_BODY_CHARS).into_owned()
 }
 
-impl Receiver for WhatsAppReceiver {
-    fn name(&self) -> &str {
-        &self.name
+pub type WhatsAppReceiver = ChannelReceiver<WhatsAppConfig>;
+
+impl Channel for WhatsAppConfig {
+    const INTEGRATION: &'static str = "whatsapp";
+
+    fn send_resolved(&self) -> bool {
+        self.send_resolved
     }
 
-    fn integration(&self) -> &'static str {
-        "whatsapp"
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
-    }
-
-    fn payload_for(&self, n: &Notification) -> Option<String> {
-        if n.status() == AlertState::Resolved && !self.config.send_resolved {
-            return None;
-        }
-        let body = whatsapp_text(n);
+    fn payload(&self, n: &Notification) -> Option<String> {
+        let body = whatsapp_text(self, n);
         let messages: Vec<serde_json::Value> = self
-            .config
             .to
             .0
             .iter()
@@ -106,12 +94,11 @@ impl Receiver for WhatsAppReceiver {
     ) -> BoxFuture<'a, Result<u16, SendError>> {
         Box::pin(async move {
             let url = self
-                .config
                 .api_url
-                .join(&format!("{}/messages", self.config.phone_number_id));
+                .join(&format!("{}/messages", self.phone_number_id));
             let request =
                 crate::http::json_post(client, url, crate::http::DEFAULT_TIMEOUT, part.to_string())
-                    .bearer_auth(self.config.access_token.expose());
+                    .bearer_auth(self.access_token.expose());
             crate::http::send(request).await
         })
     }

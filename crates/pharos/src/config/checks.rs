@@ -28,6 +28,16 @@ pub(super) fn checked_rule_file_patterns<'de, D: Deserializer<'de>>(
     Ok(patterns)
 }
 
+pub(super) fn checked_template_patterns<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    let patterns = Vec::<String>::deserialize(d)?;
+    for p in &patterns {
+        pharos_notify::template_files::check_pattern(p).map_err(serde::de::Error::custom)?;
+    }
+    Ok(patterns)
+}
+
 pub(super) fn unique_monitors<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Vec<MonitorSpec>, D::Error> {

@@ -89,6 +89,60 @@ fn dashboard_errors_name_file_line_and_field() {
 }
 
 #[test]
+fn template_files_are_read_and_their_errors_name_file_line_and_field() {
+    let dir = std::env::temp_dir().join(format!("pharos-config-tmpl-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(
+        dir.join("templates/myorg.tmpl"),
+        "{{ define \"slack.myorg.text\" }}{{ .Status }}{{ end }}\n",
+    )
+    .unwrap();
+    let cfg = dir.join("pharos.yaml");
+    let receivers = "receivers:\n  - name: ops\n    slack_configs:\n      - api_url: http://127.0.0.1:9/x\n        text: '{{ template \"slack.myorg.text\" . }}'\n";
+    std::fs::write(
+        &cfg,
+        format!("templates: ['templates/*.tmpl']\n{receivers}"),
+    )
+    .unwrap();
+    Config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    // Without the file the call is to an undefined template, at the field that makes it.
+    std::fs::write(&cfg, receivers).unwrap();
+    let e = Config::load(&cfg).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(5), Some("receivers[0].slack_configs[0].text")),
+        "{e}"
+    );
+    assert!(
+        e.message.contains("\"slack.myorg.text\" is not defined"),
+        "{e}"
+    );
+    std::fs::write(
+        dir.join("templates/myorg.tmpl"),
+        "{{ define \"slack.myorg.text\" }}\n{{ .Status }\n{{ end }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &cfg,
+        format!("templates: ['templates/*.tmpl']\n{receivers}"),
+    )
+    .unwrap();
+    let e = Config::load(&cfg).unwrap_err();
+    assert_eq!(e.file, dir.join("templates/myorg.tmpl"));
+    assert_eq!(e.line, Some(2), "{e}");
+    std::fs::write(&cfg, "templates:\n  - gone.tmpl\n").unwrap();
+    let e = Config::load(&cfg).unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("templates[0]")),
+        "{e}"
+    );
+    let e = parse("templates: ['a/*/b.tmpl']\n").unwrap_err();
+    assert!(e.to_string().contains("templates"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn routing_errors_name_line_and_field() {
     let receivers = "receivers:\n  - name: ops\n    webhook_configs: [{url: 'http://x/'}]\n";
     let e = parse(&format!("{receivers}route:\n  receiver: ops\n  routes:\n    - matchers: ['a=\"b\"']\n      receiver: pager\n")).unwrap_err();
