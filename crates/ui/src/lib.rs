@@ -24,6 +24,7 @@ pub mod performance;
 pub mod projects;
 pub mod receivers;
 pub mod rules;
+pub mod severity;
 pub mod silences;
 pub mod slos;
 pub mod status;
