@@ -204,7 +204,7 @@ fn incident_body(d: &IncidentDetail, acting: &Acting) -> Markup {
             (state_badge(i.state)) (crate::severity::tag(&i.severity))
             span.muted { "opened " (ago(Some(i.opened_at))) ", " (human_duration(i.resolved_at.unwrap_or(now) - i.opened_at)) " long" }
         }
-        div.issue-grid style="grid-template-columns:minmax(0, 3fr) minmax(0, 2fr)" {
+        div.issue-grid.incident-grid {
             div {
                 @if acting.may_change {
                     (actions_form(i, acting))
@@ -246,7 +246,7 @@ fn actions_form(i: &IncidentRecord, acting: &Acting) -> Markup {
                 }
             }
             label { "Note" textarea name="text" rows="3" placeholder="What you found or did" {} }
-            button type="submit" { "Add note" }
+            div { button.secondary type="submit" { "Add note" } }
         }
     }
 }
