@@ -119,6 +119,10 @@ pub struct RuleState {
     pub missing_series: Vec<String>,
     /// Whether the last evaluation's query returned no sample.
     query_was_empty: bool,
+    /// When every selector was last found to match series (Unix ms): they are not looked
+    /// up again for [`SELECTORS_RECHECK_MS`], so a rule over a big metric whose condition
+    /// is not met costs no index walk per evaluation.
+    selectors_found_at: Option<i64>,
     /// Alerting rules: alerts by a hash of their labels.
     pub active: BTreeMap<String, RuleAlert>,
     /// Whether `for` state was restored (or needed none); until then no `ALERTS` are written.
@@ -155,6 +159,7 @@ impl GroupState {
                 evaluation_time: Duration::ZERO,
                 missing_series: Vec::new(),
                 query_was_empty: false,
+                selectors_found_at: None,
                 active: BTreeMap::new(),
                 restored: restored || !r.is_alerting(),
                 stored: HashMap::new(),
@@ -230,11 +235,15 @@ impl GroupState {
                 Ok(samples) => {
                     rule.health = Health::Ok;
                     rule.last_error = None;
-                    rule.missing_series = if rule.query_was_empty {
-                        missing_series(&rule.spec.expr, ctx.storage.source())
-                    } else {
-                        Vec::new()
-                    };
+                    let recently_found = rule
+                        .selectors_found_at
+                        .is_some_and(|at| ts - at < SELECTORS_RECHECK_MS);
+                    if !rule.query_was_empty {
+                        rule.missing_series.clear();
+                    } else if !recently_found {
+                        rule.missing_series = missing_series(&rule.spec.expr, ctx.storage.source());
+                        rule.selectors_found_at = rule.missing_series.is_empty().then_some(ts);
+                    }
                     write_with_staleness(rule, samples, ts - offset, ctx);
                 }
                 Err(e) => {
@@ -475,6 +484,10 @@ fn query_samples(
         _ => Err("rule result is not a vector or scalar".into()),
     }
 }
+
+/// How long selectors found to match series are trusted to still match (series leave
+/// the store only with retention).
+const SELECTORS_RECHECK_MS: i64 = 60 * 60 * 1000;
 
 /// The selectors of `expr` that match no series in the whole store. One index lookup per
 /// selector; only asked when the rule's query returned nothing.
