@@ -7,7 +7,8 @@ against a real Pharos with a monitor that goes down, an incident, rules and a si
   fieldset);
 - a severity has the same colour on every page that shows it;
 - a rule over a metric that does not exist says "no data" on /rules, not a green ok,
-  while /api/v1/rules keeps Prometheus's "ok".
+  while /api/v1/rules keeps Prometheus's "ok";
+- a fresh install lists no metric as growing on /metrics/cardinality.
 
     cargo build -p pharos && PHAROS_BIN=$PWD/target/debug/pharos \\
         .venv/bin/python -m pytest tests/browser/test_headless_findings.py -q
@@ -203,3 +204,21 @@ def test_signed_in_pages_fit_a_phone(signed_in):
         if current.count():
             box = current.bounding_box()
             assert 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"], f"{path}: current section at {box}"
+
+
+def test_a_fresh_install_grows_nothing(signed_in):
+    page, base = signed_in
+    # Pharos scrapes itself every second: wait for its series and past the 5 s a
+    # snapshot needs before it counts as a baseline.
+    deadline = time.monotonic() + 20
+    while True:
+        page.goto(base + "/metrics/cardinality")
+        if int(page.get_by_test_id("total-series").inner_text()) > 50:
+            break
+        assert time.monotonic() < deadline, "Pharos never scraped itself"
+        time.sleep(0.5)
+    time.sleep(6)
+    page.reload()
+    expect(page.get_by_test_id("by-metric").locator("tbody tr").first).to_be_visible()
+    expect(page.get_by_test_id("growing")).to_have_count(0)
+    expect(page.locator(".grow")).to_have_count(0)

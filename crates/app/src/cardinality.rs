@@ -23,10 +23,24 @@ struct Snapshot {
     labels: HashMap<String, usize>,
 }
 
+/// How long after start a snapshot is too early to be a baseline: the one taken at start
+/// comes before the first scrapes, and growth against it is only the targets' first
+/// series coming in.
+const WARM_UP: Duration = Duration::from_secs(30);
+
 /// Series counts per metric and value counts per label, once a minute.
-#[derive(Default)]
 pub struct CardinalityHistory {
+    started: Instant,
     snapshots: Mutex<VecDeque<Snapshot>>,
+}
+
+impl Default for CardinalityHistory {
+    fn default() -> Self {
+        CardinalityHistory {
+            started: Instant::now(),
+            snapshots: Mutex::default(),
+        }
+    }
 }
 
 impl CardinalityHistory {
@@ -70,6 +84,14 @@ impl CardinalityHistory {
         if !fresh {
             self.record_from(c);
         }
+    }
+
+    /// The oldest snapshot growth is measured against: taken after the warm-up, of a
+    /// store that had series.
+    fn baseline<'a>(&self, snaps: &'a VecDeque<Snapshot>) -> Option<&'a Snapshot> {
+        snaps
+            .iter()
+            .find(|o| o.total > 0 && o.at.saturating_duration_since(self.started) >= WARM_UP)
     }
 }
 
@@ -172,7 +194,7 @@ fn growth(full: &Cardinality, baseline: Option<(&Snapshot, Duration)>, limit: us
 }
 
 /// Builds the report (blocking: it reads the store's index). Growth is now against the
-/// oldest snapshot kept.
+/// oldest snapshot kept that is a baseline ([`CardinalityHistory::baseline`]).
 pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
     let full = db.cardinality(usize::MAX);
     history.record_if_stale(&full);
@@ -182,7 +204,11 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
         labels,
         growing,
         total_growth,
-    } = growth(&full, snaps.front().map(|o| (o, o.at.elapsed())), limit);
+    } = growth(
+        &full,
+        history.baseline(&snaps).map(|o| (o, o.at.elapsed())),
+        limit,
+    );
     drop(snaps);
     let plain = |list: &[(String, usize)]| {
         list.iter()
@@ -299,6 +325,28 @@ mod tests {
             "{:?}",
             g.metrics
         );
+    }
+
+    /// Issue 16, as seen on a fresh install: the snapshot at start held a probe's two
+    /// series, and the self-scrape's 300 then showed as "+314 in 8 s".
+    #[test]
+    fn snapshots_of_the_first_seconds_are_no_baseline() {
+        let history = CardinalityHistory::default();
+        history.record_from(&cardinality(&[("probe_success", 2)]));
+        let snaps = history.snapshots.lock().unwrap();
+        assert!(history.baseline(&snaps).is_none());
+        drop(snaps);
+        let history = CardinalityHistory {
+            started: Instant::now() - Duration::from_secs(120),
+            snapshots: Mutex::default(),
+        };
+        history.record_from(&Cardinality::default());
+        history.record_from(&cardinality(&[("probe_success", 2)]));
+        let snaps = history.snapshots.lock().unwrap();
+        let b = history
+            .baseline(&snaps)
+            .expect("a snapshot after the warm-up");
+        assert_eq!(b.total, 2, "the empty one is skipped");
     }
 
     #[test]
