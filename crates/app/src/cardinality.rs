@@ -23,10 +23,24 @@ struct Snapshot {
     labels: HashMap<String, usize>,
 }
 
+/// How long after start a snapshot is too early to be a baseline: the one taken at start
+/// comes before the first scrapes, and growth against it is only the targets' first
+/// series coming in.
+const WARM_UP: Duration = Duration::from_secs(30);
+
 /// Series counts per metric and value counts per label, once a minute.
-#[derive(Default)]
 pub struct CardinalityHistory {
+    started: Instant,
     snapshots: Mutex<VecDeque<Snapshot>>,
+}
+
+impl Default for CardinalityHistory {
+    fn default() -> Self {
+        CardinalityHistory {
+            started: Instant::now(),
+            snapshots: Mutex::default(),
+        }
+    }
 }
 
 impl CardinalityHistory {
@@ -71,6 +85,14 @@ impl CardinalityHistory {
             self.record_from(c);
         }
     }
+
+    /// The oldest snapshot growth is measured against: taken after the warm-up, of a
+    /// store that had series.
+    fn baseline<'a>(&self, snaps: &'a VecDeque<Snapshot>) -> Option<&'a Snapshot> {
+        snaps
+            .iter()
+            .find(|o| o.total > 0 && o.at.saturating_duration_since(self.started) >= WARM_UP)
+    }
 }
 
 /// One row of a report: a name and a count, with growth where known.
@@ -90,6 +112,10 @@ pub struct Suspect {
     pub new_series_last_hour: usize,
     /// (label, distinct values on this metric), most first.
     pub labels: Vec<(String, usize)>,
+    /// Whether the metric really grows: more series than in the oldest snapshot that
+    /// counted it, or, before there is one, new series in the last hour on top of series
+    /// older than that. A metric first seen on a fresh install has nothing to grow from.
+    pub growing: bool,
 }
 
 pub struct Report {
@@ -103,22 +129,29 @@ pub struct Report {
     pub new_last_hour: Vec<Count>,
     /// Metrics by series gained since the oldest snapshot.
     pub growing: Vec<Count>,
+    /// The metrics whose labels are examined: the growing ones, then the ones with most
+    /// new series.
     pub suspects: Vec<Suspect>,
 }
 
-/// Builds the report (blocking: it reads the store's index). Growth is now against the
-/// oldest snapshot kept.
-pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
-    let full = db.cardinality(usize::MAX);
-    history.record_if_stale(&full);
-    let snaps = history.snapshots.lock().unwrap_or_else(|p| p.into_inner());
-    let oldest = snaps.front();
+/// Growth against the oldest snapshot, the baseline; pure, for the report and its tests.
+struct Growth {
+    metrics: Vec<Count>,
+    labels: Vec<Count>,
+    growing: Vec<Count>,
+    total_growth: Option<(i64, Duration)>,
+}
+
+/// A count compared with nothing is no growth: a metric or label the baseline did not
+/// have gets no growth, and a baseline of an empty store (the snapshot taken at start,
+/// before the first scrape) is none at all.
+fn growth(full: &Cardinality, baseline: Option<(&Snapshot, Duration)>, limit: usize) -> Growth {
     // A snapshot taken by this very view says nothing about growth yet.
-    let span = oldest
-        .map(|o| o.at.elapsed())
-        .filter(|d| *d >= Duration::from_secs(5));
-    let growth_of =
-        |now: usize, then: Option<usize>| span.map(|d| (now as i64 - then.unwrap_or(0) as i64, d));
+    let baseline = baseline.filter(|(o, d)| *d >= Duration::from_secs(5) && o.total > 0);
+    let growth_of = |now: usize, then: Option<usize>| -> Option<(i64, Duration)> {
+        let (_, d) = baseline?;
+        Some((now as i64 - then? as i64, d))
+    };
     let top = |list: &[(String, usize)], pick: &dyn Fn(&Snapshot) -> &HashMap<String, usize>| {
         list.iter()
             .take(limit)
@@ -127,28 +160,24 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
                 value: *value,
                 growth: growth_of(
                     *value,
-                    oldest.map(|o| pick(o).get(name).copied().unwrap_or(0)),
+                    baseline.and_then(|(o, _)| pick(o).get(name).copied()),
                 ),
             })
             .collect::<Vec<_>>()
     };
-    let metrics = top(&full.metrics, &|s| &s.metrics);
-    let labels = top(&full.labels, &|s| &s.labels);
-    let mut growing: Vec<Count> = match (oldest, span) {
-        (Some(o), Some(d)) => full
-            .metrics
-            .iter()
-            .filter_map(|(name, now)| {
-                let g = *now as i64 - o.metrics.get(name).copied().unwrap_or(0) as i64;
-                (g > 0).then(|| Count {
-                    name: name.clone(),
-                    value: *now,
-                    growth: Some((g, d)),
-                })
+    let mut growing: Vec<Count> = full
+        .metrics
+        .iter()
+        .filter_map(|(name, now)| {
+            let then = baseline.and_then(|(o, _)| o.metrics.get(name).copied())?;
+            let g = growth_of(*now, Some(then))?;
+            (g.0 > 0).then(|| Count {
+                name: name.clone(),
+                value: *now,
+                growth: Some(g),
             })
-            .collect(),
-        _ => Vec::new(),
-    };
+        })
+        .collect();
     growing.sort_by(|a, b| {
         b.growth
             .map(|g| g.0)
@@ -156,10 +185,30 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
             .then(a.name.cmp(&b.name))
     });
     growing.truncate(limit);
-    let total_growth = match (oldest, span) {
-        (Some(o), Some(d)) => Some((full.total_series as i64 - o.total as i64, d)),
-        _ => None,
-    };
+    Growth {
+        metrics: top(&full.metrics, &|s| &s.metrics),
+        labels: top(&full.labels, &|s| &s.labels),
+        growing,
+        total_growth: baseline.map(|(o, d)| (full.total_series as i64 - o.total as i64, d)),
+    }
+}
+
+/// Builds the report (blocking: it reads the store's index). Growth is now against the
+/// oldest snapshot kept that is a baseline ([`CardinalityHistory::baseline`]).
+pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
+    let full = db.cardinality(usize::MAX);
+    history.record_if_stale(&full);
+    let snaps = history.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+    let Growth {
+        metrics,
+        labels,
+        growing,
+        total_growth,
+    } = growth(
+        &full,
+        history.baseline(&snaps).map(|o| (o, o.at.elapsed())),
+        limit,
+    );
     drop(snaps);
     let plain = |list: &[(String, usize)]| {
         list.iter()
@@ -180,7 +229,14 @@ pub fn report(db: &Tsdb, history: &CardinalityHistory, limit: usize) -> Report {
         .chain(new_last_hour.iter().map(|n| n.name.clone()))
         .filter(|n| seen.insert(n.clone()))
         .take(SUSPECTS)
-        .map(|metric| suspect(db, &metric, &full))
+        .map(|metric| {
+            let mut s = suspect(db, &metric, &full);
+            s.growing = growing.iter().any(|g| g.name == metric)
+                || (total_growth.is_none()
+                    && s.new_series_last_hour > 0
+                    && s.new_series_last_hour < s.series);
+            s
+        })
         .collect();
     Report {
         total_series: full.total_series,
@@ -226,5 +282,96 @@ fn suspect(db: &Tsdb, metric: &str, full: &Cardinality) -> Suspect {
             .find(|(n, _)| n == metric)
             .map_or(0, |(_, v)| *v),
         labels,
+        growing: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cardinality(metrics: &[(&str, usize)]) -> Cardinality {
+        let metrics: Vec<(String, usize)> =
+            metrics.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+        Cardinality {
+            total_series: metrics.iter().map(|m| m.1).sum(),
+            growing: metrics.clone(),
+            labels: vec![("__name__".into(), metrics.len())],
+            metrics,
+            label_pairs: Vec::new(),
+        }
+    }
+
+    fn snapshot(c: &Cardinality) -> Snapshot {
+        Snapshot {
+            at: Instant::now(),
+            total: c.total_series,
+            metrics: c.metrics.iter().cloned().collect(),
+            labels: c.labels.iter().cloned().collect(),
+        }
+    }
+
+    /// Issue 16: on a fresh install the first snapshot is taken before the first scrape,
+    /// and every metric then showed as growing by all its series.
+    #[test]
+    fn a_fresh_install_grows_nothing() {
+        let empty = snapshot(&Cardinality::default());
+        let now = cardinality(&[("up", 1), ("http_requests_total", 12)]);
+        let g = growth(&now, Some((&empty, Duration::from_secs(60))), 20);
+        assert!(g.growing.is_empty(), "{:?}", g.growing);
+        assert_eq!(g.total_growth, None);
+        assert!(
+            g.metrics.iter().all(|c| c.growth.is_none()),
+            "{:?}",
+            g.metrics
+        );
+    }
+
+    /// Issue 16, as seen on a fresh install: the snapshot at start held a probe's two
+    /// series, and the self-scrape's 300 then showed as "+314 in 8 s".
+    #[test]
+    fn snapshots_of_the_first_seconds_are_no_baseline() {
+        let history = CardinalityHistory::default();
+        history.record_from(&cardinality(&[("probe_success", 2)]));
+        let snaps = history.snapshots.lock().unwrap();
+        assert!(history.baseline(&snaps).is_none());
+        drop(snaps);
+        let history = CardinalityHistory {
+            started: Instant::now() - Duration::from_secs(120),
+            snapshots: Mutex::default(),
+        };
+        history.record_from(&Cardinality::default());
+        history.record_from(&cardinality(&[("probe_success", 2)]));
+        let snaps = history.snapshots.lock().unwrap();
+        let b = history
+            .baseline(&snaps)
+            .expect("a snapshot after the warm-up");
+        assert_eq!(b.total, 2, "the empty one is skipped");
+    }
+
+    #[test]
+    fn a_metric_absent_from_the_baseline_is_new_not_growing() {
+        let then = snapshot(&cardinality(&[("up", 1)]));
+        let now = cardinality(&[("up", 1), ("late_metric", 40)]);
+        let g = growth(&now, Some((&then, Duration::from_secs(120))), 20);
+        assert!(g.growing.is_empty(), "{:?}", g.growing);
+        let late = g.metrics.iter().find(|c| c.name == "late_metric").unwrap();
+        assert_eq!(late.growth, None);
+        let up = g.metrics.iter().find(|c| c.name == "up").unwrap();
+        assert_eq!(up.growth, Some((0, Duration::from_secs(120))));
+    }
+
+    #[test]
+    fn more_series_than_a_real_baseline_is_growth() {
+        let then = snapshot(&cardinality(&[("up", 1), ("views_total", 10)]));
+        let now = cardinality(&[("up", 1), ("views_total", 250)]);
+        let g = growth(&now, Some((&then, Duration::from_secs(300))), 20);
+        assert_eq!(g.growing.len(), 1);
+        assert_eq!(g.growing[0].name, "views_total");
+        assert_eq!(g.growing[0].growth, Some((240, Duration::from_secs(300))));
+        assert_eq!(g.total_growth, Some((240, Duration::from_secs(300))));
+        // A baseline taken by this very view is none yet.
+        let g = growth(&now, Some((&then, Duration::from_secs(1))), 20);
+        assert!(g.growing.is_empty() && g.total_growth.is_none());
     }
 }

@@ -209,6 +209,45 @@ fn nested_too_deep(expr: &Expr, depth: usize) -> bool {
     }
 }
 
+/// The series selectors of an expression (`up{job="api"}`, the selector inside
+/// `rate(x[5m])`), each as written and as store matchers, in the order they appear; a
+/// selector whose regular expression does not compile is left out. Rules use it to tell a
+/// query over series that do not exist from one whose condition is simply not met.
+pub fn selectors(expr: &Expr) -> Vec<(String, Vec<pharos_model::series::LabelMatcher>)> {
+    fn walk(e: &Expr, out: &mut Vec<(String, Vec<pharos_model::series::LabelMatcher>)>) {
+        let mut add = |vs: &promql_parser::parser::VectorSelector| {
+            if let Ok(m) = eval::to_matchers(vs) {
+                let mut plain = vs.clone();
+                plain.offset = None;
+                plain.at = None;
+                out.push((plain.to_string(), m));
+            }
+        };
+        match e {
+            Expr::VectorSelector(vs) => add(vs),
+            Expr::MatrixSelector(ms) => add(&ms.vs),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = a.param.as_deref() {
+                    walk(p, out);
+                }
+                walk(&a.expr, out);
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(expr, &mut out);
+    out
+}
+
 /// The parser reports errors as text such as "unexpected <op:*> at 3:5" or with a byte
 /// span "12..15"; pick out the offset when there is one.
 fn parse_position(msg: &str, query: &str) -> Option<std::ops::Range<usize>> {

@@ -283,7 +283,7 @@ fn alert_table(
                         }
                     }
                     td {
-                        strong { (a.name()) }
+                        strong { (a.name()) } " " (crate::severity::of_labels(&a.labels))
                         @if let Some(s) = a.annotations.get("summary") { div.small { (s) } }
                         @if let Some(d) = a.annotations.get("description") { div.small.muted { (d) } }
                         @if let Some(v) = a.annotations.get("value") { div.small.muted { "value " code { (v) } } }

@@ -143,16 +143,17 @@ fn body(r: &Report) -> Markup {
                 }
             }
         }
-        @if !r.suspects.is_empty() {
+        @let growing: Vec<_> = r.suspects.iter().filter(|s| s.growing).collect();
+        @if !growing.is_empty() {
             section.card-table data-testid="growing" {
                 h2 { "Growing" }
                 p.small.muted { "Metrics gaining series"
-                    @if r.total_growth.is_some() { " since the oldest snapshot (taken each minute, the last 15 kept)" } @else { " (series created in the last hour; per-minute growth appears after the next snapshot)" }
+                    @if r.total_growth.is_some() { " since the oldest snapshot (taken each minute, the last 15 kept)" } @else { " (series created in the last hour on top of older ones; per-minute growth appears after the next snapshot)" }
                     ", and their labels with the most values." }
                 table.cardinality {
                     thead { tr { th { "Metric" } th.num { "Series" } th.num { "New (1 h)" } th.num { "Growth" } th { "Labels by values" } } }
                     tbody {
-                        @for s in &r.suspects {
+                        @for s in &growing {
                             @let g = r.growing.iter().find(|g| g.name == s.metric);
                             tr {
                                 td { a href=[count_query(&s.metric)] { code { (s.metric) } } }

@@ -32,16 +32,6 @@ fn state_badge(s: IncidentState) -> Markup {
     html! { span class={ "badge " (class) } data-state=(s.as_str()) { (layout::capitalized(s.as_str())) } }
 }
 
-fn severity_tag(s: &str) -> Markup {
-    let class = match s {
-        "critical" | "page" | "fatal" | "error" => "level error",
-        "warning" => "level warning",
-        "info" => "level info",
-        _ => "level",
-    };
-    html! { span class=(class) { (s) } }
-}
-
 pub async fn list(
     pharos_web::access::Visitor(caller): pharos_web::access::Visitor,
     State(state): State<SharedState>,
@@ -103,7 +93,7 @@ pub async fn list(
                             td { (i.id) }
                             td.issue-title { a href={ "/incidents/" (i.id) } { (i.title) } }
                             td { (state_badge(i.state)) }
-                            td { (severity_tag(&i.severity)) }
+                            td { (crate::severity::tag(&i.severity)) }
                             td { (ago(Some(i.opened_at))) }
                             td { (human_duration(i.resolved_at.unwrap_or(now) - i.opened_at)) }
                             td { (i.acknowledged_by.as_deref().unwrap_or("–")) }
@@ -211,10 +201,10 @@ fn incident_body(d: &IncidentDetail, acting: &Acting) -> Markup {
         p.small { a href="/incidents" { "← Incidents" } }
         h1 { "#" (i.id) " " (i.title) }
         div.actions {
-            (state_badge(i.state)) (severity_tag(&i.severity))
+            (state_badge(i.state)) (crate::severity::tag(&i.severity))
             span.muted { "opened " (ago(Some(i.opened_at))) ", " (human_duration(i.resolved_at.unwrap_or(now) - i.opened_at)) " long" }
         }
-        div.issue-grid style="grid-template-columns:minmax(0, 3fr) minmax(0, 2fr)" {
+        div.issue-grid.incident-grid {
             div {
                 @if acting.may_change {
                     (actions_form(i, acting))
@@ -256,7 +246,7 @@ fn actions_form(i: &IncidentRecord, acting: &Acting) -> Markup {
                 }
             }
             label { "Note" textarea name="text" rows="3" placeholder="What you found or did" {} }
-            button type="submit" { "Add note" }
+            div { button.secondary type="submit" { "Add note" } }
         }
     }
 }
@@ -509,7 +499,7 @@ fn ack_page(i: &IncidentRecord, token: &str, signed_in: bool, done: bool) -> Mar
         signed_in,
         html! {
             h1 { "#" (i.id) " " (i.title) }
-            div.actions { (state_badge(i.state)) (severity_tag(&i.severity)) span.muted { "opened " (ago(Some(i.opened_at))) } }
+            div.actions { (state_badge(i.state)) (crate::severity::tag(&i.severity)) span.muted { "opened " (ago(Some(i.opened_at))) } }
             @match i.state {
                 IncidentState::Open => {
                     form.stack method="post" action={ "/ack/" (token) } {

@@ -11,6 +11,7 @@ pub use super::chart::{latency_chart, sparkline};
 
 const CSS: &str = include_str!("pharos.css");
 const FAVICON: &str = include_str!("favicon.svg");
+const NAV_SCRIPT: &str = include_str!("nav.js");
 
 pub async fn stylesheet() -> impl IntoResponse {
     (
@@ -31,6 +32,11 @@ pub async fn favicon() -> impl IntoResponse {
         ],
         FAVICON,
     )
+}
+
+/// Keeps the current item of a sideways-scrolling navigation bar (on a phone) in view.
+pub async fn nav_script() -> impl IntoResponse {
+    javascript(NAV_SCRIPT)
 }
 
 /// A script embedded in the binary, served with a cache lifetime like the stylesheet.
@@ -126,6 +132,7 @@ pub fn page(title: &str, nav: Nav, signed_in: bool, body: Markup) -> Markup {
                 title { (title) " · Pharos" }
                 link rel="stylesheet" href="/assets/pharos.css";
                 link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
+                script src="/assets/nav.js" defer {}
             }
             body {
                 header.top {

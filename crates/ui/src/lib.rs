@@ -24,6 +24,7 @@ pub mod performance;
 pub mod projects;
 pub mod receivers;
 pub mod rules;
+pub mod severity;
 pub mod silences;
 pub mod slos;
 pub mod status;
@@ -54,6 +55,7 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         .route("/logout", post(login::logout))
         .route("/assets/pharos.css", get(layout::stylesheet))
         .route("/assets/favicon.svg", get(layout::favicon))
+        .route("/assets/nav.js", get(layout::nav_script))
         .route("/favicon.ico", get(layout::favicon))
         .route("/", get(overview::page))
         .route(

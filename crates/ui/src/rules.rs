@@ -88,22 +88,27 @@ fn rule_rows(r: &RuleStatus) -> Markup {
     } else {
         "recording"
     };
+    // A query over series that do not exist is not green: nothing is being watched.
+    let no_data = r.health == Health::Ok && !r.missing_series.is_empty();
     let badge = match (r.alerting, r.state) {
+        _ if no_data => "unknown",
         (false, _) => "up",
         (true, RuleAlertState::Firing) => "down",
         (true, RuleAlertState::Pending) => "degraded",
         (true, RuleAlertState::Inactive) => "up",
     };
-    let health = match r.health {
-        Health::Ok => "up",
-        Health::Err => "down",
-        Health::Unknown => "unknown",
+    let (health, health_text) = match r.health {
+        Health::Ok if no_data => ("degraded", "no data"),
+        Health::Ok => ("up", r.health.as_str()),
+        Health::Err => ("down", r.health.as_str()),
+        Health::Unknown => ("unknown", r.health.as_str()),
     };
     html! {
         tr data-rule=(r.name) data-state=(state) {
             td { span class={ "badge " (badge) } { (layout::capitalized(state)) } }
             td {
                 strong { @if r.alerting { "alert: " } @else { "record: " } (r.name) }
+                " " (crate::severity::of_labels(&r.labels))
                 div { code.small { (r.query) } }
                 @if r.alerting && !r.hold.is_zero() { div.small.muted { "for " (humantime(r.hold.as_secs_f64())) } }
                 @if !r.keep_firing_for.is_zero() { div.small.muted { "keep firing for " (humantime(r.keep_firing_for.as_secs_f64())) } }
@@ -111,8 +116,15 @@ fn rule_rows(r: &RuleStatus) -> Markup {
                     div.small { @for (k, v) in &r.labels { code { (k) "=" (v) } " " } }
                 }
                 @if let Some(e) = &r.last_error { div.error-box.small data-error="" { (e) } }
+                @if no_data {
+                    div.warn-box.small data-missing="" {
+                        "No data: no series match "
+                        @for (i, s) in r.missing_series.iter().enumerate() { @if i > 0 { ", " } code { (s) } }
+                        ". Check the metric name, or that the target exporting it is scraped."
+                    }
+                }
             }
-            td { span class={ "badge " (health) } { (r.health.as_str()) } }
+            td { span class={ "badge " (health) } data-health=(health_text) { (health_text) } }
             td.small { (when(r.last_evaluation)) }
             td.num.small { (format!("{:.1} ms", r.evaluation_time.as_secs_f64() * 1000.0)) }
         }
@@ -122,7 +134,7 @@ fn rule_rows(r: &RuleStatus) -> Markup {
                     thead { tr { th { "State" } th { "Labels" } th { "Active since" } th.num { "Value" } th { "Summary" } } }
                     tbody { @for a in &r.alerts { tr data-alert-state=(a.state.as_str()) {
                         td { span class={ "badge " (if a.state == RuleAlertState::Firing { "down" } else { "degraded" }) } { (layout::capitalized(a.state.as_str())) } }
-                        td.small { @for (k, v) in &a.labels { @if k != "alertname" { code { (k) "=" (v) } " " } } }
+                        td.small { (crate::severity::of_labels(&a.labels)) " " @for (k, v) in &a.labels { @if k != "alertname" { code { (k) "=" (v) } " " } } }
                         td.small { (when(Some(a.active_at))) }
                         td.num { (go_float(a.value, 'g', None)) }
                         td.small { (a.annotations.get("summary").or(a.annotations.get("description")).map(String::as_str).unwrap_or("")) }

@@ -89,24 +89,24 @@ fn render(
     let body = html! {
         h1 { "Silences" }
         p.muted { "A silence mutes the alerts its matchers select: they are still listed on the alerts page, marked silenced, but not notified. Alertmanager's API and amtool see the same silences." }
-        @if let Some(e) = error { p.error #silence-error { (e) } }
+        @if let Some(e) = error { div.error-box #silence-error role="alert" { (e) } }
         @if may_create {
             h2 { "New silence" }
-            form.silence method="post" action="/silences" {
-                label { "Matchers " input type="text" name="matchers" size="60" required value=(form.matchers) placeholder=r#"alertname="BackupFailed", job=~"db.*""#; }
-                label { "For " input type="text" name="duration" size="6" value=(form.duration); }
-                label { "or until (UTC) " (crate::time_range::utc_input("ends", &form.ends, "UTC, as 2026-12-07 14:00")) }
-                label { "Comment " input type="text" name="comment" size="40" required value=(form.comment); }
+            form.stack.silence method="post" action="/silences" {
+                label { "Matchers" span.hint { "Alertmanager's syntax, comma separated" } input type="text" name="matchers" required value=(form.matchers) placeholder=r#"alertname="BackupFailed", job=~"db.*""#; }
+                label { "For" span.hint { "a duration such as 2h or 1d" } input type="text" name="duration" value=(form.duration); }
+                label { "or until (UTC)" span.hint { "instead of a duration" } (crate::time_range::utc_input("ends", &form.ends, "UTC, as 2026-12-07 14:00")) }
+                label { "Comment" input type="text" name="comment" required value=(form.comment); }
                 @if asks_author {
-                    label { "Author " input type="text" name="created_by" size="16" required value=(form.created_by); }
+                    label { "Author" input type="text" name="created_by" required value=(form.created_by); }
                 }
                 fieldset {
                     legend { "Recurring (optional): only during this daily window" }
-                    label { "from " input type="time" name="daily_from" value=(form.daily_from); }
-                    label { " to " input type="time" name="daily_to" value=(form.daily_to); }
-                    label { " time zone " input type="text" name="timezone" size="16" placeholder="Europe/Berlin" value=(form.timezone); }
+                    label { "From" input type="time" name="daily_from" value=(form.daily_from); }
+                    label { "To" input type="time" name="daily_to" value=(form.daily_to); }
+                    label { "Time zone" input type="text" name="timezone" placeholder="Europe/Berlin" value=(form.timezone); }
                 }
-                button type="submit" { "Create silence" }
+                div { button.primary type="submit" { "Create silence" } }
             }
         }
         @for (title, want) in [("Active", SilenceState::Active), ("Pending", SilenceState::Pending), ("Expired", SilenceState::Expired)] {
@@ -142,7 +142,7 @@ fn table(list: &[&Silence], now: DateTime<Utc>, may_expire: bool) -> Markup {
                 td.small { (s.record.comment) }
                 td.small { (s.record.created_by) }
                 td { @if may_expire && s.state(now) != SilenceState::Expired {
-                    form method="post" action={ "/silences/" (s.record.id) "/expire" } { button type="submit" { "Expire" } }
+                    form method="post" action={ "/silences/" (s.record.id) "/expire" } { button.danger type="submit" { "Expire" } }
                 } }
             } } }
         }

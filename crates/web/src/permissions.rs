@@ -102,6 +102,7 @@ pub const ROUTES: &[RouteAccess] = &[
     open("POST", "/logout"),
     open("GET", "/assets/pharos.css"),
     open("GET", "/assets/favicon.svg"),
+    open("GET", "/assets/nav.js"),
     open("GET", "/favicon.ico"),
     // Credentials of their own: ping URLs, DSN keys, signed acknowledgement links
     open("*", "/ping/{token}"),

@@ -112,6 +112,17 @@ pub struct RuleState {
     pub last_error: Option<String>,
     pub last_evaluation: Option<i64>,
     pub evaluation_time: Duration,
+    /// The selectors of the expression that match no series at all, as written; checked
+    /// only when the last evaluation's query came back empty, so it is a hint that the
+    /// rule watches a metric that does not exist (a typo, a scrape not set up), not a
+    /// health state: Prometheus calls such a rule "ok", and so does the rules API.
+    pub missing_series: Vec<String>,
+    /// Whether the last evaluation's query returned no sample.
+    query_was_empty: bool,
+    /// When every selector was last found to match series (Unix ms): they are not looked
+    /// up again for [`SELECTORS_RECHECK_MS`], so a rule over a big metric whose condition
+    /// is not met costs no index walk per evaluation.
+    selectors_found_at: Option<i64>,
     /// Alerting rules: alerts by a hash of their labels.
     pub active: BTreeMap<String, RuleAlert>,
     /// Whether `for` state was restored (or needed none); until then no `ALERTS` are written.
@@ -146,6 +157,9 @@ impl GroupState {
                 last_error: None,
                 last_evaluation: None,
                 evaluation_time: Duration::ZERO,
+                missing_series: Vec::new(),
+                query_was_empty: false,
+                selectors_found_at: None,
                 active: BTreeMap::new(),
                 restored: restored || !r.is_alerting(),
                 stored: HashMap::new(),
@@ -221,12 +235,22 @@ impl GroupState {
                 Ok(samples) => {
                     rule.health = Health::Ok;
                     rule.last_error = None;
+                    let recently_found = rule
+                        .selectors_found_at
+                        .is_some_and(|at| ts - at < SELECTORS_RECHECK_MS);
+                    if !rule.query_was_empty {
+                        rule.missing_series.clear();
+                    } else if !recently_found {
+                        rule.missing_series = missing_series(&rule.spec.expr, ctx.storage.source());
+                        rule.selectors_found_at = rule.missing_series.is_empty().then_some(ts);
+                    }
                     write_with_staleness(rule, samples, ts - offset, ctx);
                 }
                 Err(e) => {
                     tracing::warn!(operation = "rule_eval", group = group.as_str(), rule = rule.spec.name.as_str(), error = %e, "rule evaluation failed");
                     rule.health = Health::Err;
                     rule.last_error = Some(e);
+                    rule.missing_series.clear();
                 }
             }
             if rule.spec.is_alerting() {
@@ -461,6 +485,25 @@ fn query_samples(
     }
 }
 
+/// How long selectors found to match series are trusted to still match (series leave
+/// the store only with retention).
+const SELECTORS_RECHECK_MS: i64 = 60 * 60 * 1000;
+
+/// The selectors of `expr` that match no series in the whole store. One index lookup per
+/// selector; only asked when the rule's query returned nothing.
+fn missing_series(expr: &promql_parser::parser::Expr, source: &dyn SeriesSource) -> Vec<String> {
+    let mut missing: Vec<String> = Vec::new();
+    for (text, matchers) in pharos_promql::selectors(expr) {
+        let none = source
+            .series(&matchers, i64::MIN / 2, i64::MAX / 2)
+            .is_ok_and(|s| s.is_empty());
+        if none && !missing.contains(&text) {
+            missing.push(text);
+        }
+    }
+    missing
+}
+
 fn to_map(l: &LabelSet) -> BTreeMap<String, String> {
     l.iter()
         .map(|x| (x.name.clone(), x.value.clone()))
@@ -477,6 +520,7 @@ impl RuleState {
     ) -> Result<Vec<SeriesSample>, String> {
         let at = ts - offset;
         let samples = query_samples(ctx, &self.spec, at)?;
+        self.query_was_empty = samples.is_empty();
         let mut out = Vec::with_capacity(samples.len());
         let mut seen = HashSet::new();
         for (labels, v) in samples {
@@ -525,6 +569,7 @@ impl RuleState {
         };
         let at = ts - offset;
         let samples = query_samples(ctx, &self.spec, at)?;
+        self.query_was_empty = samples.is_empty();
         let query = |q: &str| -> Result<QuerySamples, String> {
             let r = ctx
                 .engine

@@ -33,6 +33,9 @@ pub struct RuleStatus {
     pub annotations: BTreeMap<String, String>,
     pub health: Health,
     pub last_error: Option<String>,
+    /// Selectors that match no series at all when the query came back empty: the UI's
+    /// "no data" hint (the API keeps Prometheus's health).
+    pub missing_series: Vec<String>,
     pub last_evaluation: Option<i64>,
     pub evaluation_time: Duration,
     /// Pending and firing alerts (resolved ones still held are left out, as Prometheus does).
@@ -87,6 +90,7 @@ impl GroupState {
                         annotations,
                         health: r.health,
                         last_error: r.last_error.clone(),
+                        missing_series: r.missing_series.clone(),
                         last_evaluation: r.last_evaluation,
                         evaluation_time: r.evaluation_time,
                         alerts,

@@ -653,3 +653,40 @@ fn reload_keeps_the_state_of_unchanged_rules() {
         "fires on the old schedule"
     );
 }
+
+/// Issue 16: a rule over a metric that was never scraped was shown as a green "ok" with
+/// nothing to tell it from a rule whose condition is simply not met.
+#[test]
+fn a_rule_over_a_metric_that_does_not_exist_names_the_missing_selector() {
+    let w = World::new();
+    w.series(
+        &[("__name__", "up"), ("job", "api")],
+        T0 - MIN,
+        T0 + 10 * MIN,
+        1.0,
+    );
+    let mut g = group(
+        "groups:\n  - name: g\n    rules:\n      - alert: ApiDown\n        expr: up{job=\"api\"} == 0\n      - alert: Typo\n        expr: rate(http_requets_total{job=\"api\"}[5m]) > 1 and on() up{job=\"api\"} == 1\n      - record: job:missing:sum\n        expr: sum(no_such_metric)\n",
+        true,
+    );
+    w.eval(&mut g, T0);
+    let status = g.status();
+    // Health stays Prometheus's: the query ran.
+    assert!(status.rules.iter().all(|r| r.health.as_str() == "ok"));
+    assert!(
+        status.rules[0].missing_series.is_empty(),
+        "up exists: the condition is just not met"
+    );
+    assert_eq!(
+        status.rules[1].missing_series,
+        vec!["http_requets_total{job=\"api\"}".to_string()]
+    );
+    assert_eq!(
+        status.rules[2].missing_series,
+        vec!["no_such_metric".to_string()]
+    );
+    // Once the metric exists the hint goes.
+    w.series(&[("__name__", "no_such_metric")], T0, T0 + 10 * MIN, 1.0);
+    w.eval(&mut g, T0 + MIN);
+    assert!(g.status().rules[2].missing_series.is_empty());
+}

@@ -85,7 +85,7 @@ fn rule_row(r: &LogRuleStatus) -> Markup {
                             @for p in &r.patterns {
                                 tr {
                                     td { a href=(pattern_search(&p.pattern)) title="Search the stored lines for this pattern" { code { (p.pattern) } } }
-                                    td { (p.severity) }
+                                    td { (crate::severity::tag(&p.severity)) }
                                     td.num { (p.matches_in_window) }
                                     td.num { (p.matches_total) }
                                 }
@@ -95,7 +95,7 @@ fn rule_row(r: &LogRuleStatus) -> Markup {
                 }
                 @for f in &r.firing {
                     p.small {
-                        span.badge.firing { (f.severity) } " " (f.service)
+                        span.badge.firing { "Firing" } " " (crate::severity::tag(&f.severity)) " " (f.service)
                         @if let Some(p) = &f.pattern { " · " code { (p) } }
                         " · since " (ago(Some(f.since)))
                     }
