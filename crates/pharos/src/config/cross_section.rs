@@ -140,3 +140,79 @@ fn alertmanager_yaml(config: &Config, receivers: &[String]) -> String {
     };
     serde_norway::to_string(&original).unwrap_or_default()
 }
+
+/// `web.status_page` (the older form) and `web.status_pages` are not both used; a
+/// component whose monitor is not in `monitors:` is a warning, not an error, as a monitor
+/// made through the API may have that id (the page leaves it out until one does).
+pub(super) fn checked_status_pages(
+    config: &Config,
+    text: &str,
+    path: &Path,
+) -> Result<Vec<ConfigError>, ConfigError> {
+    let web = &config.web;
+    let legacy_used = !web.status_page.monitors.is_empty()
+        || web.status_page.title != pharos_model::status_page::default_title();
+    if !web.status_pages.is_empty() && legacy_used {
+        return Err(super::error_at(
+            text,
+            path,
+            "web.status_page".into(),
+            "use `web.status_pages` or the older `web.status_page`, not both: move its monitors into a page of `status_pages`".into(),
+        ));
+    }
+    let known = |id: &pharos_model::MonitorId| config.monitors.iter().any(|m| &m.id == id);
+    let warn = |field: String, id: &pharos_model::MonitorId| {
+        // An item of a flow-style list (`[a, b]`) has no line of its own: its list's key
+        // stands in.
+        let mut at = locate(text, &field);
+        let mut key = field.as_str();
+        while at.is_none() {
+            key = match key
+                .strip_suffix(']')
+                .and_then(|f| f.rfind('[').map(|i| &f[..i]))
+            {
+                Some(list) => list,
+                None => match key.rsplit_once('.') {
+                    Some((head, _)) => head,
+                    None => break,
+                },
+            };
+            at = locate(text, key);
+        }
+        ConfigError {
+            file: path.to_path_buf(),
+            line: at.map(|a| a.0),
+            column: at.map(|a| a.1),
+            field: Some(field.clone()),
+            message: format!(
+                "no monitor {:?} in `monitors:`; the page leaves this component out until a monitor with this id exists (made through the API)",
+                id.as_str()
+            ),
+        }
+    };
+    let mut warnings = Vec::new();
+    for (i, id) in web.status_page.monitors.iter().enumerate() {
+        if !known(id) {
+            warnings.push(warn(format!("web.status_page.monitors[{i}]"), id));
+        }
+    }
+    for (p, page) in web.status_pages.iter().enumerate() {
+        // Sections are the ungrouped components (if any), then the groups in order.
+        let mut group = 0;
+        for section in &page.sections {
+            let prefix = match &section.group {
+                None => format!("web.status_pages[{p}].components"),
+                Some(_) => {
+                    group += 1;
+                    format!("web.status_pages[{p}].groups[{}].components", group - 1)
+                }
+            };
+            for (c, component) in section.components.iter().enumerate() {
+                if !known(&component.monitor) {
+                    warnings.push(warn(format!("{prefix}[{c}].monitor"), &component.monitor));
+                }
+            }
+        }
+    }
+    Ok(warnings)
+}
