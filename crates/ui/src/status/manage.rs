@@ -103,7 +103,8 @@ fn post(page: &StatusPage, p: &StatusPost, may_write: bool, now: DateTime<Utc>) 
             @if !p.components.is_empty() {
                 p.small.muted { "Affected: "
                     @for (i, a) in p.components.iter().enumerate() {
-                        @if i > 0 { ", " } (a.component.as_str()) " (" (a.impact.as_str()) ")"
+                        @if i > 0 { ", " } (a.component.as_str())
+                        @if p.kind == PostKind::Incident { " (" (a.impact.as_str()) ")" }
                     }
                 }
             }
