@@ -402,6 +402,12 @@ fn status_page_mistakes_name_file_line_and_field() {
         (Some(2), Some("web.status_page")),
         "{e}"
     );
+    let e = parse("web:\n  external_url: https://Status.Acme.Example\n  status_pages:\n    - slug: a\n      hosts: [status.acme.example]\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(5), Some("web.status_pages[0].hosts[0]")),
+        "{e}"
+    );
     let c = parse(
         "web:\n  status_pages:\n    - slug: a\n      groups:\n        - name: G\n          components:\n            - monitor: ghost\n",
     )
