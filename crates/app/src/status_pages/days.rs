@@ -87,6 +87,15 @@ pub fn overall_uptime(rows: &[DayChecks]) -> Option<f64> {
     (checks > 0).then(|| up as f64 / checks as f64)
 }
 
+/// Uptime over the last `days` bars with checks (checks weighted), `None` when none has.
+pub fn uptime_of_last(bars: &[DayBar], days: u32) -> Option<f64> {
+    let start = bars.len().saturating_sub(days as usize);
+    let (checks, up) = bars[start..].iter().fold((0u64, 0.0), |(c, u), b| {
+        (c + b.checks, u + b.uptime.unwrap_or(0.0) * b.checks as f64)
+    });
+    (checks > 0).then(|| up / checks as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +134,10 @@ mod tests {
         assert_eq!(bars[88].level, DayLevel::NoData);
         assert_eq!(bars[88].uptime, None);
         assert_eq!(bars.iter().filter(|b| b.checks > 0).count(), 2);
+        // The last 3 days hold only today's checks; the last 7 both days'.
+        assert_eq!(uptime_of_last(&bars, 3), Some(1.0));
+        let month = uptime_of_last(&bars, 7).unwrap();
+        assert!((month - 2012.0 / 2040.0).abs() < 1e-9, "{month}");
     }
 
     #[test]

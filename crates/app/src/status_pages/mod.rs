@@ -27,6 +27,8 @@ use days::{DayBar, day_bars, overall_uptime};
 pub const BAR_DAYS: u32 = 90;
 /// Posts a page or feed reads at most.
 const POSTS_SHOWN: usize = 100;
+/// Entries of a page's Atom feed.
+const FEED_POSTS: usize = 50;
 /// A page's view is reused this long, so visitors cost the store at most one read of each
 /// page per period however many come.
 const VIEW_TTL: StdDuration = StdDuration::from_secs(10);
@@ -165,6 +167,8 @@ pub struct ComponentView {
     pub state: ComponentState,
     /// Over the days of `days` that have checks.
     pub uptime: Option<f64>,
+    /// Over the last 24 hours.
+    pub uptime_24h: Option<f64>,
     pub days: Vec<DayBar>,
 }
 
@@ -192,6 +196,9 @@ pub struct PageView {
     /// Resolved incidents and past maintenance of the last `history_days`, newest first.
     pub history: Vec<StatusPost>,
     pub history_days: u32,
+    /// The feed's entries: the newest posts of the last 90 days, at most 50.
+    #[serde(skip)]
+    pub feed: Vec<StatusPost>,
     /// Components whose monitor does not exist (shown only to the team).
     pub missing: Vec<MonitorId>,
     pub generated_at: DateTime<Utc>,
@@ -408,12 +415,10 @@ impl App {
         Ok(view)
     }
 
-    /// The posts of a page's feed: the newest, resolved or not, of the last 90 days.
+    /// The posts of a page's feed: the newest, resolved or not, of the last 90 days (from
+    /// the shared view).
     pub async fn status_feed(&self, page: &StatusPage) -> Result<Vec<StatusPost>, AppError> {
-        let slug = page.slug.clone();
-        let since = Utc::now() - Duration::days(i64::from(BAR_DAYS));
-        self.with_store(move |s| s.status_posts(&slug, since, 50))
-            .await
+        Ok(self.status_page_view(page).await?.feed.clone())
     }
 
     /// The posts of a page for the team: every one not over, and those of the last 90 days.
@@ -567,44 +572,33 @@ impl App {
     }
 
     /// A component's state and uptime over `days` days (1 is the last 24 hours), for its
-    /// badges; `NotFound` unless the page lists it.
+    /// badges; `NotFound` unless the page shows it. Read from the page's shared view, so
+    /// badges cost the store nothing more than the page.
     pub async fn component_badge(
         &self,
         page: &StatusPage,
         component: &str,
         days: u32,
     ) -> Result<ComponentBadge, AppError> {
-        let Some(c) = page.component(component) else {
-            return Err(AppError::NotFound(format!("component {component:?}")));
-        };
+        let not_found = || AppError::NotFound(format!("component {component:?}"));
+        if page.component(component).is_none() {
+            return Err(not_found());
+        }
         let view = self.status_page_view(page).await?;
         let shown = view
             .sections
             .iter()
             .flat_map(|s| s.components.iter())
-            .find(|v| v.id == c.monitor);
-        let (name, state) = shown.map_or((component.to_string(), ComponentState::Unknown), |v| {
-            (v.name.clone(), v.state)
-        });
-        let id = c.monitor.clone();
+            .find(|v| v.id.as_str() == component)
+            .ok_or_else(not_found)?;
         let uptime = if days <= 1 {
-            let now = Utc::now();
-            let ids = [id.clone()];
-            self.with_store(move |s| s.uptime(&ids, now))
-                .await?
-                .get(&id)
-                .and_then(|u| u.h24)
+            shown.uptime_24h
         } else {
-            let now = Utc::now();
-            let since = now - Duration::days(i64::from(days) - 1);
-            let rows = self
-                .with_store(move |s| s.uptime_days(&id, since, now))
-                .await?;
-            overall_uptime(&rows)
+            days::uptime_of_last(&shown.days, days)
         };
         Ok(ComponentBadge {
-            name,
-            state,
+            name: shown.name.clone(),
+            state: shown.state,
             uptime,
         })
     }
@@ -673,12 +667,17 @@ fn build_view(s: &Store, page: &StatusPage, now: DateTime<Utc>) -> pharos_store:
             };
             states.push(state);
             let rows = s.uptime_days(&c.monitor, since, now)?;
+            let uptime_24h = s
+                .uptime(std::slice::from_ref(&c.monitor), now)?
+                .get(&c.monitor)
+                .and_then(|u| u.h24);
             components.push(ComponentView {
                 id: c.monitor.clone(),
                 name: c.name.clone().unwrap_or(record.spec.name),
                 description: c.description.clone(),
                 state,
                 uptime: overall_uptime(&rows),
+                uptime_24h,
                 days: day_bars(&rows, today, BAR_DAYS),
             });
         }
@@ -699,6 +698,11 @@ fn build_view(s: &Store, page: &StatusPage, now: DateTime<Utc>) -> pharos_store:
         upcoming_maintenance,
         history,
         history_days: page.history_days,
+        feed: s.status_posts(
+            &page.slug,
+            now - Duration::days(i64::from(BAR_DAYS)),
+            FEED_POSTS,
+        )?,
         missing,
         generated_at: now,
     })
