@@ -204,9 +204,12 @@ pub struct PageView {
     pub generated_at: DateTime<Utc>,
 }
 
+/// A view, when it was built, and from which page spec.
+type CachedView = (Instant, StatusPage, Arc<PageView>);
+
 /// The views recently built, by page slug; see [`VIEW_TTL`].
 #[derive(Default)]
-pub struct ViewCache(Mutex<HashMap<String, (Instant, StatusPage, Arc<PageView>)>>);
+pub struct ViewCache(Mutex<HashMap<String, CachedView>>);
 
 impl ViewCache {
     fn get(&self, page: &StatusPage) -> Option<Arc<PageView>> {
