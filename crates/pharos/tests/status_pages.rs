@@ -453,3 +453,66 @@ async fn a_page_without_components_says_it_is_not_set_up() {
         "{feed}"
     );
 }
+
+/// A `status:write` token posts on status pages and nothing else; a `read` token cannot
+/// post; a token posting for a person records who.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_write_token_posts_and_does_nothing_else() {
+    let dir = tempdir("status-pages-scope");
+    let pharos = Pharos::start(
+        &dir,
+        Some(
+            "monitors:\n  - id: api\n    name: API\n    heartbeat: {period: 1d}\nweb:\n  status_pages:\n    - slug: main\n      components: [{monitor: api}]\n",
+        ),
+    )
+    .await;
+    let token = |scope: &'static str| {
+        let p = &pharos;
+        async move {
+            let (status, t) = p
+                .send(
+                    Method::POST,
+                    "/api/v1/tokens",
+                    Some(json!({"name": format!("{scope} bot"), "scopes": [scope]})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{t}");
+            t["secret"].as_str().unwrap().to_string()
+        }
+    };
+    let poster = token("status:write").await;
+    let reader = token("read").await;
+    let post = |secret: String| {
+        let url = format!("{}/api/v1/status-pages/main/incidents", pharos.url);
+        async move {
+            client()
+                .post(url)
+                .bearer_auth(secret)
+                .json(
+                    &json!({"title": "Login errors", "message": "Investigating.", "by": "ana",
+                              "components": [{"component": "api", "impact": "partial_outage"}]}),
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(post(reader.clone()).await.status().as_u16(), 403);
+    let r = post(poster.clone()).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let created: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        created["updates"][0]["author"],
+        "ana (via token status:write bot)"
+    );
+    // The poster reads nothing else.
+    let monitors = client()
+        .get(format!("{}/api/v1/monitors", pharos.url))
+        .bearer_auth(&poster)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(monitors.status().as_u16(), 403);
+    let page = wait_page(&pharos, "/status/main", &["Login errors", "Partial outage"]).await;
+    assert!(page.contains("Investigating."), "{page}");
+}

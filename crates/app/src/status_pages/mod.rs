@@ -466,11 +466,18 @@ impl App {
                 ),
             ));
         }
+        let mut components = new.components;
+        if new.kind == PostKind::Maintenance {
+            // A maintenance shows its components under maintenance, whatever they say.
+            for c in &mut components {
+                c.impact = Impact::None;
+            }
+        }
         let post = NewStatusPost {
             page: page.slug.clone(),
             kind: new.kind,
             title,
-            components: new.components,
+            components,
             starts_at: new.starts_at,
             ends_at: new.ends_at,
             at: now,
@@ -535,8 +542,14 @@ impl App {
         caller.require(Permission::StatusPosts, "post on status pages")?;
         let post = self.status_post(page, id).await?;
         let title = patch.title.as_deref().map(check_title).transpose()?;
-        if let Some(c) = &patch.components {
-            check_components(page, c)?;
+        let mut components = patch.components;
+        if let Some(list) = &mut components {
+            check_components(page, list)?;
+            if post.kind == PostKind::Maintenance {
+                for c in list.iter_mut() {
+                    c.impact = Impact::None;
+                }
+            }
         }
         if patch.starts_at.is_some() || patch.ends_at.is_some() {
             check_window(
@@ -548,7 +561,7 @@ impl App {
         }
         let change = StatusPostChange {
             title,
-            components: patch.components,
+            components,
             starts_at: patch.starts_at,
             ends_at: patch.ends_at,
         };

@@ -161,7 +161,7 @@ fn component(c: &ComponentView) -> Markup {
             }
             div.bars-legend.small.muted {
                 span.wide-only { "90 days ago" } span.narrow-only { "30 days ago" }
-                span { @if c.uptime.is_some() { (percent(c.uptime.map(|u| u * 100.0))) " uptime" } }
+                span title="uptime over the last 90 days" { @if c.uptime.is_some() { (percent(c.uptime.map(|u| u * 100.0))) " uptime, 90 days" } }
                 span { "Today" }
             }
         }
