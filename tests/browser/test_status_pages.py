@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.request
+import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import Page, expect
@@ -155,6 +157,23 @@ def _check(page: Page, base: str, token: str) -> None:
     expect(page.locator("[data-testid=overall]")).to_have_text("Some systems are degraded")
     page.goto(base + "/status/eu")
     assert "Slow API responses" not in page.locator("body").inner_text()
+
+    # --- the Atom feed parses as XML, with the elements RFC 4287 requires
+    with urllib.request.urlopen(base + "/status/public/feed.atom") as r:
+        assert r.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+        feed = ET.fromstring(r.read())
+    atom = "{http://www.w3.org/2005/Atom}"
+    assert feed.tag == atom + "feed"
+    for required in ("id", "title", "updated", "author"):
+        assert feed.find(atom + required) is not None, required
+    entries = feed.findall(atom + "entry")
+    assert len(entries) == 2, [e.findtext(atom + "title") for e in entries]
+    for entry in entries:
+        for required in ("id", "title", "updated", "content"):
+            assert entry.find(atom + required) is not None, required
+        datetime.fromisoformat(entry.findtext(atom + "updated"))
+    incident = next(e for e in entries if e.findtext(atom + "title").startswith("Slow API responses"))
+    assert "A slow database query" in incident.findtext(atom + "content")
 
     # --- a phone: nothing scrolls sideways, the bars show 30 days
     page.set_viewport_size(PHONE)
