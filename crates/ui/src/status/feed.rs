@@ -149,3 +149,88 @@ pub fn escape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use pharos_model::status_page::{
+        AffectedComponent, Impact, PostStatus, PostUpdate, StatusPageConfig,
+    };
+
+    #[test]
+    fn entries_carry_every_update_escaped_and_the_feed_is_as_new_as_its_newest_post() {
+        let page = StatusPageConfig {
+            slug: "main".into(),
+            title: "Acme & Co".into(),
+            description: None,
+            hosts: vec![],
+            components: vec![],
+            groups: vec![],
+            history_days: 14,
+        }
+        .check()
+        .unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 3, 4, 2, 13, 0).unwrap();
+        let later = Utc.with_ymd_and_hms(2026, 3, 4, 2, 41, 0).unwrap();
+        let post = StatusPost {
+            id: 7,
+            page: "main".into(),
+            kind: PostKind::Incident,
+            title: "Errors <script>".into(),
+            components: vec![AffectedComponent {
+                component: "api".parse().unwrap(),
+                impact: Impact::MajorOutage,
+            }],
+            starts_at: None,
+            ends_at: None,
+            created_at: at,
+            updated_at: later,
+            resolved_at: Some(later),
+            created_by: "ann".into(),
+            updates: vec![
+                PostUpdate {
+                    id: 2,
+                    at: later,
+                    status: PostStatus::Resolved,
+                    message: "Fixed \"it\"".into(),
+                    author: "ann".into(),
+                },
+                PostUpdate {
+                    id: 1,
+                    at,
+                    status: PostStatus::Investigating,
+                    message: "Looking <b>now</b>".into(),
+                    author: "ann".into(),
+                },
+            ],
+        };
+        let names = |id: &str| {
+            if id == "api" {
+                "Public API".to_string()
+            } else {
+                id.to_string()
+            }
+        };
+        let xml = atom(&page, &[post], "https://pharos.example", Utc::now(), &names);
+        assert!(
+            xml.contains("<id>https://pharos.example/status/main</id>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<title>Acme &amp; Co</title>"), "{xml}");
+        assert!(
+            xml.contains("<updated>2026-03-04T02:41:00+00:00</updated>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<id>https://pharos.example/status/main#incident-7</id>"));
+        assert!(
+            xml.contains("<title>Errors &lt;script&gt; [Resolved]</title>"),
+            "{xml}"
+        );
+        // The message is escaped as HTML, then the HTML as XML text.
+        assert!(xml.contains("Looking &amp;lt;b&amp;gt;now"), "{xml}");
+        assert!(xml.contains("Public API"), "{xml}");
+        assert!(!xml.contains("<b>"), "{xml}");
+        assert_eq!(xml.matches("<entry>").count(), 1);
+    }
+}
