@@ -60,7 +60,7 @@ pub const DEFAULT_PAGE_SLUG: &str = "default";
 /// line.
 fn checked_status_pages<'de, D: serde::Deserializer<'de>>(
     d: D,
-) -> Result<Vec<StatusPage>, D::Error> {
+) -> Result<std::sync::Arc<Vec<StatusPage>>, D::Error> {
     let raw = Vec::<StatusPageConfig>::deserialize(d)?;
     if raw.len() > MAX_PAGES {
         return Err(serde::de::Error::custom(format!(
@@ -87,7 +87,7 @@ fn checked_status_pages<'de, D: serde::Deserializer<'de>>(
         }
         pages.push(page);
     }
-    Ok(pages)
+    Ok(std::sync::Arc::new(pages))
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -104,9 +104,9 @@ pub struct WebSettings {
     #[serde(default)]
     pub status_page: StatusPageSettings,
     /// Status pages for customers: the first is `/status`, each is `/status/<slug>` and
-    /// `/` on its `hosts`.
+    /// `/` on its `hosts`. Shared, as every request copies the settings.
     #[serde(default, deserialize_with = "checked_status_pages")]
-    pub status_pages: Vec<StatusPage>,
+    pub status_pages: std::sync::Arc<Vec<StatusPage>>,
     /// `/health/ready` reports degraded below this much free disk in the data directory.
     #[serde(default = "default_min_free_disk_mb")]
     pub min_free_disk_mb: u64,
@@ -148,7 +148,7 @@ impl Default for WebSettings {
             external_url: None,
             public: default_public(),
             status_page: StatusPageSettings::default(),
-            status_pages: Vec::new(),
+            status_pages: Default::default(),
             min_free_disk_mb: default_min_free_disk_mb(),
             trusted_proxies: Vec::new(),
             session_idle_timeout: default_session_idle(),
@@ -179,7 +179,7 @@ impl WebSettings {
     /// The status pages served: `status_pages`, or the one page of `status_page`.
     pub fn pages(&self) -> Vec<StatusPage> {
         if !self.status_pages.is_empty() {
-            return self.status_pages.clone();
+            return self.status_pages.to_vec();
         }
         let legacy = &self.status_page;
         let components: Vec<Component> = legacy
@@ -211,10 +211,15 @@ impl WebSettings {
 
     /// The page `slug` names; `None` for the first page (`/status`).
     pub fn page(&self, slug: Option<&str>) -> Option<StatusPage> {
-        let pages = self.pages();
+        if self.status_pages.is_empty() {
+            return self
+                .pages()
+                .into_iter()
+                .find(|p| slug.is_none_or(|s| p.slug == s));
+        }
         match slug {
-            None => pages.into_iter().next(),
-            Some(s) => pages.into_iter().find(|p| p.slug == s),
+            None => self.status_pages.first().cloned(),
+            Some(s) => self.status_pages.iter().find(|p| p.slug == s).cloned(),
         }
     }
 
