@@ -136,7 +136,14 @@ def _check(page: Page, base: str, token: str) -> None:
     maintenance.locator('input[name="ends_at"]').fill((now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"))
     maintenance.locator('input[name="component"][value="checkout"]').check()
     maintenance.get_by_role("button", name="Schedule maintenance").click()
-    expect(section.locator("details.status-post", has_text="Payment provider migration")).to_be_visible()
+    maintenance_post = section.locator("details.status-post", has_text="Payment provider migration")
+    expect(maintenance_post).to_be_visible()
+    # Its window moves (no update needed): the list shows the new end.
+    new_end = (now + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")
+    maintenance_post.locator('input[name="ends_at"]').fill(new_end)
+    maintenance_post.get_by_role("button", name="Post update").click()
+    expect(page).to_have_url(base + "/status-pages")
+    expect(section.locator("details.status-post", has_text="Payment provider migration")).to_contain_text(f"– {new_end} UTC")
 
     # A refused post says why, and keeps the page.
     new_incident = section.locator('details.new-post[data-kind="incident"]')

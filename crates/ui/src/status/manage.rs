@@ -1,6 +1,7 @@
 //! `/status-pages`: the team's page for the status pages: each page with its address and
 //! components, its incidents and maintenance with their updates, and forms to post an
-//! incident or a maintenance, add an update (which may rename the post) and delete a post.
+//! incident or a maintenance, add an update, rename a post or move a maintenance's window,
+//! and delete a post.
 //! The forms call the same operations as `/api/v1/status-pages`.
 
 use axum::body::Bytes;
@@ -117,8 +118,12 @@ fn post(page: &StatusPage, p: &StatusPost, may_write: bool, now: DateTime<Utc>) 
                     label { "Status " select name="status" {
                         @for s in statuses { option value=(s.as_str()) selected[*s == p.status()] { (s.label()) } }
                     } }
-                    label { "Update " textarea name="message" rows="2" cols="50" maxlength="5000" required {} }
+                    label { "Update " textarea name="message" rows="2" cols="50" maxlength="5000" {} }
                     label { "New title (optional) " input type="text" name="title" maxlength="200" size="30"; }
+                    @if p.kind == PostKind::Maintenance {
+                        label { "New window from (UTC) " (utc_input("starts_at", "", "UTC, as 2026-12-07 02:00")) }
+                        label { "until " (utc_input("ends_at", "", "UTC, as 2026-12-07 03:00")) }
+                    }
                     button type="submit" { "Post update" }
                 }
                 form.post-delete method="post" action={ (base) "/delete" } {
@@ -254,15 +259,29 @@ pub async fn add_update(
         let status = field(&f, "status")
             .and_then(PostStatus::parse)
             .ok_or("status: choose one")?;
-        if let Some(title) = field(&f, "title") {
-            let patch = PostPatch {
-                title: Some(title.to_string()),
-                ..PostPatch::default()
-            };
+        let time = |name: &str| {
+            field(&f, name)
+                .map(|v| {
+                    parse_utc_input(v).ok_or(format!("{name}: a UTC time as 2026-12-07 14:00"))
+                })
+                .transpose()
+        };
+        let patch = PostPatch {
+            title: field(&f, "title").map(str::to_string),
+            components: None,
+            starts_at: time("starts_at")?,
+            ends_at: time("ends_at")?,
+        };
+        let changes = patch.title.is_some() || patch.starts_at.is_some() || patch.ends_at.is_some();
+        if changes {
             state
                 .change_status_post(&caller, &page, id, patch)
                 .await
                 .map_err(|e| e.to_string())?;
+            // A rename or a new window alone needs no update.
+            if field(&f, "message").is_none() {
+                return Ok(());
+            }
         }
         let update = NewUpdate {
             status,
