@@ -657,6 +657,9 @@ pub fn permission_summary() -> Vec<(Permission, &'static str)> {
                     Permission::IngestAlerts => "post alerts to the Alertmanager API",
                     Permission::UploadSourceMaps => "upload JavaScript source maps with sentry-cli",
                     Permission::IngestTraces => "push OpenTelemetry traces",
+                    Permission::StatusPosts => {
+                        "post, update and delete incidents and maintenance on status pages"
+                    }
                 },
             )
         })

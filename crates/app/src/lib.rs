@@ -38,6 +38,7 @@ pub mod scrape_jobs;
 pub mod sentry;
 pub mod slos;
 pub mod source_maps;
+pub mod status_pages;
 pub mod traces;
 pub mod triage;
 
@@ -85,6 +86,8 @@ pub struct App {
     pub reload: Reload,
     /// The last readiness verdict, shared by anonymous `/health/ready` callers.
     pub ready_verdict: health::ReadyVerdict,
+    /// Status page views built in the last seconds, shared by their visitors.
+    pub status_views: status_pages::ViewCache,
 }
 
 impl App {

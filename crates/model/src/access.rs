@@ -28,10 +28,12 @@ pub enum Permission {
     UploadSourceMaps,
     /// Push OpenTelemetry spans: OTLP `POST /v1/traces`.
     IngestTraces,
+    /// Post, update and delete incidents and maintenance on the public status pages.
+    StatusPosts,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Read,
         Permission::Edit,
         Permission::Admin,
@@ -40,6 +42,7 @@ impl Permission {
         Permission::IngestAlerts,
         Permission::UploadSourceMaps,
         Permission::IngestTraces,
+        Permission::StatusPosts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Permission {
             Permission::IngestAlerts => "alerts ingest",
             Permission::UploadSourceMaps => "source maps upload",
             Permission::IngestTraces => "traces ingest",
+            Permission::StatusPosts => "status posts",
         }
     }
 }
@@ -80,7 +84,10 @@ impl Role {
     pub fn allows(self, p: Permission) -> bool {
         match self {
             Role::Admin => true,
-            Role::Editor => matches!(p, Permission::Read | Permission::Edit),
+            Role::Editor => matches!(
+                p,
+                Permission::Read | Permission::Edit | Permission::StatusPosts
+            ),
             Role::Viewer => p == Permission::Read,
         }
     }
@@ -129,6 +136,9 @@ pub enum Scope {
     /// `sentry-cli sourcemaps upload` (and `releases new` / `finalize`).
     #[serde(rename = "sourcemaps:write")]
     SourceMapsWrite,
+    /// Incidents and maintenance on the status pages (a bot or a deploy script posting).
+    #[serde(rename = "status:write")]
+    StatusWrite,
     /// Every read: the Prometheus HTTP API and log queries (Grafana), the JSON API.
     #[serde(rename = "read")]
     Read,
@@ -138,12 +148,13 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::LogsWrite,
         Scope::MetricsWrite,
         Scope::TracesWrite,
         Scope::AlertsWrite,
         Scope::SourceMapsWrite,
+        Scope::StatusWrite,
         Scope::Read,
         Scope::Admin,
     ];
@@ -157,6 +168,7 @@ impl Scope {
             Scope::TracesWrite => p == Permission::IngestTraces,
             Scope::AlertsWrite => p == Permission::IngestAlerts,
             Scope::SourceMapsWrite => p == Permission::UploadSourceMaps,
+            Scope::StatusWrite => p == Permission::StatusPosts,
         }
     }
 
@@ -167,6 +179,7 @@ impl Scope {
             Scope::TracesWrite => "traces:write",
             Scope::AlertsWrite => "alerts:write",
             Scope::SourceMapsWrite => "sourcemaps:write",
+            Scope::StatusWrite => "status:write",
             Scope::Read => "read",
             Scope::Admin => "admin",
         }
@@ -179,6 +192,7 @@ impl Scope {
             Scope::TracesWrite => "push OpenTelemetry traces (OTLP /v1/traces)",
             Scope::AlertsWrite => "post alerts (Alertmanager API v2)",
             Scope::SourceMapsWrite => "upload source maps (sentry-cli)",
+            Scope::StatusWrite => "post incidents and maintenance on status pages",
             Scope::Read => "read everything (Grafana, the query APIs)",
             Scope::Admin => "everything, as the admin token",
         }
@@ -200,7 +214,7 @@ impl FromStr for Scope {
             .find(|x| x.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown scope {s:?}: one of logs:write, metrics:write, alerts:write, sourcemaps:write, read, admin"
+                    "unknown scope {s:?}: one of logs:write, metrics:write, traces:write, alerts:write, sourcemaps:write, status:write, read, admin"
                 )
             })
     }

@@ -20,6 +20,7 @@ pub mod series;
 pub mod slo;
 pub mod source_maps;
 pub mod status_codes;
+pub mod status_page;
 pub mod yaml;
 
 pub use alert::{Alert, AlertState, Labels, StoredAlertHandler};

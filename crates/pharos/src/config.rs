@@ -27,7 +27,7 @@ use checks::{
     checked_dashboard_patterns, checked_maintenance, checked_projects, checked_rule_file_patterns,
     checked_scrubbing, checked_slos, checked_template_patterns, unique_monitors, unique_receivers,
 };
-use cross_section::{checked_incidents, checked_routing};
+use cross_section::{checked_incidents, checked_routing, checked_status_pages};
 use env_substitution::substitute_env;
 use locate::locate;
 pub use sections::{LogsConfig, MetricsSettings, Retention};
@@ -124,6 +124,10 @@ pub struct Config {
     /// Log collection, storage, retention and log rules.
     #[serde(default)]
     pub logs: LogsConfig,
+    /// What is allowed but probably wrong (a status page component without a monitor of
+    /// the config), each at its line; logged at start and reload, printed by `pharos check`.
+    #[serde(skip)]
+    pub warnings: Vec<ConfigError>,
 }
 
 /// A config error with where it is: `pharos.yaml:12:7: monitors[2].http.timeout: ...`.
@@ -268,6 +272,7 @@ impl Config {
         })?;
         config.routing = checked_routing(&config, &text, path)?;
         config.incidents = checked_incidents(&config, &text, path)?;
+        config.warnings = checked_status_pages(&config, &text, path)?;
         Ok(config)
     }
 }

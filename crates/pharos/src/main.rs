@@ -105,6 +105,9 @@ fn main() -> ExitCode {
                     c.logs.rules.len()
                 );
                 print_duplicate_rules(&c.loaded_rules);
+                for w in &c.warnings {
+                    eprintln!("warning: {w}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {

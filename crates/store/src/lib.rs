@@ -27,6 +27,7 @@ mod schema;
 mod scrape_jobs;
 mod silences;
 pub mod source_maps;
+mod status_pages;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ pub use notification_log::NotificationLogEntry;
 pub use results::{HourlyChecks, LatencySummary, Outage, ResultBucket, Uptime};
 pub use scrape_jobs::ScrapeJobRecord;
 pub use silences::{SilenceMatcher, SilenceRecord, new_silence_id};
+pub use status_pages::{DayChecks, NewStatusPost, NewStatusUpdate, StatusPostChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -198,6 +198,32 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX browser_sessions_by_user ON browser_sessions(user_id);
     ",
+    // 8: incidents and maintenance posted on the public status pages, with their updates
+    "
+    CREATE TABLE status_posts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        page TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        components TEXT NOT NULL,
+        starts_at INTEGER,
+        ends_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        created_by TEXT NOT NULL
+    );
+    CREATE INDEX status_posts_by_page ON status_posts(page, updated_at);
+    CREATE TABLE status_post_updates (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        post_id INTEGER NOT NULL REFERENCES status_posts(id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        message TEXT NOT NULL,
+        author TEXT NOT NULL
+    );
+    CREATE INDEX status_post_updates_by_post ON status_post_updates(post_id, at);
+    ",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -106,7 +106,30 @@ pub fn router(_state: SharedState) -> Router<SharedState> {
         )
         .route("/dashboards/{id}", get(dashboards::page))
         .route("/dashboards/{id}/delete", post(dashboards::delete))
-        .route("/status", get(status::page))
+        .route("/status", get(status::default_page))
+        .route("/status/{slug}", get(status::page))
+        .route("/status/{slug}/feed.atom", get(status::feed::feed))
+        .route(
+            "/status/{slug}/badge/{component}/status.svg",
+            get(status::badge::status),
+        )
+        .route(
+            "/status/{slug}/badge/{component}/uptime.svg",
+            get(status::badge::uptime),
+        )
+        .route("/status-pages", get(status::manage::page))
+        .route(
+            "/status-pages/{slug}/incidents",
+            post(status::manage::create),
+        )
+        .route(
+            "/status-pages/{slug}/incidents/{id}/updates",
+            post(status::manage::add_update),
+        )
+        .route(
+            "/status-pages/{slug}/incidents/{id}/delete",
+            post(status::manage::delete),
+        )
         .route("/issues", get(issues::list))
         .route("/issues/{id}", get(issues::page))
         .route("/issues/{id}/status", post(issues::set_status))

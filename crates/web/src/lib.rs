@@ -125,7 +125,7 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
             user_feedback::MAX_USER_REPORT_BODY_BYTES,
         ));
 
-    Router::new()
+    let routed = Router::new()
         .merge(public)
         .merge(sentry_ingest)
         .merge(user_feedback)
@@ -137,7 +137,47 @@ pub fn router(state: SharedState, pages: Router<SharedState>) -> Router {
         .route("/-/healthy", get(health::live))
         .fallback(sentry::prefixed)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
-        .with_state(state)
+        .with_state(state.clone());
+    // Status pages served on their own host names: the address is rewritten before
+    // routing, so the page's route (and its row in the access table) answers.
+    let by_host = tower::util::MapRequestLayer::new(move |req: axum::extract::Request| {
+        status_host_rewrite(&state, req)
+    });
+    Router::new().fallback_service(tower::Layer::layer(&by_host, routed))
+}
+
+/// A request for `/`, `/feed.atom` or `/badge/…` whose `Host` is one a status page names
+/// (`web.status_pages[].hosts`) becomes a request for that page's own address.
+fn status_host_rewrite(
+    state: &SharedState,
+    mut req: axum::extract::Request,
+) -> axum::extract::Request {
+    let path = req.uri().path();
+    if !(path == "/" || path == "/feed.atom" || path.starts_with("/badge/")) {
+        return req;
+    }
+    let host = req
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host());
+    let Some(host) = host else { return req };
+    let slug = {
+        let settings = state.settings.read().unwrap_or_else(|p| p.into_inner());
+        match settings.page_for_host(host) {
+            Some(slug) => slug.to_string(),
+            None => return req,
+        }
+    };
+    let rest = if path == "/" { "" } else { path };
+    let target = match req.uri().query() {
+        Some(q) => format!("/status/{slug}{rest}?{q}"),
+        None => format!("/status/{slug}{rest}"),
+    };
+    if let Ok(uri) = target.parse::<axum::http::Uri>() {
+        *req.uri_mut() = uri;
+    }
+    req
 }
 
 /// What every request passes through: it is counted and timed under its route template

@@ -83,7 +83,16 @@ const fn source_maps(methods: &'static str, path: &'static str) -> RouteAccess {
     }
 }
 
+const fn status_posts(methods: &'static str, path: &'static str) -> RouteAccess {
+    RouteAccess {
+        methods,
+        path,
+        need: Need::Granted(Permission::StatusPosts),
+    }
+}
+
 const API: PublicPage = PublicPage::Api;
+const STATUS: PublicPage = PublicPage::Status;
 
 /// Every route of the server. Reads of the JSON API are `Public(Api)`: open when
 /// `web.public` lists `api`, otherwise they need the read permission.
@@ -118,7 +127,17 @@ pub const ROUTES: &[RouteAccess] = &[
     admin("POST", "/-/reload"),
     // Pages
     public("GET", "/", PublicPage::Overview),
-    public("GET", "/status", PublicPage::Status),
+    public("GET", "/status", STATUS),
+    // Status pages: the page, its feed and its components' badges (a page serves only
+    // what it lists; a host named in `hosts` reaches them without `/status/<slug>`)
+    public("GET", "/status/{slug}", STATUS),
+    public("GET", "/status/{slug}/feed.atom", STATUS),
+    public("GET", "/status/{slug}/badge/{component}/status.svg", STATUS),
+    public("GET", "/status/{slug}/badge/{component}/uptime.svg", STATUS),
+    read("GET", "/status-pages"),
+    status_posts("POST", "/status-pages/{slug}/incidents"),
+    status_posts("POST", "/status-pages/{slug}/incidents/{id}/updates"),
+    status_posts("POST", "/status-pages/{slug}/incidents/{id}/delete"),
     public("GET", "/monitors/{id}", PublicPage::Monitors),
     public("GET", "/alerts", PublicPage::Alerts),
     public("GET", "/rules", PublicPage::Alerts),
@@ -254,6 +273,14 @@ pub const ROUTES: &[RouteAccess] = &[
     public("GET", "/api/v1/incidents/{id}/postmortem", API),
     public("GET", "/api/v1/oncall", API),
     public("GET", "/api/v1/oncall/{name}", API),
+    // Status pages: incidents and maintenance posted for customers
+    public("GET", "/api/v1/status-pages", API),
+    public("GET", "/api/v1/status-pages/{slug}", API),
+    public("GET", "/api/v1/status-pages/{slug}/incidents", API),
+    status_posts("POST", "/api/v1/status-pages/{slug}/incidents"),
+    public("GET", "/api/v1/status-pages/{slug}/incidents/{id}", API),
+    status_posts("PATCH DELETE", "/api/v1/status-pages/{slug}/incidents/{id}"),
+    status_posts("POST", "/api/v1/status-pages/{slug}/incidents/{id}/updates"),
     // sentry-cli: source map uploads and the look-ups around them (an API token with
     // `sourcemaps:write`)
     source_maps("GET", "/api/0/organizations/{org}/"),

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use pharos_model::status_page::{
+    Component, ComponentSection, MAX_PAGES, StatusPage, StatusPageConfig,
+};
 use pharos_model::{HumanDuration, MonitorId};
 use serde::Deserialize;
 
@@ -22,6 +25,8 @@ pub enum PublicPage {
     Api,
 }
 
+/// `web.status_page`, the older single-page form: `/status` shows these monitors under
+/// their own names. `web.status_pages` replaces it.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusPageSettings {
@@ -44,7 +49,45 @@ impl Default for StatusPageSettings {
 }
 
 fn default_title() -> String {
-    "Service status".into()
+    pharos_model::status_page::default_title()
+}
+
+/// The slug `web.status_page` is served under besides `/status`.
+pub const DEFAULT_PAGE_SLUG: &str = "default";
+
+/// `web.status_pages`: each page checked on its own, slugs and host names unique across
+/// them. An error names the page's index and the field, so the config error points at its
+/// line.
+fn checked_status_pages<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::sync::Arc<Vec<StatusPage>>, D::Error> {
+    let raw = Vec::<StatusPageConfig>::deserialize(d)?;
+    if raw.len() > MAX_PAGES {
+        return Err(serde::de::Error::custom(format!(
+            "at most {MAX_PAGES} status pages"
+        )));
+    }
+    let mut pages: Vec<StatusPage> = Vec::with_capacity(raw.len());
+    for (i, config) in raw.into_iter().enumerate() {
+        let page = config
+            .check()
+            .map_err(|e| serde::de::Error::custom(format!("[{i}].{}: {}", e.field, e.message)))?;
+        if pages.iter().any(|p| p.slug == page.slug) {
+            return Err(serde::de::Error::custom(format!(
+                "[{i}].slug: another page has the slug {:?}",
+                page.slug
+            )));
+        }
+        for (h, host) in page.hosts.iter().enumerate() {
+            if pages.iter().any(|p| p.serves_host(host)) {
+                return Err(serde::de::Error::custom(format!(
+                    "[{i}].hosts[{h}]: another page serves {host:?}"
+                )));
+            }
+        }
+        pages.push(page);
+    }
+    Ok(std::sync::Arc::new(pages))
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -57,8 +100,13 @@ pub struct WebSettings {
     /// Pages open without the admin token.
     #[serde(default = "default_public")]
     pub public: BTreeSet<PublicPage>,
+    /// The older single-page form of `status_pages`; used when `status_pages` is empty.
     #[serde(default)]
     pub status_page: StatusPageSettings,
+    /// Status pages for customers: the first is `/status`, each is `/status/<slug>` and
+    /// `/` on its `hosts`. Shared, as every request copies the settings.
+    #[serde(default, deserialize_with = "checked_status_pages")]
+    pub status_pages: std::sync::Arc<Vec<StatusPage>>,
     /// `/health/ready` reports degraded below this much free disk in the data directory.
     #[serde(default = "default_min_free_disk_mb")]
     pub min_free_disk_mb: u64,
@@ -100,6 +148,7 @@ impl Default for WebSettings {
             external_url: None,
             public: default_public(),
             status_page: StatusPageSettings::default(),
+            status_pages: Default::default(),
             min_free_disk_mb: default_min_free_disk_mb(),
             trusted_proxies: Vec::new(),
             session_idle_timeout: default_session_idle(),
@@ -125,6 +174,62 @@ impl WebSettings {
             idle: self.session_idle_timeout.as_duration(),
             max_age: self.session_max_age.as_duration(),
         }
+    }
+
+    /// The status pages served: `status_pages`, or the one page of `status_page`.
+    pub fn pages(&self) -> Vec<StatusPage> {
+        if !self.status_pages.is_empty() {
+            return self.status_pages.to_vec();
+        }
+        let legacy = &self.status_page;
+        let components: Vec<Component> = legacy
+            .monitors
+            .iter()
+            .map(|m| Component {
+                monitor: m.clone(),
+                name: None,
+                description: None,
+            })
+            .collect();
+        vec![StatusPage {
+            slug: DEFAULT_PAGE_SLUG.into(),
+            title: legacy.title.clone(),
+            description: None,
+            hosts: Vec::new(),
+            sections: if components.is_empty() {
+                Vec::new()
+            } else {
+                vec![ComponentSection {
+                    group: None,
+                    description: None,
+                    components,
+                }]
+            },
+            history_days: 14,
+        }]
+    }
+
+    /// The page `slug` names; `None` for the first page (`/status`).
+    pub fn page(&self, slug: Option<&str>) -> Option<StatusPage> {
+        if self.status_pages.is_empty() {
+            return self
+                .pages()
+                .into_iter()
+                .find(|p| slug.is_none_or(|s| p.slug == s));
+        }
+        match slug {
+            None => self.status_pages.first().cloned(),
+            Some(s) => self.status_pages.iter().find(|p| p.slug == s).cloned(),
+        }
+    }
+
+    /// The slug of the page served at `/` for a request's `Host`, if any.
+    pub fn page_for_host(&self, host: &str) -> Option<&str> {
+        let host = pharos_model::status_page::normalize_host(host)?;
+        self.status_pages
+            .iter()
+            .find(|p| p.serves_host(&host))
+            .map(|p| p.slug.as_str())
     }
 
     pub fn external_url(&self) -> &str {

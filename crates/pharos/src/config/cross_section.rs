@@ -140,3 +140,108 @@ fn alertmanager_yaml(config: &Config, receivers: &[String]) -> String {
     };
     serde_norway::to_string(&original).unwrap_or_default()
 }
+
+/// `web.status_page` (the older form) and `web.status_pages` are not both used; a
+/// component whose monitor is not in `monitors:` is a warning, not an error, as a monitor
+/// made through the API may have that id (the page leaves it out until one does).
+pub(super) fn checked_status_pages(
+    config: &Config,
+    text: &str,
+    path: &Path,
+) -> Result<Vec<ConfigError>, ConfigError> {
+    let web = &config.web;
+    let legacy_used = !web.status_page.monitors.is_empty()
+        || web.status_page.title != pharos_model::status_page::default_title();
+    if !web.status_pages.is_empty() && legacy_used {
+        return Err(super::error_at(
+            text,
+            path,
+            "web.status_page".into(),
+            "use `web.status_pages` or the older `web.status_page`, not both: move its monitors into a page of `status_pages`".into(),
+        ));
+    }
+    // `/` on a page's host is the page: Pharos's own host would lose its overview.
+    let own_host = web
+        .external_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    for (p, page) in web.status_pages.iter().enumerate() {
+        for (h, host) in page.hosts.iter().enumerate() {
+            if own_host.as_deref() == Some(host.as_str()) {
+                return Err(at_deepest(
+                    text,
+                    path,
+                    format!("web.status_pages[{p}].hosts[{h}]"),
+                    format!(
+                        "{host:?} is the host of `web.external_url`, where `/` is Pharos's overview; give the status page a host of its own"
+                    ),
+                ));
+            }
+        }
+    }
+    let known = |id: &pharos_model::MonitorId| config.monitors.iter().any(|m| &m.id == id);
+    let warn = |field: String, id: &pharos_model::MonitorId| {
+        at_deepest(
+            text,
+            path,
+            field,
+            format!(
+                "no monitor {:?} in `monitors:`; the page leaves this component out until a monitor with this id exists (made through the API)",
+                id.as_str()
+            ),
+        )
+    };
+    let mut warnings = Vec::new();
+    for (i, id) in web.status_page.monitors.iter().enumerate() {
+        if !known(id) {
+            warnings.push(warn(format!("web.status_page.monitors[{i}]"), id));
+        }
+    }
+    for (p, page) in web.status_pages.iter().enumerate() {
+        // Sections are the ungrouped components (if any), then the groups in order.
+        let mut group = 0;
+        for section in &page.sections {
+            let prefix = match &section.group {
+                None => format!("web.status_pages[{p}].components"),
+                Some(_) => {
+                    group += 1;
+                    format!("web.status_pages[{p}].groups[{}].components", group - 1)
+                }
+            };
+            for (c, component) in section.components.iter().enumerate() {
+                if !known(&component.monitor) {
+                    warnings.push(warn(format!("{prefix}[{c}].monitor"), &component.monitor));
+                }
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+/// An error about `field` at the line of the deepest part of its path in the file: an item
+/// of a flow-style list (`[a, b]`) has no line of its own, so its list's key stands in.
+fn at_deepest(text: &str, path: &Path, field: String, message: String) -> ConfigError {
+    let mut at = locate(text, &field);
+    let mut key = field.as_str();
+    while at.is_none() {
+        key = match key
+            .strip_suffix(']')
+            .and_then(|f| f.rfind('[').map(|i| &f[..i]))
+        {
+            Some(list) => list,
+            None => match key.rsplit_once('.') {
+                Some((head, _)) => head,
+                None => break,
+            },
+        };
+        at = locate(text, key);
+    }
+    ConfigError {
+        file: path.to_path_buf(),
+        line: at.map(|a| a.0),
+        column: at.map(|a| a.1),
+        field: Some(field.clone()),
+        message,
+    }
+}

@@ -360,3 +360,119 @@ fn errors_in_the_new_monitor_kinds_name_their_field_and_line() {
         assert_eq!(e.line, Some(line), "{yaml}: {e}");
     }
 }
+
+const STATUS_PAGES: &str = "monitors:
+  - name: API
+    heartbeat: {period: 1d}
+  - name: Web
+    heartbeat: {period: 1d}
+web:
+  status_pages:
+    - slug: public
+      title: Acme status
+      hosts: [status.acme.example]
+      components:
+        - monitor: api
+          name: Public API
+      groups:
+        - name: Websites
+          components:
+            - monitor: web
+              description: The shop
+    - slug: eu
+      components: [{monitor: api}]
+";
+
+#[test]
+fn status_pages_are_read_with_groups_hosts_and_the_first_at_status() {
+    let c = parse(STATUS_PAGES).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let pages = c.web.pages();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(c.web.page(None).unwrap().slug, "public");
+    assert_eq!(c.web.page(Some("eu")).unwrap().title, "Service status");
+    assert_eq!(
+        c.web.page_for_host("Status.Acme.Example:8080"),
+        Some("public")
+    );
+    assert_eq!(c.web.page_for_host("other.example"), None);
+    let public = &pages[0];
+    assert_eq!(public.sections.len(), 2);
+    assert_eq!(public.sections[1].group.as_deref(), Some("Websites"));
+    assert_eq!(
+        public.component("api").unwrap().name.as_deref(),
+        Some("Public API")
+    );
+}
+
+#[test]
+fn the_older_status_page_is_one_page_at_status() {
+    let c = parse("web:\n  status_page:\n    title: Ours\n    monitors: [api]\n").unwrap();
+    let page = c.web.page(None).unwrap();
+    assert_eq!(
+        (page.slug.as_str(), page.title.as_str()),
+        ("default", "Ours")
+    );
+    assert_eq!(page.components().count(), 1);
+    // `api` is not a monitor of this file: a warning at its line, not an error.
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(
+        (c.warnings[0].line, c.warnings[0].field.as_deref()),
+        (Some(4), Some("web.status_page.monitors[0]")),
+        "{}",
+        c.warnings[0]
+    );
+    // No page configured: `/status` still answers, with nothing listed.
+    let empty = parse("").unwrap();
+    assert_eq!(empty.web.page(None).unwrap().components().count(), 0);
+}
+
+#[test]
+fn status_page_mistakes_name_file_line_and_field() {
+    let e = parse("web:\n  status_pages:\n    - slug: a\n    - slug: Not A Slug\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(4), Some("web.status_pages[1].slug")),
+        "{e}"
+    );
+    let e = parse(
+        "web:\n  status_pages:\n    - slug: a\n      groups:\n        - name: G\n          components:\n            - monitor: x\n            - monitor: x\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.field.as_deref(),
+        Some("web.status_pages[0].groups[0].components[1].monitor"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(8), "{e}");
+    let e = parse("web:\n  status_pages:\n    - slug: a\n    - slug: a\n").unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("web.status_pages[1].slug"), "{e}");
+    let e = parse("web:\n  status_pages:\n    - slug: a\n      colour: red\n").unwrap_err();
+    assert!(e.message.contains("colour"), "{e}");
+    let e = parse("web:\n  status_page:\n    monitors: [a]\n  status_pages:\n    - slug: b\n")
+        .unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("web.status_page")),
+        "{e}"
+    );
+    let e = parse("web:\n  external_url: https://Status.Acme.Example\n  status_pages:\n    - slug: a\n      hosts: [status.acme.example]\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(5), Some("web.status_pages[0].hosts[0]")),
+        "{e}"
+    );
+    let c = parse(
+        "web:\n  status_pages:\n    - slug: a\n      groups:\n        - name: G\n          components:\n            - monitor: ghost\n",
+    )
+    .unwrap();
+    assert_eq!(
+        (c.warnings[0].line, c.warnings[0].field.as_deref()),
+        (
+            Some(7),
+            Some("web.status_pages[0].groups[0].components[0].monitor")
+        ),
+        "{}",
+        c.warnings[0]
+    );
+}

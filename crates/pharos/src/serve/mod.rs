@@ -210,6 +210,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         slos,
         reload,
         ready_verdict: Default::default(),
+        status_views: Default::default(),
     });
     let state = Arc::new(AppState {
         app,

@@ -64,6 +64,9 @@ impl Live {
     /// Makes the running Pharos match `config`: monitors (keeping state and history),
     /// receivers, maintenance, web settings.
     pub(super) async fn apply(&self, mut config: Config) -> anyhow::Result<()> {
+        for w in &config.warnings {
+            tracing::warn!(operation = "config", warning = %w, "config warning");
+        }
         let external = external_url(&config.web, self.listen);
         config.web.external_url = Some(external.clone());
         // Like projects below: a scrape job named as one made through the API refuses the

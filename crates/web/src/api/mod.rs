@@ -14,6 +14,7 @@ pub mod receivers;
 pub mod rules;
 pub mod scrape_targets;
 pub mod slos;
+pub mod status_pages;
 pub mod tokens;
 pub mod users;
 
@@ -41,6 +42,28 @@ pub fn router() -> Router<SharedState> {
         .merge(alerting_routes())
         .merge(log_routes())
         .merge(access_routes())
+        .merge(status_page_routes())
+}
+
+/// Status pages and the incidents and maintenance posted on them.
+fn status_page_routes() -> Router<SharedState> {
+    Router::new()
+        .route("/api/v1/status-pages", get(status_pages::list))
+        .route("/api/v1/status-pages/{slug}", get(status_pages::view))
+        .route(
+            "/api/v1/status-pages/{slug}/incidents",
+            get(status_pages::posts).post(status_pages::create),
+        )
+        .route(
+            "/api/v1/status-pages/{slug}/incidents/{id}",
+            get(status_pages::get_one)
+                .patch(status_pages::change)
+                .delete(status_pages::remove),
+        )
+        .route(
+            "/api/v1/status-pages/{slug}/incidents/{id}/updates",
+            axum::routing::post(status_pages::add_update),
+        )
 }
 
 /// Users and API tokens (admins only, as `permissions::ROUTES` says).
