@@ -69,6 +69,7 @@ pub enum Nav {
     Dashboards,
     NewMonitor,
     Incidents,
+    StatusPages,
     OnCall,
     Users,
     Tokens,
@@ -85,6 +86,7 @@ impl Nav {
             Nav::Dashboards => Nav::Metrics,
             Nav::LogRules | Nav::LogStorage => Nav::Logs,
             Nav::Users | Nav::Tokens => Nav::Projects,
+            Nav::StatusPages => Nav::Incidents,
             other => other,
         }
     }
@@ -112,6 +114,10 @@ fn section_pages(section: Nav) -> &'static [(Nav, &'static str, &'static str)] {
             (Nav::Rules, "/rules", "Rules"),
             (Nav::Slos, "/slos", "SLOs"),
             (Nav::Receivers, "/receivers", "Receivers"),
+        ],
+        Nav::Incidents => &[
+            (Nav::Incidents, "/incidents", "Incidents"),
+            (Nav::StatusPages, "/status-pages", "Status pages"),
         ],
         Nav::Projects => &[
             (Nav::Projects, "/projects", "Projects"),

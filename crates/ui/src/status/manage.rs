@@ -82,7 +82,7 @@ async fn render(
             }
         }
     };
-    layout::page("Status pages", Nav::Incidents, signed_in, body).into_response()
+    layout::page("Status pages", Nav::StatusPages, signed_in, body).into_response()
 }
 
 fn post(page: &StatusPage, p: &StatusPost, may_write: bool, now: DateTime<Utc>) -> Markup {
