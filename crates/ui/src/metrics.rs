@@ -11,7 +11,7 @@ use pharos_model::series::LabelSet;
 use pharos_promql::{QueryError, QueryValue};
 use serde::Deserialize;
 
-use super::chart::{self, Line, TimeChart};
+use super::chart::{self, TimeChart};
 use super::layout::{self, Nav};
 use super::time_range::{self, TimeRange};
 use super::{guard, units};
@@ -307,35 +307,11 @@ pub fn series_label(labels: &LabelSet, legend: Option<&str>) -> String {
     out
 }
 
-/// A range result as lines: a matrix's series, or a scalar as one line.
-pub fn lines_of(v: &QueryValue, legend: Option<&str>) -> Vec<Line> {
-    match v {
-        QueryValue::Matrix(ms) => ms
-            .iter()
-            .map(|s| Line {
-                label: series_label(&s.labels, legend),
-                points: s.samples.iter().map(|x| (x.t, x.v)).collect(),
-            })
-            .collect(),
-        QueryValue::Vector(vs) => vs
-            .iter()
-            .map(|s| Line {
-                label: series_label(&s.labels, legend),
-                points: vec![(s.sample.t, s.sample.v)],
-            })
-            .collect(),
-        QueryValue::Scalar { t, v } => vec![Line {
-            label: "scalar".into(),
-            points: vec![(*t, *v)],
-        }],
-        QueryValue::String { .. } => Vec::new(),
-    }
-}
-
 fn range_chart(v: &QueryValue, r: &TimeRange, unit: &str, query: &str) -> Markup {
-    let mut lines = lines_of(v, None);
+    let (mut lines, mut full) = super::legend::lines_of(v, None, query);
     let total = lines.len();
     lines.truncate(MAX_SERIES);
+    full.truncate(MAX_SERIES);
     let label = format!("{query}, {} series", total);
     html! {
         div.chartbox.big data-testid="chart" {
@@ -356,7 +332,7 @@ fn range_chart(v: &QueryValue, r: &TimeRange, unit: &str, query: &str) -> Markup
                 " · times in UTC"
                 @if total > MAX_SERIES { " · " strong { "showing the first " (MAX_SERIES) ", " (total - MAX_SERIES) " left out" } " — narrow the query with labels or an aggregation" }
             }
-            (chart::legend(&lines, unit, None))
+            (super::legend::legend(&lines, &full, unit, None))
         }
     }
 }
