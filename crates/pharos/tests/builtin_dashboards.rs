@@ -2,7 +2,8 @@
 //! once its first scrapes are in, every query of the host and Pharos dashboards answers
 //! with at least one series (so each of their panels shows data), except the panels that
 //! count what a fresh install has not received yet. The pages draw them with no `{}`
-//! legend.
+//! legend. Pharos's own gauges are stored with real values without anyone fetching
+//! `/metrics`.
 
 mod common;
 
@@ -48,6 +49,17 @@ async fn host_and_pharos_dashboards_show_data_on_a_fresh_install() {
         ],
         "{list}"
     );
+
+    // The self-scrape reads the registry in-process: the gauges `GET /metrics` fills
+    // (memory, start time, storage) were stored as 0 until someone fetched /metrics, and
+    // the Pharos dashboard said "Up for 20795 d". Nothing here fetches /metrics.
+    for q in [
+        "process_resident_memory_bytes{job=\"pharos\"} > 1e6",
+        "time() - process_start_time_seconds{job=\"pharos\"} < 3600",
+        "pharos_storage_bytes{job=\"pharos\"} > 0",
+    ] {
+        wait_promql(&p, q, 30, |r| r.as_array().is_some_and(|a| !a.is_empty())).await;
+    }
 
     for id in ["pharos-host", "pharos-self"] {
         let d = p.get(&format!("/api/v1/dashboards/{id}")).await;
