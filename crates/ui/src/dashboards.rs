@@ -494,7 +494,7 @@ fn stat_panel(p: &Panel, targets: &[(String, Option<String>, Outcome)], unit: &s
             @for (label, v) in &values {
                 @let color = v.and_then(|v| threshold_color(&p.thresholds, v));
                 div.stat {
-                    div.stat-value style=[color.as_ref().map(|c| format!("color:{c}"))] data-testid="stat-value" {
+                    div.stat-value.empty[v.is_none()] style=[color.as_ref().map(|c| format!("color:{c}"))] data-testid="stat-value" {
                         (v.map(|v| units::format(unit, v, p.decimals)).unwrap_or_else(|| "–".into()))
                     }
                     @if values.len() > 1 { div.small.muted { (label) } }
