@@ -106,7 +106,7 @@ pub async fn explore(
             Some((as_table, Ok(r))) => {
                 @for w in &r.warnings { div.warn-box { "Warning: " (w) } }
                 @for i in &r.infos { p.small.muted { "Info: " (i) } }
-                @if *as_table { (instant_table(&r.value, units::guess(&query))) }
+                @if *as_table { (instant_table(&r.value, units::guess(&query), &query)) }
                 @else { (range_chart(&r.value, &range, units::guess(&query), &query)) }
             }
         }
@@ -337,7 +337,9 @@ fn range_chart(v: &QueryValue, r: &TimeRange, unit: &str, query: &str) -> Markup
     }
 }
 
-fn instant_table(v: &QueryValue, unit: &str) -> Markup {
+/// An instant result as a table of full label sets; a series with none (an aggregate) is
+/// named by the query, as in the legend.
+fn instant_table(v: &QueryValue, unit: &str, query: &str) -> Markup {
     let fmt = |x: f64| pharos_promql::format_value(x);
     html! {
         @match v {
@@ -355,7 +357,7 @@ fn instant_table(v: &QueryValue, unit: &str) -> Markup {
                     thead { tr { th { "Series" } th.num { "Value" } } }
                     tbody {
                         @for s in vs.iter().take(MAX_ROWS) {
-                            tr { td { code { (series_label(&s.labels, None)) } } td.num title=(units::format(unit, s.sample.v, None)) { (fmt(s.sample.v)) } }
+                            tr { td { code { (super::legend::full_name(&s.labels, query)) } } td.num title=(units::format(unit, s.sample.v, None)) { (fmt(s.sample.v)) } }
                         }
                     }
                 }
@@ -367,7 +369,7 @@ fn instant_table(v: &QueryValue, unit: &str) -> Markup {
                     thead { tr { th { "Series" } th { "Samples" } } }
                     tbody {
                         @for s in ms.iter().take(MAX_ROWS) {
-                            tr { td { code { (series_label(&s.labels, None)) } }
+                            tr { td { code { (super::legend::full_name(&s.labels, query)) } }
                                 td.small { @for x in s.samples.iter().rev().take(20) { (fmt(x.v)) " @" (x.t as f64 / 1000.0) br; } } }
                         }
                     }
