@@ -533,3 +533,45 @@ fn table_panel(p: &Panel, targets: &[(String, Option<String>, Outcome)], unit: &
         @if total > MAX_ROWS { p.small.muted { "Showing " (MAX_ROWS) " of " (total) " rows." } }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pharos_promql::QueryValue;
+
+    fn empty(expr: &str) -> (String, Option<String>, Outcome) {
+        (
+            expr.to_string(),
+            None,
+            Outcome::Range(QueryResult {
+                value: QueryValue::Matrix(Vec::new()),
+                warnings: Vec::new(),
+                infos: Vec::new(),
+                ordered: false,
+            }),
+        )
+    }
+
+    /// The example dashboard on a fresh install showed a big green "No data" in its stat.
+    #[test]
+    fn a_panel_without_series_says_no_data_neutrally() {
+        let targets = [empty("sum(rate(http_requests_total[5m]))")];
+        let stat = Panel {
+            kind: PanelKind::Stat,
+            ..Panel::default()
+        };
+        let html = stat_panel(&stat, &targets, "short").into_string();
+        assert!(html.contains("data-testid=\"no-data\""), "{html}");
+        assert!(!html.contains("stat-value"), "no green stat value: {html}");
+        let range = TimeRange {
+            name: "1h".into(),
+            start_ms: 0,
+            end_ms: 3_600_000,
+            step_ms: 15_000,
+            end: None,
+            step: None,
+        };
+        let html = timeseries_panel(&Panel::default(), &targets, &range, "short").into_string();
+        assert!(html.contains("data-testid=\"no-data\""), "{html}");
+    }
+}
