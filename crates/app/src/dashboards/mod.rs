@@ -400,7 +400,8 @@ pub fn load_patterns(patterns: &[String], base: &Path) -> Result<Vec<Dashboard>,
             if let Some(other) = out.iter().find(|o| o.id == d.id) {
                 let other_file = match &other.source {
                     Source::Config(p) => p.display().to_string(),
-                    Source::Uploaded | Source::Builtin => "an upload".into(),
+                    Source::Uploaded => "an upload".into(),
+                    Source::Builtin => "a built-in dashboard".into(),
                 };
                 return Err(DashboardError::new(format!(
                     "dashboard id {:?} is also used by {other_file}; give one of them another `id:`",
