@@ -91,6 +91,11 @@ pub struct Config {
     /// allowed in the last path segment (`dashboards/*.yaml`). Read again on every reload.
     #[serde(default, deserialize_with = "checked_dashboard_patterns")]
     pub dashboards: Vec<String>,
+    /// Show the dashboards built into Pharos (host, Pharos, probes, error tracking,
+    /// logs); `false` hides them. A dashboard with the same id replaces one. Unset (and
+    /// with no config file) they are shown.
+    #[serde(default)]
+    pub builtin_dashboards: Option<bool>,
     /// What those files hold, read by [`Config::load`].
     #[serde(skip)]
     pub loaded_dashboards: Vec<pharos_app::dashboards::Dashboard>,

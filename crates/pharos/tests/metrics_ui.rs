@@ -277,10 +277,12 @@ dashboards:
     let port = p.port;
     let p = Pharos::start_with(&dir, Some(dir.join("pharos.yaml")), port).await;
     let v = p.get("/api/v1/dashboards").await;
+    // The built-in dashboards follow the config's and the uploads.
     let ids: Vec<&str> = v["dashboards"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|d| d["source"] != "builtin")
         .filter_map(|d| d["id"].as_str())
         .collect();
     assert_eq!(
@@ -288,6 +290,14 @@ dashboards:
         ["orders-dashboard", "python-service", "uploaded-svc"],
         "{v}"
     );
+    let (status, v) = p
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/dashboards/pharos-host",
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "built-in dashboards are not deleted: {v}");
     let (status, v) = p
         .send(
             reqwest::Method::DELETE,

@@ -368,9 +368,28 @@ fn axes(f: &Frame, c: &TimeChart) -> Markup {
         }
         @for t in &tticks {
             line.grid x1=(format!("{:.1}", f.x(*t))) x2=(format!("{:.1}", f.x(*t))) y1=(TOP) y2=(TOP + f.plot_h) {}
-            text.axis x=(format!("{:.1}", f.x(*t))) y=(h - 6.0) text-anchor="middle" { (time_label(*t, tick_step, f.end - f.start)) }
+            @let label = time_label(*t, tick_step, f.end - f.start);
+            @let (x, anchor) = time_label_place(f.x(*t), &label, w);
+            text.axis x=(format!("{x:.1}")) y=(h - 6.0) text-anchor=(anchor) { (label) }
         }
         line.base x1=(LEFT) x2=(w - RIGHT) y1=(TOP + f.plot_h) y2=(TOP + f.plot_h) {}
+    }
+}
+
+/// Width of an axis label's character in SVG units (11 px tabular digits, with room).
+const AXIS_CHAR_WIDTH: f64 = 7.0;
+
+/// Where a time label centred under its tick at `x` is drawn, and its `text-anchor`: a
+/// label that would cross the chart's left or right edge is pushed inside, so the last
+/// one is never cut off.
+fn time_label_place(x: f64, label: &str, width: f64) -> (f64, &'static str) {
+    let half = label.chars().count() as f64 * AXIS_CHAR_WIDTH / 2.0;
+    if x + half > width - 2.0 {
+        (width - 2.0, "end")
+    } else if x - half < 2.0 {
+        (2.0, "start")
+    } else {
+        (x, "middle")
     }
 }
 
@@ -412,24 +431,6 @@ fn lone_points(f: &Frame, lines: &[Line], gap: i64) -> Vec<(usize, f64, f64)> {
         })
         .take(2000)
         .collect()
-}
-
-/// The legend under a time-series chart: a swatch and the label set of each line, with
-/// its last value.
-pub fn legend(lines: &[Line], unit: &str, decimals: Option<u8>) -> Markup {
-    html! {
-        ul.legend {
-            @for (i, l) in lines.iter().enumerate() {
-                li {
-                    span.swatch style={ "background:" (color(i)) } {}
-                    span.label { (l.label) }
-                    @if let Some(&(_, v)) = l.points.iter().rev().find(|p| p.1.is_finite()) {
-                        span.last.muted { (units::format(unit, v, decimals)) }
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -498,6 +499,34 @@ mod tests {
         assert!(empty.contains("no data in this range"));
         assert_eq!(css_color("dark-red"), "#c62828");
         assert_eq!(css_color("#abc"), "#abc");
+    }
+
+    #[test]
+    fn the_last_time_label_stays_inside_the_chart() {
+        // A tick at the right edge (the end of the range falls on a round minute).
+        assert_eq!(
+            time_label_place(590.0, "12-07 19:40", 600.0),
+            (598.0, "end")
+        );
+        assert_eq!(time_label_place(300.0, "19:40", 600.0), (300.0, "middle"));
+        assert_eq!(time_label_place(3.0, "19:40", 600.0), (2.0, "start"));
+        let svg = time_series(&TimeChart {
+            lines: &[],
+            start_ms: 0,
+            end_ms: 3_600_000,
+            step_ms: 60_000,
+            unit: "s",
+            decimals: None,
+            marks: &[],
+            width: 600,
+            height: 200,
+            label: "t",
+        })
+        .into_string();
+        assert!(
+            svg.contains("x=\"598.0\" y=\"194\" text-anchor=\"end\">01:00<"),
+            "{svg}"
+        );
     }
 
     #[test]

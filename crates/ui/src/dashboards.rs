@@ -10,12 +10,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use pharos_promql::{QueryError, QueryResult, QueryValue};
+use pharos_promql::{QueryError, QueryResult};
 use serde::Deserialize;
 
 use super::chart::{self, Line, Mark, TimeChart};
 use super::layout::{self, Nav};
-use super::metrics::{encode, lines_of, query_error, series_label};
+use super::legend;
+use super::metrics::{encode, query_error};
 use super::time_range::{self, TimeRange};
 use super::{error_page, guard, may_post, units};
 use pharos_app::dashboards::variables::{self, Context};
@@ -70,6 +71,7 @@ fn list_body(state: &SharedState, error: Option<&str>, pasted: &str, may_change:
                             td.small { @match &d.source {
                                 Source::Config(p) => { "config: " code { (p.display()) } }
                                 Source::Uploaded => { "uploaded" }
+                                Source::Builtin => { span.badge.builtin title="Built into Pharos, read-only; a dashboard with the same id replaces it" { "Built-in" } }
                             } }
                             td { @if may_change && matches!(d.source, Source::Uploaded) {
                                 form method="post" action={ "/dashboards/" (d.id) "/delete" } {
@@ -163,6 +165,19 @@ pub async fn delete(
             true,
         );
     }
+    if state
+        .dashboards
+        .get(&id)
+        .is_some_and(|d| d.source == Source::Builtin)
+    {
+        return error_page(
+            ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "this dashboard is built into Pharos; upload one with the same id to replace it, or set builtin_dashboards: false",
+            ),
+            true,
+        );
+    }
     match state.dashboards.remove(&id) {
         Ok(_) => Redirect::to("/dashboards").into_response(),
         Err(e) => error_page(ApiError::internal(e.to_string()), true),
@@ -217,7 +232,11 @@ pub async fn page(
 
     let body = html! {
         p.small { a href="/dashboards" { "← All dashboards" } }
-        h1 { (d.title) }
+        h1 { (d.title)
+            @if d.source == Source::Builtin {
+                " " span.badge.builtin data-testid="builtin" title="Built into Pharos and read-only. To change it, upload a dashboard with the same id (yours replaces this one), or hide all built-in dashboards with builtin_dashboards: false in pharos.yaml." { "Built-in" }
+            }
+        }
         @if let Some(desc) = &d.description { p.muted { (desc) } }
         form.dashboard-controls method="get" action={ "/dashboards/" (d.id) } {
             @for v in &d.variables {
@@ -389,14 +408,36 @@ fn panel(p: &Panel, r: Option<&PanelResult>, range: &TimeRange) -> Markup {
     }
 }
 
-fn collect_lines(targets: &[(String, Option<String>, Outcome)]) -> Vec<Line> {
+/// Every target's lines, named per target ([`legend::names`]), with their full names.
+fn collect_lines(targets: &[(String, Option<String>, Outcome)]) -> (Vec<Line>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut full = Vec::new();
+    for (expr, legend_format, o) in targets {
+        if let Outcome::Range(r) | Outcome::Instant(r) = o {
+            let (l, f) = legend::lines_of(&r.value, legend_format.as_deref(), expr);
+            lines.extend(l);
+            full.extend(f);
+        }
+    }
+    (lines, full)
+}
+
+/// A panel whose queries ran and matched nothing: a neutral "No data" (a missing series
+/// is not a healthy one), saying why it may be empty.
+fn no_data() -> Markup {
+    html! {
+        div.no-data data-testid="no-data" {
+            div.no-data-title { "No data" }
+            div.small.muted { "No series matched this panel's queries in this range. Open one in the explorer to check its metric names and labels." }
+        }
+    }
+}
+
+/// Whether at least one target ran (and so an empty result means no data, not an error).
+fn ran(targets: &[(String, Option<String>, Outcome)]) -> bool {
     targets
         .iter()
-        .flat_map(|(_, legend, o)| match o {
-            Outcome::Range(r) | Outcome::Instant(r) => lines_of(&r.value, legend.as_deref()),
-            Outcome::Failed(..) => Vec::new(),
-        })
-        .collect()
+        .any(|(_, _, o)| !matches!(o, Outcome::Failed(..)))
 }
 
 fn timeseries_panel(
@@ -405,9 +446,13 @@ fn timeseries_panel(
     range: &TimeRange,
     unit: &str,
 ) -> Markup {
-    let mut lines = collect_lines(targets);
+    let (mut lines, mut full) = collect_lines(targets);
     let total = lines.len();
+    if total == 0 && ran(targets) {
+        return no_data();
+    }
     lines.truncate(MAX_SERIES);
+    full.truncate(MAX_SERIES);
     let height = (p.height as u32 * 30).saturating_sub(70).max(110);
     let width = (p.width as u32 * 48).max(240);
     let marks = marks(&p.thresholds);
@@ -425,16 +470,15 @@ fn timeseries_panel(
             label: &p.title,
         }))
         @if total > MAX_SERIES { p.small.muted { "Showing " (MAX_SERIES) " of " (total) " series." } }
-        @if lines.len() > 8 {
-            details.legend-more { summary.small { (lines.len()) " series" } (chart::legend(&lines, unit, p.decimals)) }
-        } @else {
-            (chart::legend(&lines, unit, p.decimals))
-        }
+        (legend::legend(&lines, &full, unit, p.decimals))
     }
 }
 
 fn stat_panel(p: &Panel, targets: &[(String, Option<String>, Outcome)], unit: &str) -> Markup {
-    let lines = collect_lines(targets);
+    let (lines, _) = collect_lines(targets);
+    if lines.is_empty() && ran(targets) {
+        return no_data();
+    }
     let values: Vec<(String, Option<f64>)> = lines
         .iter()
         .take(MAX_STATS)
@@ -445,40 +489,37 @@ fn stat_panel(p: &Panel, targets: &[(String, Option<String>, Outcome)], unit: &s
             )
         })
         .collect();
-    let ran = targets
-        .iter()
-        .any(|(_, _, o)| !matches!(o, Outcome::Failed(..)));
     html! {
         div.stats {
             @for (label, v) in &values {
                 @let color = v.and_then(|v| threshold_color(&p.thresholds, v));
                 div.stat {
-                    div.stat-value style=[color.as_ref().map(|c| format!("color:{c}"))] data-testid="stat-value" {
+                    div.stat-value.empty[v.is_none()] style=[color.as_ref().map(|c| format!("color:{c}"))] data-testid="stat-value" {
                         (v.map(|v| units::format(unit, v, p.decimals)).unwrap_or_else(|| "–".into()))
                     }
                     @if values.len() > 1 { div.small.muted { (label) } }
                 }
             }
-            @if values.is_empty() && ran { div.stat { div.stat-value.muted { "No data" } } }
         }
     }
 }
 
 fn table_panel(p: &Panel, targets: &[(String, Option<String>, Outcome)], unit: &str) -> Markup {
     let mut rows: Vec<(String, f64)> = Vec::new();
-    for (_, legend, o) in targets {
+    for (expr, legend_format, o) in targets {
         if let Outcome::Instant(r) = o {
-            match &r.value {
-                QueryValue::Vector(vs) => rows.extend(
-                    vs.iter()
-                        .map(|s| (series_label(&s.labels, legend.as_deref()), s.sample.v)),
-                ),
-                QueryValue::Scalar { v, .. } => rows.push(("scalar".into(), *v)),
-                _ => {}
-            }
+            let (lines, _) = legend::lines_of(&r.value, legend_format.as_deref(), expr);
+            rows.extend(
+                lines
+                    .into_iter()
+                    .filter_map(|l| l.points.first().map(|p| (l.label.clone(), p.1))),
+            );
         }
     }
     let total = rows.len();
+    if total == 0 && ran(targets) {
+        return no_data();
+    }
     html! {
         table.results.compact {
             thead { tr { th { "Series" } th.num { "Value" } } }
@@ -490,6 +531,47 @@ fn table_panel(p: &Panel, targets: &[(String, Option<String>, Outcome)], unit: &
             }
         }
         @if total > MAX_ROWS { p.small.muted { "Showing " (MAX_ROWS) " of " (total) " rows." } }
-        @if total == 0 && targets.iter().any(|(_, _, o)| matches!(o, Outcome::Instant(_))) { p.small.muted { "No data" } }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pharos_promql::QueryValue;
+
+    fn empty(expr: &str) -> (String, Option<String>, Outcome) {
+        (
+            expr.to_string(),
+            None,
+            Outcome::Range(QueryResult {
+                value: QueryValue::Matrix(Vec::new()),
+                warnings: Vec::new(),
+                infos: Vec::new(),
+                ordered: false,
+            }),
+        )
+    }
+
+    /// The example dashboard on a fresh install showed a big green "No data" in its stat.
+    #[test]
+    fn a_panel_without_series_says_no_data_neutrally() {
+        let targets = [empty("sum(rate(http_requests_total[5m]))")];
+        let stat = Panel {
+            kind: PanelKind::Stat,
+            ..Panel::default()
+        };
+        let html = stat_panel(&stat, &targets, "short").into_string();
+        assert!(html.contains("data-testid=\"no-data\""), "{html}");
+        assert!(!html.contains("stat-value"), "no green stat value: {html}");
+        let range = TimeRange {
+            name: "1h".into(),
+            start_ms: 0,
+            end_ms: 3_600_000,
+            step_ms: 15_000,
+            end: None,
+            step: None,
+        };
+        let html = timeseries_panel(&Panel::default(), &targets, &range, "short").into_string();
+        assert!(html.contains("data-testid=\"no-data\""), "{html}");
     }
 }

@@ -13,6 +13,7 @@ pub mod human_error;
 pub mod incidents;
 pub mod issues;
 pub mod layout;
+pub mod legend;
 pub mod links;
 pub mod login;
 pub mod logs;

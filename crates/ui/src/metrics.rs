@@ -11,7 +11,7 @@ use pharos_model::series::LabelSet;
 use pharos_promql::{QueryError, QueryValue};
 use serde::Deserialize;
 
-use super::chart::{self, Line, TimeChart};
+use super::chart::{self, TimeChart};
 use super::layout::{self, Nav};
 use super::time_range::{self, TimeRange};
 use super::{guard, units};
@@ -106,7 +106,7 @@ pub async fn explore(
             Some((as_table, Ok(r))) => {
                 @for w in &r.warnings { div.warn-box { "Warning: " (w) } }
                 @for i in &r.infos { p.small.muted { "Info: " (i) } }
-                @if *as_table { (instant_table(&r.value, units::guess(&query))) }
+                @if *as_table { (instant_table(&r.value, units::guess(&query), &query)) }
                 @else { (range_chart(&r.value, &range, units::guess(&query), &query)) }
             }
         }
@@ -307,35 +307,11 @@ pub fn series_label(labels: &LabelSet, legend: Option<&str>) -> String {
     out
 }
 
-/// A range result as lines: a matrix's series, or a scalar as one line.
-pub fn lines_of(v: &QueryValue, legend: Option<&str>) -> Vec<Line> {
-    match v {
-        QueryValue::Matrix(ms) => ms
-            .iter()
-            .map(|s| Line {
-                label: series_label(&s.labels, legend),
-                points: s.samples.iter().map(|x| (x.t, x.v)).collect(),
-            })
-            .collect(),
-        QueryValue::Vector(vs) => vs
-            .iter()
-            .map(|s| Line {
-                label: series_label(&s.labels, legend),
-                points: vec![(s.sample.t, s.sample.v)],
-            })
-            .collect(),
-        QueryValue::Scalar { t, v } => vec![Line {
-            label: "scalar".into(),
-            points: vec![(*t, *v)],
-        }],
-        QueryValue::String { .. } => Vec::new(),
-    }
-}
-
 fn range_chart(v: &QueryValue, r: &TimeRange, unit: &str, query: &str) -> Markup {
-    let mut lines = lines_of(v, None);
+    let (mut lines, mut full) = super::legend::lines_of(v, None, query);
     let total = lines.len();
     lines.truncate(MAX_SERIES);
+    full.truncate(MAX_SERIES);
     let label = format!("{query}, {} series", total);
     html! {
         div.chartbox.big data-testid="chart" {
@@ -356,12 +332,14 @@ fn range_chart(v: &QueryValue, r: &TimeRange, unit: &str, query: &str) -> Markup
                 " · times in UTC"
                 @if total > MAX_SERIES { " · " strong { "showing the first " (MAX_SERIES) ", " (total - MAX_SERIES) " left out" } " — narrow the query with labels or an aggregation" }
             }
-            (chart::legend(&lines, unit, None))
+            (super::legend::legend(&lines, &full, unit, None))
         }
     }
 }
 
-fn instant_table(v: &QueryValue, unit: &str) -> Markup {
+/// An instant result as a table of full label sets; a series with none (an aggregate) is
+/// named by the query, as in the legend.
+fn instant_table(v: &QueryValue, unit: &str, query: &str) -> Markup {
     let fmt = |x: f64| pharos_promql::format_value(x);
     html! {
         @match v {
@@ -379,7 +357,7 @@ fn instant_table(v: &QueryValue, unit: &str) -> Markup {
                     thead { tr { th { "Series" } th.num { "Value" } } }
                     tbody {
                         @for s in vs.iter().take(MAX_ROWS) {
-                            tr { td { code { (series_label(&s.labels, None)) } } td.num title=(units::format(unit, s.sample.v, None)) { (fmt(s.sample.v)) } }
+                            tr { td { code { (super::legend::full_name(&s.labels, query)) } } td.num title=(units::format(unit, s.sample.v, None)) { (fmt(s.sample.v)) } }
                         }
                     }
                 }
@@ -391,7 +369,7 @@ fn instant_table(v: &QueryValue, unit: &str) -> Markup {
                     thead { tr { th { "Series" } th { "Samples" } } }
                     tbody {
                         @for s in ms.iter().take(MAX_ROWS) {
-                            tr { td { code { (series_label(&s.labels, None)) } }
+                            tr { td { code { (super::legend::full_name(&s.labels, query)) } }
                                 td.small { @for x in s.samples.iter().rev().take(20) { (fmt(x.v)) " @" (x.t as f64 / 1000.0) br; } } }
                         }
                     }

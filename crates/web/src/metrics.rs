@@ -151,6 +151,24 @@ pub async fn metrics(
         )
             .into_response();
     }
+    refresh_gauges(&state).await;
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&state.registry.gather(), &mut buf) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        buf,
+    )
+        .into_response()
+}
+
+/// Fills the gauges that are read rather than counted: open alerts, monitors by state,
+/// storage size, this process's memory, CPU and start time.
+pub async fn refresh_gauges(state: &SharedState) {
     if let Ok((counts, (pending, firing))) = state.status_counts().await {
         let m = &state.metrics;
         m.alerts.with_label_values(&["pending"]).set(pending as f64);
@@ -177,19 +195,18 @@ pub async fn metrics(
         .metrics
         .start_time
         .set(state.started_at.timestamp() as f64);
+}
 
-    let mut buf = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&state.registry.gather(), &mut buf) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+/// Refreshes the gauges every `every`. Pharos's self-scrape reads the registry in-process
+/// and never passes through [`metrics`], so without this its stored series would keep
+/// the values of the last `GET /metrics` (zeros on a fresh install).
+pub async fn refresh_gauges_every(state: SharedState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        refresh_gauges(&state).await;
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        buf,
-    )
-        .into_response()
 }
 
 pub struct ProcessStats {

@@ -3,10 +3,12 @@
 //! dashboard JSON export ([`grafana`]), template variables and Grafana's `$__interval`
 //! family ([`variables`]), and the set of dashboards a running Pharos shows
 //! ([`DashboardSet`]): those listed in `pharos.yaml` plus those uploaded through the API,
-//! which are kept as files in `<data dir>/dashboards/` so they survive a restart.
+//! which are kept as files in `<data dir>/dashboards/` so they survive a restart, plus
+//! the built-in ones embedded in the binary ([`builtin`]).
 //!
 //! Dashboards only describe queries; the UI runs them through the PromQL engine.
 
+pub mod builtin;
 pub mod colour;
 pub mod grafana;
 pub mod variables;
@@ -46,6 +48,20 @@ pub enum Source {
     /// Uploaded through the API or the UI.
     #[default]
     Uploaded,
+    /// Embedded in the binary ([`builtin`]); read-only, and hidden by a config or uploaded
+    /// dashboard with the same id.
+    Builtin,
+}
+
+impl Source {
+    /// `config`, `uploaded` or `builtin`, as the API names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::Config(_) => "config",
+            Source::Uploaded => "uploaded",
+            Source::Builtin => "builtin",
+        }
+    }
 }
 
 /// A template variable; queries use it as `$name`, `${name}` or `[[name]]`.
@@ -215,7 +231,7 @@ impl DashboardError {
         }
     }
 
-    fn in_file(mut self, path: &Path) -> Self {
+    pub(crate) fn in_file(mut self, path: &Path) -> Self {
         self.file = Some(path.to_path_buf());
         self
     }
@@ -385,6 +401,7 @@ pub fn load_patterns(patterns: &[String], base: &Path) -> Result<Vec<Dashboard>,
                 let other_file = match &other.source {
                     Source::Config(p) => p.display().to_string(),
                     Source::Uploaded => "an upload".into(),
+                    Source::Builtin => "a built-in dashboard".into(),
                 };
                 return Err(DashboardError::new(format!(
                     "dashboard id {:?} is also used by {other_file}; give one of them another `id:`",
@@ -398,11 +415,15 @@ pub fn load_patterns(patterns: &[String], base: &Path) -> Result<Vec<Dashboard>,
     Ok(out)
 }
 
-/// The dashboards a running Pharos shows: the config's (replaced on every reload) and
-/// the uploaded ones (files in `dir`, read once at start and written on upload).
+/// The dashboards a running Pharos shows: the config's (replaced on every reload), the
+/// uploaded ones (files in `dir`, read once at start and written on upload) and the
+/// built-in ones (unless the config turns them off).
 pub struct DashboardSet {
     dir: PathBuf,
     config: RwLock<Vec<Arc<Dashboard>>>,
+    /// Parsed once at open; listed while `builtin_shown` (`builtin_dashboards:`).
+    builtin: Vec<Arc<Dashboard>>,
+    builtin_shown: std::sync::atomic::AtomicBool,
     uploaded: RwLock<BTreeMap<String, Arc<Dashboard>>>,
     /// Uploaded files that no longer parse (written by an older Pharos, edited by hand).
     problems: RwLock<Vec<String>>,
@@ -446,6 +467,8 @@ impl DashboardSet {
         DashboardSet {
             dir,
             config: RwLock::new(Vec::new()),
+            builtin: builtin::all().into_iter().map(Arc::new).collect(),
+            builtin_shown: std::sync::atomic::AtomicBool::new(true),
             uploaded: RwLock::new(uploaded),
             problems: RwLock::new(problems),
         }
@@ -457,8 +480,17 @@ impl DashboardSet {
             dashboards.into_iter().map(Arc::new).collect();
     }
 
-    /// Config dashboards first (in config order), then uploads by id. An upload whose id
-    /// a config dashboard took later is hidden behind it.
+    /// Shows or hides the built-in dashboards (`builtin_dashboards:` in the config; shown
+    /// by default).
+    pub fn show_builtin(&self, shown: bool) {
+        self.builtin_shown
+            .store(shown, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Config dashboards first (in config order), then uploads by id, then the built-in
+    /// ones. An upload whose id a config dashboard took later is hidden behind it; a
+    /// built-in dashboard is hidden behind a config or uploaded one with its id, which is
+    /// how a team replaces one.
     pub fn list(&self) -> Vec<Arc<Dashboard>> {
         let config = self
             .config
@@ -473,6 +505,18 @@ impl DashboardSet {
                 .filter(|u| !config.iter().any(|c| c.id == u.id))
                 .cloned(),
         );
+        if self
+            .builtin_shown
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let builtin: Vec<_> = self
+                .builtin
+                .iter()
+                .filter(|b| !out.iter().any(|d| d.id == b.id))
+                .cloned()
+                .collect();
+            out.extend(builtin);
+        }
         out
     }
 
@@ -618,6 +662,30 @@ mod tests {
             Err(UploadError::Conflict(_))
         ));
         assert!(reopened.remove("orders").unwrap());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn builtin_dashboards_are_listed_last_hidden_by_the_same_id_and_switched_off() {
+        let dir = std::env::temp_dir().join(format!(
+            "pharos-dash-builtin-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let set = DashboardSet::open(dir.clone());
+        let host = set.get("pharos-host").expect("built in on a fresh install");
+        assert_eq!(host.source, Source::Builtin);
+        assert_eq!(set.list().len(), builtin::FILES.len());
+        let mine = set
+            .upload("id: pharos-host\ntitle: My host\nrows:\n  - panels:\n      - title: Load\n        expr: node_load1\n")
+            .unwrap();
+        assert_eq!(mine.source, Source::Uploaded);
+        assert_eq!(set.get("pharos-host").unwrap().title, "My host");
+        assert_eq!(set.list().len(), builtin::FILES.len());
+        assert!(set.remove("pharos-host").unwrap());
+        assert_eq!(set.get("pharos-host").unwrap().source, Source::Builtin);
+        set.show_builtin(false);
+        assert!(set.list().is_empty());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -230,6 +230,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         env!("CARGO_PKG_VERSION"),
         args.listen
     );
+    // The self-scrape reads the registry directly; the gauges `/metrics` fills must be
+    // fresh for it too.
+    if !metrics.self_scrape.is_zero() {
+        tasks.spawn(
+            "metrics_gauges",
+            pharos_web::metrics::refresh_gauges_every(state.clone(), metrics.self_scrape),
+        );
+    }
     let router = pharos_web::router(state.clone(), pharos_ui::router(state));
     crate::lifecycle::serve_until_terminated(listener, router, connections, &tasks).await;
     tasks.stop().await;

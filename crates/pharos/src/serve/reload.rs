@@ -144,6 +144,8 @@ impl Live {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         self.dashboards
             .set_config(std::mem::take(&mut config.loaded_dashboards));
+        self.dashboards
+            .show_builtin(config.builtin_dashboards.unwrap_or(true));
         let rule_settings = RuleSettings {
             external_url: external_url(&config.web, self.listen),
             external_labels: config.global.external_labels.clone(),

@@ -1,6 +1,7 @@
 //! `/api/v1/dashboards`: list, read, upload (a Grafana dashboard JSON export or Pharos's
 //! YAML, detected from the content) and delete uploaded dashboards. Dashboards from the
-//! config file are read-only here; they change with the file.
+//! config file are read-only here; they change with the file. Built-in dashboards are
+//! read-only too; an upload with the same id replaces one.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -17,8 +18,8 @@ pub fn summary(d: &Dashboard) -> Value {
     json!({
         "id": d.id,
         "title": d.title,
-        "source": match &d.source { Source::Config(_) => "config", Source::Uploaded => "uploaded" },
-        "file": match &d.source { Source::Config(p) => Some(p.display().to_string()), Source::Uploaded => None },
+        "source": d.source.name(),
+        "file": match &d.source { Source::Config(p) => Some(p.display().to_string()), Source::Uploaded | Source::Builtin => None },
         "rows": d.rows.len(),
         "panels": d.rows.iter().map(|r| r.panels.len()).sum::<usize>(),
         "url": format!("/dashboards/{}", d.id),
@@ -83,6 +84,15 @@ pub async fn remove(State(state): State<SharedState>, Path(id): Path<String>) ->
         return ApiError::new(
             StatusCode::CONFLICT,
             "this dashboard comes from the config file; remove it there and reload",
+        )
+        .into_response();
+    }
+    if let Some(d) = state.dashboards.get(&id)
+        && d.source == Source::Builtin
+    {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "this dashboard is built into Pharos; upload one with the same id to replace it, or set builtin_dashboards: false",
         )
         .into_response();
     }
