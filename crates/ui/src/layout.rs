@@ -226,3 +226,43 @@ pub fn ago(t: Option<DateTime<Utc>>) -> Markup {
     };
     html! { time datetime=(t.to_rfc3339()) title=(t.format("%Y-%m-%d %H:%M:%S UTC")) { (text) } }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every block of the stylesheet is closed where it should be: a `}` lost when two
+    /// sections meet (a merge) silently moves every rule after it into a `@media` block.
+    #[test]
+    fn the_stylesheet_closes_each_block_before_the_next_comment_section() {
+        let mut depth = 0i32;
+        let mut in_comment = false;
+        for (n, line) in super::CSS.lines().enumerate() {
+            // A comment at the start of a line opens a section; indented ones sit in blocks.
+            if line.starts_with("/*") && !in_comment {
+                assert_eq!(
+                    depth,
+                    0,
+                    "pharos.css:{}: a section starts inside a block",
+                    n + 1
+                );
+            }
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                match (in_comment, c) {
+                    (false, '/') if chars.peek() == Some(&'*') => {
+                        chars.next();
+                        in_comment = true;
+                    }
+                    (true, '*') if chars.peek() == Some(&'/') => {
+                        chars.next();
+                        in_comment = false;
+                    }
+                    (false, '{') => depth += 1,
+                    (false, '}') => depth -= 1,
+                    _ => {}
+                }
+                assert!(depth >= 0, "pharos.css:{}: a `}}` closes nothing", n + 1);
+            }
+        }
+        assert_eq!(depth, 0, "pharos.css: a block is never closed");
+    }
+}
