@@ -1077,11 +1077,11 @@ fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Mar
                         textarea name="headers" rows="3" placeholder="Authorization: Bearer …" { (v.headers.as_deref().unwrap_or_default()) } }
                     label { "Request body" textarea name="body" rows="3" { (v.body) } }
                     label { "Timeout" span.hint { "default 10s" } input name="timeout" value=(v.timeout) placeholder="10s"; }
-                    label { input name="follow_redirects" type="checkbox" checked[!v.follow_redirects.is_empty()]; " Follow redirects" }
+                    label.check { input name="follow_redirects" type="checkbox" checked[!v.follow_redirects.is_empty()]; " Follow redirects" }
                     label { "Keyword that must not appear" input name="keyword_absent" value=(v.keyword_absent) placeholder="maintenance"; }
                     label { "Degraded when slower than" span.hint { "still up, shown as degraded" } input name="degraded_after" value=(v.degraded_after) placeholder="2s"; }
                     label { "Warn before certificate expiry" span.hint { "days; 0 turns it off; default 14" } input name="tls_expiry_warning_days" type="number" min="0" value=(v.tls_expiry_warning_days) placeholder="14"; }
-                    label { input name="tls_skip_verify" type="checkbox" checked[!v.tls_skip_verify.is_empty()]; " Accept invalid or self-signed certificates" }
+                    label.check { input name="tls_skip_verify" type="checkbox" checked[!v.tls_skip_verify.is_empty()]; " Accept invalid or self-signed certificates" }
                 }
             }
             fieldset.tcp {
@@ -1099,7 +1099,7 @@ fn form(v: &NewMonitor, error: Option<&str>, editing: Option<&MonitorId>) -> Mar
                 legend { "gRPC" }
                 label { "Server address" span.hint { "host:port" } input name="grpc_address" value=(v.grpc_address) placeholder="users.internal:50051"; }
                 label { "Service" span.hint { "empty: the server as a whole" } input name="grpc_service" value=(v.grpc_service) placeholder="users.v1.Users"; }
-                label { input name="grpc_tls" type="checkbox" checked[!v.grpc_tls.is_empty()]; " TLS" }
+                label.check { input name="grpc_tls" type="checkbox" checked[!v.grpc_tls.is_empty()]; " TLS" }
             }
             fieldset.icmp {
                 legend { "Ping" }
