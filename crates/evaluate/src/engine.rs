@@ -69,6 +69,9 @@ pub struct MonitorEngine {
     metrics: ProbeMetrics,
     settings: RwLock<EngineSettings>,
     api_maintenance: RwLock<Vec<MaintenanceWindow>>,
+    /// Status pages' scheduled maintenance, by page slug: it mutes its components' alerts
+    /// as an alert maintenance window does.
+    status_maintenance: RwLock<HashMap<String, Vec<MaintenanceWindow>>>,
     running: Mutex<HashMap<MonitorId, Running>>,
     /// Heartbeat token → monitor (tokens from the config file are never stored).
     tokens: RwLock<HashMap<String, MonitorId>>,
@@ -95,6 +98,7 @@ impl MonitorEngine {
             metrics,
             settings: RwLock::new(settings),
             api_maintenance: RwLock::new(Vec::new()),
+            status_maintenance: RwLock::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             tokens: RwLock::new(HashMap::new()),
             config_specs: RwLock::new(HashMap::new()),
@@ -147,11 +151,37 @@ impl MonitorEngine {
             .api_maintenance
             .read()
             .unwrap_or_else(|p| p.into_inner());
+        let status = self
+            .status_maintenance
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         settings
             .maintenance
             .iter()
             .chain(api.iter())
+            .chain(status.values().flatten())
             .any(|w| w.covers(id, at))
+    }
+
+    /// The maintenance scheduled on status page `slug` (windows not over yet).
+    pub fn set_status_maintenance(&self, slug: &str, windows: Vec<MaintenanceWindow>) {
+        let mut all = self
+            .status_maintenance
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if windows.is_empty() {
+            all.remove(slug);
+        } else {
+            all.insert(slug.to_string(), windows);
+        }
+    }
+
+    /// Every status page's maintenance at once (start and reload: pages may be gone).
+    pub fn replace_status_maintenance(&self, by_page: HashMap<String, Vec<MaintenanceWindow>>) {
+        *self
+            .status_maintenance
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = by_page;
     }
 
     /// Makes the running monitors match the store: starts new ones, restarts changed ones

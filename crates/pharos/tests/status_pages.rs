@@ -358,6 +358,13 @@ async fn status_pages_by_path_and_host_with_incidents_maintenance_feed_and_badge
     assert!(!page.contains("Partial outage"), "{page}");
     let upcoming = page.split("data-testid=\"upcoming\"").nth(1).unwrap();
     assert!(upcoming.contains("Database upgrade"), "{page}");
+    // The maintenance mutes the checkout's alerts as an alert maintenance window does, and
+    // still does after a reload (windows are read again from the store).
+    assert_eq!(pharos.monitor("checkout").await["in_maintenance"], true);
+    assert_eq!(pharos.monitor("api").await["in_maintenance"], false);
+    let (status, body) = pharos.send(Method::POST, "/-/reload", None).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(pharos.monitor("checkout").await["in_maintenance"], true);
 
     // --- badges: listed components only, SVG with a short cache
     let badge = client()
@@ -515,4 +522,38 @@ async fn a_status_write_token_posts_and_does_nothing_else() {
     assert_eq!(monitors.status().as_u16(), 403);
     let page = wait_page(&pharos, "/status/main", &["Login errors", "Partial outage"]).await;
     assert!(page.contains("Investigating."), "{page}");
+}
+
+/// An alert maintenance window (`/api/v1/maintenance`) shows its monitors under
+/// maintenance on the status pages: customers see what the team muted alerts for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_maintenance_window_shows_on_the_status_page() {
+    let dir = tempdir("status-pages-muted");
+    let target = target().await;
+    let pharos = Pharos::start(&dir, Some(&config(&target, free_port()))).await;
+    pharos
+        .wait_monitor("checkout", 15, |m| state(m) == "down")
+        .await;
+    wait_page(&pharos, "/status/public", &["Partial outage"]).await;
+    let now = chrono::Utc::now();
+    let (status, body) = pharos
+        .send(
+            Method::POST,
+            "/api/v1/maintenance",
+            Some(json!({
+                "name": "provider switch",
+                "monitors": ["checkout"],
+                "starts_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+                "ends_at": (now + chrono::Duration::hours(1)).to_rfc3339(),
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let page = wait_page(
+        &pharos,
+        "/status/public",
+        &["Under maintenance", "Maintenance in progress"],
+    )
+    .await;
+    assert!(!page.contains("Partial outage"), "{page}");
 }

@@ -220,30 +220,38 @@ impl Store {
     }
 
     /// `id`'s checks per UTC day from the day holding `since` to now, oldest first; days
-    /// without checks are left out.
+    /// without checks are left out. Minutes down are estimated per hour as its share of
+    /// failed checks times the time that hour has run, and, with `minutes_per_check` (the
+    /// monitor's interval), at most the failed checks times it: a monitor made a minute ago
+    /// that failed its first checks was not down for the whole hour before it.
     pub fn uptime_days(
         &self,
         id: &MonitorId,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
+        minutes_per_check: Option<f64>,
     ) -> Result<Vec<DayChecks>> {
         let start = ms(since) - ms(since).rem_euclid(DAY_MS);
         let now_ms = ms(now);
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT hour - (hour % ?3) AS day, SUM(checks), SUM(up),
-                        SUM(CAST(checks - up AS REAL) / checks * MIN(60.0, MAX(0.0, (?4 - hour) / 60000.0)))
+                        SUM(MIN(CAST(checks - up AS REAL) / checks * MIN(60.0, MAX(0.0, (?4 - hour) / 60000.0)),
+                                coalesce(?5 * (checks - up), 1e18)))
                  FROM uptime_hourly WHERE monitor_id = ?1 AND hour >= ?2 AND checks > 0
                  GROUP BY day ORDER BY day",
             )?;
-            let rows = stmt.query_map(params![id.as_str(), start, DAY_MS, now_ms], |r| {
+            let rows = stmt.query_map(
+                params![id.as_str(), start, DAY_MS, now_ms, minutes_per_check],
+                |r| {
                 Ok(DayChecks {
                     day: from_ms(r.get(0)?),
                     checks: r.get(1)?,
                     up: r.get(2)?,
                     down_minutes: r.get(3)?,
                 })
-            })?;
+                },
+            )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -366,13 +374,40 @@ mod tests {
         store.record_checks(&checks).unwrap();
         let now = day + chrono::Duration::days(2);
         let days = store
-            .uptime_days(&id, day - chrono::Duration::days(5), now)
+            .uptime_days(&id, day - chrono::Duration::days(5), now, Some(1.0))
             .unwrap();
         assert_eq!(days.len(), 1);
         assert_eq!(days[0].day, day);
         assert_eq!(days[0].checks, 1440);
         assert_eq!(days[0].up, 1440 - 28);
         assert!((days[0].down_minutes - 28.0).abs() < 0.01, "{days:?}");
+    }
+
+    /// A 1 s monitor made at 10:50 that failed its first ten checks was down ten seconds,
+    /// not the fifty minutes the hour had run.
+    #[test]
+    fn a_new_monitor_is_not_down_before_its_first_check() {
+        let (store, _dir) = temp_store();
+        let id: MonitorId = "new".parse().unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 3, 4, 10, 50, 0).unwrap();
+        let checks: Vec<_> = (0..10)
+            .map(|s| {
+                let at = start + chrono::Duration::seconds(s);
+                let status = crate::MonitorStatus::new(id.clone(), at);
+                (check(&id, at, Outcome::Down), status)
+            })
+            .collect();
+        store.record_checks(&checks).unwrap();
+        let now = start + chrono::Duration::seconds(10);
+        let per_check = Some(1.0 / 60.0);
+        let days = store.uptime_days(&id, start, now, per_check).unwrap();
+        assert!(
+            (days[0].down_minutes - 10.0 / 60.0).abs() < 0.01,
+            "{days:?}"
+        );
+        // Without the interval, the estimate is the share of the hour that has run.
+        let days = store.uptime_days(&id, start, now, None).unwrap();
+        assert!((days[0].down_minutes - 50.0).abs() < 0.5, "{days:?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use pharos_model::access::Permission;
+use pharos_model::maintenance::MaintenanceWindow;
 use pharos_model::status_page::{
     AffectedComponent, Impact, MAX_COMPONENTS, MAX_MESSAGE_CHARS, MAX_TITLE_CHARS, PostKind,
     PostStatus, StatusPage, StatusPost,
@@ -405,7 +406,64 @@ fn check_window(
     }
 }
 
+/// The alert maintenance windows of `page`'s maintenance not over: each mutes the alerts
+/// of the monitors it names, or of all the page's when it names none, during its window,
+/// as Uptime Kuma's maintenance does.
+fn maintenance_windows(
+    s: &Store,
+    page: &StatusPage,
+    now: DateTime<Utc>,
+) -> pharos_store::Result<Vec<MaintenanceWindow>> {
+    let posts = s.status_posts(&page.slug, now, POSTS_SHOWN)?;
+    Ok(posts
+        .into_iter()
+        .filter(|p| p.kind == PostKind::Maintenance && !p.status().is_final())
+        .filter_map(|p| {
+            let monitors: Vec<MonitorId> = if p.components.is_empty() {
+                page.components().map(|c| c.monitor.clone()).collect()
+            } else {
+                p.components.iter().map(|c| c.component.clone()).collect()
+            };
+            Some(MaintenanceWindow {
+                name: format!("status page {}: {}", page.slug, p.title),
+                monitors,
+                starts_at: p.starts_at?,
+                ends_at: p.ends_at?,
+            })
+        })
+        // A window naming no monitor would cover every monitor.
+        .filter(|w| !w.monitors.is_empty())
+        .collect())
+}
+
+/// Every status page's maintenance windows, by slug, for
+/// [`MonitorEngine::replace_status_maintenance`](pharos_evaluate::engine::MonitorEngine::replace_status_maintenance)
+/// at start and on reload.
+pub fn maintenance_by_page(
+    s: &Store,
+    pages: &[StatusPage],
+    now: DateTime<Utc>,
+) -> pharos_store::Result<HashMap<String, Vec<MaintenanceWindow>>> {
+    pages
+        .iter()
+        .map(|p| Ok((p.slug.clone(), maintenance_windows(s, p, now)?)))
+        .collect()
+}
+
 impl App {
+    /// After a post changed: the page is built again at its next visit, and its
+    /// maintenance windows are in force for alerts at once.
+    async fn status_posts_changed(&self, page: &StatusPage) -> Result<(), AppError> {
+        self.status_views.forget(&page.slug);
+        let spec = page.clone();
+        let now = Utc::now();
+        let windows = self
+            .with_store(move |s| maintenance_windows(s, &spec, now))
+            .await?;
+        self.engine.set_status_maintenance(&page.slug, windows);
+        Ok(())
+    }
+
     /// The page as its visitors see it, built at most once per [`VIEW_TTL`].
     pub async fn status_page_view(&self, page: &StatusPage) -> Result<Arc<PageView>, AppError> {
         if let Some(view) = self.status_views.get(page) {
@@ -413,7 +471,17 @@ impl App {
         }
         let spec = page.clone();
         let now = Utc::now();
-        let view = Arc::new(self.with_store(move |s| build_view(s, &spec, now)).await?);
+        // Alert maintenance windows (config, API) show too: customers see the same
+        // maintenance the team muted alerts for.
+        let muted: Vec<MonitorId> = page
+            .components()
+            .filter(|c| self.engine.in_maintenance(&c.monitor, now))
+            .map(|c| c.monitor.clone())
+            .collect();
+        let view = Arc::new(
+            self.with_store(move |s| build_view(s, &spec, &muted, now))
+                .await?,
+        );
         self.status_views.put(page, view.clone());
         Ok(view)
     }
@@ -492,7 +560,7 @@ impl App {
         let id = self
             .with_store(move |s| s.create_status_post(&post))
             .await?;
-        self.status_views.forget(&page.slug);
+        self.status_posts_changed(page).await?;
         tracing::info!(operation = "status_post_create", page = %page.slug, post = id, caller = %caller, "status post created");
         self.status_post(page, id).await
     }
@@ -527,7 +595,7 @@ impl App {
         let slug = page.slug.clone();
         self.with_store(move |s| s.add_status_update(&slug, id, &new))
             .await?;
-        self.status_views.forget(&page.slug);
+        self.status_posts_changed(page).await?;
         tracing::info!(operation = "status_post_update", page = %page.slug, post = id, caller = %caller, "status post updated");
         self.status_post(page, id).await
     }
@@ -568,7 +636,7 @@ impl App {
         let slug = page.slug.clone();
         self.with_store(move |s| s.change_status_post(&slug, id, &change, Utc::now()))
             .await?;
-        self.status_views.forget(&page.slug);
+        self.status_posts_changed(page).await?;
         self.status_post(page, id).await
     }
 
@@ -582,7 +650,7 @@ impl App {
         let slug = page.slug.clone();
         self.with_store(move |s| s.delete_status_post(&slug, id))
             .await?;
-        self.status_views.forget(&page.slug);
+        self.status_posts_changed(page).await?;
         tracing::info!(operation = "status_post_delete", page = %page.slug, post = id, caller = %caller, "status post deleted");
         Ok(())
     }
@@ -620,7 +688,13 @@ impl App {
     }
 }
 
-fn build_view(s: &Store, page: &StatusPage, now: DateTime<Utc>) -> pharos_store::Result<PageView> {
+/// `muted`: the page's monitors in an alert maintenance window now, shown under maintenance.
+fn build_view(
+    s: &Store,
+    page: &StatusPage,
+    muted: &[MonitorId],
+    now: DateTime<Utc>,
+) -> pharos_store::Result<PageView> {
     let history_since = now - Duration::days(i64::from(page.history_days.max(1)));
     let posts = s.status_posts(&page.slug, history_since, POSTS_SHOWN)?;
     let maintenance_now: Vec<StatusPost> = posts
@@ -669,7 +743,7 @@ fn build_view(s: &Store, page: &StatusPage, now: DateTime<Utc>) -> pharos_store:
             let covers = |p: &StatusPost| {
                 p.components.is_empty() || p.components.iter().any(|a| a.component == c.monitor)
             };
-            let state = if maintenance_now.iter().any(covers) {
+            let state = if maintenance_now.iter().any(covers) || muted.contains(&c.monitor) {
                 ComponentState::UnderMaintenance
             } else {
                 let from_incidents = active_incidents
@@ -682,7 +756,13 @@ fn build_view(s: &Store, page: &StatusPage, now: DateTime<Utc>) -> pharos_store:
                 from_incidents.map_or(from_monitor, |i| i.max(from_monitor))
             };
             states.push(state);
-            let rows = s.uptime_days(&c.monitor, since, now)?;
+            // A heartbeat records one failed check per missed deadline, however long it
+            // stays down: only probes' intervals bound the minutes down.
+            let per_check = match record.spec.check {
+                pharos_model::MonitorCheck::Heartbeat(_) => None,
+                _ => Some(record.spec.interval.as_duration().as_secs_f64() / 60.0),
+            };
+            let rows = s.uptime_days(&c.monitor, since, now, per_check)?;
             let uptime_24h = s
                 .uptime(std::slice::from_ref(&c.monitor), now)?
                 .get(&c.monitor)

@@ -166,6 +166,14 @@ impl Live {
             rules.set_rules(specs);
         }
         self.access.set_policy(config.web.session_policy());
+        // Status pages' scheduled maintenance mutes its monitors' alerts; pages may have
+        // come or gone.
+        let (store, pages) = (self.store.clone(), config.web.pages());
+        let by_page = tokio::task::spawn_blocking(move || {
+            pharos_app::status_pages::maintenance_by_page(&store, &pages, chrono::Utc::now())
+        })
+        .await??;
+        self.engine.replace_status_maintenance(by_page);
         *self.web.write().unwrap_or_else(|p| p.into_inner()) = config.web;
         tracing::info!(
             operation = "config_apply",
