@@ -557,3 +557,32 @@ async fn an_alert_maintenance_window_shows_on_the_status_page() {
     .await;
     assert!(!page.contains("Partial outage"), "{page}");
 }
+
+/// Behind a reverse proxy that sends its own `Host` (nginx's default), a trusted proxy's
+/// `X-Forwarded-Host` picks the page; anyone else's is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_names_the_status_host_in_x_forwarded_host() {
+    let forwarded = |p: &Pharos| {
+        no_redirects()
+            .get(format!("{}/", p.url))
+            .header("x-forwarded-host", "status.acme.test")
+            .send()
+    };
+    let target = target().await;
+    let closed = free_port();
+
+    let dir = tempdir("status-pages-untrusted-proxy");
+    let pharos = Pharos::start(&dir, Some(&config(&target, closed))).await;
+    let r = forwarded(&pharos).await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    drop(pharos);
+
+    let dir = tempdir("status-pages-trusted-proxy");
+    let behind_proxy =
+        config(&target, closed).replace("\nweb:\n", "\nweb:\n  trusted_proxies: [127.0.0.0/8]\n");
+    let pharos = Pharos::start(&dir, Some(&behind_proxy)).await;
+    let r = forwarded(&pharos).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Acme status"), "{page}");
+}

@@ -156,14 +156,28 @@ fn status_host_rewrite(
     if !(path == "/" || path == "/feed.atom" || path.starts_with("/badge/")) {
         return req;
     }
-    let host = req
-        .headers()
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().host());
-    let Some(host) = host else { return req };
     let slug = {
         let settings = state.settings.read().unwrap_or_else(|p| p.into_inner());
+        // Behind a trusted proxy that rewrites `Host` (nginx's default), the name the
+        // visitor asked for is in `X-Forwarded-Host`.
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = peer
+            .is_some_and(|ip| settings.trusted_proxies.iter().any(|n| n.contains(&ip)))
+            .then(|| req.headers().get("x-forwarded-host"))
+            .flatten()
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.split(',').next())
+            .map(str::trim);
+        let host = forwarded.or_else(|| {
+            req.headers()
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().host())
+        });
+        let Some(host) = host else { return req };
         match settings.page_for_host(host) {
             Some(slug) => slug.to_string(),
             None => return req,
