@@ -63,8 +63,10 @@ fn corrupt(e: serde_json::Error) -> StoreError {
 }
 
 impl Store {
-    /// Stores a post and its first update in one transaction. A page holds at most
-    /// `MAX_POSTS_PER_PAGE` posts.
+    /// Stores a post and its first update in one transaction. A page keeps its last
+    /// `MAX_POSTS_PER_PAGE` posts: at the limit the oldest finished one goes (a team must
+    /// be able to post during an outage years from now); only a page whose every post is
+    /// still open refuses.
     pub fn create_status_post(&self, p: &NewStatusPost) -> Result<i64> {
         let components = serde_json::to_string(&p.components).map_err(corrupt)?;
         self.write(|c| {
@@ -75,10 +77,18 @@ impl Store {
                 |r| r.get(0),
             )?;
             if count as usize >= MAX_POSTS_PER_PAGE {
-                return Err(StoreError::Conflict(format!(
-                    "status page {:?} already has {MAX_POSTS_PER_PAGE} posts; delete old ones first",
-                    p.page
-                )));
+                let dropped = tx.execute(
+                    "DELETE FROM status_posts WHERE id IN (
+                        SELECT id FROM status_posts WHERE page = ?1 AND resolved_at IS NOT NULL
+                        ORDER BY resolved_at, id LIMIT ?2)",
+                    params![p.page, count - MAX_POSTS_PER_PAGE as i64 + 1],
+                )?;
+                if dropped == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "status page {:?} has {MAX_POSTS_PER_PAGE} posts still open; resolve or delete some first",
+                        p.page
+                    )));
+                }
             }
             let at = ms(p.at);
             let resolved = p.first.status.is_final().then_some(at);
@@ -408,6 +418,47 @@ mod tests {
         // Without the interval, the estimate is the share of the hour that has run.
         let days = store.uptime_days(&id, start, now, None).unwrap();
         assert!((days[0].down_minutes - 50.0).abs() < 0.5, "{days:?}");
+    }
+
+    /// At the limit a new post takes the place of the oldest finished one.
+    #[test]
+    fn a_full_page_drops_its_oldest_finished_post() {
+        let (store, _dir) = temp_store();
+        let at = Utc::now();
+        let post = |title: &str, status: PostStatus| NewStatusPost {
+            page: "main".into(),
+            kind: PostKind::Incident,
+            title: title.into(),
+            components: Vec::new(),
+            starts_at: None,
+            ends_at: None,
+            at,
+            author: "ann".into(),
+            first: NewStatusUpdate {
+                status,
+                message: "m".into(),
+                author: "ann".into(),
+                at,
+            },
+        };
+        let oldest = store
+            .create_status_post(&post("oldest", PostStatus::Resolved))
+            .unwrap();
+        for _ in 1..MAX_POSTS_PER_PAGE {
+            store
+                .create_status_post(&post("open", PostStatus::Investigating))
+                .unwrap();
+        }
+        let newest = store
+            .create_status_post(&post("newest", PostStatus::Investigating))
+            .unwrap();
+        assert!(store.status_post("main", oldest).unwrap().is_none());
+        assert!(store.status_post("main", newest).unwrap().is_some());
+        // Every post open: nothing to drop, refused.
+        assert!(matches!(
+            store.create_status_post(&post("one more", PostStatus::Investigating)),
+            Err(StoreError::Conflict(_))
+        ));
     }
 
     #[test]
