@@ -586,3 +586,65 @@ async fn a_trusted_proxy_names_the_status_host_in_x_forwarded_host() {
     let page = r.text().await.unwrap();
     assert!(page.contains("Acme status"), "{page}");
 }
+
+/// The team page's update form changes which components an incident affects, and how.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_form_changes_the_affected_components() {
+    let dir = tempdir("status-pages-affected");
+    let target = target().await;
+    let pharos = Pharos::start(&dir, Some(&config(&target, free_port()))).await;
+    let (status, created) = pharos
+        .send(
+            Method::POST,
+            "/api/v1/status-pages/public/incidents",
+            Some(json!({
+                "title": "Slow API", "message": "Looking.",
+                "components": [{"component": "api", "impact": "partial_outage"}],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let html = client()
+        .get(format!("{}/status-pages", pharos.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("name=\"impact-checkout\""), "{html}");
+
+    let r = no_redirects()
+        .post(format!(
+            "{}/status-pages/public/incidents/{id}/updates",
+            pharos.url
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("status", "identified"),
+            ("message", "The checkout is down too."),
+            ("components_shown", "1"),
+            ("impact-api", ""),
+            ("impact-checkout", "major_outage"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let (_, post) = pharos
+        .send(
+            Method::GET,
+            &format!("/api/v1/status-pages/public/incidents/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        post["components"],
+        json!([{"component": "checkout", "impact": "major_outage"}]),
+        "{post}"
+    );
+    assert_eq!(post["updates"].as_array().unwrap().len(), 2, "{post}");
+}

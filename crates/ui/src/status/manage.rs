@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use pharos_app::Caller;
 use pharos_app::status_pages::{NewPost, NewUpdate, PostPatch};
+use pharos_model::MonitorId;
 use pharos_model::status_page::{
     AffectedComponent, Impact, PostKind, PostStatus, StatusPage, StatusPost,
 };
@@ -124,6 +125,7 @@ fn post(page: &StatusPage, p: &StatusPost, may_write: bool, now: DateTime<Utc>) 
                         label { "New window from (UTC) " (utc_input("starts_at", "", "UTC, as 2026-12-07 02:00")) }
                         label { "until " (utc_input("ends_at", "", "UTC, as 2026-12-07 03:00")) }
                     }
+                    (affected_fields(page, p))
                     button type="submit" { "Post update" }
                 }
                 form.post-delete method="post" action={ (base) "/delete" } {
@@ -132,6 +134,69 @@ fn post(page: &StatusPage, p: &StatusPost, may_write: bool, now: DateTime<Utc>) 
             }
         }
     }
+}
+
+/// The components a post affects, to change with an update: an impact each for an
+/// incident ("not affected" leaves it out), a tick each for a maintenance.
+fn affected_fields(page: &StatusPage, p: &StatusPost) -> Markup {
+    let current = |id: &MonitorId| p.components.iter().find(|a| &a.component == id);
+    html! {
+        fieldset.affected {
+            legend { "Affected components" }
+            input type="hidden" name="components_shown" value="1";
+            @for c in page.components() {
+                @let name = c.name.as_deref().unwrap_or(c.monitor.as_str());
+                @if p.kind == PostKind::Incident {
+                    label { (name) " "
+                        select name={ "impact-" (c.monitor) } {
+                            option value="" selected[current(&c.monitor).is_none()] { "Not affected" }
+                            @for i in Impact::ALL {
+                                option value=(i.as_str()) selected[current(&c.monitor).is_some_and(|a| a.impact == i)] { (i.label()) }
+                            }
+                        }
+                    }
+                } @else {
+                    label.check { input type="checkbox" name="component" value=(c.monitor.as_str()) checked[current(&c.monitor).is_some()]; " " (name) }
+                }
+            }
+        }
+    }
+}
+
+/// What an update form's affected components say, when the form showed them.
+fn affected_of(
+    page: &StatusPage,
+    kind: PostKind,
+    fields: &[(String, String)],
+) -> Result<Option<Vec<AffectedComponent>>, String> {
+    if field(fields, "components_shown").is_none() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for c in page.components() {
+        let impact = match kind {
+            PostKind::Incident => match field(fields, &format!("impact-{}", c.monitor)) {
+                Some(i) => {
+                    Impact::parse(i).ok_or(format!("impact-{}: unknown impact {i:?}", c.monitor))?
+                }
+                None => continue,
+            },
+            PostKind::Maintenance => {
+                if !fields
+                    .iter()
+                    .any(|(k, v)| k == "component" && v == c.monitor.as_str())
+                {
+                    continue;
+                }
+                Impact::None
+            }
+        };
+        out.push(AffectedComponent {
+            component: c.monitor.clone(),
+            impact,
+        });
+    }
+    Ok(Some(out))
 }
 
 fn new_post_form(page: &StatusPage, kind: PostKind) -> Markup {
@@ -266,13 +331,22 @@ pub async fn add_update(
                 })
                 .transpose()
         };
+        let current = state
+            .status_post(&page, id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let components =
+            affected_of(&page, current.kind, &f)?.filter(|new| *new != current.components);
         let patch = PostPatch {
             title: field(&f, "title").map(str::to_string),
-            components: None,
+            components,
             starts_at: time("starts_at")?,
             ends_at: time("ends_at")?,
         };
-        let changes = patch.title.is_some() || patch.starts_at.is_some() || patch.ends_at.is_some();
+        let changes = patch.title.is_some()
+            || patch.components.is_some()
+            || patch.starts_at.is_some()
+            || patch.ends_at.is_some();
         if changes {
             state
                 .change_status_post(&caller, &page, id, patch)
