@@ -605,15 +605,7 @@ async fn an_update_form_changes_the_affected_components() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
-    let html = client()
-        .get(format!("{}/status-pages", pharos.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = pharos.page("/status-pages").await;
     assert!(html.contains("name=\"impact-checkout\""), "{html}");
 
     let r = no_redirects()
