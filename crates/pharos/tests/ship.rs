@@ -198,9 +198,12 @@ fn assert_exactly_once_in_order(got: &[String], want: &[String]) {
     let around = first_difference.map(|i| &got[i.saturating_sub(2)..(i + 3).min(got.len())]);
     let mut seen = std::collections::HashSet::new();
     let dups: Vec<_> = got.iter().filter(|g| !seen.insert(*g)).take(10).collect();
+    // Lines nobody wrote: what they are tells where they came from.
+    let unexpected: Vec<_> = got.iter().filter(|g| !want.contains(g)).take(10).collect();
     panic!(
         "got {} lines, want {}; missing (first 10): {missing:?}; duplicated (first 10): \
-         {dups:?}; first difference at {first_difference:?}: {around:?}",
+         {dups:?}; not written (first 10): {unexpected:?}; first difference at \
+         {first_difference:?}: {around:?}",
         got.len(),
         want.len()
     );
