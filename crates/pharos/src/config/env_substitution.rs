@@ -5,8 +5,9 @@ use std::path::Path;
 
 use super::ConfigError;
 
-/// Replaces `${NAME}` with the environment variable's value; `$${` stays a literal `${`.
-/// An unset variable is an error at its position, so a missing secret is never sent empty.
+/// Replaces `${NAME}` with the environment variable's value; `$${` stays a literal `${`,
+/// and a regex group reference `${1}` stays as written. An unset variable is an error at
+/// its position, so a missing secret is never sent empty.
 pub(super) fn substitute_env(
     text: &str,
     path: &Path,
@@ -40,6 +41,19 @@ pub(super) fn substitute_env(
                     ));
                 };
                 let name = &body[..end];
+                // `${1}` is a regex group in a relabel `replacement`, as in nearly every
+                // Kubernetes scrape config: Prometheus's syntax, kept as written (an
+                // environment variable's name never starts with a digit).
+                if name.starts_with(|c: char| c.is_ascii_digit())
+                    && name.chars().all(|c| c.is_ascii_digit())
+                {
+                    out.push_str("${");
+                    out.push_str(name);
+                    out.push('}');
+                    rest = &body[end + 1..];
+                    col += i + 3 + end;
+                    continue;
+                }
                 let valid =
                     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {

@@ -187,6 +187,24 @@ fn env_substitution_keeps_positions() {
     );
 }
 
+/// A relabel `replacement: ${1}:9100` (Prometheus's Kubernetes example) is a regex group,
+/// not an environment variable; the rest of the line is still expanded.
+#[test]
+fn regex_groups_in_relabel_replacements_are_kept() {
+    let text = "scrape_configs:\n  - job_name: k8s\n    static_configs: [{targets: [\"${HOST}:9100\"]}]\n    relabel_configs:\n      - source_labels: [__address__]\n        regex: (.+):\\d+\n        replacement: ${1}:9100 ${12}\n        target_label: __address__\n";
+    let out = substitute_env(text, Path::new("f"), &|n| {
+        (n == "HOST").then(|| "db".into())
+    })
+    .unwrap();
+    assert!(out.contains("replacement: ${1}:9100 ${12}"), "{out}");
+    assert!(out.contains("\"db:9100\""), "{out}");
+    // The whole config reads, relabel rule and all.
+    Config::parse(text, Path::new("pharos.yaml"), &|n| {
+        (n == "HOST").then(|| "db".into())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[test]
 fn errors_name_line_column_and_field() {
     let e = parse("monitors:\n  - name: api\n    http:\n      url: https://example.com/\n      timeout: soon\n").unwrap_err();
