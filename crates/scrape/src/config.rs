@@ -355,7 +355,8 @@ const UNSUPPORTED_SD: &[&str] = &[
     "kuma_sd_configs",
     "nerve_sd_configs",
     "ovhcloud_sd_configs",
-    "scaleway_sd_configs",
+    "outscale_sd_configs",
+    "stackit_sd_configs",
 ];
 
 /// Refuses a job that names a discovery mechanism Pharos does not have (`has` tells
@@ -617,6 +618,16 @@ scrape_configs:
             (
                 "- job_name: a\n  kubernetes_sd_configs: [{role: pod}]\n",
                 "kubernetes_sd_configs: not supported",
+            ),
+            // Prometheus's own examples (prometheus-outscale.yml, prometheus-stackit.yml)
+            // said "unknown field".
+            (
+                "- job_name: a\n  outscale_sd_configs: [{region: eu-west-2}]\n",
+                "outscale_sd_configs: not supported",
+            ),
+            (
+                "- job_name: a\n  stackit_sd_configs: [{project: p}]\n",
+                "stackit_sd_configs: not supported",
             ),
             ("- job_name: a\n- job_name: a\n", "multiple scrape configs"),
             (
