@@ -26,7 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "pharos",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PHAROS_COMMIT"), ")"),
     about = "Monitoring for small teams: uptime, heartbeats and alerts in one binary."
 )]
 struct Cli {

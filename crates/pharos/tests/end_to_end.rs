@@ -682,5 +682,18 @@ fn check_command_points_at_line_and_field() {
         .arg("--version")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pharos "));
+    let version = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(version.starts_with("pharos "), "{version}");
+    // The commit built from, so a bug report names it (issue 17).
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(head) => assert!(version.contains(&format!("(commit {head})")), "{version}"),
+        None => assert!(version.contains("(commit "), "{version}"),
+    }
 }
