@@ -55,6 +55,16 @@ web:
     )
 }
 
+/// Posts an incident or maintenance on the `public` page with the admin token.
+async fn post_incident(p: &Pharos, post: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    p.send(
+        Method::POST,
+        "/api/v1/status-pages/public/incidents",
+        Some(post),
+    )
+    .await
+}
+
 /// A public page as a visitor without credentials sees it.
 async fn visit(p: &Pharos, path: &str, host: Option<&str>) -> (StatusCode, String, String) {
     let mut req = client().get(format!("{}{path}", p.url));
@@ -160,41 +170,21 @@ async fn status_pages_by_path_and_host_with_incidents_maintenance_feed_and_badge
         .await
         .unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
-    let (status, body) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(
-                json!({"title": "x", "message": "y", "components": [{"component": "billing-db"}]}),
-            ),
-        )
-        .await;
+    let (status, body) = post_incident(
+        &pharos,
+        json!({"title": "x", "message": "y", "components": [{"component": "billing-db"}]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "components[0].component", "{body}");
-    let (status, body) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(json!({"title": "t".repeat(201), "message": "y"})),
-        )
-        .await;
+    let (status, body) =
+        post_incident(&pharos, json!({"title": "t".repeat(201), "message": "y"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "title", "{body}");
-    let (status, body) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(json!({"title": "x", "message": "m".repeat(5001)})),
-        )
-        .await;
+    let (status, body) =
+        post_incident(&pharos, json!({"title": "x", "message": "m".repeat(5001)})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, created) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(incident),
-        )
-        .await;
+    let (status, created) = post_incident(&pharos, incident).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
     let updates = format!("/api/v1/status-pages/public/incidents/{id}/updates");
@@ -302,42 +292,36 @@ async fn status_pages_by_path_and_host_with_incidents_maintenance_feed_and_badge
 
     // --- maintenance: under way now on the failing checkout, one more to come
     let now = chrono::Utc::now();
-    let (status, body) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(json!({
-                "kind": "maintenance",
-                "title": "Payment provider migration",
-                "message": "Checkout is paused while we move providers.",
-                "components": [{"component": "checkout"}],
-                "starts_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
-                "ends_at": (now + chrono::Duration::hours(1)).to_rfc3339(),
-            })),
-        )
-        .await;
+    let (status, body) = post_incident(
+        &pharos,
+        json!({
+            "kind": "maintenance",
+            "title": "Payment provider migration",
+            "message": "Checkout is paused while we move providers.",
+            "components": [{"component": "checkout"}],
+            "starts_at": (now - chrono::Duration::minutes(1)).to_rfc3339(),
+            "ends_at": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        }),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(json!({
-                "kind": "maintenance",
-                "title": "Database upgrade",
-                "message": "A short read-only window.",
-                "starts_at": (now + chrono::Duration::days(2)).to_rfc3339(),
-                "ends_at": (now + chrono::Duration::days(2) + chrono::Duration::hours(1)).to_rfc3339(),
-            })),
-        )
-        .await;
+    let (status, body) = post_incident(
+        &pharos,
+        json!({
+            "kind": "maintenance",
+            "title": "Database upgrade",
+            "message": "A short read-only window.",
+            "starts_at": (now + chrono::Duration::days(2)).to_rfc3339(),
+            "ends_at": (now + chrono::Duration::days(2) + chrono::Duration::hours(1)).to_rfc3339(),
+        }),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(json!({"kind": "maintenance", "title": "x", "message": "y"})),
-        )
-        .await;
+    let (status, body) = post_incident(
+        &pharos,
+        json!({"kind": "maintenance", "title": "x", "message": "y"}),
+    )
+    .await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
@@ -593,16 +577,14 @@ async fn an_update_form_changes_the_affected_components() {
     let dir = tempdir("status-pages-affected");
     let target = target().await;
     let pharos = Pharos::start(&dir, Some(&config(&target, free_port()))).await;
-    let (status, created) = pharos
-        .send(
-            Method::POST,
-            "/api/v1/status-pages/public/incidents",
-            Some(json!({
-                "title": "Slow API", "message": "Looking.",
-                "components": [{"component": "api", "impact": "partial_outage"}],
-            })),
-        )
-        .await;
+    let (status, created) = post_incident(
+        &pharos,
+        json!({
+            "title": "Slow API", "message": "Looking.",
+            "components": [{"component": "api", "impact": "partial_outage"}],
+        }),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
     let html = pharos.page("/status-pages").await;
