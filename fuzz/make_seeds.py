@@ -162,6 +162,9 @@ def promql():
     # Every eighth, so the corpus stays small but keeps every kind of construct nearby.
     for q in queries[::8]:
         put("promql_parse", q.replace("${START}", "1700000000").replace("${MID}", "1700001000").replace("${END}", "1700002000"))
+    # Plain numbers as durations: the parser panicked on ones no duration holds.
+    put("promql_parse", "ur[" + "6" * 60 + "0 ]")
+    put("promql_parse", "up[1e400]")
 
 
 def log_query():

@@ -163,24 +163,79 @@ pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 /// request cannot overflow it and abort the server.
 pub const MAX_NESTING: usize = 512;
 
-/// Parses a query, mapping the parser's message to a `bad_data` error with a position
-/// where the message names one.
+/// Parses a query from the HTTP API, mapping the parser's message to a `bad_data` error
+/// with a position where the message names one.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
-    let expr = promql_parser::parser::parse(query).map_err(|e| {
-        let position = parse_position(&e, query);
+    parse_expression(query).map_err(|mut e| {
+        e.message = format!("invalid parameter \"query\": {}", e.message);
+        e
+    })
+}
+
+/// Parses an expression from any source (a query, a rule file), with the bounds every
+/// expression must keep, and the parser's own message.
+pub fn parse_expression(text: &str) -> Result<Expr, QueryError> {
+    durations_in_range(text)?;
+    let expr = promql_parser::parser::parse(text).map_err(|e| {
+        let position = parse_position(&e, text);
         QueryError {
             kind: ErrorType::BadData,
-            message: format!("invalid parameter \"query\": {e}"),
+            message: e,
             position,
         }
     })?;
     if nested_too_deep(&expr, 0) {
         return Err(QueryError::bad_data(format!(
-            "invalid parameter \"query\": expressions nested deeper than {} levels",
+            "expressions nested deeper than {} levels",
             MAX_NESTING / 8
         )));
     }
     Ok(expr)
+}
+
+/// The longest duration Prometheus takes: its durations are `int64` nanoseconds.
+const MAX_DURATION_SECONDS: f64 = i64::MAX as f64 / 1e9;
+
+/// Refuses a plain number used as a duration (`x[300]`, `x[5m:30]`, `offset 60`) that no
+/// duration can hold. promql-parser turns such a number into a `Duration` with
+/// `Duration::from_secs_f64`, which panics on infinity, NaN or overflow (`x[1e400]`,
+/// `x[Inf]`), so this walk over the parser's own tokens runs first: a query from any reader
+/// of the HTTP API or any rule file must get an error, never a panic.
+fn durations_in_range(query: &str) -> Result<(), QueryError> {
+    use lrpar::{Lexeme, Lexer, NonStreamingLexer};
+    use promql_parser::parser::token::{T_COLON, T_LEFT_BRACKET, T_NUMBER, T_OFFSET, T_SUB};
+    // A lexing error is the parser's to report, with its own message.
+    let Ok(lexer) = promql_parser::parser::lexer(query) else {
+        return Ok(());
+    };
+    let mut before: [Option<u16>; 2] = [None, None];
+    for lexeme in lexer.iter().flatten() {
+        let token = lexeme.tok_id();
+        let is_duration_position = match before {
+            [_, Some(t)] if t == T_LEFT_BRACKET || t == T_COLON || t == T_OFFSET => true,
+            [Some(o), Some(s)] => o == T_OFFSET && s == T_SUB,
+            _ => false,
+        };
+        if token == T_NUMBER && is_duration_position {
+            let span = lexeme.span();
+            let text = lexer.span_str(span);
+            let fits = promql_parser::util::parse_str_radix(text)
+                .map(|seconds| {
+                    seconds.is_finite() && (0.0..=MAX_DURATION_SECONDS).contains(&seconds)
+                })
+                // A number the parser cannot read is its error to report.
+                .unwrap_or(true);
+            if !fits {
+                return Err(QueryError {
+                    kind: ErrorType::BadData,
+                    message: format!("duration out of range: {text}"),
+                    position: Some(span.start()..span.end()),
+                });
+            }
+        }
+        before = [before[1], Some(token)];
+    }
+    Ok(())
 }
 
 /// Recurses at most `MAX_NESTING` levels itself: it stops at the first node past the limit.

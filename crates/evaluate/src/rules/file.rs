@@ -247,7 +247,7 @@ pub fn parse_rule_file(text: &str, path: &Path) -> Result<Vec<RuleGroupSpec>, Ve
                 );
                 None
             } else {
-                match promql_parser::parser::parse(&expr_text) {
+                match pharos_promql::parse_expression(&expr_text) {
                     Ok(e) => Some(e),
                     Err(e) => {
                         err(

@@ -237,3 +237,14 @@ fn bad_patterns_are_refused_by_name() {
         _ => panic!("the pattern is refused"),
     }
 }
+
+/// Found by fuzzing the query parser: the parser panics on a number no duration can hold,
+/// and a rule file reached it without the query API's guard.
+#[test]
+fn a_duration_out_of_range_is_an_error_at_the_expr_not_a_panic() {
+    let e = first_error(
+        "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up[1e400]\n",
+    );
+    assert_eq!(e.field.as_deref(), Some("groups[0].rules[0].expr"), "{e}");
+    assert!(e.message.contains("duration out of range: 1e400"), "{e}");
+}
