@@ -19,6 +19,7 @@ mod query;
 mod retention;
 mod search;
 mod settings;
+mod snapshot;
 mod stats;
 mod store;
 mod wal;
@@ -33,5 +34,6 @@ pub use search::{
 pub use settings::{
     ByteSize, CompareOp, Keep, LevelCondition, LogSettings, RetentionRule, RetentionSettings,
 };
+pub use snapshot::STORE_FORMAT;
 pub use stats::{LogStoreMetrics, LogStoreStats, PartitionStats};
 pub use store::{AppendReceipt, LogStore, MAX_ENTRY_BYTES, RefusedEntry};

@@ -108,6 +108,7 @@ enum IndexMsg {
     },
     Flush(Reply<()>),
     Retention(DateTime<Utc>, Reply<RetentionReport>),
+    Snapshot(PathBuf, Reply<()>),
 }
 
 impl LogStore {
@@ -228,6 +229,14 @@ impl LogStore {
     pub fn flush(&self) -> Result<(), LogStoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(WalMsg::Index(IndexMsg::Flush(tx)))?;
+        rx.blocking_recv().map_err(|_| LogStoreError::Closed)?
+    }
+
+    /// Writes a consistent copy of the store into `dest` (see `snapshot.rs`): every entry
+    /// acknowledged before the call is in it. Blocking.
+    pub fn snapshot(&self, dest: &Path) -> Result<(), LogStoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(WalMsg::Index(IndexMsg::Snapshot(dest.to_path_buf(), tx)))?;
         rx.blocking_recv().map_err(|_| LogStoreError::Closed)?
     }
 
@@ -594,6 +603,19 @@ impl Indexer {
                     {
                         self.index_failed(LogStoreError::Corrupt(e.to_string()));
                     }
+                    let _ = reply.send(result);
+                    last_commit = Instant::now();
+                }
+                Ok(IndexMsg::Snapshot(dest, reply)) => {
+                    let result = self.commit_or_recover().and_then(|_| {
+                        let partitions: Vec<Arc<Partition>> = self
+                            .shared
+                            .partitions
+                            .read()
+                            .map(|m| m.values().cloned().collect())
+                            .unwrap_or_default();
+                        crate::snapshot::copy_store(&self.shared.root, &partitions, &dest)
+                    });
                     let _ = reply.send(result);
                     last_commit = Instant::now();
                 }

@@ -38,7 +38,7 @@ use crate::column;
 const BLOCK_CHUNK_SAMPLES: usize = 480;
 
 /// The layout this code writes (see the module doc).
-const FORMAT: u32 = 4;
+pub(crate) const FORMAT: u32 = 4;
 /// The layout before time columns, still read.
 const FORMAT_INLINE_TIMES: u32 = 3;
 

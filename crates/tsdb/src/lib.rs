@@ -24,6 +24,7 @@ mod int_coder;
 mod open;
 mod query;
 mod retention;
+mod snapshot;
 mod stats;
 mod wal;
 
@@ -34,6 +35,7 @@ use std::sync::{Arc, Mutex, RwLock};
 pub use append::{AppendError, Appender, CommitSummary, SeriesRef};
 pub use error::TsdbError;
 pub use open::Options;
+pub use snapshot::STORE_FORMAT;
 pub use stats::{Cardinality, Stats, TsdbMetrics};
 
 use block::Block;

@@ -314,6 +314,11 @@ impl Wal {
         Ok(())
     }
 
+    /// The segment in use and how many of its bytes hold flushed records.
+    pub(crate) fn position(&self) -> (u64, u64) {
+        (self.segment, self.size)
+    }
+
     pub fn sync(&mut self) -> Result<(), TsdbError> {
         if self.dirty {
             self.file.sync_data().map_err(io("syncing the WAL"))?;

@@ -727,3 +727,62 @@ fn a_selection_stops_at_the_series_its_budget_refuses() {
         .unwrap();
     assert_eq!((r.len(), budget.charged), (50, 5000));
 }
+
+/// A snapshot taken while another thread keeps committing opens to every sample committed
+/// before it began, from blocks and from the WAL alike, and the live store goes on.
+#[test]
+fn a_snapshot_under_appends_holds_every_sample_committed_before_it() {
+    let dir = tempdir("snapshot");
+    let opts = Options {
+        block_duration_ms: 10_000,
+        retention_ms: None,
+        ..Options::default()
+    };
+    let db = std::sync::Arc::new(Tsdb::open(&dir, opts.clone()).unwrap());
+    let series = ls(&[("__name__", "requests"), ("job", "api")]);
+    let mut app = db.appender();
+    for t in 0..60 {
+        app.append(&series, t * 1000, t as f64).unwrap();
+    }
+    app.commit().unwrap();
+    db.maintain().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop, series) = (db.clone(), stop.clone(), series.clone());
+        std::thread::spawn(move || {
+            let mut t = 60;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut app = db.appender();
+                app.append(&series, t * 1000, t as f64).unwrap();
+                app.commit().unwrap();
+                t += 1;
+            }
+        })
+    };
+    let before = all(&db, "requests").len();
+    let copy = tempdir("snapshot-copy");
+    db.snapshot(&copy).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        std::fs::read_dir(copy.join("blocks")).unwrap().count() > 0,
+        "the test means to copy blocks too"
+    );
+    let restored = Tsdb::open(&copy, opts).unwrap();
+    let got = all(&restored, "requests");
+    assert!(
+        got.len() >= before,
+        "{} samples, {before} committed before",
+        got.len()
+    );
+    for (i, s) in got.iter().enumerate() {
+        assert_eq!(
+            (s.t, s.v),
+            (i as i64 * 1000, i as f64),
+            "samples in order, none lost"
+        );
+    }
+    let mut app = db.appender();
+    app.append(&series, 10_000_000, 1.0).unwrap();
+    app.commit().unwrap();
+}
