@@ -14,6 +14,7 @@
 pub mod access;
 pub mod alerting;
 pub mod alerts;
+pub mod backup;
 pub mod caller;
 pub mod cardinality;
 pub mod dashboards;
@@ -88,6 +89,8 @@ pub struct App {
     pub ready_verdict: health::ReadyVerdict,
     /// Status page views built in the last seconds, shared by their visitors.
     pub status_views: status_pages::ViewCache,
+    /// Backups of the data directory: taken on request and on the config's schedule.
+    pub backups: Arc<backup::Backups>,
 }
 
 impl App {

@@ -30,7 +30,7 @@ use checks::{
 use cross_section::{checked_incidents, checked_routing, checked_status_pages};
 use env_substitution::substitute_env;
 use locate::locate;
-pub use sections::{LogsConfig, MetricsSettings, Retention};
+pub use sections::{BackupConfig, LogsConfig, MetricsSettings, Retention};
 
 /// The whole config file. Every section is optional: no file at all is a valid config.
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +129,9 @@ pub struct Config {
     /// Log collection, storage, retention and log rules.
     #[serde(default)]
     pub logs: LogsConfig,
+    /// Scheduled backups of the data directory (`pharos backup` takes one on request).
+    #[serde(default)]
+    pub backup: Option<BackupConfig>,
     /// What is allowed but probably wrong (a status page component without a monitor of
     /// the config), each at its line; logged at start and reload, printed by `pharos check`.
     #[serde(skip)]

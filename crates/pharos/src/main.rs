@@ -2,6 +2,7 @@
 //! (sources → stores → evaluators → alerts → receivers, with the web layer reading the
 //! stores).
 
+mod backup;
 mod logging;
 mod series_writer;
 mod serve;
@@ -22,6 +23,15 @@ use clap::{Parser, Subcommand};
 // Built without transparent huge pages: with them an idle Pharos sat at 47 MiB instead of 26.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// This binary, as recorded in the data directory's format record and in backups.
+const WRITTEN_BY: &str = concat!(
+    "pharos ",
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PHAROS_COMMIT"),
+    ")"
+);
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +62,11 @@ enum Command {
     /// Add, list and reset users (name, password, role) in a data directory:
     /// `pharos user add ana --role admin` for a headless first start.
     User(user::UserArgs),
+    /// Ask the running Pharos for a consistent backup of every store into DEST (a new
+    /// directory on its machine), with a manifest and checksums.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data directory, refusing a damaged or partial one.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -117,6 +132,8 @@ fn main() -> ExitCode {
         },
         Command::Ship(args) => ship::main(args),
         Command::User(args) => user::main(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Serve(args) => {
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()

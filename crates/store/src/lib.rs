@@ -26,6 +26,7 @@ mod results;
 mod schema;
 mod scrape_jobs;
 mod silences;
+mod snapshot;
 pub mod source_maps;
 mod status_pages;
 
@@ -37,6 +38,7 @@ use rusqlite::Connection;
 
 pub use alerts::AlertRecord;
 pub use deliveries::{Delivery, DeliveryOutcome, NewDelivery};
+pub use errors::ERRORS_DB_FORMAT;
 pub use errors::ErrorStore;
 pub use history::{AlertSearch, DeliverySearch, IntegrationRecord};
 pub use incidents::{
@@ -45,6 +47,7 @@ pub use incidents::{
 pub use monitors::{MonitorRecord, MonitorSealer, MonitorSource, MonitorStatus, StatusCounts};
 pub use notification_log::NotificationLogEntry;
 pub use results::{HourlyChecks, LatencySummary, Outage, ResultBucket, Uptime};
+pub use schema::PHAROS_DB_FORMAT;
 pub use scrape_jobs::ScrapeJobRecord;
 pub use silences::{SilenceMatcher, SilenceRecord, new_silence_id};
 pub use status_pages::{DayChecks, NewStatusPost, NewStatusUpdate, StatusPostChange};
@@ -59,6 +62,15 @@ pub enum StoreError {
     DataDir {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error(
+        "{} was written by a newer Pharos (schema version {found}; this Pharos knows up to {known}): run that version or a newer one, or restore a backup taken before the upgrade",
+        path.display()
+    )]
+    NewerFormat {
+        path: PathBuf,
+        found: i64,
+        known: usize,
     },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -287,5 +299,47 @@ mod tests {
             err.to_string().contains("in use by another Pharos"),
             "{err}"
         );
+    }
+
+    /// A downgrade: the database has seen a schema step this Pharos does not know.
+    #[test]
+    fn a_database_from_a_newer_pharos_is_refused_and_left_as_it_was() {
+        let (store, dir) = temp_store();
+        drop(store);
+        let newer = i64::from(PHAROS_DB_FORMAT) + 1;
+        Connection::open(dir.join("pharos.db"))
+            .unwrap()
+            .execute_batch(&format!("PRAGMA user_version = {newer};"))
+            .unwrap();
+        let err = Store::open(&dir)
+            .err()
+            .expect("a newer database must be refused");
+        assert!(
+            matches!(err, StoreError::NewerFormat { found, .. } if found == newer),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("written by a newer Pharos"),
+            "{err}"
+        );
+        let version: i64 = Connection::open(dir.join("pharos.db"))
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, newer, "the file is not touched");
+    }
+
+    #[test]
+    fn a_snapshot_holds_what_was_committed_before_it() {
+        let (store, dir) = temp_store();
+        store.set_meta("before", "yes").unwrap();
+        let copy = dir.with_extension("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        store.snapshot(&copy).unwrap();
+        store.set_meta("after", "yes").unwrap();
+        drop(store);
+        let restored = Store::open(&copy).unwrap();
+        assert_eq!(restored.meta("before").unwrap().as_deref(), Some("yes"));
+        assert_eq!(restored.meta("after").unwrap(), None);
     }
 }

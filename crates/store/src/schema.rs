@@ -230,9 +230,24 @@ pub(crate) fn migrate(conn: &Connection) -> Result<()> {
     apply(conn, MIGRATIONS)
 }
 
+/// The format of `pharos.db`: how many schema steps this Pharos knows.
+pub const PHAROS_DB_FORMAT: u32 = MIGRATIONS.len() as u32;
+
 /// Applies the steps a database file has not seen yet (its `user_version` counts them).
+/// A file that has seen more steps than this Pharos knows was written by a newer one:
+/// it is refused, never used as if it were older.
 pub(crate) fn apply(conn: &Connection, migrations: &[&str]) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > migrations.len() as i64 {
+        return Err(crate::StoreError::NewerFormat {
+            path: conn
+                .path()
+                .map(std::path::PathBuf::from)
+                .unwrap_or_default(),
+            found: version,
+            known: migrations.len(),
+        });
+    }
     for (i, sql) in migrations.iter().enumerate().skip(version as usize) {
         conn.execute_batch(&format!(
             "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",

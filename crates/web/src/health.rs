@@ -1,7 +1,8 @@
 //! Pharos's own health endpoints, in the shapes our users' services expose:
 //! `/health` (who and how long), `/health/live` (the process answers) and `/health/ready`
 //! (storage writable, disk free, the log and metrics stores writing, receivers
-//! delivering; see [`pharos_app::health`]), which answers 503 and `"degraded"` when a
+//! delivering; see [`pharos_app::health`]; scheduled backups keeping up, shown but not
+//! counted), which answers 503 and `"degraded"` when a
 //! check fails, and 200 again as soon as it passes: nothing needs a restart. Only callers
 //! with the read permission see the checks' details; anyone else gets the status from a
 //! recent verdict.
@@ -141,6 +142,15 @@ async fn checks(state: &SharedState) -> (bool, serde_json::Map<String, Value>) {
         }
     }
     let healthy = checks.values().all(|c| c["status"] == "healthy");
+    // Shown, but not part of the verdict: a failed backup must not take Pharos out of a
+    // load balancer; `/metrics` has it for alerting.
+    if let Some(verdict) = state.backups.health(Utc::now()) {
+        let check = match verdict {
+            Ok(message) => json!({ "status": "healthy", "kind": "backup", "message": message }),
+            Err(why) => json!({ "status": "degraded", "kind": "backup", "message": why }),
+        };
+        checks.insert("backup".into(), check);
+    }
     (healthy, checks)
 }
 

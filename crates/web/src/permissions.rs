@@ -310,6 +310,7 @@ pub const ROUTES: &[RouteAccess] = &[
     admin("PATCH DELETE", "/api/v1/users/{name}"),
     admin("GET POST", "/api/v1/tokens"),
     admin("DELETE", "/api/v1/tokens/{id}"),
+    admin("GET POST", "/api/v1/backups"),
     read("GET", "/api/v1/whoami"),
 ];
 

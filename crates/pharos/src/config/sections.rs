@@ -170,6 +170,49 @@ impl Default for Retention {
     }
 }
 
+/// `backup:`: a backup every `interval` into a new `pharos-<time>` directory of
+/// `directory`, keeping the newest `keep`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    #[serde(default = "default_backup_interval")]
+    pub interval: HumanDuration,
+    /// An absolute path; the service user must be able to write it.
+    #[serde(deserialize_with = "absolute_path")]
+    pub directory: std::path::PathBuf,
+    #[serde(default = "default_backups_kept")]
+    pub keep: std::num::NonZeroUsize,
+}
+
+impl BackupConfig {
+    pub fn schedule(&self) -> pharos_app::backup::BackupSchedule {
+        pharos_app::backup::BackupSchedule {
+            interval: self.interval.as_duration(),
+            directory: self.directory.clone(),
+            keep: self.keep.get(),
+        }
+    }
+}
+
+fn absolute_path<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::path::PathBuf, D::Error> {
+    let path = std::path::PathBuf::deserialize(d)?;
+    if !path.is_absolute() {
+        return Err(serde::de::Error::custom(format!(
+            "{} is not an absolute path: backups must not depend on the directory Pharos starts in",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn default_backup_interval() -> HumanDuration {
+    HumanDuration::from_secs(86_400)
+}
+
+fn default_backups_kept() -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(7).expect("7 is not zero")
+}
+
 fn default_results_retention() -> HumanDuration {
     HumanDuration::from_secs(30 * 86_400)
 }

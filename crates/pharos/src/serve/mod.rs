@@ -45,6 +45,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => Config::default(),
     };
     data_dir::make_private(&args.data_dir)?;
+    // Before any store opens: a directory a newer Pharos wrote must not be misread.
+    pharos_app::backup::formats::check_data_dir(&args.data_dir).map_err(anyhow::Error::msg)?;
     let store = Arc::new(Store::open(&args.data_dir)?);
     pharos_app::monitors::seal_monitor_secrets(&store, &args.data_dir)
         .context("cannot seal monitors' credentials")?;
@@ -80,6 +82,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Before monitors start, so their first results are series too.
     engine.write_series_to(metrics.series.clone());
     let logs = open_logs(&config, &args.data_dir, &store, &alerting, &metrics).await?;
+    // Every store is open, and so upgraded: record the formats it is in now.
+    pharos_app::backup::formats::record(&args.data_dir, crate::WRITTEN_BY).with_context(|| {
+        format!(
+            "cannot write {}",
+            args.data_dir
+                .join(pharos_app::backup::formats::FILE)
+                .display()
+        )
+    })?;
+    let backups = Arc::new(pharos_app::backup::Backups::new(
+        &args.data_dir,
+        crate::WRITTEN_BY,
+        &registry,
+    )?);
     let web = Arc::new(RwLock::new(WebSettings::default()));
     // Uploaded dashboards live beside the stores; the config's are set by `apply`.
     let dashboards = Arc::new(pharos_app::dashboards::DashboardSet::open(
@@ -110,6 +126,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         web: web.clone(),
         retention: Arc::new(RwLock::new(config.retention.results.as_duration())),
         reloading: tokio::sync::Mutex::new(()),
+        backups: backups.clone(),
     });
 
     // Bind before starting monitors, so a busy port fails fast and alerts nothing.
@@ -211,7 +228,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reload,
         ready_verdict: Default::default(),
         status_views: Default::default(),
+        backups,
     });
+    tasks.spawn("scheduled_backups", scheduled_backups(app.clone()));
     let state = Arc::new(AppState {
         app,
         metrics: pharos_web::metrics::HttpMetrics::new(&registry)?,
@@ -247,6 +266,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     close_stores(logs, metrics.tsdb).await;
     tracing::info!(operation = "shutdown", "pharos stopped");
     Ok(())
+}
+
+/// Takes the config's scheduled backups when they are due; the outcome is logged by the
+/// backup itself and kept for `/health` and `/metrics`.
+async fn scheduled_backups(app: Arc<pharos_app::App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let _ = app.scheduled_backup(Utc::now()).await;
+    }
 }
 
 /// Raises the open-files limit and says whether the connection caps fit under it.

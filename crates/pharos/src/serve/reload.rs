@@ -51,6 +51,8 @@ pub(super) struct Live {
     )>,
     /// One reload at a time.
     pub(super) reloading: tokio::sync::Mutex<()>,
+    /// Scheduled backups follow `backup:`.
+    pub(super) backups: Arc<pharos_app::backup::Backups>,
 }
 
 pub(super) fn external_url(web: &WebSettings, listen: std::net::SocketAddr) -> String {
@@ -67,6 +69,8 @@ impl Live {
         for w in &config.warnings {
             tracing::warn!(operation = "config", warning = %w, "config warning");
         }
+        self.backups
+            .set_schedule(config.backup.as_ref().map(|b| b.schedule()));
         let external = external_url(&config.web, self.listen);
         config.web.external_url = Some(external.clone());
         // Like projects below: a scrape job named as one made through the API refuses the

@@ -17,6 +17,7 @@ mod issues;
 mod performance;
 mod projects;
 mod schema;
+pub use schema::ERRORS_DB_FORMAT;
 pub mod search;
 mod traces;
 mod triage;

@@ -1,5 +1,8 @@
 //! Schema of `errors.db`, in numbered steps like the main database's.
 
+/// The format of `errors.db`: how many schema steps this Pharos knows.
+pub const ERRORS_DB_FORMAT: u32 = MIGRATIONS.len() as u32;
+
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: projects and keys, issues, events, performance data, release health
     "

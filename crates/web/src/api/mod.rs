@@ -2,6 +2,7 @@
 //! `{"error": ..., "field": ...}` with the status decided in one place ([`ApiError`]).
 
 pub mod alerts;
+pub mod backups;
 pub mod cardinality;
 pub mod dashboards;
 pub mod incidents;
@@ -77,6 +78,10 @@ fn access_routes() -> Router<SharedState> {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/whoami", get(users::whoami))
+        .route(
+            "/api/v1/backups",
+            get(backups::status).post(backups::create),
+        )
 }
 
 /// Monitors, their results, and maintenance windows.
