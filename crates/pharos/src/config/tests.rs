@@ -501,10 +501,18 @@ fn backup_schedule_parses_and_its_errors_name_line_and_field() {
     let s = c.backup.unwrap().schedule();
     assert_eq!(
         (s.interval, s.directory.to_str().unwrap(), s.keep),
-        (std::time::Duration::from_secs(6 * 3600), "/var/backups/pharos", 7)
+        (
+            std::time::Duration::from_secs(6 * 3600),
+            "/var/backups/pharos",
+            7
+        )
     );
     let e = parse("backup:\n  directory: backups\n").unwrap_err();
-    assert_eq!((e.line, e.field.as_deref()), (Some(2), Some("backup.directory")), "{e}");
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("backup.directory")),
+        "{e}"
+    );
     assert!(e.to_string().contains("not an absolute path"), "{e}");
     let e = parse("backup:\n  directory: /b\n  keep: 0\n").unwrap_err();
     assert_eq!(e.field.as_deref(), Some("backup.keep"), "{e}");
