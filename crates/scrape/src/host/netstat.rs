@@ -233,10 +233,10 @@ pub(super) fn tcpstat(c: &HostCollector, sink: &mut Sink) -> bool {
         return false;
     }
     let help = "Number of connection states.";
+    // node_exporter leaves out the states no socket is in; every state is reported
+    // here, so a quiet machine's "TCP Stat Transient" panel shows zeros, not "No data".
     for (state, n) in TCP_STATES.iter().zip(counts) {
-        if n > 0.0 {
-            sink.gauge("node_tcp_connection_states", help, &[("state", state)], n);
-        }
+        sink.gauge("node_tcp_connection_states", help, &[("state", state)], n);
     }
     sink.gauge(
         "node_tcp_connection_states",
@@ -350,6 +350,7 @@ mod tests {
             ("node_softnet_backlog_len{cpu=1}", 5.0),
             ("node_tcp_connection_states{state=listen}", 1.0),
             ("node_tcp_connection_states{state=established}", 1.0),
+            ("node_tcp_connection_states{state=syn_sent}", 0.0),
             ("node_tcp_connection_states{state=rx_queued_bytes}", 16.0),
             ("node_tcp_connection_states{state=tx_queued_bytes}", 32.0),
             ("node_udp_queues{ip=v4,queue=rx}", 256.0),
