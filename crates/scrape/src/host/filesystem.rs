@@ -7,9 +7,11 @@ use std::path::Path;
 use super::{HostCollector, Sink};
 
 /// Filesystems whose sizes mean nothing to a person watching disk space
-/// (node_exporter leaves out the same kinds by default).
+/// (node_exporter leaves out the same kinds by default, and `overlay` too; it is kept
+/// here because in a container, where Pharos often runs, `/` is an overlay).
 const PSEUDO_FILESYSTEMS: &[&str] = &[
     "autofs",
+    "erofs",
     "binfmt_misc",
     "bpf",
     "cgroup",
@@ -146,10 +148,7 @@ fn parse_mounts(text: &str) -> Vec<Mount> {
             let mut f = line.split_ascii_whitespace();
             let (device, mountpoint, fstype) = (f.next()?, f.next()?, f.next()?);
             let options = f.next().unwrap_or("");
-            if PSEUDO_FILESYSTEMS.contains(&fstype)
-                || mountpoint.starts_with("/proc")
-                || mountpoint.starts_with("/sys")
-            {
+            if PSEUDO_FILESYSTEMS.contains(&fstype) || excluded_mountpoint(mountpoint) {
                 return None;
             }
             // /proc/mounts escapes spaces and tabs in paths as octal.
@@ -162,6 +161,28 @@ fn parse_mounts(text: &str) -> Vec<Mount> {
             })
         })
         .collect()
+}
+
+/// node_exporter's default `^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|
+/// var/lib/containers/storage/.+)($|/)`: kernel interfaces, and the per-container
+/// mounts of a Docker or Podman host.
+fn excluded_mountpoint(mountpoint: &str) -> bool {
+    let whole = |dir: &str| {
+        mountpoint
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    let below = |dir: &str| {
+        mountpoint
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
+    };
+    whole("/dev")
+        || whole("/proc")
+        || whole("/sys")
+        || below("/run/credentials")
+        || below("/var/lib/docker")
+        || below("/var/lib/containers/storage")
 }
 
 fn unescape_octal(s: &str) -> String {
@@ -222,13 +243,19 @@ mod tests {
 
     #[test]
     fn mounts_skip_pseudo_filesystems_and_unescape_paths() {
-        let text = "proc /proc proc rw 0 0\n/dev/vda1 / ext4 rw 0 0\n/dev/vdb /mnt/my\\040disk xfs ro,noatime 0 0\ntmpfs /run tmpfs rw 0 0\n/dev/vda1 / ext4 rw 0 0\n";
+        let text = "proc /proc proc rw 0 0\n/dev/vda1 / ext4 rw 0 0\n/dev/vdb /mnt/my\\040disk xfs ro,noatime 0 0\ntmpfs /run tmpfs rw 0 0\n/dev/vda1 / ext4 rw 0 0\ntmpfs /dev/shm tmpfs rw 0 0\noverlay /var/lib/docker/overlay2/abc/merged overlay rw 0 0\n/dev/vda1 /var/lib/docker ext4 rw 0 0\n/dev/vda1 /devices ext4 rw 0 0\n";
         let got = parse_mounts(text);
         assert_eq!(
             got.iter()
                 .map(|m| (m.mountpoint.as_str(), m.readonly))
                 .collect::<Vec<_>>(),
-            vec![("/", false), ("/mnt/my disk", true), ("/run", false)]
+            vec![
+                ("/", false),
+                ("/mnt/my disk", true),
+                ("/run", false),
+                ("/var/lib/docker", false),
+                ("/devices", false)
+            ]
         );
     }
 
