@@ -327,6 +327,45 @@ mod tests {
             let meta = &got.families[name];
             assert!(!meta.help.is_empty() && !meta.kind.is_empty(), "{name}");
         }
+        // As node_exporter's own end-to-end fixture declares them (every family both
+        // have in common was compared once against `collector/fixtures/e2e-output.txt`).
+        for (name, kind, help) in [
+            (
+                "node_cpu_seconds_total",
+                "counter",
+                "Seconds the CPUs spent in each mode.",
+            ),
+            (
+                "node_memory_MemTotal_bytes",
+                "gauge",
+                "Memory information field MemTotal_bytes.",
+            ),
+            ("node_netstat_Tcp_InSegs", "unknown", "Statistic TcpInSegs."),
+            (
+                "node_vmstat_pgfault",
+                "unknown",
+                "/proc/vmstat information field pgfault.",
+            ),
+            (
+                "node_network_receive_bytes_total",
+                "counter",
+                "Network device statistic receive_bytes.",
+            ),
+            (
+                "node_uname_info",
+                "gauge",
+                "Labeled system information as provided by the uname system call.",
+            ),
+        ] {
+            let Some(meta) = got.families.get(name) else {
+                panic!("{name} missing");
+            };
+            assert_eq!(
+                (meta.kind.as_str(), meta.help.as_str()),
+                (kind, help),
+                "{name}"
+            );
+        }
     }
 
     /// The real machine: what the "Node Exporter Full" dashboard needs first, and the
