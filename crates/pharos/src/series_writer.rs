@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use pharos_model::series::{LabelSet, SampleSink, SeriesSample};
 use pharos_scrape::host::HostCollector;
+use pharos_scrape::metadata::MetadataStore;
 use pharos_tsdb::Tsdb;
 
 /// Batches waiting for the writer thread; beyond this, new batches are dropped and counted
@@ -83,21 +84,34 @@ fn write_loop(db: &Tsdb, rx: Receiver<Vec<SeriesSample>>) {
     }
 }
 
-/// Every `every`, this machine's CPU, memory, disk, network and load as node_exporter
-/// series with `job="node"` and `instance` = the host name.
-pub async fn host_metrics_loop(sink: Arc<SeriesWriter>, every: Duration) {
+/// Every `every`, this machine's CPU, memory, disks, network, clocks, processes and
+/// sensors as node_exporter series with `job="node"` and `instance` = the host name (the
+/// `nodename` of `node_uname_info`, as dashboards' variables expect); the families'
+/// TYPE and HELP go to `metadata` for `/api/v1/metadata`.
+pub async fn host_metrics_loop(
+    sink: Arc<SeriesWriter>,
+    metadata: Arc<MetadataStore>,
+    every: Duration,
+) {
     let instance = host_name();
+    // The metadata's source, as a scrape target's key would be.
+    let source = format!("node|host|{instance}");
     let collector = Arc::new(HostCollector::default());
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let (collector, instance, sink) = (collector.clone(), instance.clone(), sink.clone());
+        let (metadata, source) = (metadata.clone(), source.clone());
         let _ = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
             let t = now.timestamp_millis();
-            let samples = collector
-                .collect(t as f64 / 1000.0)
+            let got = collector.collect(t as f64 / 1000.0);
+            for (name, meta) in got.families {
+                metadata.set(&name, &source, meta);
+            }
+            let samples = got
+                .samples
                 .into_iter()
                 .map(|s| SeriesSample {
                     labels: with_target(s.labels, "node", &instance),

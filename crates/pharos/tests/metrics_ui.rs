@@ -119,6 +119,10 @@ scrape_configs:
 dashboards:
   - orders.json
   - service.yaml
+# The cardinality checks below are about the app's series; this machine's own (a few
+# hundred families, more or fewer by machine) would outnumber its label values.
+metrics:
+  host_metrics_interval: 0s
 "#
     );
     let mut p = Pharos::start(&dir, Some(&config)).await;

@@ -488,7 +488,11 @@ impl MetricsSide {
         if !self.host_metrics.is_zero() {
             tasks.spawn(
                 "host_metrics",
-                host_metrics_loop(self.series.clone(), self.host_metrics),
+                host_metrics_loop(
+                    self.series.clone(),
+                    self.scrape.metadata.clone(),
+                    self.host_metrics,
+                ),
             );
         }
         Ok(())
