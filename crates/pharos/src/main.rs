@@ -3,6 +3,7 @@
 //! stores).
 
 mod backup;
+mod import;
 mod logging;
 mod series_writer;
 mod serve;
@@ -67,6 +68,9 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup into a new data directory, refusing a damaged or partial one.
     Restore(backup::RestoreArgs),
+    /// Write a Pharos config from an Uptime Kuma backup, a healthchecks.io export, an
+    /// Alertmanager or a Prometheus config, naming what could not be carried over.
+    Import(import::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         Command::User(args) => user::main(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
+        Command::Import(args) => import::main(args),
         Command::Serve(args) => {
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
