@@ -27,7 +27,9 @@ use checks::{
     checked_dashboard_patterns, checked_maintenance, checked_projects, checked_rule_file_patterns,
     checked_scrubbing, checked_slos, checked_template_patterns, unique_monitors, unique_receivers,
 };
-use cross_section::{checked_incidents, checked_routing, checked_status_pages};
+use cross_section::{
+    checked_incidents, checked_routing, checked_status_pages, ignored_scrape_fields,
+};
 use env_substitution::substitute_env;
 use locate::locate;
 pub use sections::{LogsConfig, MetricsSettings, Retention};
@@ -278,6 +280,9 @@ impl Config {
         config.routing = checked_routing(&config, &text, path)?;
         config.incidents = checked_incidents(&config, &text, path)?;
         config.warnings = checked_status_pages(&config, &text, path)?;
+        config
+            .warnings
+            .extend(ignored_scrape_fields(&config, &text, path));
         Ok(config)
     }
 }

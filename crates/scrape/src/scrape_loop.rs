@@ -260,6 +260,14 @@ impl Loop {
         if let Some(b) = bearer {
             req = req.header("Authorization", b);
         }
+        for (name, h) in &cfg.http_headers {
+            for v in h.values.iter().chain(&h.secrets) {
+                req = req.header(name.as_str(), v.as_str());
+            }
+            for f in &h.files {
+                req = req.header(name.as_str(), read_secret(f)?);
+            }
+        }
         let mut resp = req.send().await.map_err(|e| describe(&e))?;
         if !resp.status().is_success() {
             return Err(format!("server returned HTTP status {}", resp.status()));

@@ -494,3 +494,129 @@ fn status_page_mistakes_name_file_line_and_field() {
         c.warnings[0]
     );
 }
+
+/// The top-level sections `keep` of a YAML file, cut out as text (comments and all), as
+/// a user pastes them.
+fn paste_sections(text: &str, keep: &[&str]) -> String {
+    let mut out = String::new();
+    let mut keeping = false;
+    for line in text.lines() {
+        let top_level = !line.starts_with([' ', '\t', '#', '-']) && line.contains(':');
+        if top_level {
+            keeping = keep.iter().any(|k| line.starts_with(&format!("{k}:")));
+        }
+        if keeping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Issue 17: Prometheus's own example configs, their `global:` and `scrape_configs:`
+/// pasted into `pharos.yaml`, check; those using discovery Pharos lacks fail with "not
+/// supported" and nothing else.
+#[test]
+fn prometheus_example_configs_paste_as_they_are() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prometheus-examples");
+    let supported_sd = [
+        "static_configs",
+        "file_sd_configs",
+        "docker_sd_configs",
+        "consul_sd_configs",
+    ];
+    let mut checked = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    entries.sort();
+    assert!(entries.len() >= 19, "{entries:?}");
+    for file in entries {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let pasted = paste_sections(&text, &["global", "scrape_configs"]);
+        let unsupported = pasted
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .find(|w| w.ends_with("_sd_configs") && !supported_sd.contains(w));
+        let result = Config::parse(&pasted, &file, &|_| None).and_then(|c| {
+            pharos_scrape::manager::ScrapeManager::check(&c.global, &c.scrape_configs)
+                .map(|_| c)
+                .map_err(|e| ConfigError {
+                    file: file.clone(),
+                    line: None,
+                    column: None,
+                    field: None,
+                    message: e.to_string(),
+                })
+        });
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        match (unsupported, result) {
+            (None, Ok(_)) => checked.push(name),
+            (Some(kind), Err(e)) => {
+                assert!(
+                    e.message.contains(&format!("{kind}: not supported")),
+                    "{name}: {e}"
+                )
+            }
+            (None, Err(e)) => panic!("{name}: {e}"),
+            (Some(kind), Ok(_)) => panic!("{name}: {kind} was accepted"),
+        }
+    }
+    for must in [
+        "prometheus.yml",
+        "prometheus-docker.yml",
+        "prometheus-agent.yml",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == must),
+            "{must} among {checked:?}"
+        );
+    }
+}
+
+/// What Pharos reads but does not act on is a warning at its line, naming the field.
+#[test]
+fn prometheus_fields_pharos_ignores_are_warned_at_their_line() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/prometheus-examples/prometheus.yml"),
+    )
+    .unwrap();
+    let pasted = paste_sections(&text, &["global", "scrape_configs"]);
+    let c = parse(&pasted).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    let w = &c.warnings[0];
+    let line = pasted
+        .lines()
+        .position(|l| l.contains("scrape_native_histograms: true"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        (w.line, w.field.as_deref()),
+        (
+            Some(line),
+            Some("scrape_configs[0].scrape_native_histograms")
+        )
+    );
+    assert!(w.to_string().contains("native histograms"), "{w}");
+
+    let c = parse(
+        "global:\n  scrape_interval: 15s\n  query_log_file: /q.log\nscrape_configs:\n  - job_name: a\n    oauth2:\n      client_id: x\n      client_secret: y\n      token_url: http://t/\n    tls_config: {cert_file: c.pem, key_file: k.pem}\n    http_headers:\n      X-Tenant: {values: [a]}\n",
+    )
+    .unwrap();
+    let got: Vec<(Option<usize>, Option<&str>)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.field.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(3), Some("global.query_log_file")),
+            (Some(6), Some("scrape_configs[0].oauth2")),
+            (Some(10), Some("scrape_configs[0].tls_config.cert_file")),
+            (Some(10), Some("scrape_configs[0].tls_config.key_file")),
+        ]
+    );
+}
