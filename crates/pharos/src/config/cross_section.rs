@@ -246,7 +246,7 @@ pub(super) fn ignored_scrape_fields(config: &Config, text: &str, path: &Path) ->
 
 /// An error about `field` at the line of the deepest part of its path in the file: an item
 /// of a flow-style list (`[a, b]`) has no line of its own, so its list's key stands in.
-fn at_deepest(text: &str, path: &Path, field: String, message: String) -> ConfigError {
+pub(super) fn at_deepest(text: &str, path: &Path, field: String, message: String) -> ConfigError {
     let mut at = locate(text, &field);
     let mut key = field.as_str();
     while at.is_none() {

@@ -620,3 +620,78 @@ fn prometheus_fields_pharos_ignores_are_warned_at_their_line() {
         ]
     );
 }
+
+/// Issue 17: Alertmanager's own example, pasted as it is, checks: `global:`'s SMTP
+/// defaults fill the email receivers (it failed with `missing field 'from'`), its
+/// `templates:` glob loads, PagerDuty's v1 `service_key` is read, `tracing:` is warned.
+#[test]
+fn alertmanager_simple_example_checks_as_it_is() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/alertmanager-examples/simple.yml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.receivers.len(), 5);
+    let mail = &c.receivers[0].email_configs[0];
+    assert_eq!(mail.from, "alertmanager@example.org");
+    assert_eq!(
+        (mail.smarthost.host.as_str(), mail.smarthost.port),
+        ("localhost", 25)
+    );
+    assert_eq!(mail.auth_username.as_deref(), Some("alertmanager"));
+    assert!(c.receivers[1].pagerduty_configs[0].service_key.is_some());
+    let warned: Vec<&str> = c
+        .warnings
+        .iter()
+        .filter_map(|w| w.field.as_deref())
+        .collect();
+    assert_eq!(warned, ["tracing"], "{:?}", c.warnings);
+    assert_eq!(c.routing.routes.len() > 1, true);
+}
+
+#[test]
+fn alertmanager_global_defaults_yield_to_a_receivers_own_fields() {
+    let c = parse(
+        "global:\n  scrape_interval: 15s\n  smtp_from: am@example.org\n  smtp_smarthost: 'mail.example.org:587'\n  smtp_require_tls: false\n  resolve_timeout: 10m\n  wechat_api_url: https://wechat.example/\nreceivers:\n  - name: a\n    email_configs:\n      - to: a@example.org\n      - to: b@example.org\n        from: own@example.org\n        smarthost: 'other:25'\n",
+    )
+    .unwrap();
+    let m = &c.receivers[0].email_configs;
+    assert_eq!(
+        (m[0].from.as_str(), m[0].smarthost.port, m[0].require_tls),
+        ("am@example.org", 587, false)
+    );
+    assert_eq!(
+        (m[1].from.as_str(), m[1].smarthost.host.as_str()),
+        ("own@example.org", "other")
+    );
+    assert_eq!(c.global.scrape_interval.as_duration().as_secs(), 15);
+    assert_eq!(c.routing.resolve_timeout.as_secs(), 600);
+    let w: Vec<(Option<usize>, Option<&str>)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.field.as_deref()))
+        .collect();
+    assert_eq!(w, [(Some(7), Some("global.wechat_api_url"))]);
+
+    // Without a global default, the error says where else the field could be set.
+    let e = parse("receivers:\n  - name: a\n    email_configs:\n      - to: a@example.org\n        smarthost: 'mail:25'\n").unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert!(e.to_string().contains("receivers[0].email_configs[0]: missing field `from` (set it here, or `smtp_from` in `global:`)"), "{e}");
+    // A bad value in either tool's part of `global:` is named at its line.
+    let e = parse("global:\n  smtp_from: a@example.org\n  scrape_interval: soon\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("global.scrape_interval")),
+        "{e}"
+    );
+    let e = parse("global:\n  resolve_timeout: soon\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("global.resolve_timeout")),
+        "{e}"
+    );
+    let e = parse("receivers:\n  - name: p\n    pagerduty_configs:\n      - severity: critical\n")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("missing service or routing key"),
+        "{e}"
+    );
+}
