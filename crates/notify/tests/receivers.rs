@@ -231,14 +231,21 @@ async fn pagerduty_service_key_sends_events_api_v1() {
     let config: ReceiverConfig = serde_norway::from_str(&yaml).unwrap();
     config.check().unwrap();
     let r = receiver(&yaml);
-    assert!(!r.payload_for(&firing_group()).unwrap().contains("S3RV1CEKEY"));
+    assert!(
+        !r.payload_for(&firing_group())
+            .unwrap()
+            .contains("S3RV1CEKEY")
+    );
     deliver(&r, &firing_group()).await;
     deliver(&r, &resolved_group()).await;
     let reqs = fake.requests();
     let (trigger, resolve) = (reqs[0].json(), reqs[1].json());
     assert_eq!(trigger["service_key"], "S3RV1CEKEY");
     assert_eq!(trigger["event_type"], "trigger");
-    assert!(trigger["description"].as_str().unwrap().contains("[FIRING"), "{trigger}");
+    assert!(
+        trigger["description"].as_str().unwrap().contains("[FIRING"),
+        "{trigger}"
+    );
     assert_eq!(resolve["event_type"], "resolve");
     assert_eq!(trigger["incident_key"], resolve["incident_key"]);
     assert!(trigger.get("routing_key").is_none());
