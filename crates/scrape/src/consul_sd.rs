@@ -397,3 +397,43 @@ struct Check {
     #[serde(rename = "Status", default)]
     status: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_aggregated_as_consul_does() {
+        let check = |id: &str, status: &str| Check {
+            check_id: id.into(),
+            status: status.into(),
+        };
+        assert_eq!(aggregated_status(&[]), "passing");
+        assert_eq!(
+            aggregated_status(&[check("a", "passing"), check("b", "warning")]),
+            "warning"
+        );
+        assert_eq!(
+            aggregated_status(&[check("a", "critical"), check("b", "warning")]),
+            "critical"
+        );
+        assert_eq!(
+            aggregated_status(&[check("_node_maintenance", "critical")]),
+            "maintenance"
+        );
+    }
+
+    #[test]
+    fn services_and_tags_select_and_the_token_stays_out_of_debug() {
+        let c: ConsulSdConfig =
+            serde_norway::from_str("token: s3cr3t-token\nservices: [web]\ntags: [prod]\n").unwrap();
+        assert!(c.selects("web", &["prod".into(), "x".into()]));
+        assert!(!c.selects("web", &["x".into()]));
+        assert!(!c.selects("db", &["prod".into()]));
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert_eq!(c.check().unwrap(), "http://localhost:8500");
+        let both: ConsulSdConfig =
+            serde_norway::from_str("token: t\nauthorization: {credentials: c}\n").unwrap();
+        assert!(both.check().is_err());
+    }
+}

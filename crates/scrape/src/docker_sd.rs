@@ -395,3 +395,70 @@ struct Network {
     )]
     labels: BTreeMap<String, String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> DockerSdConfig {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn targets_and_labels_as_prometheus_makes_them() {
+        let containers: Vec<Container> = serde_json::from_value(serde_json::json!([
+            {"Id": "a", "Names": ["/web"], "Labels": {"com.example/role": "web"},
+             "Ports": [{"PrivatePort": 8080, "Type": "tcp"}, {"PrivatePort": 53, "Type": "udp"}],
+             "HostConfig": {"NetworkMode": "app"},
+             "NetworkSettings": {"Networks": {
+                 "zeta": {"NetworkID": "n2", "IPAddress": "10.0.2.5"},
+                 "app": {"NetworkID": "n1", "IPAddress": "10.0.1.5"}}}},
+            {"Id": "b", "Names": ["/sidecar"], "Ports": null,
+             "HostConfig": {"NetworkMode": "container:a"}, "NetworkSettings": {"Networks": {}}},
+            {"Id": "c", "Names": ["/node-exporter"], "Ports": [],
+             "HostConfig": {"NetworkMode": "host"},
+             "NetworkSettings": {"Networks": {"host": {"NetworkID": "h", "IPAddress": ""}}}},
+            {"Id": "d", "Names": [], "HostConfig": {"NetworkMode": "bridge"}}
+        ]))
+        .unwrap();
+        let networks: Vec<Network> = serde_json::from_value(serde_json::json!([
+            {"Id": "n1", "Name": "app", "Scope": "local", "Internal": true, "Labels": {"tier": "front"}}
+        ]))
+        .unwrap();
+        let c = config(
+            "host: unix:///var/run/docker.sock\nport: 9100\nhost_networking_host: 192.0.2.1:9100\n",
+        );
+        let groups = c.groups(&containers, &networks);
+        let addrs: Vec<&str> = groups.iter().map(|g| g.targets[0].as_str()).collect();
+        // The first network by name only; the sidecar shares a's; host networking.
+        assert_eq!(addrs, ["10.0.1.5:8080", "10.0.1.5:9100", "192.0.2.1:9100"]);
+        let web = &groups[0].labels;
+        assert_eq!(web["__meta_docker_container_label_com_example_role"], "web");
+        assert_eq!(web["__meta_docker_container_name"], "/web");
+        assert_eq!(web["__meta_docker_port_private"], "8080");
+        assert!(!web.contains_key("__meta_docker_port_public"));
+        assert_eq!(web["__meta_docker_network_internal"], "true");
+        assert_eq!(web["__meta_docker_network_label_tier"], "front");
+        assert_eq!(
+            groups[1].labels["__meta_docker_container_network_mode"],
+            "container:a"
+        );
+
+        let all = config("host: tcp://docker:2375\nmatch_first_network: false\n");
+        assert_eq!(all.groups(&containers, &networks).len(), 5);
+    }
+
+    #[test]
+    fn host_and_filters_are_read_as_docker_reads_them() {
+        assert!(config("host: ''\n").check().is_err());
+        assert!(config("host: ftp://x\n").check().is_err());
+        assert!(config("host: tcp://127.0.0.1:2375\n").check().is_ok());
+        let c = config(
+            "host: unix:///run/docker.sock\nfilters:\n  - {name: label, values: [a=b]}\n  - {name: status, values: [running]}\n",
+        );
+        assert_eq!(
+            c.containers_path(),
+            "/containers/json?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%2C%22status%22%3A%5B%22running%22%5D%7D"
+        );
+    }
+}
