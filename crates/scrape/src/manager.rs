@@ -57,8 +57,8 @@ pub enum ApiJobError {
 /// One `docker_sd_configs` or `consul_sd_configs` entry of a job.
 #[derive(Clone, Debug)]
 enum ApiSd {
-    Docker(DockerSdConfig),
-    Consul(ConsulSdConfig),
+    Docker(Box<DockerSdConfig>),
+    Consul(Box<ConsulSdConfig>),
 }
 
 impl ApiSd {
@@ -82,13 +82,13 @@ impl ApiSd {
         let docker = config.docker_sd_configs.iter().enumerate().map(|(i, c)| {
             (
                 format!("{job}#docker_sd_configs[{i}]"),
-                ApiSd::Docker(c.clone()),
+                ApiSd::Docker(Box::new(c.clone())),
             )
         });
         let consul = config.consul_sd_configs.iter().enumerate().map(|(i, c)| {
             (
                 format!("{job}#consul_sd_configs[{i}]"),
-                ApiSd::Consul(c.clone()),
+                ApiSd::Consul(Box::new(c.clone())),
             )
         });
         docker.chain(consul).collect()
