@@ -55,6 +55,23 @@ pub(super) fn unique_monitors<'de, D: Deserializer<'de>>(
     Ok(monitors)
 }
 
+/// The path of a value read from plain YAML values (`email_configs[0]`, or `.` for the
+/// root), ending at the key itself when the error is about an unknown one, so that its
+/// line is found; empty for the root.
+pub(super) fn path_with_unknown_field(path: &str, message: &str) -> String {
+    let path = if path == "." { "" } else { path };
+    match message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+    {
+        // serde_path_to_error's path may already end at the key.
+        Some((key, _)) if path == key || path.ends_with(&format!(".{key}")) => path.to_string(),
+        Some((key, _)) if path.is_empty() => key.to_string(),
+        Some((key, _)) => format!("{path}.{key}"),
+        None => path.to_string(),
+    }
+}
+
 /// Reads `receivers:` as written, each after `global`'s Alertmanager defaults are filled
 /// in (a receiver's own field wins); names must be unique. An error points at the field.
 pub(super) fn checked_receivers(
@@ -69,7 +86,7 @@ pub(super) fn checked_receivers(
         let mut r = r.clone();
         global.apply(&mut r);
         let receiver: ReceiverConfig = serde_path_to_error::deserialize(r).map_err(|e| {
-            let at = e.path().to_string();
+            let at = path_with_unknown_field(&e.path().to_string(), &e.inner().to_string());
             let mut message = e.into_inner().to_string();
             // `missing field `from`` in `email_configs[0]`: say which global key sets it.
             if let Some(field) = message
@@ -80,7 +97,7 @@ pub(super) fn checked_receivers(
             {
                 message = format!("{message} (set it here, or `{key}` in `global:`)");
             }
-            let field = if at == "." || at.is_empty() {
+            let field = if at.is_empty() {
                 format!("receivers[{i}]")
             } else {
                 format!("receivers[{i}].{at}")

@@ -53,9 +53,12 @@ impl<'de> Deserialize<'de> for GlobalSection {
         // put in front of the message for the loader to find the line again.
         let prometheus =
             serde_path_to_error::deserialize(Value::Mapping(prometheus)).map_err(|e| {
-                let path = e.path().to_string();
+                let path = super::checks::path_with_unknown_field(
+                    &e.path().to_string(),
+                    &e.inner().to_string(),
+                );
                 let inner = e.into_inner();
-                if path == "." || path.is_empty() {
+                if path.is_empty() {
                     serde::de::Error::custom(inner)
                 } else {
                     serde::de::Error::custom(format!("{path}: {inner}"))

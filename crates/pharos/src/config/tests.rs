@@ -695,3 +695,21 @@ fn alertmanager_global_defaults_yield_to_a_receivers_own_fields() {
         "{e}"
     );
 }
+
+/// `global:` and `receivers:` are read from plain values (to split and fill them); an
+/// unknown key is still named at its own line.
+#[test]
+fn unknown_keys_in_global_and_receivers_are_named_at_their_line() {
+    let e = parse("global:\n  scrape_interval: 15s\n  scrape_intervall: 1s\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("global.scrape_intervall")),
+        "{e}"
+    );
+    let e = parse("receivers:\n  - name: a\n    email_configs:\n      - to: a@example.org\n        from: b@example.org\n        smarthost: 'm:25'\n        smarthots: 'm:25'\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(7), Some("receivers[0].email_configs[0].smarthots")),
+        "{e}"
+    );
+}
