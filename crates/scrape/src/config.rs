@@ -482,6 +482,12 @@ const UNSUPPORTED_SD: &[&str] = &[
     "kubernetes_sd_configs",
     "dns_sd_configs",
     "ec2_sd_configs",
+    "aws_sd_configs",
+    "ecs_sd_configs",
+    "elasticache_sd_configs",
+    "msk_sd_configs",
+    "rds_sd_configs",
+    "oci_sd_configs",
     "dockerswarm_sd_configs",
     "http_sd_configs",
     "gce_sd_configs",
@@ -785,6 +791,15 @@ scrape_configs:
             (
                 "- job_name: a\n  stackit_sd_configs: [{project: p}]\n",
                 "stackit_sd_configs: not supported",
+            ),
+            // Prometheus 3's newer AWS and OCI kinds.
+            (
+                "- job_name: a\n  ecs_sd_configs: [{region: eu-west-1}]\n",
+                "ecs_sd_configs: not supported",
+            ),
+            (
+                "- job_name: a\n  oci_sd_configs: [{region: r}]\n",
+                "oci_sd_configs: not supported",
             ),
             ("- job_name: a\n- job_name: a\n", "multiple scrape configs"),
             (
