@@ -756,6 +756,59 @@ metric_relabel_configs:
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// Prometheus 3's `http_headers`: values, secrets and files' contents, in that order.
+    #[tokio::test]
+    async fn http_headers_are_sent_with_every_scrape() {
+        let (dir, db) = temp_db("http-headers");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = Arc::new(RwLock::new(Vec::<String>::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let mut got = Vec::new();
+                let mut buf = vec![0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                seen.write()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&got).to_ascii_lowercase());
+                let _ = tcp
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\na 1\n",
+                    )
+                    .await;
+            }
+        });
+        let file = dir.join("tenant.txt");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let mut l = test_loop(
+            db.clone(),
+            &format!(
+                "job_name: app\nstatic_configs: [{{targets: ['ADDR']}}]\nhttp_headers:\n  X-Tenant:\n    values: [one]\n    secrets: [two]\n    files: ['{}']\n",
+                file.display()
+            ),
+            addr,
+        );
+        l.scrape_once().await;
+        let h = l.st.health.read().unwrap().clone();
+        assert_eq!(h.health, "up", "{}", h.last_error);
+        let head = heads.read().unwrap()[0].clone();
+        let tenants: Vec<&str> = head
+            .lines()
+            .filter_map(|line| line.strip_prefix("x-tenant: "))
+            .map(str::trim)
+            .collect();
+        assert_eq!(tenants, ["one", "two", "from-file"], "{head}");
+        drop(l);
+        let _ = db.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn a_scrape_over_sample_limit_fails_stores_nothing_and_says_why() {
         let (dir, db) = temp_db("sample-limit");
