@@ -629,6 +629,9 @@ fn build_client(job: &Job) -> Result<reqwest::Client, String> {
             reqwest::redirect::Policy::none()
         })
         .pool_idle_timeout(job.interval * 2);
+    if !cfg.enable_http2 {
+        b = b.http1_only();
+    }
     if let Some(tls) = &cfg.tls_config {
         if tls.insecure_skip_verify {
             b = b.danger_accept_invalid_certs(true);

@@ -225,7 +225,15 @@ impl Loop {
             .get(&self.st.target.url)
             .timeout(job.timeout)
             .header("Accept", accept_header(job))
-            .header("Accept-Encoding", "gzip")
+            // Prometheus's `enable_compression: false` asks for the body as it is.
+            .header(
+                "Accept-Encoding",
+                if cfg.enable_compression == Some(false) {
+                    "identity"
+                } else {
+                    "gzip"
+                },
+            )
             .header("User-Agent", concat!("Pharos/", env!("CARGO_PKG_VERSION")))
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
@@ -804,6 +812,7 @@ metric_relabel_configs:
             .map(str::trim)
             .collect();
         assert_eq!(tenants, ["one", "two", "from-file"], "{head}");
+        assert!(head.contains("accept-encoding: gzip"), "{head}");
         drop(l);
         let _ = db.close();
         let _ = std::fs::remove_dir_all(&dir);
