@@ -205,9 +205,10 @@ fn parse_job(scrape: &ScrapeManager, doc: &Value) -> Result<ScrapeConfig, AppErr
 }
 
 /// API jobs may not name files on the Pharos host (`bearer_token_file`, `password_file`,
-/// `tls_config.key_file`, file discovery, ...): whoever holds the API token could otherwise
-/// have any file Pharos can read sent to a target they control. Only the config file,
-/// written by whoever runs Pharos, may.
+/// `tls_config.key_file`, file discovery, `http_headers`' `files`, ...): whoever holds the
+/// API token could otherwise have any file Pharos can read sent to a target they control.
+/// Nor a unix socket (`docker_sd_configs` with `host: unix://...`): the Docker daemon's
+/// socket is the host's root. Only the config file, written by whoever runs Pharos, may.
 fn refuse_local_files(doc: &Value, path: &str) -> Result<(), AppError> {
     let at = |key: &str| {
         if path.is_empty() {
@@ -219,10 +220,20 @@ fn refuse_local_files(doc: &Value, path: &str) -> Result<(), AppError> {
     match doc {
         Value::Object(map) => {
             for (key, value) in map {
-                if key.ends_with("_file") || key == "file_sd_configs" {
+                if key.ends_with("_file") || key == "file_sd_configs" || key == "files" {
                     return Err(AppError::invalid_field(
                         at(key),
                         "scrape jobs made through the API cannot read files on the Pharos host; put the value itself in the job, or define the job in the config file",
+                    ));
+                }
+                if key == "host"
+                    && value
+                        .as_str()
+                        .is_some_and(|h| h.trim_start().starts_with("unix:"))
+                {
+                    return Err(AppError::invalid_field(
+                        at(key),
+                        "scrape jobs made through the API cannot use a unix socket of the Pharos host; define the job in the config file",
                     ));
                 }
                 refuse_local_files(value, &at(key))?;
@@ -521,7 +532,10 @@ mod tests {
     fn api_jobs_cannot_name_files_on_the_host() {
         let field = |doc: Value| match refuse_local_files(&doc, "") {
             Err(AppError::Invalid { field, message }) => {
-                assert!(message.contains("cannot read files"), "{message}");
+                assert!(
+                    message.contains("cannot read files") || message.contains("unix socket"),
+                    "{message}"
+                );
                 field
             }
             other => panic!("{other:?}"),
@@ -561,5 +575,24 @@ mod tests {
             Some("file_sd_configs".into())
         );
         assert!(refuse_local_files(&job(serde_json::json!({"bearer_token": "t"})), "").is_ok());
+        assert_eq!(
+            field(job(
+                serde_json::json!({"http_headers": {"X-Key": {"files": ["/etc/shadow"]}}})
+            )),
+            Some("http_headers.X-Key.files".into())
+        );
+        assert_eq!(
+            field(job(
+                serde_json::json!({"docker_sd_configs": [{"host": "unix:///var/run/docker.sock"}]})
+            )),
+            Some("docker_sd_configs[0].host".into())
+        );
+        assert!(
+            refuse_local_files(
+                &job(serde_json::json!({"docker_sd_configs": [{"host": "tcp://docker:2375"}]})),
+                ""
+            )
+            .is_ok()
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! attempt, and retries with exponential backoff. Each channel is one file under
 //! `receivers/` behind the [`Receiver`] trait; `text` writes the words they all share.
 
+pub mod alertmanager_global;
 mod blocking;
 pub mod dispatch;
 pub mod http;

@@ -219,6 +219,44 @@ async fn pagerduty_triggers_and_resolves_with_one_dedup_key() {
     insta::assert_snapshot!("pagerduty_resolve", pretty(&reqs[1].body));
 }
 
+/// Alertmanager's `service_key` (Events API v1, as in its `simple.yml` example) was
+/// refused as an unknown field; it sends v1 events keyed by `incident_key`.
+#[tokio::test]
+async fn pagerduty_service_key_sends_events_api_v1() {
+    let fake = FakeServer::start().await;
+    let yaml = format!(
+        "name: ops\npagerduty_configs:\n  - service_key: S3RV1CEKEY\n    url: {}\n",
+        fake.url("/generic/2010-04-15/create_event.json")
+    );
+    let config: ReceiverConfig = serde_norway::from_str(&yaml).unwrap();
+    config.check().unwrap();
+    let r = receiver(&yaml);
+    assert!(
+        !r.payload_for(&firing_group())
+            .unwrap()
+            .contains("S3RV1CEKEY")
+    );
+    deliver(&r, &firing_group()).await;
+    deliver(&r, &resolved_group()).await;
+    let reqs = fake.requests();
+    let (trigger, resolve) = (reqs[0].json(), reqs[1].json());
+    assert_eq!(trigger["service_key"], "S3RV1CEKEY");
+    assert_eq!(trigger["event_type"], "trigger");
+    assert!(
+        trigger["description"].as_str().unwrap().contains("[FIRING"),
+        "{trigger}"
+    );
+    assert_eq!(resolve["event_type"], "resolve");
+    assert_eq!(trigger["incident_key"], resolve["incident_key"]);
+    assert!(trigger.get("routing_key").is_none());
+
+    let both: ReceiverConfig = serde_norway::from_str(
+        "name: p\npagerduty_configs:\n  - {service_key: a, routing_key: b}\n",
+    )
+    .unwrap();
+    assert_eq!(both.check().unwrap_err().0, "pagerduty_configs[0]");
+}
+
 #[test]
 fn pagerduty_summary_is_cut_at_1024_characters() {
     let mut n = firing_group();
@@ -447,8 +485,8 @@ fn config_errors_name_the_field() {
             .unwrap_err()
             .to_string()
     };
-    let e = err("name: p\npagerduty_configs:\n  - service_key: x\n");
-    assert!(e.contains("unknown field `service_key`"), "{e}");
+    let e = err("name: p\npagerduty_configs:\n  - servce_key: x\n");
+    assert!(e.contains("unknown field `servce_key`"), "{e}");
     let e = err("name: p\nslack_configs:\n  - api_url: https://x/y\n    title: '{{ .Status '\n");
     assert!(
         e.contains("not a valid template: template: title:1:1: unclosed action"),

@@ -19,18 +19,21 @@ use pharos_model::project::ProjectSpec;
 use pharos_notify::ReceiverConfig;
 use pharos_notify::dispatch::{InhibitRuleConfig, NamedTimeIntervalConfig, RouteConfig, Routing};
 use pharos_notify::template_files::TemplateFilesError;
-use pharos_scrape::config::{GlobalConfig, ScrapeConfig, deserialize_scrape_configs};
+use pharos_scrape::config::{ScrapeConfig, deserialize_scrape_configs};
 use pharos_web::WebSettings;
 use serde::Deserialize;
 
 use checks::{
-    checked_dashboard_patterns, checked_maintenance, checked_projects, checked_rule_file_patterns,
-    checked_scrubbing, checked_slos, checked_template_patterns, unique_monitors, unique_receivers,
+    checked_dashboard_patterns, checked_maintenance, checked_projects, checked_receivers,
+    checked_rule_file_patterns, checked_scrubbing, checked_slos, checked_template_patterns,
+    unique_monitors,
 };
-use cross_section::{checked_incidents, checked_routing, checked_status_pages};
+use cross_section::{
+    checked_incidents, checked_routing, checked_status_pages, ignored_scrape_fields,
+};
 use env_substitution::substitute_env;
 use locate::locate;
-pub use sections::{BackupConfig, LogsConfig, MetricsSettings, Retention};
+pub use sections::{BackupConfig, GlobalSection, LogsConfig, MetricsSettings, Retention};
 
 /// The whole config file. Every section is optional: no file at all is a valid config.
 #[derive(Debug, Default, Deserialize)]
@@ -45,8 +48,13 @@ pub struct Config {
     pub monitors: Vec<MonitorSpec>,
     /// Where alerts are sent, in Alertmanager's layout (`name` and `webhook_configs`,
     /// `slack_configs`, `telegram_configs`, `email_configs`, `pagerduty_configs`, …).
-    #[serde(default, deserialize_with = "unique_receivers")]
+    /// Read by `parse` from `receivers_as_written` once `global:`'s Alertmanager
+    /// defaults (`smtp_smarthost`, `slack_api_url`, …) are filled in.
+    #[serde(skip)]
     pub receivers: Vec<ReceiverConfig>,
+    /// `receivers:` as written, before the defaults of `global:`.
+    #[serde(default, rename = "receivers")]
+    receivers_as_written: Vec<serde_norway::Value>,
     /// Alertmanager's `templates:`: files of `{{ define "name" }}` blocks that receiver
     /// templates call with `{{ template "name" . }}`, relative to this file; a glob is
     /// allowed in the file name (`templates/*.tmpl`). Read again on every reload.
@@ -78,9 +86,10 @@ pub struct Config {
     /// Secret scrubbing of error events before they are stored (on by default).
     #[serde(default, deserialize_with = "checked_scrubbing")]
     pub scrubbing: ScrubConfig,
-    /// Prometheus's `global:` section (scrape interval and timeout defaults).
+    /// Prometheus's `global:` section (scrape interval and timeout defaults) and
+    /// Alertmanager's (receiver defaults, `resolve_timeout`), side by side.
     #[serde(default)]
-    pub global: GlobalConfig,
+    pub global: GlobalSection,
     /// Prometheus's `scrape_configs:` section, as it is in a `prometheus.yml`.
     #[serde(default, deserialize_with = "deserialize_scrape_configs")]
     pub scrape_configs: Vec<ScrapeConfig>,
@@ -126,6 +135,10 @@ pub struct Config {
     /// The four sections above, checked against each other and `receivers` by `parse`.
     #[serde(skip)]
     pub incidents: pharos_notify::incidents::IncidentSettings,
+    /// Prometheus's and Alertmanager's `tracing:` (where they send their own traces):
+    /// read so their files paste as they are; Pharos sends none, and warns.
+    #[serde(default)]
+    tracing: Option<serde_norway::Value>,
     /// Log collection, storage, retention and log rules.
     #[serde(default)]
     pub logs: LogsConfig,
@@ -278,9 +291,37 @@ impl Config {
                 message,
             }
         })?;
+        config.receivers = checked_receivers(
+            &std::mem::take(&mut config.receivers_as_written),
+            &config.global.alertmanager,
+            &text,
+            path,
+        )?;
         config.routing = checked_routing(&config, &text, path)?;
+        if let Some(t) = config.global.alertmanager.resolve_timeout {
+            config.routing.resolve_timeout = t.as_duration();
+        }
         config.incidents = checked_incidents(&config, &text, path)?;
         config.warnings = checked_status_pages(&config, &text, path)?;
+        config
+            .warnings
+            .extend(ignored_scrape_fields(&config, &text, path));
+        if config.tracing.as_ref().is_some_and(|t| !t.is_null()) {
+            config.warnings.push(error_at(
+                &text,
+                path,
+                "tracing".into(),
+                "read but not used: Pharos does not send traces of its own".into(),
+            ));
+        }
+        for (key, reason) in config.global.alertmanager.unused_keys() {
+            config.warnings.push(error_at(
+                &text,
+                path,
+                format!("global.{key}"),
+                format!("read but not used: {reason}"),
+            ));
+        }
         Ok(config)
     }
 }

@@ -2,8 +2,10 @@
 //! user's section can be pasted into `pharos.yaml`), plus the Pharos-only `json:` option
 //! for endpoints that answer JSON instead of the exposition format.
 //!
-//! Service discovery other than `static_configs` and `file_sd_configs` is refused with a
-//! message naming it, instead of being silently ignored.
+//! Service discovery other than `static_configs`, `file_sd_configs`, `docker_sd_configs`
+//! and `consul_sd_configs` is refused with a message naming it, instead of being silently
+//! ignored. Fields Prometheus 3 has and Pharos does not act on are read (so a section
+//! pastes as it is) and listed by `ignored` for the loader to warn about.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,6 +47,26 @@ pub struct GlobalConfig {
     pub label_value_length_limit: Option<u64>,
     #[serde(default)]
     pub target_limit: Option<u64>,
+    // Read so a Prometheus 3 `global:` pastes as it is; `ignored_fields` says which of
+    // these change nothing in Pharos.
+    #[serde(default)]
+    pub rule_query_offset: Option<HumanDuration>,
+    #[serde(default)]
+    pub scrape_failure_log_file: Option<String>,
+    #[serde(default)]
+    pub keep_dropped_targets: Option<u64>,
+    #[serde(default)]
+    pub metric_name_validation_scheme: Option<String>,
+    #[serde(default)]
+    pub metric_name_escaping_scheme: Option<String>,
+    #[serde(default)]
+    pub scrape_native_histograms: Option<bool>,
+    #[serde(default)]
+    pub convert_classic_histograms_to_nhcb: Option<bool>,
+    #[serde(default)]
+    pub always_scrape_classic_histograms: Option<bool>,
+    #[serde(default)]
+    pub extra_scrape_metrics: Option<bool>,
 }
 
 impl Default for GlobalConfig {
@@ -62,6 +84,15 @@ impl Default for GlobalConfig {
             label_name_length_limit: None,
             label_value_length_limit: None,
             target_limit: None,
+            rule_query_offset: None,
+            scrape_failure_log_file: None,
+            keep_dropped_targets: None,
+            metric_name_validation_scheme: None,
+            metric_name_escaping_scheme: None,
+            scrape_native_histograms: None,
+            convert_classic_histograms_to_nhcb: None,
+            always_scrape_classic_histograms: None,
+            extra_scrape_metrics: None,
         }
     }
 }
@@ -186,6 +217,11 @@ pub struct BasicAuth {
     pub password: Option<String>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// A secret manager's reference (Prometheus 3); Pharos has none: warned, not used.
+    #[serde(default)]
+    pub username_ref: Option<String>,
+    #[serde(default)]
+    pub password_ref: Option<String>,
 }
 
 /// `authorization:` as in Prometheus (type defaults to Bearer).
@@ -198,6 +234,8 @@ pub struct Authorization {
     pub credentials: Option<String>,
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
+    #[serde(default)]
+    pub credentials_ref: Option<String>,
 }
 
 fn bearer() -> String {
@@ -222,6 +260,83 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
     #[serde(default)]
     pub min_version: Option<String>,
+    #[serde(default)]
+    pub max_version: Option<String>,
+    /// Inline PEM client certificate and key, and secret-manager references: read so a
+    /// Prometheus job pastes as it is, warned as not used.
+    #[serde(default)]
+    pub cert: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub ca_ref: Option<String>,
+    #[serde(default)]
+    pub cert_ref: Option<String>,
+    #[serde(default)]
+    pub key_ref: Option<String>,
+}
+
+/// `oauth2:` as in Prometheus's HTTP client config. Pharos does not fetch tokens: the
+/// section is read (so a job pastes as it is) and warned about, and the target is
+/// scraped without it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_secret_ref: Option<String>,
+    #[serde(default)]
+    pub client_certificate_key_id: Option<String>,
+    #[serde(default)]
+    pub client_certificate_key: Option<String>,
+    #[serde(default)]
+    pub client_certificate_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_certificate_key_ref: Option<String>,
+    #[serde(default)]
+    pub grant_type: Option<String>,
+    #[serde(default)]
+    pub signature_algorithm: Option<String>,
+    #[serde(default)]
+    pub iss: Option<String>,
+    #[serde(default)]
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub claims: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub endpoint_params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tls_config: Option<TlsConfig>,
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    #[serde(default)]
+    pub no_proxy: Option<String>,
+    #[serde(default)]
+    pub proxy_from_environment: bool,
+    #[serde(default)]
+    pub proxy_connect_header: BTreeMap<String, Vec<String>>,
+}
+
+/// One header of `http_headers:` (Prometheus 3): sent with every scrape, its values in
+/// order, secrets after them, then each file's contents (read at every scrape).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpHeader {
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -302,9 +417,23 @@ pub struct ScrapeConfig {
     #[serde(default)]
     pub proxy_url: Option<String>,
     #[serde(default)]
+    pub no_proxy: Option<String>,
+    #[serde(default)]
+    pub proxy_from_environment: bool,
+    #[serde(default)]
+    pub proxy_connect_header: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub oauth2: Option<OAuth2>,
+    #[serde(default)]
+    pub http_headers: BTreeMap<String, HttpHeader>,
+    #[serde(default)]
     pub static_configs: Vec<StaticConfig>,
     #[serde(default)]
     pub file_sd_configs: Vec<FileSdConfig>,
+    #[serde(default)]
+    pub docker_sd_configs: Vec<crate::docker_sd::DockerSdConfig>,
+    #[serde(default)]
+    pub consul_sd_configs: Vec<crate::consul_sd::ConsulSdConfig>,
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default)]
@@ -324,15 +453,41 @@ pub struct ScrapeConfig {
     /// Pharos only: the target answers JSON; these paths become series.
     #[serde(default)]
     pub json: Option<Vec<JsonMetricSpec>>,
+    // Read so a Prometheus 3 job pastes as it is; `ignored_fields` says which of these
+    // change nothing in Pharos.
+    #[serde(default)]
+    pub scrape_native_histograms: Option<bool>,
+    #[serde(default)]
+    pub always_scrape_classic_histograms: Option<bool>,
+    #[serde(default)]
+    pub convert_classic_histograms_to_nhcb: Option<bool>,
+    #[serde(default)]
+    pub scrape_failure_log_file: Option<String>,
+    #[serde(default)]
+    pub native_histogram_bucket_limit: Option<u64>,
+    #[serde(default)]
+    pub native_histogram_min_bucket_factor: Option<f64>,
+    #[serde(default)]
+    pub keep_dropped_targets: Option<u64>,
+    #[serde(default)]
+    pub metric_name_validation_scheme: Option<String>,
+    #[serde(default)]
+    pub metric_name_escaping_scheme: Option<String>,
+    #[serde(default)]
+    pub extra_scrape_metrics: Option<bool>,
 }
 
 /// Service discovery mechanisms Prometheus has and Pharos does not; named in the error.
 const UNSUPPORTED_SD: &[&str] = &[
     "kubernetes_sd_configs",
-    "consul_sd_configs",
     "dns_sd_configs",
     "ec2_sd_configs",
-    "docker_sd_configs",
+    "aws_sd_configs",
+    "ecs_sd_configs",
+    "elasticache_sd_configs",
+    "msk_sd_configs",
+    "rds_sd_configs",
+    "oci_sd_configs",
     "dockerswarm_sd_configs",
     "http_sd_configs",
     "gce_sd_configs",
@@ -471,6 +626,14 @@ impl ScrapeConfig {
                     source: Box::new(e),
                 })?;
             }
+        }
+        for (index, c) in self.docker_sd_configs.iter().enumerate() {
+            c.check()
+                .map_err(|message| ScrapeError::DockerSd { index, message })?;
+        }
+        for (index, c) in self.consul_sd_configs.iter().enumerate() {
+            c.check()
+                .map_err(|message| ScrapeError::ConsulSd { index, message })?;
         }
         if let Some(specs) = &self.json {
             for (index, s) in specs.iter().enumerate() {
@@ -628,6 +791,15 @@ scrape_configs:
             (
                 "- job_name: a\n  stackit_sd_configs: [{project: p}]\n",
                 "stackit_sd_configs: not supported",
+            ),
+            // Prometheus 3's newer AWS and OCI kinds.
+            (
+                "- job_name: a\n  ecs_sd_configs: [{region: eu-west-1}]\n",
+                "ecs_sd_configs: not supported",
+            ),
+            (
+                "- job_name: a\n  oci_sd_configs: [{region: r}]\n",
+                "oci_sd_configs: not supported",
             ),
             ("- job_name: a\n- job_name: a\n", "multiple scrape configs"),
             (

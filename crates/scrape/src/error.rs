@@ -19,7 +19,9 @@ pub enum ScrapeError {
         "scrape_configs: job {job:?} is already a scrape job created through the API; rename it in the file or delete that job (DELETE /api/v1/scrape_jobs/{job})"
     )]
     NameOfApiJob { job: String },
-    #[error("{key}: not supported by Pharos; use static_configs or file_sd_configs")]
+    #[error(
+        "{key}: not supported by Pharos; use static_configs, file_sd_configs, docker_sd_configs or consul_sd_configs"
+    )]
     UnsupportedDiscovery { key: &'static str },
 
     // Prometheus's load-time checks of one job; the texts without a field first are its own.
@@ -55,6 +57,10 @@ pub enum ScrapeError {
         "static_configs[{index}]: target {target:?}: a target is host:port, without scheme or path"
     )]
     TargetWithPath { index: usize, target: String },
+    #[error("docker_sd_configs[{index}]: {message}")]
+    DockerSd { index: usize, message: String },
+    #[error("consul_sd_configs[{index}]: {message}")]
+    ConsulSd { index: usize, message: String },
     #[error("file_sd_configs[{index}]: {source}")]
     FileSd {
         index: usize,

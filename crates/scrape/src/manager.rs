@@ -3,6 +3,12 @@
 //! did not change keeps its loop (and its series cache); a target that went away gets
 //! staleness markers for its series.
 //!
+//! Docker and Consul discovery ask an API: `run_discovery` refreshes each on its
+//! `refresh_interval` (and at once after a config change), keeps the groups it read last
+//! and the error of the last try, and reconciling takes the groups from there, as it
+//! takes a file's: a daemon or catalog that does not answer keeps its previous targets,
+//! and the error shows beside the job on the targets page.
+//!
 //! Jobs come from two places, kept apart as monitors are: the config file's
 //! `scrape_configs` (replaced on every reload) and jobs made through the API (kept in the
 //! store by the web layer and handed here; a reload never drops them). A job name is
@@ -11,13 +17,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pharos_tsdb::Tsdb;
 
 use crate::ScrapeError;
 use crate::config::{GlobalConfig, Job, ScrapeConfig};
+use crate::consul_sd::ConsulSdConfig;
 use crate::discovery::{self, TargetGroup};
+use crate::docker_sd::DockerSdConfig;
 use crate::metadata::MetadataStore;
 use crate::scrape_loop::{self, ScrapeTarget, TargetHealth};
 use crate::target;
@@ -46,6 +54,56 @@ pub enum ApiJobError {
     Invalid(ScrapeError),
 }
 
+/// One `docker_sd_configs` or `consul_sd_configs` entry of a job.
+#[derive(Clone, Debug)]
+enum ApiSd {
+    Docker(Box<DockerSdConfig>),
+    Consul(Box<ConsulSdConfig>),
+}
+
+impl ApiSd {
+    fn refresh_interval(&self) -> Duration {
+        match self {
+            ApiSd::Docker(c) => c.refresh_interval.as_duration(),
+            ApiSd::Consul(c) => c.refresh_interval.as_duration(),
+        }
+    }
+
+    async fn refresh(&self) -> Result<Vec<TargetGroup>, String> {
+        match self {
+            ApiSd::Docker(c) => c.refresh(&c.endpoint()?).await,
+            ApiSd::Consul(c) => c.refresh(&c.endpoint()?).await,
+        }
+    }
+
+    /// Every such entry of a job, keyed `job#docker_sd_configs[0]`.
+    fn of(config: &ScrapeConfig) -> Vec<(String, ApiSd)> {
+        let job = &config.job_name;
+        let docker = config.docker_sd_configs.iter().enumerate().map(|(i, c)| {
+            (
+                format!("{job}#docker_sd_configs[{i}]"),
+                ApiSd::Docker(Box::new(c.clone())),
+            )
+        });
+        let consul = config.consul_sd_configs.iter().enumerate().map(|(i, c)| {
+            (
+                format!("{job}#consul_sd_configs[{i}]"),
+                ApiSd::Consul(Box::new(c.clone())),
+            )
+        });
+        docker.chain(consul).collect()
+    }
+}
+
+/// What one API discovery entry read last.
+struct ApiSdState {
+    /// The entry's config as it was read with (`Debug`, which hides Consul's token).
+    fingerprint: String,
+    groups: Vec<TargetGroup>,
+    error: Option<String>,
+    refreshed: Instant,
+}
+
 struct Desired {
     global: GlobalConfig,
     configs: Vec<ScrapeConfig>,
@@ -71,6 +129,10 @@ pub struct ScrapeManager {
     /// Targets this process answers itself ([`ScrapeManager::add_local_target`]);
     /// reconciling with the config leaves them alone.
     local: Mutex<Vec<Running>>,
+    /// Docker and Consul discovery, by `job#docker_sd_configs[i]`.
+    api_sd: Mutex<HashMap<String, ApiSdState>>,
+    /// Wakes `run_discovery` when jobs changed, so new API discovery is read at once.
+    jobs_changed: tokio::sync::Notify,
 }
 
 impl ScrapeManager {
@@ -86,6 +148,8 @@ impl ScrapeManager {
             secrets: std::sync::OnceLock::new(),
             job_notes: RwLock::new(BTreeMap::new()),
             local: Mutex::new(Vec::new()),
+            api_sd: Mutex::new(HashMap::new()),
+            jobs_changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -159,6 +223,7 @@ impl ScrapeManager {
             });
         }
         self.reconcile();
+        self.jobs_changed.notify_one();
         Ok(())
     }
 
@@ -214,6 +279,7 @@ impl ScrapeManager {
             api.insert(name, config);
         }
         self.reconcile();
+        self.jobs_changed.notify_one();
         Ok(())
     }
 
@@ -288,6 +354,7 @@ impl ScrapeManager {
         let mut want: HashMap<String, (Arc<ScrapeTarget>, String)> = HashMap::new();
         let mut notes = BTreeMap::new();
         let mut file_groups = self.file_groups.lock().unwrap_or_else(|p| p.into_inner());
+        let api_sd = self.api_sd.lock().unwrap_or_else(|p| p.into_inner());
         for job in jobs {
             let mut groups = discovery::static_groups(&job.config.static_configs);
             let mut errors = Vec::new();
@@ -298,6 +365,15 @@ impl ScrapeManager {
                 groups.extend(now.values().flatten().cloned());
                 errors.extend(errs);
                 file_groups.insert(key, now);
+            }
+            for (key, _) in ApiSd::of(&job.config) {
+                if let Some(state) = api_sd.get(&key) {
+                    groups.extend(state.groups.iter().cloned());
+                    if let Some(e) = &state.error {
+                        let entry = key.split_once('#').map_or(key.as_str(), |(_, e)| e);
+                        errors.push(format!("{entry}: {e}"));
+                    }
+                }
             }
             let (mut targets, dropped) = target::targets(&job, &groups);
             if job.target_limit > 0 && targets.len() as u64 > job.target_limit {
@@ -325,6 +401,7 @@ impl ScrapeManager {
             }
         }
         drop(file_groups);
+        drop(api_sd);
         for (name, e) in api_errors {
             notes.insert(name, (0, vec![e.to_string()]));
         }
@@ -417,7 +494,81 @@ impl ScrapeManager {
         v
     }
 
-    /// Re-reads file discovery on the shortest `refresh_interval` (at least every 5 s).
+    /// Every job's Docker and Consul discovery entries.
+    fn api_sd_wanted(&self) -> Vec<(String, ApiSd)> {
+        let d = self.desired.lock().unwrap_or_else(|p| p.into_inner());
+        let api = self.api_jobs.lock().unwrap_or_else(|p| p.into_inner());
+        d.as_ref()
+            .map(|d| d.configs.iter())
+            .into_iter()
+            .flatten()
+            .chain(api.values())
+            .flat_map(ApiSd::of)
+            .collect()
+    }
+
+    /// Asks every Docker daemon and Consul catalog whose `refresh_interval` has passed
+    /// (or whose entry is new or changed); all at once, each bounded in time. A failed
+    /// refresh keeps the groups read before and records the error.
+    pub async fn refresh_api_discovery(&self) {
+        let wanted = self.api_sd_wanted();
+        let due: Vec<(String, String, ApiSd)> = {
+            let mut states = self.api_sd.lock().unwrap_or_else(|p| p.into_inner());
+            states.retain(|k, _| wanted.iter().any(|(w, _)| w == k));
+            wanted
+                .into_iter()
+                .filter_map(|(key, sd)| {
+                    let fingerprint = format!("{sd:?}");
+                    let due = states.get(&key).is_none_or(|s| {
+                        s.fingerprint != fingerprint
+                            || s.refreshed.elapsed() >= sd.refresh_interval()
+                    });
+                    due.then_some((key, fingerprint, sd))
+                })
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (key, fingerprint, sd) in due {
+            tasks.spawn(async move {
+                // The refresh bounds each request; this bounds the whole of one.
+                let result = tokio::time::timeout(Duration::from_secs(120), sd.refresh())
+                    .await
+                    .unwrap_or_else(|_| Err("no answer within 120s".into()));
+                (key, fingerprint, result)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let Ok((key, fingerprint, result)) = done else {
+                continue;
+            };
+            let mut states = self.api_sd.lock().unwrap_or_else(|p| p.into_inner());
+            let before = states.remove(&key).filter(|s| s.fingerprint == fingerprint);
+            let state = match result {
+                Ok(groups) => ApiSdState {
+                    fingerprint,
+                    groups,
+                    error: None,
+                    refreshed: Instant::now(),
+                },
+                Err(error) => {
+                    tracing::warn!(operation = "scrape_discovery", entry = %key, error = %error, "discovery failed; keeping the targets found before");
+                    ApiSdState {
+                        fingerprint,
+                        groups: before.map(|b| b.groups).unwrap_or_default(),
+                        error: Some(error),
+                        refreshed: Instant::now(),
+                    }
+                }
+            };
+            states.insert(key, state);
+        }
+    }
+
+    /// Re-reads file, Docker and Consul discovery on the shortest `refresh_interval` (at
+    /// least every 5 s), and at once when the jobs change.
     pub async fn run_discovery(self: Arc<Self>) {
         loop {
             let every = {
@@ -428,13 +579,22 @@ impl ScrapeManager {
                     .into_iter()
                     .flatten()
                     .chain(api.values())
-                    .flat_map(|c| c.file_sd_configs.iter())
-                    .map(|f| f.refresh_interval.as_duration())
+                    .flat_map(|c| {
+                        c.file_sd_configs
+                            .iter()
+                            .map(|f| f.refresh_interval.as_duration())
+                            .chain(ApiSd::of(c).iter().map(|(_, sd)| sd.refresh_interval()))
+                            .collect::<Vec<_>>()
+                    })
                     .min()
                     .unwrap_or(Duration::from_secs(30))
                     .max(Duration::from_secs(5))
             };
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = self.jobs_changed.notified() => {}
+            }
+            self.refresh_api_discovery().await;
             let me = self.clone();
             let _ = tokio::task::spawn_blocking(move || me.reconcile()).await;
         }
@@ -469,6 +629,9 @@ fn build_client(job: &Job) -> Result<reqwest::Client, String> {
             reqwest::redirect::Policy::none()
         })
         .pool_idle_timeout(job.interval * 2);
+    if !cfg.enable_http2 {
+        b = b.http1_only();
+    }
     if let Some(tls) = &cfg.tls_config {
         if tls.insecure_skip_verify {
             b = b.danger_accept_invalid_certs(true);

@@ -225,7 +225,15 @@ impl Loop {
             .get(&self.st.target.url)
             .timeout(job.timeout)
             .header("Accept", accept_header(job))
-            .header("Accept-Encoding", "gzip")
+            // Prometheus's `enable_compression: false` asks for the body as it is.
+            .header(
+                "Accept-Encoding",
+                if cfg.enable_compression == Some(false) {
+                    "identity"
+                } else {
+                    "gzip"
+                },
+            )
             .header("User-Agent", concat!("Pharos/", env!("CARGO_PKG_VERSION")))
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
@@ -259,6 +267,14 @@ impl Loop {
         };
         if let Some(b) = bearer {
             req = req.header("Authorization", b);
+        }
+        for (name, h) in &cfg.http_headers {
+            for v in h.values.iter().chain(&h.secrets) {
+                req = req.header(name.as_str(), v.as_str());
+            }
+            for f in &h.files {
+                req = req.header(name.as_str(), read_secret(f)?);
+            }
         }
         let mut resp = req.send().await.map_err(|e| describe(&e))?;
         if !resp.status().is_success() {
@@ -743,6 +759,60 @@ metric_relabel_configs:
         let h = l.st.health.read().unwrap().clone();
         assert_eq!(h.health, "up", "{}", h.last_error);
         assert_eq!(latest(&db, "a")[0].1, 1.0);
+        drop(l);
+        let _ = db.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Prometheus 3's `http_headers`: values, secrets and files' contents, in that order.
+    #[tokio::test]
+    async fn http_headers_are_sent_with_every_scrape() {
+        let (dir, db) = temp_db("http-headers");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = Arc::new(RwLock::new(Vec::<String>::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let mut got = Vec::new();
+                let mut buf = vec![0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                seen.write()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&got).to_ascii_lowercase());
+                let _ = tcp
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\na 1\n",
+                    )
+                    .await;
+            }
+        });
+        let file = dir.join("tenant.txt");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let mut l = test_loop(
+            db.clone(),
+            &format!(
+                "job_name: app\nstatic_configs: [{{targets: ['ADDR']}}]\nhttp_headers:\n  X-Tenant:\n    values: [one]\n    secrets: [two]\n    files: ['{}']\n",
+                file.display()
+            ),
+            addr,
+        );
+        l.scrape_once().await;
+        let h = l.st.health.read().unwrap().clone();
+        assert_eq!(h.health, "up", "{}", h.last_error);
+        let head = heads.read().unwrap()[0].clone();
+        let tenants: Vec<&str> = head
+            .lines()
+            .filter_map(|line| line.strip_prefix("x-tenant: "))
+            .map(str::trim)
+            .collect();
+        assert_eq!(tenants, ["one", "two", "from-file"], "{head}");
+        assert!(head.contains("accept-encoding: gzip"), "{head}");
         drop(l);
         let _ = db.close();
         let _ = std::fs::remove_dir_all(&dir);

@@ -25,27 +25,40 @@ pub const REDACTED: &str = "<secret>";
 /// The key file's name in the data directory.
 pub const KEY_FILE: &str = "secrets.key";
 
-/// The fields of a scrape job that hold credentials (Prometheus's `Secret` fields).
+/// The fields of a scrape job that hold credentials (Prometheus's `Secret` fields); `*`
+/// stands for every item of a list or every value of a map.
 const SECRET_FIELDS: &[&[&str]] = &[
     &["basic_auth", "password"],
     &["authorization", "credentials"],
     &["bearer_token"],
+    &["oauth2", "client_secret"],
+    &["oauth2", "client_certificate_key"],
+    &["tls_config", "key"],
+    &["http_headers", "*", "secrets", "*"],
+    &["consul_sd_configs", "*", "token"],
+    &["consul_sd_configs", "*", "password"],
+    &["consul_sd_configs", "*", "basic_auth", "password"],
+    &["consul_sd_configs", "*", "authorization", "credentials"],
+    &["docker_sd_configs", "*", "basic_auth", "password"],
+    &["docker_sd_configs", "*", "authorization", "credentials"],
 ];
 
 /// Format of a sealed blob: this byte, the nonce, then ciphertext and tag.
 const SEALED_V1: u8 = 1;
 
 /// Replaces every credential in a job's JSON with [`REDACTED`]; returns the secrets by
-/// dotted field path (`basic_auth.password`). A field already [`REDACTED`] is left out.
+/// dotted field path (`basic_auth.password`, `consul_sd_configs.0.token`). A field
+/// already [`REDACTED`] is left out.
 pub fn split_secrets(doc: &mut Value) -> BTreeMap<String, String> {
     let mut secrets = BTreeMap::new();
-    for path in SECRET_FIELDS {
-        if let Some(Value::String(s)) = field_mut(doc, path)
-            && s != REDACTED
-        {
-            let secret = std::mem::replace(s, REDACTED.to_string());
-            secrets.insert(path.join("."), secret);
-        }
+    for pattern in SECRET_FIELDS {
+        each_field(doc, pattern, String::new(), &mut |path, v| {
+            if let Value::String(s) = v
+                && s != REDACTED
+            {
+                secrets.insert(path, std::mem::replace(s, REDACTED.to_string()));
+            }
+        });
     }
     secrets
 }
@@ -56,22 +69,61 @@ pub fn restore_secrets(
     doc: &mut Value,
     secrets: &BTreeMap<String, String>,
 ) -> Result<(), ScrapeError> {
-    for path in SECRET_FIELDS {
-        let key = path.join(".");
-        if let Some(v @ Value::String(_)) = field_mut(doc, path)
-            && v.as_str() == Some(REDACTED)
-        {
-            match secrets.get(&key) {
-                Some(s) => *v = Value::String(s.clone()),
-                None => return Err(ScrapeError::NoStoredSecret { field: key }),
+    let mut missing = None;
+    for pattern in SECRET_FIELDS {
+        each_field(doc, pattern, String::new(), &mut |path, v| {
+            if v.as_str() == Some(REDACTED) {
+                match secrets.get(&path) {
+                    Some(s) => *v = Value::String(s.clone()),
+                    None => {
+                        missing.get_or_insert(path);
+                    }
+                }
             }
-        }
+        });
     }
-    Ok(())
+    match missing {
+        Some(field) => Err(ScrapeError::NoStoredSecret { field }),
+        None => Ok(()),
+    }
 }
 
-fn field_mut<'v>(doc: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
-    path.iter().try_fold(doc, |v, k| v.get_mut(*k))
+/// Calls `f` with the dotted path and the value of every field `pattern` names in `doc`.
+fn each_field(
+    doc: &mut Value,
+    pattern: &[&str],
+    at: String,
+    f: &mut dyn FnMut(String, &mut Value),
+) {
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    let Some((first, rest)) = pattern.split_first() else {
+        f(at, doc);
+        return;
+    };
+    match (*first, doc) {
+        ("*", Value::Array(items)) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                each_field(item, rest, join(&i.to_string()), f);
+            }
+        }
+        ("*", Value::Object(map)) => {
+            for (k, v) in map.iter_mut() {
+                each_field(v, rest, join(k), f);
+            }
+        }
+        (key, Value::Object(map)) => {
+            if let Some(v) = map.get_mut(key) {
+                each_field(v, rest, join(key), f);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The key that seals API jobs' credentials.
@@ -193,6 +245,32 @@ mod tests {
         assert!(!doc.to_string().contains("hunter2"));
         restore_secrets(&mut doc, &secrets).unwrap();
         assert_eq!(doc["basic_auth"]["password"], "hunter2");
+    }
+
+    #[test]
+    fn secrets_inside_lists_and_maps_are_split_out_too() {
+        let mut doc = json!({
+            "job_name": "app",
+            "consul_sd_configs": [{"server": "c:8500", "token": "acl-1"}, {"token": "acl-2"}],
+            "http_headers": {"X-Key": {"values": ["v"], "secrets": ["hdr-secret"]}},
+        });
+        let secrets = split_secrets(&mut doc);
+        assert_eq!(
+            secrets.keys().collect::<Vec<_>>(),
+            [
+                "consul_sd_configs.0.token",
+                "consul_sd_configs.1.token",
+                "http_headers.X-Key.secrets.0"
+            ]
+        );
+        let text = doc.to_string();
+        assert!(
+            !text.contains("acl-") && !text.contains("hdr-secret"),
+            "{text}"
+        );
+        restore_secrets(&mut doc, &secrets).unwrap();
+        assert_eq!(doc["consul_sd_configs"][1]["token"], "acl-2");
+        assert_eq!(doc["http_headers"]["X-Key"]["secrets"][0], "hdr-secret");
     }
 
     #[test]

@@ -110,6 +110,16 @@ pub struct ReceiverConfig {
 }
 
 impl ReceiverConfig {
+    /// Checks across the fields of one integration that typing cannot make (a PagerDuty
+    /// integration has one key); an error names the field path from the receiver.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        for (i, c) in self.pagerduty_configs.iter().enumerate() {
+            c.check()
+                .map_err(|e| (format!("pagerduty_configs[{i}]"), e))?;
+        }
+        Ok(())
+    }
+
     /// How many integrations this receiver has, of every kind. Alertmanager allows none
     /// (a receiver that drops what is routed to it).
     pub fn integration_count(&self) -> usize {

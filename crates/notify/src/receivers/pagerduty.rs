@@ -1,9 +1,11 @@
-//! `pagerduty_configs`: PagerDuty's Events API v2. A firing group is a `trigger`, a
-//! resolved one a `resolve`, both with the same `dedup_key` (a hash of the group key, as
-//! Alertmanager makes it), so PagerDuty keeps one incident per group.
+//! `pagerduty_configs`: PagerDuty's Events API v2 (`routing_key`), or v1 for an
+//! integration keyed by `service_key`, as Alertmanager sends both. A firing group is a
+//! `trigger`, a resolved one a `resolve`, both with the same `dedup_key` (v1:
+//! `incident_key`; a hash of the group key, as Alertmanager makes it), so PagerDuty keeps
+//! one incident per group.
 //!
-//! The stored payload leaves out the routing key; it is added when sending, so the
-//! delivery queue holds no credential.
+//! The stored payload leaves out the key; it is added when sending, so the delivery
+//! queue holds no credential.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +28,14 @@ pub const MAX_SUMMARY_CHARS: usize = 1024;
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
     /// The integration key of an Events API v2 integration: a secret.
-    pub routing_key: Secret,
+    #[serde(default)]
+    pub routing_key: Option<Secret>,
+    /// The key of an Events API v1 integration (Alertmanager's older field): a secret.
+    /// Exactly one of `routing_key` and `service_key` is set.
+    #[serde(default)]
+    pub service_key: Option<Secret>,
+    /// v2's endpoint by default. With `service_key`, events go to v1's endpoint unless
+    /// this is set to another URL than v2's default.
     #[serde(default = "default_url")]
     pub url: BaseUrl,
     /// `critical`, `error`, `warning` or `info` for every event; by default taken from
@@ -65,7 +74,53 @@ pub struct PagerDutyConfig {
 }
 
 fn default_url() -> BaseUrl {
-    BaseUrl::from_static("https://events.pagerduty.com/v2/enqueue")
+    BaseUrl::from_static(V2_URL)
+}
+
+const V2_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+const V1_URL: &str = "https://events.pagerduty.com/generic/2010-04-15/create_event.json";
+
+impl PagerDutyConfig {
+    /// Alertmanager's check: one key, of either kind.
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.routing_key, &self.service_key) {
+            (None, None) => Err("missing service or routing key in PagerDuty config".into()),
+            (Some(_), Some(_)) => {
+                Err("at most one of routing_key and service_key can be set".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Where events go, and the name of the key field in them.
+    fn endpoint(&self) -> (&str, &'static str, Option<&Secret>) {
+        match &self.service_key {
+            Some(k) if self.url.as_str().trim_end_matches('/') == V2_URL => {
+                (V1_URL, "service_key", Some(k))
+            }
+            Some(k) => (self.url.as_str(), "service_key", Some(k)),
+            None => (self.url.as_str(), "routing_key", self.routing_key.as_ref()),
+        }
+    }
+}
+
+/// The v1 form of a v2 event: `event_type`, `incident_key`, `description`, `details`,
+/// and on a trigger `client` and `client_url`, as Alertmanager's `notifyV1` sends.
+fn v1_event(v2: serde_json::Value) -> serde_json::Value {
+    let trigger = v2["event_action"] == "trigger";
+    let mut e = json!({
+        "event_type": v2["event_action"],
+        "incident_key": v2["dedup_key"],
+    });
+    if trigger {
+        e["description"] = v2["payload"]["summary"].clone();
+        e["details"] = v2["payload"]["custom_details"].clone();
+        e["client"] = v2["client"].clone();
+        if !v2["client_url"].is_null() {
+            e["client_url"] = v2["client_url"].clone();
+        }
+    }
+    e
 }
 
 fn default_client() -> Option<MessageTemplate> {
@@ -244,7 +299,12 @@ impl Receiver for PagerDutyReceiver {
         if n.status() == AlertState::Resolved && !self.config.send_resolved {
             return None;
         }
-        Some(event(&self.config, n, &self.external_url).to_string())
+        let v2 = event(&self.config, n, &self.external_url);
+        Some(if self.config.service_key.is_some() {
+            v1_event(v2).to_string()
+        } else {
+            v2.to_string()
+        })
     }
 
     fn send<'a>(
@@ -255,12 +315,13 @@ impl Receiver for PagerDutyReceiver {
         Box::pin(async move {
             let mut event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(part)
                 .map_err(|e| SendError::permanent(format!("stored event unreadable: {e}")))?;
-            event.insert(
-                "routing_key".into(),
-                json!(self.config.routing_key.expose()),
-            );
+            let (url, key_field, key) = self.config.endpoint();
+            let key = key.ok_or_else(|| {
+                SendError::permanent("missing service or routing key in PagerDuty config")
+            })?;
+            event.insert(key_field.into(), json!(key.expose()));
             let body = serde_json::Value::Object(event).to_string();
-            crate::http::post_json(client, self.config.url.as_str(), body).await
+            crate::http::post_json(client, url, body).await
         })
     }
 }

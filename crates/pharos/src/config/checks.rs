@@ -8,6 +8,7 @@ use pharos_model::MonitorSpec;
 use pharos_model::maintenance::MaintenanceWindow;
 use pharos_model::project::ProjectSpec;
 use pharos_notify::ReceiverConfig;
+use pharos_notify::alertmanager_global::AlertmanagerGlobal;
 use serde::{Deserialize, Deserializer};
 
 pub(super) fn checked_log_rules<'de, D: Deserializer<'de>>(
@@ -54,20 +55,74 @@ pub(super) fn unique_monitors<'de, D: Deserializer<'de>>(
     Ok(monitors)
 }
 
-pub(super) fn unique_receivers<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<ReceiverConfig>, D::Error> {
-    let receivers = Vec::<ReceiverConfig>::deserialize(d)?;
+/// The path of a value read from plain YAML values (`email_configs[0]`, or `.` for the
+/// root), ending at the key itself when the error is about an unknown one, so that its
+/// line is found; empty for the root.
+pub(super) fn path_with_unknown_field(path: &str, message: &str) -> String {
+    let path = if path == "." { "" } else { path };
+    match message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+    {
+        // serde_path_to_error's path may already end at the key.
+        Some((key, _)) if path == key || path.ends_with(&format!(".{key}")) => path.to_string(),
+        Some((key, _)) if path.is_empty() => key.to_string(),
+        Some((key, _)) => format!("{path}.{key}"),
+        None => path.to_string(),
+    }
+}
+
+/// Reads `receivers:` as written, each after `global`'s Alertmanager defaults are filled
+/// in (a receiver's own field wins); names must be unique. An error points at the field.
+pub(super) fn checked_receivers(
+    written: &[serde_norway::Value],
+    global: &AlertmanagerGlobal,
+    text: &str,
+    path: &std::path::Path,
+) -> Result<Vec<ReceiverConfig>, super::ConfigError> {
+    let mut receivers = Vec::with_capacity(written.len());
     let mut seen = HashSet::new();
-    for r in &receivers {
-        if !seen.insert(r.name.clone()) {
-            return Err(serde::de::Error::custom(format!(
-                "two receivers are named {:?}",
-                r.name
-            )));
+    for (i, r) in written.iter().enumerate() {
+        let mut r = r.clone();
+        global.apply(&mut r);
+        let receiver: ReceiverConfig = serde_path_to_error::deserialize(r).map_err(|e| {
+            let at = path_with_unknown_field(&e.path().to_string(), &e.inner().to_string());
+            let mut message = e.into_inner().to_string();
+            // `missing field `from`` in `email_configs[0]`: say which global key sets it.
+            if let Some(field) = message
+                .strip_prefix("missing field `")
+                .and_then(|m| m.strip_suffix('`'))
+                && let Some(list) = at.rsplit('.').next().and_then(|l| l.split('[').next())
+                && let Some(key) = AlertmanagerGlobal::key_for(list, field)
+            {
+                message = format!("{message} (set it here, or `{key}` in `global:`)");
+            }
+            let field = if at.is_empty() {
+                format!("receivers[{i}]")
+            } else {
+                format!("receivers[{i}].{at}")
+            };
+            super::cross_section::at_deepest(text, path, field, message)
+        })?;
+        if let Err((field, message)) = receiver.check() {
+            return Err(super::cross_section::at_deepest(
+                text,
+                path,
+                format!("receivers[{i}].{field}"),
+                message,
+            ));
+        }
+        if !seen.insert(receiver.name.clone()) {
+            return Err(super::error_at(
+                text,
+                path,
+                format!("receivers[{i}].name"),
+                format!("two receivers are named {:?}", receiver.name),
+            ));
         }
         // A receiver without integrations is allowed, as in Alertmanager: routing an
         // alert there records it without telling anyone ("warning → log only").
+        receivers.push(receiver);
     }
     Ok(receivers)
 }

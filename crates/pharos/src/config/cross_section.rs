@@ -219,9 +219,34 @@ pub(super) fn checked_status_pages(
     Ok(warnings)
 }
 
+/// A warning per field of `global:` and `scrape_configs` that Pharos reads (so a
+/// `prometheus.yml` pastes as it is) but does not act on, at the field's line.
+pub(super) fn ignored_scrape_fields(config: &Config, text: &str, path: &Path) -> Vec<ConfigError> {
+    let global = config
+        .global
+        .ignored_fields()
+        .into_iter()
+        .map(|f| (format!("global.{}", f.field), f.reason));
+    let jobs = config
+        .scrape_configs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, job)| {
+            job.ignored_fields()
+                .into_iter()
+                .map(move |f| (format!("scrape_configs[{i}].{}", f.field), f.reason))
+        });
+    global
+        .chain(jobs)
+        .map(|(field, reason)| {
+            at_deepest(text, path, field, format!("read but not used: {reason}"))
+        })
+        .collect()
+}
+
 /// An error about `field` at the line of the deepest part of its path in the file: an item
 /// of a flow-style list (`[a, b]`) has no line of its own, so its list's key stands in.
-fn at_deepest(text: &str, path: &Path, field: String, message: String) -> ConfigError {
+pub(super) fn at_deepest(text: &str, path: &Path, field: String, message: String) -> ConfigError {
     let mut at = locate(text, &field);
     let mut key = field.as_str();
     while at.is_none() {

@@ -1,5 +1,6 @@
 //! The sections of `pharos.yaml` that are plain settings with defaults: `logs:`,
-//! `metrics:` and `retention:`. The defaults live here so that an absent section and an
+//! `metrics:` and `retention:`, and `global:`, which holds Prometheus's keys and
+//! Alertmanager's side by side. The defaults live here so that an absent section and an
 //! empty one mean the same thing.
 
 use std::num::NonZeroUsize;
@@ -9,6 +10,68 @@ use pharos_scrape::config::ByteSize;
 use serde::Deserialize;
 
 use super::checks::{checked_log_rules, positive_duration};
+
+/// `global:`: Prometheus's keys (scrape and evaluation defaults) and Alertmanager's
+/// (receiver defaults such as `smtp_smarthost`, and `resolve_timeout`). The two tools
+/// share no key, so either file's `global:` (or both merged) pastes as it is; each key
+/// goes to the tool that has it. Reads as Prometheus's part where that is wanted.
+#[derive(Clone, Debug, Default)]
+pub struct GlobalSection {
+    pub prometheus: pharos_scrape::config::GlobalConfig,
+    pub alertmanager: pharos_notify::alertmanager_global::AlertmanagerGlobal,
+}
+
+impl std::ops::Deref for GlobalSection {
+    type Target = pharos_scrape::config::GlobalConfig;
+
+    fn deref(&self) -> &Self::Target {
+        &self.prometheus
+    }
+}
+
+impl<'de> Deserialize<'de> for GlobalSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use pharos_notify::alertmanager_global::AlertmanagerGlobal;
+        use serde_norway::{Mapping, Value};
+        // `global:` with nothing under it is null, as an absent section.
+        let Some(all) = Option::<Mapping>::deserialize(d)? else {
+            return Ok(GlobalSection::default());
+        };
+        let mut prometheus = Mapping::new();
+        let mut alertmanager = std::collections::BTreeMap::new();
+        for (k, v) in all {
+            match k.as_str() {
+                Some(name) if AlertmanagerGlobal::is_key(name) => {
+                    alertmanager.insert(name.to_string(), v);
+                }
+                _ => {
+                    prometheus.insert(k, v);
+                }
+            }
+        }
+        // Read from plain values (to split the keys), so the path inside the section is
+        // put in front of the message for the loader to find the line again.
+        let prometheus =
+            serde_path_to_error::deserialize(Value::Mapping(prometheus)).map_err(|e| {
+                let path = super::checks::path_with_unknown_field(
+                    &e.path().to_string(),
+                    &e.inner().to_string(),
+                );
+                let inner = e.into_inner();
+                if path.is_empty() {
+                    serde::de::Error::custom(inner)
+                } else {
+                    serde::de::Error::custom(format!("{path}: {inner}"))
+                }
+            })?;
+        let alertmanager =
+            AlertmanagerGlobal::from_keys(alertmanager).map_err(serde::de::Error::custom)?;
+        Ok(GlobalSection {
+            prometheus,
+            alertmanager,
+        })
+    }
+}
 
 /// The `logs:` section.
 #[derive(Debug, Deserialize)]

@@ -517,3 +517,222 @@ fn backup_schedule_parses_and_its_errors_name_line_and_field() {
     let e = parse("backup:\n  directory: /b\n  keep: 0\n").unwrap_err();
     assert_eq!(e.field.as_deref(), Some("backup.keep"), "{e}");
 }
+
+/// The top-level sections `keep` of a YAML file, cut out as text (comments and all), as
+/// a user pastes them.
+fn paste_sections(text: &str, keep: &[&str]) -> String {
+    let mut out = String::new();
+    let mut keeping = false;
+    for line in text.lines() {
+        let top_level = !line.starts_with([' ', '\t', '#', '-']) && line.contains(':');
+        if top_level {
+            keeping = keep.iter().any(|k| line.starts_with(&format!("{k}:")));
+        }
+        if keeping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Issue 17: Prometheus's own example configs, their `global:` and `scrape_configs:`
+/// pasted into `pharos.yaml`, check; those using discovery Pharos lacks fail with "not
+/// supported" and nothing else.
+#[test]
+fn prometheus_example_configs_paste_as_they_are() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prometheus-examples");
+    let supported_sd = [
+        "static_configs",
+        "file_sd_configs",
+        "docker_sd_configs",
+        "consul_sd_configs",
+    ];
+    let mut checked = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    entries.sort();
+    assert!(entries.len() >= 19, "{entries:?}");
+    for file in entries {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let pasted = paste_sections(&text, &["global", "scrape_configs"]);
+        let unsupported = pasted
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .find(|w| w.ends_with("_sd_configs") && !supported_sd.contains(w));
+        let result = Config::parse(&pasted, &file, &|_| None).and_then(|c| {
+            pharos_scrape::manager::ScrapeManager::check(&c.global, &c.scrape_configs)
+                .map(|_| c)
+                .map_err(|e| ConfigError {
+                    file: file.clone(),
+                    line: None,
+                    column: None,
+                    field: None,
+                    message: e.to_string(),
+                })
+        });
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        match (unsupported, result) {
+            (None, Ok(_)) => checked.push(name),
+            (Some(kind), Err(e)) => {
+                assert!(
+                    e.message.contains(&format!("{kind}: not supported")),
+                    "{name}: {e}"
+                )
+            }
+            (None, Err(e)) => panic!("{name}: {e}"),
+            (Some(kind), Ok(_)) => panic!("{name}: {kind} was accepted"),
+        }
+    }
+    for must in [
+        "prometheus.yml",
+        "prometheus-docker.yml",
+        "prometheus-agent.yml",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == must),
+            "{must} among {checked:?}"
+        );
+    }
+}
+
+/// What Pharos reads but does not act on is a warning at its line, naming the field.
+#[test]
+fn prometheus_fields_pharos_ignores_are_warned_at_their_line() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/prometheus-examples/prometheus.yml"),
+    )
+    .unwrap();
+    let pasted = paste_sections(&text, &["global", "scrape_configs"]);
+    let c = parse(&pasted).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    let w = &c.warnings[0];
+    let line = pasted
+        .lines()
+        .position(|l| l.contains("scrape_native_histograms: true"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        (w.line, w.field.as_deref()),
+        (
+            Some(line),
+            Some("scrape_configs[0].scrape_native_histograms")
+        )
+    );
+    assert!(w.to_string().contains("native histograms"), "{w}");
+
+    let c = parse(
+        "global:\n  scrape_interval: 15s\n  query_log_file: /q.log\nscrape_configs:\n  - job_name: a\n    oauth2:\n      client_id: x\n      client_secret: y\n      token_url: http://t/\n    tls_config: {cert_file: c.pem, key_file: k.pem}\n    http_headers:\n      X-Tenant: {values: [a]}\n",
+    )
+    .unwrap();
+    let got: Vec<(Option<usize>, Option<&str>)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.field.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(3), Some("global.query_log_file")),
+            (Some(6), Some("scrape_configs[0].oauth2")),
+            (Some(10), Some("scrape_configs[0].tls_config.cert_file")),
+            (Some(10), Some("scrape_configs[0].tls_config.key_file")),
+        ]
+    );
+}
+
+/// Issue 17: Alertmanager's own example, pasted as it is, checks: `global:`'s SMTP
+/// defaults fill the email receivers (it failed with `missing field 'from'`), its
+/// `templates:` glob loads, PagerDuty's v1 `service_key` is read, `tracing:` is warned.
+#[test]
+fn alertmanager_simple_example_checks_as_it_is() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/alertmanager-examples/simple.yml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.receivers.len(), 5);
+    let mail = &c.receivers[0].email_configs[0];
+    assert_eq!(mail.from, "alertmanager@example.org");
+    assert_eq!(
+        (mail.smarthost.host.as_str(), mail.smarthost.port),
+        ("localhost", 25)
+    );
+    assert_eq!(mail.auth_username.as_deref(), Some("alertmanager"));
+    assert!(c.receivers[1].pagerduty_configs[0].service_key.is_some());
+    let warned: Vec<&str> = c
+        .warnings
+        .iter()
+        .filter_map(|w| w.field.as_deref())
+        .collect();
+    assert_eq!(warned, ["tracing"], "{:?}", c.warnings);
+    assert!(c.routing.routes.len() > 1, "the route tree is read");
+}
+
+#[test]
+fn alertmanager_global_defaults_yield_to_a_receivers_own_fields() {
+    let c = parse(
+        "global:\n  scrape_interval: 15s\n  smtp_from: am@example.org\n  smtp_smarthost: 'mail.example.org:587'\n  smtp_require_tls: false\n  resolve_timeout: 10m\n  wechat_api_url: https://wechat.example/\nreceivers:\n  - name: a\n    email_configs:\n      - to: a@example.org\n      - to: b@example.org\n        from: own@example.org\n        smarthost: 'other:25'\n",
+    )
+    .unwrap();
+    let m = &c.receivers[0].email_configs;
+    assert_eq!(
+        (m[0].from.as_str(), m[0].smarthost.port, m[0].require_tls),
+        ("am@example.org", 587, false)
+    );
+    assert_eq!(
+        (m[1].from.as_str(), m[1].smarthost.host.as_str()),
+        ("own@example.org", "other")
+    );
+    assert_eq!(c.global.scrape_interval.as_duration().as_secs(), 15);
+    assert_eq!(c.routing.resolve_timeout.as_secs(), 600);
+    let w: Vec<(Option<usize>, Option<&str>)> = c
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.field.as_deref()))
+        .collect();
+    assert_eq!(w, [(Some(7), Some("global.wechat_api_url"))]);
+
+    // Without a global default, the error says where else the field could be set.
+    let e = parse("receivers:\n  - name: a\n    email_configs:\n      - to: a@example.org\n        smarthost: 'mail:25'\n").unwrap_err();
+    assert_eq!(e.line, Some(4), "{e}");
+    assert!(e.to_string().contains("receivers[0].email_configs[0]: missing field `from` (set it here, or `smtp_from` in `global:`)"), "{e}");
+    // A bad value in either tool's part of `global:` is named at its line.
+    let e = parse("global:\n  smtp_from: a@example.org\n  scrape_interval: soon\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("global.scrape_interval")),
+        "{e}"
+    );
+    let e = parse("global:\n  resolve_timeout: soon\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(2), Some("global.resolve_timeout")),
+        "{e}"
+    );
+    let e = parse("receivers:\n  - name: p\n    pagerduty_configs:\n      - severity: critical\n")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("missing service or routing key"),
+        "{e}"
+    );
+}
+
+/// `global:` and `receivers:` are read from plain values (to split and fill them); an
+/// unknown key is still named at its own line.
+#[test]
+fn unknown_keys_in_global_and_receivers_are_named_at_their_line() {
+    let e = parse("global:\n  scrape_interval: 15s\n  scrape_intervall: 1s\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(3), Some("global.scrape_intervall")),
+        "{e}"
+    );
+    let e = parse("receivers:\n  - name: a\n    email_configs:\n      - to: a@example.org\n        from: b@example.org\n        smarthost: 'm:25'\n        smarthots: 'm:25'\n").unwrap_err();
+    assert_eq!(
+        (e.line, e.field.as_deref()),
+        (Some(7), Some("receivers[0].email_configs[0].smarthots")),
+        "{e}"
+    );
+}

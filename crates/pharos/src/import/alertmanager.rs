@@ -1,13 +1,14 @@
-//! An Alertmanager config: Pharos reads `route`, `receivers`, `inhibit_rules`,
-//! `time_intervals` and `templates` as Alertmanager writes them, so they are carried as
-//! they are; what Pharos has no place for is named.
+//! An Alertmanager config: Pharos reads `global` (beside Prometheus's keys), `route`,
+//! `receivers`, `inhibit_rules`, `time_intervals` and `templates` as Alertmanager writes
+//! them, so they are carried as they are; what Pharos has no place for is named.
 
 use serde_norway::Mapping;
 
 use super::Imported;
 
 /// Sections Pharos reads in Alertmanager's own shape.
-const CARRIED: [&str; 6] = [
+const CARRIED: [&str; 7] = [
+    "global",
     "route",
     "receivers",
     "inhibit_rules",
@@ -24,10 +25,6 @@ pub fn convert(text: &str) -> Result<Imported, String> {
         let name = key.as_str().unwrap_or_default().to_string();
         if CARRIED.contains(&name.as_str()) {
             out.section(&name, value);
-        } else if name == "global" {
-            out.not_carried(
-                "global: its defaults (smtp_*, slack_api_url, resolve_timeout, ...) are not read yet: copy them into each receiver",
-            );
         } else {
             out.not_carried(format!("{name}: no such section in Pharos"));
         }

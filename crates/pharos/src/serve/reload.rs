@@ -140,7 +140,10 @@ impl Live {
             .and_then(|p| p.parent())
             .map(|p| p.to_path_buf())
             .unwrap_or_default();
-        let (global, jobs) = (config.global.clone(), config.scrape_configs.clone());
+        let (global, jobs) = (
+            config.global.prometheus.clone(),
+            config.scrape_configs.clone(),
+        );
         let scrape = self.scrape.clone();
         // As a message: the error's text already holds its causes, which `{:#}` would repeat.
         tokio::task::spawn_blocking(move || scrape.apply(global, jobs, &base_dir))
