@@ -19,6 +19,7 @@ pub mod cardinality;
 pub mod dashboards;
 pub mod document;
 mod error;
+pub mod federation;
 pub mod feedback;
 pub mod health;
 pub mod heartbeats;
@@ -32,10 +33,13 @@ pub mod monitors;
 pub mod oidc;
 pub mod otlp_traces;
 pub mod projects;
+pub mod prometheus_config;
+pub mod query_syntax;
 pub mod receivers;
 pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
+pub mod server_info;
 pub mod slos;
 pub mod source_maps;
 pub mod status_pages;
@@ -88,6 +92,8 @@ pub struct App {
     pub ready_verdict: health::ReadyVerdict,
     /// Status page views built in the last seconds, shared by their visitors.
     pub status_views: status_pages::ViewCache,
+    /// Start time, config loads and flags, for Prometheus's status endpoints.
+    pub server: Arc<server_info::ServerInfo>,
 }
 
 impl App {

@@ -3,6 +3,7 @@
 //! stops the tasks and closes the stores. What a config reload changes is in [`reload`].
 
 mod data_dir;
+mod flags;
 mod reload;
 
 use std::path::Path;
@@ -44,6 +45,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    let server = Arc::new(pharos_app::server_info::ServerInfo::new(
+        Utc::now().timestamp_millis(),
+        args.config.clone(),
+        config.metrics.retention.to_string(),
+        flags::prometheus_flags(&config, &args),
+    ));
     data_dir::make_private(&args.data_dir)?;
     let store = Arc::new(Store::open(&args.data_dir)?);
     pharos_app::monitors::seal_monitor_secrets(&store, &args.data_dir)
@@ -110,6 +117,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         web: web.clone(),
         retention: Arc::new(RwLock::new(config.retention.results.as_duration())),
         reloading: tokio::sync::Mutex::new(()),
+        server: server.clone(),
     });
 
     // Bind before starting monitors, so a busy port fails fast and alerts nothing.
@@ -211,6 +219,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reload,
         ready_verdict: Default::default(),
         status_views: Default::default(),
+        server,
     });
     let state = Arc::new(AppState {
         app,

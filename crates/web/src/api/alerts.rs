@@ -1,4 +1,4 @@
-//! `/api/v1/alerts` (alert occurrences: what is open now and the history, searchable) and
+//! `/api/v1/alerts/history` (alert occurrences: what is open now and the history, searchable) and
 //! `/api/v1/deliveries` (every notification and its outcome, filterable), over
 //! [`pharos_app::alerts`], which the alerts and receivers pages read too.
 
