@@ -129,3 +129,70 @@ fn with_external_labels(labels: &LabelSet, external: &BTreeMap<String, String>) 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pharos_model::series::{Sample, stale_marker};
+    use pharos_promql::memory::MemorySource;
+
+    fn samples(points: &[(i64, f64)]) -> Vec<Sample> {
+        points.iter().map(|&(t, v)| Sample { t, v }).collect()
+    }
+
+    #[test]
+    fn the_latest_sample_of_live_series_with_external_labels_where_missing() {
+        let now = 1_000_000;
+        let mut src = MemorySource::new();
+        src.add(
+            LabelSet::new([("__name__", "up"), ("job", "a"), ("instance", "h:1")]),
+            samples(&[(now - 20_000, 0.0), (now - 5_000, 1.0), (now + 5_000, 7.0)]),
+        );
+        // Ended: its last sample is a staleness marker.
+        src.add(
+            LabelSet::new([("__name__", "up"), ("job", "b")]),
+            samples(&[(now - 10_000, 1.0), (now - 1_000, stale_marker())]),
+        );
+        // Older than the lookback.
+        src.add(
+            LabelSet::new([("__name__", "up"), ("job", "c")]),
+            samples(&[(now - FEDERATION_LOOKBACK_MS - 1, 1.0)]),
+        );
+        src.add(
+            LabelSet::new([("__name__", "a_first"), ("site", "own")]),
+            samples(&[(now, 3.0)]),
+        );
+        let external = BTreeMap::from([("site".to_string(), "lab".to_string())]);
+        let all = vec![
+            vec![LabelMatcher::equal("__name__", "up")],
+            vec![LabelMatcher::equal("__name__", "a_first")],
+        ];
+        let out = latest_samples(&src, &all, now, &external).unwrap();
+        let label = |n: &str, v: &str| Label {
+            name: n.into(),
+            value: v.into(),
+        };
+        assert_eq!(
+            out,
+            vec![
+                FederatedSample {
+                    name: "a_first".into(),
+                    // Its own site is kept; it has no instance, so an empty one is added.
+                    labels: vec![label("site", "own"), label("instance", "")],
+                    value: 3.0,
+                    timestamp_ms: now,
+                },
+                FederatedSample {
+                    name: "up".into(),
+                    labels: vec![
+                        label("instance", "h:1"),
+                        label("job", "a"),
+                        label("site", "lab")
+                    ],
+                    value: 1.0,
+                    timestamp_ms: now - 5_000,
+                },
+            ]
+        );
+    }
+}

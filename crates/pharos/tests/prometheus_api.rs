@@ -311,7 +311,7 @@ async fn format_and_parse_query() {
     let tree = p
         .get(&format!(
             "/api/v1/parse_query?query={}",
-            url_escape("rate(http_requests_total{code=\"500\"}[5m]) / on(job) 2")
+            url_escape("rate(http_requests_total{code=\"500\"}[5m]) / 2")
         ))
         .await["data"]
         .clone();
