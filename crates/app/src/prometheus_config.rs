@@ -65,20 +65,18 @@ fn strings(items: &[String]) -> Value {
     Value::Sequence(items.iter().map(|s| Value::from(s.as_str())).collect())
 }
 
+fn protocol_name(p: ScrapeProtocol) -> &'static str {
+    match p {
+        ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
+        ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
+        ScrapeProtocol::PrometheusText1_0_0 => "PrometheusText1.0.0",
+        ScrapeProtocol::PrometheusText0_0_4 => "PrometheusText0.0.4",
+        ScrapeProtocol::PrometheusProto => "PrometheusProto",
+    }
+}
+
 fn protocols(list: &[ScrapeProtocol]) -> Value {
-    Value::Sequence(
-        list.iter()
-            .map(|p| {
-                Value::from(match p {
-                    ScrapeProtocol::OpenMetricsText1_0_0 => "OpenMetricsText1.0.0",
-                    ScrapeProtocol::OpenMetricsText0_0_1 => "OpenMetricsText0.0.1",
-                    ScrapeProtocol::PrometheusText1_0_0 => "PrometheusText1.0.0",
-                    ScrapeProtocol::PrometheusText0_0_4 => "PrometheusText0.0.4",
-                    ScrapeProtocol::PrometheusProto => "PrometheusProto",
-                })
-            })
-            .collect(),
-    )
+    Value::Sequence(list.iter().map(|p| protocol_name(*p).into()).collect())
 }
 
 /// Inserts `value` under `key` when it is set and not zero (Go's `omitempty`).
@@ -132,16 +130,19 @@ fn global_yaml(g: &GlobalConfig) -> Value {
     Value::Mapping(m)
 }
 
-/// A size as Go's `units.Base2Bytes` prints one: the largest unit that divides it.
-fn byte_size(n: u64) -> String {
-    for (unit, size) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ] {
-        if n % size == 0 {
-            return format!("{}{unit}", n / size);
+/// A size as Go's `units.Base2Bytes` prints one: the largest unit that divides it
+/// (`512MiB`, `0B`).
+pub fn byte_size(n: u64) -> String {
+    if n > 0 {
+        for (unit, size) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
+            if n.is_multiple_of(size) {
+                return format!("{}{unit}", n / size);
+            }
         }
     }
     format!("{n}B")
@@ -186,9 +187,7 @@ fn job_yaml(j: &ScrapeConfig, global: &GlobalConfig) -> Value {
         ),
     );
     if let Some(p) = j.fallback_scrape_protocol {
-        if let Value::Sequence(mut one) = protocols(&[p]) {
-            m.insert("fallback_scrape_protocol".into(), one.remove(0));
-        }
+        m.insert("fallback_scrape_protocol".into(), protocol_name(p).into());
     }
     m.insert("metrics_path".into(), j.metrics_path.as_str().into());
     m.insert("scheme".into(), j.scheme.as_str().into());

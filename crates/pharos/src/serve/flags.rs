@@ -4,15 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use pharos_scrape::config::ByteSize;
-
 use crate::ServeArgs;
 use crate::config::Config;
 
 pub(super) fn prometheus_flags(config: &Config, args: &ServeArgs) -> BTreeMap<String, String> {
     let m = &config.metrics;
     let engine = m.engine_options();
-    let retention_size = m.retention_size.map_or("0B".to_string(), byte_size);
+    let retention_size =
+        pharos_app::prometheus_config::byte_size(m.retention_size.map_or(0, |b| b.0));
     let pairs = [
         (
             "config.file",
@@ -52,19 +51,4 @@ pub(super) fn prometheus_flags(config: &Config, args: &ServeArgs) -> BTreeMap<St
         ),
     ];
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// A size as Prometheus prints one (`512MiB`, `0B`).
-fn byte_size(b: ByteSize) -> String {
-    for (unit, size) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ] {
-        if b.0 > 0 && b.0 % size == 0 {
-            return format!("{}{unit}", b.0 / size);
-        }
-    }
-    format!("{}B", b.0)
 }
