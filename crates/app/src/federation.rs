@@ -44,14 +44,15 @@ impl App {
             ));
         }
         let m = self.metrics()?;
-        let external = self
-            .metrics_store
-            .as_ref()
-            .map(|m| m.scrape.global().external_labels)
-            .unwrap_or_default();
-        crate::blocking(move || latest_samples(m.db.as_ref(), &selectors, now_ms, &external))
-            .await
-            .map_err(|e| MetricsError::Internal(e.to_string()))?
+        let external = m.scrape.global().external_labels;
+        // A query slot, as a PromQL query takes one: a federation loads as much.
+        let slot = m.queries.admit().await?;
+        crate::blocking(move || {
+            let _slot = slot;
+            latest_samples(m.db.as_ref(), &selectors, now_ms, &external)
+        })
+        .await
+        .map_err(|e| MetricsError::Internal(e.to_string()))?
     }
 }
 
