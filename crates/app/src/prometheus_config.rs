@@ -92,7 +92,14 @@ fn global_yaml(g: &GlobalConfig) -> Value {
         "scrape_interval".into(),
         g.scrape_interval.to_string().into(),
     );
-    m.insert("scrape_timeout".into(), g.scrape_timeout.to_string().into());
+    // Prometheus lowers an unset global timeout to the interval when the interval is
+    // shorter, and refuses to load a timeout above it.
+    let timeout = if g.scrape_timeout.as_duration() > g.scrape_interval.as_duration() {
+        g.scrape_interval
+    } else {
+        g.scrape_timeout
+    };
+    m.insert("scrape_timeout".into(), timeout.to_string().into());
     m.insert(
         "scrape_protocols".into(),
         protocols(
@@ -398,6 +405,14 @@ mod tests {
     }
 
     #[test]
+    fn a_global_interval_below_the_default_timeout_lowers_the_timeout() {
+        let global: GlobalConfig = serde_norway::from_str("scrape_interval: 1s").unwrap();
+        let y = config_yaml(&global, &[], &[]).unwrap();
+        let v: serde_norway::Value = serde_norway::from_str(&y).unwrap();
+        assert_eq!(v["global"]["scrape_timeout"], Value::from("1s"), "{y}");
+    }
+
+    #[test]
     fn credentials_are_printed_as_secret() {
         let js = jobs(
             "- job_name: a\n  basic_auth: {username: u, password: hunter2}\n  static_configs: [{targets: ['h:1']}]\n\
@@ -420,6 +435,7 @@ mod tests {
         let y = config_yaml(&GlobalConfig::default(), &["rules/a.yml".into()], &js).unwrap();
         let v: serde_norway::Value = serde_norway::from_str(&y).unwrap();
         assert_eq!(v["global"]["scrape_interval"], Value::from("1m"));
+        assert_eq!(v["global"]["scrape_timeout"], Value::from("10s"));
         assert_eq!(v["global"]["evaluation_interval"], Value::from("1m"));
         assert_eq!(v["rule_files"][0], Value::from("rules/a.yml"));
         let job = &v["scrape_configs"][0];

@@ -5,8 +5,9 @@
 //! permission. With Debian's `prometheus` (`$PROMETHEUS_BIN`, else on `PATH`), a real
 //! Prometheus federates from Pharos with `honor_labels: true` and the series are queried
 //! back from it, its answers to `/api/v1/alerts` and `/api/v1/format_query` for the same
-//! rules and queries are compared with Pharos's, and `promtool query instant` reads
-//! Pharos; without it those parts print "skipped".
+//! rules and queries are compared with Pharos's, `promtool query instant` reads Pharos
+//! and `promtool check config` accepts the config Pharos prints; without them those parts
+//! print "skipped".
 
 mod common;
 
@@ -616,7 +617,7 @@ scrape_configs:
 
     // promtool reads Pharos as a Prometheus (the token as the basic-auth password).
     if let Some(promtool) = tool("promtool", "PROMTOOL_BIN") {
-        let out = Command::new(promtool)
+        let out = Command::new(&promtool)
             .args(["query", "instant"])
             .arg(format!("http://pharos:{TOKEN}@127.0.0.1:{}", p.port))
             .arg("shop_queue_size{queue=\"orders\"}")
@@ -630,6 +631,41 @@ scrape_configs:
         );
         assert!(stdout.contains("=> 42 @["), "{stdout}");
         assert!(stdout.contains("queue=\"orders\""), "{stdout}");
+        // The config Pharos prints is one Prometheus itself accepts, once the fields
+        // Prometheus 3 added (which Debian's 2.42 does not know) are taken out.
+        let printed_yaml = p.get("/api/v1/status/config").await["data"]["yaml"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut config: Value = serde_norway::from_str(&printed_yaml).unwrap();
+        config["global"]
+            .as_object_mut()
+            .unwrap()
+            .remove("scrape_protocols");
+        for job in config["scrape_configs"].as_array_mut().unwrap() {
+            let job = job.as_object_mut().unwrap();
+            for v3 in [
+                "scrape_protocols",
+                "track_timestamps_staleness",
+                "enable_compression",
+            ] {
+                assert!(job.remove(v3).is_some(), "{v3}: {printed_yaml}");
+            }
+        }
+        let yaml = serde_norway::to_string(&config).unwrap();
+        let printed = dir.join("printed.yml");
+        std::fs::write(&printed, &yaml).unwrap();
+        let out = Command::new(promtool)
+            .args(["check", "config"])
+            .arg(&printed)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{yaml}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     } else {
         eprintln!("skipped promtool: not on PATH");
     }
