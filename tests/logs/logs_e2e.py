@@ -134,8 +134,8 @@ class Pharos(harness.Pharos):
         return total
 
     def alerts(self, alertname: str) -> list[dict]:
-        """Every occurrence of this alert (open and resolved) from `/api/v1/alerts`."""
-        return self.get_json("/api/v1/alerts", {"alertname": alertname, "limit": 200})["alerts"]
+        """Every occurrence of this alert (open and resolved) from `/api/v1/alerts/history`."""
+        return self.get_json("/api/v1/alerts/history", {"alertname": alertname, "limit": 200})["alerts"]
 
     def am_alerts(self) -> list[dict]:
         """`GET /api/v2/alerts` (Alertmanager's API): the alerts open now."""

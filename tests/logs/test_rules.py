@@ -1,7 +1,7 @@
 """Log rules of every kind firing and resolving, with the session config's short windows:
 forbidden (seed 004's list, `resolve_after: 3s`), rate_limited (`max: 1, per: 5s`),
 threshold (`level: ERROR, max: 3, per: 10s`, service rules-bot) and count; their alerts in
-`/api/v1/alerts` and `/api/v2/alerts`, their counters through PromQL."""
+`/api/v1/alerts/history` and `/api/v2/alerts`, their counters through PromQL."""
 
 from __future__ import annotations
 

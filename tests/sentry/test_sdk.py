@@ -337,7 +337,7 @@ sentry_sdk.flush()
     pharos.run_sdk(code)
     again = pharos.wait("regressed", lambda: next((i for i in pharos.issues("is:regressed regression check")), None))
     assert again["id"] == issue["id"] and again["count"] == 2
-    pharos.wait("IssueRegression alert", lambda: [a for a in pharos.api("/api/v1/alerts")["alerts"]
+    pharos.wait("IssueRegression alert", lambda: [a for a in pharos.api("/api/v1/alerts/history")["alerts"]
                                                    if a["labels"].get("alertname") == "IssueRegression"
                                                    and a["labels"].get("issue_id") == str(issue["id"])])
 

@@ -20,6 +20,7 @@ pub mod cardinality;
 pub mod dashboards;
 pub mod document;
 mod error;
+pub mod federation;
 pub mod feedback;
 pub mod health;
 pub mod heartbeats;
@@ -33,10 +34,13 @@ pub mod monitors;
 pub mod oidc;
 pub mod otlp_traces;
 pub mod projects;
+pub mod prometheus_config;
+pub mod query_syntax;
 pub mod receivers;
 pub mod rules;
 pub mod scrape_jobs;
 pub mod sentry;
+pub mod server_info;
 pub mod slos;
 pub mod source_maps;
 pub mod status_pages;
@@ -91,6 +95,8 @@ pub struct App {
     pub status_views: status_pages::ViewCache,
     /// Backups of the data directory: taken on request and on the config's schedule.
     pub backups: Arc<backup::Backups>,
+    /// Start time, config loads and flags, for Prometheus's status endpoints.
+    pub server: Arc<server_info::ServerInfo>,
 }
 
 impl App {

@@ -12,4 +12,16 @@ impl App {
     pub fn rule_groups(&self) -> Vec<GroupStatus> {
         self.rules.groups()
     }
+
+    /// Every pending and firing alert of the alerting rules, in rule file order, as
+    /// Prometheus's `/api/v1/alerts` lists them.
+    pub fn active_rule_alerts(&self) -> Vec<RuleAlert> {
+        self.rules
+            .groups()
+            .into_iter()
+            .flat_map(|g| g.rules)
+            .filter(|r| r.alerting)
+            .flat_map(|r| r.alerts)
+            .collect()
+    }
 }

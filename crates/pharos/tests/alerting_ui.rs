@@ -1,5 +1,5 @@
 //! The alerting views on the real binary: a monitor goes down, its alert is found on
-//! `/alerts` and through `GET /api/v1/alerts` (search by state, matchers, text, time,
+//! `/alerts` and through `GET /api/v1/alerts/history` (search by state, matchers, text, time,
 //! pages), the notification history filters by receiver, outcome and alert, `/receivers`
 //! shows each receiver's record, and `/health/ready` is degraded while a receiver keeps
 //! failing and ready again once it delivers.
@@ -102,7 +102,7 @@ async fn wait_alerts(
         Duration::from_secs(secs),
         &format!("alerts {query} to match"),
         async || {
-            let v = p.get(&format!("/api/v1/alerts?{query}")).await;
+            let v = p.get(&format!("/api/v1/alerts/history?{query}")).await;
             let list = v["alerts"].as_array().cloned().unwrap_or_default();
             if pred(&list) {
                 Ok(list)
@@ -256,36 +256,44 @@ async fn alert_pages_history_deliveries_and_failing_receiver_readiness() {
         l.len() == 1
     })
     .await;
-    let by_text = p.get("/api/v1/alerts?q=API-HEALTH").await;
+    let by_text = p.get("/api/v1/alerts/history?q=API-HEALTH").await;
     assert_eq!(by_text["alerts"][0]["fingerprint"], fingerprint.as_str());
     assert_eq!(by_text["page"], 1);
     let none = p
         .get(&format!(
-            "/api/v1/alerts?matchers={}",
+            "/api/v1/alerts/history?matchers={}",
             enc(r#"team!="backend""#)
         ))
         .await;
     assert!(none["alerts"].as_array().unwrap().is_empty(), "{none:#}");
-    let earlier = p.get("/api/v1/alerts?until=2000-01-01T00:00:00Z").await;
+    let earlier = p
+        .get("/api/v1/alerts/history?until=2000-01-01T00:00:00Z")
+        .await;
     assert!(earlier["alerts"].as_array().unwrap().is_empty());
-    let recent = p.get("/api/v1/alerts?since=1h&receiver=pager").await;
+    let recent = p
+        .get("/api/v1/alerts/history?since=1h&receiver=pager")
+        .await;
     assert_eq!(recent["alerts"].as_array().unwrap().len(), 1);
     let page2 = p
-        .get("/api/v1/alerts?alertname=MonitorDown&limit=1&page=2")
+        .get("/api/v1/alerts/history?alertname=MonitorDown&limit=1&page=2")
         .await;
     assert!(page2["alerts"].as_array().unwrap().is_empty());
     assert_eq!(page2["has_more"], false);
     let (status, err) = p
-        .send(Method::GET, "/api/v1/alerts?matchers=%7Bbroken", None)
+        .send(
+            Method::GET,
+            "/api/v1/alerts/history?matchers=%7Bbroken",
+            None,
+        )
         .await;
     assert_eq!(status.as_u16(), 400, "{err}");
     assert_eq!(err["field"], "matchers");
     let (status, _) = p
-        .send(Method::GET, "/api/v1/alerts?state=sleeping", None)
+        .send(Method::GET, "/api/v1/alerts/history?state=sleeping", None)
         .await;
     assert_eq!(status.as_u16(), 400);
     // Without search parameters the list answers as before.
-    let plain = p.get("/api/v1/alerts?state=resolved").await;
+    let plain = p.get("/api/v1/alerts/history?state=resolved").await;
     assert_eq!(plain["alerts"][0]["state"], "resolved");
     let history = page(&p, "/alerts?alertname=MonitorDown&state=resolved").await;
     assert!(history.contains(r#"id="alert-history""#));

@@ -144,7 +144,7 @@ async fn prometheus_sends_its_alerts_through_the_v2_api_to_a_receiver() {
         "{a:#}"
     );
     // The same alert in Pharos's own list, so the UI shows it with every other alert.
-    let own = pharos.get("/api/v1/alerts?state=firing").await;
+    let own = pharos.get("/api/v1/alerts/history?state=firing").await;
     assert!(own.to_string().contains("AlwaysFiring"), "{own:#}");
     // Prometheus re-sends every minute: still one notification.
     tokio::time::sleep(Duration::from_secs(4)).await;

@@ -78,7 +78,7 @@ async fn http_monitor_alerts_through_webhook_on_down_and_up() {
     );
     assert!(!alert["fingerprint"].as_str().unwrap().is_empty());
 
-    let alerts = pharos.get("/api/v1/alerts?state=firing").await;
+    let alerts = pharos.get("/api/v1/alerts/history?state=firing").await;
     assert_eq!(alerts["alerts"][0]["labels"]["alertname"], "MonitorDown");
 
     // Back to healthy: resolved, and the delivery log shows both.
@@ -246,7 +246,7 @@ monitors:
         err.contains("expires in 4 days") || err.contains("expires in 5 days"),
         "{m}"
     );
-    let alerts = pharos.get("/api/v1/alerts?monitor=shop").await;
+    let alerts = pharos.get("/api/v1/alerts/history?monitor=shop").await;
     assert_eq!(
         alerts["alerts"][0]["labels"]["alertname"], "MonitorDegraded",
         "{alerts}"
@@ -328,7 +328,7 @@ async fn state_and_results_survive_kill_9_without_renotifying() {
         .filter(|p| p["status"] == "firing")
         .count();
     assert_eq!(firing, 1, "{:#?}", hook.payloads());
-    let open = second.get("/api/v1/alerts?state=firing").await;
+    let open = second.get("/api/v1/alerts/history?state=firing").await;
     assert_eq!(open["alerts"].as_array().unwrap().len(), 1);
 
     // A second process on the same data directory refuses to start.
@@ -646,7 +646,7 @@ async fn maintenance_window_suppresses_alerts() {
     assert_eq!(m["in_maintenance"], true);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(hook.payloads().is_empty(), "{:#?}", hook.payloads());
-    let alerts: Value = pharos.get("/api/v1/alerts?state=firing").await;
+    let alerts: Value = pharos.get("/api/v1/alerts/history?state=firing").await;
     assert!(alerts["alerts"].as_array().unwrap().is_empty(), "{alerts}");
 }
 

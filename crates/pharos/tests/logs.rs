@@ -334,7 +334,7 @@ logs:
             Duration::from_secs(10),
             "forbidden_log_patterns to fire",
             async || {
-                let v = p.get("/api/v1/alerts").await;
+                let v = p.get("/api/v1/alerts/history").await;
                 v["alerts"]
                     .as_array()
                     .and_then(|a| a.iter().find(|a| firing(a)))
@@ -380,7 +380,7 @@ logs:
         Duration::from_secs(15),
         "forbidden_log_patterns to resolve",
         async || {
-            let v = p.get("/api/v1/alerts").await;
+            let v = p.get("/api/v1/alerts/history").await;
             let resolved = v["alerts"].as_array().is_some_and(|a| {
                 a.iter().any(|a| {
                     a["labels"]["alertname"] == "forbidden_log_patterns" && a["state"] == "resolved"

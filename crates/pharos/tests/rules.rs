@@ -321,7 +321,7 @@ async fn a_firing_alert_is_notified_once_across_a_restart() {
         "{:#?}",
         hook.payloads()
     );
-    let open = p.get("/api/v1/alerts").await;
+    let open = p.get("/api/v1/alerts/history").await;
     let rows: Vec<&Value> = open
         .as_array()
         .or(open["alerts"].as_array())

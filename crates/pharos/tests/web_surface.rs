@@ -285,7 +285,7 @@ async fn the_web_surface_gives_nothing_away() {
             Duration::from_secs(20),
             "an alert for the gone monitor",
             async || {
-                let v = p.get("/api/v1/alerts").await;
+                let v = p.get("/api/v1/alerts/history").await;
                 if v.to_string().contains("Gone is down") {
                     Ok(v)
                 } else {

@@ -17,6 +17,7 @@ mod functions;
 mod histogram;
 pub mod memory;
 mod range_functions;
+pub mod syntax_tree;
 mod value;
 
 use std::collections::HashMap;

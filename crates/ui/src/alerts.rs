@@ -1,7 +1,7 @@
 //! `/alerts`: what is firing or pending now (silenced and inhibited ones marked), and the
 //! history of every occurrence, searchable and paginated, each with where it came from
 //! and who was told when with what outcome. A banner names receivers that keep failing.
-//! The page reads through the same search as `GET /api/v1/alerts`.
+//! The page reads through the same search as `GET /api/v1/alerts/history`.
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -160,10 +160,13 @@ fn cross_site(headers: &HeaderMap) -> bool {
 }
 
 fn is_page(path: &str) -> bool {
+    // `/federate` is scraped by a Prometheus: a refusal must be a 401 it logs, not a
+    // redirect to the sign-in page it would read as a failed parse.
     !(path.starts_with("/api/")
         || path.starts_with("/loki/")
         || path.starts_with("/v1/")
-        || path.starts_with("/-/"))
+        || path.starts_with("/-/")
+        || path == "/federate")
 }
 
 fn unauthorized(path: &str, method: &Method, uri: &axum::http::Uri) -> Response {

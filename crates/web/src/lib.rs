@@ -7,6 +7,7 @@
 pub mod access;
 pub mod alertmanager_api;
 pub mod api;
+pub mod federate;
 pub mod headers;
 pub mod health;
 pub mod logs_api;

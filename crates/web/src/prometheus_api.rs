@@ -1,9 +1,11 @@
 //! The Prometheus HTTP API over the metrics store, with Prometheus's JSON shapes and
 //! error types, so Grafana's Prometheus data source, `promtool` and curl scripts work:
-//! `/api/v1/query`, `/api/v1/query_range` (GET and POST), `/api/v1/series`,
-//! `/api/v1/labels`, `/api/v1/label/<name>/values`, `/api/v1/metadata`,
-//! `/api/v1/targets`, `/api/v1/status/buildinfo`, and `POST /api/v1/write`
-//! (remote_write 1.0).
+//! `/api/v1/query`, `/api/v1/query_range` (GET and POST), `/api/v1/format_query`,
+//! `/api/v1/parse_query`, `/api/v1/series`, `/api/v1/labels`,
+//! `/api/v1/label/<name>/values`, `/api/v1/metadata`, `/api/v1/targets`,
+//! `/api/v1/scrape_pools`, `/api/v1/alerts` (the rules' active alerts),
+//! `/api/v1/status/{config,flags,runtimeinfo,buildinfo}`, `/federate`, and
+//! `POST /api/v1/write` (remote_write 1.0).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -326,6 +328,102 @@ pub async fn buildinfo() -> Response {
         vec![],
         vec![],
     )
+}
+
+/// `GET|POST /api/v1/format_query`: the query laid out by Prometheus's formatter.
+pub async fn format_query(
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = params(&method, q, &headers, &body);
+    let run = || {
+        let query = get(&p, "query").unwrap_or_default();
+        let pretty = pharos_app::query_syntax::format_query(query)?;
+        Ok::<_, PromError>(success(json!(pretty), vec![], vec![]))
+    };
+    run().unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET|POST /api/v1/parse_query`: the query's syntax tree as Prometheus 3's JSON.
+pub async fn parse_query(
+    method: Method,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let p = params(&method, q, &headers, &body);
+    let run = || {
+        let query = get(&p, "query").unwrap_or_default();
+        let tree = pharos_app::query_syntax::parse_query(query)?;
+        Ok::<_, PromError>(success(tree, vec![], vec![]))
+    };
+    run().unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /api/v1/alerts`: every pending and firing alert of the alerting rules, as
+/// Prometheus lists them (Pharos's own alert search is `/api/v1/alerts/history`).
+pub async fn alerts(State(state): State<SharedState>) -> Response {
+    let alerts: Vec<Value> = state
+        .active_rule_alerts()
+        .iter()
+        .map(crate::api::rules::alert_json)
+        .collect();
+    success(json!({"alerts": alerts}), vec![], vec![])
+}
+
+/// `GET /api/v1/scrape_pools`: the name of every scrape job with targets or a
+/// definition, sorted.
+pub async fn scrape_pools(State(state): State<SharedState>) -> Response {
+    match state.scrape_pools() {
+        Ok(pools) => success(json!({"scrapePools": pools}), vec![], vec![]),
+        Err(e) => PromError::from(e).into_response(),
+    }
+}
+
+/// `GET /api/v1/status/config`: the metrics config in force as Prometheus prints its
+/// own, credentials as `<secret>`.
+pub async fn status_config(State(state): State<SharedState>) -> Response {
+    match state.prometheus_config_yaml() {
+        Ok(yaml) => success(json!({"yaml": yaml}), vec![], vec![]),
+        Err(e) => PromError::from(e).into_response(),
+    }
+}
+
+/// `GET /api/v1/status/flags`: Prometheus's flag names with Pharos's settings for them.
+pub async fn status_flags(State(state): State<SharedState>) -> Response {
+    success(json!(state.prometheus_flags()), vec![], vec![])
+}
+
+/// `GET /api/v1/status/runtimeinfo`.
+pub async fn status_runtimeinfo(State(state): State<SharedState>) -> Response {
+    let r = state.runtime_info(now_ms());
+    success(
+        json!({
+            "startTime": rfc3339(r.start_time_ms),
+            "CWD": r.cwd,
+            "hostname": r.hostname,
+            "serverTime": rfc3339(r.server_time_ms),
+            "reloadConfigSuccess": r.reload_config_success,
+            "lastConfigTime": rfc3339(r.last_config_time_ms),
+            "corruptionCount": r.corruption_count,
+            "goroutineCount": r.goroutine_count,
+            "GOMAXPROCS": r.gomaxprocs,
+            "GOMEMLIMIT": i64::MAX,
+            "GOGC": "",
+            "GODEBUG": "",
+            "storageRetention": r.storage_retention,
+        }),
+        vec![],
+        vec![],
+    )
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_default()
 }
 
 /// Grafana asks for exemplars; Pharos keeps none.

@@ -3,6 +3,7 @@
 //! stops the tasks and closes the stores. What a config reload changes is in [`reload`].
 
 mod data_dir;
+mod flags;
 mod reload;
 
 use std::path::Path;
@@ -44,6 +45,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    let server = Arc::new(pharos_app::server_info::ServerInfo::new(
+        Utc::now().timestamp_millis(),
+        args.config.clone(),
+        config.metrics.retention.to_string(),
+        flags::prometheus_flags(&config, &args),
+    ));
     data_dir::make_private(&args.data_dir)?;
     // Before any store opens: a directory a newer Pharos wrote must not be misread.
     pharos_app::backup::formats::check_data_dir(&args.data_dir).map_err(anyhow::Error::msg)?;
@@ -127,6 +134,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         retention: Arc::new(RwLock::new(config.retention.results.as_duration())),
         reloading: tokio::sync::Mutex::new(()),
         backups: backups.clone(),
+        server: server.clone(),
     });
 
     // Bind before starting monitors, so a busy port fails fast and alerts nothing.
@@ -229,6 +237,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ready_verdict: Default::default(),
         status_views: Default::default(),
         backups,
+        server,
     });
     tasks.spawn("scheduled_backups", scheduled_backups(app.clone()));
     let state = Arc::new(AppState {

@@ -53,6 +53,8 @@ pub(super) struct Live {
     pub(super) reloading: tokio::sync::Mutex<()>,
     /// Scheduled backups follow `backup:`.
     pub(super) backups: Arc<pharos_app::backup::Backups>,
+    /// Where each reload's outcome is recorded for `/api/v1/status/runtimeinfo`.
+    pub(super) server: Arc<pharos_app::server_info::ServerInfo>,
 }
 
 pub(super) fn external_url(web: &WebSettings, listen: std::net::SocketAddr) -> String {
@@ -205,6 +207,8 @@ impl Live {
             Ok(c) => self.apply(c).await.map_err(|e| format!("{e:#}")),
             Err(e) => Err(e),
         };
+        self.server
+            .record_config_load(result.is_ok(), Utc::now().timestamp_millis());
         match &result {
             Ok(()) => tracing::info!(
                 operation = "config_reload",

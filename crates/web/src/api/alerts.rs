@@ -1,6 +1,7 @@
-//! `/api/v1/alerts` (alert occurrences: what is open now and the history, searchable) and
-//! `/api/v1/deliveries` (every notification and its outcome, filterable), over
-//! [`pharos_app::alerts`], which the alerts and receivers pages read too.
+//! `/api/v1/alerts/history` (alert occurrences: what is open now and the history,
+//! searchable; `/api/v1/alerts` is Prometheus's list of the rules' alerts, in
+//! `prometheus_api`) and `/api/v1/deliveries` (every notification and its outcome,
+//! filterable), over [`pharos_app::alerts`], which the alerts and receivers pages read too.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;

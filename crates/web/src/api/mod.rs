@@ -176,8 +176,18 @@ fn metrics_routes() -> Router<SharedState> {
             "/api/v1/label/{name}/values",
             get(prometheus_api::label_values),
         )
+        .route(
+            "/api/v1/format_query",
+            get(prometheus_api::format_query).post(prometheus_api::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(prometheus_api::parse_query).post(prometheus_api::parse_query),
+        )
         .route("/api/v1/metadata", get(prometheus_api::metadata))
         .route("/api/v1/targets", get(prometheus_api::targets))
+        .route("/api/v1/scrape_pools", get(prometheus_api::scrape_pools))
+        .route("/federate", get(crate::federate::federate))
         .route(
             "/api/v1/scrape_jobs",
             get(scrape_targets::list).post(scrape_targets::create),
@@ -190,6 +200,12 @@ fn metrics_routes() -> Router<SharedState> {
                 .delete(scrape_targets::remove),
         )
         .route("/api/v1/status/buildinfo", get(prometheus_api::buildinfo))
+        .route("/api/v1/status/config", get(prometheus_api::status_config))
+        .route("/api/v1/status/flags", get(prometheus_api::status_flags))
+        .route(
+            "/api/v1/status/runtimeinfo",
+            get(prometheus_api::status_runtimeinfo),
+        )
         .route("/api/v1/status/tsdb", get(cardinality::tsdb_status))
         .route(
             "/api/v1/dashboards",
@@ -213,7 +229,8 @@ fn metrics_routes() -> Router<SharedState> {
 /// Alerts and deliveries, receivers, Alertmanager's API v2, rules, incidents and on-call.
 fn alerting_routes() -> Router<SharedState> {
     Router::new()
-        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts", get(prometheus_api::alerts))
+        .route("/api/v1/alerts/history", get(alerts::list))
         .route("/api/v1/deliveries", get(alerts::deliveries))
         .route("/api/v1/receivers", get(receivers::list))
         .route("/api/v1/receivers/{name}/test", post(receivers::test))
