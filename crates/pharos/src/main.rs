@@ -3,6 +3,7 @@
 //! stores).
 
 mod backup;
+mod export;
 mod import;
 mod logging;
 mod series_writer;
@@ -71,6 +72,9 @@ enum Command {
     /// Write a Pharos config from an Uptime Kuma backup, a healthchecks.io export, an
     /// Alertmanager or a Prometheus config, naming what could not be carried over.
     Import(import::ImportArgs),
+    /// Write what was made through the API or the UI (monitors, projects, scrape jobs) as
+    /// pharos.yaml sections, for config as code.
+    Export(export::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Import(args) => import::main(args),
+        Command::Export(args) => export::main(args),
         Command::Serve(args) => {
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()

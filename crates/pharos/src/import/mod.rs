@@ -112,10 +112,37 @@ fn run(args: &ImportArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let imported =
         convert(args.format, &text).map_err(|e| format!("{}: {e}", args.file.display()))?;
-    let yaml = render(args.format, &args.file, &imported)?;
-    std::fs::write(&args.out, &yaml)
-        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
-    let env_file = env_path(&args.out);
+    let mut header = format!(
+        "# Imported by `pharos import {}` from {}.\n",
+        args.format
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default(),
+        args.file.display()
+    );
+    for what in &imported.not_carried {
+        header.push_str(&format!("# Not carried over: {what}\n"));
+    }
+    write_config(&args.out, args.force, &header, &imported)
+}
+
+/// Writes the config (and its `.env` of secrets), says what was left behind, and checks
+/// the result with the parser `pharos serve` uses, the secrets as its environment.
+pub fn write_config(
+    out: &Path,
+    force: bool,
+    header: &str,
+    imported: &Imported,
+) -> Result<ExitCode, String> {
+    if out.exists() && !force {
+        return Err(format!(
+            "{} exists: pass --force to replace it",
+            out.display()
+        ));
+    }
+    let yaml = render(header, imported)?;
+    std::fs::write(out, &yaml).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let env_file = env_path(out);
     if !imported.secrets.is_empty() {
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -130,7 +157,7 @@ fn run(args: &ImportArgs) -> Result<ExitCode, String> {
                 .map_err(|e| format!("cannot write {}: {e}", env_file.display()))?;
         }
     }
-    println!("wrote {}", args.out.display());
+    println!("wrote {}", out.display());
     if !imported.secrets.is_empty() {
         println!(
             "wrote {} ({} secrets; load it into Pharos's environment, e.g. EnvironmentFile= in the systemd unit)",
@@ -144,7 +171,6 @@ fn run(args: &ImportArgs) -> Result<ExitCode, String> {
     for what in &imported.not_carried {
         println!("not carried over: {what}");
     }
-    // The same parser `pharos serve` uses, with the secrets as the environment.
     let env = |name: &str| {
         imported
             .secrets
@@ -153,11 +179,12 @@ fn run(args: &ImportArgs) -> Result<ExitCode, String> {
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(name).ok())
     };
-    match crate::config::Config::parse(&yaml, &args.out, &env) {
+    match crate::config::Config::parse(&yaml, out, &env) {
         Ok(config) => {
             println!(
-                "checked: {} monitors, {} receivers, {} scrape jobs",
+                "checked: {} monitors, {} projects, {} receivers, {} scrape jobs",
                 config.monitors.len(),
+                config.projects.len(),
                 config.receivers.len(),
                 config.scrape_configs.len()
             );
@@ -185,24 +212,13 @@ fn env_path(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-fn render(format: Format, file: &Path, imported: &Imported) -> Result<String, String> {
+fn render(header: &str, imported: &Imported) -> Result<String, String> {
     let body = if imported.sections.is_empty() {
         String::new()
     } else {
         serde_norway::to_string(&imported.sections).map_err(|e| e.to_string())?
     };
-    let mut head = format!(
-        "# Imported by `pharos import {}` from {}.\n",
-        format
-            .to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_default(),
-        file.display()
-    );
-    for what in &imported.not_carried {
-        head.push_str(&format!("# Not carried over: {what}\n"));
-    }
-    Ok(format!("{head}{body}"))
+    Ok(format!("{header}{body}"))
 }
 
 /// A YAML mapping from `(key, value)` pairs, leaving out nulls.

@@ -8,7 +8,7 @@ const HEALTHCHECKS: &str = include_str!("../../tests/fixtures/import/healthcheck
 
 /// The written config, parsed as `pharos serve` would with the secrets in the environment.
 fn check(imported: &Imported) -> crate::config::Config {
-    let yaml = render(Format::UptimeKuma, Path::new("in.json"), imported).unwrap();
+    let yaml = render("", imported).unwrap();
     let env = |name: &str| {
         imported
             .secrets
@@ -63,7 +63,7 @@ fn an_uptime_kuma_backup_carries_every_monitor_or_names_it() {
         "maxretries 2: down on the third failure"
     );
     assert_eq!(api.tags, ["region:eu"]);
-    let yaml = render(Format::UptimeKuma, Path::new("in.json"), &imported).unwrap();
+    let yaml = render("", &imported).unwrap();
     assert!(
         !yaml.contains("api-health-secret")
             && !yaml.contains("hunter2")
@@ -91,7 +91,7 @@ fn a_healthchecks_export_carries_periods_schedules_grace_and_tokens() {
     let imported = convert(Format::Healthchecks, HEALTHCHECKS).unwrap();
     let config = check(&imported);
     assert_eq!(config.monitors.len(), 3);
-    let yaml = render(Format::Healthchecks, Path::new("in.json"), &imported).unwrap();
+    let yaml = render("", &imported).unwrap();
     for expected in [
         "period: 1h",
         "grace: 10m",
@@ -142,7 +142,11 @@ fn prometheus_and_alertmanager_configs_carry_their_sections_and_name_the_rest() 
     )
     .unwrap();
     assert_eq!(check(&imported).receivers.len(), 1);
-    assert!(imported.not_carried.is_empty(), "{:?}", imported.not_carried);
+    assert!(
+        imported.not_carried.is_empty(),
+        "{:?}",
+        imported.not_carried
+    );
     assert!(
         imported.sections.contains_key("global"),
         "Alertmanager's global defaults are read"
