@@ -278,15 +278,7 @@ async fn scheduled_backups_keep_the_newest_and_report_on_metrics_and_health() {
             Duration::from_secs(30),
             "three scheduled backups",
             async || {
-                let metrics = client()
-                    .get(format!("{}/metrics", pharos.url))
-                    .bearer_auth(TOKEN)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
+                let metrics = pharos.page("/metrics").await;
                 let taken = metrics
                     .lines()
                     .find(|l| l.starts_with("pharos_backups_total{outcome=\"success\"}"))
@@ -386,15 +378,7 @@ async fn a_failing_scheduled_backup_is_reported_without_failing_readiness() {
         health["status"], "healthy",
         "a failed backup is not a reason to take Pharos out of service: {health}"
     );
-    let metrics = client()
-        .get(format!("{}/metrics", pharos.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = pharos.page("/metrics").await;
     assert!(
         metrics.contains("pharos_backups_total{outcome=\"failure\"} 1"),
         "{metrics}"
