@@ -10,6 +10,7 @@ pub mod api;
 pub mod headers;
 pub mod health;
 pub mod logs_api;
+pub mod loki_api;
 pub mod metrics;
 pub mod otlp_traces;
 pub mod permissions;

@@ -110,6 +110,9 @@ pub struct IndexStats {
     pub bytes: u64,
 }
 
+/// Lines `index/stats` counts at most: an estimate must come back while the user types.
+pub const INDEX_STATS_LINES: usize = 100_000;
+
 /// A query that went over one of its bounds; the message says which and what to do.
 fn too_much(message: String) -> LogStoreError {
     LogStoreError::TooExpensive(message)
@@ -321,7 +324,8 @@ impl LogStore {
     }
 
     /// Lines, bytes and streams a selector matches in a range (Grafana's query size
-    /// estimate), counted from the newest lines up to the read limit.
+    /// estimate, asked on every edit of a query), counted over the newest
+    /// [`INDEX_STATS_LINES`] at most.
     pub fn logql_index_stats(
         &self,
         selector: Option<&Logql>,
@@ -344,7 +348,7 @@ impl LogStore {
             stats: QueryStats::default(),
         };
         let (start, end) = range_ns(range);
-        let reach = limits.max_lines_read.saturating_sub(1);
+        let reach = limits.max_lines_read.min(INDEX_STATS_LINES);
         let mut n = 0;
         self.scan(
             log,

@@ -334,3 +334,22 @@ pub(crate) enum BinaryOp {
     Mod,
     Pow,
 }
+
+impl Logql {
+    /// What a log query makes of one entry as it arrives (the live tail): its labels and
+    /// line, or `None` when the selector or pipeline drop it.
+    pub fn process(&self, entry: &pharos_model::LogEntry) -> Option<(Labels, String)> {
+        let Expr::Log(log) = &self.expr else {
+            return None;
+        };
+        let labels = entry_labels(entry);
+        if !log
+            .selector
+            .iter()
+            .all(|m| labels::selector_holds(m, &labels, entry))
+        {
+            return None;
+        }
+        pipeline::run(&log.stages, entry, labels).map(|p| (p.labels, p.line))
+    }
+}
