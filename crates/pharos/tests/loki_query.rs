@@ -428,3 +428,111 @@ async fn grafana_reads_pushed_logs_through_the_loki_query_api() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(stream_lines(&v), vec!["smtp slow"]);
 }
+
+/// Live mode: Grafana opens `/loki/api/v1/tail` over WebSocket (through its proxy, with
+/// the data source's credential); the lines already stored come first, then new ones.
+#[tokio::test]
+async fn tail_over_websocket_sends_stored_then_new_lines() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let dir = tempdir("loki-tail");
+    let p = Pharos::start(&dir, None).await;
+    let token = create_token(&p, &["read"]).await;
+    let push = |line: &str, service: &str| {
+        let ns = chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap()
+            .to_string();
+        json!({"streams": [{"stream": {"service": service, "level": "error"}, "values": [[ns, line]]}]})
+    };
+    let send = async |body: Value| {
+        let r = client()
+            .post(format!("{}/loki/api/v1/push", p.url))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    };
+    send(push("stored before the tail", "tailed")).await;
+    p.wait_until(
+        Duration::from_secs(10),
+        "the first line to be searchable",
+        async || {
+            search(
+                &p,
+                "service=tailed",
+                chrono::Utc::now().timestamp() - 60,
+                chrono::Utc::now().timestamp() + 1,
+                10,
+            )
+            .await
+            .len()
+                == 1
+        },
+    )
+    .await;
+
+    let url = format!(
+        "ws://127.0.0.1:{}/loki/api/v1/tail?query={}&limit=10",
+        p.port,
+        url_escape(r#"{service="tailed"} != "ignored""#)
+    );
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let next_lines = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| -> Vec<String> {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a tail message within 10 s")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                return v["streams"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|s| s["values"].as_array().unwrap().clone())
+                    .map(|v| v[1].as_str().unwrap().to_string())
+                    .collect();
+            }
+        }
+    };
+    assert_eq!(next_lines(&mut ws).await, vec!["stored before the tail"]);
+    send(push("ignored by the filter", "tailed")).await;
+    send(push("another service", "other")).await;
+    send(push("new while tailing", "tailed")).await;
+    assert_eq!(next_lines(&mut ws).await, vec!["new while tailing"]);
+
+    // A metric query cannot be tailed, and the tail is a read like the others.
+    let r = client()
+        .get(format!(
+            "{}/loki/api/v1/tail?query={}",
+            p.url,
+            url_escape(r#"count_over_time({service="tailed"}[1m])"#)
+        ))
+        .bearer_auth(&token)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = client()
+        .get(format!(
+            "{}/loki/api/v1/tail?query=%7Ba%3D%22b%22%7D",
+            p.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

@@ -1,19 +1,26 @@
 //! Loki's HTTP query API over the log store, with Loki's parameters, JSON shapes and
 //! plain-text errors, so Grafana's Loki data source and `logcli` read Pharos's logs:
 //! `/loki/api/v1/query` and `/query_range` (GET, or POST with a form), `/labels`,
-//! `/label/{name}/values`, `/series`, `/index/stats` and `/status/buildinfo`. The
-//! push endpoint is in `logs_api.rs`; LogQL itself is `pharos_logs::logql`.
+//! `/label/{name}/values`, `/series`, `/index/stats`, `/status/buildinfo`, and the live
+//! tail over WebSocket (`/loki/api/v1/tail`). The push endpoint is in `logs_api.rs`;
+//! LogQL itself is `pharos_logs::logql`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pharos_app::AppError;
 use pharos_app::loki_query::{
-    Direction, Labels, Logql, LogqlLimits, LogqlRequest, QueryAnswer, QueryStats, TimeRange,
-    parse_logql,
+    Direction, Labels, Logql, LogqlLimits, LogqlRequest, LogqlStream, QueryAnswer, QueryStats,
+    TimeRange, parse_logql,
 };
+use pharos_model::LogEntry;
 use serde_json::{Value, json};
 
 use crate::SharedState;
@@ -446,6 +453,144 @@ pub async fn buildinfo() -> Response {
         "goVersion": "",
     }))
     .into_response()
+}
+
+/// Live tails open at once: each holds a subscription to every stored batch.
+const MAX_TAILS: usize = 64;
+static OPEN_TAILS: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_TAILS`] places, given back when the tail ends.
+struct TailSlot;
+
+impl TailSlot {
+    fn take() -> Option<TailSlot> {
+        OPEN_TAILS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_TAILS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| TailSlot)
+    }
+}
+
+impl Drop for TailSlot {
+    fn drop(&mut self) {
+        OPEN_TAILS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn tail_message(streams: Vec<LogqlStream>) -> String {
+    json!({"streams": streams
+        .into_iter()
+        .map(|s| json!({
+            "stream": s.labels,
+            "values": s.values.into_iter().map(|(t, l)| json!([t.to_string(), l])).collect::<Vec<_>>(),
+        }))
+        .collect::<Vec<_>>()})
+    .to_string()
+}
+
+/// `/loki/api/v1/tail?query=…&limit=…&start=…` over WebSocket, as Grafana's live mode and
+/// `logcli query --tail` use it: first the newest `limit` lines since `start` (default an
+/// hour ago), oldest first, then each new matching line as it is stored, one message per
+/// stored batch: `{"streams": [{"stream": {…}, "values": [["<ns>", "<line>"]]}]}`.
+pub async fn tail(
+    State(state): State<SharedState>,
+    RawQuery(raw): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Result<Response, LokiError> {
+    let p = Params::read(&Method::GET, raw, &HeaderMap::new(), &Bytes::new());
+    let query = parse_logql(p.query()?)?;
+    if !query.is_log_query() {
+        return Err(LokiError::bad("tail needs a log query, not a metric query"));
+    }
+    let limit = p.limit()?;
+    let now = now_ns();
+    let start = match p.get("start") {
+        Some(v) => parse_time(v, "start")?,
+        None => now - 3600 * 1_000_000_000,
+    };
+    check_length(start, now)?;
+    let slot = TailSlot::take().ok_or(LokiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        message: format!("more than {MAX_TAILS} live tails are open; close one and try again"),
+    })?;
+    // Subscribe before reading what is stored, so no line falls between the two.
+    let rx = state.subscribe_logs()?;
+    let req = LogqlRequest {
+        start_ns: start,
+        end_ns: now.saturating_add(1),
+        step_ns: 1,
+        instant: false,
+        limit,
+        direction: Direction::Backward,
+    };
+    let (answer, _) = state
+        .loki_query(query.clone(), req, LogqlLimits::default())
+        .await?;
+    let QueryAnswer::Streams(mut history) = answer else {
+        return Err(LokiError::bad("tail needs a log query"));
+    };
+    for s in &mut history {
+        s.values.reverse();
+    }
+    Ok(ws.on_upgrade(move |socket| run_tail(socket, Arc::new(query), history, rx, slot)))
+}
+
+async fn run_tail(
+    mut socket: WebSocket,
+    query: Arc<Logql>,
+    history: Vec<LogqlStream>,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<Vec<LogEntry>>>,
+    _slot: TailSlot,
+) {
+    let sent: HashSet<(i64, String)> = history
+        .iter()
+        .flat_map(|s| s.values.iter().cloned())
+        .collect();
+    if !history.is_empty()
+        && socket
+            .send(Message::Text(tail_message(history).into()))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            msg = socket.recv() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            batch = rx.recv() => match batch {
+                Ok(batch) => {
+                    let mut streams: std::collections::BTreeMap<Labels, Vec<(i64, String)>> =
+                        std::collections::BTreeMap::new();
+                    for e in batch.iter() {
+                        let Some((labels, line)) = query.process(e) else { continue };
+                        let t = e.time.timestamp_nanos_opt().unwrap_or(0);
+                        if sent.contains(&(t, line.clone())) {
+                            continue;
+                        }
+                        streams.entry(labels).or_default().push((t, line));
+                    }
+                    if streams.is_empty() {
+                        continue;
+                    }
+                    let streams = streams
+                        .into_iter()
+                        .map(|(labels, values)| LogqlStream { labels, values })
+                        .collect();
+                    if socket.send(Message::Text(tail_message(streams).into())).await.is_err() {
+                        return;
+                    }
+                }
+                // A reader that fell behind skips what it missed, as Loki drops entries.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -305,6 +305,7 @@ pub const ROUTES: &[RouteAccess] = &[
     read("GET POST", "/loki/api/v1/series"),
     read("GET POST", "/loki/api/v1/index/stats"),
     read("GET", "/loki/api/v1/status/buildinfo"),
+    read("GET", "/loki/api/v1/tail"),
     read("GET", "/api/v1/logs/counts"),
     read("GET", "/api/v1/logs/histogram"),
     read("GET", "/api/v1/logs/tail"),

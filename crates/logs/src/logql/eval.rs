@@ -134,7 +134,7 @@ impl Budget<'_> {
                 self.limits.max_lines_read
             )));
         }
-        if self.stats.lines_read % 256 == 0 && Instant::now() > self.deadline {
+        if self.stats.lines_read.is_multiple_of(256) && Instant::now() > self.deadline {
             return Err(LogStoreError::Timeout(self.limits.timeout));
         }
         Ok(())

@@ -296,6 +296,7 @@ fn log_routes() -> Router<SharedState> {
             get(loki_api::index_stats).post(loki_api::index_stats),
         )
         .route("/loki/api/v1/status/buildinfo", get(loki_api::buildinfo))
+        .route("/loki/api/v1/tail", get(loki_api::tail))
         .route("/api/v1/logs/counts", get(logs_api::counts))
         .route("/api/v1/logs/histogram", get(logs_api::histogram))
         .route("/api/v1/logs/tail", get(logs_api::tail))
