@@ -61,7 +61,7 @@ fn stream_lines(v: &Value) -> Vec<String> {
             all.push((t, pair[1].as_str().unwrap().to_string()));
         }
     }
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|a| std::cmp::Reverse(a.0));
     all.into_iter().map(|(_, l)| l).collect()
 }
 
