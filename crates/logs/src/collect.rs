@@ -469,15 +469,17 @@ impl SegmentCollector for ValueCountsSegment {
     }
 }
 
-/// Every candidate's `(time, seq, address)`, up to `cap` per segment: LogQL reads each
-/// candidate itself, so the index only narrows and no document is loaded here. A segment
-/// over the cap returns `cap + 1` hits, which the caller reports as too many.
+/// Every candidate's `(time, seq, address)`, up to `cap` over all segments: LogQL reads
+/// each candidate itself, so the index only narrows and no document is loaded here. `seen`
+/// counts every candidate; above `cap` the caller reports too many.
 pub(crate) struct AllHits {
     pub cap: usize,
+    pub seen: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub(crate) struct AllHitsSegment {
     cap: usize,
+    seen: Arc<std::sync::atomic::AtomicUsize>,
     time: Column<i64>,
     seq: Column<u64>,
     segment: SegmentOrdinal,
@@ -495,6 +497,7 @@ impl Collector for AllHits {
     ) -> tantivy::Result<AllHitsSegment> {
         Ok(AllHitsSegment {
             cap: self.cap,
+            seen: self.seen.clone(),
             time: reader.fast_fields().i64("time")?,
             seq: reader.fast_fields().u64("seq")?,
             segment,
@@ -515,7 +518,7 @@ impl SegmentCollector for AllHitsSegment {
     type Fruit = Vec<Hit>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        if self.hits.len() > self.cap {
+        if self.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= self.cap {
             return;
         }
         let t = self.time.first(doc).unwrap_or(i64::MIN);

@@ -172,30 +172,37 @@ fn now_ns() -> i64 {
 /// Loki's timestamps: Unix seconds with a fraction, Unix seconds (10 digits or fewer),
 /// Unix nanoseconds, or RFC 3339.
 fn parse_time(v: &str, name: &str) -> Result<i64, LokiError> {
-    let bad = || {
+    let t = parse_time_any(v).ok_or_else(|| {
         LokiError::bad(format!(
             "invalid {name} {v:?}: not a Unix timestamp or RFC 3339"
         ))
-    };
+    })?;
+    // Before 1970 holds no logs, and a time there could only overflow the arithmetic.
+    if t < 0 {
+        return Err(LokiError::bad(format!("invalid {name} {v:?}: before 1970")));
+    }
+    Ok(t)
+}
+
+fn parse_time_any(v: &str) -> Option<i64> {
     if v.contains('.')
         && let Ok(f) = v.parse::<f64>()
     {
         let ns = f * 1e9;
         if !ns.is_finite() || ns.abs() > i64::MAX as f64 {
-            return Err(bad());
+            return None;
         }
-        return Ok(ns.round() as i64);
+        return Some(ns.round() as i64);
     }
     if let Ok(n) = v.parse::<i64>() {
         if v.trim_start_matches('-').len() <= 10 {
-            return n.checked_mul(1_000_000_000).ok_or_else(bad);
+            return n.checked_mul(1_000_000_000);
         }
-        return Ok(n);
+        return Some(n);
     }
     DateTime::parse_from_rfc3339(v)
         .ok()
         .and_then(|d| d.timestamp_nanos_opt())
-        .ok_or_else(bad)
 }
 
 /// `step`: seconds (with a fraction) or a duration (`15000ms`, `1m`).
@@ -616,6 +623,7 @@ mod tests {
             Some(1_700_000_000_000_000_000)
         );
         assert!(parse_time("yesterday", "t").is_err());
+        assert!(parse_time("-9223372036854775808", "t").is_err());
         assert_eq!(parse_step("15000ms").ok(), Some(15_000_000_000));
         assert_eq!(parse_step("30").ok(), Some(30_000_000_000));
     }

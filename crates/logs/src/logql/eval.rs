@@ -4,6 +4,8 @@
 //! is bounded: lines returned, candidates and lines read, series, points and time.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pharos_model::LogEntry;
@@ -231,8 +233,15 @@ impl LogStore {
         for p in partitions {
             let searcher = p.reader.searcher();
             let q = within(iq.query.box_clone(), schema, start_ns, end_ns);
-            let mut hits = searcher.search(&q, &AllHits { cap })?;
-            if hits.len() > cap {
+            let seen = Arc::new(AtomicUsize::new(0));
+            let mut hits = searcher.search(
+                &q,
+                &AllHits {
+                    cap,
+                    seen: seen.clone(),
+                },
+            )?;
+            if seen.load(Ordering::Relaxed) > cap {
                 return Err(too_much(format!(
                     "the selector matches more than {cap} lines in one day; narrow it (an equality on service or level) or shorten the range"
                 )));
@@ -617,8 +626,11 @@ impl Evaluator<'_, '_> {
         offset_ns: i64,
         project: Option<&Grouping>,
     ) -> Result<Value, LogStoreError> {
-        let first = self.steps.at(0) - offset_ns;
-        let last = self.steps.at(self.steps.count - 1) - offset_ns;
+        let first = self.steps.at(0).saturating_sub(offset_ns);
+        let last = self
+            .steps
+            .at(self.steps.count - 1)
+            .saturating_sub(offset_ns);
         // Each step's window is (t - range, t].
         let scan_start = first.saturating_sub(range_ns).saturating_add(1);
         let scan_end = last.saturating_add(1);
@@ -666,12 +678,12 @@ impl Evaluator<'_, '_> {
             let (mut lo, mut hi) = (0usize, 0usize);
             let mut bytes: u64 = 0;
             for i in 0..self.steps.count {
-                let t = self.steps.at(i) - offset_ns;
+                let t = self.steps.at(i).saturating_sub(offset_ns);
                 while hi < lines.len() && lines[hi].0 <= t {
                     bytes += lines[hi].1;
                     hi += 1;
                 }
-                while lo < hi && lines[lo].0 <= t - range_ns {
+                while lo < hi && lines[lo].0 <= t.saturating_sub(range_ns) {
                     bytes -= lines[lo].1;
                     lo += 1;
                 }
@@ -706,8 +718,8 @@ impl Evaluator<'_, '_> {
         times.sort_unstable();
         let mut points = Vec::new();
         for i in 0..self.steps.count {
-            let t = self.steps.at(i) - offset_ns;
-            let from = times.partition_point(|x| *x <= t - range_ns);
+            let t = self.steps.at(i).saturating_sub(offset_ns);
+            let from = times.partition_point(|x| *x <= t.saturating_sub(range_ns));
             let to = times.partition_point(|x| *x <= t);
             if to == from {
                 points.push((i, 1.0));

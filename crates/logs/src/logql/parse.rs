@@ -1149,6 +1149,25 @@ mod tests {
         assert!(parse(&"(".repeat(100)).is_err());
     }
 
+    /// Every prefix of real queries, and each with a byte dropped, parses or errors; none
+    /// panics (half a string, half an operator, a multi-byte character cut).
+    #[test]
+    fn truncated_and_mangled_queries_never_panic() {
+        let queries = [
+            r#"sum by (level) (count_over_time({service="ü", level=~"a|b"} |= "x" or "é" | json a="b.c[0]" | logfmt --strict | s >= 1.5s and t < 10KB | line_format "{{.a}}é" | label_format x=y, z="{{ .a }}" | drop a, b="c" | keep q [5m] offset 1h)) * 2 ^ -1"#,
+            r#"topk(3, bytes_rate({a!~`\d+`} !~ "q" | pattern "<a> - <_> «<b>»" | regexp "(?P<n>.)" | decolorize [1m])) / vector(0)"#,
+        ];
+        for q in queries {
+            for (i, _) in q.char_indices() {
+                let _ = parse(&q[..i]);
+                let mut dropped = q[..i].to_string();
+                dropped.push_str(&q[i + q[i..].chars().next().map_or(0, char::len_utf8)..]);
+                let _ = parse(&dropped);
+            }
+            parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        }
+    }
+
     #[test]
     fn durations_and_sizes_read_like_loki() {
         assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));

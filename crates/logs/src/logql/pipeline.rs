@@ -257,12 +257,13 @@ pub(crate) fn logfmt_pairs(line: &str) -> Vec<(String, String)> {
                 while i < b.len() && b[i] != b'"' {
                     if b[i] == b'\\' && i + 1 < b.len() {
                         i += 1;
-                        value.push(match b[i] {
-                            b'n' => '\n',
-                            b't' => '\t',
-                            _ => b[i] as char,
+                        let c = line[i..].chars().next().unwrap_or('\\');
+                        value.push(match c {
+                            'n' => '\n',
+                            't' => '\t',
+                            c => c,
                         });
-                        i += 1;
+                        i += c.len_utf8();
                         continue;
                     }
                     let ch_len = line[i..].chars().next().map_or(1, char::len_utf8);
@@ -414,6 +415,11 @@ mod tests {
         assert_eq!(
             p.labels["level"], "warn",
             "the entry has no level of its own"
+        );
+        let p = run_query(r#"{a="b"} | logfmt"#, "msg=\"caf\\\u{e9} \u{fc}\" k=v").unwrap();
+        assert_eq!(
+            p.labels["msg"], "caf\u{e9} \u{fc}",
+            "an escape before a multi-byte character"
         );
         let p = run_query(
             r#"{a="b"} | regexp "took (?P<ms>\\d+)ms" | ms > 100"#,
