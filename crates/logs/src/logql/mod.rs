@@ -171,6 +171,12 @@ pub(crate) enum Stage {
     Drop(Vec<LabelSelection>),
     Keep(Vec<LabelSelection>),
     Decolorize,
+    /// `| unwrap latency_ms`, `| unwrap duration(took)`, `| unwrap bytes(size)`: the
+    /// label's value is the sample of a range function over values; the label is removed.
+    Unwrap {
+        label: String,
+        unit: NumberUnit,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +271,10 @@ pub(crate) enum MetricExpr {
         /// The window, nanoseconds.
         range_ns: i64,
         offset_ns: i64,
+        /// The φ of `quantile_over_time(φ, …)`.
+        param: Option<f64>,
+        /// `avg_over_time(… | unwrap x [5m]) by (host)`.
+        grouping: Option<Grouping>,
     },
     /// `sum by (level) (…)`, `topk(5, …)`.
     Aggregate {
@@ -304,6 +314,29 @@ pub(crate) enum RangeFunc {
     BytesOverTime,
     BytesRate,
     AbsentOverTime,
+    SumOverTime,
+    AvgOverTime,
+    MinOverTime,
+    MaxOverTime,
+    FirstOverTime,
+    LastOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    QuantileOverTime,
+}
+
+impl RangeFunc {
+    /// Functions over the values `| unwrap` extracts, rather than over lines.
+    pub(crate) fn over_values(self) -> bool {
+        !matches!(
+            self,
+            RangeFunc::CountOverTime
+                | RangeFunc::Rate
+                | RangeFunc::BytesOverTime
+                | RangeFunc::BytesRate
+                | RangeFunc::AbsentOverTime
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

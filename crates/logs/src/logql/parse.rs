@@ -1,6 +1,6 @@
 //! The LogQL parser: a recursive descent over the text, following the grammar of Loki's
 //! `pkg/logql/syntax` for the parts Pharos evaluates, so every error names the byte where
-//! it went wrong. What Loki has and Pharos does not (`unwrap`, `|>` pattern filters,
+//! it went wrong. What Loki has and Pharos does not (`rate_counter`, `|>` pattern filters,
 //! `label_replace`, sharding hints) is refused with a message saying so.
 
 use regex::Regex;
@@ -41,8 +41,17 @@ struct Parser<'a> {
     depth: usize,
 }
 
-const RANGE_FUNCS: [(&str, RangeFunc); 5] = [
+const RANGE_FUNCS: [(&str, RangeFunc); 14] = [
     ("count_over_time", RangeFunc::CountOverTime),
+    ("sum_over_time", RangeFunc::SumOverTime),
+    ("avg_over_time", RangeFunc::AvgOverTime),
+    ("min_over_time", RangeFunc::MinOverTime),
+    ("max_over_time", RangeFunc::MaxOverTime),
+    ("first_over_time", RangeFunc::FirstOverTime),
+    ("last_over_time", RangeFunc::LastOverTime),
+    ("stddev_over_time", RangeFunc::StddevOverTime),
+    ("stdvar_over_time", RangeFunc::StdvarOverTime),
+    ("quantile_over_time", RangeFunc::QuantileOverTime),
     ("bytes_over_time", RangeFunc::BytesOverTime),
     ("bytes_rate", RangeFunc::BytesRate),
     ("absent_over_time", RangeFunc::AbsentOverTime),
@@ -61,16 +70,7 @@ const AGGREGATIONS: [(&str, AggregateOp); 9] = [
     ("bottomk", AggregateOp::Bottomk),
 ];
 
-const UNSUPPORTED_FUNCS: [&str; 14] = [
-    "sum_over_time",
-    "avg_over_time",
-    "max_over_time",
-    "min_over_time",
-    "first_over_time",
-    "last_over_time",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "quantile_over_time",
+const UNSUPPORTED_FUNCS: [&str; 5] = [
     "rate_counter",
     "label_replace",
     "sort",
@@ -320,9 +320,7 @@ impl<'a> Parser<'a> {
             return Ok(Expr::Metric(MetricExpr::Vector(n)));
         }
         if UNSUPPORTED_FUNCS.contains(&name) {
-            return Err(self.err(format!(
-                "{name} is not supported by Pharos (count_over_time, rate, bytes_over_time, bytes_rate and absent_over_time are)"
-            )));
+            return Err(self.err(format!("{name} is not supported by Pharos")));
         }
         Err(self.err(format!("unknown function or keyword {name:?}")))
     }
@@ -356,6 +354,16 @@ impl<'a> Parser<'a> {
     fn range_aggregation(&mut self, func: RangeFunc) -> Result<MetricExpr, LogqlError> {
         self.expect("(", "after the function name")?;
         self.nest()?;
+        let param = if func == RangeFunc::QuantileOverTime {
+            self.ws();
+            let q = self.number_literal().ok_or_else(|| {
+                self.err("quantile_over_time takes φ first: quantile_over_time(0.99, …)")
+            })?;
+            self.expect(",", "after φ")?;
+            Some(q)
+        } else {
+            None
+        };
         let mut parens = 0;
         while self.eat("(") {
             parens += 1;
@@ -394,11 +402,30 @@ impl<'a> Parser<'a> {
         }
         self.expect(")", "to close the range function")?;
         self.depth -= 1;
+        let unwraps = stages
+            .iter()
+            .filter(|s| matches!(s, Stage::Unwrap { .. }))
+            .count();
+        if func.over_values() && unwraps != 1 {
+            return Err(
+                self.err("this range function needs one `| unwrap <label>` before the range")
+            );
+        }
+        if !func.over_values() && unwraps > 0 {
+            return Err(self.err("unwrap goes with the functions over values (sum_over_time, avg_over_time, …), not with this one"));
+        }
+        let grouping = if func.over_values() {
+            self.grouping()?
+        } else {
+            None
+        };
         Ok(MetricExpr::Range {
             func,
             log: LogExpr { selector, stages },
             range_ns,
             offset_ns,
+            param,
+            grouping,
         })
     }
 
@@ -742,7 +769,23 @@ impl<'a> Parser<'a> {
             "drop" => Ok(Stage::Drop(self.label_selections()?)),
             "keep" => Ok(Stage::Keep(self.label_selections()?)),
             "decolorize" => Ok(Stage::Decolorize),
-            "unwrap" => Err(self.err_at(at, "unwrap is not supported by Pharos")),
+            "unwrap" => {
+                let first = self.ident("a label name")?;
+                let (label, unit) = match first.as_str() {
+                    "duration" | "duration_seconds" | "bytes" if self.eat("(") => {
+                        let label = self.ident("a label name")?;
+                        self.expect(")", "to close the conversion")?;
+                        let unit = if first == "bytes" {
+                            NumberUnit::Bytes
+                        } else {
+                            NumberUnit::Duration
+                        };
+                        (label, unit)
+                    }
+                    _ => (first, NumberUnit::Plain),
+                };
+                Ok(Stage::Unwrap { label, unit })
+            }
             "unpack" => Err(self.err_at(at, "unpack is not supported by Pharos")),
             other => Err(self.err_at(
                 at,
@@ -1127,6 +1170,8 @@ mod tests {
             r#"topk(3, sum by (service) (rate({level="error"}[5m])))"#,
             r#"bytes_rate({service="x"} |= "a" [1h] offset 5m)"#,
             "vector(1)+vector(1)",
+            r#"quantile_over_time(0.99, {a="b"} | json | unwrap duration(took) [5m]) by (host)"#,
+            r#"avg_over_time({a="b"} | logfmt | unwrap bytes(size) | __error__="" [1m])"#,
             r#"sum(rate({a="b"}[1m])) * 60"#,
         ] {
             assert!(matches!(parse_ok(q), Expr::Metric(_)), "{q}");
@@ -1145,7 +1190,12 @@ mod tests {
             e.message.contains("never closed") || e.message.contains("expected"),
             "{e}"
         );
-        assert!(parse(r#"sum_over_time({a="b"} | unwrap x [1m])"#).is_err());
+        assert!(
+            parse(r#"sum_over_time({a="b"} [1m])"#).is_err(),
+            "needs unwrap"
+        );
+        assert!(parse(r#"count_over_time({a="b"} | unwrap x [1m])"#).is_err());
+        assert!(parse(r#"rate_counter({a="b"} | unwrap x [1m])"#).is_err());
         assert!(parse(&"(".repeat(100)).is_err());
     }
 

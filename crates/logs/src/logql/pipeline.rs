@@ -20,6 +20,8 @@ use super::{
 pub(crate) struct Processed {
     pub line: String,
     pub labels: Labels,
+    /// The sample `| unwrap` read, when there is one and it read as a number.
+    pub value: Option<f64>,
 }
 
 const ERROR_LABEL: &str = "__error__";
@@ -36,6 +38,7 @@ pub(crate) fn run(stages: &[Stage], entry: &LogEntry, labels: Labels) -> Option<
     let mut p = Processed {
         line: entry.message.clone(),
         labels,
+        value: None,
     };
     for stage in stages {
         if !apply(stage, entry, &mut p) {
@@ -112,6 +115,18 @@ fn apply(stage: &Stage, entry: &LogEntry, p: &mut Processed) -> bool {
         }
         Stage::Keep(sel) => {
             p.labels.retain(|k, v| selected(sel, k, v));
+            true
+        }
+        Stage::Unwrap { label, unit } => {
+            let text = p.labels.remove(label).unwrap_or_default();
+            p.value = number_of(text.trim(), *unit);
+            if p.value.is_none() {
+                set_error(
+                    &mut p.labels,
+                    "SampleExtractionErr",
+                    format!("{label}: {text:?} is not a number"),
+                );
+            }
             true
         }
         Stage::Decolorize => {
@@ -343,17 +358,18 @@ pub(crate) fn predicate_holds(pred: &LabelPredicate, labels: &Labels) -> bool {
             let Some(text) = labels.get(name) else {
                 return false;
             };
-            let text = text.trim();
-            let got = match unit {
-                NumberUnit::Plain => text.parse::<f64>().ok(),
-                NumberUnit::Duration => text
-                    .parse::<f64>()
-                    .ok()
-                    .or_else(|| parse_duration(text).map(|ns| ns as f64 / 1e9)),
-                NumberUnit::Bytes => text.parse::<f64>().ok().or_else(|| parse_bytes(text)),
-            };
-            got.is_some_and(|g| op.holds(g, *value))
+            number_of(text.trim(), *unit).is_some_and(|g| op.holds(g, *value))
         }
+    }
+}
+
+/// A label's text as a number: plain, a Go duration in seconds, or a size in bytes.
+fn number_of(text: &str, unit: NumberUnit) -> Option<f64> {
+    let plain = text.parse::<f64>().ok().filter(|n| !n.is_nan());
+    match unit {
+        NumberUnit::Plain => plain,
+        NumberUnit::Duration => plain.or_else(|| parse_duration(text).map(|ns| ns as f64 / 1e9)),
+        NumberUnit::Bytes => plain.or_else(|| parse_bytes(text)),
     }
 }
 
