@@ -282,6 +282,27 @@ async fn grafana_reads_pushed_logs_through_the_loki_query_api() {
         })
         .collect();
     assert_eq!(got, want);
+    // Over values a parser read: the two logfmt lines took 12 and 900 ms.
+    let v = grafana_json(
+        &p,
+        &token,
+        "/loki/api/v1/query",
+        &[
+            (
+                "query",
+                r#"avg_over_time({service="shop"} | logfmt | unwrap took_ms [1h]) by (service)"#
+                    .to_string(),
+            ),
+            ("time", (to as i128 * 1_000_000_000).to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v["data"]["result"][0]["metric"],
+        json!({"service": "shop"}),
+        "{v}"
+    );
+    assert_eq!(v["data"]["result"][0]["value"][1], "456", "{v}");
     // The logs volume histogram Grafana draws above the lines.
     let v = grafana_json(
         &p,
