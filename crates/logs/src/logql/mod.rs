@@ -1,10 +1,12 @@
 //! LogQL, Loki's query language, over the log store: what Grafana's Loki data source and
 //! `logcli` send to `/loki/api/v1/query_range`. `parse.rs` reads Loki's syntax into the
-//! tree below; `labels.rs` is the one mapping from a stored entry to Loki stream labels
-//! (the mirror of how the Loki push decoder reads labels in); `pipeline.rs` runs line
+//! tree below (`literals.rs`: the durations, sizes, patterns and templates inside it);
+//! `labels.rs` is the one mapping from a stored entry to Loki stream labels (the mirror
+//! of how the Loki push decoder reads labels in); `pipeline.rs` runs line
 //! filters, parsers, label filters and formatting on one entry; `eval.rs` narrows with
-//! the index, reads the candidates and answers log queries (streams) and metric queries
-//! (`count_over_time`, `rate`, … and aggregations) with the bounds every request gets.
+//! the index, reads the candidates and answers log queries (streams), and `metric.rs`
+//! metric queries (`count_over_time`, `rate`, `avg_over_time`, … and aggregations), with
+//! the bounds every request gets.
 //!
 //! The index only narrows: the selector's equality matchers and the positive line
 //! filters become a [`crate::LogQuery`] superset, and every candidate is checked again
@@ -12,6 +14,8 @@
 
 mod eval;
 mod labels;
+mod literals;
+mod metric;
 mod parse;
 mod pipeline;
 

@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::labels::sanitize;
-use super::parse::{parse_bytes, parse_duration};
+use super::literals::{parse_bytes, parse_duration};
 use super::{
     LabelPredicate, LabelSelection, LabelSource, Labels, LineTest, NumberUnit, PatternPart, Stage,
     TemplatePart,
