@@ -266,6 +266,8 @@ async fn grafana_reads_pushed_logs_through_the_loki_query_api() {
                 r#"sum by (level) (count_over_time({service="shop"}[1h]))"#.to_string(),
             ),
             ("time", (to as i128 * 1_000_000_000).to_string()),
+            // Above the bound for log queries, which does not concern a metric query.
+            ("limit", "10000".to_string()),
         ],
     )
     .await;

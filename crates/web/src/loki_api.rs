@@ -165,6 +165,16 @@ impl Params {
     }
 }
 
+/// `limit` bounds the lines of a log query; Grafana sends its line limit with metric
+/// queries too, where Loki ignores it, and so does Pharos.
+fn line_limit(p: &Params, query: &Logql) -> Result<usize, LokiError> {
+    if query.is_log_query() {
+        p.limit()
+    } else {
+        Ok(DEFAULT_LIMIT)
+    }
+}
+
 fn now_ns() -> i64 {
     Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
@@ -336,7 +346,7 @@ pub async fn query_range(
         end_ns: end,
         step_ns: step,
         instant: false,
-        limit: p.limit()?,
+        limit: line_limit(&p, &query)?,
         direction: p.direction()?,
     };
     let (answer, stats) = state.loki_query(query, req, LogqlLimits::default()).await?;
@@ -362,7 +372,7 @@ pub async fn query(
         end_ns: time,
         step_ns: 1,
         instant: true,
-        limit: p.limit()?,
+        limit: line_limit(&p, &query)?,
         direction: p.direction()?,
     };
     let (answer, stats) = state.loki_query(query, req, LogqlLimits::default()).await?;
