@@ -613,6 +613,28 @@ mod tests {
         assert_eq!(m[0].points, vec![(T0 + 60 * SEC, 2.0)]);
         assert_eq!(m[1].labels["level"], "info");
         assert_eq!(m[1].points, vec![(T0 + 120 * SEC, 1.0)]);
+        let QueryAnswer::Matrix(m) = range(
+            r#"sum by (level) (count_over_time({service="api"}[1m])) > 1"#,
+            60,
+            60,
+            1,
+        ) else {
+            panic!()
+        };
+        assert_eq!(m.len(), 1, "a comparison drops what does not hold");
+        assert_eq!(m[0].points[0].1, 2.0, "and keeps the value");
+        let QueryAnswer::Matrix(m) = range(
+            r#"sum by (level) (count_over_time({service="api"}[1m])) > bool 2"#,
+            60,
+            60,
+            1,
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            m[0].points[0].1, 0.0,
+            "bool answers 0 where it does not hold"
+        );
         let QueryAnswer::Matrix(m) = range(r#"sum(rate({service="api"}[1m])) * 60"#, 60, 60, 1)
         else {
             panic!()

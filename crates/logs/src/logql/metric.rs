@@ -492,30 +492,55 @@ fn top(
         .collect()
 }
 
-fn apply(op: BinaryOp, a: f64, b: f64) -> f64 {
-    match op {
+/// `a op b`; `None` when a comparison without `bool` drops the sample. A comparison
+/// keeps `keep`, the value of the vector side (of the left one between two vectors).
+fn apply(op: BinaryOp, a: f64, b: f64, keep: f64) -> Option<f64> {
+    Some(match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
         BinaryOp::Mul => a * b,
         BinaryOp::Div => a / b,
         BinaryOp::Mod => a % b,
         BinaryOp::Pow => a.powf(b),
-    }
+        BinaryOp::Compare { op, bool_result } => {
+            let holds = op.holds(a, b);
+            match (bool_result, holds) {
+                (true, h) => f64::from(u8::from(h)),
+                (false, true) => keep,
+                (false, false) => return None,
+            }
+        }
+    })
 }
 
-/// Arithmetic: number with number, a vector with a number (each point), and vector with
-/// vector on identical label sets (one-to-one, as Prometheus matches without `on`).
+/// Arithmetic and comparisons: number with number, a vector with a number (each point),
+/// and vector with vector on identical label sets (one-to-one, as Prometheus matches
+/// without `on`).
 fn binary(op: BinaryOp, l: Value, r: Value) -> Value {
     match (l, r) {
-        (Value::Scalar(a), Value::Scalar(b)) => {
-            Value::Scalar(a.iter().zip(&b).map(|(x, y)| apply(op, *x, *y)).collect())
-        }
+        (Value::Scalar(a), Value::Scalar(b)) => Value::Scalar(
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| {
+                    let as_bool = match op {
+                        BinaryOp::Compare { op, .. } => BinaryOp::Compare {
+                            op,
+                            bool_result: true,
+                        },
+                        other => other,
+                    };
+                    apply(as_bool, *x, *y, *x).unwrap_or(f64::NAN)
+                })
+                .collect(),
+        ),
         (Value::Vector(v), Value::Scalar(s)) => Value::Vector(
             v.into_iter()
                 .map(|mut series| {
-                    for p in &mut series.points {
-                        p.1 = apply(op, p.1, s[p.0]);
-                    }
+                    series.points = series
+                        .points
+                        .iter()
+                        .filter_map(|&(i, x)| apply(op, x, s[i], x).map(|v| (i, v)))
+                        .collect();
                     series
                 })
                 .collect(),
@@ -523,9 +548,11 @@ fn binary(op: BinaryOp, l: Value, r: Value) -> Value {
         (Value::Scalar(s), Value::Vector(v)) => Value::Vector(
             v.into_iter()
                 .map(|mut series| {
-                    for p in &mut series.points {
-                        p.1 = apply(op, s[p.0], p.1);
-                    }
+                    series.points = series
+                        .points
+                        .iter()
+                        .filter_map(|&(i, x)| apply(op, s[i], x, x).map(|v| (i, v)))
+                        .collect();
                     series
                 })
                 .collect(),
@@ -540,7 +567,10 @@ fn binary(op: BinaryOp, l: Value, r: Value) -> Value {
                         let points = ls
                             .points
                             .iter()
-                            .filter_map(|(i, x)| rp.get(i).map(|y| (*i, apply(op, *x, *y))))
+                            .filter_map(|&(i, x)| {
+                                let y = rp.get(&i)?;
+                                apply(op, x, *y, x).map(|v| (i, v))
+                            })
                             .collect();
                         Some(Series {
                             labels: ls.labels.clone(),

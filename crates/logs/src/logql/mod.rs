@@ -370,6 +370,11 @@ pub(crate) enum BinaryOp {
     Div,
     Mod,
     Pow,
+    /// `> 5` drops the samples where it does not hold; `> bool 5` answers 1 or 0.
+    Compare {
+        op: CompareOp,
+        bool_result: bool,
+    },
 }
 
 impl Logql {

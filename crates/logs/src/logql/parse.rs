@@ -235,6 +235,29 @@ impl<'a> Parser<'a> {
 
     fn binary_op(&self) -> Option<(BinaryOp, u8, usize)> {
         let r = self.rest();
+        for (tok, op) in [
+            ("==", CompareOp::Eq),
+            ("!=", CompareOp::Ne),
+            (">=", CompareOp::Ge),
+            ("<=", CompareOp::Le),
+            (">", CompareOp::Gt),
+            ("<", CompareOp::Lt),
+        ] {
+            if let Some(after) = r.strip_prefix(tok) {
+                let trimmed = after.trim_start();
+                let bool_result = trimmed.starts_with("bool")
+                    && !trimmed
+                        .as_bytes()
+                        .get(4)
+                        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+                let len = if bool_result {
+                    r.len() - trimmed.len() + 4
+                } else {
+                    tok.len()
+                };
+                return Some((BinaryOp::Compare { op, bool_result }, 0, len));
+            }
+        }
         let op = match r.chars().next()? {
             '+' => (BinaryOp::Add, 1),
             '-' => (BinaryOp::Sub, 1),
@@ -1007,6 +1030,8 @@ mod tests {
             r#"quantile_over_time(0.99, {a="b"} | json | unwrap duration(took) [5m]) by (host)"#,
             r#"avg_over_time({a="b"} | logfmt | unwrap bytes(size) | __error__="" [1m])"#,
             r#"sum(rate({a="b"}[1m])) * 60"#,
+            r#"sum(rate({a="b"}[1m])) > 0.5"#,
+            r#"count_over_time({a="b"}[1m]) > bool 2 * 3"#,
         ] {
             assert!(matches!(parse_ok(q), Expr::Metric(_)), "{q}");
         }
