@@ -28,6 +28,7 @@ pub mod housekeeping;
 pub mod incidents;
 pub mod issues;
 pub mod logs;
+pub mod loki_query;
 pub mod maintenance;
 pub mod metrics_store;
 pub mod monitors;

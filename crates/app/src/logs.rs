@@ -131,7 +131,7 @@ pub struct OtlpAnswer {
     pub body: Vec<u8>,
 }
 
-fn store_error(e: pharos_logs::LogStoreError) -> AppError {
+pub(crate) fn store_error(e: pharos_logs::LogStoreError) -> AppError {
     if e.is_bad_request() {
         AppError::invalid(e.to_string())
     } else {

@@ -468,3 +468,65 @@ impl SegmentCollector for ValueCountsSegment {
         }
     }
 }
+
+/// Every candidate's `(time, seq, address)`, up to `cap` over all segments: LogQL reads
+/// each candidate itself, so the index only narrows and no document is loaded here. `seen`
+/// counts every candidate; above `cap` the caller reports too many.
+pub(crate) struct AllHits {
+    pub cap: usize,
+    pub seen: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub(crate) struct AllHitsSegment {
+    cap: usize,
+    seen: Arc<std::sync::atomic::AtomicUsize>,
+    time: Column<i64>,
+    seq: Column<u64>,
+    segment: SegmentOrdinal,
+    hits: Vec<Hit>,
+}
+
+impl Collector for AllHits {
+    type Fruit = Vec<Hit>;
+    type Child = AllHitsSegment;
+
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<AllHitsSegment> {
+        Ok(AllHitsSegment {
+            cap: self.cap,
+            seen: self.seen.clone(),
+            time: reader.fast_fields().i64("time")?,
+            seq: reader.fast_fields().u64("seq")?,
+            segment,
+            hits: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<Hit>>) -> tantivy::Result<Vec<Hit>> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for AllHitsSegment {
+    type Fruit = Vec<Hit>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if self.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= self.cap {
+            return;
+        }
+        let t = self.time.first(doc).unwrap_or(i64::MIN);
+        let s = self.seq.first(doc).unwrap_or(0);
+        self.hits.push((t, s, DocAddress::new(self.segment, doc)));
+    }
+
+    fn harvest(self) -> Vec<Hit> {
+        self.hits
+    }
+}

@@ -28,6 +28,16 @@ pub enum LogStoreError {
     Closed,
     #[error("log store: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Logql(#[from] crate::logql::LogqlError),
+    /// A request the store refuses as asked (a step of zero, a range too fine).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A LogQL query over one of its bounds (lines read, series, candidates).
+    #[error("{0}")]
+    TooExpensive(String),
+    #[error("the query took longer than {0:?}; narrow the selector or shorten the range")]
+    Timeout(std::time::Duration),
 }
 
 impl LogStoreError {
@@ -46,6 +56,9 @@ impl LogStoreError {
                 | LogStoreError::BadCursor(_)
                 | LogStoreError::BadId(_)
                 | LogStoreError::BadRange
+                | LogStoreError::Logql(_)
+                | LogStoreError::BadRequest(_)
+                | LogStoreError::TooExpensive(_)
         )
     }
 }

@@ -7,13 +7,14 @@
 //!
 //! Layout: `store.rs` (the write path, its WAL and indexer threads), `wal.rs`,
 //! `partition.rs` (a day's index and the document an entry becomes), `query/` (the
-//! language), `search.rs` and `collect.rs` (reads), `retention.rs`, `settings.rs`,
+//! language), `logql/` (Loki's query language for the Loki query API), `search.rs` and `collect.rs` (reads), `retention.rs`, `settings.rs`,
 //! `stats.rs`.
 
 mod collect;
 mod error;
 #[cfg(test)]
 mod faults;
+pub mod logql;
 mod partition;
 mod query;
 mod retention;

@@ -371,7 +371,7 @@ impl LogStore {
     }
 
     /// Partitions whose day overlaps `[start_ns, end_ns)`, newest first.
-    fn partitions_between(&self, start_ns: i64, end_ns: i64) -> Vec<Arc<Partition>> {
+    pub(crate) fn partitions_between(&self, start_ns: i64, end_ns: i64) -> Vec<Arc<Partition>> {
         self.partitions()
             .into_iter()
             .filter(|p| {
@@ -383,7 +383,12 @@ impl LogStore {
     }
 }
 
-fn within(q: Box<dyn Query>, schema: &LogSchema, start_ns: i64, end_ns: i64) -> BooleanQuery {
+pub(crate) fn within(
+    q: Box<dyn Query>,
+    schema: &LogSchema,
+    start_ns: i64,
+    end_ns: i64,
+) -> BooleanQuery {
     let range = RangeQuery::new(
         Bound::Included(Term::from_field_i64(schema.time, start_ns)),
         Bound::Excluded(Term::from_field_i64(schema.time, end_ns)),
@@ -391,7 +396,7 @@ fn within(q: Box<dyn Query>, schema: &LogSchema, start_ns: i64, end_ns: i64) -> 
     BooleanQuery::new(vec![(Occur::Must, q), (Occur::Must, Box::new(range))])
 }
 
-fn decode_entry(doc: &TantivyDocument, raw: Field) -> Option<LogEntry> {
+pub(crate) fn decode_entry(doc: &TantivyDocument, raw: Field) -> Option<LogEntry> {
     let bytes = raw_field_bytes(doc, raw)?;
     match serde_json::from_slice(bytes) {
         Ok(e) => Some(e),

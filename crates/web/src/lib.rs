@@ -11,6 +11,7 @@ pub mod federate;
 pub mod headers;
 pub mod health;
 pub mod logs_api;
+pub mod loki_api;
 pub mod metrics;
 pub mod otlp_traces;
 pub mod permissions;

@@ -45,6 +45,14 @@ impl LogQuery {
         })
     }
 
+    /// A tree built inside the store (LogQL's narrowing search).
+    pub(crate) fn from_node(root: Node) -> LogQuery {
+        LogQuery {
+            text: String::new(),
+            root,
+        }
+    }
+
     /// Every entry.
     pub fn all() -> LogQuery {
         LogQuery::default()

@@ -121,7 +121,12 @@ async fn serve_connection(
     };
     // No timer is given to hyper: its own header timeout would also close a kept-alive
     // connection after the header time, which is what `idle_timeout` decides here.
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    // With upgrades, so a WebSocket (Loki's live tail) can take the connection over; the
+    // connection future then ends and the upgraded socket lives on in its handler, which
+    // bounds how many there are.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .with_upgrades();
     tokio::pin!(conn);
     let stop = shutdown.wait();
     tokio::pin!(stop);

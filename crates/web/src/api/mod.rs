@@ -30,7 +30,7 @@ use pharos_app::AppError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::{SharedState, alertmanager_api, logs_api, prometheus_api};
+use crate::{SharedState, alertmanager_api, logs_api, loki_api, prometheus_api};
 
 /// Compressed remote_write bodies; senders batch far below this.
 const REMOTE_WRITE_MAX_BYTES: usize = 32 << 20;
@@ -293,6 +293,32 @@ fn log_routes() -> Router<SharedState> {
                 axum::extract::DefaultBodyLimit::max(logs_api::MAX_BODY_BYTES),
             ),
         )
+        .route(
+            "/loki/api/v1/query",
+            get(loki_api::query).post(loki_api::query),
+        )
+        .route(
+            "/loki/api/v1/query_range",
+            get(loki_api::query_range).post(loki_api::query_range),
+        )
+        .route(
+            "/loki/api/v1/labels",
+            get(loki_api::labels).post(loki_api::labels),
+        )
+        .route(
+            "/loki/api/v1/label/{name}/values",
+            get(loki_api::label_values).post(loki_api::label_values),
+        )
+        .route(
+            "/loki/api/v1/series",
+            get(loki_api::series).post(loki_api::series),
+        )
+        .route(
+            "/loki/api/v1/index/stats",
+            get(loki_api::index_stats).post(loki_api::index_stats),
+        )
+        .route("/loki/api/v1/status/buildinfo", get(loki_api::buildinfo))
+        .route("/loki/api/v1/tail", get(loki_api::tail))
         .route("/api/v1/logs/counts", get(logs_api::counts))
         .route("/api/v1/logs/histogram", get(logs_api::histogram))
         .route("/api/v1/logs/tail", get(logs_api::tail))
