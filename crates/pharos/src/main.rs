@@ -2,6 +2,7 @@
 //! (sources → stores → evaluators → alerts → receivers, with the web layer reading the
 //! stores).
 
+mod health;
 mod logging;
 mod series_writer;
 mod serve;
@@ -52,6 +53,9 @@ enum Command {
     /// Add, list and reset users (name, password, role) in a data directory:
     /// `pharos user add ana --role admin` for a headless first start.
     User(user::UserArgs),
+    /// Ask a running Pharos for `/health/live` (or `--ready`: `/health/ready`); exit 0 on
+    /// 200, else 1. The container image's HEALTHCHECK.
+    Health(health::HealthArgs),
 }
 
 #[derive(Subcommand)]
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         },
         Command::Ship(args) => ship::main(args),
         Command::User(args) => user::main(args),
+        Command::Health(args) => health::main(args),
         Command::Serve(args) => {
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
