@@ -138,7 +138,11 @@ ok "conffiles registered with dpkg"
 
 if command -v deb-systemd-helper >/dev/null 2>&1; then
   wants=/etc/systemd/system/multi-user.target.wants/pharos.service
-  [ "$(readlink "$wants")" = /usr/lib/systemd/system/pharos.service ] || fail "not enabled: $wants"
+  # On a merged /usr, deb-systemd-helper finds the unit as /lib/systemd/system/pharos.service.
+  case "$(readlink "$wants")" in
+    /usr/lib/systemd/system/pharos.service | /lib/systemd/system/pharos.service) ;;
+    *) fail "not enabled: $wants -> '$(readlink "$wants")'" ;;
+  esac
   ok "enabled for multi-user.target (deb-systemd-helper's symlink)"
 fi
 
