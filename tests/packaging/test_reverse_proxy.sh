@@ -61,6 +61,7 @@ nginx_log="$work/nginx-error.log"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -72,12 +73,10 @@ http_port="$(free_port)"
 token="proxy-test-admin-token-0123456789abcdef"
 host=pharos.example.com
 
-# --- Pharos, configured as the doc says ---------------------------------------------------
-cat >"$work/pharos.yaml" <<EOF
-web:
-  external_url: https://$host:$https_port
-  trusted_proxies: [127.0.0.1/32, ::1/128]
-EOF
+# --- Pharos, with the doc's settings ----------------------------------------------------------
+settings="$(awk '/^## The two settings/{ section = 1 } section && /^```yaml/{ on = 1; next } on && /^```/{ exit } on' docs/reverse-proxy.md)"
+grep -q trusted_proxies <<<"$settings" || fail "no web settings found in docs/reverse-proxy.md"
+sed "s|https://$host|https://$host:$https_port|" <<<"$settings" >"$work/pharos.yaml"
 PHAROS_ADMIN_TOKEN="$token" "$bin" serve --config "$work/pharos.yaml" --data-dir "$work/data" \
   --listen "127.0.0.1:$pharos_port" >"$log" 2>&1 &
 pids+=($!)
@@ -118,6 +117,7 @@ pids+=($!)
 https() { curl -sk --resolve "$host:$https_port:127.0.0.1" "$@"; }
 base="https://$host:$https_port"
 for _ in $(seq 1 120); do
+  kill -0 "${pids[0]}" 2>/dev/null || fail "pharos exited at start"
   [ "$(https -o /dev/null -w '%{http_code}' "$base/health/ready" || true)" = 200 ] && break
   sleep 0.5
 done
