@@ -4,6 +4,7 @@
 
 mod backup;
 mod export;
+mod health;
 mod import;
 mod logging;
 mod series_writer;
@@ -75,6 +76,9 @@ enum Command {
     /// Write what was made through the API or the UI (monitors, projects, scrape jobs) as
     /// pharos.yaml sections, for config as code.
     Export(export::ExportArgs),
+    /// Ask a running Pharos for `/health/live` (or `--ready`: `/health/ready`); exit 0 on
+    /// 200, else 1. The container image's HEALTHCHECK.
+    Health(health::HealthArgs),
 }
 
 #[derive(Subcommand)]
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => backup::restore(args),
         Command::Import(args) => import::main(args),
         Command::Export(args) => export::main(args),
+        Command::Health(args) => health::main(args),
         Command::Serve(args) => {
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()

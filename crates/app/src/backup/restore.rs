@@ -21,8 +21,9 @@ pub struct RestoreReport {
 const LISTED: usize = 10;
 
 /// Copies the backup into `data_dir` (which must not exist, or be empty), checking every
-/// file's size and SHA-256 on the way. The copy is made beside `data_dir` and renamed into
-/// place only when every file checked, so a failed restore leaves nothing behind.
+/// file's size and SHA-256 on the way. The copy is staged in a hidden directory inside
+/// `data_dir` and moved into place only when every file checked, so a failed restore
+/// leaves `data_dir` as it found it.
 pub fn restore(backup: &Path, data_dir: &Path) -> Result<RestoreReport, String> {
     let manifest = Manifest::read(backup)?;
     let newer = manifest.stores.newer_than_current();
@@ -44,23 +45,21 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<RestoreReport, String> 
         Ok(_) => {}
         Err(e) => return Err(format!("cannot read {}: {e}", data_dir.display())),
     }
-    let name = data_dir
-        .file_name()
-        .ok_or_else(|| format!("{} names no directory", data_dir.display()))?;
-    let parent = match data_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
+    // Staged inside the data directory itself: its parent (`/var/lib`) is often not
+    // writable by the user Pharos runs as, the directory is.
+    let created = !data_dir.exists();
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let staging = data_dir.join(format!(".restoring-{}", std::process::id()));
+    let give_up = |why: String| {
+        let _ = std::fs::remove_dir_all(&staging);
+        if created {
+            let _ = std::fs::remove_dir(data_dir);
+        }
+        why
     };
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let staging = parent.join(format!(
-        ".{}.restoring-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
-        .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+        .map_err(|e| give_up(format!("cannot create {}: {e}", staging.display())))?;
     let mut problems = Vec::new();
     for f in &manifest.files {
         match files::checksum(&backup.join(&f.path), Some(&staging.join(&f.path))) {
@@ -81,7 +80,6 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<RestoreReport, String> 
         }
     }
     if !problems.is_empty() {
-        let _ = std::fs::remove_dir_all(&staging);
         let more = problems.len().saturating_sub(LISTED);
         problems.truncate(LISTED);
         let mut message = format!(
@@ -92,23 +90,89 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<RestoreReport, String> 
         if more > 0 {
             message.push_str(&format!("\n  and {more} more"));
         }
-        return Err(message);
+        return Err(give_up(message));
     }
-    if data_dir.exists() {
-        std::fs::remove_dir(data_dir)
-            .map_err(|e| format!("cannot replace {}: {e}", data_dir.display()))?;
+    // Every file checked: move the top-level entries into place.
+    let entries = std::fs::read_dir(&staging)
+        .map_err(|e| give_up(format!("cannot read {}: {e}", staging.display())))?;
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| give_up(format!("cannot read {}: {e}", staging.display())))?;
+        let to = data_dir.join(entry.file_name());
+        std::fs::rename(entry.path(), &to).map_err(|e| {
+            give_up(format!(
+                "cannot move the restored {} into place: {e}",
+                to.display()
+            ))
+        })?;
     }
-    std::fs::rename(&staging, data_dir).map_err(|e| {
-        format!(
-            "cannot move the restored files to {}: {e}",
-            data_dir.display()
-        )
-    })?;
-    files::sync_dir(&parent).map_err(|e| format!("cannot sync {}: {e}", parent.display()))?;
+    std::fs::remove_dir(&staging)
+        .map_err(|e| format!("cannot remove {}: {e}", staging.display()))?;
+    files::sync_dir(data_dir).map_err(|e| format!("cannot sync {}: {e}", data_dir.display()))?;
     Ok(RestoreReport {
         files: manifest.files.len(),
         bytes: manifest.total_bytes(),
         written_by: manifest.written_by,
         started_at: manifest.started_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::formats::StoreFormats;
+    use crate::backup::manifest::{FILE, MANIFEST_VERSION, ManifestFile};
+
+    fn backup_with(dir: &Path, files: &[(&str, &[u8])]) {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut listed = Vec::new();
+        for (name, bytes) in files {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+            let (bytes, sha256) = files::checksum(&path, None).unwrap();
+            listed.push(ManifestFile {
+                path: name.into(),
+                bytes,
+                sha256,
+            });
+        }
+        let manifest = Manifest {
+            manifest_version: MANIFEST_VERSION,
+            written_by: "pharos test".into(),
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            stores: StoreFormats::current(),
+            files: listed,
+        };
+        std::fs::write(dir.join(FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+    }
+
+    /// The packaged layout: `/var/lib/pharos` exists, empty, owned by the service user,
+    /// whose parent it cannot write; the restore works inside it.
+    #[test]
+    fn a_restore_fills_an_existing_empty_directory_and_refuses_a_full_one() {
+        let root = std::env::temp_dir().join(format!("pharos-restore-{}", rand::random::<u64>()));
+        let backup = root.join("backup");
+        backup_with(
+            &backup,
+            &[("pharos.db", b"db"), ("metrics/wal/00000001", b"wal")],
+        );
+        let data = root.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let report = restore(&backup, &data).unwrap();
+        assert_eq!(report.files, 2);
+        assert_eq!(
+            std::fs::read(data.join("metrics/wal/00000001")).unwrap(),
+            b"wal"
+        );
+        let names: Vec<String> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("restoring")), "{names:?}");
+        let e = restore(&backup, &data).unwrap_err();
+        assert!(e.contains("is not empty"), "{e}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
