@@ -115,6 +115,11 @@ pub fn backup(args: BackupArgs) -> ExitCode {
 }
 
 pub fn restore(args: RestoreArgs) -> ExitCode {
+    // The restored keys and databases are as private as `serve` keeps them.
+    // SAFETY: umask only changes the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     match pharos_app::backup::restore::restore(&args.src, &args.data_dir) {
         Ok(r) => {
             println!(

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_norway::{Mapping, Value};
 
-use crate::import::{Imported, write_config};
+use crate::import::{Imported, hide_credentials, write_config};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -149,34 +149,4 @@ fn export(args: &ExportArgs) -> Result<Imported, String> {
         );
     }
     Ok(out)
-}
-
-/// `full` with every string that differs from `redacted` at the same place replaced by a
-/// `${NAME}` reference, the value kept for the `.env` file.
-fn hide_credentials(out: &mut Imported, prefix: &str, full: Value, redacted: &Value) -> Value {
-    match (full, redacted) {
-        (Value::Mapping(m), Value::Mapping(r)) => Value::Mapping(
-            m.into_iter()
-                .map(|(k, v)| {
-                    let hint = format!("{prefix}_{}", k.as_str().unwrap_or_default());
-                    let v = match r.get(&k) {
-                        Some(rv) => hide_credentials(out, &hint, v, rv),
-                        None => v,
-                    };
-                    (k, v)
-                })
-                .collect(),
-        ),
-        (Value::Sequence(s), Value::Sequence(r)) => Value::Sequence(
-            s.into_iter()
-                .enumerate()
-                .map(|(i, v)| match r.get(i) {
-                    Some(rv) => hide_credentials(out, &format!("{prefix}_{i}"), v, rv),
-                    None => v,
-                })
-                .collect(),
-        ),
-        (Value::String(s), Value::String(r)) if s != *r => Value::String(out.secret(prefix, &s)),
-        (v, _) => v,
-    }
 }

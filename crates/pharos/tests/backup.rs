@@ -213,6 +213,20 @@ async fn a_damaged_or_partial_backup_is_refused_and_nothing_is_restored() {
         )
         .await;
     assert_eq!(code.as_u16(), 400, "{body}");
+    // Review finding: a backup inside the data directory would copy itself.
+    let inside = pharos.data_dir.join("dashboards-backup");
+    let (code, body) = pharos
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/backups",
+            Some(serde_json::json!({"destination": inside})),
+        )
+        .await;
+    assert_eq!(code.as_u16(), 400, "{body}");
+    assert!(
+        body.to_string().contains("inside the data directory"),
+        "{body}"
+    );
     let backup = dir.join("backup");
     let out = pharos_cli(&["backup", backup.to_str().unwrap(), "--url", &pharos.url]);
     assert!(out.status.success(), "{}", text(&out));

@@ -671,6 +671,8 @@ fn check_command_points_at_line_and_field() {
         .env("WEBHOOK_KEY", "k")
         .env("SENTRY_PUBLIC_KEY", "example-public-key")
         .env("ALERT_BOT_TOKEN", "123456:example-bot-token")
+        .env("SMTP_PASSWORD", "example-smtp-password")
+        .env("CONSUL_TOKEN", "example-consul-token")
         .output()
         .unwrap();
     assert!(

@@ -35,8 +35,15 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in entries {
         let entry = entry?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            // Pharos writes none; one placed by hand is copied as the file it points at,
+            // so the backup holds bytes, not a link that means something else elsewhere.
+            if std::fs::metadata(&src).is_ok_and(|m| m.is_file()) {
+                fs::copy(&src, &dst)?;
+            }
         } else if !entry.file_name().to_string_lossy().ends_with(".tmp") {
             match fs::hard_link(&src, &dst).or_else(|_| fs::copy(&src, &dst).map(|_| ())) {
                 Ok(()) => {}
@@ -54,8 +61,11 @@ pub fn list_files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
             let path = entry.path();
-            if entry.file_type()?.is_dir() {
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 walk(root, &path, out)?;
+            } else if !kind.is_file() {
+                // Only regular files are listed: a restore never follows a link.
             } else if let Ok(rel) = path.strip_prefix(root) {
                 out.push(rel.to_path_buf());
             }

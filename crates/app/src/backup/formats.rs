@@ -78,9 +78,19 @@ pub fn check_data_dir(data_dir: &Path) -> Result<(), String> {
 
 /// Records this Pharos's formats, once every store has opened (and so upgraded).
 pub fn record(data_dir: &Path, written_by: &str) -> std::io::Result<()> {
+    record_formats(data_dir, written_by, &StoreFormats::current())
+}
+
+/// Records `stores` as the formats of the directory's stores (a restore records the
+/// backup's).
+pub fn record_formats(
+    data_dir: &Path,
+    written_by: &str,
+    stores: &StoreFormats,
+) -> std::io::Result<()> {
     let record = DataFormat {
         written_by: written_by.to_string(),
-        stores: StoreFormats::current(),
+        stores: stores.clone(),
     };
     let text = serde_json::to_string_pretty(&record).map_err(std::io::Error::other)?;
     super::files::write_synced(&data_dir.join(FILE), text.as_bytes())

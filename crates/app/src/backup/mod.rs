@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use prometheus::{Gauge, IntCounterVec, Opts, Registry};
 use serde::Serialize;
 
-use crate::{App, AppError, blocking};
+use crate::{App, AppError};
 use formats::StoreFormats;
 use manifest::{MANIFEST_VERSION, Manifest, ManifestFile};
 
@@ -56,6 +56,11 @@ pub struct BackupState {
     pub last_duration_seconds: f64,
     pub last_failure_at: Option<DateTime<Utc>>,
     pub last_failure: Option<String>,
+    /// The scheduled backups' own outcome (a backup taken on request does not move
+    /// the schedule, nor make its health check fail).
+    pub scheduled_success_at: Option<DateTime<Utc>>,
+    pub scheduled_failure_at: Option<DateTime<Utc>>,
+    pub scheduled_failure: Option<String>,
 }
 
 /// What a finished backup reports.
@@ -73,7 +78,7 @@ pub struct BackupReport {
 pub struct Backups {
     data_dir: PathBuf,
     written_by: String,
-    running: tokio::sync::Mutex<()>,
+    running: Arc<tokio::sync::Mutex<()>>,
     state: Mutex<BackupState>,
     schedule: RwLock<Option<BackupSchedule>>,
     metrics: BackupMetrics,
@@ -110,7 +115,7 @@ impl Backups {
         Ok(Backups {
             data_dir: data_dir.to_path_buf(),
             written_by: written_by.to_string(),
-            running: tokio::sync::Mutex::new(()),
+            running: Arc::new(tokio::sync::Mutex::new(())),
             state: Mutex::new(BackupState::default()),
             schedule: RwLock::new(None),
             metrics: BackupMetrics {
@@ -150,14 +155,44 @@ impl Backups {
             .clone()
     }
 
-    /// Set from the config at start and on reload.
+    /// Set from the config at start and on reload. The newest complete backup already in
+    /// the directory counts as the last one, so a restart neither takes another at once
+    /// nor reads as "no backup yet" on `/metrics`.
     pub fn set_schedule(&self, schedule: Option<BackupSchedule>) {
+        if let Some(s) = &schedule
+            && let Some(at) = newest_scheduled(&s.directory)
+        {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.scheduled_success_at.is_none_or(|known| known < at) {
+                state.scheduled_success_at = Some(at);
+            }
+            if state.last_success_at.is_none_or(|known| known < at) {
+                state.last_success_at = Some(at);
+                self.metrics
+                    .last_success
+                    .set(at.timestamp_millis() as f64 / 1000.0);
+            }
+        }
         *self.schedule.write().unwrap_or_else(|p| p.into_inner()) = schedule;
     }
 
-    fn record(&self, started_at: DateTime<Utc>, outcome: &Result<BackupReport, String>) {
+    fn record(
+        &self,
+        started_at: DateTime<Utc>,
+        scheduled: bool,
+        outcome: &Result<BackupReport, String>,
+    ) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let at = started_at.timestamp_millis() as f64 / 1000.0;
+        if scheduled {
+            match outcome {
+                Ok(_) => s.scheduled_success_at = Some(started_at),
+                Err(e) => {
+                    s.scheduled_failure_at = Some(started_at);
+                    s.scheduled_failure = Some(e.clone());
+                }
+            }
+        }
         match outcome {
             Ok(r) => {
                 s.last_success_at = Some(started_at);
@@ -183,7 +218,7 @@ impl Backups {
     pub fn health(&self, now: DateTime<Utc>) -> Option<Result<String, String>> {
         let schedule = self.schedule()?;
         let s = self.state();
-        let failed_last = match (s.last_failure_at, s.last_success_at) {
+        let failed_last = match (s.scheduled_failure_at, s.scheduled_success_at) {
             (Some(f), Some(ok)) => f > ok,
             (Some(_), None) => true,
             _ => false,
@@ -191,12 +226,12 @@ impl Backups {
         if failed_last {
             return Some(Err(format!(
                 "the last backup failed: {}",
-                s.last_failure.unwrap_or_default()
+                s.scheduled_failure.unwrap_or_default()
             )));
         }
         let late =
             chrono::Duration::from_std(schedule.interval * 2).unwrap_or(chrono::Duration::MAX);
-        Some(match s.last_success_at {
+        Some(match s.scheduled_success_at {
             Some(at) if now - at > late => Err(format!(
                 "no backup since {}, though one is due every {}",
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -217,11 +252,15 @@ impl App {
     /// does not exist yet (or an empty directory) in an existing directory. Everything
     /// acknowledged before the call is in it. One backup runs at a time.
     pub async fn backup(&self, dest: PathBuf) -> Result<BackupReport, AppError> {
+        self.run_backup(dest, false).await
+    }
+
+    async fn run_backup(&self, dest: PathBuf, scheduled: bool) -> Result<BackupReport, AppError> {
         let backups = self.backups.clone();
-        let _one_at_a_time = backups.running.try_lock().map_err(|_| {
+        let one_at_a_time = backups.running.clone().try_lock_owned().map_err(|_| {
             AppError::Conflict("a backup is already running; try again when it has finished".into())
         })?;
-        check_destination(&dest)?;
+        let created = claim_destination(&dest, &backups.data_dir)?;
         let started_at = Utc::now();
         let started = Instant::now();
         let sources = Sources {
@@ -231,31 +270,44 @@ impl App {
             metrics: self.metrics_store.as_ref().map(|m| m.db.clone()),
             logs: self.logs.as_ref().map(|l| l.store.clone()),
         };
-        let dir = dest.clone();
-        let outcome = blocking(move || sources.write(&dir, started_at))
-            .await?
-            .map(|manifest| BackupReport {
-                path: dest.clone(),
-                files: manifest.files.len(),
-                bytes: manifest.total_bytes(),
-                duration_seconds: started.elapsed().as_secs_f64(),
-                started_at,
-                written_by: manifest.written_by,
-            });
-        if outcome.is_err() {
-            // A backup without its manifest is refused by restore anyway; leave no half.
-            let _ = std::fs::remove_dir_all(&dest);
-        }
-        backups.record(started_at, &outcome);
-        match &outcome {
-            Ok(r) => {
-                tracing::info!(operation = "backup", path = %r.path.display(), files = r.files, bytes = r.bytes, seconds = r.duration_seconds, "backup written")
+        // A task of its own: a caller that goes away (a closed connection, a stopped
+        // timer) must not cut the cleanup and the record short, nor free the one-at-a-time
+        // guard while the copy still runs.
+        let task = tokio::spawn(async move {
+            let _one_at_a_time = one_at_a_time;
+            let dir = dest.clone();
+            let outcome =
+                match tokio::task::spawn_blocking(move || sources.write(&dir, started_at)).await {
+                    Ok(written) => written,
+                    Err(e) => Err(format!("the backup stopped: {e}")),
+                }
+                .map(|manifest| BackupReport {
+                    path: dest.clone(),
+                    files: manifest.files.len(),
+                    bytes: manifest.total_bytes(),
+                    duration_seconds: started.elapsed().as_secs_f64(),
+                    started_at,
+                    written_by: manifest.written_by,
+                });
+            if outcome.is_err() {
+                // A backup without its manifest is refused by restore anyway; leave no
+                // half, and nothing this backup did not make.
+                discard(&dest, created);
             }
-            Err(e) => {
-                tracing::error!(operation = "backup", path = %dest.display(), error = %e, "backup failed")
+            backups.record(started_at, scheduled, &outcome);
+            match &outcome {
+                Ok(r) => {
+                    tracing::info!(operation = "backup", path = %r.path.display(), files = r.files, bytes = r.bytes, seconds = r.duration_seconds, "backup written")
+                }
+                Err(e) => {
+                    tracing::error!(operation = "backup", path = %dest.display(), error = %e, "backup failed")
+                }
             }
-        }
-        outcome.map_err(AppError::Internal)
+            outcome
+        });
+        task.await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(AppError::Internal)
     }
 
     /// The scheduled backup, if one is due at `now`: a new `pharos-<time>` directory in
@@ -267,14 +319,12 @@ impl App {
     ) -> Option<Result<BackupReport, AppError>> {
         let schedule = self.backups.schedule()?;
         let state = self.backups.state();
-        let last_success = state
-            .last_success_at
-            .or_else(|| newest_scheduled(&schedule.directory));
+        let last_success = state.scheduled_success_at;
         let due_after_success = last_success.is_none_or(|at| {
             now - at
                 >= chrono::Duration::from_std(schedule.interval).unwrap_or(chrono::Duration::MAX)
         });
-        let due_after_failure = state.last_failure_at.is_none_or(|at| {
+        let due_after_failure = state.scheduled_failure_at.is_none_or(|at| {
             now - at
                 >= chrono::Duration::from_std(schedule.interval.min(RETRY_FAILED_AFTER))
                     .unwrap_or(chrono::Duration::MAX)
@@ -287,11 +337,11 @@ impl App {
                 "cannot create the backup directory {}: {e}",
                 schedule.directory.display()
             );
-            self.backups.record(now, &Err(message.clone()));
+            self.backups.record(now, true, &Err(message.clone()));
             return Some(Err(AppError::Internal(message)));
         }
         let name = format!("{SCHEDULED_PREFIX}{}", now.format("%Y%m%dT%H%M%SZ"));
-        let result = self.backup(schedule.directory.join(name)).await;
+        let result = self.run_backup(schedule.directory.join(name), true).await;
         if result.is_ok() {
             prune_scheduled(&schedule.directory, schedule.keep);
         }
@@ -299,7 +349,9 @@ impl App {
     }
 }
 
-fn check_destination(dest: &Path) -> Result<(), AppError> {
+/// Makes `dest` for a backup, or takes it when it is an empty directory; `true` when it
+/// was made here (and so may be removed whole on failure).
+fn claim_destination(dest: &Path, data_dir: &Path) -> Result<bool, AppError> {
     let invalid = |message: String| AppError::Invalid {
         field: Some("destination".into()),
         message,
@@ -310,6 +362,21 @@ fn check_destination(dest: &Path) -> Result<(), AppError> {
             dest.display()
         )));
     }
+    // A backup inside the data directory would copy itself (the trees copied are in it).
+    let inside = match (
+        dest.parent().and_then(|p| p.canonicalize().ok()),
+        data_dir.canonicalize().ok(),
+    ) {
+        (Some(parent), Some(data)) => parent.starts_with(&data),
+        _ => false,
+    };
+    if inside {
+        return Err(invalid(format!(
+            "{} is inside the data directory {}: choose a directory outside it",
+            dest.display(),
+            data_dir.display()
+        )));
+    }
     match files::target(dest) {
         Ok(files::Target::NotEmpty) => {
             return Err(invalid(format!(
@@ -317,16 +384,32 @@ fn check_destination(dest: &Path) -> Result<(), AppError> {
                 dest.display()
             )));
         }
-        Ok(files::Target::Empty) => return Ok(()),
+        Ok(files::Target::Empty) => return Ok(false),
         Ok(files::Target::Missing) => {}
         Err(e) => return Err(invalid(format!("cannot use {}: {e}", dest.display()))),
     }
-    match dest.parent() {
-        Some(parent) if parent.is_dir() => Ok(()),
-        _ => Err(invalid(format!(
+    match std::fs::create_dir(dest) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(invalid(format!(
             "the directory {} would be in does not exist",
             dest.display()
         ))),
+        Err(e) => Err(invalid(format!("cannot create {}: {e}", dest.display()))),
+    }
+}
+
+/// Removes a failed backup: the directory when this backup made it, else what it put in.
+fn discard(dest: &Path, created: bool) {
+    if created {
+        let _ = std::fs::remove_dir_all(dest);
+        return;
+    }
+    for entry in std::fs::read_dir(dest).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let _ = match entry.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
     }
 }
 

@@ -108,6 +108,15 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<RestoreReport, String> 
     }
     std::fs::remove_dir(&staging)
         .map_err(|e| format!("cannot remove {}: {e}", staging.display()))?;
+    // The formats the backup's stores are in, so an older Pharos refuses the directory.
+    super::formats::record_formats(data_dir, &manifest.written_by, &manifest.stores).map_err(
+        |e| {
+            format!(
+                "cannot write {}: {e}",
+                data_dir.join(super::formats::FILE).display()
+            )
+        },
+    )?;
     files::sync_dir(data_dir).map_err(|e| format!("cannot sync {}: {e}", data_dir.display()))?;
     Ok(RestoreReport {
         files: manifest.files.len(),
@@ -171,6 +180,13 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(!names.iter().any(|n| n.contains("restoring")), "{names:?}");
+        // Review finding: without the backup's formats recorded, an older Pharos would
+        // open a restored directory of a newer one.
+        let format: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(data.join(crate::backup::formats::FILE)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(format["written_by"], "pharos test");
         let e = restore(&backup, &data).unwrap_err();
         assert!(e.contains("is not empty"), "{e}");
         std::fs::remove_dir_all(&root).unwrap();

@@ -77,7 +77,7 @@ pub fn convert(text: &str) -> Result<Imported, String> {
             .split_whitespace()
             .map(|t| Value::String(t.into()))
             .collect();
-        monitors.push(map([
+        let monitor = map([
             ("name", Value::String(name.clone())),
             ("id", Value::String(id)),
             (
@@ -114,7 +114,8 @@ pub fn convert(text: &str) -> Result<Imported, String> {
                     ("token", token.unwrap_or(Value::Null)),
                 ]),
             ),
-        ]));
+        ]);
+        monitors.push(super::hide_monitor_credentials(&mut out, monitor));
     }
     if checks
         .iter()

@@ -67,8 +67,12 @@ impl Imported {
             })
             .collect();
         name = name.trim_matches('_').to_string();
-        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
-            name = format!("SECRET_{name}");
+        // Never one of Pharos's own variables (PHAROS_URL, PHAROS_TOKEN, ...).
+        if name.is_empty()
+            || name.starts_with(|c: char| c.is_ascii_digit())
+            || name.starts_with("PHAROS")
+        {
+            name = format!("IMPORTED_{name}");
         }
         let base = name.clone();
         let mut n = 2;
@@ -121,7 +125,7 @@ fn run(args: &ImportArgs) -> Result<ExitCode, String> {
         args.file.display()
     );
     for what in &imported.not_carried {
-        header.push_str(&format!("# Not carried over: {what}\n"));
+        header.push_str(&format!("# Not carried over: {}\n", comment_text(what)));
     }
     write_config(&args.out, args.force, &header, &imported)
 }
@@ -141,22 +145,33 @@ pub fn write_config(
         ));
     }
     let yaml = render(header, imported)?;
-    std::fs::write(out, &yaml).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     let env_file = env_path(out);
     if !imported.secrets.is_empty() {
+        if env_file.exists() && !force {
+            return Err(format!(
+                "{} exists: pass --force to replace it",
+                env_file.display()
+            ));
+        }
+        // Made 0600 under a new name and renamed over, so an older file's mode never
+        // carries over to the secrets.
+        let tmp = env_file.with_extension("env.tmp");
+        let _ = std::fs::remove_file(&tmp);
         let mut f = std::fs::OpenOptions::new()
-            .create(true)
+            .create_new(true)
             .write(true)
-            .truncate(true)
             .mode(0o600)
-            .open(&env_file)
-            .map_err(|e| format!("cannot write {}: {e}", env_file.display()))?;
+            .open(&tmp)
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         for (k, v) in &imported.secrets {
-            // systemd's EnvironmentFile= and `set -a; . file` both read KEY='value'.
-            writeln!(f, "{k}='{}'", v.replace('\'', "'\\''"))
+            writeln!(f, "{k}={}", env_value(v))
                 .map_err(|e| format!("cannot write {}: {e}", env_file.display()))?;
         }
+        drop(f);
+        std::fs::rename(&tmp, &env_file)
+            .map_err(|e| format!("cannot write {}: {e}", env_file.display()))?;
     }
+    std::fs::write(out, &yaml).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!("wrote {}", out.display());
     if !imported.secrets.is_empty() {
         println!(
@@ -206,6 +221,21 @@ pub fn convert(format: Format, text: &str) -> Result<Imported, String> {
     }
 }
 
+/// A value in double quotes with `\\ " $` and the backquote escaped: systemd's
+/// `EnvironmentFile=` and a shell's `set -a; . file` read it alike (docker's `--env-file`
+/// takes it literally: use compose's `env_file:`).
+fn env_value(v: &str) -> String {
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        if matches!(c, '\\' | '"' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 fn env_path(out: &Path) -> PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
     name.push(".env");
@@ -216,9 +246,107 @@ fn render(header: &str, imported: &Imported) -> Result<String, String> {
     let body = if imported.sections.is_empty() {
         String::new()
     } else {
-        serde_norway::to_string(&imported.sections).map_err(|e| e.to_string())?
+        let sections = escape_references(Value::Mapping(imported.sections.clone()), imported);
+        serde_norway::to_string(&sections).map_err(|e| e.to_string())?
     };
     Ok(format!("{header}{body}"))
+}
+
+/// `${` in a value read from elsewhere would be taken for an environment variable when
+/// Pharos loads the config (a monitor URL `…?x=${SECRET}` would send that secret): every
+/// `${` but the references [`Imported::secret`] wrote is written `$${`, which the loader
+/// reads as a literal `${`.
+fn escape_references(value: Value, imported: &Imported) -> Value {
+    match value {
+        Value::String(s) => {
+            let ours = s
+                .strip_prefix("${")
+                .and_then(|r| r.strip_suffix('}'))
+                .is_some_and(|name| imported.secrets.iter().any(|(k, _)| k == name));
+            Value::String(if ours { s } else { s.replace("${", "$${") })
+        }
+        Value::Sequence(items) => Value::Sequence(
+            items
+                .into_iter()
+                .map(|v| escape_references(v, imported))
+                .collect(),
+        ),
+        Value::Mapping(m) => Value::Mapping(
+            m.into_iter()
+                .map(|(k, v)| (k, escape_references(v, imported)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// A line of a `#` comment: names from the imported file may hold line breaks, which
+/// would end the comment and start YAML of their own.
+pub fn comment_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// `full` with every credential [`MonitorSpec::redacted`] (or a stored scrape job) hides
+/// replaced by a `${NAME}` reference, its value kept for the `.env` file: a string the
+/// redacted side marks `<redacted>` at the same place, or a `token` it leaves out.
+pub fn hide_credentials(out: &mut Imported, prefix: &str, full: Value, redacted: &Value) -> Value {
+    match (full, redacted) {
+        (Value::Mapping(m), Value::Mapping(r)) => Value::Mapping(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let name = k.as_str().unwrap_or_default().to_string();
+                    let hint = format!("{prefix}_{name}");
+                    let v = match (r.get(&k), v) {
+                        (Some(rv), v) if !rv.is_null() => hide_credentials(out, &hint, v, rv),
+                        // A heartbeat's token is left out of the redacted spec altogether.
+                        (_, Value::String(s)) if name == "token" => {
+                            Value::String(out.secret(&hint, &s))
+                        }
+                        (_, v) => v,
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        (Value::Sequence(s), Value::Sequence(r)) => Value::Sequence(
+            s.into_iter()
+                .enumerate()
+                .map(|(i, v)| match r.get(i) {
+                    Some(rv) => hide_credentials(out, &format!("{prefix}_{i}"), v, rv),
+                    None => v,
+                })
+                .collect(),
+        ),
+        (Value::String(s), Value::String(r))
+            if s != *r && r.contains(pharos_model::monitor::REDACTED) =>
+        {
+            Value::String(out.secret(prefix, &s))
+        }
+        (Value::String(s), Value::String(r)) if s != *r && r == "<secret>" => {
+            Value::String(out.secret(prefix, &s))
+        }
+        (v, _) => v,
+    }
+}
+
+/// A monitor as written, its credentials moved out by [`hide_credentials`] against the
+/// spec Pharos reads from it; one that does not read is left for the config check to name.
+pub fn hide_monitor_credentials(out: &mut Imported, monitor: Value) -> Value {
+    let Ok(spec) = serde_norway::from_value::<pharos_model::MonitorSpec>(monitor.clone()) else {
+        return monitor;
+    };
+    let Ok(redacted) = serde_norway::to_value(spec.redacted()) else {
+        return monitor;
+    };
+    hide_credentials(out, &format!("monitor_{}", spec.id), monitor, &redacted)
 }
 
 /// A YAML mapping from `(key, value)` pairs, leaving out nulls.

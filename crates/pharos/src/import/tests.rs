@@ -72,7 +72,14 @@ fn an_uptime_kuma_backup_carries_every_monitor_or_names_it() {
     );
     assert!(yaml.contains("keyword_absent: Maintenance"), "{yaml}");
     assert!(yaml.contains("database.status == \"ok\""), "{yaml}");
-    assert!(yaml.contains("token: Kum4PushT0ken"), "{yaml}");
+    assert!(
+        !yaml.contains("Kum4PushT0ken"),
+        "a heartbeat token is a credential:\n{yaml}"
+    );
+    assert!(
+        imported.secrets.iter().any(|(_, v)| v == "Kum4PushT0ken"),
+        "kept for the .env"
+    );
     assert!(yaml.contains("paused: true"), "{yaml}");
     // Routes send each monitor to the notifications it used in Kuma.
     assert_eq!(
@@ -95,7 +102,6 @@ fn a_healthchecks_export_carries_periods_schedules_grace_and_tokens() {
     for expected in [
         "period: 1h",
         "grace: 10m",
-        "token: 31365bce-8da9-4729-8ff3-aaa71d56b712",
         "schedule: 15 5 * * *",
         "timezone: Europe/Riga",
         "grace: 20m",
@@ -105,6 +111,13 @@ fn a_healthchecks_export_carries_periods_schedules_grace_and_tokens() {
         assert!(yaml.contains(expected), "{expected} in:\n{yaml}");
     }
     assert_eq!(config.monitors[0].tags, ["backup", "fs"]);
+    assert!(!yaml.contains("31365bce"), "{yaml}");
+    assert!(
+        imported
+            .secrets
+            .iter()
+            .any(|(_, v)| v == "31365bce-8da9-4729-8ff3-aaa71d56b712")
+    );
     let not = imported.not_carried.join("\n");
     assert!(
         not.contains("\"Database Backup\": failure keywords"),
@@ -150,5 +163,47 @@ fn prometheus_and_alertmanager_configs_carry_their_sections_and_name_the_rest() 
     assert!(
         imported.sections.contains_key("global"),
         "Alertmanager's global defaults are read"
+    );
+}
+
+/// Review finding: `${` in a value from the imported file was expanded from Pharos's
+/// environment when the config loaded, so a monitor URL could carry out a secret.
+#[test]
+fn references_in_imported_values_stay_literal() {
+    let export = r#"{"checks": [{"name": "x ${ADMIN_TOKEN}\nscrape_configs: []", "slug": "x", "tags": "", "desc": "${SMTP_PASSWORD}", "grace": 60, "timeout": 60, "status": "up", "channels": "", "ping_url": "https://hc-ping.com/abcdef0123"}]}"#;
+    let imported = convert(Format::Healthchecks, export).unwrap();
+    let yaml = render("", &imported).unwrap();
+    assert!(yaml.contains("$${SMTP_PASSWORD}"), "{yaml}");
+    let config = crate::config::Config::parse(&yaml, Path::new("pharos.yaml"), &|name: &str| {
+        imported
+            .secrets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| Some(format!("LEAKED-{name}")))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(
+        config.monitors[0].description.as_deref(),
+        Some("${SMTP_PASSWORD}")
+    );
+    assert!(!format!("{:?}", config.monitors).contains("LEAKED"));
+    assert_eq!(
+        comment_text("a\nscrape_configs: []\u{2028}b"),
+        "a scrape_configs: [] b"
+    );
+}
+
+#[test]
+fn env_values_read_alike_by_systemd_and_the_shell() {
+    assert_eq!(
+        env_value(r#"it's "$HOME" `x` \ ok"#),
+        r#""it's \"\$HOME\" \`x\` \\ ok""#
+    );
+    let mut imported = Imported::default();
+    assert_eq!(
+        imported.secret("pharos token", "x"),
+        "${IMPORTED_PHAROS_TOKEN}",
+        "never Pharos's own variables"
     );
 }

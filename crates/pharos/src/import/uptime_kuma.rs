@@ -117,7 +117,7 @@ pub fn convert(text: &str) -> Result<Imported, String> {
                 "monitor \"{name}\": upside-down mode (up when the check fails)"
             ));
         }
-        monitors.push(monitor);
+        monitors.push(super::hide_monitor_credentials(&mut out, monitor));
         let used: Vec<String> = m["notificationIDList"]
             .as_object()
             .map(|o| {
@@ -187,25 +187,33 @@ fn check(out: &mut Imported, name: &str, kind: &str, m: &Json) -> Option<(&'stat
                         .as_str()
                         .map(str::to_string)
                         .unwrap_or_else(|| v.to_string());
-                    let value = if k.eq_ignore_ascii_case("authorization")
-                        || k.to_ascii_lowercase().contains("token")
-                    {
-                        out.secret(&format!("{name}_{k}"), &value)
-                    } else {
-                        value
-                    };
                     headers.insert(Value::String(k), Value::String(value));
                 }
             }
-            if let (Some(user), Some(pass)) = (
-                m["basic_auth_user"].as_str().filter(|u| !u.is_empty()),
-                m["basic_auth_pass"].as_str(),
-            ) {
-                use base64::Engine;
-                let token =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-                let value = out.secret(&format!("{name}_basic_auth"), &format!("Basic {token}"));
-                headers.insert(Value::String("Authorization".into()), Value::String(value));
+            // Kuma sends the credentials as Basic only with that method (older backups
+            // have no method and mean Basic); NTLM and OAuth have no match in Pharos.
+            match m["authMethod"].as_str() {
+                Some("ntlm") | Some("oauth2-cc") => out.not_carried(format!(
+                    "monitor \"{name}\": {} authentication",
+                    m["authMethod"].as_str().unwrap_or_default()
+                )),
+                Some("basic") | None | Some("") => {
+                    if let (Some(user), Some(pass)) = (
+                        m["basic_auth_user"].as_str().filter(|u| !u.is_empty()),
+                        m["basic_auth_pass"].as_str(),
+                    ) {
+                        use base64::Engine;
+                        let token = base64::engine::general_purpose::STANDARD
+                            .encode(format!("{user}:{pass}"));
+                        headers.insert(
+                            Value::String("Authorization".into()),
+                            Value::String(format!("Basic {token}")),
+                        );
+                    }
+                }
+                Some(other) => {
+                    out.not_carried(format!("monitor \"{name}\": {other} authentication"))
+                }
             }
             let mut keyword = Value::Null;
             let mut keyword_absent = Value::Null;
@@ -354,7 +362,7 @@ fn check(out: &mut Imported, name: &str, kind: &str, m: &Json) -> Option<(&'stat
         "push" => {
             let period = m["interval"].as_u64().unwrap_or(60);
             out.notes.push(format!(
-                "monitor \"{name}\": a push monitor is a heartbeat; its clients now request <pharos>/ping/<token> instead of /api/push/<token>"
+                "monitor \"{name}\": a push monitor is a heartbeat; its clients now request <pharos>/ping/<token> instead of /api/push/<token>, and <pharos>/ping/<token>/fail instead of ?status=down"
             ));
             Some((
                 "heartbeat",
