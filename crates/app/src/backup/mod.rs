@@ -475,22 +475,37 @@ impl Sources {
     }
 }
 
-/// Complete scheduled backups in `dir`, oldest first.
-fn scheduled_in(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+/// Directories named as scheduled backups (`pharos-<UTC time>` exactly, so a
+/// `pharos-before-upgrade` made by hand is never taken for one), oldest first, with
+/// whether each is complete (has its manifest).
+fn scheduled_dirs(dir: &Path) -> Vec<(PathBuf, bool)> {
+    let mut found: Vec<(PathBuf, bool)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
         .filter(|e| {
             e.file_name()
-                .to_string_lossy()
-                .starts_with(SCHEDULED_PREFIX)
+                .to_str()
+                .and_then(|n| n.strip_prefix(SCHEDULED_PREFIX))
+                .is_some_and(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%dT%H%M%SZ").is_ok())
         })
-        .map(|e| e.path())
-        .filter(|p| p.join(manifest::FILE).exists())
+        .map(|e| {
+            let path = e.path();
+            let complete = path.join(manifest::FILE).exists();
+            (path, complete)
+        })
         .collect();
     found.sort();
     found
+}
+
+/// Complete scheduled backups in `dir`, oldest first.
+fn scheduled_in(dir: &Path) -> Vec<PathBuf> {
+    scheduled_dirs(dir)
+        .into_iter()
+        .filter(|(_, complete)| *complete)
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// When the newest complete scheduled backup in `dir` began, so a restart does not take
@@ -500,10 +515,19 @@ fn newest_scheduled(dir: &Path) -> Option<DateTime<Utc>> {
     Manifest::read(&newest).ok().map(|m| m.started_at)
 }
 
+/// Removes the complete scheduled backups beyond the newest `keep`, and the incomplete
+/// ones (a crash or stop in the middle) older than the newest complete one. Runs after a
+/// scheduled backup, which the timer never runs two of at once.
 fn prune_scheduled(dir: &Path, keep: usize) {
-    let found = scheduled_in(dir);
-    let surplus = found.len().saturating_sub(keep.max(1));
-    for old in &found[..surplus] {
+    let all = scheduled_dirs(dir);
+    let complete: Vec<&PathBuf> = all.iter().filter(|(_, c)| *c).map(|(p, _)| p).collect();
+    let surplus = complete.len().saturating_sub(keep.max(1));
+    let newest = complete.last().map(|p| p.to_path_buf());
+    let unfinished = all
+        .iter()
+        .filter(|(p, c)| !*c && newest.as_ref().is_some_and(|n| p < n))
+        .map(|(p, _)| p);
+    for old in complete[..surplus].iter().copied().chain(unfinished) {
         match std::fs::remove_dir_all(old) {
             Ok(()) => {
                 tracing::info!(operation = "backup", path = %old.display(), "old backup removed")
@@ -512,5 +536,47 @@ fn prune_scheduled(dir: &Path, keep: usize) {
                 tracing::warn!(operation = "backup", path = %old.display(), error = %e, "cannot remove an old backup")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review finding: a scheduled backup cut short (no manifest) stayed on disk for good,
+    /// and a hand-made `pharos-before-upgrade` sorted as the newest backup.
+    #[test]
+    fn pruning_keeps_the_newest_and_removes_unfinished_but_not_hand_made_ones() {
+        let dir = std::env::temp_dir().join(format!("pharos-prune-{}", rand::random::<u64>()));
+        let make = |name: &str, complete: bool| {
+            std::fs::create_dir_all(dir.join(name)).unwrap();
+            if complete {
+                std::fs::write(dir.join(name).join(manifest::FILE), b"{}").unwrap();
+            }
+        };
+        make("pharos-20261201T030000Z", true);
+        make("pharos-20261202T030000Z", false);
+        make("pharos-20261203T030000Z", true);
+        make("pharos-20261204T030000Z", true);
+        make("pharos-before-upgrade", true);
+        assert_eq!(
+            scheduled_in(&dir).last().unwrap().file_name().unwrap(),
+            "pharos-20261204T030000Z"
+        );
+        prune_scheduled(&dir, 2);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "pharos-20261203T030000Z",
+                "pharos-20261204T030000Z",
+                "pharos-before-upgrade"
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
