@@ -46,6 +46,11 @@ fn an_uptime_kuma_backup_carries_every_monitor_or_names_it() {
         "{not}"
     );
     assert!(not.contains("\"Admin panel\": upside-down"), "{not}");
+    assert!(not.contains("\"Nightly job\": its retry interval"), "{not}");
+    assert!(
+        !not.contains("\"Postgres\": its retry interval"),
+        "same as the interval: {not}"
+    );
     // Every monitor of the backup but its group is carried or named.
     let kuma: serde_json::Value = serde_json::from_str(KUMA).unwrap();
     for m in kuma["monitorList"].as_array().unwrap() {

@@ -42,6 +42,26 @@ pub fn convert(text: &str) -> Result<Imported, String> {
     let mut default_receivers = Vec::new();
     for n in &backup.notifications {
         let config: Json = serde_json::from_str(&n.config).unwrap_or_default();
+        for (field, what) in [
+            ("smtpSecure", "TLS mode (smtpSecure)"),
+            ("ntfyAuthenticationMethod", "authentication"),
+            ("ntfyusername", "user name and password"),
+            ("webhookAdditionalHeaders", "extra headers"),
+            (
+                "webhookContentType",
+                "content type (Pharos sends Alertmanager's JSON)",
+            ),
+        ] {
+            let set = match &config[field] {
+                Json::String(v) => !v.is_empty() && v != "none" && v != "json",
+                Json::Bool(b) => *b,
+                Json::Null => false,
+                _ => true,
+            };
+            if set {
+                out.not_carried(format!("notification \"{}\": its {what}", n.name));
+            }
+        }
         match receiver(&mut out, &n.name, &config) {
             Some(r) => {
                 receivers.insert(n.id, n.name.clone());
@@ -115,6 +135,22 @@ pub fn convert(text: &str) -> Result<Imported, String> {
         if truthy(&m["upsideDown"]) {
             out.not_carried(format!(
                 "monitor \"{name}\": upside-down mode (up when the check fails)"
+            ));
+        }
+        // Pharos checks at one interval and notifies through routes' repeat_interval.
+        let interval = m["interval"].as_u64();
+        if m["retryInterval"]
+            .as_u64()
+            .is_some_and(|r| Some(r) != interval)
+        {
+            out.not_carried(format!(
+                "monitor \"{name}\": its retry interval (Pharos re-checks at the interval)"
+            ));
+        }
+        if m["resendInterval"].as_u64().is_some_and(|r| r > 0) {
+            out.not_carried(format!(
+                "monitor \"{name}\": resending every {} checks (set the route's repeat_interval)",
+                m["resendInterval"]
             ));
         }
         monitors.push(super::hide_monitor_credentials(&mut out, monitor));
