@@ -167,6 +167,25 @@ def promql():
     put("promql_parse", "up[1e400]")
 
 
+def logql():
+    # The shapes Grafana's Loki data source sends, and every stage of a pipeline.
+    for q in [
+        '{service="shop"}',
+        '{service="shop", level=~"error|warning"} |= "timeout" != "retry"',
+        '{job="api"} |~ "(?i)fail" | json | status >= 500 and duration > 1s',
+        '{job="api"} | logfmt | line_format "{{.method}} {{.path}}" | label_format lvl=level',
+        '{job="api"} | pattern "<ip> - <_> [<ts>] \\"<method> <path>" | drop ip',
+        '{job="api"} | regexp "(?P<code>\\d{3})" | code="500" or code="503"',
+        'sum by (level) (count_over_time({service="shop"}[5m]))',
+        'topk(3, sum by (service) (rate({level="error"}[1m]))) > 0.5',
+        'quantile_over_time(0.95, {job="api"} | json | unwrap duration(latency) [5m]) by (path)',
+        'sum(bytes_over_time({job="api"}[1h] offset 1h)) / 1024',
+        'absent_over_time({job="gone"}[10m])',
+        'vector(1) + 2',
+    ]:
+        put("logql_parse", q)
+
+
 def log_query():
     text = (ROOT / "crates/logs/src/query/parse.rs").read_text()
     block = text[text.index("fn every_form_parses"):]
@@ -190,6 +209,7 @@ if __name__ == "__main__":
     remote_write()
     logs()
     promql()
+    logql()
     log_query()
     yaml_files()
     for d in sorted(SEEDS.iterdir()):
