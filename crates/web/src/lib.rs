@@ -17,6 +17,7 @@ pub mod otlp_traces;
 pub mod permissions;
 pub mod ping;
 pub mod prometheus_api;
+pub mod request_params;
 pub mod sentry;
 pub mod sentry_cli;
 pub mod settings;

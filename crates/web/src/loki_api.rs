@@ -9,10 +9,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use pharos_app::AppError;
@@ -24,6 +23,7 @@ use pharos_model::LogEntry;
 use serde_json::{Value, json};
 
 use crate::SharedState;
+use crate::request_params::RequestParams;
 
 /// Lines a log query returns when the request names no `limit` (Loki's default).
 const DEFAULT_LIMIT: usize = 100;
@@ -72,21 +72,6 @@ impl IntoResponse for LokiError {
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn read(method: &Method, query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
-        let mut out: Vec<(String, String)> =
-            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect();
-        let form = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-        if method == Method::POST && form {
-            out.extend(url::form_urlencoded::parse(body).into_owned());
-        }
-        Params(out)
-    }
-
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -323,12 +308,9 @@ fn answer_json(answer: QueryAnswer, stats: &QueryStats) -> Value {
 /// `/loki/api/v1/query_range`: `query`, `start`, `end`, `limit`, `direction`, `step`.
 pub async fn query_range(
     State(state): State<SharedState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(params): RequestParams,
 ) -> Result<Response, LokiError> {
-    let p = Params::read(&method, raw, &headers, &body);
+    let p = Params(params);
     let query = parse_logql(p.query()?)?;
     let (start, end) = p.range()?;
     check_length(start, end)?;
@@ -356,12 +338,9 @@ pub async fn query_range(
 /// `/loki/api/v1/query`: an instant metric query at `time` (default now).
 pub async fn query(
     State(state): State<SharedState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(params): RequestParams,
 ) -> Result<Response, LokiError> {
-    let p = Params::read(&method, raw, &headers, &body);
+    let p = Params(params);
     let query = parse_logql(p.query()?)?;
     let time = match p.get("time") {
         Some(t) => parse_time(t, "time")?,
@@ -390,12 +369,9 @@ fn optional_selector(p: &Params, name: &str) -> Result<Option<Logql>, LokiError>
 /// `/loki/api/v1/labels?start=&end=&query=`.
 pub async fn labels(
     State(state): State<SharedState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(params): RequestParams,
 ) -> Result<Response, LokiError> {
-    let p = Params::read(&method, raw, &headers, &body);
+    let p = Params(params);
     let range = p.time_range()?;
     let query = optional_selector(&p, "query")?;
     Ok(success(json!(state.loki_label_names(query, range).await?)))
@@ -405,12 +381,9 @@ pub async fn labels(
 pub async fn label_values(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(params): RequestParams,
 ) -> Result<Response, LokiError> {
-    let p = Params::read(&method, raw, &headers, &body);
+    let p = Params(params);
     let range = p.time_range()?;
     let query = optional_selector(&p, "query")?;
     Ok(success(json!(
@@ -421,12 +394,9 @@ pub async fn label_values(
 /// `/loki/api/v1/series?match[]=…&start=&end=`: label sets of the matching lines.
 pub async fn series(
     State(state): State<SharedState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(params): RequestParams,
 ) -> Result<Response, LokiError> {
-    let p = Params::read(&method, raw, &headers, &body);
+    let p = Params(params);
     let range = p.time_range()?;
     let mut matches = Vec::new();
     for m in p.all("match[]").chain(p.all("match")) {
@@ -441,12 +411,9 @@ pub async fn series(
 /// `/loki/api/v1/index/stats?query=&start=&end=`: Grafana's query size estimate.
 pub async fn index_stats(
     State(state): State<SharedState>,
-    method: Method,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(params): RequestParams,
 ) -> Result<Response, LokiError> {
-    let p = Params::read(&method, raw, &headers, &body);
+    let p = Params(params);
     let range = p.time_range()?;
     let query = optional_selector(&p, "query")?;
     let s = state.loki_index_stats(query, range).await?;
@@ -516,7 +483,7 @@ pub async fn tail(
     RawQuery(raw): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Result<Response, LokiError> {
-    let p = Params::read(&Method::GET, raw, &HeaderMap::new(), &Bytes::new());
+    let p = Params(RequestParams::from_query(raw.as_deref()).0);
     let query = parse_logql(p.query()?)?;
     if !query.is_log_query() {
         return Err(LokiError::bad("tail needs a log query, not a metric query"));

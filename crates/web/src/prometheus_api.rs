@@ -9,7 +9,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pharos_app::metrics_store::{MetricsError, parse_selector};
 use pharos_model::clock::now_ms;
@@ -17,6 +17,7 @@ use pharos_model::series::{LabelMatcher, LabelSet};
 use serde_json::{Value, json};
 
 use crate::SharedState;
+use crate::request_params::RequestParams;
 
 /// A Prometheus API error: status from the error type, body `{"status":"error",…}`.
 struct PromError {
@@ -68,27 +69,6 @@ fn success(data: Value, warnings: Vec<String>, infos: Vec<String>) -> Response {
         body["infos"] = json!(infos);
     }
     axum::Json(body).into_response()
-}
-
-/// Parameters from the query string and, for POST, a form body (both, as Prometheus).
-fn params(
-    method: &Method,
-    query: Option<String>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let form = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    if method == Method::POST && form {
-        out.extend(url::form_urlencoded::parse(body).into_owned());
-    }
-    out
 }
 
 fn get<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -154,15 +134,8 @@ fn labels_json(l: &LabelSet) -> Value {
     )
 }
 
-pub async fn query(
-    State(state): State<SharedState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn query(State(state): State<SharedState>, RequestParams(p): RequestParams) -> Response {
     let run = async {
-        let p = params(&method, q, &headers, &body);
         let query = get(&p, "query")
             .ok_or_else(|| PromError::bad("invalid parameter \"query\": query is missing"))?
             .to_string();
@@ -178,13 +151,9 @@ pub async fn query(
 
 pub async fn query_range(
     State(state): State<SharedState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(p): RequestParams,
 ) -> Response {
     let run = async {
-        let p = params(&method, q, &headers, &body);
         let query = get(&p, "query")
             .ok_or_else(|| PromError::bad("invalid parameter \"query\": query is missing"))?
             .to_string();
@@ -207,15 +176,8 @@ pub async fn query_range(
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-pub async fn series(
-    State(state): State<SharedState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn series(State(state): State<SharedState>, RequestParams(p): RequestParams) -> Response {
     let run = async {
-        let p = params(&method, q, &headers, &body);
         let sets = matchers(&p)?;
         if sets.is_empty() {
             return Err(PromError::bad("no match[] parameter provided"));
@@ -231,37 +193,24 @@ pub async fn series(
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-pub async fn labels(
-    State(state): State<SharedState>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    label_query(state, None, method, q, headers, body).await
+pub async fn labels(State(state): State<SharedState>, RequestParams(p): RequestParams) -> Response {
+    label_query(state, None, p).await
 }
 
 pub async fn label_values(
     State(state): State<SharedState>,
     Path(name): Path<String>,
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    RequestParams(p): RequestParams,
 ) -> Response {
-    label_query(state, Some(name), method, q, headers, body).await
+    label_query(state, Some(name), p).await
 }
 
 async fn label_query(
     state: SharedState,
     name: Option<String>,
-    method: Method,
-    q: Option<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Vec<(String, String)>,
 ) -> Response {
     let run = async {
-        let p = params(&method, q, &headers, &body);
         let sets = matchers(&p)?;
         let (start, end) = time_range(&p)?;
         let limit = get(&p, "limit")
@@ -275,7 +224,7 @@ async fn label_query(
 
 pub async fn metadata(State(state): State<SharedState>, RawQuery(q): RawQuery) -> Response {
     let run = async {
-        let p = params(&Method::GET, q, &HeaderMap::new(), &Bytes::new());
+        let p = RequestParams::from_query(q.as_deref()).0;
         let limit = get(&p, "limit")
             .and_then(|l| l.parse::<usize>().ok())
             .filter(|l| *l > 0);
@@ -331,13 +280,7 @@ pub async fn buildinfo() -> Response {
 }
 
 /// `GET|POST /api/v1/format_query`: the query laid out by Prometheus's formatter.
-pub async fn format_query(
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = params(&method, q, &headers, &body);
+pub async fn format_query(RequestParams(p): RequestParams) -> Response {
     let run = || {
         let query = get(&p, "query").unwrap_or_default();
         let pretty = pharos_app::query_syntax::format_query(query)?;
@@ -347,13 +290,7 @@ pub async fn format_query(
 }
 
 /// `GET|POST /api/v1/parse_query`: the query's syntax tree as Prometheus 3's JSON.
-pub async fn parse_query(
-    method: Method,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let p = params(&method, q, &headers, &body);
+pub async fn parse_query(RequestParams(p): RequestParams) -> Response {
     let run = || {
         let query = get(&p, "query").unwrap_or_default();
         let tree = pharos_app::query_syntax::parse_query(query)?;
