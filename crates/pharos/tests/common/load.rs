@@ -28,6 +28,27 @@ pub fn project_config() -> String {
 /// Lines per log batch.
 pub const LOG_BATCH: usize = 20;
 
+/// Sends one request per item until told to stop, the items run out or Pharos stops
+/// answering; returns the items answered 2xx, with when the answer came.
+async fn send_each<T>(
+    stop: Arc<AtomicBool>,
+    items: impl Iterator<Item = T>,
+    request: impl Fn(&T) -> reqwest::RequestBuilder,
+) -> Vec<(Instant, T)> {
+    let mut acked = Vec::new();
+    for item in items {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match request(&item).send().await {
+            Ok(r) if r.status().is_success() => acked.push((Instant::now(), item)),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    acked
+}
+
 fn event_envelope(id: &str) -> String {
     let event =
         json!({"event_id": id, "message": format!("load {id}"), "level": "error"}).to_string();
@@ -39,66 +60,40 @@ fn event_envelope(id: &str) -> String {
 
 /// Event ids acknowledged, with when the answer came.
 pub async fn send_events(url: String, stop: Arc<AtomicBool>) -> Vec<(Instant, String)> {
-    let mut acked = Vec::new();
-    for i in 0.. {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let id = format!("{:032x}", 0x5d000 + i);
-        let sent = client()
+    let ids = (0..).map(|i| format!("{:032x}", 0x5d000 + i));
+    send_each(stop, ids, |id| {
+        client()
             .post(format!("{url}/api/{PROJECT}/envelope/"))
             .header(
                 "X-Sentry-Auth",
                 format!("Sentry sentry_key={KEY}, sentry_version=7"),
             )
-            .body(event_envelope(&id))
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => acked.push((Instant::now(), id)),
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    acked
+            .body(event_envelope(id))
+    })
+    .await
 }
 
 /// Batch numbers acknowledged (each of [`LOG_BATCH`] lines `load batch <n> line <i>` of
 /// service `service`), with when.
 pub async fn send_logs(url: String, service: &str, stop: Arc<AtomicBool>) -> Vec<(Instant, usize)> {
-    let mut acked = Vec::new();
-    for batch in 0.. {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
+    send_each(stop, 0.., |batch| {
         let body: String = (0..LOG_BATCH)
             .map(|i| {
                 format!("{{\"message\":\"load batch {batch} line {i}\",\"level\":\"INFO\"}}\n")
             })
             .collect();
-        let sent = client()
+        client()
             .post(format!("{url}/api/v1/logs?service={service}"))
             .bearer_auth(TOKEN)
             .body(body)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => acked.push((Instant::now(), batch)),
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    acked
+    })
+    .await
 }
 
 /// Series acknowledged: `load_test{batch="<i>"}` with value i, with when.
 pub async fn send_samples(url: String, stop: Arc<AtomicBool>) -> Vec<(Instant, usize)> {
-    let mut acked = Vec::new();
     let start = chrono::Utc::now().timestamp_millis();
-    for i in 0..100_000usize {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
+    send_each(stop, 0..100_000usize, |&i| {
         let label = |name: &str, value: String| Label {
             name: name.into(),
             value,
@@ -117,47 +112,28 @@ pub async fn send_samples(url: String, stop: Arc<AtomicBool>) -> Vec<(Instant, u
             }],
             metadata: vec![],
         };
-        let sent = client()
+        client()
             .post(format!("{url}/api/v1/write"))
             .bearer_auth(TOKEN)
             .header("Content-Encoding", "snappy")
             .header("Content-Type", "application/x-protobuf")
             .body(encode(&req))
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => acked.push((Instant::now(), i)),
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    acked
+    })
+    .await
 }
 
 /// Alerts posted to Alertmanager's API as a Prometheus would (`alertname="LoadTest"`,
 /// `n="<i>"`), with when they were acknowledged.
 pub async fn send_alerts(url: String, stop: Arc<AtomicBool>) -> Vec<(Instant, usize)> {
-    let mut acked = Vec::new();
-    for i in 0..10_000usize {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let body = json!([{
-            "labels": {"alertname": "LoadTest", "n": i.to_string()},
-            "annotations": {"summary": format!("load alert {i}")},
-            "startsAt": chrono::Utc::now().to_rfc3339(),
-        }]);
-        let sent = client()
+    send_each(stop, 0..10_000usize, |i| {
+        client()
             .post(format!("{url}/api/v2/alerts"))
             .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => acked.push((Instant::now(), i)),
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    acked
+            .json(&json!([{
+                "labels": {"alertname": "LoadTest", "n": i.to_string()},
+                "annotations": {"summary": format!("load alert {i}")},
+                "startsAt": chrono::Utc::now().to_rfc3339(),
+            }]))
+    })
+    .await
 }
