@@ -106,12 +106,6 @@ pub fn main(args: ImportArgs) -> ExitCode {
 }
 
 fn run(args: &ImportArgs) -> Result<ExitCode, String> {
-    if args.out.exists() && !args.force {
-        return Err(format!(
-            "{} exists: pass --force to replace it",
-            args.out.display()
-        ));
-    }
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
     let imported =
